@@ -1,0 +1,167 @@
+"""Turning user files into what the dataset registry stores.
+
+Tabular files (CSV, Parquet, JSON Lines) are converted to Parquet by polars' streaming engine,
+so a file larger than memory is never loaded whole. Every problem with the input is reported as
+an :class:`~shipyard.errors.InvalidInputError` naming the file, before anything is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import InvalidInputError
+
+__all__ = ["TABLE_FORMATS", "FileEntry", "detect_format", "to_parquet", "walk_tree"]
+
+TABLE_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+PARQUET_COMPRESSION = "zstd"
+INFER_ROWS = 10_000
+
+
+def detect_format(path: Path) -> str:
+    """``"tree"`` for a folder, else the tabular format from the extension.
+
+    Raises:
+        InvalidInputError: missing path, empty file or unknown extension.
+    """
+    if not path.exists():
+        raise InvalidInputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return "tree"
+    fmt = TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(TABLE_FORMATS))
+        raise InvalidInputError(
+            f"{path}: unknown file type {path.suffix or '(no extension)'!r}; "
+            f"shipyard reads {known}, or a folder as a file tree"
+        )
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path}: the file is empty")
+    return fmt
+
+
+def _check_header(path: Path, delimiter: str) -> list[str]:
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        try:
+            header = next(csv.reader(f, delimiter=delimiter))
+        except StopIteration:
+            raise InvalidInputError(f"{path}: the file is empty") from None
+        except csv.Error as exc:
+            raise InvalidInputError(f"{path}: malformed header line: {exc}") from None
+    names = [h.strip() for h in header]
+    if not any(names):
+        raise InvalidInputError(f"{path}: the header line is blank")
+    _check_names(path, names)
+    return names
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    seen: set[str] = set()
+    dups = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if dups:
+        raise InvalidInputError(
+            f"{path}: duplicate column names: {', '.join(repr(d) for d in dups)}; "
+            "every column needs a unique name"
+        )
+    if "" in names:
+        raise InvalidInputError(
+            f"{path}: column {names.index('') + 1} has an empty name in the header"
+        )
+
+
+def _scan(path: Path, fmt: str, infer_rows: int | None) -> Any:
+    import polars as pl
+
+    if fmt in ("csv", "tsv"):
+        return pl.scan_csv(
+            path,
+            separator="\t" if fmt == "tsv" else ",",
+            infer_schema_length=infer_rows,
+            try_parse_dates=True,
+        )
+    if fmt == "parquet":
+        lf = pl.scan_parquet(path)
+        _check_names(path, list(lf.collect_schema().names()))
+        return lf
+    return pl.scan_ndjson(path, infer_schema_length=infer_rows)
+
+
+def _explain(path: Path, fmt: str, exc: Exception) -> InvalidInputError:
+    text = str(exc).strip().split("\n\n", 1)[0].strip()
+    kind = {"csv": "CSV", "tsv": "TSV", "parquet": "Parquet", "jsonl": "JSON Lines"}[fmt]
+    return InvalidInputError(f"{path}: not a valid {kind} file: {text}")
+
+
+def to_parquet(path: Path, fmt: str, out: Path) -> None:
+    """Convert a tabular file to Parquet at ``out``, streaming.
+
+    Raises:
+        InvalidInputError: the file cannot be read as ``fmt``.
+    """
+    import polars as pl
+
+    if fmt in ("csv", "tsv"):
+        _check_header(path, "\t" if fmt == "tsv" else ",")
+    errors: tuple[type[Exception], ...] = (
+        pl.exceptions.PolarsError,
+        OSError,
+        ValueError,
+    )
+    try:
+        try:
+            _scan(path, fmt, INFER_ROWS).sink_parquet(out, compression=PARQUET_COMPRESSION)
+        except pl.exceptions.ComputeError as exc:
+            if "could not parse" not in str(exc) and "schema" not in str(exc).lower():
+                raise
+            # A value far down the file does not fit the type guessed from the first rows:
+            # infer from the whole file instead (one more pass, still streaming).
+            _scan(path, fmt, None).sink_parquet(out, compression=PARQUET_COMPRESSION)
+    except InvalidInputError:
+        raise
+    except errors as exc:
+        out.unlink(missing_ok=True)
+        raise _explain(path, fmt, exc) from None
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a file-tree dataset."""
+
+    path: str  # relative, '/'-separated
+    absolute: Path
+    size: int
+    executable: bool
+
+
+def walk_tree(root: Path) -> Iterator[FileEntry]:
+    """Every regular file under ``root``, sorted by relative path; symlinks are followed."""
+    entries: list[FileEntry] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for name in filenames:
+            p = Path(dirpath, name)
+            try:
+                st = p.stat()
+            except OSError as exc:
+                raise InvalidInputError(f"{p}: cannot read: {exc.strerror}") from None
+            rel = p.relative_to(root).as_posix()
+            entries.append(FileEntry(rel, p, st.st_size, bool(st.st_mode & 0o111)))
+    entries.sort(key=lambda e: e.path)
+    if not entries:
+        raise InvalidInputError(f"{root}: the folder holds no files")
+    yield from entries

@@ -1,0 +1,165 @@
+"""A shipyard project: the stores opened from its settings, and the services wired on them.
+
+>>> project = open_project(".")               # doctest: +SKIP
+>>> project.datasets.list()                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard.config import CONFIG_FILE, STATE_DIR, Settings, current_actor, find_project_root
+from shipyard.config import render_config as _render_config
+from shipyard.errors import ConflictError
+from shipyard.refs import validate_name
+from shipyard.stores.artifacts import ArtifactStore
+from shipyard.stores.audit import audited
+from shipyard.stores.db.engine import Database
+from shipyard.stores.db.tables import users
+
+if TYPE_CHECKING:
+    from shipyard.data.datasets import Datasets
+    from shipyard.governance.access import Users
+    from shipyard.governance.audit import AuditLog
+    from shipyard.stores.integrity import StoreReport
+
+__all__ = ["Project", "init_project", "open_project"]
+
+
+class Project:
+    """The entry point to every service of one project, acting as one user (``actor``)."""
+
+    def __init__(self, settings: Settings, *, actor: str | None = None) -> None:
+        self.settings = settings
+        self.actor = actor or current_actor()
+        self.db = Database(settings.db_url)
+        self.artifacts = ArtifactStore(settings.artifacts_uri, settings.artifacts_options)
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.settings.root)!r}, actor={self.actor!r})"
+
+    @property
+    def root(self) -> Path:
+        return self.settings.root
+
+    def as_actor(self, actor: str) -> Project:
+        """The same project (same stores) acting as another user."""
+        other = object.__new__(Project)
+        other.__dict__.update(
+            {k: v for k, v in self.__dict__.items() if k in ("settings", "db", "artifacts")}
+        )
+        other.actor = actor
+        return other
+
+    @cached_property
+    def datasets(self) -> Datasets:
+        from shipyard.data.datasets import Datasets
+
+        return Datasets(self)
+
+    @cached_property
+    def users(self) -> Users:
+        from shipyard.governance.access import Users
+
+        return Users(self)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from shipyard.governance.audit import AuditLog
+
+        return AuditLog(self)
+
+    def verify(self, progress: Progress = NO_PROGRESS) -> StoreReport:
+        """Re-hash every stored blob; see :func:`shipyard.stores.integrity.verify_store`."""
+        from shipyard.stores.integrity import verify_store
+
+        return verify_store(self.db, self.artifacts, progress)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_project(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    actor: str | None = None,
+    db_url: str | None = None,
+    artifacts_uri: str | None = None,
+) -> Project:
+    """Open the project at ``path`` (or found from the current directory).
+
+    Raises:
+        ProjectNotFoundError: no ``shipyard.toml`` there or above.
+    """
+    root = find_project_root(path)
+    return Project(
+        Settings.load(root, db_url=db_url, artifacts_uri=artifacts_uri), actor=actor
+    )
+
+
+def init_project(
+    path: str | os.PathLike[str] = ".",
+    *,
+    name: str | None = None,
+    actor: str | None = None,
+    db_url: str | None = None,
+    artifacts_uri: str | None = None,
+) -> Project:
+    """Create a project: ``shipyard.toml``, ``.shipyard/`` and its stores.
+
+    The acting user becomes the first admin (unless the metadata database, shared with other
+    projects, already has users).
+
+    Raises:
+        ConflictError: the folder already holds a project.
+    """
+    root = Path(path).expanduser().resolve()
+    cfg = root / CONFIG_FILE
+    if cfg.exists():
+        raise ConflictError(f"{root} is already a shipyard project ({CONFIG_FILE} exists)")
+    project_name = validate_name(name or _default_name(root), "project name")
+    root.mkdir(parents=True, exist_ok=True)
+    state = root / STATE_DIR
+    state.mkdir(exist_ok=True)
+    (state / ".gitignore").write_text("*\n", encoding="utf-8")
+    tmp = cfg.with_name(f".{CONFIG_FILE}.part")
+    tmp.write_text(_render_config(project_name), encoding="utf-8")
+    settings = Settings.load(root, db_url=db_url, artifacts_uri=artifacts_uri)
+    settings = replace(settings, name=project_name)
+    project = Project(settings, actor=actor)
+    with audited(project.db, project.actor) as tx:
+        has_users = tx.conn.execute(select(func.count()).select_from(users)).scalar_one()
+        if not has_users:
+            tx.conn.execute(
+                users.insert().values(
+                    name=project.actor,
+                    role="admin",
+                    created_at=datetime.now(UTC),
+                    created_by=project.actor,
+                )
+            )
+            tx.record("user.add", "user", project.actor, {"role": "admin", "via": "init"})
+        tx.record("project.init", "project", project_name, {"root": str(root)})
+    os.replace(tmp, cfg)
+    return project
+
+
+def _default_name(root: Path) -> str:
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "-", root.name).strip("-._") or "project"
+    return cleaned[:128]

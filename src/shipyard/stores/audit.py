@@ -1,0 +1,269 @@
+"""The audit log: a hash chain of events stored in the metadata database.
+
+Every mutation goes through an :class:`AuditedTransaction`, which writes the change and its
+event in one database transaction. Event ``n`` stores ``prev_hash`` (the hash of event ``n-1``)
+and ``hash`` = BLAKE3 of its own canonical content, so editing, deleting or reordering any
+event breaks the chain at that point, which :func:`verify_chain` reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from shipyard._internal.hashing import canonical_json, digest_bytes
+from shipyard.stores.db.engine import Database
+from shipyard.stores.db.tables import GENESIS_HASH, audit_events, audit_head
+
+__all__ = [
+    "AuditEvent",
+    "AuditedTransaction",
+    "ChainReport",
+    "audited",
+    "event_hash",
+    "query_events",
+    "verify_chain",
+]
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of the audit log."""
+
+    seq: int
+    time: str
+    actor: str
+    action: str
+    entity_kind: str
+    entity: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "actor": self.actor,
+            "action": self.action,
+            "entity_kind": self.entity_kind,
+            "entity": self.entity,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of recomputing the audit chain."""
+
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+    head_hash: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok, "events": self.events}
+        if not self.ok:
+            out["first_bad_seq"] = self.first_bad_seq
+            out["reason"] = self.reason
+        else:
+            out["head_hash"] = self.head_hash
+        return out
+
+
+def event_hash(
+    *,
+    seq: int,
+    time: str,
+    actor: str,
+    action: str,
+    entity_kind: str,
+    entity: str,
+    payload: str,
+    prev_hash: str,
+) -> str:
+    """The hash of an event's content, chained to its predecessor."""
+    doc = {
+        "seq": seq,
+        "time": time,
+        "actor": actor,
+        "action": action,
+        "entity_kind": entity_kind,
+        "entity": entity,
+        "payload": payload,
+        "prev_hash": prev_hash,
+    }
+    return digest_bytes(canonical_json(doc))
+
+
+class AuditedTransaction:
+    """A write transaction that records audit events as part of the same commit.
+
+    The audit head row is locked first, so concurrent writers (which all update it) are
+    serialised and the chain never forks.
+    """
+
+    def __init__(self, conn: Connection, actor: str) -> None:
+        self.conn = conn
+        self.actor = actor
+        row = conn.execute(
+            select(audit_head.c.seq, audit_head.c.hash)
+            .where(audit_head.c.id == 1)
+            .with_for_update()
+        ).one()
+        self._seq = int(row.seq)
+        self._hash = str(row.hash)
+        self.events: list[AuditEvent] = []
+
+    def record(
+        self, action: str, entity_kind: str, entity: str, payload: dict[str, Any] | None = None
+    ) -> AuditEvent:
+        """Append one event to the chain (committed with the rest of the transaction)."""
+        seq = self._seq + 1
+        time = datetime.now(UTC).isoformat(timespec="microseconds")
+        body = json.dumps(payload or {}, sort_keys=True, default=str, separators=(",", ":"))
+        h = event_hash(
+            seq=seq,
+            time=time,
+            actor=self.actor,
+            action=action,
+            entity_kind=entity_kind,
+            entity=entity,
+            payload=body,
+            prev_hash=self._hash,
+        )
+        self.conn.execute(
+            audit_events.insert().values(
+                seq=seq,
+                time=time,
+                actor=self.actor,
+                action=action,
+                entity_kind=entity_kind,
+                entity=entity,
+                payload=body,
+                prev_hash=self._hash,
+                hash=h,
+            )
+        )
+        self.conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=h))
+        event = AuditEvent(
+            seq, time, self.actor, action, entity_kind, entity, payload or {}, self._hash, h
+        )
+        self._seq, self._hash = seq, h
+        self.events.append(event)
+        return event
+
+
+@contextmanager
+def audited(db: Database, actor: str) -> Iterator[AuditedTransaction]:
+    """Open a write transaction with an audit recorder; commits when the block succeeds."""
+    with db.write() as conn:
+        yield AuditedTransaction(conn, actor)
+
+
+def _row_to_event(row: Any) -> AuditEvent:
+    try:
+        payload = json.loads(row.payload)
+    except ValueError:
+        payload = {"_raw": row.payload}
+    return AuditEvent(
+        int(row.seq),
+        row.time,
+        row.actor,
+        row.action,
+        row.entity_kind,
+        row.entity,
+        payload,
+        row.prev_hash,
+        row.hash,
+    )
+
+
+def query_events(
+    conn: Connection,
+    *,
+    entity: str | None = None,
+    entity_kind: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> list[AuditEvent]:
+    """Events matching the filters. ``entity`` matches ``name`` and every ``name@…``."""
+    stmt = select(audit_events)
+    if entity_kind:
+        stmt = stmt.where(audit_events.c.entity_kind == entity_kind)
+    if entity:
+        if "@" in entity:
+            stmt = stmt.where(audit_events.c.entity == entity)
+        else:
+            stmt = stmt.where(
+                (audit_events.c.entity == entity)
+                | audit_events.c.entity.startswith(entity + "@", autoescape=True)
+            )
+    if action:
+        stmt = stmt.where(audit_events.c.action.startswith(action, autoescape=True))
+    if actor:
+        stmt = stmt.where(audit_events.c.actor == actor)
+    stmt = stmt.order_by(audit_events.c.seq.desc() if newest_first else audit_events.c.seq)
+    if limit:
+        stmt = stmt.limit(limit)
+    return [_row_to_event(r) for r in conn.execute(stmt)]
+
+
+def verify_chain(conn: Connection) -> ChainReport:
+    """Recompute every hash in order and compare with the stored chain and head."""
+    expected_seq = 1
+    prev = GENESIS_HASH
+    count = 0
+    result = conn.execution_options(yield_per=2000).execute(
+        select(audit_events).order_by(audit_events.c.seq)
+    )
+    for row in result:
+        seq = int(row.seq)
+        if seq != expected_seq:
+            return ChainReport(
+                False, count, expected_seq, f"event {expected_seq} is missing (next is {seq})"
+            )
+        if row.prev_hash != prev:
+            return ChainReport(
+                False, count, seq, f"event {seq} does not follow event {seq - 1} (prev_hash)"
+            )
+        recomputed = event_hash(
+            seq=seq,
+            time=row.time,
+            actor=row.actor,
+            action=row.action,
+            entity_kind=row.entity_kind,
+            entity=row.entity,
+            payload=row.payload,
+            prev_hash=row.prev_hash,
+        )
+        if recomputed != row.hash:
+            return ChainReport(False, count, seq, f"event {seq} was altered (hash mismatch)")
+        prev = row.hash
+        expected_seq += 1
+        count += 1
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+    if int(head.seq) != count or head.hash != prev:
+        return ChainReport(
+            False,
+            count,
+            count + 1,
+            f"the log ends at event {count} but the head records event {head.seq}",
+        )
+    return ChainReport(True, count, head_hash=prev)
+
+
+def count_events(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(audit_events)).scalar_one())

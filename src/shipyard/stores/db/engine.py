@@ -1,0 +1,144 @@
+"""The metadata database: one SQLAlchemy engine, SQLite (WAL, busy timeout) or PostgreSQL.
+
+Migrations are applied when a project opens. To keep start-up fast, Alembic is imported only
+when the recorded revision differs from ``SCHEMA_HEAD``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from shipyard.errors import InvalidInputError, MissingDependencyError, ShipyardError
+
+__all__ = ["SCHEMA_HEAD", "Database"]
+
+# The newest migration under migrations/versions; a test checks it against Alembic's head.
+SCHEMA_HEAD = "0001"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+class Database:
+    """A connection pool plus the two ways to use it: ``read()`` and ``write()``.
+
+    ``write()`` opens a transaction that holds the write lock from its first statement
+    (``BEGIN IMMEDIATE`` on SQLite), so concurrent writers queue instead of failing late.
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = _create_engine(url)
+        if migrate:
+            self.ensure_schema()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read transaction."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed on success, rolled back on error."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(shipyard_immediate=True)
+            with conn.begin():
+                yield conn
+
+    def current_revision(self) -> str | None:
+        """The schema revision recorded in the database, or None for an empty database."""
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+                conn.rollback()
+        except (OperationalError, ProgrammingError):
+            return None
+        except DBAPIError as exc:
+            raise ShipyardError(f"cannot read the metadata database at {self.safe_url}: {exc}")
+        return None if row is None else str(row[0])
+
+    def ensure_schema(self) -> None:
+        """Apply pending migrations, if any."""
+        if self.current_revision() != SCHEMA_HEAD:
+            self.upgrade()
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Run Alembic up to the newest revision; returns (before, after)."""
+        from alembic import command
+        from alembic.config import Config
+
+        before = self.current_revision()
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(shipyard_immediate=True)
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    # Two processes opening a new database at once must not both migrate.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7263001)"))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        return before, SCHEMA_HEAD
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password masked, for messages and logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError.for_extra(
+                "psycopg", "postgres", "a PostgreSQL metadata store"
+            ) from exc
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite"):
+        return _create_sqlite_engine(url)
+    raise InvalidInputError(
+        f"unsupported metadata database URL {url!r}: use sqlite:///PATH or "
+        "postgresql+psycopg://USER@HOST/DB"
+    )
+
+
+def _create_sqlite_engine(url: str) -> Engine:
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("shipyard_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

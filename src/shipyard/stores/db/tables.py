@@ -1,0 +1,168 @@
+"""The metadata schema, as SQLAlchemy Core tables.
+
+The Alembic migrations under ``migrations/versions`` create exactly these tables; a test
+compares the two so that they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "audit_events",
+    "audit_head",
+    "blob_refs",
+    "dataset_versions",
+    "datasets",
+    "lineage_edges",
+    "metadata",
+    "users",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the metadata store; use UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+# The prev_hash of the first audit event.
+GENESIS_HASH = "blake3:" + "0" * 64
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+# One row that every mutating transaction updates: it serialises writers on the audit chain
+# (a row lock on PostgreSQL, the database write lock on SQLite) so the chain never forks.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(80), nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", String(40), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("entity_kind", String(32), nullable=False),
+    Column("entity", String(300), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(80), nullable=False),
+    Column("hash", String(80), nullable=False),
+    Index("ix_audit_events_entity", "entity_kind", "entity"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("kind", String(16), nullable=False),  # "table" | "files"
+    Column("rows", BigInteger, nullable=True),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("columns", JSONType, nullable=False),
+    Column("schema", JSONType, nullable=False),
+    Column("profile", JSONType, nullable=False),
+    Column("source", JSONType, nullable=False),
+    Column("source_digest", String(80), nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    Column("tags", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
+    Index("ix_dataset_versions_digest", "dataset_id", "digest"),
+    Index("ix_dataset_versions_source_digest", "source_digest"),
+)
+
+# Which stored blobs belong to which entity, so an integrity error can name its owner.
+blob_refs = Table(
+    "blob_refs",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("owner_kind", String(32), primary_key=True),
+    Column("owner", String(300), primary_key=True),
+    Column("role", String(32), nullable=False),  # "data", "manifest", "file", ...
+)
+
+# Directed edges of the lineage graph between any two entities.
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("parent_kind", String(32), nullable=False),
+    Column("parent", String(300), nullable=False),
+    Column("child_kind", String(32), nullable=False),
+    Column("child", String(300), nullable=False),
+    Column("relation", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_lineage_edges_parent", "parent_kind", "parent"),
+    Index("ix_lineage_edges_child", "child_kind", "child"),
+)
