@@ -99,12 +99,7 @@ class Settings:
         store = data.get("store", {})
         default_db = f"sqlite:///{STATE_DIR}/{DEFAULT_DB_FILE}"
         default_art = f"{STATE_DIR}/{DEFAULT_ARTIFACTS_DIR}"
-        url = (
-            db_url
-            or os.environ.get("SHIPYARD_DB_URL")
-            or store.get("db_url")
-            or default_db
-        )
+        url = db_url or os.environ.get("SHIPYARD_DB_URL") or store.get("db_url") or default_db
         art = (
             artifacts_uri
             or os.environ.get("SHIPYARD_ARTIFACTS_URI")

@@ -106,9 +106,7 @@ def open_project(
         ProjectNotFoundError: no ``shipyard.toml`` there or above.
     """
     root = find_project_root(path)
-    return Project(
-        Settings.load(root, db_url=db_url, artifacts_uri=artifacts_uri), actor=actor
-    )
+    return Project(Settings.load(root, db_url=db_url, artifacts_uri=artifacts_uri), actor=actor)
 
 
 def init_project(

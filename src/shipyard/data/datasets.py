@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import uuid
@@ -176,6 +177,12 @@ class Datasets:
                 existing = self._by_source(name, path, fmt, progress, staged)
                 if existing is not None:
                     return existing
+                if fmt == "parquet":
+                    # Parquet is stored byte for byte, once its schema has been checked.
+                    ingest.check_parquet(path)
+                    return self._add_table(
+                        name, path, message, tag_map, parent_refs, progress, staged, move=False
+                    )
                 out = self._p.artifacts.new_staging_path(".parquet")
                 staged.files.append(out)
                 progress.stage(f"converting {path.name} to Parquet")
@@ -231,16 +238,22 @@ class Datasets:
         parents: list[Ref],
         progress: Progress,
         staged: _Staged,
+        *,
+        move: bool = True,
     ) -> DatasetVersion:
         import polars as pl
 
-        schema = {
-            c: dtype_name(t) for c, t in pl.scan_parquet(parquet).collect_schema().items()
-        }
-        if not schema:
-            raise InvalidInputError(f"{staged.source.get('path', 'the data')}: no columns")
-        progress.stage("profiling columns", total=len(schema))
-        profile = profile_parquet(parquet, on_column=lambda _c: progress.advance(1))
+        where = staged.source.get("path", "the data")
+        try:
+            schema = {
+                c: dtype_name(t) for c, t in pl.scan_parquet(parquet).collect_schema().items()
+            }
+            if not schema:
+                raise InvalidInputError(f"{where}: the data has no columns")
+            progress.stage("profiling columns", total=len(schema))
+            profile = profile_parquet(parquet, on_column=lambda _c: progress.advance(1))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
         progress.stage("storing")
         digest, size = digest_file(parquet)
         record = _NewVersion(
@@ -254,7 +267,7 @@ class Datasets:
             source=staged.source,
             blobs=[(digest, "data")],
         )
-        return self._commit(name, record, parquet, message, tags, parents)
+        return self._commit(name, record, parquet, message, tags, parents, move=move)
 
     def _add_tree(
         self,
@@ -270,7 +283,7 @@ class Datasets:
         progress.stage(f"storing {len(entries)} files", total=total)
         created_blobs: list[str] = []
         try:
-            files = []
+            files: builtins.list[dict[str, Any]] = []
             for e in entries:
                 with open(e.absolute, "rb") as f:
                     blob, new = self._p.artifacts.put_stream(f, progress=progress.advance)
@@ -282,7 +295,7 @@ class Datasets:
             manifest = {"format": "shipyard.filetree/1", "files": files}
             staging = self._p.artifacts.new_staging_path(".json")
             staging.write_bytes(canonical_json(manifest))
-            digest, size = digest_file(staging)
+            digest, _ = digest_file(staging)
             record = _NewVersion(
                 kind="files",
                 digest=digest,
@@ -292,7 +305,7 @@ class Datasets:
                 schema={},
                 profile={"files": len(files), "bytes": total},
                 source={"path": str(root.resolve()), "format": "tree", "files": len(files)},
-                blobs=[(digest, "manifest")] + [(f["digest"], "file") for f in files],
+                blobs=[(digest, "manifest")] + [(str(f["digest"]), "file") for f in files],
             )
             try:
                 return self._commit(name, record, staging, message, tags, parents)
@@ -310,6 +323,8 @@ class Datasets:
         message: str,
         tags: dict[str, str],
         parents: list[Ref],
+        *,
+        move: bool = True,
     ) -> DatasetVersion:
         """Store the payload blob, then write the version, its blob owners, lineage and audit
         event in one transaction. A blob this call created is removed if the commit fails."""
@@ -317,7 +332,7 @@ class Datasets:
             dup = self._find_digest(conn, name, rec.digest)
             if dup is not None:
                 return dup
-        _, new_blob = self._p.artifacts.put_file(payload_file, move=True, digest=rec.digest)
+        _, new_blob = self._p.artifacts.put_file(payload_file, move=move, digest=rec.digest)
         try:
             now = datetime.now(UTC)
             with audited(self._p.db, self._p.actor) as tx:
@@ -452,9 +467,7 @@ class Datasets:
                 del tags[key]
             tags.update(new_tags)
             tx.conn.execute(
-                update(dataset_versions)
-                .where(dataset_versions.c.id == row.id)
-                .values(tags=tags)
+                update(dataset_versions).where(dataset_versions.c.id == row.id).values(tags=tags)
             )
             tx.record(
                 "dataset.tag",
@@ -522,7 +535,7 @@ class Datasets:
             for r in rows
         ]
 
-    def versions(self, name: str) -> list[DatasetVersion]:
+    def versions(self, name: str) -> builtins.list[DatasetVersion]:
         """Every version of ``name``, oldest first.
 
         Raises:
@@ -610,7 +623,9 @@ class Datasets:
                     raise InvalidInputError(f"unsafe path in manifest of {owner}: {f['path']}")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._p.artifacts.copy_to(
-                    f["digest"], target, owner=f"{owner} (file {f['path']})",
+                    f["digest"],
+                    target,
+                    owner=f"{owner} (file {f['path']})",
                     progress=progress.advance,
                 )
                 if f.get("exec"):

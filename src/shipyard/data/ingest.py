@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from shipyard.errors import InvalidInputError
 
@@ -26,7 +26,7 @@ TABLE_FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
-PARQUET_COMPRESSION = "zstd"
+PARQUET_COMPRESSION: Final = "zstd"
 INFER_ROWS = 10_000
 
 
@@ -79,6 +79,18 @@ def _check_names(path: Path, names: list[str]) -> None:
         raise InvalidInputError(
             f"{path}: column {names.index('') + 1} has an empty name in the header"
         )
+
+
+def check_parquet(path: Path) -> None:
+    """Raise InvalidInputError unless ``path`` is a readable Parquet file with unique,
+    non-empty column names."""
+    import polars as pl
+
+    try:
+        names = list(pl.scan_parquet(path).collect_schema().names())
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise _explain(path, "parquet", exc) from None
+    _check_names(path, names)
 
 
 def _scan(path: Path, fmt: str, infer_rows: int | None) -> Any:

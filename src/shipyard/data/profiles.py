@@ -46,71 +46,125 @@ def _kind(dtype: Any) -> str:
     return "other"
 
 
+# Up to this many rows, every statistic is exact. Above it, quantiles come from a systematic
+# sample of this many rows and the distinct count of high-cardinality columns is a
+# HyperLogLog estimate; the profile says so ("sampled_rows", "distinct_approx").
+EXACT_ROWS = 1_000_000
+EXACT_DISTINCT_BELOW = 100_000
+
+
 def profile_parquet(
     path: str | Path, on_column: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
-    """Profile every column of a Parquet file.
+    """Profile every column of a Parquet file in a few streaming passes.
 
-    Returns ``{"rows": N, "columns": {name: {...statistics...}}}``.
+    Returns ``{"rows": N, "columns": {name: {...statistics...}}}``; memory stays bounded by the
+    sample size, not the file size.
     """
+    import numpy as np
     import polars as pl
 
     lf = pl.scan_parquet(path)
     schema = lf.collect_schema()
     rows = int(lf.select(pl.len()).collect().item())
+    kinds = {name: _kind(dtype) for name, dtype in schema.items()}
+    exact = rows <= EXACT_ROWS
+
+    # Pass 1: streaming aggregates for every column at once.
+    exprs: list[Any] = [pl.len().alias("__rows")]
+    for name, kind in kinds.items():
+        col = pl.col(name)
+        exprs.append(col.null_count().alias(f"{name}\0nulls"))
+        if kind != "other":
+            exprs.append(
+                (col.n_unique() if exact else col.approx_n_unique()).alias(f"{name}\0distinct")
+            )
+        if kind in ("number", "time"):
+            exprs += [col.min().alias(f"{name}\0min"), col.max().alias(f"{name}\0max")]
+        if kind == "number":
+            num = col.cast(pl.Float64)
+            exprs += [num.mean().alias(f"{name}\0mean"), num.std().alias(f"{name}\0std")]
+    agg = lf.select(exprs).collect(engine="streaming").row(0, named=True)
+
+    # Pass 2: exact distinct counts where the estimate says they are cheap.
+    distinct_exact: dict[str, bool] = {n: exact for n in kinds}
+    if not exact:
+        cheap = [
+            n
+            for n, k in kinds.items()
+            if k != "other" and int(agg[f"{n}\0distinct"]) < EXACT_DISTINCT_BELOW
+        ]
+        if cheap:
+            counts = (
+                lf.select([pl.col(n).n_unique().alias(n) for n in cheap])
+                .collect(engine="streaming")
+                .row(0, named=True)
+            )
+            for n in cheap:
+                agg[f"{n}\0distinct"] = counts[n]
+                distinct_exact[n] = True
+
+    # Pass 3: quantiles from the numeric columns (all rows, or a systematic sample).
+    numeric = [n for n, k in kinds.items() if k == "number"]
+    step = max(1, -(-rows // EXACT_ROWS))
+    sample = lf.select(numeric).gather_every(step).collect(engine="streaming") if numeric else None
+
     columns: dict[str, Any] = {}
     for name, dtype in schema.items():
-        columns[name] = _profile_column(lf, name, dtype, rows)
+        kind = kinds[name]
+        nulls = int(agg[f"{name}\0nulls"])
+        out: dict[str, Any] = {
+            "dtype": dtype_name(dtype),
+            "kind": kind,
+            "count": rows - nulls,
+            "nulls": nulls,
+        }
+        if kind != "other":
+            # n_unique counts null as a value; report distinct non-null values.
+            out["distinct"] = max(0, int(agg[f"{name}\0distinct"]) - (1 if nulls else 0))
+            if not distinct_exact[name]:
+                out["distinct_approx"] = True
+        if kind in ("number", "time"):
+            out["min"] = _clean(agg[f"{name}\0min"])
+            out["max"] = _clean(agg[f"{name}\0max"])
+        if kind == "number" and sample is not None:
+            out["mean"] = _clean(agg[f"{name}\0mean"])
+            out["std"] = _clean(agg[f"{name}\0std"])
+            values = sample[name].drop_nulls().cast(pl.Float64).to_numpy()
+            values = values[np.isfinite(values)]
+            qs = np.quantile(values, QUANTILES) if values.size else [None] * len(QUANTILES)
+            out["quantiles"] = {
+                str(q): _clean(None if v is None else float(v))
+                for q, v in zip(QUANTILES, qs, strict=True)
+            }
+            if step > 1:
+                out["sampled_rows"] = int(sample.height)
+        if kind in ("string", "bool"):
+            out["top"] = _top_values(lf, name, step if not distinct_exact[name] else 1)
+            if not distinct_exact[name]:
+                out["top_sampled"] = True
+        columns[name] = out
         if on_column:
             on_column(name)
     return {"rows": rows, "columns": columns}
 
 
-def _profile_column(lf: Any, name: str, dtype: Any, rows: int) -> dict[str, Any]:
+def _top_values(lf: Any, name: str, step: int) -> list[dict[str, Any]]:
     import polars as pl
 
     col = pl.col(name)
-    kind = _kind(dtype)
-    exprs = [col.null_count().alias("nulls")]
-    if kind in ("number", "time", "string", "bool"):
-        exprs.append(col.n_unique().alias("distinct"))
-    if kind in ("number", "time"):
-        exprs += [col.min().alias("min"), col.max().alias("max")]
-    if kind == "number":
-        num = col.cast(pl.Float64)
-        exprs += [num.mean().alias("mean"), num.std().alias("std")]
-        exprs += [num.quantile(q, "linear").alias(f"q{q}") for q in QUANTILES]
-    stats = lf.select(exprs).collect(engine="streaming").row(0, named=True)
-    nulls = int(stats["nulls"])
-    out: dict[str, Any] = {
-        "dtype": dtype_name(dtype),
-        "kind": kind,
-        "count": rows - nulls,
-        "nulls": nulls,
-    }
-    if "distinct" in stats:
-        # n_unique counts null as a value; report distinct non-null values.
-        out["distinct"] = int(stats["distinct"]) - (1 if nulls else 0)
-    if kind in ("number", "time"):
-        out["min"] = _clean(stats["min"])
-        out["max"] = _clean(stats["max"])
-    if kind == "number":
-        out["mean"] = _clean(stats["mean"])
-        out["std"] = _clean(stats["std"])
-        out["quantiles"] = {str(q): _clean(stats[f"q{q}"]) for q in QUANTILES}
-    if kind in ("string", "bool"):
-        # Ties are broken by value so that equal data always gives an equal profile.
-        top = (
-            lf.select(col.drop_nulls().cast(pl.String))
-            .group_by(name)
-            .agg(pl.len().alias("__n"))
-            .sort(["__n", name], descending=[True, False])
-            .head(TOP_VALUES)
-            .collect(engine="streaming")
-            .rows()
-        )
-        out["top"] = [{"value": v, "count": int(n)} for v, n in top]
-    return out
+    src = lf.select(col) if step == 1 else lf.select(col).gather_every(step)
+    # Ties are broken by value so that equal data always gives an equal profile.
+    top = (
+        src.select(col.drop_nulls().cast(pl.String))
+        .group_by(name)
+        .agg(pl.len().alias("__n"))
+        .sort(["__n", name], descending=[True, False])
+        .head(TOP_VALUES)
+        .collect(engine="streaming")
+        .rows()
+    )
+    return [{"value": v, "count": int(n)} for v, n in top]
 
 
 _NUMERIC_STATS = ("count", "nulls", "distinct", "min", "max", "mean", "std")

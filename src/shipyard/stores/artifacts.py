@@ -206,7 +206,7 @@ class ArtifactStore:
         key = self._key(digest)
         try:
             if self.is_local:
-                return open(key, "rb")  # noqa: SIM115 - closed by callers
+                return open(key, "rb")
             assert self._fs is not None
             return self._fs.open(key, "rb", block_size=CHUNK_SIZE)  # type: ignore[no-any-return]
         except FileNotFoundError:
@@ -286,9 +286,9 @@ class ArtifactStore:
                         yield f"blake3:{shard.name}{f.name}"
             return
         assert self._fs is not None
-        base = f"{self._root}/blobs"
+        prefix = f"{self._root}/blobs"
         try:
-            keys = self._fs.find(base)
+            keys = self._fs.find(prefix)
         except FileNotFoundError:
             return
         for key in sorted(keys):
@@ -332,4 +332,3 @@ def _filesystem(protocol: str, options: dict[str, Any]) -> Any:
         return fsspec.filesystem(protocol, **opts)
     except (ValueError, ImportError) as exc:
         raise InvalidInputError(f"cannot open artifact store protocol {protocol!r}: {exc}") from exc
-

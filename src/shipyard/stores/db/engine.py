@@ -68,7 +68,9 @@ class Database:
         except (OperationalError, ProgrammingError):
             return None
         except DBAPIError as exc:
-            raise ShipyardError(f"cannot read the metadata database at {self.safe_url}: {exc}")
+            raise ShipyardError(
+                f"cannot read the metadata database at {self.safe_url}: {exc}"
+            ) from None
         return None if row is None else str(row[0])
 
     def ensure_schema(self) -> None:

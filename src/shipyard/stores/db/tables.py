@@ -25,7 +25,6 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
     "audit_events",
@@ -64,7 +63,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 # The prev_hash of the first audit event.
 GENESIS_HASH = "blake3:" + "0" * 64
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+JSONType = JSON()
 
 metadata = MetaData(
     naming_convention={

@@ -33,9 +33,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(80), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_audit_head"),
     )
-    head = sa.table(
-        "audit_head", sa.column("id", sa.Integer), sa.column("seq"), sa.column("hash")
-    )
+    head = sa.table("audit_head", sa.column("id", sa.Integer), sa.column("seq"), sa.column("hash"))
     op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": GENESIS_HASH}])
     op.create_table(
         "audit_events",
@@ -82,9 +80,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["dataset_id"], ["datasets.id"], name="fk_dataset_versions_dataset_id_datasets"
         ),
-        sa.UniqueConstraint(
-            "dataset_id", "version", name="uq_dataset_versions_dataset_version"
-        ),
+        sa.UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
     )
     op.create_index("ix_dataset_versions_digest", "dataset_versions", ["dataset_id", "digest"])
     op.create_index("ix_dataset_versions_source_digest", "dataset_versions", ["source_digest"])

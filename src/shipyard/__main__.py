@@ -1,0 +1,5 @@
+"""``python -m shipyard`` runs the command line."""
+
+from shipyard.cli.main import run
+
+run()

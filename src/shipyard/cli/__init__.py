@@ -1,0 +1,1 @@
+"""The ``shipyard`` command line: thin commands over the services (Typer + Rich)."""

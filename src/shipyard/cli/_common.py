@@ -1,0 +1,157 @@
+"""What every command shares: options, opening the project, JSON and table output, progress.
+
+Heavy modules (the services, SQLAlchemy, polars) are imported inside functions so that
+``shipyard --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from shipyard._internal.progress import Progress
+    from shipyard.project import Project
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+
+
+@dataclass
+class State:
+    """Options given before the command (``shipyard --project DIR data list``)."""
+
+    project: str | None = None
+    debug: bool = False
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, State) else State()
+
+
+def open_project(ctx: typer.Context) -> Project:
+    from shipyard.project import open_project as _open
+
+    return _open(state(ctx).project)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return str(value)
+
+
+def emit_json(doc: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(doc, indent=2, default=_default, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print a table on stdout."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    console().print(t)
+
+
+def short_digest(digest: str, n: int = 12) -> str:
+    return digest.split(":", 1)[-1][:n]
+
+
+def when(dt: datetime | None) -> str:
+    return "" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
+    """``["k=v", ...]`` → dict; a missing ``=`` is a usage error (exit 2)."""
+    out: dict[str, str] = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {p!r}", param_hint=what)
+        out[key.strip()] = value
+    return out
+
+
+class _RichProgress:
+    """Draws the stages a service reports as Rich progress bars on stderr."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bars = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console(),
+            transient=True,
+        )
+        self._task: Any = None
+
+    def stage(self, description: str, total: float | None = None) -> None:
+        if self._task is not None:
+            done = self._bars.tasks[-1].total
+            self._bars.update(self._task, completed=done or 0, visible=False)
+        self._task = self._bars.add_task(description, total=total)
+
+    def advance(self, amount: float = 1) -> None:
+        if self._task is not None:
+            self._bars.advance(self._task, amount)
+
+    def __enter__(self) -> _RichProgress:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+
+@contextmanager
+def progress(as_json: bool) -> Iterator[Progress]:
+    """Progress bars on a terminal; nothing under ``--json`` or when stderr is not a TTY."""
+    from shipyard._internal.progress import NO_PROGRESS
+
+    if as_json or not sys.stderr.isatty():
+        yield NO_PROGRESS
+        return
+    with _RichProgress() as bars:
+        yield bars

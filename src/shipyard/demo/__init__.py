@@ -1,0 +1,1 @@
+"""The synthetic data and end-to-end scenario behind ``shipyard demo``."""
