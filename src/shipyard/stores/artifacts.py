@@ -293,9 +293,9 @@ class ArtifactStore:
             return
         for key in sorted(keys):
             rel = str(key).split("/blobs/", 1)[-1]
-            shard, _, rest = rel.partition("/")
-            if len(shard) == 2 and rest:
-                yield f"blake3:{shard}{rest}"
+            head, _, rest = rel.partition("/")
+            if len(head) == 2 and rest:
+                yield f"blake3:{head}{rest}"
 
     def clean_staging(self, older_than_seconds: float = 3600.0) -> int:
         """Remove staging files left by killed processes; returns how many."""
