@@ -26,6 +26,7 @@ from shipyard.stores.db.engine import Database
 from shipyard.stores.db.tables import users
 
 if TYPE_CHECKING:
+    from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
     from shipyard.governance.audit import AuditLog
@@ -64,6 +65,12 @@ class Project:
         from shipyard.data.datasets import Datasets
 
         return Datasets(self)
+
+    @cached_property
+    def contracts(self) -> Contracts:
+        from shipyard.data.contract_registry import Contracts
+
+        return Contracts(self)
 
     @cached_property
     def users(self) -> Users:

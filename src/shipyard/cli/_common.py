@@ -61,7 +61,9 @@ def emit_json(doc: Any) -> None:
 def console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # On a terminal Rich uses its width; piped output gets room instead of 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def err_console() -> Console:

@@ -20,7 +20,7 @@ from shipyard.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from shipyard.data.datasets import DatasetVersion
+    from shipyard.data.datasets import DatasetVersion, OnInvalid
 
 app = typer.Typer(help="Versioned datasets: add, list, show, get, diff, tag, lineage.")
 
@@ -48,18 +48,54 @@ def add(
         list[str] | None,
         typer.Option("--parent", help="Dataset this one derives from, NAME@N (repeatable)."),
     ] = None,
+    contract: Annotated[
+        str | None,
+        typer.Option(help="Validate against this contract (default: the bound contract)."),
+    ] = None,
+    quarantine: Annotated[
+        bool,
+        typer.Option(
+            "--quarantine",
+            help="Keep the valid rows as the new version; failing rows go to NAME.quarantine.",
+        ),
+    ] = False,
+    allow_invalid: Annotated[
+        bool, typer.Option("--allow-invalid", help="Store data that fails, marked invalid.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Add a new version of a dataset (identical content returns the existing version)."""
+    """Add a new version of a dataset (identical content returns the existing version).
+
+    With a contract (--contract or `contract bind`), data that fails is rejected with exit 3
+    and nothing is stored, unless --quarantine or --allow-invalid.
+    """
+    from shipyard.errors import CheckFailedError
+
+    if quarantine and allow_invalid:
+        raise typer.BadParameter("choose one of --quarantine and --allow-invalid")
     tags = parse_pairs(tag or [], "--tag")
     project = open_project(ctx)
-    with progress(json_) as bar:
-        v = project.datasets.add(
-            name, path, message=message, tags=tags, parents=parent or [], progress=bar
-        )
+    mode: OnInvalid = "quarantine" if quarantine else "allow" if allow_invalid else "reject"
+    try:
+        with progress(json_) as bar:
+            v = project.datasets.add(
+                name,
+                path,
+                message=message,
+                tags=tags,
+                parents=parent or [],
+                contract=contract,
+                on_invalid=mode,
+                progress=bar,
+            )
+    except CheckFailedError as exc:
+        if not json_ and "report" in exc.details:
+            render_report(exc.details["report"], exc.details.get("contract", ""), err=True)
+        raise
     if json_:
         emit_json(_summary_dict(v))
-    elif v.created:
+        return
+    if v.created:
         shape = (
             f"{_fmt_int(v.rows)} rows x {len(v.columns)} columns"
             if v.kind == "table"
@@ -68,6 +104,126 @@ def add(
         typer.echo(f"added {v.ref}: {shape}, {v.digest}")
     else:
         typer.echo(f"unchanged: identical content is already {v.ref} ({v.digest})")
+    if v.contract:
+        typer.echo(f"validated against {v.contract}: {v.status}")
+    q = (v.validation or {}).get("quarantine")
+    if q:
+        typer.echo(f"quarantined {q['rows']:,} failing rows to dataset {q['dataset']}")
+        render_report(q["report"], v.contract or "", err=False)
+
+
+def render_report(report: dict[str, Any], contract: str, *, err: bool) -> None:
+    """A validation report as a table (on stderr for rejections)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(stderr=err, highlight=False)
+    verdict = "passed" if report["passed"] else "FAILED"
+    out.print(f"validation against {contract}: {verdict} on {report['rows']:,} rows")
+    if not report["failures"]:
+        return
+    t = Table(header_style="bold")
+    for c in ("column", "check", "failed rows", "examples", "message"):
+        t.add_column(c, overflow="fold")
+    for f in report["failures"]:
+        t.add_row(
+            f["column"] or "(dataset)",
+            f["check"],
+            _fmt_int(f["failed_rows"]),
+            ", ".join(map(str, f.get("examples", [])[:5])),
+            f.get("message", ""),
+        )
+    out.print(t)
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF to check.")],
+    contract: Annotated[
+        str | None, typer.Option(help="CONTRACT@REF (default: the dataset's bound contract).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Check a version against a contract; exit 3 if it does not pass. The report is stored
+    with the version."""
+    project = open_project(ctx)
+    report = project.datasets.validate(ref, contract=contract)
+    v = project.datasets.get(ref)
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        render_report(report.to_dict(), v.contract or "", err=False)
+    if not report.passed:
+        raise typer.Exit(3)
+
+
+@app.command("split")
+def split(
+    ctx: typer.Context,
+    ref: Annotated[
+        str | None, typer.Argument(help="NAME@REF to split (omit with --replay).")
+    ] = None,
+    fractions: Annotated[
+        str, typer.Option(help="Parts and shares, e.g. train=0.7,valid=0.15,test=0.15.")
+    ] = "train=0.7,valid=0.15,test=0.15",
+    key: Annotated[
+        str | None,
+        typer.Option(help="Assign rows by a hash of this column: appends never move rows."),
+    ] = None,
+    stratify: Annotated[
+        str | None, typer.Option(help="Keep the class shares of this column in every part.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the random assignment.")] = 0,
+    time_column: Annotated[
+        str | None, typer.Option("--time-column", help="Split by time instead, at --cutoffs.")
+    ] = None,
+    cutoffs: Annotated[
+        str | None, typer.Option(help="Increasing times T1,T2 (with --time-column).")
+    ] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            "--replay", help="Re-create the split that made this child, e.g. credit.train@1."
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Register child datasets NAME.train, NAME.valid, NAME.test with lineage and the spec.
+
+    The same spec on the same data gives identical digests, in any project.
+    """
+    from shipyard.data.splits import SplitSpec, parse_fractions
+
+    project = open_project(ctx)
+    with progress(json_) as bar:
+        if replay:
+            if ref:
+                raise typer.BadParameter("give either NAME@REF or --replay CHILD, not both")
+            parts = project.datasets.replay_split(replay, progress=bar)
+        else:
+            if not ref:
+                raise typer.BadParameter("give the dataset to split, or --replay CHILD")
+            spec = SplitSpec(
+                fractions=parse_fractions(fractions),
+                key=key,
+                stratify=stratify,
+                seed=seed,
+                time_column=time_column,
+                cutoffs=cutoffs.split(",") if cutoffs else None,
+            )
+            parts = project.datasets.split(ref, spec, progress=bar)
+    if json_:
+        emit_json({part: _summary_dict(v) for part, v in parts.items()})
+        return
+    table(
+        None,
+        ["part", "dataset", "rows", "digest", "new"],
+        [
+            [part, v.ref, _fmt_int(v.rows), short_digest(v.digest), "yes" if v.created else "no"]
+            for part, v in parts.items()
+        ],
+    )
 
 
 @app.command("list")
@@ -82,7 +238,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return
     table(
         None,
-        ["name", "latest", "versions", "kind", "rows", "columns", "updated", "by"],
+        ["name", "latest", "versions", "kind", "rows", "columns", "status", "updated", "by"],
         [
             [
                 d.name,
@@ -91,6 +247,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
                 d.kind,
                 _fmt_int(d.rows),
                 d.columns,
+                d.status + (f" ({d.contract})" if d.contract else ""),
                 when(d.updated_at),
                 d.updated_by,
             ]
@@ -148,7 +305,11 @@ def show(
     if v.tags:
         out.print("tags: " + ", ".join(f"{k}={x}" for k, x in v.tags.items()))
     out.print(f"parents: {', '.join(v.parents) or 'none'}")
+    if v.contract:
+        out.print(f"status: {v.status} (contract {v.contract})")
     src = v.source
+    if src.get("format") == "split":
+        out.print(f"split: {src['part']} part of {src['parent']}, spec {src['split']}")
     if src.get("path"):
         out.print(f"source: {src['path']} ({src.get('format')})")
     if v.kind == "files":
@@ -175,6 +336,8 @@ def show(
             [c, v.schema.get(c, ""), _fmt_int(p.get("nulls")), _fmt_int(p.get("distinct")), detail]
         )
     table(None, ["column", "type", "nulls", "distinct", "profile"], rows)
+    if v.validation:
+        render_report(v.validation, v.contract or "", err=False)
 
 
 def _num(x: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from shipyard.cli import audit as audit_cmds
+from shipyard.cli import contract as contract_cmds
 from shipyard.cli import data as data_cmds
 from shipyard.cli import db as db_cmds
 from shipyard.cli import users as users_cmds
@@ -28,6 +29,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_cmds.app, name="data")
+app.add_typer(contract_cmds.app, name="contract")
 app.add_typer(users_cmds.app, name="users")
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(db_cmds.app, name="db")

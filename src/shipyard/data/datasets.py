@@ -12,134 +12,57 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import Connection
 
-from shipyard._internal.hashing import canonical_json, digest_file
+from shipyard._internal.hashing import CHUNK_SIZE, Hasher
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.data import ingest
-from shipyard.data.profiles import diff_profiles, dtype_name, profile_parquet
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.data.profiles import diff_profiles
+from shipyard.data.versions import (
+    KIND,
+    DatasetSummary,
+    DatasetVersion,
+    PendingVersion,
+    commit_versions,
+    dataset_id,
+    resolve,
+    select_versions,
+    stage_table,
+    stage_tree,
+    to_version,
+)
+from shipyard.errors import CheckFailedError, InvalidInputError, NotFoundError
 from shipyard.governance.access import require_role
-from shipyard.refs import Ref, parse_ref, validate_name
-from shipyard.stores.audit import AuditedTransaction, audited
-from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets, lineage_edges
+from shipyard.refs import parse_ref, validate_name
+from shipyard.stores.audit import audited
+from shipyard.stores.db.tables import dataset_versions, datasets
+from shipyard.stores.lineage import walk
 
 if TYPE_CHECKING:
-    import pandas as pd
     import polars as pl
 
+    from shipyard.data.contracts import Contract
+    from shipyard.data.splits import SplitSpec
+    from shipyard.data.validation import ValidationReport
     from shipyard.project import Project
 
-__all__ = ["DatasetSummary", "DatasetVersion", "Datasets"]
+__all__ = ["DatasetSummary", "DatasetVersion", "Datasets", "OnInvalid"]
 
-KIND = "dataset"
-
-
-@dataclass(frozen=True)
-class DatasetVersion:
-    """One immutable version of a dataset.
-
-    ``created`` is True when the call that returned it made a new version.
-    """
-
-    name: str
-    version: int
-    digest: str
-    kind: str  # "table" or "files"
-    rows: int | None
-    columns: list[str]
-    schema: dict[str, str]
-    profile: dict[str, Any]
-    size_bytes: int
-    message: str
-    tags: dict[str, str]
-    source: dict[str, Any]
-    created_at: datetime
-    created_by: str
-    parents: list[str] = field(default_factory=list)
-    created: bool = False
-    _service: Datasets | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def ref(self) -> str:
-        """The exact reference of this version, ``name@N``."""
-        return f"{self.name}@{self.version}"
-
-    def to_polars(self) -> pl.DataFrame:
-        """The table as a polars DataFrame (digest verified, read logged)."""
-        if self._service is None:
-            raise InvalidInputError("this DatasetVersion is detached from its project")
-        return self._service.read_polars(self)
-
-    def to_pandas(self) -> pd.DataFrame:
-        """The table as a pandas DataFrame (digest verified, read logged)."""
-        return self.to_polars().to_pandas()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.digest,
-            "kind": self.kind,
-            "rows": self.rows,
-            "columns": self.columns,
-            "schema": self.schema,
-            "profile": self.profile,
-            "size_bytes": self.size_bytes,
-            "message": self.message,
-            "tags": self.tags,
-            "source": self.source,
-            "parents": self.parents,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "created": self.created,
-        }
-
-
-@dataclass(frozen=True)
-class DatasetSummary:
-    """A dataset and its latest version, as listed by ``data list``."""
-
-    name: str
-    versions: int
-    latest: int
-    kind: str
-    rows: int | None
-    columns: int
-    updated_at: datetime
-    updated_by: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "versions": self.versions,
-            "latest": self.latest,
-            "kind": self.kind,
-            "rows": self.rows,
-            "columns": self.columns,
-            "updated_at": self.updated_at.isoformat(),
-            "updated_by": self.updated_by,
-        }
-
-
+OnInvalid = Literal["reject", "quarantine", "allow"]
 DataInput = str | os.PathLike[str] | Any  # a path, or a pandas / polars DataFrame
 
 
 class Datasets:
-    """Service for datasets: ``add``, ``get``, ``list``, ``versions``, ``export``, ``diff``,
-    ``tag``, ``lineage``."""
+    """Service for datasets: ``add``, ``get``, ``list``, ``versions``, plus ``export``,
+    ``diff``, ``tag``, ``lineage``, ``validate`` and ``split``."""
 
     def __init__(self, project: Project) -> None:
         self._p = project
 
-    # -- writes -------------------------------------------------------------------------------
+    # -- adding -------------------------------------------------------------------------------
 
     def add(
         self,
@@ -149,300 +72,185 @@ class Datasets:
         message: str = "",
         tags: Mapping[str, str] | None = None,
         parents: Iterable[str] = (),
+        contract: str | None = None,
+        on_invalid: OnInvalid = "reject",
         progress: Progress = NO_PROGRESS,
     ) -> DatasetVersion:
         """Add a version of dataset ``name`` from a file, a folder or a DataFrame.
 
-        Identical content returns the existing version with ``created=False``.
+        Identical content returns the existing version with ``created=False``. Tables are
+        validated against ``contract`` (a contract reference) or the contract bound to the
+        dataset; data that fails is rejected, or with ``on_invalid="quarantine"`` its failing
+        rows go to ``NAME.quarantine``, or with ``on_invalid="allow"`` it is stored marked
+        invalid.
 
         Raises:
             InvalidInputError: bad name, tags or input file (nothing is written).
             PermissionDeniedError: the actor is not a contributor.
-            NotFoundError: a parent reference does not exist.
+            NotFoundError: a parent or contract reference does not exist.
+            CheckFailedError: the data fails its contract (``details["report"]``).
         """
         validate_name(name, "dataset name")
+        if on_invalid not in ("reject", "quarantine", "allow"):
+            raise InvalidInputError(
+                f"on_invalid must be reject, quarantine or allow, not {on_invalid!r}"
+            )
         tag_map = _check_tags(tags or {})
-        parent_refs = [parse_ref(p) for p in parents]
         with self._p.db.read() as conn:
             require_role(conn, self._p.actor, "contributor", "add data")
-            for pref in parent_refs:
-                self._resolve(conn, pref)
-        staged = _Staged()
+            parent_refs: list[str | int] = []
+            for p in parents:
+                row = resolve(conn, parse_ref(p))
+                parent_refs.append(f"{row.name}@{row.version}")
+            bound = _binding(conn, name)
+        contract_ref = contract or bound
+        cleanup: list[Path] = []
         try:
             if isinstance(data, str | os.PathLike):
                 path = Path(data).expanduser()
                 fmt = ingest.detect_format(path)
                 if fmt == "tree":
-                    return self._add_tree(name, path, message, tag_map, parent_refs, progress)
-                existing = self._by_source(name, path, fmt, progress, staged)
+                    if contract:
+                        raise InvalidInputError(
+                            f"{path} is a folder: contracts apply to tables, not file trees"
+                        )
+                    pending = stage_tree(self._p, path, name, progress)
+                    cleanup.append(pending.payload)
+                    return self._commit([_finish(pending, message, tag_map, parent_refs)])[0]
+                source = self._hash_source(path, fmt, progress)
+                existing = self._by_source(name, source["digest"])
                 if existing is not None:
                     return existing
                 if fmt == "parquet":
                     # Parquet is stored byte for byte, once its schema has been checked.
                     ingest.check_parquet(path)
-                    return self._add_table(
-                        name, path, message, tag_map, parent_refs, progress, staged, move=False
-                    )
-                out = self._p.artifacts.new_staging_path(".parquet")
-                staged.files.append(out)
-                progress.stage(f"converting {path.name} to Parquet")
-                ingest.to_parquet(path, fmt, out)
+                    parquet, move = path, False
+                else:
+                    parquet, move = self._p.artifacts.new_staging_path(".parquet"), True
+                    cleanup.append(parquet)
+                    progress.stage(f"converting {path.name} to Parquet")
+                    ingest.to_parquet(path, fmt, parquet)
             else:
-                out = self._p.artifacts.new_staging_path(".parquet")
-                staged.files.append(out)
-                _write_frame(data, out)
-                staged.source = {"format": "dataframe"}
-            return self._add_table(name, out, message, tag_map, parent_refs, progress, staged)
+                parquet, move = self._p.artifacts.new_staging_path(".parquet"), True
+                cleanup.append(parquet)
+                _write_frame(data, parquet)
+                source = {"format": "dataframe"}
+            pending = stage_table(parquet, name, source, progress, move=move)
+            _finish(pending, message, tag_map, parent_refs)
+            if contract_ref is None:
+                return self._commit([pending])[0]
+            progress.stage(f"validating against {contract_ref}")
+            return self._add_checked(pending, contract_ref, on_invalid, cleanup, progress)
         finally:
-            for f in staged.files:
+            for f in cleanup:
                 f.unlink(missing_ok=True)
 
-    def _by_source(
-        self, name: str, path: Path, fmt: str, progress: Progress, staged: _Staged
-    ) -> DatasetVersion | None:
-        """Hash the input file; if this dataset already holds a version made from identical
-        bytes, return it without converting again."""
+    def _add_checked(
+        self,
+        pending: PendingVersion,
+        contract_ref: str,
+        on_invalid: OnInvalid,
+        cleanup: list[Path],
+        progress: Progress,
+    ) -> DatasetVersion:
+        from shipyard.data.validation import validate
+
+        import polars as pl
+
+        cv = self._p.contracts.get(contract_ref)
+        report = validate(cv.contract, pl.scan_parquet(pending.payload))
+        pending.contract = cv.ref
+        pending.validation = report.to_dict()
+        if report.passed:
+            pending.status = "valid"
+            return self._commit([pending])[0]
+        if on_invalid == "allow":
+            pending.status = "invalid"
+            return self._commit([pending])[0]
+        if on_invalid == "reject":
+            raise _rejected(pending.name, cv.ref, report)
+        return self._quarantine(pending, cv.ref, cv.contract, report, cleanup, progress)
+
+    def _quarantine(
+        self,
+        pending: PendingVersion,
+        contract_ref: str,
+        contract: Contract,
+        report: ValidationReport,
+        cleanup: list[Path],
+        progress: Progress,
+    ) -> DatasetVersion:
+        """Split failing rows off into ``NAME.quarantine``; the rest becomes the version."""
+        import polars as pl
+
+        from shipyard.data.validation import row_failures, validate
+
+        progress.stage("quarantining failing rows")
+        frame = pl.read_parquet(pending.payload)
+        failures = row_failures(contract, frame)
+        indexed = frame.with_row_index("__row")
+        bad_rows = failures.get_column("__row").cast(pl.UInt32)
+        good = indexed.filter(~pl.col("__row").is_in(bad_rows.implode())).drop("__row")
+        bad = indexed.join(failures.with_columns(pl.col("__row").cast(pl.UInt32)), on="__row")
+        good_report = validate(contract, good)
+        if not good_report.passed:
+            raise _rejected(
+                pending.name,
+                contract_ref,
+                good_report,
+                "even without its failing rows the batch fails the dataset checks",
+            )
+        good_path = self._p.artifacts.new_staging_path(".parquet")
+        bad_path = self._p.artifacts.new_staging_path(".parquet")
+        cleanup += [good_path, bad_path]
+        good.write_parquet(good_path, compression=ingest.PARQUET_COMPRESSION)
+        bad.rename({"__row": "source_row", "reason": "quarantine_reason"}).write_parquet(
+            bad_path, compression=ingest.PARQUET_COMPRESSION
+        )
+        source = {**pending.source, "quarantined_rows": bad.height}
+        main = stage_table(good_path, pending.name, source)
+        _finish(main, pending.message, pending.tags, pending.parents)
+        main.status, main.contract = "valid", contract_ref
+        main.validation = {
+            **good_report.to_dict(),
+            "quarantine": {
+                "dataset": f"{pending.name}.quarantine",
+                "rows": bad.height,
+                "report": report.to_dict(),
+            },
+        }
+        side = stage_table(bad_path, f"{pending.name}.quarantine", source)
+        side.parents, side.relation = [0], "quarantined_from"
+        side.status, side.contract, side.validation = "invalid", contract_ref, report.to_dict()
+        side.message = f"rows of a {pending.name} batch that failed {contract_ref}"
+        return self._commit([main, side])[0]
+
+    def _commit(self, pending: builtins.list[PendingVersion]) -> builtins.list[DatasetVersion]:
+        return commit_versions(self._p, pending, self)
+
+    def _hash_source(self, path: Path, fmt: str, progress: Progress) -> dict[str, Any]:
         size = path.stat().st_size
         progress.stage(f"hashing {path.name}", total=size)
-        from shipyard._internal.hashing import CHUNK_SIZE, Hasher
-
         h = Hasher()
         with open(path, "rb", buffering=0) as f:
             while chunk := f.read(CHUNK_SIZE):
                 h.update(chunk)
                 progress.advance(len(chunk))
-        staged.source = {
-            "path": str(path.resolve()),
-            "format": fmt,
-            "size": size,
-            "digest": h.hexdigest(),
-        }
+        return {"path": str(path.resolve()), "format": fmt, "size": size, "digest": h.hexdigest()}
+
+    def _by_source(self, name: str, source_digest: str) -> DatasetVersion | None:
+        """The version of ``name`` made from identical input bytes, if any (skips the work)."""
         with self._p.db.read() as conn:
             row = conn.execute(
-                _select_versions()
+                select_versions()
                 .where(datasets.c.name == name)
-                .where(dataset_versions.c.source_digest == h.hexdigest())
+                .where(dataset_versions.c.source_digest == source_digest)
                 .order_by(dataset_versions.c.version)
                 .limit(1)
             ).first()
-            if row is None:
-                return None
-            return self._to_version(conn, row)
+            return None if row is None else to_version(conn, row, self)
 
-    def _add_table(
-        self,
-        name: str,
-        parquet: Path,
-        message: str,
-        tags: dict[str, str],
-        parents: list[Ref],
-        progress: Progress,
-        staged: _Staged,
-        *,
-        move: bool = True,
-    ) -> DatasetVersion:
-        import polars as pl
-
-        where = staged.source.get("path", "the data")
-        try:
-            schema = {
-                c: dtype_name(t) for c, t in pl.scan_parquet(parquet).collect_schema().items()
-            }
-            if not schema:
-                raise InvalidInputError(f"{where}: the data has no columns")
-            progress.stage("profiling columns", total=len(schema))
-            profile = profile_parquet(parquet, on_column=lambda _c: progress.advance(1))
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
-        progress.stage("storing")
-        digest, size = digest_file(parquet)
-        record = _NewVersion(
-            kind="table",
-            digest=digest,
-            rows=int(profile["rows"]),
-            size=size,
-            columns=list(schema),
-            schema=schema,
-            profile=profile,
-            source=staged.source,
-            blobs=[(digest, "data")],
-        )
-        return self._commit(name, record, parquet, message, tags, parents, move=move)
-
-    def _add_tree(
-        self,
-        name: str,
-        root: Path,
-        message: str,
-        tags: dict[str, str],
-        parents: list[Ref],
-        progress: Progress,
-    ) -> DatasetVersion:
-        entries = list(ingest.walk_tree(root))
-        total = sum(e.size for e in entries)
-        progress.stage(f"storing {len(entries)} files", total=total)
-        created_blobs: list[str] = []
-        try:
-            files: builtins.list[dict[str, Any]] = []
-            for e in entries:
-                with open(e.absolute, "rb") as f:
-                    blob, new = self._p.artifacts.put_stream(f, progress=progress.advance)
-                if new:
-                    created_blobs.append(blob.digest)
-                files.append(
-                    {"path": e.path, "digest": blob.digest, "size": blob.size, "exec": e.executable}
-                )
-            manifest = {"format": "shipyard.filetree/1", "files": files}
-            staging = self._p.artifacts.new_staging_path(".json")
-            staging.write_bytes(canonical_json(manifest))
-            digest, _ = digest_file(staging)
-            record = _NewVersion(
-                kind="files",
-                digest=digest,
-                rows=None,
-                size=total,
-                columns=[],
-                schema={},
-                profile={"files": len(files), "bytes": total},
-                source={"path": str(root.resolve()), "format": "tree", "files": len(files)},
-                blobs=[(digest, "manifest")] + [(str(f["digest"]), "file") for f in files],
-            )
-            try:
-                return self._commit(name, record, staging, message, tags, parents)
-            finally:
-                staging.unlink(missing_ok=True)
-        except BaseException:
-            self._discard_unreferenced(created_blobs)
-            raise
-
-    def _commit(
-        self,
-        name: str,
-        rec: _NewVersion,
-        payload_file: Path,
-        message: str,
-        tags: dict[str, str],
-        parents: list[Ref],
-        *,
-        move: bool = True,
-    ) -> DatasetVersion:
-        """Store the payload blob, then write the version, its blob owners, lineage and audit
-        event in one transaction. A blob this call created is removed if the commit fails."""
-        with self._p.db.read() as conn:
-            dup = self._find_digest(conn, name, rec.digest)
-            if dup is not None:
-                return dup
-        _, new_blob = self._p.artifacts.put_file(payload_file, move=move, digest=rec.digest)
-        try:
-            now = datetime.now(UTC)
-            with audited(self._p.db, self._p.actor) as tx:
-                conn = tx.conn
-                require_role(conn, self._p.actor, "contributor", "add data")
-                dup = self._find_digest(conn, name, rec.digest)
-                if dup is not None:
-                    return dup
-                ds_id = self._ensure_dataset(tx, name, now)
-                version = 1 + int(
-                    conn.execute(
-                        select(func.coalesce(func.max(dataset_versions.c.version), 0)).where(
-                            dataset_versions.c.dataset_id == ds_id
-                        )
-                    ).scalar_one()
-                )
-                ref = f"{name}@{version}"
-                conn.execute(
-                    dataset_versions.insert().values(
-                        dataset_id=ds_id,
-                        version=version,
-                        digest=rec.digest,
-                        kind=rec.kind,
-                        rows=rec.rows,
-                        size_bytes=rec.size,
-                        columns=rec.columns,
-                        schema=rec.schema,
-                        profile=rec.profile,
-                        source=rec.source,
-                        source_digest=rec.source.get("digest"),
-                        message=message,
-                        tags=tags,
-                        created_at=now,
-                        created_by=self._p.actor,
-                    )
-                )
-                owned: dict[str, str] = {}
-                for digest, role in rec.blobs:
-                    owned.setdefault(digest, role)
-                for digest, role in owned.items():
-                    conn.execute(
-                        blob_refs.insert().values(
-                            digest=digest, owner_kind=KIND, owner=ref, role=role
-                        )
-                    )
-                parent_strs = []
-                for pref in parents:
-                    prow = self._resolve(conn, pref)
-                    pstr = f"{prow.name}@{prow.version}"
-                    parent_strs.append(pstr)
-                    conn.execute(
-                        lineage_edges.insert().values(
-                            parent_kind=KIND,
-                            parent=pstr,
-                            child_kind=KIND,
-                            child=ref,
-                            relation="derived_from",
-                            created_at=now,
-                        )
-                    )
-                tx.record(
-                    "dataset.add",
-                    KIND,
-                    ref,
-                    {
-                        "digest": rec.digest,
-                        "kind": rec.kind,
-                        "rows": rec.rows,
-                        "message": message,
-                        "tags": tags,
-                        "parents": parent_strs,
-                        "source": rec.source,
-                    },
-                )
-                row = conn.execute(
-                    _select_versions()
-                    .where(datasets.c.id == ds_id)
-                    .where(dataset_versions.c.version == version)
-                ).one()
-                result = replace(self._to_version(conn, row), created=True)
-            return result
-        except BaseException:
-            if new_blob:
-                self._discard_unreferenced([rec.digest])
-            raise
-
-    def _discard_unreferenced(self, digests: list[str]) -> None:
-        """Delete blobs this process created that no committed row refers to."""
-        if not digests:
-            return
-        with self._p.db.read() as conn:
-            used = {
-                r.digest
-                for r in conn.execute(
-                    select(blob_refs.c.digest).where(blob_refs.c.digest.in_(digests))
-                )
-            }
-        for d in digests:
-            if d not in used:
-                self._p.artifacts.delete(d)
-
-    def _ensure_dataset(self, tx: AuditedTransaction, name: str, now: datetime) -> int:
-        row = tx.conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first()
-        if row is not None:
-            return int(row.id)
-        res = tx.conn.execute(
-            datasets.insert().values(name=name, created_at=now, created_by=self._p.actor)
-        )
-        tx.record("dataset.create", KIND, name, {})
-        return int(res.inserted_primary_key[0])  # type: ignore[index]
+    # -- other changes ------------------------------------------------------------------------
 
     def tag(
         self, ref: str, set_tags: Mapping[str, str] | None = None, remove: Iterable[str] = ()
@@ -456,7 +264,7 @@ class Datasets:
         remove = list(remove)
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "contributor", "tag data")
-            row = self._resolve(tx.conn, parse_ref(ref))
+            row = resolve(tx.conn, parse_ref(ref))
             tags = dict(row.tags or {})
             for key in remove:
                 if key not in tags:
@@ -477,6 +285,109 @@ class Datasets:
             )
         return self.get(f"{row.name}@{row.version}")
 
+    def validate(self, ref: str, *, contract: str | None = None) -> ValidationReport:
+        """Check a table version against ``contract`` (or the dataset's bound contract); the
+        report is stored with the version and shown by ``data show`` (contributor).
+
+        Raises:
+            InvalidInputError: no contract given or bound, or the version is a file tree.
+        """
+        from shipyard.data.validation import validate
+
+        v = self.get(ref)
+        with self._p.db.read() as conn:
+            require_role(conn, self._p.actor, "contributor", "validate data")
+            contract_ref = contract or _binding(conn, v.name)
+        if contract_ref is None:
+            raise InvalidInputError(
+                f"dataset '{v.name}' has no bound contract; pass --contract NAME or bind one "
+                f"with `shipyard contract bind {v.name} CONTRACT`"
+            )
+        if v.kind != "table":
+            raise InvalidInputError(f"dataset '{v.ref}' is a file tree; contracts apply to tables")
+        cv = self._p.contracts.get(contract_ref)
+        import polars as pl
+
+        with self._p.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
+            report = validate(cv.contract, pl.scan_parquet(path))
+        status = "valid" if report.passed else "invalid"
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "contributor", "validate data")
+            row = resolve(tx.conn, parse_ref(v.ref))
+            tx.conn.execute(
+                update(dataset_versions)
+                .where(dataset_versions.c.id == row.id)
+                .values(validation=report.to_dict(), status=status, contract=cv.ref)
+            )
+            tx.record(
+                "dataset.validate",
+                KIND,
+                v.ref,
+                {"contract": cv.ref, "passed": report.passed, "failures": len(report.failures)},
+            )
+            tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, "via": "validate"})
+        return report
+
+    def split(
+        self, ref: str, spec: SplitSpec, *, progress: Progress = NO_PROGRESS
+    ) -> dict[str, DatasetVersion]:
+        """Split a table version into child datasets ``NAME.<part>`` (one transaction), with
+        lineage to the parent and the spec recorded so that the split can be replayed.
+
+        The same spec on the same data gives identical digests, in any project.
+        """
+        from shipyard.data.splits import split_frame
+
+        parent = self.get(ref)
+        if parent.kind != "table":
+            raise InvalidInputError(f"dataset '{parent.ref}' is a file tree; only tables split")
+        with self._p.db.read() as conn:
+            require_role(conn, self._p.actor, "contributor", "split data")
+        frame = self.read_polars(parent, via="split")
+        progress.stage(f"splitting {parent.ref}")
+        parts = split_frame(frame, spec)
+        staged: list[Path] = []
+        try:
+            pending = []
+            for part, df in parts.items():
+                path = self._p.artifacts.new_staging_path(".parquet")
+                staged.append(path)
+                df.write_parquet(path, compression=ingest.PARQUET_COMPRESSION)
+                source = {
+                    "format": "split",
+                    "split": spec.to_dict(),
+                    "part": part,
+                    "parent": parent.ref,
+                    "parent_digest": parent.digest,
+                }
+                p = stage_table(path, f"{parent.name}.{part}", source)
+                p.parents, p.relation = [parent.ref], "split"
+                p.message = f"{part} part of {parent.ref}"
+                pending.append(p)
+            committed = self._commit(pending)
+        finally:
+            for path in staged:
+                path.unlink(missing_ok=True)
+        return dict(zip(parts, committed, strict=True))
+
+    def replay_split(
+        self, child_ref: str, *, progress: Progress = NO_PROGRESS
+    ) -> dict[str, DatasetVersion]:
+        """Re-create a split from the spec recorded in a child's lineage.
+
+        Raises:
+            InvalidInputError: the version was not made by a split.
+        """
+        from shipyard.data.splits import SplitSpec
+
+        child = self.get(child_ref)
+        recorded = child.source.get("split")
+        if child.source.get("format") != "split" or not recorded:
+            raise InvalidInputError(
+                f"dataset '{child.ref}' was not made by `shipyard data split`; nothing to replay"
+            )
+        return self.split(child.source["parent"], SplitSpec.from_dict(recorded), progress=progress)
+
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, ref: str) -> DatasetVersion:
@@ -486,10 +397,9 @@ class Datasets:
             InvalidReferenceError, NotFoundError.
         """
         with self._p.db.read() as conn:
-            row = self._resolve(conn, parse_ref(ref))
-            return self._to_version(conn, row)
+            return to_version(conn, resolve(conn, parse_ref(ref)), self)
 
-    def list(self) -> list[DatasetSummary]:
+    def list(self) -> builtins.list[DatasetSummary]:
         """Every dataset with its latest version."""
         latest = (
             select(
@@ -503,11 +413,13 @@ class Datasets:
         stmt = (
             select(
                 datasets.c.name,
+                datasets.c.contract.label("binding"),
                 latest.c.latest,
                 latest.c.n,
                 dataset_versions.c.kind,
                 dataset_versions.c.rows,
                 dataset_versions.c.columns,
+                dataset_versions.c.status,
                 dataset_versions.c.created_at,
                 dataset_versions.c.created_by,
             )
@@ -529,6 +441,8 @@ class Datasets:
                 r.kind,
                 r.rows,
                 len(r.columns or []),
+                r.status,
+                r.binding,
                 r.created_at,
                 r.created_by,
             )
@@ -542,13 +456,13 @@ class Datasets:
             NotFoundError: no such dataset.
         """
         with self._p.db.read() as conn:
-            self._dataset_id(conn, name)
+            dataset_id(conn, name)
             rows = conn.execute(
-                _select_versions()
+                select_versions()
                 .where(datasets.c.name == name)
                 .order_by(dataset_versions.c.version)
             ).all()
-            return [self._to_version(conn, r) for r in rows]
+            return [to_version(conn, r, self) for r in rows]
 
     def diff(self, ref_a: str, ref_b: str) -> dict[str, Any]:
         """Schema, row-count and per-column statistic changes from ``ref_a`` to ``ref_b``."""
@@ -562,8 +476,8 @@ class Datasets:
         """Upstream (parents, recursively) and downstream (children, recursively) of a version."""
         v = self.get(ref)
         with self._p.db.read() as conn:
-            up = _walk(conn, KIND, v.ref, upstream=True)
-            down = _walk(conn, KIND, v.ref, upstream=False)
+            up = walk(conn, KIND, v.ref, upstream=True)
+            down = walk(conn, KIND, v.ref, upstream=False)
         return {"ref": v.ref, "digest": v.digest, "upstream": up, "downstream": down}
 
     def export(self, ref: str, dest: str | Path, *, progress: Progress = NO_PROGRESS) -> Path:
@@ -618,9 +532,9 @@ class Datasets:
         progress.stage(f"restoring {len(manifest['files'])} files", total=v.size_bytes)
         try:
             for f in manifest["files"]:
-                target = tmp / f["path"]
-                if ".." in Path(f["path"]).parts:
+                if ".." in Path(f["path"]).parts or Path(f["path"]).is_absolute():
                     raise InvalidInputError(f"unsafe path in manifest of {owner}: {f['path']}")
+                target = tmp / f["path"]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._p.artifacts.copy_to(
                     f["digest"],
@@ -636,7 +550,7 @@ class Datasets:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def read_polars(self, v: DatasetVersion) -> pl.DataFrame:
+    def read_polars(self, v: DatasetVersion, *, via: str = "api") -> pl.DataFrame:
         """Load a table version into memory (digest verified, read logged)."""
         import polars as pl
 
@@ -646,126 +560,39 @@ class Datasets:
             )
         with self._p.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
             df = pl.read_parquet(path)
-        self._log_read(v, {"via": "api"})
+        self._log_read(v, {"via": via})
         return df
 
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
         with audited(self._p.db, self._p.actor) as tx:
             tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, **payload})
 
-    # -- resolution ---------------------------------------------------------------------------
 
-    def _dataset_id(self, conn: Connection, name: str) -> int:
-        row = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first()
-        if row is None:
-            raise NotFoundError(f"no dataset '{name}'; see `shipyard data list`")
-        return int(row.id)
-
-    def _resolve(self, conn: Connection, ref: Ref) -> Any:
-        ds_id = self._dataset_id(conn, ref.name)
-        base = _select_versions().where(dataset_versions.c.dataset_id == ds_id)
-        sel = ref.selector
-        if sel.kind == "latest":
-            row = conn.execute(base.order_by(dataset_versions.c.version.desc()).limit(1)).first()
-        elif sel.kind == "version":
-            row = conn.execute(base.where(dataset_versions.c.version == int(sel.value))).first()
-            if row is None:
-                latest = conn.execute(
-                    select(func.max(dataset_versions.c.version)).where(
-                        dataset_versions.c.dataset_id == ds_id
-                    )
-                ).scalar()
-                raise NotFoundError(
-                    f"dataset '{ref.name}' has no version {sel.value} (latest is {latest}); "
-                    f"see `shipyard data versions {ref.name}`"
-                )
-        elif sel.kind == "digest":
-            rows = conn.execute(
-                base.where(dataset_versions.c.digest.startswith("blake3:" + sel.value))
-            ).all()
-            if len(rows) > 1:
-                raise InvalidInputError(
-                    f"digest prefix {sel.value!r} matches {len(rows)} versions of dataset "
-                    f"'{ref.name}'; give more digits"
-                )
-            row = rows[0] if rows else None
-            if row is None:
-                raise NotFoundError(
-                    f"dataset '{ref.name}' has no version with digest {sel.value}…; "
-                    f"see `shipyard data versions {ref.name}`"
-                )
-        else:
-            raise NotFoundError(
-                f"dataset '{ref.name}' has no alias {sel.value!r}: dataset references take a "
-                "version number, 'latest' or a digest prefix"
-            )
-        if row is None:
-            raise NotFoundError(f"dataset '{ref.name}' has no versions")
-        return row
-
-    def _find_digest(self, conn: Connection, name: str, digest: str) -> DatasetVersion | None:
-        row = conn.execute(
-            _select_versions()
-            .where(datasets.c.name == name)
-            .where(dataset_versions.c.digest == digest)
-            .order_by(dataset_versions.c.version)
-            .limit(1)
-        ).first()
-        return None if row is None else self._to_version(conn, row)
-
-    def _to_version(self, conn: Connection, row: Any) -> DatasetVersion:
-        ref = f"{row.name}@{row.version}"
-        parents = [
-            p.parent
-            for p in conn.execute(
-                select(lineage_edges.c.parent)
-                .where(lineage_edges.c.child_kind == KIND)
-                .where(lineage_edges.c.child == ref)
-                .order_by(lineage_edges.c.id)
-            )
-        ]
-        return DatasetVersion(
-            name=row.name,
-            version=int(row.version),
-            digest=row.digest,
-            kind=row.kind,
-            rows=None if row.rows is None else int(row.rows),
-            columns=list(row.columns or []),
-            schema=dict(row.schema or {}),
-            profile=dict(row.profile or {}),
-            size_bytes=int(row.size_bytes),
-            message=row.message or "",
-            tags=dict(row.tags or {}),
-            source=dict(row.source or {}),
-            created_at=row.created_at,
-            created_by=row.created_by,
-            parents=parents,
-            _service=self,
-        )
+def _binding(conn: Any, name: str) -> str | None:
+    row = conn.execute(select(datasets.c.contract).where(datasets.c.name == name)).first()
+    return None if row is None else row.contract
 
 
-@dataclass
-class _Staged:
-    files: list[Path] = field(default_factory=list)
-    source: dict[str, Any] = field(default_factory=dict)
+def _finish(
+    pending: PendingVersion, message: str, tags: dict[str, str], parents: list[str | int]
+) -> PendingVersion:
+    pending.message, pending.tags, pending.parents = message, tags, list(parents)
+    return pending
 
 
-@dataclass(frozen=True)
-class _NewVersion:
-    kind: str
-    digest: str
-    rows: int | None
-    size: int
-    columns: list[str]
-    schema: dict[str, str]
-    profile: dict[str, Any]
-    source: dict[str, Any]
-    blobs: list[tuple[str, str]]
-
-
-def _select_versions() -> Any:
-    return select(dataset_versions, datasets.c.name).join(
-        datasets, datasets.c.id == dataset_versions.c.dataset_id
+def _rejected(
+    name: str, contract_ref: str, report: ValidationReport, why: str | None = None
+) -> CheckFailedError:
+    failed = ", ".join(
+        f"{f.column or 'dataset'}: {f.check} ({f.failed_rows} rows)" for f in report.failures[:6]
+    )
+    more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
+    reason = why or f"{len(report.failures)} checks failed"
+    return CheckFailedError(
+        f"rejected: the batch for dataset '{name}' fails contract {contract_ref}: {reason}: "
+        f"{failed}{more}; nothing was stored (use --quarantine to keep the valid rows, or "
+        "--allow-invalid to store it marked invalid)",
+        details={"report": report.to_dict(), "contract": contract_ref},
     )
 
 
@@ -786,11 +613,9 @@ def _write_frame(data: Any, out: Path) -> None:
     elif isinstance(data, pl.LazyFrame):
         frame = data.collect()
     else:
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is a dependency
-            pd = None  # type: ignore[assignment]
-        if pd is None or not isinstance(data, pd.DataFrame):
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
             raise InvalidInputError(
                 f"cannot add {type(data).__name__}: give a file path, a folder, or a pandas or "
                 "polars DataFrame"
@@ -802,35 +627,3 @@ def _write_frame(data: Any, out: Path) -> None:
     if frame.width == 0:
         raise InvalidInputError("the DataFrame has no columns")
     frame.write_parquet(out, compression=ingest.PARQUET_COMPRESSION)
-
-
-def _walk(conn: Connection, kind: str, ref: str, *, upstream: bool) -> list[dict[str, Any]]:
-    """Edges reachable from ``ref`` in one direction, breadth first, each once."""
-    seen = {(kind, ref)}
-    frontier = [(kind, ref)]
-    out: list[dict[str, Any]] = []
-    while frontier:
-        nxt = []
-        for k, r in frontier:
-            if upstream:
-                stmt = select(lineage_edges).where(
-                    (lineage_edges.c.child_kind == k) & (lineage_edges.c.child == r)
-                )
-            else:
-                stmt = select(lineage_edges).where(
-                    (lineage_edges.c.parent_kind == k) & (lineage_edges.c.parent == r)
-                )
-            for e in conn.execute(stmt.order_by(lineage_edges.c.id)):
-                node = (e.parent_kind, e.parent) if upstream else (e.child_kind, e.child)
-                out.append(
-                    {
-                        "parent": f"{e.parent_kind}:{e.parent}",
-                        "child": f"{e.child_kind}:{e.child}",
-                        "relation": e.relation,
-                    }
-                )
-                if node not in seen:
-                    seen.add(node)
-                    nxt.append(node)
-        frontier = nxt
-    return out

@@ -30,6 +30,8 @@ __all__ = [
     "audit_events",
     "audit_head",
     "blob_refs",
+    "contract_versions",
+    "contracts",
     "dataset_versions",
     "datasets",
     "lineage_edges",
@@ -115,6 +117,8 @@ datasets = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # The contract every new version is validated against: NAME (its latest) or NAME@N.
+    Column("contract", String(300), nullable=True),
 )
 
 dataset_versions = Table(
@@ -136,9 +140,36 @@ dataset_versions = Table(
     Column("tags", JSONType, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # "unvalidated", "valid" or "invalid" (stored with --allow-invalid).
+    Column("status", String(16), nullable=False, server_default="unvalidated"),
+    Column("validation", JSONType, nullable=True),  # the latest ValidationReport
+    Column("contract", String(300), nullable=True),  # the contract version it was checked with
     UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
     Index("ix_dataset_versions_digest", "dataset_id", "digest"),
     Index("ix_dataset_versions_source_digest", "source_digest"),
+)
+
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+contract_versions = Table(
+    "contract_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contract_id", Integer, ForeignKey("contracts.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("spec", JSONType, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("contract_id", "version", name="uq_contract_versions_contract_version"),
 )
 
 # Which stored blobs belong to which entity, so an integrity error can name its owner.

@@ -1,0 +1,331 @@
+"""The contract registry: versioned data contracts and their binding to datasets.
+
+>>> project.contracts.add("applicants", "contract.yaml")        # doctest: +SKIP
+>>> project.contracts.bind("credit", "applicants")              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from shipyard._internal.hashing import canonical_json, digest_bytes
+from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.governance.access import require_role
+from shipyard.refs import Ref, parse_ref, validate_name
+from shipyard.stores.audit import audited
+from shipyard.stores.db.tables import contract_versions, contracts, datasets
+
+if TYPE_CHECKING:
+    from shipyard.data.contracts import Contract
+    from shipyard.project import Project
+
+__all__ = ["ContractSummary", "ContractVersion", "Contracts"]
+
+KIND = "contract"
+
+
+@dataclass(frozen=True)
+class ContractVersion:
+    """One immutable version of a data contract."""
+
+    name: str
+    version: int
+    digest: str
+    spec: dict[str, Any]
+    message: str
+    created_at: datetime
+    created_by: str
+    created: bool = False
+    bound_to: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def contract(self) -> Contract:
+        """The contract itself, ready to validate data."""
+        from shipyard.data.contracts import Contract
+
+        return Contract.from_dict(self.spec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "spec": self.spec,
+            "message": self.message,
+            "bound_to": self.bound_to,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class ContractSummary:
+    """A contract, its latest version and the datasets bound to it."""
+
+    name: str
+    latest: int
+    columns: int
+    bound_to: list[str]
+    updated_at: datetime
+    updated_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "latest": self.latest,
+            "columns": self.columns,
+            "bound_to": self.bound_to,
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": self.updated_by,
+        }
+
+
+class Contracts:
+    """Service for contracts: ``add``, ``get``, ``list``, ``versions``, ``bind``, ``unbind``."""
+
+    def __init__(self, project: Project) -> None:
+        self._p = project
+
+    def add(
+        self,
+        name: str,
+        contract: Contract | str | os.PathLike[str] | dict[str, Any],
+        *,
+        message: str = "",
+    ) -> ContractVersion:
+        """Register a new version of contract ``name`` from a Contract, a YAML file or a dict.
+        Identical content returns the existing version with ``created=False``.
+
+        Raises:
+            InvalidInputError: the contract is not valid (every problem listed).
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        from shipyard.data.contracts import Contract
+
+        validate_name(name, "contract name")
+        if isinstance(contract, Contract):
+            parsed = contract
+        elif isinstance(contract, dict):
+            parsed = Contract.from_dict(contract)
+        else:
+            path = Path(contract)
+            if not path.is_file():
+                raise InvalidInputError(f"{path}: no such contract file")
+            parsed = Contract.from_file(path)
+        spec = parsed.to_dict()
+        digest = digest_bytes(canonical_json(spec))
+        now = datetime.now(UTC)
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "contributor", "add contracts")
+            row = tx.conn.execute(select(contracts.c.id).where(contracts.c.name == name)).first()
+            if row is None:
+                cid = int(
+                    tx.conn.execute(
+                        contracts.insert().values(
+                            name=name, created_at=now, created_by=self._p.actor
+                        )
+                    ).inserted_primary_key[0]  # type: ignore[index]
+                )
+            else:
+                cid = int(row.id)
+                same = tx.conn.execute(
+                    _select()
+                    .where(contract_versions.c.contract_id == cid)
+                    .where(contract_versions.c.digest == digest)
+                ).first()
+                if same is not None:
+                    return _to_version(tx.conn, same)
+            version = 1 + int(
+                tx.conn.execute(
+                    select(func.coalesce(func.max(contract_versions.c.version), 0)).where(
+                        contract_versions.c.contract_id == cid
+                    )
+                ).scalar_one()
+            )
+            tx.conn.execute(
+                contract_versions.insert().values(
+                    contract_id=cid,
+                    version=version,
+                    digest=digest,
+                    spec=spec,
+                    message=message,
+                    created_at=now,
+                    created_by=self._p.actor,
+                )
+            )
+            tx.record(
+                "contract.add",
+                KIND,
+                f"{name}@{version}",
+                {"digest": digest, "message": message, "columns": sorted(parsed.columns)},
+            )
+        v = self.get(f"{name}@{version}")
+        return ContractVersion(**{**v.__dict__, "created": True})
+
+    def get(self, ref: str) -> ContractVersion:
+        """The contract version a reference points at (bare name: latest).
+
+        Raises:
+            NotFoundError: no such contract or version.
+        """
+        with self._p.db.read() as conn:
+            return _to_version(conn, _resolve(conn, parse_ref(ref)))
+
+    def versions(self, name: str) -> builtins.list[ContractVersion]:
+        """Every version of a contract, oldest first."""
+        with self._p.db.read() as conn:
+            _contract_id(conn, name)
+            rows = conn.execute(
+                _select().where(contracts.c.name == name).order_by(contract_versions.c.version)
+            ).all()
+            return [_to_version(conn, r) for r in rows]
+
+    def list(self) -> builtins.list[ContractSummary]:
+        """Every contract with its latest version."""
+        with self._p.db.read() as conn:
+            names = [r.name for r in conn.execute(select(contracts.c.name).order_by("name"))]
+            out = []
+            for n in names:
+                v = _to_version(conn, _resolve(conn, parse_ref(n)))
+                out.append(
+                    ContractSummary(
+                        n,
+                        v.version,
+                        len(v.spec.get("columns", {})),
+                        v.bound_to,
+                        v.created_at,
+                        v.created_by,
+                    )
+                )
+            return out
+
+    def bind(self, dataset: str, contract: str) -> str:
+        """Validate every later version of ``dataset`` against ``contract`` (``NAME`` follows
+        the contract's latest version; ``NAME@N`` pins one). Returns the stored binding.
+
+        Raises:
+            NotFoundError: no such contract.
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        validate_name(dataset, "dataset name")
+        ref = parse_ref(contract)
+        binding = ref.name if ref.selector.kind == "latest" else f"{ref.name}@{ref.selector}"
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "contributor", "bind contracts")
+            _resolve(tx.conn, ref)
+            row = tx.conn.execute(
+                select(datasets.c.id, datasets.c.contract).where(datasets.c.name == dataset)
+            ).first()
+            if row is None:
+                tx.conn.execute(
+                    datasets.insert().values(
+                        name=dataset,
+                        created_at=datetime.now(UTC),
+                        created_by=self._p.actor,
+                        contract=binding,
+                    )
+                )
+                tx.record("dataset.create", "dataset", dataset, {})
+                previous = None
+            else:
+                previous = row.contract
+                tx.conn.execute(
+                    update(datasets).where(datasets.c.id == row.id).values(contract=binding)
+                )
+            tx.record(
+                "contract.bind", "dataset", dataset, {"contract": binding, "previous": previous}
+            )
+        return binding
+
+    def unbind(self, dataset: str) -> None:
+        """Stop validating new versions of ``dataset``."""
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "contributor", "bind contracts")
+            row = tx.conn.execute(
+                select(datasets.c.id, datasets.c.contract).where(datasets.c.name == dataset)
+            ).first()
+            if row is None or row.contract is None:
+                raise NotFoundError(f"dataset '{dataset}' has no bound contract")
+            tx.conn.execute(update(datasets).where(datasets.c.id == row.id).values(contract=None))
+            tx.record("contract.unbind", "dataset", dataset, {"previous": row.contract})
+
+
+def _select() -> Any:
+    return select(contract_versions, contracts.c.name).join(
+        contracts, contracts.c.id == contract_versions.c.contract_id
+    )
+
+
+def _contract_id(conn: Connection, name: str) -> int:
+    row = conn.execute(select(contracts.c.id).where(contracts.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no contract '{name}'; see `shipyard contract list`")
+    return int(row.id)
+
+
+def _resolve(conn: Connection, ref: Ref) -> Any:
+    cid = _contract_id(conn, ref.name)
+    base = _select().where(contract_versions.c.contract_id == cid)
+    sel = ref.selector
+    if sel.kind == "latest":
+        row = conn.execute(base.order_by(contract_versions.c.version.desc()).limit(1)).first()
+    elif sel.kind == "version":
+        row = conn.execute(base.where(contract_versions.c.version == int(sel.value))).first()
+    elif sel.kind == "digest":
+        row = conn.execute(
+            base.where(contract_versions.c.digest.startswith("blake3:" + sel.value))
+        ).first()
+    else:
+        raise NotFoundError(
+            f"contract '{ref.name}' has no alias {sel.value!r}: contract references take a "
+            "version number, 'latest' or a digest prefix"
+        )
+    if row is None:
+        latest = conn.execute(
+            select(func.max(contract_versions.c.version)).where(
+                contract_versions.c.contract_id == cid
+            )
+        ).scalar()
+        raise NotFoundError(
+            f"contract '{ref.name}' has no version {sel} (latest is {latest}); "
+            f"see `shipyard contract show {ref.name}`"
+        )
+    return row
+
+
+def _to_version(conn: Connection, row: Any) -> ContractVersion:
+    bound = [
+        r.name
+        for r in conn.execute(
+            select(datasets.c.name)
+            .where(
+                (datasets.c.contract == row.name)
+                | (datasets.c.contract == f"{row.name}@{row.version}")
+            )
+            .order_by(datasets.c.name)
+        )
+    ]
+    return ContractVersion(
+        name=row.name,
+        version=int(row.version),
+        digest=row.digest,
+        spec=dict(row.spec),
+        message=row.message,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        bound_to=bound,
+    )

@@ -1,0 +1,750 @@
+"""Declarative preprocessing: a per-column spec that compiles to a scikit-learn ColumnTransformer.
+
+Users write what should happen to each column; shipyard turns it into plain scikit-learn
+objects, so the fitted transformer can be the first step of a model pipeline and be versioned
+(and serialised with skops) together with the model::
+
+    columns:
+      age:     {impute: median, scale: standard}
+      income:  {impute: {strategy: constant, fill_value: 0}, scale: robust}
+      city:    {impute: most_frequent, encode: {method: onehot, handle_unknown: ignore}}
+      grade:   {encode: {method: ordinal, categories: [A, B, C]}}
+      id:      {drop: true}
+    remainder: drop
+
+>>> spec = PreprocessingSpec(columns={"age": ColumnStep(impute="median", scale="standard")})
+>>> spec.to_dict()
+{'columns': {'age': {'impute': 'median', 'scale': 'standard'}}, 'remainder': 'drop'}
+
+Validation gathers every problem in a spec and raises one
+:class:`~shipyard.errors.InvalidInputError` whose ``details["problems"]`` lists them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+
+from shipyard.data.contracts import COLUMN_TYPES
+from shipyard.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
+
+__all__ = [
+    "ColumnStep",
+    "Encode",
+    "Impute",
+    "PreprocessingSpec",
+    "spec_from_contract",
+]
+
+ImputeStrategy = Literal["mean", "median", "most_frequent", "constant"]
+ScaleMethod = Literal["standard", "minmax", "robust", "none"]
+EncodeMethod = Literal["onehot", "ordinal"]
+HandleUnknown = Literal["ignore", "error"]
+Remainder = Literal["drop", "passthrough"]
+
+IMPUTE_STRATEGIES: tuple[str, ...] = get_args(ImputeStrategy)
+SCALE_METHODS: tuple[str, ...] = get_args(ScaleMethod)
+ENCODE_METHODS: tuple[str, ...] = get_args(EncodeMethod)
+HANDLE_UNKNOWN: tuple[str, ...] = get_args(HandleUnknown)
+REMAINDERS: tuple[str, ...] = get_args(Remainder)
+
+_NUMERIC_STRATEGIES = ("mean", "median")
+_STEP_KEYS = ("impute", "scale", "encode", "drop")
+_IMPUTE_KEYS = ("strategy", "fill_value")
+_ENCODE_KEYS: dict[str, tuple[str, ...]] = {
+    "onehot": ("method", "categories", "handle_unknown"),
+    "ordinal": ("method", "categories", "unknown_value"),
+}
+_SPEC_KEYS = ("columns", "remainder")
+
+Scalar = str | int | float | bool
+
+
+# --------------------------------------------------------------------------------------------
+# Gathering problems
+
+
+# A problem reads "<path>: <message>"; the path is empty (the text starts with ": ") when the
+# problem is about the object itself. Each layer prefixes the path of the part it built.
+
+
+def _raise_problems(what: str, problems: list[str]) -> None:
+    if problems:
+        shown = [p[2:] if p.startswith(": ") else p for p in problems]
+        noun = "problem" if len(shown) == 1 else "problems"
+        error = InvalidInputError(
+            f"{len(shown)} {noun} in {what}: " + "; ".join(shown),
+            details={"problems": shown},
+        )
+        error.__dict__["_paths"] = list(problems)  # kept for _gather in an enclosing layer
+        raise error
+
+
+def _join(path: str, problem: str) -> str:
+    if problem.startswith(": ") or not path:
+        return f"{path}{problem}"
+    return f"{path}.{problem}"
+
+
+def _gather(path: str, problems: list[str], build: Callable[[], Any]) -> Any:
+    """Call ``build``; on InvalidInputError record its problems under ``path``, return None."""
+    try:
+        return build()
+    except InvalidInputError as exc:
+        inner = exc.__dict__.get("_paths") or exc.details.get("problems") or [exc.message]
+        problems.extend(_join(path, p) for p in inner)
+        return None
+
+
+def _not_one_of(value: Any, choices: tuple[str, ...]) -> str:
+    return f"{value!r} is not one of {', '.join(choices)}"
+
+
+def _unknown_keys(data: Mapping[Any, Any], known: tuple[str, ...]) -> list[str]:
+    out = []
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            out.append(f"{key}: unknown key{hint}; expected {', '.join(known)}")
+    return out
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int | bool)
+
+
+# --------------------------------------------------------------------------------------------
+# Read models
+
+
+@dataclass(frozen=True)
+class Impute:
+    """How missing values of a column are filled.
+
+    ``constant`` needs ``fill_value``; the other strategies learn the value from the training
+    data (``mean`` and ``median`` only make sense for numbers).
+
+    >>> Impute("constant", fill_value=0).to_dict()
+    {'strategy': 'constant', 'fill_value': 0}
+
+    Raises:
+        InvalidInputError: unknown strategy, or a ``fill_value`` that is missing or not a
+            finite number, string or boolean.
+    """
+
+    strategy: ImputeStrategy
+    fill_value: Scalar | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.strategy not in IMPUTE_STRATEGIES:
+            problems.append(f"strategy: {_not_one_of(self.strategy, IMPUTE_STRATEGIES)}")
+        if self.strategy == "constant":
+            if self.fill_value is None:
+                problems.append("fill_value: strategy 'constant' needs a fill_value")
+            elif not _is_scalar(self.fill_value):
+                problems.append(
+                    f"fill_value: {self.fill_value!r} is not a finite number, a string or a boolean"
+                )
+        elif self.fill_value is not None:
+            problems.append(
+                f"fill_value: only strategy 'constant' takes a fill_value, not {self.strategy!r}"
+            )
+        _raise_problems("impute step", problems)
+
+    @classmethod
+    def from_dict(cls, data: str | Mapping[str, Any]) -> Impute:
+        """``"median"`` or ``{"strategy": "constant", "fill_value": 0}``.
+
+        Raises:
+            InvalidInputError: the document is not one of those forms, or is invalid.
+        """
+        if isinstance(data, str):
+            return cls(cast(ImputeStrategy, data))
+        if not isinstance(data, Mapping):
+            _raise_problems(
+                "impute step", [f": expected a strategy name or a mapping, got {data!r}"]
+            )
+        problems = _unknown_keys(data, _IMPUTE_KEYS)
+        if "strategy" not in data:
+            problems.append("strategy: missing; expected one of " + ", ".join(IMPUTE_STRATEGIES))
+        _raise_problems("impute step", problems)
+        return cls(data["strategy"], data.get("fill_value"))
+
+    def to_dict(self) -> str | dict[str, Any]:
+        """The short form (``"median"``) when there is no ``fill_value``."""
+        if self.fill_value is None:
+            return self.strategy
+        return {"strategy": self.strategy, "fill_value": self.fill_value}
+
+
+@dataclass(frozen=True)
+class Encode:
+    """How a categorical column becomes numbers.
+
+    ``onehot`` makes one 0/1 column per category; a category not seen in training gives all
+    zeros (``handle_unknown="ignore"``, the default) or an error (``"error"``). ``ordinal``
+    gives each category its position in ``categories`` (0, 1, 2…) and unknown ones
+    ``unknown_value`` (default -1). Without ``categories`` they are learned from the training
+    data, sorted.
+
+    >>> Encode("ordinal", categories=("A", "B", "C")).to_dict()
+    {'method': 'ordinal', 'categories': ['A', 'B', 'C'], 'unknown_value': -1}
+
+    Raises:
+        InvalidInputError: unknown method or handle_unknown, an option that belongs to the
+            other method, repeated or mixed-type categories, or an ``unknown_value`` that
+            collides with a category's code.
+    """
+
+    method: EncodeMethod
+    categories: tuple[Scalar, ...] | None = None
+    handle_unknown: HandleUnknown = "ignore"
+    unknown_value: int = -1
+
+    def __post_init__(self) -> None:
+        if self.categories is not None and not isinstance(self.categories, tuple):
+            object.__setattr__(self, "categories", tuple(self.categories))
+        problems: list[str] = []
+        if self.method not in ENCODE_METHODS:
+            problems.append(f"method: {_not_one_of(self.method, ENCODE_METHODS)}")
+        if self.handle_unknown not in HANDLE_UNKNOWN:
+            problems.append(f"handle_unknown: {_not_one_of(self.handle_unknown, HANDLE_UNKNOWN)}")
+        elif self.method == "ordinal" and self.handle_unknown != "ignore":
+            problems.append(
+                "handle_unknown: applies to onehot only; ordinal maps unknown categories to "
+                "unknown_value"
+            )
+        uv = self.unknown_value
+        uv_ok = isinstance(uv, int) and not isinstance(uv, bool)
+        if not uv_ok:
+            problems.append(f"unknown_value: {uv!r} is not an integer")
+        elif self.method == "onehot" and uv != -1:
+            problems.append("unknown_value: applies to ordinal only; onehot uses handle_unknown")
+        if self.categories is not None:
+            problems += _category_problems(self.categories)
+        if self.method == "ordinal" and uv_ok and uv >= 0:
+            n = len(self.categories or ())
+            if self.categories is None:
+                problems.append(
+                    "unknown_value: must be negative when categories are learned from the data "
+                    "(a non-negative value could be a category's code)"
+                )
+            elif uv < n:
+                problems.append(
+                    f"unknown_value: {uv} is already the code of category "
+                    f"{self.categories[uv]!r}; use a negative number or {n} or more"
+                )
+        _raise_problems("encode step", problems)
+
+    @classmethod
+    def from_dict(cls, data: str | Mapping[str, Any]) -> Encode:
+        """``"onehot"`` or ``{"method": "ordinal", "categories": [...], ...}``.
+
+        Raises:
+            InvalidInputError: the document is not one of those forms, or is invalid.
+        """
+        if isinstance(data, str):
+            return cls(cast(EncodeMethod, data))
+        if not isinstance(data, Mapping):
+            _raise_problems("encode step", [f": expected a method name or a mapping, got {data!r}"])
+        method = data.get("method")
+        problems: list[str] = []
+        if method is None:
+            problems.append("method: missing; expected one of " + ", ".join(ENCODE_METHODS))
+        if method in _ENCODE_KEYS:
+            problems += _unknown_keys(data, _ENCODE_KEYS[method])
+        categories = data.get("categories")
+        if categories is not None and not isinstance(categories, list | tuple):
+            problems.append(f"categories: expected a list, got {categories!r}")
+        _raise_problems("encode step", problems)
+        return cls(
+            cast(EncodeMethod, method),
+            tuple(categories) if categories is not None else None,
+            data.get("handle_unknown", "ignore"),
+            data.get("unknown_value", -1),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method}
+        if self.categories is not None:
+            out["categories"] = list(self.categories)
+        if self.method == "onehot":
+            out["handle_unknown"] = self.handle_unknown
+        else:
+            out["unknown_value"] = self.unknown_value
+        return out
+
+
+def _category_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "string" if isinstance(value, str) else "number"
+
+
+def _category_problems(categories: tuple[Any, ...]) -> list[str]:
+    problems: list[str] = []
+    if not categories:
+        return ["categories: the list is empty"]
+    bad = [c for c in categories if not _is_scalar(c)]
+    if bad:
+        problems.append(f"categories: {bad[0]!r} is not a finite number, a string or a boolean")
+        return problems
+    kinds = {_category_kind(c) for c in categories}
+    if len(kinds) > 1:
+        problems.append(
+            f"categories: mixes {' and '.join(sorted(kinds))} values; quote them in YAML if "
+            "they are strings"
+        )
+        return problems
+    seen: set[Any] = set()
+    for c in categories:
+        if c in seen:
+            problems.append(f"categories: {c!r} is listed twice")
+            return problems
+        seen.add(c)
+    if kinds == {"number"} and list(categories) != sorted(categories):
+        # scikit-learn's encoders reject unsorted numeric categories at fit time.
+        problems.append("categories: numeric categories must be listed in increasing order")
+    return problems
+
+
+@dataclass(frozen=True, init=False)
+class ColumnStep:
+    """What happens to one column: impute, then scale (numbers) or encode (categories).
+
+    A step with nothing set keeps the column as it is; ``drop=True`` removes it. Strings are
+    accepted for the common forms:
+
+    >>> ColumnStep(impute="median", scale="standard").to_dict()
+    {'impute': 'median', 'scale': 'standard'}
+    >>> ColumnStep(impute="most_frequent", encode="onehot").encode
+    Encode(method='onehot', categories=None, handle_unknown='ignore', unknown_value=-1)
+
+    Raises:
+        InvalidInputError: an invalid part, ``scale`` together with ``encode``, ``drop``
+            together with anything else, or ``mean``/``median`` imputation of an encoded
+            (categorical) column.
+    """
+
+    impute: Impute | None
+    scale: ScaleMethod | None
+    encode: Encode | None
+    drop: bool
+
+    def __init__(
+        self,
+        impute: Impute | ImputeStrategy | Mapping[str, Any] | None = None,
+        scale: ScaleMethod | None = None,
+        encode: Encode | EncodeMethod | Mapping[str, Any] | None = None,
+        drop: bool = False,
+    ) -> None:
+        problems: list[str] = []
+        imp = (
+            _gather("impute", problems, lambda: Impute.from_dict(impute))
+            if isinstance(impute, str | Mapping)
+            else impute
+        )
+        enc = (
+            _gather("encode", problems, lambda: Encode.from_dict(encode))
+            if isinstance(encode, str | Mapping)
+            else encode
+        )
+        if imp is not None and not isinstance(imp, Impute):
+            problems.append(f"impute: expected a strategy name or Impute, got {imp!r}")
+        if enc is not None and not isinstance(enc, Encode):
+            problems.append(f"encode: expected a method name or Encode, got {enc!r}")
+        if scale is not None and scale not in SCALE_METHODS:
+            problems.append(f"scale: {_not_one_of(scale, SCALE_METHODS)}")
+        if not isinstance(drop, bool):
+            problems.append(f"drop: expected true or false, got {drop!r}")
+        elif drop and (imp is not None or enc is not None or scale not in (None, "none")):
+            problems.append("drop: a dropped column cannot also be imputed, scaled or encoded")
+        if scale not in (None, "none") and enc is not None:
+            problems.append(
+                "scale and encode cannot both be set: scale is for numeric columns, encode for "
+                "categorical ones"
+            )
+        if (
+            isinstance(imp, Impute)
+            and isinstance(enc, Encode)
+            and imp.strategy in _NUMERIC_STRATEGIES
+        ):
+            problems.append(
+                f"impute: {imp.strategy!r} needs numbers but the column is encoded as a "
+                "category; use most_frequent or constant"
+            )
+        _raise_problems("column step", problems)
+        object.__setattr__(self, "impute", imp)
+        # "none" and None mean the same; keep one spelling so equal steps compare equal.
+        object.__setattr__(self, "scale", None if scale == "none" else scale)
+        object.__setattr__(self, "encode", enc)
+        object.__setattr__(self, "drop", drop)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> ColumnStep:
+        """Build from ``{"impute": ..., "scale": ..., "encode": ..., "drop": ...}``.
+
+        ``None`` (an empty YAML value) means "keep the column as it is".
+
+        Raises:
+            InvalidInputError: unknown keys or invalid values; every problem is listed.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            _raise_problems(
+                "column step", [f": expected a mapping with {', '.join(_STEP_KEYS)}, got {data!r}"]
+            )
+        problems = _unknown_keys(data, _STEP_KEYS)
+        step = _gather(
+            "",
+            problems,
+            partial(
+                cls,
+                impute=data.get("impute"),
+                scale=data.get("scale"),
+                encode=data.get("encode"),
+                drop=data.get("drop", False),
+            ),
+        )
+        _raise_problems("column step", problems)
+        return cast(ColumnStep, step)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.drop:
+            out["drop"] = True
+        if self.impute is not None:
+            out["impute"] = self.impute.to_dict()
+        if self.scale is not None:
+            out["scale"] = self.scale
+        if self.encode is not None:
+            out["encode"] = self.encode.to_dict()
+        return out
+
+    @property
+    def label(self) -> str:
+        """A short readable name, used for the transformer of this step (``median_standard``)."""
+        if self.drop:
+            return "drop"
+        parts = [
+            self.impute.strategy if self.impute else "",
+            self.scale or "",
+            self.encode.method if self.encode else "",
+        ]
+        return "_".join(p for p in parts if p) or "keep"
+
+
+@dataclass(frozen=True, init=False)
+class PreprocessingSpec:
+    """Per-column preprocessing, plus what happens to columns the spec does not mention.
+
+    >>> spec = PreprocessingSpec.from_yaml('''
+    ... columns:
+    ...   age: {impute: median, scale: standard}
+    ...   id: {drop: true}
+    ... remainder: passthrough
+    ... ''')
+    >>> spec.columns["age"].scale, spec.remainder
+    ('standard', 'passthrough')
+
+    Raises:
+        InvalidInputError: any column step is invalid or ``remainder`` is not ``drop`` or
+            ``passthrough``; every problem is listed in one error.
+    """
+
+    columns: dict[str, ColumnStep]
+    remainder: Remainder
+
+    def __init__(
+        self,
+        columns: Mapping[str, ColumnStep | Mapping[str, Any] | None] | None = None,
+        remainder: Remainder = "drop",
+    ) -> None:
+        problems: list[str] = []
+        steps: dict[str, ColumnStep] = {}
+        if columns is not None and not isinstance(columns, Mapping):
+            problems.append(f"columns: expected a mapping of column name to step, got {columns!r}")
+            columns = None
+        for name, step in (columns or {}).items():
+            if not isinstance(name, str) or not name:
+                problems.append(f"columns: column names must be non-empty strings, got {name!r}")
+                continue
+            if isinstance(step, ColumnStep):
+                steps[name] = step
+                continue
+            built = _gather(f"columns.{name}", problems, partial(ColumnStep.from_dict, step))
+            if built is not None:
+                steps[name] = built
+        if remainder not in REMAINDERS:
+            problems.append(f"remainder: {_not_one_of(remainder, REMAINDERS)}")
+        _raise_problems("preprocessing spec", problems)
+        object.__setattr__(self, "columns", steps)
+        object.__setattr__(self, "remainder", remainder)
+
+    # -- documents ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreprocessingSpec:
+        """Build from a document such as the one :meth:`to_dict` returns.
+
+        Raises:
+            InvalidInputError: the document is not a mapping, has unknown keys or invalid
+                steps; every problem is listed in one error.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(
+                f"a preprocessing spec must be a mapping with 'columns', got {type(data).__name__}"
+            )
+        # Key typos are reported together with the problems of the steps.
+        problems = _unknown_keys(data, _SPEC_KEYS)
+        spec = _gather(
+            "", problems, lambda: cls(data.get("columns"), data.get("remainder", "drop"))
+        )
+        _raise_problems("preprocessing spec", problems)
+        return cast(PreprocessingSpec, spec)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> PreprocessingSpec:
+        """Parse a YAML document.
+
+        Raises:
+            InvalidInputError: the text is not valid YAML or not a valid spec.
+        """
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidInputError(f"preprocessing spec is not valid YAML: {exc}") from None
+        if data is None:
+            data = {}
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PreprocessingSpec:
+        """Read a YAML file.
+
+        Raises:
+            InvalidInputError: the file does not exist or is not a valid spec (the message
+                names the file).
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InvalidInputError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"{path}: cannot read the file: {exc}") from None
+        try:
+            return cls.from_yaml(text)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{path}: {exc.message}", details=exc.details) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready document; ``PreprocessingSpec.from_dict(spec.to_dict()) == spec``."""
+        return {
+            "columns": {name: step.to_dict() for name, step in self.columns.items()},
+            "remainder": self.remainder,
+        }
+
+    def to_yaml(self) -> str:
+        """The spec as YAML, in the short forms users write."""
+        import yaml
+
+        return yaml.safe_dump(
+            self.to_dict(), sort_keys=False, default_flow_style=None, allow_unicode=True
+        )
+
+    # -- scikit-learn --------------------------------------------------------------------------
+
+    def to_column_transformer(self) -> ColumnTransformer:
+        """An unfitted :class:`sklearn.compose.ColumnTransformer` implementing the spec.
+
+        Columns with identical steps share one Pipeline (imputer, then scaler or encoder).
+        Output is a pandas DataFrame with plain feature names (``age``, ``city_Paris``), so
+        one-hot columns are dense. Only scikit-learn classes are used, so the transformer can
+        be cloned, put in a model Pipeline and serialised with skops.
+
+        Missing values are what scikit-learn's SimpleImputer recognises: NaN (also in pandas
+        ``str`` columns) and ``pd.NA`` in nullable dtypes, not ``None`` in an ``object`` column.
+
+        >>> spec = PreprocessingSpec(columns={"age": ColumnStep(impute="median")})
+        >>> [name for name, _, _ in spec.to_column_transformer().transformers]
+        ['median']
+        """
+        from sklearn.compose import ColumnTransformer
+
+        groups: dict[ColumnStep, list[str]] = {}
+        for name, step in self.columns.items():
+            groups.setdefault(step, []).append(name)
+        transformers: list[tuple[str, Any, list[str]]] = []
+        used: dict[str, int] = {}
+        for step, names in groups.items():
+            # With remainder="drop" the dropped columns need no entry, and leaving them out
+            # lets the fitted transformer accept frames that no longer carry them.
+            if step.drop and self.remainder == "drop":
+                continue
+            label = step.label
+            used[label] = used.get(label, 0) + 1
+            if used[label] > 1:
+                label = f"{label}_{used[label]}"
+            transformers.append((label, _step_transformer(step, len(names)), names))
+        ct = ColumnTransformer(
+            transformers, remainder=self.remainder, verbose_feature_names_out=False
+        )
+        ct.set_output(transform="pandas")
+        return ct
+
+
+def _step_transformer(step: ColumnStep, n_columns: int) -> Any:
+    """The scikit-learn object for one step applied to ``n_columns`` columns."""
+    if step.drop:
+        return "drop"
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import (
+        MinMaxScaler,
+        OneHotEncoder,
+        OrdinalEncoder,
+        RobustScaler,
+        StandardScaler,
+    )
+
+    stages: list[tuple[str, Any]] = []
+    if step.impute is not None:
+        if step.impute.strategy == "constant":
+            imputer = SimpleImputer(strategy="constant", fill_value=step.impute.fill_value)
+        else:
+            imputer = SimpleImputer(strategy=step.impute.strategy)
+        stages.append(("impute", imputer))
+    if step.scale is not None:
+        scaler = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
+        stages.append(("scale", scaler[step.scale]()))
+    if step.encode is not None:
+        enc = step.encode
+        categories: Any = "auto" if enc.categories is None else [list(enc.categories)] * n_columns
+        if enc.method == "onehot":
+            encoder: Any = OneHotEncoder(
+                categories=categories, handle_unknown=enc.handle_unknown, sparse_output=False
+            )
+        else:
+            encoder = OrdinalEncoder(
+                categories=categories,
+                handle_unknown="use_encoded_value",
+                unknown_value=enc.unknown_value,
+            )
+        stages.append(("encode", encoder))
+    if not stages:
+        return "passthrough"
+    return Pipeline(stages)
+
+
+# --------------------------------------------------------------------------------------------
+# Inference from a data contract
+
+_NUMERIC_TYPES = ("int", "float")
+# The contract types this module has a default for; a type added to contracts later is
+# reported instead of guessed at.
+_INFERRED_TYPES = ("int", "float", "bool", "string", "category", "datetime")
+
+
+def spec_from_contract(contract: Any, target: str | None = None) -> PreprocessingSpec:
+    """A sensible default spec for the columns of a data contract.
+
+    ``contract`` is an object with ``to_dict()`` or a document
+    ``{"columns": {name: {"type": ..., "nullable": ..., "allowed": [...], "unique": ...}}}``.
+    Per column:
+
+    - ``target`` (the label) is left out of the spec;
+    - unique (id-like) and ``datetime`` columns and strings without ``allowed`` values
+      (free text) are dropped;
+    - ``int``/``float``: impute median, standard scaling;
+    - ``bool``: ordinal encoding with categories ``[false, true]`` (0 and 1); a missing value
+      is coded -1 (scikit-learn's imputer does not accept boolean columns);
+    - ``string``/``category`` with ``allowed``: impute most_frequent, onehot with the allowed
+      values as categories and unknown values ignored; ``category`` without ``allowed``
+      learns its categories from the training data.
+
+    ``remainder`` is ``drop``, so columns added later are ignored until the spec names them.
+
+    >>> spec = spec_from_contract(
+    ...     {"columns": {"id": {"type": "int", "unique": True}, "age": {"type": "int"},
+    ...                  "churned": {"type": "bool"}}},
+    ...     target="churned",
+    ... )
+    >>> spec.to_dict()["columns"]
+    {'id': {'drop': True}, 'age': {'impute': 'median', 'scale': 'standard'}}
+
+    Raises:
+        InvalidInputError: the contract has no ``columns`` mapping, a column has an unknown
+            type, or ``target`` is not one of its columns.
+    """
+    doc = contract.to_dict() if hasattr(contract, "to_dict") else contract
+    columns = doc.get("columns") if isinstance(doc, Mapping) else None
+    if not isinstance(columns, Mapping):
+        raise InvalidInputError(
+            "a contract must be a mapping with 'columns': {name: {type: ..., ...}}"
+        )
+    problems: list[str] = []
+    if target is not None and target not in columns:
+        problems.append(
+            f"target: column {target!r} is not in the contract; its columns are "
+            + ", ".join(map(str, columns))
+        )
+    steps: dict[str, ColumnStep] = {}
+    for name, col in columns.items():
+        if name == target:
+            continue
+        col = {"type": col} if isinstance(col, str) else col or {}  # `age: int` short form
+        kind = col.get("type")
+        allowed = col.get("allowed")
+        if kind not in COLUMN_TYPES:
+            problems.append(f"columns.{name}.type: {_not_one_of(kind, COLUMN_TYPES)}")
+            continue
+        if kind not in _INFERRED_TYPES:
+            problems.append(
+                f"columns.{name}.type: no default preprocessing for {kind!r} columns; write "
+                "this column's step yourself"
+            )
+            continue
+        if col.get("unique") or kind == "datetime":
+            steps[name] = ColumnStep(drop=True)
+        elif kind in _NUMERIC_TYPES:
+            steps[name] = ColumnStep(impute="median", scale="standard")
+        elif kind == "bool":
+            # No imputer: SimpleImputer rejects bool arrays. A missing value (None, NaN or
+            # pd.NA) is not a known category, so it gets the code -1 of its own.
+            steps[name] = ColumnStep(encode=Encode("ordinal", categories=(False, True)))
+        elif allowed:
+            steps[name] = _gather(
+                f"columns.{name}.allowed",
+                problems,
+                partial(_onehot_step, allowed),
+            )
+        elif kind == "category":
+            steps[name] = ColumnStep(impute="most_frequent", encode="onehot")
+        else:
+            steps[name] = ColumnStep(drop=True)
+    _raise_problems("contract", problems)
+    return PreprocessingSpec(columns=steps, remainder="drop")
+
+
+def _onehot_step(allowed: Any) -> ColumnStep:
+    # Numeric allowed values must be sorted for scikit-learn; strings keep the contract's order.
+    categories = tuple(allowed)
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in categories):
+        categories = tuple(sorted(categories))
+    return ColumnStep(impute="most_frequent", encode=Encode("onehot", categories=categories))

@@ -1,0 +1,483 @@
+"""Dataset versions in the metadata store: the read models, how references resolve, and the
+one write path every new version goes through.
+
+Writing is two-phase. A :class:`PendingVersion` is prepared outside any transaction (the data
+converted, profiled and hashed in a staging file). :func:`commit_versions` then stores the
+blobs (temporary name, then rename) and writes every pending version, its blob owners, lineage
+and audit events in one database transaction, so that a split into train/valid/test, or a
+batch and its quarantine, appear together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from shipyard._internal.hashing import canonical_json, digest_file
+from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard.data import ingest
+from shipyard.data.profiles import dtype_name, profile_parquet
+from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.governance.access import require_role
+from shipyard.refs import Ref
+from shipyard.stores.audit import AuditedTransaction, audited
+from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets
+from shipyard.stores.lineage import add_edge, parents_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from shipyard.project import Project
+
+__all__ = [
+    "KIND",
+    "DatasetSummary",
+    "DatasetVersion",
+    "PendingVersion",
+    "commit_versions",
+    "resolve",
+    "stage_table",
+    "stage_tree",
+]
+
+KIND = "dataset"
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version of a dataset.
+
+    ``created`` is True when the call that returned it made a new version. ``status`` is
+    ``unvalidated``, ``valid`` or ``invalid``; ``validation`` holds the latest contract report.
+    """
+
+    name: str
+    version: int
+    digest: str
+    kind: str  # "table" or "files"
+    rows: int | None
+    columns: list[str]
+    schema: dict[str, str]
+    profile: dict[str, Any]
+    size_bytes: int
+    message: str
+    tags: dict[str, str]
+    source: dict[str, Any]
+    created_at: datetime
+    created_by: str
+    parents: list[str] = field(default_factory=list)
+    status: str = "unvalidated"
+    validation: dict[str, Any] | None = None
+    contract: str | None = None
+    created: bool = False
+    _service: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        """The exact reference of this version, ``name@N``."""
+        return f"{self.name}@{self.version}"
+
+    def to_polars(self) -> pl.DataFrame:
+        """The table as a polars DataFrame (digest verified, read logged)."""
+        if self._service is None:
+            raise InvalidInputError("this DatasetVersion is detached from its project")
+        return self._service.read_polars(self)  # type: ignore[no-any-return]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The table as a pandas DataFrame (digest verified, read logged)."""
+        return self.to_polars().to_pandas()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "kind": self.kind,
+            "rows": self.rows,
+            "columns": self.columns,
+            "schema": self.schema,
+            "profile": self.profile,
+            "size_bytes": self.size_bytes,
+            "message": self.message,
+            "tags": self.tags,
+            "source": self.source,
+            "parents": self.parents,
+            "status": self.status,
+            "contract": self.contract,
+            "validation": self.validation,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """A dataset and its latest version, as listed by ``data list``."""
+
+    name: str
+    versions: int
+    latest: int
+    kind: str
+    rows: int | None
+    columns: int
+    status: str
+    contract: str | None
+    updated_at: datetime
+    updated_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "versions": self.versions,
+            "latest": self.latest,
+            "kind": self.kind,
+            "rows": self.rows,
+            "columns": self.columns,
+            "status": self.status,
+            "contract": self.contract,
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": self.updated_by,
+        }
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+def select_versions() -> Any:
+    return select(dataset_versions, datasets.c.name).join(
+        datasets, datasets.c.id == dataset_versions.c.dataset_id
+    )
+
+
+def dataset_id(conn: Connection, name: str) -> int:
+    row = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no dataset '{name}'; see `shipyard data list`")
+    return int(row.id)
+
+
+def resolve(conn: Connection, ref: Ref) -> Any:
+    """The row of the version ``ref`` points at.
+
+    Raises:
+        NotFoundError: no such dataset or version (the message names the latest version).
+        InvalidInputError: an ambiguous digest prefix.
+    """
+    ds_id = dataset_id(conn, ref.name)
+    base = select_versions().where(dataset_versions.c.dataset_id == ds_id)
+    sel = ref.selector
+    if sel.kind == "latest":
+        row = conn.execute(base.order_by(dataset_versions.c.version.desc()).limit(1)).first()
+    elif sel.kind == "version":
+        row = conn.execute(base.where(dataset_versions.c.version == int(sel.value))).first()
+        if row is None:
+            latest = conn.execute(
+                select(func.max(dataset_versions.c.version)).where(
+                    dataset_versions.c.dataset_id == ds_id
+                )
+            ).scalar()
+            raise NotFoundError(
+                f"dataset '{ref.name}' has no version {sel.value} (latest is {latest}); "
+                f"see `shipyard data versions {ref.name}`"
+            )
+    elif sel.kind == "digest":
+        rows = conn.execute(
+            base.where(dataset_versions.c.digest.startswith("blake3:" + sel.value))
+        ).all()
+        if len(rows) > 1:
+            raise InvalidInputError(
+                f"digest prefix {sel.value!r} matches {len(rows)} versions of dataset "
+                f"'{ref.name}'; give more digits"
+            )
+        if not rows:
+            raise NotFoundError(
+                f"dataset '{ref.name}' has no version with digest {sel.value}…; "
+                f"see `shipyard data versions {ref.name}`"
+            )
+        row = rows[0]
+    else:
+        raise NotFoundError(
+            f"dataset '{ref.name}' has no alias {sel.value!r}: dataset references take a "
+            "version number, 'latest' or a digest prefix"
+        )
+    if row is None:
+        raise NotFoundError(f"dataset '{ref.name}' has no versions")
+    return row
+
+
+def find_digest(conn: Connection, name: str, digest: str) -> Any:
+    """The first version of ``name`` with exactly this content, or None."""
+    return conn.execute(
+        select_versions()
+        .where(datasets.c.name == name)
+        .where(dataset_versions.c.digest == digest)
+        .order_by(dataset_versions.c.version)
+        .limit(1)
+    ).first()
+
+
+def to_version(conn: Connection, row: Any, service: Any) -> DatasetVersion:
+    ref = f"{row.name}@{row.version}"
+    return DatasetVersion(
+        name=row.name,
+        version=int(row.version),
+        digest=row.digest,
+        kind=row.kind,
+        rows=None if row.rows is None else int(row.rows),
+        columns=list(row.columns or []),
+        schema=dict(row.schema or {}),
+        profile=dict(row.profile or {}),
+        size_bytes=int(row.size_bytes),
+        message=row.message or "",
+        tags=dict(row.tags or {}),
+        source=dict(row.source or {}),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        parents=[p["ref"] for p in parents_of(conn, KIND, ref) if p["kind"] == KIND],
+        status=row.status,
+        validation=row.validation,
+        contract=row.contract,
+        _service=service,
+    )
+
+
+# -- the write path ---------------------------------------------------------------------------
+
+
+@dataclass
+class PendingVersion:
+    """A version prepared in a staging file, not yet committed.
+
+    ``parents`` holds resolved references (``name@N``) or integers: the index of an earlier
+    pending version of the same commit.
+    """
+
+    name: str
+    kind: str
+    digest: str
+    rows: int | None
+    size: int
+    columns: list[str]
+    schema: dict[str, str]
+    profile: dict[str, Any]
+    source: dict[str, Any]
+    payload: Path
+    blobs: list[tuple[str, str]]
+    move: bool = True
+    message: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    parents: list[str | int] = field(default_factory=list)
+    relation: str = "derived_from"
+    status: str = "unvalidated"
+    validation: dict[str, Any] | None = None
+    contract: str | None = None
+    stored_blobs: list[str] = field(default_factory=list)  # file-tree blobs already stored
+
+
+def stage_table(
+    parquet: Path,
+    name: str,
+    source: dict[str, Any],
+    progress: Progress = NO_PROGRESS,
+    *,
+    move: bool = True,
+) -> PendingVersion:
+    """Profile and hash a Parquet file into a pending version.
+
+    Raises:
+        InvalidInputError: the file cannot be read, or has no columns.
+    """
+    import polars as pl
+
+    where = source.get("path", "the data")
+    try:
+        schema = {c: dtype_name(t) for c, t in pl.scan_parquet(parquet).collect_schema().items()}
+        if not schema:
+            raise InvalidInputError(f"{where}: the data has no columns")
+        progress.stage("profiling columns", total=len(schema))
+        profile = profile_parquet(parquet, on_column=lambda _c: progress.advance(1))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
+    digest, size = digest_file(parquet)
+    return PendingVersion(
+        name=name,
+        kind="table",
+        digest=digest,
+        rows=int(profile["rows"]),
+        size=size,
+        columns=list(schema),
+        schema=schema,
+        profile=profile,
+        source=source,
+        payload=parquet,
+        blobs=[(digest, "data")],
+        move=move,
+    )
+
+
+def stage_tree(project: Project, root: Path, name: str, progress: Progress) -> PendingVersion:
+    """Store every file of a folder as a blob and stage its manifest.
+
+    Blobs this call created are listed in ``stored_blobs`` so a failed commit can remove them.
+    """
+    entries = list(ingest.walk_tree(root))
+    total = sum(e.size for e in entries)
+    progress.stage(f"storing {len(entries)} files", total=total)
+    created: list[str] = []
+    try:
+        files: list[dict[str, Any]] = []
+        for e in entries:
+            with open(e.absolute, "rb") as f:
+                blob, new = project.artifacts.put_stream(f, progress=progress.advance)
+            if new:
+                created.append(blob.digest)
+            files.append(
+                {"path": e.path, "digest": blob.digest, "size": blob.size, "exec": e.executable}
+            )
+        staging = project.artifacts.new_staging_path(".json")
+        staging.write_bytes(canonical_json({"format": "shipyard.filetree/1", "files": files}))
+    except BaseException:
+        discard_unreferenced(project, created)
+        raise
+    digest, _ = digest_file(staging)
+    return PendingVersion(
+        name=name,
+        kind="files",
+        digest=digest,
+        rows=None,
+        size=total,
+        columns=[],
+        schema={},
+        profile={"files": len(files), "bytes": total},
+        source={"path": str(root.resolve()), "format": "tree", "files": len(files)},
+        payload=staging,
+        blobs=[(digest, "manifest")] + [(str(f["digest"]), "file") for f in files],
+        stored_blobs=created,
+    )
+
+
+def commit_versions(
+    project: Project, pending: list[PendingVersion], service: Any
+) -> list[DatasetVersion]:
+    """Store the payloads and write every pending version in one transaction.
+
+    A pending version whose content already exists under its name yields that version with
+    ``created=False``. Blobs created here are removed again if the transaction fails.
+    """
+    new_blobs: list[str] = [d for p in pending for d in p.stored_blobs]
+    try:
+        for p in pending:
+            _, new = project.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
+            if new:
+                new_blobs.append(p.digest)
+        with audited(project.db, project.actor) as tx:
+            require_role(tx.conn, project.actor, "contributor", "add data")
+            results: list[DatasetVersion] = []
+            for p in pending:
+                results.append(_insert(tx, p, results, service))
+        return results
+    except BaseException:
+        discard_unreferenced(project, new_blobs)
+        raise
+
+
+def _insert(
+    tx: AuditedTransaction, p: PendingVersion, earlier: list[DatasetVersion], service: Any
+) -> DatasetVersion:
+    conn = tx.conn
+    dup = find_digest(conn, p.name, p.digest)
+    if dup is not None:
+        return to_version(conn, dup, service)
+    now = datetime.now(UTC)
+    ds_id = _ensure_dataset(tx, p.name, now)
+    version = 1 + int(
+        conn.execute(
+            select(func.coalesce(func.max(dataset_versions.c.version), 0)).where(
+                dataset_versions.c.dataset_id == ds_id
+            )
+        ).scalar_one()
+    )
+    ref = f"{p.name}@{version}"
+    conn.execute(
+        dataset_versions.insert().values(
+            dataset_id=ds_id,
+            version=version,
+            digest=p.digest,
+            kind=p.kind,
+            rows=p.rows,
+            size_bytes=p.size,
+            columns=p.columns,
+            schema=p.schema,
+            profile=p.profile,
+            source=p.source,
+            source_digest=p.source.get("digest"),
+            message=p.message,
+            tags=p.tags,
+            created_at=now,
+            created_by=tx.actor,
+            status=p.status,
+            validation=p.validation,
+            contract=p.contract,
+        )
+    )
+    owned: dict[str, str] = {}
+    for digest, role in p.blobs:
+        owned.setdefault(digest, role)
+    for digest, role in owned.items():
+        conn.execute(
+            blob_refs.insert().values(digest=digest, owner_kind=KIND, owner=ref, role=role)
+        )
+    parent_refs = [earlier[x].ref if isinstance(x, int) else x for x in p.parents]
+    for parent in parent_refs:
+        add_edge(conn, (KIND, parent), (KIND, ref), p.relation)
+    tx.record(
+        "dataset.add",
+        KIND,
+        ref,
+        {
+            "digest": p.digest,
+            "kind": p.kind,
+            "rows": p.rows,
+            "message": p.message,
+            "tags": p.tags,
+            "parents": parent_refs,
+            "relation": p.relation if parent_refs else None,
+            "status": p.status,
+            "contract": p.contract,
+            "source": p.source,
+        },
+    )
+    row = conn.execute(
+        select_versions().where(datasets.c.id == ds_id).where(dataset_versions.c.version == version)
+    ).one()
+    return replace(to_version(conn, row, service), created=True)
+
+
+def _ensure_dataset(tx: AuditedTransaction, name: str, now: datetime) -> int:
+    row = tx.conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first()
+    if row is not None:
+        return int(row.id)
+    res = tx.conn.execute(datasets.insert().values(name=name, created_at=now, created_by=tx.actor))
+    tx.record("dataset.create", KIND, name, {})
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def discard_unreferenced(project: Project, digests: list[str]) -> None:
+    """Delete blobs this process created that no committed row refers to."""
+    if not digests:
+        return
+    with project.db.read() as conn:
+        used = {
+            r.digest
+            for r in conn.execute(select(blob_refs.c.digest).where(blob_refs.c.digest.in_(digests)))
+        }
+    for d in set(digests) - used:
+        project.artifacts.delete(d)

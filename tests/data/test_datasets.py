@@ -1,0 +1,663 @@
+"""The dataset registry: immutable, content-addressed, numbered versions of tables and file
+trees, with profiles, diffs, tags and lineage. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import polars as pl
+import pytest
+
+from shipyard._internal.hashing import digest_file, is_digest
+from shipyard.errors import IntegrityError, InvalidInputError, NotFoundError
+from shipyard.project import Project
+
+CsvFactory = Callable[..., Path]
+StateOf = Callable[[Project], Any]
+
+EXPECTED_SAMPLE = pl.DataFrame(
+    {
+        "id": [1, 2, 3, 4],
+        "amount": [10.5, None, 7.25, 3.0],
+        "city": ["Oslo", "Lima", "Oslo", "Pune"],
+    }
+)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path, with its bytes."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- adding -----------------------------------------------------------------------------------
+
+
+def test_add_csv_creates_version_one(project: Project, sample_csv: CsvFactory) -> None:
+    """Adding a CSV stores it as table version 1 with its schema, size and author."""
+    v = project.datasets.add("credit", sample_csv(), message="May batch", tags={"src": "crm"})
+    assert (v.name, v.version, v.ref, v.kind, v.created) == ("credit", 1, "credit@1", "table", True)
+    assert is_digest(v.digest)
+    assert v.rows == 4
+    assert v.columns == ["id", "amount", "city"]
+    assert v.schema == {"id": "Int64", "amount": "Float64", "city": "String"}
+    assert (v.message, v.tags, v.created_by) == ("May batch", {"src": "crm"}, "alice")
+    assert v.source["format"] == "csv"
+    assert v.size_bytes > 0
+    assert v.created_at.tzinfo is not None
+    assert v.to_polars().equals(EXPECTED_SAMPLE)
+
+
+def test_version_document_has_the_json_fields(project: Project, sample_csv: CsvFactory) -> None:
+    """``to_dict`` is a JSON-ready document with the fields the CLI and API show."""
+    v = project.datasets.add("credit", sample_csv())
+    doc = json.loads(json.dumps(v.to_dict()))
+    assert {"name", "version", "ref", "digest", "rows", "columns", "created"} <= set(doc)
+    assert (doc["name"], doc["version"], doc["digest"], doc["rows"]) == (
+        "credit",
+        1,
+        v.digest,
+        4,
+    )
+    assert doc["columns"] == ["id", "amount", "city"]
+    assert doc["created"] is True
+    assert doc["created_at"] == v.created_at.isoformat()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "tsv"])
+def test_add_other_file_formats(project: Project, tmp_path: Path, fmt: str) -> None:
+    """Parquet, JSON Lines and TSV files become tables with the same content."""
+    frame = pl.DataFrame({"id": [1, 2, 3], "name": ["a", "b", None]})
+    path = tmp_path / f"input.{fmt}"
+    if fmt == "parquet":
+        frame.write_parquet(path)
+    elif fmt == "jsonl":
+        frame.write_ndjson(path)
+    else:
+        frame.write_csv(path, separator="\t")
+    v = project.datasets.add("people", path)
+    assert (v.rows, v.columns, v.source["format"]) == (3, ["id", "name"], fmt)
+    assert v.to_polars().equals(frame)
+
+
+def test_add_polars_and_pandas_frames(project: Project) -> None:
+    """In-memory polars (eager or lazy) and pandas frames are stored as tables."""
+    frame = pl.DataFrame({"x": [1.5, 2.5], "label": ["u", "v"]})
+    from_polars = project.datasets.add("f-polars", frame)
+    from_lazy = project.datasets.add("f-lazy", frame.lazy())
+    from_pandas = project.datasets.add("f-pandas", frame.to_pandas())
+    for v in (from_polars, from_lazy, from_pandas):
+        assert (v.rows, v.columns, v.source) == (2, ["x", "label"], {"format": "dataframe"})
+        assert v.to_polars().equals(frame)
+    back = from_pandas.to_pandas()
+    assert isinstance(back, pd.DataFrame)
+    assert back.to_dict("list") == {"x": [1.5, 2.5], "label": ["u", "v"]}
+
+
+def test_identical_file_returns_the_existing_version(
+    project: Project, sample_csv: CsvFactory, tmp_path: Path
+) -> None:
+    """Re-adding identical bytes (even from another path) returns the same version, unchanged,
+    with created False and no event."""
+    first = project.datasets.add("credit", sample_csv())
+    events = len(project.audit.list())
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(sample_csv().read_bytes())
+    for again in (project.datasets.add("credit", sample_csv()), project.datasets.add("credit", copy)):
+        assert (again.version, again.digest, again.created) == (1, first.digest, False)
+    assert [v.version for v in project.datasets.versions("credit")] == [1]
+    assert len(project.audit.list()) == events
+
+
+def test_identical_frame_returns_the_existing_version(project: Project) -> None:
+    """Re-adding an equal DataFrame returns the existing version instead of a new one."""
+    frame = pl.DataFrame({"a": [1, 2, 3]})
+    first = project.datasets.add("nums", frame)
+    project.datasets.add("nums", pl.DataFrame({"a": [4]}))
+    events = len(project.audit.list())
+    again = project.datasets.add("nums", frame.clone())
+    assert (again.version, again.digest, again.created) == (1, first.digest, False)
+    assert len(project.audit.list()) == events
+    assert [v.version for v in project.datasets.versions("nums")] == [1, 2]
+
+
+def test_versions_are_numbered_in_order(project: Project) -> None:
+    """Each new content gets the next number: 1, 2, 3."""
+    made = [project.datasets.add("nums", pl.DataFrame({"a": [i]})) for i in range(3)]
+    assert [v.version for v in made] == [1, 2, 3]
+    assert len({v.digest for v in made}) == 3
+    assert [v.ref for v in project.datasets.versions("nums")] == ["nums@1", "nums@2", "nums@3"]
+
+
+def test_list_summarises_each_dataset(project: Project, sample_csv: CsvFactory) -> None:
+    """``list`` shows every dataset with its version count and latest version's shape."""
+    project.datasets.add("credit", sample_csv())
+    project.datasets.add("credit", pl.DataFrame({"a": [1, 2]}))
+    project.datasets.add("alpha", pl.DataFrame({"z": [0]}))
+    summaries = project.datasets.list()
+    assert [(s.name, s.versions, s.latest, s.rows, s.columns) for s in summaries] == [
+        ("alpha", 1, 1, 1, 1),
+        ("credit", 2, 2, 2, 1),
+    ]
+    assert summaries[1].to_dict()["updated_by"] == "alice"
+
+
+# -- getting ----------------------------------------------------------------------------------
+
+
+def test_get_by_every_kind_of_reference(project: Project) -> None:
+    """A version is found by number, 'latest', bare name, and digest prefix."""
+    one = project.datasets.add("nums", pl.DataFrame({"a": [1]}))
+    two = project.datasets.add("nums", pl.DataFrame({"a": [2]}))
+    hx = one.digest.split(":", 1)[1]
+    assert project.datasets.get("nums@1").digest == one.digest
+    assert project.datasets.get("nums@latest").version == 2
+    assert project.datasets.get("nums").version == 2
+    assert project.datasets.get(f"nums@blake3:{hx[:10]}").version == 1
+    assert project.datasets.get(f"nums@{hx[:16]}").version == 1
+    fetched = project.datasets.get("nums@2")
+    assert (fetched.digest, fetched.created) == (two.digest, False)
+
+
+@pytest.mark.parametrize(
+    ("ref", "error", "message"),
+    [
+        (
+            "nums@7",
+            NotFoundError,
+            "dataset 'nums' has no version 7 (latest is 2); see `shipyard data versions nums`",
+        ),
+        ("ghost", NotFoundError, "no dataset 'ghost'; see `shipyard data list`"),
+        ("ghost@1", NotFoundError, "no dataset 'ghost'"),
+        ("nums@production", NotFoundError, "dataset 'nums' has no alias 'production'"),
+        ("nums@blake3:000000", NotFoundError, "has no version with digest 000000"),
+        ("nums@0", InvalidInputError, "versions start at 1"),
+    ],
+)
+def test_missing_versions_are_explained(
+    project: Project, ref: str, error: type[Exception], message: str
+) -> None:
+    """A reference to nothing raises an error that names what exists and where to look."""
+    project.datasets.add("nums", pl.DataFrame({"a": [1]}))
+    project.datasets.add("nums", pl.DataFrame({"a": [2]}))
+    with pytest.raises(error) as info:
+        project.datasets.get(ref)
+    assert message in str(info.value)
+
+
+def test_versions_of_unknown_dataset_is_not_found(project: Project) -> None:
+    """Listing the versions of a dataset that does not exist raises NotFoundError."""
+    with pytest.raises(NotFoundError, match="no dataset 'ghost'"):
+        project.datasets.versions("ghost")
+
+
+# -- profiles ---------------------------------------------------------------------------------
+
+
+def test_profile_of_numbers_strings_dates_and_booleans(project: Project, tmp_path: Path) -> None:
+    """Every column gets count, nulls and distinct; numbers get min, max, mean, std and
+    quantiles; strings and booleans their top values; dates their range."""
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "id,amount,city,day,ok\n"
+        "1,10.5,Oslo,2024-01-05,true\n"
+        "2,,Lima,2024-03-01,false\n"
+        "3,7.25,Oslo,2024-02-10,true\n"
+        "4,3.0,Pune,,true\n",
+        encoding="utf-8",
+    )
+    profile = project.datasets.add("mixed", path).profile
+    assert profile["rows"] == 4
+    cols = profile["columns"]
+
+    ids = cols["id"]
+    assert (ids["kind"], ids["count"], ids["nulls"], ids["distinct"]) == ("number", 4, 0, 4)
+    assert (ids["min"], ids["max"], ids["mean"]) == (1, 4, 2.5)
+    assert ids["std"] == pytest.approx(statistics.stdev([1, 2, 3, 4]))
+    assert ids["quantiles"]["0.5"] == pytest.approx(2.5)
+    assert ids["quantiles"]["0.25"] == pytest.approx(1.75)
+    assert ids["quantiles"]["0.01"] == pytest.approx(1.03)
+    assert set(ids["quantiles"]) == {"0.01", "0.05", "0.25", "0.5", "0.75", "0.95", "0.99"}
+
+    amount = cols["amount"]
+    assert (amount["count"], amount["nulls"], amount["distinct"]) == (3, 1, 3)
+    assert (amount["min"], amount["max"]) == (3.0, 10.5)
+    assert amount["mean"] == pytest.approx(statistics.mean([10.5, 7.25, 3.0]))
+    assert amount["std"] == pytest.approx(statistics.stdev([10.5, 7.25, 3.0]))
+
+    city = cols["city"]
+    assert (city["kind"], city["count"], city["nulls"], city["distinct"]) == ("string", 4, 0, 3)
+    assert city["top"] == [
+        {"value": "Oslo", "count": 2},
+        {"value": "Lima", "count": 1},
+        {"value": "Pune", "count": 1},
+    ]
+    assert "mean" not in city
+
+    day = cols["day"]
+    assert (day["kind"], day["nulls"], day["min"], day["max"]) == (
+        "time",
+        1,
+        "2024-01-05",
+        "2024-03-01",
+    )
+    ok = cols["ok"]
+    assert (ok["kind"], ok["distinct"]) == ("bool", 2)
+    assert ok["top"] == [{"value": "true", "count": 3}, {"value": "false", "count": 1}]
+
+
+def test_profile_of_an_empty_table(project: Project, sample_csv: CsvFactory) -> None:
+    """A header-only CSV is a table with no rows, and its profile says so."""
+    v = project.datasets.add("empty", sample_csv("header.csv", text="a,b\n"))
+    assert v.rows == 0
+    assert v.profile["columns"]["a"]["count"] == 0
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_export_round_trips_the_table(
+    project: Project, sample_csv: CsvFactory, tmp_path: Path, suffix: str
+) -> None:
+    """Exporting to CSV, Parquet or JSON Lines and reading it back gives the same table."""
+    v = project.datasets.add("credit", sample_csv())
+    dest = project.datasets.export("credit@1", tmp_path / "out" / f"credit{suffix}")
+    assert dest == tmp_path / "out" / f"credit{suffix}"
+    if suffix == ".csv":
+        back = pl.read_csv(dest)
+    elif suffix == ".parquet":
+        back = pl.read_parquet(dest)
+        assert digest_file(dest)[0] == v.digest  # the stored bytes themselves
+    else:
+        back = pl.read_ndjson(dest)
+    assert back.equals(EXPECTED_SAMPLE)
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name]
+
+
+@pytest.mark.parametrize("name", ["out.tsv", "out.txt", "out"])
+def test_export_to_unsupported_extension_is_refused(
+    project: Project, sample_csv: CsvFactory, tmp_path: Path, name: str
+) -> None:
+    """A table export needs a .csv, .parquet or .jsonl destination."""
+    project.datasets.add("credit", sample_csv())
+    with pytest.raises(InvalidInputError, match=r"choose an output ending in \.csv"):
+        project.datasets.export("credit", tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+@pytest.fixture
+def file_tree(tmp_path: Path) -> Path:
+    """A folder with nested folders, binary and empty files, duplicates and a script."""
+    root = tmp_path / "images"
+    (root / "train" / "cats").mkdir(parents=True)
+    (root / "test").mkdir()
+    (root / "README.md").write_text("# images\n", encoding="utf-8")
+    (root / "train" / "cats" / "1.bin").write_bytes(os.urandom(70_000))
+    (root / "train" / "cats" / "2.bin").write_bytes(bytes(range(256)) * 3)
+    (root / "test" / "copy-of-2.bin").write_bytes(bytes(range(256)) * 3)
+    (root / "test" / "empty.txt").write_bytes(b"")
+    script = root / "make.sh"
+    script.write_text("#!/bin/sh\necho hi\n", encoding="utf-8")
+    script.chmod(0o755)
+    return root
+
+
+def test_folder_becomes_a_file_tree_and_exports_identically(
+    project: Project, file_tree: Path, tmp_path: Path
+) -> None:
+    """A folder is stored as a file tree and exported back byte-identical, executables
+    included."""
+    v = project.datasets.add("images", file_tree)
+    files = _tree(file_tree)
+    assert (v.kind, v.rows, v.columns, v.schema) == ("files", None, [], {})
+    assert v.profile == {"files": len(files), "bytes": sum(len(b) for b in files.values())}
+    assert v.source["format"] == "tree"
+    out = project.datasets.export("images@1", tmp_path / "restored")
+    assert _tree(out) == files
+    assert os.access(out / "make.sh", os.X_OK)
+    assert not os.access(out / "README.md", os.X_OK)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".restored")] == []
+
+
+def test_same_folder_again_is_the_same_version(project: Project, file_tree: Path) -> None:
+    """Re-adding an unchanged folder returns the existing version; a change makes version 2."""
+    first = project.datasets.add("images", file_tree)
+    again = project.datasets.add("images", file_tree)
+    assert (again.version, again.digest, again.created) == (1, first.digest, False)
+    (file_tree / "test" / "new.txt").write_text("more", encoding="utf-8")
+    assert project.datasets.add("images", file_tree).version == 2
+
+
+def test_file_tree_export_into_a_non_empty_folder_is_refused(
+    project: Project, file_tree: Path, tmp_path: Path
+) -> None:
+    """Restoring a file tree never overwrites an existing folder with content."""
+    project.datasets.add("images", file_tree)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="exists and is not an empty folder"):
+        project.datasets.export("images", busy)
+    assert _tree(busy) == {"keep.txt": b"mine"}
+    assert project.datasets.export("images", tmp_path / "fresh").is_dir()
+
+
+def test_file_tree_is_not_a_table(project: Project, file_tree: Path) -> None:
+    """Loading a file tree as a DataFrame explains how to get the files instead."""
+    v = project.datasets.add("images", file_tree)
+    with pytest.raises(InvalidInputError, match="is a file tree; use `shipyard data get"):
+        v.to_polars()
+
+
+# -- diff, tags, lineage ----------------------------------------------------------------------
+
+
+def test_diff_reports_schema_rows_and_statistics(project: Project, sample_csv: CsvFactory) -> None:
+    """``diff`` lists added, removed and retyped columns, the row change and changed stats."""
+    project.datasets.add("credit", sample_csv())
+    project.datasets.add(
+        "credit",
+        pl.DataFrame(
+            {
+                "id": ["1", "2", "3", "4", "5"],
+                "amount": [10.5, 20.0, 7.25, 3.0, 1.0],
+                "score": [0.1, 0.2, 0.3, 0.4, 0.5],
+            }
+        ),
+    )
+    d = project.datasets.diff("credit@1", "credit@2")
+    assert (d["from"], d["to"], d["identical"]) == ("credit@1", "credit@2", False)
+    assert d["schema"] == {
+        "added": ["score"],
+        "removed": ["city"],
+        "retyped": [{"column": "id", "from": "Int64", "to": "String"}],
+    }
+    assert d["rows"] == {"from": 4, "to": 5, "change": 1}
+    changes = {(c["column"], c["stat"]): c for c in d["columns"]}
+    assert changes[("amount", "nulls")]["to"] == 0
+    assert changes[("amount", "count")]["change"] == 2
+    assert changes[("amount", "max")] == {
+        "column": "amount",
+        "stat": "max",
+        "from": 10.5,
+        "to": 20.0,
+        "change": 9.5,
+        "relative": pytest.approx(9.5 / 10.5),
+    }
+    assert not [c for c in d["columns"] if c["column"] in ("city", "score")]
+
+
+def test_diff_of_a_version_with_itself_is_empty(project: Project, sample_csv: CsvFactory) -> None:
+    """Comparing a version with itself reports identical content and no change."""
+    project.datasets.add("credit", sample_csv())
+    d = project.datasets.diff("credit@1", "credit")
+    assert d["identical"]
+    assert d["schema"] == {"added": [], "removed": [], "retyped": []}
+    assert d["columns"] == []
+    assert d["rows"]["change"] == 0
+
+
+def test_tags_are_set_changed_and_removed(project: Project, sample_csv: CsvFactory) -> None:
+    """``tag`` sets, overwrites and removes tags on one version, logging each change."""
+    project.datasets.add("credit", sample_csv(), tags={"src": "crm"})
+    project.datasets.add("credit", pl.DataFrame({"a": [1]}))
+    tagged = project.datasets.tag("credit@1", {"stage": "raw", "owner": "risk"})
+    assert tagged.tags == {"src": "crm", "stage": "raw", "owner": "risk"}
+    changed = project.datasets.tag("credit@1", {"stage": "clean"}, remove=["owner"])
+    assert changed.tags == {"src": "crm", "stage": "clean"}
+    assert project.datasets.get("credit@1").tags == {"src": "crm", "stage": "clean"}
+    assert project.datasets.get("credit@2").tags == {}
+    (last,) = project.audit.list(action="dataset.tag", newest_first=True, limit=1)
+    assert last.payload == {
+        "set": {"stage": "clean"},
+        "removed": ["owner"],
+        "tags": {"src": "crm", "stage": "clean"},
+    }
+
+
+def test_removing_an_unknown_tag_is_not_found(project: Project, sample_csv: CsvFactory) -> None:
+    """Removing a tag the version does not have names the tags it does have."""
+    project.datasets.add("credit", sample_csv(), tags={"src": "crm"})
+    events = len(project.audit.list())
+    with pytest.raises(NotFoundError, match="has no tag 'nope'; its tags are: src"):
+        project.datasets.tag("credit@1", remove=["nope"])
+    assert len(project.audit.list()) == events
+
+
+def test_bad_tag_keys_are_invalid_input(project: Project, sample_csv: CsvFactory) -> None:
+    """An empty tag key is refused before anything is stored."""
+    with pytest.raises(InvalidInputError, match="invalid tag key"):
+        project.datasets.add("credit", sample_csv(), tags={" ": "x"})
+    assert project.datasets.list() == []
+
+
+def test_parents_create_lineage(project: Project, sample_csv: CsvFactory) -> None:
+    """Versions made from other versions record their parents; lineage walks both ways."""
+    project.datasets.add("raw", sample_csv())
+    clean = project.datasets.add("clean", pl.DataFrame({"a": [1]}), parents=["raw@1"])
+    features = project.datasets.add("features", pl.DataFrame({"f": [1.0]}), parents=["clean"])
+    assert clean.parents == ["raw@1"]
+    assert features.parents == ["clean@1"]  # a bare name is pinned to the version it meant
+    assert project.datasets.get("clean@1").parents == ["raw@1"]
+    raw_to_clean = {"parent": "dataset:raw@1", "child": "dataset:clean@1", "relation": "derived_from"}
+    clean_to_features = {
+        "parent": "dataset:clean@1",
+        "child": "dataset:features@1",
+        "relation": "derived_from",
+    }
+    middle = project.datasets.lineage("clean")
+    assert (middle["ref"], middle["digest"]) == ("clean@1", clean.digest)
+    assert middle["upstream"] == [raw_to_clean]
+    assert middle["downstream"] == [clean_to_features]
+    assert project.datasets.lineage("features@1")["upstream"] == [clean_to_features, raw_to_clean]
+    assert project.datasets.lineage("raw@1")["downstream"] == [raw_to_clean, clean_to_features]
+    assert project.datasets.lineage("raw@1")["upstream"] == []
+
+
+def test_unknown_parent_is_refused_and_nothing_is_written(
+    project: Project, sample_csv: CsvFactory, project_state: StateOf
+) -> None:
+    """A parent that does not exist raises NotFoundError before anything is stored."""
+    project.datasets.add("raw", sample_csv())
+    before = project_state(project)
+    with pytest.raises(NotFoundError, match="has no version 9"):
+        project.datasets.add("clean", pl.DataFrame({"a": [1]}), parents=["raw@9"])
+    assert project_state(project) == before
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+# name, content (None: do not create), message; the last flag says polars parsed the file.
+BAD_FILES = [
+    ("ragged.csv", "a,b\n1,2\n3,4,5\n", "not a valid CSV file", True),
+    ("quotes.csv", 'a,b\n"1,2\n3,4\n', "not a valid CSV file", True),
+    ("empty.csv", "", "the file is empty", False),
+    ("blank-header.csv", "\n1,2\n", "the header line is blank", False),
+    ("dups.csv", "a,b,a\n1,2,3\n", "duplicate column names: 'a'", False),
+    ("unnamed.csv", "a,,c\n1,2,3\n", "column 2 has an empty name", False),
+    ("sheet.xlsx", "PK\x03\x04", "unknown file type '.xlsx'", False),
+    ("no-extension", "a,b\n1,2\n", "unknown file type '(no extension)'", False),
+    ("missing.csv", None, "no such file or folder", False),
+    ("broken.parquet", "not parquet", "not a valid Parquet file", True),
+    ("broken.jsonl", '{"a": 1}\n{oops\n', "not a valid JSON Lines file", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem", "parsed_by_polars"),
+    BAD_FILES,
+    ids=[row[0] for row in BAD_FILES],
+)
+def test_bad_files_are_refused_and_nothing_is_written(
+    project: Project,
+    tmp_path: Path,
+    project_state: StateOf,
+    name: str,
+    content: str | None,
+    problem: str,
+    parsed_by_polars: bool,
+) -> None:
+    """A bad input file raises InvalidInputError naming the file and the problem, and leaves
+    no version, blob, event or staging file behind."""
+    project.datasets.add("credit", pl.DataFrame({"a": [1]}))
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    before = project_state(project)
+    with pytest.raises(InvalidInputError) as info:
+        project.datasets.add("credit", path)
+    assert info.value.message.startswith(f"{path}: ")
+    assert problem in info.value.message
+    after = project_state(project)
+    if parsed_by_polars:
+        # Staging leftovers from a failed polars conversion are a known race, pinned by
+        # test_failed_conversions_leave_no_staging_files below.
+        after = replace(after, staging=before.staging)
+    assert after == before
+
+
+def test_empty_folder_is_refused(project: Project, tmp_path: Path, project_state: StateOf) -> None:
+    """A folder without files is not a dataset; nothing is written."""
+    (tmp_path / "nothing" / "inside").mkdir(parents=True)
+    before = project_state(project)
+    with pytest.raises(InvalidInputError, match="the folder holds no files"):
+        project.datasets.add("empty", tmp_path / "nothing")
+    assert project_state(project) == before
+
+
+def test_broken_symlink_in_a_folder_is_refused(
+    project: Project, file_tree: Path, project_state: StateOf
+) -> None:
+    """A file tree with an unreadable entry is refused before any of its files is stored."""
+    (file_tree / "dangling").symlink_to(file_tree / "nowhere")
+    before = project_state(project)
+    with pytest.raises(InvalidInputError, match="dangling: cannot read"):
+        project.datasets.add("images", file_tree)
+    assert project_state(project) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (pd.DataFrame([[1, 2]], columns=["a", "a"]), "duplicate column names"),
+        (pl.DataFrame(), "has no columns"),
+        ([1, 2, 3], "cannot add list"),
+    ],
+    ids=["pandas-duplicate-columns", "no-columns", "not-a-frame"],
+)
+def test_bad_frames_are_refused(
+    project: Project, project_state: StateOf, data: Any, problem: str
+) -> None:
+    """In-memory data that is not a usable table raises InvalidInputError and writes nothing."""
+    before = project_state(project)
+    with pytest.raises(InvalidInputError, match=problem):
+        project.datasets.add("frame", data)
+    assert project_state(project) == before
+
+
+@pytest.mark.parametrize("name", ["", "bad name", "a/b", "-x"])
+def test_bad_dataset_names_are_refused(
+    project: Project, sample_csv: CsvFactory, project_state: StateOf, name: str
+) -> None:
+    """Invalid dataset names are rejected with the rule for names, before anything is read."""
+    before = project_state(project)
+    with pytest.raises(InvalidInputError, match="invalid dataset name"):
+        project.datasets.add(name, sample_csv())
+    assert project_state(project) == before
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="bug (race, so not strict): polars' streaming sink_parquet can create its output "
+    "file after raising; data/ingest.py to_parquet and Datasets.add unlink the staging file "
+    "before that, so failed conversions intermittently leave *.part.parquet in artifacts/tmp",
+)
+def test_failed_conversions_leave_no_staging_files(
+    project: Project, sample_csv: CsvFactory
+) -> None:
+    """Many failed CSV conversions in a row leave the staging folder empty."""
+    bad = sample_csv("quotes.csv", text='a,b\n"1,2\n3,4\n')
+    for _ in range(200):
+        with pytest.raises(InvalidInputError):
+            project.datasets.add("credit", bad)
+    time.sleep(0.2)
+    assert list(project.artifacts.staging_dir().iterdir()) == []
+
+
+# -- integrity --------------------------------------------------------------------------------
+
+
+def test_verify_names_the_owner_of_a_corrupted_blob(
+    project: Project,
+    sample_csv: CsvFactory,
+    file_tree: Path,
+    tmp_path: Path,
+    corrupt_blob: Callable[..., Path],
+) -> None:
+    """``verify`` passes on a healthy store; after disk rot it names the damaged dataset, and
+    reading that dataset fails instead of returning wrong data."""
+    v = project.datasets.add("credit", sample_csv())
+    project.datasets.add("images", file_tree)
+    report = project.verify()
+    assert report.ok
+    assert report.checked == len(list(project.artifacts.iter_digests()))
+    assert (report.corrupt, report.missing, report.unreferenced) == ([], [], 0)
+
+    corrupt_blob(project.artifacts, v.digest)
+    report = project.verify()
+    assert not report.ok
+    assert [(c["digest"], c["owners"]) for c in report.corrupt] == [
+        (v.digest, ["dataset 'credit@1' (data)"])
+    ]
+    assert report.to_dict()["ok"] is False
+    events = len(project.audit.list())
+    with pytest.raises(IntegrityError) as info:
+        project.datasets.get("credit@1").to_polars()
+    assert v.digest in info.value.message
+    assert "dataset 'credit@1'" in info.value.message
+    with pytest.raises(IntegrityError, match="dataset 'credit@1'"):
+        project.datasets.export("credit@1", tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()
+    assert len(project.audit.list()) == events  # a failed read is not logged as a read
+
+
+def test_verify_names_every_owner_of_a_shared_blob(
+    project: Project, file_tree: Path, tmp_path: Path, corrupt_blob: Callable[..., Path]
+) -> None:
+    """A corrupted file shared by two file trees is reported with both owners, and restoring
+    the tree fails naming the file."""
+    project.datasets.add("images", file_tree)
+    other = tmp_path / "other"
+    other.mkdir()
+    shared = file_tree / "train" / "cats" / "1.bin"
+    (other / "same.bin").write_bytes(shared.read_bytes())
+    project.datasets.add("more", other)
+    digest = digest_file(shared)[0]
+    corrupt_blob(project.artifacts, digest)
+    (entry,) = project.verify().corrupt
+    assert entry["digest"] == digest
+    assert entry["owners"] == ["dataset 'images@1' (file)", "dataset 'more@1' (file)"]
+    with pytest.raises(IntegrityError, match=r"dataset 'images@1' \(file train/cats/1.bin\)"):
+        project.datasets.export("images", tmp_path / "restored")
+    assert not (tmp_path / "restored").exists()
+
+
+def test_verify_reports_missing_blobs(project: Project, sample_csv: CsvFactory) -> None:
+    """A blob deleted from the store is reported missing, with its owner."""
+    v = project.datasets.add("credit", sample_csv())
+    project.artifacts.delete(v.digest)
+    report = project.verify()
+    assert not report.ok
+    assert report.missing == [{"digest": v.digest, "owners": ["dataset 'credit@1' (data)"]}]
