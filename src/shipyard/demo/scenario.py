@@ -9,10 +9,20 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from shipyard.errors import ConflictError
+from shipyard.cli.data import render_report
+from shipyard.data.preprocessing import spec_from_contract
+from shipyard.data.splits import SplitSpec
+from shipyard.errors import CheckFailedError, ConflictError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from shipyard.data.datasets import DatasetVersion
+    from shipyard.project import Project
 
 __all__ = ["run_demo"]
 
@@ -81,7 +91,69 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         else:
             out.print(f"  {c['column']:<16} top values {c['from']} -> {c['to']}")
 
-    out.rule("4. integrity")
+    out.rule("4. a data contract, inferred, reviewed and bound")
+    contract_file = _write_contract(project, v1, root)
+    cv = project.contracts.add("applicants", contract_file, message="reviewed inference")
+    project.contracts.bind("credit", "applicants")
+    out.print(
+        f"$ shipyard contract infer raw/{csv1.name} -o {contract_file.name}   (then reviewed)"
+    )
+    out.print(
+        f"$ shipyard contract add applicants {contract_file.name} && "
+        "shipyard contract bind credit applicants"
+    )
+    out.print(
+        f"  -> {cv.ref}: {len(cv.spec['columns'])} columns; every new version of credit "
+        "is now checked"
+    )
+    report = project.datasets.validate(v2.ref)
+    out.print(f"$ shipyard data validate {v2.ref}  -> {report.summary()}")
+
+    out.rule("5. a bad batch is rejected, then quarantined")
+    batch3 = _bad_batch(combined, rows)
+    csv3 = raw / "applicants_2026h1_fix.csv"
+    batch3.write_csv(csv3)
+    out.print(f"$ shipyard data add credit {csv3.name}")
+    try:
+        project.datasets.add("credit", csv3, message="May corrections")
+    except CheckFailedError as exc:
+        render_report(exc.details["report"], exc.details["contract"], err=False)
+        out.print("  -> rejected (exit 3); nothing was stored")
+    v3 = project.datasets.add(
+        "credit", csv3, message="May corrections", on_invalid="quarantine", parents=[v2.ref]
+    )
+    q = (v3.validation or {})["quarantine"]
+    out.print(f"$ shipyard data add credit {csv3.name} --quarantine")
+    out.print(
+        f"  -> {v3.ref}: {v3.rows:,} valid rows ({v3.status}); {q['rows']} failing rows "
+        f"went to {q['dataset']} with the reason for each"
+    )
+
+    out.rule("6. reproducible splits")
+    spec = SplitSpec(fractions={"train": 0.7, "valid": 0.15, "test": 0.15}, key="applicant_id")
+    parts = project.datasets.split(v3.ref, spec)
+    out.print(
+        f"$ shipyard data split {v3.ref} --fractions train=0.7,valid=0.15,test=0.15 "
+        "--key applicant_id"
+    )
+    for part, pv in parts.items():
+        out.print(f"  {part:<6} {pv.ref:<16} {pv.rows:>7,} rows  {pv.digest[:23]}…")
+    again = project.datasets.replay_split(parts["train"].ref)
+    same = all(again[k].digest == parts[k].digest for k in parts)
+    out.print(f"$ shipyard data split --replay {parts['train'].ref}  -> identical digests: {same}")
+
+    out.rule("7. preprocessing from the contract")
+    prep = spec_from_contract(cv.contract, target="default")
+    transformer = prep.to_column_transformer()
+    train = parts["train"].to_pandas()
+    features = transformer.fit_transform(train)
+    kept = sorted(c for c, step in prep.to_dict()["columns"].items() if not step.get("drop"))
+    out.print(
+        f"spec inferred for {len(kept)} feature columns (label 'default' left out); "
+        f"fitted on {parts['train'].ref}: {features.shape[1]} model inputs"
+    )
+
+    out.rule("8. integrity")
     store = project.verify()
     chain = project.audit.verify()
     out.print(f"artifact store: {store.checked} blobs verified, ok={store.ok}")
@@ -90,11 +162,44 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     out.print("Explore it yourself:")
     for cmd in (
         "data list",
-        f"data show {v2.ref}",
+        f"data show {v3.ref}",
         f"data diff {v1.ref} {v2.ref}",
         f"data lineage {v2.ref}",
+        "data show credit.quarantine",
+        "contract show applicants",
         "audit log",
     ):
         out.print(f"  shipyard --project {project.root} {cmd}")
     project.close()
     return root
+
+
+def _write_contract(project: Project, v1: DatasetVersion, root: Path) -> Path:
+    """Infer a contract from the first batch, then review it as a person would: identifiers
+    and dates grow with every batch, and incomes have no natural ceiling."""
+    from shipyard._internal.files import write_text_atomic
+    from shipyard.data.contracts import Contract, infer_contract
+
+    doc = infer_contract(
+        v1.to_polars(), description="Loan applicants from the origination system"
+    ).to_dict()
+    for column in ("applicant_id", "application_date", "income", "loan_amount"):
+        doc["columns"][column].pop("max", None)
+    doc["owner"] = "credit-risk"
+    path = root / "contracts" / "applicants.yaml"
+    write_text_atomic(path, Contract.from_dict(doc).to_yaml())
+    return path
+
+
+def _bad_batch(combined: pl.DataFrame, rows: int) -> pl.DataFrame:
+    """The latest data with a few broken records: impossible ages and a misspelt category."""
+    import polars as pl
+
+    broken = pl.col("applicant_id") % 997 == 0
+    return combined.with_columns(
+        pl.when(broken).then(pl.lit(142)).otherwise(pl.col("age")).alias("age"),
+        pl.when(pl.col("applicant_id") % 1499 == 0)
+        .then(pl.lit("femal"))
+        .otherwise(pl.col("gender"))
+        .alias("gender"),
+    )
