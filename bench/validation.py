@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -87,8 +88,7 @@ def make_frame(rows: int, seed: int = 7) -> pl.DataFrame:
     )
 
 
-def best_of(runs: int, fn: object) -> float:
-    assert callable(fn)
+def best_of(runs: int, fn: Callable[[], object]) -> float:
     fn()  # warm-up: imports, pandera backend registration, polars thread pool
     times = []
     for _ in range(runs):

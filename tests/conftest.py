@@ -238,12 +238,14 @@ def _project_state(project: Project) -> ProjectState:
                 .order_by(datasets.c.name, dataset_versions.c.version)
             )
         )
+    # Remote stores stage in the shared system temp folder, which is not the project's.
     staging = project.artifacts.staging_dir()
+    staged = sorted(p.name for p in staging.iterdir()) if project.artifacts.is_local else []
     return ProjectState(
         events=events,
         versions=versions,
         blobs=tuple(project.artifacts.iter_digests()),
-        staging=tuple(sorted(p.name for p in staging.iterdir())) if project.artifacts.is_local else (),
+        staging=tuple(staged),
     )
 
 

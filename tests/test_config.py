@@ -228,12 +228,6 @@ def test_init_user_becomes_admin(tmp_path: Path) -> None:
         assert (me.name, me.role, me.registered) == ("alice", "admin", True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: project.py init_project writes shipyard.toml from render_config(name) only, so "
-    "explicit db_url/artifacts_uri are not recorded and open_project(root) later opens a "
-    "different (empty) default SQLite database",
-)
 def test_init_records_explicit_stores(tmp_path: Path) -> None:
     """A project initialised on explicit stores is reopened on the same stores."""
     db_url = f"sqlite:///{tmp_path / 'elsewhere.db'}"

@@ -139,14 +139,16 @@ def _absolute_local_uri(uri: str, root: Path) -> str:
     return str((path if path.is_absolute() else root / path).resolve())
 
 
-def render_config(name: str) -> str:
-    """The ``shipyard.toml`` written by ``shipyard init``."""
+def render_config(name: str, *, db_url: str | None = None, artifacts_uri: str | None = None) -> str:
+    """The ``shipyard.toml`` written by ``shipyard init``; explicit stores are recorded."""
+    db = db_url or f"sqlite:///{STATE_DIR}/{DEFAULT_DB_FILE}"
+    art = artifacts_uri or f"{STATE_DIR}/{DEFAULT_ARTIFACTS_DIR}"
     return (
         "# shipyard project settings. SHIPYARD_DB_URL and SHIPYARD_ARTIFACTS_URI override these.\n"
         "[project]\n"
         f"name = {json.dumps(name)}\n"
         "\n"
         "[store]\n"
-        f'db_url = "sqlite:///{STATE_DIR}/{DEFAULT_DB_FILE}"\n'
-        f'artifacts_uri = "{STATE_DIR}/{DEFAULT_ARTIFACTS_DIR}"\n'
+        f"db_url = {json.dumps(db)}\n"
+        f"artifacts_uri = {json.dumps(art)}\n"
     )

@@ -61,6 +61,16 @@ class InvalidInputError(ShipyardError, ValueError):
     code = "invalid_input"
     http_status = 400
 
+    @classmethod
+    def from_problems(cls, what: str, problems: list[str]) -> InvalidInputError:
+        """One error listing every problem found in ``what`` ("2 problems in contract: …"),
+        with the list in ``details["problems"]``."""
+        n = len(problems)
+        return cls(
+            f"{n} problem{'s' if n != 1 else ''} in {what}: " + "; ".join(problems),
+            details={"problems": list(problems)},
+        )
+
 
 class InvalidReferenceError(InvalidInputError):
     """A reference such as ``churn@3`` cannot be parsed."""

@@ -142,7 +142,10 @@ def init_project(
     state.mkdir(exist_ok=True)
     (state / ".gitignore").write_text("*\n", encoding="utf-8")
     tmp = cfg.with_name(f".{CONFIG_FILE}.part")
-    tmp.write_text(_render_config(project_name), encoding="utf-8")
+    tmp.write_text(
+        _render_config(project_name, db_url=db_url, artifacts_uri=artifacts_uri),
+        encoding="utf-8",
+    )
     settings = Settings.load(root, db_url=db_url, artifacts_uri=artifacts_uri)
     settings = replace(settings, name=project_name)
     project = Project(settings, actor=actor)

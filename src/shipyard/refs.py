@@ -21,9 +21,9 @@ from shipyard.errors import InvalidInputError, InvalidReferenceError
 __all__ = ["NAME_PATTERN", "Ref", "Selector", "parse_ref", "validate_name"]
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
-_NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
-_ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-_HEX_RE = re.compile(r"^[0-9a-f]{6,64}$")
+_NAME_RE = re.compile(rf"{NAME_PATTERN}")
+_ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_HEX_RE = re.compile(r"[0-9a-f]{6,64}")
 DIGEST_PREFIX = "blake3:"
 
 SelectorKind = Literal["latest", "version", "digest", "alias"]
@@ -37,7 +37,9 @@ class Selector:
     value: str = ""
 
     def __str__(self) -> str:
-        return "latest" if self.kind == "latest" else self.value
+        if self.kind == "latest":
+            return "latest"
+        return DIGEST_PREFIX + self.value if self.kind == "digest" else self.value
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def validate_name(name: str, what: str = "name") -> str:
     Names start with a letter or digit, then letters, digits, ``.``, ``_`` or ``-``; at most
     128 characters.
     """
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise InvalidInputError(
             f"invalid {what} {name!r}: use letters, digits, '.', '_' or '-', starting with a "
             "letter or digit, at most 128 characters"
@@ -79,7 +81,7 @@ def parse_ref(text: str) -> Ref:
     if not isinstance(text, str) or not text:
         raise InvalidReferenceError("empty reference: expected NAME or NAME@VERSION")
     name, sep, sel = text.partition("@")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise InvalidReferenceError(
             f"invalid reference {text!r}: the name part {name!r} must use letters, digits, "
             "'.', '_' or '-'"
@@ -93,21 +95,21 @@ def parse_ref(text: str) -> Ref:
         )
     if sel == "latest":
         return Ref(name, Selector("latest"))
-    if sel.isdigit():
+    if sel.isascii() and sel.isdigit():
         if int(sel) < 1:
             raise InvalidReferenceError(f"invalid reference {text!r}: versions start at 1")
         return Ref(name, Selector("version", str(int(sel))))
     if sel.startswith(DIGEST_PREFIX):
         hexpart = sel[len(DIGEST_PREFIX) :]
-        if not _HEX_RE.match(hexpart):
+        if not _HEX_RE.fullmatch(hexpart):
             raise InvalidReferenceError(
                 f"invalid reference {text!r}: a digest prefix needs 6 to 64 lowercase hex digits"
             )
         return Ref(name, Selector("digest", hexpart))
-    if _HEX_RE.match(sel) and any(c.isdigit() for c in sel):
+    if _HEX_RE.fullmatch(sel) and any(c in "0123456789" for c in sel):
         # Hex-looking selectors with a digit are digest prefixes; aliases are words.
         return Ref(name, Selector("digest", sel))
-    if _ALIAS_RE.match(sel):
+    if _ALIAS_RE.fullmatch(sel):
         return Ref(name, Selector("alias", sel))
     raise InvalidReferenceError(
         f"invalid reference {text!r}: {sel!r} is not a version number, 'latest', an alias or a "

@@ -19,8 +19,8 @@ from shipyard.data.contracts import (
     DatasetChecks,
     QuantileBounds,
     Range,
-    infer_contract,
 )
+from shipyard.data.inference import infer_contract
 from shipyard.data.validation import validate
 from shipyard.errors import InvalidInputError
 
@@ -161,9 +161,12 @@ columns:
 
 
 def test_unknown_type_names_the_known_types() -> None:
-    """An unknown type name suggests the closest known type."""
+    """An unknown type name suggests the closest known type, or lists them all."""
     assert problems_of("columns: {n: {type: integer}}") == [
         "columns.n.type: unknown type 'integer'; did you mean 'int'?"
+    ]
+    assert problems_of("columns: {n: {type: text}}") == [
+        "columns.n.type: unknown type 'text'; did you mean 'string'?"
     ]
     [problem] = problems_of("columns: {n: {type: blob}}")
     assert "one of: int, float, bool, string, category, datetime" in problem

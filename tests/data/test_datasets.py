@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +117,8 @@ def test_identical_file_returns_the_existing_version(
     events = len(project.audit.list())
     copy = tmp_path / "copy.csv"
     copy.write_bytes(sample_csv().read_bytes())
-    for again in (project.datasets.add("credit", sample_csv()), project.datasets.add("credit", copy)):
+    for source in (sample_csv(), copy):
+        again = project.datasets.add("credit", source)
         assert (again.version, again.digest, again.created) == (1, first.digest, False)
     assert [v.version for v in project.datasets.versions("credit")] == [1]
     assert len(project.audit.list()) == events
@@ -451,7 +455,11 @@ def test_parents_create_lineage(project: Project, sample_csv: CsvFactory) -> Non
     assert clean.parents == ["raw@1"]
     assert features.parents == ["clean@1"]  # a bare name is pinned to the version it meant
     assert project.datasets.get("clean@1").parents == ["raw@1"]
-    raw_to_clean = {"parent": "dataset:raw@1", "child": "dataset:clean@1", "relation": "derived_from"}
+    raw_to_clean = {
+        "parent": "dataset:raw@1",
+        "child": "dataset:clean@1",
+        "relation": "derived_from",
+    }
     clean_to_features = {
         "parent": "dataset:clean@1",
         "child": "dataset:features@1",
@@ -479,26 +487,24 @@ def test_unknown_parent_is_refused_and_nothing_is_written(
 
 # -- bad input --------------------------------------------------------------------------------
 
-# name, content (None: do not create), message; the last flag says polars parsed the file.
+# file name, content (None: the file does not exist), the problem the message must name
 BAD_FILES = [
-    ("ragged.csv", "a,b\n1,2\n3,4,5\n", "not a valid CSV file", True),
-    ("quotes.csv", 'a,b\n"1,2\n3,4\n', "not a valid CSV file", True),
-    ("empty.csv", "", "the file is empty", False),
-    ("blank-header.csv", "\n1,2\n", "the header line is blank", False),
-    ("dups.csv", "a,b,a\n1,2,3\n", "duplicate column names: 'a'", False),
-    ("unnamed.csv", "a,,c\n1,2,3\n", "column 2 has an empty name", False),
-    ("sheet.xlsx", "PK\x03\x04", "unknown file type '.xlsx'", False),
-    ("no-extension", "a,b\n1,2\n", "unknown file type '(no extension)'", False),
-    ("missing.csv", None, "no such file or folder", False),
-    ("broken.parquet", "not parquet", "not a valid Parquet file", True),
-    ("broken.jsonl", '{"a": 1}\n{oops\n', "not a valid JSON Lines file", True),
+    ("ragged.csv", "a,b\n1,2\n3,4,5\n", "not a valid CSV file"),
+    ("quotes.csv", 'a,b\n"1,2\n3,4\n', "not a valid CSV file"),
+    ("empty.csv", "", "the file is empty"),
+    ("blank-header.csv", "\n1,2\n", "the header line is blank"),
+    ("dups.csv", "a,b,a\n1,2,3\n", "duplicate column names: 'a'"),
+    ("unnamed.csv", "a,,c\n1,2,3\n", "column 2 has an empty name"),
+    ("sheet.xlsx", "PK\x03\x04", "unknown file type '.xlsx'"),
+    ("no-extension", "a,b\n1,2\n", "unknown file type '(no extension)'"),
+    ("missing.csv", None, "no such file or folder"),
+    ("broken.parquet", "not parquet", "not a valid Parquet file"),
+    ("broken.jsonl", '{"a": 1}\n{oops\n', "not a valid JSON Lines file"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "problem", "parsed_by_polars"),
-    BAD_FILES,
-    ids=[row[0] for row in BAD_FILES],
+    ("name", "content", "problem"), BAD_FILES, ids=[row[0] for row in BAD_FILES]
 )
 def test_bad_files_are_refused_and_nothing_is_written(
     project: Project,
@@ -507,7 +513,6 @@ def test_bad_files_are_refused_and_nothing_is_written(
     name: str,
     content: str | None,
     problem: str,
-    parsed_by_polars: bool,
 ) -> None:
     """A bad input file raises InvalidInputError naming the file and the problem, and leaves
     no version, blob, event or staging file behind."""
@@ -520,12 +525,7 @@ def test_bad_files_are_refused_and_nothing_is_written(
         project.datasets.add("credit", path)
     assert info.value.message.startswith(f"{path}: ")
     assert problem in info.value.message
-    after = project_state(project)
-    if parsed_by_polars:
-        # Staging leftovers from a failed polars conversion are a known race, pinned by
-        # test_failed_conversions_leave_no_staging_files below.
-        after = replace(after, staging=before.staging)
-    assert after == before
+    assert project_state(project) == before
 
 
 def test_empty_folder_is_refused(project: Project, tmp_path: Path, project_state: StateOf) -> None:
@@ -578,22 +578,18 @@ def test_bad_dataset_names_are_refused(
     assert project_state(project) == before
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="bug (race, so not strict): polars' streaming sink_parquet can create its output "
-    "file after raising; data/ingest.py to_parquet and Datasets.add unlink the staging file "
-    "before that, so failed conversions intermittently leave *.part.parquet in artifacts/tmp",
-)
-def test_failed_conversions_leave_no_staging_files(
-    project: Project, sample_csv: CsvFactory
-) -> None:
-    """Many failed CSV conversions in a row leave the staging folder empty."""
+def test_failed_conversions_leave_no_staging_files(tmp_path: Path, sample_csv: CsvFactory) -> None:
+    """Many failed CSV conversions in a row leave the staging folder empty, even once polars'
+    background writers have finished (they used to recreate the file after the error)."""
+    import shipyard
+
     bad = sample_csv("quotes.csv", text='a,b\n"1,2\n3,4\n')
-    for _ in range(200):
-        with pytest.raises(InvalidInputError):
-            project.datasets.add("credit", bad)
-    time.sleep(0.2)
-    assert list(project.artifacts.staging_dir().iterdir()) == []
+    with shipyard.init_project(tmp_path / "p") as project:
+        for _ in range(100):
+            with pytest.raises(InvalidInputError):
+                project.datasets.add("credit", bad)
+        time.sleep(0.2)
+        assert list(project.artifacts.staging_dir().iterdir()) == []
 
 
 # -- integrity --------------------------------------------------------------------------------
@@ -661,3 +657,114 @@ def test_verify_reports_missing_blobs(project: Project, sample_csv: CsvFactory) 
     report = project.verify()
     assert not report.ok
     assert report.missing == [{"digest": v.digest, "owners": ["dataset 'credit@1' (data)"]}]
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(
+    strict=False,
+    reason="bug (race, so not strict): data/datasets.py _commit/_discard_unreferenced deletes a "
+    "blob its failed add uploaded when no committed blob_refs row names it yet, although a "
+    "concurrent add has already deduplicated against that blob (put_file said it exists) and "
+    "then commits a version whose blob is gone",
+)
+def test_failed_add_keeps_a_blob_a_concurrent_add_reuses(
+    pg_schema_url: str, tmp_path: Path
+) -> None:
+    """When one writer's add fails after storing a blob, a concurrent writer that stored the
+    same content still finds its data intact."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    import shipyard
+
+    app = f"race-{uuid.uuid4().hex[:12]}"
+    url = make_url(pg_schema_url).update_query_dict({"application_name": app})
+    project = shipyard.init_project(tmp_path / "proj", db_url=url.render_as_string(False))
+    holder = create_engine(pg_schema_url)
+    try:
+        project.users.add("carl", "contributor")
+        project.users.add("dana", "contributor")
+        frame = pl.DataFrame({"x": list(range(100))})
+        results: dict[str, Any] = {}
+
+        def add(who: str, name: str) -> None:
+            try:
+                results[who] = project.as_actor(who).datasets.add(name, frame)
+            except Exception as exc:
+                results[who] = exc
+
+        def wait_for_blocked(n: int) -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with holder.connect() as c:
+                    blocked = c.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE application_name = :app AND wait_event_type = 'Lock'"
+                        ),
+                        {"app": app},
+                    ).scalar_one()
+                if blocked >= n:
+                    return
+                time.sleep(0.02)
+            pytest.fail(f"{n} writers never queued on the audit lock")
+
+        # Hold the audit lock while revoking carl's role: carl passes the early role check,
+        # uploads the blob, then waits; dana reuses that blob and waits behind carl.
+        with holder.connect() as lock:
+            tx = lock.begin()
+            lock.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+            lock.execute(text("UPDATE users SET role = 'viewer' WHERE name = 'carl'"))
+            carl = threading.Thread(target=add, args=("carl", "a"))
+            carl.start()
+            wait_for_blocked(1)
+            dana = threading.Thread(target=add, args=("dana", "b"))
+            dana.start()
+            wait_for_blocked(2)
+            tx.commit()
+        carl.join(30)
+        dana.join(30)
+        assert isinstance(results["carl"], shipyard.PermissionDeniedError)
+        assert results["dana"].ref == "b@1"
+        assert project.datasets.get("b@1").to_polars().equals(frame)
+        assert project.verify().ok
+    finally:
+        project.close()
+        holder.dispose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: data/profiles.py _clean passes Decimal and timedelta min/max/mean through, so "
+    "the profile is not JSON-serialisable and add() fails with a raw SQLAlchemy StatementError "
+    "(TypeError: Object of type Decimal is not JSON serializable)",
+)
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pl.DataFrame({"a": [Decimal("1.50"), Decimal("2.25")]}, schema={"a": pl.Decimal(10, 2)}),
+        pl.DataFrame({"a": [timedelta(seconds=5), timedelta(minutes=1)]}),
+    ],
+    ids=["decimal", "duration"],
+)
+def test_decimal_and_duration_columns_are_profiled(project: Project, frame: pl.DataFrame) -> None:
+    """Decimal and duration columns are stored, with a profile that gives their range."""
+    v = project.datasets.add("amounts", frame)
+    column = v.profile["columns"]["a"]
+    assert column["min"] is not None and column["max"] is not None
+    assert v.to_polars().equals(frame)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: data/datasets.py _write_frame lets pyarrow.lib.ArrowInvalid escape from "
+    "pl.from_pandas for an object column mixing ints and strings, instead of InvalidInputError",
+)
+def test_unconvertible_pandas_frame_is_invalid_input(
+    project: Project, project_state: StateOf
+) -> None:
+    """A pandas frame polars cannot convert raises InvalidInputError and writes nothing."""
+    before = project_state(project)
+    with pytest.raises(InvalidInputError, match="column 'a'"):
+        project.datasets.add("mixed", pd.DataFrame({"a": [1, "x"]}))
+    assert project_state(project) == before

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shipyard.data.inference import spec_from_contract
 from shipyard.data.preprocessing import (
     ColumnStep,
     Encode,
     Impute,
     PreprocessingSpec,
-    spec_from_contract,
 )
 from shipyard.errors import InvalidInputError
 

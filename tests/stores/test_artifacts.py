@@ -327,14 +327,6 @@ def test_unknown_protocol_is_invalid_input() -> None:
 
 
 @pytest.mark.s3
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: stores/artifacts.py _filesystem opens s3fs with its listings cache on, so after "
-    "iter_digests() (e.g. `shipyard verify`) a blob deleted by another process still "
-    "exists(); put_* then skips the upload (created=False) and the blob stays missing, and "
-    "read_bytes raises a bare FileNotFoundError instead of IntegrityError. Passing "
-    "use_listings_cache=False fixes it",
-)
 def test_s3_sees_blobs_deleted_by_another_process(s3_uri: str, s3_client: Any) -> None:
     """A blob removed by another process is reported missing and is uploaded again on put."""
     store = ArtifactStore(s3_uri)
@@ -348,15 +340,3 @@ def test_s3_sees_blobs_deleted_by_another_process(s3_uri: str, s3_client: Any) -
     _, created = store.put_bytes(b"shared blob")
     assert created
     assert store.read_bytes(blob.digest) == b"shared blob"
-
-
-@pytest.mark.s3
-def test_s3_store_without_listings_cache_sees_other_writers(s3_uri: str, s3_client: Any) -> None:
-    """With the listings cache off, an S3 store notices blobs other processes delete."""
-    store = ArtifactStore(s3_uri, {"use_listings_cache": False, "skip_instance_cache": True})
-    bucket, _, prefix = s3_uri.removeprefix("s3://").partition("/")
-    blob, _ = store.put_bytes(b"shared blob")
-    assert list(store.iter_digests()) == [blob.digest]
-    s3_client.delete_object(Bucket=bucket, Key=f"{prefix}/{_rel_key(blob.digest)}")
-    assert not store.exists(blob.digest)
-    assert store.put_bytes(b"shared blob")[1]

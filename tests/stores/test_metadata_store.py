@@ -82,7 +82,9 @@ def test_times_come_back_as_aware_utc(backend: str) -> None:
     when = datetime(2024, 5, 3, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
     try:
         with db.write() as conn:
-            conn.execute(users.insert().values(name="bob", role="viewer", created_at=when, created_by="a"))
+            conn.execute(
+                users.insert().values(name="bob", role="viewer", created_at=when, created_by="a")
+            )
         with db.read() as conn:
             stored = conn.execute(select(users.c.created_at)).scalar_one()
         assert stored == when
@@ -135,13 +137,6 @@ def test_safe_url_hides_the_password() -> None:
         db.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: stores/db/engine.py current_revision catches OperationalError (which includes "
-    "'connection refused') as 'empty database', so the DBAPIError branch that raises a "
-    "ShipyardError is dead for connection failures and Alembic's upgrade then leaks a raw "
-    "sqlalchemy.exc.OperationalError",
-)
 def test_unreachable_database_raises_a_shipyard_error() -> None:
     """Opening a database that cannot be reached raises a ShipyardError naming it safely."""
     with pytest.raises(ShipyardError) as info:

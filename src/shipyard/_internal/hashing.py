@@ -26,7 +26,7 @@ __all__ = [
 
 PREFIX = "blake3:"
 CHUNK_SIZE = 8 * 1024 * 1024
-_DIGEST_RE = re.compile(r"^blake3:[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"blake3:[0-9a-f]{64}")
 
 
 class Hasher:
@@ -45,7 +45,7 @@ class Hasher:
 
 
 def is_digest(text: str) -> bool:
-    return bool(_DIGEST_RE.match(text))
+    return isinstance(text, str) and _DIGEST_RE.fullmatch(text) is not None
 
 
 def digest_bytes(data: bytes) -> str:

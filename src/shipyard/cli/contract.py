@@ -26,7 +26,7 @@ def infer(
 ) -> None:
     """Write a starting contract from data: types, nullability, ranges, allowed sets, keys."""
     from shipyard._internal.files import write_text_atomic
-    from shipyard.data.contracts import infer_contract
+    from shipyard.data.inference import infer_contract
 
     contract = infer_contract(path, max_categories=max_categories, description=description)
     if output is not None:

@@ -153,9 +153,9 @@ class Datasets:
         cleanup: list[Path],
         progress: Progress,
     ) -> DatasetVersion:
-        from shipyard.data.validation import validate
-
         import polars as pl
+
+        from shipyard.data.validation import validate
 
         cv = self._p.contracts.get(contract_ref)
         report = validate(cv.contract, pl.scan_parquet(pending.payload))
@@ -623,7 +623,14 @@ def _write_frame(data: Any, out: Path) -> None:
         cols = [str(c) for c in data.columns]
         if len(set(cols)) != len(cols):
             raise InvalidInputError("the DataFrame has duplicate column names")
-        frame = pl.from_pandas(data)
+        import pyarrow as pa
+
+        try:
+            frame = pl.from_pandas(data)
+        except (pa.ArrowException, pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"the DataFrame cannot be stored as a table: {exc}; give every column one type"
+            ) from None
     if frame.width == 0:
         raise InvalidInputError("the DataFrame has no columns")
     frame.write_parquet(out, compression=ingest.PARQUET_COMPRESSION)

@@ -16,7 +16,14 @@ from typing import Any, Final
 
 from shipyard.errors import InvalidInputError
 
-__all__ = ["TABLE_FORMATS", "FileEntry", "detect_format", "to_parquet", "walk_tree"]
+__all__ = [
+    "TABLE_FORMATS",
+    "FileEntry",
+    "detect_format",
+    "load_frame",
+    "to_parquet",
+    "walk_tree",
+]
 
 TABLE_FORMATS = {
     ".csv": "csv",
@@ -131,16 +138,21 @@ def to_parquet(path: Path, fmt: str, out: Path) -> None:
         OSError,
         ValueError,
     )
+    # polars writes into a handle we own: if it fails, no writer thread can create the file
+    # again after we have removed it.
     try:
         try:
-            _scan(path, fmt, INFER_ROWS).sink_parquet(out, compression=PARQUET_COMPRESSION)
+            with open(out, "wb") as handle:
+                _scan(path, fmt, INFER_ROWS).sink_parquet(handle, compression=PARQUET_COMPRESSION)
         except pl.exceptions.ComputeError as exc:
             if "could not parse" not in str(exc) and "schema" not in str(exc).lower():
                 raise
             # A value far down the file does not fit the type guessed from the first rows:
             # infer from the whole file instead (one more pass, still streaming).
-            _scan(path, fmt, None).sink_parquet(out, compression=PARQUET_COMPRESSION)
+            with open(out, "wb") as handle:
+                _scan(path, fmt, None).sink_parquet(handle, compression=PARQUET_COMPRESSION)
     except InvalidInputError:
+        out.unlink(missing_ok=True)
         raise
     except errors as exc:
         out.unlink(missing_ok=True)
@@ -177,3 +189,37 @@ def walk_tree(root: Path) -> Iterator[FileEntry]:
     if not entries:
         raise InvalidInputError(f"{root}: the folder holds no files")
     yield from entries
+
+
+def load_frame(data: Any, *, lazy: bool = False) -> Any:
+    """A polars DataFrame (or LazyFrame when ``lazy``) from a frame, a pandas frame or a path
+    to a CSV, TSV, Parquet or JSON Lines file.
+
+    Raises:
+        InvalidInputError: the input is none of these, or the file cannot be read.
+    """
+    import polars as pl
+
+    if isinstance(data, pl.DataFrame):
+        return data.lazy() if lazy else data
+    if isinstance(data, pl.LazyFrame):
+        return data if lazy else data.collect()
+    if type(data).__module__.startswith("pandas"):
+        frame = pl.from_pandas(data)
+        return frame.lazy() if lazy else frame
+    if not isinstance(data, str | os.PathLike):
+        raise InvalidInputError(
+            f"expected a polars DataFrame or LazyFrame, a pandas DataFrame or a path to a "
+            f"table file, got {type(data).__name__}"
+        )
+    path = Path(data)
+    fmt = detect_format(path)
+    if fmt == "tree":
+        raise InvalidInputError(f"{path}: is a folder; expected a table file")
+    scanned = _scan(path, fmt, INFER_ROWS)
+    if lazy:
+        return scanned
+    try:
+        return scanned.collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _explain(path, fmt, exc) from None

@@ -30,7 +30,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
-from shipyard.data.contracts import COLUMN_TYPES
 from shipyard.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -41,7 +40,6 @@ __all__ = [
     "Encode",
     "Impute",
     "PreprocessingSpec",
-    "spec_from_contract",
 ]
 
 ImputeStrategy = Literal["mean", "median", "most_frequent", "constant"]
@@ -76,15 +74,11 @@ Scalar = str | int | float | bool
 # problem is about the object itself. Each layer prefixes the path of the part it built.
 
 
-def _raise_problems(what: str, problems: list[str]) -> None:
+def raise_problems(what: str, problems: list[str]) -> None:
     if problems:
         shown = [p[2:] if p.startswith(": ") else p for p in problems]
-        noun = "problem" if len(shown) == 1 else "problems"
-        error = InvalidInputError(
-            f"{len(shown)} {noun} in {what}: " + "; ".join(shown),
-            details={"problems": shown},
-        )
-        error.__dict__["_paths"] = list(problems)  # kept for _gather in an enclosing layer
+        error = InvalidInputError.from_problems(what, shown)
+        error.__dict__["_paths"] = list(problems)  # kept for gather_problems in an enclosing layer
         raise error
 
 
@@ -94,7 +88,7 @@ def _join(path: str, problem: str) -> str:
     return f"{path}.{problem}"
 
 
-def _gather(path: str, problems: list[str], build: Callable[[], Any]) -> Any:
+def gather_problems(path: str, problems: list[str], build: Callable[[], Any]) -> Any:
     """Call ``build``; on InvalidInputError record its problems under ``path``, return None."""
     try:
         return build()
@@ -104,7 +98,7 @@ def _gather(path: str, problems: list[str], build: Callable[[], Any]) -> Any:
         return None
 
 
-def _not_one_of(value: Any, choices: tuple[str, ...]) -> str:
+def not_one_of(value: Any, choices: tuple[str, ...]) -> str:
     return f"{value!r} is not one of {', '.join(choices)}"
 
 
@@ -149,7 +143,7 @@ class Impute:
     def __post_init__(self) -> None:
         problems: list[str] = []
         if self.strategy not in IMPUTE_STRATEGIES:
-            problems.append(f"strategy: {_not_one_of(self.strategy, IMPUTE_STRATEGIES)}")
+            problems.append(f"strategy: {not_one_of(self.strategy, IMPUTE_STRATEGIES)}")
         if self.strategy == "constant":
             if self.fill_value is None:
                 problems.append("fill_value: strategy 'constant' needs a fill_value")
@@ -161,7 +155,7 @@ class Impute:
             problems.append(
                 f"fill_value: only strategy 'constant' takes a fill_value, not {self.strategy!r}"
             )
-        _raise_problems("impute step", problems)
+        raise_problems("impute step", problems)
 
     @classmethod
     def from_dict(cls, data: str | Mapping[str, Any]) -> Impute:
@@ -173,13 +167,13 @@ class Impute:
         if isinstance(data, str):
             return cls(cast(ImputeStrategy, data))
         if not isinstance(data, Mapping):
-            _raise_problems(
+            raise_problems(
                 "impute step", [f": expected a strategy name or a mapping, got {data!r}"]
             )
         problems = _unknown_keys(data, _IMPUTE_KEYS)
         if "strategy" not in data:
             problems.append("strategy: missing; expected one of " + ", ".join(IMPUTE_STRATEGIES))
-        _raise_problems("impute step", problems)
+        raise_problems("impute step", problems)
         return cls(data["strategy"], data.get("fill_value"))
 
     def to_dict(self) -> str | dict[str, Any]:
@@ -218,9 +212,9 @@ class Encode:
             object.__setattr__(self, "categories", tuple(self.categories))
         problems: list[str] = []
         if self.method not in ENCODE_METHODS:
-            problems.append(f"method: {_not_one_of(self.method, ENCODE_METHODS)}")
+            problems.append(f"method: {not_one_of(self.method, ENCODE_METHODS)}")
         if self.handle_unknown not in HANDLE_UNKNOWN:
-            problems.append(f"handle_unknown: {_not_one_of(self.handle_unknown, HANDLE_UNKNOWN)}")
+            problems.append(f"handle_unknown: {not_one_of(self.handle_unknown, HANDLE_UNKNOWN)}")
         elif self.method == "ordinal" and self.handle_unknown != "ignore":
             problems.append(
                 "handle_unknown: applies to onehot only; ordinal maps unknown categories to "
@@ -246,7 +240,7 @@ class Encode:
                     f"unknown_value: {uv} is already the code of category "
                     f"{self.categories[uv]!r}; use a negative number or {n} or more"
                 )
-        _raise_problems("encode step", problems)
+        raise_problems("encode step", problems)
 
     @classmethod
     def from_dict(cls, data: str | Mapping[str, Any]) -> Encode:
@@ -258,7 +252,7 @@ class Encode:
         if isinstance(data, str):
             return cls(cast(EncodeMethod, data))
         if not isinstance(data, Mapping):
-            _raise_problems("encode step", [f": expected a method name or a mapping, got {data!r}"])
+            raise_problems("encode step", [f": expected a method name or a mapping, got {data!r}"])
         method = data.get("method")
         problems: list[str] = []
         if method is None:
@@ -268,7 +262,7 @@ class Encode:
         categories = data.get("categories")
         if categories is not None and not isinstance(categories, list | tuple):
             problems.append(f"categories: expected a list, got {categories!r}")
-        _raise_problems("encode step", problems)
+        raise_problems("encode step", problems)
         return cls(
             cast(EncodeMethod, method),
             tuple(categories) if categories is not None else None,
@@ -352,12 +346,12 @@ class ColumnStep:
     ) -> None:
         problems: list[str] = []
         imp = (
-            _gather("impute", problems, lambda: Impute.from_dict(impute))
+            gather_problems("impute", problems, lambda: Impute.from_dict(impute))
             if isinstance(impute, str | Mapping)
             else impute
         )
         enc = (
-            _gather("encode", problems, lambda: Encode.from_dict(encode))
+            gather_problems("encode", problems, lambda: Encode.from_dict(encode))
             if isinstance(encode, str | Mapping)
             else encode
         )
@@ -366,7 +360,7 @@ class ColumnStep:
         if enc is not None and not isinstance(enc, Encode):
             problems.append(f"encode: expected a method name or Encode, got {enc!r}")
         if scale is not None and scale not in SCALE_METHODS:
-            problems.append(f"scale: {_not_one_of(scale, SCALE_METHODS)}")
+            problems.append(f"scale: {not_one_of(scale, SCALE_METHODS)}")
         if not isinstance(drop, bool):
             problems.append(f"drop: expected true or false, got {drop!r}")
         elif drop and (imp is not None or enc is not None or scale not in (None, "none")):
@@ -385,7 +379,7 @@ class ColumnStep:
                 f"impute: {imp.strategy!r} needs numbers but the column is encoded as a "
                 "category; use most_frequent or constant"
             )
-        _raise_problems("column step", problems)
+        raise_problems("column step", problems)
         object.__setattr__(self, "impute", imp)
         # "none" and None mean the same; keep one spelling so equal steps compare equal.
         object.__setattr__(self, "scale", None if scale == "none" else scale)
@@ -404,11 +398,11 @@ class ColumnStep:
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
-            _raise_problems(
+            raise_problems(
                 "column step", [f": expected a mapping with {', '.join(_STEP_KEYS)}, got {data!r}"]
             )
         problems = _unknown_keys(data, _STEP_KEYS)
-        step = _gather(
+        step = gather_problems(
             "",
             problems,
             partial(
@@ -419,7 +413,7 @@ class ColumnStep:
                 drop=data.get("drop", False),
             ),
         )
-        _raise_problems("column step", problems)
+        raise_problems("column step", problems)
         return cast(ColumnStep, step)
 
     def to_dict(self) -> dict[str, Any]:
@@ -485,12 +479,14 @@ class PreprocessingSpec:
             if isinstance(step, ColumnStep):
                 steps[name] = step
                 continue
-            built = _gather(f"columns.{name}", problems, partial(ColumnStep.from_dict, step))
+            built = gather_problems(
+                f"columns.{name}", problems, partial(ColumnStep.from_dict, step)
+            )
             if built is not None:
                 steps[name] = built
         if remainder not in REMAINDERS:
-            problems.append(f"remainder: {_not_one_of(remainder, REMAINDERS)}")
-        _raise_problems("preprocessing spec", problems)
+            problems.append(f"remainder: {not_one_of(remainder, REMAINDERS)}")
+        raise_problems("preprocessing spec", problems)
         object.__setattr__(self, "columns", steps)
         object.__setattr__(self, "remainder", remainder)
 
@@ -510,10 +506,10 @@ class PreprocessingSpec:
             )
         # Key typos are reported together with the problems of the steps.
         problems = _unknown_keys(data, _SPEC_KEYS)
-        spec = _gather(
+        spec = gather_problems(
             "", problems, lambda: cls(data.get("columns"), data.get("remainder", "drop"))
         )
-        _raise_problems("preprocessing spec", problems)
+        raise_problems("preprocessing spec", problems)
         return cast(PreprocessingSpec, spec)
 
     @classmethod
@@ -650,101 +646,3 @@ def _step_transformer(step: ColumnStep, n_columns: int) -> Any:
     if not stages:
         return "passthrough"
     return Pipeline(stages)
-
-
-# --------------------------------------------------------------------------------------------
-# Inference from a data contract
-
-_NUMERIC_TYPES = ("int", "float")
-# The contract types this module has a default for; a type added to contracts later is
-# reported instead of guessed at.
-_INFERRED_TYPES = ("int", "float", "bool", "string", "category", "datetime")
-
-
-def spec_from_contract(contract: Any, target: str | None = None) -> PreprocessingSpec:
-    """A sensible default spec for the columns of a data contract.
-
-    ``contract`` is an object with ``to_dict()`` or a document
-    ``{"columns": {name: {"type": ..., "nullable": ..., "allowed": [...], "unique": ...}}}``.
-    Per column:
-
-    - ``target`` (the label) is left out of the spec;
-    - unique (id-like) and ``datetime`` columns and strings without ``allowed`` values
-      (free text) are dropped;
-    - ``int``/``float``: impute median, standard scaling;
-    - ``bool``: ordinal encoding with categories ``[false, true]`` (0 and 1); a missing value
-      is coded -1 (scikit-learn's imputer does not accept boolean columns);
-    - ``string``/``category`` with ``allowed``: impute most_frequent, onehot with the allowed
-      values as categories and unknown values ignored; ``category`` without ``allowed``
-      learns its categories from the training data.
-
-    ``remainder`` is ``drop``, so columns added later are ignored until the spec names them.
-
-    >>> spec = spec_from_contract(
-    ...     {"columns": {"id": {"type": "int", "unique": True}, "age": {"type": "int"},
-    ...                  "churned": {"type": "bool"}}},
-    ...     target="churned",
-    ... )
-    >>> spec.to_dict()["columns"]
-    {'id': {'drop': True}, 'age': {'impute': 'median', 'scale': 'standard'}}
-
-    Raises:
-        InvalidInputError: the contract has no ``columns`` mapping, a column has an unknown
-            type, or ``target`` is not one of its columns.
-    """
-    doc = contract.to_dict() if hasattr(contract, "to_dict") else contract
-    columns = doc.get("columns") if isinstance(doc, Mapping) else None
-    if not isinstance(columns, Mapping):
-        raise InvalidInputError(
-            "a contract must be a mapping with 'columns': {name: {type: ..., ...}}"
-        )
-    problems: list[str] = []
-    if target is not None and target not in columns:
-        problems.append(
-            f"target: column {target!r} is not in the contract; its columns are "
-            + ", ".join(map(str, columns))
-        )
-    steps: dict[str, ColumnStep] = {}
-    for name, col in columns.items():
-        if name == target:
-            continue
-        col = {"type": col} if isinstance(col, str) else col or {}  # `age: int` short form
-        kind = col.get("type")
-        allowed = col.get("allowed")
-        if kind not in COLUMN_TYPES:
-            problems.append(f"columns.{name}.type: {_not_one_of(kind, COLUMN_TYPES)}")
-            continue
-        if kind not in _INFERRED_TYPES:
-            problems.append(
-                f"columns.{name}.type: no default preprocessing for {kind!r} columns; write "
-                "this column's step yourself"
-            )
-            continue
-        if col.get("unique") or kind == "datetime":
-            steps[name] = ColumnStep(drop=True)
-        elif kind in _NUMERIC_TYPES:
-            steps[name] = ColumnStep(impute="median", scale="standard")
-        elif kind == "bool":
-            # No imputer: SimpleImputer rejects bool arrays. A missing value (None, NaN or
-            # pd.NA) is not a known category, so it gets the code -1 of its own.
-            steps[name] = ColumnStep(encode=Encode("ordinal", categories=(False, True)))
-        elif allowed:
-            steps[name] = _gather(
-                f"columns.{name}.allowed",
-                problems,
-                partial(_onehot_step, allowed),
-            )
-        elif kind == "category":
-            steps[name] = ColumnStep(impute="most_frequent", encode="onehot")
-        else:
-            steps[name] = ColumnStep(drop=True)
-    _raise_problems("contract", problems)
-    return PreprocessingSpec(columns=steps, remainder="drop")
-
-
-def _onehot_step(allowed: Any) -> ColumnStep:
-    # Numeric allowed values must be sorted for scikit-learn; strings keep the contract's order.
-    categories = tuple(allowed)
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in categories):
-        categories = tuple(sorted(categories))
-    return ColumnStep(impute="most_frequent", encode=Encode("onehot", categories=categories))

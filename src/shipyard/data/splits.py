@@ -67,11 +67,7 @@ _MASK64 = 2**64 - 1
 
 def _raise_problems(what: str, problems: list[str]) -> None:
     if problems:
-        noun = "problem" if len(problems) == 1 else "problems"
-        raise InvalidInputError(
-            f"{len(problems)} {noun} in {what}: " + "; ".join(problems),
-            details={"problems": problems},
-        )
+        raise InvalidInputError.from_problems(what, problems)
 
 
 def _is_number(value: Any) -> bool:

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shipyard.data.contracts import ColumnSpec, Contract, Range, load_frame
+from shipyard.data.contracts import ColumnSpec, Contract, Range
+from shipyard.data.ingest import load_frame
 from shipyard.errors import CheckFailedError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -240,11 +241,14 @@ def _fails(check: str, name: str, spec: ColumnSpec, dtype: Any) -> pl.Expr | Non
     return fails.fill_null(False)
 
 
+def _bound_text(value: Any) -> str:
+    if isinstance(value, datetime) and value.time() == time():
+        return value.date().isoformat()
+    return str(_json_value(value))
+
+
 def _label(check: str, spec: ColumnSpec) -> str:
-    if check in ("min", "max"):
-        value = getattr(spec, check)
-        return f"{check} {_json_value(value)}"
-    return check
+    return f"{check} {_bound_text(getattr(spec, check))}" if check in ("min", "max") else check
 
 
 # --------------------------------------------------------------------------- compilation
@@ -305,9 +309,9 @@ def _value_message(check: str, spec: ColumnSpec, failed: int) -> str:
     if check == "nullable":
         return f"{rows} missing a value (null or NaN) in a column that is not nullable"
     if check == "min":
-        return f"{rows} below min {_json_value(spec.min)}"
+        return f"{rows} below min {_bound_text(spec.min)}"
     if check == "max":
-        return f"{rows} above max {_json_value(spec.max)}"
+        return f"{rows} above max {_bound_text(spec.max)}"
     if check == "allowed":
         assert spec.allowed is not None
         shown = ", ".join(map(str, spec.allowed[:10])) + (", ..." if len(spec.allowed) > 10 else "")
@@ -414,7 +418,11 @@ def _bounded_rule(
         name,
         statistic,
         lambda observed: observed is not None and bounds.contains(observed),
-        lambda observed: f"{label or check} is {observed}; expected {expected}",
+        lambda observed: (
+            f"{label or check} is "
+            + ("undefined (no values)" if observed is None else str(observed))
+            + f"; expected {expected}"
+        ),
     )
 
 
@@ -497,6 +505,10 @@ def to_pandera(contract: Contract) -> Any:
 
     Every contract check is a ``pa.Check`` named after it (``type``, ``min``, ``mean``...)
     whose polars expression runs vectorised; ``strict`` maps to pandera's ``strict``.
+
+    >>> schema = to_pandera(Contract.from_yaml("columns: {age: {type: int, max: 100}}"))
+    >>> [check.name for check in schema.columns["age"].checks]
+    ['type', 'max']
     """
     return _compile(contract)[0]
 
@@ -510,6 +522,11 @@ def validate(contract: Contract, data: Any, *, examples: int = 5) -> ValidationR
     ``data`` is a polars DataFrame or LazyFrame (collected once), a pandas DataFrame, or a
     path to a Parquet, CSV or JSON Lines file. ``examples`` caps the distinct offending
     values kept per failure.
+
+    >>> import polars as pl
+    >>> contract = Contract.from_yaml("columns: {id: {type: int, unique: true}}")
+    >>> validate(contract, pl.DataFrame({"id": [1, 1, 1]})).to_dict()["failures"][0]["examples"]
+    [1]
 
     Raises:
         InvalidInputError: the data cannot be read.
@@ -588,8 +605,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, datetime | date | time):
-        if isinstance(value, datetime) and value.time() == time() and value.tzinfo is None:
-            return value.date().isoformat()
         return value.isoformat()
     if value is None or isinstance(value, bool | int | float | str):
         return value

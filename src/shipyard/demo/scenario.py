@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from shipyard.cli.data import render_report
-from shipyard.data.preprocessing import spec_from_contract
+from shipyard.data.inference import spec_from_contract
 from shipyard.data.splits import SplitSpec
 from shipyard.errors import CheckFailedError, ConflictError
 
@@ -138,8 +138,8 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     )
     for part, pv in parts.items():
         out.print(f"  {part:<6} {pv.ref:<16} {pv.rows:>7,} rows  {pv.digest[:23]}…")
-    again = project.datasets.replay_split(parts["train"].ref)
-    same = all(again[k].digest == parts[k].digest for k in parts)
+    replayed = project.datasets.replay_split(parts["train"].ref)
+    same = all(replayed[k].digest == parts[k].digest for k in parts)
     out.print(f"$ shipyard data split --replay {parts['train'].ref}  -> identical digests: {same}")
 
     out.rule("7. preprocessing from the contract")
@@ -178,7 +178,8 @@ def _write_contract(project: Project, v1: DatasetVersion, root: Path) -> Path:
     """Infer a contract from the first batch, then review it as a person would: identifiers
     and dates grow with every batch, and incomes have no natural ceiling."""
     from shipyard._internal.files import write_text_atomic
-    from shipyard.data.contracts import Contract, infer_contract
+    from shipyard.data.contracts import Contract
+    from shipyard.data.inference import infer_contract
 
     doc = infer_contract(
         v1.to_polars(), description="Loan applicants from the origination system"

@@ -219,15 +219,18 @@ class ArtifactStore:
                 h = Hasher()
                 while chunk := f.read(CHUNK_SIZE):
                     h.update(chunk)
-        except IntegrityError:
+        except (IntegrityError, FileNotFoundError):
             return BlobCheck(digest, "missing")
         actual = h.hexdigest()
         return BlobCheck(digest, "ok" if actual == digest else "corrupt", actual)
 
     def read_bytes(self, digest: str, *, owner: str | None = None) -> bytes:
         """A small blob's content, verified."""
-        with self._open_raw(digest, owner) as f:
-            data = f.read()
+        try:
+            with self._open_raw(digest, owner) as f:
+                data = f.read()
+        except FileNotFoundError:  # object stores may only notice on the first read
+            raise _missing(digest, owner) from None
         h = Hasher()
         h.update(data)
         if h.hexdigest() != digest:
@@ -268,8 +271,11 @@ class ArtifactStore:
         dest = Path(dest)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            with self._open_raw(digest, owner) as src, open(tmp, "wb") as out:
-                actual, _ = _copy_hashing(src, out, progress)
+            try:
+                with self._open_raw(digest, owner) as src, open(tmp, "wb") as out:
+                    actual, _ = _copy_hashing(src, out, progress)
+            except FileNotFoundError:  # object stores may only notice on the first read
+                raise _missing(digest, owner) from None
             if actual != digest:
                 raise _corrupt(digest, actual, owner)
             os.replace(tmp, dest)
@@ -319,7 +325,8 @@ def _filesystem(protocol: str, options: dict[str, Any]) -> Any:
             import s3fs  # noqa: F401
         except ImportError as exc:
             raise MissingDependencyError.for_extra("s3fs", "s3", "an S3 artifact store") from exc
-        opts = dict(options)
+        # Blobs may be written or deleted by other processes: never trust a cached listing.
+        opts = {"use_listings_cache": False, **options}
         endpoint = os.environ.get("SHIPYARD_S3_ENDPOINT_URL")
         if endpoint:
             opts.setdefault("client_kwargs", {}).setdefault("endpoint_url", endpoint)

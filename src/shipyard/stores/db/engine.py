@@ -60,17 +60,25 @@ class Database:
                 yield conn
 
     def current_revision(self) -> str | None:
-        """The schema revision recorded in the database, or None for an empty database."""
+        """The schema revision recorded in the database, or None for an empty database.
+
+        Raises:
+            ShipyardError: the database cannot be reached.
+        """
         try:
-            with self.engine.connect() as conn:
-                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-                conn.rollback()
-        except (OperationalError, ProgrammingError):
-            return None
+            conn = self.engine.connect()
         except DBAPIError as exc:
             raise ShipyardError(
-                f"cannot read the metadata database at {self.safe_url}: {exc}"
+                f"cannot connect to the metadata database at {self.safe_url}: "
+                f"{str(exc.orig or exc).strip()}"
             ) from None
+        with conn:
+            try:
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            except (OperationalError, ProgrammingError):
+                return None  # no alembic_version table yet
+            finally:
+                conn.rollback()
         return None if row is None else str(row[0])
 
     def ensure_schema(self) -> None:

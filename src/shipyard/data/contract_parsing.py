@@ -1,0 +1,410 @@
+"""Parsing contract documents: every part checked, every problem reported at once.
+
+Users write contracts by hand, so a mistake gets a message that names where it is and, when
+it looks like a typo, what was probably meant ("columns.age.tpye: unknown key; did you mean
+'type'?").
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+from collections.abc import Hashable, Mapping
+from datetime import date
+from typing import Any
+
+from shipyard.data.contracts import (
+    COLUMN_TYPES,
+    RANGE_TYPES,
+    Bound,
+    ColumnSpec,
+    Contract,
+    DatasetChecks,
+    QuantileBounds,
+    Range,
+    bound_to_json,
+    parse_datetime,
+)
+from shipyard.errors import InvalidInputError
+
+__all__ = ["Problems", "parse_contract", "unique_key_loader"]
+
+_TOP_KEYS = ("description", "owner", "strict", "columns", "checks")
+_COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "regex", "unique", "description")
+_CHECK_KEYS = ("row_count", "unique", "max_null_share", "mean", "quantile")
+_ALLOWED_TYPES = ("int", "float", "bool", "string", "category")
+_REGEX_TYPES = ("string", "category")
+_NUMERIC_TYPES = ("int", "float")
+# Names other tools use, suggested (not accepted) so that a contract has one spelling.
+_TYPE_HINTS = {
+    "integer": "int",
+    "long": "int",
+    "int64": "int",
+    "double": "float",
+    "number": "float",
+    "float64": "float",
+    "boolean": "bool",
+    "str": "string",
+    "text": "string",
+    "utf8": "string",
+    "categorical": "category",
+    "enum": "category",
+    "date": "datetime",
+    "timestamp": "datetime",
+}
+
+
+class Problems:
+    """Every problem found in a document, raised together once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(f"{path}: {message}" if path else message)
+
+    def raise_if_any(self, what: str) -> None:
+        if self.items:
+            raise InvalidInputError.from_problems(what, self.items)
+
+
+@functools.cache
+def unique_key_loader() -> type:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """A SafeLoader that refuses a key written twice (PyYAML silently keeps the last)."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    continue  # SafeLoader itself rejects unhashable keys, with its message
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} appears twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return Loader
+
+
+def _got(value: Any, expected_text: bool = False) -> str:
+    if value is None:
+        return "nothing"
+    kinds: tuple[tuple[type, str], ...] = (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a number"),
+        (str, "a string"),
+        (date, "a date"),
+        (list, "a list"),
+        (Mapping, "a mapping"),
+    )
+    kind = next((k for t, k in kinds if isinstance(value, t)), type(value).__name__)
+    text = f"{value!r} ({kind})"
+    if expected_text and isinstance(value, bool):
+        text += "; YAML reads unquoted yes/no/on/off/true/false as booleans, quote the value"
+    elif expected_text and isinstance(value, int | float | date):
+        text += "; quote the value to make it text"
+    return text
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _check_keys(raw: Mapping[Any, Any], known: tuple[str, ...], path: str, p: Problems) -> None:
+    for key in raw:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"expected one of: {', '.join(known)}"
+        p.add(_join(path, key), f"unknown key; {hint}")
+
+
+def _text(raw: Mapping[Any, Any], key: str, path: str, p: Problems) -> str | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    p.add(_join(path, key), f"expected text, got {_got(value, expected_text=True)}")
+    return None
+
+
+def _flag(raw: Mapping[Any, Any], key: str, path: str, p: Problems, default: bool) -> bool:
+    value = raw.get(key, default)
+    if isinstance(value, bool):
+        return value
+    p.add(_join(path, key), f"expected true or false, got {_got(value)}")
+    return default
+
+
+def _parse_number(value: Any, path: str, p: Problems) -> int | float | None:
+    if not _is_number(value):
+        p.add(path, f"expected a number, got {_got(value)}")
+    elif not math.isfinite(value):
+        p.add(path, f"expected a finite number, got {value!r}")
+    else:
+        return value  # type: ignore[no-any-return]
+    return None
+
+
+def _parse_bound(value: Any, type_: str, path: str, p: Problems) -> Bound | None:
+    if type_ == "datetime":
+        parsed = parse_datetime(value)
+        if parsed is None:
+            p.add(path, f"expected a date or time like 2024-05-01T12:00:00, got {_got(value)}")
+        return parsed
+    return _parse_number(value, path, p)
+
+
+def _check_order(lo: Any, hi: Any, path: str, p: Problems) -> None:
+    if lo is not None and hi is not None and lo > hi:
+        p.add(path, f"min {bound_to_json(lo)} is greater than max {bound_to_json(hi)}")
+
+
+def _allowed_ok(type_: str, value: Any) -> bool:
+    if type_ == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if type_ == "float":
+        return _is_number(value) and math.isfinite(value)
+    if type_ == "bool":
+        return isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def _regex_problem(pattern: str) -> str | None:
+    """Why polars' regex engine (the Rust ``regex`` crate, also pydantic's) rejects a pattern."""
+    import polars as pl
+
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except pl.exceptions.PolarsError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("error:")]
+        return lines[0].removeprefix("error:").strip() if lines else str(exc).splitlines()[0]
+    return None
+
+
+def _parse_column(raw: Any, path: str, p: Problems) -> ColumnSpec | None:
+    if isinstance(raw, str):  # shorthand: `age: int`
+        raw = {"type": raw}
+    if not isinstance(raw, Mapping):
+        p.add(path, f"expected a mapping such as {{type: int}}, got {_got(raw)}")
+        return None
+    _check_keys(raw, _COLUMN_KEYS, path, p)
+    type_ = raw.get("type")
+    if type_ is None:
+        p.add(path, f"missing 'type'; one of: {', '.join(COLUMN_TYPES)}")
+    elif type_ not in COLUMN_TYPES:
+        close = _TYPE_HINTS.get(str(type_).lower()) or next(
+            iter(difflib.get_close_matches(str(type_), COLUMN_TYPES, n=1)), None
+        )
+        hint = f"did you mean '{close}'?" if close else f"one of: {', '.join(COLUMN_TYPES)}"
+        p.add(_join(path, "type"), f"unknown type {type_!r}; {hint}")
+        type_ = None
+    nullable = _flag(raw, "nullable", path, p, True)
+    unique = _flag(raw, "unique", path, p, False)
+    description = _text(raw, "description", path, p) or ""
+    bounds: dict[str, Bound | None] = {"min": None, "max": None}
+    for key in bounds:
+        if raw.get(key) is None or type_ is None:
+            continue
+        if type_ not in RANGE_TYPES:
+            p.add(_join(path, key), f"applies to int, float and datetime columns, not {type_}")
+        else:
+            bounds[key] = _parse_bound(raw[key], type_, _join(path, key), p)
+    _check_order(bounds["min"], bounds["max"], path, p)
+    allowed = raw.get("allowed")
+    if allowed is not None and type_ is not None:
+        if type_ not in _ALLOWED_TYPES:
+            p.add(_join(path, "allowed"), f"does not apply to {type_} columns")
+        elif not isinstance(allowed, list) or not allowed:
+            p.add(_join(path, "allowed"), f"expected a non-empty list, got {_got(allowed)}")
+        else:
+            for i, value in enumerate(allowed):
+                if not _allowed_ok(type_, value):
+                    text = type_ in ("string", "category")
+                    p.add(
+                        f"{path}.allowed[{i}]",
+                        f"expected a {type_} value, got {_got(value, expected_text=text)}",
+                    )
+    regex = _text(raw, "regex", path, p)
+    if regex is not None and type_ is not None:
+        if type_ not in _REGEX_TYPES:
+            p.add(_join(path, "regex"), f"applies to string and category columns, not {type_}")
+        elif (why := _regex_problem(regex)) is not None:
+            p.add(_join(path, "regex"), f"invalid regular expression {regex!r}: {why}")
+    if type_ is None:
+        return None
+    return ColumnSpec(
+        type=type_,
+        nullable=nullable,
+        min=bounds["min"],
+        max=bounds["max"],
+        allowed=tuple(allowed) if isinstance(allowed, list) else None,
+        regex=regex,
+        unique=unique,
+        description=description,
+    )
+
+
+def _parse_range(raw: Any, path: str, p: Problems, *, count: bool = False) -> Range | None:
+    if not isinstance(raw, Mapping):
+        p.add(path, f"expected a mapping with min and/or max, got {_got(raw)}")
+        return None
+    if not raw:
+        p.add(path, "needs min and/or max")
+        return None
+    _check_keys(raw, ("min", "max"), path, p)
+    out: dict[str, int | float | None] = {"min": None, "max": None}
+    for key in out:
+        value = raw.get(key)
+        if value is None:
+            continue
+        if count and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            p.add(_join(path, key), f"expected a whole number of rows >= 0, got {_got(value)}")
+        else:
+            out[key] = _parse_number(value, _join(path, key), p)
+    _check_order(out["min"], out["max"], path, p)
+    return Range(out["min"], out["max"])
+
+
+def _share(value: Any, path: str, p: Problems) -> float | None:
+    number = _parse_number(value, path, p)
+    if number is not None and not 0 <= number <= 1:
+        p.add(path, f"expected a share between 0 and 1, got {number!r}")
+        return None
+    return None if number is None else float(number)
+
+
+def _column_ref(
+    name: Any, path: str, p: Problems, declared: Mapping[str, str | None], numeric: bool = False
+) -> bool:
+    if name not in declared:
+        close = difflib.get_close_matches(str(name), list(declared), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        p.add(path, f"{name!r} is not a column of this contract{hint}")
+        return False
+    type_ = declared[name]
+    if numeric and type_ is not None and type_ not in _NUMERIC_TYPES:
+        p.add(path, f"needs an int or float column, {name!r} is {type_}")
+        return False
+    return True
+
+
+def _parse_checks(raw: Any, declared: Mapping[str, str | None], p: Problems) -> DatasetChecks:
+    if raw is None:
+        return DatasetChecks()
+    if not isinstance(raw, Mapping):
+        p.add("checks", f"expected a mapping, got {_got(raw)}")
+        return DatasetChecks()
+    _check_keys(raw, _CHECK_KEYS, "checks", p)
+    row_count = None
+    if raw.get("row_count") is not None:
+        row_count = _parse_range(raw["row_count"], "checks.row_count", p, count=True)
+    keys = _parse_keys(raw.get("unique"), declared, p)
+    share: float | dict[str, float] | None = None
+    raw_share = raw.get("max_null_share")
+    if isinstance(raw_share, Mapping):
+        share = {}
+        for c, v in raw_share.items():
+            path = f"checks.max_null_share.{c}"
+            if _column_ref(c, path, p, declared) and (s := _share(v, path, p)) is not None:
+                share[c] = s
+    elif raw_share is not None:
+        share = _share(raw_share, "checks.max_null_share", p)
+    means: dict[str, Range] = {}
+    for c, v in _mapping(raw, "mean", p).items():
+        path = f"checks.mean.{c}"
+        if _column_ref(c, path, p, declared, numeric=True) and (r := _parse_range(v, path, p)):
+            means[c] = r
+    quantiles: dict[str, tuple[QuantileBounds, ...]] = {}
+    for c, v in _mapping(raw, "quantile", p).items():
+        path = f"checks.quantile.{c}"
+        if _column_ref(c, path, p, declared, numeric=True):
+            items = v if isinstance(v, list) else [v]
+            if not items:
+                p.add(path, "expected at least one {q: ..., min: ..., max: ...}")
+            paths = [path] if len(items) == 1 else [f"{path}[{i}]" for i in range(len(items))]
+            parsed = [_parse_quantile(q, at, p) for q, at in zip(items, paths, strict=True)]
+            quantiles[c] = tuple(q for q in parsed if q is not None)
+    return DatasetChecks(row_count, keys, share, means, quantiles)
+
+
+def _parse_keys(
+    raw: Any, declared: Mapping[str, str | None], p: Problems
+) -> tuple[tuple[str, ...], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        p.add("checks.unique", f"expected a list of keys like [[a, b]], got {_got(raw)}")
+        return ()
+    keys: list[tuple[str, ...]] = []
+    for i, key in enumerate(raw):
+        path = f"checks.unique[{i}]"
+        if not isinstance(key, list) or not key:
+            hint = "write one key of two columns as unique: [[a, b]]"
+            p.add(path, f"expected a list of column names, got {_got(key)}; {hint}")
+        elif all(_column_ref(c, path, p, declared) for c in key):
+            if len(set(key)) != len(key):
+                p.add(path, "names a column twice")
+            keys.append(tuple(key))
+    return tuple(keys)
+
+
+def _mapping(raw: Mapping[Any, Any], key: str, p: Problems) -> Mapping[Any, Any]:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return value
+    p.add(f"checks.{key}", f"expected a mapping of column name to bounds, got {_got(value)}")
+    return {}
+
+
+def _parse_quantile(raw: Any, path: str, p: Problems) -> QuantileBounds | None:
+    if not isinstance(raw, Mapping):
+        p.add(path, f"expected a mapping like {{q: 0.5, min: 1, max: 9}}, got {_got(raw)}")
+        return None
+    q = _share(raw["q"], _join(path, "q"), p) if "q" in raw else None
+    if "q" not in raw:
+        p.add(path, "missing 'q', the quantile between 0 and 1 (0.5 is the median)")
+    bounds = _parse_range({k: v for k, v in raw.items() if k != "q"}, path, p)
+    if q is None or bounds is None:
+        return None
+    return QuantileBounds(q, bounds.min, bounds.max)
+
+
+def parse_contract(doc: Any, p: Problems) -> Contract | None:
+    if not isinstance(doc, Mapping):
+        p.add("", f"a contract is a mapping with 'columns', got {_got(doc)}")
+        return None
+    _check_keys(doc, _TOP_KEYS, "", p)
+    description = _text(doc, "description", "", p) or ""
+    owner = _text(doc, "owner", "", p)
+    strict = _flag(doc, "strict", "", p, False)
+    raw_columns = doc.get("columns")
+    columns: dict[str, ColumnSpec] = {}
+    declared: dict[str, str | None] = {}
+    if not isinstance(raw_columns, Mapping) or not raw_columns:
+        p.add("columns", f"expected a mapping of column name to rules, got {_got(raw_columns)}")
+    else:
+        for name, raw in raw_columns.items():
+            if not isinstance(name, str) or not name:
+                p.add("columns", f"column name {name!r} is not text; put it in quotes")
+                continue
+            spec = _parse_column(raw, f"columns.{name}", p)
+            declared[name] = spec.type if spec else None
+            if spec is not None:
+                columns[name] = spec
+    checks = _parse_checks(doc.get("checks"), declared, p)
+    if p.items:
+        return None
+    return Contract(columns, description, owner, strict, checks)
