@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
     from shipyard.governance.audit import AuditLog
-    from shipyard.stores.integrity import StoreReport
+    from shipyard.stores.integrity import GarbageReport, StoreReport
 
 __all__ = ["Project", "init_project", "open_project"]
 
@@ -89,6 +89,31 @@ class Project:
         from shipyard.stores.integrity import verify_store
 
         return verify_store(self.db, self.artifacts, progress)
+
+    def gc(self, *, grace_seconds: float = 3600.0, dry_run: bool = False) -> GarbageReport:
+        """Remove unreferenced blobs and stale staging files older than ``grace_seconds``
+        (admin only).
+
+        Raises:
+            PermissionDeniedError: the actor is not an admin.
+        """
+        from shipyard.governance.access import require_role
+        from shipyard.stores.integrity import collect_garbage
+
+        with self.db.read() as conn:
+            require_role(conn, self.actor, "admin", "collect garbage")
+        report = collect_garbage(
+            self.db, self.artifacts, grace_seconds=grace_seconds, dry_run=dry_run
+        )
+        if not dry_run and report.blobs:
+            with audited(self.db, self.actor) as tx:
+                tx.record(
+                    "store.gc",
+                    "project",
+                    self.settings.name,
+                    {"blobs": len(report.blobs), "bytes": report.bytes},
+                )
+        return report
 
     def close(self) -> None:
         self.db.dispose()

@@ -89,6 +89,12 @@ def test_sigkill_during_data_add_never_leaves_a_partial_version(tmp_path: Path) 
         got = _shipyard(project, "data", "get", f"{d['name']}@1", "-o", str(out))
         assert got.returncode == 0, got.stderr
         assert pl.read_parquet(out).height == n
+    # Blobs left by killed writes are garbage: gc removes them and nothing that is referenced.
+    gc = _shipyard(project, "gc", "--grace", "0", "--json")
+    assert gc.returncode == 0, gc.stderr
+    after = json.loads(_shipyard(project, "verify", "--json").stdout)
+    assert after["ok"] is True and after["unreferenced"] == 0
+    assert len(json.loads(gc.stdout)["blobs"]) == json.loads(store.stdout)["unreferenced"]
     # The store still accepts new work after the kills.
     again = _shipyard(project, "data", "add", "after", str(csv), "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["rows"] == n

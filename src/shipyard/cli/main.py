@@ -122,6 +122,30 @@ def verify(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 @app.command()
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be removed.")
+    ] = False,
+    grace: Annotated[
+        float, typer.Option(help="Keep anything younger than this many seconds.", min=0)
+    ] = 3600.0,
+    json_: JsonOpt = False,
+) -> None:
+    """Remove blobs nothing refers to (left by interrupted writes) and stale temporary files
+    (admin)."""
+    report = open_project(ctx).gc(grace_seconds=grace, dry_run=dry_run)
+    if json_:
+        emit_json(report.to_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(
+        f"{verb} {len(report.blobs)} unreferenced blobs ({report.bytes:,} bytes)"
+        + ("" if dry_run else f" and {report.staging_files} temporary files")
+    )
+
+
+@app.command()
 def demo(
     directory: Annotated[
         Path | None,

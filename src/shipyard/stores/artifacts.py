@@ -303,6 +303,25 @@ class ArtifactStore:
             if len(head) == 2 and rest:
                 yield f"blake3:{head}{rest}"
 
+    def size(self, digest: str) -> int:
+        """The blob's size in bytes."""
+        key = self._key(digest)
+        if self.is_local:
+            return os.stat(key).st_size
+        assert self._fs is not None
+        return int(self._fs.size(key))
+
+    def age_seconds(self, digest: str) -> float:
+        """Seconds since the blob was written."""
+        import time
+
+        key = self._key(digest)
+        if self.is_local:
+            return time.time() - os.stat(key).st_mtime
+        assert self._fs is not None
+        modified = self._fs.modified(key)
+        return time.time() - modified.timestamp()  # type: ignore[no-any-return]
+
     def clean_staging(self, older_than_seconds: float = 3600.0) -> int:
         """Remove staging files left by killed processes; returns how many."""
         if not self.is_local:

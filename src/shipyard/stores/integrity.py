@@ -13,7 +13,7 @@ from shipyard.stores.artifacts import ArtifactStore
 from shipyard.stores.db.engine import Database
 from shipyard.stores.db.tables import blob_refs
 
-__all__ = ["StoreReport", "verify_store"]
+__all__ = ["GarbageReport", "StoreReport", "collect_garbage", "verify_store"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,46 @@ def verify_store(
         progress.advance(1)
     unreferenced = sum(1 for d in present if d not in owners)
     return StoreReport(len(digests), corrupt, missing, unreferenced)
+
+
+@dataclass(frozen=True)
+class GarbageReport:
+    """What ``shipyard gc`` removed (or would remove, with ``dry_run``)."""
+
+    blobs: list[str]
+    bytes: int
+    staging_files: int
+    dry_run: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "blobs": self.blobs,
+            "bytes": self.bytes,
+            "staging_files": self.staging_files,
+            "dry_run": self.dry_run,
+        }
+
+
+def collect_garbage(
+    db: Database, artifacts: ArtifactStore, *, grace_seconds: float = 3600.0, dry_run: bool = False
+) -> GarbageReport:
+    """Remove blobs no metadata refers to (left by interrupted writes) and stale staging files.
+
+    Only blobs older than ``grace_seconds`` go: a write in progress stores its blob shortly
+    before committing the row that refers to it.
+    """
+    with db.read() as conn:
+        referenced = {r.digest for r in conn.execute(select(blob_refs.c.digest))}
+    doomed: list[str] = []
+    size = 0
+    for digest in artifacts.iter_digests():
+        if digest in referenced or artifacts.age_seconds(digest) < grace_seconds:
+            continue
+        doomed.append(digest)
+        size += artifacts.size(digest)
+    staged = 0
+    if not dry_run:
+        for digest in doomed:
+            artifacts.delete(digest)
+        staged = artifacts.clean_staging(grace_seconds)
+    return GarbageReport(doomed, size, staged, dry_run)
