@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import pytest
 import yaml
 
 from tests.cli.conftest import Cli
@@ -190,7 +189,7 @@ def test_quarantine_exits_0_and_lists_the_quarantine_dataset(cli: Cli, cli_proje
     res = cli("data", "add", "credit", data, "--contract", "applicants", "--quarantine")
     assert res.code == 0, res.stderr
     assert "added credit@1: 292 rows" in res.stdout
-    assert "quarantined 8 failing rows to dataset credit.quarantine" in res.stdout
+    assert "quarantined 8 failing rows to credit.quarantine@1" in res.stdout
     listed = {d["name"]: d for d in cli("data", "list", "--json").json()}
     assert set(listed) == {"credit", "credit.quarantine"}
     assert (listed["credit"]["rows"], listed["credit"]["status"]) == (292, "valid")
@@ -203,13 +202,6 @@ def test_quarantine_exits_0_and_lists_the_quarantine_dataset(cli: Cli, cli_proje
     assert "quarantine_reason" in aside["columns"] and "source_row" in aside["columns"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when the valid rows of a --quarantine batch equal an existing version, "
-    "Datasets._quarantine commits NAME.quarantine but returns the existing version (its stored "
-    "validation has no 'quarantine' entry), so `data add` prints 'unchanged' and never says "
-    "that rows were quarantined",
-)
 def test_quarantine_is_reported_even_when_the_valid_rows_are_not_new(
     cli: Cli, cli_project: Path
 ) -> None:
@@ -236,7 +228,7 @@ def test_quarantine_is_reported_even_when_the_valid_rows_are_not_new(
     )
     assert res.code == 0, res.stderr
     assert cli("data", "show", "credit.quarantine@1", "--json").json()["rows"] == 2
-    assert "quarantined 2 failing rows to dataset credit.quarantine" in res.stdout
+    assert "quarantined 2 failing rows to credit.quarantine@1" in res.stdout
 
 
 def test_allow_invalid_stores_the_batch_marked_invalid(cli: Cli, cli_project: Path) -> None:

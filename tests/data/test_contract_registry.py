@@ -231,11 +231,6 @@ def test_binding_pinned_to_a_version_keeps_using_it(project: Project) -> None:
     assert project.contracts.get("applicants@2").bound_to == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Contracts.list() takes bound_to from the latest version only, so a dataset "
-    "pinned to an older version (name@1) is not shown as bound to the contract",
-)
 def test_list_shows_datasets_pinned_to_an_older_version(project: Project) -> None:
     """``contracts.list()`` names every dataset bound to a contract, pinned or following."""
     project.contracts.add("applicants", APPLICANTS)
@@ -246,12 +241,6 @@ def test_list_shows_datasets_pinned_to_an_older_version(project: Project) -> Non
     assert summary.bound_to == ["credit", "loans"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: contract_registry._to_version matches bindings only as 'name' or 'name@N', so a "
-    "dataset bound by digest prefix (bind('credit', 'applicants@<hex>')) is validated against "
-    "that version but never appears in its bound_to",
-)
 def test_binding_by_digest_prefix_shows_in_bound_to(project: Project) -> None:
     """A dataset bound to a contract version by digest prefix is listed as bound to it."""
     v = project.contracts.add("applicants", APPLICANTS)

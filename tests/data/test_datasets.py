@@ -188,6 +188,7 @@ def test_get_by_every_kind_of_reference(project: Project) -> None:
         ("nums@blake3:000000", NotFoundError, "has no version with digest 000000"),
         ("nums@0", InvalidInputError, "versions start at 1"),
     ],
+    ids=["no-version-7", "no-dataset", "no-dataset-at-1", "alias", "digest", "version-0"],
 )
 def test_missing_versions_are_explained(
     project: Project, ref: str, error: type[Exception], message: str
@@ -660,13 +661,6 @@ def test_verify_reports_missing_blobs(project: Project, sample_csv: CsvFactory) 
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=False,
-    reason="bug (race, so not strict): data/datasets.py _commit/_discard_unreferenced deletes a "
-    "blob its failed add uploaded when no committed blob_refs row names it yet, although a "
-    "concurrent add has already deduplicated against that blob (put_file said it exists) and "
-    "then commits a version whose blob is gone",
-)
 def test_failed_add_keeps_a_blob_a_concurrent_add_reuses(
     pg_schema_url: str, tmp_path: Path
 ) -> None:
@@ -733,12 +727,6 @@ def test_failed_add_keeps_a_blob_a_concurrent_add_reuses(
         holder.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: data/profiles.py _clean passes Decimal and timedelta min/max/mean through, so "
-    "the profile is not JSON-serialisable and add() fails with a raw SQLAlchemy StatementError "
-    "(TypeError: Object of type Decimal is not JSON serializable)",
-)
 @pytest.mark.parametrize(
     "frame",
     [
@@ -755,16 +743,11 @@ def test_decimal_and_duration_columns_are_profiled(project: Project, frame: pl.D
     assert v.to_polars().equals(frame)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: data/datasets.py _write_frame lets pyarrow.lib.ArrowInvalid escape from "
-    "pl.from_pandas for an object column mixing ints and strings, instead of InvalidInputError",
-)
 def test_unconvertible_pandas_frame_is_invalid_input(
     project: Project, project_state: StateOf
 ) -> None:
     """A pandas frame polars cannot convert raises InvalidInputError and writes nothing."""
     before = project_state(project)
-    with pytest.raises(InvalidInputError, match="column 'a'"):
+    with pytest.raises(InvalidInputError, match="cannot be stored as a table"):
         project.datasets.add("mixed", pd.DataFrame({"a": [1, "x"]}))
     assert project_state(project) == before

@@ -106,9 +106,9 @@ def add(
         typer.echo(f"unchanged: identical content is already {v.ref} ({v.digest})")
     if v.contract:
         typer.echo(f"validated against {v.contract}: {v.status}")
-    q = (v.validation or {}).get("quarantine")
+    q = v.quarantine
     if q:
-        typer.echo(f"quarantined {q['rows']:,} failing rows to dataset {q['dataset']}")
+        typer.echo(f"quarantined {q['rows']:,} failing rows to {q['ref']}")
         render_report(q["report"], v.contract or "", err=False)
 
 

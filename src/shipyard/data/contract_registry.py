@@ -206,7 +206,7 @@ class Contracts:
                         n,
                         v.version,
                         len(v.spec.get("columns", {})),
-                        v.bound_to,
+                        sorted(_bindings(conn, n)),  # every version, pinned or latest
                         v.created_at,
                         v.created_by,
                     )
@@ -302,23 +302,25 @@ def _resolve(conn: Connection, ref: Ref) -> Any:
         ).scalar()
         raise NotFoundError(
             f"contract '{ref.name}' has no version {sel} (latest is {latest}); "
-            f"see `shipyard contract show {ref.name}`"
+            f"see `shipyard contract versions {ref.name}`"
         )
     return row
 
 
-def _to_version(conn: Connection, row: Any) -> ContractVersion:
-    bound = [
-        r.name
-        for r in conn.execute(
-            select(datasets.c.name)
-            .where(
-                (datasets.c.contract == row.name)
-                | (datasets.c.contract == f"{row.name}@{row.version}")
-            )
-            .order_by(datasets.c.name)
+def _bindings(conn: Connection, name: str) -> dict[str, int]:
+    """Each dataset bound to contract ``name`` and the version its binding resolves to now."""
+    rows = conn.execute(
+        select(datasets.c.name, datasets.c.contract)
+        .where(
+            (datasets.c.contract == name)
+            | datasets.c.contract.startswith(name + "@", autoescape=True)
         )
-    ]
+        .order_by(datasets.c.name)
+    ).all()
+    return {r.name: int(_resolve(conn, parse_ref(r.contract)).version) for r in rows}
+
+
+def _to_version(conn: Connection, row: Any) -> ContractVersion:
     return ContractVersion(
         name=row.name,
         version=int(row.version),
@@ -327,5 +329,5 @@ def _to_version(conn: Connection, row: Any) -> ContractVersion:
         message=row.message,
         created_at=row.created_at,
         created_by=row.created_by,
-        bound_to=bound,
+        bound_to=[d for d, v in _bindings(conn, row.name).items() if v == int(row.version)],
     )

@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
 __all__ = ["DatasetSummary", "DatasetVersion", "Datasets", "OnInvalid"]
 
 OnInvalid = Literal["reject", "quarantine", "allow"]
+# Columns the quarantine dataset adds to the failing rows: where each was, and why it failed.
+QUARANTINE_COLUMNS = ("source_row", "quarantine_reason")
+_ROW, _REASON = "__shipyard_row__", "__shipyard_reason__"
 DataInput = str | os.PathLike[str] | Any  # a path, or a pandas / polars DataFrame
 
 
@@ -91,6 +95,8 @@ class Datasets:
             CheckFailedError: the data fails its contract (``details["report"]``).
         """
         validate_name(name, "dataset name")
+        if on_invalid == "quarantine":
+            _check_derived_name(name, "quarantine")
         if on_invalid not in ("reject", "quarantine", "allow"):
             raise InvalidInputError(
                 f"on_invalid must be reject, quarantine or allow, not {on_invalid!r}"
@@ -187,43 +193,48 @@ class Datasets:
 
         progress.stage("quarantining failing rows")
         frame = pl.read_parquet(pending.payload)
-        failures = row_failures(contract, frame)
-        indexed = frame.with_row_index("__row")
-        bad_rows = failures.get_column("__row").cast(pl.UInt32)
-        good = indexed.filter(~pl.col("__row").is_in(bad_rows.implode())).drop("__row")
-        bad = indexed.join(failures.with_columns(pl.col("__row").cast(pl.UInt32)), on="__row")
+        clash = sorted(set(frame.columns) & set(QUARANTINE_COLUMNS))
+        if clash:
+            raise InvalidInputError(
+                f"cannot quarantine: the data has column(s) {', '.join(clash)}, which the "
+                f"quarantine dataset uses for its own; rename them, or use --allow-invalid"
+            )
+        failures = row_failures(contract, frame).select(
+            pl.col("__row").cast(pl.UInt32).alias(_ROW), pl.col("reason").alias(_REASON)
+        )
+        indexed = frame.with_row_index(_ROW)
+        good = indexed.join(failures, on=_ROW, how="anti").drop(_ROW)
+        bad = indexed.join(failures, on=_ROW, how="inner").rename(
+            {_ROW: "source_row", _REASON: "quarantine_reason"}
+        )
         good_report = validate(contract, good)
         if not good_report.passed:
+            still = "; ".join(f"{f.column or 'dataset'}: {f.message}" for f in good_report.failures)
             raise _rejected(
                 pending.name,
                 contract_ref,
-                good_report,
-                "even without its failing rows the batch fails the dataset checks",
+                report,
+                f"even without its {bad.height:,} failing rows the batch fails: {still}",
             )
         good_path = self._p.artifacts.new_staging_path(".parquet")
         bad_path = self._p.artifacts.new_staging_path(".parquet")
         cleanup += [good_path, bad_path]
         good.write_parquet(good_path, compression=ingest.PARQUET_COMPRESSION)
-        bad.rename({"__row": "source_row", "reason": "quarantine_reason"}).write_parquet(
-            bad_path, compression=ingest.PARQUET_COMPRESSION
-        )
+        bad.write_parquet(bad_path, compression=ingest.PARQUET_COMPRESSION)
+        side_name = f"{pending.name}.quarantine"
+        summary = {"dataset": side_name, "rows": bad.height, "report": report.to_dict()}
         source = {**pending.source, "quarantined_rows": bad.height}
         main = stage_table(good_path, pending.name, source)
         _finish(main, pending.message, pending.tags, pending.parents)
         main.status, main.contract = "valid", contract_ref
-        main.validation = {
-            **good_report.to_dict(),
-            "quarantine": {
-                "dataset": f"{pending.name}.quarantine",
-                "rows": bad.height,
-                "report": report.to_dict(),
-            },
-        }
-        side = stage_table(bad_path, f"{pending.name}.quarantine", source)
+        main.validation = {**good_report.to_dict(), "quarantine": summary}
+        side = stage_table(bad_path, side_name, source)
         side.parents, side.relation = [0], "quarantined_from"
         side.status, side.contract, side.validation = "invalid", contract_ref, report.to_dict()
         side.message = f"rows of a {pending.name} batch that failed {contract_ref}"
-        return self._commit([main, side])[0]
+        kept, aside = self._commit([main, side])
+        # The valid rows may equal an existing version; say where the failing rows went anyway.
+        return replace(kept, quarantine={**summary, "ref": aside.ref})
 
     def _commit(self, pending: builtins.list[PendingVersion]) -> builtins.list[DatasetVersion]:
         return commit_versions(self._p, pending, self)
@@ -341,6 +352,8 @@ class Datasets:
         parent = self.get(ref)
         if parent.kind != "table":
             raise InvalidInputError(f"dataset '{parent.ref}' is a file tree; only tables split")
+        for part in spec.fractions:
+            _check_derived_name(parent.name, part)
         with self._p.db.read() as conn:
             require_role(conn, self._p.actor, "contributor", "split data")
         frame = self.read_polars(parent, via="split")
@@ -481,11 +494,12 @@ class Datasets:
         return {"ref": v.ref, "digest": v.digest, "upstream": up, "downstream": down}
 
     def export(self, ref: str, dest: str | Path, *, progress: Progress = NO_PROGRESS) -> Path:
-        """Write a version to ``dest``: CSV, Parquet or JSON Lines by extension for tables, a
-        folder for file trees (restored byte-identical). Logged as an access event.
+        """Write a version to ``dest``: CSV, Parquet or JSON Lines by extension for tables (an
+        existing file is replaced atomically), a new or empty folder for file trees (restored
+        byte-identical). Logged as an access event.
 
         Raises:
-            InvalidInputError: unsupported extension, or the destination exists.
+            InvalidInputError: unsupported extension, or a non-empty destination folder.
             IntegrityError: a stored blob does not match its digest.
         """
         v = self.get(ref)
@@ -566,6 +580,18 @@ class Datasets:
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
         with audited(self._p.db, self._p.actor) as tx:
             tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, **payload})
+
+
+def _check_derived_name(name: str, suffix: str) -> None:
+    """Refuse up front when ``NAME.suffix`` (a quarantine or split child) is not a valid name."""
+    derived = f"{name}.{suffix}"
+    try:
+        validate_name(derived, "dataset name")
+    except InvalidInputError:
+        raise InvalidInputError(
+            f"dataset '{name}' cannot have a child named {derived!r}: names are at most 128 "
+            "characters of letters, digits, '.', '_' or '-'; use a shorter dataset or part name"
+        ) from None
 
 
 def _binding(conn: Any, name: str) -> str | None:

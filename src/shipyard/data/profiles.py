@@ -25,11 +25,22 @@ def dtype_name(dtype: Any) -> str:
 
 
 def _clean(value: Any) -> Any:
+    """A statistic as a JSON value: NaN and infinity become null, decimals floats, durations
+    seconds, dates ISO text, anything else exotic its text."""
+    import datetime as dt
+    import decimal
+
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, decimal.Decimal):
+        value = float(value)
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return value
+    return str(value)
 
 
 def _kind(dtype: Any) -> str:

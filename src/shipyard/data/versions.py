@@ -76,6 +76,8 @@ class DatasetVersion:
     validation: dict[str, Any] | None = None
     contract: str | None = None
     created: bool = False
+    # Set by an add with on_invalid="quarantine": where the failing rows went (this call only).
+    quarantine: dict[str, Any] | None = None
     _service: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -115,6 +117,7 @@ class DatasetVersion:
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
             "created": self.created,
+            "quarantine": self.quarantine,
         }
 
 
@@ -279,7 +282,7 @@ class PendingVersion:
     status: str = "unvalidated"
     validation: dict[str, Any] | None = None
     contract: str | None = None
-    stored_blobs: list[str] = field(default_factory=list)  # file-tree blobs already stored
+    tree_files: list[tuple[Path, str]] = field(default_factory=list)  # (file, its digest)
 
 
 def stage_table(
@@ -324,29 +327,23 @@ def stage_table(
 
 
 def stage_tree(project: Project, root: Path, name: str, progress: Progress) -> PendingVersion:
-    """Store every file of a folder as a blob and stage its manifest.
+    """Hash every file of a folder and stage its manifest; the files are stored at commit.
 
-    Blobs this call created are listed in ``stored_blobs`` so a failed commit can remove them.
+    Reading every file first means an unreadable file is reported before anything is stored.
     """
     entries = list(ingest.walk_tree(root))
     total = sum(e.size for e in entries)
-    progress.stage(f"storing {len(entries)} files", total=total)
-    created: list[str] = []
-    try:
-        files: list[dict[str, Any]] = []
-        for e in entries:
-            with open(e.absolute, "rb") as f:
-                blob, new = project.artifacts.put_stream(f, progress=progress.advance)
-            if new:
-                created.append(blob.digest)
-            files.append(
-                {"path": e.path, "digest": blob.digest, "size": blob.size, "exec": e.executable}
-            )
-        staging = project.artifacts.new_staging_path(".json")
-        staging.write_bytes(canonical_json({"format": "shipyard.filetree/1", "files": files}))
-    except BaseException:
-        discard_unreferenced(project, created)
-        raise
+    progress.stage(f"hashing {len(entries)} files", total=total)
+    files: list[dict[str, Any]] = []
+    for e in entries:
+        try:
+            digest, size = digest_file(e.absolute)
+        except OSError as exc:
+            raise InvalidInputError(f"{e.absolute}: cannot read: {exc.strerror}") from None
+        progress.advance(size)
+        files.append({"path": e.path, "digest": digest, "size": size, "exec": e.executable})
+    staging = project.artifacts.new_staging_path(".json")
+    staging.write_bytes(canonical_json({"format": "shipyard.filetree/1", "files": files}))
     digest, _ = digest_file(staging)
     return PendingVersion(
         name=name,
@@ -360,7 +357,7 @@ def stage_tree(project: Project, root: Path, name: str, progress: Progress) -> P
         source={"path": str(root.resolve()), "format": "tree", "files": len(files)},
         payload=staging,
         blobs=[(digest, "manifest")] + [(str(f["digest"]), "file") for f in files],
-        stored_blobs=created,
+        tree_files=[(e.absolute, str(f["digest"])) for e, f in zip(entries, files, strict=True)],
     )
 
 
@@ -370,23 +367,24 @@ def commit_versions(
     """Store the payloads and write every pending version in one transaction.
 
     A pending version whose content already exists under its name yields that version with
-    ``created=False``. Blobs created here are removed again if the transaction fails.
+    ``created=False``. If the transaction fails, blobs stored here stay behind unreferenced
+    (another writer may be about to refer to the same content); ``shipyard gc`` removes them.
     """
-    new_blobs: list[str] = [d for p in pending for d in p.stored_blobs]
-    try:
+    for p in pending:
+        for path, expected in p.tree_files:
+            with open(path, "rb") as f:
+                blob, _ = project.artifacts.put_stream(f)
+            if blob.digest != expected:
+                raise InvalidInputError(
+                    f"{path} changed while it was being added; add the folder again"
+                )
+        project.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
+    with audited(project.db, project.actor) as tx:
+        require_role(tx.conn, project.actor, "contributor", "add data")
+        results: list[DatasetVersion] = []
         for p in pending:
-            _, new = project.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
-            if new:
-                new_blobs.append(p.digest)
-        with audited(project.db, project.actor) as tx:
-            require_role(tx.conn, project.actor, "contributor", "add data")
-            results: list[DatasetVersion] = []
-            for p in pending:
-                results.append(_insert(tx, p, results, service))
-        return results
-    except BaseException:
-        discard_unreferenced(project, new_blobs)
-        raise
+            results.append(_insert(tx, p, results, service))
+    return results
 
 
 def _insert(
@@ -468,16 +466,3 @@ def _ensure_dataset(tx: AuditedTransaction, name: str, now: datetime) -> int:
     res = tx.conn.execute(datasets.insert().values(name=name, created_at=now, created_by=tx.actor))
     tx.record("dataset.create", KIND, name, {})
     return int(res.inserted_primary_key[0])  # type: ignore[index]
-
-
-def discard_unreferenced(project: Project, digests: list[str]) -> None:
-    """Delete blobs this process created that no committed row refers to."""
-    if not digests:
-        return
-    with project.db.read() as conn:
-        used = {
-            r.digest
-            for r in conn.execute(select(blob_refs.c.digest).where(blob_refs.c.digest.in_(digests)))
-        }
-    for d in set(digests) - used:
-        project.artifacts.delete(d)

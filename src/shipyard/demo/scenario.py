@@ -122,11 +122,11 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     v3 = project.datasets.add(
         "credit", csv3, message="May corrections", on_invalid="quarantine", parents=[v2.ref]
     )
-    q = (v3.validation or {})["quarantine"]
+    q = v3.quarantine or {}
     out.print(f"$ shipyard data add credit {csv3.name} --quarantine")
     out.print(
         f"  -> {v3.ref}: {v3.rows:,} valid rows ({v3.status}); {q['rows']} failing rows "
-        f"went to {q['dataset']} with the reason for each"
+        f"went to {q['ref']} with the reason for each"
     )
 
     out.rule("6. reproducible splits")
