@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alias_events",
     "audit_events",
     "audit_head",
     "blob_refs",
@@ -34,8 +36,19 @@ __all__ = [
     "contracts",
     "dataset_versions",
     "datasets",
+    "experiments",
     "lineage_edges",
     "metadata",
+    "model_aliases",
+    "model_versions",
+    "registered_models",
+    "run_artifacts",
+    "run_inputs",
+    "run_latest_metrics",
+    "run_metrics",
+    "run_params",
+    "run_tags",
+    "runs",
     "users",
 ]
 
@@ -170,6 +183,148 @@ contract_versions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
     UniqueConstraint("contract_id", "version", name="uq_contract_versions_contract_version"),
+)
+
+# -- experiment tracking ------------------------------------------------------------------------
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),  # uuid4 hex
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # RUNNING, FINISHED, FAILED, KILLED
+    Column("lifecycle", String(16), nullable=False, server_default="active"),  # or deleted
+    Column("start_time", BigInteger, nullable=False),  # milliseconds since the epoch
+    Column("end_time", BigInteger, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("code", JSONType, nullable=False),  # git commit, dirty flag, diff digest
+    Column("environment", JSONType, nullable=False),  # python, packages, host, command
+    Index("ix_runs_experiment", "experiment_id", "start_time"),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Every logged point. No primary key beyond the row id: points are only appended.
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),  # milliseconds since the epoch
+    Column("value", Float, nullable=False),
+    Index("ix_run_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+# The last point of each metric (highest step, then latest time): what filters and ordering
+# use, so that searching many runs never scans every point.
+run_latest_metrics = Table(
+    "run_latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float, nullable=False),
+    Index("ix_run_latest_metrics_key_value", "key", "value"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("dataset", String(300), primary_key=True),  # name@version
+    Column("context", String(64), primary_key=True),  # train, valid, test, ...
+    Column("digest", String(80), nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(80), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+# -- model registry -------------------------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),  # the serialized model blob
+    Column("flavor", String(32), nullable=False),
+    Column("signature", JSONType, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("status", String(16), nullable=False),  # candidate, approved, rejected, archived
+    Column("description", Text, nullable=False, server_default=""),
+    Column("metrics", JSONType, nullable=False),  # the source run's latest metrics
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+# Every move of every alias, so "what was in production on 3 May?" has an answer.
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),  # None when the alias was removed
+    Column("actor", String(128), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("reason", String(32), nullable=False),  # set, promote, rollback, remove
+    Column("comment", Text, nullable=False, server_default=""),
+    Index("ix_alias_events_model_alias", "model_id", "alias", "time"),
 )
 
 # Which stored blobs belong to which entity, so an integrity error can name its owner.
