@@ -1,4 +1,6 @@
 # shipyard: `make demo` and `make test` work on a fresh machine (they create .venv first).
+# constraints.txt pins the versions the test suite last passed with (regenerate it with
+# `.venv/bin/pip freeze --exclude-editable > constraints.txt` after changing dependencies).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -7,10 +9,10 @@ EXTRAS := postgres,s3,redis,dask,dev
 
 .PHONY: install demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
