@@ -26,11 +26,16 @@ from shipyard.stores.db.engine import Database
 from shipyard.stores.db.tables import users
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
     from shipyard.governance.audit import AuditLog
+    from shipyard.registry.models import Models
     from shipyard.stores.integrity import GarbageReport, StoreReport
+    from shipyard.tracking.runs import ActiveRun, Runs
 
 __all__ = ["Project", "init_project", "open_project"]
 
@@ -71,6 +76,29 @@ class Project:
         from shipyard.data.contract_registry import Contracts
 
         return Contracts(self)
+
+    @cached_property
+    def runs(self) -> Runs:
+        from shipyard.tracking.runs import Runs
+
+        return Runs(self)
+
+    @cached_property
+    def models(self) -> Models:
+        from shipyard.registry.models import Models
+
+        return Models(self)
+
+    def start_run(
+        self,
+        experiment: str = "default",
+        *,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        system_metrics: bool | float = False,
+    ) -> ActiveRun:
+        """Start a tracked run; use it as a context manager. See :meth:`Runs.start`."""
+        return self.runs.start(experiment, name=name, tags=tags, system_metrics=system_metrics)
 
     @cached_property
     def users(self) -> Users:

@@ -15,6 +15,8 @@ from shipyard.cli import audit as audit_cmds
 from shipyard.cli import contract as contract_cmds
 from shipyard.cli import data as data_cmds
 from shipyard.cli import db as db_cmds
+from shipyard.cli import models as models_cmds
+from shipyard.cli import runs as runs_cmds
 from shipyard.cli import users as users_cmds
 from shipyard.cli._common import JsonOpt, State, emit_json, open_project, progress
 from shipyard.errors import ShipyardError
@@ -30,6 +32,9 @@ app = typer.Typer(
 )
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(contract_cmds.app, name="contract")
+app.add_typer(runs_cmds.app, name="runs")
+app.add_typer(runs_cmds.experiments_app, name="experiments")
+app.add_typer(models_cmds.app, name="models")
 app.add_typer(users_cmds.app, name="users")
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(db_cmds.app, name="db")

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["infer_contract", "spec_from_contract"]
 
 
-def _infer_type(dtype: Any) -> str | None:
+def infer_column_type(dtype: Any) -> str | None:
     import polars as pl
 
     if dtype.is_integer():
@@ -91,7 +91,7 @@ def infer_contract(
 
     lf = load_frame(data, lazy=True)
     schema = lf.collect_schema()
-    types = {n: t for n, d in schema.items() if (t := _infer_type(d)) is not None}
+    types = {n: t for n, d in schema.items() if (t := infer_column_type(d)) is not None}
     exprs: list[pl.Expr] = [pl.len().alias("__rows")]
     for i, name in enumerate(types):
         col = pl.col(name)

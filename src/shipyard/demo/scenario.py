@@ -16,6 +16,7 @@ from rich.console import Console
 from shipyard.cli.data import render_report
 from shipyard.data.inference import spec_from_contract
 from shipyard.data.splits import SplitSpec
+from shipyard.demo.training import train_candidates
 from shipyard.errors import CheckFailedError, ConflictError
 
 if TYPE_CHECKING:
@@ -153,7 +154,27 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         f"fitted on {parts['train'].ref}: {features.shape[1]} model inputs"
     )
 
-    out.rule("8. integrity")
+    out.rule("8. two candidates trained, tracked and registered")
+    versions = train_candidates(project, parts["train"], parts["valid"], prep)
+    for name, mv in versions.items():
+        out.print(
+            f"run {mv.run_id[:12] if mv.run_id else ''}  {name:<20} -> {mv.ref}  "
+            f"roc_auc {mv.metrics['roc_auc']:.3f}  accuracy {mv.metrics['accuracy']:.3f}"
+        )
+    run_ids = [mv.run_id for mv in versions.values() if mv.run_id]
+    comparison = project.runs.compare(run_ids)
+    out.print(f"$ shipyard runs compare {' '.join(r[:8] for r in run_ids)}")
+    for row in comparison["metrics"]:
+        values = "  ".join(f"{v:.4f}" for v in row["values"])
+        out.print(f"  {row['key']:<10} {values}{'   *' if row['differs'] else ''}")
+    best = max(versions.values(), key=lambda mv: mv.metrics["roc_auc"])
+    project.models.set_alias(best.ref, "champion", comment="best validation ROC AUC")
+    out.print(f"$ shipyard models alias {best.ref} champion")
+    scored = root / "scored.parquet"
+    project.models.predict_file("credit-risk@champion", csv1, scored)
+    out.print(f"$ shipyard models predict credit-risk@champion {csv1.name} -o {scored.name}")
+
+    out.rule("9. integrity")
     store = project.verify()
     chain = project.audit.verify()
     out.print(f"artifact store: {store.checked} blobs verified, ok={store.ok}")
@@ -167,6 +188,9 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         f"data lineage {v2.ref}",
         "data show credit.quarantine",
         "contract show applicants",
+        "runs list --order-by 'metrics.roc_auc DESC'",
+        "models versions credit-risk",
+        "models alias-history credit-risk",
         "audit log",
     ):
         out.print(f"  shipyard --project {project.root} {cmd}")

@@ -1,0 +1,190 @@
+"""``shipyard models``: the model registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli._common import JsonOpt, console, emit_json, open_project, progress, table, when
+
+app = typer.Typer(help="The model registry: versions, aliases, loading and batch scoring.")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List registered models with their latest version and aliases."""
+    items = open_project(ctx).models.list()
+    if json_:
+        emit_json([m.to_dict() for m in items])
+        return
+    if not items:
+        typer.echo("no models yet; log one with run.log_model(...) or `shipyard models register`")
+        return
+    table(
+        None,
+        ["model", "latest", "versions", "aliases", "updated", "by"],
+        [
+            [
+                m.name,
+                m.latest,
+                m.versions,
+                ", ".join(f"{a}={v}" for a, v in m.aliases.items()),
+                when(m.updated_at),
+                m.updated_by,
+            ]
+            for m in items
+        ],
+    )
+
+
+@app.command("versions")
+def versions(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    json_: JsonOpt = False,
+) -> None:
+    """List every version of a model."""
+    items = open_project(ctx).models.versions(name)
+    if json_:
+        emit_json([v.to_dict() for v in items])
+        return
+    keys = sorted({k for v in items for k in v.metrics if not k.startswith("system.")})[:5]
+    table(
+        name,
+        ["version", "status", "aliases", "run", *keys, "by", "created"],
+        [
+            [
+                v.version,
+                v.status,
+                ", ".join(v.aliases),
+                (v.run_id or "")[:12],
+                *[f"{v.metrics[k]:.4g}" if k in v.metrics else "" for k in keys],
+                v.created_by,
+                when(v.created_at),
+            ]
+            for v in items
+        ],
+    )
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N, NAME@ALIAS or NAME (latest).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Show a version: signature, lineage, metrics, status and aliases."""
+    v = open_project(ctx).models.get(ref)
+    if json_:
+        emit_json(v.to_dict())
+        return
+    out = console()
+    out.print(f"[bold]{v.ref}[/bold]  {v.status}  {v.flavor}  {v.digest}")
+    out.print(f"registered {when(v.created_at)} by {v.created_by}")
+    out.print(f"aliases: {', '.join(v.aliases) or 'none'}")
+    for item in v.lineage:
+        if item["kind"] == "run":
+            out.print(f"from run {item['ref']} ({item.get('name')}, by {item.get('by')})")
+        else:
+            out.print(f"  {item['context']} data: {item['ref']}")
+    if v.metrics:
+        out.print("metrics: " + ", ".join(f"{k}={x:.4g}" for k, x in v.metrics.items()))
+    sig = v.signature or {}
+    if sig:
+        cols = sig.get("inputs", {}).get("columns", {})
+        out.print("inputs: " + ", ".join(f"{c}:{s.get('type')}" for c, s in cols.items()))
+        out.print(f"outputs: {sig.get('outputs')}")
+
+
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    run: Annotated[str, typer.Option("--run", help="The run that logged the model file.")],
+    artifact: Annotated[
+        str, typer.Option("--artifact", help="Path of the skops file among the run's artifacts.")
+    ],
+    description: Annotated[str, typer.Option(help="What this version is.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Register a skops model file that a run logged as an artifact."""
+    v = open_project(ctx).models.register(
+        name, run_id=run, artifact=artifact, description=description
+    )
+    emit_json(v.to_dict()) if json_ else typer.echo(f"registered {v.ref} from run {v.run_id}")
+
+
+@app.command("alias")
+def alias(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N to point the alias at.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. staging, champion.")],
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Point an alias at a version (protected aliases such as production move only by
+    promotion)."""
+    v = open_project(ctx).models.set_alias(ref, alias_name, comment=comment)
+    if json_:
+        emit_json(v.to_dict())
+    else:
+        typer.echo(f"{v.name}@{alias_name} -> version {v.version}")
+
+
+@app.command("alias-history")
+def alias_history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias_name: Annotated[str | None, typer.Option("--alias", help="Only this alias.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Every move of the model's aliases: alias, from, to, who, when, why."""
+    events = open_project(ctx).models.alias_history(name, alias_name)
+    if json_:
+        emit_json([e.to_dict() for e in events])
+        return
+    table(
+        name,
+        ["when", "alias", "from", "to", "by", "how", "comment"],
+        [
+            [
+                when(e.time),
+                e.alias,
+                e.from_version or "",
+                e.to_version or "",
+                e.actor,
+                e.reason,
+                e.comment,
+            ]
+            for e in events
+        ],
+    )
+
+
+@app.command("archive")
+def archive(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Archive a version that no alias points at."""
+    v = open_project(ctx).models.archive(ref)
+    emit_json(v.to_dict()) if json_ else typer.echo(f"archived {v.ref}")
+
+
+@app.command("predict")
+def predict(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF of the model.")],
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet to score.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output .csv or .parquet.")],
+    chunk_size: Annotated[int, typer.Option(help="Rows scored at a time.", min=1)] = 50_000,
+    json_: JsonOpt = False,
+) -> None:
+    """Score a file in chunks (bounded memory) with a progress bar."""
+    project = open_project(ctx)
+    with progress(json_) as bar:
+        doc = project.models.predict_file(ref, source, output, chunk_size=chunk_size, progress=bar)
+    emit_json(doc) if json_ else typer.echo(f"scored {doc['rows']:,} rows into {doc['output']}")

@@ -1,0 +1,718 @@
+"""The model registry: numbered model versions, aliases with their complete history, loading.
+
+>>> v = run.log_model(pipeline, name="credit-risk", input_example=X.head())  # doctest: +SKIP
+>>> project.models.set_alias("credit-risk@2", "staging")                     # doctest: +SKIP
+>>> project.models.load("credit-risk@staging").predict(X)                   # doctest: +SKIP
+
+An alias (``staging``, ``champion``…) points at one version; every move is recorded, so the
+history answers "which version was in production on 3 May?". Protected aliases
+(``production``) only move through promotion, which checks the governance policy.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from shipyard._internal.hashing import digest_file
+from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from shipyard.governance.access import require_role
+from shipyard.refs import Ref, parse_ref, validate_name
+from shipyard.stores.audit import AuditedTransaction, audited
+from shipyard.stores.db.tables import (
+    alias_events,
+    blob_refs,
+    model_aliases,
+    model_versions,
+    registered_models,
+    run_artifacts,
+    run_latest_metrics,
+    runs,
+)
+from shipyard.stores.lineage import add_edge, walk
+
+if TYPE_CHECKING:
+    from shipyard.project import Project
+    from shipyard.registry.signatures import CheckedPredictor
+
+__all__ = ["PROTECTED_ALIASES", "AliasEvent", "ModelSummary", "ModelVersion", "Models"]
+
+KIND = "model"
+PROTECTED_ALIASES = frozenset({"production"})
+STATUSES = ("candidate", "approved", "rejected", "archived")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model."""
+
+    name: str
+    version: int
+    digest: str
+    flavor: str
+    signature: dict[str, Any] | None
+    run_id: str | None
+    status: str
+    description: str
+    metrics: dict[str, float]
+    aliases: list[str]
+    created_at: datetime
+    created_by: str
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    created: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "flavor": self.flavor,
+            "signature": self.signature,
+            "run_id": self.run_id,
+            "status": self.status,
+            "description": self.description,
+            "metrics": self.metrics,
+            "aliases": self.aliases,
+            "lineage": self.lineage,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A registered model, its latest version and its aliases."""
+
+    name: str
+    latest: int
+    versions: int
+    aliases: dict[str, int]
+    updated_at: datetime
+    updated_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "latest": self.latest,
+            "versions": self.versions,
+            "aliases": self.aliases,
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": self.updated_by,
+        }
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One move of an alias."""
+
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    time: datetime
+    reason: str
+    comment: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alias": self.alias,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "actor": self.actor,
+            "time": self.time.isoformat(),
+            "reason": self.reason,
+            "comment": self.comment,
+        }
+
+
+class Models:
+    """Service for the model registry: ``register_model``/``register``, ``get``, ``list``,
+    ``versions``, plus ``set_alias``, ``remove_alias``, ``alias_history``, ``archive``,
+    ``load`` and ``predict_file``."""
+
+    def __init__(self, project: Project) -> None:
+        self._p = project
+
+    # -- registering --------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        model: Any,
+        *,
+        run_id: str | None = None,
+        input_example: Any = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Save a scikit-learn model with skops and register it as a new version.
+
+        Raises:
+            InvalidInputError: not a scikit-learn model, or a bad name.
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        from shipyard.registry.flavors import save_model
+        from shipyard.registry.signatures import infer_signature
+
+        validate_name(name, "model name")
+        with self._p.db.read() as conn:
+            require_role(conn, self._p.actor, "contributor", "register models")
+        signature = (
+            infer_signature(model, input_example).to_dict() if input_example is not None else None
+        )
+        staging = self._p.artifacts.new_staging_path(".skops")
+        try:
+            saved = save_model(model, staging)
+            digest, _ = digest_file(staging)
+            self._p.artifacts.put_file(staging, move=True, digest=digest)
+        finally:
+            staging.unlink(missing_ok=True)
+        return self._insert_version(
+            name,
+            digest,
+            saved.flavor,
+            signature,
+            run_id,
+            description,
+            {"format": saved.format, "versions": saved.versions},
+        )
+
+    def register(
+        self, name: str, *, run_id: str, artifact: str, description: str = ""
+    ) -> ModelVersion:
+        """Register a skops model file that a run logged as an artifact.
+
+        The file is loaded once with the trusted-type check before it is registered.
+
+        Raises:
+            NotFoundError: the run has no such artifact.
+            UntrustedModelError: the file holds types that are not trusted.
+        """
+        from shipyard.registry.flavors import load_model
+        from shipyard.tracking.runs import resolve_run_id
+
+        validate_name(name, "model name")
+        with self._p.db.read() as conn:
+            require_role(conn, self._p.actor, "contributor", "register models")
+            full = resolve_run_id(conn, run_id)
+            row = conn.execute(
+                select(run_artifacts)
+                .where(run_artifacts.c.run_id == full)
+                .where(run_artifacts.c.path == artifact)
+            ).first()
+            if row is None:
+                known = [
+                    r.path
+                    for r in conn.execute(
+                        select(run_artifacts.c.path).where(run_artifacts.c.run_id == full)
+                    )
+                ]
+                raise NotFoundError(
+                    f"run {full} has no artifact {artifact!r}; its artifacts are: "
+                    f"{', '.join(known) or 'none'}"
+                )
+        with self._p.artifacts.local_copy(
+            row.digest, owner=f"artifact {artifact} of run {full}"
+        ) as path:
+            load_model(path)
+        return self._insert_version(
+            name, row.digest, "sklearn", None, full, description, {"format": "skops"}
+        )
+
+    def _insert_version(
+        self,
+        name: str,
+        digest: str,
+        flavor: str,
+        signature: dict[str, Any] | None,
+        run_id: str | None,
+        description: str,
+        details: dict[str, Any],
+    ) -> ModelVersion:
+        now = datetime.now(UTC)
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "contributor", "register models")
+            model_id = _ensure_model(tx, name, now)
+            version = 1 + int(
+                tx.conn.execute(
+                    select(func.coalesce(func.max(model_versions.c.version), 0)).where(
+                        model_versions.c.model_id == model_id
+                    )
+                ).scalar_one()
+            )
+            metrics: dict[str, float] = {}
+            if run_id is not None:
+                metrics = {
+                    r.key: r.value
+                    for r in tx.conn.execute(
+                        select(run_latest_metrics.c.key, run_latest_metrics.c.value).where(
+                            run_latest_metrics.c.run_id == run_id
+                        )
+                    )
+                }
+            ref = f"{name}@{version}"
+            tx.conn.execute(
+                model_versions.insert().values(
+                    model_id=model_id,
+                    version=version,
+                    digest=digest,
+                    flavor=flavor,
+                    signature=signature,
+                    run_id=run_id,
+                    status="candidate",
+                    description=description,
+                    metrics=metrics,
+                    created_at=now,
+                    created_by=self._p.actor,
+                )
+            )
+            tx.conn.execute(
+                blob_refs.insert().values(digest=digest, owner_kind=KIND, owner=ref, role="model")
+            )
+            if run_id is not None:
+                add_edge(tx.conn, ("run", run_id), (KIND, ref), "produced")
+            tx.record(
+                "model.register",
+                KIND,
+                ref,
+                {"digest": digest, "flavor": flavor, "run_id": run_id, **details},
+            )
+        return replace(self.get(ref), created=True)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, ref: str) -> ModelVersion:
+        """The version a reference points at: ``NAME@3``, ``NAME@production``, ``NAME``.
+
+        Raises:
+            NotFoundError: no such model, version or alias.
+        """
+        with self._p.db.read() as conn:
+            return _to_version(conn, _resolve(conn, parse_ref(ref)))
+
+    def list(self) -> builtins.list[ModelSummary]:
+        """Every registered model with its latest version and aliases."""
+        with self._p.db.read() as conn:
+            models = conn.execute(
+                select(registered_models).order_by(registered_models.c.name)
+            ).all()
+            out = []
+            for m in models:
+                stats = conn.execute(
+                    select(func.max(model_versions.c.version), func.count()).where(
+                        model_versions.c.model_id == m.id
+                    )
+                ).one()
+                latest = conn.execute(
+                    select(model_versions.c.created_at, model_versions.c.created_by)
+                    .where(model_versions.c.model_id == m.id)
+                    .order_by(model_versions.c.version.desc())
+                    .limit(1)
+                ).first()
+                aliases = {
+                    r.alias: int(r.version)
+                    for r in conn.execute(
+                        select(model_aliases).where(model_aliases.c.model_id == m.id)
+                    )
+                }
+                out.append(
+                    ModelSummary(
+                        m.name,
+                        int(stats[0] or 0),
+                        int(stats[1]),
+                        dict(sorted(aliases.items())),
+                        latest.created_at if latest else m.created_at,
+                        latest.created_by if latest else m.created_by,
+                    )
+                )
+            return out
+
+    def versions(self, name: str) -> builtins.list[ModelVersion]:
+        """Every version of a model, oldest first."""
+        with self._p.db.read() as conn:
+            model_id = _model_id(conn, name)
+            rows = conn.execute(
+                _select()
+                .where(model_versions.c.model_id == model_id)
+                .order_by(model_versions.c.version)
+            ).all()
+            return [_to_version(conn, r) for r in rows]
+
+    def alias_history(self, name: str, alias: str | None = None) -> builtins.list[AliasEvent]:
+        """Every move of the model's aliases (or of one alias), oldest first."""
+        with self._p.db.read() as conn:
+            model_id = _model_id(conn, name)
+            stmt = select(alias_events).where(alias_events.c.model_id == model_id)
+            if alias:
+                stmt = stmt.where(alias_events.c.alias == alias)
+            rows = conn.execute(stmt.order_by(alias_events.c.time, alias_events.c.id)).all()
+        return [
+            AliasEvent(r.alias, r.from_version, r.to_version, r.actor, r.time, r.reason, r.comment)
+            for r in rows
+        ]
+
+    def alias_at(self, name: str, alias: str, when: datetime) -> int | None:
+        """The version ``alias`` pointed at, at time ``when`` (None if it pointed nowhere)."""
+        holder: int | None = None
+        for e in self.alias_history(name, alias):
+            if e.time > when:
+                break
+            holder = e.to_version
+        return holder
+
+    # -- aliases and status -------------------------------------------------------------------
+
+    def set_alias(self, ref: str, alias: str, *, comment: str = "") -> ModelVersion:
+        """Point ``alias`` at a version (contributor). Protected aliases are refused: they move
+        only through promotion.
+
+        Raises:
+            PermissionDeniedError: the alias is protected, or the actor is not a contributor.
+        """
+        _check_alias(alias)
+        if alias in PROTECTED_ALIASES:
+            raise PermissionDeniedError(
+                f"alias '{alias}' is protected: it moves only through promotion, which runs the "
+                f"policy checks and counts approvals; use `shipyard models promote {ref} "
+                f"--to {alias}`",
+                details={"alias": alias},
+            )
+        return self.move_alias(ref, alias, reason="set", comment=comment, role="contributor")
+
+    def move_alias(
+        self,
+        ref: str,
+        alias: str,
+        *,
+        reason: str,
+        comment: str = "",
+        role: str = "approver",
+        tx: AuditedTransaction | None = None,
+    ) -> ModelVersion:
+        """Move an alias and record the move (the mechanism promotion and rollback use)."""
+        if tx is None:
+            with audited(self._p.db, self._p.actor) as own:
+                self._move(own, ref, alias, reason, comment, role)
+        else:
+            self._move(tx, ref, alias, reason, comment, role)
+        return self.get(f"{parse_ref(ref).name}@{alias}")
+
+    def _move(
+        self, tx: AuditedTransaction, ref: str, alias: str, reason: str, comment: str, role: str
+    ) -> None:
+        require_role(tx.conn, self._p.actor, role, f"move model aliases ({alias})")  # type: ignore[arg-type]
+        row = _resolve(tx.conn, parse_ref(ref))
+        if row.status == "archived":
+            raise ConflictError(
+                f"model '{row.name}@{row.version}' is archived; aliases cannot point at it"
+            )
+        current = tx.conn.execute(
+            select(model_aliases.c.version)
+            .where(model_aliases.c.model_id == row.model_id)
+            .where(model_aliases.c.alias == alias)
+        ).first()
+        before = None if current is None else int(current.version)
+        if before == row.version:
+            return
+        if current is None:
+            tx.conn.execute(
+                model_aliases.insert().values(
+                    model_id=row.model_id, alias=alias, version=row.version
+                )
+            )
+        else:
+            tx.conn.execute(
+                update(model_aliases)
+                .where(model_aliases.c.model_id == row.model_id)
+                .where(model_aliases.c.alias == alias)
+                .values(version=row.version)
+            )
+        tx.conn.execute(
+            alias_events.insert().values(
+                model_id=row.model_id,
+                alias=alias,
+                from_version=before,
+                to_version=row.version,
+                actor=self._p.actor,
+                time=datetime.now(UTC),
+                reason=reason,
+                comment=comment,
+            )
+        )
+        tx.record(
+            f"model.alias.{reason}",
+            KIND,
+            f"{row.name}@{row.version}",
+            {"alias": alias, "from": before, "to": row.version, "comment": comment},
+        )
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        """Remove a (non-protected) alias; the removal is recorded in its history."""
+        if alias in PROTECTED_ALIASES:
+            raise PermissionDeniedError(
+                f"alias '{alias}' is protected: it can only move through promotion or rollback"
+            )
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "contributor", "move model aliases")
+            model_id = _model_id(tx.conn, name)
+            current = tx.conn.execute(
+                select(model_aliases.c.version)
+                .where(model_aliases.c.model_id == model_id)
+                .where(model_aliases.c.alias == alias)
+            ).first()
+            if current is None:
+                raise NotFoundError(f"model '{name}' has no alias '{alias}'")
+            tx.conn.execute(
+                model_aliases.delete()
+                .where(model_aliases.c.model_id == model_id)
+                .where(model_aliases.c.alias == alias)
+            )
+            tx.conn.execute(
+                alias_events.insert().values(
+                    model_id=model_id,
+                    alias=alias,
+                    from_version=int(current.version),
+                    to_version=None,
+                    actor=self._p.actor,
+                    time=datetime.now(UTC),
+                    reason="remove",
+                    comment="",
+                )
+            )
+            tx.record("model.alias.remove", KIND, name, {"alias": alias, "from": current.version})
+
+    def archive(self, ref: str) -> ModelVersion:
+        """Mark a version archived (contributor). A version an alias points at cannot be
+        archived until the alias moves."""
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "contributor", "archive models")
+            row = _resolve(tx.conn, parse_ref(ref))
+            held = [
+                r.alias
+                for r in tx.conn.execute(
+                    select(model_aliases.c.alias)
+                    .where(model_aliases.c.model_id == row.model_id)
+                    .where(model_aliases.c.version == row.version)
+                )
+            ]
+            if held:
+                raise ConflictError(
+                    f"model '{row.name}@{row.version}' is still {', '.join(held)}; move the "
+                    "alias to another version before archiving it"
+                )
+            self.set_status(tx, row, "archived")
+        return self.get(f"{row.name}@{row.version}")
+
+    def set_status(self, tx: AuditedTransaction, row: Any, status: str) -> None:
+        """Change a version's status inside a caller's transaction (records an event)."""
+        if status not in STATUSES:
+            raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
+        tx.conn.execute(
+            update(model_versions).where(model_versions.c.id == row.id).values(status=status)
+        )
+        tx.record(
+            f"model.{status}", KIND, f"{row.name}@{row.version}", {"from": row.status, "to": status}
+        )
+
+    # -- using models -------------------------------------------------------------------------
+
+    def load(
+        self, ref: str, *, trusted: builtins.list[str] | tuple[str, ...] = ()
+    ) -> CheckedPredictor:
+        """A predictor for a version: digest verified, loaded with skops' trusted-type check,
+        checking every input against the signature.
+
+        Raises:
+            IntegrityError: the stored model does not match its digest.
+            UntrustedModelError: the file holds a type that is not trusted.
+        """
+        from shipyard.registry.flavors import load_model
+        from shipyard.registry.signatures import CheckedPredictor, Signature
+
+        v = self.get(ref)
+        with self._p.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
+            model = load_model(path, trusted=trusted)
+        signature = Signature.from_dict(v.signature) if v.signature else None
+        with audited(self._p.db, self._p.actor) as tx:
+            tx.record("model.load", KIND, v.ref, {"digest": v.digest})
+        return CheckedPredictor(model, signature, name=v.ref)
+
+    def lineage(self, ref: str) -> dict[str, Any]:
+        """Where a version came from: its run and, through it, the datasets."""
+        v = self.get(ref)
+        with self._p.db.read() as conn:
+            up = walk(conn, KIND, v.ref, upstream=True)
+        return {"ref": v.ref, "digest": v.digest, "upstream": up}
+
+    def predict_file(
+        self,
+        ref: str,
+        source: str | Path,
+        dest: str | Path,
+        *,
+        chunk_size: int = 50_000,
+        progress: Progress = NO_PROGRESS,
+    ) -> dict[str, Any]:
+        """Score a CSV or Parquet file chunk by chunk into ``dest`` (.csv or .parquet): the
+        input columns plus ``prediction`` (and ``proba_<class>`` for classifiers). Memory is
+        bounded by the chunk size, not the file size.
+        """
+        from shipyard.registry.batch import score_file
+
+        predictor = self.load(ref)
+        return score_file(predictor, Path(source), Path(dest), chunk_size, progress)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _check_alias(alias: str) -> None:
+    ref = parse_ref(f"x@{alias}")
+    if ref.selector.kind != "alias" or alias == "latest":
+        raise InvalidInputError(
+            f"invalid alias {alias!r}: an alias is a word starting with a letter (not a number, "
+            "'latest' or a digest)"
+        )
+
+
+def _ensure_model(tx: AuditedTransaction, name: str, now: datetime) -> int:
+    row = tx.conn.execute(
+        select(registered_models.c.id).where(registered_models.c.name == name)
+    ).first()
+    if row is not None:
+        return int(row.id)
+    res = tx.conn.execute(
+        registered_models.insert().values(name=name, created_at=now, created_by=tx.actor)
+    )
+    tx.record("model.create", KIND, name, {})
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _model_id(conn: Connection, name: str) -> int:
+    row = conn.execute(
+        select(registered_models.c.id).where(registered_models.c.name == name)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no model '{name}'; see `shipyard models list`")
+    return int(row.id)
+
+
+def _select() -> Any:
+    return select(model_versions, registered_models.c.name).join(
+        registered_models, registered_models.c.id == model_versions.c.model_id
+    )
+
+
+def _resolve(conn: Connection, ref: Ref) -> Any:
+    model_id = _model_id(conn, ref.name)
+    base = _select().where(model_versions.c.model_id == model_id)
+    sel = ref.selector
+    if sel.kind == "latest":
+        row = conn.execute(base.order_by(model_versions.c.version.desc()).limit(1)).first()
+    elif sel.kind == "version":
+        row = conn.execute(base.where(model_versions.c.version == int(sel.value))).first()
+    elif sel.kind == "digest":
+        rows = conn.execute(
+            base.where(model_versions.c.digest.startswith("blake3:" + sel.value))
+        ).all()
+        if len(rows) > 1:
+            raise InvalidInputError(f"digest prefix {sel.value!r} matches {len(rows)} versions")
+        row = rows[0] if rows else None
+    else:
+        alias = conn.execute(
+            select(model_aliases.c.version)
+            .where(model_aliases.c.model_id == model_id)
+            .where(model_aliases.c.alias == sel.value)
+        ).first()
+        if alias is None:
+            names = [
+                r.alias
+                for r in conn.execute(
+                    select(model_aliases.c.alias).where(model_aliases.c.model_id == model_id)
+                )
+            ]
+            raise NotFoundError(
+                f"model '{ref.name}' has no alias '{sel.value}'; its aliases are: "
+                f"{', '.join(sorted(names)) or 'none'}"
+            )
+        row = conn.execute(base.where(model_versions.c.version == alias.version)).first()
+    if row is None:
+        latest = conn.execute(
+            select(func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
+        ).scalar()
+        raise NotFoundError(
+            f"model '{ref.name}' has no version {sel} (latest is {latest}); "
+            f"see `shipyard models versions {ref.name}`"
+        )
+    return row
+
+
+def _to_version(conn: Connection, row: Any) -> ModelVersion:
+    aliases = sorted(
+        r.alias
+        for r in conn.execute(
+            select(model_aliases.c.alias)
+            .where(model_aliases.c.model_id == row.model_id)
+            .where(model_aliases.c.version == row.version)
+        )
+    )
+    inputs: list[dict[str, Any]] = []
+    if row.run_id:
+        from shipyard.stores.db.tables import run_inputs
+
+        inputs = [
+            {"dataset": r.dataset, "context": r.context, "digest": r.digest}
+            for r in conn.execute(
+                select(run_inputs)
+                .where(run_inputs.c.run_id == row.run_id)
+                .order_by(run_inputs.c.context)
+            )
+        ]
+    run = None
+    if row.run_id:
+        run = conn.execute(
+            select(runs.c.name, runs.c.created_by).where(runs.c.id == row.run_id)
+        ).first()
+    lineage = (
+        [
+            {
+                "kind": "run",
+                "ref": row.run_id,
+                "name": run.name if run else None,
+                "by": run.created_by if run else None,
+            }
+        ]
+        if row.run_id
+        else []
+    )
+    lineage += [
+        {"kind": "dataset", "ref": i["dataset"], "context": i["context"], "digest": i["digest"]}
+        for i in inputs
+    ]
+    return ModelVersion(
+        name=row.name,
+        version=int(row.version),
+        digest=row.digest,
+        flavor=row.flavor,
+        signature=row.signature,
+        run_id=row.run_id,
+        status=row.status,
+        description=row.description or "",
+        metrics=dict(row.metrics or {}),
+        aliases=aliases,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        lineage=lineage,
+    )

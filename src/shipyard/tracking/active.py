@@ -1,0 +1,412 @@
+"""A run being recorded: parameters, buffered metric points, tags, inputs, artifacts, models.
+
+Metric points are kept in memory and written in batches (every 20,000 points, every two
+seconds, and when the run ends), each batch in one transaction with its audit event.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from shipyard.errors import ConflictError, InvalidInputError
+from shipyard.governance.access import require_role
+from shipyard.stores.audit import AuditedTransaction, audited
+from shipyard.stores.db.tables import (
+    blob_refs,
+    run_artifacts,
+    run_inputs,
+    run_latest_metrics,
+    run_metrics,
+    run_params,
+    run_tags,
+    runs,
+)
+from shipyard.stores.lineage import add_edge
+
+if TYPE_CHECKING:
+    from shipyard.project import Project
+    from shipyard.registry.models import ModelVersion
+
+__all__ = ["ActiveRun", "contributor_tx", "now_ms"]
+
+KIND = "run"
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+FLUSH_POINTS = 20_000
+FLUSH_SECONDS = 2.0
+MAX_PARAM_LENGTH = 6000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ActiveRun:
+    """A run being recorded; use it as a context manager (see :meth:`Runs.start`)."""
+
+    def __init__(self, project: Project, run_id: str, name: str, experiment: str) -> None:
+        self._p = project
+        self.id = run_id
+        self.name = name
+        self.experiment = experiment
+        self._points: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self._step: dict[str, int] = {}
+        self._ended = False
+        self._sampler: Any = None
+
+    def __repr__(self) -> str:
+        return f"ActiveRun(id={self.id!r}, name={self.name!r}, experiment={self.experiment!r})"
+
+    # -- parameters and tags ------------------------------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one hyper-parameter (stored as text). Re-logging a different value fails."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record hyper-parameters in one write.
+
+        Raises:
+            ConflictError: a parameter was already logged with another value.
+        """
+        items = {check_key(k, "parameter"): _param_text(v) for k, v in params.items()}
+        if not items:
+            return
+        with self._tx() as tx:
+            existing = {
+                r.key: r.value
+                for r in tx.conn.execute(
+                    select(run_params.c.key, run_params.c.value)
+                    .where(run_params.c.run_id == self.id)
+                    .where(run_params.c.key.in_(list(items)))
+                )
+            }
+            clash = {k: (existing[k], v) for k, v in items.items() if k in existing}
+            changed = {k: pair for k, pair in clash.items() if pair[0] != pair[1]}
+            if changed:
+                k, (old, new) = next(iter(changed.items()))
+                raise ConflictError(
+                    f"run {self.id} already has parameter {k!r} = {old!r}; parameters are "
+                    f"immutable, so {new!r} cannot replace it (log it under another name)"
+                )
+            fresh = [
+                {"run_id": self.id, "key": k, "value": v}
+                for k, v in items.items()
+                if k not in existing
+            ]
+            if fresh:
+                tx.conn.execute(run_params.insert(), fresh)
+                tx.record("run.params", KIND, self.id, {"params": dict(items)})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set (or replace) a tag."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set (or replace) several tags in one write."""
+        items = {check_key(k, "tag"): str(v) for k, v in tags.items()}
+        if not items:
+            return
+        with self._tx() as tx:
+            write_tags(tx.conn, self.id, items)
+            tx.record("run.tags", KIND, self.id, {"tags": items})
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        """Record one point of a metric series. Without ``step``, steps count up per key."""
+        self.log_metrics({key: value}, step=step, timestamp=timestamp)
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        """Record one point for each metric. Points are buffered and written in batches.
+
+        Raises:
+            InvalidInputError: a key is empty or a value is not a number.
+        """
+        ts = now_ms() if timestamp is None else int(timestamp)
+        points = self._points
+        counters = self._step
+        for key, value in metrics.items():
+            if key not in counters:
+                check_key(key, "metric")
+                counters[key] = 0
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+            if step is None:
+                s = counters[key]
+                counters[key] = s + 1
+            else:
+                s = int(step)
+                counters[key] = max(counters[key], s + 1)
+            points.append(
+                {"run_id": self.id, "key": key, "step": s, "timestamp": ts, "value": number}
+            )
+        if len(points) >= FLUSH_POINTS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write buffered metric points now; returns how many were written."""
+        points, self._points = self._points, []
+        self._last_flush = time.monotonic()
+        if not points:
+            return 0
+        try:
+            with self._tx() as tx:
+                tx.conn.execute(run_metrics.insert(), points)
+                _upsert_latest(tx.conn, points)
+                keys = sorted({p["key"] for p in points})
+                tx.record("run.metrics", KIND, self.id, {"points": len(points), "keys": keys})
+        except BaseException:
+            self._points = points + self._points  # keep them for the next attempt
+            raise
+        return len(points)
+
+    # -- inputs, artifacts, models ------------------------------------------------------------
+
+    def log_input(self, dataset: str, context: str = "train") -> None:
+        """Record that this run read a dataset version (lineage dataset → run)."""
+        v = self._p.datasets.get(dataset)
+        context = check_key(context, "input context")
+        with self._tx() as tx:
+            if _has_input(tx.conn, self.id, v.ref, context):
+                return
+            tx.conn.execute(
+                run_inputs.insert().values(
+                    run_id=self.id, dataset=v.ref, context=context, digest=v.digest
+                )
+            )
+            add_edge(tx.conn, ("dataset", v.ref), (KIND, self.id), f"input:{context}")
+            tx.record("run.input", KIND, self.id, {"dataset": v.ref, "context": context})
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
+        """Store a file (or every file of a folder) with the run; returns the stored paths."""
+        src = Path(path)
+        if not src.exists():
+            raise InvalidInputError(f"{src}: no such file or folder")
+        base = name or src.name
+        if src.is_dir():
+            files = [
+                (f, f"{base}/{f.relative_to(src).as_posix()}")
+                for f in sorted(src.rglob("*"))
+                if f.is_file()
+            ]
+        else:
+            files = [(src, base)]
+        stored = []
+        for f, rel in files:
+            blob, _ = self._p.artifacts.put_file(f)
+            stored.append((rel, blob.digest, blob.size))
+        with self._tx() as tx:
+            for rel, digest, size in stored:
+                tx.conn.execute(
+                    run_artifacts.delete()
+                    .where(run_artifacts.c.run_id == self.id)
+                    .where(run_artifacts.c.path == rel)
+                )
+                tx.conn.execute(
+                    run_artifacts.insert().values(
+                        run_id=self.id, path=rel, digest=digest, size=size
+                    )
+                )
+                _own_blob(tx.conn, digest, self.id, rel)
+            tx.record("run.artifacts", KIND, self.id, {"paths": [s[0] for s in stored]})
+        return [s[0] for s in stored]
+
+    def log_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        input_example: Any = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Save a scikit-learn model with skops and register it as a new version of ``name``,
+        with its signature inferred from ``input_example`` and lineage to this run."""
+        self.flush()
+        return self._p.models.register_model(
+            name, model, run_id=self.id, input_example=input_example, description=description
+        )
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """Flush and close the run with ``status`` (FINISHED, FAILED or KILLED)."""
+        if self._ended:
+            return
+        if status not in STATUSES[1:]:
+            raise InvalidInputError(f"status must be FINISHED, FAILED or KILLED, not {status!r}")
+        self.stop_system_metrics()
+        try:
+            self.flush()
+        finally:
+            self._ended = True
+            with self._tx() as tx:
+                tx.conn.execute(
+                    update(runs)
+                    .where(runs.c.id == self.id)
+                    .values(status=status, end_time=now_ms(), error=error)
+                )
+                tx.record("run.end", KIND, self.id, {"status": status, "error": error})
+
+    def start_system_metrics(self, interval: float = 5.0) -> None:
+        """Sample CPU and memory of this process every ``interval`` seconds as metrics."""
+        from shipyard.tracking.capture import SystemMetricsSampler
+
+        if self._sampler is None:
+            self._sampler = SystemMetricsSampler(
+                interval, lambda values, step: self.log_metrics(values, step=step)
+            )
+            self._sampler.start()
+
+    def stop_system_metrics(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.end("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("KILLED", "interrupted")
+        else:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))[-4000:]
+            self.end("FAILED", text)
+
+    def _tx(self) -> Any:
+        return contributor_tx(self._p, "log to runs")
+
+
+class _ContributorTx:
+    def __init__(self, project: Project, doing: str) -> None:
+        self._cm = audited(project.db, project.actor)
+        self._actor = project.actor
+        self._doing = doing
+
+    def __enter__(self) -> AuditedTransaction:
+        tx = self._cm.__enter__()
+        try:
+            require_role(tx.conn, self._actor, "contributor", self._doing)
+        except BaseException as exc:
+            self._cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return tx
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._cm.__exit__(*exc)
+
+
+def contributor_tx(project: Project, doing: str) -> _ContributorTx:
+    return _ContributorTx(project, doing)
+
+
+def check_key(key: Any, what: str) -> str:
+    if not isinstance(key, str) or not key.strip() or len(key) > 250:
+        raise InvalidInputError(f"invalid {what} name {key!r}: use 1 to 250 characters")
+    return key
+
+
+def _param_text(value: Any) -> str:
+    text = (
+        value
+        if isinstance(value, str)
+        else repr(value)
+        if not isinstance(value, int | float | bool)
+        else str(value)
+    )
+    if len(text) > MAX_PARAM_LENGTH:
+        raise InvalidInputError(
+            f"parameter value is {len(text)} characters; the limit is {MAX_PARAM_LENGTH} "
+            "(log large values as artifacts)"
+        )
+    return text
+
+
+def write_tags(conn: Connection, run_id: str, tags: dict[str, str]) -> None:
+    conn.execute(
+        run_tags.delete().where(run_tags.c.run_id == run_id).where(run_tags.c.key.in_(list(tags)))
+    )
+    conn.execute(
+        run_tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+    )
+
+
+def _upsert_latest(conn: Connection, points: list[dict[str, Any]]) -> None:
+    """Keep run_latest_metrics at the point with the highest (step, timestamp) per key."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in points:
+        k = (p["run_id"], p["key"])
+        cur = best.get(k)
+        if cur is None or (p["step"], p["timestamp"]) >= (cur["step"], cur["timestamp"]):
+            best[k] = p
+    rows = list(best.values())
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        ins: Any = pg_insert(run_latest_metrics)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        ins = sqlite_insert(run_latest_metrics)
+    target = run_latest_metrics.c
+    newer = (ins.excluded.step > target.step) | (
+        (ins.excluded.step == target.step) & (ins.excluded.timestamp >= target.timestamp)
+    )
+    stmt = ins.on_conflict_do_update(
+        index_elements=[target.run_id, target.key],
+        set_={
+            "step": ins.excluded.step,
+            "timestamp": ins.excluded.timestamp,
+            "value": ins.excluded.value,
+        },
+        where=newer,
+    )
+    conn.execute(stmt, rows)
+
+
+def _has_input(conn: Connection, run_id: str, dataset: str, context: str) -> bool:
+    return (
+        conn.execute(
+            select(run_inputs.c.run_id)
+            .where(run_inputs.c.run_id == run_id)
+            .where(run_inputs.c.dataset == dataset)
+            .where(run_inputs.c.context == context)
+        ).first()
+        is not None
+    )
+
+
+def _own_blob(conn: Connection, digest: str, run_id: str, rel: str) -> None:
+    owner = f"{run_id}/{rel}"[:300]
+    exists = conn.execute(
+        select(blob_refs.c.digest)
+        .where(blob_refs.c.digest == digest)
+        .where(blob_refs.c.owner_kind == KIND)
+        .where(blob_refs.c.owner == owner)
+    ).first()
+    if exists is None:
+        conn.execute(
+            blob_refs.insert().values(digest=digest, owner_kind=KIND, owner=owner, role="artifact")
+        )

@@ -1,0 +1,408 @@
+"""Experiment tracking: runs with parameters, metric series, tags, inputs and artifacts.
+
+>>> with project.start_run(experiment="credit", name="gbm") as run:    # doctest: +SKIP
+...     run.log_params({"max_depth": 3})
+...     run.log_metric("auc", 0.91)
+...     run.log_input("credit.train@1", context="train")
+
+Metric points are buffered and written in batches; code version, environment and command
+line are captured when the run starts, and an exception inside the ``with`` block marks the
+run failed with its error.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.refs import validate_name
+from shipyard.stores.audit import AuditedTransaction
+from shipyard.stores.db.tables import (
+    experiments,
+    run_artifacts,
+    run_inputs,
+    run_latest_metrics,
+    run_metrics,
+    run_params,
+    run_tags,
+    runs,
+)
+from shipyard.tracking.active import ActiveRun, check_key, contributor_tx, now_ms, write_tags
+
+if TYPE_CHECKING:
+    from shipyard.project import Project
+
+__all__ = ["ActiveRun", "Experiment", "RunInfo", "Runs"]
+
+KIND = "run"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named group of runs."""
+
+    id: int
+    name: str
+    runs: int
+    created_by: str
+    last_run_ms: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "runs": self.runs,
+            "created_by": self.created_by,
+            "last_run": _iso(self.last_run_ms),
+        }
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Everything recorded about one run."""
+
+    id: str
+    name: str
+    experiment: str
+    status: str
+    lifecycle: str
+    start_time: int
+    end_time: int | None
+    created_by: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    inputs: list[dict[str, str]] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    code: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return None if self.end_time is None else (self.end_time - self.start_time) / 1000
+
+    def to_dict(self, *, full: bool = True) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": self.status,
+            "lifecycle": self.lifecycle,
+            "start_time": _iso(self.start_time),
+            "end_time": _iso(self.end_time),
+            "duration_seconds": self.duration_seconds,
+            "created_by": self.created_by,
+            "params": self.params,
+            "metrics": self.metrics,
+            "tags": self.tags,
+        }
+        if full:
+            doc.update(
+                inputs=self.inputs,
+                artifacts=self.artifacts,
+                code=self.code,
+                environment=self.environment,
+                error=self.error,
+            )
+        return doc
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+class Runs:
+    """Service for runs: ``start``, ``get``, ``list``, plus ``compare``, ``delete``,
+    ``restore``, ``metric_history`` and ``experiments``."""
+
+    def __init__(self, project: Project) -> None:
+        self._p = project
+
+    def start(
+        self,
+        experiment: str = "default",
+        *,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        system_metrics: bool | float = False,
+        capture_code_in: str | os.PathLike[str] | None = None,
+    ) -> ActiveRun:
+        """Start a run in ``experiment`` (created on first use).
+
+        The git commit, dirty flag and diff digest of ``capture_code_in`` (default: the current
+        directory), Python and package versions, host and command line are recorded.
+        ``system_metrics=True`` (or an interval in seconds) samples CPU and memory.
+
+        Raises:
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        from shipyard.tracking.capture import capture_code, capture_environment
+
+        validate_name(experiment, "experiment name")
+        run_id = uuid.uuid4().hex
+        run_name = name or f"run-{run_id[:8]}"
+        code = capture_code(Path(capture_code_in) if capture_code_in else None)
+        env = capture_environment()
+        with contributor_tx(self._p, "start runs") as tx:
+            exp_id = _ensure_experiment(tx, experiment)
+            tx.conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    experiment_id=exp_id,
+                    name=run_name,
+                    status="RUNNING",
+                    lifecycle="active",
+                    start_time=now_ms(),
+                    created_by=self._p.actor,
+                    code=code,
+                    environment=env,
+                )
+            )
+            if tags:
+                write_tags(tx.conn, run_id, {check_key(k, "tag"): str(v) for k, v in tags.items()})
+            tx.record(
+                "run.start",
+                KIND,
+                run_id,
+                {"experiment": experiment, "name": run_name, "git": code.get("git")},
+            )
+        run = ActiveRun(self._p, run_id, run_name, experiment)
+        if system_metrics:
+            interval = 5.0 if system_metrics is True else float(system_metrics)
+            run.start_system_metrics(interval)
+        return run
+
+    def get(self, run_id: str) -> RunInfo:
+        """One run, by id or unique id prefix.
+
+        Raises:
+            NotFoundError: no such run.
+        """
+        with self._p.db.read() as conn:
+            full = resolve_run_id(conn, run_id)
+            return _load(conn, [full])[0]
+
+    def list(
+        self,
+        *,
+        experiment: str | None = None,
+        filter: str | None = None,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
+        include_deleted: bool = False,
+    ) -> builtins.list[RunInfo]:
+        """Runs matching an MLflow-style filter (see docs/search.md), newest first by default.
+
+        Raises:
+            FilterSyntaxError: the filter or order-by does not parse (the message points at
+                the position).
+            NotFoundError: no such experiment.
+        """
+        from shipyard.tracking.search import search_runs_stmt
+
+        with self._p.db.read() as conn:
+            exp_ids = None
+            if experiment is not None:
+                exp_ids = [_experiment_id(conn, experiment)]
+            stmt = search_runs_stmt(
+                filter,
+                list(order_by)
+                if order_by is not None and not isinstance(order_by, str)
+                else order_by,
+                experiment_ids=exp_ids,
+                include_deleted=include_deleted,
+                limit=limit,
+            )
+            ids = [r[0] for r in conn.execute(stmt)]
+            return _load(conn, ids)
+
+    def compare(self, run_ids: Iterable[str]) -> dict[str, Any]:
+        """Parameters and metrics of several runs side by side; ``differs`` marks the keys
+        whose values are not all equal."""
+        infos = [self.get(r) for r in run_ids]
+        if len(infos) < 2:
+            raise InvalidInputError("compare needs at least two runs")
+
+        def table(attr: str) -> list[dict[str, Any]]:
+            keys = sorted({k for i in infos for k in getattr(i, attr)})
+            rows = []
+            for k in keys:
+                values = [getattr(i, attr).get(k) for i in infos]
+                rows.append(
+                    {"key": k, "values": values, "differs": len(set(map(repr, values))) > 1}
+                )
+            return rows
+
+        return {
+            "runs": [
+                {"id": i.id, "name": i.name, "experiment": i.experiment, "status": i.status}
+                for i in infos
+            ],
+            "params": table("params"),
+            "metrics": table("metrics"),
+        }
+
+    def metric_history(self, run_id: str, key: str) -> builtins.list[dict[str, Any]]:
+        """Every point of one metric, by step."""
+        with self._p.db.read() as conn:
+            full = resolve_run_id(conn, run_id)
+            rows = conn.execute(
+                select(run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.value)
+                .where(run_metrics.c.run_id == full)
+                .where(run_metrics.c.key == key)
+                .order_by(run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.id)
+            ).all()
+        return [
+            {"step": int(r.step), "timestamp": int(r.timestamp), "value": r.value} for r in rows
+        ]
+
+    def delete(self, run_id: str) -> RunInfo:
+        """Hide a run from searches (restorable); its history stays."""
+        return self._set_lifecycle(run_id, "deleted")
+
+    def restore(self, run_id: str) -> RunInfo:
+        """Bring back a deleted run."""
+        return self._set_lifecycle(run_id, "active")
+
+    def _set_lifecycle(self, run_id: str, lifecycle: str) -> RunInfo:
+        with contributor_tx(self._p, "delete or restore runs") as tx:
+            full = resolve_run_id(tx.conn, run_id)
+            tx.conn.execute(update(runs).where(runs.c.id == full).values(lifecycle=lifecycle))
+            tx.record(f"run.{'delete' if lifecycle == 'deleted' else 'restore'}", KIND, full, {})
+        return self.get(full)
+
+    def experiments(self) -> builtins.list[Experiment]:
+        """Every experiment with its number of (active) runs."""
+        counts = (
+            select(
+                runs.c.experiment_id,
+                func.count().label("n"),
+                func.max(runs.c.start_time).label("last"),
+            )
+            .where(runs.c.lifecycle == "active")
+            .group_by(runs.c.experiment_id)
+            .subquery()
+        )
+        stmt = (
+            select(experiments, counts.c.n, counts.c.last)
+            .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+            .order_by(experiments.c.name)
+        )
+        with self._p.db.read() as conn:
+            return [
+                Experiment(r.id, r.name, int(r.n or 0), r.created_by, r.last)
+                for r in conn.execute(stmt)
+            ]
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _ensure_experiment(tx: AuditedTransaction, name: str) -> int:
+    row = tx.conn.execute(select(experiments.c.id).where(experiments.c.name == name)).first()
+    if row is not None:
+        return int(row.id)
+    from datetime import UTC, datetime
+
+    res = tx.conn.execute(
+        experiments.insert().values(name=name, created_at=datetime.now(UTC), created_by=tx.actor)
+    )
+    tx.record("experiment.create", "experiment", name, {})
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _experiment_id(conn: Connection, name: str) -> int:
+    row = conn.execute(select(experiments.c.id).where(experiments.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no experiment '{name}'; see `shipyard experiments list`")
+    return int(row.id)
+
+
+def resolve_run_id(conn: Connection, run_id: str) -> str:
+    if not run_id or len(run_id) > 32 or any(c not in "0123456789abcdef" for c in run_id):
+        raise NotFoundError(f"no run {run_id!r}: run ids are hexadecimal; see `shipyard runs list`")
+    rows = conn.execute(select(runs.c.id).where(runs.c.id.startswith(run_id)).limit(2)).all()
+    if not rows:
+        raise NotFoundError(f"no run {run_id!r}; see `shipyard runs list`")
+    if len(rows) > 1:
+        raise InvalidInputError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+    return str(rows[0].id)
+
+
+def _load(conn: Connection, ids: builtins.list[str]) -> builtins.list[RunInfo]:
+    """RunInfo for each id, in the given order (a handful of queries for any number of runs)."""
+    if not ids:
+        return []
+    out: dict[str, RunInfo] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        base = {
+            r.id: r
+            for r in conn.execute(
+                select(runs, experiments.c.name.label("experiment"))
+                .join(experiments, experiments.c.id == runs.c.experiment_id)
+                .where(runs.c.id.in_(chunk))
+            )
+        }
+        params: dict[str, dict[str, str]] = {i: {} for i in chunk}
+        for r in conn.execute(select(run_params).where(run_params.c.run_id.in_(chunk))):
+            params[r.run_id][r.key] = r.value
+        tags: dict[str, dict[str, str]] = {i: {} for i in chunk}
+        for r in conn.execute(select(run_tags).where(run_tags.c.run_id.in_(chunk))):
+            tags[r.run_id][r.key] = r.value
+        metrics: dict[str, dict[str, float]] = {i: {} for i in chunk}
+        for r in conn.execute(
+            select(run_latest_metrics).where(run_latest_metrics.c.run_id.in_(chunk))
+        ):
+            metrics[r.run_id][r.key] = r.value
+        inputs: dict[str, list[dict[str, str]]] = {i: [] for i in chunk}
+        for r in conn.execute(
+            select(run_inputs).where(run_inputs.c.run_id.in_(chunk)).order_by(run_inputs.c.context)
+        ):
+            inputs[r.run_id].append(
+                {"dataset": r.dataset, "context": r.context, "digest": r.digest}
+            )
+        arts: dict[str, list[dict[str, Any]]] = {i: [] for i in chunk}
+        for r in conn.execute(
+            select(run_artifacts)
+            .where(run_artifacts.c.run_id.in_(chunk))
+            .order_by(run_artifacts.c.path)
+        ):
+            arts[r.run_id].append({"path": r.path, "digest": r.digest, "size": int(r.size)})
+        for i in chunk:
+            row = base.get(i)
+            if row is None:
+                continue
+            out[i] = RunInfo(
+                id=row.id,
+                name=row.name,
+                experiment=row.experiment,
+                status=row.status,
+                lifecycle=row.lifecycle,
+                start_time=int(row.start_time),
+                end_time=None if row.end_time is None else int(row.end_time),
+                created_by=row.created_by,
+                params=dict(sorted(params[i].items())),
+                metrics=dict(sorted(metrics[i].items())),
+                tags=dict(sorted(tags[i].items())),
+                inputs=inputs[i],
+                artifacts=arts[i],
+                code=dict(row.code or {}),
+                environment=dict(row.environment or {}),
+                error=row.error,
+            )
+    return [out[i] for i in ids if i in out]
