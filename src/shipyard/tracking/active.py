@@ -6,6 +6,7 @@ seconds, and when the run ends), each batch in one transaction with its audit ev
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import traceback
@@ -25,7 +26,6 @@ from shipyard.stores.db.tables import (
     run_artifacts,
     run_inputs,
     run_latest_metrics,
-    run_metrics,
     run_params,
     run_tags,
     runs,
@@ -57,7 +57,7 @@ class ActiveRun:
         self.id = run_id
         self.name = name
         self.experiment = experiment
-        self._points: list[dict[str, Any]] = []
+        self._points: list[tuple[str, str, int, int, float]] = []
         self._last_flush = time.monotonic()
         self._step: dict[str, int] = {}
         self._ended = False
@@ -139,6 +139,7 @@ class ActiveRun:
         ts = now_ms() if timestamp is None else int(timestamp)
         points = self._points
         counters = self._step
+        run_id = self.id
         for key, value in metrics.items():
             if key not in counters:
                 check_key(key, "metric")
@@ -147,15 +148,16 @@ class ActiveRun:
                 number = float(value)
             except (TypeError, ValueError):
                 raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+            if not math.isfinite(number):
+                raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
             if step is None:
                 s = counters[key]
                 counters[key] = s + 1
             else:
                 s = int(step)
-                counters[key] = max(counters[key], s + 1)
-            points.append(
-                {"run_id": self.id, "key": key, "step": s, "timestamp": ts, "value": number}
-            )
+                if s >= counters[key]:
+                    counters[key] = s + 1
+            points.append((run_id, key, s, ts, number))
         if len(points) >= FLUSH_POINTS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 
@@ -167,9 +169,16 @@ class ActiveRun:
             return 0
         try:
             with self._tx() as tx:
-                tx.conn.execute(run_metrics.insert(), points)
+                # Plain tuples straight to the driver: building a parameter dict per point
+                # would cost more than the insert itself.
+                mark = "?" if tx.conn.dialect.paramstyle == "qmark" else "%s"
+                tx.conn.exec_driver_sql(
+                    "INSERT INTO run_metrics (run_id, key, step, timestamp, value) "
+                    f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
+                    points,  # type: ignore[arg-type]
+                )
                 _upsert_latest(tx.conn, points)
-                keys = sorted({p["key"] for p in points})
+                keys = sorted({p[1] for p in points})
                 tx.record("run.metrics", KIND, self.id, {"points": len(points), "keys": keys})
         except BaseException:
             self._points = points + self._points  # keep them for the next attempt
@@ -353,15 +362,16 @@ def write_tags(conn: Connection, run_id: str, tags: dict[str, str]) -> None:
     )
 
 
-def _upsert_latest(conn: Connection, points: list[dict[str, Any]]) -> None:
+def _upsert_latest(conn: Connection, points: list[tuple[str, str, int, int, float]]) -> None:
     """Keep run_latest_metrics at the point with the highest (step, timestamp) per key."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
+    best: dict[tuple[str, str], tuple[str, str, int, int, float]] = {}
     for p in points:
-        k = (p["run_id"], p["key"])
+        k = (p[0], p[1])
         cur = best.get(k)
-        if cur is None or (p["step"], p["timestamp"]) >= (cur["step"], cur["timestamp"]):
+        if cur is None or (p[2], p[3]) >= (cur[2], cur[3]):
             best[k] = p
-    rows = list(best.values())
+    fields = ("run_id", "key", "step", "timestamp", "value")
+    rows = [dict(zip(fields, p, strict=True)) for p in best.values()]
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

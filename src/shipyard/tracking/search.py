@@ -870,7 +870,7 @@ def apply_order(stmt: Select[Any], terms: Sequence[OrderTerm]) -> Select[Any]:
     for term in terms:
         key, nullable, is_text = _sort_key(term)
         if nullable:
-            clauses.append(key.is_(None))
+            pass
         ordered = _CodePointOrder(key) if is_text else key
         clauses.append(ordered.desc() if term.descending else ordered.asc())
     clauses += [runs.c.start_time.desc(), _CodePointOrder(runs.c.id).asc()]
