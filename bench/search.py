@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from shipyard.stores.db.engine import Database
 from shipyard.stores.db.tables import (
     experiments,
@@ -96,9 +94,6 @@ def build(db: Database, n_runs: int) -> None:
         conn.execute(run_latest_metrics.insert(), metric_rows)
         conn.execute(run_params.insert(), param_rows)
         conn.execute(run_tags.insert(), tag_rows)
-    with db.engine.connect() as conn:
-        conn.execute(text("ANALYZE"))
-        conn.commit()
 
 
 def time_query(db: Database, filter_text: str, order_by: str | None) -> tuple[float, int]:

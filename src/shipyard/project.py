@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
+    from shipyard.governance.approvals import Governance
     from shipyard.governance.audit import AuditLog
+    from shipyard.governance.cards import Cards
+    from shipyard.governance.reports import Evaluations
     from shipyard.registry.models import Models
     from shipyard.stores.integrity import GarbageReport, StoreReport
     from shipyard.tracking.runs import ActiveRun, Runs
@@ -88,6 +91,24 @@ class Project:
         from shipyard.registry.models import Models
 
         return Models(self)
+
+    @cached_property
+    def evaluations(self) -> Evaluations:
+        from shipyard.governance.reports import Evaluations
+
+        return Evaluations(self)
+
+    @cached_property
+    def governance(self) -> Governance:
+        from shipyard.governance.approvals import Governance
+
+        return Governance(self)
+
+    @cached_property
+    def cards(self) -> Cards:
+        from shipyard.governance.cards import Cards
+
+        return Cards(self)
 
     def start_run(
         self,

@@ -15,6 +15,7 @@ from shipyard.cli import audit as audit_cmds
 from shipyard.cli import contract as contract_cmds
 from shipyard.cli import data as data_cmds
 from shipyard.cli import db as db_cmds
+from shipyard.cli import governance as governance_cmds
 from shipyard.cli import models as models_cmds
 from shipyard.cli import runs as runs_cmds
 from shipyard.cli import users as users_cmds
@@ -35,7 +36,9 @@ app.add_typer(contract_cmds.app, name="contract")
 app.add_typer(runs_cmds.app, name="runs")
 app.add_typer(runs_cmds.experiments_app, name="experiments")
 app.add_typer(models_cmds.app, name="models")
+app.add_typer(governance_cmds.policy_app, name="policy")
 app.add_typer(users_cmds.app, name="users")
+app.command("check")(governance_cmds.check)
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(db_cmds.app, name="db")
 

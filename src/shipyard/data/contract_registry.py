@@ -251,6 +251,14 @@ class Contracts:
             )
         return binding
 
+    def binding(self, dataset: str) -> str | None:
+        """The contract reference bound to ``dataset``, or None."""
+        with self._p.db.read() as conn:
+            row = conn.execute(
+                select(datasets.c.contract).where(datasets.c.name == dataset)
+            ).first()
+        return None if row is None else row.contract
+
     def unbind(self, dataset: str) -> None:
         """Stop validating new versions of ``dataset``."""
         with audited(self._p.db, self._p.actor) as tx:

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from shipyard._internal.files import write_text_atomic
 from shipyard.cli.data import render_report
 from shipyard.data.inference import spec_from_contract
 from shipyard.data.splits import SplitSpec
-from shipyard.demo.training import train_candidates
-from shipyard.errors import CheckFailedError, ConflictError
+from shipyard.demo.training import train_candidates, train_on_legacy_decisions
+from shipyard.errors import CheckFailedError, ConflictError, PermissionDeniedError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -26,6 +27,18 @@ if TYPE_CHECKING:
     from shipyard.project import Project
 
 __all__ = ["run_demo"]
+
+DEMO_POLICY = """\
+# Gate in front of credit-risk@production.
+metrics:
+  roc_auc: {min: 0.70}
+fairness:
+  gender: {demographic_parity_difference: {max: 0.10}}
+require: [evaluation, fairness, explainability, contract]
+no_regression: {against: production, metric: roc_auc, tolerance: 0.01}
+approvals: {min: 1}
+card_sections: [intended_use, ethical_considerations]
+"""
 
 
 def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
@@ -143,6 +156,12 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     same = all(replayed[k].digest == parts[k].digest for k in parts)
     out.print(f"$ shipyard data split --replay {parts['train'].ref}  -> identical digests: {same}")
 
+    train_report = project.datasets.validate(parts["train"].ref, contract=cv.ref)
+    out.print(
+        f"$ shipyard data validate {parts['train'].ref} --contract {cv.ref}  -> "
+        f"{train_report.summary()}"
+    )
+
     out.rule("7. preprocessing from the contract")
     prep = spec_from_contract(cv.contract, target="default")
     transformer = prep.to_column_transformer()
@@ -174,7 +193,65 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     project.models.predict_file("credit-risk@champion", csv1, scored)
     out.print(f"$ shipyard models predict credit-risk@champion {csv1.name} -o {scored.name}")
 
-    out.rule("9. integrity")
+    out.rule("9. governance: evaluation, a policy, a second user, promotion")
+    legacy = train_on_legacy_decisions(project, parts["train"], parts["valid"], prep)
+    out.print(f"a third candidate, trained on last year's manual decisions -> {legacy.ref}")
+    policy_file = root / "policies" / "credit-risk.yaml"
+    write_text_atomic(policy_file, DEMO_POLICY)
+    project.governance.set_policy("credit-risk", policy_file)
+    out.print(f"$ shipyard policy set credit-risk {policy_file.relative_to(root)}")
+    for mv in [*versions.values(), legacy]:
+        e = project.evaluations.evaluate(
+            mv.ref, parts["test"].ref, sensitive=["gender", "age_band"], bootstrap=100
+        )
+        auc = e.report["metrics"]["roc_auc"]
+        dpd = e.report["groups"]["gender"]["fairness"]["demographic_parity_difference"]
+        out.print(
+            f"$ shipyard models evaluate {mv.ref} --data {parts['test'].ref} "
+            f"--sensitive gender --sensitive age_band"
+        )
+        out.print(
+            f"  roc_auc {auc['value']:.3f} (95% CI {auc['ci_low']:.3f}-{auc['ci_high']:.3f})"
+            f", gender demographic parity difference {dpd:.3f}"
+        )
+    project.users.add("bob", "approver")
+    bob = project.as_actor("bob")
+    out.print("$ shipyard users add bob --role approver")
+    try:
+        project.governance.approve(best.ref)
+    except PermissionDeniedError as exc:
+        out.print(f"alice tries to approve her own model: refused: {exc.message[:90]}...")
+    for mv in (best, legacy):
+        bob.governance.approve(mv.ref, comment="reviewed the evaluation")
+        out.print(f"$ SHIPYARD_USER=bob shipyard models approve {mv.ref}")
+    out.print(f"$ SHIPYARD_USER=bob shipyard models promote {legacy.ref} --to production")
+    try:
+        bob.governance.promote(legacy.ref, to="production")
+    except CheckFailedError as exc:
+        for check in exc.details["checks"]:
+            if not check["passed"]:
+                out.print(f"  [red]FAIL[/red] {check['name']}: {check['detail']}")
+        out.print("  -> refused (exit 3); production did not move")
+    card_text = {
+        "intended_use": "Ranks loan applications by risk of default to prioritise manual "
+        "review. Not for automated rejection.",
+        "ethical_considerations": "Gender and age are monitored for demographic parity; "
+        "the policy blocks models whose selection rates differ by more than 10 points.",
+        "caveats": "Trained on synthetic applicants; recalibrate before real use.",
+    }
+    for section, text in card_text.items():
+        project.cards.describe(best.ref, section, text)
+    doc = bob.governance.promote(best.ref, to="production", comment="best fair candidate")
+    out.print(f"$ SHIPYARD_USER=bob shipyard models promote {best.ref} --to production")
+    out.print(
+        f"  -> {sum(c['passed'] for c in doc['checks'])} of {len(doc['checks'])} checks "
+        f"passed; {best.name}@production is now version {best.version}"
+    )
+    card_path = root / "model-card.md"
+    write_text_atomic(card_path, project.cards.render(best.ref))
+    out.print(f"$ shipyard models card {best.ref} -o {card_path.name}")
+
+    out.rule("10. integrity")
     store = project.verify()
     chain = project.audit.verify()
     out.print(f"artifact store: {store.checked} blobs verified, ok={store.ok}")
@@ -191,6 +268,8 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         "runs list --order-by 'metrics.roc_auc DESC'",
         "models versions credit-risk",
         "models alias-history credit-risk",
+        "models show credit-risk@production",
+        "check credit-risk@3",
         "audit log",
     ):
         out.print(f"  shipyard --project {project.root} {cmd}")

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from shipyard.project import Project
     from shipyard.registry.models import ModelVersion
 
-__all__ = ["LABEL", "MODEL_NAME", "train_candidates"]
+__all__ = ["LABEL", "MODEL_NAME", "train_candidates", "train_on_legacy_decisions"]
 
 LABEL = "default"
 MODEL_NAME = "credit-risk"
@@ -73,3 +73,46 @@ def train_candidates(
                 description=f"{name} behind the contract's preprocessing spec",
             )
     return registered
+
+
+def train_on_legacy_decisions(
+    project: Project,
+    train: DatasetVersion,
+    valid: DatasetVersion,
+    prep: PreprocessingSpec,
+) -> ModelVersion:
+    """A third candidate trained on last year's manual decisions instead of observed defaults.
+    Those decisions flagged many more men as risky, and the model learns it: a candidate that
+    scores well enough but fails the fairness gate."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import Pipeline
+
+    train_df = train.to_pandas()
+    valid_df = valid.to_pandas()
+    rng = np.random.default_rng(11)
+    legacy = train_df[LABEL].to_numpy().copy()
+    flagged = (train_df["gender"].to_numpy() == "male") & (rng.random(len(legacy)) < 0.35)
+    legacy[flagged] = 1
+    x_train = train_df.drop(columns=[LABEL])
+    x_valid, y_valid = valid_df.drop(columns=[LABEL]), valid_df[LABEL]
+    with project.start_run("credit-risk", name="legacy-decisions", tags={"team": "risk"}) as run:
+        run.log_params({"model": "gradient-boosting", "label_source": "manual decisions 2025"})
+        run.log_input(train.ref, context="train")
+        run.log_input(valid.ref, context="valid")
+        pipeline = Pipeline(
+            [
+                ("prep", prep.to_column_transformer()),
+                ("model", HistGradientBoostingClassifier(max_iter=150, random_state=0)),
+            ]
+        )
+        pipeline.fit(x_train, legacy)
+        proba = pipeline.predict_proba(x_valid)[:, 1]
+        run.log_metrics({"roc_auc": float(roc_auc_score(y_valid, proba))})
+        return run.log_model(
+            pipeline,
+            MODEL_NAME,
+            input_example=x_train.head(20),
+            description="gradient boosting on last year's manual decisions",
+        )

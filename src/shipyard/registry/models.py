@@ -300,7 +300,7 @@ class Models:
             NotFoundError: no such model, version or alias.
         """
         with self._p.db.read() as conn:
-            return _to_version(conn, _resolve(conn, parse_ref(ref)))
+            return _to_version(conn, resolve_version(conn, parse_ref(ref)))
 
     def list(self) -> builtins.list[ModelSummary]:
         """Every registered model with its latest version and aliases."""
@@ -404,16 +404,14 @@ class Models:
         """Move an alias and record the move (the mechanism promotion and rollback use)."""
         if tx is None:
             with audited(self._p.db, self._p.actor) as own:
-                self._move(own, ref, alias, reason, comment, role)
-        else:
-            self._move(tx, ref, alias, reason, comment, role)
-        return self.get(f"{parse_ref(ref).name}@{alias}")
+                return self._move(own, ref, alias, reason, comment, role)
+        return self._move(tx, ref, alias, reason, comment, role)
 
     def _move(
         self, tx: AuditedTransaction, ref: str, alias: str, reason: str, comment: str, role: str
-    ) -> None:
+    ) -> ModelVersion:
         require_role(tx.conn, self._p.actor, role, f"move model aliases ({alias})")  # type: ignore[arg-type]
-        row = _resolve(tx.conn, parse_ref(ref))
+        row = resolve_version(tx.conn, parse_ref(ref))
         if row.status == "archived":
             raise ConflictError(
                 f"model '{row.name}@{row.version}' is archived; aliases cannot point at it"
@@ -425,7 +423,7 @@ class Models:
         ).first()
         before = None if current is None else int(current.version)
         if before == row.version:
-            return
+            return _to_version(tx.conn, row)
         if current is None:
             tx.conn.execute(
                 model_aliases.insert().values(
@@ -457,6 +455,7 @@ class Models:
             f"{row.name}@{row.version}",
             {"alias": alias, "from": before, "to": row.version, "comment": comment},
         )
+        return _to_version(tx.conn, resolve_version(tx.conn, parse_ref(f"{row.name}@{alias}")))
 
     def remove_alias(self, name: str, alias: str) -> None:
         """Remove a (non-protected) alias; the removal is recorded in its history."""
@@ -498,7 +497,7 @@ class Models:
         archived until the alias moves."""
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "contributor", "archive models")
-            row = _resolve(tx.conn, parse_ref(ref))
+            row = resolve_version(tx.conn, parse_ref(ref))
             held = [
                 r.alias
                 for r in tx.conn.execute(
@@ -615,7 +614,7 @@ def _select() -> Any:
     )
 
 
-def _resolve(conn: Connection, ref: Ref) -> Any:
+def resolve_version(conn: Connection, ref: Ref) -> Any:
     model_id = _model_id(conn, ref.name)
     base = _select().where(model_versions.c.model_id == model_id)
     sel = ref.selector

@@ -61,6 +61,7 @@ NULL_OPS = ("IS NULL", "IS NOT NULL")
 MAX_COMPARISONS = 100
 MAX_VALUES = 1000
 MAX_DEPTH = 32
+MAX_TEXT = 10_000
 
 PREFIXES: dict[str, Entity] = {
     "metrics": "metric",
@@ -212,6 +213,13 @@ class Filter:
 
     where: Expr | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.where, Comparison | And | Or | None):
+            raise InvalidInputError(
+                f"Filter holds a Comparison, And or Or, got {self.where!r}; "
+                "to read text use parse_filter(text)"
+            )
+
     def __str__(self) -> str:
         return "" if self.where is None else str(self.where)
 
@@ -325,7 +333,10 @@ def _string_problem(
 
 
 def _text_problem(text: str) -> str | None:
-    # PostgreSQL refuses NUL in text, and a lone surrogate cannot be encoded as UTF-8.
+    # PostgreSQL refuses NUL in text, a lone surrogate cannot be encoded as UTF-8, and SQLite
+    # refuses LIKE patterns over 50,000 bytes.
+    if len(text) > MAX_TEXT:
+        return f"text longer than {MAX_TEXT:,} characters"
     if any(c == "\0" or "\ud800" <= c <= "\udfff" for c in text):
         return "text cannot contain NUL or lone surrogate characters"
     return None
@@ -789,7 +800,7 @@ class _CaseInsensitiveLike(FunctionElement[bool]):
 class _CodePointOrder(FunctionElement[Any]):
     """A string sort key compared by code point on every backend."""
 
-    name = "shipyard_binary_order"
+    name = "shipyard_code_point_order"
     inherit_cache = True
 
 
@@ -828,12 +839,12 @@ def _ilike_sqlite(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: An
 
 
 @compiles(_CodePointOrder)
-def _binary_order_default(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
+def _code_point_order_default(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
     return _args(element, compiler, **kw)[0]  # SQLite compares text by bytes already
 
 
 @compiles(_CodePointOrder, "postgresql")
-def _binary_order_postgresql(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
+def _code_point_order_postgresql(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
     return f'({_args(element, compiler, **kw)[0]}) COLLATE "C"'
 
 
@@ -870,7 +881,7 @@ def apply_order(stmt: Select[Any], terms: Sequence[OrderTerm]) -> Select[Any]:
     for term in terms:
         key, nullable, is_text = _sort_key(term)
         if nullable:
-            pass
+            clauses.append(key.is_(None))
         ordered = _CodePointOrder(key) if is_text else key
         clauses.append(ordered.desc() if term.descending else ordered.asc())
     clauses += [runs.c.start_time.desc(), _CodePointOrder(runs.c.id).asc()]

@@ -29,18 +29,22 @@ from sqlalchemy import (
 
 __all__ = [
     "alias_events",
+    "approvals",
     "audit_events",
     "audit_head",
     "blob_refs",
+    "card_sections",
     "contract_versions",
     "contracts",
     "dataset_versions",
     "datasets",
+    "evaluation_reports",
     "experiments",
     "lineage_edges",
     "metadata",
     "model_aliases",
     "model_versions",
+    "policies",
     "registered_models",
     "run_artifacts",
     "run_inputs",
@@ -281,6 +285,7 @@ registered_models = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
     Column("description", Text, nullable=False, server_default=""),
+    Column("risk_tier", String(16), nullable=True),  # selects risk_tiers rules of the policy
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
 )
@@ -325,6 +330,63 @@ alias_events = Table(
     Column("reason", String(32), nullable=False),  # set, promote, rollback, remove
     Column("comment", Text, nullable=False, server_default=""),
     Index("ix_alias_events_model_alias", "model_id", "alias", "time"),
+)
+
+# -- governance -----------------------------------------------------------------------------------
+
+evaluation_reports = Table(
+    "evaluation_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("dataset", String(300), nullable=False),  # name@version
+    Column("dataset_digest", String(80), nullable=False),
+    Column("label", String(250), nullable=False),
+    Column("report", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Index("ix_evaluation_reports_model_version", "model_id", "version"),
+)
+
+# A policy per model name, and the project default under the name "*". Versioned.
+policies = Table(
+    "policies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("spec", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("name", "version", name="uq_policies_name_version"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("approver", String(128), nullable=False),
+    Column("decision", String(16), nullable=False),  # approve | reject
+    Column("comment", Text, nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Index("ix_approvals_model_version", "model_id", "version"),
+)
+
+# The human-written sections of a model card (the latest text; earlier texts are in the audit
+# log).
+card_sections = Table(
+    "card_sections",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("section", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
 )
 
 # Which stored blobs belong to which entity, so an integrity error can name its owner.

@@ -1,0 +1,277 @@
+"""Governance commands: ``models evaluate/approve/reject/promote/rollback/card/describe/risk``,
+``policy set/show/check`` and ``shipyard check`` for CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table
+from shipyard.cli.models import app as models_app
+
+policy_app = typer.Typer(help="Policies as files: set, show, check.")
+
+
+def _render_checks(doc: dict[str, Any], title: str) -> None:
+    out = console()
+    verdict = "[green]PASSED[/green]" if doc["passed"] else "[red]FAILED[/red]"
+    out.print(f"{title}: {verdict}")
+    for c in doc["checks"]:
+        mark = "[green]ok  [/green]" if c["passed"] else "[red]FAIL[/red]"
+        out.print(f"  {mark} {c['name']}: {c['detail']}")
+
+
+@models_app.command("evaluate")
+def evaluate(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF of the model version.")],
+    data: Annotated[str, typer.Option("--data", help="DATASET@REF to evaluate on.")],
+    label: Annotated[
+        str | None, typer.Option(help="Label column (default: the one non-input column).")
+    ] = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option("--sensitive", help="Column for group metrics (repeat).")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.", min=0)] = 200,
+    json_: JsonOpt = False,
+) -> None:
+    """Metrics with confidence intervals, per-group fairness and permutation importance,
+    stored and linked to the model version and the exact dataset version."""
+    e = open_project(ctx).evaluations.evaluate(
+        ref, data, label=label, sensitive=sensitive or [], bootstrap=bootstrap
+    )
+    if json_:
+        emit_json(e.to_dict())
+        return
+    out = console()
+    out.print(
+        f"[bold]{e.model}[/bold] on {e.dataset} ({e.report.get('rows', 0):,} rows, label {e.label})"
+    )
+    table(
+        None,
+        ["metric", "value", "95% CI"],
+        [
+            [
+                k,
+                f"{m['value']:.4f}" if m.get("value") is not None else "-",
+                f"{m['ci_low']:.4f} – {m['ci_high']:.4f}" if m.get("ci_low") is not None else "",
+            ]
+            for k, m in e.report.get("metrics", {}).items()
+        ],
+    )
+    for col, g in (e.report.get("groups") or {}).items():
+        fair = g.get("fairness", {})
+        out.print(
+            f"{col}: "
+            + ", ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in fair.items()
+            )
+        )
+    imp = e.report.get("importance") or []
+    if imp:
+        out.print(
+            "top features: " + ", ".join(f"{i['feature']} ({i['mean']:.3f})" for i in imp[:5])
+        )
+
+
+@models_app.command("approve")
+def approve(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF.")],
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Approve a version (approver; never its author)."""
+    a = open_project(ctx).governance.approve(ref, comment=comment)
+    emit_json(a.to_dict()) if json_ else typer.echo(f"{a.approver} approved {a.model}")
+
+
+@models_app.command("reject")
+def reject(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF.")],
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Reject a version (approver; never its author)."""
+    a = open_project(ctx).governance.reject(ref, comment=comment)
+    emit_json(a.to_dict()) if json_ else typer.echo(f"{a.approver} rejected {a.model}")
+
+
+@models_app.command("promote")
+def promote(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF to promote.")],
+    to: Annotated[str, typer.Option("--to", help="The alias to move.")] = "production",
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Run the policy check and count approvals; only then move the alias. Exit 3 with every
+    unmet check when refused."""
+    from shipyard.errors import CheckFailedError
+
+    try:
+        doc = open_project(ctx).governance.promote(ref, to=to, comment=comment)
+    except CheckFailedError as exc:
+        if not json_:
+            _render_checks(exc.details, f"promotion of {ref} to {to}")
+        raise
+    if json_:
+        emit_json(doc)
+    else:
+        _render_checks(doc, f"promotion of {doc['model']} to {to}")
+        typer.echo(f"{doc['model']} is now {to}")
+
+
+@models_app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Option(help="The alias to move back.")] = "production",
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Move the alias back to its previous holder (approver), recorded as a rollback."""
+    doc = open_project(ctx).governance.rollback(name, alias=alias, comment=comment)
+    if json_:
+        emit_json(doc)
+    else:
+        typer.echo(f"{name}@{alias}: version {doc['from']} -> {doc['to']} (rollback)")
+
+
+@models_app.command("describe")
+def describe(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF.")],
+    section: Annotated[str, typer.Option(help="e.g. intended_use, ethical_considerations.")],
+    text: Annotated[str | None, typer.Option(help="The section text.")] = None,
+    file: Annotated[Path | None, typer.Option(help="Read the text from this file.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Write a human section of the model card."""
+    if (text is None) == (file is None):
+        raise typer.BadParameter("give exactly one of --text and --file")
+    body = text if text is not None else Path(file).read_text(encoding="utf-8")  # type: ignore[arg-type]
+    open_project(ctx).cards.describe(ref, section, body)
+    emit_json({"model": ref, "section": section}) if json_ else typer.echo(
+        f"wrote section {section} of {ref}"
+    )
+
+
+@models_app.command("card")
+def card(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="card.md or card.html (else stdout).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The model card, filled from metadata and the human-written sections."""
+    from shipyard._internal.files import write_text_atomic
+
+    fmt = (
+        "html" if output is not None and output.suffix.lower() in (".html", ".htm") else "markdown"
+    )
+    text = open_project(ctx).cards.render(ref, fmt)
+    if output is not None:
+        write_text_atomic(output, text)
+    if json_:
+        emit_json(
+            {
+                "model": ref,
+                "format": fmt,
+                "output": str(output) if output else None,
+                "card": text if output is None else None,
+            }
+        )
+    elif output is not None:
+        typer.echo(f"wrote the model card of {ref} to {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@models_app.command("risk")
+def risk(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    tier: Annotated[str, typer.Argument(help="Risk tier, e.g. low, medium, high.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Set the model's risk tier, which selects the policy's risk_tiers rules (admin)."""
+    open_project(ctx).governance.set_risk_tier(name, tier)
+    emit_json({"model": name, "risk_tier": tier}) if json_ else typer.echo(
+        f"{name} is risk tier {tier}"
+    )
+
+
+@policy_app.command("set")
+def policy_set(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name, or '*' for the project default.")],
+    file: Annotated[Path, typer.Argument(help="The policy YAML.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Store a new version of a policy (admin)."""
+    p = open_project(ctx).governance.set_policy(name, file)
+    emit_json(p.to_dict()) if json_ else typer.echo(f"policy {p.name} is now version {p.version}")
+
+
+@policy_app.command("show")
+def policy_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name, or '*'.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Show the policy that applies to a model (its own over the project default)."""
+    g = open_project(ctx).governance
+    stored = g.policy(name)
+    effective = g.effective_policy(name) if name != "*" else None
+    doc = {
+        "name": name,
+        "stored": stored.to_dict() if stored else None,
+        "effective": effective.to_dict() if effective else (stored.spec if stored else None),
+    }
+    if json_:
+        emit_json(doc)
+        return
+    if stored is None:
+        typer.echo(f"no policy stored for {name}; the effective policy is:")
+    else:
+        typer.echo(f"policy {name} version {stored.version} by {stored.created_by}; effective:")
+    import yaml
+
+    typer.echo(yaml.safe_dump(doc["effective"], sort_keys=False), nl=False)
+
+
+@policy_app.command("check")
+def policy_check(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF.")],
+    for_alias: Annotated[str, typer.Option("--for", help="The alias it would move.")] = (
+        "production"
+    ),
+    json_: JsonOpt = False,
+) -> None:
+    """Check a version against its policy; exit 3 if any check fails."""
+    doc = open_project(ctx).governance.check(ref, for_alias=for_alias).to_dict()
+    emit_json(doc) if json_ else _render_checks(doc, f"policy check of {ref} for {for_alias}")
+    if not doc["passed"]:
+        raise typer.Exit(3)
+
+
+def check(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF.")],
+    for_alias: Annotated[str, typer.Option("--for", help="The alias it would move.")] = (
+        "production"
+    ),
+    json_: JsonOpt = False,
+) -> None:
+    """For CI: the contract checks of the training data and the policy; exit 0 or 3."""
+    doc = open_project(ctx).governance.gate(ref, for_alias=for_alias)
+    emit_json(doc) if json_ else _render_checks(doc, f"shipyard check {doc['model']}")
+    if not doc["passed"]:
+        raise typer.Exit(3)

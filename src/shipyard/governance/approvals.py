@@ -1,0 +1,413 @@
+"""Policies, approvals and promotion: the gate in front of protected aliases.
+
+A version reaches ``production`` only through :meth:`Governance.promote`, which gathers the
+facts from the lineage graph (the evaluation on an exact dataset version, the current holder's
+evaluation on the same data, approvals, the training data's contract, card sections), checks
+them against the model's policy, and only then moves the alias, in one transaction with its
+audit event and alias-history entry. The person who registered a version, or ran the run that
+made it, can never approve it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+
+from shipyard._internal.hashing import canonical_json, digest_bytes
+from shipyard.errors import (
+    CheckFailedError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from shipyard.governance.access import require_role
+from shipyard.refs import parse_ref, validate_name
+from shipyard.stores.audit import audited
+from shipyard.stores.db.tables import (
+    approvals,
+    model_aliases,
+    model_versions,
+    policies,
+    registered_models,
+    runs,
+)
+
+if TYPE_CHECKING:
+    from shipyard.governance.policies import Policy, PolicyResult
+    from shipyard.project import Project
+    from shipyard.registry.models import ModelVersion
+
+__all__ = ["DEFAULT_POLICY", "Approval", "Governance", "StoredPolicy"]
+
+PROJECT_DEFAULT = "*"
+# What promotion asks for when the project has no policy file at all.
+DEFAULT_POLICY: dict[str, Any] = {"require": ["evaluation"], "approvals": {"min": 1}}
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approver's decision on a model version."""
+
+    model: str
+    approver: str
+    decision: str
+    comment: str
+    time: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "approver": self.approver,
+            "decision": self.decision,
+            "comment": self.comment,
+            "time": self.time.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    """A version of a policy file."""
+
+    name: str
+    version: int
+    digest: str
+    spec: dict[str, Any]
+    created_at: datetime
+    created_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "spec": self.spec,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+        }
+
+
+class Governance:
+    """Service for governance: policies (``set_policy``, ``policy``, ``check``), decisions
+    (``approve``, ``reject``, ``approvals``) and alias moves (``promote``, ``rollback``)."""
+
+    def __init__(self, project: Project) -> None:
+        self._p = project
+
+    # -- policies -----------------------------------------------------------------------------
+
+    def set_policy(
+        self, name: str, policy: str | os.PathLike[str] | dict[str, Any]
+    ) -> StoredPolicy:
+        """Store a new version of the policy for model ``name`` (``*`` is the project default).
+        Admin only.
+
+        Raises:
+            InvalidInputError: the policy has problems (all listed).
+            PermissionDeniedError: the actor is not an admin.
+        """
+        from shipyard.governance.policies import Policy
+
+        if name != PROJECT_DEFAULT:
+            validate_name(name, "model name")
+        if isinstance(policy, dict):
+            parsed = Policy.from_dict(policy)
+        else:
+            path = Path(policy)
+            if not path.is_file():
+                raise InvalidInputError(f"{path}: no such policy file")
+            parsed = Policy.from_file(path)
+        spec = parsed.to_dict()
+        digest = digest_bytes(canonical_json(spec))
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "admin", "set policies")
+            version = 1 + int(
+                tx.conn.execute(
+                    select(func.coalesce(func.max(policies.c.version), 0)).where(
+                        policies.c.name == name
+                    )
+                ).scalar_one()
+            )
+            tx.conn.execute(
+                policies.insert().values(
+                    name=name,
+                    version=version,
+                    digest=digest,
+                    spec=spec,
+                    created_at=datetime.now(UTC),
+                    created_by=self._p.actor,
+                )
+            )
+            tx.record("policy.set", "policy", f"{name}@{version}", {"digest": digest, "spec": spec})
+        stored = self.policy(name)
+        assert stored is not None
+        return stored
+
+    def policy(self, name: str) -> StoredPolicy | None:
+        """The latest policy stored for ``name`` (``*``: the project default), or None."""
+        with self._p.db.read() as conn:
+            row = conn.execute(
+                select(policies)
+                .where(policies.c.name == name)
+                .order_by(policies.c.version.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return StoredPolicy(
+            row.name, int(row.version), row.digest, dict(row.spec), row.created_at, row.created_by
+        )
+
+    def effective_policy(self, model: str) -> Policy:
+        """The model's policy over the project default; the built-in default without either."""
+        from shipyard.governance.policies import Policy
+
+        default = self.policy(PROJECT_DEFAULT)
+        specific = self.policy(model)
+        if default is None and specific is None:
+            return Policy.from_dict(DEFAULT_POLICY)
+        base = Policy.from_dict(default.spec) if default else Policy.from_dict({})
+        return Policy.merge(base, Policy.from_dict(specific.spec)) if specific else base
+
+    def check(self, ref: str, *, for_alias: str = "production") -> PolicyResult:
+        """Check a version against its policy, as promotion to ``for_alias`` would."""
+        from shipyard.governance.policies import PolicyContext, check_policy
+
+        mv = self._p.models.get(ref)
+        policy = self.effective_policy(mv.name)
+        spec = policy.to_dict()
+        evaluation = self._p.evaluations.latest(mv.ref, dataset=spec.get("evaluation_data"))
+        against = (spec.get("no_regression") or {}).get("against") or for_alias
+        holder = self._holder(mv.name, against)
+        baseline = None
+        if holder is not None and evaluation is not None:
+            held = self._p.evaluations.latest(holder, dataset_digest=evaluation.dataset_digest)
+            if held is not None:
+                baseline = {**held.report, "baseline_ref": holder, "dataset": held.dataset}
+        ctx = PolicyContext(
+            model_ref=mv.ref,
+            evaluation=evaluation.report if evaluation else None,
+            baseline=baseline,
+            against_holder=holder,
+            approvals=[a.to_dict() for a in self.approvals(mv.ref)],
+            training_contract_passed=self._training_contract(mv),
+            card_sections=set(self._p.cards.sections(mv.ref)),
+            risk_tier=self._risk_tier(mv.name),
+            evaluation_dataset=evaluation.dataset if evaluation else None,
+        )
+        return check_policy(policy, ctx)
+
+    def _holder(self, name: str, alias: str) -> str | None:
+        with self._p.db.read() as conn:
+            row = conn.execute(
+                select(model_aliases.c.version)
+                .join(registered_models, registered_models.c.id == model_aliases.c.model_id)
+                .where(registered_models.c.name == name)
+                .where(model_aliases.c.alias == alias)
+            ).first()
+        return None if row is None else f"{name}@{row.version}"
+
+    def _training_contract(self, mv: ModelVersion) -> bool | None:
+        trained_on = [i["ref"] for i in mv.lineage if i.get("context") == "train"]
+        if not trained_on:
+            return None
+        statuses = [self._p.datasets.get(ref).status for ref in trained_on]
+        if any(s == "invalid" for s in statuses):
+            return False
+        return True if all(s == "valid" for s in statuses) else None
+
+    def _risk_tier(self, name: str) -> str | None:
+        with self._p.db.read() as conn:
+            row = conn.execute(
+                select(registered_models.c.risk_tier).where(registered_models.c.name == name)
+            ).first()
+        return None if row is None else row.risk_tier
+
+    def set_risk_tier(self, name: str, tier: str | None) -> None:
+        """Set the model's risk tier, which selects the policy's ``risk_tiers`` rules (admin)."""
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "admin", "set risk tiers")
+            res = tx.conn.execute(
+                update(registered_models)
+                .where(registered_models.c.name == name)
+                .values(risk_tier=tier)
+            )
+            if res.rowcount == 0:
+                raise NotFoundError(f"no model '{name}'; see `shipyard models list`")
+            tx.record("model.risk_tier", "model", name, {"tier": tier})
+
+    def gate(self, ref: str, *, for_alias: str = "production") -> dict[str, Any]:
+        """Everything CI should check before a move of ``for_alias``: the contract of every
+        training dataset (validated now if it has a bound contract and no report yet) and the
+        policy. ``passed`` is False if any check fails."""
+        mv = self._p.models.get(ref)
+        checks: builtins.list[dict[str, Any]] = []
+        for item in mv.lineage:
+            if item.get("kind") != "dataset" or item.get("context") != "train":
+                continue
+            v = self._p.datasets.get(item["ref"])
+            if v.status == "unvalidated" and self._p.contracts.binding(v.name):
+                self._p.datasets.validate(v.ref)
+                v = self._p.datasets.get(v.ref)
+            name = f"contract on training data {v.ref}"
+            if v.status == "valid":
+                checks.append({"name": name, "passed": True, "detail": f"passed {v.contract}"})
+            elif v.status == "invalid":
+                failures = len((v.validation or {}).get("failures", []))
+                checks.append(
+                    {
+                        "name": name,
+                        "passed": False,
+                        "detail": f"fails {v.contract}: {failures} checks failed",
+                    }
+                )
+            else:
+                checks.append(
+                    {
+                        "name": name,
+                        "passed": True,
+                        "detail": "no contract is bound to this dataset; not checked",
+                    }
+                )
+        result = self.check(mv.ref, for_alias=for_alias).to_dict()
+        checks += result["checks"]
+        return {
+            "model": mv.ref,
+            "alias": for_alias,
+            "passed": all(c["passed"] for c in checks),
+            "checks": checks,
+        }
+
+    # -- approvals ----------------------------------------------------------------------------
+
+    def approve(self, ref: str, *, comment: str = "") -> Approval:
+        """Approve a version (approver role; never the version's author)."""
+        return self._decide(ref, "approve", comment)
+
+    def reject(self, ref: str, *, comment: str = "") -> Approval:
+        """Reject a version (approver role; never the version's author)."""
+        return self._decide(ref, "reject", comment)
+
+    def _decide(self, ref: str, decision: str, comment: str) -> Approval:
+        now = datetime.now(UTC)
+        with audited(self._p.db, self._p.actor) as tx:
+            verb = "approve" if decision == "approve" else "reject"
+            require_role(tx.conn, self._p.actor, "approver", f"{verb} models")
+            row = _version_row(tx.conn, ref)
+            authors = {row.created_by}
+            if row.run_id:
+                run = tx.conn.execute(
+                    select(runs.c.created_by).where(runs.c.id == row.run_id)
+                ).first()
+                if run is not None:
+                    authors.add(run.created_by)
+            if self._p.actor in authors:
+                raise PermissionDeniedError(
+                    f"user '{self._p.actor}' cannot {verb} {row.name}@{row.version}: they "
+                    "registered it or ran the run that produced it, and an author never approves "
+                    "their own model (separation of duties); ask another approver",
+                    details={"actor": self._p.actor, "authors": sorted(authors)},
+                )
+            tx.conn.execute(
+                approvals.insert().values(
+                    model_id=row.model_id,
+                    version=row.version,
+                    approver=self._p.actor,
+                    decision=decision,
+                    comment=comment,
+                    time=now,
+                )
+            )
+            status = "approved" if decision == "approve" else "rejected"
+            if row.status in ("candidate", "approved", "rejected") and row.status != status:
+                tx.conn.execute(
+                    update(model_versions)
+                    .where(model_versions.c.id == row.id)
+                    .values(status=status)
+                )
+            tx.record(f"model.{verb}", "model", f"{row.name}@{row.version}", {"comment": comment})
+        return Approval(f"{row.name}@{row.version}", self._p.actor, decision, comment, now)
+
+    def approvals(self, ref: str) -> builtins.list[Approval]:
+        """Every decision on a version, oldest first."""
+        with self._p.db.read() as conn:
+            row = _version_row(conn, ref)
+            rows = conn.execute(
+                select(approvals)
+                .where(approvals.c.model_id == row.model_id)
+                .where(approvals.c.version == row.version)
+                .order_by(approvals.c.id)
+            ).all()
+        return [
+            Approval(f"{row.name}@{row.version}", a.approver, a.decision, a.comment, a.time)
+            for a in rows
+        ]
+
+    # -- moving protected aliases -------------------------------------------------------------
+
+    def promote(self, ref: str, *, to: str = "production", comment: str = "") -> dict[str, Any]:
+        """Run the policy check and, only if every check passes, move ``to`` to this version
+        (approver role), in one transaction with its audit event and alias-history entry.
+
+        Raises:
+            CheckFailedError: a check failed; ``details`` lists every check (exit 3).
+            PermissionDeniedError: the actor is not an approver.
+        """
+        with self._p.db.read() as conn:
+            require_role(conn, self._p.actor, "approver", "promote models")
+        mv = self._p.models.get(ref)
+        result = self.check(mv.ref, for_alias=to)
+        doc = {"model": mv.ref, "alias": to, **result.to_dict()}
+        if not result.passed:
+            failed = [c for c in result.checks if not c.passed]
+            raise CheckFailedError(
+                f"promotion of {mv.ref} to {to} refused: {len(failed)} of {len(result.checks)} "
+                "checks failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+                details=doc,
+            )
+        with audited(self._p.db, self._p.actor) as tx:
+            self._p.models.move_alias(
+                mv.ref, to, reason="promote", comment=comment, role="approver", tx=tx
+            )
+            tx.record("model.promote", "model", mv.ref, {"alias": to, "checks": doc["checks"]})
+        return {**doc, "promoted": True}
+
+    def rollback(
+        self, name: str, *, alias: str = "production", comment: str = ""
+    ) -> dict[str, Any]:
+        """Move ``alias`` back to the version that held it before the last move (approver);
+        recorded as a rollback.
+
+        Raises:
+            NotFoundError: the alias has never moved, or had no earlier holder.
+        """
+        history = self._p.models.alias_history(name, alias)
+        if not history or history[-1].to_version is None:
+            raise NotFoundError(f"model '{name}' has no current '{alias}' to roll back")
+        previous = history[-1].from_version
+        if previous is None:
+            raise NotFoundError(
+                f"{name}@{alias} has no earlier holder to roll back to (version "
+                f"{history[-1].to_version} was the first)"
+            )
+        with audited(self._p.db, self._p.actor) as tx:
+            self._p.models.move_alias(
+                f"{name}@{previous}",
+                alias,
+                reason="rollback",
+                comment=comment,
+                role="approver",
+                tx=tx,
+            )
+        return {"model": name, "alias": alias, "from": history[-1].to_version, "to": previous}
+
+
+def _version_row(conn: Any, ref: str) -> Any:
+    from shipyard.registry.models import resolve_version
+
+    return resolve_version(conn, parse_ref(ref))

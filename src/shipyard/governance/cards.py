@@ -1,0 +1,275 @@
+"""Model cards ("Model Cards for Model Reporting", Mitchell et al. 2019), filled from metadata.
+
+Facts come from the registry: lineage and dataset digests, metrics with intervals, per-group
+metrics and fairness, feature importance, approvals and alias history. People write the
+sections only they can (intended use, ethical considerations, caveats) with
+``shipyard models describe``; a policy can require them by risk tier.
+"""
+
+from __future__ import annotations
+
+import builtins
+import html
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from shipyard.errors import InvalidInputError
+from shipyard.governance.access import require_role
+from shipyard.refs import parse_ref
+from shipyard.stores.audit import audited
+from shipyard.stores.db.tables import card_sections
+
+if TYPE_CHECKING:
+    from shipyard.project import Project
+
+__all__ = ["SECTIONS", "Cards"]
+
+# The card's sections in order, with their titles.
+SECTIONS: dict[str, str] = {
+    "details": "Model details",
+    "intended_use": "Intended use",
+    "factors": "Factors",
+    "metrics": "Metrics",
+    "evaluation_data": "Evaluation data",
+    "training_data": "Training data",
+    "quantitative_analyses": "Quantitative analyses",
+    "ethical_considerations": "Ethical considerations",
+    "caveats": "Caveats and recommendations",
+}
+NOT_WRITTEN = "_Not written yet: `shipyard models describe {ref} --section {section} --text ...`_"
+
+
+class Cards:
+    """Service for model cards: ``describe`` a section, list written ``sections``, ``render``."""
+
+    def __init__(self, project: Project) -> None:
+        self._p = project
+
+    def describe(self, ref: str, section: str, text: str) -> None:
+        """Write (or rewrite) a human section of a version's card (contributor)."""
+        if section not in SECTIONS:
+            raise InvalidInputError(
+                f"unknown card section {section!r}: choose one of {', '.join(SECTIONS)}"
+            )
+        if not text.strip():
+            raise InvalidInputError("the section text is empty")
+        from shipyard.registry.models import resolve_version
+
+        with audited(self._p.db, self._p.actor) as tx:
+            require_role(tx.conn, self._p.actor, "contributor", "write model cards")
+            row = resolve_version(tx.conn, parse_ref(ref))
+            key = {"model_id": row.model_id, "version": row.version, "section": section}
+            tx.conn.execute(
+                card_sections.delete()
+                .where(card_sections.c.model_id == row.model_id)
+                .where(card_sections.c.version == row.version)
+                .where(card_sections.c.section == section)
+            )
+            tx.conn.execute(
+                card_sections.insert().values(
+                    **key, text=text.strip(), author=self._p.actor, time=datetime.now(UTC)
+                )
+            )
+            tx.record(
+                "model.card",
+                "model",
+                f"{row.name}@{row.version}",
+                {"section": section, "text": text.strip()},
+            )
+
+    def sections(self, ref: str) -> dict[str, dict[str, Any]]:
+        """The human-written sections of a version: section → {text, author, time}."""
+        from shipyard.registry.models import resolve_version
+
+        with self._p.db.read() as conn:
+            row = resolve_version(conn, parse_ref(ref))
+            rows = conn.execute(
+                select(card_sections)
+                .where(card_sections.c.model_id == row.model_id)
+                .where(card_sections.c.version == row.version)
+            ).all()
+        return {
+            r.section: {"text": r.text, "author": r.author, "time": r.time.isoformat()}
+            for r in rows
+        }
+
+    def render(self, ref: str, fmt: str = "markdown") -> str:
+        """The card as Markdown (``markdown``) or a standalone HTML page (``html``)."""
+        if fmt not in ("markdown", "html"):
+            raise InvalidInputError("card format must be markdown or html")
+        md = self._markdown(ref)
+        return md if fmt == "markdown" else _html_page(ref, md)
+
+    def _markdown(self, ref: str) -> str:
+        p = self._p
+        mv = p.models.get(ref)
+        human = self.sections(mv.ref)
+        evals = p.evaluations.list(mv.ref)
+        latest = evals[0] if evals else None
+        decisions = p.governance.approvals(mv.ref)
+        history = [
+            e
+            for e in p.models.alias_history(mv.name)
+            if e.to_version == mv.version or e.from_version == mv.version
+        ]
+        out: builtins.list[str] = [f"# Model card: {mv.ref}", ""]
+
+        def section(key: str, facts: builtins.list[str]) -> None:
+            out.append(f"## {SECTIONS[key]}")
+            out.append("")
+            if key in human:
+                out.append(human[key]["text"])
+                out.append("")
+                out.append(f"_Written by {human[key]['author']}, {human[key]['time'][:10]}._")
+                out.append("")
+            elif not facts:
+                out.append(NOT_WRITTEN.format(ref=mv.ref, section=key))
+                out.append("")
+            out.extend(facts)
+            if facts:
+                out.append("")
+
+        details = [
+            f"- Version {mv.version} of `{mv.name}`, flavor {mv.flavor}, status **{mv.status}**",
+            f"- Artifact digest `{mv.digest}`",
+            f"- Registered by {mv.created_by} on {mv.created_at:%Y-%m-%d %H:%M} UTC",
+            f"- Aliases: {', '.join(mv.aliases) or 'none'}",
+        ]
+        if mv.run_id:
+            details.append(f"- Trained in run `{mv.run_id}`")
+        if mv.description:
+            details.append(f"- {mv.description}")
+        section("details", details)
+        section("intended_use", [])
+        sensitive = sorted((latest.report.get("groups") or {}) if latest else [])
+        section("factors", [f"- Groups evaluated: {', '.join(sensitive)}"] if sensitive else [])
+        metric_lines = []
+        if latest:
+            metric_lines.append("| metric | value | 95% CI |")
+            metric_lines.append("|---|---|---|")
+            for name, m in latest.report.get("metrics", {}).items():
+                metric_lines.append(
+                    f"| {name} | {_num(m.get('value'))} | "
+                    f"{_num(m.get('ci_low'))} – {_num(m.get('ci_high'))} |"
+                )
+        section("metrics", metric_lines)
+        section(
+            "evaluation_data",
+            [
+                f"- `{e.dataset}` (digest `{e.dataset_digest}`), label `{e.label}`, "
+                f"{e.report.get('rows', '?')} rows, by {e.created_by}"
+                for e in evals[:3]
+            ],
+        )
+        section(
+            "training_data",
+            [
+                f"- {i['context']}: `{i['ref']}` (digest `{i.get('digest', '')}`)"
+                for i in mv.lineage
+                if i["kind"] == "dataset"
+            ],
+        )
+        quant: builtins.list[str] = []
+        if latest:
+            for col, g in (latest.report.get("groups") or {}).items():
+                fair = g.get("fairness", {})
+                quant.append(
+                    f"**{col}**: "
+                    + ", ".join(
+                        f"{k} {_num(v) if not isinstance(v, bool) else v}" for k, v in fair.items()
+                    )
+                )
+                quant.append("")
+                rows = g.get("metrics", {})
+                if rows:
+                    keys = sorted({k for r in rows.values() for k in r})
+                    quant.append("| group | " + " | ".join(keys) + " |")
+                    quant.append("|---|" + "---|" * len(keys))
+                    for group, r in rows.items():
+                        quant.append(
+                            f"| {group} | " + " | ".join(_num(r.get(k)) for k in keys) + " |"
+                        )
+                    quant.append("")
+            imp = latest.report.get("importance") or []
+            if imp:
+                quant.append("Permutation importance (drop in score when shuffled):")
+                quant.append("")
+                quant.extend(
+                    f"- {i['feature']}: {_num(i['mean'])} ± {_num(i['std'])}" for i in imp[:10]
+                )
+        section("quantitative_analyses", quant)
+        section("ethical_considerations", [])
+        section("caveats", [])
+        out.append("## Governance")
+        out.append("")
+        for d in decisions:
+            out.append(
+                f"- {d.decision} by {d.approver} on {d.time:%Y-%m-%d %H:%M} UTC"
+                + (f": {d.comment}" if d.comment else "")
+            )
+        for e in history:
+            out.append(
+                f"- alias `{e.alias}`: {e.from_version} → {e.to_version} ({e.reason}) by "
+                f"{e.actor} on {e.time:%Y-%m-%d %H:%M} UTC"
+            )
+        if not decisions and not history:
+            out.append("- No approvals or alias moves yet.")
+        out.append("")
+        return "\n".join(out)
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _html_page(ref: str, markdown: str) -> str:
+    """A dependency-free HTML rendering of the card's Markdown subset."""
+    body: builtins.list[str] = []
+    in_table = False
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if all(set(c) <= {"-"} for c in cells):
+                continue
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+                body.append("<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in cells) + "</tr>")
+            else:
+                body.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("# "):
+            body.append(f"<h1>{_inline(line[2:])}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{_inline(line[3:])}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<ul><li>{_inline(line[2:])}</li></ul>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Model card: {html.escape(ref)}</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}"
+        "</style></head><body>" + "\n".join(body) + "</body></html>\n"
+    )
+
+
+def _inline(text: str) -> str:
+    import re
+
+    escaped = html.escape(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+    return re.sub(r"_([^_]+)_", r"<em>\1</em>", escaped)
