@@ -27,7 +27,7 @@ from shipyard.stores.db.tables import (
     run_tags,
     runs,
 )
-from shipyard.tracking.search import search_runs_stmt
+from shipyard.tracking.search_sql import search_runs_stmt
 
 METRICS = ("auc", "accuracy", "f1", "loss", "latency")
 PARAMS = ("model", "lr", "depth", "seed", "features")

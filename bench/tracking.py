@@ -74,11 +74,15 @@ def main() -> None:
         floors = [floor(rows, work / f"floor{i}.db") for i in range(args.repeat)]
         ours = [shipyard_logging(work / "proj", args.points) for _ in range(args.repeat)]
         f, o = statistics.median(floors), statistics.median(ours)
-        print(f"floor:        {args.points:,} rows raw sqlite3 in one transaction: {f:.3f} s "
-              f"= {args.points / f:,.0f} rows/s (median of {args.repeat})")
-        print(f"log_metrics:  {args.points:,} points logged and flushed: {o:.3f} s "
-              f"= {args.points / o:,.0f} points/s (median of {args.repeat}; target < 0.4 s, "
-              ">= 250,000 points/s)")
+        print(
+            f"floor:        {args.points:,} rows raw sqlite3 in one transaction: {f:.3f} s "
+            f"= {args.points / f:,.0f} rows/s (median of {args.repeat})"
+        )
+        print(
+            f"log_metrics:  {args.points:,} points logged and flushed: {o:.3f} s "
+            f"= {args.points / o:,.0f} points/s (median of {args.repeat}; target < 0.4 s, "
+            ">= 250,000 points/s)"
+        )
         print(f"ratio:        {f / o:.0%} of the raw-insert floor")
     finally:
         shutil.rmtree(work, ignore_errors=True)

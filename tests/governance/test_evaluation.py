@@ -197,6 +197,22 @@ def test_a_model_without_probabilities(train: pd.DataFrame, holdout: pd.DataFram
     assert report.metric("roc_auc") is None and report.metric("log_loss") is None
     assert report.metric("f1") is not None
     assert any("no class probabilities" in n for n in report.notes)
+    assert not any(n.startswith("roc_auc is undefined") for n in report.notes)
+
+
+def test_resamples_where_a_metric_is_undefined_are_left_out(
+    binary: CheckedPredictor, holdout: pd.DataFrame
+) -> None:
+    """With two positive rows among forty, many resamples have no positive row; roc_auc's
+    interval comes from the others, and a note says how many were left out."""
+    frame = pd.concat(
+        [holdout[holdout["default"] == "no"].head(38), holdout[holdout["default"] == "yes"].head(2)]
+    )
+    report = evaluate(binary, frame, "default", bootstrap=200)
+    entry = report.metrics["roc_auc"]
+    assert entry["value"] is not None and entry["ci_low"] is not None
+    skipped = [n for n in report.notes if n.startswith("roc_auc: ")]
+    assert len(skipped) == 1 and "of 200 bootstrap resamples left out" in skipped[0]
 
 
 # -- regression -------------------------------------------------------------------------------

@@ -691,3 +691,29 @@ def test_tier_rules_are_typed() -> None:
     """Risk tier rules read into TierRules, unset keys None."""
     policy = Policy.from_yaml("risk_tiers: {high: {approvals: {min: 2}}}")
     assert policy.risk_tiers == {"high": TierRules(approvals=2)}
+
+
+def test_a_real_evaluation_is_checked() -> None:
+    """An EvaluationReport document from evaluate() is what the checks read."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from shipyard.governance.evaluation import evaluate
+    from shipyard.registry.signatures import CheckedPredictor, infer_signature
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=600), "noise": rng.normal(size=600)})
+    frame["gender"] = rng.choice(["F", "M"], size=600)
+    frame["y"] = (frame["x"] + rng.normal(scale=0.5, size=600) > 0).astype(int)
+    model = LogisticRegression().fit(frame[["x", "noise"]], frame["y"])
+    predictor = CheckedPredictor(model, infer_signature(model, frame[["x", "noise"]]))
+    report = evaluate(predictor, frame, "y", sensitive=["gender"], bootstrap=50)
+    policy = Policy.from_yaml(
+        "metrics: {roc_auc: {min: 0.8, use: ci_low}, log_loss: {max: 0.6}}\n"
+        "fairness: {gender: {demographic_parity_difference: {max: 0.2}, four_fifths: true}}\n"
+        "require: [evaluation, fairness, explainability]\n"
+    )
+    result = check_policy(policy, PolicyContext("m@1", evaluation=report.to_dict()))
+    assert result.passed, result.to_dict()
+    assert "(most important: x)" in result.checks[2].detail

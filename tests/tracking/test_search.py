@@ -35,11 +35,10 @@ from shipyard.tracking.search import (
     FilterSyntaxError,
     Or,
     OrderTerm,
-    compile_filter,
     parse_filter,
     parse_order_by,
-    search_runs_stmt,
 )
+from shipyard.tracking.search_sql import compile_filter, search_runs_stmt
 
 # -- a small real database ----------------------------------------------------------------------
 

@@ -259,8 +259,9 @@ def evaluate(
         statistic = _regression_statistic(y, pred)
         score = pred
         proba = None
-    metrics = _metrics(statistic, len(data), bootstrap, np.random.default_rng(seeds[0]))
-    notes.extend(_undefined_notes(metrics, task))
+    rng = np.random.default_rng(seeds[0])
+    metrics = _metrics(statistic, len(data), bootstrap, rng, notes)
+    notes.extend(_undefined_notes(metrics, task, has_proba=proba is not None))
     groups = {
         column: _group_report(column, data[column], y, pred, task, notes) for column in sensitive
     }
@@ -396,7 +397,7 @@ Statistic = Callable[["np.ndarray"], dict[str, "np.ndarray"]]
 
 
 def _metrics(
-    statistic: Statistic, n: int, bootstrap: int, rng: np.random.Generator
+    statistic: Statistic, n: int, bootstrap: int, rng: np.random.Generator, notes: list[str]
 ) -> dict[str, dict[str, float | None]]:
     import numpy as np
 
@@ -408,17 +409,18 @@ def _metrics(
     out: dict[str, dict[str, float | None]] = {}
     tail = (1 - CONFIDENCE) / 2 * 100
     for name, value in point.items():
-        entry: dict[str, float | None] = {
-            "value": _float(value[0]),
-            "ci_low": None,
-            "ci_high": None,
-        }
+        out[name] = {"value": _float(value[0]), "ci_low": None, "ci_high": None}
         drawn = np.concatenate(samples[name]) if samples[name] else np.empty(0)
-        drawn = drawn[np.isfinite(drawn)]
-        if entry["value"] is not None and drawn.size:
-            low, high = np.percentile(drawn, [tail, 100 - tail])
-            entry["ci_low"], entry["ci_high"] = float(low), float(high)
-        out[name] = entry
+        defined = drawn[np.isfinite(drawn)]
+        if out[name]["value"] is None or not defined.size:
+            continue
+        low, high = np.percentile(defined, [tail, 100 - tail])
+        out[name] |= {"ci_low": float(low), "ci_high": float(high)}
+        if skipped := drawn.size - defined.size:
+            notes.append(
+                f"{name}: {skipped} of {drawn.size} bootstrap resamples left out of its "
+                "interval, as it is undefined on them"
+            )
     return out
 
 
@@ -526,7 +528,9 @@ def _nanmean(values: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
-def _undefined_notes(metrics: Mapping[str, Mapping[str, float | None]], task: str) -> list[str]:
+def _undefined_notes(
+    metrics: Mapping[str, Mapping[str, float | None]], task: str, *, has_proba: bool
+) -> list[str]:
     reasons = {
         "precision": "the model predicts no row as the positive class",
         "recall": "the label has no row of the positive class",
@@ -538,7 +542,8 @@ def _undefined_notes(metrics: Mapping[str, Mapping[str, float | None]], task: st
         ),
         "r2": "the label is constant",
     }
-    # roc_auc and log_loss without probabilities already have their note
+    if not has_proba:  # roc_auc has its note already: the model gives no probabilities
+        del reasons["roc_auc"]
     return [
         f"{name} is undefined on this data: {reasons[name]}"
         for name, entry in metrics.items()

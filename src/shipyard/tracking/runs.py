@@ -212,7 +212,7 @@ class Runs:
                 the position).
             NotFoundError: no such experiment.
         """
-        from shipyard.tracking.search import search_runs_stmt
+        from shipyard.tracking.search_sql import search_runs_stmt
 
         with self._p.db.read() as conn:
             exp_ids = None

@@ -19,22 +19,9 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
-
-from sqlalchemy import BigInteger, Boolean, Float, Select, String, and_, literal, or_, select, true
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
+from typing import Literal, TypeAlias
 
 from shipyard.errors import InvalidInputError
-from shipyard.stores.db.tables import (
-    experiments,
-    run_latest_metrics,
-    run_params,
-    run_tags,
-    runs,
-)
 
 __all__ = [
     "And",
@@ -43,11 +30,8 @@ __all__ = [
     "FilterSyntaxError",
     "Or",
     "OrderTerm",
-    "apply_order",
-    "compile_filter",
     "parse_filter",
     "parse_order_by",
-    "search_runs_stmt",
 ]
 
 Entity = Literal["metric", "param", "tag", "attribute"]
@@ -98,7 +82,7 @@ ATTRIBUTE_ALIASES = {
     "user_id": "created_by",
     "created": "start_time",
 }
-_NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
+NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
 _INT64 = 2**63
 
 Value: TypeAlias = int | float | str | tuple[str, ...] | None
@@ -250,7 +234,7 @@ class OrderTerm:
 
 
 def _is_numeric(entity: Entity, key: str) -> bool:
-    return entity == "metric" or (entity == "attribute" and key in _NUMERIC_ATTRIBUTES)
+    return entity == "metric" or (entity == "attribute" and key in NUMERIC_ATTRIBUTES)
 
 
 def _allowed_ops(entity: Entity, key: str) -> tuple[str, ...]:
@@ -263,7 +247,7 @@ def _describe(entity: Entity, key: str) -> str:
         return "metrics are numbers"
     if entity in ("param", "tag"):
         return f"{entity}s are strings"
-    if key in _NUMERIC_ATTRIBUTES:
+    if key in NUMERIC_ATTRIBUTES:
         return f"attributes.{key} is a number (milliseconds since the epoch)"
     return f"attributes.{key} is a string"
 
@@ -688,232 +672,3 @@ def parse_order_by(spec: str | Sequence[str] | None) -> list[OrderTerm]:
 
 
 # -- compiling to SQL ---------------------------------------------------------------------------
-
-_KEYED_TABLES = {"metric": run_latest_metrics, "param": run_params, "tag": run_tags}
-
-
-def compile_filter(f: Filter) -> ColumnElement[bool]:
-    """The filter as a boolean expression over ``runs`` (values as bound parameters).
-
-    >>> from sqlalchemy import select
-    >>> stmt = select(runs.c.id).where(compile_filter(parse_filter("params.model = 'gbm'")))
-    """
-    return true() if f.where is None else _compile(f.where)
-
-
-def _compile(e: Expr) -> ColumnElement[bool]:
-    if isinstance(e, And):
-        return and_(*(_compile(t) for t in e.terms))
-    if isinstance(e, Or):
-        return or_(*(_compile(t) for t in e.terms))
-    if e.entity == "attribute":
-        if e.key == "experiment":
-            named = select(experiments.c.id).where(_compare(experiments.c.name, e))
-            return runs.c.experiment_id.in_(named)
-        return _compare(runs.c[ATTRIBUTES[e.key]], e)
-    # "runs.id IN (SELECT run_id ... WHERE key = :k AND value > :v)" rather than a correlated
-    # EXISTS: the same rows, but SQLite can then range-scan ix_run_latest_metrics_key_value
-    # once instead of probing every run (2x faster at 10,000 runs, 25x on selective filters).
-    table = _KEYED_TABLES[e.entity]
-    conditions = [table.c.key == literal(e.key, String)]
-    if e.op not in NULL_OPS:
-        conditions.append(_compare(table.c.value, e))
-    having = select(table.c.run_id).where(*conditions)
-    # run_id is part of the primary key, never NULL, so NOT IN is safe here.
-    return runs.c.id.not_in(having) if e.op == "IS NULL" else runs.c.id.in_(having)
-
-
-def _compare(column: ColumnElement[Any], c: Comparison) -> ColumnElement[bool]:
-    if c.op in ("IN", "NOT IN"):
-        assert isinstance(c.value, tuple)
-        values = list(c.value)
-        return column.in_(values) if c.op == "IN" else column.not_in(values)
-    if c.op in ("LIKE", "ILIKE"):
-        assert isinstance(c.value, str)
-        return _like_pattern(column, c.value, case_sensitive=c.op == "LIKE")
-    value: ColumnElement[Any]
-    if isinstance(c.value, str):
-        value = literal(c.value, String)
-    elif c.entity == "attribute" and isinstance(c.value, int):
-        value = literal(c.value, BigInteger)
-    else:
-        assert isinstance(c.value, int | float)
-        value = literal(float(c.value), Float)
-    comparisons = {
-        "=": column.__eq__,
-        "!=": column.__ne__,
-        "<": column.__lt__,
-        "<=": column.__le__,
-        ">": column.__gt__,
-        ">=": column.__ge__,
-    }
-    compared: ColumnElement[bool] = comparisons[c.op](value)
-    return compared
-
-
-# LIKE patterns use '%', '_' and '\' as escape (PostgreSQL's defaults). SQLite's LIKE ignores
-# ASCII case, so a case-sensitive LIKE becomes GLOB there, with its own translation.
-def _pattern_parts(pattern: str) -> list[tuple[bool, str]]:
-    """(is_wildcard, char) pairs of a LIKE pattern."""
-    parts, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            parts.append((False, pattern[i + 1]))
-            i += 2
-            continue
-        parts.append((c in "%_", c))
-        i += 1
-    return parts
-
-
-def _like_pattern(
-    column: ColumnElement[Any], pattern: str, *, case_sensitive: bool
-) -> ColumnElement[bool]:
-    parts = _pattern_parts(pattern)
-    like = "".join(c if wild or c not in "%_!" else "!" + c for wild, c in parts)
-    if not case_sensitive:
-        return _CaseInsensitiveLike(column, literal(like, String))
-    glob_map = {"%": "*", "_": "?"}
-    glob = "".join(glob_map[c] if wild else f"[{c}]" if c in "*?[" else c for wild, c in parts)
-    return _CaseSensitiveLike(column, literal(like, String), literal(glob, String))
-
-
-class _CaseSensitiveLike(FunctionElement[bool]):
-    """Case-sensitive LIKE with '!' as the escape character: (column, like, glob)."""
-
-    type = Boolean()
-    name = "shipyard_like"
-    inherit_cache = True
-    _is_implicitly_boolean = True
-
-
-class _CaseInsensitiveLike(FunctionElement[bool]):
-    """Case-insensitive LIKE with '!' as the escape character: (column, like)."""
-
-    type = Boolean()
-    name = "shipyard_ilike"
-    inherit_cache = True
-    _is_implicitly_boolean = True
-
-
-class _CodePointOrder(FunctionElement[Any]):
-    """A string sort key compared by code point on every backend."""
-
-    name = "shipyard_code_point_order"
-    inherit_cache = True
-
-
-def _args(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
-    return [compiler.process(arg, **kw) for arg in element.clauses.clauses]
-
-
-@compiles(_CaseSensitiveLike)
-def _like_default(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, like, _glob = element.clauses.clauses
-    return f"{compiler.process(column, **kw)} LIKE {compiler.process(like, **kw)} ESCAPE '!'"
-
-
-@compiles(_CaseSensitiveLike, "sqlite")
-def _like_sqlite(element: _CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, _like_arg, glob = element.clauses.clauses
-    return f"{compiler.process(column, **kw)} GLOB {compiler.process(glob, **kw)}"
-
-
-@compiles(_CaseInsensitiveLike)
-def _ilike_default(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, like = _args(element, compiler, **kw)
-    return f"lower({column}) LIKE lower({like}) ESCAPE '!'"
-
-
-@compiles(_CaseInsensitiveLike, "postgresql")
-def _ilike_postgresql(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, like = _args(element, compiler, **kw)
-    return f"{column} ILIKE {like} ESCAPE '!'"
-
-
-@compiles(_CaseInsensitiveLike, "sqlite")
-def _ilike_sqlite(element: _CaseInsensitiveLike, compiler: SQLCompiler, **kw: Any) -> str:
-    column, like = _args(element, compiler, **kw)  # SQLite's LIKE ignores ASCII case
-    return f"{column} LIKE {like} ESCAPE '!'"
-
-
-@compiles(_CodePointOrder)
-def _code_point_order_default(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    return _args(element, compiler, **kw)[0]  # SQLite compares text by bytes already
-
-
-@compiles(_CodePointOrder, "postgresql")
-def _code_point_order_postgresql(element: _CodePointOrder, compiler: SQLCompiler, **kw: Any) -> str:
-    return f'({_args(element, compiler, **kw)[0]}) COLLATE "C"'
-
-
-def _sort_key(term: OrderTerm) -> tuple[ColumnElement[Any], bool, bool]:
-    """(expression, may be NULL, is a string) for one order-by term."""
-    if term.entity in _KEYED_TABLES:
-        table = _KEYED_TABLES[term.entity]
-        value = (
-            select(table.c.value)
-            .where(table.c.run_id == runs.c.id, table.c.key == literal(term.key, String))
-            .correlate(runs)
-            .scalar_subquery()
-        )
-        return value, True, term.entity != "metric"
-    if term.key == "experiment":
-        name = (
-            select(experiments.c.name)
-            .where(experiments.c.id == runs.c.experiment_id)
-            .correlate(runs)
-            .scalar_subquery()
-        )
-        return name, False, True
-    column = runs.c[ATTRIBUTES[term.key]]
-    return column, term.key == "end_time", term.key not in _NUMERIC_ATTRIBUTES
-
-
-def apply_order(stmt: Select[Any], terms: Sequence[OrderTerm]) -> Select[Any]:
-    """Add ORDER BY for ``terms`` to a select over ``runs``, then ``start_time DESC, id``.
-
-    Runs without the key sort last in both directions: ``key IS NULL`` is ordered first,
-    which works alike on SQLite and PostgreSQL.
-    """
-    clauses: list[ColumnElement[Any]] = []
-    for term in terms:
-        key, nullable, is_text = _sort_key(term)
-        if nullable:
-            clauses.append(key.is_(None))
-        ordered = _CodePointOrder(key) if is_text else key
-        clauses.append(ordered.desc() if term.descending else ordered.asc())
-    clauses += [runs.c.start_time.desc(), _CodePointOrder(runs.c.id).asc()]
-    return stmt.order_by(*clauses)
-
-
-def search_runs_stmt(
-    filter_text: str | None,
-    order_by: str | Sequence[str] | None = None,
-    *,
-    experiment_ids: Sequence[int] | None = None,
-    include_deleted: bool = False,
-    limit: int | None = None,
-) -> Select[Any]:
-    """A SELECT of ``runs.id`` for the runs that pass a filter, in order.
-
-    >>> stmt = search_runs_stmt("metrics.auc > 0.8", "metrics.auc DESC", limit=100)
-
-    Raises:
-        FilterSyntaxError: the filter or an order-by term cannot be parsed.
-        InvalidInputError: ``limit`` is negative.
-    """
-    if limit is not None and limit < 0:
-        raise InvalidInputError(f"limit must be zero or more, got {limit}")
-    parsed = parse_filter(filter_text or "")
-    terms = parse_order_by(order_by)
-    stmt = select(runs.c.id)
-    if parsed.where is not None:
-        stmt = stmt.where(compile_filter(parsed))
-    if experiment_ids is not None:
-        stmt = stmt.where(runs.c.experiment_id.in_(list(experiment_ids)))
-    if not include_deleted:
-        stmt = stmt.where(runs.c.lifecycle == "active")
-    stmt = apply_order(stmt, terms)
-    return stmt if limit is None else stmt.limit(limit)
