@@ -62,11 +62,13 @@ class Registered:
 def registered(cli_project: Path, pipeline: Pipeline) -> Iterator[Registered]:
     """credit-risk@1 and @2 (the same pipeline, logged twice) from one run."""
     frame, _ = applicants()
-    with shipyard.open_project(cli_project) as project:
-        with project.start_run(experiment="credit", name="lr") as run:
-            run.log_metric("auc", 0.83)
-            run.log_model(pipeline, NAME, input_example=frame.head())
-            run.log_model(pipeline, NAME, input_example=frame.head())
+    with (
+        shipyard.open_project(cli_project) as project,
+        project.start_run(experiment="credit", name="lr") as run,
+    ):
+        run.log_metric("auc", 0.83)
+        run.log_model(pipeline, NAME, input_example=frame.head())
+        run.log_model(pipeline, NAME, input_example=frame.head())
     yield Registered(run.id, frame, pipeline)
 
 

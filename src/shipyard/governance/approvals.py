@@ -408,6 +408,6 @@ class Governance:
 
 
 def _version_row(conn: Any, ref: str) -> Any:
-    from shipyard.registry.models import resolve_version
+    from shipyard.registry.versions import resolve_version
 
     return resolve_version(conn, parse_ref(ref))

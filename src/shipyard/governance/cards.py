@@ -55,7 +55,7 @@ class Cards:
             )
         if not text.strip():
             raise InvalidInputError("the section text is empty")
-        from shipyard.registry.models import resolve_version
+        from shipyard.registry.versions import resolve_version
 
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "contributor", "write model cards")
@@ -81,7 +81,7 @@ class Cards:
 
     def sections(self, ref: str) -> dict[str, dict[str, Any]]:
         """The human-written sections of a version: section → {text, author, time}."""
-        from shipyard.registry.models import resolve_version
+        from shipyard.registry.versions import resolve_version
 
         with self._p.db.read() as conn:
             row = resolve_version(conn, parse_ref(ref))

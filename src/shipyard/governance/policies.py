@@ -244,7 +244,11 @@ class Policy:
         """The policy as YAML, in the format users write."""
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+        doc = self.to_dict()
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+        if "\x85" in text:  # PyYAML writes NEL unescaped, then reads it as a line break
+            text = yaml.safe_dump(doc, sort_keys=False, width=100)
+        return text
 
     @staticmethod
     def merge(default: Policy, specific: Policy) -> Policy:

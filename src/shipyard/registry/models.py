@@ -12,19 +12,27 @@ history answers "which version was in production on 3 May?". Protected aliases
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import Connection
 
 from shipyard._internal.hashing import digest_file
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from shipyard.governance.access import require_role
-from shipyard.refs import Ref, parse_ref, validate_name
+from shipyard.refs import parse_ref, validate_name
+from shipyard.registry.versions import (
+    AliasEvent,
+    ModelSummary,
+    ModelVersion,
+    find_model_id,
+    resolve_version,
+    select_versions,
+    to_version,
+)
 from shipyard.stores.audit import AuditedTransaction, audited
 from shipyard.stores.db.tables import (
     alias_events,
@@ -34,7 +42,6 @@ from shipyard.stores.db.tables import (
     registered_models,
     run_artifacts,
     run_latest_metrics,
-    runs,
 )
 from shipyard.stores.lineage import add_edge, walk
 
@@ -47,95 +54,6 @@ __all__ = ["PROTECTED_ALIASES", "AliasEvent", "ModelSummary", "ModelVersion", "M
 KIND = "model"
 PROTECTED_ALIASES = frozenset({"production"})
 STATUSES = ("candidate", "approved", "rejected", "archived")
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered version of a model."""
-
-    name: str
-    version: int
-    digest: str
-    flavor: str
-    signature: dict[str, Any] | None
-    run_id: str | None
-    status: str
-    description: str
-    metrics: dict[str, float]
-    aliases: list[str]
-    created_at: datetime
-    created_by: str
-    lineage: list[dict[str, Any]] = field(default_factory=list)
-    created: bool = False
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.digest,
-            "flavor": self.flavor,
-            "signature": self.signature,
-            "run_id": self.run_id,
-            "status": self.status,
-            "description": self.description,
-            "metrics": self.metrics,
-            "aliases": self.aliases,
-            "lineage": self.lineage,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "created": self.created,
-        }
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """A registered model, its latest version and its aliases."""
-
-    name: str
-    latest: int
-    versions: int
-    aliases: dict[str, int]
-    updated_at: datetime
-    updated_by: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "latest": self.latest,
-            "versions": self.versions,
-            "aliases": self.aliases,
-            "updated_at": self.updated_at.isoformat(),
-            "updated_by": self.updated_by,
-        }
-
-
-@dataclass(frozen=True)
-class AliasEvent:
-    """One move of an alias."""
-
-    alias: str
-    from_version: int | None
-    to_version: int | None
-    actor: str
-    time: datetime
-    reason: str
-    comment: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "alias": self.alias,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "actor": self.actor,
-            "time": self.time.isoformat(),
-            "reason": self.reason,
-            "comment": self.comment,
-        }
 
 
 class Models:
@@ -300,7 +218,7 @@ class Models:
             NotFoundError: no such model, version or alias.
         """
         with self._p.db.read() as conn:
-            return _to_version(conn, resolve_version(conn, parse_ref(ref)))
+            return to_version(conn, resolve_version(conn, parse_ref(ref)))
 
     def list(self) -> builtins.list[ModelSummary]:
         """Every registered model with its latest version and aliases."""
@@ -342,18 +260,18 @@ class Models:
     def versions(self, name: str) -> builtins.list[ModelVersion]:
         """Every version of a model, oldest first."""
         with self._p.db.read() as conn:
-            model_id = _model_id(conn, name)
+            model_id = find_model_id(conn, name)
             rows = conn.execute(
-                _select()
+                select_versions()
                 .where(model_versions.c.model_id == model_id)
                 .order_by(model_versions.c.version)
             ).all()
-            return [_to_version(conn, r) for r in rows]
+            return [to_version(conn, r) for r in rows]
 
     def alias_history(self, name: str, alias: str | None = None) -> builtins.list[AliasEvent]:
         """Every move of the model's aliases (or of one alias), oldest first."""
         with self._p.db.read() as conn:
-            model_id = _model_id(conn, name)
+            model_id = find_model_id(conn, name)
             stmt = select(alias_events).where(alias_events.c.model_id == model_id)
             if alias:
                 stmt = stmt.where(alias_events.c.alias == alias)
@@ -423,7 +341,7 @@ class Models:
         ).first()
         before = None if current is None else int(current.version)
         if before == row.version:
-            return _to_version(tx.conn, row)
+            return to_version(tx.conn, row)
         if current is None:
             tx.conn.execute(
                 model_aliases.insert().values(
@@ -455,7 +373,7 @@ class Models:
             f"{row.name}@{row.version}",
             {"alias": alias, "from": before, "to": row.version, "comment": comment},
         )
-        return _to_version(tx.conn, resolve_version(tx.conn, parse_ref(f"{row.name}@{alias}")))
+        return to_version(tx.conn, resolve_version(tx.conn, parse_ref(f"{row.name}@{alias}")))
 
     def remove_alias(self, name: str, alias: str) -> None:
         """Remove a (non-protected) alias; the removal is recorded in its history."""
@@ -465,7 +383,7 @@ class Models:
             )
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "contributor", "move model aliases")
-            model_id = _model_id(tx.conn, name)
+            model_id = find_model_id(tx.conn, name)
             current = tx.conn.execute(
                 select(model_aliases.c.version)
                 .where(model_aliases.c.model_id == model_id)
@@ -578,8 +496,13 @@ class Models:
 
 
 def _check_alias(alias: str) -> None:
-    ref = parse_ref(f"x@{alias}")
-    if ref.selector.kind != "alias" or alias == "latest":
+    from shipyard.errors import InvalidReferenceError
+
+    try:
+        kind = parse_ref(f"x@{alias}").selector.kind if isinstance(alias, str) else None
+    except InvalidReferenceError:
+        kind = None
+    if kind != "alias" or alias == "latest":
         raise InvalidInputError(
             f"invalid alias {alias!r}: an alias is a word starting with a letter (not a number, "
             "'latest' or a digest)"
@@ -597,121 +520,3 @@ def _ensure_model(tx: AuditedTransaction, name: str, now: datetime) -> int:
     )
     tx.record("model.create", KIND, name, {})
     return int(res.inserted_primary_key[0])  # type: ignore[index]
-
-
-def _model_id(conn: Connection, name: str) -> int:
-    row = conn.execute(
-        select(registered_models.c.id).where(registered_models.c.name == name)
-    ).first()
-    if row is None:
-        raise NotFoundError(f"no model '{name}'; see `shipyard models list`")
-    return int(row.id)
-
-
-def _select() -> Any:
-    return select(model_versions, registered_models.c.name).join(
-        registered_models, registered_models.c.id == model_versions.c.model_id
-    )
-
-
-def resolve_version(conn: Connection, ref: Ref) -> Any:
-    model_id = _model_id(conn, ref.name)
-    base = _select().where(model_versions.c.model_id == model_id)
-    sel = ref.selector
-    if sel.kind == "latest":
-        row = conn.execute(base.order_by(model_versions.c.version.desc()).limit(1)).first()
-    elif sel.kind == "version":
-        row = conn.execute(base.where(model_versions.c.version == int(sel.value))).first()
-    elif sel.kind == "digest":
-        rows = conn.execute(
-            base.where(model_versions.c.digest.startswith("blake3:" + sel.value))
-        ).all()
-        if len(rows) > 1:
-            raise InvalidInputError(f"digest prefix {sel.value!r} matches {len(rows)} versions")
-        row = rows[0] if rows else None
-    else:
-        alias = conn.execute(
-            select(model_aliases.c.version)
-            .where(model_aliases.c.model_id == model_id)
-            .where(model_aliases.c.alias == sel.value)
-        ).first()
-        if alias is None:
-            names = [
-                r.alias
-                for r in conn.execute(
-                    select(model_aliases.c.alias).where(model_aliases.c.model_id == model_id)
-                )
-            ]
-            raise NotFoundError(
-                f"model '{ref.name}' has no alias '{sel.value}'; its aliases are: "
-                f"{', '.join(sorted(names)) or 'none'}"
-            )
-        row = conn.execute(base.where(model_versions.c.version == alias.version)).first()
-    if row is None:
-        latest = conn.execute(
-            select(func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
-        ).scalar()
-        raise NotFoundError(
-            f"model '{ref.name}' has no version {sel} (latest is {latest}); "
-            f"see `shipyard models versions {ref.name}`"
-        )
-    return row
-
-
-def _to_version(conn: Connection, row: Any) -> ModelVersion:
-    aliases = sorted(
-        r.alias
-        for r in conn.execute(
-            select(model_aliases.c.alias)
-            .where(model_aliases.c.model_id == row.model_id)
-            .where(model_aliases.c.version == row.version)
-        )
-    )
-    inputs: list[dict[str, Any]] = []
-    if row.run_id:
-        from shipyard.stores.db.tables import run_inputs
-
-        inputs = [
-            {"dataset": r.dataset, "context": r.context, "digest": r.digest}
-            for r in conn.execute(
-                select(run_inputs)
-                .where(run_inputs.c.run_id == row.run_id)
-                .order_by(run_inputs.c.context)
-            )
-        ]
-    run = None
-    if row.run_id:
-        run = conn.execute(
-            select(runs.c.name, runs.c.created_by).where(runs.c.id == row.run_id)
-        ).first()
-    lineage = (
-        [
-            {
-                "kind": "run",
-                "ref": row.run_id,
-                "name": run.name if run else None,
-                "by": run.created_by if run else None,
-            }
-        ]
-        if row.run_id
-        else []
-    )
-    lineage += [
-        {"kind": "dataset", "ref": i["dataset"], "context": i["context"], "digest": i["digest"]}
-        for i in inputs
-    ]
-    return ModelVersion(
-        name=row.name,
-        version=int(row.version),
-        digest=row.digest,
-        flavor=row.flavor,
-        signature=row.signature,
-        run_id=row.run_id,
-        status=row.status,
-        description=row.description or "",
-        metrics=dict(row.metrics or {}),
-        aliases=aliases,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        lineage=lineage,
-    )

@@ -137,27 +137,34 @@ class ActiveRun:
             InvalidInputError: a key is empty or a value is not a number.
         """
         ts = now_ms() if timestamp is None else int(timestamp)
-        points = self._points
         counters = self._step
         run_id = self.id
+        batch: list[tuple[str, str, int, int, float]] = []
+        new_keys: list[str] = []
+        # Check the whole call first: a refused call buffers none of its points.
         for key, value in metrics.items():
-            if key not in counters:
+            if key not in counters and key not in new_keys:
                 check_key(key, "metric")
-                counters[key] = 0
+                new_keys.append(key)
             try:
                 number = float(value)
             except (TypeError, ValueError):
                 raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
             if not math.isfinite(number):
                 raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
+            batch.append((run_id, key, -1 if step is None else int(step), ts, number))
+        for key in new_keys:
+            counters[key] = 0
+        points = self._points
+        for p in batch:
+            key = p[1]
             if step is None:
                 s = counters[key]
                 counters[key] = s + 1
-            else:
-                s = int(step)
-                if s >= counters[key]:
-                    counters[key] = s + 1
-            points.append((run_id, key, s, ts, number))
+                p = (run_id, key, s, ts, p[4])
+            elif p[2] >= counters[key]:
+                counters[key] = p[2] + 1
+            points.append(p)
         if len(points) >= FLUSH_POINTS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 

@@ -1,0 +1,234 @@
+"""Model versions in the metadata store: the read models and how references resolve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.refs import Ref
+from shipyard.stores.db.tables import (
+    model_aliases,
+    model_versions,
+    registered_models,
+    run_inputs,
+    runs,
+)
+
+__all__ = [
+    "AliasEvent",
+    "ModelSummary",
+    "ModelVersion",
+    "find_model_id",
+    "resolve_version",
+    "to_version",
+]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model."""
+
+    name: str
+    version: int
+    digest: str
+    flavor: str
+    signature: dict[str, Any] | None
+    run_id: str | None
+    status: str
+    description: str
+    metrics: dict[str, float]
+    aliases: list[str]
+    created_at: datetime
+    created_by: str
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    created: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "flavor": self.flavor,
+            "signature": self.signature,
+            "run_id": self.run_id,
+            "status": self.status,
+            "description": self.description,
+            "metrics": self.metrics,
+            "aliases": self.aliases,
+            "lineage": self.lineage,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A registered model, its latest version and its aliases."""
+
+    name: str
+    latest: int
+    versions: int
+    aliases: dict[str, int]
+    updated_at: datetime
+    updated_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "latest": self.latest,
+            "versions": self.versions,
+            "aliases": self.aliases,
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": self.updated_by,
+        }
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One move of an alias."""
+
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    time: datetime
+    reason: str
+    comment: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alias": self.alias,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "actor": self.actor,
+            "time": self.time.isoformat(),
+            "reason": self.reason,
+            "comment": self.comment,
+        }
+
+
+def find_model_id(conn: Connection, name: str) -> int:
+    row = conn.execute(
+        select(registered_models.c.id).where(registered_models.c.name == name)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no model '{name}'; see `shipyard models list`")
+    return int(row.id)
+
+
+def select_versions() -> Any:
+    return select(model_versions, registered_models.c.name).join(
+        registered_models, registered_models.c.id == model_versions.c.model_id
+    )
+
+
+def resolve_version(conn: Connection, ref: Ref) -> Any:
+    model_id = find_model_id(conn, ref.name)
+    base = select_versions().where(model_versions.c.model_id == model_id)
+    sel = ref.selector
+    if sel.kind == "latest":
+        row = conn.execute(base.order_by(model_versions.c.version.desc()).limit(1)).first()
+    elif sel.kind == "version":
+        row = conn.execute(base.where(model_versions.c.version == int(sel.value))).first()
+    elif sel.kind == "digest":
+        rows = conn.execute(
+            base.where(model_versions.c.digest.startswith("blake3:" + sel.value))
+        ).all()
+        if len(rows) > 1:
+            raise InvalidInputError(f"digest prefix {sel.value!r} matches {len(rows)} versions")
+        row = rows[0] if rows else None
+    else:
+        alias = conn.execute(
+            select(model_aliases.c.version)
+            .where(model_aliases.c.model_id == model_id)
+            .where(model_aliases.c.alias == sel.value)
+        ).first()
+        if alias is None:
+            names = [
+                r.alias
+                for r in conn.execute(
+                    select(model_aliases.c.alias).where(model_aliases.c.model_id == model_id)
+                )
+            ]
+            raise NotFoundError(
+                f"model '{ref.name}' has no alias '{sel.value}'; its aliases are: "
+                f"{', '.join(sorted(names)) or 'none'}"
+            )
+        row = conn.execute(base.where(model_versions.c.version == alias.version)).first()
+    if row is None:
+        latest = conn.execute(
+            select(func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
+        ).scalar()
+        raise NotFoundError(
+            f"model '{ref.name}' has no version {sel} (latest is {latest}); "
+            f"see `shipyard models versions {ref.name}`"
+        )
+    return row
+
+
+def to_version(conn: Connection, row: Any) -> ModelVersion:
+    aliases = sorted(
+        r.alias
+        for r in conn.execute(
+            select(model_aliases.c.alias)
+            .where(model_aliases.c.model_id == row.model_id)
+            .where(model_aliases.c.version == row.version)
+        )
+    )
+    inputs: list[dict[str, Any]] = []
+    if row.run_id:
+        inputs = [
+            {"dataset": r.dataset, "context": r.context, "digest": r.digest}
+            for r in conn.execute(
+                select(run_inputs)
+                .where(run_inputs.c.run_id == row.run_id)
+                .order_by(run_inputs.c.context)
+            )
+        ]
+    run = None
+    if row.run_id:
+        run = conn.execute(
+            select(runs.c.name, runs.c.created_by).where(runs.c.id == row.run_id)
+        ).first()
+    lineage = (
+        [
+            {
+                "kind": "run",
+                "ref": row.run_id,
+                "name": run.name if run else None,
+                "by": run.created_by if run else None,
+            }
+        ]
+        if row.run_id
+        else []
+    )
+    lineage += [
+        {"kind": "dataset", "ref": i["dataset"], "context": i["context"], "digest": i["digest"]}
+        for i in inputs
+    ]
+    return ModelVersion(
+        name=row.name,
+        version=int(row.version),
+        digest=row.digest,
+        flavor=row.flavor,
+        signature=row.signature,
+        run_id=row.run_id,
+        status=row.status,
+        description=row.description or "",
+        metrics=dict(row.metrics or {}),
+        aliases=aliases,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        lineage=lineage,
+    )
