@@ -16,15 +16,13 @@ from shipyard.errors import CheckFailedError, InvalidInputError
 from shipyard.governance.evaluation import FAIRNESS_MEASURES, METRICS
 from shipyard.governance.policies import (
     REQUIREMENTS,
-    Check,
     FairnessRule,
     MetricRule,
     NoRegression,
     Policy,
-    PolicyContext,
     TierRules,
-    check_policy,
 )
+from shipyard.governance.policy_checks import Check, PolicyContext, check_policy
 
 EXAMPLE = """
 metrics:

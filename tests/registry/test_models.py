@@ -370,24 +370,12 @@ def test_protected_and_malformed_aliases_are_refused_writing_nothing(
     with pytest.raises(PermissionDeniedError, match="protected"):
         project.models.remove_alias(NAME, "production")
     for word in ("3", "latest", "bad alias"):
-        with pytest.raises(InvalidInputError, match=word):
+        with pytest.raises(InvalidInputError, match=f"invalid alias '{word}': an alias is a word"):
             project.models.set_alias(f"{NAME}@1", word)
     assert project_state(project) == before
     assert project.models.alias_history(NAME) == []
     with pytest.raises(NotFoundError, match="no alias 'production'"):
         project.models.get(f"{NAME}@production")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: registry/models.py _check_alias parses f'x@{alias}', so an alias with a space "
-    "is refused as \"invalid reference 'x@bad alias'\", a reference the user never wrote",
-)
-def test_a_malformed_alias_is_refused_in_the_users_terms(project: Project) -> None:
-    """An alias that is not a word is refused with the alias rule, not a made-up reference."""
-    with pytest.raises(InvalidInputError, match="invalid alias 'bad alias'") as info:
-        project.models.set_alias(f"{NAME}@1", "bad alias")
-    assert "x@" not in info.value.message
 
 
 def test_remove_alias_records_the_removal(project: Project, logged: Logged) -> None:

@@ -227,11 +227,6 @@ def test_a_metric_that_is_not_a_finite_number_is_refused(project: Project) -> No
     assert project.runs.metric_history(run.id, "auc") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ActiveRun.log_metrics buffers the valid points of a call before it raises on "
-    "a bad value, so a refused call still stores part of its input",
-)
 def test_a_refused_log_metrics_call_stores_none_of_its_points(project: Project) -> None:
     """When one value of a ``log_metrics`` call is not a number, no point of that call is
     stored."""

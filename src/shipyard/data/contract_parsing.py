@@ -28,7 +28,16 @@ from shipyard.data.contracts import (
 )
 from shipyard.errors import InvalidInputError
 
-__all__ = ["Problems", "parse_contract", "unique_key_loader"]
+__all__ = [
+    "Problems",
+    "check_keys",
+    "got",
+    "parse_contract",
+    "parse_number",
+    "parse_range",
+    "sub",
+    "unique_key_loader",
+]
 
 _TOP_KEYS = ("description", "owner", "strict", "columns", "checks")
 _COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "regex", "unique", "description")
@@ -92,7 +101,8 @@ def unique_key_loader() -> type:
     return Loader
 
 
-def _got(value: Any, expected_text: bool = False) -> str:
+def got(value: Any, expected_text: bool = False) -> str:
+    """How a wrong value is shown in a message ("the number 5", "nothing", "a list")."""
     if value is None:
         return "nothing"
     kinds: tuple[tuple[type, str], ...] = (
@@ -117,24 +127,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _join(path: str, key: Any) -> str:
+def sub(path: str, key: Any) -> str:
+    """The path of ``key`` under ``path`` ("columns.age" + "max" → "columns.age.max")."""
     return f"{path}.{key}" if path else str(key)
 
 
-def _check_keys(raw: Mapping[Any, Any], known: tuple[str, ...], path: str, p: Problems) -> None:
+def check_keys(raw: Mapping[Any, Any], known: tuple[str, ...], path: str, p: Problems) -> None:
     for key in raw:
         if key in known:
             continue
         close = difflib.get_close_matches(str(key), known, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"expected one of: {', '.join(known)}"
-        p.add(_join(path, key), f"unknown key; {hint}")
+        p.add(sub(path, key), f"unknown key; {hint}")
 
 
 def _text(raw: Mapping[Any, Any], key: str, path: str, p: Problems) -> str | None:
     value = raw.get(key)
     if value is None or isinstance(value, str):
         return value
-    p.add(_join(path, key), f"expected text, got {_got(value, expected_text=True)}")
+    p.add(sub(path, key), f"expected text, got {got(value, expected_text=True)}")
     return None
 
 
@@ -142,13 +153,13 @@ def _flag(raw: Mapping[Any, Any], key: str, path: str, p: Problems, default: boo
     value = raw.get(key, default)
     if isinstance(value, bool):
         return value
-    p.add(_join(path, key), f"expected true or false, got {_got(value)}")
+    p.add(sub(path, key), f"expected true or false, got {got(value)}")
     return default
 
 
-def _parse_number(value: Any, path: str, p: Problems) -> int | float | None:
+def parse_number(value: Any, path: str, p: Problems) -> int | float | None:
     if not _is_number(value):
-        p.add(path, f"expected a number, got {_got(value)}")
+        p.add(path, f"expected a number, got {got(value)}")
     elif not math.isfinite(value):
         p.add(path, f"expected a finite number, got {value!r}")
     else:
@@ -160,9 +171,12 @@ def _parse_bound(value: Any, type_: str, path: str, p: Problems) -> Bound | None
     if type_ == "datetime":
         parsed = parse_datetime(value)
         if parsed is None:
-            p.add(path, f"expected a date or time like 2024-05-01T12:00:00, got {_got(value)}")
+            p.add(
+                path,
+                f"expected a date or time like 2024-05-01T12:00:00, got {got(value)}",
+            )
         return parsed
-    return _parse_number(value, path, p)
+    return parse_number(value, path, p)
 
 
 def _check_order(lo: Any, hi: Any, path: str, p: Problems) -> None:
@@ -196,9 +210,9 @@ def _parse_column(raw: Any, path: str, p: Problems) -> ColumnSpec | None:
     if isinstance(raw, str):  # shorthand: `age: int`
         raw = {"type": raw}
     if not isinstance(raw, Mapping):
-        p.add(path, f"expected a mapping such as {{type: int}}, got {_got(raw)}")
+        p.add(path, f"expected a mapping such as {{type: int}}, got {got(raw)}")
         return None
-    _check_keys(raw, _COLUMN_KEYS, path, p)
+    check_keys(raw, _COLUMN_KEYS, path, p)
     type_ = raw.get("type")
     if type_ is None:
         p.add(path, f"missing 'type'; one of: {', '.join(COLUMN_TYPES)}")
@@ -207,7 +221,7 @@ def _parse_column(raw: Any, path: str, p: Problems) -> ColumnSpec | None:
             iter(difflib.get_close_matches(str(type_), COLUMN_TYPES, n=1)), None
         )
         hint = f"did you mean '{close}'?" if close else f"one of: {', '.join(COLUMN_TYPES)}"
-        p.add(_join(path, "type"), f"unknown type {type_!r}; {hint}")
+        p.add(sub(path, "type"), f"unknown type {type_!r}; {hint}")
         type_ = None
     nullable = _flag(raw, "nullable", path, p, True)
     unique = _flag(raw, "unique", path, p, False)
@@ -217,30 +231,33 @@ def _parse_column(raw: Any, path: str, p: Problems) -> ColumnSpec | None:
         if raw.get(key) is None or type_ is None:
             continue
         if type_ not in RANGE_TYPES:
-            p.add(_join(path, key), f"applies to int, float and datetime columns, not {type_}")
+            p.add(sub(path, key), f"applies to int, float and datetime columns, not {type_}")
         else:
-            bounds[key] = _parse_bound(raw[key], type_, _join(path, key), p)
+            bounds[key] = _parse_bound(raw[key], type_, sub(path, key), p)
     _check_order(bounds["min"], bounds["max"], path, p)
     allowed = raw.get("allowed")
     if allowed is not None and type_ is not None:
         if type_ not in _ALLOWED_TYPES:
-            p.add(_join(path, "allowed"), f"does not apply to {type_} columns")
+            p.add(sub(path, "allowed"), f"does not apply to {type_} columns")
         elif not isinstance(allowed, list) or not allowed:
-            p.add(_join(path, "allowed"), f"expected a non-empty list, got {_got(allowed)}")
+            p.add(
+                sub(path, "allowed"),
+                f"expected a non-empty list, got {got(allowed)}",
+            )
         else:
             for i, value in enumerate(allowed):
                 if not _allowed_ok(type_, value):
                     text = type_ in ("string", "category")
                     p.add(
                         f"{path}.allowed[{i}]",
-                        f"expected a {type_} value, got {_got(value, expected_text=text)}",
+                        f"expected a {type_} value, got {got(value, expected_text=text)}",
                     )
     regex = _text(raw, "regex", path, p)
     if regex is not None and type_ is not None:
         if type_ not in _REGEX_TYPES:
-            p.add(_join(path, "regex"), f"applies to string and category columns, not {type_}")
+            p.add(sub(path, "regex"), f"applies to string and category columns, not {type_}")
         elif (why := _regex_problem(regex)) is not None:
-            p.add(_join(path, "regex"), f"invalid regular expression {regex!r}: {why}")
+            p.add(sub(path, "regex"), f"invalid regular expression {regex!r}: {why}")
     if type_ is None:
         return None
     return ColumnSpec(
@@ -255,29 +272,32 @@ def _parse_column(raw: Any, path: str, p: Problems) -> ColumnSpec | None:
     )
 
 
-def _parse_range(raw: Any, path: str, p: Problems, *, count: bool = False) -> Range | None:
+def parse_range(raw: Any, path: str, p: Problems, *, count: bool = False) -> Range | None:
     if not isinstance(raw, Mapping):
-        p.add(path, f"expected a mapping with min and/or max, got {_got(raw)}")
+        p.add(path, f"expected a mapping with min and/or max, got {got(raw)}")
         return None
     if not raw:
         p.add(path, "needs min and/or max")
         return None
-    _check_keys(raw, ("min", "max"), path, p)
+    check_keys(raw, ("min", "max"), path, p)
     out: dict[str, int | float | None] = {"min": None, "max": None}
     for key in out:
         value = raw.get(key)
         if value is None:
             continue
         if count and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            p.add(_join(path, key), f"expected a whole number of rows >= 0, got {_got(value)}")
+            p.add(
+                sub(path, key),
+                f"expected a whole number of rows >= 0, got {got(value)}",
+            )
         else:
-            out[key] = _parse_number(value, _join(path, key), p)
+            out[key] = parse_number(value, sub(path, key), p)
     _check_order(out["min"], out["max"], path, p)
     return Range(out["min"], out["max"])
 
 
 def _share(value: Any, path: str, p: Problems) -> float | None:
-    number = _parse_number(value, path, p)
+    number = parse_number(value, path, p)
     if number is not None and not 0 <= number <= 1:
         p.add(path, f"expected a share between 0 and 1, got {number!r}")
         return None
@@ -303,12 +323,12 @@ def _parse_checks(raw: Any, declared: Mapping[str, str | None], p: Problems) -> 
     if raw is None:
         return DatasetChecks()
     if not isinstance(raw, Mapping):
-        p.add("checks", f"expected a mapping, got {_got(raw)}")
+        p.add("checks", f"expected a mapping, got {got(raw)}")
         return DatasetChecks()
-    _check_keys(raw, _CHECK_KEYS, "checks", p)
+    check_keys(raw, _CHECK_KEYS, "checks", p)
     row_count = None
     if raw.get("row_count") is not None:
-        row_count = _parse_range(raw["row_count"], "checks.row_count", p, count=True)
+        row_count = parse_range(raw["row_count"], "checks.row_count", p, count=True)
     keys = _parse_keys(raw.get("unique"), declared, p)
     share: float | dict[str, float] | None = None
     raw_share = raw.get("max_null_share")
@@ -323,7 +343,7 @@ def _parse_checks(raw: Any, declared: Mapping[str, str | None], p: Problems) -> 
     means: dict[str, Range] = {}
     for c, v in _mapping(raw, "mean", p).items():
         path = f"checks.mean.{c}"
-        if _column_ref(c, path, p, declared, numeric=True) and (r := _parse_range(v, path, p)):
+        if _column_ref(c, path, p, declared, numeric=True) and (r := parse_range(v, path, p)):
             means[c] = r
     quantiles: dict[str, tuple[QuantileBounds, ...]] = {}
     for c, v in _mapping(raw, "quantile", p).items():
@@ -344,14 +364,14 @@ def _parse_keys(
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        p.add("checks.unique", f"expected a list of keys like [[a, b]], got {_got(raw)}")
+        p.add("checks.unique", f"expected a list of keys like [[a, b]], got {got(raw)}")
         return ()
     keys: list[tuple[str, ...]] = []
     for i, key in enumerate(raw):
         path = f"checks.unique[{i}]"
         if not isinstance(key, list) or not key:
             hint = "write one key of two columns as unique: [[a, b]]"
-            p.add(path, f"expected a list of column names, got {_got(key)}; {hint}")
+            p.add(path, f"expected a list of column names, got {got(key)}; {hint}")
         elif all(_column_ref(c, path, p, declared) for c in key):
             if len(set(key)) != len(key):
                 p.add(path, "names a column twice")
@@ -365,18 +385,18 @@ def _mapping(raw: Mapping[Any, Any], key: str, p: Problems) -> Mapping[Any, Any]
         return {}
     if isinstance(value, Mapping):
         return value
-    p.add(f"checks.{key}", f"expected a mapping of column name to bounds, got {_got(value)}")
+    p.add(f"checks.{key}", f"expected a mapping of column name to bounds, got {got(value)}")
     return {}
 
 
 def _parse_quantile(raw: Any, path: str, p: Problems) -> QuantileBounds | None:
     if not isinstance(raw, Mapping):
-        p.add(path, f"expected a mapping like {{q: 0.5, min: 1, max: 9}}, got {_got(raw)}")
+        p.add(path, f"expected a mapping like {{q: 0.5, min: 1, max: 9}}, got {got(raw)}")
         return None
-    q = _share(raw["q"], _join(path, "q"), p) if "q" in raw else None
+    q = _share(raw["q"], sub(path, "q"), p) if "q" in raw else None
     if "q" not in raw:
         p.add(path, "missing 'q', the quantile between 0 and 1 (0.5 is the median)")
-    bounds = _parse_range({k: v for k, v in raw.items() if k != "q"}, path, p)
+    bounds = parse_range({k: v for k, v in raw.items() if k != "q"}, path, p)
     if q is None or bounds is None:
         return None
     return QuantileBounds(q, bounds.min, bounds.max)
@@ -384,9 +404,9 @@ def _parse_quantile(raw: Any, path: str, p: Problems) -> QuantileBounds | None:
 
 def parse_contract(doc: Any, p: Problems) -> Contract | None:
     if not isinstance(doc, Mapping):
-        p.add("", f"a contract is a mapping with 'columns', got {_got(doc)}")
+        p.add("", f"a contract is a mapping with 'columns', got {got(doc)}")
         return None
-    _check_keys(doc, _TOP_KEYS, "", p)
+    check_keys(doc, _TOP_KEYS, "", p)
     description = _text(doc, "description", "", p) or ""
     owner = _text(doc, "owner", "", p)
     strict = _flag(doc, "strict", "", p, False)
@@ -394,7 +414,10 @@ def parse_contract(doc: Any, p: Problems) -> Contract | None:
     columns: dict[str, ColumnSpec] = {}
     declared: dict[str, str | None] = {}
     if not isinstance(raw_columns, Mapping) or not raw_columns:
-        p.add("columns", f"expected a mapping of column name to rules, got {_got(raw_columns)}")
+        p.add(
+            "columns",
+            f"expected a mapping of column name to rules, got {got(raw_columns)}",
+        )
     else:
         for name, raw in raw_columns.items():
             if not isinstance(name, str) or not name:

@@ -39,7 +39,8 @@ from shipyard.stores.db.tables import (
 )
 
 if TYPE_CHECKING:
-    from shipyard.governance.policies import Policy, PolicyResult
+    from shipyard.governance.policies import Policy
+    from shipyard.governance.policy_checks import PolicyResult
     from shipyard.project import Project
     from shipyard.registry.models import ModelVersion
 
@@ -176,7 +177,7 @@ class Governance:
 
     def check(self, ref: str, *, for_alias: str = "production") -> PolicyResult:
         """Check a version against its policy, as promotion to ``for_alias`` would."""
-        from shipyard.governance.policies import PolicyContext, check_policy
+        from shipyard.governance.policy_checks import PolicyContext, check_policy
 
         mv = self._p.models.get(ref)
         policy = self.effective_policy(mv.name)
