@@ -452,6 +452,25 @@ def test_predict_file_refuses_rows_that_do_not_fit_the_signature(
     assert [p.name for p in folder.iterdir()] == ["batch.csv"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: registry/batch.py score_file turns every OSError, including failing to create "
+    "the output in a missing folder, into '<input>: cannot read: ...' naming the temp file",
+)
+def test_an_unwritable_output_is_blamed_on_the_output(
+    project: Project, logged: Logged, tmp_path: Path
+) -> None:
+    """Scoring into a folder that does not exist raises InvalidInputError naming the output,
+    not the input."""
+    source = tmp_path / "batch.csv"
+    logged.frame.head(10).to_csv(source, index=False)
+    dest = tmp_path / "missing" / "scored.parquet"
+    with pytest.raises(InvalidInputError) as info:
+        project.models.predict_file(f"{NAME}@1", source, dest)
+    assert str(dest) in info.value.message
+    assert "cannot read" not in info.value.message
+
+
 # -- roles --------------------------------------------------------------------------------------
 
 

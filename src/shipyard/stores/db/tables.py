@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
@@ -40,11 +42,15 @@ __all__ = [
     "datasets",
     "evaluation_reports",
     "experiments",
+    "feedback",
+    "kpi_events",
     "lineage_edges",
     "metadata",
     "model_aliases",
     "model_versions",
     "policies",
+    "prediction_segments",
+    "predictions",
     "registered_models",
     "run_artifacts",
     "run_inputs",
@@ -387,6 +393,59 @@ card_sections = Table(
     Column("text", Text, nullable=False),
     Column("author", String(128), nullable=False),
     Column("time", UTCDateTime(), nullable=False),
+)
+
+# -- serving --------------------------------------------------------------------------------------
+
+# One row per prediction (the slim index: what was answered, when, by which version); the full
+# inputs are in Parquet segments in the artifact store.
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("request_id", String(32), primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("model", String(300), nullable=False),  # name@version that answered (or shadowed)
+    Column("shadow", Boolean, nullable=False, server_default=text("false")),
+    Column("prediction", Text, nullable=False),  # JSON
+    Column("time", BigInteger, nullable=False),  # milliseconds since the epoch
+    Column("latency_ms", Float, nullable=False),
+    Index("ix_predictions_deployment_time", "deployment", "time"),
+)
+
+prediction_segments = Table(
+    "prediction_segments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("first_time", BigInteger, nullable=False),
+    Column("last_time", BigInteger, nullable=False),
+    Index("ix_prediction_segments_deployment_time", "deployment", "last_time"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", String(32), nullable=False),
+    Column("deployment", String(128), nullable=False),
+    Column("label", Text, nullable=False),  # JSON
+    Column("time", BigInteger, nullable=False),
+    Index("ix_feedback_request", "request_id"),
+    Index("ix_feedback_deployment_time", "deployment", "time"),
+)
+
+kpi_events = Table(
+    "kpi_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("request_id", String(32), nullable=True),
+    Column("time", BigInteger, nullable=False),
+    Index("ix_kpi_events_deployment_time", "deployment", "time"),
 )
 
 # Which stored blobs belong to which entity, so an integrity error can name its owner.
