@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shipyard.governance.cards import Cards
     from shipyard.governance.reports import Evaluations
     from shipyard.registry.models import Models
+    from shipyard.serving.predictions import Deployments
     from shipyard.stores.integrity import GarbageReport, StoreReport
     from shipyard.tracking.runs import ActiveRun, Runs
 
@@ -109,6 +110,12 @@ class Project:
         from shipyard.governance.cards import Cards
 
         return Cards(self)
+
+    @cached_property
+    def deployments(self) -> Deployments:
+        from shipyard.serving.predictions import Deployments
+
+        return Deployments(self)
 
     def start_run(
         self,

@@ -219,11 +219,6 @@ def test_metrics_are_a_snapshot_of_the_run_at_registration(
     assert project.runs.get(run.id).metrics == {"auc": 0.85}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Models.register_model/_insert_version store run_id unchecked, so an unknown "
-    "run id gives a version whose lineage points at a run that does not exist",
-)
 def test_register_model_refuses_an_unknown_run(
     project: Project, pipelines: tuple[Pipeline, Pipeline], project_state: Any
 ) -> None:
@@ -452,11 +447,6 @@ def test_predict_file_refuses_rows_that_do_not_fit_the_signature(
     assert [p.name for p in folder.iterdir()] == ["batch.csv"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: registry/batch.py score_file turns every OSError, including failing to create "
-    "the output in a missing folder, into '<input>: cannot read: ...' naming the temp file",
-)
 def test_an_unwritable_output_is_blamed_on_the_output(
     project: Project, logged: Logged, tmp_path: Path
 ) -> None:

@@ -61,13 +61,16 @@ def score_file(
             except InvalidInputError as exc:
                 raise InvalidInputError(f"rows from {rows + 1}: {exc.message}") from None
             table = pa.Table.from_pandas(scored, preserve_index=False)
-            if writer is None:
-                writer = (
-                    pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
-                    if out_fmt == "parquet"
-                    else pacsv.CSVWriter(str(tmp), table.schema)
-                )
-            writer.write_table(table)
+            try:
+                if writer is None:
+                    writer = (
+                        pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
+                        if out_fmt == "parquet"
+                        else pacsv.CSVWriter(str(tmp), table.schema)
+                    )
+                writer.write_table(table)
+            except OSError as exc:
+                raise InvalidInputError(f"{dest}: cannot write: {exc.strerror or exc}") from None
             rows += batch.num_rows
             progress.advance(batch.num_rows)
         if writer is None:

@@ -87,6 +87,10 @@ class Models:
         validate_name(name, "model name")
         with self._p.db.read() as conn:
             require_role(conn, self._p.actor, "contributor", "register models")
+            if run_id is not None:
+                from shipyard.tracking.runs import resolve_run_id
+
+                run_id = resolve_run_id(conn, run_id)
         signature = (
             infer_signature(model, input_example).to_dict() if input_example is not None else None
         )

@@ -1,0 +1,137 @@
+"""``shipyard serve`` and ``shipyard deployments``: the model server and what it logged."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table
+
+deployments_app = typer.Typer(help="What served models answered: metrics from the log.")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_window(text: str) -> float:
+    """``90s``, ``15m``, ``1h``, ``7d`` → seconds."""
+    text = text.strip().lower()
+    if len(text) >= 2 and text[-1] in _UNITS and text[:-1].replace(".", "", 1).isdigit():
+        return float(text[:-1]) * _UNITS[text[-1]]
+    raise typer.BadParameter(f"expected a window like 30m, 1h or 7d, got {text!r}")
+
+
+def parse_routes(text: str) -> dict[str, int]:
+    routes: dict[str, int] = {}
+    for part in text.split(","):
+        alias, sep, weight = part.strip().partition("=")
+        if not sep or not alias or not weight.strip().isdigit() or int(weight) < 0:
+            raise typer.BadParameter(
+                f"expected ALIAS=WEIGHT pairs like production=90,challenger=10, got {part!r}"
+            )
+        routes[alias.strip()] = int(weight)
+    if not any(routes.values()):
+        raise typer.BadParameter("at least one route needs a weight above 0")
+    return routes
+
+
+def serve(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS to serve, e.g. credit-risk@production.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    route: Annotated[
+        str | None,
+        typer.Option(help="Split traffic between aliases, e.g. production=90,challenger=10."),
+    ] = None,
+    shadow: Annotated[
+        str | None, typer.Option(help="Also score with this alias in the background.")
+    ] = None,
+    reload_seconds: Annotated[
+        float, typer.Option(help="How often to check whether the aliases moved.", min=0.1)
+    ] = 2.0,
+) -> None:
+    """Serve a model over HTTP: /predict, Open Inference Protocol v2, /metrics, /feedback,
+    /kpi. The server follows its aliases: a promotion or rollback is picked up within
+    seconds."""
+    import uvicorn
+
+    from shipyard.refs import parse_ref
+    from shipyard.serving.app import ServeConfig, create_app, prepare_multiprocess_dir
+
+    parsed = parse_ref(ref)
+    if parsed.selector.kind != "alias" and not route:
+        raise typer.BadParameter(
+            f"serve an alias (e.g. {parsed.name}@production) so the server can follow its moves"
+        )
+    routes = parse_routes(route) if route else {str(parsed.selector): 100}
+    project = open_project(ctx)
+    for alias in [*routes, *([shadow] if shadow else [])]:
+        project.models.get(f"{parsed.name}@{alias}")  # a clear error before listening
+    config = ServeConfig(
+        project=str(project.root),
+        model=parsed.name,
+        routes=routes,
+        shadow=shadow,
+        reload_seconds=reload_seconds,
+    )
+    project.close()
+    typer.echo(
+        f"serving {parsed.name} ({', '.join(f'{a}={w}' for a, w in routes.items())}"
+        f"{', shadow ' + shadow if shadow else ''}) on http://{host}:{port} "
+        f"with {workers} worker(s); metrics at /metrics, docs at /docs",
+        err=True,
+    )
+    if workers == 1:
+        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+        return
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_multiprocess_dir(project.root))
+    os.environ["SHIPYARD_SERVE_CONFIG"] = config.to_json()
+    uvicorn.run(
+        "shipyard.serving.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@deployments_app.command("metrics")
+def metrics(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment (model) name.")],
+    window: Annotated[str, typer.Option(help="How far back: 30m, 1h, 7d.")] = "1h",
+    json_: JsonOpt = False,
+) -> None:
+    """Throughput, latency percentiles, accuracy and KPIs from the prediction log."""
+    doc = open_project(ctx).deployments.metrics(name, window_seconds=parse_window(window))
+    if json_:
+        emit_json(doc)
+        return
+    out = console()
+    lat = doc["latency_ms"]
+    out.print(
+        f"[bold]{name}[/bold], last {window}: {doc['predictions']:,} predictions, "
+        f"{doc['throughput_per_second']:.1f}/s, {doc['feedback']:,} labels"
+    )
+    if lat["p50"] is not None:
+        out.print(f"latency ms: p50 {lat['p50']:.2f}  p95 {lat['p95']:.2f}  p99 {lat['p99']:.2f}")
+    table(
+        None,
+        ["model", "predictions", "p50 ms", "p99 ms", "accuracy"],
+        [
+            [
+                m,
+                v["predictions"],
+                f"{v['latency_ms']['p50']:.2f}",
+                f"{v['latency_ms']['p99']:.2f}",
+                "" if v["accuracy"] is None else f"{v['accuracy']:.3f}",
+            ]
+            for m, v in doc["by_model"].items()
+        ],
+    )
+    for k, v in doc["kpis"].items():
+        out.print(f"kpi {k}: {v['events']:,} events, sum {v['sum']:,.2f}")

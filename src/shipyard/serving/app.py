@@ -1,0 +1,587 @@
+"""The model server: FastAPI app behind ``shipyard serve NAME@ALIAS``.
+
+Endpoints: ``POST /predict`` (records or MLflow's ``dataframe_split``), the Open Inference
+Protocol v2 (``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}``,
+``/v2/models/{name}/infer``), ``GET /metrics`` for Prometheus, ``POST /feedback`` for ground
+truth and ``POST /kpi`` for business events. Bad input gets a 4xx naming the field and the
+reason, never a 5xx, and is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+import uuid
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.serving.metrics import ServerMetrics
+from shipyard.serving.predictions import PredictionLog, PredictionRecord
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from shipyard.project import Project
+    from shipyard.registry.signatures import CheckedPredictor
+
+__all__ = ["ServeConfig", "create_app"]
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What to serve: a model name and the aliases that answer, with traffic weights."""
+
+    project: str
+    model: str
+    routes: dict[str, int]  # alias -> weight
+    shadow: str | None = None
+    reload_seconds: float = 2.0
+    max_body_bytes: int = MAX_BODY_BYTES
+    log_queue: int = 100_000
+    accuracy_window_seconds: float = 3600.0
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class Slot:
+    """One alias being served: the version it points at, its loaded predictor, and the rules
+    each request is checked with (the signature's columns, and the contract of the data the
+    model was trained on, when it has one)."""
+
+    alias: str
+    version: int
+    ref: str
+    predictor: CheckedPredictor
+    columns: tuple[str, ...] = ()
+    contract_model: Any = None
+
+
+@dataclass
+class State:
+    project: Project
+    config: ServeConfig
+    metrics: ServerMetrics
+    log: PredictionLog
+    slots: dict[str, Slot] = field(default_factory=dict)
+    ready: bool = False
+
+
+class RequestError(Exception):
+    """A request the server refuses: HTTP status, reason label, message and details."""
+
+    def __init__(self, status: int, reason: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.details = status, reason, message, details
+
+
+def create_app(config: ServeConfig) -> FastAPI:
+    """The app for ``config``; models load at start-up and follow their aliases."""
+    from shipyard.project import open_project
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        project = open_project(config.project)
+        metrics = ServerMetrics()
+        log = PredictionLog(
+            project, config.model, max_queue=config.log_queue, on_drop=metrics.dropped.inc
+        )
+        state = State(project, config, metrics, log)
+        app.state.shipyard = state
+        for alias in _aliases(config):
+            state.slots[alias] = await asyncio.to_thread(_load, project, config.model, alias)
+        state.ready = True
+        metrics.start_resource_sampler()
+        watcher = asyncio.create_task(_follow_aliases(state))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            metrics.stop()
+            await asyncio.to_thread(log.close)
+            project.close()
+
+    app = FastAPI(
+        title=f"shipyard: {config.model}",
+        description="Predictions from the model registry, checked against the signature.",
+        lifespan=lifespan,
+    )
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        return await _handle(request, "/predict", _predict_body)
+
+    @app.post("/v2/models/{name}/infer")
+    async def infer(name: str, request: Request) -> Response:
+        if name != config.model:
+            return _error(404, f"no model {name!r} here; this server serves {config.model!r}")
+        return await _handle(request, "/v2/infer", _infer_body)
+
+    @app.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready(request: Request) -> Response:
+        state: State | None = getattr(request.app.state, "shipyard", None)
+        ok = bool(state and state.ready)
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+    @app.get("/v2/models/{name}")
+    async def model_metadata(name: str, request: Request) -> Response:
+        state: State = request.app.state.shipyard
+        if name != config.model:
+            return _error(404, f"no model {name!r} here; this server serves {config.model!r}")
+        slot = state.slots[_aliases(config)[0]]
+        sig = slot.predictor.signature
+        columns = sig.to_dict()["inputs"]["columns"] if sig else {}
+        return JSONResponse(
+            {
+                "name": config.model,
+                "versions": [str(s.version) for s in state.slots.values()],
+                "platform": "shipyard-sklearn",
+                "inputs": [
+                    {"name": c, "datatype": _v2_type(spec.get("type")), "shape": [-1]}
+                    for c, spec in columns.items()
+                ],
+                "outputs": [{"name": "prediction", "datatype": "BYTES", "shape": [-1]}],
+                "aliases": {a: s.version for a, s in state.slots.items()},
+            }
+        )
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        state: State = request.app.state.shipyard
+        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/feedback")
+    async def post_feedback(request: Request) -> Response:
+        state: State = request.app.state.shipyard
+        try:
+            doc = await _json_body(request, state)
+            items = doc if isinstance(doc, list) else [doc]
+            pairs = []
+            for i, item in enumerate(items):
+                if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
+                    raise RequestError(
+                        422,
+                        "invalid_input",
+                        f'feedback item {i}: expected {{"request_id": ..., "label": ...}}',
+                    )
+                pairs.append((str(item["request_id"]), item["label"]))
+            results = await asyncio.to_thread(
+                state.project.deployments.record_feedback, config.model, pairs
+            )
+        except RequestError as exc:
+            return _refused(state, "/feedback", exc)
+        for r in results:
+            version = r["model"].split("@")[1] if r["model"] else "unknown"
+            state.metrics.feedback.labels(config.model, version).inc()
+        await asyncio.to_thread(_refresh_accuracy, state)
+        return JSONResponse({"accepted": len(results), "results": results})
+
+    @app.post("/kpi")
+    async def post_kpi(request: Request) -> Response:
+        state: State = request.app.state.shipyard
+        try:
+            doc = await _json_body(request, state)
+            items = doc if isinstance(doc, list) else [doc]
+            for i, item in enumerate(items):
+                value = item.get("value") if isinstance(item, dict) else None
+                if (
+                    not isinstance(item, dict)
+                    or not isinstance(item.get("name"), str)
+                    or not (isinstance(value, int | float) and not isinstance(value, bool))
+                ):
+                    raise RequestError(
+                        422,
+                        "invalid_input",
+                        f'kpi item {i}: expected {{"name": text, "value": number, '
+                        '"request_id": optional}',
+                    )
+            for item in items:
+                await asyncio.to_thread(
+                    state.project.deployments.record_kpi,
+                    config.model,
+                    item["name"],
+                    float(item["value"]),
+                    item.get("request_id"),
+                )
+        except (RequestError, InvalidInputError) as exc:
+            err = (
+                exc
+                if isinstance(exc, RequestError)
+                else RequestError(422, "invalid_input", exc.message)
+            )
+            return _refused(state, "/kpi", err)
+        for item in items:
+            state.metrics.kpi.labels(item["name"]).inc()
+            state.metrics.kpi_value.labels(item["name"]).inc(float(item["value"]))
+        return JSONResponse({"accepted": len(items)})
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --workers``: the config travels in ``SHIPYARD_SERVE_CONFIG``."""
+    return create_app(ServeConfig.from_json(os.environ["SHIPYARD_SERVE_CONFIG"]))
+
+
+# -- request handling -----------------------------------------------------------------------------
+
+
+async def _handle(request: Request, endpoint: str, parse: Any) -> Response:
+    state: State = request.app.state.shipyard
+    start = time.perf_counter()
+    state.metrics.inflight.inc()
+    slot = _route(state)
+    version = str(slot.version)
+    try:
+        doc = await _json_body(request, state)
+        frame_rows = parse(doc)
+        frame = _validate(slot, frame_rows)
+        if len(frame) > 256:
+            outputs = await asyncio.to_thread(_score, slot, frame)
+        else:
+            outputs = _score(slot, frame)
+        elapsed = time.perf_counter() - start
+        ids = [uuid.uuid4().hex for _ in range(len(frame))]
+        _log(state, slot, ids, frame_rows, outputs, elapsed, shadow=False)
+        if state.config.shadow and state.config.shadow in state.slots:
+            asyncio.get_running_loop().run_in_executor(
+                None, _shadow, state, state.slots[state.config.shadow], ids, frame_rows, frame
+            )
+        state.metrics.predictions.labels(state.config.model, version).inc(len(frame))
+        body = _answer(endpoint, slot, ids, outputs, state.config.model)
+        code = 200
+        response: Response = JSONResponse(body)
+    except RequestError as exc:
+        code = exc.status
+        state.metrics.errors.labels(state.config.model, version, exc.reason).inc()
+        response = _error(exc.status, exc.message, exc.details)
+    except Exception as exc:  # a model failure is the server's fault: 500, counted
+        code = 500
+        state.metrics.errors.labels(state.config.model, version, "model_error").inc()
+        response = _error(500, f"the model failed: {type(exc).__name__}: {exc}")
+    finally:
+        state.metrics.inflight.dec()
+    elapsed = time.perf_counter() - start
+    state.metrics.requests.labels(state.config.model, version, endpoint, str(code)).inc()
+    state.metrics.duration.labels(state.config.model, version, endpoint).observe(elapsed)
+    return response
+
+
+async def _json_body(request: Request, state: State) -> Any:
+    declared = request.headers.get("content-length")
+    limit = state.config.max_body_bytes
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise RequestError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def _predict_body(doc: Any) -> list[dict[str, Any]]:
+    if not isinstance(doc, dict):
+        raise RequestError(422, "invalid_input", 'expected {"records": [{...}, ...]}')
+    if "records" in doc:
+        records = doc["records"]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise RequestError(422, "invalid_input", '"records" must be a list of objects')
+        return _sized(records)
+    if "dataframe_split" in doc:
+        split = doc["dataframe_split"]
+        if (
+            not isinstance(split, dict)
+            or not isinstance(split.get("columns"), list)
+            or not (isinstance(split.get("data"), list))
+        ):
+            raise RequestError(
+                422,
+                "invalid_input",
+                '"dataframe_split" needs "columns" (names) and "data" (rows of values)',
+            )
+        columns = split["columns"]
+        rows = []
+        for i, row in enumerate(split["data"]):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise RequestError(
+                    422,
+                    "invalid_input",
+                    f"dataframe_split row {i} has {len(row) if isinstance(row, list) else 'no'} "
+                    f"values for {len(columns)} columns",
+                )
+            rows.append(dict(zip(columns, row, strict=True)))
+        return _sized(rows)
+    raise RequestError(
+        422, "invalid_input", 'expected {"records": [...]} or {"dataframe_split": {...}}'
+    )
+
+
+def _infer_body(doc: Any) -> list[dict[str, Any]]:
+    """Open Inference Protocol v2: one tensor per input column."""
+    inputs = doc.get("inputs") if isinstance(doc, dict) else None
+    if not isinstance(inputs, list) or not inputs:
+        raise RequestError(422, "invalid_input", '"inputs" must be a non-empty list of tensors')
+    columns: dict[str, list[Any]] = {}
+    for i, t in enumerate(inputs):
+        if (
+            not isinstance(t, dict)
+            or not isinstance(t.get("name"), str)
+            or not isinstance(t.get("data"), list)
+        ):
+            raise RequestError(422, "invalid_input", f"inputs[{i}] needs a name and data")
+        columns[t["name"]] = t["data"]
+    sizes = {len(v) for v in columns.values()}
+    if len(sizes) != 1:
+        raise RequestError(422, "invalid_input", "every input tensor needs the same length")
+    n = sizes.pop()
+    return _sized([{c: v[i] for c, v in columns.items()} for i in range(n)])
+
+
+def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not rows:
+        raise RequestError(422, "invalid_input", "no rows to predict")
+    if len(rows) > MAX_ROWS:
+        raise RequestError(413, "body_too_large", f"at most {MAX_ROWS:,} rows per request")
+    return rows
+
+
+def _validate(slot: Slot, rows: list[dict[str, Any]]) -> Any:
+    from pydantic import ValidationError
+
+    errors: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        missing = [c for c in slot.columns if c not in row]
+        errors += [
+            {"record": i, "field": c, "reason": "missing (send null for an unknown value)"}
+            for c in missing
+        ]
+        if slot.contract_model is not None and not missing:
+            try:
+                slot.contract_model.model_validate(row)
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False, include_input=False):
+                    field_name = ".".join(str(x) for x in err["loc"]) or "(record)"
+                    errors.append({"record": i, "field": field_name, "reason": err["msg"]})
+        if len(errors) >= 50:
+            break
+    if errors:
+        problems = [f"record {e['record']}, {e['field']}: {e['reason']}" for e in errors]
+        raise RequestError(
+            422,
+            "invalid_input",
+            InvalidInputError.from_problems("the records", problems).message,
+            {"errors": errors},
+        )
+    try:
+        return slot.predictor.validate_records(rows)
+    except InvalidInputError as exc:
+        raise RequestError(422, "invalid_input", exc.message, exc.details or None) from None
+
+
+def _score(slot: Slot, frame: Any) -> list[dict[str, Any]]:
+    pred = slot.predictor.predict(frame)
+    out: list[dict[str, Any]] = [{"prediction": _plain(p)} for p in pred]
+    if slot.predictor.is_classifier and slot.predictor.classes is not None:
+        proba = slot.predictor.predict_proba(frame)
+        classes = [str(_plain(c)) for c in slot.predictor.classes]
+        for row, probs in zip(out, proba, strict=True):
+            row["probabilities"] = {c: float(p) for c, p in zip(classes, probs, strict=True)}
+    return out
+
+
+def _answer(
+    endpoint: str, slot: Slot, ids: list[str], outputs: list[dict[str, Any]], model: str
+) -> dict[str, Any]:
+    if endpoint == "/v2/infer":
+        return {
+            "model_name": model,
+            "model_version": str(slot.version),
+            "id": ids[0] if len(ids) == 1 else uuid.uuid4().hex,
+            "outputs": [
+                {
+                    "name": "prediction",
+                    "shape": [len(outputs)],
+                    "datatype": "BYTES",
+                    "data": [o["prediction"] for o in outputs],
+                },
+            ],
+            "parameters": {"request_ids": ids},
+        }
+    body: dict[str, Any] = {
+        "predictions": [o["prediction"] for o in outputs],
+        "model": model,
+        "version": slot.version,
+        "alias": slot.alias,
+        "request_ids": ids,
+    }
+    if outputs and "probabilities" in outputs[0]:
+        body["probabilities"] = [o["probabilities"] for o in outputs]
+    return body
+
+
+def _log(
+    state: State,
+    slot: Slot,
+    ids: list[str],
+    rows: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    elapsed: float,
+    *,
+    shadow: bool,
+) -> None:
+    now = int(time.time() * 1000)
+    per_row = elapsed * 1000
+    state.log.put(
+        PredictionRecord(rid, now, slot.ref, shadow, row, out["prediction"], per_row)
+        for rid, row, out in zip(ids, rows, outputs, strict=True)
+    )
+
+
+def _shadow(
+    state: State, slot: Slot, ids: list[str], rows: list[dict[str, Any]], frame: Any
+) -> None:
+    start = time.perf_counter()
+    try:
+        outputs = _score(slot, frame)
+    except Exception:
+        state.metrics.errors.labels(state.config.model, str(slot.version), "shadow_error").inc()
+        return
+    _log(state, slot, ids, rows, outputs, time.perf_counter() - start, shadow=True)
+    state.metrics.predictions.labels(state.config.model, str(slot.version)).inc(len(rows))
+
+
+def _refused(state: State, endpoint: str, exc: RequestError) -> Response:
+    state.metrics.errors.labels(state.config.model, "-", exc.reason).inc()
+    state.metrics.requests.labels(state.config.model, "-", endpoint, str(exc.status)).inc()
+    return _error(exc.status, exc.message, exc.details)
+
+
+def _error(status: int, message: str, details: Any = None) -> Response:
+    body: dict[str, Any] = {"error": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _v2_type(kind: str | None) -> str:
+    return {"int": "INT64", "float": "FP64", "bool": "BOOL"}.get(kind or "", "BYTES")
+
+
+# -- models and aliases ---------------------------------------------------------------------------
+
+
+def _aliases(config: ServeConfig) -> list[str]:
+    names = list(config.routes)
+    if config.shadow and config.shadow not in names:
+        names.append(config.shadow)
+    return names
+
+
+def _load(project: Project, model: str, alias: str) -> Slot:
+    mv = project.models.get(f"{model}@{alias}")
+    predictor = project.models.load(mv.ref)
+    columns = tuple(predictor.signature.columns) if predictor.signature else ()
+    return Slot(
+        alias, mv.version, mv.ref, predictor, columns, _contract_model(project, mv, columns)
+    )
+
+
+def _contract_model(project: Project, mv: Any, columns: tuple[str, ...]) -> Any:
+    """The pydantic model of the training data's contract, limited to the model's inputs,
+    so that a request with a value outside the contract (an age of 250, an unknown category)
+    is refused like a badly typed one."""
+    from dataclasses import replace
+
+    from shipyard.data.contracts import DatasetChecks
+
+    trained_on = [i["ref"] for i in mv.lineage if i.get("context") == "train"]
+    for ref in trained_on:
+        contract_ref = project.datasets.get(ref).contract
+        if contract_ref:
+            contract = project.contracts.get(contract_ref).contract
+            kept = {c: spec for c, spec in contract.columns.items() if c in columns}
+            if kept:
+                subset = replace(contract, columns=kept, strict=False, checks=DatasetChecks())
+                return subset.to_pydantic()
+    return None
+
+
+def _route(state: State) -> Slot:
+    routes = state.config.routes
+    if len(routes) == 1:
+        return state.slots[next(iter(routes))]
+    alias = random.choices(list(routes), weights=list(routes.values()))[0]
+    return state.slots[alias]
+
+
+async def _follow_aliases(state: State) -> None:
+    """Hot reload: when an alias moves, load the new version and swap it in. Requests in
+    flight keep the slot they started with, so none fails during the switch. Also refreshes
+    the accuracy gauge from logged predictions and feedback every ~10 seconds."""
+    rounds = 0
+    while True:
+        await asyncio.sleep(state.config.reload_seconds)
+        rounds += 1
+        if rounds * state.config.reload_seconds >= 10:
+            rounds = 0
+            with suppress(ShipyardError):
+                await asyncio.to_thread(_refresh_accuracy, state)
+        for alias, slot in list(state.slots.items()):
+            try:
+                current = await asyncio.to_thread(
+                    state.project.models.get, f"{state.config.model}@{alias}"
+                )
+                if current.version != slot.version:
+                    state.slots[alias] = await asyncio.to_thread(
+                        _load, state.project, state.config.model, alias
+                    )
+            except ShipyardError:
+                continue  # keep serving the loaded version; try again next round
+
+
+def _refresh_accuracy(state: State) -> None:
+    values = state.project.deployments.accuracy(
+        state.config.model, window_seconds=state.config.accuracy_window_seconds
+    )
+    for ref, value in values.items():
+        version = ref.split("@")[1]
+        state.metrics.accuracy.labels(state.config.model, version).set(value)
+
+
+def prepare_multiprocess_dir(root: Path) -> Path:
+    """An empty folder for the workers' shared metric files."""
+    import shutil
+
+    folder = root / ".shipyard" / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder

@@ -1,0 +1,187 @@
+"""The model server's Prometheus metrics.
+
+With one worker the metrics live in a registry of the app, with the process collector. With
+``--workers`` above 1, ``PROMETHEUS_MULTIPROC_DIR`` is set and every worker writes its values to
+shared files that ``/metrics`` aggregates, so counters and histograms add up across workers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+
+__all__ = ["LATENCY_BUCKETS", "ServerMetrics"]
+
+# The *_created series double the output without helping a dashboard.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# Seconds, from half a millisecond: a model server answers in milliseconds.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class ServerMetrics:
+    """Every metric the server exports, created once per app (or per worker)."""
+
+    def __init__(self) -> None:
+        shared = multiprocess()
+        # In multiprocess mode values go to files, not to a registry.
+        self.registry: CollectorRegistry | None = None if shared else CollectorRegistry()
+        r: Any = self.registry
+        self.requests = Counter(
+            "shipyard_requests",
+            "HTTP requests answered.",
+            ["model", "version", "endpoint", "code"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "shipyard_request_duration_seconds",
+            "Time to answer a request.",
+            ["model", "version", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "shipyard_predictions", "Rows predicted.", ["model", "version"], registry=r
+        )
+        self.errors = Counter(
+            "shipyard_prediction_errors",
+            "Requests refused or failed, by reason.",
+            ["model", "version", "reason"],
+            registry=r,
+        )
+        self.inflight = Gauge(
+            "shipyard_inflight_requests",
+            "Requests being answered.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.accuracy = Gauge(
+            "shipyard_model_accuracy",
+            "Share of correct predictions among those with feedback in the accuracy window.",
+            ["model", "version"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.feedback = Counter(
+            "shipyard_feedback", "Ground-truth labels received.", ["model", "version"], registry=r
+        )
+        self.kpi = Counter("shipyard_kpi", "Business KPI events.", ["name"], registry=r)
+        # A running sum that only grows, named as the KPI's sum (a Counter would add _total).
+        self.kpi_value = Gauge(
+            "shipyard_kpi_value_sum",
+            "Sum of business KPI values.",
+            ["name"],
+            registry=r,
+            multiprocess_mode="sum",
+        )
+        self.cpu = Gauge(
+            "shipyard_cpu_utilization_ratio",
+            "CPU used by the serving process(es), as a share of one core per worker.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.memory = Gauge(
+            "shipyard_memory_rss_bytes",
+            "Resident memory of the serving process(es).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.dropped = Counter(
+            "shipyard_prediction_log_dropped",
+            "Prediction-log records dropped because the log queue was full.",
+            registry=r,
+        )
+        self._process_cpu: Gauge | None = None
+        self._process_rss: Gauge | None = None
+        if self.registry is not None:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        else:
+            # The process collector does not aggregate across workers: export the same names
+            # as sums over the live workers instead.
+            self._process_cpu = Gauge(
+                "process_cpu_seconds_total",
+                "CPU seconds used by the live workers.",
+                multiprocess_mode="livesum",
+            )
+            self._process_rss = Gauge(
+                "process_resident_memory_bytes",
+                "Resident memory of the live workers.",
+                multiprocess_mode="livesum",
+            )
+        self._sampler: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def render(self) -> bytes:
+        """The text exposition of every metric (aggregated across workers when shared)."""
+        if self.registry is not None:
+            return generate_latest(self.registry)  # type: ignore[no-any-return]
+        from prometheus_client import multiprocess as mp
+
+        registry = CollectorRegistry()
+        mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)  # type: ignore[no-any-return]
+
+    def start_resource_sampler(self, interval: float = 2.0) -> None:
+        """Sample this process's CPU and memory into the gauges in the background."""
+        import psutil
+
+        proc = psutil.Process()
+        proc.cpu_percent(None)
+
+        def sample() -> None:
+            rss = proc.memory_info().rss
+            self.memory.set(rss)
+            if self._process_rss is not None and self._process_cpu is not None:
+                times = proc.cpu_times()
+                self._process_rss.set(rss)
+                self._process_cpu.set(times.user + times.system)
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                self.cpu.set(proc.cpu_percent(None) / 100.0)
+                sample()
+
+        sample()
+        self._sampler = threading.Thread(target=loop, name="shipyard-resources", daemon=True)
+        self._sampler.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,391 @@
+"""The prediction log, ground-truth feedback and business KPIs of a deployment.
+
+Every prediction (request id, time, model version, inputs, output, latency) goes on a bounded
+in-memory queue that a background thread drains in batches: the full records to a Parquet
+segment in the artifact store, a slim index row per prediction to the metadata database. A full
+queue never blocks a request; the record is dropped and counted. Feedback and KPI events join
+the predictions by request id.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select
+
+from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.stores.db.tables import feedback, kpi_events, prediction_segments, predictions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.project import Project
+
+__all__ = ["Deployments", "PredictionLog", "PredictionRecord"]
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One answered (or shadowed) row."""
+
+    request_id: str
+    time_ms: int
+    model: str  # name@version
+    shadow: bool
+    inputs: dict[str, Any]
+    output: Any
+    latency_ms: float
+
+
+class PredictionLog:
+    """A bounded queue of prediction records written in batches by a background thread."""
+
+    def __init__(
+        self,
+        project: Project,
+        deployment: str,
+        *,
+        max_queue: int = 100_000,
+        batch_rows: int = 5_000,
+        flush_seconds: float = 1.0,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self._p = project
+        self.deployment = deployment
+        self._queue: queue.Queue[PredictionRecord] = queue.Queue(max_queue)
+        self._batch_rows = batch_rows
+        self._flush_seconds = flush_seconds
+        self._on_drop = on_drop
+        self.dropped = 0
+        self.written = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="shipyard-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    def put(self, records: Iterable[PredictionRecord]) -> None:
+        """Queue records; never blocks (a full queue drops and counts)."""
+        for r in records:
+            try:
+                self._queue.put_nowait(r)
+            except queue.Full:
+                self.dropped += 1
+                if self._on_drop:
+                    self._on_drop(1)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the writer."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch:
+                try:
+                    self._write(batch)
+                    self.written += len(batch)
+                except Exception:  # keep serving; the records are lost, and counted
+                    self.dropped += len(batch)
+                    if self._on_drop:
+                        self._on_drop(len(batch))
+            elif self._stop.is_set():
+                return
+
+    def _take(self) -> list[PredictionRecord]:
+        batch: list[PredictionRecord] = []
+        deadline = time.monotonic() + self._flush_seconds
+        while len(batch) < self._batch_rows:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self._stop.is_set() and self._queue.empty()):
+                break
+            try:
+                batch.append(self._queue.get(timeout=min(remaining, 0.2)))
+            except queue.Empty:
+                continue
+        return batch
+
+    def _write(self, batch: list[PredictionRecord]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            {
+                "request_id": [r.request_id for r in batch],
+                "time_ms": [r.time_ms for r in batch],
+                "model": [r.model for r in batch],
+                "shadow": [r.shadow for r in batch],
+                "inputs": [json.dumps(r.inputs, default=str) for r in batch],
+                "output": [json.dumps(r.output, default=str) for r in batch],
+                "latency_ms": [r.latency_ms for r in batch],
+            }
+        )
+        staging = self._p.artifacts.new_staging_path(".parquet")
+        try:
+            pq.write_table(table, staging, compression="zstd")
+            from shipyard._internal.hashing import digest_file
+
+            digest, _ = digest_file(staging)
+            self._p.artifacts.put_file(staging, move=True, digest=digest)
+        finally:
+            staging.unlink(missing_ok=True)
+        # Traffic is operational data, not a change to the registry: it is not audited.
+        with self._p.db.write() as conn:
+            conn.execute(
+                insert(prediction_segments).values(
+                    deployment=self.deployment,
+                    digest=digest,
+                    rows=len(batch),
+                    first_time=min(r.time_ms for r in batch),
+                    last_time=max(r.time_ms for r in batch),
+                )
+            )
+            answered = [
+                {
+                    "request_id": r.request_id,
+                    "deployment": self.deployment,
+                    "model": r.model,
+                    "shadow": r.shadow,
+                    "prediction": json.dumps(r.output, default=str),
+                    "time": r.time_ms,
+                    "latency_ms": r.latency_ms,
+                }
+                for r in batch
+                if not r.shadow  # the index holds answers; shadow scores stay in segments
+            ]
+            if answered:
+                conn.execute(insert(predictions), answered)
+
+
+class Deployments:
+    """Service for what deployments answered: ``predictions``, ``record_feedback``,
+    ``record_kpi``, ``metrics``, ``accuracy``."""
+
+    def __init__(self, project: Project) -> None:
+        self._p = project
+
+    def predictions(
+        self, deployment: str, *, since: float | None = None, include_shadow: bool = False
+    ) -> pd.DataFrame:
+        """The logged predictions of a deployment (``since``: epoch seconds), with feedback
+        labels joined by request id."""
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        since_ms = 0 if since is None else int(since * 1000)
+        with self._p.db.read() as conn:
+            segs = conn.execute(
+                select(prediction_segments.c.digest)
+                .where(prediction_segments.c.deployment == deployment)
+                .where(prediction_segments.c.last_time >= since_ms)
+                .order_by(prediction_segments.c.id)
+            ).all()
+            labels = {
+                r.request_id: json.loads(r.label)
+                for r in conn.execute(
+                    select(feedback.c.request_id, feedback.c.label)
+                    .where(feedback.c.deployment == deployment)
+                    .where(feedback.c.time >= since_ms)
+                )
+            }
+        frames = []
+        for s in segs:
+            with self._p.artifacts.local_copy(s.digest, owner=f"deployment '{deployment}'") as path:
+                frames.append(pq.read_table(path).to_pandas())
+        if not frames:
+            return pd.DataFrame(
+                columns=[
+                    "request_id",
+                    "time_ms",
+                    "model",
+                    "shadow",
+                    "inputs",
+                    "output",
+                    "latency_ms",
+                    "label",
+                ]
+            )
+        df = pd.concat(frames, ignore_index=True)
+        df = df[df["time_ms"] >= since_ms]
+        if not include_shadow:
+            df = df[~df["shadow"]]
+        df = df.assign(
+            inputs=df["inputs"].map(json.loads),
+            output=df["output"].map(json.loads),
+            label=df["request_id"].map(labels),
+        )
+        return df.reset_index(drop=True)
+
+    def record_feedback(
+        self, deployment: str, items: builtins.list[tuple[str, Any]]
+    ) -> builtins.list[dict[str, Any]]:
+        """Store ground-truth labels; returns, per item, the model that answered and whether
+        it was right (None when the prediction is not logged yet)."""
+        if not items:
+            raise InvalidInputError("no feedback given")
+        now = int(time.time() * 1000)
+        with self._p.db.write() as conn:
+            known = {
+                r.request_id: r
+                for r in conn.execute(
+                    select(
+                        predictions.c.request_id, predictions.c.model, predictions.c.prediction
+                    ).where(predictions.c.request_id.in_([i[0] for i in items]))
+                )
+            }
+            conn.execute(
+                insert(feedback),
+                [
+                    {
+                        "request_id": rid,
+                        "deployment": deployment,
+                        "label": json.dumps(label, default=str),
+                        "time": now,
+                    }
+                    for rid, label in items
+                ],
+            )
+        out = []
+        for rid, label in items:
+            row = known.get(rid)
+            out.append(
+                {
+                    "request_id": rid,
+                    "model": row.model if row else None,
+                    "correct": None if row is None else _same(json.loads(row.prediction), label),
+                }
+            )
+        return out
+
+    def record_kpi(
+        self, deployment: str, name: str, value: float, request_id: str | None = None
+    ) -> None:
+        """Store a business KPI event (e.g. revenue), optionally tied to a prediction."""
+        if not name or len(name) > 128:
+            raise InvalidInputError("a KPI needs a name of 1 to 128 characters")
+        if not math.isfinite(value):
+            raise InvalidInputError(f"KPI value must be a finite number, got {value}")
+        with self._p.db.write() as conn:
+            conn.execute(
+                insert(kpi_events).values(
+                    deployment=deployment,
+                    name=name,
+                    value=float(value),
+                    request_id=request_id,
+                    time=int(time.time() * 1000),
+                )
+            )
+
+    def accuracy(self, deployment: str, *, window_seconds: float = 3600) -> dict[str, float]:
+        """Share of correct answers per model version among predictions with feedback in the
+        window."""
+        since = int((time.time() - window_seconds) * 1000)
+        with self._p.db.read() as conn:
+            rows = conn.execute(
+                select(predictions.c.model, predictions.c.prediction, feedback.c.label)
+                .join(feedback, feedback.c.request_id == predictions.c.request_id)
+                .where(predictions.c.deployment == deployment)
+                .where(feedback.c.time >= since)
+            ).all()
+        totals: dict[str, list[int]] = {}
+        for r in rows:
+            t = totals.setdefault(r.model, [0, 0])
+            t[0] += int(_same(json.loads(r.prediction), json.loads(r.label)))
+            t[1] += 1
+        return {m: c / n for m, (c, n) in sorted(totals.items()) if n}
+
+    def metrics(self, deployment: str, *, window_seconds: float = 3600) -> dict[str, Any]:
+        """Throughput, latency percentiles, accuracy and KPIs over a window, from the log —
+        for teams without Prometheus. Errors are counted only by Prometheus (refused requests
+        have no prediction to log)."""
+        since = int((time.time() - window_seconds) * 1000)
+        with self._p.db.read() as conn:
+            rows = conn.execute(
+                select(predictions.c.model, predictions.c.latency_ms, predictions.c.time)
+                .where(predictions.c.deployment == deployment)
+                .where(predictions.c.time >= since)
+            ).all()
+            kpis = conn.execute(
+                select(kpi_events.c.name, func.count(), func.sum(kpi_events.c.value))
+                .where(kpi_events.c.deployment == deployment)
+                .where(kpi_events.c.time >= since)
+                .group_by(kpi_events.c.name)
+            ).all()
+            fb = conn.execute(
+                select(func.count())
+                .select_from(feedback)
+                .where(feedback.c.deployment == deployment)
+                .where(feedback.c.time >= since)
+            ).scalar_one()
+        if not rows and not kpis:
+            known = self._known(deployment)
+            if not known:
+                raise NotFoundError(
+                    f"no deployment '{deployment}' has logged anything; start one with "
+                    f"`shipyard serve {deployment}@production`"
+                )
+        by_model: dict[str, list[float]] = {}
+        for r in rows:
+            by_model.setdefault(r.model, []).append(r.latency_ms)
+        span = max(
+            1.0,
+            (
+                max((r.time for r in rows), default=since)
+                - min((r.time for r in rows), default=since)
+            )
+            / 1000,
+        )
+        accuracy = self.accuracy(deployment, window_seconds=window_seconds)
+        return {
+            "deployment": deployment,
+            "window_seconds": window_seconds,
+            "predictions": len(rows),
+            "throughput_per_second": len(rows) / span if rows else 0.0,
+            "latency_ms": _percentiles([r.latency_ms for r in rows]),
+            "by_model": {
+                m: {
+                    "predictions": len(v),
+                    "latency_ms": _percentiles(v),
+                    "accuracy": accuracy.get(m),
+                }
+                for m, v in sorted(by_model.items())
+            },
+            "feedback": int(fb),
+            "accuracy": accuracy,
+            "kpis": {name: {"events": int(n), "sum": float(total or 0)} for name, n, total in kpis},
+        }
+
+    def _known(self, deployment: str) -> bool:
+        with self._p.db.read() as conn:
+            return (
+                conn.execute(
+                    select(prediction_segments.c.id)
+                    .where(prediction_segments.c.deployment == deployment)
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
+
+def _same(prediction: Any, label: Any) -> bool:
+    if isinstance(prediction, int | float) and isinstance(label, int | float):
+        return float(prediction) == float(label)
+    return str(prediction) == str(label)
+
+
+def _percentiles(values: builtins.list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    import numpy as np
+
+    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
