@@ -17,6 +17,7 @@ from shipyard._internal.files import write_text_atomic
 from shipyard.cli.data import render_report
 from shipyard.data.inference import spec_from_contract
 from shipyard.data.splits import SplitSpec
+from shipyard.demo.traffic import serve_and_drive
 from shipyard.demo.training import train_candidates, train_on_legacy_decisions
 from shipyard.errors import CheckFailedError, ConflictError, PermissionDeniedError
 
@@ -251,7 +252,10 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     write_text_atomic(card_path, project.cards.render(best.ref))
     out.print(f"$ shipyard models card {best.ref} -o {card_path.name}")
 
-    out.rule("10. integrity")
+    out.rule("10. serving production, with traffic, feedback and business KPIs")
+    serve_and_drive(project, "credit-risk", parts["test"], out)
+
+    out.rule("11. integrity")
     store = project.verify()
     chain = project.audit.verify()
     out.print(f"artifact store: {store.checked} blobs verified, ok={store.ok}")
@@ -270,6 +274,7 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         "models alias-history credit-risk",
         "models show credit-risk@production",
         "check credit-risk@3",
+        "deployments metrics credit-risk",
         "audit log",
     ):
         out.print(f"  shipyard --project {project.root} {cmd}")

@@ -404,14 +404,21 @@ def _validate(slot: Slot, rows: list[dict[str, Any]]) -> Any:
 
 
 def _score(slot: Slot, frame: Any) -> list[dict[str, Any]]:
-    pred = slot.predictor.predict(frame)
-    out: list[dict[str, Any]] = [{"prediction": _plain(p)} for p in pred]
-    if slot.predictor.is_classifier and slot.predictor.classes is not None:
-        proba = slot.predictor.predict_proba(frame)
-        classes = [str(_plain(c)) for c in slot.predictor.classes]
-        for row, probs in zip(out, proba, strict=True):
-            row["probabilities"] = {c: float(p) for c, p in zip(classes, probs, strict=True)}
-    return out
+    predictor = slot.predictor
+    if predictor.is_classifier and predictor.classes is not None:
+        # One pass through the pipeline: scikit-learn classifiers predict the most probable
+        # class, so the answer is read off the probabilities.
+        proba = predictor.predict_proba(frame)
+        labels = [_plain(c) for c in predictor.classes]
+        names = [str(c) for c in labels]
+        return [
+            {
+                "prediction": labels[int(probs.argmax())],
+                "probabilities": {c: float(p) for c, p in zip(names, probs, strict=True)},
+            }
+            for probs in proba
+        ]
+    return [{"prediction": _plain(p)} for p in predictor.predict(frame)]
 
 
 def _answer(

@@ -1,0 +1,146 @@
+"""The demo's serving step: serve production on 127.0.0.1, send traffic, feedback and KPIs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from shipyard.data.datasets import DatasetVersion
+    from shipyard.project import Project
+
+__all__ = ["serve_and_drive"]
+
+LABEL = "default"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_and_drive(
+    project: Project, model: str, holdout: DatasetVersion, out: Console, *, requests: int = 300
+) -> dict[str, Any]:
+    """Start the server in this process, send ``requests`` single-row predictions (and a few
+    bad ones), feedback for each and a revenue KPI per approved loan; print and return the
+    metrics summary; stop the server."""
+    import httpx
+    import uvicorn
+
+    from shipyard.serving.app import ServeConfig, create_app
+
+    port = _free_port()
+    config = ServeConfig(project=str(project.root), model=model, routes={"production": 100})
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="shipyard-demo-server", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            _wait_ready(client)
+            out.print(f"$ shipyard serve {model}@production --port {port}   (in the background)")
+            frame = holdout.to_polars().head(requests)
+            labels = frame[LABEL].to_list()
+            rows = json.loads(frame.drop(LABEL).write_json())
+            answered: list[tuple[str, Any, Any]] = []
+            started = time.perf_counter()
+            for row, label in zip(rows, labels, strict=True):
+                r = client.post("/predict", json={"records": [row]})
+                r.raise_for_status()
+                body = r.json()
+                answered.append((body["request_ids"][0], body["predictions"][0], label))
+            elapsed = time.perf_counter() - started
+            out.print(f"sent {len(rows)} single-row requests in {elapsed:.1f} s")
+            bad = {
+                "a missing column": {
+                    "records": [{k: v for k, v in rows[0].items() if k != "income"}]
+                },
+                "a wrong type": {"records": [{**rows[0], "age": "forty"}]},
+                "a value outside the contract": {"records": [{**rows[0], "age": 250}]},
+                "an unknown category": {"records": [{**rows[0], "gender": "unknown"}]},
+            }
+            for what, doc in bad.items():
+                r = client.post("/predict", json=doc)
+                out.print(f"  {what}: HTTP {r.status_code} {r.json()['error'][:70]}")
+            r = client.post("/predict", content=b"{not json")
+            out.print(f"  malformed JSON: HTTP {r.status_code}")
+            _wait_logged(project, model, len(answered))
+            r = client.post(
+                "/feedback",
+                json=[{"request_id": rid, "label": label} for rid, _, label in answered],
+            )
+            out.print(f"$ POST /feedback with {len(answered)} true labels -> HTTP {r.status_code}")
+            revenue = 0.0
+            for rid, prediction, _ in answered:
+                if prediction == 0:  # approved as low risk: the loan earns its fee
+                    fee = 120.0
+                    revenue += fee
+                    client.post("/kpi", json={"name": "revenue", "value": fee, "request_id": rid})
+            out.print(f"$ POST /kpi revenue for each approved loan -> {revenue:,.0f} in total")
+            text = client.get("/metrics").text
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+    summary = project.deployments.metrics(model)
+    exported = _pick(text)
+    out.print("from /metrics: " + ", ".join(f"{k} {v}" for k, v in exported.items()))
+    lat = summary["latency_ms"]
+    out.print(
+        f"$ shipyard deployments metrics {model} --window 1h\n"
+        f"  {summary['predictions']} predictions, latency p50 {lat['p50']:.1f} ms / p99 "
+        f"{lat['p99']:.1f} ms, accuracy {_fmt(summary['accuracy'])}, "
+        f"revenue {summary['kpis'].get('revenue', {}).get('sum', 0):,.0f}"
+    )
+    out.print(f"server on port {port} stopped cleanly")
+    return summary
+
+
+def _wait_ready(client: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/v2/health/ready").status_code == 200:
+                return
+        except Exception:  # not listening yet
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the demo server did not become ready in time")
+
+
+def _wait_logged(project: Project, model: str, rows: int, timeout: float = 15.0) -> None:
+    """The prediction log is written in the background: wait until it holds every row."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if project.deployments.metrics(model)["predictions"] >= rows:
+            return
+        time.sleep(0.2)
+
+
+def _pick(text: str) -> dict[str, str]:
+    wanted = {
+        "shipyard_predictions_total": "predictions",
+        "shipyard_prediction_errors_total": "errors",
+        "shipyard_model_accuracy": "accuracy",
+        "shipyard_kpi_value_sum": "revenue",
+    }
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in wanted:
+            totals[wanted[name]] = totals.get(wanted[name], 0.0) + float(line.rsplit(" ", 1)[1])
+    return {k: f"{v:,.3f}".rstrip("0").rstrip(".") for k, v in totals.items()}
+
+
+def _fmt(accuracy: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()) or "n/a"
