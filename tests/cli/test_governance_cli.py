@@ -80,6 +80,7 @@ def test_models_evaluate_prints_the_stored_report(cli: Cli, opened: Project) -> 
     assert stored is not None and stored.id == doc["id"]
 
 
+@pytest.mark.usefixtures("credit_dir")
 def test_models_evaluate_shows_a_table(cli: Cli) -> None:
     """Without --json the command prints the metrics, the fairness measures and the top
     features for a person to read."""
@@ -94,6 +95,7 @@ def test_models_evaluate_shows_a_table(cli: Cli) -> None:
     assert "top features: " in res.stdout
 
 
+@pytest.mark.usefixtures("credit_dir")
 def test_models_evaluate_without_the_label_exits_1(cli: Cli, tmp_path: Path) -> None:
     """Evaluating on a dataset that lacks the label column exits 1 with the reason."""
     data = tmp_path / "unlabelled.csv"
@@ -142,6 +144,7 @@ def test_another_approver_approves_and_rejects(cli: Cli, opened: Project) -> Non
 # -- policies -------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("credit_dir")
 def test_policy_set_and_show(cli: Cli, tmp_path: Path) -> None:
     """An admin stores a policy file; bob is refused; `policy show --json` gives the stored
     version and the effective policy."""
@@ -160,6 +163,7 @@ def test_policy_set_and_show(cli: Cli, tmp_path: Path) -> None:
     assert doc["effective"] == {"metrics": {"roc_auc": {"min": 0.7}}, "approvals": {"min": 1}}
 
 
+@pytest.mark.usefixtures("credit_dir")
 def test_policy_show_without_a_policy_gives_the_built_in_default(cli: Cli) -> None:
     """With no policy stored, `policy show` says so and shows the built-in default."""
     res = cli("policy", "show", MODEL, "--json", user="alice")
@@ -173,6 +177,7 @@ def test_policy_show_without_a_policy_gives_the_built_in_default(cli: Cli) -> No
     assert res.stdout.startswith(f"no policy stored for {MODEL}; the effective policy is:")
 
 
+@pytest.mark.usefixtures("credit_dir")
 def test_a_policy_file_with_problems_exits_1_listing_them(cli: Cli, tmp_path: Path) -> None:
     """A policy file with two problems exits 1 with the file name and both problems."""
     path = write_policy(tmp_path, "metrics:\n  roc_acu: {min: 0.7}\napprovals: {min: -1}\n")
@@ -183,6 +188,7 @@ def test_a_policy_file_with_problems_exits_1_listing_them(cli: Cli, tmp_path: Pa
     assert cli("policy", "show", MODEL, "--json", user="alice").json()["stored"] is None
 
 
+@pytest.mark.usefixtures("credit_dir")
 def test_policy_check_prints_every_check_and_exits_3_when_one_fails(
     cli: Cli, tmp_path: Path
 ) -> None:

@@ -133,9 +133,7 @@ def candidate(name: str = "logistic-regression") -> Pipeline:
 
 
 @pytest.fixture
-def registered(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Project]:
+def registered(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """The credit project with both candidates registered and not yet evaluated."""
     project = clone_credit_project(tmp_path_factory, tmp_path / "proj", evaluated=False)
     yield project
@@ -143,9 +141,7 @@ def registered(
 
 
 @pytest.fixture
-def evaluated(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Project]:
+def evaluated(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """The credit project with both candidates evaluated on credit.test@1."""
     project = clone_credit_project(tmp_path_factory, tmp_path / "proj", evaluated=True)
     yield project
@@ -182,7 +178,12 @@ def test_an_evaluation_is_stored_against_the_exact_dataset_version(project: Proj
     assert (e.model, e.dataset, e.dataset_digest, e.created_by) == (V1, TEST, test.digest, "alice")
     assert e.report["rows"] == test.rows == 180
     assert [s.id for s in project.evaluations.list(V1)] == [e.id]
-    for query in ({}, {"dataset": "credit.test"}, {"dataset": TEST}, {"dataset_digest": test.digest}):
+    for query in (
+        {},
+        {"dataset": "credit.test"},
+        {"dataset": TEST},
+        {"dataset_digest": test.digest},
+    ):
         stored = project.evaluations.latest(V1, **query)
         assert stored is not None, query
         assert (stored.id, stored.dataset, stored.dataset_digest) == (e.id, TEST, test.digest)
@@ -253,12 +254,12 @@ def test_a_dataset_without_the_label_is_refused(registered: Project) -> None:
     label is guessed or named, and stores nothing."""
     unlabelled = credit_applicants(120, seed=8, start_id=10_001).drop(LABEL)
     registered.datasets.add("applicants-2026q2", unlabelled)
-    with pytest.raises(InvalidInputError, match=r"which column of applicants-2026q2@1 is the label"):
+    with pytest.raises(
+        InvalidInputError, match=r"which column of applicants-2026q2@1 is the label"
+    ):
         registered.evaluations.evaluate(V1, "applicants-2026q2@1", bootstrap=BOOTSTRAP)
     with pytest.raises(InvalidInputError, match="default"):
-        registered.evaluations.evaluate(
-            V1, "applicants-2026q2@1", label=LABEL, bootstrap=BOOTSTRAP
-        )
+        registered.evaluations.evaluate(V1, "applicants-2026q2@1", label=LABEL, bootstrap=BOOTSTRAP)
     assert registered.evaluations.list(V1) == []
     assert registered.audit.list(action="model.evaluate") == []
 
@@ -433,10 +434,14 @@ def test_a_fairness_bound_is_checked_on_the_stored_evaluation(
     bound = round(dpd + margin, 3)
     rule = {"gender": {"demographic_parity_difference": {"max": bound}}}
     evaluated.governance.set_policy(MODEL, {"fairness": rule})
-    check = check_named(evaluated, V1, f"fairness gender demographic_parity_difference <= {bound:g}")
+    check = check_named(
+        evaluated, V1, f"fairness gender demographic_parity_difference <= {bound:g}"
+    )
     assert check.passed is (margin > 0)
     sign = "<=" if margin > 0 else ">"
-    assert check.detail.startswith(f"gender: demographic_parity_difference {dpd:.3f} {sign} {bound:g}")
+    assert check.detail.startswith(
+        f"gender: demographic_parity_difference {dpd:.3f} {sign} {bound:g}"
+    )
     assert len(evaluated.evaluations.list(V1)) == 1
 
 
@@ -520,7 +525,7 @@ def test_a_risk_tier_selects_the_rules_of_that_tier(
     evaluated.governance.set_risk_tier(MODEL, "high")
     result = evaluated.governance.check(V1)
     assert [c.name for c in result.failures] == ["approvals >= 2", "card sections"]
-    approvals = [c for c in result.checks if c.name == "approvals >= 2"][0]
+    approvals = check_named(evaluated, V1, "approvals >= 2")
     assert approvals.detail == "1 approval (bob), 2 required for risk tier high"
     [event] = evaluated.audit.list(action="model.risk_tier")
     assert (event.entity, event.payload) == (MODEL, {"tier": "high"})
@@ -556,9 +561,7 @@ def test_the_user_who_ran_the_run_cannot_approve_what_another_registered(
     with carol.start_run(MODEL, name="carol-lr") as run:
         run.log_input(TRAIN, context="train")
     example = registered.datasets.get(TRAIN).to_pandas().drop(columns=[LABEL]).head(20)
-    mv = registered.models.register_model(
-        MODEL, candidate(), run_id=run.id, input_example=example
-    )
+    mv = registered.models.register_model(MODEL, candidate(), run_id=run.id, input_example=example)
     assert (mv.ref, mv.created_by) == (f"{MODEL}@3", "alice")
     registered.users.add("carol", "approver")
     with pytest.raises(PermissionDeniedError) as info:
@@ -703,7 +706,12 @@ def test_a_promotion_moves_production_with_its_history_and_events_in_one_go(
         ("model.promote", "bob", V1),
     ]
     assert new[1].seq == new[0].seq + 1
-    assert new[0].payload == {"alias": "production", "from": None, "to": 1, "comment": "first release"}
+    assert new[0].payload == {
+        "alias": "production",
+        "from": None,
+        "to": 1,
+        "comment": "first release",
+    }
     assert new[1].payload == {"alias": "production", "checks": doc["checks"]}
     assert project.audit.verify().ok
 

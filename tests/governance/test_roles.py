@@ -77,7 +77,9 @@ VIEWER = {
         lambda me, example: me.contracts.add("limits", {"columns": {"age": {"type": "int"}}}),
     ),
     "bind contracts": Denial(
-        "bind contracts", "contributor", lambda me, example: me.contracts.bind("credit", "applicants")
+        "bind contracts",
+        "contributor",
+        lambda me, example: me.contracts.bind("credit", "applicants"),
     ),
     "start runs": Denial("start runs", "contributor", lambda me, example: me.start_run(MODEL)),
     "register models": Denial(
@@ -117,7 +119,9 @@ CONTRIBUTOR = {
     "set risk tiers": Denial(
         "set risk tiers", "admin", lambda me, example: me.governance.set_risk_tier(MODEL, "high")
     ),
-    "manage users": Denial("manage users", "admin", lambda me, example: me.users.add("eve", "admin")),
+    "manage users": Denial(
+        "manage users", "admin", lambda me, example: me.users.add("eve", "admin")
+    ),
 }
 APPROVER = {
     "set policies": CONTRIBUTOR["set policies"],

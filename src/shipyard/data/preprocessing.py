@@ -583,21 +583,28 @@ class PreprocessingSpec:
         """
         from sklearn.compose import ColumnTransformer
 
-        groups: dict[ColumnStep, list[str]] = {}
+        # Columns whose steps differ only in their category lists share one encoder with a
+        # category list per column: fewer transformers make each prediction cheaper.
+        groups: dict[tuple[Any, ...], list[tuple[str, ColumnStep]]] = {}
         for name, step in self.columns.items():
-            groups.setdefault(step, []).append(name)
+            groups.setdefault(_group_key(step), []).append((name, step))
         transformers: list[tuple[str, Any, list[str]]] = []
         used: dict[str, int] = {}
-        for step, names in groups.items():
+        for members in groups.values():
+            step = members[0][1]
             # With remainder="drop" the dropped columns need no entry, and leaving them out
             # lets the fitted transformer accept frames that no longer carry them.
             if step.drop and self.remainder == "drop":
                 continue
+            names = [n for n, _ in members]
+            per_column = None
+            if step.encode is not None and step.encode.categories is not None:
+                per_column = [s.encode.categories for _, s in members if s.encode is not None]
             label = step.label
             used[label] = used.get(label, 0) + 1
             if used[label] > 1:
                 label = f"{label}_{used[label]}"
-            transformers.append((label, _step_transformer(step, len(names)), names))
+            transformers.append((label, _step_transformer(step, len(names), per_column), names))
         ct = ColumnTransformer(
             transformers, remainder=self.remainder, verbose_feature_names_out=False
         )
@@ -605,8 +612,25 @@ class PreprocessingSpec:
         return ct
 
 
-def _step_transformer(step: ColumnStep, n_columns: int) -> Any:
-    """The scikit-learn object for one step applied to ``n_columns`` columns."""
+def _group_key(step: ColumnStep) -> tuple[Any, ...]:
+    """Steps with equal keys can share one transformer (category lists may differ)."""
+    enc = step.encode
+    if enc is None:
+        return (step,)
+    return (
+        step.impute,
+        step.scale,
+        step.drop,
+        enc.method,
+        enc.handle_unknown,
+        enc.unknown_value,
+        enc.categories is None,
+    )
+
+
+def _step_transformer(step: ColumnStep, n_columns: int, per_column: list[Any] | None = None) -> Any:
+    """The scikit-learn object for one step applied to ``n_columns`` columns; ``per_column``
+    gives each column's own category list."""
     if step.drop:
         return "drop"
     from sklearn.impute import SimpleImputer
@@ -631,7 +655,12 @@ def _step_transformer(step: ColumnStep, n_columns: int) -> Any:
         stages.append(("scale", scaler[step.scale]()))
     if step.encode is not None:
         enc = step.encode
-        categories: Any = "auto" if enc.categories is None else [list(enc.categories)] * n_columns
+        if per_column is not None:
+            categories: Any = [list(c) for c in per_column]
+        elif enc.categories is not None:
+            categories = [list(enc.categories)] * n_columns
+        else:
+            categories = "auto"
         if enc.method == "onehot":
             encoder: Any = OneHotEncoder(
                 categories=categories, handle_unknown=enc.handle_unknown, sparse_output=False
