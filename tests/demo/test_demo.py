@@ -27,7 +27,7 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     from shipyard.demo.scenario import run_demo
     from shipyard.project import open_project
 
-    root = run_demo(tmp_path / "demo", rows=4000)
+    root = run_demo(tmp_path / "demo", rows=20_000)
     out = capsys.readouterr().out
     assert "rejected (exit 3)" in out and "identical digests: True" in out
     project = open_project(root)

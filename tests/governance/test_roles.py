@@ -108,7 +108,7 @@ CONTRIBUTOR = {
     "reject": Denial("reject models", "approver", lambda me, example: me.governance.reject(V1)),
     "promote": Denial("promote models", "approver", lambda me, example: me.governance.promote(V1)),
     "rollback": Denial(
-        "move model aliases (production)",
+        "roll back models",
         "approver",
         lambda me, example: me.governance.rollback(MODEL),
         arrange=_promote_twice,

@@ -296,9 +296,12 @@ class Datasets:
             )
         return self.get(f"{row.name}@{row.version}")
 
-    def validate(self, ref: str, *, contract: str | None = None) -> ValidationReport:
+    def validate(
+        self, ref: str, *, contract: str | None = None, store: bool = True
+    ) -> ValidationReport:
         """Check a table version against ``contract`` (or the dataset's bound contract); the
-        report is stored with the version and shown by ``data show`` (contributor).
+        report is stored with the version and shown by ``data show`` (contributor). With
+        ``store=False`` only the read is recorded, and a viewer may check.
 
         Raises:
             InvalidInputError: no contract given or bound, or the version is a file tree.
@@ -307,7 +310,8 @@ class Datasets:
 
         v = self.get(ref)
         with self._p.db.read() as conn:
-            require_role(conn, self._p.actor, "contributor", "validate data")
+            if store:
+                require_role(conn, self._p.actor, "contributor", "validate data")
             contract_ref = contract or _binding(conn, v.name)
         if contract_ref is None:
             raise InvalidInputError(
@@ -322,6 +326,9 @@ class Datasets:
         with self._p.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
             report = validate(cv.contract, pl.scan_parquet(path))
         status = "valid" if report.passed else "invalid"
+        if not store:
+            self._log_read(v, {"via": "validate", "contract": cv.ref})
+            return report
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "contributor", "validate data")
             row = resolve(tx.conn, parse_ref(v.ref))

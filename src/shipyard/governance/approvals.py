@@ -177,12 +177,18 @@ class Governance:
 
     def check(self, ref: str, *, for_alias: str = "production") -> PolicyResult:
         """Check a version against its policy, as promotion to ``for_alias`` would."""
+        from shipyard.governance.policies import Policy
         from shipyard.governance.policy_checks import PolicyContext, check_policy
 
         mv = self._p.models.get(ref)
         policy = self.effective_policy(mv.name)
         spec = policy.to_dict()
-        evaluation = self._p.evaluations.latest(mv.ref, dataset=spec.get("evaluation_data"))
+        wanted = spec.get("evaluation_data")
+        if wanted and "@" in wanted:
+            # NAME@latest or NAME@<digest>: the exact version it means now.
+            spec["evaluation_data"] = wanted = self._p.datasets.get(wanted).ref
+            policy = Policy.from_dict(spec)
+        evaluation = self._p.evaluations.latest(mv.ref, dataset=wanted)
         against = (spec.get("no_regression") or {}).get("against") or for_alias
         holder = self._holder(mv.name, against)
         baseline = None
@@ -252,19 +258,24 @@ class Governance:
             if item.get("kind") != "dataset" or item.get("context") != "train":
                 continue
             v = self._p.datasets.get(item["ref"])
-            if v.status == "unvalidated" and self._p.contracts.binding(v.name):
-                self._p.datasets.validate(v.ref)
-                v = self._p.datasets.get(v.ref)
             name = f"contract on training data {v.ref}"
-            if v.status == "valid":
-                checks.append({"name": name, "passed": True, "detail": f"passed {v.contract}"})
-            elif v.status == "invalid":
-                failures = len((v.validation or {}).get("failures", []))
+            status, contract = v.status, v.contract
+            failures = len((v.validation or {}).get("failures", []))
+            binding = self._p.contracts.binding(v.name)
+            if status == "unvalidated" and binding:
+                # Checked now without storing the report: CI may run as a viewer.
+                report = self._p.datasets.validate(v.ref, store=False)
+                contract = self._p.contracts.get(binding).ref
+                status = "valid" if report.passed else "invalid"
+                failures = len(report.failures)
+            if status == "valid":
+                checks.append({"name": name, "passed": True, "detail": f"passed {contract}"})
+            elif status == "invalid":
                 checks.append(
                     {
                         "name": name,
                         "passed": False,
-                        "detail": f"fails {v.contract}: {failures} checks failed",
+                        "detail": f"fails {contract}: {failures} checks failed",
                     }
                 )
             else:
@@ -324,7 +335,17 @@ class Governance:
                     time=now,
                 )
             )
-            status = "approved" if decision == "approve" else "rejected"
+            standing: dict[str, str] = {
+                a.approver: a.decision
+                for a in tx.conn.execute(
+                    select(approvals.c.approver, approvals.c.decision)
+                    .where(approvals.c.model_id == row.model_id)
+                    .where(approvals.c.version == row.version)
+                    .order_by(approvals.c.id)
+                )
+            }
+            # Any standing rejection keeps the version rejected, as the approvals check does.
+            status = "rejected" if "reject" in standing.values() else "approved"
             if row.status in ("candidate", "approved", "rejected") and row.status != status:
                 tx.conn.execute(
                     update(model_versions)
@@ -387,6 +408,8 @@ class Governance:
         Raises:
             NotFoundError: the alias has never moved, or had no earlier holder.
         """
+        with self._p.db.read() as conn:
+            require_role(conn, self._p.actor, "approver", "roll back models")
         history = self._p.models.alias_history(name, alias)
         if not history or history[-1].to_version is None:
             raise NotFoundError(f"model '{name}' has no current '{alias}' to roll back")

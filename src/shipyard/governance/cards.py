@@ -267,9 +267,21 @@ def _html_page(ref: str, markdown: str) -> str:
 
 
 def _inline(text: str) -> str:
+    """Markdown's inline code, bold and emphasis; code spans are left as written."""
     import re
 
-    escaped = html.escape(text)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    escaped = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
-    return re.sub(r"_([^_]+)_", r"<em>\1</em>", escaped)
+    if len(text) > 2 and text.startswith("_") and text.endswith("_"):
+        return f"<em>{_inline(text[1:-1])}</em>"
+
+    parts = text.split("`")
+    out = []
+    for i, part in enumerate(parts):
+        escaped = html.escape(part)
+        if i % 2 == 1 and i < len(parts) - 1:
+            out.append(f"<code>{escaped}</code>")
+            continue
+        escaped = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+        # Emphasis only between word boundaries, so snake_case names stay whole.
+        escaped = re.sub(r"(?<![\w])_([^_]+?)_(?![\w])", r"<em>\1</em>", escaped)
+        out.append(escaped if i % 2 == 0 else "`" + escaped)
+    return "".join(out)
