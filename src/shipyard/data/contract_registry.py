@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.hashing import canonical_json, digest_bytes
@@ -22,6 +22,7 @@ from shipyard.governance.access import require_role
 from shipyard.refs import Ref, parse_ref, validate_name
 from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import contract_versions, contracts, datasets
+from shipyard.stores.versioning import next_version, pick_version
 
 if TYPE_CHECKING:
     from shipyard.data.contracts import Contract
@@ -149,12 +150,8 @@ class Contracts:
                 ).first()
                 if same is not None:
                     return _to_version(tx.conn, same)
-            version = 1 + int(
-                tx.conn.execute(
-                    select(func.coalesce(func.max(contract_versions.c.version), 0)).where(
-                        contract_versions.c.contract_id == cid
-                    )
-                ).scalar_one()
+            version = next_version(
+                tx.conn, contract_versions, contract_versions.c.contract_id == cid
             )
             tx.conn.execute(
                 contract_versions.insert().values(
@@ -288,31 +285,9 @@ def _contract_id(conn: Connection, name: str) -> int:
 def _resolve(conn: Connection, ref: Ref) -> Any:
     cid = _contract_id(conn, ref.name)
     base = _select().where(contract_versions.c.contract_id == cid)
-    sel = ref.selector
-    if sel.kind == "latest":
-        row = conn.execute(base.order_by(contract_versions.c.version.desc()).limit(1)).first()
-    elif sel.kind == "version":
-        row = conn.execute(base.where(contract_versions.c.version == int(sel.value))).first()
-    elif sel.kind == "digest":
-        row = conn.execute(
-            base.where(contract_versions.c.digest.startswith("blake3:" + sel.value))
-        ).first()
-    else:
-        raise NotFoundError(
-            f"contract '{ref.name}' has no alias {sel.value!r}: contract references take a "
-            "version number, 'latest' or a digest prefix"
-        )
-    if row is None:
-        latest = conn.execute(
-            select(func.max(contract_versions.c.version)).where(
-                contract_versions.c.contract_id == cid
-            )
-        ).scalar()
-        raise NotFoundError(
-            f"contract '{ref.name}' has no version {sel} (latest is {latest}); "
-            f"see `shipyard contract versions {ref.name}`"
-        )
-    return row
+    return pick_version(
+        conn, base, contract_versions, ref, what="contract", versions_command="contract versions"
+    )
 
 
 def _bindings(conn: Connection, name: str) -> dict[str, int]:

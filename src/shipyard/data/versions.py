@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.hashing import canonical_json, digest_file
@@ -28,6 +28,7 @@ from shipyard.refs import Ref
 from shipyard.stores.audit import AuditedTransaction, audited
 from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets
 from shipyard.stores.lineage import add_edge, parents_of
+from shipyard.stores.versioning import next_version, pick_version
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -176,44 +177,9 @@ def resolve(conn: Connection, ref: Ref) -> Any:
     """
     ds_id = dataset_id(conn, ref.name)
     base = select_versions().where(dataset_versions.c.dataset_id == ds_id)
-    sel = ref.selector
-    if sel.kind == "latest":
-        row = conn.execute(base.order_by(dataset_versions.c.version.desc()).limit(1)).first()
-    elif sel.kind == "version":
-        row = conn.execute(base.where(dataset_versions.c.version == int(sel.value))).first()
-        if row is None:
-            latest = conn.execute(
-                select(func.max(dataset_versions.c.version)).where(
-                    dataset_versions.c.dataset_id == ds_id
-                )
-            ).scalar()
-            raise NotFoundError(
-                f"dataset '{ref.name}' has no version {sel.value} (latest is {latest}); "
-                f"see `shipyard data versions {ref.name}`"
-            )
-    elif sel.kind == "digest":
-        rows = conn.execute(
-            base.where(dataset_versions.c.digest.startswith("blake3:" + sel.value))
-        ).all()
-        if len(rows) > 1:
-            raise InvalidInputError(
-                f"digest prefix {sel.value!r} matches {len(rows)} versions of dataset "
-                f"'{ref.name}'; give more digits"
-            )
-        if not rows:
-            raise NotFoundError(
-                f"dataset '{ref.name}' has no version with digest {sel.value}…; "
-                f"see `shipyard data versions {ref.name}`"
-            )
-        row = rows[0]
-    else:
-        raise NotFoundError(
-            f"dataset '{ref.name}' has no alias {sel.value!r}: dataset references take a "
-            "version number, 'latest' or a digest prefix"
-        )
-    if row is None:
-        raise NotFoundError(f"dataset '{ref.name}' has no versions")
-    return row
+    return pick_version(
+        conn, base, dataset_versions, ref, what="dataset", versions_command="data versions"
+    )
 
 
 def find_digest(conn: Connection, name: str, digest: str) -> Any:
@@ -396,13 +362,7 @@ def _insert(
         return to_version(conn, dup, service)
     now = datetime.now(UTC)
     ds_id = _ensure_dataset(tx, p.name, now)
-    version = 1 + int(
-        conn.execute(
-            select(func.coalesce(func.max(dataset_versions.c.version), 0)).where(
-                dataset_versions.c.dataset_id == ds_id
-            )
-        ).scalar_one()
-    )
+    version = next_version(conn, dataset_versions, dataset_versions.c.dataset_id == ds_id)
     ref = f"{p.name}@{version}"
     conn.execute(
         dataset_versions.insert().values(

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.errors import (
@@ -37,6 +37,7 @@ from shipyard.stores.db.tables import (
     registered_models,
     runs,
 )
+from shipyard.stores.versioning import next_version
 
 if TYPE_CHECKING:
     from shipyard.governance.policies import Policy
@@ -127,13 +128,7 @@ class Governance:
         digest = digest_bytes(canonical_json(spec))
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "admin", "set policies")
-            version = 1 + int(
-                tx.conn.execute(
-                    select(func.coalesce(func.max(policies.c.version), 0)).where(
-                        policies.c.name == name
-                    )
-                ).scalar_one()
-            )
+            version = next_version(tx.conn, policies, policies.c.name == name)
             tx.conn.execute(
                 policies.insert().values(
                     name=name,

@@ -44,6 +44,7 @@ from shipyard.stores.db.tables import (
     run_latest_metrics,
 )
 from shipyard.stores.lineage import add_edge, walk
+from shipyard.stores.versioning import next_version
 
 if TYPE_CHECKING:
     from shipyard.project import Project
@@ -167,13 +168,7 @@ class Models:
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "contributor", "register models")
             model_id = _ensure_model(tx, name, now)
-            version = 1 + int(
-                tx.conn.execute(
-                    select(func.coalesce(func.max(model_versions.c.version), 0)).where(
-                        model_versions.c.model_id == model_id
-                    )
-                ).scalar_one()
-            )
+            version = next_version(tx.conn, model_versions, model_versions.c.model_id == model_id)
             metrics: dict[str, float] = {}
             if run_id is not None:
                 metrics = {

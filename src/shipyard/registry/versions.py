@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.errors import NotFoundError
 from shipyard.refs import Ref
 from shipyard.stores.db.tables import (
     model_aliases,
@@ -18,6 +18,7 @@ from shipyard.stores.db.tables import (
     run_inputs,
     runs,
 )
+from shipyard.stores.versioning import pick_version
 
 __all__ = [
     "AliasEvent",
@@ -134,47 +135,38 @@ def select_versions() -> Any:
 
 
 def resolve_version(conn: Connection, ref: Ref) -> Any:
+    """The model version row a reference means (aliases included)."""
     model_id = find_model_id(conn, ref.name)
     base = select_versions().where(model_versions.c.model_id == model_id)
-    sel = ref.selector
-    if sel.kind == "latest":
-        row = conn.execute(base.order_by(model_versions.c.version.desc()).limit(1)).first()
-    elif sel.kind == "version":
-        row = conn.execute(base.where(model_versions.c.version == int(sel.value))).first()
-    elif sel.kind == "digest":
-        rows = conn.execute(
-            base.where(model_versions.c.digest.startswith("blake3:" + sel.value))
-        ).all()
-        if len(rows) > 1:
-            raise InvalidInputError(f"digest prefix {sel.value!r} matches {len(rows)} versions")
-        row = rows[0] if rows else None
-    else:
-        alias = conn.execute(
+
+    def alias_version(alias: str) -> int:
+        row = conn.execute(
             select(model_aliases.c.version)
             .where(model_aliases.c.model_id == model_id)
-            .where(model_aliases.c.alias == sel.value)
+            .where(model_aliases.c.alias == alias)
         ).first()
-        if alias is None:
-            names = [
+        if row is None:
+            names = sorted(
                 r.alias
                 for r in conn.execute(
                     select(model_aliases.c.alias).where(model_aliases.c.model_id == model_id)
                 )
-            ]
-            raise NotFoundError(
-                f"model '{ref.name}' has no alias '{sel.value}'; its aliases are: "
-                f"{', '.join(sorted(names)) or 'none'}"
             )
-        row = conn.execute(base.where(model_versions.c.version == alias.version)).first()
-    if row is None:
-        latest = conn.execute(
-            select(func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
-        ).scalar()
-        raise NotFoundError(
-            f"model '{ref.name}' has no version {sel} (latest is {latest}); "
-            f"see `shipyard models versions {ref.name}`"
-        )
-    return row
+            raise NotFoundError(
+                f"model '{ref.name}' has no alias '{alias}'; its aliases are: "
+                f"{', '.join(names) or 'none'}"
+            )
+        return int(row.version)
+
+    return pick_version(
+        conn,
+        base,
+        model_versions,
+        ref,
+        what="model",
+        versions_command="models versions",
+        alias_version=alias_version,
+    )
 
 
 def to_version(conn: Connection, row: Any) -> ModelVersion:
