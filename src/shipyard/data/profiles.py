@@ -105,15 +105,18 @@ def profile_parquet(
             for n, k in kinds.items()
             if k != "other" and int(agg[f"{n}\0distinct"]) < EXACT_DISTINCT_BELOW
         ]
-        if cheap:
-            counts = (
-                lf.select([pl.col(n).n_unique().alias(n) for n in cheap])
+        for n in cheap:
+            # A streaming group-by holds one entry per distinct value; n_unique would hold
+            # the whole column.
+            agg[f"{n}\0distinct"] = (
+                lf.select(pl.col(n))
+                .group_by(n)
+                .agg(pl.len())
+                .select(pl.len())
                 .collect(engine="streaming")
-                .row(0, named=True)
+                .item()
             )
-            for n in cheap:
-                agg[f"{n}\0distinct"] = counts[n]
-                distinct_exact[n] = True
+            distinct_exact[n] = True
 
     # Pass 3: quantiles from the numeric columns (all rows, or a systematic sample).
     numeric = [n for n, k in kinds.items() if k == "number"]
