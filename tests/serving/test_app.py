@@ -163,16 +163,22 @@ def client(credit: CreditProject) -> Iterator[TestClient]:
 # -- reading /metrics and the prediction log ----------------------------------------------------
 
 
-def samples(client: TestClient, name: str) -> list[tuple[dict[str, str], float]]:
-    """The samples named ``name`` (e.g. ``shipyard_requests_total``) in ``GET /metrics``."""
-    response = client.get("/metrics")
-    assert response.status_code == 200
+def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The samples named ``name`` (e.g. ``shipyard_requests_total``) in a Prometheus text
+    exposition, with their labels."""
     return [
         (dict(s.labels), s.value)
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for s in family.samples
         if s.name == name
     ]
+
+
+def samples(client: TestClient, name: str) -> list[tuple[dict[str, str], float]]:
+    """The samples named ``name`` in the server's ``GET /metrics``."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return metric_samples(response.text, name)
 
 
 def metric(client: TestClient, name: str, /, **labels: str) -> float:
@@ -414,12 +420,6 @@ def test_fuzzed_bodies_never_get_a_5xx(credit: CreditProject, client: TestClient
 # Bugs found by these tests (see the reason of each): bad input that gets a 500.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: app.py _predict_body builds dict(zip(columns, row)) without checking that "
-    "dataframe_split column names are strings; a list as a column name raises TypeError, "
-    "answered 500 and counted as model_error",
-)
 def test_non_text_column_names_in_dataframe_split_are_refused_with_422(
     client: TestClient,
 ) -> None:
@@ -431,12 +431,6 @@ def test_non_text_column_names_in_dataframe_split_are_refused_with_422(
     assert metric(client, "shipyard_prediction_errors_total", reason="model_error") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: app.py _json_body catches only ValueError from json.loads; a deeply nested "
-    "document raises RecursionError: 500 (model_error) on /predict, unhandled 500 on "
-    "/feedback and /kpi",
-)
 @pytest.mark.parametrize("path", ["/predict", "/feedback", "/kpi"])
 def test_a_deeply_nested_body_is_refused_as_malformed(client: TestClient, path: str) -> None:
     """A 200 kB body of nested brackets (deeper than the JSON parser recurses) is a 4xx."""
@@ -599,11 +593,6 @@ def test_bad_feedback_is_refused_with_422_and_counted(client: TestClient, body: 
     assert metric(client, "shipyard_feedback_total") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: app.py post_feedback catches only RequestError; an empty list reaches "
-    "Deployments.record_feedback, whose InvalidInputError('no feedback given') becomes a 500",
-)
 def test_an_empty_feedback_list_is_refused_with_422(client: TestClient) -> None:
     """``[]`` posted to /feedback is a 422, not a server error."""
     response = client.post("/feedback", json=[])
@@ -662,12 +651,6 @@ def test_a_bad_kpi_is_refused_with_422_and_nothing_is_counted(
         project.deployments.metrics(MODEL)  # nothing stored, so nothing to summarise
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: app.py post_kpi checks name and value types first but leaves the name "
-    "length and finiteness to Deployments.record_kpi, called item by item: events before "
-    "the bad one are stored although the request is refused (and not counted in /metrics)",
-)
 def test_a_kpi_list_with_one_bad_event_stores_none_of_them(
     client: TestClient, project: Project
 ) -> None:
@@ -678,11 +661,6 @@ def test_a_kpi_list_with_one_bad_event_stores_none_of_them(
         project.deployments.metrics(MODEL)  # nothing stored, so nothing to summarise
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: app.py post_kpi passes request_id to the database unchecked; an object "
-    "(or, on PostgreSQL, a text over 32 characters) makes the insert fail: 500",
-)
 def test_a_kpi_request_id_that_is_not_text_is_refused_with_422(client: TestClient) -> None:
     """A KPI whose request_id is not a text (here an object) is a 422."""
     response = client.post("/kpi", json={"name": "revenue", "value": 1, "request_id": {"a": 1}})
@@ -825,13 +803,6 @@ def test_a_full_log_queue_drops_and_counts_instead_of_blocking(
 # -- the training contract ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (gap): app.py _contract_model looks for a contract only on the exact train "
-    "dataset version; a split part of a contract-checked dataset carries none (split() does "
-    "not inherit the parent's contract or status), so a model trained on it serves ages "
-    "outside the contract unless the part is validated again by hand",
-)
 def test_a_model_trained_on_a_split_of_checked_data_refuses_values_outside_the_contract(
     credit: CreditProject, project: Project
 ) -> None:

@@ -148,20 +148,10 @@ def test_empty_feedback_and_bad_kpis_are_refused(project: Project) -> None:
 
 
 def test_a_long_request_id_is_stored_or_refused_never_a_database_error(
-    project: Project, backend: str, request: pytest.FixtureRequest
+    project: Project, backend: str
 ) -> None:
     """Feedback for a request id longer than the 32 characters the server issues is either
     kept or refused with InvalidInputError, the same way on every backend."""
-    if backend.startswith("postgresql"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="bug: predictions.py record_feedback / record_kpi do not check the "
-                "request id against the String(32) columns of feedback and kpi_events; "
-                "PostgreSQL raises sqlalchemy DataError (a 500 from /feedback and /kpi), "
-                "SQLite stores it",
-            )
-        )
     try:
         results = project.deployments.record_feedback(MODEL, [("x" * 40, 1)])
     except InvalidInputError:

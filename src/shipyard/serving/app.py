@@ -185,10 +185,12 @@ def create_app(config: ServeConfig) -> FastAPI:
                         "invalid_input",
                         f'feedback item {i}: expected {{"request_id": ..., "label": ...}}',
                     )
-                pairs.append((str(item["request_id"]), item["label"]))
+                pairs.append((item["request_id"], item["label"]))
             results = await asyncio.to_thread(
                 state.project.deployments.record_feedback, config.model, pairs
             )
+        except InvalidInputError as exc:
+            return _refused(state, "/feedback", RequestError(422, "invalid_input", exc.message))
         except RequestError as exc:
             return _refused(state, "/feedback", exc)
         for r in results:
@@ -203,6 +205,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         try:
             doc = await _json_body(request, state)
             items = doc if isinstance(doc, list) else [doc]
+            events = []
             for i, item in enumerate(items):
                 value = item.get("value") if isinstance(item, dict) else None
                 if (
@@ -216,25 +219,17 @@ def create_app(config: ServeConfig) -> FastAPI:
                         f'kpi item {i}: expected {{"name": text, "value": number, '
                         '"request_id": optional}',
                     )
-            for item in items:
-                await asyncio.to_thread(
-                    state.project.deployments.record_kpi,
-                    config.model,
-                    item["name"],
-                    float(item["value"]),
-                    item.get("request_id"),
-                )
-        except (RequestError, InvalidInputError) as exc:
-            err = (
-                exc
-                if isinstance(exc, RequestError)
-                else RequestError(422, "invalid_input", exc.message)
-            )
-            return _refused(state, "/kpi", err)
-        for item in items:
-            state.metrics.kpi.labels(item["name"]).inc()
-            state.metrics.kpi_value.labels(item["name"]).inc(float(item["value"]))
-        return JSONResponse({"accepted": len(items)})
+                events.append((item["name"], float(value), item.get("request_id")))
+            # Every item is checked before any is stored.
+            await asyncio.to_thread(state.project.deployments.record_kpis, config.model, events)
+        except InvalidInputError as exc:
+            return _refused(state, "/kpi", RequestError(422, "invalid_input", exc.message))
+        except RequestError as exc:
+            return _refused(state, "/kpi", exc)
+        for name, value, _ in events:
+            state.metrics.kpi.labels(name).inc()
+            state.metrics.kpi_value.labels(name).inc(value)
+        return JSONResponse({"accepted": len(events)})
 
     return app
 
@@ -302,6 +297,8 @@ async def _json_body(request: Request, state: State) -> Any:
         return json.loads(body)
     except ValueError as exc:
         raise RequestError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(400, "malformed_json", "the body nests JSON too deeply") from None
 
 
 def _predict_body(doc: Any) -> list[dict[str, Any]]:
@@ -325,6 +322,8 @@ def _predict_body(doc: Any) -> list[dict[str, Any]]:
                 '"dataframe_split" needs "columns" (names) and "data" (rows of values)',
             )
         columns = split["columns"]
+        if not all(isinstance(c, str) for c in columns):
+            raise RequestError(422, "invalid_input", "dataframe_split column names must be text")
         rows = []
         for i, row in enumerate(split["data"]):
             if not isinstance(row, list) or len(row) != len(columns):
@@ -531,14 +530,23 @@ def _contract_model(project: Project, mv: Any, columns: tuple[str, ...]) -> Any:
     from shipyard.data.contracts import DatasetChecks
 
     trained_on = [i["ref"] for i in mv.lineage if i.get("context") == "train"]
-    for ref in trained_on:
-        contract_ref = project.datasets.get(ref).contract
-        if contract_ref:
-            contract = project.contracts.get(contract_ref).contract
-            kept = {c: spec for c, spec in contract.columns.items() if c in columns}
-            if kept:
-                subset = replace(contract, columns=kept, strict=False, checks=DatasetChecks())
-                return subset.to_pydantic()
+    seen: set[str] = set()
+    while trained_on:
+        ref = trained_on.pop(0)
+        if ref in seen:
+            continue
+        seen.add(ref)
+        version = project.datasets.get(ref)
+        # A split or quarantined part carries its parent's contract: follow the lineage up.
+        contract_ref = version.contract or project.contracts.binding(version.name)
+        if not contract_ref:
+            trained_on.extend(version.parents)
+            continue
+        contract = project.contracts.get(contract_ref).contract
+        kept = {c: spec for c, spec in contract.columns.items() if c in columns}
+        if kept:
+            subset = replace(contract, columns=kept, strict=False, checks=DatasetChecks())
+            return subset.to_pydantic()
     return None
 
 

@@ -135,11 +135,13 @@ class ServerMetrics:
             self._process_cpu = Gauge(
                 "process_cpu_seconds_total",
                 "CPU seconds used by the live workers.",
+                registry=None,
                 multiprocess_mode="livesum",
             )
             self._process_rss = Gauge(
                 "process_resident_memory_bytes",
                 "Resident memory of the live workers.",
+                registry=None,
                 multiprocess_mode="livesum",
             )
         self._sampler: threading.Thread | None = None

@@ -232,6 +232,8 @@ class Deployments:
         it was right (None when the prediction is not logged yet)."""
         if not items:
             raise InvalidInputError("no feedback given")
+        for i, (rid, _) in enumerate(items):
+            _check_request_id(rid, f"feedback item {i}")
         now = int(time.time() * 1000)
         with self._p.db.write() as conn:
             known = {
@@ -270,19 +272,40 @@ class Deployments:
         self, deployment: str, name: str, value: float, request_id: str | None = None
     ) -> None:
         """Store a business KPI event (e.g. revenue), optionally tied to a prediction."""
-        if not name or len(name) > 128:
-            raise InvalidInputError("a KPI needs a name of 1 to 128 characters")
-        if not math.isfinite(value):
-            raise InvalidInputError(f"KPI value must be a finite number, got {value}")
+        self.record_kpis(deployment, [(name, value, request_id)])
+
+    def record_kpis(
+        self, deployment: str, events: builtins.list[tuple[str, float, str | None]]
+    ) -> None:
+        """Store KPI events in one write, after checking every one of them.
+
+        Raises:
+            InvalidInputError: an empty name, a name over 128 characters, a value that is not
+                finite, or a malformed request id (nothing is stored).
+        """
+        if not events:
+            raise InvalidInputError("no KPI events given")
+        for i, (name, value, rid) in enumerate(events):
+            if not isinstance(name, str) or not name or len(name) > 128:
+                raise InvalidInputError(f"kpi item {i}: a KPI needs a name of 1 to 128 characters")
+            if not math.isfinite(value):
+                raise InvalidInputError(f"kpi item {i}: value must be a finite number, got {value}")
+            if rid is not None:
+                _check_request_id(rid, f"kpi item {i}")
+        now = int(time.time() * 1000)
         with self._p.db.write() as conn:
             conn.execute(
-                insert(kpi_events).values(
-                    deployment=deployment,
-                    name=name,
-                    value=float(value),
-                    request_id=request_id,
-                    time=int(time.time() * 1000),
-                )
+                insert(kpi_events),
+                [
+                    {
+                        "deployment": deployment,
+                        "name": name,
+                        "value": float(value),
+                        "request_id": rid,
+                        "time": now,
+                    }
+                    for name, value, rid in events
+                ],
             )
 
     def accuracy(self, deployment: str, *, window_seconds: float = 3600) -> dict[str, float]:
@@ -389,3 +412,11 @@ def _percentiles(values: builtins.list[float]) -> dict[str, float | None]:
 
     p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
     return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def _check_request_id(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not 1 <= len(value) <= 32:
+        raise InvalidInputError(
+            f"{where}: request_id must be the text of a request id (at most 32 characters), "
+            f"got {str(value)[:40]!r}"
+        )

@@ -1,0 +1,178 @@
+"""``shipyard serve`` as an operator runs it: the real command line in a subprocess on a free
+loopback port, with one worker and with two, stopped by a signal.
+
+Every wait is bounded, and every server started here is killed (with its workers: it runs in
+its own process group) when the test ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving.test_app import MODEL, CreditProject, credit_copy, metric_samples
+
+pytestmark = pytest.mark.slow
+
+START_SECONDS = 60.0
+STOP_SECONDS = 30.0
+
+
+class ServerFailedToStart(Exception):
+    """The server process exited before it was ready."""
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def scrape(self, name: str) -> float:
+        """The sum of the samples of ``name`` in one scrape of /metrics."""
+        response = httpx.get(f"{self.url}/metrics", timeout=10)
+        assert response.status_code == 200
+        return sum(v for _, v in metric_samples(response.text, name))
+
+    def stop(self, sig: signal.Signals) -> int:
+        """Send ``sig`` and wait (bounded) for the process to exit; its return code."""
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the server did not exit within {STOP_SECONDS:.0f} s of {sig.name}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def shipyard_serve(root: Path, *args: str) -> Iterator[Server]:
+    """``python -m shipyard --project ROOT serve credit-risk@production --port P ARGS``,
+    yielded once /v2/health/ready answers 200; killed with its workers on the way out.
+
+    Raises:
+        ServerFailedToStart: the process exited before it was ready (its output attached).
+    """
+    port = free_port()
+    log = root.parent / f"serve-{port}.log"
+    command = [sys.executable, "-m", "shipyard", "--project", str(root), "serve"]
+    command += [f"{MODEL}@production", "--port", str(port), *args]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise ServerFailedToStart(
+                    f"exit code {process.returncode} before ready:\n{server.output()}"
+                )
+            try:
+                if httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"not ready after {START_SECONDS:.0f} s:\n{server.output()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the group this test created
+            process.wait(STOP_SECONDS)
+
+
+@pytest.fixture
+def credit(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> CreditProject:
+    """This test's own copy of the credit project."""
+    return credit_copy(tmp_path_factory, tmp_path / "proj")
+
+
+def logged_rows(credit: CreditProject) -> int:
+    with credit.open() as project:
+        return len(project.deployments.predictions(MODEL))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_served_model_answers_exports_metrics_and_flushes_its_log_on_a_signal(
+    credit: CreditProject, sig: signal.Signals
+) -> None:
+    """The real server answers /predict and /metrics; on SIGTERM or SIGINT it shuts down
+    cleanly within seconds (exit 0, or death by that same signal, which uvicorn re-raises
+    after its graceful shutdown) and the rows still queued for the prediction log are
+    written on the way out."""
+    with shipyard_serve(credit.root) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for i in range(10):
+                records = credit.records[i * 5 : i * 5 + 5]
+                response = client.post("/predict", json={"records": records})
+                assert response.status_code == 200, response.text
+                assert response.json()["version"] == 1
+            refused = client.post("/predict", json={"records": [{"age": 250}]})
+            assert refused.status_code == 422
+        assert server.scrape("shipyard_predictions_total") == 50
+        assert server.scrape("shipyard_prediction_errors_total") == 1
+        assert server.scrape("process_resident_memory_bytes") > 0
+        code = server.stop(sig)
+    output = server.output()
+    assert code in (0, -sig), output
+    assert "Traceback" not in output
+    assert f"serving {MODEL} (production=100) on {server.url}" in output
+    assert logged_rows(credit) == 50
+
+
+def test_counters_add_up_across_two_workers(credit: CreditProject) -> None:
+    """With --workers 2, 40 requests on separate connections are counted once each in the
+    aggregated /metrics, whichever worker answers the scrape, and both workers flush their
+    prediction log on SIGTERM."""
+    with shipyard_serve(credit.root, "--workers", "2") as server:
+        for i in range(40):
+            response = httpx.post(
+                f"{server.url}/predict", json={"records": [credit.records[i]]}, timeout=10
+            )
+            assert response.status_code == 200, response.text
+        for _ in range(5):
+            assert server.scrape("shipyard_predictions_total") == 40
+            assert server.scrape("shipyard_requests_total") >= 40
+        code = server.stop(signal.SIGTERM)
+    assert code in (0, -signal.SIGTERM), server.output()
+    assert logged_rows(credit) == 40
+
+
+def test_serving_an_alias_that_does_not_exist_fails_before_listening(
+    credit: CreditProject,
+) -> None:
+    """``shipyard serve credit-risk@nope`` exits 1 with a message naming the reference,
+    without starting a server."""
+    command = [sys.executable, "-m", "shipyard", "--project", str(credit.root), "serve"]
+    res = subprocess.run(
+        [*command, f"{MODEL}@nope", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=START_SECONDS,
+        check=False,
+    )
+    assert res.returncode == 1, res.stderr
+    assert "nope" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert "serving" not in res.stderr
