@@ -72,6 +72,7 @@ class Slot:
     predictor: CheckedPredictor
     columns: tuple[str, ...] = ()
     contract_model: Any = None
+    batcher: Batcher | None = None
 
 
 @dataclass
@@ -251,19 +252,16 @@ async def _handle(request: Request, endpoint: str, parse: Any) -> Response:
     try:
         doc = await _json_body(request, state)
         frame_rows = parse(doc)
-        frame = _validate(slot, frame_rows)
-        if len(frame) > 256:
-            outputs = await asyncio.to_thread(_score, slot, frame)
-        else:
-            outputs = _score(slot, frame)
+        _validate(slot, frame_rows)
+        outputs = await _batcher(slot).submit(frame_rows)
         elapsed = time.perf_counter() - start
-        ids = [uuid.uuid4().hex for _ in range(len(frame))]
+        ids = [uuid.uuid4().hex for _ in range(len(frame_rows))]
         _log(state, slot, ids, frame_rows, outputs, elapsed, shadow=False)
         if state.config.shadow and state.config.shadow in state.slots:
             asyncio.get_running_loop().run_in_executor(
-                None, _shadow, state, state.slots[state.config.shadow], ids, frame_rows, frame
+                None, _shadow, state, state.slots[state.config.shadow], ids, frame_rows
             )
-        state.metrics.predictions.labels(state.config.model, version).inc(len(frame))
+        state.metrics.predictions.labels(state.config.model, version).inc(len(frame_rows))
         body = _answer(endpoint, slot, ids, outputs, state.config.model)
         code = 200
         response: Response = JSONResponse(body)
@@ -396,10 +394,77 @@ def _validate(slot: Slot, rows: list[dict[str, Any]]) -> Any:
             InvalidInputError.from_problems("the records", problems).message,
             {"errors": errors},
         )
-    try:
-        return slot.predictor.validate_records(rows)
-    except InvalidInputError as exc:
-        raise RequestError(422, "invalid_input", exc.message, exc.details or None) from None
+    signature = slot.predictor.signature
+    if signature is None:
+        raise RequestError(
+            422, "invalid_input", f"{slot.ref} has no signature, so requests cannot be checked"
+        )
+    model = signature.inputs.to_pydantic()
+    for i, row in enumerate(rows):
+        try:
+            model.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False, include_input=False):
+                field_name = ".".join(str(x) for x in err["loc"]) or "(record)"
+                errors.append({"record": i, "field": field_name, "reason": err["msg"]})
+    if errors:
+        problems = [f"record {e['record']}, {e['field']}: {e['reason']}" for e in errors[:50]]
+        raise RequestError(
+            422,
+            "invalid_input",
+            InvalidInputError.from_problems("the records", problems).message,
+            {"errors": errors[:50]},
+        )
+
+
+class Batcher:
+    """Scores the rows of concurrent requests together: while one batch is in the model,
+    the requests that arrive wait and form the next. A scikit-learn pipeline costs about the
+    same for one row as for a hundred, so this multiplies throughput under load and adds no
+    delay when the server is idle."""
+
+    def __init__(self, slot: Slot, max_rows: int = 512) -> None:
+        self.slot = slot
+        self.max_rows = max_rows
+        self.queue: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Future[Any]]] = (
+            asyncio.Queue()
+        )
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.queue.put((rows, future))
+        return await future  # type: ignore[no-any-return]
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            size = len(batch[0][0])
+            while size < self.max_rows and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                size += len(batch[-1][0])
+            rows = [r for part, _ in batch for r in part]
+            try:
+                outputs = await asyncio.to_thread(self._score, rows)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for part, future in batch:
+                if not future.done():
+                    future.set_result(outputs[start : start + len(part)])
+                start += len(part)
+
+    def _score(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _score(self.slot, self.slot.predictor.validate_records(rows))
+
+
+def _batcher(slot: Slot) -> Batcher:
+    if slot.batcher is None:
+        slot.batcher = Batcher(slot)
+    return slot.batcher
 
 
 def _score(slot: Slot, frame: Any) -> list[dict[str, Any]]:
@@ -468,12 +533,10 @@ def _log(
     )
 
 
-def _shadow(
-    state: State, slot: Slot, ids: list[str], rows: list[dict[str, Any]], frame: Any
-) -> None:
+def _shadow(state: State, slot: Slot, ids: list[str], rows: list[dict[str, Any]]) -> None:
     start = time.perf_counter()
     try:
-        outputs = _score(slot, frame)
+        outputs = _score(slot, slot.predictor.validate_records(rows))
     except Exception:
         state.metrics.errors.labels(state.config.model, str(slot.version), "shadow_error").inc()
         return
@@ -579,6 +642,9 @@ async def _follow_aliases(state: State) -> None:
                     state.slots[alias] = await asyncio.to_thread(
                         _load, state.project, state.config.model, alias
                     )
+                    if slot.batcher is not None:
+                        # Requests already queued on the old version finish first.
+                        asyncio.get_running_loop().call_later(30, slot.batcher.task.cancel)
             except ShipyardError:
                 continue  # keep serving the loaded version; try again next round
 
