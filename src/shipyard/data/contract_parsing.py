@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import os
 from collections.abc import Hashable, Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from shipyard.data.contracts import (
@@ -32,9 +34,11 @@ __all__ = [
     "Problems",
     "check_keys",
     "got",
+    "load_yaml",
     "parse_contract",
     "parse_number",
     "parse_range",
+    "read_document",
     "sub",
     "unique_key_loader",
 ]
@@ -76,6 +80,36 @@ class Problems:
     def raise_if_any(self, what: str) -> None:
         if self.items:
             raise InvalidInputError.from_problems(what, self.items)
+
+
+def load_yaml(text: str, what: str, empty_hint: str) -> Any:
+    """Parse a YAML document written by hand; errors say where ("policy is not valid YAML at
+    line 3, column 5: ...") and a repeated key is refused.
+
+    Raises:
+        InvalidInputError: not YAML, or an empty document.
+    """
+    import yaml
+
+    try:
+        doc = yaml.load(text, Loader=unique_key_loader())  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise InvalidInputError(f"{what} is not valid YAML{where}: {reason}") from None
+    if doc is None:
+        raise InvalidInputError(f"{what} is empty{empty_hint}")
+    return doc
+
+
+def read_document(path: str | os.PathLike[str], what: str) -> str:
+    """The text of a file the user named, or an InvalidInputError saying why not."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"{p}: cannot read {what}: {exc.strerror}") from None
 
 
 @functools.cache

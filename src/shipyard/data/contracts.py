@@ -182,19 +182,9 @@ class Contract:
         Raises:
             InvalidInputError: the text is not YAML, or the contract has problems.
         """
-        import yaml
+        from shipyard.data.contract_parsing import load_yaml
 
-        from shipyard.data.contract_parsing import unique_key_loader
-
-        try:
-            doc = yaml.load(text, Loader=unique_key_loader())  # a SafeLoader subclass
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            reason = getattr(exc, "problem", None) or str(exc)
-            raise InvalidInputError(f"contract is not valid YAML{where}: {reason}") from None
-        if doc is None:
-            raise InvalidInputError("contract is empty: it needs at least 'columns'")
+        doc = load_yaml(text, "contract", ": it needs at least 'columns'")
         return cls.from_dict(doc)
 
     @classmethod
@@ -205,11 +195,10 @@ class Contract:
             InvalidInputError: the file is missing or unreadable, or the contract has problems
                 (the message starts with the file name).
         """
+        from shipyard.data.contract_parsing import read_document
+
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInputError(f"{p}: cannot read contract: {exc.strerror}") from None
+        text = read_document(p, "contract")
         try:
             return cls.from_yaml(text)
         except InvalidInputError as exc:

@@ -34,7 +34,6 @@ from shipyard.data.contract_parsing import (
     parse_number,
     parse_range,
     sub,
-    unique_key_loader,
 )
 from shipyard.data.contracts import Range
 from shipyard.errors import InvalidInputError
@@ -163,17 +162,9 @@ class Policy:
             InvalidInputError: the text is not YAML, is empty, or the policy has problems
                 (all of them listed).
         """
-        import yaml
+        from shipyard.data.contract_parsing import load_yaml
 
-        try:
-            doc = yaml.load(text, Loader=unique_key_loader())  # a SafeLoader subclass
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            reason = getattr(exc, "problem", None) or str(exc)
-            raise InvalidInputError(f"policy is not valid YAML{where}: {reason}") from None
-        if doc is None:
-            raise InvalidInputError("policy is empty; write at least one rule, e.g. require")
+        doc = load_yaml(text, "policy", "; write at least one rule, e.g. require")
         return cls.from_dict(doc)
 
     @classmethod
@@ -184,11 +175,10 @@ class Policy:
             InvalidInputError: the file cannot be read, or the policy has problems (the
                 message starts with the file name).
         """
+        from shipyard.data.contract_parsing import read_document
+
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInputError(f"{p}: cannot read policy: {exc.strerror}") from None
+        text = read_document(p, "policy")
         try:
             return cls.from_yaml(text)
         except InvalidInputError as exc:
