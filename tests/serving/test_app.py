@@ -39,7 +39,8 @@ from shipyard.data.splits import SplitSpec
 from shipyard.demo.data import credit_applicants
 from shipyard.errors import NotFoundError
 from shipyard.project import Project
-from shipyard.serving.app import MAX_ROWS, ServeConfig, create_app
+from shipyard.serving.app import ServeConfig, create_app
+from shipyard.serving.inputs import MAX_ROWS
 
 with warnings.catch_warnings():
     # Starlette asks for the httpx2 fork; the test client works the same on httpx.

@@ -24,6 +24,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.serving.batching import Batcher, batcher_for, score
+from shipyard.serving.inputs import (
+    RequestError,
+    infer_body,
+    json_body,
+    predict_body,
+    validate_rows,
+)
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.predictions import PredictionLog, PredictionRecord
 
@@ -36,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["ServeConfig", "create_app"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -85,14 +92,6 @@ class State:
     ready: bool = False
 
 
-class RequestError(Exception):
-    """A request the server refuses: HTTP status, reason label, message and details."""
-
-    def __init__(self, status: int, reason: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.status, self.reason, self.message, self.details = status, reason, message, details
-
-
 def create_app(config: ServeConfig) -> FastAPI:
     """The app for ``config``; models load at start-up and follow their aliases."""
     from shipyard.project import open_project
@@ -127,13 +126,13 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @app.post("/predict")
     async def predict(request: Request) -> Response:
-        return await _handle(request, "/predict", _predict_body)
+        return await _handle(request, "/predict", predict_body)
 
     @app.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Response:
         if name != config.model:
             return _error(404, f"no model {name!r} here; this server serves {config.model!r}")
-        return await _handle(request, "/v2/infer", _infer_body)
+        return await _handle(request, "/v2/infer", infer_body)
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, bool]:
@@ -176,7 +175,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def post_feedback(request: Request) -> Response:
         state: State = request.app.state.shipyard
         try:
-            doc = await _json_body(request, state)
+            doc = await json_body(request, state)
             items = doc if isinstance(doc, list) else [doc]
             pairs = []
             for i, item in enumerate(items):
@@ -204,7 +203,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def post_kpi(request: Request) -> Response:
         state: State = request.app.state.shipyard
         try:
-            doc = await _json_body(request, state)
+            doc = await json_body(request, state)
             items = doc if isinstance(doc, list) else [doc]
             events = []
             for i, item in enumerate(items):
@@ -250,10 +249,10 @@ async def _handle(request: Request, endpoint: str, parse: Any) -> Response:
     slot = _route(state)
     version = str(slot.version)
     try:
-        doc = await _json_body(request, state)
+        doc = await json_body(request, state)
         frame_rows = parse(doc)
-        _validate(slot, frame_rows)
-        outputs = await _batcher(slot).submit(frame_rows)
+        validate_rows(slot, frame_rows)
+        outputs = await batcher_for(slot).submit(frame_rows)
         elapsed = time.perf_counter() - start
         ids = [uuid.uuid4().hex for _ in range(len(frame_rows))]
         _log(state, slot, ids, frame_rows, outputs, elapsed, shadow=False)
@@ -279,210 +278,6 @@ async def _handle(request: Request, endpoint: str, parse: Any) -> Response:
     state.metrics.requests.labels(state.config.model, version, endpoint, str(code)).inc()
     state.metrics.duration.labels(state.config.model, version, endpoint).observe(elapsed)
     return response
-
-
-async def _json_body(request: Request, state: State) -> Any:
-    declared = request.headers.get("content-length")
-    limit = state.config.max_body_bytes
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise RequestError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise RequestError(400, "malformed_json", "the body nests JSON too deeply") from None
-
-
-def _predict_body(doc: Any) -> list[dict[str, Any]]:
-    if not isinstance(doc, dict):
-        raise RequestError(422, "invalid_input", 'expected {"records": [{...}, ...]}')
-    if "records" in doc:
-        records = doc["records"]
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise RequestError(422, "invalid_input", '"records" must be a list of objects')
-        return _sized(records)
-    if "dataframe_split" in doc:
-        split = doc["dataframe_split"]
-        if (
-            not isinstance(split, dict)
-            or not isinstance(split.get("columns"), list)
-            or not (isinstance(split.get("data"), list))
-        ):
-            raise RequestError(
-                422,
-                "invalid_input",
-                '"dataframe_split" needs "columns" (names) and "data" (rows of values)',
-            )
-        columns = split["columns"]
-        if not all(isinstance(c, str) for c in columns):
-            raise RequestError(422, "invalid_input", "dataframe_split column names must be text")
-        rows = []
-        for i, row in enumerate(split["data"]):
-            if not isinstance(row, list) or len(row) != len(columns):
-                raise RequestError(
-                    422,
-                    "invalid_input",
-                    f"dataframe_split row {i} has {len(row) if isinstance(row, list) else 'no'} "
-                    f"values for {len(columns)} columns",
-                )
-            rows.append(dict(zip(columns, row, strict=True)))
-        return _sized(rows)
-    raise RequestError(
-        422, "invalid_input", 'expected {"records": [...]} or {"dataframe_split": {...}}'
-    )
-
-
-def _infer_body(doc: Any) -> list[dict[str, Any]]:
-    """Open Inference Protocol v2: one tensor per input column."""
-    inputs = doc.get("inputs") if isinstance(doc, dict) else None
-    if not isinstance(inputs, list) or not inputs:
-        raise RequestError(422, "invalid_input", '"inputs" must be a non-empty list of tensors')
-    columns: dict[str, list[Any]] = {}
-    for i, t in enumerate(inputs):
-        if (
-            not isinstance(t, dict)
-            or not isinstance(t.get("name"), str)
-            or not isinstance(t.get("data"), list)
-        ):
-            raise RequestError(422, "invalid_input", f"inputs[{i}] needs a name and data")
-        columns[t["name"]] = t["data"]
-    sizes = {len(v) for v in columns.values()}
-    if len(sizes) != 1:
-        raise RequestError(422, "invalid_input", "every input tensor needs the same length")
-    n = sizes.pop()
-    return _sized([{c: v[i] for c, v in columns.items()} for i in range(n)])
-
-
-def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if not rows:
-        raise RequestError(422, "invalid_input", "no rows to predict")
-    if len(rows) > MAX_ROWS:
-        raise RequestError(413, "body_too_large", f"at most {MAX_ROWS:,} rows per request")
-    return rows
-
-
-def _validate(slot: Slot, rows: list[dict[str, Any]]) -> Any:
-    from pydantic import ValidationError
-
-    errors: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        missing = [c for c in slot.columns if c not in row]
-        errors += [
-            {"record": i, "field": c, "reason": "missing (send null for an unknown value)"}
-            for c in missing
-        ]
-        if slot.contract_model is not None and not missing:
-            try:
-                slot.contract_model.model_validate(row)
-            except ValidationError as exc:
-                for err in exc.errors(include_url=False, include_input=False):
-                    field_name = ".".join(str(x) for x in err["loc"]) or "(record)"
-                    errors.append({"record": i, "field": field_name, "reason": err["msg"]})
-        if len(errors) >= 50:
-            break
-    if errors:
-        problems = [f"record {e['record']}, {e['field']}: {e['reason']}" for e in errors]
-        raise RequestError(
-            422,
-            "invalid_input",
-            InvalidInputError.from_problems("the records", problems).message,
-            {"errors": errors},
-        )
-    signature = slot.predictor.signature
-    if signature is None:
-        raise RequestError(
-            422, "invalid_input", f"{slot.ref} has no signature, so requests cannot be checked"
-        )
-    model = signature.inputs.to_pydantic()
-    for i, row in enumerate(rows):
-        try:
-            model.model_validate(row)
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False, include_input=False):
-                field_name = ".".join(str(x) for x in err["loc"]) or "(record)"
-                errors.append({"record": i, "field": field_name, "reason": err["msg"]})
-    if errors:
-        problems = [f"record {e['record']}, {e['field']}: {e['reason']}" for e in errors[:50]]
-        raise RequestError(
-            422,
-            "invalid_input",
-            InvalidInputError.from_problems("the records", problems).message,
-            {"errors": errors[:50]},
-        )
-
-
-class Batcher:
-    """Scores the rows of concurrent requests together: while one batch is in the model,
-    the requests that arrive wait and form the next. A scikit-learn pipeline costs about the
-    same for one row as for a hundred, so this multiplies throughput under load and adds no
-    delay when the server is idle."""
-
-    def __init__(self, slot: Slot, max_rows: int = 512) -> None:
-        self.slot = slot
-        self.max_rows = max_rows
-        self.queue: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Future[Any]]] = (
-            asyncio.Queue()
-        )
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def submit(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self.queue.put((rows, future))
-        return await future  # type: ignore[no-any-return]
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self.queue.get()]
-            size = len(batch[0][0])
-            while size < self.max_rows and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-                size += len(batch[-1][0])
-            rows = [r for part, _ in batch for r in part]
-            try:
-                outputs = await asyncio.to_thread(self._score, rows)
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            start = 0
-            for part, future in batch:
-                if not future.done():
-                    future.set_result(outputs[start : start + len(part)])
-                start += len(part)
-
-    def _score(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return _score(self.slot, self.slot.predictor.validate_records(rows))
-
-
-def _batcher(slot: Slot) -> Batcher:
-    if slot.batcher is None:
-        slot.batcher = Batcher(slot)
-    return slot.batcher
-
-
-def _score(slot: Slot, frame: Any) -> list[dict[str, Any]]:
-    predictor = slot.predictor
-    if predictor.is_classifier and predictor.classes is not None:
-        # One pass through the pipeline: scikit-learn classifiers predict the most probable
-        # class, so the answer is read off the probabilities.
-        proba = predictor.predict_proba(frame)
-        labels = [_plain(c) for c in predictor.classes]
-        names = [str(c) for c in labels]
-        return [
-            {
-                "prediction": labels[int(probs.argmax())],
-                "probabilities": {c: float(p) for c, p in zip(names, probs, strict=True)},
-            }
-            for probs in proba
-        ]
-    return [{"prediction": _plain(p)} for p in predictor.predict(frame)]
 
 
 def _answer(
@@ -536,7 +331,7 @@ def _log(
 def _shadow(state: State, slot: Slot, ids: list[str], rows: list[dict[str, Any]]) -> None:
     start = time.perf_counter()
     try:
-        outputs = _score(slot, slot.predictor.validate_records(rows))
+        outputs = score(slot, slot.predictor.validate_records(rows))
     except Exception:
         state.metrics.errors.labels(state.config.model, str(slot.version), "shadow_error").inc()
         return
@@ -555,10 +350,6 @@ def _error(status: int, message: str, details: Any = None) -> Response:
     if details:
         body["details"] = details
     return JSONResponse(body, status_code=status)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _v2_type(kind: str | None) -> str:

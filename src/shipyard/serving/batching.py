@@ -1,0 +1,83 @@
+"""Scoring: the rows of concurrent requests batched into one model call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.serving.app import Slot
+
+__all__ = ["Batcher", "batcher_for", "score"]
+
+
+class Batcher:
+    """Scores the rows of concurrent requests together: while one batch is in the model,
+    the requests that arrive wait and form the next. A scikit-learn pipeline costs about the
+    same for one row as for a hundred, so this multiplies throughput under load and adds no
+    delay when the server is idle."""
+
+    def __init__(self, slot: Slot, max_rows: int = 512) -> None:
+        self.slot = slot
+        self.max_rows = max_rows
+        self.queue: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Future[Any]]] = (
+            asyncio.Queue()
+        )
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.queue.put((rows, future))
+        return await future  # type: ignore[no-any-return]
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            size = len(batch[0][0])
+            while size < self.max_rows and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                size += len(batch[-1][0])
+            rows = [r for part, _ in batch for r in part]
+            try:
+                outputs = await asyncio.to_thread(self.score_rows, rows)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for part, future in batch:
+                if not future.done():
+                    future.set_result(outputs[start : start + len(part)])
+                start += len(part)
+
+    def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return score(self.slot, self.slot.predictor.validate_records(rows))
+
+
+def batcher_for(slot: Slot) -> Batcher:
+    if slot.batcher is None:
+        slot.batcher = Batcher(slot)
+    return slot.batcher
+
+
+def score(slot: Slot, frame: Any) -> list[dict[str, Any]]:
+    predictor = slot.predictor
+    if predictor.is_classifier and predictor.classes is not None:
+        # One pass through the pipeline: scikit-learn classifiers predict the most probable
+        # class, so the answer is read off the probabilities.
+        proba = predictor.predict_proba(frame)
+        labels = [plain(c) for c in predictor.classes]
+        names = [str(c) for c in labels]
+        return [
+            {
+                "prediction": labels[int(probs.argmax())],
+                "probabilities": {c: float(p) for c, p in zip(names, probs, strict=True)},
+            }
+            for probs in proba
+        ]
+    return [{"prediction": plain(p)} for p in predictor.predict(frame)]
+
+
+def plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

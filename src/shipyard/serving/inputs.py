@@ -1,0 +1,163 @@
+"""Reading and checking prediction requests: JSON bodies within a size limit, records or
+MLflow's ``dataframe_split`` or Open Inference Protocol v2 tensors, then every row against the
+model's signature and the contract of the data it was trained on."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from shipyard.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from shipyard.serving.app import Slot, State
+
+__all__ = ["MAX_ROWS", "RequestError", "infer_body", "json_body", "predict_body", "validate_rows"]
+
+MAX_ROWS = 10_000
+
+
+class RequestError(Exception):
+    """A request the server refuses: HTTP status, reason label, message and details."""
+
+    def __init__(self, status: int, reason: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message, self.details = status, reason, message, details
+
+
+async def json_body(request: Request, state: State) -> Any:
+    declared = request.headers.get("content-length")
+    limit = state.config.max_body_bytes
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise RequestError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(400, "malformed_json", "the body nests JSON too deeply") from None
+
+
+def predict_body(doc: Any) -> list[dict[str, Any]]:
+    if not isinstance(doc, dict):
+        raise RequestError(422, "invalid_input", 'expected {"records": [{...}, ...]}')
+    if "records" in doc:
+        records = doc["records"]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise RequestError(422, "invalid_input", '"records" must be a list of objects')
+        return _sized(records)
+    if "dataframe_split" in doc:
+        split = doc["dataframe_split"]
+        if (
+            not isinstance(split, dict)
+            or not isinstance(split.get("columns"), list)
+            or not (isinstance(split.get("data"), list))
+        ):
+            raise RequestError(
+                422,
+                "invalid_input",
+                '"dataframe_split" needs "columns" (names) and "data" (rows of values)',
+            )
+        columns = split["columns"]
+        if not all(isinstance(c, str) for c in columns):
+            raise RequestError(422, "invalid_input", "dataframe_split column names must be text")
+        rows = []
+        for i, row in enumerate(split["data"]):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise RequestError(
+                    422,
+                    "invalid_input",
+                    f"dataframe_split row {i} has {len(row) if isinstance(row, list) else 'no'} "
+                    f"values for {len(columns)} columns",
+                )
+            rows.append(dict(zip(columns, row, strict=True)))
+        return _sized(rows)
+    raise RequestError(
+        422, "invalid_input", 'expected {"records": [...]} or {"dataframe_split": {...}}'
+    )
+
+
+def infer_body(doc: Any) -> list[dict[str, Any]]:
+    """Open Inference Protocol v2: one tensor per input column."""
+    inputs = doc.get("inputs") if isinstance(doc, dict) else None
+    if not isinstance(inputs, list) or not inputs:
+        raise RequestError(422, "invalid_input", '"inputs" must be a non-empty list of tensors')
+    columns: dict[str, list[Any]] = {}
+    for i, t in enumerate(inputs):
+        if (
+            not isinstance(t, dict)
+            or not isinstance(t.get("name"), str)
+            or not isinstance(t.get("data"), list)
+        ):
+            raise RequestError(422, "invalid_input", f"inputs[{i}] needs a name and data")
+        columns[t["name"]] = t["data"]
+    sizes = {len(v) for v in columns.values()}
+    if len(sizes) != 1:
+        raise RequestError(422, "invalid_input", "every input tensor needs the same length")
+    n = sizes.pop()
+    return _sized([{c: v[i] for c, v in columns.items()} for i in range(n)])
+
+
+def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not rows:
+        raise RequestError(422, "invalid_input", "no rows to predict")
+    if len(rows) > MAX_ROWS:
+        raise RequestError(413, "body_too_large", f"at most {MAX_ROWS:,} rows per request")
+    return rows
+
+
+def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> Any:
+    from pydantic import ValidationError
+
+    errors: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        missing = [c for c in slot.columns if c not in row]
+        errors += [
+            {"record": i, "field": c, "reason": "missing (send null for an unknown value)"}
+            for c in missing
+        ]
+        if slot.contract_model is not None and not missing:
+            try:
+                slot.contract_model.model_validate(row)
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False, include_input=False):
+                    field_name = ".".join(str(x) for x in err["loc"]) or "(record)"
+                    errors.append({"record": i, "field": field_name, "reason": err["msg"]})
+        if len(errors) >= 50:
+            break
+    if errors:
+        problems = [f"record {e['record']}, {e['field']}: {e['reason']}" for e in errors]
+        raise RequestError(
+            422,
+            "invalid_input",
+            InvalidInputError.from_problems("the records", problems).message,
+            {"errors": errors},
+        )
+    signature = slot.predictor.signature
+    if signature is None:
+        raise RequestError(
+            422, "invalid_input", f"{slot.ref} has no signature, so requests cannot be checked"
+        )
+    model = signature.inputs.to_pydantic()
+    for i, row in enumerate(rows):
+        try:
+            model.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False, include_input=False):
+                field_name = ".".join(str(x) for x in err["loc"]) or "(record)"
+                errors.append({"record": i, "field": field_name, "reason": err["msg"]})
+    if errors:
+        problems = [f"record {e['record']}, {e['field']}: {e['reason']}" for e in errors[:50]]
+        raise RequestError(
+            422,
+            "invalid_input",
+            InvalidInputError.from_problems("the records", problems).message,
+            {"errors": errors[:50]},
+        )
