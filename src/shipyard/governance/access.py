@@ -112,14 +112,6 @@ class Users:
                 tx.record("user.role", "user", name, {"from": row.role, "to": new_role})
         return self.get(name)
 
-    def bootstrap_admin(self, tx_conn: Connection, name: str) -> None:
-        """Make ``name`` the first admin (used by ``shipyard init``)."""
-        tx_conn.execute(
-            users.insert().values(
-                name=name, role="admin", created_at=datetime.now(UTC), created_by=name
-            )
-        )
-
     def _admins(self, conn: Connection) -> int:
         return len(conn.execute(select(users.c.name).where(users.c.role == "admin")).all())
 

@@ -224,7 +224,7 @@ class CheckedPredictor:
             error = InvalidInputError.from_problems("the records", problems)
             error.details["errors"] = errors
             raise error
-        return self._records_frame(rows)
+        return self.frame_from_records(rows)
 
     # -- checking ---------------------------------------------------------------------------
 
@@ -281,7 +281,9 @@ class CheckedPredictor:
             details={"missing": missing, "wrong_types": wrong},
         )
 
-    def _records_frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    def frame_from_records(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        """A frame in signature column order from records already checked against the
+        signature (as :meth:`validate_records` returns them)."""
         import pandas as pd
 
         assert self.signature is not None

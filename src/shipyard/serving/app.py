@@ -251,8 +251,8 @@ async def _handle(request: Request, endpoint: str, parse: Any) -> Response:
     try:
         doc = await json_body(request, state)
         frame_rows = parse(doc)
-        validate_rows(slot, frame_rows)
-        outputs = await batcher_for(slot).submit(frame_rows)
+        checked = validate_rows(slot, frame_rows)
+        outputs = await batcher_for(slot).submit(checked)
         elapsed = time.perf_counter() - start
         ids = [uuid.uuid4().hex for _ in range(len(frame_rows))]
         _log(state, slot, ids, frame_rows, outputs, elapsed, shadow=False)

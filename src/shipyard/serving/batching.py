@@ -52,7 +52,8 @@ class Batcher:
                 start += len(part)
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return score(self.slot, self.slot.predictor.validate_records(rows))
+        # The rows were checked per request (validate_rows); only the frame is built here.
+        return score(self.slot, self.slot.predictor.frame_from_records(rows))
 
 
 def batcher_for(slot: Slot) -> Batcher:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from typing import Any
 
 from prometheus_client import (
@@ -183,7 +182,3 @@ class ServerMetrics:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
