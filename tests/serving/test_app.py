@@ -623,30 +623,34 @@ def test_kpi_events_single_and_list_are_summed_by_name(
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "status"),
     [
-        pytest.param({"name": "revenue"}, id="no-value"),
-        pytest.param({"name": "revenue", "value": "12"}, id="text-value"),
-        pytest.param({"name": "revenue", "value": True}, id="bool-value"),
-        pytest.param({"name": 5, "value": 1}, id="name-not-text"),
-        pytest.param({"name": "", "value": 1}, id="empty-name"),
-        pytest.param({"name": "x" * 129, "value": 1}, id="name-too-long"),
-        pytest.param('{"name": "revenue", "value": Infinity}', id="infinite-value"),
-        pytest.param([{"name": "revenue", "value": 1}, "clicks"], id="list-with-text"),
+        pytest.param({"name": "revenue"}, 422, id="no-value"),
+        pytest.param({"name": "revenue", "value": "12"}, 422, id="text-value"),
+        pytest.param({"name": "revenue", "value": True}, 422, id="bool-value"),
+        pytest.param({"name": 5, "value": 1}, 422, id="name-not-text"),
+        pytest.param({"name": "", "value": 1}, 422, id="empty-name"),
+        pytest.param({"name": "x" * 129, "value": 1}, 422, id="name-too-long"),
+        pytest.param([{"name": "revenue", "value": 1}, "clicks"], 422, id="list-with-text"),
+        # JSON has no infinity: these are malformed bodies, not bad values.
+        pytest.param('{"name": "revenue", "value": Infinity}', 400, id="infinity-literal"),
+        pytest.param('{"name": "revenue", "value": 1e999}', 400, id="overflowing-number"),
+        pytest.param('{"name": "revenue", "value": NaN}', 400, id="nan-literal"),
     ],
 )
-def test_a_bad_kpi_is_refused_with_422_and_nothing_is_counted(
-    client: TestClient, project: Project, body: Any
+def test_a_bad_kpi_is_refused_and_nothing_is_counted(
+    client: TestClient, project: Project, body: Any, status: int
 ) -> None:
     """A KPI event needs a text name (1 to 128 characters) and a finite number: anything
-    else is a 422 naming the problem, and no KPI is counted or stored."""
+    else is a 422 naming the problem (a body that is not JSON, a 400), and no KPI is
+    counted or stored."""
     if isinstance(body, str):
         response = client.post("/kpi", content=body, headers={"content-type": "application/json"})
     else:
         response = client.post("/kpi", json=body)
-    assert response.status_code == 422, response.text
+    assert response.status_code == status, response.text
     assert response.json()["error"]
-    assert metric(client, "shipyard_requests_total", endpoint="/kpi", code="422") == 1
+    assert metric(client, "shipyard_requests_total", endpoint="/kpi", code=str(status)) == 1
     assert metric(client, "shipyard_kpi_total") == 0
     with pytest.raises(NotFoundError, match="has logged anything"):
         project.deployments.metrics(MODEL)  # nothing stored, so nothing to summarise

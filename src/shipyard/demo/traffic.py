@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -118,10 +119,13 @@ def _wait_ready(client: Any, timeout: float = 30.0) -> None:
 
 def _wait_logged(project: Project, model: str, rows: int, timeout: float = 15.0) -> None:
     """The prediction log is written in the background: wait until it holds every row."""
+    from shipyard.errors import NotFoundError
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if project.deployments.metrics(model)["predictions"] >= rows:
-            return
+        with contextlib.suppress(NotFoundError):  # nothing written yet
+            if project.deployments.metrics(model)["predictions"] >= rows:
+                return
         time.sleep(0.2)
 
 

@@ -187,6 +187,27 @@ class CheckedPredictor:
             raise InvalidInputError(f"{self.name} does not give class probabilities")
         return np.asarray(self.model.predict_proba(self._model_input(frame)))
 
+    def answer(self, frame: Any) -> list[dict[str, Any]]:
+        """What a model server answers for each row of ``frame``: ``{"prediction": ...}``,
+        with ``"probabilities"`` (class name to probability) for a classifier.
+
+        Classifiers make one pass through the model: scikit-learn classifiers predict the
+        most probable class, so the answer is read off the probabilities.
+        """
+        classes = self.classes
+        if not (self.is_classifier and classes is not None):
+            return [{"prediction": plain_value(p)} for p in self.predict(frame)]
+        proba = self.predict_proba(frame)
+        labels = [plain_value(c) for c in classes]
+        names = [str(c) for c in labels]
+        return [
+            {
+                "prediction": labels[int(probs.argmax())],
+                "probabilities": {c: float(p) for c, p in zip(names, probs, strict=True)},
+            }
+            for probs in proba
+        ]
+
     def validate_records(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """A pandas frame in signature column order from JSON records, each checked with
         the signature's pydantic model (keys the signature does not name are ignored;
@@ -296,6 +317,11 @@ class CheckedPredictor:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def plain_value(value: Any) -> Any:
+    """A NumPy scalar as the Python value (JSON can hold it)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _to_polars(frame: Any) -> Any:

@@ -10,9 +10,13 @@ reason, never a 5xx, and is counted.
 from __future__ import annotations
 
 import asyncio
+import gc
+import itertools
 import json
 import os
 import random
+import secrets
+import sys
 import time
 import uuid
 from contextlib import asynccontextmanager, suppress
@@ -20,30 +24,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from shipyard.errors import InvalidInputError, ShipyardError
-from shipyard.serving.batching import Batcher, batcher_for, score
+from shipyard.registry.compiled import CompiledModel, NotCompiled, compile_predictor
+from shipyard.serving.batching import Batcher, batcher_for
 from shipyard.serving.inputs import (
     RequestError,
-    infer_body,
     json_body,
-    predict_body,
+    parse_json,
+    read_body,
+    request_checks,
+    request_rows,
     validate_rows,
 )
 from shipyard.serving.metrics import ServerMetrics
-from shipyard.serving.predictions import PredictionLog, PredictionRecord
+from shipyard.serving.predictions import PredictionLog
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
+    from shipyard.data.contracts import Contract
     from shipyard.project import Project
     from shipyard.registry.signatures import CheckedPredictor
 
 __all__ = ["ServeConfig", "create_app"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Requests with more rows than this are scored by the compiled model off the event loop.
+INLINE_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -69,16 +80,19 @@ class ServeConfig:
 
 @dataclass
 class Slot:
-    """One alias being served: the version it points at, its loaded predictor, and the rules
-    each request is checked with (the signature's columns, and the contract of the data the
-    model was trained on, when it has one)."""
+    """One alias being served: the version it points at, its loaded predictor (and its
+    compiled form, when the pipeline compiles), and the rules each request is checked with
+    (pydantic models for the signature's columns and the contract of the data the model was
+    trained on, when it has one; see :func:`request_checks`)."""
 
     alias: str
     version: int
     ref: str
     predictor: CheckedPredictor
     columns: tuple[str, ...] = ()
-    contract_model: Any = None
+    checks: tuple[Any, ...] = ()
+    compiled: CompiledModel | None = None
+    scoring: str = "scikit-learn"  # how requests are scored, for people reading the log
     batcher: Batcher | None = None
 
 
@@ -90,6 +104,13 @@ class State:
     log: PredictionLog
     slots: dict[str, Slot] = field(default_factory=dict)
     ready: bool = False
+    # Request ids: 32 hex digits, a random prefix per process and a counter.
+    _id_prefix: str = field(default_factory=lambda: secrets.token_hex(10))
+    _id_counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def request_ids(self, n: int) -> list[str]:
+        prefix, counter = self._id_prefix, self._id_counter
+        return [f"{prefix}{next(counter):012x}" for _ in range(n)]
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -106,7 +127,11 @@ def create_app(config: ServeConfig) -> FastAPI:
         state = State(project, config, metrics, log)
         app.state.shipyard = state
         for alias in _aliases(config):
-            state.slots[alias] = await asyncio.to_thread(_load, project, config.model, alias)
+            state.slots[alias] = slot = await asyncio.to_thread(_load, project, config.model, alias)
+            _announce(slot)
+        # What start-up loaded (libraries, models) lives as long as the server: keep it out
+        # of the collector's generations, so that collections only walk request garbage.
+        gc.freeze()
         state.ready = True
         metrics.start_resource_sampler()
         watcher = asyncio.create_task(_follow_aliases(state))
@@ -126,13 +151,13 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @app.post("/predict")
     async def predict(request: Request) -> Response:
-        return await _handle(request, "/predict", predict_body)
+        return await _handle(request, "/predict")
 
     @app.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Response:
         if name != config.model:
             return _error(404, f"no model {name!r} here; this server serves {config.model!r}")
-        return await _handle(request, "/v2/infer", infer_body)
+        return await _handle(request, "/v2/infer")
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, bool]:
@@ -163,6 +188,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                 ],
                 "outputs": [{"name": "prediction", "datatype": "BYTES", "shape": [-1]}],
                 "aliases": {a: s.version for a, s in state.slots.items()},
+                "parameters": {"scoring": {a: s.scoring for a, s in state.slots.items()}},
             }
         )
 
@@ -242,42 +268,58 @@ def app_from_env() -> FastAPI:
 # -- request handling -----------------------------------------------------------------------------
 
 
-async def _handle(request: Request, endpoint: str, parse: Any) -> Response:
+async def _handle(request: Request, endpoint: str) -> Response:
     state: State = request.app.state.shipyard
     start = time.perf_counter()
-    state.metrics.inflight.inc()
+    metrics = state.metrics
+    model = state.config.model
+    metrics.inflight.inc()
     slot = _route(state)
     version = str(slot.version)
     try:
-        doc = await json_body(request, state)
-        frame_rows = parse(doc)
+        body = await read_body(request, state)
+        frame_rows = request_rows(endpoint, parse_json(body))
         checked = validate_rows(slot, frame_rows)
-        outputs = await batcher_for(slot).submit(checked)
+        outputs = await _score(slot, checked)
         elapsed = time.perf_counter() - start
-        ids = [uuid.uuid4().hex for _ in range(len(frame_rows))]
-        _log(state, slot, ids, frame_rows, outputs, elapsed, shadow=False)
+        ids = state.request_ids(len(frame_rows))
+        _log(state, slot, ids, body, endpoint, outputs, elapsed, shadow=False)
         if state.config.shadow and state.config.shadow in state.slots:
             asyncio.get_running_loop().run_in_executor(
-                None, _shadow, state, state.slots[state.config.shadow], ids, frame_rows
+                None, _shadow, state, state.slots[state.config.shadow], ids, body, endpoint, checked
             )
-        state.metrics.predictions.labels(state.config.model, version).inc(len(frame_rows))
-        body = _answer(endpoint, slot, ids, outputs, state.config.model)
+        metrics.predicted(model, version, len(frame_rows))
+        answer = _answer(endpoint, slot, ids, outputs, model)
         code = 200
-        response: Response = JSONResponse(body)
+        response = Response(
+            orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+        )
     except RequestError as exc:
         code = exc.status
-        state.metrics.errors.labels(state.config.model, version, exc.reason).inc()
+        metrics.errors.labels(model, version, exc.reason).inc()
         response = _error(exc.status, exc.message, exc.details)
     except Exception as exc:  # a model failure is the server's fault: 500, counted
         code = 500
-        state.metrics.errors.labels(state.config.model, version, "model_error").inc()
+        metrics.errors.labels(model, version, "model_error").inc()
         response = _error(500, f"the model failed: {type(exc).__name__}: {exc}")
     finally:
-        state.metrics.inflight.dec()
-    elapsed = time.perf_counter() - start
-    state.metrics.requests.labels(state.config.model, version, endpoint, str(code)).inc()
-    state.metrics.duration.labels(state.config.model, version, endpoint).observe(elapsed)
+        metrics.inflight.dec()
+    metrics.answered(model, version, endpoint, code, time.perf_counter() - start)
     return response
+
+
+async def _score(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Answers for checked rows: from the compiled model when it covers them (inline for a
+    few rows, in a thread for many), else from scikit-learn through the batcher."""
+    compiled = slot.compiled
+    if compiled is not None:
+        try:
+            if len(rows) <= INLINE_ROWS:
+                return compiled.score(rows)
+            return await asyncio.to_thread(compiled.score, rows)
+        except NotCompiled:
+            pass  # e.g. a missing value with no imputer: scikit-learn decides
+    return await batcher_for(slot).submit(rows)
 
 
 def _answer(
@@ -314,29 +356,42 @@ def _log(
     state: State,
     slot: Slot,
     ids: list[str],
-    rows: list[dict[str, Any]],
+    body: bytes,
+    endpoint: str,
     outputs: list[dict[str, Any]],
     elapsed: float,
     *,
     shadow: bool,
 ) -> None:
+    """Hand the answers to the prediction log, with the request body they came from (its
+    rows are read again in the writer process, not kept here as objects)."""
     now = int(time.time() * 1000)
-    per_row = elapsed * 1000
-    state.log.put(
-        PredictionRecord(rid, now, slot.ref, shadow, row, out["prediction"], per_row)
-        for rid, row, out in zip(ids, rows, outputs, strict=True)
-    )
+    predictions = [o["prediction"] for o in outputs]
+    state.log.put_answers((ids, now, slot.ref, shadow, body, endpoint, predictions, elapsed * 1000))
 
 
-def _shadow(state: State, slot: Slot, ids: list[str], rows: list[dict[str, Any]]) -> None:
+def _shadow(
+    state: State,
+    slot: Slot,
+    ids: list[str],
+    body: bytes,
+    endpoint: str,
+    rows: list[dict[str, Any]],
+) -> None:
+    """Score checked ``rows`` with the shadow slot and log the answers as shadow scores."""
     start = time.perf_counter()
     try:
-        outputs = score(slot, slot.predictor.validate_records(rows))
+        try:
+            if slot.compiled is None:
+                raise NotCompiled("no compiled model")
+            outputs = slot.compiled.score(rows)
+        except NotCompiled:
+            outputs = slot.predictor.answer(slot.predictor.frame_from_records(rows))
     except Exception:
         state.metrics.errors.labels(state.config.model, str(slot.version), "shadow_error").inc()
         return
-    _log(state, slot, ids, rows, outputs, time.perf_counter() - start, shadow=True)
-    state.metrics.predictions.labels(state.config.model, str(slot.version)).inc(len(rows))
+    _log(state, slot, ids, body, endpoint, outputs, time.perf_counter() - start, shadow=True)
+    state.metrics.predicted(state.config.model, str(slot.version), len(rows))
 
 
 def _refused(state: State, endpoint: str, exc: RequestError) -> Response:
@@ -370,19 +425,19 @@ def _load(project: Project, model: str, alias: str) -> Slot:
     mv = project.models.get(f"{model}@{alias}")
     predictor = project.models.load(mv.ref)
     columns = tuple(predictor.signature.columns) if predictor.signature else ()
-    return Slot(
-        alias, mv.version, mv.ref, predictor, columns, _contract_model(project, mv, columns)
-    )
+    compiled, scoring = compile_predictor(predictor)
+    checks = request_checks(predictor.signature, _training_contract(project, mv))
+    return Slot(alias, mv.version, mv.ref, predictor, columns, checks, compiled, scoring)
 
 
-def _contract_model(project: Project, mv: Any, columns: tuple[str, ...]) -> Any:
-    """The pydantic model of the training data's contract, limited to the model's inputs,
-    so that a request with a value outside the contract (an age of 250, an unknown category)
-    is refused like a badly typed one."""
-    from dataclasses import replace
+def _announce(slot: Slot) -> None:
+    """Say how a loaded version answers: compiled arithmetic or scikit-learn, and why."""
+    print(f"shipyard serve: {slot.alias} is {slot.ref}, {slot.scoring}", file=sys.stderr)
 
-    from shipyard.data.contracts import DatasetChecks
 
+def _training_contract(project: Project, mv: Any) -> Contract | None:
+    """The contract of the data ``mv`` was trained on, found up the lineage (a split or
+    quarantined part carries its parent's contract), or None."""
     trained_on = [i["ref"] for i in mv.lineage if i.get("context") == "train"]
     seen: set[str] = set()
     while trained_on:
@@ -391,16 +446,11 @@ def _contract_model(project: Project, mv: Any, columns: tuple[str, ...]) -> Any:
             continue
         seen.add(ref)
         version = project.datasets.get(ref)
-        # A split or quarantined part carries its parent's contract: follow the lineage up.
         contract_ref = version.contract or project.contracts.binding(version.name)
         if not contract_ref:
             trained_on.extend(version.parents)
             continue
-        contract = project.contracts.get(contract_ref).contract
-        kept = {c: spec for c, spec in contract.columns.items() if c in columns}
-        if kept:
-            subset = replace(contract, columns=kept, strict=False, checks=DatasetChecks())
-            return subset.to_pydantic()
+        return project.contracts.get(contract_ref).contract
     return None
 
 
@@ -433,6 +483,7 @@ async def _follow_aliases(state: State) -> None:
                     state.slots[alias] = await asyncio.to_thread(
                         _load, state.project, state.config.model, alias
                     )
+                    _announce(state.slots[alias])
                     if slot.batcher is not None:
                         # Requests already queued on the old version finish first.
                         asyncio.get_running_loop().call_later(30, slot.batcher.task.cancel)

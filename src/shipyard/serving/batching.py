@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from shipyard.serving.app import Slot
 
-__all__ = ["Batcher", "batcher_for", "score"]
+__all__ = ["Batcher", "batcher_for"]
 
 
 class Batcher:
@@ -53,32 +53,11 @@ class Batcher:
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # The rows were checked per request (validate_rows); only the frame is built here.
-        return score(self.slot, self.slot.predictor.frame_from_records(rows))
+        predictor = self.slot.predictor
+        return predictor.answer(predictor.frame_from_records(rows))
 
 
 def batcher_for(slot: Slot) -> Batcher:
     if slot.batcher is None:
         slot.batcher = Batcher(slot)
     return slot.batcher
-
-
-def score(slot: Slot, frame: Any) -> list[dict[str, Any]]:
-    predictor = slot.predictor
-    if predictor.is_classifier and predictor.classes is not None:
-        # One pass through the pipeline: scikit-learn classifiers predict the most probable
-        # class, so the answer is read off the probabilities.
-        proba = predictor.predict_proba(frame)
-        labels = [plain(c) for c in predictor.classes]
-        names = [str(c) for c in labels]
-        return [
-            {
-                "prediction": labels[int(probs.argmax())],
-                "probabilities": {c: float(p) for c, p in zip(names, probs, strict=True)},
-            }
-            for probs in proba
-        ]
-    return [{"prediction": plain(p)} for p in predictor.predict(frame)]
-
-
-def plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

@@ -4,17 +4,30 @@ model's signature and the contract of the data it was trained on."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
+import orjson
 
 from shipyard.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from fastapi import Request
+
+    from shipyard.data.contracts import Contract
+    from shipyard.registry.signatures import Signature
     from shipyard.serving.app import Slot, State
 
-__all__ = ["MAX_ROWS", "RequestError", "infer_body", "json_body", "predict_body", "validate_rows"]
+__all__ = [
+    "MAX_ROWS",
+    "RequestError",
+    "infer_body",
+    "json_body",
+    "parse_json",
+    "predict_body",
+    "read_body",
+    "request_rows",
+    "validate_rows",
+]
 
 MAX_ROWS = 10_000
 
@@ -27,22 +40,36 @@ class RequestError(Exception):
         self.status, self.reason, self.message, self.details = status, reason, message, details
 
 
-async def json_body(request: Request, state: State) -> Any:
-    declared = request.headers.get("content-length")
+async def read_body(request: Request, state: State) -> bytes:
+    """The request body, refused with 413 past the server's limit."""
     limit = state.config.max_body_bytes
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
-    body = bytearray()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
+        return await request.body()  # the server reads exactly the declared length
+    body = bytearray()  # chunked: count while reading
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
+    return bytes(body)
+
+
+def parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except ValueError as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:  # also NaN, integers over 64 bits, nesting too deep
         raise RequestError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise RequestError(400, "malformed_json", "the body nests JSON too deeply") from None
+
+
+async def json_body(request: Request, state: State) -> Any:
+    return parse_json(await read_body(request, state))
+
+
+def request_rows(endpoint: str, doc: Any) -> list[dict[str, Any]]:
+    """The rows of a request document sent to ``endpoint`` (``/predict`` or ``/v2/infer``)."""
+    return infer_body(doc) if endpoint == "/v2/infer" else predict_body(doc)
 
 
 def predict_body(doc: Any) -> list[dict[str, Any]]:
@@ -113,36 +140,75 @@ def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def request_checks(signature: Signature | None, contract: Contract | None) -> tuple[Any, ...]:
+    """The pydantic models every request row must pass, in order: the signature's types and
+    the training data's contract limited to the model's inputs, so that a value outside the
+    contract (an age of 250, an unknown category) is refused like a badly typed one.
+
+    Where the contract gives each shared column the signature's type (text and category
+    count as one), both become a single model: one validation per row instead of two.
+    Empty without a signature.
+    """
+    from dataclasses import replace
+
+    from shipyard.data.contracts import DatasetChecks
+
+    if signature is None:
+        return ()
+    inputs = signature.inputs
+    kept = (
+        {}
+        if contract is None
+        else {c: spec for c, spec in contract.columns.items() if c in inputs.columns}
+    )
+    if not kept:
+        return (inputs.to_pydantic(),)
+    if all(_same_type(spec.type, inputs.columns[c].type) for c, spec in kept.items()):
+        merged = {c: kept.get(c, spec) for c, spec in inputs.columns.items()}
+        return (replace(inputs, columns=merged).to_pydantic(),)
+    assert contract is not None
+    subset = replace(contract, columns=kept, strict=False, checks=DatasetChecks())
+    return (subset.to_pydantic(), inputs.to_pydantic())
+
+
+def _same_type(a: str, b: str) -> bool:
+    text = ("string", "category")
+    return a == b or (a in text and b in text)
+
+
 def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Check every row: all signature columns present, values inside the training data's
-    contract, types as the signature says. Returns the rows as the signature's model reads
-    them (ISO text turned into datetimes...), ready for :meth:`CheckedPredictor.
+    """Check every row: all signature columns present, then each of ``slot.checks``
+    (:func:`request_checks`). Returns the rows as the signature's model reads them (ISO
+    text turned into datetimes...), ready for the compiled model or :meth:`CheckedPredictor.
     frame_from_records`.
 
     Raises:
         RequestError: 422 naming each record, field and reason (at most 50).
     """
-    errors: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        missing = [c for c in slot.columns if c not in row]
-        errors += [
-            {"record": i, "field": c, "reason": "missing (send null for an unknown value)"}
-            for c in missing
-        ]
-        if slot.contract_model is not None and not missing:
-            _check(slot.contract_model, row, i, errors)
-        if len(errors) >= 50:
-            break
-    _refuse(errors)
-    signature = slot.predictor.signature
-    if signature is None:
+    if not slot.checks:
         raise RequestError(
             422, "invalid_input", f"{slot.ref} has no signature, so requests cannot be checked"
         )
-    model = signature.inputs.to_pydantic()
-    checked = [_check(model, row, i, errors) for i, row in enumerate(rows)]
+    errors: list[dict[str, Any]] = []
+    checked: list[Any] = []
+    columns = slot.columns
+    for i, row in enumerate(rows):
+        missing = [c for c in columns if c not in row]
+        if missing:
+            errors += [
+                {"record": i, "field": c, "reason": "missing (send null for an unknown value)"}
+                for c in missing
+            ]
+        else:
+            for model in slot.checks:
+                value = _check(model, row, i, errors)
+                if value is None:
+                    break
+            checked.append(value)
+        if len(errors) >= 50:
+            break
     _refuse(errors)
-    return checked  # type: ignore[return-value]
+    return checked
 
 
 def _check(model: Any, row: dict[str, Any], index: int, errors: list[dict[str, Any]]) -> Any:

@@ -145,6 +145,26 @@ class ServerMetrics:
             )
         self._sampler: threading.Thread | None = None
         self._stop = threading.Event()
+        # Labelled children, looked up once: .labels() costs more than the increment.
+        self._answered: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._predicted: dict[tuple[str, str], Any] = {}
+
+    def answered(self, model: str, version: str, endpoint: str, code: int, seconds: float) -> None:
+        """Count one answered request and observe how long it took."""
+        key = (model, version, endpoint, str(code))
+        children = self._answered.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.duration.labels(model, version, endpoint))
+            self._answered[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def predicted(self, model: str, version: str, rows: int) -> None:
+        """Count ``rows`` predictions made by ``model`` version ``version``."""
+        child = self._predicted.get((model, version))
+        if child is None:
+            child = self._predicted[(model, version)] = self.predictions.labels(model, version)
+        child.inc(rows)
 
     def render(self) -> bytes:
         """The text exposition of every metric (aggregated across workers when shared)."""

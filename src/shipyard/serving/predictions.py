@@ -1,27 +1,33 @@
 """The prediction log, ground-truth feedback and business KPIs of a deployment.
 
-Every prediction (request id, time, model version, inputs, output, latency) goes on a bounded
-in-memory queue that a background thread drains in batches: the full records to a Parquet
-segment in the artifact store, a slim index row per prediction to the metadata database. A full
-queue never blocks a request; the record is dropped and counted. Feedback and KPI events join
-the predictions by request id.
+Every prediction (request id, time, model version, inputs, output, latency) goes into a bounded
+in-memory buffer, handed every second to a writer process (:mod:`shipyard.serving.logwriter`)
+that stores the full records as a Parquet segment in the artifact store and a slim index row
+per prediction in the metadata database. A full buffer never blocks a request; the record is
+dropped and counted. Feedback and KPI events join the predictions by request id.
 """
 
 from __future__ import annotations
 
 import builtins
+import collections
+import contextlib
 import json
 import math
-import queue
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import func, insert, select
 
 from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.serving.logwriter import frame
 from shipyard.stores.db.tables import feedback, kpi_events, prediction_segments, predictions
 
 if TYPE_CHECKING:
@@ -45,8 +51,23 @@ class PredictionRecord:
     latency_ms: float
 
 
+# What the server hands the log per request: request ids, time (ms), model (name@version),
+# shadow?, the request body (JSON) and the endpoint it was sent to (which says how to read its
+# rows), one output per row, and the latency (ms).
+Answers = tuple[list[str], int, str, bool, bytes, str, list[Any], float]
+# Requests per frame handed to the writer process.
+FRAME_REQUESTS = 1_000
+
+
 class PredictionLog:
-    """A bounded queue of prediction records written in batches by a background thread."""
+    """A bounded buffer of prediction records, handed every ``flush_seconds`` to a writer
+    process (:mod:`shipyard.serving.logwriter`) that stores them.
+
+    A request adds its rows with one append under a lock; nothing wakes the shipping thread
+    per record. The shipping thread encodes what is buffered, one call per frame, and writes
+    it to the pipe; everything else happens in the other process. Rows are dropped, and
+    counted, when the buffer is full or the writer fails.
+    """
 
     def __init__(
         self,
@@ -58,112 +79,113 @@ class PredictionLog:
         flush_seconds: float = 1.0,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
-        self._p = project
         self.deployment = deployment
-        self._queue: queue.Queue[PredictionRecord] = queue.Queue(max_queue)
-        self._batch_rows = batch_rows
+        self._max_rows = max_queue
+        self._pending: collections.deque[Answers] = collections.deque()
+        self._pending_rows = 0
+        self._lock = threading.Lock()
         self._flush_seconds = flush_seconds
         self._on_drop = on_drop
         self.dropped = 0
         self.written = 0
+        self.last_error: str | None = None
         self._stop = threading.Event()
+        env = {
+            **os.environ,
+            "SHIPYARD_DB_URL": project.settings.db_url,
+            "SHIPYARD_ARTIFACTS_URI": project.settings.artifacts_uri,
+        }
+        command = [sys.executable, "-m", "shipyard.serving.logwriter", str(project.root)]
+        self._writer = subprocess.Popen(
+            [*command, deployment, str(batch_rows)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self._reports = threading.Thread(
+            target=self._read_reports, name="shipyard-prediction-log-reports", daemon=True
+        )
+        self._reports.start()
         self._thread = threading.Thread(
             target=self._run, name="shipyard-prediction-log", daemon=True
         )
         self._thread.start()
 
     def put(self, records: Iterable[PredictionRecord]) -> None:
-        """Queue records; never blocks (a full queue drops and counts)."""
+        """Buffer records; never blocks (when the buffer is full they are dropped and
+        counted)."""
         for r in records:
-            try:
-                self._queue.put_nowait(r)
-            except queue.Full:
-                self.dropped += 1
-                if self._on_drop:
-                    self._on_drop(1)
+            body = orjson.dumps({"records": [r.inputs]}, default=str)
+            ids, outputs = [r.request_id], [r.output]
+            answers = (ids, r.time_ms, r.model, r.shadow, body, "/predict", outputs, r.latency_ms)
+            self.put_answers(answers)
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the writer."""
+    def put_answers(self, answers: Answers) -> None:
+        """Buffer the rows of one request; never blocks (when the buffer is full they are
+        dropped and counted)."""
+        rows = len(answers[0])
+        with self._lock:
+            full = self._pending_rows + rows > self._max_rows
+            if not full:
+                self._pending_rows += rows
+                self._pending.append(answers)
+        if full:
+            self._count_dropped(rows)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Hand over what is buffered, wait until the writer has stored it, then stop."""
         self._stop.set()
         self._thread.join(timeout)
+        try:
+            self._writer.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._writer.kill()
+            self._writer.wait()
+        self._reports.join(timeout)
+
+    def _count_dropped(self, rows: int) -> None:
+        self.dropped += rows
+        if self._on_drop:
+            self._on_drop(rows)
 
     def _run(self) -> None:
-        while True:
-            batch = self._take()
-            if batch:
-                try:
-                    self._write(batch)
-                    self.written += len(batch)
-                except Exception:  # keep serving; the records are lost, and counted
-                    self.dropped += len(batch)
-                    if self._on_drop:
-                        self._on_drop(len(batch))
-            elif self._stop.is_set():
-                return
-
-    def _take(self) -> list[PredictionRecord]:
-        batch: list[PredictionRecord] = []
-        deadline = time.monotonic() + self._flush_seconds
-        while len(batch) < self._batch_rows:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (self._stop.is_set() and self._queue.empty()):
-                break
-            try:
-                batch.append(self._queue.get(timeout=min(remaining, 0.2)))
-            except queue.Empty:
-                continue
-        return batch
-
-    def _write(self, batch: list[PredictionRecord]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.table(
-            {
-                "request_id": [r.request_id for r in batch],
-                "time_ms": [r.time_ms for r in batch],
-                "model": [r.model for r in batch],
-                "shadow": [r.shadow for r in batch],
-                "inputs": [json.dumps(r.inputs, default=str) for r in batch],
-                "output": [json.dumps(r.output, default=str) for r in batch],
-                "latency_ms": [r.latency_ms for r in batch],
-            }
-        )
-        staging = self._p.artifacts.new_staging_path(".parquet")
+        pipe = self._writer.stdin
+        assert pipe is not None
         try:
-            pq.write_table(table, staging, compression="zstd")
-            from shipyard._internal.hashing import digest_file
-
-            digest, _ = digest_file(staging)
-            self._p.artifacts.put_file(staging, move=True, digest=digest)
+            while True:
+                stopping = self._stop.wait(self._flush_seconds)
+                self._ship(pipe)
+                if stopping:
+                    return
         finally:
-            staging.unlink(missing_ok=True)
-        # Traffic is operational data, not a change to the registry: it is not audited.
-        with self._p.db.write() as conn:
-            conn.execute(
-                insert(prediction_segments).values(
-                    deployment=self.deployment,
-                    digest=digest,
-                    rows=len(batch),
-                    first_time=min(r.time_ms for r in batch),
-                    last_time=max(r.time_ms for r in batch),
-                )
-            )
-            answered = [
-                {
-                    "request_id": r.request_id,
-                    "deployment": self.deployment,
-                    "model": r.model,
-                    "shadow": r.shadow,
-                    "prediction": json.dumps(r.output, default=str),
-                    "time": r.time_ms,
-                    "latency_ms": r.latency_ms,
-                }
-                for r in batch
-                if not r.shadow  # the index holds answers; shadow scores stay in segments
-            ]
-            if answered:
-                conn.execute(insert(predictions), answered)
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+    def _ship(self, pipe: IO[bytes]) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, collections.deque()
+            self._pending_rows = 0
+        entries = list(pending)
+        # Frames of bounded size: encoding one holds the interpreter lock.
+        for start in range(0, len(entries), FRAME_REQUESTS):
+            chunk = entries[start : start + FRAME_REQUESTS]
+            try:
+                pipe.write(frame(chunk))
+                pipe.flush()
+            except (OSError, ValueError, TypeError) as exc:  # the writer is gone; or bad data
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._count_dropped(sum(len(e[0]) for e in chunk))
+
+    def _read_reports(self) -> None:
+        assert self._writer.stdout is not None
+        for line in self._writer.stdout:
+            verb, _, rest = line.decode(errors="replace").strip().partition(" ")
+            count, _, reason = rest.partition(" ")
+            if verb == "written" and count.isdigit():
+                self.written += int(count)
+            elif verb == "dropped" and count.isdigit():
+                self.last_error = reason
+                self._count_dropped(int(count))
 
 
 class Deployments:
