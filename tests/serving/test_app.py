@@ -458,6 +458,10 @@ def test_v2_health_and_model_metadata(client: TestClient, project: Project) -> N
     assert [i["name"] for i in meta["inputs"]] == list(columns)
     types = {i["name"]: i["datatype"] for i in meta["inputs"]}
     assert (types["age"], types["income"], types["gender"]) == ("INT64", "FP64", "BYTES")
+    # The demo's pipeline is answered by compiled arithmetic, checked against scikit-learn.
+    assert meta["parameters"]["scoring"] == {
+        "production": "compiled (arithmetic), checked on 256 rows"
+    }
     assert client.get("/v2/models/churn").status_code == 404
 
 
@@ -828,3 +832,32 @@ def test_a_model_trained_on_a_split_of_checked_data_refuses_values_outside_the_c
     with serving(credit, routes={"unchecked": 100}) as client:
         response = client.post("/predict", json={"records": [{**credit.records[0], "age": 250}]})
     assert response.status_code == 422, response.text
+
+
+def test_a_pipeline_that_does_not_compile_is_answered_by_scikit_learn(
+    credit: CreditProject, project: Project
+) -> None:
+    """A step the compiler does not know (PolynomialFeatures) leaves the version to
+    scikit-learn: the server says so, and answers exactly like the registry's model."""
+    from sklearn.preprocessing import PolynomialFeatures
+
+    frame = project.datasets.get("credit.train@1").to_pandas()
+    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
+    prep = spec_from_contract(project.contracts.get("applicants@1").contract, target=LABEL)
+    pipeline = Pipeline(
+        [
+            ("prep", prep.to_column_transformer()),
+            ("poly", PolynomialFeatures(degree=1)),
+            ("model", LogisticRegression(max_iter=1000)),
+        ]
+    )
+    with project.start_run(MODEL, name="with-polynomial-features") as run:
+        run.log_input("credit.train@1", "train")
+        mv = run.log_model(pipeline.fit(x, y), MODEL, input_example=x.head(5))
+    project.models.set_alias(mv.ref, "uncompiled")
+    with serving(credit, routes={"uncompiled": 100}) as client:
+        scoring = client.get(f"/v2/models/{MODEL}").json()["parameters"]["scoring"]
+        body = predict(client, credit.records[:30])
+    assert scoring == {"uncompiled": "not compiled: PolynomialFeatures is not compiled"}
+    expected = project.models.load(mv.ref).predict(credit.frame(30))
+    assert body["predictions"] == expected.tolist()

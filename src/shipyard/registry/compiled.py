@@ -135,6 +135,8 @@ def _scaler_ops(step: Any, j: int) -> list[Op]:
 def _apply_stage(stage: Any, columns: list[_Column]) -> None:
     """Fold one fitted step of a column group into its columns' descriptions."""
     kind = type(stage).__name__
+    if kind == "FunctionTransformer" and stage.func is None:
+        return  # how a fitted ColumnTransformer spells "passthrough": the identity
     if kind == "SimpleImputer":
         if getattr(stage, "indicator_", None) is not None:
             raise Unsupported("SimpleImputer(add_indicator=True) is not compiled")

@@ -1,0 +1,103 @@
+"""The prediction log's hand-over to its writer process: everything handed over before
+``close`` is stored, what cannot be stored is counted as dropped, and a request never
+waits or fails because of the log."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from shipyard.project import Project
+from shipyard.serving.predictions import PredictionLog
+
+MODEL = "credit-risk"
+
+
+def answers(first: int, rows: int, body: bytes | None = None) -> tuple:  # type: ignore[type-arg]
+    ids = [f"{first + i:032x}" for i in range(rows)]
+    records = [{"age": 30 + i, "city": "Paris"} for i in range(rows)]
+    body = orjson.dumps({"records": records}) if body is None else body
+    now = int(time.time() * 1000)
+    return (ids, now, f"{MODEL}@1", False, body, "/predict", [i % 2 for i in range(rows)], 1.5)
+
+
+def test_every_row_handed_over_is_stored_with_its_inputs(project: Project) -> None:
+    """Requests of one and of many rows, by records and by MLflow's dataframe_split, come
+    back from ``predictions()`` row by row with the inputs the client sent."""
+    log = PredictionLog(project, MODEL, flush_seconds=0.05)
+    log.put_answers(answers(0, 1))
+    log.put_answers(answers(1, 3))
+    split = {"dataframe_split": {"columns": ["age", "city"], "data": [[71, "Lyon"]]}}
+    log.put_answers(answers(4, 1, orjson.dumps(split)))
+    log.close()
+    assert (log.written, log.dropped) == (5, 0)
+    frame = project.deployments.predictions(MODEL)
+    assert frame["request_id"].tolist() == [f"{i:032x}" for i in range(5)]
+    assert frame["inputs"].tolist() == [
+        {"age": 30, "city": "Paris"},
+        {"age": 30, "city": "Paris"},
+        {"age": 31, "city": "Paris"},
+        {"age": 32, "city": "Paris"},
+        {"age": 71, "city": "Lyon"},
+    ]
+    assert frame["output"].tolist() == [0, 0, 1, 0, 0]
+
+
+def test_a_request_the_writer_cannot_read_is_dropped_and_counted_the_rest_stored(
+    project: Project,
+) -> None:
+    log = PredictionLog(project, MODEL, flush_seconds=0.05)
+    log.put_answers(answers(0, 2))
+    log.put_answers(answers(2, 1, b'{"not": "records"}'))
+    log.put_answers(answers(3, 2))
+    log.close()
+    assert (log.written, log.dropped) == (4, 1)
+    assert log.last_error is not None and "records" in log.last_error
+    assert len(project.deployments.predictions(MODEL)) == 4
+
+
+def test_a_full_buffer_drops_and_counts_without_blocking(project: Project) -> None:
+    dropped: list[int] = []
+    log = PredictionLog(project, MODEL, max_queue=3, flush_seconds=30, on_drop=dropped.append)
+    log.put_answers(answers(0, 2))
+    log.put_answers(answers(2, 2))  # 4 rows would exceed 3: dropped at once
+    log.put_answers(answers(4, 1))
+    log.close()
+    assert dropped == [2]
+    assert (log.written, log.dropped) == (3, 2)
+
+
+def test_when_the_writer_process_dies_rows_are_counted_as_dropped(project: Project) -> None:
+    """The server goes on answering: handing over to a dead writer counts the rows as
+    dropped, and nothing raises."""
+    dropped: list[int] = []
+    log = PredictionLog(project, MODEL, flush_seconds=0.05, on_drop=dropped.append)
+    log._writer.kill()
+    log._writer.wait()
+    for i in range(3):
+        log.put_answers(answers(10 * i, 2))
+        time.sleep(0.1)
+    log.close()
+    assert log.written == 0
+    assert sum(dropped) == log.dropped == 6
+    assert log.last_error is not None
+
+
+def test_what_is_buffered_becomes_segments_of_about_batch_rows(project: Project) -> None:
+    """25 requests of 10 rows with ``batch_rows=100``: three segments (100, 100, 50)."""
+    from sqlalchemy import select
+
+    from shipyard.stores.db.tables import prediction_segments
+
+    log = PredictionLog(project, MODEL, batch_rows=100, flush_seconds=30)
+    for i in range(25):
+        log.put_answers(answers(10 * i, 10))
+    log.close()  # hands everything over at once
+    assert log.written == 250
+    with project.db.read() as conn:
+        sizes = conn.execute(
+            select(prediction_segments.c.rows).order_by(prediction_segments.c.id)
+        ).scalars()
+        assert list(sizes) == [100, 100, 50]
+    assert len(project.deployments.predictions(MODEL)) == 250
