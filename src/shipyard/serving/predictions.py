@@ -55,8 +55,6 @@ class PredictionRecord:
 # shadow?, the request body (JSON) and the endpoint it was sent to (which says how to read its
 # rows), one output per row, and the latency (ms).
 Answers = tuple[list[str], int, str, bool, bytes, str, list[Any], float]
-# Requests per frame handed to the writer process.
-FRAME_REQUESTS = 1_000
 
 
 class PredictionLog:
@@ -85,6 +83,7 @@ class PredictionLog:
         self._pending_rows = 0
         self._lock = threading.Lock()
         self._flush_seconds = flush_seconds
+        self._batch_rows = batch_rows
         self._on_drop = on_drop
         self.dropped = 0
         self.written = 0
@@ -165,16 +164,26 @@ class PredictionLog:
         with self._lock:
             pending, self._pending = self._pending, collections.deque()
             self._pending_rows = 0
-        entries = list(pending)
-        # Frames of bounded size: encoding one holds the interpreter lock.
-        for start in range(0, len(entries), FRAME_REQUESTS):
-            chunk = entries[start : start + FRAME_REQUESTS]
-            try:
-                pipe.write(frame(chunk))
-                pipe.flush()
-            except (OSError, ValueError, TypeError) as exc:  # the writer is gone; or bad data
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                self._count_dropped(sum(len(e[0]) for e in chunk))
+        # One frame per segment the writer will make (about ``batch_rows`` rows): fewer
+        # segments, and encoding a frame holds the interpreter lock for a bounded time.
+        chunk: list[Answers] = []
+        rows = 0
+        for entry in pending:
+            chunk.append(entry)
+            rows += len(entry[0])
+            if rows >= self._batch_rows:
+                self._send(pipe, chunk, rows)
+                chunk, rows = [], 0
+        if chunk:
+            self._send(pipe, chunk, rows)
+
+    def _send(self, pipe: IO[bytes], chunk: list[Answers], rows: int) -> None:
+        try:
+            pipe.write(frame(chunk))
+            pipe.flush()
+        except (OSError, ValueError, TypeError) as exc:  # the writer is gone; or bad data
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._count_dropped(rows)
 
     def _read_reports(self) -> None:
         assert self._writer.stdout is not None
