@@ -101,3 +101,35 @@ def test_what_is_buffered_becomes_segments_of_about_batch_rows(project: Project)
         ).scalars()
         assert list(sizes) == [100, 100, 50]
     assert len(project.deployments.predictions(MODEL)) == 250
+
+
+def test_a_server_killed_mid_hand_over_loses_only_the_frame_in_flight(project: Project) -> None:
+    """The writer process stores every complete frame it received, ignores a frame cut
+    short when its server died, and exits once the pipe closes, even with nobody left to
+    read its reports."""
+    import os
+    import subprocess
+    import sys
+
+    from shipyard.serving.logwriter import frame
+
+    env = {
+        **os.environ,
+        "SHIPYARD_DB_URL": project.settings.db_url,
+        "SHIPYARD_ARTIFACTS_URI": project.settings.artifacts_uri,
+    }
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "shipyard.serving.logwriter", str(project.root), MODEL, "100"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    writer.stdin.write(frame([answers(0, 3), answers(3, 2)]))
+    cut = frame([answers(5, 4)])
+    writer.stdin.write(cut[: len(cut) // 2])
+    writer.stdout.close()  # the server is gone: nobody reads the reports
+    writer.stdin.close()
+    assert writer.wait(60) == 0
+    frame_ids = project.deployments.predictions(MODEL)["request_id"].tolist()
+    assert frame_ids == [f"{i:032x}" for i in range(5)]

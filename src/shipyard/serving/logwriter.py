@@ -20,6 +20,7 @@ which other users of the machine can read.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -53,7 +54,10 @@ def read_frames(stream: IO[bytes]) -> Iterator[list[Any]]:
         header = stream.read(HEADER_BYTES)
         if len(header) < HEADER_BYTES:
             return
-        payload = stream.read(int.from_bytes(header, "big"))
+        size = int.from_bytes(header, "big")
+        payload = stream.read(size)
+        if len(payload) < size:
+            return  # the server stopped in the middle of a frame
         yield orjson.loads(payload)
 
 
@@ -185,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout
 
     def report(verb: str, rows: int, reason: str = "") -> None:
-        out.write(f"{verb} {rows} {reason}".rstrip() + "\n")
-        out.flush()
+        # Without a server to read the report, go on storing what was handed over.
+        with contextlib.suppress(OSError, ValueError):
+            out.write(f"{verb} {rows} {reason}".rstrip() + "\n")
+            out.flush()
 
     def refused(rows: int, reason: str) -> None:
         report("dropped", rows, reason)
