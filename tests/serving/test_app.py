@@ -465,6 +465,49 @@ def test_v2_health_and_model_metadata(client: TestClient, project: Project) -> N
     assert client.get("/v2/models/churn").status_code == 404
 
 
+def test_docs_describe_the_request_body_from_the_signature_and_contract(
+    client: TestClient, project: Project
+) -> None:
+    """/openapi.json (behind /docs) gives /predict a request body whose record lists every
+    signature column with the contract's limits, and every $ref in it resolves."""
+    doc = client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    record = schemas["Record"]
+    signature = project.models.get(f"{MODEL}@production").signature
+    assert list(record["properties"]) == list(signature["inputs"]["columns"])
+    contract = project.contracts.get("applicants@1").contract
+    age, gender = record["properties"]["age"], record["properties"]["gender"]
+    assert (age["type"], age["minimum"], age["maximum"]) == (
+        "integer",
+        contract.columns["age"].min,
+        contract.columns["age"].max,
+    )
+    assert gender["enum"] == list(contract.columns["gender"].allowed or ())
+    predict_op = doc["paths"]["/predict"]["post"]
+    body = predict_op["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/PredictRequest"}
+    answer = predict_op["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "probabilities" in schemas[answer["$ref"].rsplit("/", 1)[1]]["properties"]
+    infer_op = doc["paths"]["/v2/models/{name}/infer"]["post"]
+    assert infer_op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+
+    def refs(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            for value in node.values():
+                yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    for ref in refs(doc):
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.rsplit("/", 1)[1] in schemas, ref
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+
+
 def test_v2_infer_gives_the_same_predictions_as_predict(
     credit: CreditProject, client: TestClient
 ) -> None:

@@ -41,6 +41,7 @@ from shipyard.serving.inputs import (
     validate_rows,
 )
 from shipyard.serving.metrics import ServerMetrics
+from shipyard.serving.openapi import install as install_openapi
 from shipyard.serving.predictions import PredictionLog
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         description="Predictions from the model registry, checked against the signature.",
         lifespan=lifespan,
     )
+
+    install_openapi(app, config.model)
 
     @app.post("/predict")
     async def predict(request: Request) -> Response:

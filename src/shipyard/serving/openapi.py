@@ -1,0 +1,164 @@
+"""The server's OpenAPI document (``/openapi.json``, shown at ``/docs``), with the request
+bodies of ``/predict`` and ``/v2/models/{name}/infer`` described from the served version:
+each column of its signature, with the type and the limits of the contract it was trained
+on (minimum, maximum, allowed values), exactly as the server checks them.
+
+The endpoints read their bodies themselves (faster than a pydantic parameter), so FastAPI
+cannot see these schemas; they are added to the generated document each time it is asked
+for, which also follows the alias when it moves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shipyard.serving.inputs import MAX_ROWS
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from shipyard.serving.app import Slot
+
+__all__ = ["describe_inputs", "install"]
+
+
+def describe_inputs(document: dict[str, Any], model: str, slot: Slot | None) -> dict[str, Any]:
+    """``document`` with the request and answer bodies of the prediction endpoints, from
+    ``slot`` (the first alias served); unchanged without a slot or a signature."""
+    if slot is None or not slot.checks:
+        return document
+    record = slot.checks[-1].model_json_schema(
+        by_alias=True, ref_template="#/components/schemas/{model}"
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(record.pop("$defs", {}))
+    record["title"] = f"{model} record"
+    record["description"] = (
+        f"One row for {slot.ref} ({slot.alias}): its signature's columns, checked against "
+        "the contract of the data it was trained on. Columns that allow null may be left out."
+    )
+    schemas["Record"] = record
+    schemas["PredictRequest"] = _predict_request(list(record.get("properties", {})))
+    schemas["PredictAnswer"] = _predict_answer(slot)
+    paths = document.get("paths", {})
+    _body(paths.get("/predict", {}).get("post"), "PredictRequest", "PredictAnswer")
+    v2 = paths.get("/v2/models/{name}/infer", {}).get("post")
+    if v2 is not None:
+        schemas["InferRequest"] = _infer_request(record)
+        _body(v2, "InferRequest", None)
+    return document
+
+
+def install(app: FastAPI, model: str) -> None:
+    """Make ``app`` describe its prediction bodies from the version it serves."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        state = getattr(app.state, "shipyard", None)
+        slot = None
+        if state is not None and state.ready:
+            slot = state.slots.get(next(iter(state.config.routes)))
+        return describe_inputs(document, model, slot)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(operation: dict[str, Any] | None, request: str, answer: str | None) -> None:
+    if operation is None:
+        return
+    operation["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref(request)}},
+    }
+    if answer is not None:
+        ok = operation.setdefault("responses", {}).setdefault("200", {})
+        ok["content"] = {"application/json": {"schema": _ref(answer)}}
+
+
+def _predict_request(columns: list[str]) -> dict[str, Any]:
+    return {
+        "title": "PredictRequest",
+        "description": (
+            f"Rows as records, or as MLflow's dataframe_split; at most {MAX_ROWS:,} rows. "
+            "Any problem is a 4xx naming the record, the field and the reason."
+        ),
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "records": {"type": "array", "items": _ref("Record"), "maxItems": MAX_ROWS}
+                },
+                "required": ["records"],
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "dataframe_split": {
+                        "type": "object",
+                        "properties": {
+                            "columns": {
+                                "type": "array",
+                                "items": {"type": "string", "enum": columns},
+                            },
+                            "data": {"type": "array", "items": {"type": "array"}},
+                        },
+                        "required": ["columns", "data"],
+                    }
+                },
+                "required": ["dataframe_split"],
+            },
+        ],
+    }
+
+
+def _predict_answer(slot: Slot) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "predictions": {"type": "array", "items": {}},
+        "model": {"type": "string"},
+        "version": {"type": "integer"},
+        "alias": {"type": "string"},
+        "request_ids": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "One per row: send it with /feedback and /kpi.",
+        },
+    }
+    if slot.predictor.is_classifier:
+        properties["probabilities"] = {
+            "type": "array",
+            "items": {"type": "object", "additionalProperties": {"type": "number"}},
+            "description": "Per row, each class's probability.",
+        }
+    return {"title": "PredictAnswer", "type": "object", "properties": properties}
+
+
+def _infer_request(record: dict[str, Any]) -> dict[str, Any]:
+    names = list(record.get("properties", {}))
+    return {
+        "title": "InferRequest",
+        "description": "Open Inference Protocol v2: one tensor per input column.",
+        "type": "object",
+        "properties": {
+            "inputs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "enum": names},
+                        "datatype": {"type": "string"},
+                        "shape": {"type": "array", "items": {"type": "integer"}},
+                        "data": {"type": "array"},
+                    },
+                    "required": ["name", "data"],
+                },
+            }
+        },
+        "required": ["inputs"],
+    }
