@@ -9,7 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
@@ -181,15 +185,45 @@ def test_another_estimator_gets_compiled_features_on_arrays() -> None:
     assert note == "compiled (RandomForestRegressor on arrays), checked on 256 rows"
     assert_same_answers(predictor, compiled)
 
-    boosted = Pipeline(
-        [
-            ("prep", SPEC.to_column_transformer()),
-            ("model", HistGradientBoostingClassifier(max_iter=20, random_state=0)),
-        ]
+
+@pytest.mark.parametrize(
+    ("estimator", "target"),
+    [
+        pytest.param(HistGradientBoostingClassifier(max_iter=40, random_state=0), 2, id="binary"),
+        pytest.param(HistGradientBoostingClassifier(max_iter=15, random_state=0), 3, id="3-class"),
+        pytest.param(HistGradientBoostingRegressor(max_iter=30, random_state=0), 0, id="regressor"),
+    ],
+)
+def test_gradient_boosted_trees_compile_to_code(estimator: Any, target: int) -> None:
+    """Every tree becomes nested ifs; a numeric column the spec does not impute reaches the
+    trees as NaN in scikit-learn, and the missing-value side the trees learned is kept."""
+    frame = customers()
+    spec = PreprocessingSpec.from_dict(
+        {"columns": {**SPEC.to_dict()["columns"], "age": {"scale": "standard"}}}
     )
-    predictor = fit(boosted, labels_of(frame), frame)
+    y = frame["income"].fillna(0) if target == 0 else labels_of(frame, classes=target)
+    predictor = fit(
+        Pipeline([("prep", spec.to_column_transformer()), ("model", estimator)]), y, frame
+    )
     compiled, note = compile_predictor(predictor)
     assert compiled is not None, note
+    assert note == "compiled (trees as code), checked on 256 rows"
+    assert_same_answers(predictor, compiled)
+
+
+def test_trees_that_split_on_categories_are_called_on_arrays() -> None:
+    prep = ColumnTransformer(
+        [
+            ("num", SimpleImputer(), ["age", "income"]),
+            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["plan"]),
+        ]
+    )
+    model = HistGradientBoostingClassifier(max_iter=10, categorical_features=[2], random_state=0)
+    frame = customers()
+    predictor = fit(Pipeline([("prep", prep), ("model", model)]), labels_of(frame), frame)
+    compiled, note = compile_predictor(predictor)
+    assert compiled is not None, note
+    assert note == "compiled (HistGradientBoostingClassifier on arrays), checked on 256 rows"
     assert_same_answers(predictor, compiled)
 
 

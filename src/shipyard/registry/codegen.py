@@ -203,24 +203,28 @@ class _Source:
         self.lines.append("    " * indent + line)
 
 
-def _read_value(src: _Source, column: Column, key: str) -> str:
-    """Lines that put the column's value in ``v``: read, missing values imputed. Returns the
-    name of the key's constant."""
+def _read_value(src: _Source, column: Column, key: str, *, nan_ok: bool = False) -> str:
+    """Lines that put the column's value in ``v``: read, missing values imputed (or NaN,
+    with ``nan_ok``). Returns the name of the key's constant."""
     name = src.const(key)
     src.add(f"v = row[{name}]")
     src.add("if v is None or v != v:")
     if column.has_imputer:
         src.add(f"v = {src.const(column.fill)}", 2)
+    elif nan_ok:
+        src.add(f"v = {src.const(math.nan)}", 2)
     else:
         src.add(f"raise NotCompiled({name})", 2)
     return name
 
 
-def _numeric_lines(src: _Source, column: Column, target: str, *, read: str | None) -> None:
+def _numeric_lines(
+    src: _Source, column: Column, target: str, *, read: str | None, nan_ok: bool = False
+) -> None:
     """Lines that leave the column's number in ``target``; ``read`` is the input key, or None
     for a feature already in ``target`` (a step after the ColumnTransformer)."""
     if read is not None:
-        key = _read_value(src, column, read)
+        key = _read_value(src, column, read, nan_ok=nan_ok)
         # Booleans are numbers to scikit-learn; anything else (text, times) is not.
         src.add("elif not isinstance(v, NUMBER) or not -1e308 <= v <= 1e308:")
         src.add(f"raise NotCompiled({key})", 2)
@@ -261,11 +265,18 @@ def _encoded_lines(src: _Source, column: Column, targets: list[str]) -> None:
         src.add(f"{', '.join(targets)}, = t")
 
 
+# Given the names of the feature variables: the expression to return, or statements
+# (indented one level) and the expression.
+Result = Callable[[list[str]], "str | tuple[list[str], str]"]
+
+
 def generate(
-    columns: list[Column], after: list[list[Column]], result: Callable[[list[str]], str]
+    columns: list[Column], after: list[list[Column]], result: Result, *, nan_ok: bool = False
 ) -> Callable[[Mapping[str, Any]], Any]:
     """The function of one row that runs ``columns``, then each step of ``after`` over the
-    whole feature vector, and returns ``result(feature names)``."""
+    whole feature vector, and returns what ``result(feature names)`` says. A missing number
+    with no imputer raises :class:`NotCompiled`, or becomes NaN with ``nan_ok`` (for an
+    estimator that takes NaN, as scikit-learn would hand it over)."""
     src = _Source()
     features: list[str] = []
     for column in columns:
@@ -275,14 +286,17 @@ def generate(
         if column.encoder:
             _encoded_lines(src, column, targets)
         else:
-            _numeric_lines(src, column, targets[0], read=column.name)
+            _numeric_lines(src, column, targets[0], read=column.name, nan_ok=nan_ok)
         features += targets
     for step in after:
         if len(step) != len(features):
             raise Unsupported(f"a step after the columns takes {len(step)} features")
         for column, target in zip(step, features, strict=True):
             _numeric_lines(src, column, target, read=None)
-    src.add(f"return {result(features)}")
+    out = result(features)
+    lines, expression = ([], out) if isinstance(out, str) else out
+    src.lines += lines
+    src.add(f"return {expression}")
     code = "def generated(row):\n" + "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
     exec(compile(code, "<shipyard compiled model>", "exec"), namespace)
