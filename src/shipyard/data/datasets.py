@@ -12,7 +12,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +20,15 @@ from sqlalchemy import func, select, update
 from shipyard._internal.hashing import CHUNK_SIZE, Hasher
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.data import ingest
+from shipyard.data.derived import QUARANTINE_COLUMNS as QUARANTINE_COLUMNS  # re-exported
+from shipyard.data.derived import (
+    add_checked,
+    bound_contract,
+    check_derived_name,
+    finish_pending,
+    split_version,
+    validate_version,
+)
 from shipyard.data.profiles import diff_profiles
 from shipyard.data.versions import (
     KIND,
@@ -35,7 +43,7 @@ from shipyard.data.versions import (
     stage_tree,
     to_version,
 )
-from shipyard.errors import CheckFailedError, InvalidInputError, NotFoundError
+from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref, validate_name
 from shipyard.stores.audit import audited
@@ -45,7 +53,6 @@ from shipyard.stores.lineage import walk
 if TYPE_CHECKING:
     import polars as pl
 
-    from shipyard.data.contracts import Contract
     from shipyard.data.splits import SplitSpec
     from shipyard.data.validation import ValidationReport
     from shipyard.project import Project
@@ -53,9 +60,6 @@ if TYPE_CHECKING:
 __all__ = ["DatasetSummary", "DatasetVersion", "Datasets", "OnInvalid"]
 
 OnInvalid = Literal["reject", "quarantine", "allow"]
-# Columns the quarantine dataset adds to the failing rows: where each was, and why it failed.
-QUARANTINE_COLUMNS = ("source_row", "quarantine_reason")
-_ROW, _REASON = "__shipyard_row__", "__shipyard_reason__"
 DataInput = str | os.PathLike[str] | Any  # a path, or a pandas / polars DataFrame
 
 
@@ -96,7 +100,7 @@ class Datasets:
         """
         validate_name(name, "dataset name")
         if on_invalid == "quarantine":
-            _check_derived_name(name, "quarantine")
+            check_derived_name(name, "quarantine")
         if on_invalid not in ("reject", "quarantine", "allow"):
             raise InvalidInputError(
                 f"on_invalid must be reject, quarantine or allow, not {on_invalid!r}"
@@ -108,7 +112,7 @@ class Datasets:
             for p in parents:
                 row = resolve(conn, parse_ref(p))
                 parent_refs.append(f"{row.name}@{row.version}")
-            bound = _binding(conn, name)
+            bound = bound_contract(conn, name)
         contract_ref = contract or bound
         cleanup: list[Path] = []
         try:
@@ -122,7 +126,7 @@ class Datasets:
                         )
                     pending = stage_tree(self._p, path, name, progress)
                     cleanup.append(pending.payload)
-                    return self._commit([_finish(pending, message, tag_map, parent_refs)])[0]
+                    return self._commit([finish_pending(pending, message, tag_map, parent_refs)])[0]
                 source = self._hash_source(path, fmt, progress)
                 existing = self._by_source(name, source["digest"])
                 if existing is not None:
@@ -142,99 +146,14 @@ class Datasets:
                 _write_frame(data, parquet)
                 source = {"format": "dataframe"}
             pending = stage_table(parquet, name, source, progress, move=move)
-            _finish(pending, message, tag_map, parent_refs)
+            finish_pending(pending, message, tag_map, parent_refs)
             if contract_ref is None:
                 return self._commit([pending])[0]
             progress.stage(f"validating against {contract_ref}")
-            return self._add_checked(pending, contract_ref, on_invalid, cleanup, progress)
+            return add_checked(self._p, self, pending, contract_ref, on_invalid, cleanup, progress)
         finally:
             for f in cleanup:
                 f.unlink(missing_ok=True)
-
-    def _add_checked(
-        self,
-        pending: PendingVersion,
-        contract_ref: str,
-        on_invalid: OnInvalid,
-        cleanup: list[Path],
-        progress: Progress,
-    ) -> DatasetVersion:
-        import polars as pl
-
-        from shipyard.data.validation import validate
-
-        cv = self._p.contracts.get(contract_ref)
-        report = validate(cv.contract, pl.scan_parquet(pending.payload))
-        pending.contract = cv.ref
-        pending.validation = report.to_dict()
-        if report.passed:
-            pending.status = "valid"
-            return self._commit([pending])[0]
-        if on_invalid == "allow":
-            pending.status = "invalid"
-            return self._commit([pending])[0]
-        if on_invalid == "reject":
-            raise _rejected(pending.name, cv.ref, report)
-        return self._quarantine(pending, cv.ref, cv.contract, report, cleanup, progress)
-
-    def _quarantine(
-        self,
-        pending: PendingVersion,
-        contract_ref: str,
-        contract: Contract,
-        report: ValidationReport,
-        cleanup: list[Path],
-        progress: Progress,
-    ) -> DatasetVersion:
-        """Split failing rows off into ``NAME.quarantine``; the rest becomes the version."""
-        import polars as pl
-
-        from shipyard.data.validation import row_failures, validate
-
-        progress.stage("quarantining failing rows")
-        frame = pl.read_parquet(pending.payload)
-        clash = sorted(set(frame.columns) & set(QUARANTINE_COLUMNS))
-        if clash:
-            raise InvalidInputError(
-                f"cannot quarantine: the data has column(s) {', '.join(clash)}, which the "
-                f"quarantine dataset uses for its own; rename them, or use --allow-invalid"
-            )
-        failures = row_failures(contract, frame).select(
-            pl.col("__row").cast(pl.UInt32).alias(_ROW), pl.col("reason").alias(_REASON)
-        )
-        indexed = frame.with_row_index(_ROW)
-        good = indexed.join(failures, on=_ROW, how="anti").drop(_ROW)
-        bad = indexed.join(failures, on=_ROW, how="inner").rename(
-            {_ROW: "source_row", _REASON: "quarantine_reason"}
-        )
-        good_report = validate(contract, good)
-        if not good_report.passed:
-            still = "; ".join(f"{f.column or 'dataset'}: {f.message}" for f in good_report.failures)
-            raise _rejected(
-                pending.name,
-                contract_ref,
-                report,
-                f"even without its {bad.height:,} failing rows the batch fails: {still}",
-            )
-        good_path = self._p.artifacts.new_staging_path(".parquet")
-        bad_path = self._p.artifacts.new_staging_path(".parquet")
-        cleanup += [good_path, bad_path]
-        good.write_parquet(good_path, compression=ingest.PARQUET_COMPRESSION)
-        bad.write_parquet(bad_path, compression=ingest.PARQUET_COMPRESSION)
-        side_name = f"{pending.name}.quarantine"
-        summary = {"dataset": side_name, "rows": bad.height, "report": report.to_dict()}
-        source = {**pending.source, "quarantined_rows": bad.height}
-        main = stage_table(good_path, pending.name, source)
-        _finish(main, pending.message, pending.tags, pending.parents)
-        main.status, main.contract = "valid", contract_ref
-        main.validation = {**good_report.to_dict(), "quarantine": summary}
-        side = stage_table(bad_path, side_name, source)
-        side.parents, side.relation = [0], "quarantined_from"
-        side.status, side.contract, side.validation = "invalid", contract_ref, report.to_dict()
-        side.message = f"rows of a {pending.name} batch that failed {contract_ref}"
-        kept, aside = self._commit([main, side])
-        # The valid rows may equal an existing version; say where the failing rows went anyway.
-        return replace(kept, quarantine={**summary, "ref": aside.ref})
 
     def _commit(self, pending: builtins.list[PendingVersion]) -> builtins.list[DatasetVersion]:
         return commit_versions(self._p, pending, self)
@@ -306,45 +225,7 @@ class Datasets:
         Raises:
             InvalidInputError: no contract given or bound, or the version is a file tree.
         """
-        from shipyard.data.validation import validate
-
-        v = self.get(ref)
-        with self._p.db.read() as conn:
-            if store:
-                require_role(conn, self._p.actor, "contributor", "validate data")
-            contract_ref = contract or _binding(conn, v.name)
-        if contract_ref is None:
-            raise InvalidInputError(
-                f"dataset '{v.name}' has no bound contract; pass --contract NAME or bind one "
-                f"with `shipyard contract bind {v.name} CONTRACT`"
-            )
-        if v.kind != "table":
-            raise InvalidInputError(f"dataset '{v.ref}' is a file tree; contracts apply to tables")
-        cv = self._p.contracts.get(contract_ref)
-        import polars as pl
-
-        with self._p.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
-            report = validate(cv.contract, pl.scan_parquet(path))
-        status = "valid" if report.passed else "invalid"
-        if not store:
-            self._log_read(v, {"via": "validate", "contract": cv.ref})
-            return report
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "validate data")
-            row = resolve(tx.conn, parse_ref(v.ref))
-            tx.conn.execute(
-                update(dataset_versions)
-                .where(dataset_versions.c.id == row.id)
-                .values(validation=report.to_dict(), status=status, contract=cv.ref)
-            )
-            tx.record(
-                "dataset.validate",
-                KIND,
-                v.ref,
-                {"contract": cv.ref, "passed": report.passed, "failures": len(report.failures)},
-            )
-            tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, "via": "validate"})
-        return report
+        return validate_version(self._p, self, ref, contract, store)
 
     def split(
         self, ref: str, spec: SplitSpec, *, progress: Progress = NO_PROGRESS
@@ -354,41 +235,7 @@ class Datasets:
 
         The same spec on the same data gives identical digests, in any project.
         """
-        from shipyard.data.splits import split_frame
-
-        parent = self.get(ref)
-        if parent.kind != "table":
-            raise InvalidInputError(f"dataset '{parent.ref}' is a file tree; only tables split")
-        for part in spec.fractions:
-            _check_derived_name(parent.name, part)
-        with self._p.db.read() as conn:
-            require_role(conn, self._p.actor, "contributor", "split data")
-        frame = self.read_polars(parent, via="split")
-        progress.stage(f"splitting {parent.ref}")
-        parts = split_frame(frame, spec)
-        staged: list[Path] = []
-        try:
-            pending = []
-            for part, df in parts.items():
-                path = self._p.artifacts.new_staging_path(".parquet")
-                staged.append(path)
-                df.write_parquet(path, compression=ingest.PARQUET_COMPRESSION)
-                source = {
-                    "format": "split",
-                    "split": spec.to_dict(),
-                    "part": part,
-                    "parent": parent.ref,
-                    "parent_digest": parent.digest,
-                }
-                p = stage_table(path, f"{parent.name}.{part}", source)
-                p.parents, p.relation = [parent.ref], "split"
-                p.message = f"{part} part of {parent.ref}"
-                pending.append(p)
-            committed = self._commit(pending)
-        finally:
-            for path in staged:
-                path.unlink(missing_ok=True)
-        return dict(zip(parts, committed, strict=True))
+        return split_version(self._p, self, ref, spec, progress)
 
     def replay_split(
         self, child_ref: str, *, progress: Progress = NO_PROGRESS
@@ -587,46 +434,6 @@ class Datasets:
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
         with audited(self._p.db, self._p.actor) as tx:
             tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, **payload})
-
-
-def _check_derived_name(name: str, suffix: str) -> None:
-    """Refuse up front when ``NAME.suffix`` (a quarantine or split child) is not a valid name."""
-    derived = f"{name}.{suffix}"
-    try:
-        validate_name(derived, "dataset name")
-    except InvalidInputError:
-        raise InvalidInputError(
-            f"dataset '{name}' cannot have a child named {derived!r}: names are at most 128 "
-            "characters of letters, digits, '.', '_' or '-'; use a shorter dataset or part name"
-        ) from None
-
-
-def _binding(conn: Any, name: str) -> str | None:
-    row = conn.execute(select(datasets.c.contract).where(datasets.c.name == name)).first()
-    return None if row is None else row.contract
-
-
-def _finish(
-    pending: PendingVersion, message: str, tags: dict[str, str], parents: list[str | int]
-) -> PendingVersion:
-    pending.message, pending.tags, pending.parents = message, tags, list(parents)
-    return pending
-
-
-def _rejected(
-    name: str, contract_ref: str, report: ValidationReport, why: str | None = None
-) -> CheckFailedError:
-    failed = ", ".join(
-        f"{f.column or 'dataset'}: {f.check} ({f.failed_rows} rows)" for f in report.failures[:6]
-    )
-    more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
-    reason = why or f"{len(report.failures)} checks failed"
-    return CheckFailedError(
-        f"rejected: the batch for dataset '{name}' fails contract {contract_ref}: {reason}: "
-        f"{failed}{more}; nothing was stored (use --quarantine to keep the valid rows, or "
-        "--allow-invalid to store it marked invalid)",
-        details={"report": report.to_dict(), "contract": contract_ref},
-    )
 
 
 def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:

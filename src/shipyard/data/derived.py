@@ -1,0 +1,285 @@
+"""Contract checks and derived versions of datasets: a new batch checked against its contract
+(rejected, its failing rows quarantined into ``NAME.quarantine``, or stored marked invalid), a
+stored version validated, and a table split into child datasets ``NAME.<part>``.
+
+:class:`~shipyard.data.datasets.Datasets` delegates to these functions. Each takes the project
+and the service, and writes through :func:`~shipyard.data.versions.commit_versions`, so that a
+batch and its quarantine, or the parts of a split, appear together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from shipyard._internal.progress import Progress
+from shipyard.data import ingest
+from shipyard.data.versions import (
+    KIND,
+    DatasetVersion,
+    PendingVersion,
+    commit_versions,
+    resolve,
+    stage_table,
+)
+from shipyard.errors import CheckFailedError, InvalidInputError
+from shipyard.governance.access import require_role
+from shipyard.refs import parse_ref, validate_name
+from shipyard.stores.audit import audited
+from shipyard.stores.db.tables import dataset_versions, datasets
+
+if TYPE_CHECKING:
+    from shipyard.data.contracts import Contract
+    from shipyard.data.datasets import Datasets, OnInvalid
+    from shipyard.data.splits import SplitSpec
+    from shipyard.data.validation import ValidationReport
+    from shipyard.project import Project
+
+__all__ = [
+    "QUARANTINE_COLUMNS",
+    "add_checked",
+    "bound_contract",
+    "check_derived_name",
+    "finish_pending",
+    "split_version",
+    "validate_version",
+]
+
+# Columns the quarantine dataset adds to the failing rows: where each was, and why it failed.
+QUARANTINE_COLUMNS = ("source_row", "quarantine_reason")
+_ROW, _REASON = "__shipyard_row__", "__shipyard_reason__"
+
+
+def add_checked(
+    project: Project,
+    service: Datasets,
+    pending: PendingVersion,
+    contract_ref: str,
+    on_invalid: OnInvalid,
+    cleanup: list[Path],
+    progress: Progress,
+) -> DatasetVersion:
+    """Commit a staged table checked against ``contract_ref``: as valid, as invalid
+    (``allow``), with its failing rows set aside (``quarantine``), or not at all (``reject``).
+
+    Raises:
+        CheckFailedError: the data fails its contract and is rejected.
+        InvalidInputError: the data to quarantine has a column the quarantine dataset adds.
+    """
+    import polars as pl
+
+    from shipyard.data.validation import validate
+
+    cv = project.contracts.get(contract_ref)
+    report = validate(cv.contract, pl.scan_parquet(pending.payload))
+    pending.contract = cv.ref
+    pending.validation = report.to_dict()
+    if report.passed:
+        pending.status = "valid"
+        return commit_versions(project, [pending], service)[0]
+    if on_invalid == "allow":
+        pending.status = "invalid"
+        return commit_versions(project, [pending], service)[0]
+    if on_invalid == "reject":
+        raise _rejected(pending.name, cv.ref, report)
+    return _quarantine(project, service, pending, cv.ref, cv.contract, report, cleanup, progress)
+
+
+def _quarantine(
+    project: Project,
+    service: Datasets,
+    pending: PendingVersion,
+    contract_ref: str,
+    contract: Contract,
+    report: ValidationReport,
+    cleanup: list[Path],
+    progress: Progress,
+) -> DatasetVersion:
+    """Split failing rows off into ``NAME.quarantine``; the rest becomes the version."""
+    import polars as pl
+
+    from shipyard.data.validation import row_failures, validate
+
+    progress.stage("quarantining failing rows")
+    frame = pl.read_parquet(pending.payload)
+    clash = sorted(set(frame.columns) & set(QUARANTINE_COLUMNS))
+    if clash:
+        raise InvalidInputError(
+            f"cannot quarantine: the data has column(s) {', '.join(clash)}, which the "
+            f"quarantine dataset uses for its own; rename them, or use --allow-invalid"
+        )
+    failures = row_failures(contract, frame).select(
+        pl.col("__row").cast(pl.UInt32).alias(_ROW), pl.col("reason").alias(_REASON)
+    )
+    indexed = frame.with_row_index(_ROW)
+    good = indexed.join(failures, on=_ROW, how="anti").drop(_ROW)
+    bad = indexed.join(failures, on=_ROW, how="inner").rename(
+        {_ROW: "source_row", _REASON: "quarantine_reason"}
+    )
+    good_report = validate(contract, good)
+    if not good_report.passed:
+        still = "; ".join(f"{f.column or 'dataset'}: {f.message}" for f in good_report.failures)
+        raise _rejected(
+            pending.name,
+            contract_ref,
+            report,
+            f"even without its {bad.height:,} failing rows the batch fails: {still}",
+        )
+    good_path = project.artifacts.new_staging_path(".parquet")
+    bad_path = project.artifacts.new_staging_path(".parquet")
+    cleanup += [good_path, bad_path]
+    good.write_parquet(good_path, compression=ingest.PARQUET_COMPRESSION)
+    bad.write_parquet(bad_path, compression=ingest.PARQUET_COMPRESSION)
+    side_name = f"{pending.name}.quarantine"
+    summary = {"dataset": side_name, "rows": bad.height, "report": report.to_dict()}
+    source = {**pending.source, "quarantined_rows": bad.height}
+    main = stage_table(good_path, pending.name, source)
+    finish_pending(main, pending.message, pending.tags, pending.parents)
+    main.status, main.contract = "valid", contract_ref
+    main.validation = {**good_report.to_dict(), "quarantine": summary}
+    side = stage_table(bad_path, side_name, source)
+    side.parents, side.relation = [0], "quarantined_from"
+    side.status, side.contract, side.validation = "invalid", contract_ref, report.to_dict()
+    side.message = f"rows of a {pending.name} batch that failed {contract_ref}"
+    kept, aside = commit_versions(project, [main, side], service)
+    # The valid rows may equal an existing version; say where the failing rows went anyway.
+    return replace(kept, quarantine={**summary, "ref": aside.ref})
+
+
+def validate_version(
+    project: Project, service: Datasets, ref: str, contract: str | None, store: bool
+) -> ValidationReport:
+    """:meth:`Datasets.validate <shipyard.data.datasets.Datasets.validate>`: check a table
+    version against a contract and, with ``store``, record the report on the version."""
+    from shipyard.data.validation import validate
+
+    v = service.get(ref)
+    with project.db.read() as conn:
+        if store:
+            require_role(conn, project.actor, "contributor", "validate data")
+        contract_ref = contract or bound_contract(conn, v.name)
+    if contract_ref is None:
+        raise InvalidInputError(
+            f"dataset '{v.name}' has no bound contract; pass --contract NAME or bind one "
+            f"with `shipyard contract bind {v.name} CONTRACT`"
+        )
+    if v.kind != "table":
+        raise InvalidInputError(f"dataset '{v.ref}' is a file tree; contracts apply to tables")
+    cv = project.contracts.get(contract_ref)
+    import polars as pl
+
+    with project.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
+        report = validate(cv.contract, pl.scan_parquet(path))
+    status = "valid" if report.passed else "invalid"
+    if not store:
+        with audited(project.db, project.actor) as tx:
+            tx.record(
+                "dataset.read",
+                KIND,
+                v.ref,
+                {"digest": v.digest, "via": "validate", "contract": cv.ref},
+            )
+        return report
+    with audited(project.db, project.actor) as tx:
+        require_role(tx.conn, project.actor, "contributor", "validate data")
+        row = resolve(tx.conn, parse_ref(v.ref))
+        tx.conn.execute(
+            update(dataset_versions)
+            .where(dataset_versions.c.id == row.id)
+            .values(validation=report.to_dict(), status=status, contract=cv.ref)
+        )
+        tx.record(
+            "dataset.validate",
+            KIND,
+            v.ref,
+            {"contract": cv.ref, "passed": report.passed, "failures": len(report.failures)},
+        )
+        tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, "via": "validate"})
+    return report
+
+
+def split_version(
+    project: Project, service: Datasets, ref: str, spec: SplitSpec, progress: Progress
+) -> dict[str, DatasetVersion]:
+    """:meth:`Datasets.split <shipyard.data.datasets.Datasets.split>`: split a table version
+    into child datasets ``NAME.<part>``, committed in one transaction."""
+    from shipyard.data.splits import split_frame
+
+    parent = service.get(ref)
+    if parent.kind != "table":
+        raise InvalidInputError(f"dataset '{parent.ref}' is a file tree; only tables split")
+    for part in spec.fractions:
+        check_derived_name(parent.name, part)
+    with project.db.read() as conn:
+        require_role(conn, project.actor, "contributor", "split data")
+    frame = service.read_polars(parent, via="split")
+    progress.stage(f"splitting {parent.ref}")
+    parts = split_frame(frame, spec)
+    staged: list[Path] = []
+    try:
+        pending = []
+        for part, df in parts.items():
+            path = project.artifacts.new_staging_path(".parquet")
+            staged.append(path)
+            df.write_parquet(path, compression=ingest.PARQUET_COMPRESSION)
+            source = {
+                "format": "split",
+                "split": spec.to_dict(),
+                "part": part,
+                "parent": parent.ref,
+                "parent_digest": parent.digest,
+            }
+            p = stage_table(path, f"{parent.name}.{part}", source)
+            p.parents, p.relation = [parent.ref], "split"
+            p.message = f"{part} part of {parent.ref}"
+            pending.append(p)
+        committed = commit_versions(project, pending, service)
+    finally:
+        for path in staged:
+            path.unlink(missing_ok=True)
+    return dict(zip(parts, committed, strict=True))
+
+
+def check_derived_name(name: str, suffix: str) -> None:
+    """Refuse up front when ``NAME.suffix`` (a quarantine or split child) is not a valid name."""
+    derived = f"{name}.{suffix}"
+    try:
+        validate_name(derived, "dataset name")
+    except InvalidInputError:
+        raise InvalidInputError(
+            f"dataset '{name}' cannot have a child named {derived!r}: names are at most 128 "
+            "characters of letters, digits, '.', '_' or '-'; use a shorter dataset or part name"
+        ) from None
+
+
+def bound_contract(conn: Any, name: str) -> str | None:
+    """The contract reference bound to dataset ``name``, if any."""
+    row = conn.execute(select(datasets.c.contract).where(datasets.c.name == name)).first()
+    return None if row is None else row.contract
+
+
+def finish_pending(
+    pending: PendingVersion, message: str, tags: dict[str, str], parents: list[str | int]
+) -> PendingVersion:
+    """Set the message, tags and parents the caller gave on a staged version."""
+    pending.message, pending.tags, pending.parents = message, tags, list(parents)
+    return pending
+
+
+def _rejected(
+    name: str, contract_ref: str, report: ValidationReport, why: str | None = None
+) -> CheckFailedError:
+    failed = ", ".join(
+        f"{f.column or 'dataset'}: {f.check} ({f.failed_rows} rows)" for f in report.failures[:6]
+    )
+    more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
+    reason = why or f"{len(report.failures)} checks failed"
+    return CheckFailedError(
+        f"rejected: the batch for dataset '{name}' fails contract {contract_ref}: {reason}: "
+        f"{failed}{more}; nothing was stored (use --quarantine to keep the valid rows, or "
+        "--allow-invalid to store it marked invalid)",
+        details={"report": report.to_dict(), "contract": contract_ref},
+    )
