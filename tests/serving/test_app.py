@@ -904,3 +904,38 @@ def test_a_pipeline_that_does_not_compile_is_answered_by_scikit_learn(
     assert scoring == {"uncompiled": "not compiled: PolynomialFeatures is not compiled"}
     expected = project.models.load(mv.ref).predict(credit.frame(30))
     assert body["predictions"] == expected.tolist()
+
+
+def test_a_row_the_compiled_model_does_not_cover_is_answered_by_scikit_learn(
+    credit: CreditProject, project: Project
+) -> None:
+    """A null in a one-hot column with no imputer is outside the compiled arithmetic;
+    scikit-learn takes that request (its encoder ignores the unknown value) and the answer
+    is the registry model's."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = project.datasets.get("credit.train@1").to_pandas()
+    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
+    prep = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["income", "credit_score"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["housing"]),
+        ]
+    )
+    pipeline = Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1000))])
+    with project.start_run(MODEL, name="no-imputer") as run:  # no input logged: no contract
+        mv = run.log_model(pipeline.fit(x, y), MODEL, input_example=x.head(5))
+    project.models.set_alias(mv.ref, "plain")
+    rows = [credit.records[0], {**credit.records[1], "housing": None}]
+    with serving(credit, routes={"plain": 100}) as client:
+        scoring = client.get(f"/v2/models/{MODEL}").json()["parameters"]["scoring"]
+        covered = predict(client, rows[:1])
+        uncovered = predict(client, rows)
+    assert scoring["plain"].startswith("compiled (arithmetic)")
+    model = project.models.load(mv.ref)
+    expected = model.predict_proba(model.validate_records(rows))
+    assert covered["probabilities"][0]["1"] == pytest.approx(expected[0][1], rel=1e-9)
+    assert [p["1"] for p in uncovered["probabilities"]] == pytest.approx(
+        [e[1] for e in expected], rel=1e-9
+    )

@@ -127,9 +127,15 @@ def create_app(config: ServeConfig) -> FastAPI:
         )
         state = State(project, config, metrics, log)
         app.state.shipyard = state
-        for alias in _aliases(config):
-            state.slots[alias] = slot = await asyncio.to_thread(_load, project, config.model, alias)
-            _announce(slot)
+        try:
+            for alias in _aliases(config):
+                slot = await asyncio.to_thread(_load, project, config.model, alias)
+                state.slots[alias] = slot
+                _announce(slot)
+        except BaseException:  # a version that cannot load: stop the log's writer too
+            await asyncio.to_thread(log.close)
+            project.close()
+            raise
         # What start-up loaded (libraries, models) lives as long as the server: keep it out
         # of the collector's generations, so that collections only walk request garbage.
         gc.freeze()
