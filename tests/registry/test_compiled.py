@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingRegressor,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
+    RandomForestClassifier,
     RandomForestRegressor,
 )
 from sklearn.impute import SimpleImputer
@@ -24,6 +27,7 @@ from sklearn.preprocessing import (
     PolynomialFeatures,
     StandardScaler,
 )
+from sklearn.tree import DecisionTreeRegressor
 
 from shipyard.data.preprocessing import PreprocessingSpec
 from shipyard.registry.compiled import CompiledModel, NotCompiled, _check, compile_predictor
@@ -173,16 +177,38 @@ def test_a_scaler_over_the_whole_feature_vector_is_compiled_too() -> None:
 
 def test_another_estimator_gets_compiled_features_on_arrays() -> None:
     frame = customers()
-    forest = Pipeline(
+    boosting = Pipeline(
         [
             ("prep", SPEC.to_column_transformer()),
-            ("model", RandomForestRegressor(n_estimators=10, random_state=0)),
+            ("model", GradientBoostingRegressor(n_estimators=10, random_state=0)),
         ]
     )
-    predictor = fit(forest, frame["income"].fillna(0), frame)
+    predictor = fit(boosting, frame["income"].fillna(0), frame)
     compiled, note = compile_predictor(predictor)
     assert compiled is not None, note
-    assert note == "compiled (RandomForestRegressor on arrays), checked on 256 rows"
+    assert note == "compiled (GradientBoostingRegressor on arrays), checked on 256 rows"
+    assert_same_answers(predictor, compiled)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "target"),
+    [
+        pytest.param(RandomForestClassifier(n_estimators=25, random_state=0), 2, id="forest"),
+        pytest.param(ExtraTreesClassifier(n_estimators=10, random_state=0), 3, id="extra-3-class"),
+        pytest.param(RandomForestRegressor(n_estimators=10, random_state=0), 0, id="regressor"),
+        pytest.param(DecisionTreeRegressor(max_depth=6, random_state=0), 0, id="one-tree"),
+    ],
+)
+def test_forests_are_walked_in_python(estimator: Any, target: int) -> None:
+    """Trees compare 32-bit features as scikit-learn does; probabilities are the mean of the
+    leaves' class proportions."""
+    frame = customers()
+    y = frame["income"].fillna(0) if target == 0 else labels_of(frame, classes=target)
+    model = Pipeline([("prep", SPEC.to_column_transformer()), ("model", estimator)])
+    predictor = fit(model, y, frame)
+    compiled, note = compile_predictor(predictor)
+    assert compiled is not None, note
+    assert note == "compiled (trees walked in Python), checked on 256 rows"
     assert_same_answers(predictor, compiled)
 
 
