@@ -19,6 +19,7 @@ from shipyard.registry.signatures import plain_value
 
 __all__ = [
     "SCALERS",
+    "Answer",
     "Column",
     "NotCompiled",
     "Unsupported",
@@ -38,6 +39,10 @@ class NotCompiled(Exception):
 
 class Unsupported(Exception):
     """The pipeline holds something that cannot be compiled; the message says what."""
+
+
+# What a compiled model answers for one row: {"prediction": ...} (and "probabilities").
+Answer = dict[str, Any]
 
 
 def _missing(value: Any) -> bool:

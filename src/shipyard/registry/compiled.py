@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.registry.codegen import (
     SCALERS,
+    Answer,
     Column,
     NotCompiled,
     Unsupported,
@@ -83,9 +84,6 @@ _LINEAR_REGRESSORS = frozenset(
     }
 )
 # -- the compiled model -------------------------------------------------------------------------
-
-
-Answer = dict[str, Any]
 
 
 class CompiledModel:

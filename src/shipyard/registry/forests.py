@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.registry.codegen import NotCompiled, Unsupported
+from shipyard.registry.codegen import Answer, NotCompiled, Unsupported
 from shipyard.registry.signatures import plain_value
 
 __all__ = ["FORESTS", "forest_head"]
@@ -32,7 +32,6 @@ FORESTS = frozenset(
     }
 )
 
-Answer = dict[str, Any]
 # One tree: left children, right children, features, thresholds, leaf values.
 _Tree = tuple[list[int], list[int], list[int], list[float], list[Any]]
 
