@@ -13,7 +13,7 @@ from shipyard.errors import InvalidInputError, InvalidReferenceError
 from shipyard.refs import NAME_PATTERN, Ref, Selector, parse_ref, validate_name
 
 names = st.from_regex(rf"\A{NAME_PATTERN}\Z")
-versions = st.integers(min_value=1, max_value=10**12)
+versions = st.integers(min_value=1, max_value=999_999_999)
 hex_prefixes = st.text(alphabet="0123456789abcdef", min_size=6, max_size=64)
 # Aliases are words: they start with a letter, and hex-looking words with a digit are taken
 # as digest prefixes, so those are not aliases.
@@ -114,13 +114,16 @@ def test_any_selector_parses_or_raises_invalid_reference(name: str, selector: st
         ("churn@deadbeef", "alias", "deadbeef"),
         ("churn@Latest", "alias", "Latest"),
         ("churn@abc123", "digest", "abc123"),
+        ("churn@123456789", "version", "123456789"),
+        ("churn@149045848374", "digest", "149045848374"),
+        ("churn@0123456", "digest", "0123456"),
         ("churn@blake3:abcdef", "digest", "abcdef"),
         ("churn@blake3:" + "0" * 64, "digest", "0" * 64),
     ],
 )
 def test_selector_kinds(text: str, kind: str, value: str) -> None:
     """Numbers are versions, 'latest' is latest, words are aliases, hex with digits is a
-    digest prefix."""
+    digest prefix, and so is a run of digits too long (or too zero-led) for a version."""
     assert parse_ref(text).selector == Selector(kind, value)  # type: ignore[arg-type]
 
 

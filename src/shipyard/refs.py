@@ -25,6 +25,8 @@ _NAME_RE = re.compile(rf"{NAME_PATTERN}")
 _ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _HEX_RE = re.compile(r"[0-9a-f]{6,64}")
 DIGEST_PREFIX = "blake3:"
+# Version numbers are stored as 32-bit integers, so they never have ten digits or more.
+_DIGITS_DIGEST = 10
 
 SelectorKind = Literal["latest", "version", "digest", "alias"]
 
@@ -96,6 +98,10 @@ def parse_ref(text: str) -> Ref:
     if sel == "latest":
         return Ref(name, Selector("latest"))
     if sel.isascii() and sel.isdigit():
+        if len(sel) >= _DIGITS_DIGEST or (len(sel) >= 6 and sel[0] == "0"):
+            # A digest prefix that happens to hold no letter: the 12-character prefixes the
+            # CLI prints are all digits about once in 300 versions.
+            return Ref(name, Selector("digest", sel))
         if int(sel) < 1:
             raise InvalidReferenceError(f"invalid reference {text!r}: versions start at 1")
         return Ref(name, Selector("version", str(int(sel))))
