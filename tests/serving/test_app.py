@@ -326,6 +326,7 @@ def test_validation_details_list_every_field_and_reason(
     errors = {e["field"]: e for e in response.json()["details"]["errors"]}
     assert set(errors) == {"age", "gender"}
     assert all(e["record"] == 1 and e["reason"] for e in errors.values())
+    assert errors["gender"]["reason"].startswith("must be one of")
 
 
 def test_a_body_over_the_limit_is_refused_with_413_declared_or_streamed(

@@ -6,6 +6,7 @@ applicants table and shows what changed between them.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -49,7 +50,8 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     from shipyard.demo.data import credit_applicants
     from shipyard.project import init_project
 
-    out = Console(highlight=False)
+    # Piped into a log, long lines stay whole instead of being broken at 80 columns.
+    out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="shipyard-demo-"))
     if (root / "shipyard.toml").exists():
         raise ConflictError(f"{root} already holds a project; give --dir a new folder")

@@ -71,7 +71,7 @@ def serve_and_drive(
             }
             for what, doc in bad.items():
                 r = client.post("/predict", json=doc)
-                out.print(f"  {what}: HTTP {r.status_code} {r.json()['error'][:70]}")
+                out.print(f"  {what}: HTTP {r.status_code} {r.json()['error']}")
             r = client.post("/predict", content=b"{not json")
             out.print(f"  malformed JSON: HTTP {r.status_code}")
             _wait_logged(project, model, len(answered))

@@ -220,7 +220,10 @@ def _check(model: Any, row: dict[str, Any], index: int, errors: list[dict[str, A
     except ValidationError as exc:
         for err in exc.errors(include_url=False, include_input=False):
             field_name = ".".join(str(x) for x in err["loc"]) or "(record)"
-            errors.append({"record": index, "field": field_name, "reason": err["msg"]})
+            reason = err["msg"]
+            if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+                reason = str(err["ctx"]["error"])  # our own check's words, not "Value error, ..."
+            errors.append({"record": index, "field": field_name, "reason": reason})
         return None
 
 
