@@ -133,3 +133,17 @@ def test_a_server_killed_mid_hand_over_loses_only_the_frame_in_flight(project: P
     assert writer.wait(60) == 0
     frame_ids = project.deployments.predictions(MODEL)["request_id"].tolist()
     assert frame_ids == [f"{i:032x}" for i in range(5)]
+
+
+def test_segments_are_owned_so_gc_keeps_them_and_verify_names_them(project: Project) -> None:
+    """A stored segment is a referenced blob: ``shipyard gc`` with no grace period leaves it,
+    the log still reads back, and ``shipyard verify`` counts nothing unreferenced."""
+    log = PredictionLog(project, MODEL, flush_seconds=0.05)
+    log.put_answers(answers(0, 3))
+    log.close()
+    assert log.written == 3
+    removed = project.gc(grace_seconds=0)
+    assert removed.blobs == []
+    assert len(project.deployments.predictions(MODEL)) == 3
+    report = project.verify()
+    assert report.ok and report.unreferenced == 0

@@ -96,3 +96,34 @@ def test_unsupported_database_url_is_invalid_input(url: str) -> None:
 
     with pytest.raises(InvalidInputError, match="unsupported metadata database URL"):
         Database(url)
+
+
+def test_upgrade_gives_earlier_prediction_segments_an_owner(backend: str) -> None:
+    """A prediction log segment stored under revision 0005 (no ``blob_refs`` row) is owned
+    after the upgrade, so ``shipyard gc`` no longer takes it for garbage."""
+    from sqlalchemy import insert, select
+
+    from shipyard.stores.db.tables import blob_refs, prediction_segments
+
+    db = Database(backend)
+    try:
+        cfg = _alembic_config()
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0005")
+        with db.engine.begin() as conn:
+            conn.execute(
+                insert(prediction_segments).values(
+                    id=7, deployment="credit-risk", digest="blake3:" + "ab" * 32, rows=3,
+                    first_time=1, last_time=2,
+                )
+            )  # fmt: skip
+        db.ensure_schema()
+        assert db.current_revision() == SCHEMA_HEAD
+        with db.read() as conn:
+            owners = conn.execute(select(blob_refs)).all()
+        assert [(o.digest, o.owner_kind, o.owner) for o in owners] == [
+            ("blake3:" + "ab" * 32, "prediction_segment", "credit-risk#7")
+        ]
+    finally:
+        db.dispose()

@@ -129,7 +129,7 @@ def write_segment(project: Project, deployment: str, batch: Columns) -> None:
     from sqlalchemy import insert
 
     from shipyard._internal.hashing import digest_file
-    from shipyard.stores.db.tables import prediction_segments, predictions
+    from shipyard.stores.db.tables import blob_refs, prediction_segments, predictions
 
     ids, times, models, shadows, inputs, outputs, latencies = batch
     table = pa.table(
@@ -152,13 +152,22 @@ def write_segment(project: Project, deployment: str, batch: Columns) -> None:
         staging.unlink(missing_ok=True)
     # Traffic is operational data, not a change to the registry: it is not audited.
     with project.db.write() as conn:
-        conn.execute(
+        segment = conn.execute(
             insert(prediction_segments).values(
                 deployment=deployment,
                 digest=digest,
                 rows=len(ids),
                 first_time=min(times),
                 last_time=max(times),
+            )
+        ).inserted_primary_key[0]
+        # The blob's owner, so that `shipyard gc` keeps it and `shipyard verify` names it.
+        conn.execute(
+            insert(blob_refs).values(
+                digest=digest,
+                owner_kind="prediction_segment",
+                owner=f"{deployment}#{segment}",
+                role="predictions",
             )
         )
         # The index holds answers; shadow scores stay in segments. Rows go straight to the
