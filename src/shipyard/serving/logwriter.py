@@ -152,7 +152,7 @@ def write_segment(project: Project, deployment: str, batch: Columns) -> None:
         staging.unlink(missing_ok=True)
     # Traffic is operational data, not a change to the registry: it is not audited.
     with project.db.write() as conn:
-        segment = conn.execute(
+        inserted = conn.execute(
             insert(prediction_segments).values(
                 deployment=deployment,
                 digest=digest,
@@ -160,7 +160,8 @@ def write_segment(project: Project, deployment: str, batch: Columns) -> None:
                 first_time=min(times),
                 last_time=max(times),
             )
-        ).inserted_primary_key[0]
+        )
+        segment = int(inserted.inserted_primary_key[0])  # type: ignore[index]
         # The blob's owner, so that `shipyard gc` keeps it and `shipyard verify` names it.
         conn.execute(
             insert(blob_refs).values(
