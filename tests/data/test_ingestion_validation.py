@@ -302,6 +302,22 @@ def test_allow_stores_the_batch_marked_invalid_with_its_report(
     assert [d.name for d in project.datasets.list()] == ["credit"]
 
 
+def test_a_file_once_allowed_as_invalid_is_still_rejected_when_added_again(
+    project: Project, contract: str, tmp_path: Path, project_state: StateOf
+) -> None:
+    """Adding identical bytes again does not skip the contract: a batch stored as invalid
+    with ``allow`` is refused when it comes back in reject mode, and nothing is written."""
+    path = _as_input(_batch(500, old={1, 2, 3}), "csv", tmp_path)
+    first = project.datasets.add("credit", path, contract=contract, on_invalid="allow")
+    assert first.status == "invalid"
+    before = project_state(project)
+    with pytest.raises(CheckFailedError):
+        project.datasets.add("credit", path, contract=contract)
+    assert project_state(project) == before
+    again = project.datasets.add("credit", path, contract=contract, on_invalid="allow")
+    assert (again.ref, again.created) == (first.ref, False)
+
+
 @pytest.mark.parametrize("on_invalid", ["reject", "quarantine", "allow"])
 def test_passing_data_is_valid_whatever_the_mode(
     project: Project, contract: str, on_invalid: Any

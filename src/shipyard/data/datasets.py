@@ -129,7 +129,7 @@ class Datasets:
                     return self._commit([finish_pending(pending, message, tag_map, parent_refs)])[0]
                 source = self._hash_source(path, fmt, progress)
                 existing = self._by_source(name, source["digest"])
-                if existing is not None:
+                if existing is not None and self._still_checked(existing, contract_ref):
                     return existing
                 if fmt == "parquet":
                     # Parquet is stored byte for byte, once its schema has been checked.
@@ -167,6 +167,16 @@ class Datasets:
                 h.update(chunk)
                 progress.advance(len(chunk))
         return {"path": str(path.resolve()), "format": fmt, "size": size, "digest": h.hexdigest()}
+
+    def _still_checked(self, existing: DatasetVersion, contract_ref: str | None) -> bool:
+        """Whether ``existing`` may stand for a new add of the same bytes: no contract
+        applies, or it passed the very contract version that applies now. Otherwise the data
+        is checked again, so a batch once stored as invalid is still refused."""
+        if contract_ref is None:
+            return True
+        return existing.status == "valid" and existing.contract == (
+            self._p.contracts.get(contract_ref).ref
+        )
 
     def _by_source(self, name: str, source_digest: str) -> DatasetVersion | None:
         """The version of ``name`` made from identical input bytes, if any (skips the work)."""
