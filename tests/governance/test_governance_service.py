@@ -746,6 +746,33 @@ def test_production_cannot_be_set_as_a_plain_alias(
     assert evaluated.models.alias_history(MODEL) == []
 
 
+@pytest.mark.parametrize("alias", ["latest", "7", "Bad Alias!"])
+def test_promotion_to_a_name_that_cannot_be_an_alias_is_refused(
+    evaluated: Project, project_state: Callable[[Project], Any], alias: str
+) -> None:
+    """`promote --to latest` (or a number, or not a word) is invalid input before any check
+    runs: an alias called 'latest' could never be looked up."""
+    bob(evaluated).governance.approve(V1)
+    before = project_state(evaluated)
+    with pytest.raises(InvalidInputError, match="invalid alias"):
+        bob(evaluated).governance.promote(V1, to=alias)
+    assert project_state(evaluated) == before
+
+
+def test_moving_production_needs_an_approver_below_the_governance_service(
+    evaluated: Project,
+) -> None:
+    """The alias mechanism itself asks for an approver when the alias is protected, so no
+    path through the services lets a viewer or contributor move production."""
+    from shipyard.stores.audit import audited
+
+    for who in ("victor", "carol"):  # a viewer and a contributor
+        actor = evaluated.as_actor(who)
+        with pytest.raises(PermissionDeniedError, match="approver"), audited(actor.db, who) as tx:
+            actor.models._move_alias(tx, V1, "production", reason="promote")
+    assert evaluated.models.alias_history(MODEL, "production") == []
+
+
 def test_rollback_moves_production_back_to_the_previous_holder(evaluated: Project) -> None:
     """After promoting v1 then v2, a rollback puts v1 back, recorded with reason rollback."""
     reviewer = bob(evaluated).governance

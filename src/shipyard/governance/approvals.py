@@ -28,6 +28,7 @@ from shipyard.errors import (
 )
 from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref, validate_name
+from shipyard.registry.models import check_alias
 from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import (
     approvals,
@@ -375,6 +376,7 @@ class Governance:
             CheckFailedError: a check failed; ``details`` lists every check (exit 3).
             PermissionDeniedError: the actor is not an approver.
         """
+        check_alias(to)
         with self._p.db.read() as conn:
             require_role(conn, self._p.actor, "approver", "promote models")
         mv = self._p.models.get(ref)
@@ -388,9 +390,7 @@ class Governance:
                 details=doc,
             )
         with audited(self._p.db, self._p.actor) as tx:
-            self._p.models.move_alias(
-                mv.ref, to, reason="promote", comment=comment, role="approver", tx=tx
-            )
+            self._p.models._move_alias(tx, mv.ref, to, reason="promote", comment=comment)
             tx.record("model.promote", "model", mv.ref, {"alias": to, "checks": doc["checks"]})
         return {**doc, "promoted": True}
 
@@ -403,6 +403,7 @@ class Governance:
         Raises:
             NotFoundError: the alias has never moved, or had no earlier holder.
         """
+        check_alias(alias)
         with self._p.db.read() as conn:
             require_role(conn, self._p.actor, "approver", "roll back models")
         history = self._p.models.alias_history(name, alias)
@@ -415,13 +416,8 @@ class Governance:
                 f"{history[-1].to_version} was the first)"
             )
         with audited(self._p.db, self._p.actor) as tx:
-            self._p.models.move_alias(
-                f"{name}@{previous}",
-                alias,
-                reason="rollback",
-                comment=comment,
-                role="approver",
-                tx=tx,
+            self._p.models._move_alias(
+                tx, f"{name}@{previous}", alias, reason="rollback", comment=comment
             )
         return {"model": name, "alias": alias, "from": history[-1].to_version, "to": previous}
 

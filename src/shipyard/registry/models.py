@@ -15,7 +15,7 @@ import builtins
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select, update
 
@@ -50,7 +50,14 @@ if TYPE_CHECKING:
     from shipyard.project import Project
     from shipyard.registry.signatures import CheckedPredictor
 
-__all__ = ["PROTECTED_ALIASES", "AliasEvent", "ModelSummary", "ModelVersion", "Models"]
+__all__ = [
+    "PROTECTED_ALIASES",
+    "AliasEvent",
+    "ModelSummary",
+    "ModelVersion",
+    "Models",
+    "check_alias",
+]
 
 KIND = "model"
 PROTECTED_ALIASES = frozenset({"production"})
@@ -298,7 +305,7 @@ class Models:
         Raises:
             PermissionDeniedError: the alias is protected, or the actor is not a contributor.
         """
-        _check_alias(alias)
+        check_alias(alias)
         if alias in PROTECTED_ALIASES:
             raise PermissionDeniedError(
                 f"alias '{alias}' is protected: it moves only through promotion, which runs the "
@@ -306,28 +313,19 @@ class Models:
                 f"--to {alias}`",
                 details={"alias": alias},
             )
-        return self.move_alias(ref, alias, reason="set", comment=comment, role="contributor")
+        with audited(self._p.db, self._p.actor) as tx:
+            return self._move_alias(tx, ref, alias, reason="set", comment=comment)
 
-    def move_alias(
-        self,
-        ref: str,
-        alias: str,
-        *,
-        reason: str,
-        comment: str = "",
-        role: str = "approver",
-        tx: AuditedTransaction | None = None,
+    def _move_alias(
+        self, tx: AuditedTransaction, ref: str, alias: str, *, reason: str, comment: str = ""
     ) -> ModelVersion:
-        """Move an alias and record the move (the mechanism promotion and rollback use)."""
-        if tx is None:
-            with audited(self._p.db, self._p.actor) as own:
-                return self._move(own, ref, alias, reason, comment, role)
-        return self._move(tx, ref, alias, reason, comment, role)
-
-    def _move(
-        self, tx: AuditedTransaction, ref: str, alias: str, reason: str, comment: str, role: str
-    ) -> ModelVersion:
-        require_role(tx.conn, self._p.actor, role, f"move model aliases ({alias})")  # type: ignore[arg-type]
+        """Move an alias and record the move, in ``tx``: the mechanism under ``set_alias`` and
+        governance's promotion and rollback (which run the policy checks first). Protected
+        aliases need an approver whoever calls this; others a contributor."""
+        check_alias(alias)
+        protected = alias in PROTECTED_ALIASES
+        role: Literal["approver", "contributor"] = "approver" if protected else "contributor"
+        require_role(tx.conn, self._p.actor, role, f"move model aliases ({alias})")
         row = resolve_version(tx.conn, parse_ref(ref))
         if row.status == "archived":
             raise ConflictError(
@@ -494,7 +492,8 @@ class Models:
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def _check_alias(alias: str) -> None:
+def check_alias(alias: str) -> None:
+    """Raise InvalidInputError unless ``alias`` can name an alias (a word, not 'latest')."""
     from shipyard.errors import InvalidReferenceError
 
     try:
