@@ -140,7 +140,19 @@ def _absolute_local_uri(uri: str, root: Path) -> str:
 
 
 def render_config(name: str, *, db_url: str | None = None, artifacts_uri: str | None = None) -> str:
-    """The ``shipyard.toml`` written by ``shipyard init``; explicit stores are recorded."""
+    """The ``shipyard.toml`` written by ``shipyard init``; explicit stores are recorded.
+
+    Raises:
+        InvalidInputError: ``db_url`` holds a password. ``shipyard.toml`` is meant to be
+            committed, so a secret never goes there: set ``SHIPYARD_DB_URL`` instead.
+    """
+    if db_url and _has_password(db_url):
+        raise InvalidInputError(
+            f"the database URL {_mask_password(db_url)} holds a password, which would be "
+            f"written to {CONFIG_FILE} (a file meant to be committed); pass the URL without "
+            "the password, and set the full URL in the SHIPYARD_DB_URL environment variable "
+            "(or use a ~/.pgpass file)"
+        )
     db = db_url or f"sqlite:///{STATE_DIR}/{DEFAULT_DB_FILE}"
     art = artifacts_uri or f"{STATE_DIR}/{DEFAULT_ARTIFACTS_DIR}"
     return (
@@ -152,3 +164,24 @@ def render_config(name: str, *, db_url: str | None = None, artifacts_uri: str | 
         f"db_url = {json.dumps(db)}\n"
         f"artifacts_uri = {json.dumps(art)}\n"
     )
+
+
+def _has_password(url: str) -> bool:
+    """Whether a database URL carries a password (``user:secret@host`` or ``?password=``)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return bool(parts.password) or "password" in parse_qs(parts.query)
+    except ValueError:  # not a URL at all: the database layer reports it
+        return False
+
+
+def _mask_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    netloc = f"{user}:***@{host}" if parts.password else parts.netloc
+    return parts._replace(netloc=netloc, query="").geturl()

@@ -386,3 +386,44 @@ def test_unknown_contract_is_exit_1_with_a_hint(cli: Cli, cli_project: Path) -> 
         res = cli(*args)
         assert res.code == 1
         assert "no contract 'nope'; see `shipyard contract list`" in res.stderr
+
+
+def _late_float_csv(path: Path, rows: int = 12_500) -> Path:
+    """An ``amount`` column of whole numbers, except row 12,001, which holds 1.5: past the
+    first 10,000 rows that polars guesses column types from."""
+    lines = ["id,amount"] + [f"{i},{1.5 if i == 12_001 else i % 97}" for i in range(1, rows + 1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_contract_infer_reads_every_file_data_add_accepts(cli: Cli, cli_project: Path) -> None:
+    """A CSV whose int-looking column holds 1.5 at row 12,001 is stored by `data add`, and
+    `contract infer` on it works too: the column is a float column, and the data passes the
+    inferred contract."""
+    data = _late_float_csv(cli_project / "late.csv")
+    stored = cli("data", "add", "ledger", data, "--json")
+    assert stored.code == 0, stored.stderr
+    res = cli("contract", "infer", data, "-o", cli_project / "c.yaml", "--json")
+    assert res.code == 0, res.stderr
+    columns = res.json()["contract"]["columns"]
+    assert columns["amount"]["type"] == "float"
+    assert (columns["amount"]["min"], columns["amount"]["max"]) == (0, 96)
+    assert columns["id"]["type"] == "int"
+    assert cli("contract", "add", "ledger", cli_project / "c.yaml").code == 0
+    checked = cli("data", "validate", "ledger@1", "--contract", "ledger", "--json")
+    assert checked.code == 0, checked.stderr
+    assert checked.json()["passed"] is True
+
+
+def test_contract_infer_on_a_broken_file_says_so_in_one_line(cli: Cli, cli_project: Path) -> None:
+    """A file that is not what its extension says is reported as `data add` reports it: one
+    line naming the file, exit 1."""
+    broken = cli_project / "broken.jsonl"
+    broken.write_text('{"id": 1}\n{"id": \n', encoding="utf-8")
+    added = cli("data", "add", "events", broken)
+    res = cli("contract", "infer", broken)
+    assert res.code == added.code == 1
+    assert f"{broken}: not a valid JSON Lines file" in res.stderr
+    assert f"{broken}: not a valid JSON Lines file" in added.stderr
+    message = res.stderr.strip()
+    assert "\n" not in message, message

@@ -249,6 +249,24 @@ def test_binding_by_digest_prefix_shows_in_bound_to(project: Project) -> None:
     assert project.contracts.get("applicants@1").bound_to == ["credit"]
 
 
+@pytest.mark.parametrize("prefix", ["12hex", "blake3:8hex"])
+def test_binding_by_digest_prefix_pins_the_version_it_names(project: Project, prefix: str) -> None:
+    """A digest prefix is resolved once, when binding: the binding stored, returned and
+    recorded is ``NAME@N``, so later contract versions (which could share the prefix) do not
+    change what the dataset is checked against."""
+    project.contracts.add("applicants", {"columns": {"id": "int"}})
+    v2 = project.contracts.add("applicants", APPLICANTS)
+    hexpart = v2.digest.split(":")[1]
+    ref = f"applicants@{hexpart[:12]}" if prefix == "12hex" else f"applicants@blake3:{hexpart[:8]}"
+    assert project.contracts.bind("credit", ref) == "applicants@2"
+    assert project.contracts.binding("credit") == "applicants@2"
+    (event,) = project.audit.list(action="contract.bind")
+    assert event.payload["contract"] == "applicants@2"
+    project.contracts.add("applicants", STRICTER)
+    # Ages up to 90 fail version 3 but pass the pinned version 2.
+    assert project.datasets.add("credit", _applicants(oldest=90)).contract == "applicants@2"
+
+
 def test_rebinding_replaces_the_binding(project: Project) -> None:
     """Binding again moves the dataset to the new contract and records the previous one."""
     project.contracts.add("applicants", APPLICANTS)

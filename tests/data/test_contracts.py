@@ -283,6 +283,14 @@ def test_from_file_reads_a_contract_and_names_the_file_in_errors(tmp_path: Path)
         Contract.from_file(tmp_path / "missing.yaml")
 
 
+def test_a_contract_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    """A file saved in another encoding is an InvalidInputError naming it, not a traceback."""
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("description: Gr\u00fcnde\ncolumns: {a: int}\n".encode("latin-1"))
+    with pytest.raises(InvalidInputError, match=r"latin1\.yaml: cannot read contract: not UTF-8"):
+        Contract.from_file(latin1)
+
+
 # --------------------------------------------------------------------------- round trips
 
 

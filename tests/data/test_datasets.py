@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import threading
 import time
 import uuid
@@ -343,6 +344,38 @@ def test_same_folder_again_is_the_same_version(project: Project, file_tree: Path
     assert (again.version, again.digest, again.created) == (1, first.digest, False)
     (file_tree / "test" / "new.txt").write_text("more", encoding="utf-8")
     assert project.datasets.add("images", file_tree).version == 2
+
+
+_OPENED: list[str] | None = None  # paths opened while a test is recording, else None
+_HOOKED: list[bool] = []
+
+
+def _record_opens(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and _OPENED is not None and isinstance(args[0], str | Path):
+        _OPENED.append(str(args[0]))
+
+
+def test_files_already_stored_are_read_once_when_a_folder_is_added(
+    project: Project, file_tree: Path
+) -> None:
+    """A new version of a folder hashes every file, but reads again (to store it) only the
+    file whose content is new: unchanged files are not read a second time."""
+    global _OPENED
+    project.datasets.add("images", file_tree)
+    (file_tree / "test" / "new.txt").write_text("more", encoding="utf-8")
+    if not _HOOKED:  # audit hooks cannot be removed: install once, record only when asked
+        sys.addaudithook(_record_opens)
+        _HOOKED.append(True)
+    _OPENED = []
+    try:
+        v = project.datasets.add("images", file_tree)
+        opened = list(_OPENED)
+    finally:
+        _OPENED = None
+    assert v.version == 2
+    reads = {str(f): opened.count(str(f)) for f in file_tree.rglob("*") if f.is_file()}
+    new = str(file_tree / "test" / "new.txt")
+    assert reads == {f: (2 if f == new else 1) for f in reads}
 
 
 def test_file_tree_export_into_a_non_empty_folder_is_refused(

@@ -195,6 +195,26 @@ def test_errors_in_a_file_name_the_file(tmp_path: Path) -> None:
         PreprocessingSpec.from_file(path)
 
 
+def test_a_key_written_twice_is_refused(tmp_path: Path) -> None:
+    """A column (or any key) written twice is an error saying where, as in contracts and
+    policies, instead of the first step being silently dropped."""
+    text = "columns:\n  age: {impute: median}\n  city: {encode: onehot}\n  age: {drop: true}\n"
+    with pytest.raises(InvalidInputError, match=r"line 4, column 3: key 'age' appears twice"):
+        PreprocessingSpec.from_yaml(text)
+    path = tmp_path / "prep.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"prep\.yaml: .*key 'age' appears twice"):
+        PreprocessingSpec.from_file(path)
+
+
+def test_a_spec_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    """A spec saved in another encoding is an InvalidInputError naming the file."""
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("columns: {caf\u00e9: {drop: true}}\n".encode("latin-1"))
+    with pytest.raises(InvalidInputError, match=r"latin1\.yaml: cannot read"):
+        PreprocessingSpec.from_file(path)
+
+
 def test_invalid_yaml_is_reported() -> None:
     """Text that is not YAML raises InvalidInputError, not a yaml exception."""
     with pytest.raises(InvalidInputError, match="not valid YAML"):

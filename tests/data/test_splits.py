@@ -119,6 +119,7 @@ def test_from_dict_checks_the_method_against_the_fields() -> None:
         ({"train": True, "test": 0.5}, "True is not a finite number"),
         ({"all": 1.0}, "at least two parts"),
         ({"my part": 0.5, "test": 0.5}, "part name 'my part' must use letters"),
+        ({"train\n": 0.5, "test": 0.5}, "part name 'train\\n' must use letters"),
         ([0.5, 0.5], "expected a mapping of part name to share"),
     ],
 )

@@ -329,6 +329,19 @@ def test_validate_reads_lazy_frames_files_and_pandas(tmp_path: Path) -> None:
         validate(contract_of(APPLICANTS), tmp_path / "missing.parquet")
 
 
+def test_validate_reads_a_csv_whose_late_value_does_not_fit_the_first_rows(
+    tmp_path: Path,
+) -> None:
+    """A CSV column of whole numbers with 1.5 at row 12,001 (past the rows polars guesses
+    types from) is read as floats, as `data add` reads it; the 1.5 breaks the contract's
+    ``max`` like any other value instead of making the file unreadable."""
+    path = tmp_path / "late.csv"
+    lines = ["amount"] + [("1.5" if i == 12_001 else "1") for i in range(1, 12_501)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = validate(contract_of("columns: {amount: {type: float, max: 1}}"), path)
+    assert outcome(report) == [("amount", "max", 1, [1.5])]
+
+
 def test_data_checks_run_even_when_pandera_is_configured_for_schema_only() -> None:
     """A PANDERA_VALIDATION_DEPTH of SCHEMA_ONLY does not switch off contract value checks."""
     with config_context(validation_depth="SCHEMA_ONLY"):

@@ -157,6 +157,21 @@ def test_copy_to_writes_the_bytes(sut: StoreUnderTest, tmp_path: Path) -> None:
     assert [p.name for p in dest.parent.iterdir()] == ["copy.bin"]
 
 
+def test_copy_to_a_missing_folder_names_the_destination(
+    sut: StoreUnderTest, tmp_path: Path
+) -> None:
+    """Copying an intact blob into a folder that does not exist is the caller's mistake: an
+    InvalidInputError naming the destination, not a claim that the blob is missing."""
+    blob, _ = sut.store.put_bytes(b"intact")
+    dest = tmp_path / "no" / "such" / "dir" / "x.bin"
+    with pytest.raises(InvalidInputError) as info:
+        sut.store.copy_to(blob.digest, dest)
+    assert str(dest) in info.value.message
+    assert "does not exist" in info.value.message
+    assert "missing from the artifact store" not in info.value.message
+    assert sut.store.check(blob.digest).status == "ok"
+
+
 def test_local_copy_gives_a_readable_path(sut: StoreUnderTest) -> None:
     """``local_copy`` yields a local file holding the blob, valid inside the block."""
     data = os.urandom(20_000)

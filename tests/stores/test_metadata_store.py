@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 import shipyard
-from shipyard.errors import ShipyardError
+from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.stores.db.engine import SCHEMA_HEAD, SQLITE_BUSY_TIMEOUT_MS, Database
 from shipyard.stores.db.tables import users
 
@@ -143,3 +143,30 @@ def test_unreachable_database_raises_a_shipyard_error() -> None:
         Database("postgresql+psycopg://shipyard:s3cret@127.0.0.1:1/meta")
     assert "127.0.0.1:1" in info.value.message
     assert "s3cret" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://shipyard:s3cret@127.0.0.1:1/meta",
+        "postgresql+psycopg://shipyard@127.0.0.1:1/meta?password=s3cret",
+    ],
+)
+def test_init_never_writes_a_database_password_to_shipyard_toml(tmp_path: Path, url: str) -> None:
+    """shipyard.toml is meant to be committed: a database URL holding a password is refused
+    with a message pointing at SHIPYARD_DB_URL (and not repeating the password), no file
+    holds the password, and the folder can still be made a project."""
+    root = tmp_path / "proj"
+    with pytest.raises(InvalidInputError) as info:
+        shipyard.init_project(root, db_url=url)
+    assert "SHIPYARD_DB_URL" in info.value.message
+    assert "password" in info.value.message
+    assert "s3cret" not in info.value.message
+    assert not (root / "shipyard.toml").exists()
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and b"s3cret" in p.read_bytes()]
+    assert leaked == []
+    project = shipyard.init_project(root)
+    try:
+        assert "s3cret" not in (root / "shipyard.toml").read_text(encoding="utf-8")
+    finally:
+        project.close()

@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table, when
+from shipyard.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    open_project,
+    short_digest,
+    table,
+    when,
+)
 
 app = typer.Typer(help="Data contracts: infer, add, show, list, bind.")
 
@@ -64,8 +72,6 @@ def show(
     json_: JsonOpt = False,
 ) -> None:
     """Show a contract version as YAML, with the datasets bound to it."""
-    from shipyard.data.contracts import Contract
-
     v = open_project(ctx).contracts.get(ref)
     if json_:
         emit_json(v.to_dict())
@@ -76,7 +82,7 @@ def show(
         f"created {when(v.created_at)} by {v.created_by}" + (f": {v.message}" if v.message else "")
     )
     out.print(f"bound to: {', '.join(v.bound_to) or 'no dataset'}")
-    typer.echo(Contract.from_dict(v.spec).to_yaml(), nl=False)
+    typer.echo(v.contract.to_yaml(), nl=False)
 
 
 @app.command("list")
@@ -116,7 +122,7 @@ def versions(
         [
             [
                 v.version,
-                v.digest.split(":")[1][:12],
+                short_digest(v.digest),
                 len(v.spec.get("columns", {})),
                 v.message,
                 v.created_by,

@@ -82,9 +82,10 @@ class Problems:
             raise InvalidInputError.from_problems(what, self.items)
 
 
-def load_yaml(text: str, what: str, empty_hint: str) -> Any:
+def load_yaml(text: str, what: str, empty_hint: str | None) -> Any:
     """Parse a YAML document written by hand; errors say where ("policy is not valid YAML at
-    line 3, column 5: ...") and a repeated key is refused.
+    line 3, column 5: ...") and a repeated key is refused. ``empty_hint`` ends the message
+    for an empty document; with None an empty document is allowed and gives None.
 
     Raises:
         InvalidInputError: not YAML, or an empty document.
@@ -98,7 +99,7 @@ def load_yaml(text: str, what: str, empty_hint: str) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
         raise InvalidInputError(f"{what} is not valid YAML{where}: {reason}") from None
-    if doc is None:
+    if doc is None and empty_hint is not None:
         raise InvalidInputError(f"{what} is empty{empty_hint}")
     return doc
 
@@ -110,6 +111,8 @@ def read_document(path: str | os.PathLike[str], what: str) -> str:
         return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"{p}: cannot read {what}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{p}: cannot read {what}: not UTF-8 text ({exc.reason})") from None
 
 
 @functools.cache

@@ -212,7 +212,9 @@ class Contracts:
 
     def bind(self, dataset: str, contract: str) -> str:
         """Validate every later version of ``dataset`` against ``contract`` (``NAME`` follows
-        the contract's latest version; ``NAME@N`` pins one). Returns the stored binding.
+        the contract's latest version; any other reference, ``NAME@N`` or a digest prefix,
+        pins the version it resolves to now). Returns the stored binding: ``NAME`` or
+        ``NAME@N``.
 
         Raises:
             NotFoundError: no such contract.
@@ -220,10 +222,13 @@ class Contracts:
         """
         validate_name(dataset, "dataset name")
         ref = parse_ref(contract)
-        binding = ref.name if ref.selector.kind == "latest" else f"{ref.name}@{ref.selector}"
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "contributor", "bind contracts")
-            _resolve(tx.conn, ref)
+            resolved = _resolve(tx.conn, ref)
+            # A digest prefix may match more versions later: store the version it means now.
+            binding = (
+                ref.name if ref.selector.kind == "latest" else f"{ref.name}@{resolved.version}"
+            )
             row = tx.conn.execute(
                 select(datasets.c.id, datasets.c.contract).where(datasets.c.name == dataset)
             ).first()

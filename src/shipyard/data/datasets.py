@@ -20,10 +20,8 @@ from sqlalchemy import func, select, update
 from shipyard._internal.hashing import CHUNK_SIZE, Hasher
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.data import ingest
-from shipyard.data.derived import QUARANTINE_COLUMNS as QUARANTINE_COLUMNS  # re-exported
 from shipyard.data.derived import (
     add_checked,
-    bound_contract,
     check_derived_name,
     finish_pending,
     split_version,
@@ -112,8 +110,7 @@ class Datasets:
             for p in parents:
                 row = resolve(conn, parse_ref(p))
                 parent_refs.append(f"{row.name}@{row.version}")
-            bound = bound_contract(conn, name)
-        contract_ref = contract or bound
+        contract_ref = contract or self._p.contracts.binding(name)
         cleanup: list[Path] = []
         try:
             if isinstance(data, str | os.PathLike):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from shipyard._internal.progress import Progress
 from shipyard.data import ingest
@@ -29,9 +29,11 @@ from shipyard.errors import CheckFailedError, InvalidInputError
 from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref, validate_name
 from shipyard.stores.audit import audited
-from shipyard.stores.db.tables import dataset_versions, datasets
+from shipyard.stores.db.tables import dataset_versions
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets, OnInvalid
     from shipyard.data.splits import SplitSpec
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = [
     "QUARANTINE_COLUMNS",
     "add_checked",
-    "bound_contract",
     "check_derived_name",
     "finish_pending",
     "split_version",
@@ -74,7 +75,8 @@ def add_checked(
     from shipyard.data.validation import validate
 
     cv = project.contracts.get(contract_ref)
-    report = validate(cv.contract, pl.scan_parquet(pending.payload))
+    frame = pl.read_parquet(pending.payload)  # read once: quarantine splits the same rows
+    report = validate(cv.contract, frame)
     pending.contract = cv.ref
     pending.validation = report.to_dict()
     if report.passed:
@@ -85,13 +87,16 @@ def add_checked(
         return commit_versions(project, [pending], service)[0]
     if on_invalid == "reject":
         raise _rejected(pending.name, cv.ref, report)
-    return _quarantine(project, service, pending, cv.ref, cv.contract, report, cleanup, progress)
+    return _quarantine(
+        project, service, pending, frame, cv.ref, cv.contract, report, cleanup, progress
+    )
 
 
 def _quarantine(
     project: Project,
     service: Datasets,
     pending: PendingVersion,
+    frame: pl.DataFrame,
     contract_ref: str,
     contract: Contract,
     report: ValidationReport,
@@ -104,7 +109,6 @@ def _quarantine(
     from shipyard.data.validation import row_failures, validate
 
     progress.stage("quarantining failing rows")
-    frame = pl.read_parquet(pending.payload)
     clash = sorted(set(frame.columns) & set(QUARANTINE_COLUMNS))
     if clash:
         raise InvalidInputError(
@@ -157,10 +161,10 @@ def validate_version(
     from shipyard.data.validation import validate
 
     v = service.get(ref)
-    with project.db.read() as conn:
-        if store:
+    if store:
+        with project.db.read() as conn:
             require_role(conn, project.actor, "contributor", "validate data")
-        contract_ref = contract or bound_contract(conn, v.name)
+    contract_ref = contract or project.contracts.binding(v.name)
     if contract_ref is None:
         raise InvalidInputError(
             f"dataset '{v.name}' has no bound contract; pass --contract NAME or bind one "
@@ -253,12 +257,6 @@ def check_derived_name(name: str, suffix: str) -> None:
             f"dataset '{name}' cannot have a child named {derived!r}: names are at most 128 "
             "characters of letters, digits, '.', '_' or '-'; use a shorter dataset or part name"
         ) from None
-
-
-def bound_contract(conn: Any, name: str) -> str | None:
-    """The contract reference bound to dataset ``name``, if any."""
-    row = conn.execute(select(datasets.c.contract).where(datasets.c.name == name)).first()
-    return None if row is None else row.contract
 
 
 def finish_pending(

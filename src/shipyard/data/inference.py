@@ -29,7 +29,7 @@ from shipyard.data.contracts import (
     Range,
     parse_datetime,
 )
-from shipyard.data.ingest import load_frame
+from shipyard.data.ingest import read_table
 from shipyard.data.preprocessing import (
     ColumnStep,
     Encode,
@@ -89,7 +89,17 @@ def infer_contract(
     """
     import polars as pl
 
-    lf = load_frame(data, lazy=True)
+    try:
+        return read_table(
+            data, partial(_infer, max_categories=max_categories, description=description)
+        )
+    except (pl.exceptions.PolarsError, OSError) as exc:  # a frame given in memory
+        raise InvalidInputError(f"cannot read the data to infer a contract: {exc}") from None
+
+
+def _infer(lf: pl.LazyFrame, *, max_categories: int, description: str) -> Contract:
+    import polars as pl
+
     schema = lf.collect_schema()
     types = {n: t for n, d in schema.items() if (t := infer_column_type(d)) is not None}
     exprs: list[pl.Expr] = [pl.len().alias("__rows")]
@@ -100,10 +110,7 @@ def infer_contract(
         exprs += [col.null_count().alias(f"{i}_nulls"), col.n_unique().alias(f"{i}_distinct")]
         if types[name] in RANGE_TYPES:
             exprs += [col.min().alias(f"{i}_min"), col.max().alias(f"{i}_max")]
-    try:
-        stats = lf.select(exprs).collect(engine="streaming").row(0, named=True)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InvalidInputError(f"cannot read the data to infer a contract: {exc}") from None
+    stats = lf.select(exprs).collect(engine="streaming").row(0, named=True)
     rows = int(stats["__rows"])
     columns: dict[str, ColumnSpec] = {}
     for i, (name, type_) in enumerate(types.items()):
@@ -138,9 +145,6 @@ def _clean_bound(value: Any) -> Bound | None:
 
 
 _NUMERIC_TYPES = ("int", "float")
-# The contract types this module has a default for; a type added to contracts later is
-# reported instead of guessed at.
-_INFERRED_TYPES = ("int", "float", "bool", "string", "category", "datetime")
 
 
 def spec_from_contract(contract: Any, target: str | None = None) -> PreprocessingSpec:
@@ -195,12 +199,6 @@ def spec_from_contract(contract: Any, target: str | None = None) -> Preprocessin
         allowed = col.get("allowed")
         if kind not in COLUMN_TYPES:
             problems.append(f"columns.{name}.type: {not_one_of(kind, COLUMN_TYPES)}")
-            continue
-        if kind not in _INFERRED_TYPES:
-            problems.append(
-                f"columns.{name}.type: no default preprocessing for {kind!r} columns; write "
-                "this column's step yourself"
-            )
             continue
         if col.get("unique") or kind == "datetime":
             steps[name] = ColumnStep(drop=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from shipyard.errors import InvalidInputError
 
@@ -21,6 +21,7 @@ __all__ = [
     "FileEntry",
     "detect_format",
     "load_frame",
+    "scan_table",
     "to_parquet",
     "walk_tree",
 ]
@@ -35,6 +36,8 @@ TABLE_FORMATS = {
 }
 PARQUET_COMPRESSION: Final = "zstd"
 INFER_ROWS = 10_000
+
+T = TypeVar("T")
 
 
 def detect_format(path: Path) -> str:
@@ -123,40 +126,57 @@ def _explain(path: Path, fmt: str, exc: Exception) -> InvalidInputError:
     return InvalidInputError(f"{path}: not a valid {kind} file: {text}")
 
 
+def _type_guess_failed(exc: Exception) -> bool:
+    """Whether polars failed because a value does not fit the type guessed from the first
+    rows (rather than because the file is not valid)."""
+    text = str(exc)
+    return "could not parse" in text or "schema" in text.lower()
+
+
+def scan_table(path: Path, fmt: str, run: Callable[[Any], T]) -> T:
+    """Run ``run`` on a polars LazyFrame scanning the tabular file ``path``; its result.
+
+    Column types are guessed from the first ``INFER_ROWS`` rows. When a value further down
+    does not fit its column's guessed type, ``run`` is called again on a scan that infers
+    the types from the whole file (one more pass, still streaming). ``run`` may be called
+    twice, so it must start afresh each time.
+
+    Raises:
+        InvalidInputError: the file cannot be read as ``fmt`` (one line, naming the file).
+    """
+    import polars as pl
+
+    if fmt in ("csv", "tsv"):
+        _check_header(path, "\t" if fmt == "tsv" else ",")
+    errors: tuple[type[Exception], ...] = (pl.exceptions.PolarsError, OSError, ValueError)
+    try:
+        try:
+            return run(_scan(path, fmt, INFER_ROWS))
+        except pl.exceptions.ComputeError as exc:
+            if not _type_guess_failed(exc):
+                raise
+            return run(_scan(path, fmt, None))
+    except InvalidInputError:
+        raise
+    except errors as exc:
+        raise _explain(path, fmt, exc) from None
+
+
 def to_parquet(path: Path, fmt: str, out: Path) -> None:
     """Convert a tabular file to Parquet at ``out``, streaming.
 
     Raises:
         InvalidInputError: the file cannot be read as ``fmt``.
     """
-    import polars as pl
 
-    if fmt in ("csv", "tsv"):
-        _check_header(path, "\t" if fmt == "tsv" else ",")
-    errors: tuple[type[Exception], ...] = (
-        pl.exceptions.PolarsError,
-        OSError,
-        ValueError,
-    )
-    # polars writes into a handle we own: if it fails, no writer thread can create the file
-    # again after we have removed it.
+    def sink(lf: Any) -> None:
+        # polars writes into a handle we own: if it fails, no writer thread can create the
+        # file again after we have removed it.
+        with open(out, "wb") as handle:
+            lf.sink_parquet(handle, compression=PARQUET_COMPRESSION)
+
     try:
-        try:
-            with open(out, "wb") as handle:
-                _scan(path, fmt, INFER_ROWS).sink_parquet(handle, compression=PARQUET_COMPRESSION)
-        except pl.exceptions.ComputeError as exc:
-            if "could not parse" not in str(exc) and "schema" not in str(exc).lower():
-                raise
-            # A value far down the file does not fit the type guessed from the first rows:
-            # infer from the whole file instead (one more pass, still streaming).
-            with open(out, "wb") as handle:
-                _scan(path, fmt, None).sink_parquet(handle, compression=PARQUET_COMPRESSION)
-    except InvalidInputError:
-        out.unlink(missing_ok=True)
-        raise
-    except errors as exc:
-        out.unlink(missing_ok=True)
-        raise _explain(path, fmt, exc) from None
+        scan_table(path, fmt, sink)
     except BaseException:
         out.unlink(missing_ok=True)
         raise
@@ -191,9 +211,9 @@ def walk_tree(root: Path) -> Iterator[FileEntry]:
     yield from entries
 
 
-def load_frame(data: Any, *, lazy: bool = False) -> Any:
-    """A polars DataFrame (or LazyFrame when ``lazy``) from a frame, a pandas frame or a path
-    to a CSV, TSV, Parquet or JSON Lines file.
+def load_frame(data: Any) -> Any:
+    """A polars DataFrame from a frame (polars, lazy or pandas) or a path to a CSV, TSV,
+    Parquet or JSON Lines file.
 
     Raises:
         InvalidInputError: the input is none of these, or the file cannot be read.
@@ -201,12 +221,26 @@ def load_frame(data: Any, *, lazy: bool = False) -> Any:
     import polars as pl
 
     if isinstance(data, pl.DataFrame):
-        return data.lazy() if lazy else data
+        return data
+    return read_table(data, lambda lf: lf.collect())
+
+
+def read_table(data: Any, run: Callable[[Any], T]) -> T:
+    """Run ``run`` on ``data`` as a polars LazyFrame; its result. ``data`` is a polars
+    DataFrame or LazyFrame, a pandas DataFrame or a path to a table file, read with
+    :func:`scan_table` (``run`` may be called twice).
+
+    Raises:
+        InvalidInputError: the input is none of these, or the file cannot be read.
+    """
+    import polars as pl
+
+    if isinstance(data, pl.DataFrame):
+        return run(data.lazy())
     if isinstance(data, pl.LazyFrame):
-        return data if lazy else data.collect()
+        return run(data)
     if type(data).__module__.startswith("pandas"):
-        frame = pl.from_pandas(data)
-        return frame.lazy() if lazy else frame
+        return run(pl.from_pandas(data).lazy())
     if not isinstance(data, str | os.PathLike):
         raise InvalidInputError(
             f"expected a polars DataFrame or LazyFrame, a pandas DataFrame or a path to a "
@@ -216,10 +250,4 @@ def load_frame(data: Any, *, lazy: bool = False) -> Any:
     fmt = detect_format(path)
     if fmt == "tree":
         raise InvalidInputError(f"{path}: is a folder; expected a table file")
-    scanned = _scan(path, fmt, INFER_ROWS)
-    if lazy:
-        return scanned
-    try:
-        return scanned.collect()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise _explain(path, fmt, exc) from None
+    return scan_table(path, fmt, run)

@@ -140,20 +140,16 @@ class PreprocessingSpec:
 
     @classmethod
     def from_yaml(cls, text: str) -> PreprocessingSpec:
-        """Parse a YAML document.
+        """Parse a YAML document (an empty one is a spec that drops every column).
 
         Raises:
-            InvalidInputError: the text is not valid YAML or not a valid spec.
+            InvalidInputError: the text is not valid YAML (or writes a key twice) or not a
+                valid spec.
         """
-        import yaml
+        from shipyard.data.contract_parsing import load_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidInputError(f"preprocessing spec is not valid YAML: {exc}") from None
-        if data is None:
-            data = {}
-        return cls.from_dict(data)
+        data = load_yaml(text, "preprocessing spec", None)
+        return cls.from_dict({} if data is None else data)
 
     @classmethod
     def from_file(cls, path: str | Path) -> PreprocessingSpec:
@@ -163,13 +159,12 @@ class PreprocessingSpec:
             InvalidInputError: the file does not exist or is not a valid spec (the message
                 names the file).
         """
+        from shipyard.data.contract_parsing import read_document
+
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidInputError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"{path}: cannot read the file: {exc}") from None
+        if not path.exists():
+            raise InvalidInputError(f"{path}: no such file")
+        text = read_document(path, "preprocessing spec")
         try:
             return cls.from_yaml(text)
         except InvalidInputError as exc:

@@ -56,7 +56,7 @@ SplitMethod = Literal["hash", "stratified", "random", "time"]
 
 SUM_TOLERANCE = 1e-9
 MAX_SEED = 2**64 - 1
-_PART_RE = re.compile(rf"^{NAME_PATTERN}$")
+_PART_RE = re.compile(NAME_PATTERN)
 _SPEC_KEYS = ("method", "fractions", "key", "stratify", "seed", "time_column", "cutoffs")
 
 # FNV-1a (64 bit) constants and the MurmurHash3 64-bit finaliser; see hash_unit.
@@ -233,7 +233,7 @@ def _fraction_problems(fractions: Any, *, check_values: bool) -> list[str]:
         return ["fractions: a split needs at least two parts, e.g. {train: 0.8, test: 0.2}"]
     problems: list[str] = []
     for name, value in fractions.items():
-        if not isinstance(name, str) or not _PART_RE.match(name):
+        if not isinstance(name, str) or not _PART_RE.fullmatch(name):
             problems.append(
                 f"fractions: part name {name!r} must use letters, digits, '.', '_' or '-'"
             )

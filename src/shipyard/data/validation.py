@@ -38,7 +38,6 @@ from shipyard.data.ingest import load_frame
 from shipyard.data.validation_report import Failure, ValidationReport
 from shipyard.data.validation_rules import (
     _OK,
-    ROW_CHECKS,
     VALUE_CHECKS,
     _applies,
     _compile,
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
-    "ROW_CHECKS",
     "Failure",
     "ValidationReport",
     "row_failures",

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
-    "ROW_CHECKS",
     "VALUE_CHECKS",
     "to_pandera",
     "type_matches",
@@ -30,7 +29,6 @@ __all__ = [
 
 # The order in which value checks run on a column, and in which row_failures lists reasons.
 VALUE_CHECKS = ("nullable", "min", "max", "allowed", "regex", "unique")
-ROW_CHECKS = ("column_present", "extra_column", "type", *VALUE_CHECKS)
 _OK = "check_output"  # pandera's name for a check's boolean output column
 _SKIPPED = object()  # a statistic that does not apply (the column has the wrong type)
 

@@ -338,6 +338,8 @@ def commit_versions(
     """
     for p in pending:
         for path, expected in p.tree_files:
+            if project.artifacts.refresh(expected):
+                continue  # already stored (and kept from gc): no need to read the file again
             with open(path, "rb") as f:
                 blob, _ = project.artifacts.put_stream(f)
             if blob.digest != expected:

@@ -12,6 +12,7 @@ any fsspec filesystem (``s3://bucket/prefix`` through s3fs, ``memory://`` in tes
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -52,12 +53,14 @@ def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
 
 
-def _copy_hashing(src: BinaryIO, dst: BinaryIO, progress: Progress | None) -> tuple[str, int]:
+def _copy_hashing(
+    src: BinaryIO | io.RawIOBase, dst: BinaryIO, progress: Progress | None
+) -> tuple[str, int]:
     h = Hasher()
     buf = bytearray(CHUNK_SIZE)
     view = memoryview(buf)
     while True:
-        n = src.readinto(view)  # type: ignore[attr-defined]
+        n = src.readinto(view)  # type: ignore[union-attr]
         if not n:
             break
         h.update(view[:n])
@@ -83,6 +86,42 @@ def _missing(digest: str, owner: str | None) -> IntegrityError:
         "run `shipyard verify` to check the whole store",
         details={"digest": digest, "owner": owner},
     )
+
+
+class _BlobReader(io.RawIOBase):
+    """A stored blob open for reading. A blob that is gone raises the "missing from the
+    artifact store" IntegrityError, whether the open or (on object stores, which may only
+    notice on the first read) a later read finds it gone."""
+
+    def __init__(self, opener: Callable[[], Any], digest: str, owner: str | None) -> None:
+        super().__init__()
+        self._digest, self._owner = digest, owner
+        try:
+            self._raw = opener()
+        except FileNotFoundError:
+            raise _missing(digest, owner) from None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return int(self._raw.readinto(buffer) or 0)
+        except FileNotFoundError:
+            raise _missing(self._digest, self._owner) from None
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return bytes(self._raw.read(-1 if size is None else size))
+        except FileNotFoundError:
+            raise _missing(self._digest, self._owner) from None
+
+    def close(self) -> None:
+        try:
+            if not self.closed:
+                self._raw.close()
+        finally:
+            super().close()
 
 
 class ArtifactStore:
@@ -139,7 +178,7 @@ class ArtifactStore:
         else:
             size = path.stat().st_size
         blob = Blob(digest, size)
-        if self.exists(digest):
+        if self.refresh(digest):
             if move:
                 path.unlink(missing_ok=True)
             return blob, False
@@ -178,8 +217,6 @@ class ArtifactStore:
             tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes) -> tuple[Blob, bool]:
-        import io
-
         return self.put_stream(io.BytesIO(data))
 
     def delete(self, digest: str) -> None:
@@ -193,6 +230,27 @@ class ArtifactStore:
             with contextlib.suppress(FileNotFoundError):
                 self._fs.rm_file(key)
 
+    def refresh(self, digest: str) -> bool:
+        """Whether the blob is present; if it is, it counts as just written.
+
+        A write that finds its content already stored calls this before committing the row
+        that refers to it, so that ``shipyard gc``'s grace period covers a blob left behind
+        by an interrupted write and being re-used now. Object stores cannot change a
+        blob's age in place: there ``gc`` relies on re-checking the references of each blob
+        right before deleting it.
+        """
+        key = self._key(digest)
+        if not self.is_local:
+            assert self._fs is not None
+            return bool(self._fs.exists(key))
+        try:
+            os.utime(key)
+        except FileNotFoundError:
+            return False
+        except PermissionError:  # a blob another user wrote: present, age unchanged
+            return True
+        return True
+
     # -- reads --------------------------------------------------------------------------------
 
     def exists(self, digest: str) -> bool:
@@ -202,15 +260,14 @@ class ArtifactStore:
         assert self._fs is not None
         return bool(self._fs.exists(key))
 
-    def _open_raw(self, digest: str, owner: str | None) -> BinaryIO:
+    def _open_raw(self, digest: str, owner: str | None) -> _BlobReader:
+        """The blob open for reading; a missing blob raises IntegrityError (see _BlobReader)."""
         key = self._key(digest)
-        try:
-            if self.is_local:
-                return open(key, "rb")
-            assert self._fs is not None
-            return self._fs.open(key, "rb", block_size=CHUNK_SIZE)  # type: ignore[no-any-return]
-        except FileNotFoundError:
-            raise _missing(digest, owner) from None
+        if self.is_local:
+            return _BlobReader(lambda: open(key, "rb"), digest, owner)
+        fs = self._fs
+        assert fs is not None
+        return _BlobReader(lambda: fs.open(key, "rb", block_size=CHUNK_SIZE), digest, owner)
 
     def check(self, digest: str) -> BlobCheck:
         """Re-hash one blob."""
@@ -219,18 +276,15 @@ class ArtifactStore:
                 h = Hasher()
                 while chunk := f.read(CHUNK_SIZE):
                     h.update(chunk)
-        except (IntegrityError, FileNotFoundError):
+        except IntegrityError:
             return BlobCheck(digest, "missing")
         actual = h.hexdigest()
         return BlobCheck(digest, "ok" if actual == digest else "corrupt", actual)
 
     def read_bytes(self, digest: str, *, owner: str | None = None) -> bytes:
         """A small blob's content, verified."""
-        try:
-            with self._open_raw(digest, owner) as f:
-                data = f.read()
-        except FileNotFoundError:  # object stores may only notice on the first read
-            raise _missing(digest, owner) from None
+        with self._open_raw(digest, owner) as f:
+            data = f.read()
         h = Hasher()
         h.update(data)
         if h.hexdigest() != digest:
@@ -267,15 +321,26 @@ class ArtifactStore:
         owner: str | None = None,
         progress: Progress | None = None,
     ) -> None:
-        """Write the blob to ``dest`` (temporary name, verified, then renamed)."""
+        """Write the blob to ``dest`` (temporary name, verified, then renamed).
+
+        Raises:
+            IntegrityError: the blob is missing or its bytes do not match its digest.
+            InvalidInputError: ``dest`` cannot be written (e.g. its folder does not exist).
+        """
         dest = Path(dest)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            try:
-                with self._open_raw(digest, owner) as src, open(tmp, "wb") as out:
+            with self._open_raw(digest, owner) as src:
+                try:
+                    out = open(tmp, "wb")  # noqa: SIM115 - closed by the `with out` below
+                except FileNotFoundError:
+                    raise InvalidInputError(
+                        f"cannot write {dest}: the folder {dest.parent} does not exist"
+                    ) from None
+                except OSError as exc:
+                    raise InvalidInputError(f"cannot write {dest}: {exc.strerror}") from None
+                with out:
                     actual, _ = _copy_hashing(src, out, progress)
-            except FileNotFoundError:  # object stores may only notice on the first read
-                raise _missing(digest, owner) from None
             if actual != digest:
                 raise _corrupt(digest, actual, owner)
             os.replace(tmp, dest)

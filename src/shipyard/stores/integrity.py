@@ -90,21 +90,38 @@ def collect_garbage(
 ) -> GarbageReport:
     """Remove blobs no metadata refers to (left by interrupted writes) and stale staging files.
 
-    Only blobs older than ``grace_seconds`` go: a write in progress stores its blob shortly
-    before committing the row that refers to it.
+    Only blobs older than ``grace_seconds`` go: a write in progress stores its blob (or, when
+    the content is already stored, refreshes the blob's age) shortly before committing the
+    row that refers to it. Right before deleting a blob its age and references are checked
+    again, so a write that re-used it while the store was being listed keeps it.
     """
     with db.read() as conn:
         referenced = {r.digest for r in conn.execute(select(blob_refs.c.digest))}
-    doomed: list[str] = []
-    size = 0
+    sizes: dict[str, int] = {}
     for digest in artifacts.iter_digests():
-        if digest in referenced or artifacts.age_seconds(digest) < grace_seconds:
+        if digest in referenced or not _old(artifacts, digest, grace_seconds):
             continue
-        doomed.append(digest)
-        size += artifacts.size(digest)
+        sizes[digest] = artifacts.size(digest)
     staged = 0
     if not dry_run:
-        for digest in doomed:
+        for digest in list(sizes):
+            if not _old(artifacts, digest, grace_seconds) or _referenced(db, digest):
+                del sizes[digest]  # re-used by a write since the listing: keep it
+                continue
             artifacts.delete(digest)
         staged = artifacts.clean_staging(grace_seconds)
-    return GarbageReport(doomed, size, staged, dry_run)
+    return GarbageReport(list(sizes), sum(sizes.values()), staged, dry_run)
+
+
+def _old(artifacts: ArtifactStore, digest: str, grace_seconds: float) -> bool:
+    """Whether the blob is still present and older than the grace period."""
+    try:
+        return artifacts.age_seconds(digest) >= grace_seconds
+    except FileNotFoundError:
+        return False
+
+
+def _referenced(db: Database, digest: str) -> bool:
+    with db.read() as conn:
+        row = conn.execute(select(blob_refs.c.digest).where(blob_refs.c.digest == digest)).first()
+    return row is not None
