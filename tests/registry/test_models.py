@@ -319,6 +319,58 @@ def test_a_file_with_an_untrusted_type_is_refused_and_nothing_registered(
     assert project.models.list() == []
 
 
+def _double(x: Any) -> Any:
+    """A function of our own: a FunctionTransformer over it is not a trusted type."""
+    return x * 2
+
+
+def test_a_model_with_an_untrusted_type_is_refused_at_registration_by_every_path(
+    project: Project,
+    tmp_path: Path,
+    project_state: Callable[[Project], ProjectState],
+) -> None:
+    """A pipeline with a FunctionTransformer over a user function is refused when it is
+    registered, whether logged from a run, passed to register_model or registered from a run
+    artifact: UntrustedModelError naming the model and the function, with the same types
+    listed by each path, and no model, version, blob, blob reference or event is written."""
+    from sklearn.preprocessing import FunctionTransformer
+    from sqlalchemy import func, select
+
+    from shipyard.stores.db.tables import blob_refs
+
+    frame, target = applicants(40)
+    numeric = frame[["age", "income"]].fillna(0.0)
+    model = Pipeline(
+        [("double", FunctionTransformer(_double)), ("model", LogisticRegression())]
+    ).fit(numeric, target)
+    save_model(model, tmp_path / "doubled.skops")
+    with project.start_run(experiment="credit") as run:
+        run.log_artifact(tmp_path / "doubled.skops")
+        before = project_state(project)
+        with project.db.read() as conn:
+            refs_before = conn.execute(select(func.count()).select_from(blob_refs)).scalar()
+        refusals = []
+        with pytest.raises(UntrustedModelError) as info:
+            run.log_model(model, "doubled", input_example=numeric.head())
+        refusals.append(info.value)
+        with pytest.raises(UntrustedModelError) as info:
+            project.models.register_model("doubled", model)
+        refusals.append(info.value)
+        with pytest.raises(UntrustedModelError) as info:
+            project.models.register("doubled", run_id=run.id, artifact="doubled.skops")
+        refusals.append(info.value)
+        assert project_state(project) == before
+        with project.db.read() as conn:
+            refs_after = conn.execute(select(func.count()).select_from(blob_refs)).scalar()
+        assert refs_after == refs_before
+
+    function = f"{__name__}._double"
+    for error in refusals:
+        assert "model 'doubled'" in error.message and function in error.message
+        assert error.details["untrusted_types"] == [function]
+    assert project.models.list() == []
+
+
 # -- aliases ------------------------------------------------------------------------------------
 
 
@@ -431,6 +483,32 @@ def test_predict_file_scores_every_row_in_chunks(
     np.testing.assert_array_equal(scored["prediction"], logged.v1.predict(frame))
     proba = logged.v1.predict_proba(frame)
     np.testing.assert_allclose(scored[["proba_0", "proba_1"]].to_numpy(), proba)
+
+
+@pytest.mark.parametrize("dest_suffix", [".parquet", ".csv"])
+def test_predict_file_keeps_an_int_column_whose_nulls_come_in_a_later_chunk(
+    project: Project, logged: Logged, tmp_path: Path, dest_suffix: str
+) -> None:
+    """A CSV whose int column has a gap only after the first chunk is scored 5 rows at a
+    time: every row comes out, the column keeps its whole numbers with the gap empty, and
+    the predictions equal scoring the whole frame in memory."""
+    frame = logged.frame.head(20).astype({"age": "Int64"})
+    frame.loc[12, "age"] = pd.NA
+    source = tmp_path / "batch.csv"
+    frame.to_csv(source, index=False)
+    dest = tmp_path / f"scored{dest_suffix}"
+    doc = project.models.predict_file(f"{NAME}@1", source, dest, chunk_size=5)
+    assert doc["rows"] == 20
+
+    scored = pd.read_parquet(dest) if dest_suffix == ".parquet" else pd.read_csv(dest)
+    expected_age = frame["age"].astype("float64")
+    assert scored["age"].isna().tolist() == expected_age.isna().tolist()
+    assert scored["age"].dropna().tolist() == expected_age.dropna().tolist()
+    if dest_suffix == ".csv":  # written as whole numbers, not as 59.0
+        ages = [line.split(",")[1] for line in dest.read_text().splitlines()[1:]]
+        assert all(a == "" or a.isdecimal() for a in ages), ages
+    in_memory = frame.astype({"age": "float64"})
+    np.testing.assert_array_equal(scored["prediction"], logged.v1.predict(in_memory))
 
 
 def test_predict_file_refuses_rows_that_do_not_fit_the_signature(

@@ -376,6 +376,20 @@ def test_record_errors_name_index_field_and_reason(
     ]
 
 
+def test_record_errors_from_our_own_checks_read_as_the_server_words_them() -> None:
+    """A time that is not ISO 8601 is reported in shipyard's words, as the model server
+    reports it, without pydantic's "Value error, " prefix."""
+    example = pd.DataFrame({"x": [1.0, 2.0, 3.0], "when": pd.to_datetime(["2024-01-01"] * 3)})
+    model = _fit_on_numbers(example)
+    checked = CheckedPredictor(model, infer_signature(model, example), name="timed@1")
+    with pytest.raises(InvalidInputError) as caught:
+        checked.validate_records([{"x": 1.0, "when": "yesterday"}])
+    assert caught.value.details["errors"] == [
+        {"record": 0, "field": "when", "reason": "expected an ISO 8601 date or time"}
+    ]
+    assert "Value error" not in caught.value.message
+
+
 @pytest.mark.parametrize("records", [{"age": 1}, "age", None])
 def test_records_must_be_a_list(
     records: Any, fitted: tuple[Pipeline, pd.DataFrame, Signature]

@@ -509,6 +509,31 @@ def test_docs_describe_the_request_body_from_the_signature_and_contract(
     assert page.status_code == 200 and "/openapi.json" in page.text
 
 
+def test_docs_say_every_column_must_be_sent_as_the_server_checks(
+    credit: CreditProject, client: TestClient
+) -> None:
+    """The Record schema behind /docs requires every column, including those that allow
+    null, and does not say they may be left out; the server refuses a record that leaves
+    out a column allowing null, and answers it when the column is sent as null."""
+    record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
+    assert record["required"] == list(record["properties"])
+    assert "left out" not in record["description"]
+    nullable = [
+        name
+        for name, prop in record["properties"].items()
+        if {"type": "null"} in prop.get("anyOf", [])
+    ]
+    assert nullable, "the credit signature has columns that allow null"
+    column = nullable[0]
+    response = client.post("/predict", json={"records": [without(credit.records[0], column)]})
+    assert response.status_code == 422
+    assert response.json()["details"]["errors"] == [
+        {"record": 0, "field": column, "reason": "missing (send null for an unknown value)"}
+    ]
+    sent_as_null = {**credit.records[0], column: None}
+    assert client.post("/predict", json={"records": [sent_as_null]}).status_code == 200
+
+
 def test_v2_infer_gives_the_same_predictions_as_predict(
     credit: CreditProject, client: TestClient
 ) -> None:
@@ -648,6 +673,33 @@ def test_an_empty_feedback_list_is_refused_with_422(client: TestClient) -> None:
     assert response.status_code == 422, response.text
 
 
+def test_feedback_is_accepted_once_even_when_the_accuracy_refresh_fails(
+    credit: CreditProject, client: TestClient, project: Project
+) -> None:
+    """When the accuracy gauge cannot be recomputed (here a damaged prediction row in the
+    window), /feedback still answers 200 for the labels it stored, counts them, and counts
+    the failed refresh in shipyard_refresh_errors_total; the labels are stored once."""
+    from sqlalchemy import update
+
+    from shipyard.stores.db.tables import predictions
+
+    body = predict(client, credit.records[:2])
+    logged(project, 2)
+    first, second = body["request_ids"]
+    assert client.post("/feedback", json={"request_id": first, "label": 1}).status_code == 200
+    with project.db.write() as conn:  # a row no longer readable as JSON
+        conn.execute(
+            update(predictions).where(predictions.c.request_id == first).values(prediction="{")
+        )
+    response = client.post("/feedback", json={"request_id": second, "label": 0})
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    assert metric(client, "shipyard_feedback_total", version="1") == 2
+    assert metric(client, "shipyard_refresh_errors_total", refresh="accuracy") >= 1
+    log = project.deployments.predictions(MODEL).set_index("request_id")
+    assert log.loc[second, "label"] == 0
+
+
 def test_kpi_events_single_and_list_are_summed_by_name(
     client: TestClient, project: Project
 ) -> None:
@@ -766,6 +818,43 @@ def test_a_promotion_is_picked_up_while_requests_keep_succeeding(
     versions = [v for _, v in answers]
     switches = [b for a, b in pairwise(versions) if a != b]
     assert switches == [2, 1], "an old version answered after the alias moved"
+
+
+def test_the_server_follows_its_alias_again_after_the_database_fails_for_a_while(
+    credit: CreditProject, client: TestClient, project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the table of aliases cannot be read (renamed away in the project's database,
+    so the server's reads fail with the database's own error), the server keeps answering
+    with the loaded version, logs and counts each failed round; once the table is back, a
+    promotion is still picked up."""
+
+    def answering_version() -> int:
+        return int(predict(client, credit.records[:1])["version"])
+
+    def wait_until(check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            if time.monotonic() > deadline:
+                pytest.fail(f"still not {what} after 10 s")
+            time.sleep(0.05)
+
+    assert answering_version() == 1
+    with project.db.write() as conn:
+        conn.exec_driver_sql("ALTER TABLE model_aliases RENAME TO model_aliases_away")
+    try:
+        wait_until(
+            lambda: metric(client, "shipyard_refresh_errors_total", refresh="aliases") >= 2,
+            "counting failed rounds",
+        )
+        assert answering_version() == 1
+    finally:
+        with project.db.write() as conn:
+            conn.exec_driver_sql("ALTER TABLE model_aliases_away RENAME TO model_aliases")
+    assert "cannot follow alias 'production'" in caplog.text
+    assert "model_aliases" in caplog.text
+
+    project.governance.promote(credit.challenger, to="production", comment="after the outage")
+    wait_until(lambda: answering_version() == 2, "answering with version 2")
 
 
 def test_a_canary_split_answers_from_both_versions(credit: CreditProject, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from typing import Annotated
 
 import typer
@@ -14,21 +16,36 @@ deployments_app = typer.Typer(help="What served models answered: metrics from th
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+_WINDOW = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([smhd])")
+
+
 def parse_window(text: str) -> float:
-    """``90s``, ``15m``, ``1h``, ``7d`` → seconds."""
+    """``90s``, ``15m``, ``1h``, ``7d`` → seconds (ASCII digits only: ``²h`` is refused)."""
     text = text.strip().lower()
-    if len(text) >= 2 and text[-1] in _UNITS and text[:-1].replace(".", "", 1).isdigit():
-        return float(text[:-1]) * _UNITS[text[-1]]
+    match = _WINDOW.fullmatch(text)
+    if match:
+        seconds = float(match[1]) * _UNITS[match[2]]
+        if math.isfinite(seconds) and seconds < 1e12:
+            return seconds
     raise typer.BadParameter(f"expected a window like 30m, 1h or 7d, got {text!r}")
 
 
 def parse_routes(text: str) -> dict[str, int]:
+    """``production=90,challenger=10`` → ``{"production": 90, "challenger": 10}``: whole
+    weights in ASCII digits, at least one above 0."""
     routes: dict[str, int] = {}
     for part in text.split(","):
         alias, sep, weight = part.strip().partition("=")
-        if not sep or not alias or not weight.strip().isdigit() or int(weight) < 0:
+        weight = weight.strip()
+        # isdigit() would let "²" through, which int() then refuses.
+        if (
+            not sep
+            or not alias.strip()
+            or not (weight.isascii() and weight.isdecimal() and len(weight) <= 9)
+        ):
             raise typer.BadParameter(
-                f"expected ALIAS=WEIGHT pairs like production=90,challenger=10, got {part!r}"
+                f"expected ALIAS=WEIGHT pairs like production=90,challenger=10, with whole "
+                f"weights of 0 or more, got {part!r}"
             )
         routes[alias.strip()] = int(weight)
     if not any(routes.values()):

@@ -12,6 +12,7 @@ history answers "which version was in production on 3 May?". Protected aliases
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ from shipyard.stores.versioning import next_version
 
 if TYPE_CHECKING:
     from shipyard.project import Project
+    from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.signatures import CheckedPredictor
 
 __all__ = [
@@ -87,6 +89,9 @@ class Models:
 
         Raises:
             InvalidInputError: not a scikit-learn model, or a bad name.
+            UntrustedModelError: the saved model holds types that are not trusted (such as a
+                FunctionTransformer over a function of your own), so :meth:`load` would refuse
+                it; nothing is registered.
             PermissionDeniedError: the actor is not a contributor.
         """
         from shipyard.registry.flavors import save_model
@@ -105,6 +110,8 @@ class Models:
         staging = self._p.artifacts.new_staging_path(".skops")
         try:
             saved = save_model(model, staging)
+            if saved.untrusted_types:
+                raise _untrusted(name, "the model", saved.untrusted_types)
             digest, _ = digest_file(staging)
             self._p.artifacts.put_file(staging, move=True, digest=digest)
         finally:
@@ -130,7 +137,7 @@ class Models:
             NotFoundError: the run has no such artifact.
             UntrustedModelError: the file holds types that are not trusted.
         """
-        from shipyard.registry.flavors import load_model
+        from shipyard.registry.flavors import UntrustedModelError, load_model
         from shipyard.tracking.runs import resolve_run_id
 
         validate_name(name, "model name")
@@ -156,7 +163,12 @@ class Models:
         with self._p.artifacts.local_copy(
             row.digest, owner=f"artifact {artifact} of run {full}"
         ) as path:
-            load_model(path)
+            try:
+                load_model(path)
+            except UntrustedModelError as exc:
+                # Name the model and the artifact, not the temporary copy that was checked.
+                types = exc.details.get("untrusted_types", [])
+                raise _untrusted(name, f"artifact {artifact} of run {full}", types) from None
         return self._insert_version(
             name, row.digest, "sklearn", None, full, description, {"format": "skops"}
         )
@@ -490,6 +502,20 @@ class Models:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelError:
+    """The refusal of ``register_model`` and ``register`` (one message for both) to register
+    a model whose file names types that ``load`` would not trust."""
+    from shipyard.registry.flavors import UntrustedModelError as Untrusted
+
+    return Untrusted(
+        f"cannot register model '{name}': {source} holds types that are not trusted: "
+        f"{', '.join(types)}; shipyard loads only scikit-learn, numpy and scipy types, so "
+        "it could not load this version (a FunctionTransformer over a function of your own "
+        "or an estimator class of your own is not trusted); nothing was registered",
+        details={"model": name, "untrusted_types": list(types)},
+    )
 
 
 def check_alias(alias: str) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     import polars as pl
+    from pydantic import ValidationError
 
 __all__ = ["CheckedPredictor", "Signature", "infer_signature"]
 
@@ -211,7 +212,8 @@ class CheckedPredictor:
     def validate_records(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         """A pandas frame in signature column order from JSON records, each checked with
         the signature's pydantic model (keys the signature does not name are ignored;
-        nullable columns may be left out). Missing values become NaN (NaT for times), as
+        nullable columns may be left out here, whereas the model server refuses a record
+        that lacks any signature column). Missing values become NaN (NaT for times), as
         scikit-learn's imputers expect.
 
         >>> predictor.validate_records([{"age": 30, "income": 2.5}])  # doctest: +SKIP
@@ -237,9 +239,7 @@ class CheckedPredictor:
             try:
                 rows.append(model.model_validate(record).model_dump(by_alias=True))
             except ValidationError as exc:
-                for err in exc.errors(include_url=False, include_input=False):
-                    field = ".".join(str(part) for part in err["loc"]) or "(record)"
-                    errors.append({"record": index, "field": field, "reason": err["msg"]})
+                errors += record_errors(exc, index)
         if errors:
             problems = [f"record {e['record']}, {e['field']}: {e['reason']}" for e in errors]
             error = InvalidInputError.from_problems("the records", problems)
@@ -317,6 +317,21 @@ class CheckedPredictor:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def record_errors(exc: ValidationError, index: int) -> list[dict[str, Any]]:
+    """``{"record", "field", "reason"}`` for each problem pydantic found in record ``index``.
+    A check of shipyard's own (allowed values, ISO dates, NaN) is reported in its words,
+    without pydantic's "Value error, " prefix."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in err["loc"]) or "(record)"
+        reason = err["msg"]
+        ctx = err.get("ctx") or {}
+        if err["type"] == "value_error" and "error" in ctx:
+            reason = str(ctx["error"])
+        out.append({"record": index, "field": field, "reason": reason})
+    return out
 
 
 def plain_value(value: Any) -> Any:

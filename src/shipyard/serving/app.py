@@ -13,13 +13,15 @@ import asyncio
 import gc
 import itertools
 import json
+import logging
 import os
 import random
+import re
 import secrets
 import sys
 import time
 import uuid
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
     from shipyard.registry.signatures import CheckedPredictor
 
 __all__ = ["ServeConfig", "create_app"]
+
+log = logging.getLogger("shipyard.serving")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Requests with more rows than this are scored by the compiled model off the event loop.
@@ -122,6 +126,8 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         project = open_project(config.project)
         metrics = ServerMetrics()
+        for refresh in ("aliases", "accuracy"):  # exported as 0 from the start, for alerts
+            metrics.refresh_errors.labels(config.model, refresh)
         log = PredictionLog(
             project, config.model, max_queue=config.log_queue, on_drop=metrics.dropped.inc
         )
@@ -231,6 +237,9 @@ def create_app(config: ServeConfig) -> FastAPI:
         for r in results:
             version = r["model"].split("@")[1] if r["model"] else "unknown"
             state.metrics.feedback.labels(config.model, version).inc()
+        # The labels are stored: a failure to refresh the gauge must not turn this into an
+        # error that a client would retry (storing the labels twice). The watcher refreshes
+        # it again within seconds.
         await asyncio.to_thread(_refresh_accuracy, state)
         return JSONResponse({"accepted": len(results), "results": results})
 
@@ -474,15 +483,18 @@ def _route(state: State) -> Slot:
 async def _follow_aliases(state: State) -> None:
     """Hot reload: when an alias moves, load the new version and swap it in. Requests in
     flight keep the slot they started with, so none fails during the switch. Also refreshes
-    the accuracy gauge from logged predictions and feedback every ~10 seconds."""
+    the accuracy gauge from logged predictions and feedback every ~10 seconds.
+
+    A round that fails (the database unreachable for a moment, a version that does not load)
+    is logged and counted in ``shipyard_refresh_errors_total``; the loaded versions keep
+    answering and the next round tries again."""
     rounds = 0
     while True:
         await asyncio.sleep(state.config.reload_seconds)
         rounds += 1
         if rounds * state.config.reload_seconds >= 10:
             rounds = 0
-            with suppress(ShipyardError):
-                await asyncio.to_thread(_refresh_accuracy, state)
+            await asyncio.to_thread(_refresh_accuracy, state)
         for alias, slot in list(state.slots.items()):
             try:
                 current = await asyncio.to_thread(
@@ -496,17 +508,43 @@ async def _follow_aliases(state: State) -> None:
                     if slot.batcher is not None:
                         # Requests already queued on the old version finish first.
                         asyncio.get_running_loop().call_later(30, slot.batcher.task.cancel)
-            except ShipyardError:
-                continue  # keep serving the loaded version; try again next round
+            except Exception as exc:  # keep serving the loaded version; try again next round
+                _refresh_failed(state, "aliases", f"cannot follow alias {alias!r}", exc)
 
 
 def _refresh_accuracy(state: State) -> None:
-    values = state.project.deployments.accuracy(
-        state.config.model, window_seconds=state.config.accuracy_window_seconds
-    )
+    """Set the accuracy gauge from the log; a failure is logged and counted, never raised
+    (the feedback that triggered it is already stored)."""
+    try:
+        values = state.project.deployments.accuracy(
+            state.config.model, window_seconds=state.config.accuracy_window_seconds
+        )
+    except Exception as exc:
+        _refresh_failed(state, "accuracy", "cannot refresh the accuracy gauge", exc)
+        return
     for ref, value in values.items():
         version = ref.split("@")[1]
         state.metrics.accuracy.labels(state.config.model, version).set(value)
+
+
+def _refresh_failed(state: State, refresh: str, what: str, exc: BaseException) -> None:
+    state.metrics.refresh_errors.labels(state.config.model, refresh).inc()
+    log.warning("shipyard serve: %s; will try again: %s", what, _describe(exc))
+
+
+# user:password@ in a URL a driver may quote in its message
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's type and the first line of its message, for a log: a database error is
+    described by the driver's error (not the SQL statement and parameters SQLAlchemy adds),
+    and credentials in a URL are masked."""
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
+    shown = orig if isinstance(orig, BaseException) else exc
+    text = shown.message if isinstance(shown, ShipyardError) else str(shown)
+    first = (text.strip().splitlines() or [""])[0][:300]
+    return f"{type(shown).__name__}: {_CREDENTIALS.sub('***@', first)}"
 
 
 def prepare_multiprocess_dir(root: Path) -> Path:

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 MAX_ROWS = 10_000
+MISSING = "missing (send null for an unknown value)"
 
 
 class RequestError(Exception):
@@ -44,7 +45,7 @@ async def read_body(request: Request, state: State) -> bytes:
     """The request body, refused with 413 past the server's limit."""
     limit = state.config.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
+    if declared is not None and declared.isascii() and declared.isdecimal():
         if int(declared) > limit:
             raise RequestError(413, "body_too_large", f"the request body is over {limit:,} bytes")
         return await request.body()  # the server reads exactly the declared length
@@ -193,12 +194,10 @@ def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]
     checked: list[Any] = []
     columns = slot.columns
     for i, row in enumerate(rows):
+        # Every column must be sent, even one that allows null (the OpenAPI document says so).
         missing = [c for c in columns if c not in row]
         if missing:
-            errors += [
-                {"record": i, "field": c, "reason": "missing (send null for an unknown value)"}
-                for c in missing
-            ]
+            errors += [{"record": i, "field": c, "reason": MISSING} for c in missing]
         else:
             for model in slot.checks:
                 value = _check(model, row, i, errors)
@@ -218,12 +217,9 @@ def _check(model: Any, row: dict[str, Any], index: int, errors: list[dict[str, A
     try:
         return model.model_validate(row).model_dump(by_alias=True)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False, include_input=False):
-            field_name = ".".join(str(x) for x in err["loc"]) or "(record)"
-            reason = err["msg"]
-            if err["type"] == "value_error" and "error" in err.get("ctx", {}):
-                reason = str(err["ctx"]["error"])  # our own check's words, not "Value error, ..."
-            errors.append({"record": index, "field": field_name, "reason": reason})
+        from shipyard.registry.signatures import record_errors
+
+        errors += record_errors(exc, index)
         return None
 
 

@@ -118,9 +118,17 @@ class ServerMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.refresh_errors = Counter(
+            "shipyard_refresh_errors",
+            "Failed refreshes of what the server follows (refresh: aliases, accuracy); the "
+            "server keeps what it had and tries again.",
+            ["model", "refresh"],
+            registry=r,
+        )
         self.dropped = Counter(
             "shipyard_prediction_log_dropped",
-            "Prediction-log records dropped because the log queue was full.",
+            "Prediction-log records dropped (buffer full, writer gone, or an entry it could "
+            "not read).",
             registry=r,
         )
         self._process_cpu: Gauge | None = None

@@ -35,8 +35,12 @@ def describe_inputs(document: dict[str, Any], model: str, slot: Slot | None) -> 
     record["title"] = f"{model} record"
     record["description"] = (
         f"One row for {slot.ref} ({slot.alias}): its signature's columns, checked against "
-        "the contract of the data it was trained on. Columns that allow null may be left out."
+        "the contract of the data it was trained on. Every column must be present: send "
+        "null for an unknown value in a column that allows null. Other keys are ignored."
     )
+    # The server refuses a record without any of the columns (see validate_rows), whatever
+    # the pydantic model would default.
+    record["required"] = list(record.get("properties", {}))
     schemas["Record"] = record
     schemas["PredictRequest"] = _predict_request(list(record.get("properties", {})))
     schemas["PredictAnswer"] = _predict_answer(slot)
