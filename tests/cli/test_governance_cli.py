@@ -178,6 +178,54 @@ def test_policy_show_without_a_policy_gives_the_built_in_default(cli: Cli) -> No
 
 
 @pytest.mark.usefixtures("credit_dir")
+def test_policy_show_of_the_project_default_gives_what_promotion_applies(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`policy show '*'` with nothing stored shows the built-in default that promotion
+    applies (not null); once a project default is stored, that one."""
+    res = cli("policy", "show", "*", "--json", user="alice")
+    assert res.code == 0, res.stderr
+    assert res.json() == {
+        "name": "*",
+        "stored": None,
+        "effective": {"require": ["evaluation"], "approvals": {"min": 1}},
+    }
+    res = cli("policy", "show", "*", user="alice")
+    assert res.stdout == (
+        "no policy stored for *; the effective policy is:\n"
+        "require:\n- evaluation\napprovals:\n  min: 1\n"
+    )
+    path = write_policy(tmp_path, "approvals: {min: 2}\n")
+    assert cli("policy", "set", "*", path, user="alice").code == 0
+    doc = cli("policy", "show", "*", "--json", user="alice").json()
+    assert doc["effective"] == {"approvals": {"min": 2}} == doc["stored"]["spec"]
+    res = cli("policy", "show", "*", user="alice")
+    assert res.stdout == "policy * version 1 by alice; effective:\napprovals:\n  min: 2\n"
+
+
+@pytest.mark.usefixtures("credit_dir")
+def test_models_risk_refuses_a_tier_the_policy_lacks_and_clears(cli: Cli, tmp_path: Path) -> None:
+    """`models risk NAME hgih` exits 1 naming the policy's tiers; a known tier is set;
+    `--clear` removes it; neither or both is a usage error."""
+    path = write_policy(tmp_path, "risk_tiers:\n  high: {approvals: {min: 2}}\n  low: {}\n")
+    assert cli("policy", "set", MODEL, path, user="alice").code == 0
+    res = cli("models", "risk", MODEL, "hgih", user="alice")
+    assert res.code == 1
+    assert "risk tier 'hgih' is not one of the tiers" in res.stderr
+    assert "did you mean 'high'?" in res.stderr
+    res = cli("models", "risk", MODEL, "high", "--json", user="alice")
+    assert res.code == 0, res.stderr
+    assert res.json() == {"model": MODEL, "risk_tier": "high"}
+    res = cli("models", "risk", MODEL, "--clear", "--json", user="alice")
+    assert res.code == 0, res.stderr
+    assert res.json() == {"model": MODEL, "risk_tier": None}
+    res = cli("models", "risk", MODEL, "--clear", user="alice")
+    assert res.stdout.strip() == f"{MODEL} has no risk tier now"
+    assert cli("models", "risk", MODEL, user="alice").code == 2
+    assert cli("models", "risk", MODEL, "high", "--clear", user="alice").code == 2
+
+
+@pytest.mark.usefixtures("credit_dir")
 def test_a_policy_file_with_problems_exits_1_listing_them(cli: Cli, tmp_path: Path) -> None:
     """A policy file with two problems exits 1 with the file name and both problems."""
     path = write_policy(tmp_path, "metrics:\n  roc_acu: {min: 0.7}\napprovals: {min: -1}\n")
@@ -321,6 +369,19 @@ def test_models_describe_writes_a_section(cli: Cli, tmp_path: Path, opened: Proj
     assert cli("models", "describe", V1, "--section", "caveats", user="alice").code == 2
 
 
+@pytest.mark.usefixtures("credit_dir")
+def test_models_describe_with_a_missing_file_names_it(cli: Cli, tmp_path: Path) -> None:
+    """`models describe --file` with a file that does not exist is a usage error (exit 2)
+    naming the file, not an unexpected error."""
+    res = cli(
+        "models", "describe", V1, "--section", "caveats", "--file", "no-such-notes.md",
+        user="alice",
+    )  # fmt: skip
+    assert res.code == 2
+    assert "no-such-notes.md" in res.stderr and "does not exist" in res.stderr
+    assert "unexpected" not in res.stderr and "Traceback" not in res.stderr
+
+
 def test_models_card_writes_markdown_and_html_files(cli: Cli, credit_dir: Path) -> None:
     """`models card -o card.md` writes the Markdown card and `-o card.html` a standalone page,
     both with the written section and the dataset digests."""
@@ -374,6 +435,26 @@ def test_check_runs_contract_and_policy_checks(cli: Cli, opened: Project) -> Non
     res = cli("check", V1, "--json", user="alice")
     assert res.code == 0, res.stdout
     assert res.json()["passed"] is True
+
+
+def test_check_and_require_contract_agree_on_unvalidated_bound_data(
+    cli: Cli, tmp_path: Path, opened: Project
+) -> None:
+    """With a contract bound to the training data, no report stored and `require:
+    [contract]`, `shipyard check` does not say both "passed" and "no contract validation is
+    recorded": the two checks read one answer and pass."""
+    assert cli("contract", "bind", "credit.train", "applicants", user="alice").code == 0
+    path = write_policy(tmp_path, "require: [contract]\napprovals: {min: 0}\n")
+    assert cli("policy", "set", MODEL, path, user="alice").code == 0
+    res = cli("check", V1, user="alice")
+    assert res.code == 0, res.stdout
+    assert f"ok   contract on training data {TRAIN}: passed applicants@1" in res.stdout
+    assert (
+        f"ok   require contract: the training data passed its contract: {TRAIN} passed "
+        "applicants@1" in res.stdout
+    )
+    assert "no contract validation is recorded" not in res.stdout
+    assert opened.datasets.get(TRAIN).status == "unvalidated"
 
 
 def test_check_fails_when_the_training_data_breaks_its_contract(

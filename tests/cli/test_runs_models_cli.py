@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,18 @@ def test_runs_show_and_compare(cli: Cli, runs: Runs) -> None:
 
     res = cli("runs", "show", "0" * 32)
     assert res.code == 1 and "no run" in res.stderr
+
+
+def test_runs_show_prints_times_as_the_other_commands_do(cli: Cli, runs: Runs) -> None:
+    """`runs show` prints the start and end of a run in UTC, as `2025-01-31 12:00:00 UTC`,
+    the format of the other commands."""
+    a = runs.ids["gbm-a"]
+    doc = cli("runs", "show", a, "--json").json()
+    start, end = (
+        datetime.fromisoformat(doc[k]).strftime("%Y-%m-%d %H:%M:%S UTC")
+        for k in ("start_time", "end_time")
+    )
+    assert f"by alice, {start} -> {end}" in cli("runs", "show", a).stdout
 
 
 def test_runs_delete_restore_and_experiment_counts(cli: Cli, runs: Runs) -> None:

@@ -29,6 +29,7 @@ from shipyard.data.splits import SplitSpec
 from shipyard.demo.data import credit_applicants
 from shipyard.errors import (
     CheckFailedError,
+    ConflictError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -528,6 +529,62 @@ def test_the_evaluation_data_may_be_any_dataset_reference(
     assert check.passed, check.detail
 
 
+def test_the_contract_check_and_shipyard_check_give_one_answer(registered: Project) -> None:
+    """With a contract bound to the training data and no report stored, `shipyard check`
+    checks it now, and `require: [contract]` reads that same answer: both pass, naming the
+    contract; nothing is stored."""
+    registered.contracts.bind("credit.train", "applicants")
+    registered.governance.set_policy(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
+    doc = registered.governance.gate(V1)
+    assert [(c["name"], c["passed"], c["detail"]) for c in doc["checks"]] == [
+        (f"contract on training data {TRAIN}", True, "passed applicants@1"),
+        ("require contract", True, f"the training data passed its contract: {TRAIN} passed "
+         "applicants@1"),
+        ("approvals >= 0", True, "0 approvals, 0 required"),
+    ]  # fmt: skip
+    assert doc["passed"] is True
+    assert registered.governance.check(V1).passed
+    assert registered.datasets.get(TRAIN).status == "unvalidated"
+
+
+def test_a_split_carries_the_validation_of_its_parent(registered: Project) -> None:
+    """credit.train@1 has no validation of its own; credit@1, which it was split from, was
+    validated: the contract check and `shipyard check` use that report and say so."""
+    registered.datasets.validate("credit@1", contract="applicants")
+    registered.governance.set_policy(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
+    check = check_named(registered, V1, "require contract")
+    assert check.passed, check.detail
+    assert check.detail == (
+        f"the training data passed its contract: {TRAIN} passed applicants@1 (validated on its "
+        "parent credit@1)"
+    )
+    [gate] = registered.governance.gate(V1)["checks"][:1]
+    assert gate == {
+        "name": f"contract on training data {TRAIN}",
+        "passed": True,
+        "detail": "passed applicants@1 (validated on its parent credit@1)",
+    }
+
+
+def test_a_parent_that_failed_its_contract_fails_the_split(registered: Project) -> None:
+    """When the parent of the training split failed its contract, both checks fail and name
+    the parent and the contract."""
+    registered.contracts.add("young", {"columns": {"age": {"type": "int", "max": 30}}})
+    registered.datasets.validate("credit@1", contract="young")
+    registered.governance.set_policy(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
+    doc = registered.governance.gate(V1)
+    assert doc["passed"] is False
+    failed = {c["name"]: c["detail"] for c in doc["checks"] if not c["passed"]}
+    assert set(failed) == {f"contract on training data {TRAIN}", "require contract"}
+    assert failed["require contract"] == (
+        f"the training data failed its contract: {TRAIN} fails young@1: 1 check failed "
+        "(validated on its parent credit@1)"
+    )
+    assert failed[f"contract on training data {TRAIN}"] == (
+        "fails young@1: 1 check failed (validated on its parent credit@1)"
+    )
+
+
 def test_a_risk_tier_selects_the_rules_of_that_tier(
     evaluated: Project, project_state: Callable[[Project], Any]
 ) -> None:
@@ -547,6 +604,48 @@ def test_a_risk_tier_selects_the_rules_of_that_tier(
     with pytest.raises(NotFoundError, match="no model 'churn'"):
         evaluated.governance.set_risk_tier("churn", "high")
     assert project_state(evaluated) == before
+
+
+def test_a_misspelt_or_empty_risk_tier_is_refused(
+    evaluated: Project, project_state: Callable[[Project], Any]
+) -> None:
+    """A near miss of one of the policy's tiers ("hgih") or an empty tier is refused, saying
+    which tiers there are, and nothing is stored; None clears the tier."""
+    tiers = {"high": {"approvals": {"min": 3}}, "low": {"approvals": {"min": 1}}}
+    evaluated.governance.set_policy(MODEL, {"approvals": {"min": 1}, "risk_tiers": tiers})
+    evaluated.governance.set_risk_tier(MODEL, "high")
+    before = project_state(evaluated)
+    with pytest.raises(InvalidInputError) as info:
+        evaluated.governance.set_risk_tier(MODEL, "hgih")
+    assert "risk tier 'hgih' is not one of the tiers of the policy" in info.value.message
+    assert "(high, low); did you mean 'high'?" in info.value.message
+    with pytest.raises(InvalidInputError, match="invalid risk tier ''"):
+        evaluated.governance.set_risk_tier(MODEL, "")
+    assert project_state(evaluated) == before
+    assert check_named(evaluated, V1, "approvals >= 3").detail == (
+        "0 approvals, 3 required for risk tier high"
+    )
+    evaluated.governance.set_risk_tier(MODEL, None)
+    assert "has no risk tier" in check_named(evaluated, V1, "risk tier").detail
+
+
+def test_a_misspelt_risk_tier_set_before_the_policy_had_tiers_fails_the_check(
+    evaluated: Project,
+) -> None:
+    """A tier set before the policy defined tiers that is a near miss of one of them fails
+    the risk tier check instead of quietly applying the top-level rules (1 approval instead
+    of 3)."""
+    evaluated.governance.set_risk_tier(MODEL, "hgih")  # no tiers yet: any name goes
+    tiers = {"high": {"approvals": {"min": 3}}, "low": {"approvals": {"min": 1}}}
+    evaluated.governance.set_policy(MODEL, {"approvals": {"min": 1}, "risk_tiers": tiers})
+    bob(evaluated).governance.approve(V1)
+    result = evaluated.governance.check(V1)
+    assert not result.passed
+    assert [c.name for c in result.failures] == ["risk tier"]
+    assert check_named(evaluated, V1, "risk tier").detail == (
+        f"{V1} has risk tier 'hgih' (did you mean 'high'?), which the policy does not "
+        "define; its tiers are high, low; set the model's risk tier to one of them"
+    )
 
 
 # -- approvals ----------------------------------------------------------------------------------
@@ -728,6 +827,37 @@ def test_a_promotion_moves_production_with_its_history_and_events_in_one_go(
     }
     assert new[1].payload == {"alias": "production", "checks": doc["checks"]}
     assert project.audit.verify().ok
+
+
+def test_a_rejection_recorded_while_promotion_checks_refuses_the_move(
+    evaluated: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Promotion checks before its write transaction. When dora rejects the version after
+    the check passed and before the move, promote raises ConflictError asking to run it
+    again and moves nothing; run again, it fails naming dora."""
+    evaluated.users.add("dora", "approver")
+    promoter = bob(evaluated)
+    promoter.governance.approve(V1)
+    real_check = promoter.governance.check
+    rejected: list[str] = []
+
+    def check_then_reject(ref: str, *, for_alias: str = "production") -> Any:
+        result = real_check(ref, for_alias=for_alias)
+        if not rejected:  # a real rejection by another approver lands right after the check
+            rejected.append(evaluated.as_actor("dora").governance.reject(V1, comment="leak").model)
+        return result
+
+    monkeypatch.setattr(promoter.governance, "check", check_then_reject)
+    with pytest.raises(ConflictError) as info:
+        promoter.governance.promote(V1)
+    assert info.value.message == (
+        f"the approvals changed while the promotion of {V1} was being checked; nothing was "
+        "moved; run promote again"
+    )
+    assert evaluated.models.alias_history(MODEL, "production") == []
+    assert evaluated.audit.list(action="model.promote") == []
+    with pytest.raises(CheckFailedError, match="rejected by dora"):
+        promoter.governance.promote(V1)
 
 
 def test_production_cannot_be_set_as_a_plain_alias(

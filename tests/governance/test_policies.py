@@ -382,6 +382,10 @@ def test_required_contract() -> None:
     assert not check("require: [contract]", context(training_contract_passed=False), name).passed
     unknown = check("require: [contract]", context(training_contract_passed=None), name)
     assert not unknown.passed and "no contract validation is recorded" in unknown.detail
+    named = context(training_contract_passed=True, training_contract="t@1 passed c@1")
+    assert check("require: [contract]", named, name).detail == (
+        "the training data passed its contract: t@1 passed c@1"
+    )
 
 
 def test_card_sections() -> None:
@@ -479,7 +483,8 @@ def test_approvals() -> None:
 
 def test_risk_tiers_select_extra_rules() -> None:
     """The model's risk tier adds its rules: more approvals and card sections for high risk;
-    a model without a tier fails; a tier without rules of its own passes."""
+    a model without a tier fails; a tier without rules of its own passes, unless it is a near
+    miss of one of the policy's tiers (a typo)."""
     text = """
 approvals: {min: 1}
 card_sections: [intended_use]
@@ -504,6 +509,8 @@ risk_tiers:
     medium = check(text, context(risk_tier="medium"), "risk tier")
     assert medium.passed and "top-level rules apply" in medium.detail
     assert check(text, context(risk_tier="medium"), "approvals >= 1").passed
+    hgih = check(text, context(risk_tier="hgih"), "risk tier")
+    assert not hgih.passed and "'hgih' (did you mean 'high'?)" in hgih.detail
 
 
 def test_evaluation_data() -> None:
@@ -666,6 +673,7 @@ contexts = st.builds(
     against_holder=st.sampled_from([None, "m@1", "m@2"]),
     approvals=approval_lists,
     training_contract_passed=st.sampled_from([None, True, False]),
+    training_contract=st.sampled_from([None, "t@1 passed c@1"]),
     card_sections=st.sets(names, max_size=3),
     risk_tier=st.sampled_from([None, "high", "low", "mid", "other"]),
     evaluation_dataset=st.sampled_from([None, "holdout@2", "holdout@1", "other@1"]),

@@ -147,13 +147,21 @@ def describe(
     ref: Annotated[str, typer.Argument(help="NAME@REF.")],
     section: Annotated[str, typer.Option(help="e.g. intended_use, ethical_considerations.")],
     text: Annotated[str | None, typer.Option(help="The section text.")] = None,
-    file: Annotated[Path | None, typer.Option(help="Read the text from this file.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Read the text from this file.", exists=True, dir_okay=False, readable=True
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Write a human section of the model card."""
-    if (text is None) == (file is None):
+    if text is not None and file is None:
+        body = text
+    elif file is not None and text is None:
+        body = file.read_text(encoding="utf-8")
+    else:
         raise typer.BadParameter("give exactly one of --text and --file")
-    body = text if text is not None else Path(file).read_text(encoding="utf-8")  # type: ignore[arg-type]
     open_project(ctx).cards.describe(ref, section, body)
     emit_json({"model": ref, "section": section}) if json_ else typer.echo(
         f"wrote section {section} of {ref}"
@@ -197,14 +205,26 @@ def card(
 def risk(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name.")],
-    tier: Annotated[str, typer.Argument(help="Risk tier, e.g. low, medium, high.")],
+    tier: Annotated[
+        str | None,
+        typer.Argument(help="Risk tier, usually one of the policy's risk_tiers (e.g. low, high)."),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove the model's risk tier instead.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Set the model's risk tier, which selects the policy's risk_tiers rules (admin)."""
+    """Set the model's risk tier, which selects the policy's risk_tiers rules (admin); a near
+    miss of one of the policy's tiers is refused as a typo. --clear removes it."""
+    if (tier is None) == (not clear):
+        raise typer.BadParameter("give exactly one of TIER and --clear")
     open_project(ctx).governance.set_risk_tier(name, tier)
-    emit_json({"model": name, "risk_tier": tier}) if json_ else typer.echo(
-        f"{name} is risk tier {tier}"
-    )
+    if json_:
+        emit_json({"model": name, "risk_tier": tier})
+    elif tier is None:
+        typer.echo(f"{name} has no risk tier now")
+    else:
+        typer.echo(f"{name} is risk tier {tier}")
 
 
 @policy_app.command("set")
@@ -225,25 +245,25 @@ def policy_show(
     name: Annotated[str, typer.Argument(help="Model name, or '*'.")],
     json_: JsonOpt = False,
 ) -> None:
-    """Show the policy that applies to a model (its own over the project default)."""
+    """Show the policy that applies to a model (its own over the project default); for '*',
+    the project default (the built-in one when none is stored)."""
     g = open_project(ctx).governance
     stored = g.policy(name)
-    effective = g.effective_policy(name) if name != "*" else None
-    doc = {
-        "name": name,
-        "stored": stored.to_dict() if stored else None,
-        "effective": effective.to_dict() if effective else (stored.spec if stored else None),
-    }
+    effective = g.effective_policy(name)
     if json_:
-        emit_json(doc)
+        emit_json(
+            {
+                "name": name,
+                "stored": stored.to_dict() if stored else None,
+                "effective": effective.to_dict(),
+            }
+        )
         return
     if stored is None:
         typer.echo(f"no policy stored for {name}; the effective policy is:")
     else:
         typer.echo(f"policy {name} version {stored.version} by {stored.created_by}; effective:")
-    import yaml
-
-    typer.echo(yaml.safe_dump(doc["effective"], sort_keys=False), nl=False)
+    typer.echo(effective.to_yaml(), nl=False)
 
 
 @policy_app.command("check")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table
+from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table, when
 
 if TYPE_CHECKING:
     from shipyard.tracking.runs import RunInfo
@@ -21,8 +21,11 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _when(ms_iso: str | None) -> str:
-    return "" if not ms_iso else ms_iso[:19].replace("T", " ")
+def _when(ms: int | None) -> str:
+    """A time stored as epoch milliseconds, as every command prints times."""
+    from datetime import UTC, datetime
+
+    return when(None if ms is None else datetime.fromtimestamp(ms / 1000, UTC))
 
 
 @app.command("list")
@@ -67,7 +70,7 @@ def list_(
                 r.name,
                 r.experiment,
                 r.status,
-                _when(r.to_dict()["start_time"]),
+                _when(r.start_time),
                 *[_fmt(r.metrics.get(k)) for k in metric_keys],
             ]
             for r in items
@@ -91,9 +94,8 @@ def show(
 
 def _print_run(r: RunInfo) -> None:
     out = console()
-    doc = r.to_dict()
     out.print(f"[bold]run {r.id}[/bold]  {r.name}  ({r.experiment})  {r.status}")
-    out.print(f"by {r.created_by}, {_when(doc['start_time'])} -> {_when(doc['end_time'])}")
+    out.print(f"by {r.created_by}, {_when(r.start_time)} -> {_when(r.end_time)}")
     git = r.code.get("git") or {}
     if git:
         dirty = " (dirty)" if git.get("dirty") else ""
@@ -160,5 +162,5 @@ def experiments_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
     table(
         None,
         ["experiment", "runs", "last run", "created by"],
-        [[e.name, e.runs, _when(e.to_dict()["last_run"]), e.created_by] for e in items],
+        [[e.name, e.runs, _when(e.last_run_ms), e.created_by] for e in items],
     )

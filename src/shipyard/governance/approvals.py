@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.errors import (
     CheckFailedError,
+    ConflictError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -43,6 +44,7 @@ from shipyard.stores.versioning import next_version
 if TYPE_CHECKING:
     from shipyard.governance.policies import Policy
     from shipyard.governance.policy_checks import PolicyResult
+    from shipyard.governance.training_contract import TrainingContract
     from shipyard.project import Project
     from shipyard.registry.models import ModelVersion
 
@@ -161,11 +163,12 @@ class Governance:
         )
 
     def effective_policy(self, model: str) -> Policy:
-        """The model's policy over the project default; the built-in default without either."""
+        """The model's policy over the project default; the built-in default without either.
+        For ``*``, the project default (or the built-in one)."""
         from shipyard.governance.policies import Policy
 
         default = self.policy(PROJECT_DEFAULT)
-        specific = self.policy(model)
+        specific = self.policy(model) if model != PROJECT_DEFAULT else None
         if default is None and specific is None:
             return Policy.from_dict(DEFAULT_POLICY)
         base = Policy.from_dict(default.spec) if default else Policy.from_dict({})
@@ -173,10 +176,20 @@ class Governance:
 
     def check(self, ref: str, *, for_alias: str = "production") -> PolicyResult:
         """Check a version against its policy, as promotion to ``for_alias`` would."""
-        from shipyard.governance.policies import Policy
-        from shipyard.governance.policy_checks import PolicyContext, check_policy
+        return self._check(self._p.models.get(ref), for_alias, None)
 
-        mv = self._p.models.get(ref)
+    def _check(
+        self,
+        mv: ModelVersion,
+        for_alias: str,
+        contracts: builtins.list[TrainingContract] | None,
+    ) -> PolicyResult:
+        """The policy check of ``mv``; ``contracts`` are the training data's contract verdicts
+        when the caller has them already (else they are gathered if the policy needs them)."""
+        from shipyard.governance.policies import Policy, TierRules
+        from shipyard.governance.policy_checks import PolicyContext, check_policy
+        from shipyard.governance.training_contract import summarize, training_contracts
+
         policy = self.effective_policy(mv.name)
         spec = policy.to_dict()
         wanted = spec.get("evaluation_data")
@@ -192,15 +205,23 @@ class Governance:
             held = self._p.evaluations.latest(holder, dataset_digest=evaluation.dataset_digest)
             if held is not None:
                 baseline = {**held.report, "baseline_ref": holder, "dataset": held.dataset}
+        risk_tier = self._risk_tier(mv.name)
+        tier = policy.risk_tiers.get(risk_tier or "") or TierRules()
+        contract_passed, contract_about = None, None
+        if "contract" in (*(policy.require or ()), *(tier.require or ())):
+            if contracts is None:
+                contracts = training_contracts(self._p, mv)
+            contract_passed, contract_about = summarize(contracts, mv.ref)
         ctx = PolicyContext(
             model_ref=mv.ref,
             evaluation=evaluation.report if evaluation else None,
             baseline=baseline,
             against_holder=holder,
             approvals=[a.to_dict() for a in self.approvals(mv.ref)],
-            training_contract_passed=self._training_contract(mv),
+            training_contract_passed=contract_passed,
+            training_contract=contract_about,
             card_sections=set(self._p.cards.sections(mv.ref)),
-            risk_tier=self._risk_tier(mv.name),
+            risk_tier=risk_tier,
             evaluation_dataset=evaluation.dataset if evaluation else None,
         )
         return check_policy(policy, ctx)
@@ -215,15 +236,6 @@ class Governance:
             ).first()
         return None if row is None else f"{name}@{row.version}"
 
-    def _training_contract(self, mv: ModelVersion) -> bool | None:
-        trained_on = [i["ref"] for i in mv.lineage if i.get("context") == "train"]
-        if not trained_on:
-            return None
-        statuses = [self._p.datasets.get(ref).status for ref in trained_on]
-        if any(s == "invalid" for s in statuses):
-            return False
-        return True if all(s == "valid" for s in statuses) else None
-
     def _risk_tier(self, name: str) -> str | None:
         with self._p.db.read() as conn:
             row = conn.execute(
@@ -232,57 +244,56 @@ class Governance:
         return None if row is None else row.risk_tier
 
     def set_risk_tier(self, name: str, tier: str | None) -> None:
-        """Set the model's risk tier, which selects the policy's ``risk_tiers`` rules (admin)."""
+        """Set the model's risk tier, which selects the policy's ``risk_tiers`` rules (admin);
+        None clears it. A near miss of one of the policy's tiers ('hgih' for 'high') is refused;
+        a tier the policy does not name (rules-free, e.g. 'medium') is allowed.
+
+        Raises:
+            InvalidInputError: the tier is not a name, or looks like a misspelt policy tier.
+            NotFoundError: no such model.
+        """
+        from shipyard.registry.versions import find_model_id
+
+        known = builtins.list(self.effective_policy(name).risk_tiers) if tier is not None else []
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "admin", "set risk tiers")
-            res = tx.conn.execute(
+            find_model_id(tx.conn, name)
+            if tier is not None:
+                from shipyard.governance.policy_checks import misspelt_tier
+
+                validate_name(tier, "risk tier")
+                meant = misspelt_tier(tier, known)
+                if meant is not None:
+                    raise InvalidInputError(
+                        f"risk tier {tier!r} is not one of the tiers of the policy of '{name}' "
+                        f"({', '.join(known)}); did you mean {meant!r}?",
+                        details={"tier": tier, "tiers": known},
+                    )
+            tx.conn.execute(
                 update(registered_models)
                 .where(registered_models.c.name == name)
                 .values(risk_tier=tier)
             )
-            if res.rowcount == 0:
-                raise NotFoundError(f"no model '{name}'; see `shipyard models list`")
             tx.record("model.risk_tier", "model", name, {"tier": tier})
 
     def gate(self, ref: str, *, for_alias: str = "production") -> dict[str, Any]:
         """Everything CI should check before a move of ``for_alias``: the contract of every
-        training dataset (validated now if it has a bound contract and no report yet) and the
-        policy. ``passed`` is False if any check fails."""
+        training dataset (see :mod:`shipyard.governance.training_contract`: checked now, not
+        stored, if it has a bound contract and no report yet; else its parents' report) and
+        the policy, which reads the same verdicts. ``passed`` is False if any check fails."""
+        from shipyard.governance.training_contract import training_contracts
+
         mv = self._p.models.get(ref)
-        checks: builtins.list[dict[str, Any]] = []
-        for item in mv.lineage:
-            if item.get("kind") != "dataset" or item.get("context") != "train":
-                continue
-            v = self._p.datasets.get(item["ref"])
-            name = f"contract on training data {v.ref}"
-            status, contract = v.status, v.contract
-            failures = len((v.validation or {}).get("failures", []))
-            binding = self._p.contracts.binding(v.name)
-            if status == "unvalidated" and binding:
-                # Checked now without storing the report: CI may run as a viewer.
-                report = self._p.datasets.validate(v.ref, store=False)
-                contract = self._p.contracts.get(binding).ref
-                status = "valid" if report.passed else "invalid"
-                failures = len(report.failures)
-            if status == "valid":
-                checks.append({"name": name, "passed": True, "detail": f"passed {contract}"})
-            elif status == "invalid":
-                checks.append(
-                    {
-                        "name": name,
-                        "passed": False,
-                        "detail": f"fails {contract}: {failures} checks failed",
-                    }
-                )
-            else:
-                checks.append(
-                    {
-                        "name": name,
-                        "passed": True,
-                        "detail": "no contract is bound to this dataset; not checked",
-                    }
-                )
-        result = self.check(mv.ref, for_alias=for_alias).to_dict()
+        contracts = training_contracts(self._p, mv)
+        checks: builtins.list[dict[str, Any]] = [
+            {
+                "name": f"contract on training data {c.dataset}",
+                "passed": c.passed is not False,
+                "detail": c.detail,
+            }
+            for c in contracts
+        ]
+        result = self._check(mv, for_alias, contracts).to_dict()
         checks += result["checks"]
         return {
             "model": mv.ref,
@@ -343,6 +354,8 @@ class Governance:
             # Any standing rejection keeps the version rejected, as the approvals check does.
             status = "rejected" if "reject" in standing.values() else "approved"
             if row.status in ("candidate", "approved", "rejected") and row.status != status:
+                # Not Models.set_status: its "model.approved" event would also match
+                # audit.list(action="model.approve"), which filters by prefix.
                 tx.conn.execute(
                     update(model_versions)
                     .where(model_versions.c.id == row.id)
@@ -374,12 +387,16 @@ class Governance:
 
         Raises:
             CheckFailedError: a check failed; ``details`` lists every check (exit 3).
+            ConflictError: the alias's holder or the version's approvals changed while the
+                check ran; nothing moved (run promote again).
             PermissionDeniedError: the actor is not an approver.
         """
         check_alias(to)
         with self._p.db.read() as conn:
             require_role(conn, self._p.actor, "approver", "promote models")
         mv = self._p.models.get(ref)
+        with self._p.db.read() as conn:
+            seen = _promotion_state(conn, mv.ref, to)
         result = self.check(mv.ref, for_alias=to)
         doc = {"model": mv.ref, "alias": to, **result.to_dict()}
         if not result.passed:
@@ -390,6 +407,15 @@ class Governance:
                 details=doc,
             )
         with audited(self._p.db, self._p.actor) as tx:
+            # The check ran outside this transaction: refuse if what it read has changed.
+            now = _promotion_state(tx.conn, mv.ref, to)
+            if now != seen:
+                what = "the holder of " + to if now[0] != seen[0] else "the approvals"
+                raise ConflictError(
+                    f"{what} changed while the promotion of {mv.ref} was being checked; "
+                    "nothing was moved; run promote again",
+                    details={"model": mv.ref, "alias": to},
+                )
             self._p.models._move_alias(tx, mv.ref, to, reason="promote", comment=comment)
             tx.record("model.promote", "model", mv.ref, {"alias": to, "checks": doc["checks"]})
         return {**doc, "promoted": True}
@@ -420,6 +446,23 @@ class Governance:
                 tx, f"{name}@{previous}", alias, reason="rollback", comment=comment
             )
         return {"model": name, "alias": alias, "from": history[-1].to_version, "to": previous}
+
+
+def _promotion_state(conn: Any, ref: str, alias: str) -> tuple[int | None, int | None]:
+    """What a promotion check depends on that may change under it: the version holding
+    ``alias`` and the id of the latest approval or rejection of ``ref``."""
+    row = _version_row(conn, ref)
+    holder = conn.execute(
+        select(model_aliases.c.version)
+        .where(model_aliases.c.model_id == row.model_id)
+        .where(model_aliases.c.alias == alias)
+    ).scalar()
+    decided = conn.execute(
+        select(func.max(approvals.c.id))
+        .where(approvals.c.model_id == row.model_id)
+        .where(approvals.c.version == row.version)
+    ).scalar()
+    return holder, decided
 
 
 def _version_row(conn: Any, ref: str) -> Any:

@@ -395,9 +395,6 @@ def _probabilities(predictor: Predictor, x: pd.DataFrame, k: int, notes: list[st
     return proba
 
 
-# -- groups and fairness ----------------------------------------------------------------------
-
-
 # -- importance -------------------------------------------------------------------------------
 
 

@@ -12,10 +12,9 @@ current holder on the same data, approvals and model-card sections by risk tier:
     no_regression: {against: production, metric: roc_auc, tolerance: 0.01}
     approvals: {min: 1}
 
-:func:`check_policy` is pure: the service gathers the facts into a :class:`PolicyContext`
-(evaluation reports, approvals, card sections, …) and gets back every check with a sentence
-saying why it passed or failed; it never stops at the first failure. The format is described
-in ``docs/governance.md``.
+This module parses, validates, prints and merges policies (:class:`Policy`); checking a
+version against one (``check_policy`` and ``PolicyContext``) is in
+:mod:`shipyard.governance.policy_checks`. The format is described in ``docs/governance.md``.
 """
 
 from __future__ import annotations
@@ -458,6 +457,3 @@ def _names(
 
 def _requirements(raw: Mapping[Any, Any], path: str, p: Problems) -> tuple[str, ...] | None:
     return _names(raw, "require", path, p, REQUIREMENTS, "requirement")
-
-
-# -- facts and results ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import partial
@@ -38,7 +38,9 @@ class PolicyContext:
     policy wants (``evaluation_dataset``, e.g. ``holdout@3``); ``baseline`` is the alias
     holder's (``against_holder``, None when the alias has no holder) on the same dataset
     version; ``approvals`` are ``{"approver", "decision", "comment"}`` in time order;
-    ``card_sections`` the human-written sections of the model card.
+    ``training_contract_passed`` whether the training data passed its contract (None: no
+    validation applies), with ``training_contract`` naming the datasets and contracts behind
+    that answer; ``card_sections`` the human-written sections of the model card.
     """
 
     model_ref: str
@@ -47,6 +49,7 @@ class PolicyContext:
     against_holder: str | None = None
     approvals: Sequence[Mapping[str, Any]] = ()
     training_contract_passed: bool | None = None
+    training_contract: str | None = None
     card_sections: AbstractSet[str] = frozenset()
     risk_tier: str | None = None
     evaluation_dataset: str | None = None
@@ -106,8 +109,9 @@ def check_policy(policy: Policy, ctx: PolicyContext) -> PolicyResult:
 
     Order: evaluation data, requirements, metrics, fairness, no regression, risk tier,
     approvals, card sections. The rules of the model's risk tier add to the top-level ones
-    (its ``approvals`` replaces the top-level minimum). ``require: [card]`` adds the
-    ``card sections`` check.
+    (its ``approvals`` replaces the top-level minimum); when the policy has tiers, a model
+    without one, or with one the policy does not define, fails the ``risk tier`` check.
+    ``require: [card]`` adds the ``card sections`` check.
 
     >>> check_policy(Policy.from_file("policy.yaml"), ctx).summary()  # doctest: +SKIP
     '1 of 6 checks failed: approvals >= 1'
@@ -134,7 +138,7 @@ def check_policy(policy: Policy, ctx: PolicyContext) -> PolicyResult:
         add("evaluation data", _evaluation_data(policy.evaluation_data, ctx))
     for item in require:
         if item == "contract":
-            add("require contract", _contract(ctx.training_contract_passed))
+            add("require contract", _contract(ctx.training_contract_passed, ctx.training_contract))
         elif item != "card":
             on_evaluation(f"require {item}", partial(_requirement, item, ctx))
     for name, rule in policy.metrics.items():
@@ -182,11 +186,13 @@ def _evaluation_data(wanted: str, ctx: PolicyContext) -> Outcome:
     return False, f"the evaluation is on {actual}, the policy requires {wanted}; {fix}"
 
 
-def _contract(passed: bool | None) -> Outcome:
+def _contract(passed: bool | None, about: str | None) -> Outcome:
     if passed is None:
         fix = "validate the training data against its contract"
-        return False, f"no contract validation is recorded for the training data; {fix}"
-    return passed, f"the training data {'passed' if passed else 'failed'} its contract"
+        why = f" ({about})" if about else ""
+        return False, f"no contract validation is recorded for the training data{why}; {fix}"
+    which = f": {about}" if about else ""
+    return passed, f"the training data {'passed' if passed else 'failed'} its contract{which}"
 
 
 def _requirement(item: str, ctx: PolicyContext, evaluation: Mapping[str, Any]) -> Outcome:
@@ -293,6 +299,16 @@ def _no_regression(rule: NoRegression, ctx: PolicyContext) -> Outcome:
     return False, f"{shown}: {worse}, more than the tolerance {rule.tolerance:g}"
 
 
+def misspelt_tier(tier: str, tiers: Iterable[str]) -> str | None:
+    """The policy's tier that ``tier`` is a near miss of ('hgih' for 'high'), if any. A tier
+    the policy does not name on purpose (say 'medium', with no rules of its own) is not one."""
+    known = list(tiers)
+    if tier in known:
+        return None
+    close = difflib.get_close_matches(tier, known, n=1)
+    return close[0] if close else None
+
+
 def _tier(policy: Policy, tier: str | None, model_ref: str) -> Outcome:
     tiers = ", ".join(policy.risk_tiers)
     if tier is None:
@@ -303,6 +319,14 @@ def _tier(policy: Policy, tier: str | None, model_ref: str) -> Outcome:
         )
     rules = policy.risk_tiers.get(tier)
     if rules is None:
+        meant = misspelt_tier(tier, policy.risk_tiers)
+        if meant is not None:
+            return (
+                False,
+                f"{model_ref} has risk tier {tier!r} (did you mean {meant!r}?), which the "
+                f"policy does not define; its tiers are {tiers}; set the model's risk tier to "
+                "one of them",
+            )
         return (
             True,
             f"risk tier {tier!r} has no rules of its own ({tiers} have); top-level rules apply",

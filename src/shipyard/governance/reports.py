@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.errors import InvalidInputError
 from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref
+from shipyard.registry.versions import find_model_id
 from shipyard.stores.audit import audited
-from shipyard.stores.db.tables import evaluation_reports, registered_models
+from shipyard.stores.db.tables import evaluation_reports
 from shipyard.stores.lineage import add_edge
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class Evaluations:
         now = datetime.now(UTC)
         with audited(self._p.db, self._p.actor) as tx:
             require_role(tx.conn, self._p.actor, "contributor", "evaluate models")
-            model_id = _model_id(tx.conn, mv.name)
+            model_id = find_model_id(tx.conn, mv.name)
             res = tx.conn.execute(
                 evaluation_reports.insert().values(
                     model_id=model_id,
@@ -129,7 +130,7 @@ class Evaluations:
         """Every evaluation of a model version, newest first."""
         mv = self._p.models.get(ref)
         with self._p.db.read() as conn:
-            model_id = _model_id(conn, mv.name)
+            model_id = find_model_id(conn, mv.name)
             rows = conn.execute(
                 select(evaluation_reports)
                 .where(evaluation_reports.c.model_id == model_id)
@@ -168,15 +169,6 @@ def _stored(model_ref: str, r: Any) -> StoredEvaluation:
         r.created_at,
         r.created_by,
     )
-
-
-def _model_id(conn: Any, name: str) -> int:
-    row = conn.execute(
-        select(registered_models.c.id).where(registered_models.c.name == name)
-    ).first()
-    if row is None:
-        raise NotFoundError(f"no model '{name}'; see `shipyard models list`")
-    return int(row.id)
 
 
 def _guess_label(signature: dict[str, Any] | None, columns: list[str], dataset: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -58,6 +59,9 @@ class ActiveRun:
         self.name = name
         self.experiment = experiment
         self._points: list[tuple[str, str, int, int, float]] = []
+        # Guards the buffer and the step counters: the system-metrics thread logs (and may
+        # flush) while the training thread does. Never held during a database write.
+        self._buffer_lock = threading.Lock()
         self._last_flush = time.monotonic()
         self._step: dict[str, int] = {}
         self._ended = False
@@ -153,25 +157,28 @@ class ActiveRun:
             if not math.isfinite(number):
                 raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
             batch.append((run_id, key, -1 if step is None else int(step), ts, number))
-        for key in new_keys:
-            counters[key] = 0
-        points = self._points
-        for p in batch:
-            key = p[1]
-            if step is None:
-                s = counters[key]
-                counters[key] = s + 1
-                p = (run_id, key, s, ts, p[4])
-            elif p[2] >= counters[key]:
-                counters[key] = p[2] + 1
-            points.append(p)
-        if len(points) >= FLUSH_POINTS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+        with self._buffer_lock:
+            for key in new_keys:
+                counters.setdefault(key, 0)
+            points = self._points
+            for p in batch:
+                key = p[1]
+                if step is None:
+                    s = counters[key]
+                    counters[key] = s + 1
+                    p = (run_id, key, s, ts, p[4])
+                elif p[2] >= counters[key]:
+                    counters[key] = p[2] + 1
+                points.append(p)
+            due = len(points) >= FLUSH_POINTS or time.monotonic() - self._last_flush > FLUSH_SECONDS
+        if due:
             self.flush()
 
     def flush(self) -> int:
         """Write buffered metric points now; returns how many were written."""
-        points, self._points = self._points, []
-        self._last_flush = time.monotonic()
+        with self._buffer_lock:
+            points, self._points = self._points, []
+            self._last_flush = time.monotonic()
         if not points:
             return 0
         try:
@@ -188,7 +195,8 @@ class ActiveRun:
                 keys = sorted({p[1] for p in points})
                 tx.record("run.metrics", KIND, self.id, {"points": len(points), "keys": keys})
         except BaseException:
-            self._points = points + self._points  # keep them for the next attempt
+            with self._buffer_lock:
+                self._points = points + self._points  # keep them for the next attempt
             raise
         return len(points)
 

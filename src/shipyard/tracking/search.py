@@ -1,4 +1,4 @@
-"""The run search grammar: MLflow-compatible filters and order-by terms, compiled to SQLAlchemy.
+"""The run search grammar: MLflow-compatible filters and order-by terms, parsed into an AST.
 
 >>> f = parse_filter("metrics.auc > 0.8 and params.model = 'gbm'")
 >>> str(f)
@@ -7,13 +7,14 @@
 ['metrics.auc DESC', 'params.lr ASC']
 
 Text is parsed into a small frozen AST (``Filter`` holding ``Comparison``, ``And`` and ``Or``
-nodes), which ``compile_filter`` turns into a boolean SQLAlchemy expression over the ``runs``
-table: every value travels as a bound parameter, never inside SQL text. Shipyard extends
-MLflow's grammar with ``or``, parentheses and ``IS [NOT] NULL``; docs/search.md is the user
-guide.
+nodes), which ``search_sql.compile_filter`` turns into a boolean SQLAlchemy expression over
+the ``runs`` table: every value travels as a bound parameter, never inside SQL text. Shipyard
+extends MLflow's grammar with ``or``, parentheses and ``IS [NOT] NULL``; docs/search.md is
+the user guide.
 
 This module holds the AST, the constraints it shares with the parser, rendering back to text,
-and the two entry points; the lexer and parser are in ``search_parser``.
+and the two entry points (``parse_filter``, ``parse_order_by``); the lexer and parser are in
+``search_parser``, the compilation to SQL in ``search_sql``.
 """
 
 from __future__ import annotations
