@@ -127,3 +127,68 @@ def test_upgrade_gives_earlier_prediction_segments_an_owner(backend: str) -> Non
         ]
     finally:
         db.dispose()
+
+
+def test_upgrade_ties_earlier_approvals_to_their_events_and_keeps_one_label(
+    backend: str,
+) -> None:
+    """Under revision 0007, decisions stored earlier point at the audit events that recorded
+    them (in order, per version), a model version gets the library versions its register
+    event named, and a request id labelled twice keeps its first label."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from shipyard.stores.db.tables import (
+        approvals,
+        audit_events,
+        feedback,
+        model_versions,
+        registered_models,
+    )
+
+    db = Database(backend)
+    now = datetime.now(UTC)
+    try:
+        cfg = _alembic_config()
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006")
+        # fmt: off
+        with db.engine.begin() as conn:
+            conn.execute(insert(registered_models).values(
+                id=1, name="m", description="", created_at=now, created_by="alice"))
+            conn.execute(model_versions.insert().values(
+                id=1, model_id=1, version=1, digest="blake3:" + "cd" * 32, flavor="sklearn",
+                signature={}, status="approved", description="", metrics={},
+                created_at=now, created_by="alice"))
+            for seq, action, entity, payload in [
+                (1, "model.register", "m@1", '{"versions": {"sklearn": "1.6.1"}}'),
+                (2, "model.approve", "m@1", '{"comment": ""}'),
+                (3, "model.approve", "m@2", '{"comment": ""}'),
+                (4, "model.reject", "m@1", '{"comment": "no"}'),
+            ]:
+                conn.execute(insert(audit_events).values(
+                    seq=seq, time=now.isoformat(), actor="bob", action=action,
+                    entity_kind="model", entity=entity, payload=payload,
+                    prev_hash="x", hash="y"))
+            for approval_id, decision in [(10, "approve"), (11, "reject")]:
+                conn.execute(approvals.insert().values(
+                    id=approval_id, model_id=1, version=1, approver="bob", decision=decision,
+                    comment="", time=now))
+            for row_id, label in [(1, "1"), (2, "0")]:
+                conn.execute(feedback.insert().values(
+                    id=row_id, request_id="r1", deployment="m", label=label, time=row_id))
+        # fmt: on
+        db.ensure_schema()
+        with db.read() as conn:
+            seqs = conn.execute(
+                select(approvals.c.id, approvals.c.event_seq).order_by(approvals.c.id)
+            ).all()
+            environment = conn.execute(select(model_versions.c.environment)).scalar_one()
+            labels = conn.execute(select(feedback.c.request_id, feedback.c.label)).all()
+        assert [tuple(r) for r in seqs] == [(10, 2), (11, 4)]
+        assert environment == {"sklearn": "1.6.1"}
+        assert [tuple(r) for r in labels] == [("r1", "1")]
+    finally:
+        db.dispose()

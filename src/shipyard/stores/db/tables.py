@@ -40,6 +40,8 @@ __all__ = [
     "contracts",
     "dataset_versions",
     "datasets",
+    "deployment_events",
+    "deployments",
     "evaluation_reports",
     "experiments",
     "feedback",
@@ -311,6 +313,8 @@ model_versions = Table(
     Column("metrics", JSONType, nullable=False),  # the source run's latest metrics
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # The library versions the model was saved with ({"sklearn": "1.6.1", ...}); checked at load.
+    Column("environment", JSONType, nullable=True),
     UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
 )
 
@@ -379,6 +383,9 @@ approvals = Table(
     Column("decision", String(16), nullable=False),  # approve | reject
     Column("comment", Text, nullable=False),
     Column("time", UTCDateTime(), nullable=False),
+    # The audit event that recorded this decision: an approval counts only when its event
+    # confirms it (a row edited or inserted by hand does not).
+    Column("event_seq", BigInteger, nullable=True),
     Index("ix_approvals_model_version", "model_id", "version"),
 )
 
@@ -393,6 +400,38 @@ card_sections = Table(
     Column("text", Text, nullable=False),
     Column("author", String(128), nullable=False),
     Column("time", UTCDateTime(), nullable=False),
+)
+
+# A deployment: what serves behind a name, the only thing a model server reads. ``routes`` maps
+# aliases to traffic weights; every alias it routes to or shadows is protected.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("model_id", Integer, ForeignKey("registered_models.id"), nullable=False),
+    Column("routes", JSONType, nullable=False),  # {alias: weight}
+    Column("shadow", String(64), nullable=True),
+    Column("version", Integer, nullable=False),  # 1, 2, ... one per change
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+# Every change of every deployment: who, when, from what to what.
+deployment_events = Table(
+    "deployment_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("from_routes", JSONType, nullable=True),
+    Column("to_routes", JSONType, nullable=False),
+    Column("from_shadow", String(64), nullable=True),
+    Column("to_shadow", String(64), nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("comment", Text, nullable=False, server_default=""),
+    UniqueConstraint("deployment_id", "version", name="uq_deployment_events_deployment_version"),
 )
 
 # -- serving --------------------------------------------------------------------------------------
@@ -424,6 +463,8 @@ prediction_segments = Table(
     Index("ix_prediction_segments_deployment_time", "deployment", "last_time"),
 )
 
+# One label per request id: the first is kept unless a client replaces it on purpose, which is
+# recorded (the label it replaced, and when).
 feedback = Table(
     "feedback",
     metadata,
@@ -432,7 +473,9 @@ feedback = Table(
     Column("deployment", String(128), nullable=False),
     Column("label", Text, nullable=False),  # JSON
     Column("time", BigInteger, nullable=False),
-    Index("ix_feedback_request", "request_id"),
+    Column("replaced_label", Text, nullable=True),  # JSON of the label this one replaced
+    Column("replaced_at", BigInteger, nullable=True),
+    Index("ix_feedback_request", "request_id", unique=True),
     Index("ix_feedback_deployment_time", "deployment", "time"),
 )
 
