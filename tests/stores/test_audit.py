@@ -183,6 +183,22 @@ def test_rehashed_edit_is_detected_at_the_next_event(
     assert "does not follow" in (report.reason or "")
 
 
+def test_rehashed_edit_of_the_newest_event_is_detected_by_the_head(
+    project: Project, sample_csv: Callable[..., Path]
+) -> None:
+    """An edit of the newest event whose own hash is recomputed has no next event to break,
+    but no longer matches the hash the head records: the chain is reported broken."""
+    _history(project, sample_csv)
+    row = _rows(project)[-1]  # seq 8, the newest
+    forged = dict(row._mapping, actor="mallory", payload='{"role":"viewer"}')
+    forged["hash"] = event_hash(**{k: forged[k] for k in forged if k != "hash"})
+    _tamper(project, update(audit_events).where(audit_events.c.seq == 8).values(**forged))
+    assert [(e.seq, e.actor) for e in project.audit.list()][-1] == (8, "mallory")
+    report = project.audit.verify()
+    assert not report.ok
+    assert "head_hash" not in report.to_dict()
+
+
 def test_deleted_middle_event_is_detected(
     project: Project, sample_csv: Callable[..., Path]
 ) -> None:

@@ -290,6 +290,27 @@ def test_buffered_points_are_invisible_to_others_until_flush_or_end(project: Pro
         other.close()
 
 
+def test_points_of_a_refused_flush_are_written_by_the_next_one(project: Project) -> None:
+    """A flush that fails (here: bob lost his contributor role mid-run) keeps its points in
+    the buffer, and the next successful flush writes them with the newer ones."""
+    project.users.add("bob", "contributor")
+    run = project.as_actor("bob").start_run(experiment="credit")
+    run.log_metric("loss", 0.9, step=0)
+    project.users.add("bob", "viewer")
+    with pytest.raises(PermissionDeniedError):
+        run.flush()
+    assert project.runs.metric_history(run.id, "loss") == []
+
+    project.users.add("bob", "contributor")
+    run.log_metric("loss", 0.5, step=1)
+    written = run.flush()
+    history = project.runs.metric_history(run.id, "loss")
+    assert [(p["step"], p["value"]) for p in history] == [(0, 0.9), (1, 0.5)]
+    assert written == 2
+    run.end()
+    assert project.runs.get(run.id).metrics == {"loss": 0.5}
+
+
 # -- audit and lineage --------------------------------------------------------------------------
 
 

@@ -247,6 +247,31 @@ def test_like_is_case_sensitive_and_ilike_is_not(seeded: Database) -> None:
     )
 
 
+def test_an_exclamation_mark_in_a_pattern_matches_itself(db: Database) -> None:
+    """``!`` (the escape character of the SQL the patterns become) is an ordinary character in
+    LIKE and ILIKE patterns, on both backends."""
+    store(
+        db,
+        [
+            RunRow("r1", name="a!b"),
+            RunRow("r2", name="a%"),
+            RunRow("r3", name="A!"),
+            RunRow("r4", name="a!!"),
+        ],
+    )
+    assert_selects(
+        db,
+        {
+            "attributes.run_name ILIKE 'a!%'": {"r1", "r3", "r4"},
+            "attributes.run_name LIKE 'a!%'": {"r1", "r4"},
+            "attributes.run_name ILIKE 'a!_'": {"r1", "r4"},
+            "attributes.run_name LIKE '%!'": {"r3", "r4"},
+            "attributes.run_name ILIKE '%!!'": {"r4"},
+            "attributes.run_name LIKE 'a\\!b'": {"r1"},
+        },
+    )
+
+
 def test_in_lists_and_null_checks(seeded: Database) -> None:
     """IN and NOT IN need the key to exist; IS NULL selects runs without the key."""
     assert_selects(
