@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.config import CONFIG_FILE, STATE_DIR, Settings, current_actor, find_project_root
 from shipyard.config import render_config as _render_config
+from shipyard.context import ServiceContext
 from shipyard.errors import ConflictError
 from shipyard.refs import validate_name
 from shipyard.stores.artifacts import ArtifactStore
@@ -32,12 +33,15 @@ if TYPE_CHECKING:
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
-    from shipyard.governance.approvals import Governance
+    from shipyard.governance.approvals import Approvals
     from shipyard.governance.audit import AuditLog
     from shipyard.governance.cards import Cards
+    from shipyard.governance.deployments import Deployments
+    from shipyard.governance.policy_registry import Policies
+    from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.registry.models import Models
-    from shipyard.serving.predictions import Deployments
+    from shipyard.serving.predictions import Predictions
     from shipyard.stores.integrity import GarbageReport, StoreReport
     from shipyard.tracking.runs import ActiveRun, Runs
 
@@ -70,52 +74,108 @@ class Project:
         return other
 
     @cached_property
-    def datasets(self) -> Datasets:
-        from shipyard.data.datasets import Datasets
+    def context(self) -> ServiceContext:
+        """The stores and the actor every service of this project works with."""
+        return ServiceContext(self.db, self.artifacts, self.settings, self.actor)
 
-        return Datasets(self)
+    # The services, wired here and nowhere else: each gets the context and, by name, the
+    # services it calls.
 
     @cached_property
     def contracts(self) -> Contracts:
         from shipyard.data.contract_registry import Contracts
 
-        return Contracts(self)
+        return Contracts(self.context)
 
     @cached_property
-    def runs(self) -> Runs:
-        from shipyard.tracking.runs import Runs
+    def datasets(self) -> Datasets:
+        from shipyard.data.datasets import Datasets
 
-        return Runs(self)
+        return Datasets(self.context, contracts=self.contracts)
 
     @cached_property
     def models(self) -> Models:
         from shipyard.registry.models import Models
 
-        return Models(self)
+        return Models(self.context, datasets=self.datasets, contracts=self.contracts)
+
+    @cached_property
+    def runs(self) -> Runs:
+        from shipyard.tracking.runs import Runs
+
+        return Runs(self.context, datasets=self.datasets, models=self.models)
 
     @cached_property
     def evaluations(self) -> Evaluations:
         from shipyard.governance.reports import Evaluations
 
-        return Evaluations(self)
+        return Evaluations(self.context, models=self.models, datasets=self.datasets)
 
     @cached_property
-    def governance(self) -> Governance:
-        from shipyard.governance.approvals import Governance
+    def policies(self) -> Policies:
+        from shipyard.governance.policy_registry import Policies
 
-        return Governance(self)
+        return Policies(self.context)
+
+    @cached_property
+    def approvals(self) -> Approvals:
+        from shipyard.governance.approvals import Approvals
+
+        return Approvals(self.context)
 
     @cached_property
     def cards(self) -> Cards:
         from shipyard.governance.cards import Cards
 
-        return Cards(self)
+        return Cards(
+            self.context,
+            models=self.models,
+            evaluations=self.evaluations,
+            approvals=self.approvals,
+        )
+
+    @cached_property
+    def promotions(self) -> Promotions:
+        from shipyard.governance.promotion import Promotions
+
+        return Promotions(
+            self.context,
+            models=self.models,
+            datasets=self.datasets,
+            evaluations=self.evaluations,
+            policies=self.policies,
+            approvals=self.approvals,
+            cards=self.cards,
+        )
 
     @cached_property
     def deployments(self) -> Deployments:
-        from shipyard.serving.predictions import Deployments
+        from shipyard.governance.deployments import Deployments
 
-        return Deployments(self)
+        return Deployments(
+            self.context,
+            models=self.models,
+            approvals=self.approvals,
+            promotions=self.promotions,
+        )
+
+    @cached_property
+    def predictions(self) -> Predictions:
+        from shipyard.serving.predictions import Predictions
+
+        return Predictions(self.context)
+
+    @cached_property
+    def users(self) -> Users:
+        from shipyard.governance.access import Users
+
+        return Users(self.context)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from shipyard.governance.audit import AuditLog
+
+        return AuditLog(self.context)
 
     def start_run(
         self,
@@ -127,18 +187,6 @@ class Project:
     ) -> ActiveRun:
         """Start a tracked run; use it as a context manager. See :meth:`Runs.start`."""
         return self.runs.start(experiment, name=name, tags=tags, system_metrics=system_metrics)
-
-    @cached_property
-    def users(self) -> Users:
-        from shipyard.governance.access import Users
-
-        return Users(self)
-
-    @cached_property
-    def audit(self) -> AuditLog:
-        from shipyard.governance.audit import AuditLog
-
-        return AuditLog(self)
 
     def verify(self, progress: Progress = NO_PROGRESS) -> StoreReport:
         """Re-hash every stored blob; see :func:`shipyard.stores.integrity.verify_store`."""
@@ -153,7 +201,7 @@ class Project:
         Raises:
             PermissionDeniedError: the actor is not an admin.
         """
-        from shipyard.governance.access import require_role
+        from shipyard.authz import require_role
         from shipyard.stores.integrity import collect_garbage
 
         with self.db.read() as conn:

@@ -120,7 +120,7 @@ def test_the_registrant_approving_exits_1_with_separation_of_duties(
     assert res.code == 1
     doc = res.json()
     assert doc["error"] == "permission" and "separation of duties" in doc["message"]
-    assert opened.governance.approvals(V1) == []
+    assert opened.approvals.list(V1) == []
 
 
 def test_another_approver_approves_and_rejects(cli: Cli, opened: Project) -> None:

@@ -154,12 +154,12 @@ def bob(project: Project) -> Project:
 
 
 def check_named(project: Project, ref: str, name: str) -> Any:
-    [check] = [c for c in project.governance.check(ref).checks if c.name == name]
+    [check] = [c for c in project.promotions.check(ref).checks if c.name == name]
     return check
 
 
 def failed_names(project: Project, ref: str) -> list[str]:
-    return [c.name for c in project.governance.check(ref).failures]
+    return [c.name for c in project.promotions.check(ref).failures]
 
 
 def f4(x: float) -> str:
@@ -291,17 +291,17 @@ def test_only_an_admin_sets_a_policy(
     policy = {"metrics": {"roc_auc": {"min": 0.7}}, "approvals": {"min": 1}}
     before = project_state(registered)
     with pytest.raises(PermissionDeniedError) as info:
-        bob(registered).governance.set_policy(MODEL, policy)
+        bob(registered).policies.set(MODEL, policy)
     assert "user 'bob' is an approver and cannot set policies" in info.value.message
     assert "needs the admin role" in info.value.message
     assert project_state(registered) == before
-    assert registered.governance.policy(MODEL) is None
+    assert registered.policies.get(MODEL) is None
 
-    first = registered.governance.set_policy(MODEL, policy)
-    second = registered.governance.set_policy(MODEL, {**policy, "approvals": {"min": 2}})
+    first = registered.policies.set(MODEL, policy)
+    second = registered.policies.set(MODEL, {**policy, "approvals": {"min": 2}})
     assert (first.version, second.version) == (1, 2)
     assert first.digest != second.digest and second.created_by == "alice"
-    assert registered.governance.policy(MODEL) == second
+    assert registered.policies.get(MODEL) == second
     events = registered.audit.list(action="policy.set")
     assert [e.entity for e in events] == [f"{MODEL}@1", f"{MODEL}@2"]
 
@@ -318,7 +318,7 @@ def test_a_policy_with_problems_is_refused_listing_them_all(
         "require": ["evaluation", "magic"],
     }
     with pytest.raises(InvalidInputError) as info:
-        registered.governance.set_policy(MODEL, bad)
+        registered.policies.set(MODEL, bad)
     message = info.value.message
     assert message.startswith("3 problems in policy")
     assert "metrics.roc_acu: unknown metric; did you mean 'roc_auc'?" in message
@@ -326,12 +326,12 @@ def test_a_policy_with_problems_is_refused_listing_them_all(
     path = tmp_path / "policy.yaml"
     path.write_text("metrics:\n  roc_auc: {min: high}\nno_regression: {against: production}\n")
     with pytest.raises(InvalidInputError) as info:
-        registered.governance.set_policy(MODEL, path)
+        registered.policies.set(MODEL, path)
     assert info.value.message.startswith(f"{path}: 2 problems in policy")
     with pytest.raises(InvalidInputError, match="no such policy file"):
-        registered.governance.set_policy(MODEL, tmp_path / "missing.yaml")
+        registered.policies.set(MODEL, tmp_path / "missing.yaml")
     assert project_state(registered) == before
-    assert registered.governance.policy(MODEL) is None
+    assert registered.policies.get(MODEL) is None
 
 
 def test_the_effective_policy_is_the_models_over_the_project_default(
@@ -339,7 +339,7 @@ def test_the_effective_policy_is_the_models_over_the_project_default(
 ) -> None:
     """The model's policy overrides the project default `*` key by key; a model without its
     own policy gets the default alone."""
-    registered.governance.set_policy(
+    registered.policies.set(
         "*",
         {
             "metrics": {"roc_auc": {"min": 0.6}},
@@ -347,15 +347,13 @@ def test_the_effective_policy_is_the_models_over_the_project_default(
             "approvals": {"min": 2},
         },
     )
-    registered.governance.set_policy(
-        MODEL, {"metrics": {"accuracy": {"min": 0.5}}, "approvals": {"min": 1}}
-    )
-    assert registered.governance.effective_policy(MODEL).to_dict() == {
+    registered.policies.set(MODEL, {"metrics": {"accuracy": {"min": 0.5}}, "approvals": {"min": 1}})
+    assert registered.policies.effective(MODEL).to_dict() == {
         "metrics": {"roc_auc": {"min": 0.6}, "accuracy": {"min": 0.5}},
         "require": ["evaluation"],
         "approvals": {"min": 1},
     }
-    assert registered.governance.effective_policy("churn").to_dict() == {
+    assert registered.policies.effective("churn").to_dict() == {
         "metrics": {"roc_auc": {"min": 0.6}},
         "require": ["evaluation"],
         "approvals": {"min": 2},
@@ -367,19 +365,19 @@ def test_without_a_policy_an_evaluation_and_one_approval_are_required(
 ) -> None:
     """With no policy at all, the built-in default asks for an evaluation and one approval,
     and the check passes once both are there."""
-    assert registered.governance.effective_policy(MODEL).to_dict() == {
+    assert registered.policies.effective(MODEL).to_dict() == {
         "require": ["evaluation"],
         "approvals": {"min": 1},
     }
-    result = registered.governance.check(V1)
+    result = registered.promotions.check(V1)
     assert [(c.name, c.passed) for c in result.checks] == [
         ("require evaluation", False),
         ("approvals >= 1", False),
     ]
     assert result.checks[0].detail == f"{V1} has no evaluation; evaluate it first"
     registered.evaluations.evaluate(V1, TEST, bootstrap=BOOTSTRAP)
-    bob(registered).governance.approve(V1)
-    assert registered.governance.check(V1).passed
+    bob(registered).approvals.approve(V1)
+    assert registered.promotions.check(V1).passed
 
 
 # -- checks -------------------------------------------------------------------------------------
@@ -387,11 +385,11 @@ def test_without_a_policy_an_evaluation_and_one_approval_are_required(
 
 def test_an_unmet_metric_minimum_fails_naming_the_check(evaluated: Project) -> None:
     """`roc_auc min 0.99` fails with that check named and the measured value with its CI."""
-    evaluated.governance.set_policy(MODEL, {"metrics": {"roc_auc": {"min": 0.99}}})
+    evaluated.policies.set(MODEL, {"metrics": {"roc_auc": {"min": 0.99}}})
     stored = evaluated.evaluations.latest(V1)
     assert stored is not None
     auc = stored.report["metrics"]["roc_auc"]
-    result = evaluated.governance.check(V1)
+    result = evaluated.promotions.check(V1)
     assert not result.passed
     [check] = result.checks
     assert check.name == "metric roc_auc >= 0.99"
@@ -404,7 +402,7 @@ def test_an_unmet_metric_minimum_fails_naming_the_check(evaluated: Project) -> N
 
 def test_every_unmet_check_is_listed_at_once(evaluated: Project) -> None:
     """A metric, the approvals and the card sections that all fail are reported together."""
-    evaluated.governance.set_policy(
+    evaluated.policies.set(
         MODEL,
         {
             "metrics": {"roc_auc": {"min": 0.99}, "accuracy": {"min": 0.5}},
@@ -412,7 +410,7 @@ def test_every_unmet_check_is_listed_at_once(evaluated: Project) -> None:
             "card_sections": ["intended_use", "caveats"],
         },
     )
-    result = evaluated.governance.check(V1)
+    result = evaluated.promotions.check(V1)
     assert [(c.name, c.passed) for c in result.checks] == [
         ("metric roc_auc >= 0.99", False),
         ("metric accuracy >= 0.5", True),
@@ -434,7 +432,7 @@ def test_a_fairness_bound_is_checked_on_the_stored_evaluation(
     dpd = stored.report["groups"]["gender"]["fairness"]["demographic_parity_difference"]
     bound = round(dpd + margin, 3)
     rule = {"gender": {"demographic_parity_difference": {"max": bound}}}
-    evaluated.governance.set_policy(MODEL, {"fairness": rule})
+    evaluated.policies.set(MODEL, {"fairness": rule})
     check = check_named(
         evaluated, V1, f"fairness gender demographic_parity_difference <= {bound:g}"
     )
@@ -449,7 +447,7 @@ def test_a_fairness_bound_is_checked_on_the_stored_evaluation(
 def test_no_regression_passes_while_production_has_no_holder(evaluated: Project) -> None:
     """With nothing in production there is nothing to regress against."""
     rule = {"against": "production", "metric": "roc_auc", "tolerance": 0.0}
-    evaluated.governance.set_policy(MODEL, {"no_regression": rule})
+    evaluated.policies.set(MODEL, {"no_regression": rule})
     check = check_named(evaluated, V2, "no_regression roc_auc vs production")
     assert check.passed
     assert check.detail == "production has no holder, so there is nothing to regress against"
@@ -462,9 +460,9 @@ def test_no_regression_compares_with_production_on_the_same_dataset(
     """Once v1 is in production, v2 (worse on the same credit.test@1) passes or fails the
     no-regression check depending on the tolerance."""
     rule = {"against": "production", "metric": "roc_auc", "tolerance": tolerance}
-    evaluated.governance.set_policy(MODEL, {"no_regression": rule, "approvals": {"min": 1}})
-    bob(evaluated).governance.approve(V1)
-    bob(evaluated).governance.promote(V1)
+    evaluated.policies.set(MODEL, {"no_regression": rule, "approvals": {"min": 1}})
+    bob(evaluated).approvals.approve(V1)
+    bob(evaluated).promotions.promote(V1)
     v1 = evaluated.evaluations.latest(V1)
     v2 = evaluated.evaluations.latest(V2)
     assert v1 is not None and v2 is not None
@@ -485,9 +483,9 @@ def test_no_regression_fails_when_production_was_not_evaluated_on_that_data(
     """If v2's latest evaluation is on data production's holder was never evaluated on, the
     check fails and says to evaluate the holder there; once it is, the check passes."""
     rule = {"against": "production", "metric": "roc_auc", "tolerance": 0.5}
-    evaluated.governance.set_policy(MODEL, {"no_regression": rule})
-    bob(evaluated).governance.approve(V1)
-    bob(evaluated).governance.promote(V1)
+    evaluated.policies.set(MODEL, {"no_regression": rule})
+    bob(evaluated).approvals.approve(V1)
+    bob(evaluated).promotions.promote(V1)
     evaluated.datasets.add("applicants-2026q2", credit_applicants(150, seed=8, start_id=10_001))
     fresh = "applicants-2026q2@1"
     evaluated.evaluations.evaluate(V2, fresh, bootstrap=BOOTSTRAP)
@@ -505,11 +503,11 @@ def test_the_policy_can_name_the_evaluation_data(evaluated: Project) -> None:
     """`evaluation_data` accepts the dataset's name or exact version and fails when the
     version has no evaluation on it."""
     for wanted in ("credit.test", TEST):
-        evaluated.governance.set_policy(MODEL, {"evaluation_data": wanted})
+        evaluated.policies.set(MODEL, {"evaluation_data": wanted})
         check = check_named(evaluated, V1, "evaluation data")
         assert check.passed, check.detail
         assert check.detail == f"the evaluation is on {TEST}, as the policy requires"
-    evaluated.governance.set_policy(MODEL, {"evaluation_data": "credit.holdout"})
+    evaluated.policies.set(MODEL, {"evaluation_data": "credit.holdout"})
     check = check_named(evaluated, V1, "evaluation data")
     assert not check.passed
     assert check.detail.startswith(f"{V1} has no evaluation on credit.holdout")
@@ -524,7 +522,7 @@ def test_the_evaluation_data_may_be_any_dataset_reference(
     digest = evaluated.datasets.get(TEST).digest
     wanted = "credit.test@" + ("latest" if selector == "latest" else digest.split(":")[1][:12])
     assert evaluated.datasets.get(wanted).ref == TEST
-    evaluated.governance.set_policy(MODEL, {"evaluation_data": wanted})
+    evaluated.policies.set(MODEL, {"evaluation_data": wanted})
     check = check_named(evaluated, V1, "evaluation data")
     assert check.passed, check.detail
 
@@ -534,8 +532,8 @@ def test_the_contract_check_and_shipyard_check_give_one_answer(registered: Proje
     checks it now, and `require: [contract]` reads that same answer: both pass, naming the
     contract; nothing is stored."""
     registered.contracts.bind("credit.train", "applicants")
-    registered.governance.set_policy(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
-    doc = registered.governance.gate(V1)
+    registered.policies.set(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
+    doc = registered.promotions.gate(V1)
     assert [(c["name"], c["passed"], c["detail"]) for c in doc["checks"]] == [
         (f"contract on training data {TRAIN}", True, "passed applicants@1"),
         ("require contract", True, f"the training data passed its contract: {TRAIN} passed "
@@ -543,7 +541,7 @@ def test_the_contract_check_and_shipyard_check_give_one_answer(registered: Proje
         ("approvals >= 0", True, "0 approvals, 0 required"),
     ]  # fmt: skip
     assert doc["passed"] is True
-    assert registered.governance.check(V1).passed
+    assert registered.promotions.check(V1).passed
     assert registered.datasets.get(TRAIN).status == "unvalidated"
 
 
@@ -551,14 +549,14 @@ def test_a_split_carries_the_validation_of_its_parent(registered: Project) -> No
     """credit.train@1 has no validation of its own; credit@1, which it was split from, was
     validated: the contract check and `shipyard check` use that report and say so."""
     registered.datasets.validate("credit@1", contract="applicants")
-    registered.governance.set_policy(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
+    registered.policies.set(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
     check = check_named(registered, V1, "require contract")
     assert check.passed, check.detail
     assert check.detail == (
         f"the training data passed its contract: {TRAIN} passed applicants@1 (validated on its "
         "parent credit@1)"
     )
-    [gate] = registered.governance.gate(V1)["checks"][:1]
+    [gate] = registered.promotions.gate(V1)["checks"][:1]
     assert gate == {
         "name": f"contract on training data {TRAIN}",
         "passed": True,
@@ -571,8 +569,8 @@ def test_a_parent_that_failed_its_contract_fails_the_split(registered: Project) 
     the parent and the contract."""
     registered.contracts.add("young", {"columns": {"age": {"type": "int", "max": 30}}})
     registered.datasets.validate("credit@1", contract="young")
-    registered.governance.set_policy(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
-    doc = registered.governance.gate(V1)
+    registered.policies.set(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
+    doc = registered.promotions.gate(V1)
     assert doc["passed"] is False
     failed = {c["name"]: c["detail"] for c in doc["checks"] if not c["passed"]}
     assert set(failed) == {f"contract on training data {TRAIN}", "require contract"}
@@ -590,11 +588,11 @@ def test_a_risk_tier_selects_the_rules_of_that_tier(
 ) -> None:
     """Setting the model's risk tier (admin) makes the tier's stricter rules apply."""
     tiers = {"high": {"approvals": {"min": 2}, "card_sections": ["ethical_considerations"]}}
-    evaluated.governance.set_policy(MODEL, {"approvals": {"min": 1}, "risk_tiers": tiers})
-    bob(evaluated).governance.approve(V1)
+    evaluated.policies.set(MODEL, {"approvals": {"min": 1}, "risk_tiers": tiers})
+    bob(evaluated).approvals.approve(V1)
     assert failed_names(evaluated, V1) == ["risk tier"]
-    evaluated.governance.set_risk_tier(MODEL, "high")
-    result = evaluated.governance.check(V1)
+    evaluated.policies.set_risk_tier(MODEL, "high")
+    result = evaluated.promotions.check(V1)
     assert [c.name for c in result.failures] == ["approvals >= 2", "card sections"]
     approvals = check_named(evaluated, V1, "approvals >= 2")
     assert approvals.detail == "1 approval (bob), 2 required for risk tier high"
@@ -602,7 +600,7 @@ def test_a_risk_tier_selects_the_rules_of_that_tier(
     assert (event.entity, event.payload) == (MODEL, {"tier": "high"})
     before = project_state(evaluated)
     with pytest.raises(NotFoundError, match="no model 'churn'"):
-        evaluated.governance.set_risk_tier("churn", "high")
+        evaluated.policies.set_risk_tier("churn", "high")
     assert project_state(evaluated) == before
 
 
@@ -612,20 +610,20 @@ def test_a_misspelt_or_empty_risk_tier_is_refused(
     """A near miss of one of the policy's tiers ("hgih") or an empty tier is refused, saying
     which tiers there are, and nothing is stored; None clears the tier."""
     tiers = {"high": {"approvals": {"min": 3}}, "low": {"approvals": {"min": 1}}}
-    evaluated.governance.set_policy(MODEL, {"approvals": {"min": 1}, "risk_tiers": tiers})
-    evaluated.governance.set_risk_tier(MODEL, "high")
+    evaluated.policies.set(MODEL, {"approvals": {"min": 1}, "risk_tiers": tiers})
+    evaluated.policies.set_risk_tier(MODEL, "high")
     before = project_state(evaluated)
     with pytest.raises(InvalidInputError) as info:
-        evaluated.governance.set_risk_tier(MODEL, "hgih")
+        evaluated.policies.set_risk_tier(MODEL, "hgih")
     assert "risk tier 'hgih' is not one of the tiers of the policy" in info.value.message
     assert "(high, low); did you mean 'high'?" in info.value.message
     with pytest.raises(InvalidInputError, match="invalid risk tier ''"):
-        evaluated.governance.set_risk_tier(MODEL, "")
+        evaluated.policies.set_risk_tier(MODEL, "")
     assert project_state(evaluated) == before
     assert check_named(evaluated, V1, "approvals >= 3").detail == (
         "0 approvals, 3 required for risk tier high"
     )
-    evaluated.governance.set_risk_tier(MODEL, None)
+    evaluated.policies.set_risk_tier(MODEL, None)
     assert "has no risk tier" in check_named(evaluated, V1, "risk tier").detail
 
 
@@ -635,11 +633,11 @@ def test_a_misspelt_risk_tier_set_before_the_policy_had_tiers_fails_the_check(
     """A tier set before the policy defined tiers that is a near miss of one of them fails
     the risk tier check instead of quietly applying the top-level rules (1 approval instead
     of 3)."""
-    evaluated.governance.set_risk_tier(MODEL, "hgih")  # no tiers yet: any name goes
+    evaluated.policies.set_risk_tier(MODEL, "hgih")  # no tiers yet: any name goes
     tiers = {"high": {"approvals": {"min": 3}}, "low": {"approvals": {"min": 1}}}
-    evaluated.governance.set_policy(MODEL, {"approvals": {"min": 1}, "risk_tiers": tiers})
-    bob(evaluated).governance.approve(V1)
-    result = evaluated.governance.check(V1)
+    evaluated.policies.set(MODEL, {"approvals": {"min": 1}, "risk_tiers": tiers})
+    bob(evaluated).approvals.approve(V1)
+    result = evaluated.promotions.check(V1)
     assert not result.passed
     assert [c.name for c in result.failures] == ["risk tier"]
     assert check_named(evaluated, V1, "risk tier").detail == (
@@ -657,11 +655,11 @@ def test_the_registrant_cannot_approve_their_own_model(
     """Alice, admin and registrant of v1, is refused by separation of duties."""
     before = project_state(registered)
     with pytest.raises(PermissionDeniedError) as info:
-        registered.governance.approve(V1)
+        registered.approvals.approve(V1)
     assert "separation of duties" in info.value.message
     assert info.value.message.startswith(f"user 'alice' cannot approve {V1}")
     assert project_state(registered) == before
-    assert registered.governance.approvals(V1) == []
+    assert registered.approvals.list(V1) == []
     assert registered.models.get(V1).status == "candidate"
 
 
@@ -678,11 +676,11 @@ def test_the_user_who_ran_the_run_cannot_approve_what_another_registered(
     assert (mv.ref, mv.created_by) == (f"{MODEL}@3", "alice")
     registered.users.add("carol", "approver")
     with pytest.raises(PermissionDeniedError) as info:
-        carol.governance.approve(mv.ref)
+        carol.approvals.approve(mv.ref)
     assert "separation of duties" in info.value.message
     assert info.value.details["authors"] == ["alice", "carol"]
-    assert registered.governance.approvals(mv.ref) == []
-    assert bob(registered).governance.approve(mv.ref).approver == "bob"
+    assert registered.approvals.list(mv.ref) == []
+    assert bob(registered).approvals.approve(mv.ref).approver == "bob"
 
 
 def test_a_contributor_who_registered_stays_refused_after_becoming_approver(
@@ -697,23 +695,23 @@ def test_a_contributor_who_registered_stays_refused_after_becoming_approver(
         mv = run.log_model(candidate(), MODEL, input_example=example)
     registered.users.add("carol", "approver")
     with pytest.raises(PermissionDeniedError, match="separation of duties") as info:
-        carol.governance.reject(mv.ref)
+        carol.approvals.reject(mv.ref)
     assert info.value.details["authors"] == ["carol"]
     with pytest.raises(PermissionDeniedError, match="separation of duties"):
-        carol.governance.approve(mv.ref)
-    assert registered.governance.approvals(mv.ref) == []
+        carol.approvals.approve(mv.ref)
+    assert registered.approvals.list(mv.ref) == []
 
 
 def test_an_approver_approves(registered: Project) -> None:
     """Bob's approval is recorded with his comment, audited, and the version is approved."""
-    approval = bob(registered).governance.approve(V1, comment="reviewed the evaluation")
+    approval = bob(registered).approvals.approve(V1, comment="reviewed the evaluation")
     assert (approval.model, approval.approver, approval.decision, approval.comment) == (
         V1,
         "bob",
         "approve",
         "reviewed the evaluation",
     )
-    assert [a.to_dict() for a in registered.governance.approvals(V1)] == [approval.to_dict()]
+    assert [a.to_dict() for a in registered.approvals.list(V1)] == [approval.to_dict()]
     assert registered.models.get(V1).status == "approved"
     assert registered.models.get(V2).status == "candidate"
     [event] = registered.audit.list(action="model.approve")
@@ -724,13 +722,13 @@ def test_a_rejection_fails_the_approvals_check_naming_the_rejecter(evaluated: Pr
     """After bob rejects, the version is rejected and the approvals check names him, even
     when another approver approved."""
     evaluated.users.add("dora", "approver")
-    evaluated.as_actor("dora").governance.approve(V1)
-    bob(evaluated).governance.reject(V1, comment="too risky")
+    evaluated.as_actor("dora").approvals.approve(V1)
+    bob(evaluated).approvals.reject(V1, comment="too risky")
     assert evaluated.models.get(V1).status == "rejected"
     check = check_named(evaluated, V1, "approvals >= 1")
     assert not check.passed
     assert check.detail == "rejected by bob ('too risky'); 1 approval (dora), 1 required"
-    assert [a.decision for a in evaluated.governance.approvals(V1)] == ["approve", "reject"]
+    assert [a.decision for a in evaluated.approvals.list(V1)] == ["approve", "reject"]
 
 
 def test_a_viewer_cannot_approve(
@@ -739,7 +737,7 @@ def test_a_viewer_cannot_approve(
     """Victor the viewer is refused for his role, and nothing is written."""
     before = project_state(registered)
     with pytest.raises(PermissionDeniedError) as info:
-        registered.as_actor("victor").governance.approve(V1)
+        registered.as_actor("victor").approvals.approve(V1)
     assert "user 'victor' is a viewer and cannot approve models" in info.value.message
     assert "needs the approver role" in info.value.message
     assert project_state(registered) == before
@@ -754,7 +752,7 @@ def test_a_refused_promotion_lists_every_check_and_moves_nothing(
     """A promotion that fails its policy raises CheckFailedError (exit code 3) listing every
     check, and leaves production, its history and the audit log as they were."""
     populate(project, evaluate=True)
-    project.governance.set_policy(
+    project.policies.set(
         MODEL,
         {
             "metrics": {"roc_auc": {"min": 0.99}},
@@ -765,12 +763,12 @@ def test_a_refused_promotion_lists_every_check_and_moves_nothing(
     )
     before = project_state(project)
     with pytest.raises(CheckFailedError) as info:
-        bob(project).governance.promote(V1, comment="ship it")
+        bob(project).promotions.promote(V1, comment="ship it")
     error = info.value
     assert (error.exit_code, error.code) == (3, "check_failed")
     assert error.message.startswith(f"promotion of {V1} to production refused: 3 of 6 checks")
     checks = error.details["checks"]
-    assert checks == project.governance.check(V1).to_dict()["checks"]
+    assert checks == project.promotions.check(V1).to_dict()["checks"]
     assert [(c["name"], c["passed"]) for c in checks] == [
         ("require evaluation", True),
         ("require fairness", True),
@@ -794,9 +792,9 @@ def test_a_promotion_moves_production_with_its_history_and_events_in_one_go(
     promote, actor bob) and writes `model.alias.promote` and `model.promote` back to back,
     in one transaction with the move."""
     populate(project, evaluate=True)
-    bob(project).governance.approve(V1, comment="reviewed")
+    bob(project).approvals.approve(V1, comment="reviewed")
     seen = len(project.audit.list())
-    doc = bob(project).governance.promote(V1, comment="first release")
+    doc = bob(project).promotions.promote(V1, comment="first release")
     assert (doc["model"], doc["alias"], doc["passed"], doc["promoted"]) == (
         V1,
         "production",
@@ -829,35 +827,36 @@ def test_a_promotion_moves_production_with_its_history_and_events_in_one_go(
     assert project.audit.verify().ok
 
 
-def test_a_rejection_recorded_while_promotion_checks_refuses_the_move(
+def test_a_rejection_sent_while_promotion_checks_lands_after_the_move(
     evaluated: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Promotion checks before its write transaction. When dora rejects the version after
-    the check passed and before the move, promote raises ConflictError asking to run it
-    again and moves nothing; run again, it fails naming dora."""
+    """Promotion checks under the write lock it moves the alias with: when dora rejects the
+    version while the checks run, her rejection waits for the move and is recorded after it,
+    so what the checks saw is what the move acted on (the server then refuses the rejected
+    version, see the serving tests)."""
+    import threading
+
     evaluated.users.add("dora", "approver")
     promoter = bob(evaluated)
-    promoter.governance.approve(V1)
-    real_check = promoter.governance.check
-    rejected: list[str] = []
-
-    def check_then_reject(ref: str, *, for_alias: str = "production") -> Any:
-        result = real_check(ref, for_alias=for_alias)
-        if not rejected:  # a real rejection by another approver lands right after the check
-            rejected.append(evaluated.as_actor("dora").governance.reject(V1, comment="leak").model)
-        return result
-
-    monkeypatch.setattr(promoter.governance, "check", check_then_reject)
-    with pytest.raises(ConflictError) as info:
-        promoter.governance.promote(V1)
-    assert info.value.message == (
-        f"the approvals changed while the promotion of {V1} was being checked; nothing was "
-        "moved; run promote again"
+    promoter.approvals.approve(V1)
+    real_sections = promoter.cards.sections
+    rejection = threading.Thread(
+        target=lambda: evaluated.as_actor("dora").approvals.reject(V1, comment="leak")
     )
-    assert evaluated.models.alias_history(MODEL, "production") == []
-    assert evaluated.audit.list(action="model.promote") == []
-    with pytest.raises(CheckFailedError, match="rejected by dora"):
-        promoter.governance.promote(V1)
+
+    def sections_while_dora_rejects(ref: str) -> Any:
+        if not rejection.is_alive() and rejection.ident is None:
+            rejection.start()
+            rejection.join(timeout=2.0)  # it cannot finish before the move commits
+        return real_sections(ref)
+
+    monkeypatch.setattr(promoter.cards, "sections", sections_while_dora_rejects)
+    promoter.promotions.promote(V1)
+    rejection.join(timeout=60)
+    assert not rejection.is_alive()
+    actions = [e.action for e in evaluated.audit.list(entity=V1)]
+    assert actions.index("model.promote") < actions.index("model.reject")
+    assert evaluated.approvals.standing(V1) == "rejected"
 
 
 def test_production_cannot_be_set_as_a_plain_alias(
@@ -882,36 +881,23 @@ def test_promotion_to_a_name_that_cannot_be_an_alias_is_refused(
 ) -> None:
     """`promote --to latest` (or a number, or not a word) is invalid input before any check
     runs: an alias called 'latest' could never be looked up."""
-    bob(evaluated).governance.approve(V1)
+    bob(evaluated).approvals.approve(V1)
     before = project_state(evaluated)
     with pytest.raises(InvalidInputError, match="invalid alias"):
-        bob(evaluated).governance.promote(V1, to=alias)
+        bob(evaluated).promotions.promote(V1, to=alias)
     assert project_state(evaluated) == before
-
-
-def test_moving_production_needs_an_approver_below_the_governance_service(
-    evaluated: Project,
-) -> None:
-    """The alias mechanism itself asks for an approver when the alias is protected, so no
-    path through the services lets a viewer or contributor move production."""
-    from shipyard.stores.audit import audited
-
-    for who in ("victor", "carol"):  # a viewer and a contributor
-        actor = evaluated.as_actor(who)
-        with pytest.raises(PermissionDeniedError, match="approver"), audited(actor.db, who) as tx:
-            actor.models._move_alias(tx, V1, "production", reason="promote")
-    assert evaluated.models.alias_history(MODEL, "production") == []
 
 
 def test_rollback_moves_production_back_to_the_previous_holder(evaluated: Project) -> None:
     """After promoting v1 then v2, a rollback puts v1 back, recorded with reason rollback."""
-    reviewer = bob(evaluated).governance
+    reviewer = bob(evaluated)
     for ref in (V1, V2):
-        reviewer.approve(ref)
-        reviewer.promote(ref)
+        reviewer.approvals.approve(ref)
+        reviewer.promotions.promote(ref)
     assert evaluated.models.get(f"{MODEL}@production").ref == V2
-    doc = reviewer.rollback(MODEL, comment="v2 hurts approvals")
-    assert doc == {"model": MODEL, "alias": "production", "from": 2, "to": 1}
+    doc = reviewer.promotions.rollback(MODEL, comment="v2 hurts approvals")
+    assert (doc["model"], doc["alias"], doc["from"], doc["to"]) == (MODEL, "production", 2, 1)
+    assert doc["passed"] and all(c["passed"] for c in doc["checks"])
     assert evaluated.models.get(f"{MODEL}@production").ref == V1
     history = evaluated.models.alias_history(MODEL, "production")
     assert [(e.from_version, e.to_version, e.reason) for e in history] == [
@@ -927,13 +913,13 @@ def test_rollback_moves_production_back_to_the_previous_holder(evaluated: Projec
 def test_rollback_without_an_earlier_holder_is_not_found(evaluated: Project) -> None:
     """Rolling back production that never moved, or whose only holder was the first, raises
     NotFoundError and leaves production where it was."""
-    reviewer = bob(evaluated).governance
+    reviewer = bob(evaluated)
     with pytest.raises(NotFoundError, match="has no current 'production' to roll back"):
-        reviewer.rollback(MODEL)
-    reviewer.approve(V1)
-    reviewer.promote(V1)
+        reviewer.promotions.rollback(MODEL)
+    reviewer.approvals.approve(V1)
+    reviewer.promotions.promote(V1)
     with pytest.raises(NotFoundError, match="no earlier holder to roll back to"):
-        reviewer.rollback(MODEL)
+        reviewer.promotions.rollback(MODEL)
     assert evaluated.models.get(f"{MODEL}@production").ref == V1
     assert len(evaluated.models.alias_history(MODEL, "production")) == 1
 
@@ -966,8 +952,8 @@ CARD_TEXT = {
 def _promoted_with_card(project: Project) -> None:
     for section, text in CARD_TEXT.items():
         project.cards.describe(V1, section, text)
-    bob(project).governance.approve(V1, comment="card reviewed")
-    bob(project).governance.promote(V1, comment="first release")
+    bob(project).approvals.approve(V1, comment="card reviewed")
+    bob(project).promotions.promote(V1, comment="first release")
 
 
 def test_the_markdown_card_holds_every_section_and_the_recorded_facts(
@@ -1042,7 +1028,7 @@ def test_the_html_card_names_fairness_measures_and_features_as_the_markdown_does
 
 def test_a_required_card_section_fails_the_check_until_written(evaluated: Project) -> None:
     """`card_sections: [intended_use]` fails until a person writes that section."""
-    evaluated.governance.set_policy(MODEL, {"card_sections": ["intended_use"]})
+    evaluated.policies.set(MODEL, {"card_sections": ["intended_use"]})
     check = check_named(evaluated, V1, "card sections")
     assert not check.passed
     assert check.detail == "missing card sections: intended_use (written: none)"

@@ -48,10 +48,10 @@ def _example(project: Project) -> Any:
 
 def _promote_twice(project: Project) -> None:
     """Bob approves and promotes v1, then v2, so that production has a previous holder."""
-    bob = project.as_actor("bob").governance
+    bob = project.as_actor("bob")
     for ref in (V1, V2):
-        bob.approve(ref)
-        bob.promote(ref)
+        bob.approvals.approve(ref)
+        bob.promotions.promote(ref)
 
 
 @dataclass(frozen=True)
@@ -104,20 +104,20 @@ VIEWER = {
     ),
 }
 CONTRIBUTOR = {
-    "approve": Denial("approve models", "approver", lambda me, example: me.governance.approve(V1)),
-    "reject": Denial("reject models", "approver", lambda me, example: me.governance.reject(V1)),
-    "promote": Denial("promote models", "approver", lambda me, example: me.governance.promote(V1)),
+    "approve": Denial("approve models", "approver", lambda me, example: me.approvals.approve(V1)),
+    "reject": Denial("reject models", "approver", lambda me, example: me.approvals.reject(V1)),
+    "promote": Denial("promote models", "approver", lambda me, example: me.promotions.promote(V1)),
     "rollback": Denial(
         "roll back models",
         "approver",
-        lambda me, example: me.governance.rollback(MODEL),
+        lambda me, example: me.promotions.rollback(MODEL),
         arrange=_promote_twice,
     ),
     "set policies": Denial(
-        "set policies", "admin", lambda me, example: me.governance.set_policy(MODEL, POLICY)
+        "set policies", "admin", lambda me, example: me.policies.set(MODEL, POLICY)
     ),
     "set risk tiers": Denial(
-        "set risk tiers", "admin", lambda me, example: me.governance.set_risk_tier(MODEL, "high")
+        "set risk tiers", "admin", lambda me, example: me.policies.set_risk_tier(MODEL, "high")
     ),
     "manage users": Denial(
         "manage users", "admin", lambda me, example: me.users.add("eve", "admin")
@@ -172,13 +172,13 @@ def test_an_admin_may_do_what_the_other_roles_were_refused(credit: Project) -> N
     registers, aliases, evaluates and writes cards."""
     credit.users.add("ada", "admin")
     ada = credit.as_actor("ada")
-    assert ada.governance.set_policy(MODEL, POLICY).created_by == "ada"
-    ada.governance.set_risk_tier(MODEL, "high")
+    assert ada.policies.set(MODEL, POLICY).created_by == "ada"
+    ada.policies.set_risk_tier(MODEL, "high")
     assert ada.users.add("eve", "viewer").created_by == "ada"
     for ref in (V1, V2):
-        assert ada.governance.approve(ref).approver == "ada"
-        assert ada.governance.promote(ref)["promoted"]
-    assert ada.governance.rollback(MODEL)["to"] == 1
+        assert ada.approvals.approve(ref).approver == "ada"
+        assert ada.promotions.promote(ref)["promoted"]
+    assert ada.promotions.rollback(MODEL)["to"] == 1
     assert credit.models.get(f"{MODEL}@production").ref == V1
 
     assert credit.datasets.add("credit", credit_applicants(50, seed=9)).ref == "credit@2"
@@ -203,12 +203,12 @@ def test_refusals_inside_a_transaction_write_nothing_on_either_backend(
     before = project_state(project)
     bob, victor = project.as_actor("bob"), project.as_actor("victor")
     with pytest.raises(PermissionDeniedError, match="is an approver and cannot set policies"):
-        bob.governance.set_policy(MODEL, POLICY)
+        bob.policies.set(MODEL, POLICY)
     with pytest.raises(PermissionDeniedError, match="is an approver and cannot manage users"):
         bob.users.add("bob", "admin")
     with pytest.raises(PermissionDeniedError, match="is a viewer and cannot bind contracts"):
         victor.contracts.bind("credit", "applicants")
     assert project_state(project) == before
-    assert project.governance.policy(MODEL) is None
+    assert project.policies.get(MODEL) is None
     assert project.users.get("bob").role == "approver"
     assert project.contracts.binding("credit") is None

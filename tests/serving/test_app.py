@@ -101,8 +101,8 @@ def build_credit_project(root: Path, *, rows: int = 800) -> CreditProject:
             with project.start_run(MODEL, name=f"logistic-regression-c{c}") as run:
                 run.log_input(parts["train"].ref, "train")
                 refs.append(run.log_model(pipeline, MODEL, input_example=x.head(20)).ref)
-        project.governance.set_policy("*", {})
-        project.governance.promote(refs[0], to="production")
+        project.policies.set("*", {})
+        project.promotions.promote(refs[0], to="production")
         project.models.set_alias(refs[1], "challenger")
         test = parts["test"].to_pandas()
         records = json.loads(
@@ -196,7 +196,7 @@ def logged(
     about every second); fails after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        log = project.deployments.predictions(MODEL, include_shadow=include_shadow)
+        log = project.predictions.list(MODEL, include_shadow=include_shadow)
         if len(log) >= rows or time.monotonic() > deadline:
             assert len(log) >= rows, f"the prediction log has {len(log)} of {rows} rows"
             return log
@@ -627,7 +627,7 @@ def test_feedback_on_logged_predictions_sets_the_accuracy_gauge(
     assert {r["model"] for r in result["results"]} == {credit.production}
     assert metric(client, "shipyard_model_accuracy", version="1") == pytest.approx(0.75)
     assert metric(client, "shipyard_feedback_total", version="1") == 8
-    assert project.deployments.accuracy(MODEL) == {credit.production: pytest.approx(0.75)}
+    assert project.predictions.accuracy(MODEL) == {credit.production: pytest.approx(0.75)}
 
 
 def test_single_feedback_counts_and_unknown_request_ids_are_kept_unjudged(
@@ -644,7 +644,7 @@ def test_single_feedback_counts_and_unknown_request_ids_are_kept_unjudged(
     unknown = client.post("/feedback", json={"request_id": "f" * 32, "label": 1}).json()
     assert unknown["results"] == [{"request_id": "f" * 32, "model": None, "correct": None}]
     assert metric(client, "shipyard_model_accuracy", version="1") == 1.0
-    log = project.deployments.predictions(MODEL)
+    log = project.predictions.list(MODEL)
     assert log.set_index("request_id").loc[rid, "label"] == answer
 
 
@@ -696,7 +696,7 @@ def test_feedback_is_accepted_once_even_when_the_accuracy_refresh_fails(
     assert response.json()["accepted"] == 1
     assert metric(client, "shipyard_feedback_total", version="1") == 2
     assert metric(client, "shipyard_refresh_errors_total", refresh="accuracy") >= 1
-    log = project.deployments.predictions(MODEL).set_index("request_id")
+    log = project.predictions.list(MODEL).set_index("request_id")
     assert log.loc[second, "label"] == 0
 
 
@@ -715,7 +715,7 @@ def test_kpi_events_single_and_list_are_summed_by_name(
     assert metric(client, "shipyard_kpi_total", name="revenue") == 3
     assert metric(client, "shipyard_kpi_value_sum", name="revenue") == pytest.approx(200.0)
     assert metric(client, "shipyard_kpi_value_sum", name="clicks") == 1
-    kpis = project.deployments.metrics(MODEL)["kpis"]
+    kpis = project.predictions.metrics(MODEL)["kpis"]
     assert kpis == {
         "revenue": {"events": 3, "sum": pytest.approx(200.0)},
         "clicks": {"events": 1, "sum": 1.0},
@@ -753,7 +753,7 @@ def test_a_bad_kpi_is_refused_and_nothing_is_counted(
     assert metric(client, "shipyard_requests_total", endpoint="/kpi", code=str(status)) == 1
     assert metric(client, "shipyard_kpi_total") == 0
     with pytest.raises(NotFoundError, match="has logged anything"):
-        project.deployments.metrics(MODEL)  # nothing stored, so nothing to summarise
+        project.predictions.metrics(MODEL)  # nothing stored, so nothing to summarise
 
 
 def test_a_kpi_list_with_one_bad_event_stores_none_of_them(
@@ -763,7 +763,7 @@ def test_a_kpi_list_with_one_bad_event_stores_none_of_them(
     events = [{"name": "revenue", "value": 10}, {"name": "x" * 200, "value": 1}]
     assert client.post("/kpi", json=events).status_code == 422
     with pytest.raises(NotFoundError, match="has logged anything"):
-        project.deployments.metrics(MODEL)  # nothing stored, so nothing to summarise
+        project.predictions.metrics(MODEL)  # nothing stored, so nothing to summarise
 
 
 def test_a_kpi_request_id_that_is_not_text_is_refused_with_422(client: TestClient) -> None:
@@ -803,10 +803,10 @@ def test_a_promotion_is_picked_up_while_requests_keep_succeeding(
     worker.start()
     try:
         time.sleep(0.3)
-        project.governance.promote(credit.challenger, to="production", comment="hot reload")
+        project.promotions.promote(credit.challenger, to="production", comment="hot reload")
         wait_for(2)
         time.sleep(0.3)
-        project.governance.rollback(MODEL, alias="production", comment="back")
+        project.promotions.rollback(MODEL, alias="production", comment="back")
         wait_for(1)
         time.sleep(0.3)
     finally:
@@ -853,7 +853,7 @@ def test_the_server_follows_its_alias_again_after_the_database_fails_for_a_while
     assert "cannot follow alias 'production'" in caplog.text
     assert "model_aliases" in caplog.text
 
-    project.governance.promote(credit.challenger, to="production", comment="after the outage")
+    project.promotions.promote(credit.challenger, to="production", comment="after the outage")
     wait_until(lambda: answering_version() == 2, "answering with version 2")
 
 
@@ -891,7 +891,7 @@ def test_shadow_scores_every_request_with_the_challenger_without_answering_with_
     shadow = log[log["shadow"]]
     assert set(shadow["model"]) == {credit.challenger}
     assert set(shadow["request_id"]) == ids
-    answered = project.deployments.predictions(MODEL)
+    answered = project.predictions.list(MODEL)
     assert set(answered["model"]) == {credit.production}
     assert set(answered["request_id"]) == ids
     expected = project.models.load(credit.challenger).predict(credit.frame(30))
@@ -938,7 +938,7 @@ def test_a_full_log_queue_drops_and_counts_instead_of_blocking(
         dropped = metric(client, "shipyard_prediction_log_dropped_total")
     assert statuses == [200] * 20
     assert dropped > 0
-    kept = len(project.deployments.predictions(MODEL))
+    kept = len(project.predictions.list(MODEL))
     assert kept + dropped == 20 * 50
 
 

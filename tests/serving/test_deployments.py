@@ -65,9 +65,9 @@ def log_traffic(project: Project) -> Traffic:
         (rid, out if k < 15 else 1 - out) for k, (rid, out, _) in enumerate(answers[V1][:20])
     ]
     v2_labels = [(rid, out) for rid, out, _ in answers[V2][:10]]
-    project.deployments.record_feedback(MODEL, v1_labels + v2_labels)
+    project.predictions.record_feedback(MODEL, v1_labels + v2_labels)
     for name, value in [("revenue", 10.0), ("revenue", 20.0), ("revenue", 30.5), ("clicks", 1.0)]:
-        project.deployments.record_kpi(MODEL, name, value)
+        project.predictions.record_kpi(MODEL, name, value)
     return Traffic(answers, span_seconds=99 * 0.5)
 
 
@@ -81,7 +81,7 @@ def test_metrics_summarise_the_last_hour_of_a_deployment(project: Project) -> No
     percentiles overall and per version, throughput, feedback, accuracy per version and
     KPI event counts and sums."""
     traffic = log_traffic(project)
-    doc = project.deployments.metrics(MODEL, window_seconds=3600)
+    doc = project.predictions.metrics(MODEL, window_seconds=3600)
     latencies = {m: [lat for _, _, lat in rows] for m, rows in traffic.answers.items()}
     assert doc["deployment"] == MODEL
     assert doc["window_seconds"] == 3600
@@ -103,7 +103,7 @@ def test_metrics_summarise_the_last_hour_of_a_deployment(project: Project) -> No
 def test_a_longer_window_takes_in_older_predictions(project: Project) -> None:
     """Three hours back, the ten answers of two hours ago count too (500 ms each)."""
     log_traffic(project)
-    doc = project.deployments.metrics(MODEL, window_seconds=3 * 3600)
+    doc = project.predictions.metrics(MODEL, window_seconds=3 * 3600)
     assert doc["predictions"] == 110
     assert doc["by_model"][V1]["predictions"] == 70
     assert doc["latency_ms"]["p99"] == pytest.approx(500.0)
@@ -113,17 +113,17 @@ def test_the_log_joins_labels_and_keeps_shadow_scores_apart(project: Project) ->
     """``predictions`` returns the answered rows with their inputs, outputs and the labels
     sent later; shadow scores only with ``include_shadow``, and ``since`` cuts older rows."""
     traffic = log_traffic(project)
-    answered = project.deployments.predictions(MODEL).set_index("request_id")
+    answered = project.predictions.list(MODEL).set_index("request_id")
     assert len(answered) == 110
     assert not answered["shadow"].any()
     rid, output, latency = traffic.answers[V1][16]
     assert answered.loc[rid, "inputs"] == {"i": 16}
     assert (answered.loc[rid, "output"], answered.loc[rid, "label"]) == (output, 1 - output)
     assert answered.loc[rid, "latency_ms"] == latency
-    everything = project.deployments.predictions(MODEL, include_shadow=True)
+    everything = project.predictions.list(MODEL, include_shadow=True)
     assert len(everything) == 170
     assert set(everything[everything["shadow"]]["model"]) == {V2}
-    recent = project.deployments.predictions(MODEL, since=time.time() - 3600)
+    recent = project.predictions.list(MODEL, since=time.time() - 3600)
     assert len(recent) == 100
 
 
@@ -131,20 +131,20 @@ def test_a_deployment_that_never_logged_is_not_found(project: Project) -> None:
     """Metrics of a name that never served say so and how to start it."""
     log_traffic(project)
     with pytest.raises(NotFoundError, match=r"no deployment 'churn'.*shipyard serve churn"):
-        project.deployments.metrics("churn")
+        project.predictions.metrics("churn")
 
 
 def test_empty_feedback_and_bad_kpis_are_refused(project: Project) -> None:
     """No feedback items, a KPI without a usable name, or a value that is not finite are
     refused with InvalidInputError before anything is stored."""
     with pytest.raises(InvalidInputError, match="no feedback"):
-        project.deployments.record_feedback(MODEL, [])
+        project.predictions.record_feedback(MODEL, [])
     with pytest.raises(InvalidInputError, match="1 to 128 characters"):
-        project.deployments.record_kpi(MODEL, "", 1.0)
+        project.predictions.record_kpi(MODEL, "", 1.0)
     with pytest.raises(InvalidInputError, match="finite"):
-        project.deployments.record_kpi(MODEL, "revenue", float("nan"))
+        project.predictions.record_kpi(MODEL, "revenue", float("nan"))
     with pytest.raises(NotFoundError):
-        project.deployments.metrics(MODEL)
+        project.predictions.metrics(MODEL)
 
 
 def test_a_long_request_id_is_stored_or_refused_never_a_database_error(
@@ -153,7 +153,7 @@ def test_a_long_request_id_is_stored_or_refused_never_a_database_error(
     """Feedback for a request id longer than the 32 characters the server issues is either
     kept or refused with InvalidInputError, the same way on every backend."""
     try:
-        results = project.deployments.record_feedback(MODEL, [("x" * 40, 1)])
+        results = project.predictions.record_feedback(MODEL, [("x" * 40, 1)])
     except InvalidInputError:
         return
     assert results == [{"request_id": "x" * 40, "model": None, "correct": None}]

@@ -32,7 +32,7 @@ def test_every_row_handed_over_is_stored_with_its_inputs(project: Project) -> No
     log.put_answers(answers(4, 1, orjson.dumps(split)))
     log.close()
     assert (log.written, log.dropped) == (5, 0)
-    frame = project.deployments.predictions(MODEL)
+    frame = project.predictions.list(MODEL)
     assert frame["request_id"].tolist() == [f"{i:032x}" for i in range(5)]
     assert frame["inputs"].tolist() == [
         {"age": 30, "city": "Paris"},
@@ -54,7 +54,7 @@ def test_a_request_the_writer_cannot_read_is_dropped_and_counted_the_rest_stored
     log.close()
     assert (log.written, log.dropped) == (4, 1)
     assert log.last_error is not None and "records" in log.last_error
-    assert len(project.deployments.predictions(MODEL)) == 4
+    assert len(project.predictions.list(MODEL)) == 4
 
 
 def test_a_full_buffer_drops_and_counts_without_blocking(project: Project) -> None:
@@ -100,7 +100,7 @@ def test_what_is_buffered_becomes_segments_of_about_batch_rows(project: Project)
             select(prediction_segments.c.rows).order_by(prediction_segments.c.id)
         ).scalars()
         assert list(sizes) == [100, 100, 50]
-    assert len(project.deployments.predictions(MODEL)) == 250
+    assert len(project.predictions.list(MODEL)) == 250
 
 
 def test_a_server_killed_mid_hand_over_loses_only_the_frame_in_flight(project: Project) -> None:
@@ -131,7 +131,7 @@ def test_a_server_killed_mid_hand_over_loses_only_the_frame_in_flight(project: P
     writer.stdout.close()  # the server is gone: nobody reads the reports
     writer.stdin.close()
     assert writer.wait(60) == 0
-    frame_ids = project.deployments.predictions(MODEL)["request_id"].tolist()
+    frame_ids = project.predictions.list(MODEL)["request_id"].tolist()
     assert frame_ids == [f"{i:032x}" for i in range(5)]
 
 
@@ -144,6 +144,6 @@ def test_segments_are_owned_so_gc_keeps_them_and_verify_names_them(project: Proj
     assert log.written == 3
     removed = project.gc(grace_seconds=0)
     assert removed.blobs == []
-    assert len(project.deployments.predictions(MODEL)) == 3
+    assert len(project.predictions.list(MODEL)) == 3
     report = project.verify()
     assert report.ok and report.unreferenced == 0

@@ -110,7 +110,7 @@ def credit(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> CreditPr
 
 def logged_rows(credit: CreditProject) -> int:
     with credit.open() as project:
-        return len(project.deployments.predictions(MODEL))
+        return len(project.predictions.list(MODEL))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

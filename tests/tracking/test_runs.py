@@ -254,7 +254,14 @@ def test_a_viewer_cannot_start_or_write_to_a_run(project: Project) -> None:
     with project.start_run(experiment="credit") as run:
         run.log_param("model", "gbm")
     before = audit_count(project)
-    foreign = ActiveRun(viewer, run.id, run.name, run.experiment)
+    foreign = ActiveRun(
+        viewer.context,
+        run.id,
+        run.name,
+        run.experiment,
+        datasets=viewer.datasets,
+        models=viewer.models,
+    )
     with pytest.raises(PermissionDeniedError):
         foreign.log_param("extra", 1)
     with pytest.raises(PermissionDeniedError):
@@ -421,7 +428,9 @@ def test_get_by_prefix_and_unknown_ids(project: Project, three_runs: dict[str, s
     assert doc["status"] == "KILLED" and doc["tags"] == {"team": "growth"}
     assert doc["start_time"].endswith("+00:00")
     assert {"inputs", "artifacts", "code", "environment", "error"} <= set(doc)
-    assert "environment" not in project.runs.get(full).to_dict(full=False)
+    assert "environment" not in project.runs.get(full).to_dict(
+        exclude=("inputs", "artifacts", "code", "environment", "error")
+    )
 
 
 def test_delete_hides_a_run_and_restore_brings_it_back(

@@ -84,7 +84,7 @@ def approve(
     json_: JsonOpt = False,
 ) -> None:
     """Approve a version (approver; never its author)."""
-    a = open_project(ctx).governance.approve(ref, comment=comment)
+    a = open_project(ctx).approvals.approve(ref, comment=comment)
     emit_json(a.to_dict()) if json_ else typer.echo(f"{a.approver} approved {a.model}")
 
 
@@ -96,7 +96,7 @@ def reject(
     json_: JsonOpt = False,
 ) -> None:
     """Reject a version (approver; never its author)."""
-    a = open_project(ctx).governance.reject(ref, comment=comment)
+    a = open_project(ctx).approvals.reject(ref, comment=comment)
     emit_json(a.to_dict()) if json_ else typer.echo(f"{a.approver} rejected {a.model}")
 
 
@@ -113,7 +113,7 @@ def promote(
     from shipyard.errors import CheckFailedError
 
     try:
-        doc = open_project(ctx).governance.promote(ref, to=to, comment=comment)
+        doc = open_project(ctx).promotions.promote(ref, to=to, comment=comment)
     except CheckFailedError as exc:
         if not json_:
             _render_checks(exc.details, f"promotion of {ref} to {to}")
@@ -134,7 +134,7 @@ def rollback(
     json_: JsonOpt = False,
 ) -> None:
     """Move the alias back to its previous holder (approver), recorded as a rollback."""
-    doc = open_project(ctx).governance.rollback(name, alias=alias, comment=comment)
+    doc = open_project(ctx).promotions.rollback(name, alias=alias, comment=comment)
     if json_:
         emit_json(doc)
     else:
@@ -218,7 +218,7 @@ def risk(
     miss of one of the policy's tiers is refused as a typo. --clear removes it."""
     if (tier is None) == (not clear):
         raise typer.BadParameter("give exactly one of TIER and --clear")
-    open_project(ctx).governance.set_risk_tier(name, tier)
+    open_project(ctx).policies.set_risk_tier(name, tier)
     if json_:
         emit_json({"model": name, "risk_tier": tier})
     elif tier is None:
@@ -235,7 +235,7 @@ def policy_set(
     json_: JsonOpt = False,
 ) -> None:
     """Store a new version of a policy (admin)."""
-    p = open_project(ctx).governance.set_policy(name, file)
+    p = open_project(ctx).policies.set(name, file)
     emit_json(p.to_dict()) if json_ else typer.echo(f"policy {p.name} is now version {p.version}")
 
 
@@ -247,9 +247,9 @@ def policy_show(
 ) -> None:
     """Show the policy that applies to a model (its own over the project default); for '*',
     the project default (the built-in one when none is stored)."""
-    g = open_project(ctx).governance
-    stored = g.policy(name)
-    effective = g.effective_policy(name)
+    policies = open_project(ctx).policies
+    stored = policies.get(name)
+    effective = policies.effective(name)
     if json_:
         emit_json(
             {
@@ -276,7 +276,7 @@ def policy_check(
     json_: JsonOpt = False,
 ) -> None:
     """Check a version against its policy; exit 3 if any check fails."""
-    doc = open_project(ctx).governance.check(ref, for_alias=for_alias).to_dict()
+    doc = open_project(ctx).promotions.check(ref, for_alias=for_alias).to_dict()
     emit_json(doc) if json_ else _render_checks(doc, f"policy check of {ref} for {for_alias}")
     if not doc["passed"]:
         raise typer.Exit(3)
@@ -291,7 +291,7 @@ def check(
     json_: JsonOpt = False,
 ) -> None:
     """For CI: the contract checks of the training data and the policy; exit 0 or 3."""
-    doc = open_project(ctx).governance.gate(ref, for_alias=for_alias)
+    doc = open_project(ctx).promotions.gate(ref, for_alias=for_alias)
     emit_json(doc) if json_ else _render_checks(doc, f"shipyard check {doc['model']}")
     if not doc["passed"]:
         raise typer.Exit(3)

@@ -55,7 +55,7 @@ def list_(
         include_deleted=deleted,
     )
     if json_:
-        emit_json([r.to_dict(full=False) for r in items])
+        emit_json([r.to_dict(exclude=r.DETAILS) for r in items])
         return
     if not items:
         typer.echo("no runs match")
@@ -138,7 +138,7 @@ def delete(
 ) -> None:
     """Hide a run from searches (its history stays; `runs restore` brings it back)."""
     r = open_project(ctx).runs.delete(run_id)
-    emit_json(r.to_dict(full=False)) if json_ else typer.echo(f"deleted run {r.id}")
+    emit_json(r.to_dict(exclude=r.DETAILS)) if json_ else typer.echo(f"deleted run {r.id}")
 
 
 @app.command("restore")
@@ -149,7 +149,7 @@ def restore(
 ) -> None:
     """Bring back a deleted run."""
     r = open_project(ctx).runs.restore(run_id)
-    emit_json(r.to_dict(full=False)) if json_ else typer.echo(f"restored run {r.id}")
+    emit_json(r.to_dict(exclude=r.DETAILS)) if json_ else typer.echo(f"restored run {r.id}")
 
 
 @experiments_app.command("list")
@@ -162,5 +162,5 @@ def experiments_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
     table(
         None,
         ["experiment", "runs", "last run", "created by"],
-        [[e.name, e.runs, _when(e.last_run_ms), e.created_by] for e in items],
+        [[e.name, e.runs, _when(e.last_run), e.created_by] for e in items],
     )

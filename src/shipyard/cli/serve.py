@@ -124,7 +124,7 @@ def metrics(
     json_: JsonOpt = False,
 ) -> None:
     """Throughput, latency percentiles, accuracy and KPIs from the prediction log."""
-    doc = open_project(ctx).deployments.metrics(name, window_seconds=parse_window(window))
+    doc = open_project(ctx).predictions.metrics(name, window_seconds=parse_window(window))
     if json_:
         emit_json(doc)
         return

@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from shipyard._internal.encode import ReadModel
 from shipyard._internal.hashing import canonical_json, digest_bytes
+from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError, NotFoundError
-from shipyard.governance.access import require_role
 from shipyard.refs import Ref, parse_ref, validate_name
 from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import contract_versions, contracts, datasets
 from shipyard.stores.versioning import next_version, pick_version
 
 if TYPE_CHECKING:
+    from shipyard.context import ServiceContext
     from shipyard.data.contracts import Contract
-    from shipyard.project import Project
 
 __all__ = ["ContractSummary", "ContractVersion", "Contracts"]
 
@@ -34,8 +35,10 @@ KIND = "contract"
 
 
 @dataclass(frozen=True)
-class ContractVersion:
+class ContractVersion(ReadModel):
     """One immutable version of a data contract."""
+
+    json_properties = ("ref",)
 
     name: str
     version: int
@@ -58,23 +61,9 @@ class ContractVersion:
 
         return Contract.from_dict(self.spec)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.digest,
-            "spec": self.spec,
-            "message": self.message,
-            "bound_to": self.bound_to,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "created": self.created,
-        }
-
 
 @dataclass(frozen=True)
-class ContractSummary:
+class ContractSummary(ReadModel):
     """A contract, its latest version and the datasets bound to it."""
 
     name: str
@@ -84,22 +73,12 @@ class ContractSummary:
     updated_at: datetime
     updated_by: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "latest": self.latest,
-            "columns": self.columns,
-            "bound_to": self.bound_to,
-            "updated_at": self.updated_at.isoformat(),
-            "updated_by": self.updated_by,
-        }
-
 
 class Contracts:
     """Service for contracts: ``add``, ``get``, ``list``, ``versions``, ``bind``, ``unbind``."""
 
-    def __init__(self, project: Project) -> None:
-        self._p = project
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
 
     def add(
         self,
@@ -130,14 +109,14 @@ class Contracts:
         spec = parsed.to_dict()
         digest = digest_bytes(canonical_json(spec))
         now = datetime.now(UTC)
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "add contracts")
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "add contracts")
             row = tx.conn.execute(select(contracts.c.id).where(contracts.c.name == name)).first()
             if row is None:
                 cid = int(
                     tx.conn.execute(
                         contracts.insert().values(
-                            name=name, created_at=now, created_by=self._p.actor
+                            name=name, created_at=now, created_by=self._ctx.actor
                         )
                     ).inserted_primary_key[0]  # type: ignore[index]
                 )
@@ -161,7 +140,7 @@ class Contracts:
                     spec=spec,
                     message=message,
                     created_at=now,
-                    created_by=self._p.actor,
+                    created_by=self._ctx.actor,
                 )
             )
             tx.record(
@@ -179,12 +158,12 @@ class Contracts:
         Raises:
             NotFoundError: no such contract or version.
         """
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             return _to_version(conn, _resolve(conn, parse_ref(ref)))
 
     def versions(self, name: str) -> builtins.list[ContractVersion]:
         """Every version of a contract, oldest first."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             _contract_id(conn, name)
             rows = conn.execute(
                 _select().where(contracts.c.name == name).order_by(contract_versions.c.version)
@@ -193,7 +172,7 @@ class Contracts:
 
     def list(self) -> builtins.list[ContractSummary]:
         """Every contract with its latest version."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             names = [r.name for r in conn.execute(select(contracts.c.name).order_by("name"))]
             out = []
             for n in names:
@@ -222,8 +201,8 @@ class Contracts:
         """
         validate_name(dataset, "dataset name")
         ref = parse_ref(contract)
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "bind contracts")
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "bind contracts")
             resolved = _resolve(tx.conn, ref)
             # A digest prefix may match more versions later: store the version it means now.
             binding = (
@@ -237,7 +216,7 @@ class Contracts:
                     datasets.insert().values(
                         name=dataset,
                         created_at=datetime.now(UTC),
-                        created_by=self._p.actor,
+                        created_by=self._ctx.actor,
                         contract=binding,
                     )
                 )
@@ -255,7 +234,7 @@ class Contracts:
 
     def binding(self, dataset: str) -> str | None:
         """The contract reference bound to ``dataset``, or None."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             row = conn.execute(
                 select(datasets.c.contract).where(datasets.c.name == dataset)
             ).first()
@@ -263,8 +242,8 @@ class Contracts:
 
     def unbind(self, dataset: str) -> None:
         """Stop validating new versions of ``dataset``."""
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "bind contracts")
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "bind contracts")
             row = tx.conn.execute(
                 select(datasets.c.id, datasets.c.contract).where(datasets.c.name == dataset)
             ).first()

@@ -12,13 +12,16 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select, update
 
+from shipyard._internal.encode import ReadModel
 from shipyard._internal.hashing import CHUNK_SIZE, Hasher
 from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard.authz import require_role
 from shipyard.data import ingest
 from shipyard.data.derived import (
     add_checked,
@@ -42,7 +45,6 @@ from shipyard.data.versions import (
     to_version,
 )
 from shipyard.errors import InvalidInputError, NotFoundError
-from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref, validate_name
 from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import dataset_versions, datasets
@@ -51,22 +53,38 @@ from shipyard.stores.lineage import walk
 if TYPE_CHECKING:
     import polars as pl
 
+    from shipyard.context import ServiceContext
+    from shipyard.data.contract_registry import Contracts
     from shipyard.data.splits import SplitSpec
     from shipyard.data.validation import ValidationReport
-    from shipyard.project import Project
 
-__all__ = ["DatasetSummary", "DatasetVersion", "Datasets", "OnInvalid"]
+__all__ = ["DatasetSummary", "DatasetVersion", "Datasets", "GoverningContract", "OnInvalid"]
 
 OnInvalid = Literal["reject", "quarantine", "allow"]
 DataInput = str | os.PathLike[str] | Any  # a path, or a pandas / polars DataFrame
+
+
+@dataclass(frozen=True)
+class GoverningContract(ReadModel):
+    """A contract that governs a table version, found on ``checked``: the version itself
+    or an ancestor ``depth`` generations up. ``passed`` and ``failures`` are the validation
+    stored on ``checked`` with that contract; ``passed`` is None when it was not validated
+    with it (it is bound to the dataset)."""
+
+    checked: str
+    contract: str
+    depth: int = 0
+    passed: bool | None = None
+    failures: int = 0
 
 
 class Datasets:
     """Service for datasets: ``add``, ``get``, ``list``, ``versions``, plus ``export``,
     ``diff``, ``tag``, ``lineage``, ``validate`` and ``split``."""
 
-    def __init__(self, project: Project) -> None:
-        self._p = project
+    def __init__(self, ctx: ServiceContext, *, contracts: Contracts) -> None:
+        self._ctx = ctx
+        self._contracts = contracts
 
     # -- adding -------------------------------------------------------------------------------
 
@@ -104,13 +122,13 @@ class Datasets:
                 f"on_invalid must be reject, quarantine or allow, not {on_invalid!r}"
             )
         tag_map = _check_tags(tags or {})
-        with self._p.db.read() as conn:
-            require_role(conn, self._p.actor, "contributor", "add data")
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "contributor", "add data")
             parent_refs: list[str | int] = []
             for p in parents:
                 row = resolve(conn, parse_ref(p))
                 parent_refs.append(f"{row.name}@{row.version}")
-        contract_ref = contract or self._p.contracts.binding(name)
+        contract_ref = contract or self._contracts.binding(name)
         cleanup: list[Path] = []
         try:
             if isinstance(data, str | os.PathLike):
@@ -121,7 +139,7 @@ class Datasets:
                         raise InvalidInputError(
                             f"{path} is a folder: contracts apply to tables, not file trees"
                         )
-                    pending = stage_tree(self._p, path, name, progress)
+                    pending = stage_tree(self._ctx, path, name, progress)
                     cleanup.append(pending.payload)
                     return self._commit([finish_pending(pending, message, tag_map, parent_refs)])[0]
                 source = self._hash_source(path, fmt, progress)
@@ -133,12 +151,12 @@ class Datasets:
                     ingest.check_parquet(path)
                     parquet, move = path, False
                 else:
-                    parquet, move = self._p.artifacts.new_staging_path(".parquet"), True
+                    parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
                     cleanup.append(parquet)
                     progress.stage(f"converting {path.name} to Parquet")
                     ingest.to_parquet(path, fmt, parquet)
             else:
-                parquet, move = self._p.artifacts.new_staging_path(".parquet"), True
+                parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
                 cleanup.append(parquet)
                 _write_frame(data, parquet)
                 source = {"format": "dataframe"}
@@ -147,13 +165,22 @@ class Datasets:
             if contract_ref is None:
                 return self._commit([pending])[0]
             progress.stage(f"validating against {contract_ref}")
-            return add_checked(self._p, self, pending, contract_ref, on_invalid, cleanup, progress)
+            return add_checked(
+                self._ctx,
+                self._contracts,
+                self,
+                pending,
+                contract_ref,
+                on_invalid,
+                cleanup,
+                progress,
+            )
         finally:
             for f in cleanup:
                 f.unlink(missing_ok=True)
 
     def _commit(self, pending: builtins.list[PendingVersion]) -> builtins.list[DatasetVersion]:
-        return commit_versions(self._p, pending, self)
+        return commit_versions(self._ctx, pending, self)
 
     def _hash_source(self, path: Path, fmt: str, progress: Progress) -> dict[str, Any]:
         size = path.stat().st_size
@@ -172,12 +199,12 @@ class Datasets:
         if contract_ref is None:
             return True
         return existing.status == "valid" and existing.contract == (
-            self._p.contracts.get(contract_ref).ref
+            self._contracts.get(contract_ref).ref
         )
 
     def _by_source(self, name: str, source_digest: str) -> DatasetVersion | None:
         """The version of ``name`` made from identical input bytes, if any (skips the work)."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             row = conn.execute(
                 select_versions()
                 .where(datasets.c.name == name)
@@ -199,8 +226,8 @@ class Datasets:
         """
         new_tags = _check_tags(set_tags or {})
         remove = list(remove)
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "tag data")
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "tag data")
             row = resolve(tx.conn, parse_ref(ref))
             tags = dict(row.tags or {})
             for key in remove:
@@ -232,7 +259,7 @@ class Datasets:
         Raises:
             InvalidInputError: no contract given or bound, or the version is a file tree.
         """
-        return validate_version(self._p, self, ref, contract, store)
+        return validate_version(self._ctx, self._contracts, self, ref, contract, store)
 
     def split(
         self, ref: str, spec: SplitSpec, *, progress: Progress = NO_PROGRESS
@@ -242,7 +269,7 @@ class Datasets:
 
         The same spec on the same data gives identical digests, in any project.
         """
-        return split_version(self._p, self, ref, spec, progress)
+        return split_version(self._ctx, self, ref, spec, progress)
 
     def replay_split(
         self, child_ref: str, *, progress: Progress = NO_PROGRESS
@@ -270,8 +297,39 @@ class Datasets:
         Raises:
             InvalidReferenceError, NotFoundError.
         """
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             return to_version(conn, resolve(conn, parse_ref(ref)), self)
+
+    def governing_contracts(self, ref: str) -> builtins.list[GoverningContract]:
+        """The contracts that govern a table version: its own (the contract it was validated
+        with, else the one bound to its dataset) or, without one, those of its nearest
+        ancestors up the lineage (a split or a quarantined part is governed by its parent's
+        contract). Empty when no contract applies. This one rule answers "which contract
+        applies to this data" for promotion checks, serving and batch scoring.
+
+        >>> project.datasets.governing_contracts("credit.train@1")[0].contract  # doctest: +SKIP
+        'applicants@1'
+        """
+        found: builtins.list[GoverningContract] = []
+        seen: set[str] = set()
+        frontier = [(ref, 0)]
+        while frontier:
+            at, depth = frontier.pop(0)
+            v = self.get(at)
+            if v.ref in seen:
+                continue
+            seen.add(v.ref)
+            if v.contract and v.status in ("valid", "invalid"):
+                failures = len((v.validation or {}).get("failures", []))
+                passed = v.status == "valid"
+                found.append(GoverningContract(v.ref, v.contract, depth, passed, failures))
+                continue
+            bound = v.contract or self._contracts.binding(v.name)
+            if bound and v.kind == "table":
+                found.append(GoverningContract(v.ref, self._contracts.get(bound).ref, depth))
+                continue
+            frontier.extend((parent, depth + 1) for parent in v.parents)
+        return found
 
     def list(self) -> builtins.list[DatasetSummary]:
         """Every dataset with its latest version."""
@@ -305,7 +363,7 @@ class Datasets:
             )
             .order_by(datasets.c.name)
         )
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             rows = conn.execute(stmt).all()
         return [
             DatasetSummary(
@@ -329,7 +387,7 @@ class Datasets:
         Raises:
             NotFoundError: no such dataset.
         """
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             dataset_id(conn, name)
             rows = conn.execute(
                 select_versions()
@@ -349,7 +407,7 @@ class Datasets:
     def lineage(self, ref: str) -> dict[str, Any]:
         """Upstream (parents, recursively) and downstream (children, recursively) of a version."""
         v = self.get(ref)
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             up = walk(conn, KIND, v.ref, upstream=True)
             down = walk(conn, KIND, v.ref, upstream=False)
         return {"ref": v.ref, "digest": v.digest, "upstream": up, "downstream": down}
@@ -379,13 +437,13 @@ class Datasets:
             dest.parent.mkdir(parents=True, exist_ok=True)
             progress.stage(f"writing {dest.name}", total=v.size_bytes)
             if fmt == "parquet":
-                self._p.artifacts.copy_to(v.digest, dest, owner=owner, progress=progress.advance)
+                self._ctx.artifacts.copy_to(v.digest, dest, owner=owner, progress=progress.advance)
             else:
                 import polars as pl
 
                 tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
                 try:
-                    with self._p.artifacts.local_copy(v.digest, owner=owner) as src:
+                    with self._ctx.artifacts.local_copy(v.digest, owner=owner) as src:
                         lf = pl.scan_parquet(src)
                         if fmt == "csv":
                             lf.sink_csv(tmp)
@@ -402,7 +460,7 @@ class Datasets:
 
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise InvalidInputError(f"{dest} exists and is not an empty folder")
-        manifest = json.loads(self._p.artifacts.read_bytes(v.digest, owner=owner))
+        manifest = json.loads(self._ctx.artifacts.read_bytes(v.digest, owner=owner))
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         progress.stage(f"restoring {len(manifest['files'])} files", total=v.size_bytes)
         try:
@@ -411,7 +469,7 @@ class Datasets:
                     raise InvalidInputError(f"unsafe path in manifest of {owner}: {f['path']}")
                 target = tmp / f["path"]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self._p.artifacts.copy_to(
+                self._ctx.artifacts.copy_to(
                     f["digest"],
                     target,
                     owner=f"{owner} (file {f['path']})",
@@ -433,13 +491,13 @@ class Datasets:
             raise InvalidInputError(
                 f"dataset '{v.ref}' is a file tree; use `shipyard data get {v.ref} -o DIR`"
             )
-        with self._p.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
+        with self._ctx.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
             df = pl.read_parquet(path)
         self._log_read(v, {"via": via})
         return df
 
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
-        with audited(self._p.db, self._p.actor) as tx:
+        with audited(self._ctx.db, self._ctx.actor) as tx:
             tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, **payload})
 
 

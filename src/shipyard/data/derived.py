@@ -2,9 +2,9 @@
 (rejected, its failing rows quarantined into ``NAME.quarantine``, or stored marked invalid), a
 stored version validated, and a table split into child datasets ``NAME.<part>``.
 
-:class:`~shipyard.data.datasets.Datasets` delegates to these functions. Each takes the project
-and the service, and writes through :func:`~shipyard.data.versions.commit_versions`, so that a
-batch and its quarantine, or the parts of a split, appear together or not at all.
+:class:`~shipyard.data.datasets.Datasets` delegates to these functions. Each takes the service's
+context and the service, and writes through :func:`~shipyard.data.versions.commit_versions`, so
+that a batch and its quarantine, or the parts of a split, appear together or not at all.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 
 from shipyard._internal.progress import Progress
+from shipyard.authz import require_role
 from shipyard.data import ingest
 from shipyard.data.versions import (
     KIND,
@@ -26,7 +27,6 @@ from shipyard.data.versions import (
     stage_table,
 )
 from shipyard.errors import CheckFailedError, InvalidInputError
-from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref, validate_name
 from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import dataset_versions
@@ -34,11 +34,12 @@ from shipyard.stores.db.tables import dataset_versions
 if TYPE_CHECKING:
     import polars as pl
 
+    from shipyard.context import ServiceContext
+    from shipyard.data.contract_registry import Contracts
     from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets, OnInvalid
     from shipyard.data.splits import SplitSpec
     from shipyard.data.validation import ValidationReport
-    from shipyard.project import Project
 
 __all__ = [
     "QUARANTINE_COLUMNS",
@@ -55,7 +56,8 @@ _ROW, _REASON = "__shipyard_row__", "__shipyard_reason__"
 
 
 def add_checked(
-    project: Project,
+    ctx: ServiceContext,
+    contracts: Contracts,
     service: Datasets,
     pending: PendingVersion,
     contract_ref: str,
@@ -74,26 +76,24 @@ def add_checked(
 
     from shipyard.data.validation import validate
 
-    cv = project.contracts.get(contract_ref)
+    cv = contracts.get(contract_ref)
     frame = pl.read_parquet(pending.payload)  # read once: quarantine splits the same rows
     report = validate(cv.contract, frame)
     pending.contract = cv.ref
     pending.validation = report.to_dict()
     if report.passed:
         pending.status = "valid"
-        return commit_versions(project, [pending], service)[0]
+        return commit_versions(ctx, [pending], service)[0]
     if on_invalid == "allow":
         pending.status = "invalid"
-        return commit_versions(project, [pending], service)[0]
+        return commit_versions(ctx, [pending], service)[0]
     if on_invalid == "reject":
         raise _rejected(pending.name, cv.ref, report)
-    return _quarantine(
-        project, service, pending, frame, cv.ref, cv.contract, report, cleanup, progress
-    )
+    return _quarantine(ctx, service, pending, frame, cv.ref, cv.contract, report, cleanup, progress)
 
 
 def _quarantine(
-    project: Project,
+    ctx: ServiceContext,
     service: Datasets,
     pending: PendingVersion,
     frame: pl.DataFrame,
@@ -132,8 +132,8 @@ def _quarantine(
             report,
             f"even without its {bad.height:,} failing rows the batch fails: {still}",
         )
-    good_path = project.artifacts.new_staging_path(".parquet")
-    bad_path = project.artifacts.new_staging_path(".parquet")
+    good_path = ctx.artifacts.new_staging_path(".parquet")
+    bad_path = ctx.artifacts.new_staging_path(".parquet")
     cleanup += [good_path, bad_path]
     good.write_parquet(good_path, compression=ingest.PARQUET_COMPRESSION)
     bad.write_parquet(bad_path, compression=ingest.PARQUET_COMPRESSION)
@@ -148,13 +148,18 @@ def _quarantine(
     side.parents, side.relation = [0], "quarantined_from"
     side.status, side.contract, side.validation = "invalid", contract_ref, report.to_dict()
     side.message = f"rows of a {pending.name} batch that failed {contract_ref}"
-    kept, aside = commit_versions(project, [main, side], service)
+    kept, aside = commit_versions(ctx, [main, side], service)
     # The valid rows may equal an existing version; say where the failing rows went anyway.
     return replace(kept, quarantine={**summary, "ref": aside.ref})
 
 
 def validate_version(
-    project: Project, service: Datasets, ref: str, contract: str | None, store: bool
+    ctx: ServiceContext,
+    contracts: Contracts,
+    service: Datasets,
+    ref: str,
+    contract: str | None,
+    store: bool,
 ) -> ValidationReport:
     """:meth:`Datasets.validate <shipyard.data.datasets.Datasets.validate>`: check a table
     version against a contract and, with ``store``, record the report on the version."""
@@ -162,9 +167,9 @@ def validate_version(
 
     v = service.get(ref)
     if store:
-        with project.db.read() as conn:
-            require_role(conn, project.actor, "contributor", "validate data")
-    contract_ref = contract or project.contracts.binding(v.name)
+        with ctx.db.read() as conn:
+            require_role(conn, ctx.actor, "contributor", "validate data")
+    contract_ref = contract or contracts.binding(v.name)
     if contract_ref is None:
         raise InvalidInputError(
             f"dataset '{v.name}' has no bound contract; pass --contract NAME or bind one "
@@ -172,14 +177,14 @@ def validate_version(
         )
     if v.kind != "table":
         raise InvalidInputError(f"dataset '{v.ref}' is a file tree; contracts apply to tables")
-    cv = project.contracts.get(contract_ref)
+    cv = contracts.get(contract_ref)
     import polars as pl
 
-    with project.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
+    with ctx.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
         report = validate(cv.contract, pl.scan_parquet(path))
     status = "valid" if report.passed else "invalid"
     if not store:
-        with audited(project.db, project.actor) as tx:
+        with audited(ctx.db, ctx.actor) as tx:
             tx.record(
                 "dataset.read",
                 KIND,
@@ -187,8 +192,8 @@ def validate_version(
                 {"digest": v.digest, "via": "validate", "contract": cv.ref},
             )
         return report
-    with audited(project.db, project.actor) as tx:
-        require_role(tx.conn, project.actor, "contributor", "validate data")
+    with audited(ctx.db, ctx.actor) as tx:
+        require_role(tx.conn, ctx.actor, "contributor", "validate data")
         row = resolve(tx.conn, parse_ref(v.ref))
         tx.conn.execute(
             update(dataset_versions)
@@ -206,7 +211,7 @@ def validate_version(
 
 
 def split_version(
-    project: Project, service: Datasets, ref: str, spec: SplitSpec, progress: Progress
+    ctx: ServiceContext, service: Datasets, ref: str, spec: SplitSpec, progress: Progress
 ) -> dict[str, DatasetVersion]:
     """:meth:`Datasets.split <shipyard.data.datasets.Datasets.split>`: split a table version
     into child datasets ``NAME.<part>``, committed in one transaction."""
@@ -217,8 +222,8 @@ def split_version(
         raise InvalidInputError(f"dataset '{parent.ref}' is a file tree; only tables split")
     for part in spec.fractions:
         check_derived_name(parent.name, part)
-    with project.db.read() as conn:
-        require_role(conn, project.actor, "contributor", "split data")
+    with ctx.db.read() as conn:
+        require_role(conn, ctx.actor, "contributor", "split data")
     frame = service.read_polars(parent, via="split")
     progress.stage(f"splitting {parent.ref}")
     parts = split_frame(frame, spec)
@@ -226,7 +231,7 @@ def split_version(
     try:
         pending = []
         for part, df in parts.items():
-            path = project.artifacts.new_staging_path(".parquet")
+            path = ctx.artifacts.new_staging_path(".parquet")
             staged.append(path)
             df.write_parquet(path, compression=ingest.PARQUET_COMPRESSION)
             source = {
@@ -240,7 +245,7 @@ def split_version(
             p.parents, p.relation = [parent.ref], "split"
             p.message = f"{part} part of {parent.ref}"
             pending.append(p)
-        committed = commit_versions(project, pending, service)
+        committed = commit_versions(ctx, pending, service)
     finally:
         for path in staged:
             path.unlink(missing_ok=True)

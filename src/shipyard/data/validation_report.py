@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shipyard._internal.encode import ReadModel
 from shipyard.errors import CheckFailedError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Failure:
+class Failure(ReadModel):
     """One check that did not pass.
 
     ``column`` is None for checks on the whole table; ``failed_rows`` counts the rows failing
@@ -39,15 +40,6 @@ class Failure:
     examples: list[Any] = field(default_factory=list)
     message: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "column": self.column,
-            "check": self.check,
-            "failed_rows": self.failed_rows,
-            "examples": list(self.examples),
-            "message": self.message,
-        }
-
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Failure:
         return cls(
@@ -60,21 +52,12 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class ValidationReport:
+class ValidationReport(ReadModel):
     """The outcome of validating one table against one contract."""
 
     passed: bool
     rows: int
     failures: list[Failure]
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"passed": ..., "rows": N, "failures": [{"column", "check", "failed_rows",
-        "examples", "message"}, ...]}``, JSON-ready."""
-        return {
-            "passed": self.passed,
-            "rows": self.rows,
-            "failures": [f.to_dict() for f in self.failures],
-        }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> ValidationReport:

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from shipyard._internal.encode import ReadModel
 from shipyard._internal.hashing import canonical_json, digest_file
 from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard.authz import require_role
 from shipyard.data import ingest
 from shipyard.data.profiles import dtype_name, profile_parquet
 from shipyard.errors import InvalidInputError, NotFoundError
-from shipyard.governance.access import require_role
 from shipyard.refs import Ref
 from shipyard.stores.audit import AuditedTransaction, audited
 from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
-    from shipyard.project import Project
+    from shipyard.context import ServiceContext
 
 __all__ = [
     "KIND",
@@ -51,12 +52,14 @@ KIND = "dataset"
 
 
 @dataclass(frozen=True)
-class DatasetVersion:
+class DatasetVersion(ReadModel):
     """One immutable version of a dataset.
 
     ``created`` is True when the call that returned it made a new version. ``status`` is
     ``unvalidated``, ``valid`` or ``invalid``; ``validation`` holds the latest contract report.
     """
+
+    json_properties = ("ref",)
 
     name: str
     version: int
@@ -79,7 +82,7 @@ class DatasetVersion:
     created: bool = False
     # Set by an add with on_invalid="quarantine": where the failing rows went (this call only).
     quarantine: dict[str, Any] | None = None
-    _service: Any = field(default=None, repr=False, compare=False)
+    _service: Any = field(default=None, repr=False, compare=False, metadata={"json": "omit"})
 
     @property
     def ref(self) -> str:
@@ -96,34 +99,9 @@ class DatasetVersion:
         """The table as a pandas DataFrame (digest verified, read logged)."""
         return self.to_polars().to_pandas()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.digest,
-            "kind": self.kind,
-            "rows": self.rows,
-            "columns": self.columns,
-            "schema": self.schema,
-            "profile": self.profile,
-            "size_bytes": self.size_bytes,
-            "message": self.message,
-            "tags": self.tags,
-            "source": self.source,
-            "parents": self.parents,
-            "status": self.status,
-            "contract": self.contract,
-            "validation": self.validation,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "created": self.created,
-            "quarantine": self.quarantine,
-        }
-
 
 @dataclass(frozen=True)
-class DatasetSummary:
+class DatasetSummary(ReadModel):
     """A dataset and its latest version, as listed by ``data list``."""
 
     name: str
@@ -136,20 +114,6 @@ class DatasetSummary:
     contract: str | None
     updated_at: datetime
     updated_by: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "versions": self.versions,
-            "latest": self.latest,
-            "kind": self.kind,
-            "rows": self.rows,
-            "columns": self.columns,
-            "status": self.status,
-            "contract": self.contract,
-            "updated_at": self.updated_at.isoformat(),
-            "updated_by": self.updated_by,
-        }
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -292,7 +256,7 @@ def stage_table(
     )
 
 
-def stage_tree(project: Project, root: Path, name: str, progress: Progress) -> PendingVersion:
+def stage_tree(ctx: ServiceContext, root: Path, name: str, progress: Progress) -> PendingVersion:
     """Hash every file of a folder and stage its manifest; the files are stored at commit.
 
     Reading every file first means an unreadable file is reported before anything is stored.
@@ -308,7 +272,7 @@ def stage_tree(project: Project, root: Path, name: str, progress: Progress) -> P
             raise InvalidInputError(f"{e.absolute}: cannot read: {exc.strerror}") from None
         progress.advance(size)
         files.append({"path": e.path, "digest": digest, "size": size, "exec": e.executable})
-    staging = project.artifacts.new_staging_path(".json")
+    staging = ctx.artifacts.new_staging_path(".json")
     staging.write_bytes(canonical_json({"format": "shipyard.filetree/1", "files": files}))
     digest, _ = digest_file(staging)
     return PendingVersion(
@@ -328,7 +292,7 @@ def stage_tree(project: Project, root: Path, name: str, progress: Progress) -> P
 
 
 def commit_versions(
-    project: Project, pending: list[PendingVersion], service: Any
+    ctx: ServiceContext, pending: list[PendingVersion], service: Any
 ) -> list[DatasetVersion]:
     """Store the payloads and write every pending version in one transaction.
 
@@ -338,17 +302,17 @@ def commit_versions(
     """
     for p in pending:
         for path, expected in p.tree_files:
-            if project.artifacts.refresh(expected):
+            if ctx.artifacts.refresh(expected):
                 continue  # already stored (and kept from gc): no need to read the file again
             with open(path, "rb") as f:
-                blob, _ = project.artifacts.put_stream(f)
+                blob, _ = ctx.artifacts.put_stream(f)
             if blob.digest != expected:
                 raise InvalidInputError(
                     f"{path} changed while it was being added; add the folder again"
                 )
-        project.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
-    with audited(project.db, project.actor) as tx:
-        require_role(tx.conn, project.actor, "contributor", "add data")
+        ctx.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
+    with audited(ctx.db, ctx.actor) as tx:
+        require_role(tx.conn, ctx.actor, "contributor", "add data")
         results: list[DatasetVersion] = []
         for p in pending:
             results.append(_insert(tx, p, results, service))

@@ -201,7 +201,7 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     out.print(f"a third candidate, trained on last year's manual decisions -> {legacy.ref}")
     policy_file = root / "policies" / "credit-risk.yaml"
     write_text_atomic(policy_file, DEMO_POLICY)
-    project.governance.set_policy("credit-risk", policy_file)
+    project.policies.set("credit-risk", policy_file)
     out.print(f"$ shipyard policy set credit-risk {policy_file.relative_to(root)}")
     for mv in [*versions.values(), legacy]:
         e = project.evaluations.evaluate(
@@ -221,15 +221,15 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     bob = project.as_actor("bob")
     out.print("$ shipyard users add bob --role approver")
     try:
-        project.governance.approve(best.ref)
+        project.approvals.approve(best.ref)
     except PermissionDeniedError as exc:
         out.print(f"alice tries to approve her own model: refused: {exc.message[:90]}...")
     for mv in (best, legacy):
-        bob.governance.approve(mv.ref, comment="reviewed the evaluation")
+        bob.approvals.approve(mv.ref, comment="reviewed the evaluation")
         out.print(f"$ SHIPYARD_USER=bob shipyard models approve {mv.ref}")
     out.print(f"$ SHIPYARD_USER=bob shipyard models promote {legacy.ref} --to production")
     try:
-        bob.governance.promote(legacy.ref, to="production")
+        bob.promotions.promote(legacy.ref, to="production")
     except CheckFailedError as exc:
         for check in exc.details["checks"]:
             if not check["passed"]:
@@ -244,7 +244,7 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     }
     for section, text in card_text.items():
         project.cards.describe(best.ref, section, text)
-    doc = bob.governance.promote(best.ref, to="production", comment="best fair candidate")
+    doc = bob.promotions.promote(best.ref, to="production", comment="best fair candidate")
     out.print(f"$ SHIPYARD_USER=bob shipyard models promote {best.ref} --to production")
     out.print(
         f"  -> {sum(c['passed'] for c in doc['checks'])} of {len(doc['checks'])} checks "

@@ -91,7 +91,7 @@ def serve_and_drive(
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-    summary = project.deployments.metrics(model)
+    summary = project.predictions.metrics(model)
     exported = _pick(text)
     out.print("from /metrics: " + ", ".join(f"{k} {v}" for k, v in exported.items()))
     lat = summary["latency_ms"]
@@ -124,7 +124,7 @@ def _wait_logged(project: Project, model: str, rows: int, timeout: float = 15.0)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(NotFoundError):  # nothing written yet
-            if project.deployments.metrics(model)["predictions"] >= rows:
+            if project.predictions.metrics(model)["predictions"] >= rows:
                 return
         time.sleep(0.2)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from shipyard.stores.audit import AuditEvent, ChainReport, query_events, verify_chain
 
 if TYPE_CHECKING:
-    from shipyard.project import Project
+    from shipyard.context import ServiceContext
 
 __all__ = ["AuditLog"]
 
@@ -15,8 +15,8 @@ __all__ = ["AuditLog"]
 class AuditLog:
     """Read access to the tamper-evident history of every change and data read."""
 
-    def __init__(self, project: Project) -> None:
-        self._p = project
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
 
     def list(
         self,
@@ -34,7 +34,7 @@ class AuditLog:
         """
         if entity and ":" in entity and entity_kind is None:
             entity_kind, _, entity = entity.partition(":")
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             return query_events(
                 conn,
                 entity=entity,
@@ -48,5 +48,5 @@ class AuditLog:
     def verify(self) -> ChainReport:
         """Recompute the whole chain; ``ok`` is False at the first edited, missing or
         reordered event."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             return verify_chain(conn)

@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError
-from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref
 from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import card_sections
 
 if TYPE_CHECKING:
-    from shipyard.project import Project
+    from shipyard.context import ServiceContext
+    from shipyard.governance.approvals import Approvals
+    from shipyard.governance.reports import Evaluations
+    from shipyard.registry.models import Models
 
 __all__ = ["SECTIONS", "Cards"]
 
@@ -44,8 +47,18 @@ NOT_WRITTEN = "_Not written yet: `shipyard models describe {ref} --section {sect
 class Cards:
     """Service for model cards: ``describe`` a section, list written ``sections``, ``render``."""
 
-    def __init__(self, project: Project) -> None:
-        self._p = project
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        models: Models,
+        evaluations: Evaluations,
+        approvals: Approvals,
+    ) -> None:
+        self._ctx = ctx
+        self._models = models
+        self._evaluations = evaluations
+        self._approvals = approvals
 
     def describe(self, ref: str, section: str, text: str) -> None:
         """Write (or rewrite) a human section of a version's card (contributor)."""
@@ -57,8 +70,8 @@ class Cards:
             raise InvalidInputError("the section text is empty")
         from shipyard.registry.versions import resolve_version
 
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "write model cards")
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "write model cards")
             row = resolve_version(tx.conn, parse_ref(ref))
             key = {"model_id": row.model_id, "version": row.version, "section": section}
             tx.conn.execute(
@@ -69,7 +82,7 @@ class Cards:
             )
             tx.conn.execute(
                 card_sections.insert().values(
-                    **key, text=text.strip(), author=self._p.actor, time=datetime.now(UTC)
+                    **key, text=text.strip(), author=self._ctx.actor, time=datetime.now(UTC)
                 )
             )
             tx.record(
@@ -83,7 +96,7 @@ class Cards:
         """The human-written sections of a version: section → {text, author, time}."""
         from shipyard.registry.versions import resolve_version
 
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             row = resolve_version(conn, parse_ref(ref))
             rows = conn.execute(
                 select(card_sections)
@@ -103,15 +116,14 @@ class Cards:
         return md if fmt == "markdown" else _html_page(ref, md)
 
     def _markdown(self, ref: str) -> str:
-        p = self._p
-        mv = p.models.get(ref)
+        mv = self._models.get(ref)
         human = self.sections(mv.ref)
-        evals = p.evaluations.list(mv.ref)
+        evals = self._evaluations.list(mv.ref)
         latest = evals[0] if evals else None
-        decisions = p.governance.approvals(mv.ref)
+        decisions = self._approvals.list(mv.ref)
         history = [
             e
-            for e in p.models.alias_history(mv.name)
+            for e in self._models.alias_history(mv.name)
             if e.to_version == mv.version or e.from_version == mv.version
         ]
         out: builtins.list[str] = [f"# Model card: {mv.ref}", ""]
@@ -205,9 +217,17 @@ class Cards:
         out.append("## Governance")
         out.append("")
         for d in decisions:
+            if d.confirmed:
+                out.append(
+                    f"- {d.decision} by {d.approver} on {d.time:%Y-%m-%d %H:%M} UTC"
+                    + (f": {d.comment}" if d.comment else "")
+                )
+        forged = [d for d in decisions if not d.confirmed]
+        if forged:
             out.append(
-                f"- {d.decision} by {d.approver} on {d.time:%Y-%m-%d %H:%M} UTC"
-                + (f": {d.comment}" if d.comment else "")
+                f"- **{len(forged)} recorded decision{'s' if len(forged) != 1 else ''} "
+                "left out: not confirmed by the audit log** (edited or added outside shipyard; "
+                "run `shipyard audit verify`)"
             )
         for e in history:
             out.append(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from shipyard._internal.encode import ReadModel
 from shipyard.errors import CheckFailedError
 from shipyard.governance.evaluation import (
     FOUR_FIFTHS,
@@ -56,19 +57,16 @@ class PolicyContext:
 
 
 @dataclass(frozen=True)
-class Check:
+class Check(ReadModel):
     """One rule of a policy: its stable ``name``, the outcome, and a sentence why."""
 
     name: str
     passed: bool
     detail: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "detail": self.detail}
-
 
 @dataclass(frozen=True)
-class PolicyResult:
+class PolicyResult(ReadModel):
     """Every check of a policy, in a stable order; ``passed`` when all passed."""
 
     passed: bool
@@ -85,9 +83,6 @@ class PolicyResult:
             return f"passed ({n} check{'s' if n != 1 else ''})"
         names = ", ".join(c.name for c in self.failures)
         return f"{len(self.failures)} of {n} checks failed: {names}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": [c.to_dict() for c in self.checks]}
 
     def raise_if_failed(self) -> None:
         """Raise when a check failed.

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from shipyard._internal.encode import ReadModel
+from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError
-from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref
 from shipyard.registry.versions import find_model_id
 from shipyard.stores.audit import audited
@@ -23,13 +24,15 @@ from shipyard.stores.db.tables import evaluation_reports
 from shipyard.stores.lineage import add_edge
 
 if TYPE_CHECKING:
-    from shipyard.project import Project
+    from shipyard.context import ServiceContext
+    from shipyard.data.datasets import Datasets
+    from shipyard.registry.models import Models
 
 __all__ = ["Evaluations", "StoredEvaluation"]
 
 
 @dataclass(frozen=True)
-class StoredEvaluation:
+class StoredEvaluation(ReadModel):
     """An evaluation report as stored: which model version, on which dataset version."""
 
     id: int
@@ -37,7 +40,7 @@ class StoredEvaluation:
     dataset: str  # name@version
     dataset_digest: str
     label: str
-    report: dict[str, Any]
+    report: dict[str, Any] = field(metadata={"json": "flatten"})
     created_at: datetime
     created_by: str
 
@@ -45,24 +48,14 @@ class StoredEvaluation:
         value = self.report.get("metrics", {}).get(name)
         return None if value is None else value.get("value")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "model": self.model,
-            "dataset": self.dataset,
-            "dataset_digest": self.dataset_digest,
-            "label": self.label,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            **self.report,
-        }
-
 
 class Evaluations:
     """Service for evaluation reports: ``evaluate``, ``list``, ``latest``."""
 
-    def __init__(self, project: Project) -> None:
-        self._p = project
+    def __init__(self, ctx: ServiceContext, *, models: Models, datasets: Datasets) -> None:
+        self._ctx = ctx
+        self._models = models
+        self._datasets = datasets
 
     def evaluate(
         self,
@@ -83,18 +76,18 @@ class Evaluations:
         """
         from shipyard.governance.evaluation import evaluate
 
-        with self._p.db.read() as conn:
-            require_role(conn, self._p.actor, "contributor", "evaluate models")
-        mv = self._p.models.get(ref)
-        dataset = self._p.datasets.get(data)
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "contributor", "evaluate models")
+        mv = self._models.get(ref)
+        dataset = self._datasets.get(data)
         frame = dataset.to_pandas()
         label = label or _guess_label(mv.signature, list(frame.columns), dataset.ref)
-        predictor = self._p.models.load(mv.ref)
+        predictor = self._models.load(mv.ref)
         report = evaluate(predictor, frame, label, sensitive=list(sensitive), bootstrap=bootstrap)
         doc = report.to_dict()
         now = datetime.now(UTC)
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "evaluate models")
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "evaluate models")
             model_id = find_model_id(tx.conn, mv.name)
             res = tx.conn.execute(
                 evaluation_reports.insert().values(
@@ -105,7 +98,7 @@ class Evaluations:
                     label=label,
                     report=doc,
                     created_at=now,
-                    created_by=self._p.actor,
+                    created_by=self._ctx.actor,
                 )
             )
             add_edge(tx.conn, ("dataset", dataset.ref), ("model", mv.ref), "evaluated_on")
@@ -123,13 +116,13 @@ class Evaluations:
             )
             report_id = int(res.inserted_primary_key[0])  # type: ignore[index]
         return StoredEvaluation(
-            report_id, mv.ref, dataset.ref, dataset.digest, label, doc, now, self._p.actor
+            report_id, mv.ref, dataset.ref, dataset.digest, label, doc, now, self._ctx.actor
         )
 
     def list(self, ref: str) -> builtins.list[StoredEvaluation]:
         """Every evaluation of a model version, newest first."""
-        mv = self._p.models.get(ref)
-        with self._p.db.read() as conn:
+        mv = self._models.get(ref)
+        with self._ctx.db.read() as conn:
             model_id = find_model_id(conn, mv.name)
             rows = conn.execute(
                 select(evaluation_reports)

@@ -1,11 +1,11 @@
 """Did the data a model version was trained on pass its contract? One answer for the policy
 check (``require: [contract]``), ``shipyard check`` and promotion.
 
-For each training dataset the answer comes from, in order: the validation recorded on the
-version itself; a check now against the contract bound to its dataset (not stored, so a
-viewer in CI may run it); or else its parents, up the lineage (a split such as
-``credit.train@1`` carries the validation of ``credit@3``, as serving does for its request
-checks). Each answer names the dataset version and contract it came from.
+Which contract applies to a dataset version is :meth:`Datasets.governing_contracts
+<shipyard.data.datasets.Datasets.governing_contracts>` (the same rule serving and batch
+scoring use to check requests). The verdict is the validation stored with that contract, or,
+for a contract that is only bound, a check now (not stored, so a viewer in CI may run it).
+Each answer names the dataset version and contract it came from.
 """
 
 from __future__ import annotations
@@ -15,10 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shipyard.project import Project
-    from shipyard.registry.models import ModelVersion
+    from shipyard.data.datasets import Datasets
+    from shipyard.registry.versions import ModelVersion
 
-__all__ = ["TrainingContract", "summarize", "training_contracts"]
+__all__ = ["CheckedNow", "TrainingContract", "summarize", "training_contracts"]
+
+# Outcomes of contracts checked now, by (dataset version, contract): (passed, failures). A
+# promotion fills it before taking the write lock and re-reads the verdicts under it without
+# validating again.
+CheckedNow = dict[tuple[str, str], tuple[bool, int]]
 
 
 @dataclass(frozen=True)
@@ -54,14 +59,15 @@ class TrainingContract:
         return f"fails {self.contract}: {n} check{'' if n == 1 else 's'} failed{via}"
 
 
-def training_contracts(project: Project, mv: ModelVersion) -> list[TrainingContract]:
-    """The contract verdict of every dataset ``mv`` was trained on, in lineage order."""
-    refs = [
-        item["ref"]
-        for item in mv.lineage
-        if item.get("kind", "dataset") == "dataset" and item.get("context") == "train"
-    ]
-    return [_verdict(project, ref, 0, set()) for ref in dict.fromkeys(refs)]
+def training_contracts(
+    datasets: Datasets, mv: ModelVersion, checked_now: CheckedNow | None = None
+) -> list[TrainingContract]:
+    """The contract verdict of every dataset ``mv`` was trained on, in lineage order.
+
+    ``checked_now`` holds the outcomes of contracts already checked now; new ones are added
+    to it (a check now reads the data, which the access log records)."""
+    cache: CheckedNow = {} if checked_now is None else checked_now
+    return [_verdict(datasets, ref, cache) for ref in dict.fromkeys(mv.training_data)]
 
 
 def summarize(verdicts: Sequence[TrainingContract], model_ref: str) -> tuple[bool | None, str]:
@@ -75,26 +81,19 @@ def summarize(verdicts: Sequence[TrainingContract], model_ref: str) -> tuple[boo
     return (True if all(v.passed for v in verdicts) else None), about
 
 
-def _verdict(project: Project, ref: str, depth: int, seen: set[str]) -> TrainingContract:
-    seen.add(ref)
-    v = project.datasets.get(ref)
-    if v.status in ("valid", "invalid"):
-        failures = len((v.validation or {}).get("failures", []))
-        return TrainingContract(ref, v.status == "valid", v.contract, v.ref, failures, depth)
-    binding = project.contracts.binding(v.name)
-    if binding and v.kind == "table":
-        report = project.datasets.validate(v.ref, store=False)
-        contract = project.contracts.get(binding).ref
-        return TrainingContract(
-            ref, report.passed, contract, v.ref, len(report.failures), depth, now=True
-        )
-    found = [
-        _verdict(project, parent, depth + 1, seen) for parent in v.parents if parent not in seen
-    ]
+def _verdict(datasets: Datasets, ref: str, cache: CheckedNow) -> TrainingContract:
+    found = []
+    for g in datasets.governing_contracts(ref):
+        passed, failures, now = g.passed, g.failures, False
+        if passed is None:
+            key = (g.checked, g.contract)
+            if key not in cache:
+                report = datasets.validate(g.checked, contract=g.contract, store=False)
+                cache[key] = (report.passed, len(report.failures))
+            (passed, failures), now = cache[key], True
+        contract = g.contract
+        found.append(TrainingContract(ref, passed, contract, g.checked, failures, g.depth, now))
+    if not found:
+        return TrainingContract(ref, None)
     failed = [f for f in found if f.passed is False]
-    if failed or (found and all(f.passed for f in found)):
-        first = (failed or found)[0]
-        return TrainingContract(
-            ref, first.passed, first.contract, first.checked, first.failures, first.depth, first.now
-        )
-    return TrainingContract(ref, None)
+    return (failed or found)[0]

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from shipyard._internal.encode import ReadModel
 from shipyard._internal.files import write_bytes_atomic
 from shipyard.errors import InvalidInputError
 
@@ -79,7 +80,7 @@ class UntrustedModelError(InvalidInputError):
 
 
 @dataclass(frozen=True)
-class ModelFile:
+class ModelFile(ReadModel):
     """A model written by :func:`save_model`.
 
     ``types`` lists the types in the file that skops does not trust by default (the input
@@ -87,24 +88,13 @@ class ModelFile:
     refuses unless they are passed as ``trusted=``.
     """
 
-    path: Path
+    path: Path = field(metadata={"json": "omit"})  # the artifact store decides where
     model_type: str
     flavor: str = "sklearn"
     format: str = "skops"
     versions: Mapping[str, str] = field(default_factory=dict)
     types: tuple[str, ...] = ()
     untrusted_types: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready metadata (the path is left out: the artifact store decides where)."""
-        return {
-            "flavor": self.flavor,
-            "format": self.format,
-            "model_type": self.model_type,
-            "versions": dict(self.versions),
-            "types": list(self.types),
-            "untrusted_types": list(self.untrusted_types),
-        }
 
 
 def save_model(model: Any, path: Path) -> ModelFile:

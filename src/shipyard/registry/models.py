@@ -16,15 +16,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
 from shipyard._internal.hashing import digest_file
 from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard.authz import require_role
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from shipyard.governance.access import require_role
 from shipyard.refs import parse_ref, validate_name
+from shipyard.registry.aliases import ALWAYS_PROTECTED, check_alias, move_alias, protected_aliases
 from shipyard.registry.versions import (
     AliasEvent,
     ModelSummary,
@@ -48,21 +49,15 @@ from shipyard.stores.lineage import add_edge, walk
 from shipyard.stores.versioning import next_version
 
 if TYPE_CHECKING:
-    from shipyard.project import Project
+    from shipyard.context import ServiceContext
+    from shipyard.data.contract_registry import Contracts
+    from shipyard.data.datasets import Datasets
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.signatures import CheckedPredictor
 
-__all__ = [
-    "PROTECTED_ALIASES",
-    "AliasEvent",
-    "ModelSummary",
-    "ModelVersion",
-    "Models",
-    "check_alias",
-]
+__all__ = ["AliasEvent", "ModelSummary", "ModelVersion", "Models"]
 
 KIND = "model"
-PROTECTED_ALIASES = frozenset({"production"})
 STATUSES = ("candidate", "approved", "rejected", "archived")
 
 
@@ -71,8 +66,10 @@ class Models:
     ``versions``, plus ``set_alias``, ``remove_alias``, ``alias_history``, ``archive``,
     ``load`` and ``predict_file``."""
 
-    def __init__(self, project: Project) -> None:
-        self._p = project
+    def __init__(self, ctx: ServiceContext, *, datasets: Datasets, contracts: Contracts) -> None:
+        self._ctx = ctx
+        self._datasets = datasets
+        self._contracts = contracts
 
     # -- registering --------------------------------------------------------------------------
 
@@ -98,8 +95,8 @@ class Models:
         from shipyard.registry.signatures import infer_signature
 
         validate_name(name, "model name")
-        with self._p.db.read() as conn:
-            require_role(conn, self._p.actor, "contributor", "register models")
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "contributor", "register models")
             if run_id is not None:
                 from shipyard.tracking.runs import resolve_run_id
 
@@ -107,13 +104,13 @@ class Models:
         signature = (
             infer_signature(model, input_example).to_dict() if input_example is not None else None
         )
-        staging = self._p.artifacts.new_staging_path(".skops")
+        staging = self._ctx.artifacts.new_staging_path(".skops")
         try:
             saved = save_model(model, staging)
             if saved.untrusted_types:
                 raise _untrusted(name, "the model", saved.untrusted_types)
             digest, _ = digest_file(staging)
-            self._p.artifacts.put_file(staging, move=True, digest=digest)
+            self._ctx.artifacts.put_file(staging, move=True, digest=digest)
         finally:
             staging.unlink(missing_ok=True)
         return self._insert_version(
@@ -141,8 +138,8 @@ class Models:
         from shipyard.tracking.runs import resolve_run_id
 
         validate_name(name, "model name")
-        with self._p.db.read() as conn:
-            require_role(conn, self._p.actor, "contributor", "register models")
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "contributor", "register models")
             full = resolve_run_id(conn, run_id)
             row = conn.execute(
                 select(run_artifacts)
@@ -160,7 +157,7 @@ class Models:
                     f"run {full} has no artifact {artifact!r}; its artifacts are: "
                     f"{', '.join(known) or 'none'}"
                 )
-        with self._p.artifacts.local_copy(
+        with self._ctx.artifacts.local_copy(
             row.digest, owner=f"artifact {artifact} of run {full}"
         ) as path:
             try:
@@ -184,8 +181,8 @@ class Models:
         details: dict[str, Any],
     ) -> ModelVersion:
         now = datetime.now(UTC)
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "register models")
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "register models")
             model_id = _ensure_model(tx, name, now)
             version = next_version(tx.conn, model_versions, model_versions.c.model_id == model_id)
             metrics: dict[str, float] = {}
@@ -211,7 +208,8 @@ class Models:
                     description=description,
                     metrics=metrics,
                     created_at=now,
-                    created_by=self._p.actor,
+                    created_by=self._ctx.actor,
+                    environment=details.get("versions"),
                 )
             )
             tx.conn.execute(
@@ -235,12 +233,12 @@ class Models:
         Raises:
             NotFoundError: no such model, version or alias.
         """
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             return to_version(conn, resolve_version(conn, parse_ref(ref)))
 
     def list(self) -> builtins.list[ModelSummary]:
         """Every registered model with its latest version and aliases."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             models = conn.execute(
                 select(registered_models).order_by(registered_models.c.name)
             ).all()
@@ -277,7 +275,7 @@ class Models:
 
     def versions(self, name: str) -> builtins.list[ModelVersion]:
         """Every version of a model, oldest first."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             model_id = find_model_id(conn, name)
             rows = conn.execute(
                 select_versions()
@@ -288,7 +286,7 @@ class Models:
 
     def alias_history(self, name: str, alias: str | None = None) -> builtins.list[AliasEvent]:
         """Every move of the model's aliases (or of one alias), oldest first."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             model_id = find_model_id(conn, name)
             stmt = select(alias_events).where(alias_events.c.model_id == model_id)
             if alias:
@@ -311,88 +309,32 @@ class Models:
     # -- aliases and status -------------------------------------------------------------------
 
     def set_alias(self, ref: str, alias: str, *, comment: str = "") -> ModelVersion:
-        """Point ``alias`` at a version (contributor). Protected aliases are refused: they move
-        only through promotion.
+        """Point ``alias`` at a version (contributor). Protected aliases (``production`` and
+        any alias a deployment routes to or shadows) are refused: they move only through
+        promotion and rollback, which check the policy.
 
         Raises:
             PermissionDeniedError: the alias is protected, or the actor is not a contributor.
         """
         check_alias(alias)
-        if alias in PROTECTED_ALIASES:
-            raise PermissionDeniedError(
-                f"alias '{alias}' is protected: it moves only through promotion, which runs the "
-                f"policy checks and counts approvals; use `shipyard models promote {ref} "
-                f"--to {alias}`",
-                details={"alias": alias},
-            )
-        with audited(self._p.db, self._p.actor) as tx:
-            return self._move_alias(tx, ref, alias, reason="set", comment=comment)
-
-    def _move_alias(
-        self, tx: AuditedTransaction, ref: str, alias: str, *, reason: str, comment: str = ""
-    ) -> ModelVersion:
-        """Move an alias and record the move, in ``tx``: the mechanism under ``set_alias`` and
-        governance's promotion and rollback (which run the policy checks first). Protected
-        aliases need an approver whoever calls this; others a contributor."""
-        check_alias(alias)
-        protected = alias in PROTECTED_ALIASES
-        role: Literal["approver", "contributor"] = "approver" if protected else "contributor"
-        require_role(tx.conn, self._p.actor, role, f"move model aliases ({alias})")
-        row = resolve_version(tx.conn, parse_ref(ref))
-        if row.status == "archived":
-            raise ConflictError(
-                f"model '{row.name}@{row.version}' is archived; aliases cannot point at it"
-            )
-        current = tx.conn.execute(
-            select(model_aliases.c.version)
-            .where(model_aliases.c.model_id == row.model_id)
-            .where(model_aliases.c.alias == alias)
-        ).first()
-        before = None if current is None else int(current.version)
-        if before == row.version:
-            return to_version(tx.conn, row)
-        if current is None:
-            tx.conn.execute(
-                model_aliases.insert().values(
-                    model_id=row.model_id, alias=alias, version=row.version
-                )
-            )
-        else:
-            tx.conn.execute(
-                update(model_aliases)
-                .where(model_aliases.c.model_id == row.model_id)
-                .where(model_aliases.c.alias == alias)
-                .values(version=row.version)
-            )
-        tx.conn.execute(
-            alias_events.insert().values(
-                model_id=row.model_id,
-                alias=alias,
-                from_version=before,
-                to_version=row.version,
-                actor=self._p.actor,
-                time=datetime.now(UTC),
-                reason=reason,
-                comment=comment,
-            )
-        )
-        tx.record(
-            f"model.alias.{reason}",
-            KIND,
-            f"{row.name}@{row.version}",
-            {"alias": alias, "from": before, "to": row.version, "comment": comment},
-        )
-        return to_version(tx.conn, resolve_version(tx.conn, parse_ref(f"{row.name}@{alias}")))
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", f"move model aliases ({alias})")
+            row = resolve_version(tx.conn, parse_ref(ref))
+            _refuse_protected(tx.conn, row.model_id, row.name, alias, f"{row.name}@{row.version}")
+            move_alias(tx, row, alias, reason="set", comment=comment)
+            return to_version(tx.conn, resolve_version(tx.conn, parse_ref(f"{row.name}@{alias}")))
 
     def remove_alias(self, name: str, alias: str) -> None:
-        """Remove a (non-protected) alias; the removal is recorded in its history."""
-        if alias in PROTECTED_ALIASES:
-            raise PermissionDeniedError(
-                f"alias '{alias}' is protected: it can only move through promotion or rollback"
-            )
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "move model aliases")
+        """Remove a (non-protected) alias; the removal is recorded in its history.
+
+        Raises:
+            PermissionDeniedError: the alias is protected, or the actor is not a contributor.
+            NotFoundError: the model has no such alias.
+        """
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "move model aliases")
             model_id = find_model_id(tx.conn, name)
+            _refuse_protected(tx.conn, model_id, name, alias, None)
             current = tx.conn.execute(
                 select(model_aliases.c.version)
                 .where(model_aliases.c.model_id == model_id)
@@ -411,7 +353,7 @@ class Models:
                     alias=alias,
                     from_version=int(current.version),
                     to_version=None,
-                    actor=self._p.actor,
+                    actor=self._ctx.actor,
                     time=datetime.now(UTC),
                     reason="remove",
                     comment="",
@@ -422,8 +364,8 @@ class Models:
     def archive(self, ref: str) -> ModelVersion:
         """Mark a version archived (contributor). A version an alias points at cannot be
         archived until the alias moves."""
-        with audited(self._p.db, self._p.actor) as tx:
-            require_role(tx.conn, self._p.actor, "contributor", "archive models")
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "archive models")
             row = resolve_version(tx.conn, parse_ref(ref))
             held = [
                 r.alias
@@ -468,17 +410,17 @@ class Models:
         from shipyard.registry.signatures import CheckedPredictor, Signature
 
         v = self.get(ref)
-        with self._p.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
+        with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
             model = load_model(path, trusted=trusted)
         signature = Signature.from_dict(v.signature) if v.signature else None
-        with audited(self._p.db, self._p.actor) as tx:
+        with audited(self._ctx.db, self._ctx.actor) as tx:
             tx.record("model.load", KIND, v.ref, {"digest": v.digest})
         return CheckedPredictor(model, signature, name=v.ref)
 
     def lineage(self, ref: str) -> dict[str, Any]:
         """Where a version came from: its run and, through it, the datasets."""
         v = self.get(ref)
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             up = walk(conn, KIND, v.ref, upstream=True)
         return {"ref": v.ref, "digest": v.digest, "upstream": up}
 
@@ -518,19 +460,21 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
     )
 
 
-def check_alias(alias: str) -> None:
-    """Raise InvalidInputError unless ``alias`` can name an alias (a word, not 'latest')."""
-    from shipyard.errors import InvalidReferenceError
-
-    try:
-        kind = parse_ref(f"x@{alias}").selector.kind if isinstance(alias, str) else None
-    except InvalidReferenceError:
-        kind = None
-    if kind != "alias" or alias == "latest":
-        raise InvalidInputError(
-            f"invalid alias {alias!r}: an alias is a word starting with a letter (not a number, "
-            "'latest' or a digest)"
-        )
+def _refuse_protected(conn: Any, model_id: int, name: str, alias: str, ref: str | None) -> None:
+    """Raise when ``alias`` is protected (:func:`~shipyard.registry.aliases.protected_aliases`)."""
+    if alias not in protected_aliases(conn, model_id):
+        return
+    why = "" if alias in ALWAYS_PROTECTED else f", since a deployment of '{name}' serves it"
+    fix = (
+        f"use `shipyard models promote {ref} --to {alias}`"
+        if ref
+        else f"use `shipyard models rollback {name} --alias {alias}`"
+    )
+    raise PermissionDeniedError(
+        f"alias '{alias}' is protected{why}: it moves only through promotion, which runs the "
+        f"policy checks and counts approvals, or rollback; {fix}",
+        details={"alias": alias, "model": name},
+    )
 
 
 def _ensure_model(tx: AuditedTransaction, name: str, now: datetime) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from shipyard._internal.encode import ReadModel
 from shipyard.errors import NotFoundError
 from shipyard.refs import Ref
 from shipyard.stores.db.tables import (
@@ -31,8 +32,10 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(ReadModel):
     """One registered version of a model."""
+
+    json_properties = ("ref",)
 
     name: str
     version: int
@@ -48,33 +51,25 @@ class ModelVersion:
     created_by: str
     lineage: list[dict[str, Any]] = field(default_factory=list)
     created: bool = False
+    # The library versions it was saved with ({"sklearn": "1.6.1", ...}); empty if unknown.
+    environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "ref": self.ref,
-            "digest": self.digest,
-            "flavor": self.flavor,
-            "signature": self.signature,
-            "run_id": self.run_id,
-            "status": self.status,
-            "description": self.description,
-            "metrics": self.metrics,
-            "aliases": self.aliases,
-            "lineage": self.lineage,
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "created": self.created,
-        }
+    @property
+    def training_data(self) -> list[str]:
+        """The dataset versions its run trained on (logged with context ``train``)."""
+        return [
+            item["ref"]
+            for item in self.lineage
+            if item.get("kind") == "dataset" and item.get("context") == "train"
+        ]
 
 
 @dataclass(frozen=True)
-class ModelSummary:
+class ModelSummary(ReadModel):
     """A registered model, its latest version and its aliases."""
 
     name: str
@@ -84,19 +79,9 @@ class ModelSummary:
     updated_at: datetime
     updated_by: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "latest": self.latest,
-            "versions": self.versions,
-            "aliases": self.aliases,
-            "updated_at": self.updated_at.isoformat(),
-            "updated_by": self.updated_by,
-        }
-
 
 @dataclass(frozen=True)
-class AliasEvent:
+class AliasEvent(ReadModel):
     """One move of an alias."""
 
     alias: str
@@ -106,17 +91,6 @@ class AliasEvent:
     time: datetime
     reason: str
     comment: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "alias": self.alias,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "actor": self.actor,
-            "time": self.time.isoformat(),
-            "reason": self.reason,
-            "comment": self.comment,
-        }
 
 
 def find_model_id(conn: Connection, name: str) -> int:
@@ -223,4 +197,5 @@ def to_version(conn: Connection, row: Any) -> ModelVersion:
         created_at=row.created_at,
         created_by=row.created_by,
         lineage=lineage,
+        environment=dict(row.environment or {}),
     )

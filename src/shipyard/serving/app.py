@@ -228,7 +228,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                     )
                 pairs.append((item["request_id"], item["label"]))
             results = await asyncio.to_thread(
-                state.project.deployments.record_feedback, config.model, pairs
+                state.project.predictions.record_feedback, config.model, pairs
             )
         except InvalidInputError as exc:
             return _refused(state, "/feedback", RequestError(422, "invalid_input", exc.message))
@@ -265,7 +265,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                     )
                 events.append((item["name"], float(value), item.get("request_id")))
             # Every item is checked before any is stored.
-            await asyncio.to_thread(state.project.deployments.record_kpis, config.model, events)
+            await asyncio.to_thread(state.project.predictions.record_kpis, config.model, events)
         except InvalidInputError as exc:
             return _refused(state, "/kpi", RequestError(422, "invalid_input", exc.message))
         except RequestError as exc:
@@ -516,7 +516,7 @@ def _refresh_accuracy(state: State) -> None:
     """Set the accuracy gauge from the log; a failure is logged and counted, never raised
     (the feedback that triggered it is already stored)."""
     try:
-        values = state.project.deployments.accuracy(
+        values = state.project.predictions.accuracy(
             state.config.model, window_seconds=state.config.accuracy_window_seconds
         )
     except Exception as exc:

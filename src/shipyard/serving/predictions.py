@@ -33,9 +33,10 @@ from shipyard.stores.db.tables import feedback, kpi_events, prediction_segments,
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.context import ServiceContext
     from shipyard.project import Project
 
-__all__ = ["Deployments", "PredictionLog", "PredictionRecord"]
+__all__ = ["PredictionLog", "PredictionRecord", "Predictions"]
 
 
 @dataclass(frozen=True)
@@ -197,14 +198,14 @@ class PredictionLog:
                 self._count_dropped(int(count))
 
 
-class Deployments:
-    """Service for what deployments answered: ``predictions``, ``record_feedback``,
+class Predictions:
+    """Service for what deployments answered: ``list``, ``record_feedback``,
     ``record_kpi``, ``metrics``, ``accuracy``."""
 
-    def __init__(self, project: Project) -> None:
-        self._p = project
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
 
-    def predictions(
+    def list(
         self, deployment: str, *, since: float | None = None, include_shadow: bool = False
     ) -> pd.DataFrame:
         """The logged predictions of a deployment (``since``: epoch seconds), with feedback
@@ -213,7 +214,7 @@ class Deployments:
         import pyarrow.parquet as pq
 
         since_ms = 0 if since is None else int(since * 1000)
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             segs = conn.execute(
                 select(prediction_segments.c.digest)
                 .where(prediction_segments.c.deployment == deployment)
@@ -230,7 +231,9 @@ class Deployments:
             }
         frames = []
         for s in segs:
-            with self._p.artifacts.local_copy(s.digest, owner=f"deployment '{deployment}'") as path:
+            with self._ctx.artifacts.local_copy(
+                s.digest, owner=f"deployment '{deployment}'"
+            ) as path:
                 frames.append(pq.read_table(path).to_pandas())
         if not frames:
             return pd.DataFrame(
@@ -266,7 +269,7 @@ class Deployments:
         for i, (rid, _) in enumerate(items):
             _check_request_id(rid, f"feedback item {i}")
         now = int(time.time() * 1000)
-        with self._p.db.write() as conn:
+        with self._ctx.db.write() as conn:
             known = {
                 r.request_id: r
                 for r in conn.execute(
@@ -324,7 +327,7 @@ class Deployments:
             if rid is not None:
                 _check_request_id(rid, f"kpi item {i}")
         now = int(time.time() * 1000)
-        with self._p.db.write() as conn:
+        with self._ctx.db.write() as conn:
             conn.execute(
                 insert(kpi_events),
                 [
@@ -343,7 +346,7 @@ class Deployments:
         """Share of correct answers per model version among predictions with feedback in the
         window."""
         since = int((time.time() - window_seconds) * 1000)
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             rows = conn.execute(
                 select(predictions.c.model, predictions.c.prediction, feedback.c.label)
                 .join(feedback, feedback.c.request_id == predictions.c.request_id)
@@ -362,7 +365,7 @@ class Deployments:
         for teams without Prometheus. Errors are counted only by Prometheus (refused requests
         have no prediction to log)."""
         since = int((time.time() - window_seconds) * 1000)
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             rows = conn.execute(
                 select(predictions.c.model, predictions.c.latency_ms, predictions.c.time)
                 .where(predictions.c.deployment == deployment)
@@ -385,7 +388,7 @@ class Deployments:
             if not known:
                 raise NotFoundError(
                     f"no deployment '{deployment}' has logged anything; start one with "
-                    f"`shipyard serve {deployment}@production`"
+                    f"`shipyard serve {deployment}`"
                 )
         by_model: dict[str, list[float]] = {}
         for r in rows:
@@ -419,7 +422,7 @@ class Deployments:
         }
 
     def _known(self, deployment: str) -> bool:
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             return (
                 conn.execute(
                     select(prediction_segments.c.id)

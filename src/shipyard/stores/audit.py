@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
+from shipyard._internal.encode import ReadModel
 from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.stores.db.engine import Database
 from shipyard.stores.db.tables import GENESIS_HASH, audit_events, audit_head
@@ -34,7 +35,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class AuditEvent:
+class AuditEvent(ReadModel):
     """One entry of the audit log."""
 
     seq: int
@@ -47,22 +48,9 @@ class AuditEvent:
     prev_hash: str
     hash: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": self.time,
-            "actor": self.actor,
-            "action": self.action,
-            "entity_kind": self.entity_kind,
-            "entity": self.entity,
-            "payload": self.payload,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
-
 
 @dataclass(frozen=True)
-class ChainReport:
+class ChainReport(ReadModel):
     """The outcome of recomputing the audit chain."""
 
     ok: bool
@@ -70,15 +58,6 @@ class ChainReport:
     first_bad_seq: int | None = None
     reason: str | None = None
     head_hash: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ok": self.ok, "events": self.events}
-        if not self.ok:
-            out["first_bad_seq"] = self.first_bad_seq
-            out["reason"] = self.reason
-        else:
-            out["head_hash"] = self.head_hash
-        return out
 
 
 def event_hash(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shipyard._internal.encode import ReadModel
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.stores.artifacts import ArtifactStore
 from shipyard.stores.db.engine import Database
@@ -17,8 +18,10 @@ __all__ = ["GarbageReport", "StoreReport", "collect_garbage", "verify_store"]
 
 
 @dataclass(frozen=True)
-class StoreReport:
+class StoreReport(ReadModel):
     """The outcome of checking every blob."""
+
+    json_properties = ("ok",)
 
     checked: int
     corrupt: list[dict[str, Any]] = field(default_factory=list)
@@ -28,15 +31,6 @@ class StoreReport:
     @property
     def ok(self) -> bool:
         return not self.corrupt and not self.missing
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "corrupt": self.corrupt,
-            "missing": self.missing,
-            "unreferenced": self.unreferenced,
-        }
 
 
 def verify_store(
@@ -68,21 +62,13 @@ def verify_store(
 
 
 @dataclass(frozen=True)
-class GarbageReport:
+class GarbageReport(ReadModel):
     """What ``shipyard gc`` removed (or would remove, with ``dry_run``)."""
 
     blobs: list[str]
     bytes: int
     staging_files: int
     dry_run: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "blobs": self.blobs,
-            "bytes": self.bytes,
-            "staging_files": self.staging_files,
-            "dry_run": self.dry_run,
-        }
 
 
 def collect_garbage(

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from shipyard.authz import require_role
 from shipyard.errors import ConflictError, InvalidInputError
-from shipyard.governance.access import require_role
 from shipyard.stores.audit import AuditedTransaction, audited
 from shipyard.stores.db.tables import (
     blob_refs,
@@ -34,8 +34,9 @@ from shipyard.stores.db.tables import (
 from shipyard.stores.lineage import add_edge
 
 if TYPE_CHECKING:
-    from shipyard.project import Project
-    from shipyard.registry.models import ModelVersion
+    from shipyard.context import ServiceContext
+    from shipyard.data.datasets import Datasets
+    from shipyard.registry.models import Models, ModelVersion
 
 __all__ = ["ActiveRun", "contributor_tx", "now_ms"]
 
@@ -53,8 +54,19 @@ def now_ms() -> int:
 class ActiveRun:
     """A run being recorded; use it as a context manager (see :meth:`Runs.start`)."""
 
-    def __init__(self, project: Project, run_id: str, name: str, experiment: str) -> None:
-        self._p = project
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        run_id: str,
+        name: str,
+        experiment: str,
+        *,
+        datasets: Datasets,
+        models: Models,
+    ) -> None:
+        self._ctx = ctx
+        self._datasets = datasets
+        self._models = models
         self.id = run_id
         self.name = name
         self.experiment = experiment
@@ -204,7 +216,7 @@ class ActiveRun:
 
     def log_input(self, dataset: str, context: str = "train") -> None:
         """Record that this run read a dataset version (lineage dataset → run)."""
-        v = self._p.datasets.get(dataset)
+        v = self._datasets.get(dataset)
         context = check_key(context, "input context")
         with self._tx() as tx:
             if _has_input(tx.conn, self.id, v.ref, context):
@@ -233,7 +245,7 @@ class ActiveRun:
             files = [(src, base)]
         stored = []
         for f, rel in files:
-            blob, _ = self._p.artifacts.put_file(f)
+            blob, _ = self._ctx.artifacts.put_file(f)
             stored.append((rel, blob.digest, blob.size))
         with self._tx() as tx:
             for rel, digest, size in stored:
@@ -262,7 +274,7 @@ class ActiveRun:
         """Save a scikit-learn model with skops and register it as a new version of ``name``,
         with its signature inferred from ``input_example`` and lineage to this run."""
         self.flush()
-        return self._p.models.register_model(
+        return self._models.register_model(
             name, model, run_id=self.id, input_example=input_example, description=description
         )
 
@@ -320,13 +332,13 @@ class ActiveRun:
             self.end("FAILED", text)
 
     def _tx(self) -> Any:
-        return contributor_tx(self._p, "log to runs")
+        return contributor_tx(self._ctx, "log to runs")
 
 
 class _ContributorTx:
-    def __init__(self, project: Project, doing: str) -> None:
-        self._cm = audited(project.db, project.actor)
-        self._actor = project.actor
+    def __init__(self, ctx: ServiceContext, doing: str) -> None:
+        self._cm = audited(ctx.db, ctx.actor)
+        self._actor = ctx.actor
         self._doing = doing
 
     def __enter__(self) -> AuditedTransaction:
@@ -342,8 +354,8 @@ class _ContributorTx:
         return self._cm.__exit__(*exc)
 
 
-def contributor_tx(project: Project, doing: str) -> _ContributorTx:
-    return _ContributorTx(project, doing)
+def contributor_tx(ctx: ServiceContext, doing: str) -> _ContributorTx:
+    return _ContributorTx(ctx, doing)
 
 
 def check_key(key: Any, what: str) -> str:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
+from shipyard._internal.encode import ReadModel
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.refs import validate_name
 from shipyard.stores.audit import AuditedTransaction
@@ -39,7 +40,9 @@ from shipyard.stores.db.tables import (
 from shipyard.tracking.active import ActiveRun, check_key, contributor_tx, now_ms, write_tags
 
 if TYPE_CHECKING:
-    from shipyard.project import Project
+    from shipyard.context import ServiceContext
+    from shipyard.data.datasets import Datasets
+    from shipyard.registry.models import Models
 
 __all__ = ["ActiveRun", "Experiment", "RunInfo", "Runs"]
 
@@ -47,27 +50,18 @@ KIND = "run"
 
 
 @dataclass(frozen=True)
-class Experiment:
+class Experiment(ReadModel):
     """A named group of runs."""
 
     id: int
     name: str
     runs: int
     created_by: str
-    last_run_ms: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "runs": self.runs,
-            "created_by": self.created_by,
-            "last_run": _iso(self.last_run_ms),
-        }
+    last_run: int | None = field(metadata={"json": "epoch_ms"})  # milliseconds since the epoch
 
 
 @dataclass(frozen=True)
-class RunInfo:
+class RunInfo(ReadModel):
     """Everything recorded about one run."""
 
     id: str
@@ -75,8 +69,8 @@ class RunInfo:
     experiment: str
     status: str
     lifecycle: str
-    start_time: int
-    end_time: int | None
+    start_time: int = field(metadata={"json": "epoch_ms"})  # milliseconds since the epoch
+    end_time: int | None = field(metadata={"json": "epoch_ms"})
     created_by: str
     params: dict[str, str]
     metrics: dict[str, float]
@@ -87,50 +81,23 @@ class RunInfo:
     environment: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
+    json_properties = ("duration_seconds",)
+    #: What ``runs list --json`` leaves out (``to_dict(exclude=RunInfo.DETAILS)``).
+    DETAILS = ("inputs", "artifacts", "code", "environment", "error")
+
     @property
     def duration_seconds(self) -> float | None:
         return None if self.end_time is None else (self.end_time - self.start_time) / 1000
-
-    def to_dict(self, *, full: bool = True) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "experiment": self.experiment,
-            "status": self.status,
-            "lifecycle": self.lifecycle,
-            "start_time": _iso(self.start_time),
-            "end_time": _iso(self.end_time),
-            "duration_seconds": self.duration_seconds,
-            "created_by": self.created_by,
-            "params": self.params,
-            "metrics": self.metrics,
-            "tags": self.tags,
-        }
-        if full:
-            doc.update(
-                inputs=self.inputs,
-                artifacts=self.artifacts,
-                code=self.code,
-                environment=self.environment,
-                error=self.error,
-            )
-        return doc
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 class Runs:
     """Service for runs: ``start``, ``get``, ``list``, plus ``compare``, ``delete``,
     ``restore``, ``metric_history`` and ``experiments``."""
 
-    def __init__(self, project: Project) -> None:
-        self._p = project
+    def __init__(self, ctx: ServiceContext, *, datasets: Datasets, models: Models) -> None:
+        self._ctx = ctx
+        self._datasets = datasets
+        self._models = models
 
     def start(
         self,
@@ -157,7 +124,7 @@ class Runs:
         run_name = name or f"run-{run_id[:8]}"
         code = capture_code(Path(capture_code_in) if capture_code_in else None)
         env = capture_environment()
-        with contributor_tx(self._p, "start runs") as tx:
+        with contributor_tx(self._ctx, "start runs") as tx:
             exp_id = _ensure_experiment(tx, experiment)
             tx.conn.execute(
                 runs.insert().values(
@@ -167,7 +134,7 @@ class Runs:
                     status="RUNNING",
                     lifecycle="active",
                     start_time=now_ms(),
-                    created_by=self._p.actor,
+                    created_by=self._ctx.actor,
                     code=code,
                     environment=env,
                 )
@@ -180,7 +147,9 @@ class Runs:
                 run_id,
                 {"experiment": experiment, "name": run_name, "git": code.get("git")},
             )
-        run = ActiveRun(self._p, run_id, run_name, experiment)
+        run = ActiveRun(
+            self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
+        )
         if system_metrics:
             interval = 5.0 if system_metrics is True else float(system_metrics)
             run.start_system_metrics(interval)
@@ -192,7 +161,7 @@ class Runs:
         Raises:
             NotFoundError: no such run.
         """
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             full = resolve_run_id(conn, run_id)
             return _load(conn, [full])[0]
 
@@ -214,7 +183,7 @@ class Runs:
         """
         from shipyard.tracking.search_sql import search_runs_stmt
 
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             exp_ids = None
             if experiment is not None:
                 exp_ids = [_experiment_id(conn, experiment)]
@@ -258,7 +227,7 @@ class Runs:
 
     def metric_history(self, run_id: str, key: str) -> builtins.list[dict[str, Any]]:
         """Every point of one metric, by step."""
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             full = resolve_run_id(conn, run_id)
             rows = conn.execute(
                 select(run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.value)
@@ -279,7 +248,7 @@ class Runs:
         return self._set_lifecycle(run_id, "active")
 
     def _set_lifecycle(self, run_id: str, lifecycle: str) -> RunInfo:
-        with contributor_tx(self._p, "delete or restore runs") as tx:
+        with contributor_tx(self._ctx, "delete or restore runs") as tx:
             full = resolve_run_id(tx.conn, run_id)
             tx.conn.execute(update(runs).where(runs.c.id == full).values(lifecycle=lifecycle))
             tx.record(f"run.{'delete' if lifecycle == 'deleted' else 'restore'}", KIND, full, {})
@@ -302,7 +271,7 @@ class Runs:
             .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
             .order_by(experiments.c.name)
         )
-        with self._p.db.read() as conn:
+        with self._ctx.db.read() as conn:
             return [
                 Experiment(r.id, r.name, int(r.n or 0), r.created_by, r.last)
                 for r in conn.execute(stmt)

@@ -1,0 +1,288 @@
+"""Promotion and rollback: the only ways a protected alias moves.
+
+A version reaches ``production`` (or any alias a deployment routes to or shadows) only
+through :meth:`Promotions.promote`, which gathers the facts from the lineage graph (the
+evaluation on an exact dataset version, the current holder's evaluation on the same data,
+confirmed approvals, the training data's contract, card sections, the risk tier), checks them
+against the model's policy, and moves the alias only if every check passes.
+
+The check runs inside the transaction that moves the alias: that transaction holds the
+project's write lock (the audit head's row lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite)
+from before the facts are read until the move commits, so a policy, approval, evaluation,
+card section or risk tier that changes concurrently lands either before the check, which
+then sees it, or after the move. Checking a training dataset against a contract now reads
+the data (and logs the read), so that is done before the lock is taken, and re-read under it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING, Any
+
+from shipyard.authz import require_role
+from shipyard.errors import CheckFailedError, ConflictError, NotFoundError
+from shipyard.refs import parse_ref
+from shipyard.registry.aliases import check_alias, move_alias
+from shipyard.registry.versions import resolve_version
+from shipyard.stores.audit import AuditedTransaction, audited
+
+if TYPE_CHECKING:
+    from shipyard.context import ServiceContext
+    from shipyard.data.datasets import Datasets
+    from shipyard.governance.approvals import Approvals
+    from shipyard.governance.cards import Cards
+    from shipyard.governance.policy_checks import PolicyResult
+    from shipyard.governance.policy_registry import Policies
+    from shipyard.governance.reports import Evaluations
+    from shipyard.governance.training_contract import CheckedNow
+    from shipyard.registry.models import Models
+
+__all__ = ["Promotions"]
+
+
+class Promotions:
+    """Service for moving protected aliases: ``check``, ``gate``, ``promote``, ``rollback``."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        models: Models,
+        datasets: Datasets,
+        evaluations: Evaluations,
+        policies: Policies,
+        approvals: Approvals,
+        cards: Cards,
+    ) -> None:
+        self._ctx = ctx
+        self._models = models
+        self._datasets = datasets
+        self._evaluations = evaluations
+        self._policies = policies
+        self._approvals = approvals
+        self._cards = cards
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def check(
+        self,
+        ref: str,
+        *,
+        for_alias: str = "production",
+        checked_now: CheckedNow | None = None,
+    ) -> PolicyResult:
+        """Check a version against its policy, as promotion to ``for_alias`` would.
+
+        ``checked_now`` holds outcomes of training contracts already checked now (see
+        :func:`~shipyard.governance.training_contract.training_contracts`).
+        """
+        from shipyard.governance.policies import Policy, TierRules
+        from shipyard.governance.policy_checks import PolicyContext, check_policy
+        from shipyard.governance.training_contract import summarize, training_contracts
+
+        mv = self._models.get(ref)
+        policy = self._policies.effective(mv.name)
+        spec = policy.to_dict()
+        wanted = spec.get("evaluation_data")
+        if wanted and "@" in wanted:
+            # NAME@latest or NAME@<digest>: the exact version it means now.
+            spec["evaluation_data"] = wanted = self._datasets.get(wanted).ref
+            policy = Policy.from_dict(spec)
+        evaluation = self._evaluations.latest(mv.ref, dataset=wanted)
+        against = (spec.get("no_regression") or {}).get("against") or for_alias
+        holder = self._holder(mv.name, against)
+        baseline = None
+        if holder is not None and evaluation is not None:
+            held = self._evaluations.latest(holder, dataset_digest=evaluation.dataset_digest)
+            if held is not None:
+                baseline = {**held.report, "baseline_ref": holder, "dataset": held.dataset}
+        risk_tier = self._policies.risk_tier(mv.name)
+        tier = policy.risk_tiers.get(risk_tier or "") or TierRules()
+        contract_passed, contract_about = None, None
+        if "contract" in (*(policy.require or ()), *(tier.require or ())):
+            verdicts = training_contracts(self._datasets, mv, checked_now)
+            contract_passed, contract_about = summarize(verdicts, mv.ref)
+        ctx = PolicyContext(
+            model_ref=mv.ref,
+            evaluation=evaluation.report if evaluation else None,
+            baseline=baseline,
+            against_holder=holder,
+            approvals=[a.to_dict() for a in self._approvals.list(mv.ref) if a.confirmed],
+            training_contract_passed=contract_passed,
+            training_contract=contract_about,
+            card_sections=set(self._cards.sections(mv.ref)),
+            risk_tier=risk_tier,
+            evaluation_dataset=evaluation.dataset if evaluation else None,
+        )
+        return check_policy(policy, ctx)
+
+    def gate(self, ref: str, *, for_alias: str = "production") -> dict[str, Any]:
+        """Everything CI should check before a move of ``for_alias``: the contract of every
+        training dataset and the policy, which reads the same verdicts. ``passed`` is False if
+        any check fails."""
+        from shipyard.governance.training_contract import training_contracts
+
+        mv = self._models.get(ref)
+        checked_now: CheckedNow = {}
+        contracts = training_contracts(self._datasets, mv, checked_now)
+        checks: builtins.list[dict[str, Any]] = [
+            {
+                "name": f"contract on training data {c.dataset}",
+                "passed": c.passed is not False,
+                "detail": c.detail,
+            }
+            for c in contracts
+        ]
+        result = self.check(mv.ref, for_alias=for_alias, checked_now=checked_now).to_dict()
+        checks += result["checks"]
+        return {
+            "model": mv.ref,
+            "alias": for_alias,
+            "passed": all(c["passed"] for c in checks),
+            "checks": checks,
+        }
+
+    def prepare(self, ref: str) -> CheckedNow:
+        """Check now, before taking the write lock, the training contracts that a check of
+        ``ref`` would need to check now (they read data, which logs the read)."""
+        from shipyard.governance.training_contract import training_contracts
+
+        checked_now: CheckedNow = {}
+        training_contracts(self._datasets, self._models.get(ref), checked_now)
+        return checked_now
+
+    def check_locked(
+        self, tx: AuditedTransaction, ref: str, alias: str, checked_now: CheckedNow
+    ) -> tuple[Any, PolicyResult]:
+        """The version row ``ref`` means and its check for ``alias``, read while ``tx`` holds
+        the write lock (see the module's docstring): what is checked is what the move that
+        follows in ``tx`` acts on.
+
+        Raises:
+            ConflictError: a training contract now applies that was not checked before the
+                lock was taken (its binding changed meanwhile); run the command again.
+        """
+        row = resolve_version(tx.conn, parse_ref(ref))
+        before = dict(checked_now)
+        result = self.check(f"{row.name}@{row.version}", for_alias=alias, checked_now=checked_now)
+        if checked_now != before:
+            raise ConflictError(
+                f"the contract that applies to the training data of {row.name}@{row.version} "
+                "changed while it was being checked; nothing was moved; run the command again"
+            )
+        return row, result
+
+    # -- moving protected aliases -------------------------------------------------------------
+
+    def promote(self, ref: str, *, to: str = "production", comment: str = "") -> dict[str, Any]:
+        """Run the policy check and, only if every check passes, move ``to`` to this version
+        (approver role), in one transaction with its audit event and alias-history entry.
+
+        Raises:
+            CheckFailedError: a check failed; ``details`` lists every check (exit 3).
+            PermissionDeniedError: the actor is not an approver.
+        """
+        check_alias(to)
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "approver", "promote models")
+        checked_now = self.prepare(ref)
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "approver", "promote models")
+            row, result = self.check_locked(tx, ref, to, checked_now)
+            model_ref = f"{row.name}@{row.version}"
+            doc = {"model": model_ref, "alias": to, **result.to_dict()}
+            if not result.passed:
+                failed = result.failures
+                raise CheckFailedError(
+                    f"promotion of {model_ref} to {to} refused: {len(failed)} of "
+                    f"{len(result.checks)} checks failed: "
+                    + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+                    details=doc,
+                )
+            move_alias(tx, row, to, reason="promote", comment=comment)
+            tx.record("model.promote", "model", model_ref, {"alias": to, "checks": doc["checks"]})
+        return {**doc, "promoted": True}
+
+    def rollback(
+        self, name: str, *, alias: str = "production", comment: str = ""
+    ) -> dict[str, Any]:
+        """Move ``alias`` back to the version that held it before its current holder
+        (approver), recorded as a rollback. Repeated rollbacks walk further back through the
+        alias's history. The version rolled back to must still be approved (not rejected
+        since) and pass the policy check for ``alias`` now.
+
+        Raises:
+            NotFoundError: the alias has no holder, or had none before the current one.
+            CheckFailedError: the earlier holder was rejected since, or fails the policy
+                check now; nothing moved (exit 3).
+            PermissionDeniedError: the actor is not an approver.
+        """
+        check_alias(alias)
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "approver", "roll back models")
+        current, previous = self._rollback_target(name, alias)
+        target = f"{name}@{previous}"
+        checked_now = self.prepare(target)
+        with audited(self._ctx.db, self._ctx.actor) as tx:
+            require_role(tx.conn, self._ctx.actor, "approver", "roll back models")
+            if self._rollback_target(name, alias) != (current, previous):
+                raise ConflictError(
+                    f"{name}@{alias} moved while the rollback was being checked; nothing was "
+                    "moved; run rollback again"
+                )
+            row, result = self.check_locked(tx, target, alias, checked_now)
+            checks = result.to_dict()["checks"]
+            standing = self._approvals.standing(target)
+            if standing != "approved":
+                checks.insert(
+                    0,
+                    {
+                        "name": "approved",
+                        "passed": False,
+                        "detail": f"{target} is {standing}: only an approved version that was "
+                        "not rejected since can take traffic again",
+                    },
+                )
+            doc = {"model": name, "alias": alias, "from": current, "to": previous}
+            failed = [c for c in checks if not c["passed"]]
+            if failed:
+                raise CheckFailedError(
+                    f"rollback of {name}@{alias} to version {previous} refused: "
+                    + "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
+                    + f"; to choose another version, use `shipyard models promote "
+                    f"{name}@N --to {alias}`",
+                    details={**doc, "passed": False, "checks": checks},
+                )
+            move_alias(tx, row, alias, reason="rollback", comment=comment)
+        return {**doc, "passed": True, "checks": checks}
+
+    def _rollback_target(self, name: str, alias: str) -> tuple[int, int]:
+        """(current holder, the version before it): the alias's history read as a stack,
+        where a promotion or set pushes a version and a rollback pops one."""
+        stack: builtins.list[int] = []
+        for e in self._models.alias_history(name, alias):
+            if e.reason == "rollback":
+                if stack:
+                    stack.pop()
+                if e.to_version is not None and (not stack or stack[-1] != e.to_version):
+                    stack.append(e.to_version)  # an edited history: follow what it says
+            elif e.to_version is None:
+                stack.clear()
+            else:
+                stack.append(e.to_version)
+        if not stack:
+            raise NotFoundError(f"model '{name}' has no current '{alias}' to roll back")
+        current = stack[-1]
+        earlier = [v for v in stack[:-1] if v != current]
+        if not earlier:
+            raise NotFoundError(
+                f"{name}@{alias} has no earlier holder to roll back to (version {current} "
+                "was the first)"
+            )
+        return current, earlier[-1]
+
+    def _holder(self, name: str, alias: str) -> str | None:
+        try:
+            return self._models.get(f"{name}@{alias}").ref
+        except NotFoundError:
+            return None
