@@ -332,7 +332,9 @@ def test_rollback_moves_production_back(cli: Cli, opened: Project) -> None:
         assert cli("models", "promote", ref, user="bob").code == 0
     res = cli("models", "rollback", MODEL, "--comment", "v2 misbehaves", "--json", user="bob")
     assert res.code == 0, res.stderr
-    assert res.json() == {"model": MODEL, "alias": "production", "from": 2, "to": 1}
+    doc = res.json()
+    assert (doc["model"], doc["alias"], doc["from"], doc["to"]) == (MODEL, "production", 2, 1)
+    assert doc["passed"] is True
     assert opened.models.get(f"{MODEL}@production").ref == V1
     last = opened.models.alias_history(MODEL, "production")[-1]
     assert (last.reason, last.actor, last.comment) == ("rollback", "bob", "v2 misbehaves")

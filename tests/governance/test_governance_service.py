@@ -29,7 +29,6 @@ from shipyard.data.splits import SplitSpec
 from shipyard.demo.data import credit_applicants
 from shipyard.errors import (
     CheckFailedError,
-    ConflictError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,

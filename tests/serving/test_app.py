@@ -79,8 +79,8 @@ def build_credit_project(root: Path, *, rows: int = 800) -> CreditProject:
     """Build the credit project at ``root`` as alice (admin): credit@1 checked against the
     inferred and bound contract applicants@1, split 80/20 into credit.train@1 (checked
     against the contract too: the server refuses requests outside it) and credit.test@1;
-    credit-risk@1 (C=1) promoted to production under a project policy that requires
-    nothing, credit-risk@2 (C=0.01) as challenger."""
+    both versions approved by bob (an approver), credit-risk@1 (C=1) promoted to production
+    under a project policy that requires nothing, credit-risk@2 (C=0.01) to challenger."""
     with shipyard.init_project(root, actor="alice") as project:
         frame = credit_applicants(rows)
         contract = project.contracts.add("applicants", infer_contract(frame))
@@ -102,8 +102,12 @@ def build_credit_project(root: Path, *, rows: int = 800) -> CreditProject:
                 run.log_input(parts["train"].ref, "train")
                 refs.append(run.log_model(pipeline, MODEL, input_example=x.head(20)).ref)
         project.policies.set("*", {})
-        project.promotions.promote(refs[0], to="production")
-        project.models.set_alias(refs[1], "challenger")
+        project.users.add("bob", "approver")
+        bob = project.as_actor("bob")
+        for ref in refs:
+            bob.approvals.approve(ref, comment="reviewed")
+        bob.promotions.promote(refs[0], to="production")
+        bob.promotions.promote(refs[1], to="challenger")
         test = parts["test"].to_pandas()
         records = json.loads(
             test.drop(columns=[LABEL]).to_json(orient="records", date_format="iso")

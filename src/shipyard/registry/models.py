@@ -51,6 +51,7 @@ from shipyard.stores.versioning import next_version
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.contract_registry import Contracts
+    from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.signatures import CheckedPredictor
@@ -416,6 +417,53 @@ class Models:
         with audited(self._ctx.db, self._ctx.actor) as tx:
             tx.record("model.load", KIND, v.ref, {"digest": v.digest})
         return CheckedPredictor(model, signature, name=v.ref)
+
+    def input_contracts(self, ref: str) -> builtins.list[Contract]:
+        """The contracts of the data a version was trained on
+        (:meth:`Datasets.governing_contracts`), which every row it scores must also pass, on
+        every scoring path: a value outside them (an age of 250, an unknown category) is
+        refused like a badly typed one."""
+        mv = self.get(ref)
+        found: dict[str, Contract] = {}
+        for dataset in dict.fromkeys(mv.training_data):
+            for governing in self._datasets.governing_contracts(dataset):
+                if governing.contract not in found:
+                    found[governing.contract] = self._contracts.get(governing.contract).contract
+        return builtins.list(found.values())
+
+    def reference_rows(
+        self, ref: str, n: int = 256, *, seed: int = 0
+    ) -> builtins.list[dict[str, Any]]:
+        """Up to ``n`` rows of the data a version was trained on (its training datasets, named
+        by its lineage), sampled with ``seed`` and shaped as a request row is after its checks
+        (the signature's pydantic model: dates as datetimes, missing values as None). Rows that
+        fail the signature are left out; empty without a signature or training data. Used to
+        check a compiled form against scikit-learn on realistic rows."""
+        from pydantic import ValidationError
+
+        from shipyard.registry.signatures import Signature
+
+        mv = self.get(ref)
+        if not mv.signature:
+            return []
+        signature = Signature.from_dict(mv.signature)
+        model = signature.inputs.to_pydantic()
+        rows: builtins.list[dict[str, Any]] = []
+        for dataset in dict.fromkeys(mv.training_data):
+            v = self._datasets.get(dataset)
+            if v.kind != "table" or not set(signature.columns) <= set(v.columns):
+                continue
+            frame = v.to_polars().select(signature.columns)
+            if frame.height > n:
+                frame = frame.sample(n, seed=seed)
+            for record in frame.to_dicts():
+                try:
+                    rows.append(model.model_validate(record).model_dump(by_alias=True))
+                except ValidationError:
+                    continue
+            if len(rows) >= n:
+                break
+        return rows[:n]
 
     def lineage(self, ref: str) -> dict[str, Any]:
         """Where a version came from: its run and, through it, the datasets."""

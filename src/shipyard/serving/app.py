@@ -49,7 +49,6 @@ from shipyard.serving.predictions import PredictionLog
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from shipyard.data.contracts import Contract
     from shipyard.project import Project
     from shipyard.registry.signatures import CheckedPredictor
 
@@ -444,32 +443,13 @@ def _load(project: Project, model: str, alias: str) -> Slot:
     predictor = project.models.load(mv.ref)
     columns = tuple(predictor.signature.columns) if predictor.signature else ()
     compiled, scoring = compile_predictor(predictor)
-    checks = request_checks(predictor.signature, _training_contract(project, mv))
+    checks = request_checks(predictor.signature, project.models.input_contracts(mv.ref))
     return Slot(alias, mv.version, mv.ref, predictor, columns, checks, compiled, scoring)
 
 
 def _announce(slot: Slot) -> None:
     """Say how a loaded version answers: compiled arithmetic or scikit-learn, and why."""
     print(f"shipyard serve: {slot.alias} is {slot.ref}, {slot.scoring}", file=sys.stderr)
-
-
-def _training_contract(project: Project, mv: Any) -> Contract | None:
-    """The contract of the data ``mv`` was trained on, found up the lineage (a split or
-    quarantined part carries its parent's contract), or None."""
-    trained_on = [i["ref"] for i in mv.lineage if i.get("context") == "train"]
-    seen: set[str] = set()
-    while trained_on:
-        ref = trained_on.pop(0)
-        if ref in seen:
-            continue
-        seen.add(ref)
-        version = project.datasets.get(ref)
-        contract_ref = version.contract or project.contracts.binding(version.name)
-        if not contract_ref:
-            trained_on.extend(version.parents)
-            continue
-        return project.contracts.get(contract_ref).contract
-    return None
 
 
 def _route(state: State) -> Slot:

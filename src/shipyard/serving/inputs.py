@@ -4,6 +4,7 @@ model's signature and the contract of the data it was trained on."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -141,12 +142,13 @@ def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def request_checks(signature: Signature | None, contract: Contract | None) -> tuple[Any, ...]:
+def request_checks(signature: Signature | None, contracts: Sequence[Contract]) -> tuple[Any, ...]:
     """The pydantic models every request row must pass, in order: the signature's types and
-    the training data's contract limited to the model's inputs, so that a value outside the
-    contract (an age of 250, an unknown category) is refused like a badly typed one.
+    each contract of the training data (:meth:`Models.input_contracts`) limited to the model's
+    inputs, so that a value outside the contract (an age of 250, an unknown category) is
+    refused like a badly typed one.
 
-    Where the contract gives each shared column the signature's type (text and category
+    Where a single contract gives each shared column the signature's type (text and category
     count as one), both become a single model: one validation per row instead of two.
     Empty without a signature.
     """
@@ -157,19 +159,25 @@ def request_checks(signature: Signature | None, contract: Contract | None) -> tu
     if signature is None:
         return ()
     inputs = signature.inputs
-    kept = (
-        {}
-        if contract is None
-        else {c: spec for c, spec in contract.columns.items() if c in inputs.columns}
-    )
-    if not kept:
+    subsets = []
+    for contract in contracts:
+        kept = {c: spec for c, spec in contract.columns.items() if c in inputs.columns}
+        if kept:
+            subsets.append((contract, kept))
+    if not subsets:
         return (inputs.to_pydantic(),)
-    if all(_same_type(spec.type, inputs.columns[c].type) for c, spec in kept.items()):
-        merged = {c: kept.get(c, spec) for c, spec in inputs.columns.items()}
-        return (replace(inputs, columns=merged).to_pydantic(),)
-    assert contract is not None
-    subset = replace(contract, columns=kept, strict=False, checks=DatasetChecks())
-    return (subset.to_pydantic(), inputs.to_pydantic())
+    if len(subsets) == 1:
+        contract, kept = subsets[0]
+        if all(_same_type(spec.type, inputs.columns[c].type) for c, spec in kept.items()):
+            merged = {c: kept.get(c, spec) for c, spec in inputs.columns.items()}
+            return (replace(inputs, columns=merged).to_pydantic(),)
+    return (
+        *(
+            replace(contract, columns=kept, strict=False, checks=DatasetChecks()).to_pydantic()
+            for contract, kept in subsets
+        ),
+        inputs.to_pydantic(),
+    )
 
 
 def _same_type(a: str, b: str) -> bool:
