@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
@@ -21,6 +21,9 @@ from sqlalchemy.engine import Connection
 from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.stores.db.engine import Database
 from shipyard.stores.db.tables import GENESIS_HASH, audit_events, audit_head
+
+if TYPE_CHECKING:
+    from shipyard.stores.checkpoints import CheckpointCheck
 
 __all__ = [
     "AuditEvent",
@@ -63,21 +66,39 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The outcome of recomputing the audit chain."""
+    """The outcome of recomputing the audit chain, and of any further check made with it.
+
+    ``first_bad_seq``, ``reason`` and ``head_hash`` are about the chain itself; each further
+    check (``checkpoint``: see :mod:`shipyard.stores.checkpoints`) is a section of its own,
+    added with a ``with_…`` method, and ``ok`` is true only when the chain and every section
+    pass.
+    """
 
     ok: bool
     events: int
     first_bad_seq: int | None = None
     reason: str | None = None
     head_hash: str | None = None
+    checkpoint: CheckpointCheck | None = None
+
+    @property
+    def chain_ok(self) -> bool:
+        """Whether the chain itself verified, whatever the other sections say."""
+        return self.first_bad_seq is None
+
+    def with_checkpoint(self, check: CheckpointCheck) -> ChainReport:
+        """This report with the result of a checkpoint check added."""
+        return replace(self, ok=self.ok and check.ok, checkpoint=check)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": self.ok, "events": self.events}
-        if not self.ok:
+        if not self.chain_ok:
             out["first_bad_seq"] = self.first_bad_seq
             out["reason"] = self.reason
         else:
             out["head_hash"] = self.head_hash
+        if self.checkpoint is not None:
+            out["checkpoint"] = self.checkpoint.to_dict()
         return out
 
 
