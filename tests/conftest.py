@@ -49,6 +49,18 @@ def actor(monkeypatch: pytest.MonkeyPatch) -> str:
     return ACTOR
 
 
+@pytest.fixture(autouse=True)
+def audit_key_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """No test reads or writes the real ``~/.config``: the config folder, where the audit
+    signing key is created, is a fresh temporary one (``XDG_CONFIG_HOME``)."""
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.delenv("SHIPYARD_AUDIT_KEY_FILE", raising=False)
+    return config
+
+
 # -- PostgreSQL -------------------------------------------------------------------------------
 
 
@@ -263,6 +275,42 @@ def _corrupt_local_blob(store: ArtifactStore, digest: str) -> Path:
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     return path
+
+
+def _rewrite_audit_chain(project: Project, seq: int, payload: str) -> None:
+    from sqlalchemy import select, update
+
+    from shipyard.stores.audit import event_hash
+    from shipyard.stores.db.tables import GENESIS_HASH, audit_events, audit_head
+
+    columns = ("seq", "time", "actor", "action", "entity_kind", "entity", "payload")
+    with project.db.write() as conn:
+        prev = conn.execute(
+            select(audit_events.c.hash).where(audit_events.c.seq == seq - 1)
+        ).scalar_one_or_none()
+        prev = prev or GENESIS_HASH
+        later = conn.execute(
+            select(audit_events).where(audit_events.c.seq >= seq).order_by(audit_events.c.seq)
+        ).all()
+        for row in later:
+            values = {c: row._mapping[c] for c in columns}
+            if row.seq == seq:
+                values["payload"] = payload
+            new_hash = event_hash(**values, prev_hash=prev)
+            conn.execute(
+                update(audit_events)
+                .where(audit_events.c.seq == row.seq)
+                .values(payload=values["payload"], prev_hash=prev, hash=new_hash)
+            )
+            prev = new_hash
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=prev))
+
+
+@pytest.fixture
+def rewrite_audit_chain() -> Callable[[Project, int, str], None]:
+    """Rewrite an audit event's payload as someone with write access to the database could,
+    re-hashing every later event and the head, so that plain ``audit verify`` still passes."""
+    return _rewrite_audit_chain
 
 
 @pytest.fixture

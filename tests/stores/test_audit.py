@@ -144,7 +144,9 @@ def test_intact_chain_verifies(project: Project, sample_csv: Callable[..., Path]
     assert report.ok
     assert report.events == 8
     assert report.head_hash == _rows(project)[-1].hash
-    assert report.to_dict() == {"ok": True, "events": 8, "head_hash": report.head_hash}
+    doc = report.to_dict()
+    assert (doc["ok"], doc["events"], doc["head_hash"]) == (True, 8, report.head_hash)
+    assert (doc["first_bad_seq"], doc["reason"], doc["state"]) == (None, None, [])
 
 
 def test_edited_payload_is_detected(project: Project, sample_csv: Callable[..., Path]) -> None:
@@ -196,7 +198,11 @@ def test_rehashed_edit_of_the_newest_event_is_detected_by_the_head(
     assert [(e.seq, e.actor) for e in project.audit.list()][-1] == (8, "mallory")
     report = project.audit.verify()
     assert not report.ok
-    assert "head_hash" not in report.to_dict()
+    assert report.head_hash is None
+    assert report.first_bad_seq == 8
+    assert report.reason == (
+        "event 8 does not match the hash the head records (it was edited and re-hashed)"
+    )
 
 
 def test_deleted_middle_event_is_detected(

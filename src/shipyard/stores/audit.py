@@ -9,11 +9,11 @@ event breaks the chain at that point, which :func:`verify_chain` reports.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
@@ -23,10 +23,14 @@ from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.stores.db.engine import Database
 from shipyard.stores.db.tables import GENESIS_HASH, audit_events, audit_head
 
+if TYPE_CHECKING:
+    from shipyard.stores.checkpoints import CheckpointCheck
+
 __all__ = [
     "AuditEvent",
     "AuditedTransaction",
     "ChainReport",
+    "StateMismatch",
     "audited",
     "event_hash",
     "query_events",
@@ -50,14 +54,49 @@ class AuditEvent(ReadModel):
 
 
 @dataclass(frozen=True)
+class StateMismatch(ReadModel):
+    """A row of ``table`` (identified by ``key``) that differs from what the audit events say:
+    ``expected`` from the events, ``found`` in the table (None when absent)."""
+
+    table: str
+    key: str
+    problem: str
+    expected: Any = None
+    found: Any = None
+
+
+@dataclass(frozen=True)
 class ChainReport(ReadModel):
-    """The outcome of recomputing the audit chain."""
+    """The outcome of recomputing the audit chain, and of any further check made with it.
+
+    ``first_bad_seq``, ``reason`` and ``head_hash`` are about the chain itself; each further
+    check (``state``: the governance tables compared with the events, see
+    :mod:`shipyard.governance.audit_state`; ``checkpoint``: see
+    :mod:`shipyard.stores.checkpoints`) is a section of its own,
+    added with a ``with_…`` method, and ``ok`` is true only when the chain and every section
+    pass.
+    """
 
     ok: bool
     events: int
     first_bad_seq: int | None = None
     reason: str | None = None
     head_hash: str | None = None
+    state: tuple[StateMismatch, ...] = ()
+    checkpoint: CheckpointCheck | None = None
+
+    @property
+    def chain_ok(self) -> bool:
+        """Whether the chain itself verified, whatever the other sections say."""
+        return self.first_bad_seq is None
+
+    def with_state(self, mismatches: Sequence[StateMismatch]) -> ChainReport:
+        """This report with the tables compared with the events (every row that differs)."""
+        return replace(self, ok=self.ok and not mismatches, state=tuple(mismatches))
+
+    def with_checkpoint(self, check: CheckpointCheck) -> ChainReport:
+        """This report with the result of a checkpoint check added."""
+        return replace(self, ok=self.ok and check.ok, checkpoint=check)
 
 
 def event_hash(
@@ -234,12 +273,19 @@ def verify_chain(conn: Connection) -> ChainReport:
         expected_seq += 1
         count += 1
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
-    if int(head.seq) != count or head.hash != prev:
+    if int(head.seq) != count:
         return ChainReport(
             False,
             count,
             count + 1,
             f"the log ends at event {count} but the head records event {head.seq}",
+        )
+    if head.hash != prev:
+        return ChainReport(
+            False,
+            count,
+            count,
+            f"event {count} does not match the hash the head records (it was edited and re-hashed)",
         )
     return ChainReport(True, count, head_hash=prev)
 

@@ -1,0 +1,266 @@
+"""The governance state rebuilt from the audit chain, compared with the tables.
+
+The chain is the source of truth for governance: who is which role, the registered model
+versions and their statuses, approvals and rejections, where each alias points and every move
+it made, risk tiers, model card sections, policies and deployments. Each of these changes is
+an audit event written in the same transaction as the rows. :func:`check_state` replays those
+events in order and reports every row that differs from what they say, so an edit of the
+tables by someone with database access (an approvals row added by hand, an alias moved with
+SQL) is caught even though the chain itself still verifies.
+
+A rewritten chain (events edited and every later hash recomputed) is the other half of the
+threat; signed checkpoints (:mod:`shipyard.stores.checkpoints`) catch that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection
+
+from shipyard._internal.hashing import canonical_json, digest_bytes
+from shipyard.governance.approvals import standing_of
+from shipyard.stores.audit import StateMismatch
+from shipyard.stores.db.tables import (
+    alias_events,
+    approvals,
+    audit_events,
+    card_sections,
+    deployment_events,
+    deployments,
+    model_aliases,
+    model_versions,
+    policies,
+    registered_models,
+    users,
+)
+
+__all__ = ["check_state"]
+
+_ACTIONS = (
+    "user.add",
+    "user.role",
+    "model.create",
+    "model.register",
+    "model.approve",
+    "model.reject",
+    "model.archived",
+    "model.risk_tier",
+    "model.card",
+    "policy.set",
+    "deployment.set",
+)
+
+
+@dataclass
+class _State:
+    """What the events say, keyed as :func:`check_state` compares it."""
+
+    users: dict[str, str]
+    models: set[str]
+    versions: dict[str, dict[str, Any]]
+    decisions: dict[str, list[tuple[str, str, str]]]
+    aliases: dict[str, int]
+    moves: dict[str, list[tuple[str, int | None, int | None, str, str, str]]]
+    tiers: dict[str, str | None]
+    cards: dict[str, tuple[str, str]]
+    policies: dict[str, str]
+    deployments: dict[str, dict[str, Any]]
+    changes: dict[str, list[tuple[Any, ...]]]
+
+
+def _replay(conn: Connection) -> _State:
+    state = _State({}, set(), {}, defaultdict(list), {}, defaultdict(list), {}, {}, {}, {}, {})
+    state.changes = defaultdict(list)
+    rows = conn.execute(
+        select(audit_events)
+        .where(
+            or_(audit_events.c.action.in_(_ACTIONS), audit_events.c.action.like("model.alias.%"))
+        )
+        .order_by(audit_events.c.seq)
+    )
+    for row in rows:
+        try:
+            payload = json.loads(row.payload)
+        except ValueError:
+            continue
+        if not isinstance(payload, dict):
+            continue
+        action, entity, actor = row.action, row.entity, row.actor
+        if action == "user.add":
+            state.users[entity] = payload.get("role", "viewer")
+        elif action == "user.role":
+            state.users[entity] = str(payload.get("to"))
+        elif action == "model.create":
+            state.models.add(entity)
+        elif action == "model.register":
+            state.models.add(entity.rsplit("@", 1)[0])
+            state.versions[entity] = {
+                "digest": payload.get("digest"),
+                "flavor": payload.get("flavor"),
+                "run_id": payload.get("run_id"),
+                "created_by": actor,
+                "status": "candidate",
+            }
+        elif action in ("model.approve", "model.reject"):
+            decision = action.split(".", 1)[1]
+            state.decisions[entity].append((actor, decision, payload.get("comment", "")))
+            version = state.versions.get(entity)
+            if version is not None and version["status"] != "archived":
+                standing = standing_of((a, d) for a, d, _ in state.decisions[entity])
+                version["status"] = "candidate" if standing == "pending" else standing
+        elif action == "model.archived":
+            if entity in state.versions:
+                state.versions[entity]["status"] = "archived"
+        elif action.startswith("model.alias."):
+            reason = action.rsplit(".", 1)[1]
+            name = entity.rsplit("@", 1)[0]
+            alias = str(payload.get("alias"))
+            to = payload.get("to") if reason != "remove" else None
+            key = f"{name}/{alias}"
+            if to is None:
+                state.aliases.pop(key, None)
+            else:
+                state.aliases[key] = int(to)
+            state.moves[name].append(
+                (alias, payload.get("from"), to, actor, reason, payload.get("comment", ""))
+            )
+        elif action == "model.risk_tier":
+            state.tiers[entity] = payload.get("tier")
+        elif action == "model.card":
+            state.cards[f"{entity}/{payload.get('section')}"] = (payload.get("text", ""), actor)
+        elif action == "policy.set":
+            state.policies[entity] = str(payload.get("digest"))
+        elif action == "deployment.set":
+            state.deployments[entity] = {
+                "model": payload.get("model"),
+                "routes": payload.get("routes"),
+                "shadow": payload.get("shadow"),
+                "version": payload.get("version"),
+            }
+            state.changes[entity].append(
+                (
+                    payload.get("version"),
+                    payload.get("from_routes"),
+                    payload.get("routes"),
+                    payload.get("from_shadow"),
+                    payload.get("shadow"),
+                    actor,
+                    payload.get("comment", ""),
+                )
+            )
+    return state
+
+
+def check_state(conn: Connection) -> list[StateMismatch]:
+    """Every governance row that differs from what the audit events say, table by table."""
+    state = _replay(conn)
+    out: list[StateMismatch] = []
+    model_names = {int(r.id): r.name for r in conn.execute(select(registered_models))}
+
+    def compare(table: str, expected: dict[str, Any], found: dict[str, Any]) -> None:
+        for key in sorted(set(expected) | set(found)):
+            want, have = expected.get(key), found.get(key)
+            if key not in found:
+                out.append(StateMismatch(table, key, "missing from the table", want, None))
+            elif key not in expected:
+                out.append(StateMismatch(table, key, "not in the audit log", None, have))
+            elif want != have:
+                out.append(StateMismatch(table, key, "differs from the audit log", want, have))
+
+    compare("users", state.users, {r.name: r.role for r in conn.execute(select(users))})
+    compare(
+        "registered_models",
+        {name: {"risk_tier": state.tiers.get(name)} for name in state.models},
+        {r.name: {"risk_tier": r.risk_tier} for r in conn.execute(select(registered_models))},
+    )
+    compare(
+        "model_versions",
+        state.versions,
+        {
+            f"{model_names.get(r.model_id)}@{r.version}": {
+                "digest": r.digest,
+                "flavor": r.flavor,
+                "run_id": r.run_id,
+                "created_by": r.created_by,
+                "status": r.status,
+            }
+            for r in conn.execute(select(model_versions))
+        },
+    )
+    found_decisions: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for r in conn.execute(select(approvals).order_by(approvals.c.id)):
+        key = f"{model_names.get(r.model_id)}@{r.version}"
+        found_decisions[key].append((r.approver, r.decision, r.comment))
+    compare("approvals", _listed(state.decisions), _listed(found_decisions))
+    compare(
+        "model_aliases",
+        state.aliases,
+        {
+            f"{model_names.get(r.model_id)}/{r.alias}": int(r.version)
+            for r in conn.execute(select(model_aliases))
+        },
+    )
+    found_moves: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for r in conn.execute(select(alias_events).order_by(alias_events.c.id)):
+        found_moves[str(model_names.get(r.model_id))].append(
+            (r.alias, r.from_version, r.to_version, r.actor, r.reason, r.comment)
+        )
+    compare("alias_events", _listed(state.moves), _listed(found_moves))
+    compare(
+        "card_sections",
+        state.cards,
+        {
+            f"{model_names.get(r.model_id)}@{r.version}/{r.section}": (r.text, r.author)
+            for r in conn.execute(select(card_sections))
+        },
+    )
+    found_policies: dict[str, str] = {}
+    for r in conn.execute(select(policies)):
+        key = f"{r.name}@{r.version}"
+        recomputed = digest_bytes(canonical_json(r.spec))
+        # The spec itself is checked too: a row whose spec was edited no longer has its digest.
+        found_policies[key] = r.digest if recomputed == r.digest else f"{r.digest} (spec edited)"
+    compare("policies", state.policies, found_policies)
+    compare(
+        "deployments",
+        state.deployments,
+        {
+            r.name: {
+                "model": model_names.get(r.model_id),
+                "routes": dict(r.routes),
+                "shadow": r.shadow,
+                "version": int(r.version),
+            }
+            for r in conn.execute(select(deployments))
+        },
+    )
+    names = {int(r.id): r.name for r in conn.execute(select(deployments.c.id, deployments.c.name))}
+    found_changes: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for r in conn.execute(select(deployment_events).order_by(deployment_events.c.id)):
+        found_changes[str(names.get(r.deployment_id))].append(
+            (
+                int(r.version),
+                None if r.from_routes is None else dict(r.from_routes),
+                dict(r.to_routes),
+                r.from_shadow,
+                r.to_shadow,
+                r.actor,
+                r.comment,
+            )
+        )
+    compare("deployment_events", _listed(state.changes), _listed(found_changes))
+    return out
+
+
+def _listed(items: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
+    """Ordered histories keyed ``name#index``, so a single row that differs is named."""
+    out: dict[str, Any] = {}
+    for key, history in items.items():
+        for i, entry in enumerate(history, start=1):
+            out[f"{key}#{i}"] = list(entry)
+    return out
