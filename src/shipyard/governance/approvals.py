@@ -129,7 +129,8 @@ class Approvals:
             tx.conn.execute(
                 update(approvals).where(approvals.c.id == approval_id).values(event_seq=event.seq)
             )
-            status = _standing(tx.conn, row)
+            standing = _standing(tx.conn, row)
+            status = "candidate" if standing == "pending" else standing
             if row.status in ("candidate", "approved", "rejected") and row.status != status:
                 tx.conn.execute(
                     update(model_versions)
@@ -153,10 +154,8 @@ class Approvals:
 
 
 def _standing(conn: Connection, row: Any) -> Standing:
-    """The standing of the version ``row`` from its confirmed decisions; the new status of a
-    candidate, approved or rejected version ("pending" keeps it a candidate)."""
-    found = standing_of((d.approver, d.decision) for d in decisions(conn, row) if d.confirmed)
-    return "candidate" if found == "pending" else found  # type: ignore[return-value]
+    """The standing of the version ``row`` from its confirmed decisions."""
+    return standing_of((d.approver, d.decision) for d in decisions(conn, row) if d.confirmed)
 
 
 def decisions(conn: Connection, row: Any) -> builtins.list[Approval]:
