@@ -15,6 +15,7 @@ from shipyard.cli import audit as audit_cmds
 from shipyard.cli import contract as contract_cmds
 from shipyard.cli import data as data_cmds
 from shipyard.cli import db as db_cmds
+from shipyard.cli import deployments as deployments_cmds
 from shipyard.cli import governance as governance_cmds
 from shipyard.cli import models as models_cmds
 from shipyard.cli import runs as runs_cmds
@@ -41,7 +42,7 @@ app.add_typer(governance_cmds.policy_app, name="policy")
 app.add_typer(users_cmds.app, name="users")
 app.command("check")(governance_cmds.check)
 app.command("serve")(serve_cmds.serve)
-app.add_typer(serve_cmds.deployments_app, name="deployments")
+app.add_typer(deployments_cmds.app, name="deployments")
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(db_cmds.app, name="db")
 

@@ -1,56 +1,14 @@
-"""``shipyard serve`` and ``shipyard deployments``: the model server and what it logged."""
+"""``shipyard serve``: the model server."""
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table
-
-deployments_app = typer.Typer(help="What served models answered: metrics from the log.")
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-_WINDOW = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([smhd])")
-
-
-def parse_window(text: str) -> float:
-    """``90s``, ``15m``, ``1h``, ``7d`` → seconds (ASCII digits only: ``²h`` is refused)."""
-    text = text.strip().lower()
-    match = _WINDOW.fullmatch(text)
-    if match:
-        seconds = float(match[1]) * _UNITS[match[2]]
-        if math.isfinite(seconds) and seconds < 1e12:
-            return seconds
-    raise typer.BadParameter(f"expected a window like 30m, 1h or 7d, got {text!r}")
-
-
-def parse_routes(text: str) -> dict[str, int]:
-    """``production=90,challenger=10`` → ``{"production": 90, "challenger": 10}``: whole
-    weights in ASCII digits, at least one above 0."""
-    routes: dict[str, int] = {}
-    for part in text.split(","):
-        alias, sep, weight = part.strip().partition("=")
-        weight = weight.strip()
-        # isdigit() would let "²" through, which int() then refuses.
-        if (
-            not sep
-            or not alias.strip()
-            or not (weight.isascii() and weight.isdecimal() and len(weight) <= 9)
-        ):
-            raise typer.BadParameter(
-                f"expected ALIAS=WEIGHT pairs like production=90,challenger=10, with whole "
-                f"weights of 0 or more, got {part!r}"
-            )
-        routes[alias.strip()] = int(weight)
-    if not any(routes.values()):
-        raise typer.BadParameter("at least one route needs a weight above 0")
-    return routes
+from shipyard.cli._common import open_project
+from shipyard.cli.deployments import parse_routes
 
 
 def serve(
@@ -114,41 +72,3 @@ def serve(
         workers=workers,
         log_level="warning",
     )
-
-
-@deployments_app.command("metrics")
-def metrics(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Deployment (model) name.")],
-    window: Annotated[str, typer.Option(help="How far back: 30m, 1h, 7d.")] = "1h",
-    json_: JsonOpt = False,
-) -> None:
-    """Throughput, latency percentiles, accuracy and KPIs from the prediction log."""
-    doc = open_project(ctx).predictions.metrics(name, window_seconds=parse_window(window))
-    if json_:
-        emit_json(doc)
-        return
-    out = console()
-    lat = doc["latency_ms"]
-    out.print(
-        f"[bold]{name}[/bold], last {window}: {doc['predictions']:,} predictions, "
-        f"{doc['throughput_per_second']:.1f}/s, {doc['feedback']:,} labels"
-    )
-    if lat["p50"] is not None:
-        out.print(f"latency ms: p50 {lat['p50']:.2f}  p95 {lat['p95']:.2f}  p99 {lat['p99']:.2f}")
-    table(
-        None,
-        ["model", "predictions", "p50 ms", "p99 ms", "accuracy"],
-        [
-            [
-                m,
-                v["predictions"],
-                f"{v['latency_ms']['p50']:.2f}",
-                f"{v['latency_ms']['p99']:.2f}",
-                "" if v["accuracy"] is None else f"{v['accuracy']:.3f}",
-            ]
-            for m, v in doc["by_model"].items()
-        ],
-    )
-    for k, v in doc["kpis"].items():
-        out.print(f"kpi {k}: {v['events']:,} events, sum {v['sum']:,.2f}")
