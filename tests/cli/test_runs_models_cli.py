@@ -267,14 +267,21 @@ def test_models_predict_scores_a_csv_in_chunks(
     res = cli("models", "predict", f"{NAME}@1", "input.csv", "-o", "out.parquet",
               "--chunk-size", "7", "--json")  # fmt: skip
     assert res.code == 0, res.stderr
-    assert res.json() == {"input": "input.csv", "output": "out.parquet", "rows": 50}
+    assert res.json() == {
+        "input": "input.csv",
+        "output": "out.parquet",
+        "rows": 50,
+        "scored": 50,
+        "refused": 0,
+        "rejected": None,
+    }
     scored = pd.read_parquet(cli_project / "out.parquet")
     assert len(scored) == 50
     np.testing.assert_array_equal(scored["prediction"], registered.pipeline.predict(frame))
     assert {"proba_0", "proba_1"} <= set(scored.columns)
 
     res = cli("models", "predict", f"{NAME}@1", "input.csv", "-o", "out.csv", "--chunk-size", "9")
-    assert res.code == 0 and "scored 50 rows" in res.stdout
+    assert res.code == 0 and "scored 50 of 50 rows" in res.stdout
     assert len(pd.read_csv(cli_project / "out.csv")) == 50
 
     frame.drop(columns=["age"]).to_csv(cli_project / "bad.csv", index=False)

@@ -474,7 +474,14 @@ def test_predict_file_scores_every_row_in_chunks(
     dest = tmp_path / f"scored{dest_suffix}"
     progress = RecordingProgress()
     doc = project.models.predict_file(f"{NAME}@1", source, dest, chunk_size=7, progress=progress)
-    assert doc == {"input": str(source), "output": str(dest), "rows": 60}
+    assert doc == {
+        "input": str(source),
+        "output": str(dest),
+        "rows": 60,
+        "scored": 60,
+        "refused": 0,
+        "rejected": None,
+    }
     assert max(progress.advances) <= 7 and sum(progress.advances) == 60
 
     scored = pd.read_parquet(dest) if dest_suffix == ".parquet" else pd.read_csv(dest)

@@ -181,10 +181,33 @@ def predict(
     source: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet to score.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output .csv or .parquet.")],
     chunk_size: Annotated[int, typer.Option(help="Rows scored at a time.", min=1)] = 50_000,
+    on_invalid: Annotated[
+        str,
+        typer.Option(
+            help="Rows the checks refuse (signature, training data's contract): reject (write "
+            "nothing), skip (leave them out) or null (keep them with empty predictions); "
+            "skip and null write them with their reasons to OUTPUT-STEM.rejected.csv.",
+        ),
+    ] = "reject",
     json_: JsonOpt = False,
 ) -> None:
-    """Score a file in chunks (bounded memory) with a progress bar."""
+    """Score a file in chunks (bounded memory) with a progress bar, every row checked as the
+    model server checks a request."""
+    if on_invalid not in ("reject", "skip", "null"):
+        raise typer.BadParameter("--on-invalid must be reject, skip or null")
     project = open_project(ctx)
     with progress(json_) as bar:
-        doc = project.models.predict_file(ref, source, output, chunk_size=chunk_size, progress=bar)
-    emit_json(doc) if json_ else typer.echo(f"scored {doc['rows']:,} rows into {doc['output']}")
+        doc = project.models.predict_file(
+            ref,
+            source,
+            output,
+            chunk_size=chunk_size,
+            on_invalid=on_invalid,  # type: ignore[arg-type]
+            progress=bar,
+        )
+    if json_:
+        emit_json(doc)
+        return
+    typer.echo(f"scored {doc['scored']:,} of {doc['rows']:,} rows into {doc['output']}")
+    if doc["refused"]:
+        typer.echo(f"{doc['refused']:,} refused rows, with their reasons, in {doc['rejected']}")

@@ -1,21 +1,43 @@
-"""Batch scoring of files larger than memory: read a chunk, check it, predict, append."""
+"""Batch scoring of files larger than memory: read a chunk, check its rows as the model server
+checks a request (the signature and the training data's contracts,
+:mod:`shipyard.registry.row_checks`), predict, append.
+
+Rows that fail a check, or that the model itself refuses, are handled by ``on_invalid``:
+
+- ``reject`` (default): nothing is written; the error names the first refused rows and why;
+- ``skip``: they are left out of the output;
+- ``null``: they stay in the output with empty predictions.
+
+With ``skip`` and ``null`` they are also written to ``<output stem>.rejected.csv`` beside the
+output, as read, with ``source_row`` (1-based, in the input) and ``reason`` columns.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard._internal.progress import Progress
 from shipyard.errors import InvalidInputError
+from shipyard.registry.row_checks import check_row
 
 if TYPE_CHECKING:
     from shipyard.registry.signatures import CheckedPredictor
 
-__all__ = ["score_file"]
+__all__ = ["ON_INVALID", "OnInvalid", "rejected_path", "score_file"]
 
+OnInvalid = Literal["reject", "skip", "null"]
+ON_INVALID: tuple[OnInvalid, ...] = ("reject", "skip", "null")
 _INPUT = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+SHOWN = 20  # refused rows named in a refusal
+
+
+def rejected_path(dest: Path) -> Path:
+    """Where refused rows go: ``scored.parquet`` → ``scored.rejected.csv``."""
+    return dest.with_name(f"{dest.stem}.rejected.csv")
 
 
 def score_file(
@@ -24,17 +46,21 @@ def score_file(
     dest: Path,
     chunk_size: int,
     progress: Progress,
+    *,
+    checks: Sequence[Any] = (),
+    on_invalid: OnInvalid = "reject",
 ) -> dict[str, Any]:
     """Score ``source`` (CSV or Parquet) into ``dest`` (.csv or .parquet), ``chunk_size`` rows
-    at a time, writing under a temporary name that is renamed when complete. The input
-    columns are written with the types they were read with (an int column stays int even in
-    a chunk where it has a gap), followed by the outputs.
+    at a time, writing under a temporary name that is renamed when complete. Each row is
+    checked with ``checks`` (:func:`~shipyard.registry.row_checks.request_checks`) first.
+    The input columns are written with the types they were read with (an int column stays
+    int even in a chunk where it has a gap), followed by ``prediction`` (the model's own
+    ``predict()``) and, for a classifier, ``proba_<class>``.
 
     Raises:
-        InvalidInputError: unknown formats, an unreadable input, rows that do not match the
-            model's signature (the message names the chunk's first row), or a chunk that
-            cannot be written with the column types of the first (the message names the
-            input and the rows).
+        InvalidInputError: unknown formats, an unreadable input, a missing signature column,
+            refused rows with ``on_invalid="reject"`` (the first ones named, with why), or a
+            chunk that cannot be written with the column types of the first.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -43,29 +69,73 @@ def score_file(
 
     if chunk_size < 1:
         raise InvalidInputError("--chunk-size must be at least 1")
+    if on_invalid not in ON_INVALID:
+        raise InvalidInputError(f"--on-invalid must be one of {', '.join(ON_INVALID)}")
     fmt = _INPUT.get(source.suffix.lower())
     if fmt is None or not source.is_file():
         raise InvalidInputError(f"{source}: give an existing .csv or .parquet file to score")
     out_fmt = _INPUT.get(dest.suffix.lower())
     if out_fmt is None:
         raise InvalidInputError(f"{dest}: the output must end in .csv or .parquet")
-    dataset = ds.dataset(str(source), format=fmt)
+    if predictor.signature is None:
+        raise InvalidInputError(
+            f"{predictor.name} has no signature, so its input cannot be checked; register it "
+            "with an input example"
+        )
+    columns = predictor.signature.columns
+    try:
+        dataset = ds.dataset(str(source), format=fmt)
+        missing = [c for c in columns if c not in dataset.schema.names]
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInputError(f"{source}: cannot read: {exc}") from None
+    if missing:
+        raise InvalidInputError(
+            f"{source} does not match the signature of {predictor.name}: missing columns: "
+            f"{', '.join(missing)}"
+        )
     total = dataset.count_rows() if fmt == "parquet" else None
     progress.stage(f"scoring {source.name}", total=total)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    refused_file = rejected_path(dest)
+    refused_tmp = refused_file.with_name(f".{refused_file.name}.{uuid.uuid4().hex[:8]}.part")
     writer: Any = None
+    refused_writer: Any = None
     schema: Any = None
-    rows = 0
+    refused_schema: Any = None
+    refusals: dict[int, str] = {}  # with on_invalid="reject": refused rows, by input row
+    rows = scored = refused = 0
     try:
         for batch in dataset.to_batches(batch_size=chunk_size):
             if batch.num_rows == 0:
                 continue
             chunk = pa.Table.from_batches([batch])
-            try:
-                outputs = _score(predictor, chunk.to_pandas())
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"rows from {rows + 1}: {exc.message}") from None
-            table = _with_outputs(chunk, outputs)
+            outputs, reasons = _score_chunk(predictor, checks, columns, chunk)
+            if on_invalid == "reject" and (reasons or refusals):
+                # Nothing will be written: read on only to name up to SHOWN refused rows.
+                refusals.update({rows + i + 1: r for i, r in reasons.items()})
+                rows += batch.num_rows
+                progress.advance(batch.num_rows)
+                if len(refusals) >= SHOWN:
+                    break
+                continue
+            if reasons:
+                bad = sorted(reasons)
+                kept = chunk.take(bad).append_column(
+                    "source_row", pa.array([rows + i + 1 for i in bad], pa.int64())
+                )
+                kept = kept.append_column("reason", pa.array([reasons[i] for i in bad]))
+                kept = _plain(kept)
+                if refused_writer is None:
+                    refused_schema = kept.schema
+                    refused_writer = pacsv.CSVWriter(str(refused_tmp), refused_schema)
+                refused_writer.write_table(kept.cast(refused_schema))
+                refused += len(bad)
+            good = [i for i in range(chunk.num_rows) if i not in reasons]
+            if on_invalid == "skip" and reasons:
+                chunk = chunk.take(good)
+                outputs = [outputs[i] for i in good]
+            scored += len(good)
+            table = _with_outputs(chunk, outputs, predictor)
             try:
                 if writer is None:
                     schema = table.schema
@@ -88,44 +158,136 @@ def score_file(
                 ) from None
             rows += batch.num_rows
             progress.advance(batch.num_rows)
+        if refusals:
+            raise _refusal(source, predictor.name, refusals)
         if writer is None:
             raise InvalidInputError(f"{source}: no rows to score")
         writer.close()
         writer = None
+        if refused_writer is not None:
+            refused_writer.close()
+            refused_writer = None
+            os.replace(refused_tmp, refused_file)
         os.replace(tmp, dest)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInputError(f"{source}: cannot read: {exc}") from None
     finally:
-        if writer is not None:
-            writer.close()
+        for w in (writer, refused_writer):
+            if w is not None:
+                w.close()
         tmp.unlink(missing_ok=True)
-    return {"input": str(source), "output": str(dest), "rows": rows}
+        refused_tmp.unlink(missing_ok=True)
+    return {
+        "input": str(source),
+        "output": str(dest),
+        "rows": rows,
+        "scored": scored,
+        "refused": refused,
+        "rejected": str(refused_file) if refused else None,
+    }
 
 
-def _score(predictor: CheckedPredictor, frame: Any) -> dict[str, Any]:
-    """``prediction`` and, for classifiers, ``proba_<class>`` for each row of ``frame``."""
-    out: dict[str, Any] = {"prediction": predictor.predict(frame)}
-    if predictor.is_classifier and predictor.classes is not None:
-        proba = predictor.predict_proba(frame)
-        for i, cls in enumerate(predictor.classes):
-            out[f"proba_{cls}"] = proba[:, i]
+def _score_chunk(
+    predictor: CheckedPredictor, checks: Sequence[Any], columns: Sequence[str], chunk: Any
+) -> tuple[list[dict[str, Any] | None], dict[int, str]]:
+    """The answer for each row of ``chunk`` (None where refused), and why each refused row
+    was refused, by its index in the chunk."""
+    records = chunk.select(list(columns)).to_pylist()
+    errors: list[dict[str, Any]] = []
+    checked: dict[int, Any] = {}
+    for i, record in enumerate(records):
+        value = check_row(checks, columns, record, i, errors) if checks else record
+        if value is not None:
+            checked[i] = value
+    reasons: dict[int, list[str]] = {}
+    for e in errors:
+        reasons.setdefault(e["record"], []).append(f"{e['field']}: {e['reason']}")
+    outputs: list[dict[str, Any] | None] = [None] * len(records)
+    for i, answer in _answers(predictor, checked).items():
+        if isinstance(answer, str):
+            reasons.setdefault(i, []).append(answer)
+        else:
+            outputs[i] = answer
+    return outputs, {i: "; ".join(r) for i, r in reasons.items()}
+
+
+def _answers(predictor: CheckedPredictor, checked: dict[int, Any]) -> dict[int, Any]:
+    """Answers by row index; a row the model refuses gets the reason instead (when the
+    whole chunk fails, each row is scored alone to find which)."""
+    if not checked:
+        return {}
+    indexes = list(checked)
+    try:
+        answers = predictor.answer(predictor.frame_from_records([checked[i] for i in indexes]))
+        return dict(zip(indexes, answers, strict=True))
+    except Exception:  # one row the model cannot take fails the whole call: find which
+        pass
+    out: dict[int, Any] = {}
+    for i in indexes:
+        try:
+            out[i] = predictor.answer(predictor.frame_from_records([checked[i]]))[0]
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            out[i] = f"the model refused it: {first}"
     return out
 
 
-def _with_outputs(chunk: Any, outputs: dict[str, Any]) -> Any:
-    """The input rows as read (so a column keeps its type whatever values a chunk holds,
-    unlike a pandas round trip, which turns an int column with a null into floats) with the
-    output columns after them; an input column of the same name is replaced in place."""
+def _label_type(predictor: CheckedPredictor) -> Any:
+    """The Arrow type of the ``prediction`` column, from the signature's outputs (a chunk in
+    which every row was refused still has it)."""
     import pyarrow as pa
 
-    # A pandas index stored as a column is not an input row's value (pandas would read it
-    # back as the index, and the output never had one); the input's pandas metadata would
-    # describe other columns than the output's.
-    meta = chunk.schema.pandas_metadata or {}
+    outputs = predictor.signature.outputs if predictor.signature else {}
+    kinds = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string()}
+    return kinds.get(outputs.get("dtype", "float"), pa.float64())
+
+
+def _refusal(source: Path, model: str, refusals: dict[int, str]) -> InvalidInputError:
+    shown = sorted(refusals)[:SHOWN]
+    problems = [f"row {row}: {refusals[row]}" for row in shown]
+    more = " (and maybe more)" if len(refusals) >= SHOWN else ""
+    n = len(shown)
+    return InvalidInputError(
+        f"{source}: {n} row{'s' if n != 1 else ''}{more} refused by the checks of {model} "
+        "(its signature and the contract of its training data): "
+        + "; ".join(problems)
+        + "; nothing was written; score the others with --on-invalid skip or null",
+        details={"rows": [{"row": row, "reason": refusals[row]} for row in shown]},
+    )
+
+
+def _plain(table: Any) -> Any:
+    """``table`` without pandas metadata or index columns (see :func:`_with_outputs`)."""
+    meta = table.schema.pandas_metadata or {}
     index_columns = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
-    table = chunk.drop_columns(index_columns).replace_schema_metadata(None)
-    for name, values in outputs.items():
-        column = pa.array(values)
+    return table.drop_columns(index_columns).replace_schema_metadata(None)
+
+
+def _with_outputs(
+    chunk: Any, answers: list[dict[str, Any] | None], predictor: CheckedPredictor
+) -> Any:
+    """The input rows as read (so a column keeps its type whatever values a chunk holds,
+    unlike a pandas round trip, which turns an int column with a null into floats) with the
+    output columns after them; an input column of the same name is replaced in place. A
+    pandas index stored as a column is not an input row's value and is left out."""
+    import pyarrow as pa
+
+    table = _plain(chunk)
+    outputs: dict[str, tuple[list[Any], Any]] = {
+        "prediction": (
+            [None if a is None else a["prediction"] for a in answers],
+            _label_type(predictor),
+        )
+    }
+    if predictor.is_classifier and predictor.classes is not None:
+        for cls in predictor.classes.tolist():
+            name = str(cls)
+            outputs[f"proba_{cls}"] = (
+                [None if a is None else a.get("probabilities", {}).get(name) for a in answers],
+                pa.float64(),
+            )
+    for name, (values, type_) in outputs.items():
+        column = pa.array(values, type=type_)
         at = table.schema.get_field_index(name)
         table = table.set_column(at, name, column) if at >= 0 else table.append_column(name, column)
     return table

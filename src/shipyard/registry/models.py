@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets
+    from shipyard.registry.batch import OnInvalid
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.signatures import CheckedPredictor
 
@@ -479,16 +480,35 @@ class Models:
         dest: str | Path,
         *,
         chunk_size: int = 50_000,
+        on_invalid: OnInvalid = "reject",
         progress: Progress = NO_PROGRESS,
     ) -> dict[str, Any]:
         """Score a CSV or Parquet file chunk by chunk into ``dest`` (.csv or .parquet): the
-        input columns plus ``prediction`` (and ``proba_<class>`` for classifiers). Memory is
-        bounded by the chunk size, not the file size.
+        input columns plus ``prediction`` (the model's own ``predict()``) and, for a
+        classifier, ``proba_<class>``. Memory is bounded by the chunk size, not the file size.
+
+        Every row is checked as the model server checks a request: the signature and the
+        contracts of the training data (:meth:`input_contracts`). ``on_invalid`` says what
+        happens to a refused row: ``reject`` (nothing is written), ``skip`` or ``null`` (see
+        :mod:`shipyard.registry.batch`; refused rows go to ``<stem>.rejected.csv``).
+
+        Raises:
+            InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
         """
         from shipyard.registry.batch import score_file
+        from shipyard.registry.row_checks import request_checks
 
         predictor = self.load(ref)
-        return score_file(predictor, Path(source), Path(dest), chunk_size, progress)
+        checks = request_checks(predictor.signature, self.input_contracts(ref))
+        return score_file(
+            predictor,
+            Path(source),
+            Path(dest),
+            chunk_size,
+            progress,
+            checks=checks,
+            on_invalid=on_invalid,
+        )
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -189,24 +189,31 @@ class CheckedPredictor:
         return np.asarray(self.model.predict_proba(self._model_input(frame)))
 
     def answer(self, frame: Any) -> list[dict[str, Any]]:
-        """What a model server answers for each row of ``frame``: ``{"prediction": ...}``,
-        with ``"probabilities"`` (class name to probability) for a classifier.
+        """What every scoring path answers for each row of ``frame``: ``{"prediction": ...}``,
+        the model's own ``predict()`` (so a thresholded classifier serves its thresholded
+        label, as evaluation and the policy gate see it), with ``"probabilities"`` (class name
+        to probability, from ``predict_proba``) beside it for a classifier that has them.
 
-        Classifiers make one pass through the model: scikit-learn classifiers predict the
-        most probable class, so the answer is read off the probabilities.
+        Raises:
+            InvalidInputError: the frame does not match the signature.
         """
+        import numpy as np
+
+        x = self._model_input(frame)
+        labels = [plain_value(v) for v in np.asarray(self.model.predict(x))]
         classes = self.classes
-        if not (self.is_classifier and classes is not None):
-            return [{"prediction": plain_value(p)} for p in self.predict(frame)]
-        proba = self.predict_proba(frame)
-        labels = [plain_value(c) for c in classes]
-        names = [str(c) for c in labels]
+        if not (
+            self.is_classifier and classes is not None and hasattr(self.model, "predict_proba")
+        ):
+            return [{"prediction": label} for label in labels]
+        proba = np.asarray(self.model.predict_proba(x))
+        names = [str(plain_value(c)) for c in classes]
         return [
             {
-                "prediction": labels[int(probs.argmax())],
+                "prediction": label,
                 "probabilities": {c: float(p) for c, p in zip(names, probs, strict=True)},
             }
-            for probs in proba
+            for label, probs in zip(labels, proba, strict=True)
         ]
 
     def validate_records(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

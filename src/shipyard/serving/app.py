@@ -32,13 +32,13 @@ from fastapi.responses import JSONResponse, Response
 
 from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.registry.compiled import CompiledModel, NotCompiled, compile_predictor
+from shipyard.registry.row_checks import request_checks
 from shipyard.serving.batching import Batcher, batcher_for
 from shipyard.serving.inputs import (
     RequestError,
     json_body,
     parse_json,
     read_body,
-    request_checks,
     request_rows,
     validate_rows,
 )

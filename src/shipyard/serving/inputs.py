@@ -4,18 +4,16 @@ model's signature and the contract of the data it was trained on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from shipyard.errors import InvalidInputError
+from shipyard.registry.row_checks import check_row
 
 if TYPE_CHECKING:
     from fastapi import Request
 
-    from shipyard.data.contracts import Contract
-    from shipyard.registry.signatures import Signature
     from shipyard.serving.app import Slot, State
 
 __all__ = [
@@ -31,7 +29,6 @@ __all__ = [
 ]
 
 MAX_ROWS = 10_000
-MISSING = "missing (send null for an unknown value)"
 
 
 class RequestError(Exception):
@@ -142,49 +139,6 @@ def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def request_checks(signature: Signature | None, contracts: Sequence[Contract]) -> tuple[Any, ...]:
-    """The pydantic models every request row must pass, in order: the signature's types and
-    each contract of the training data (:meth:`Models.input_contracts`) limited to the model's
-    inputs, so that a value outside the contract (an age of 250, an unknown category) is
-    refused like a badly typed one.
-
-    Where a single contract gives each shared column the signature's type (text and category
-    count as one), both become a single model: one validation per row instead of two.
-    Empty without a signature.
-    """
-    from dataclasses import replace
-
-    from shipyard.data.contracts import DatasetChecks
-
-    if signature is None:
-        return ()
-    inputs = signature.inputs
-    subsets = []
-    for contract in contracts:
-        kept = {c: spec for c, spec in contract.columns.items() if c in inputs.columns}
-        if kept:
-            subsets.append((contract, kept))
-    if not subsets:
-        return (inputs.to_pydantic(),)
-    if len(subsets) == 1:
-        contract, kept = subsets[0]
-        if all(_same_type(spec.type, inputs.columns[c].type) for c, spec in kept.items()):
-            merged = {c: kept.get(c, spec) for c, spec in inputs.columns.items()}
-            return (replace(inputs, columns=merged).to_pydantic(),)
-    return (
-        *(
-            replace(contract, columns=kept, strict=False, checks=DatasetChecks()).to_pydantic()
-            for contract, kept in subsets
-        ),
-        inputs.to_pydantic(),
-    )
-
-
-def _same_type(a: str, b: str) -> bool:
-    text = ("string", "category")
-    return a == b or (a in text and b in text)
-
-
 def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Check every row: all signature columns present, then each of ``slot.checks``
     (:func:`request_checks`). Returns the rows as the signature's model reads them (ISO
@@ -200,35 +154,12 @@ def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]
         )
     errors: list[dict[str, Any]] = []
     checked: list[Any] = []
-    columns = slot.columns
     for i, row in enumerate(rows):
-        # Every column must be sent, even one that allows null (the OpenAPI document says so).
-        missing = [c for c in columns if c not in row]
-        if missing:
-            errors += [{"record": i, "field": c, "reason": MISSING} for c in missing]
-        else:
-            for model in slot.checks:
-                value = _check(model, row, i, errors)
-                if value is None:
-                    break
-            checked.append(value)
+        checked.append(check_row(slot.checks, slot.columns, row, i, errors))
         if len(errors) >= 50:
             break
     _refuse(errors)
     return checked
-
-
-def _check(model: Any, row: dict[str, Any], index: int, errors: list[dict[str, Any]]) -> Any:
-    """The row as ``model`` reads it, or None with its problems added to ``errors``."""
-    from pydantic import ValidationError
-
-    try:
-        return model.model_validate(row).model_dump(by_alias=True)
-    except ValidationError as exc:
-        from shipyard.registry.signatures import record_errors
-
-        errors += record_errors(exc, index)
-        return None
 
 
 def _refuse(errors: list[dict[str, Any]]) -> None:

@@ -1,0 +1,102 @@
+"""`models predict` checks every row as the model server checks a request: the signature and
+the contract of the data the model was trained on. By default a refused row stops the run
+and nothing is written; `skip` leaves refused rows out and `null` keeps them with empty
+predictions, both writing them with their reasons to `<stem>.rejected.csv`.
+
+Runs on copies of the serving tests' credit project (a contract bound to the training data;
+credit-risk@1 in production).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shipyard.errors import InvalidInputError
+from tests.serving.test_app import MODEL, CreditProject, credit_copy
+
+
+@pytest.fixture
+def credit(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> CreditProject:
+    """This test's own copy of the credit project."""
+    return credit_copy(tmp_path_factory, tmp_path / "proj")
+
+
+def _batch(credit: CreditProject, folder: Path) -> Path:
+    """20 held-out applicants as a CSV, row 3 aged 150 and row 8 of an unknown gender."""
+    frame = credit.frame(20)
+    frame.loc[2, "age"] = 150
+    frame.loc[7, "gender"] = "unknown"
+    path = folder / "batch.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_rows_outside_the_training_contract_are_refused_by_default(
+    credit: CreditProject, tmp_path: Path
+) -> None:
+    """An age of 150 and an unknown category, which `/predict` refuses, stop a batch run: the
+    error names both rows (1-based) and their reasons, and no output is left behind."""
+    source = _batch(credit, tmp_path)
+    dest = tmp_path / "scored.parquet"
+    with credit.open() as project, pytest.raises(InvalidInputError) as info:
+        project.models.predict_file(f"{MODEL}@production", source, dest, chunk_size=7)
+    message = info.value.message
+    assert "row 3: age" in message and "row 8: gender" in message
+    assert "nothing was written" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv", "proj"]
+
+
+@pytest.mark.parametrize("mode", ["skip", "null"])
+def test_refused_rows_are_set_aside_with_their_reasons(
+    credit: CreditProject, tmp_path: Path, mode: str
+) -> None:
+    """With `skip` the two refused rows are left out of the output, with `null` they stay
+    with empty predictions; either way `scored.rejected.csv` holds them as read, with their
+    input row number and why, and the other rows are scored as in memory."""
+    source = _batch(credit, tmp_path)
+    dest = tmp_path / "scored.csv"
+    with credit.open() as project:
+        doc = project.models.predict_file(
+            f"{MODEL}@production", source, dest, chunk_size=7, on_invalid=mode
+        )
+        predictor = project.models.load(f"{MODEL}@production")
+    assert (doc["rows"], doc["scored"], doc["refused"]) == (20, 18, 2)
+    rejected = pd.read_csv(doc["rejected"])
+    assert doc["rejected"] == str(tmp_path / "scored.rejected.csv")
+    assert rejected["source_row"].tolist() == [3, 8]
+    assert "age" in rejected["reason"][0] and "gender" in rejected["reason"][1]
+    assert rejected["age"][0] == 150 and rejected["gender"][1] == "unknown"
+    scored = pd.read_csv(dest)
+    kept = [i for i in range(20) if i not in (2, 7)]
+    expected = predictor.predict(credit.frame(20).iloc[kept])
+    if mode == "skip":
+        assert len(scored) == 18
+        assert scored["prediction"].tolist() == expected.tolist()
+    else:
+        assert len(scored) == 20
+        assert scored["prediction"].isna().tolist() == [i in (2, 7) for i in range(20)]
+        assert scored["prediction"].iloc[kept].astype(int).tolist() == expected.tolist()
+
+
+def test_the_cli_names_the_rejected_file(credit: CreditProject, tmp_path: Path) -> None:
+    """`shipyard models predict ... --on-invalid skip` says how many rows were refused and
+    where they went; without it, it exits 1 naming the refused rows."""
+    import subprocess
+    import sys
+
+    source = _batch(credit, tmp_path)
+    base = [sys.executable, "-c", "from shipyard.cli.main import run; run()", "-P",
+            str(credit.root), "models", "predict", f"{MODEL}@production", str(source)]  # fmt: skip
+    refused = subprocess.run([*base, "-o", str(tmp_path / "a.csv")], capture_output=True, text=True)
+    assert refused.returncode == 1 and "row 3: age" in refused.stderr
+    done = subprocess.run(
+        [*base, "-o", str(tmp_path / "b.csv"), "--on-invalid", "skip"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "scored 18 of 20 rows" in done.stdout
+    assert f"2 refused rows, with their reasons, in {tmp_path / 'b.rejected.csv'}" in done.stdout
