@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import subprocess
 import sys
@@ -11,20 +12,37 @@ import pytest
 import shipyard
 
 PUBLIC_API = {
+    "AliasEvent",
+    "Approval",
+    "AuditEvent",
+    "ChainReport",
     "CheckFailedError",
     "ConflictError",
+    "ContractVersion",
     "DatasetSummary",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentChange",
+    "Experiment",
     "IntegrityError",
     "InvalidInputError",
     "InvalidReferenceError",
     "MissingDependencyError",
+    "ModelSummary",
+    "ModelVersion",
     "NotFoundError",
     "PermissionDeniedError",
+    "PolicyResult",
     "Project",
     "ProjectNotFoundError",
     "Ref",
+    "RunInfo",
     "ShipyardError",
+    "StoredEvaluation",
+    "StoredPolicy",
+    "UntrustedModelError",
+    "User",
+    "ValidationReport",
     "__version__",
     "init_project",
     "open_project",
@@ -54,6 +72,8 @@ def test_lazy_names_are_the_implementation_objects() -> None:
     assert shipyard.open_project is open_project
     assert shipyard.DatasetVersion is DatasetVersion
     assert shipyard.DatasetSummary is DatasetSummary
+    for name, module in shipyard._LAZY.items():
+        assert getattr(shipyard, name) is getattr(importlib.import_module(module), name)
 
 
 def test_unknown_attribute_raises_attribute_error() -> None:

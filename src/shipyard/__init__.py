@@ -24,38 +24,85 @@ from shipyard.errors import (
 from shipyard.refs import Ref, parse_ref
 
 if TYPE_CHECKING:
+    from shipyard.data.contract_registry import ContractVersion
     from shipyard.data.datasets import DatasetSummary, DatasetVersion
+    from shipyard.data.validation_report import ValidationReport
+    from shipyard.governance.access import User
+    from shipyard.governance.approvals import Approval
+    from shipyard.governance.deployments import Deployment, DeploymentChange
+    from shipyard.governance.policy_checks import PolicyResult
+    from shipyard.governance.policy_registry import StoredPolicy
+    from shipyard.governance.reports import StoredEvaluation
     from shipyard.project import Project, init_project, open_project
+    from shipyard.registry.flavors import UntrustedModelError
+    from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
+    from shipyard.stores.audit import AuditEvent, ChainReport
+    from shipyard.tracking.runs import Experiment, RunInfo
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AliasEvent",
+    "Approval",
+    "AuditEvent",
+    "ChainReport",
     "CheckFailedError",
     "ConflictError",
+    "ContractVersion",
     "DatasetSummary",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentChange",
+    "Experiment",
     "IntegrityError",
     "InvalidInputError",
     "InvalidReferenceError",
     "MissingDependencyError",
+    "ModelSummary",
+    "ModelVersion",
     "NotFoundError",
     "PermissionDeniedError",
+    "PolicyResult",
     "Project",
     "ProjectNotFoundError",
     "Ref",
+    "RunInfo",
     "ShipyardError",
+    "StoredEvaluation",
+    "StoredPolicy",
+    "UntrustedModelError",
+    "User",
+    "ValidationReport",
     "__version__",
     "init_project",
     "open_project",
     "parse_ref",
 ]
 
+# Loaded on first use: the services pull in SQLAlchemy, polars and scikit-learn.
 _LAZY = {
     "Project": "shipyard.project",
     "init_project": "shipyard.project",
     "open_project": "shipyard.project",
     "DatasetVersion": "shipyard.data.datasets",
     "DatasetSummary": "shipyard.data.datasets",
+    "ContractVersion": "shipyard.data.contract_registry",
+    "ValidationReport": "shipyard.data.validation_report",
+    "RunInfo": "shipyard.tracking.runs",
+    "Experiment": "shipyard.tracking.runs",
+    "ModelVersion": "shipyard.registry.versions",
+    "ModelSummary": "shipyard.registry.versions",
+    "AliasEvent": "shipyard.registry.versions",
+    "UntrustedModelError": "shipyard.registry.flavors",
+    "StoredEvaluation": "shipyard.governance.reports",
+    "StoredPolicy": "shipyard.governance.policy_registry",
+    "PolicyResult": "shipyard.governance.policy_checks",
+    "Approval": "shipyard.governance.approvals",
+    "Deployment": "shipyard.governance.deployments",
+    "DeploymentChange": "shipyard.governance.deployments",
+    "User": "shipyard.governance.access",
+    "AuditEvent": "shipyard.stores.audit",
+    "ChainReport": "shipyard.stores.audit",
 }
 
 
