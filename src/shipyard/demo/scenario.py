@@ -223,7 +223,7 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     try:
         project.approvals.approve(best.ref)
     except PermissionDeniedError as exc:
-        out.print(f"alice tries to approve her own model: refused: {exc.message[:90]}...")
+        out.print(f"you try to approve your own model: refused: {exc.message}")
     for mv in (best, legacy):
         bob.approvals.approve(mv.ref, comment="reviewed the evaluation")
         out.print(f"$ SHIPYARD_USER=bob shipyard models approve {mv.ref}")
@@ -254,14 +254,59 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     write_text_atomic(card_path, project.cards.render(best.ref))
     out.print(f"$ shipyard models card {best.ref} -o {card_path.name}")
 
-    out.rule("10. serving production, with traffic, feedback and business KPIs")
+    out.rule("10. a canary: the challenger takes 10% of the traffic, once it is approved")
+    challenger = next(mv for mv in versions.values() if mv.ref != best.ref)
+    project.models.set_alias(challenger.ref, "challenger", comment="next candidate")
+    out.print(f"$ shipyard models alias {challenger.ref} challenger      (nobody approved it)")
+    out.print(
+        f"$ SHIPYARD_USER=bob shipyard deployments set {best.name} "
+        "--route production=90,challenger=10"
+    )
+    try:
+        bob.deployments.set(best.name, {"production": 90, "challenger": 10})
+    except CheckFailedError as exc:
+        for item in exc.details["aliases"]:
+            for check in item["checks"]:
+                if not check["passed"]:
+                    out.print(
+                        f"  [red]FAIL[/red] {item['alias']} ({item['model']}) "
+                        f"{check['name']}: {check['detail']}"
+                    )
+        out.print("  -> refused (exit 3): no traffic reaches a version nobody approved")
+    for section, text in card_text.items():
+        project.cards.describe(challenger.ref, section, text)
+    bob.approvals.approve(challenger.ref, comment="reviewed the evaluation")
+    out.print(f"$ SHIPYARD_USER=bob shipyard models approve {challenger.ref}")
+    doc = bob.promotions.promote(challenger.ref, to="challenger", comment="canary candidate")
+    out.print(f"$ SHIPYARD_USER=bob shipyard models promote {challenger.ref} --to challenger")
+    out.print(
+        f"  -> {sum(c['passed'] for c in doc['checks'])} of {len(doc['checks'])} checks "
+        "passed, for the challenger alias"
+    )
+    deployment = bob.deployments.set(
+        best.name, {"production": 90, "challenger": 10}, comment="canary"
+    )
+    out.print(
+        f"$ SHIPYARD_USER=bob shipyard deployments set {best.name} "
+        "--route production=90,challenger=10"
+    )
+    out.print(
+        f"  -> deployment {deployment.name} version {deployment.version}: production "
+        f"{best.ref} 90%, challenger {challenger.ref} 10%; both aliases now move only "
+        "through promote and rollback"
+    )
+
+    out.rule("11. serving the deployment, with traffic, feedback and business KPIs")
     serve_and_drive(project, "credit-risk", parts["test"], out)
 
-    out.rule("11. integrity")
+    out.rule("12. integrity")
     store = project.verify()
     chain = project.audit.verify()
     out.print(f"artifact store: {store.checked} blobs verified, ok={store.ok}")
-    out.print(f"audit log: {chain.events} events, chain ok={chain.ok}")
+    out.print(
+        f"audit log: {chain.events} events, chain ok={chain.chain_ok}, governance tables match "
+        f"the log: {not chain.state}"
+    )
     out.rule()
     out.print("Explore it yourself:")
     for cmd in (
@@ -276,7 +321,10 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         "models alias-history credit-risk",
         "models show credit-risk@production",
         "check credit-risk@3",
+        "deployments show credit-risk",
+        "deployments history credit-risk",
         "deployments metrics credit-risk",
+        "audit verify",
         "audit log",
     ):
         out.print(f"  shipyard --project {project.root} {cmd}")
