@@ -3,6 +3,7 @@ lineage, loading and batch scoring, aliases and their history, and who may do wh
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -247,6 +249,28 @@ def test_loaded_version_predicts_like_the_pipeline(project: Project, logged: Log
     np.testing.assert_allclose(proba, logged.v1.predict_proba(logged.frame))
     assert one.classes is not None and one.classes.tolist() == [0, 1]
     assert project.audit.list(action="model.load")[-1].entity == f"{NAME}@2"
+
+
+def test_a_version_saved_with_another_scikit_learn_minor_loads_with_a_warning(
+    project: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version saved under scikit-learn 1.4.2 still loads and predicts; its predictor says
+    why the compiled path is refused, and the load logs that as a warning."""
+    frame, _ = applicants()
+    pipeline = fit_pipeline()
+    with monkeypatch.context() as patch:  # the version another machine saved it with
+        patch.setattr(sklearn, "__version__", "1.4.2")
+        v = project.models.register_model(NAME, pipeline, input_example=frame.head())
+    assert v.environment["sklearn"] == "1.4.2"
+    with caplog.at_level(logging.WARNING, logger="shipyard.registry.models"):
+        predictor = project.models.load(v.ref)
+    problem = predictor.version_problem
+    assert problem is not None
+    assert problem.startswith(
+        f"the model was saved with scikit-learn 1.4.2 and runs on {sklearn.__version__}; "
+    )
+    assert [r.getMessage() for r in caplog.records] == [f"model {v.ref}: {problem}"]
+    np.testing.assert_array_equal(predictor.predict(frame), pipeline.predict(frame))
 
 
 def test_missing_and_mistyped_columns_are_named(project: Project, logged: Logged) -> None:

@@ -12,6 +12,7 @@ history answers "which version was in production on 3 May?". Protected aliases
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
     from shipyard.registry.signatures import CheckedPredictor
 
 __all__ = ["AliasEvent", "ModelSummary", "ModelVersion", "Models"]
+
+log = logging.getLogger(__name__)
 
 KIND = "model"
 STATUSES = ("candidate", "approved", "rejected", "archived")
@@ -401,7 +404,9 @@ class Models:
         self, ref: str, *, trusted: builtins.list[str] | tuple[str, ...] = ()
     ) -> CheckedPredictor:
         """A predictor for a version: digest verified, loaded with skops' trusted-type check,
-        checking every input against the signature.
+        checking every input against the signature. A version saved with another
+        scikit-learn minor version still loads; its predictor's ``version_problem`` says so
+        (the compiled path refuses it) and a warning is logged.
 
         Raises:
             IntegrityError: the stored model does not match its digest.
@@ -416,7 +421,11 @@ class Models:
         signature = Signature.from_dict(v.signature) if v.signature else None
         with audited(self._ctx.db, self._ctx.actor) as tx:
             tx.record("model.load", KIND, v.ref, {"digest": v.digest})
-        return CheckedPredictor(model, signature, name=v.ref)
+        predictor = CheckedPredictor(model, signature, name=v.ref, saved_with=v.environment)
+        problem = predictor.version_problem
+        if problem is not None:
+            log.warning("model %s: %s", v.ref, problem)
+        return predictor
 
     def input_contracts(self, ref: str) -> builtins.list[Contract]:
         """The contracts of the data a version was trained on
