@@ -446,8 +446,10 @@ class Models:
         """Up to ``n`` rows of the data a version was trained on (its training datasets, named
         by its lineage), sampled with ``seed`` and shaped as a request row is after its checks
         (the signature's pydantic model: dates as datetimes, missing values as None). Rows that
-        fail the signature are left out; empty without a signature or training data. Used to
-        check a compiled form against scikit-learn on realistic rows."""
+        fail the signature are left out, and so is a dataset that cannot be read (with a
+        logged warning); empty without a signature or training data. Used to check a compiled
+        form against scikit-learn on realistic rows (:func:`shipyard.registry.compiled.
+        compile_predictor`), so a model server can call it while loading a version."""
         from pydantic import ValidationError
 
         from shipyard.registry.signatures import Signature
@@ -459,10 +461,14 @@ class Models:
         model = signature.inputs.to_pydantic()
         rows: builtins.list[dict[str, Any]] = []
         for dataset in dict.fromkeys(mv.training_data):
-            v = self._datasets.get(dataset)
-            if v.kind != "table" or not set(signature.columns) <= set(v.columns):
+            try:
+                v = self._datasets.get(dataset)
+                if v.kind != "table" or not set(signature.columns) <= set(v.columns):
+                    continue
+                frame = v.to_polars().select(signature.columns)
+            except Exception as exc:  # a sample for a check: never the reason a load fails
+                log.warning("model %s: cannot read its training data %s: %s", ref, dataset, exc)
                 continue
-            frame = v.to_polars().select(signature.columns)
             if frame.height > n:
                 frame = frame.sample(n, seed=seed)
             for record in frame.to_dicts():
