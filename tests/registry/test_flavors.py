@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -30,10 +32,13 @@ from shipyard.data.preprocessing import PreprocessingSpec
 from shipyard.errors import InvalidInputError
 from shipyard.registry.flavors import (
     SHIPYARD_TRUSTED_TYPES,
+    SKLEARN_SUPPORTED,
     ModelFile,
     UntrustedModelError,
     load_model,
+    running_versions,
     save_model,
+    version_problem,
 )
 
 RNG = np.random.default_rng(7)
@@ -353,3 +358,61 @@ def test_forest_claiming_more_features_than_its_outer_estimator_is_refused(
     save_model(model, tmp_path / "forest.skops")
     with pytest.raises(InvalidInputError, match="outside the 2 input columns"):
         load_model(tmp_path / "forest.skops")
+
+
+# -- library versions ------------------------------------------------------------------------------
+
+
+def test_the_saved_versions_are_the_running_ones(tmp_path: Path) -> None:
+    """A saved model records the scikit-learn, skops, numpy and Python it was saved with."""
+    saved = save_model(LogisticRegression().fit(X, Y_CLASS), tmp_path / "m.skops")
+    assert saved.versions == running_versions()
+    assert saved.versions["sklearn"] == sklearn.__version__
+
+
+@pytest.mark.parametrize(
+    ("saved", "running", "problem"),
+    [
+        pytest.param({"sklearn": "1.6.0"}, {"sklearn": "1.6.1"}, None, id="same-minor"),
+        pytest.param({}, {"sklearn": "1.6.1"}, None, id="saved-unknown"),
+        pytest.param(
+            {"sklearn": "1.4.2"},
+            {"sklearn": "1.6.1"},
+            "the model was saved with scikit-learn 1.4.2 and runs on 1.6.1; fitted attributes "
+            "can change between minor versions, so it is answered by scikit-learn, not "
+            "compiled (register it again under scikit-learn 1.6 to compile it)",
+            id="saved-1.4",
+        ),
+        pytest.param(
+            {"sklearn": "1.10.0"},
+            {"sklearn": "1.10.0"},
+            "scikit-learn 1.10.0 is outside the versions shipyard supports (>=1.4, <1.10); "
+            "install a supported version",
+            id="running-too-new",
+        ),
+        pytest.param(
+            {"sklearn": "1.3.2"},
+            {"sklearn": "1.3.2"},
+            "scikit-learn 1.3.2 is outside the versions shipyard supports (>=1.4, <1.10); "
+            "install a supported version",
+            id="running-too-old",
+        ),
+    ],
+)
+def test_version_problem_names_what_differs(
+    saved: dict[str, str], running: dict[str, str], problem: str | None
+) -> None:
+    """A model saved with another scikit-learn minor version, or a running version outside
+    the supported range, gets a sentence saying so; the same minor version gets None."""
+    assert version_problem(saved, running) == problem
+
+
+def test_the_supported_range_is_the_one_pyproject_requires() -> None:
+    """pyproject.toml bounds scikit-learn to exactly the range the compiled path supports,
+    and the installed version is inside it."""
+    doc = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    [requirement] = [d for d in doc["project"]["dependencies"] if d.startswith("scikit-learn")]
+    (low, high) = SKLEARN_SUPPORTED
+    bounds = set(requirement.removeprefix("scikit-learn").split(","))
+    assert bounds == {f">={low[0]}.{low[1]}", f"<{high[0]}.{high[1]}"}
+    assert version_problem(None) is None

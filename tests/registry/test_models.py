@@ -3,6 +3,7 @@ lineage, loading and batch scoring, aliases and their history, and who may do wh
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -25,6 +27,7 @@ from shipyard.errors import (
     PermissionDeniedError,
 )
 from shipyard.project import Project
+from shipyard.registry.compiled import compile_predictor
 from shipyard.registry.flavors import UntrustedModelError, save_model
 from shipyard.stores.artifacts import ArtifactStore
 from tests.conftest import ProjectState
@@ -247,6 +250,64 @@ def test_loaded_version_predicts_like_the_pipeline(project: Project, logged: Log
     np.testing.assert_allclose(proba, logged.v1.predict_proba(logged.frame))
     assert one.classes is not None and one.classes.tolist() == [0, 1]
     assert project.audit.list(action="model.load")[-1].entity == f"{NAME}@2"
+
+
+def test_a_version_compiles_when_checked_on_its_own_training_rows(
+    project: Project, logged: Logged
+) -> None:
+    """``reference_rows`` samples the training data its lineage names, shaped like request
+    rows; checked on them, the loaded version compiles and the note says what it was
+    checked on."""
+    rows = project.models.reference_rows(f"{NAME}@1")
+    assert len(rows) == len(logged.frame)
+    predictor = project.models.load(f"{NAME}@1")
+    compiled, note = compile_predictor(predictor, rows=rows)
+    assert compiled is not None, note
+    assert note.startswith(f"compiled (arithmetic), checked on {len(rows)} reference rows ("), note
+
+
+def test_unreadable_training_data_gives_no_reference_rows_and_a_warning(
+    project: Project,
+    logged: Logged,
+    corrupt_blob: Callable[[ArtifactStore, str], Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Reference rows are a sample for a check: a training dataset whose bytes were damaged
+    is left out with a warning naming it, and the version is then checked on generated
+    rows, saying so."""
+    corrupt_blob(project.artifacts, project.datasets.get("applicants@1").digest)
+    with caplog.at_level(logging.WARNING, logger="shipyard.registry.models"):
+        rows = project.models.reference_rows(f"{NAME}@1")
+    assert rows == []
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"model {NAME}@1: cannot read its training data applicants@1: ")
+    compiled, note = compile_predictor(project.models.load(f"{NAME}@1"), rows=rows)
+    assert compiled is not None, note
+    assert "checked on 256 generated rows, for want of reference rows" in note
+
+
+def test_a_version_saved_with_another_scikit_learn_minor_loads_with_a_warning(
+    project: Project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version saved under scikit-learn 1.4.2 still loads and predicts; its predictor says
+    why the compiled path is refused, the load logs that as a warning, and
+    ``compile_predictor`` gives that reason."""
+    frame, _ = applicants()
+    pipeline = fit_pipeline()
+    with monkeypatch.context() as patch:  # the version another machine saved it with
+        patch.setattr(sklearn, "__version__", "1.4.2")
+        v = project.models.register_model(NAME, pipeline, input_example=frame.head())
+    assert v.environment["sklearn"] == "1.4.2"
+    with caplog.at_level(logging.WARNING, logger="shipyard.registry.models"):
+        predictor = project.models.load(v.ref)
+    problem = predictor.version_problem
+    assert problem is not None
+    assert problem.startswith(
+        f"the model was saved with scikit-learn 1.4.2 and runs on {sklearn.__version__}; "
+    )
+    assert [r.getMessage() for r in caplog.records] == [f"model {v.ref}: {problem}"]
+    np.testing.assert_array_equal(predictor.predict(frame), pipeline.predict(frame))
+    assert compile_predictor(predictor) == (None, f"not compiled: {problem}")
 
 
 def test_missing_and_mistyped_columns_are_named(project: Project, logged: Logged) -> None:

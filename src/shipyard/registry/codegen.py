@@ -3,9 +3,11 @@ encoder become a few statements of one function, which ends with whatever the fi
 estimator needs (a linear sum, or the feature list).
 
 Used by :mod:`shipyard.registry.compiled`, which checks the result against scikit-learn
-before anything is served with it. Constants reach the generated code by name, never as
-text, so every float keeps its exact value; coefficients are written with ``repr``, which
-reads back as the same float.
+before anything is served with it. Steps are recognised by their class, scikit-learn's own
+(:func:`exactly`), and read through public fitted attributes only (``statistics_``,
+``scale_``, ``categories_``, ``drop_idx_``...). Constants reach the generated code by name,
+never as text, so every float keeps its exact value; coefficients are written with
+``repr``, which reads back as the same float.
 """
 
 from __future__ import annotations
@@ -15,22 +17,57 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    OneHotEncoder,
+    OrdinalEncoder,
+    RobustScaler,
+    StandardScaler,
+)
+
 from shipyard.registry.signatures import plain_value
 
 __all__ = [
+    "ENCODERS",
     "SCALERS",
     "Answer",
     "Column",
     "NotCompiled",
     "Unsupported",
     "apply_stage",
+    "class_name",
     "column_transformer_columns",
+    "exactly",
     "generate",
     "linear_sum",
+    "selected_columns",
     "stages",
 ]
 
-SCALERS = ("StandardScaler", "MinMaxScaler", "RobustScaler")
+SCALERS = (StandardScaler, MinMaxScaler, RobustScaler)
+ENCODERS = (OneHotEncoder, OrdinalEncoder)
+# Whole numbers outside these reach scikit-learn as an int64 column, which pandas refuses.
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def exactly(obj: Any, *classes: type) -> bool:
+    """Whether ``obj`` is an instance of one of ``classes`` itself. Stricter than
+    ``isinstance``: a subclass may override the very method whose arithmetic is compiled
+    (``transform``, ``decision_function``), so only scikit-learn's own classes are compiled."""
+    return type(obj) in classes
+
+
+def class_name(obj: Any) -> str:
+    """``StandardScaler`` for scikit-learn's own classes; the full name of any other class
+    (a subclass, or a same-named class from elsewhere), so messages do not confuse them."""
+    cls = type(obj)
+    if cls.__module__.startswith("sklearn."):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class NotCompiled(Exception):
@@ -62,6 +99,7 @@ class Column:
     step by step while compiling."""
 
     name: str
+    kind: str | None = None  # the signature's type of an input column ("int", "float"...)
     fill: Any = None  # the imputer's value, when there is one
     has_imputer: bool = False
     ops: list[Op] = field(default_factory=list)  # scalers, in order
@@ -80,14 +118,13 @@ class Column:
 
 def _scaler_ops(step: Any, j: int) -> list[Op]:
     """Column ``j`` of a fitted scaler, as the operations scikit-learn does, in its order."""
-    kind = type(step).__name__
     ops: list[Op] = []
-    if kind == "StandardScaler":
+    if exactly(step, StandardScaler):
         if step.with_mean and step.mean_ is not None:
             ops.append(("sub", float(step.mean_[j])))
         if step.with_std and step.scale_ is not None:
             ops.append(("div", float(step.scale_[j])))
-    elif kind == "MinMaxScaler":
+    elif exactly(step, MinMaxScaler):
         ops += [("mul", float(step.scale_[j])), ("add", float(step.min_[j]))]
         if step.clip:
             low, high = step.feature_range
@@ -101,69 +138,102 @@ def _scaler_ops(step: Any, j: int) -> list[Op]:
 
 
 def apply_stage(stage: Any, columns: list[Column]) -> None:
-    """Fold one fitted step of a column group into its columns' descriptions."""
-    kind = type(stage).__name__
-    if kind == "FunctionTransformer" and stage.func is None:
-        return  # how a fitted ColumnTransformer spells "passthrough": the identity
-    if kind == "SimpleImputer":
-        if getattr(stage, "indicator_", None) is not None:
-            raise Unsupported("SimpleImputer(add_indicator=True) is not compiled")
-        mv = stage.missing_values
-        if not (mv is None or (isinstance(mv, float) and math.isnan(mv))):
-            raise Unsupported(f"SimpleImputer(missing_values={mv!r}) is not compiled")
-        for j, column in enumerate(columns):
-            if column.encoder or column.ops or column.has_imputer:
-                raise Unsupported("an imputer after another step is not compiled")
-            fill = plain_value(stage.statistics_[j])
-            if _missing(fill):
-                raise Unsupported(f"the imputer learned no value for column {column.name}")
-            column.fill, column.has_imputer = fill, True
+    """Fold one fitted step of a column group into its columns' descriptions.
+
+    Raises:
+        Unsupported: the step is not one of scikit-learn's own classes listed in
+            :mod:`shipyard.registry.compiled`, or uses an option that is not compiled.
+    """
+    if exactly(stage, FunctionTransformer) and stage.func is None:
+        # How a fitted ColumnTransformer spells "passthrough": the identity. With validate
+        # it would also refuse missing and infinite values, which the identity does not.
+        if stage.validate:
+            raise Unsupported("FunctionTransformer(validate=True) is not compiled")
         return
-    if kind in SCALERS:
+    if exactly(stage, SimpleImputer):
+        _imputer(stage, columns)
+    elif exactly(stage, *SCALERS):
         for j, column in enumerate(columns):
             if column.encoder:
-                raise Unsupported(f"{kind} after an encoder is not compiled")
+                raise Unsupported(f"{class_name(stage)} after an encoder is not compiled")
             if column.has_imputer and not isinstance(column.fill, int | float):
-                raise Unsupported(f"{kind} on text column {column.name} is not compiled")
-            column.ops += _scaler_ops(stage, j)
-        return
-    if kind in ("OneHotEncoder", "OrdinalEncoder"):
-        if getattr(stage, "_infrequent_enabled", False):
-            raise Unsupported(f"{kind} with infrequent categories is not compiled")
-        drop = getattr(stage, "drop_idx_", None)
-        for j, column in enumerate(columns):
-            if column.encoder or column.ops:
-                raise Unsupported(f"{kind} after another encoder or a scaler is not compiled")
-            column.categories = [plain_value(c) for c in stage.categories_[j]]
-            if any(_missing(c) for c in column.categories):
-                raise Unsupported(f"column {column.name} has a missing value as a category")
-            if kind == "OneHotEncoder":
-                column.encoder = "onehot"
-                column.drop_index = None if drop is None or drop[j] is None else int(drop[j])
-                column.unknown_ignored = stage.handle_unknown in (
-                    "ignore",
-                    "infrequent_if_exist",
-                    "warn",
+                raise Unsupported(
+                    f"{class_name(stage)} on text column {column.name} is not compiled"
                 )
-            else:
-                column.encoder = "ordinal"
-                if stage.handle_unknown == "use_encoded_value":
-                    unknown = float(stage.unknown_value)
-                    column.unknown_value = None if math.isnan(unknown) else unknown
-        return
-    raise Unsupported(f"{kind} is not compiled")
+            column.ops += _scaler_ops(stage, j)
+    elif exactly(stage, *ENCODERS):
+        _encoder(stage, columns)
+    else:
+        raise Unsupported(f"{class_name(stage)} is not compiled")
+
+
+def _imputer(stage: Any, columns: list[Column]) -> None:
+    if getattr(stage, "indicator_", None) is not None:
+        raise Unsupported("SimpleImputer(add_indicator=True) is not compiled")
+    mv = stage.missing_values
+    if not (mv is None or (isinstance(mv, float) and math.isnan(mv))):
+        raise Unsupported(f"SimpleImputer(missing_values={mv!r}) is not compiled")
+    for j, column in enumerate(columns):
+        if column.encoder or column.ops or column.has_imputer:
+            raise Unsupported("an imputer after another step is not compiled")
+        fill = plain_value(stage.statistics_[j])
+        if _missing(fill):
+            raise Unsupported(f"the imputer learned no value for column {column.name}")
+        column.fill, column.has_imputer = fill, True
+
+
+def _encoder(stage: Any, columns: list[Column]) -> None:
+    kind = class_name(stage)
+    # The public parameters say whether rare categories are grouped (scikit-learn's own
+    # flag for it is private).
+    if stage.min_frequency is not None or stage.max_categories is not None:
+        raise Unsupported(f"{kind} with infrequent categories is not compiled")
+    onehot = exactly(stage, OneHotEncoder)
+    drop = stage.drop_idx_ if onehot else None
+    for j, column in enumerate(columns):
+        if column.encoder or column.ops:
+            raise Unsupported(f"{kind} after another encoder or a scaler is not compiled")
+        column.categories = [plain_value(c) for c in stage.categories_[j]]
+        if any(_missing(c) for c in column.categories):
+            raise Unsupported(f"column {column.name} has a missing value as a category")
+        if onehot:
+            column.encoder = "onehot"
+            column.drop_index = None if drop is None or drop[j] is None else int(drop[j])
+            column.unknown_ignored = stage.handle_unknown in (
+                "ignore",
+                "infrequent_if_exist",
+                "warn",
+            )
+        else:
+            column.encoder = "ordinal"
+            if stage.handle_unknown == "use_encoded_value":
+                unknown = float(stage.unknown_value)
+                column.unknown_value = None if math.isnan(unknown) else unknown
 
 
 def stages(transformer: Any) -> list[Any]:
-    if type(transformer).__name__ == "Pipeline":
+    """The fitted steps of a Pipeline (skipping ``"passthrough"`` and None), or ``[it]``."""
+    if exactly(transformer, Pipeline):
         return [s for _, s in transformer.steps if not (isinstance(s, str) or s is None)]
+    if isinstance(transformer, Pipeline):
+        raise Unsupported(f"{class_name(transformer)} (a subclass of Pipeline) is not compiled")
     return [transformer]
 
 
-def column_transformer_columns(ct: Any) -> list[Column]:
-    """The columns a fitted ColumnTransformer reads, in the order of its output features."""
+def selected_columns(ct: Any) -> list[tuple[str, Any, list[str]]]:
+    """``(name, fitted transformer, input column names)`` for each part of a fitted
+    ColumnTransformer, in the order of its output features.
+
+    Raises:
+        Unsupported: not scikit-learn's ColumnTransformer, weights on its parts, or a part
+            that selects columns other than by name or position.
+    """
+    if not exactly(ct, ColumnTransformer):
+        raise Unsupported(f"{class_name(ct)} is not compiled")
+    if ct.transformer_weights:
+        raise Unsupported("ColumnTransformer(transformer_weights=...) is not compiled")
     names_in = [str(n) for n in getattr(ct, "feature_names_in_", [])]
-    out: list[Column] = []
+    out = []
     for name, transformer, columns in ct.transformers_:
         if isinstance(columns, str):
             columns = [columns]
@@ -175,9 +245,18 @@ def column_transformer_columns(ct: Any) -> list[Column]:
                 selected.append(names_in[c])
             else:
                 raise Unsupported(f"transformer {name!r} selects columns by {type(c).__name__}")
+        out.append((name, transformer, selected))
+    return out
+
+
+def column_transformer_columns(ct: Any, kinds: Mapping[str, str]) -> list[Column]:
+    """The columns a fitted ColumnTransformer reads, in the order of its output features;
+    ``kinds`` gives the signature's type of each input column."""
+    out: list[Column] = []
+    for name, transformer, selected in selected_columns(ct):
         if not selected or (isinstance(transformer, str) and transformer == "drop"):
             continue
-        group = [Column(n) for n in selected]
+        group = [Column(n, kinds.get(n)) for n in selected]
         if isinstance(transformer, str):
             if transformer != "passthrough":
                 raise Unsupported(f"transformer {name!r} is {transformer!r}")
@@ -230,8 +309,11 @@ def _numeric_lines(
     for a feature already in ``target`` (a step after the ColumnTransformer)."""
     if read is not None:
         key = _read_value(src, column, read, nan_ok=nan_ok)
-        # Booleans are numbers to scikit-learn; anything else (text, times) is not.
-        src.add("elif not isinstance(v, NUMBER) or not -1e308 <= v <= 1e308:")
+        # Booleans are numbers to scikit-learn; anything else (text, times) is not. An int
+        # column becomes int64 on the way to scikit-learn, which refuses larger numbers.
+        low, high = INT64 if column.kind == "int" else (-1e308, 1e308)
+        low_name, high_name = src.const(low), src.const(high)
+        src.add(f"elif not isinstance(v, NUMBER) or not {low_name} <= v <= {high_name}:")
         src.add(f"raise NotCompiled({key})", 2)
         src.add(f"{target} = float(v)")
     elif column.has_imputer:

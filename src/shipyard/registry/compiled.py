@@ -13,32 +13,56 @@ decision trees are walked in Python (:mod:`shipyard.registry.forests`): about 80
 a row for 100 trees. Any other final estimator still gets its features from that function
 and is called on a NumPy array, which skips the frame work.
 
-A compiled model is only used after it has given the same answers as scikit-learn on rows
-generated from what the pipeline learned (every category, values around each column's
-centre, missing values, unseen categories): the same labels, and probabilities or values
-equal to within a relative 1e-9 (the sums run in another order). If it differs, or the
-pipeline holds a step not listed here, :func:`compile_predictor` says why and the caller
-keeps scikit-learn. A row the arithmetic does not cover at serving time (a missing value
-where the pipeline has no imputer, a category the encoder refuses, an infinite number)
-raises :class:`NotCompiled`, and that request goes to scikit-learn, which answers or fails
-exactly as it would have.
+A compiled model is only used after it has given the same answers as scikit-learn
+(:mod:`shipyard.registry.equivalence`) on rows of the model's own data and on edge rows:
+the labels ``predict()`` gives, and probabilities or values equal to within a relative 1e-9
+(the sums run in another order). Where scikit-learn refuses a row, the compiled model must
+refuse it too. If it differs, if the pipeline holds a step not listed here, if the model was
+saved with another scikit-learn minor version (:func:`shipyard.registry.flavors.
+version_problem`), or if anything at all goes wrong while compiling or checking,
+:func:`compile_predictor` says why and the caller keeps scikit-learn. A row the arithmetic
+does not cover at serving time (a missing value where the pipeline has no imputer, a
+category the encoder refuses, an infinite number, a feature too large for a tree's 32-bit
+floats) raises :class:`NotCompiled`, and that request goes to scikit-learn, which answers
+or fails exactly as it would have.
 
-Supported steps: ``SimpleImputer`` (mean, median, most_frequent, constant; missing values
+Supported steps, recognised by their class (scikit-learn's own; a subclass may compute
+something else): ``SimpleImputer`` (mean, median, most_frequent, constant; missing values
 NaN or None), ``StandardScaler``, ``MinMaxScaler``, ``RobustScaler``, ``OneHotEncoder``
 (any ``drop``, no infrequent categories), ``OrdinalEncoder``, ``"passthrough"`` and
 ``"drop"``, inside a ``ColumnTransformer`` or on the whole feature vector after it; then
 ``LogisticRegression`` or a linear regressor as arithmetic, ``HistGradientBoosting*`` as
-code, tree ensembles walked in Python, or any other estimator on a NumPy array.
+code, tree ensembles walked in Python, or any other estimator on a NumPy array. Each way of
+compiling an estimator is one branch of :func:`_compile` and one module, so that removing
+one (the forest walker, the trees as code) leaves those estimators on arrays.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import random
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import (
+    ARDRegression,
+    BayesianRidge,
+    ElasticNet,
+    ElasticNetCV,
+    HuberRegressor,
+    Lars,
+    Lasso,
+    LassoCV,
+    LassoLars,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    RidgeCV,
+    SGDRegressor,
+)
 
 from shipyard.registry.codegen import (
     SCALERS,
@@ -47,42 +71,41 @@ from shipyard.registry.codegen import (
     NotCompiled,
     Unsupported,
     apply_stage,
+    class_name,
     column_transformer_columns,
+    exactly,
     generate,
     linear_sum,
     stages,
 )
+from shipyard.registry.equivalence import check_against_sklearn
 from shipyard.registry.forests import FORESTS, forest_head
 from shipyard.registry.signatures import plain_value
-from shipyard.registry.trees import boosted_sum
+from shipyard.registry.trees import BOOSTED, boosted_sum
 
 if TYPE_CHECKING:
-    from shipyard.registry.signatures import CheckedPredictor
+    from shipyard.registry.signatures import CheckedPredictor, Signature
 
 __all__ = ["CompiledModel", "NotCompiled", "compile_predictor"]
 
-#: Relative difference allowed between compiled and scikit-learn outputs.
-RTOL = 1e-9
-#: Rows generated to check a compiled model against scikit-learn.
-CHECK_ROWS = 256
-
-_LINEAR_REGRESSORS = frozenset(
-    {
-        "LinearRegression",
-        "Ridge",
-        "RidgeCV",
-        "Lasso",
-        "LassoCV",
-        "ElasticNet",
-        "ElasticNetCV",
-        "Lars",
-        "LassoLars",
-        "BayesianRidge",
-        "ARDRegression",
-        "HuberRegressor",
-        "SGDRegressor",
-    }
+#: Linear regressors whose prediction is ``features @ coef_ + intercept_``.
+_LINEAR_REGRESSORS = (
+    LinearRegression,
+    Ridge,
+    RidgeCV,
+    Lasso,
+    LassoCV,
+    ElasticNet,
+    ElasticNetCV,
+    Lars,
+    LassoLars,
+    BayesianRidge,
+    ARDRegression,
+    HuberRegressor,
+    SGDRegressor,
 )
+
+
 # -- the compiled model -------------------------------------------------------------------------
 
 
@@ -116,34 +139,36 @@ class CompiledModel:
         return self._head([row(r) for r in rows])
 
 
-def _compile(model: Any, signature_columns: list[str]) -> CompiledModel:
+def _compile(model: Any, signature: Signature) -> CompiledModel:
     steps = stages(model)
     if not steps:
         raise Unsupported("the pipeline is empty")
     *prep, est = steps
-    if prep and type(prep[0]).__name__ == "ColumnTransformer":
-        columns = column_transformer_columns(prep.pop(0))
+    kinds = {name: spec.type for name, spec in signature.inputs.columns.items()}
+    if prep and isinstance(prep[0], ColumnTransformer):
+        columns = column_transformer_columns(prep.pop(0), kinds)
     else:
         # No ColumnTransformer: the model takes the columns it was fitted on, as numbers.
         first = prep[0] if prep else est
-        names = [str(n) for n in getattr(first, "feature_names_in_", [])] or signature_columns
-        columns = [Column(n) for n in names]
+        names = [str(n) for n in getattr(first, "feature_names_in_", [])] or signature.columns
+        columns = [Column(n, kinds.get(n)) for n in names]
     after = []
     for stage in prep:
-        if type(stage).__name__ not in ("SimpleImputer", *SCALERS):
-            raise Unsupported(f"{type(stage).__name__} is not compiled")
+        if not exactly(stage, SimpleImputer, *SCALERS):
+            raise Unsupported(f"{class_name(stage)} is not compiled")
         step = [Column(f"feature {j}") for j in range(int(stage.n_features_in_))]
         apply_stage(stage, step)
         after.append(step)
-    kind = type(est).__name__
-    if kind == "LogisticRegression":
+    # Each branch is one way of compiling; deleting a branch (and its module) leaves those
+    # estimators to _on_arrays.
+    if exactly(est, LogisticRegression):
         return _logistic(est, columns, after)
-    if kind in _LINEAR_REGRESSORS and type(est).__module__.startswith("sklearn.linear_model"):
+    if exactly(est, *_LINEAR_REGRESSORS):
         return _linear_regressor(est, columns, after)
-    if kind in ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor"):
+    if exactly(est, *BOOSTED):
         with contextlib.suppress(Unsupported):  # else its features on arrays, below
             return _boosted(est, columns, after)
-    if kind in FORESTS:
+    if exactly(est, *FORESTS):
         with contextlib.suppress(Unsupported):
             return _forest(est, columns, after)
     return _on_arrays(est, columns, after)
@@ -193,6 +218,10 @@ def _feature_list(width: int) -> Callable[[list[str]], str]:
     return result
 
 
+# The heads label a row as the estimator's predict() does: from the raw score (positive
+# means the second class; else the first highest score), not from the rounded probabilities.
+
+
 def _logistic_head(labels: list[Any]) -> Callable[[list[float]], list[Answer]]:
     """Two classes from one score: the second class's probability is its logistic."""
     zero, one = labels
@@ -205,7 +234,7 @@ def _logistic_head(labels: list[Any]) -> Callable[[list[float]], list[Answer]]:
                 raise NotCompiled("score")
             p1 = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
             p0 = 1.0 - p1
-            out.append({"prediction": one if p1 > p0 else zero, "probabilities": {n0: p0, n1: p1}})
+            out.append({"prediction": one if z > 0 else zero, "probabilities": {n0: p0, n1: p1}})
         return out
 
     return answers
@@ -218,13 +247,14 @@ def _softmax_head(labels: list[Any]) -> Callable[[list[tuple[float, ...]]], list
     def answers(scores: list[tuple[float, ...]]) -> list[Answer]:
         out = []
         for z in scores:
-            top = max(z)
-            if not -1e308 <= top <= 1e308:
+            # Every score finite (a NaN compares false), or max() could skip a NaN.
+            if not all(-1e308 <= v <= 1e308 for v in z):
                 raise NotCompiled("score")
+            top = max(z)
             e = [math.exp(v - top) for v in z]
             total = sum(e)
             p = [v / total for v in e]
-            best = max(range(len(p)), key=p.__getitem__)
+            best = max(range(len(z)), key=z.__getitem__)
             out.append(
                 {"prediction": labels[best], "probabilities": dict(zip(names, p, strict=True))}
             )
@@ -246,148 +276,89 @@ def _linear_regressor(est: Any, columns: list[Column], after: list[list[Column]]
 
     coef = np.asarray(est.coef_, dtype=float)
     if coef.ndim != 1:
-        raise Unsupported(f"{type(est).__name__} with several targets is not compiled")
+        raise Unsupported(f"{class_name(est)} with several targets is not compiled")
     bias = float(np.ravel(est.intercept_)[0]) if np.ndim(est.intercept_) else float(est.intercept_)
     value = generate(columns, after, linear_sum([float(v) for v in coef], bias))
     return CompiledModel(value, _value_head, "arithmetic")
 
 
 def _on_arrays(est: Any, columns: list[Column], after: list[list[Column]]) -> CompiledModel:
-    """Any other estimator, called on a NumPy array of the compiled features."""
+    """Any other estimator (a subclass of a compiled one too), called on a NumPy array of the
+    compiled features: its own predict() labels the rows, its predict_proba() is beside."""
     import numpy as np
 
     classes = getattr(est, "classes_", None)
     if classes is not None and not hasattr(est, "predict_proba"):
-        raise Unsupported(f"{type(est).__name__} gives no class probabilities")
-    labels = None if classes is None else [plain_value(c) for c in classes]
-    names = None if labels is None else [str(c) for c in labels]
+        raise Unsupported(f"{class_name(est)} gives no class probabilities")
+    names = None if classes is None else [str(plain_value(c)) for c in classes]
     features = generate(columns, after, _feature_list(int(getattr(est, "n_features_in_", 0))))
 
     def call(rows: list[list[float]]) -> list[Answer]:
         x = np.asarray(rows, dtype=float)
-        with warnings.catch_warnings():
-            # Fitted on a frame with feature names; the array holds the same columns in order.
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            if labels is None or names is None:
-                return [{"prediction": plain_value(v)} for v in est.predict(x)]
-            proba = est.predict_proba(x)
+        try:
+            with warnings.catch_warnings():
+                # Fitted on a frame with feature names; the array holds the same columns.
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                predicted = [plain_value(v) for v in est.predict(x)]
+                proba = None if names is None else est.predict_proba(x)
+        except Exception as exc:  # refused: scikit-learn's whole pipeline says so in its words
+            raise NotCompiled(f"{class_name(est)}: {type(exc).__name__}") from exc
+        if proba is None or names is None:
+            return [{"prediction": v} for v in predicted]
         return [
             {
-                "prediction": labels[int(p.argmax())],
-                "probabilities": {n: float(v) for n, v in zip(names, p, strict=True)},
+                "prediction": v,
+                "probabilities": {n: float(q) for n, q in zip(names, p, strict=True)},
             }
-            for p in proba
+            for v, p in zip(predicted, proba, strict=True)
         ]
 
-    return CompiledModel(features, call, f"{type(est).__name__} on arrays")
+    return CompiledModel(features, call, f"{class_name(est)} on arrays")
 
 
-def compile_predictor(predictor: CheckedPredictor) -> tuple[CompiledModel | None, str]:
+def compile_predictor(
+    predictor: CheckedPredictor, *, rows: Sequence[Mapping[str, Any]] | None = None
+) -> tuple[CompiledModel | None, str]:
     """The compiled form of ``predictor``'s model, checked against scikit-learn, or None;
-    with a sentence on what was compiled, or why not."""
+    with a sentence on what was compiled and what it was checked on, or why not.
+
+    ``rows`` are rows of the model's own data, shaped like checked request rows: pass
+    :meth:`Models.reference_rows <shipyard.registry.models.Models.reference_rows>`. The
+    check runs on them and on edge rows built from them
+    (:func:`shipyard.registry.equivalence.check_against_sklearn`); without them, on rows
+    generated from what the pipeline learned, and the sentence says so.
+
+    >>> compiled, note = compile_predictor(predictor, rows=models.reference_rows(ref))
+    >>> note  # doctest: +SKIP
+    'compiled (arithmetic), checked on 256 reference rows (251 distinct answers) and 70 edge rows'
+
+    Never raises: whatever goes wrong while compiling or checking (a model saved with another
+    scikit-learn minor version, a step that is not compiled, an error of any type) gives
+    ``(None, "not compiled: <reason>")``, and the caller keeps scikit-learn.
+    """
+    try:
+        return _compile_checked(predictor, rows)
+    except Exception as exc:  # an unforeseen model must cost speed, never the server
+        return None, f"not compiled: {_reason(exc)}"
+
+
+def _compile_checked(
+    predictor: CheckedPredictor, rows: Sequence[Mapping[str, Any]] | None
+) -> tuple[CompiledModel | None, str]:
+    problem = predictor.version_problem
+    if problem is not None:
+        return None, f"not compiled: {problem}"
     if predictor.signature is None:
         return None, "not compiled: the model has no signature"
-    try:
-        compiled = _compile(predictor.model, list(predictor.signature.columns))
-    except Unsupported as exc:
-        return None, f"not compiled: {exc}"
-    except (AttributeError, TypeError, ValueError, IndexError) as exc:
-        return None, f"not compiled: {type(exc).__name__}: {exc}"
-    problem = _check(predictor, compiled)
-    if problem:
-        return None, f"not compiled: {problem}"
-    return compiled, f"compiled ({compiled.description}), checked on {CHECK_ROWS} rows"
+    compiled = _compile(predictor.model, predictor.signature)
+    report = check_against_sklearn(predictor, compiled, rows)
+    if report.problem is not None:
+        return None, f"not compiled: {report.problem}"
+    return compiled, f"compiled ({compiled.description}), checked on {report.summary}"
 
 
-# -- the check against scikit-learn ------------------------------------------------------------
-
-
-def _check(predictor: CheckedPredictor, compiled: CompiledModel) -> str | None:
-    """None when ``compiled`` answers like scikit-learn on generated rows, else what differs."""
-    rows = _sample_rows(predictor, CHECK_ROWS)
-    covered: list[dict[str, Any]] = []
-    answers: list[Answer] = []
-    for row in rows:
-        try:
-            answers += compiled.score([row])
-        except NotCompiled:
-            continue
-        covered.append(row)
-    if len(covered) < CHECK_ROWS // 4:
-        return f"only {len(covered)} of {CHECK_ROWS} generated rows are covered"
-    if compiled.score(covered) != answers:
-        return "scoring rows together differs from scoring them one by one"
-    try:
-        expected = predictor.answer(predictor.frame_from_records(covered))
-    except Exception as exc:  # scikit-learn refused rows the compiled form answered
-        return f"scikit-learn refused the generated rows: {type(exc).__name__}: {exc}"
-    for i, (got, want) in enumerate(zip(answers, expected, strict=True)):
-        if not _close(got["prediction"], want["prediction"]):
-            return f"row {i}: predicts {got['prediction']!r}, scikit-learn {want['prediction']!r}"
-        for name, p in want.get("probabilities", {}).items():
-            if not _close(got.get("probabilities", {}).get(name), p):
-                return f"row {i}: probability of {name} differs from scikit-learn"
-    return None
-
-
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, int | float):
-        return bool(a == b)
-    if not isinstance(b, int | float):
-        return False
-    return math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12)
-
-
-def _sample_rows(predictor: CheckedPredictor, n: int) -> list[dict[str, Any]]:
-    """Rows in the signature's types, with values from what the pipeline learned."""
-    import datetime as dt
-
-    assert predictor.signature is not None
-    rng = random.Random(20261126)
-    learned = _learned_values(predictor.model)
-    rows = []
-    for i in range(n):
-        row: dict[str, Any] = {}
-        for name, spec in predictor.signature.inputs.columns.items():
-            kind = spec.type
-            known = learned.get(name)
-            if rng.random() < 0.05:
-                value: Any = None
-            elif kind in ("string", "category"):
-                choices = known if isinstance(known, list) and rng.random() >= 0.1 else None
-                value = rng.choice(choices) if choices else f"unseen-{i}"
-            elif kind in ("int", "float"):
-                centre, spread = known if isinstance(known, tuple) else (0.0, 1.0)
-                value = centre + spread * rng.gauss(0.0, 1.5)
-                value = round(value) if kind == "int" else value
-            elif kind == "bool":
-                value = rng.random() < 0.5
-            else:
-                value = dt.datetime(2026, 1, 1) + dt.timedelta(days=rng.randint(0, 365))
-            row[name] = value
-        rows.append(row)
-    return rows
-
-
-def _learned_values(model: Any) -> dict[str, Any]:
-    """Per input column: its categories (a list) or its centre and spread (a tuple)."""
-    out: dict[str, Any] = {}
-    for step in stages(model):
-        if type(step).__name__ != "ColumnTransformer":
-            continue
-        for _, transformer, columns in step.transformers_:
-            if isinstance(transformer, str) or isinstance(columns, str):
-                continue
-            names = [c for c in columns if isinstance(c, str)]
-            for stage in stages(transformer):
-                for j, name in enumerate(names):
-                    if hasattr(stage, "categories_"):
-                        out[name] = [plain_value(c) for c in stage.categories_[j]]
-                    elif getattr(stage, "mean_", None) is not None:
-                        scale = stage.scale_[j] if stage.scale_ is not None else 1.0
-                        out[name] = (float(stage.mean_[j]), float(scale))
-                    elif hasattr(stage, "statistics_") and name not in out:
-                        stat = plain_value(stage.statistics_[j])
-                        if isinstance(stat, int | float):
-                            out[name] = (float(stat), max(abs(float(stat)), 1.0))
-    return out
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, Unsupported):
+        return str(exc)
+    first_line = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__

@@ -34,6 +34,7 @@ after loading that every node index stays inside its arrays (:func:`_check_tree_
 from __future__ import annotations
 
 import platform
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +46,20 @@ from shipyard.errors import InvalidInputError
 
 __all__ = [
     "SHIPYARD_TRUSTED_TYPES",
+    "SKLEARN_SUPPORTED",
     "ModelFile",
     "UntrustedModelError",
     "load_model",
+    "running_versions",
     "save_model",
+    "version_problem",
 ]
+
+#: The scikit-learn versions shipyard supports, from the first up to (not including) the
+#: second, as pyproject.toml bounds them. The compiled path reads private fitted attributes
+#: (:mod:`shipyard.registry.trees`), which a minor release may change: raise the upper bound
+#: only after the test suite passed with the new version.
+SKLEARN_SUPPORTED: tuple[tuple[int, int], tuple[int, int]] = ((1, 4), (1, 10))
 
 TREE = "sklearn.tree._tree.Tree"
 TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
@@ -107,9 +117,6 @@ def save_model(model: Any, path: Path) -> ModelFile:
         InvalidInputError: ``model`` is not a scikit-learn estimator, or holds an object that
             skops cannot write (the message says which).
     """
-    import numpy
-    import sklearn
-    import skops
     import skops.io as sio
     from sklearn.base import BaseEstimator
 
@@ -130,15 +137,71 @@ def save_model(model: Any, path: Path) -> ModelFile:
     return ModelFile(
         path=Path(path),
         model_type=_type_name(type(model)),
-        versions={
-            "sklearn": sklearn.__version__,
-            "skops": skops.__version__,
-            "numpy": numpy.__version__,
-            "python": platform.python_version(),
-        },
+        versions=running_versions(),
         types=types,
         untrusted_types=tuple(t for t in types if t not in SHIPYARD_TRUSTED_TYPES),
     )
+
+
+def running_versions() -> dict[str, str]:
+    """The versions of the libraries a model is saved and loaded with, here and now:
+    ``{"sklearn": "1.9.1", "skops": ..., "numpy": ..., "python": ...}`` (what
+    :func:`save_model` records)."""
+    import numpy
+    import sklearn
+    import skops
+
+    return {
+        "sklearn": sklearn.__version__,
+        "skops": skops.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def version_problem(
+    saved_with: Mapping[str, str] | None, running: Mapping[str, str] | None = None
+) -> str | None:
+    """Why a model saved with the library versions ``saved_with`` (a
+    :attr:`ModelVersion.environment`) should not be answered by the compiled path when
+    running with ``running`` (default: :func:`running_versions`), or None.
+
+    The compiled path reads fitted attributes, some private, so it needs the scikit-learn
+    minor version the model was saved with, inside :data:`SKLEARN_SUPPORTED`. A model whose
+    saved versions are unknown (registered from a run's artifact) is judged on the running
+    version alone; the check against scikit-learn still runs on it.
+
+    >>> version_problem({"sklearn": "1.4.2"}, {"sklearn": "1.6.1"})  # doctest: +ELLIPSIS
+    'the model was saved with scikit-learn 1.4.2 and runs on 1.6.1; ...'
+    >>> version_problem({"sklearn": "1.6.0"}, {"sklearn": "1.6.1"}) is None
+    True
+    """
+    now = (running if running is not None else running_versions()).get("sklearn", "")
+    (low, high) = SKLEARN_SUPPORTED
+    supported = f">={low[0]}.{low[1]}, <{high[0]}.{high[1]}"
+    now_minor = _minor(now)
+    if now_minor is None or not low <= now_minor < high:
+        return (
+            f"scikit-learn {now or '(unknown version)'} is outside the versions shipyard "
+            f"supports ({supported}); install a supported version"
+        )
+    saved = (saved_with or {}).get("sklearn")
+    if not saved:
+        return None
+    if _minor(saved) != now_minor:
+        return (
+            f"the model was saved with scikit-learn {saved} and runs on {now}; fitted "
+            "attributes can change between minor versions, so it is answered by scikit-learn, "
+            f"not compiled (register it again under scikit-learn {now_minor[0]}.{now_minor[1]} "
+            "to compile it)"
+        )
+    return None
+
+
+def _minor(version: str) -> tuple[int, int] | None:
+    """``(1, 6)`` for ``"1.6.1"`` or ``"1.6.dev0"``; None for what is not a version."""
+    found = re.match(r"([0-9]+)\.([0-9]+)", version)
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def load_model(path: Path, *, trusted: Sequence[str] = ()) -> Any:

@@ -7,7 +7,10 @@ them: about 0.2 ms for 100 trees of depth 15, against about 9 ms for scikit-lear
 on one row. As in scikit-learn, features are rounded to 32-bit floats before they are
 compared, class probabilities are each tree's leaf proportions averaged over the trees, and
 a regression is the mean of the trees' leaf values. A missing value never reaches a tree
-here (:class:`NotCompiled` sends that request to scikit-learn).
+here, nor does a feature too large for a 32-bit float, which scikit-learn refuses
+(:class:`NotCompiled` sends that request to scikit-learn). Only public attributes are read
+(``estimators_``, ``tree_``). Removing this module (and its branch in
+:mod:`shipyard.registry.compiled`) leaves these models called on arrays.
 """
 
 from __future__ import annotations
@@ -16,21 +19,31 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.registry.codegen import Answer, NotCompiled, Unsupported
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from shipyard.registry.codegen import Answer, NotCompiled, Unsupported, class_name
 from shipyard.registry.signatures import plain_value
 
 __all__ = ["FORESTS", "forest_head"]
 
-FORESTS = frozenset(
-    {
-        "DecisionTreeClassifier",
-        "DecisionTreeRegressor",
-        "RandomForestClassifier",
-        "RandomForestRegressor",
-        "ExtraTreesClassifier",
-        "ExtraTreesRegressor",
-    }
+#: The estimators walked here (these classes themselves, not subclasses).
+FORESTS = (
+    DecisionTreeClassifier,
+    DecisionTreeRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
 )
+#: The largest 32-bit float: scikit-learn casts a tree's input to float32 and refuses a
+#: feature that becomes infinite.
+FLOAT32_MAX = 3.4028234663852886e38
 
 # One tree: left children, right children, features, thresholds, leaf values.
 _Tree = tuple[list[int], list[int], list[int], list[float], list[Any]]
@@ -43,7 +56,7 @@ def forest_head(est: Any, width: int) -> Callable[[list[list[float]]], list[Answ
         Unsupported: several outputs, or a tree fitted on another number of features.
     """
     if int(getattr(est, "n_outputs_", 1)) != 1:
-        raise Unsupported(f"{type(est).__name__} with several outputs is not compiled")
+        raise Unsupported(f"{class_name(est)} with several outputs is not compiled")
     if int(getattr(est, "n_features_in_", width)) != width:
         raise Unsupported(f"{width} features for a model fitted on {est.n_features_in_}")
     members = list(getattr(est, "estimators_", [est]))
@@ -80,10 +93,18 @@ def _leaf(tree: _Tree, x: list[float]) -> Any:
 
 
 def _as_float32(features: list[float]) -> list[float]:
-    for v in features:
-        if v != v:
-            raise NotCompiled("missing value")
-    return array("f", features).tolist()
+    """The features rounded to 32-bit floats, as scikit-learn gives them to the trees.
+
+    Raises:
+        NotCompiled: a feature is missing, or too large for a 32-bit float (scikit-learn
+            refuses it: "Input X contains infinity or a value too large for
+            dtype('float32')").
+    """
+    x = array("f", features).tolist()  # rounds to nearest; too large becomes infinite
+    for v in x:
+        if not -FLOAT32_MAX <= v <= FLOAT32_MAX:  # NaN too
+            raise NotCompiled("a feature is missing or too large for a 32-bit float")
+    return x
 
 
 def _classification(

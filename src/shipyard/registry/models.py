@@ -12,6 +12,7 @@ history answers "which version was in production on 3 May?". Protected aliases
 from __future__ import annotations
 
 import builtins
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
     from shipyard.registry.signatures import CheckedPredictor
 
 __all__ = ["AliasEvent", "ModelSummary", "ModelVersion", "Models"]
+
+log = logging.getLogger(__name__)
 
 KIND = "model"
 STATUSES = ("candidate", "approved", "rejected", "archived")
@@ -402,7 +405,9 @@ class Models:
         self, ref: str, *, trusted: builtins.list[str] | tuple[str, ...] = ()
     ) -> CheckedPredictor:
         """A predictor for a version: digest verified, loaded with skops' trusted-type check,
-        checking every input against the signature.
+        checking every input against the signature. A version saved with another
+        scikit-learn minor version still loads; its predictor's ``version_problem`` says so
+        (the compiled path refuses it) and a warning is logged.
 
         Raises:
             IntegrityError: the stored model does not match its digest.
@@ -417,7 +422,11 @@ class Models:
         signature = Signature.from_dict(v.signature) if v.signature else None
         with audited(self._ctx.db, self._ctx.actor) as tx:
             tx.record("model.load", KIND, v.ref, {"digest": v.digest})
-        return CheckedPredictor(model, signature, name=v.ref)
+        predictor = CheckedPredictor(model, signature, name=v.ref, saved_with=v.environment)
+        problem = predictor.version_problem
+        if problem is not None:
+            log.warning("model %s: %s", v.ref, problem)
+        return predictor
 
     def input_contracts(self, ref: str) -> builtins.list[Contract]:
         """The contracts of the data a version was trained on
@@ -438,8 +447,10 @@ class Models:
         """Up to ``n`` rows of the data a version was trained on (its training datasets, named
         by its lineage), sampled with ``seed`` and shaped as a request row is after its checks
         (the signature's pydantic model: dates as datetimes, missing values as None). Rows that
-        fail the signature are left out; empty without a signature or training data. Used to
-        check a compiled form against scikit-learn on realistic rows."""
+        fail the signature are left out, and so is a dataset that cannot be read (with a
+        logged warning); empty without a signature or training data. Used to check a compiled
+        form against scikit-learn on realistic rows (:func:`shipyard.registry.compiled.
+        compile_predictor`), so a model server can call it while loading a version."""
         from pydantic import ValidationError
 
         from shipyard.registry.signatures import Signature
@@ -451,10 +462,14 @@ class Models:
         model = signature.inputs.to_pydantic()
         rows: builtins.list[dict[str, Any]] = []
         for dataset in dict.fromkeys(mv.training_data):
-            v = self._datasets.get(dataset)
-            if v.kind != "table" or not set(signature.columns) <= set(v.columns):
+            try:
+                v = self._datasets.get(dataset)
+                if v.kind != "table" or not set(signature.columns) <= set(v.columns):
+                    continue
+                frame = v.to_polars().select(signature.columns)
+            except Exception as exc:  # a sample for a check: never the reason a load fails
+                log.warning("model %s: cannot read its training data %s: %s", ref, dataset, exc)
                 continue
-            frame = v.to_polars().select(signature.columns)
             if frame.height > n:
                 frame = frame.sample(n, seed=seed)
             for record in frame.to_dicts():

@@ -129,23 +129,42 @@ class CheckedPredictor:
 
     ``name`` (such as ``credit-risk@3``) appears in error messages. Without a signature (a
     model registered without an input example) frames reach the model as given: only their
-    kind is checked, and :meth:`validate_records` is unavailable.
+    kind is checked, and :meth:`validate_records` is unavailable. ``saved_with`` holds the
+    library versions the model was saved with (:attr:`ModelVersion.environment`), which
+    :attr:`version_problem` compares with the running ones.
 
     Raises:
         InvalidInputError: at construction, the signature describes other outputs than the
             model has (kind or classes).
     """
 
-    def __init__(self, model: Any, signature: Signature | None, *, name: str = "the model") -> None:
+    def __init__(
+        self,
+        model: Any,
+        signature: Signature | None,
+        *,
+        name: str = "the model",
+        saved_with: Mapping[str, str] | None = None,
+    ) -> None:
         self.model = model
         self.signature = signature
         self.name = name
+        self.saved_with: dict[str, str] = dict(saved_with or {})
         expected = _outputs(model)
         if signature is not None and expected != signature.outputs:
             raise InvalidInputError(
                 f"the signature of {name} does not describe the model's outputs: "
                 f"signature says {signature.outputs}, the model gives {expected}"
             )
+
+    @property
+    def version_problem(self) -> str | None:
+        """Why the model should not be answered by the compiled path with the libraries
+        running now (saved with another scikit-learn minor version, or running one outside
+        the supported range), or None: :func:`shipyard.registry.flavors.version_problem`."""
+        from shipyard.registry.flavors import version_problem
+
+        return version_problem(self.saved_with)
 
     @property
     def is_classifier(self) -> bool:

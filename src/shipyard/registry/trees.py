@@ -7,24 +7,29 @@ iterations; the generated code does the same, so the raw scores are the same flo
 missing value follows the side the tree learned for it. Trees that split on categorical
 features, losses other than log-loss and squared error, and models of more than
 :data:`MAX_NODES` nodes are not compiled (the caller then calls the estimator on arrays).
+
+The trees are read from private attributes (``_predictors``, ``_baseline_prediction``),
+which is why pyproject.toml bounds scikit-learn and :func:`shipyard.registry.flavors.
+version_problem` refuses the compiled path for a model saved with another minor version.
+Removing this module (and its branch in :mod:`shipyard.registry.compiled`) leaves these
+models called on arrays.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shipyard.registry.codegen import Unsupported
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-__all__ = ["MAX_NODES", "boosted_sum"]
+from shipyard.registry.codegen import Unsupported, class_name, exactly
+
+__all__ = ["BOOSTED", "MAX_NODES", "boosted_sum"]
+
+#: The estimators compiled here (these classes themselves, not subclasses).
+BOOSTED = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
 
 #: Above this many tree nodes the generated function would take long to compile.
 MAX_NODES = 60_000
-
-_LINKS = {
-    "HalfBinomialLoss": "logistic",
-    "HalfMultinomialLoss": "softmax",
-    "HalfSquaredError": "identity",
-}
 
 
 def boosted_sum(est: Any) -> tuple[Any, str]:
@@ -35,9 +40,7 @@ def boosted_sum(est: Any) -> tuple[Any, str]:
     Raises:
         Unsupported: categorical splits, another loss, or too many nodes.
     """
-    link = _LINKS.get(type(getattr(est, "_loss", None)).__name__)
-    if link is None:
-        raise Unsupported(f"{type(est).__name__} with loss {est.loss!r} is not compiled")
+    link = _link(est)
     predictors = est._predictors
     baseline = [float(v) for v in est._baseline_prediction.ravel()]
     nodes = sum(len(tree.nodes) for iteration in predictors for tree in iteration)
@@ -60,6 +63,15 @@ def boosted_sum(est: Any) -> tuple[Any, str]:
         return lines, sums[0] if link != "softmax" else "(" + ", ".join(sums) + ",)"
 
     return result, link
+
+
+def _link(est: Any) -> str:
+    """The link of the estimator's loss, from its public parameters."""
+    if exactly(est, HistGradientBoostingClassifier) and est.loss == "log_loss":
+        return "logistic" if int(est.n_trees_per_iteration_) == 1 else "softmax"
+    if exactly(est, HistGradientBoostingRegressor) and est.loss == "squared_error":
+        return "identity"
+    raise Unsupported(f"{class_name(est)} with loss {est.loss!r} is not compiled")
 
 
 def _tree_lines(
