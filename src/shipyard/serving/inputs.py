@@ -1,6 +1,7 @@
 """Reading and checking prediction requests: JSON bodies within a size limit, records or
-MLflow's ``dataframe_split`` or Open Inference Protocol v2 tensors, then every row against the
-model's signature and the contract of the data it was trained on."""
+MLflow's ``dataframe_split`` or Open Inference Protocol v2 tensors (:mod:`shipyard.serving.v2`),
+then every row against the model's signature, the contract of the data it was trained on, and
+the columns its pipeline cannot take missing."""
 
 from __future__ import annotations
 
@@ -16,22 +17,25 @@ if TYPE_CHECKING:
 
     from shipyard.data.contracts import Contract
     from shipyard.registry.signatures import Signature
-    from shipyard.serving.app import Slot, State
+    from shipyard.serving.app import State
+    from shipyard.serving.reload import Slot
 
 __all__ = [
     "MAX_ROWS",
     "RequestError",
-    "infer_body",
     "json_body",
     "parse_json",
     "predict_body",
     "read_body",
+    "request_checks",
     "request_rows",
+    "sized",
     "validate_rows",
 ]
 
 MAX_ROWS = 10_000
 MISSING = "missing (send null for an unknown value)"
+NO_IMPUTER = "the model cannot take a missing value here (its pipeline has no imputer for it)"
 
 
 class RequestError(Exception):
@@ -71,7 +75,11 @@ async def json_body(request: Request, state: State) -> Any:
 
 def request_rows(endpoint: str, doc: Any) -> list[dict[str, Any]]:
     """The rows of a request document sent to ``endpoint`` (``/predict`` or ``/v2/infer``)."""
-    return infer_body(doc) if endpoint == "/v2/infer" else predict_body(doc)
+    if endpoint == "/v2/infer":
+        from shipyard.serving.v2 import infer_body
+
+        return infer_body(doc)
+    return predict_body(doc)
 
 
 def predict_body(doc: Any) -> list[dict[str, Any]]:
@@ -81,7 +89,7 @@ def predict_body(doc: Any) -> list[dict[str, Any]]:
         records = doc["records"]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise RequestError(422, "invalid_input", '"records" must be a list of objects')
-        return _sized(records)
+        return sized(records)
     if "dataframe_split" in doc:
         split = doc["dataframe_split"]
         if (
@@ -107,34 +115,14 @@ def predict_body(doc: Any) -> list[dict[str, Any]]:
                     f"values for {len(columns)} columns",
                 )
             rows.append(dict(zip(columns, row, strict=True)))
-        return _sized(rows)
+        return sized(rows)
     raise RequestError(
         422, "invalid_input", 'expected {"records": [...]} or {"dataframe_split": {...}}'
     )
 
 
-def infer_body(doc: Any) -> list[dict[str, Any]]:
-    """Open Inference Protocol v2: one tensor per input column."""
-    inputs = doc.get("inputs") if isinstance(doc, dict) else None
-    if not isinstance(inputs, list) or not inputs:
-        raise RequestError(422, "invalid_input", '"inputs" must be a non-empty list of tensors')
-    columns: dict[str, list[Any]] = {}
-    for i, t in enumerate(inputs):
-        if (
-            not isinstance(t, dict)
-            or not isinstance(t.get("name"), str)
-            or not isinstance(t.get("data"), list)
-        ):
-            raise RequestError(422, "invalid_input", f"inputs[{i}] needs a name and data")
-        columns[t["name"]] = t["data"]
-    sizes = {len(v) for v in columns.values()}
-    if len(sizes) != 1:
-        raise RequestError(422, "invalid_input", "every input tensor needs the same length")
-    n = sizes.pop()
-    return _sized([{c: v[i] for c, v in columns.items()} for i in range(n)])
-
-
-def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows``, refused when empty (422) or more than :data:`MAX_ROWS` (413)."""
     if not rows:
         raise RequestError(422, "invalid_input", "no rows to predict")
     if len(rows) > MAX_ROWS:
@@ -187,9 +175,10 @@ def _same_type(a: str, b: str) -> bool:
 
 def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Check every row: all signature columns present, then each of ``slot.checks``
-    (:func:`request_checks`). Returns the rows as the signature's model reads them (ISO
-    text turned into datetimes...), ready for the compiled model or :meth:`CheckedPredictor.
-    frame_from_records`.
+    (:func:`request_checks`), then no missing value in a column the version's pipeline
+    cannot take missing (``slot.no_nulls``, found when it loaded). Returns the rows as the
+    signature's model reads them (ISO text turned into datetimes...), ready for the compiled
+    model or :meth:`CheckedPredictor.frame_from_records`.
 
     Raises:
         RequestError: 422 naming each record, field and reason (at most 50).
@@ -200,7 +189,7 @@ def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]
         )
     errors: list[dict[str, Any]] = []
     checked: list[Any] = []
-    columns = slot.columns
+    columns, no_nulls = slot.columns, slot.no_nulls
     for i, row in enumerate(rows):
         # Every column must be sent, even one that allows null (the OpenAPI document says so).
         missing = [c for c in columns if c not in row]
@@ -211,6 +200,10 @@ def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]
                 value = _check(model, row, i, errors)
                 if value is None:
                     break
+            else:
+                for c in no_nulls:
+                    if value[c] is None:
+                        errors.append({"record": i, "field": c, "reason": NO_IMPUTER})
             checked.append(value)
         if len(errors) >= 50:
             break

@@ -13,18 +13,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shipyard.serving.inputs import MAX_ROWS
+from shipyard.serving.v2 import DATATYPES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from shipyard.serving.app import Slot
+    from shipyard.serving.reload import Slot
 
 __all__ = ["describe_inputs", "install"]
 
 
 def describe_inputs(document: dict[str, Any], model: str, slot: Slot | None) -> dict[str, Any]:
     """``document`` with the request and answer bodies of the prediction endpoints, from
-    ``slot`` (the first alias served); unchanged without a slot or a signature."""
+    ``slot`` (the first route served); unchanged without a slot or a signature."""
     if slot is None or not slot.checks:
         return document
     record = slot.checks[-1].model_json_schema(
@@ -64,7 +65,8 @@ def install(app: FastAPI, model: str) -> None:
         state = getattr(app.state, "shipyard", None)
         slot = None
         if state is not None and state.ready:
-            slot = state.slots.get(next(iter(state.config.routes)))
+            plan = state.plan
+            slot = next((plan.slots[a] for a in plan.deployment.routes if a in plan.slots), None)
         return describe_inputs(document, model, slot)
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -147,22 +149,31 @@ def _infer_request(record: dict[str, Any]) -> dict[str, Any]:
     names = list(record.get("properties", {}))
     return {
         "title": "InferRequest",
-        "description": "Open Inference Protocol v2: one tensor per input column.",
+        "description": (
+            "Open Inference Protocol v2: one tensor per input column, shaped [rows] or "
+            "[rows, 1], with the datatype of its column (GET /v2/models/{name} lists them)."
+        ),
         "type": "object",
         "properties": {
+            "id": {"type": "string"},
             "inputs": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "properties": {
                         "name": {"type": "string", "enum": names},
-                        "datatype": {"type": "string"},
-                        "shape": {"type": "array", "items": {"type": "integer"}},
+                        "datatype": {"type": "string", "enum": sorted(DATATYPES)},
+                        "shape": {
+                            "type": "array",
+                            "items": {"type": "integer", "minimum": 0},
+                            "minItems": 1,
+                            "maxItems": 2,
+                        },
                         "data": {"type": "array"},
                     },
-                    "required": ["name", "data"],
+                    "required": ["name", "shape", "datatype", "data"],
                 },
-            }
+            },
         },
         "required": ["inputs"],
     }
