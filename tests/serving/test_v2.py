@@ -154,6 +154,7 @@ BROKEN = [
     ("shape-negative", _tensor("age", shape=[-3]), ["age", "shape"]),
     ("datatype-missing", _tensor("age", datatype=None), ["age", "datatype"]),
     ("datatype-unknown", _tensor("age", datatype="FLOAT"), ["FLOAT", "FP64"]),
+    ("datatype-not-text", _tensor("age", datatype=[]), ["age", "datatype"]),  # was a 500
     ("datatype-of-another-kind", _tensor("gender", datatype="INT64"), ["gender", "BYTES"]),
     ("bool-for-an-int", _tensor("age", datatype="BOOL"), ["age", "INT64"]),
     ("data-missing", _tensor("age", data=None), ["age", "data"]),

@@ -61,7 +61,7 @@ def infer_body(doc: Any) -> list[dict[str, Any]]:
         if name in columns:
             raise _bad(f"{where}: the tensor {name!r} is sent twice")
         datatype = t.get("datatype")
-        if datatype not in DATATYPES:
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
             raise _bad(
                 f"{where}: datatype {datatype!r} is not one of the protocol's: "
                 + ", ".join(sorted(DATATYPES))
