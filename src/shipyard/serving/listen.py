@@ -4,6 +4,7 @@ with one worker or several sharing a metrics folder of this server's own."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -78,10 +79,9 @@ def run(config: ServeConfig, sock: socket.socket, workers: int) -> None:
 
         app = create_app(config)
         server = uvicorn.Server(uvicorn.Config(app, **settings))  # type: ignore[arg-type]
-        try:
+        # uvicorn re-raises SIGINT once it has shut down cleanly, as uvicorn.run swallows it.
+        with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn re-raises SIGINT once it has shut down cleanly
-            pass
         if not server.started:
             error = getattr(app.state, "startup_error", None)
             if isinstance(error, ShipyardError):

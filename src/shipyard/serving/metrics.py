@@ -93,6 +93,11 @@ class ServerMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        # One worker counts in a plain integer (on the event loop's thread) that the gauge
+        # reads when scraped: no lock per request. Several workers write it to their files.
+        self._inflight = 0
+        if self.registry is not None:
+            self.inflight.set_function(lambda: self._inflight)
         self.accuracy = Gauge(
             "shipyard_model_accuracy",
             "Share of correct predictions among those with feedback in the accuracy window.",
@@ -173,6 +178,20 @@ class ServerMetrics:
         # Labelled children, looked up once: .labels() costs more than the increment.
         self._answered: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self._predicted: dict[tuple[str, str], Any] = {}
+
+    def started(self) -> None:
+        """One more request being answered (call on the event loop's thread)."""
+        if self.registry is not None:
+            self._inflight += 1
+        else:
+            self.inflight.inc()
+
+    def finished(self) -> None:
+        """One request fewer being answered."""
+        if self.registry is not None:
+            self._inflight -= 1
+        else:
+            self.inflight.dec()
 
     def answered(self, model: str, version: str, endpoint: str, code: int, seconds: float) -> None:
         """Count one answered request and observe how long it took."""

@@ -3,9 +3,10 @@ bodies of ``/predict`` and ``/v2/models/{name}/infer`` described from the served
 each column of its signature, with the type and the limits of the contract it was trained
 on (minimum, maximum, allowed values), exactly as the server checks them.
 
-The endpoints read their bodies themselves (faster than a pydantic parameter), so FastAPI
-cannot see these schemas; they are added to the generated document each time it is asked
-for, which also follows the alias when it moves.
+The prediction endpoints are plain routes that read their bodies themselves (faster than
+FastAPI's parameter handling), so FastAPI does not see them; their operations and schemas are
+added to the generated document each time it is asked for, which also follows the deployment
+when it changes.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ __all__ = ["describe_inputs", "install"]
 
 
 def describe_inputs(document: dict[str, Any], model: str, slot: Slot | None) -> dict[str, Any]:
-    """``document`` with the request and answer bodies of the prediction endpoints, from
-    ``slot`` (the first route served); unchanged without a slot or a signature."""
+    """``document`` with the prediction endpoints, and their request and answer bodies from
+    ``slot`` (the first route served; no bodies without a slot or a signature)."""
+    paths = document.setdefault("paths", {})
+    for path, operation in _operations(model).items():
+        paths.setdefault(path, {})["post"] = operation
     if slot is None or not slot.checks:
         return document
     record = slot.checks[-1].model_json_schema(
@@ -45,7 +49,6 @@ def describe_inputs(document: dict[str, Any], model: str, slot: Slot | None) -> 
     schemas["Record"] = record
     schemas["PredictRequest"] = _predict_request(list(record.get("properties", {})))
     schemas["PredictAnswer"] = _predict_answer(slot)
-    paths = document.get("paths", {})
     _body(paths.get("/predict", {}).get("post"), "PredictRequest", "PredictAnswer")
     v2 = paths.get("/v2/models/{name}/infer", {}).get("post")
     if v2 is not None:
@@ -70,6 +73,35 @@ def install(app: FastAPI, model: str) -> None:
         return describe_inputs(document, model, slot)
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operations(model: str) -> dict[str, dict[str, Any]]:
+    """The operations of the prediction endpoints, without their bodies."""
+    responses = {
+        "200": {"description": "The predictions, with a request id per row"},
+        "400": {"description": "Not JSON, or (v2) a request that breaks the protocol"},
+        "413": {"description": "Over the body or row limit"},
+        "422": {"description": "A record, field or value refused, each named with why"},
+        "500": {"description": "The server failed: the body carries the request id"},
+        "503": {"description": "No version may serve now"},
+    }
+    return {
+        "/predict": {
+            "summary": "Predict",
+            "description": f"Predictions of {model} for rows as records or dataframe_split.",
+            "operationId": "predict",
+            "responses": {k: dict(v) for k, v in responses.items()},
+        },
+        "/v2/models/{name}/infer": {
+            "summary": "Infer (Open Inference Protocol v2)",
+            "description": f"Predictions of {model} for one tensor per input column.",
+            "operationId": "infer",
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {k: dict(v) for k, v in responses.items()},
+        },
+    }
 
 
 def _ref(name: str) -> dict[str, str]:

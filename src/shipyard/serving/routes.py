@@ -51,17 +51,23 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def install(app: FastAPI, name: str) -> None:
-    """Add the endpoints of the server for the deployment ``name`` to ``app``."""
+    """Add the endpoints of the server for the deployment ``name`` to ``app``.
 
-    @app.post("/predict")
+    The two prediction endpoints are plain Starlette routes: they read their bodies
+    themselves, so FastAPI's parameter handling would only add work to every request (about
+    a sixth of a single-row request's time). :mod:`shipyard.serving.openapi` describes them.
+    """
+
     async def predict(request: Request) -> Response:
         return await handle(request, PREDICT)
 
-    @app.post("/v2/models/{name}/infer")
     async def infer(request: Request) -> Response:
         if request.path_params["name"] != name:
             return _unknown_model(request.path_params["name"], name)
         return await handle(request, INFER)
+
+    app.add_route("/predict", predict, methods=["POST"])
+    app.add_route("/v2/models/{name}/infer", infer, methods=["POST"])
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, bool]:
@@ -106,7 +112,7 @@ async def handle(request: Request, endpoint: str) -> Response:
     if slot is None:
         return _refused(state, endpoint, RequestError(503, "unservable", _nothing_serves(state)))
     version = slot.label
-    metrics.inflight.inc()
+    metrics.started()
     ids: list[str] = []
     try:
         body = await read_body(request, state)
@@ -148,7 +154,7 @@ async def handle(request: Request, endpoint: str) -> Response:
             metrics.errors.labels(name, version, "model_error").inc()
             response = _internal_error(ids[0] if ids else state.request_ids(1)[0], endpoint, exc)
     finally:
-        metrics.inflight.dec()
+        metrics.finished()
     metrics.answered(name, version, endpoint, code, time.perf_counter() - start)
     return response
 
