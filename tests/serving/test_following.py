@@ -19,6 +19,7 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import update
 
+from shipyard.errors import CheckFailedError
 from shipyard.project import Project
 from shipyard.serving.routing import ShadowPool
 from shipyard.stores.db.tables import deployments, model_aliases
@@ -328,6 +329,19 @@ def test_when_no_version_may_serve_predictions_are_a_503_naming_the_fix(
     project.as_actor("bob").promotions.promote(credit.challenger, to="production")
     wait_until(lambda: status() == 200, "answering again")
     assert client.get("/v2/health/ready").status_code == 200
+
+
+def test_a_server_does_not_start_with_a_version_that_may_not_serve(
+    credit: CreditProject, project: Project, carol: Project
+) -> None:
+    """An app whose deployment routes to a rejected version fails at start-up with
+    CheckFailedError naming the alias and the reason, before it loads a model."""
+    carol.approvals.reject(credit.production, comment="recalled")
+    with (
+        pytest.raises(CheckFailedError, match=r"production: credit-risk@1 was rejected"),
+        serving(credit),
+    ):
+        pass
 
 
 def test_an_alias_added_with_a_holder_that_may_not_serve_is_not_added(
