@@ -1,9 +1,9 @@
 """The model server in-process: ``create_app(ServeConfig(...))`` behind Starlette's TestClient
 (used as a context manager, so the lifespan loads the models, follows the deployment and
-flushes the prediction log on exit): predictions, refused input, /docs, /metrics, feedback,
-KPIs, the prediction log and the training contract. Following deployments is in
-test_following.py, failures in test_failures.py, the v2 protocol in test_v2.py, fuzzing in
-test_fuzz.py.
+flushes the prediction log on exit): predictions, refused input, /metrics, feedback, KPIs and
+the prediction log. Following deployments is in test_following.py, failures in
+test_failures.py, scoring and the training contract in test_scoring.py, /docs in
+test_openapi.py, the v2 protocol in test_v2.py, fuzzing in test_fuzz.py.
 
 The credit project every test serves is built once per worker process (a dataset with a bound
 contract, a split whose train part is checked against it, two logistic regressions trained on
@@ -418,77 +418,6 @@ def test_a_deeply_nested_body_is_refused_as_malformed(client: TestClient, path: 
     assert 400 <= response.status_code < 500, response.text
 
 
-# -- the request body in /docs ------------------------------------------------------------------
-
-
-def test_docs_describe_the_request_body_from_the_signature_and_contract(
-    client: TestClient, project: Project
-) -> None:
-    """/openapi.json (behind /docs) gives /predict a request body whose record lists every
-    signature column with the contract's limits, and every $ref in it resolves."""
-    doc = client.get("/openapi.json").json()
-    schemas = doc["components"]["schemas"]
-    record = schemas["Record"]
-    signature = project.models.get(f"{MODEL}@production").signature
-    assert list(record["properties"]) == list(signature["inputs"]["columns"])
-    contract = project.contracts.get("applicants@1").contract
-    age, gender = record["properties"]["age"], record["properties"]["gender"]
-    assert (age["type"], age["minimum"], age["maximum"]) == (
-        "integer",
-        contract.columns["age"].min,
-        contract.columns["age"].max,
-    )
-    assert gender["enum"] == list(contract.columns["gender"].allowed or ())
-    predict_op = doc["paths"]["/predict"]["post"]
-    body = predict_op["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/PredictRequest"}
-    answer = predict_op["responses"]["200"]["content"]["application/json"]["schema"]
-    assert "probabilities" in schemas[answer["$ref"].rsplit("/", 1)[1]]["properties"]
-    infer_op = doc["paths"]["/v2/models/{name}/infer"]["post"]
-    assert infer_op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-
-    def refs(node: Any) -> Iterator[str]:
-        if isinstance(node, dict):
-            if isinstance(node.get("$ref"), str):
-                yield node["$ref"]
-            for value in node.values():
-                yield from refs(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from refs(value)
-
-    for ref in refs(doc):
-        assert ref.startswith("#/components/schemas/"), ref
-        assert ref.rsplit("/", 1)[1] in schemas, ref
-    page = client.get("/docs")
-    assert page.status_code == 200 and "/openapi.json" in page.text
-
-
-def test_docs_say_every_column_must_be_sent_as_the_server_checks(
-    credit: CreditProject, client: TestClient
-) -> None:
-    """The Record schema behind /docs requires every column, including those that allow
-    null, and does not say they may be left out; the server refuses a record that leaves
-    out a column allowing null, and answers it when the column is sent as null."""
-    record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
-    assert record["required"] == list(record["properties"])
-    assert "left out" not in record["description"]
-    nullable = [
-        name
-        for name, prop in record["properties"].items()
-        if {"type": "null"} in prop.get("anyOf", [])
-    ]
-    assert nullable, "the credit signature has columns that allow null"
-    column = nullable[0]
-    response = client.post("/predict", json={"records": [without(credit.records[0], column)]})
-    assert response.status_code == 422
-    assert response.json()["details"]["errors"] == [
-        {"record": 0, "field": column, "reason": "missing (send null for an unknown value)"}
-    ]
-    sent_as_null = {**credit.records[0], column: None}
-    assert client.post("/predict", json={"records": [sent_as_null]}).status_code == 200
-
-
 # -- /metrics -----------------------------------------------------------------------------------
 
 
@@ -751,92 +680,3 @@ def test_a_full_log_queue_drops_and_counts_instead_of_blocking(
     assert dropped > 0
     kept = len(project.predictions.list(MODEL))
     assert kept + dropped == 20 * 50
-
-
-# -- the training contract ----------------------------------------------------------------------
-
-
-def test_a_model_trained_on_a_split_of_checked_data_refuses_values_outside_the_contract(
-    credit: CreditProject, project: Project
-) -> None:
-    """A version trained on a split part of contract-checked data (the part itself not
-    validated again) still refuses an age of 250."""
-    test = project.datasets.get("credit.test@1")
-    assert test.status == "unvalidated" and test.contract is None
-    frame = test.to_pandas()
-    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
-    prep = spec_from_contract(project.contracts.get("applicants@1").contract, target=LABEL)
-    pipeline = Pipeline(
-        [("prep", prep.to_column_transformer()), ("model", LogisticRegression(max_iter=1000))]
-    )
-    with project.start_run(MODEL, name="trained-on-the-test-part") as run:
-        run.log_input(test.ref, "train")
-        mv = run.log_model(pipeline.fit(x, y), MODEL, input_example=x.head(5))
-    deploy(project, mv.ref, "unchecked")
-    with serving(credit) as client:
-        response = client.post("/predict", json={"records": [{**credit.records[0], "age": 250}]})
-    assert response.status_code == 422, response.text
-
-
-def test_a_pipeline_that_does_not_compile_is_answered_by_scikit_learn(
-    credit: CreditProject, project: Project
-) -> None:
-    """A step the compiler does not know (PolynomialFeatures) leaves the version to
-    scikit-learn: the server says so, and answers exactly like the registry's model."""
-    from sklearn.preprocessing import PolynomialFeatures
-
-    frame = project.datasets.get("credit.train@1").to_pandas()
-    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
-    prep = spec_from_contract(project.contracts.get("applicants@1").contract, target=LABEL)
-    pipeline = Pipeline(
-        [
-            ("prep", prep.to_column_transformer()),
-            ("poly", PolynomialFeatures(degree=1)),
-            ("model", LogisticRegression(max_iter=1000)),
-        ]
-    )
-    with project.start_run(MODEL, name="with-polynomial-features") as run:
-        run.log_input("credit.train@1", "train")
-        mv = run.log_model(pipeline.fit(x, y), MODEL, input_example=x.head(5))
-    deploy(project, mv.ref, "uncompiled")
-    with serving(credit) as client:
-        scoring = client.get(f"/v2/models/{MODEL}").json()["parameters"]["scoring"]
-        body = predict(client, credit.records[:30])
-    assert scoring == {"uncompiled": "not compiled: PolynomialFeatures is not compiled"}
-    expected = project.models.load(mv.ref).predict(credit.frame(30))
-    assert body["predictions"] == expected.tolist()
-
-
-def test_a_row_the_compiled_model_does_not_cover_is_answered_by_scikit_learn(
-    credit: CreditProject, project: Project
-) -> None:
-    """A null in a one-hot column with no imputer is outside the compiled arithmetic;
-    scikit-learn takes that request (its encoder ignores the unknown value) and the answer
-    is the registry model's."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    frame = project.datasets.get("credit.train@1").to_pandas()
-    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
-    prep = ColumnTransformer(
-        [
-            ("num", StandardScaler(), ["income", "credit_score"]),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), ["housing"]),
-        ]
-    )
-    pipeline = Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1000))])
-    with project.start_run(MODEL, name="no-imputer") as run:  # no input logged: no contract
-        mv = run.log_model(pipeline.fit(x, y), MODEL, input_example=x.head(5))
-    deploy(project, mv.ref, "plain")
-    rows = [credit.records[0], {**credit.records[1], "housing": None}]
-    with serving(credit) as client:
-        scoring = client.get(f"/v2/models/{MODEL}").json()["parameters"]["scoring"]
-        covered = predict(client, rows[:1])
-        uncovered = predict(client, rows)
-    assert scoring["plain"].startswith("compiled (arithmetic)")
-    model = project.models.load(mv.ref)
-    expected = model.predict_proba(model.validate_records(rows))
-    assert covered["probabilities"][0]["1"] == pytest.approx(expected[0][1], rel=1e-9)
-    assert [p["1"] for p in uncovered["probabilities"]] == pytest.approx(
-        [e[1] for e in expected], rel=1e-9
-    )
