@@ -18,7 +18,8 @@ status line, headers and body length: an HTTP client library spends more CPU per
 than the servers measured, and here it shares the machine with them.
 
 It prints requests/s, rows/s and p50/p99 latency for each setting (medians over the rounds,
-with the spread: lowest and highest round), then the two targets: shipyard's single-row
+with the spread: lowest and highest round), how many rows the prediction log dropped (the
+figures count only if it kept up), then the two targets: shipyard's single-row
 throughput at concurrency 8 at least 70% of the bare endpoint's (the median of the per-round
 ratios), and its p99 at concurrency 8 at most 5 ms. Servers and temporary folders are
 removed on exit. Never a test: figures depend on the machine.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -94,6 +96,7 @@ class Figures:
     seconds: float
     p50_ms: float
     p99_ms: float
+    log_dropped: float = 0.0  # prediction-log rows shipyard dropped during the measurement
 
     @property
     def rps(self) -> float:
@@ -287,21 +290,50 @@ def main() -> int:
                     for concurrency in CONCURRENCY:
                         order = names if r % 2 == 0 else names[::-1]
                         for name in order:
+                            before = log_figures(urls[name])[1] if name == "shipyard" else 0.0
                             f = measure(
                                 name, urls[name], bodies[rows], rows, concurrency, args.seconds
                             )
+                            if name == "shipyard":
+                                dropped = log_figures(urls[name])[1] - before
+                                f = dataclasses.replace(f, log_dropped=dropped)
                             figures_of_round.append(f)
                             print(
                                 f"  round {r + 1}  {name:<9} rows {rows:>3}  "
                                 f"concurrency {concurrency:>2}: {f.rps:8.1f} req/s  "
-                                f"p99 {f.p99_ms:6.2f} ms",
+                                f"p99 {f.p99_ms:6.2f} ms"
+                                + (f"  log drops {f.log_dropped:,.0f}" if f.log_dropped else ""),
                                 flush=True,
                             )
                 rounds.append(figures_of_round)
+            if "shipyard" in urls:
+                logged = log_figures(urls["shipyard"])
         report(rounds, check=not args.only)
+        if "shipyard" in urls:
+            print(
+                f"shipyard's prediction log: {logged[0]:,.0f} rows predicted, "
+                f"{logged[1]:,.0f} dropped (its buffer full or its writer behind; by setting "
+                "in the table's last column)"
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def log_figures(url: str) -> tuple[float, float]:
+    """Rows the server predicted and prediction-log rows it dropped, from its /metrics: the
+    figures hold only if the log kept up."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    totals = dict.fromkeys(
+        ("shipyard_predictions_total", "shipyard_prediction_log_dropped_total"), 0.0
+    )
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return totals["shipyard_predictions_total"], totals["shipyard_prediction_log_dropped_total"]
 
 
 def median_figures(runs: list[Figures]) -> Figures:
@@ -316,6 +348,7 @@ def median_figures(runs: list[Figures]) -> Figures:
         statistics.median(f.seconds for f in runs),
         statistics.median(f.p50_ms for f in runs),
         statistics.median(f.p99_ms for f in runs),
+        sum(f.log_dropped for f in runs),
     )
 
 
@@ -329,7 +362,8 @@ def report(rounds: list[list[Figures]], *, check: bool = True) -> None:
     print(f"medians over {len(rounds)} round(s), with the lowest and highest round")
     header = (
         f"{'target':<9} {'rows/req':>8} {'conc':>5} {'requests/s':>11} {'(low-high)':>17} "
-        f"{'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'(low-high)':>13} {'errors':>7}"
+        f"{'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'(low-high)':>13} {'errors':>7} "
+        f"{'log drops':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -342,7 +376,8 @@ def report(rounds: list[list[Figures]], *, check: bool = True) -> None:
             f"{f.target:<9} {f.rows:>8} {f.concurrency:>5} {f.rps:>11.1f} "
             f"{f'({min(rps):.0f}-{max(rps):.0f})':>17} "
             f"{f.rows_per_second:>10.0f} {f.p50_ms:>8.2f} {f.p99_ms:>8.2f} "
-            f"{f'({min(p99):.2f}-{max(p99):.2f})':>13} {f.errors:>7}"
+            f"{f'({min(p99):.2f}-{max(p99):.2f})':>13} {f.errors:>7} "
+            f"{f'{f.log_dropped:,.0f}' if f.target == 'shipyard' else '':>10}"
         )
     if not check:
         return
