@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -196,6 +197,35 @@ def test_shadow_scores_every_request_with_the_challenger_without_answering_with_
     by_id = shadow.set_index("request_id")["output"]
     ordered = [rid for b in bodies for rid in b["request_ids"]]
     assert [by_id[rid] for rid in ordered] == expected.tolist()
+
+
+def test_a_deployment_named_apart_from_its_model_keys_the_log_and_metrics_by_its_name(
+    credit: CreditProject, project: Project
+) -> None:
+    """The deployment credit-risk-eu of the model credit-risk answers as credit-risk's
+    versions, under its own name: in the answers, the v2 paths, the metrics' model label and
+    the prediction log."""
+    project.deployments.set("credit-risk-eu", {"challenger": 100}, model=MODEL)
+    with serving(credit, deployment="credit-risk-eu") as client:
+        body = predict(client, credit.records[:3])
+        assert (body["model"], body["deployment"], body["version"]) == (MODEL, "credit-risk-eu", 2)
+        assert client.get("/v2/models/credit-risk-eu").json()["aliases"] == {"challenger": 2}
+        assert client.get(f"/v2/models/{MODEL}").status_code == 404
+        assert metric(client, "shipyard_predictions_total", model="credit-risk-eu") == 3
+        logged_rows = logged_for(project, "credit-risk-eu", 3)
+    assert set(logged_rows["request_id"]) == set(body["request_ids"])
+    assert set(logged_rows["model"]) == {credit.challenger}
+
+
+def logged_for(project: Project, name: str, rows: int) -> Any:
+    """The prediction log of the deployment ``name`` once it holds ``rows`` rows."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    log = project.predictions.list(name)
+    while len(log) < rows and time.monotonic() < deadline:
+        time.sleep(0.1)
+        log = project.predictions.list(name)
+    assert len(log) >= rows, f"the log of {name} has {len(log)} of {rows} rows"
+    return log
 
 
 def test_a_deployment_change_is_followed_within_seconds(
