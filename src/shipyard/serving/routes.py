@@ -79,7 +79,6 @@ def install(app: FastAPI, name: str) -> None:
         ok = bool(state and state.ready and state.plan.answering)
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    @app.get("/v2/models/{name}")
     async def model_metadata(request: Request) -> Response:
         if request.path_params["name"] != name:
             return _unknown_model(request.path_params["name"], name)
@@ -89,11 +88,12 @@ def install(app: FastAPI, name: str) -> None:
             return _error(503, _nothing_serves(state))
         return JSONResponse(doc)
 
-    @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         state: State = request.app.state.shipyard
         return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    app.get("/v2/models/{name}")(_guarded("/v2/metadata", model_metadata))
+    app.get("/metrics")(_guarded("/metrics", metrics))
     app.post("/feedback")(_guarded("/feedback", _feedback))
     app.post("/kpi")(_guarded("/kpi", _kpi))
 
