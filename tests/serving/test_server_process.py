@@ -4,8 +4,9 @@ loopback port, with one worker and with two, stopped by a signal: answers, metri
 
 The promtool tests need ``promtool`` (Debian's ``prometheus`` package); without it they are
 skipped, unless ``SHIPYARD_REQUIRE_SERVICES=1`` (set by CI) turns the skip into a failure.
-Every wait is bounded, and every server started here is killed (with its workers: it runs in
-its own process group) when the test ends, whatever happened.
+Every wait is bounded, and every server started here is stopped when the test ends, whatever
+happened: with SIGTERM, so that it removes its metrics folder, else killed with its workers
+(it runs in its own process group).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def free_port() -> int:
 def shipyard_serve(root: Path, *args: str, target: str = MODEL) -> Iterator[Server]:
     """``python -m shipyard --project ROOT serve TARGET --port P ARGS`` (the deployment
     credit-risk unless ``target`` says otherwise), yielded once /v2/health/ready answers
-    200; killed with its workers on the way out.
+    200; stopped with SIGTERM on the way out (killed with its workers if it does not stop).
 
     Raises:
         ServerFailedToStart: the process exited before it was ready (its output attached).
@@ -105,8 +106,14 @@ def shipyard_serve(root: Path, *args: str, target: str = MODEL) -> Iterator[Serv
         yield server
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)  # the group this test created
-            process.wait(STOP_SECONDS)
+            # As an operator stops it, so it removes its metrics folder; killed (with the
+            # group this test created) if it does not stop in time.
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(STOP_SECONDS)
 
 
 @pytest.fixture
