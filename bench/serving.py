@@ -2,29 +2,34 @@
 
 Run with ``python bench/serving.py`` (``--seconds`` per measurement, default 5; ``--repeat``
 rounds, default 3). It builds a temporary project like the serving tests' fixture
-(tests/serving/test_app.py, with 5,000 applicants), then starts, on free loopback ports,
-``shipyard serve credit-risk@production`` and a bare FastAPI app under the same uvicorn
-settings (it reads the body and answers a constant). A bounded load generator (N concurrent
-workers, each with one keep-alive connection, sending for a fixed time after a warm-up)
-drives them at concurrency 1, 8 and 64, with single-row requests and 100-row batches (the
-bare endpoint gets the same bodies). Both servers run throughout, and each setting measures
-one right after the other, so that the machine's speed drifting during the run touches both.
+(tests/serving/test_app.py, with 5,000 applicants) and stores the deployment
+``credit-risk`` (production takes all traffic), then starts, on free loopback ports,
+``shipyard serve credit-risk`` and a bare FastAPI app (it reads the body and answers a
+constant), both on uvicorn with ``--loop uvloop --http httptools``, the fastest bare stack
+(shipyard's ``uvicorn[standard]`` dependency gives ``shipyard serve`` both). A bounded load
+generator (N concurrent workers, each with one keep-alive connection, sending for a fixed
+time after a warm-up) drives them at concurrency 1, 8 and 64, with single-row requests and
+100-row batches (the bare endpoint gets the same bodies). Both servers run throughout, and
+each setting measures one right after the other, so that the machine's speed drifting during
+the run touches both.
 
 The load generator writes prepared request bytes on raw asyncio streams and reads only the
 status line, headers and body length: an HTTP client library spends more CPU per request
 than the servers measured, and here it shares the machine with them.
 
-It prints requests/s, rows/s and p50/p99 latency for each setting (medians over the rounds),
-then the two targets: shipyard's single-row throughput at concurrency 8 at least 60% of the
-bare endpoint's (the median of the per-round ratios), and its p99 at concurrency 8 at most
-10 ms. Servers and temporary folders are removed on exit. Never a test: figures depend on the
-machine.
+It prints requests/s, rows/s and p50/p99 latency for each setting (medians over the rounds,
+with the spread: lowest and highest round), how many rows the prediction log dropped (the
+figures count only if it kept up), then the two targets: shipyard's single-row
+throughput at concurrency 8 at least 70% of the bare endpoint's (the median of the per-round
+ratios), and its p99 at concurrency 8 at most 5 ms. Servers and temporary folders are
+removed on exit. Never a test: figures depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -49,8 +54,8 @@ CONCURRENCY = (1, 8, 64)
 BATCHES = (1, 100)
 WARMUP_SECONDS = 1.0
 MAX_REQUESTS = 200_000  # per measurement, whatever the duration
-TARGET_RATIO = 0.60
-TARGET_P99_MS = 10.0
+TARGET_RATIO = 0.70
+TARGET_P99_MS = 5.0
 HEADERS = {"content-type": "application/json"}
 
 BARE_APP = """
@@ -70,7 +75,14 @@ async def predict(request: Request) -> JSONResponse:
     return JSONResponse(ANSWER)
 
 
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+uvicorn.run(
+    app,
+    host="127.0.0.1",
+    port=int(sys.argv[1]),
+    log_level="warning",
+    loop="uvloop",
+    http="httptools",
+)
 """
 
 
@@ -84,6 +96,7 @@ class Figures:
     seconds: float
     p50_ms: float
     p99_ms: float
+    log_dropped: float = 0.0  # prediction-log rows shipyard dropped during the measurement
 
     @property
     def rps(self) -> float:
@@ -212,11 +225,18 @@ def measure(
 
 
 def build_project(root: Path, rows: int) -> list[dict[str, object]]:
-    """The serving tests' credit project with ``rows`` applicants; returns held-out records."""
+    """The serving tests' credit project with ``rows`` applicants and the deployment
+    credit-risk stored (production=100, set by bob, an approver); returns held-out
+    records."""
     sys.path.insert(0, str(REPO))
-    from tests.serving.test_app import build_credit_project
+    from tests.serving.test_app import MODEL, build_credit_project
 
-    return build_credit_project(root, rows=rows).records
+    import shipyard
+
+    records = build_credit_project(root, rows=rows).records
+    with shipyard.open_project(root, actor="bob") as project:
+        project.deployments.set(MODEL, {"production": 100}, comment="benchmark")
+    return records
 
 
 def main() -> int:
@@ -241,11 +261,12 @@ def main() -> int:
         print(
             f"python {platform.python_version()}, {os.cpu_count()} CPU(s); "
             f"{args.seconds:g} s per measurement after {WARMUP_SECONDS:g} s warm-up, "
-            f"{args.repeat} round(s); load generator in this process"
+            f"{args.repeat} round(s); load generator in this process; both servers on "
+            "uvicorn --loop uvloop --http httptools"
         )
         shipyard_port, bare_port = free_port(), free_port()
         shipyard_cmd = [sys.executable, "-m", "shipyard", "--project", str(workdir / "proj")]
-        shipyard_cmd += ["serve", "credit-risk@production", "--port", str(shipyard_port)]
+        shipyard_cmd += ["serve", "credit-risk", "--port", str(shipyard_port)]
         bare_cmd = [sys.executable, "-c", BARE_APP, str(bare_port)]
         names = [n for n in ("shipyard", "bare") if args.only in (None, n)]
         with ExitStack() as stack:
@@ -269,21 +290,50 @@ def main() -> int:
                     for concurrency in CONCURRENCY:
                         order = names if r % 2 == 0 else names[::-1]
                         for name in order:
+                            before = log_figures(urls[name])[1] if name == "shipyard" else 0.0
                             f = measure(
                                 name, urls[name], bodies[rows], rows, concurrency, args.seconds
                             )
+                            if name == "shipyard":
+                                dropped = log_figures(urls[name])[1] - before
+                                f = dataclasses.replace(f, log_dropped=dropped)
                             figures_of_round.append(f)
                             print(
                                 f"  round {r + 1}  {name:<9} rows {rows:>3}  "
                                 f"concurrency {concurrency:>2}: {f.rps:8.1f} req/s  "
-                                f"p99 {f.p99_ms:6.2f} ms",
+                                f"p99 {f.p99_ms:6.2f} ms"
+                                + (f"  log drops {f.log_dropped:,.0f}" if f.log_dropped else ""),
                                 flush=True,
                             )
                 rounds.append(figures_of_round)
+            if "shipyard" in urls:
+                logged = log_figures(urls["shipyard"])
         report(rounds, check=not args.only)
+        if "shipyard" in urls:
+            print(
+                f"shipyard's prediction log: {logged[0]:,.0f} rows predicted, "
+                f"{logged[1]:,.0f} dropped (its buffer full or its writer behind; by setting "
+                "in the table's last column)"
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def log_figures(url: str) -> tuple[float, float]:
+    """Rows the server predicted and prediction-log rows it dropped, from its /metrics: the
+    figures hold only if the log kept up."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    totals = dict.fromkeys(
+        ("shipyard_predictions_total", "shipyard_prediction_log_dropped_total"), 0.0
+    )
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return totals["shipyard_predictions_total"], totals["shipyard_prediction_log_dropped_total"]
 
 
 def median_figures(runs: list[Figures]) -> Figures:
@@ -298,6 +348,7 @@ def median_figures(runs: list[Figures]) -> Figures:
         statistics.median(f.seconds for f in runs),
         statistics.median(f.p50_ms for f in runs),
         statistics.median(f.p99_ms for f in runs),
+        sum(f.log_dropped for f in runs),
     )
 
 
@@ -306,20 +357,27 @@ def report(rounds: list[list[Figures]], *, check: bool = True) -> None:
     for figures_of_round in rounds:
         for f in figures_of_round:
             by_setting.setdefault((f.target, f.rows, f.concurrency), []).append(f)
-    results = [median_figures(runs) for runs in by_setting.values()]
-    results.sort(key=lambda f: (f.target != "shipyard", f.rows, f.concurrency))
+    settings = sorted(by_setting, key=lambda k: (k[0] != "shipyard", k[1], k[2]))
     print()
-    print(f"medians over {len(rounds)} round(s)")
+    print(f"medians over {len(rounds)} round(s), with the lowest and highest round")
     header = (
-        f"{'target':<9} {'rows/req':>8} {'conc':>5} {'requests/s':>11} {'rows/s':>10} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f"{'target':<9} {'rows/req':>8} {'conc':>5} {'requests/s':>11} {'(low-high)':>17} "
+        f"{'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'(low-high)':>13} {'errors':>7} "
+        f"{'log drops':>10}"
     )
     print(header)
     print("-" * len(header))
-    for f in results:
+    for key in settings:
+        runs = by_setting[key]
+        f = median_figures(runs)
+        rps = [r.rps for r in runs]
+        p99 = [r.p99_ms for r in runs]
         print(
             f"{f.target:<9} {f.rows:>8} {f.concurrency:>5} {f.rps:>11.1f} "
-            f"{f.rows_per_second:>10.0f} {f.p50_ms:>8.2f} {f.p99_ms:>8.2f} {f.errors:>7}"
+            f"{f'({min(rps):.0f}-{max(rps):.0f})':>17} "
+            f"{f.rows_per_second:>10.0f} {f.p50_ms:>8.2f} {f.p99_ms:>8.2f} "
+            f"{f'({min(p99):.2f}-{max(p99):.2f})':>13} {f.errors:>7} "
+            f"{f'{f.log_dropped:,.0f}' if f.target == 'shipyard' else '':>10}"
         )
     if not check:
         return
@@ -335,9 +393,11 @@ def report(rounds: list[list[Figures]], *, check: bool = True) -> None:
         f"(median of rounds: {', '.join(f'{r:.1%}' for r in ratios)}; "
         f"target >= {TARGET_RATIO:.0%}: {'met' if ratio >= TARGET_RATIO else 'MISSED'})"
     )
+    rounds_p99 = ", ".join(f"{f.p99_ms:.2f}" for f in by_setting[("shipyard", 1, 8)])
     print(
-        f"shipyard single-row p99 at concurrency 8: {ours.p99_ms:.2f} ms "
-        f"(target <= {TARGET_P99_MS:g} ms: {'met' if ours.p99_ms <= TARGET_P99_MS else 'MISSED'})"
+        f"shipyard single-row p99 at concurrency 8: {ours.p99_ms:.2f} ms (median of rounds: "
+        f"{rounds_p99}; target <= {TARGET_P99_MS:g} ms: "
+        f"{'met' if ours.p99_ms <= TARGET_P99_MS else 'MISSED'})"
     )
 
 

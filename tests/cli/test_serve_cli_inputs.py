@@ -1,12 +1,15 @@
-"""`shipyard serve --route` and `shipyard deployments metrics --window` refuse what they
-cannot read with a usage error that shows the expected form, never an unexpected error."""
+"""Route weights (``ALIAS=WEIGHT`` pairs, read by :func:`parse_routes`) and `shipyard
+deployments metrics --window` refuse what they cannot read with a usage error that shows the
+expected form, never an unexpected error."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import typer
 
+from shipyard.cli.deployments import parse_routes
 from tests.cli.conftest import Cli
 
 
@@ -20,15 +23,18 @@ from tests.cli.conftest import Cli
         pytest.param("production=" + "9" * 5000, id="five-thousand-digits"),
     ],
 )
-def test_a_route_weight_that_is_not_a_whole_number_is_a_usage_error(
-    cli: Cli, cli_project: Path, route: str
-) -> None:
-    """A weight in digits other than 0-9, negative, fractional or absurdly long exits 2
-    with the expected ALIAS=WEIGHT form, before any server starts."""
-    res = cli("serve", "credit-risk@production", "--route", route)
+def test_a_route_weight_that_is_not_a_whole_number_is_a_usage_error(route: str) -> None:
+    """A weight in digits other than 0-9, negative, fractional or absurdly long is a usage
+    error (exit 2 on the command line) showing the expected ALIAS=WEIGHT form."""
+    with pytest.raises(typer.BadParameter, match="expected ALIAS=WEIGHT pairs"):
+        parse_routes(route)
+
+
+def test_serve_takes_no_routes_of_its_own(cli: Cli, cli_project: Path) -> None:
+    """`serve --route` is no longer an option (deployments carry the routes): exit 2."""
+    res = cli("serve", "credit-risk", "--route", "production=100")
     assert res.code == 2, res.stderr
-    assert "expected ALIAS=WEIGHT pairs" in res.stderr
-    assert "unexpected" not in res.stderr
+    assert "--route" in res.stderr
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,9 @@ EXPORTED_METRICS = frozenset(
         "process_resident_memory_bytes",
         "shipyard_cpu_utilization_ratio",
         "shipyard_prediction_log_dropped_total",
+        "shipyard_refresh_errors_total",
+        "shipyard_refused_versions_total",
+        "shipyard_shadow_dropped_total",
     }
 )
 HISTOGRAMS = frozenset({"shipyard_request_duration_seconds"})

@@ -1,6 +1,9 @@
 """The model server in-process: ``create_app(ServeConfig(...))`` behind Starlette's TestClient
-(used as a context manager, so the lifespan loads the models, follows the aliases and flushes
-the prediction log on exit).
+(used as a context manager, so the lifespan loads the models, follows the deployment and
+flushes the prediction log on exit): predictions, refused input, /metrics, feedback, KPIs and
+the prediction log. Following deployments is in test_following.py, failures in
+test_failures.py, scoring and the training contract in test_scoring.py, /docs in
+test_openapi.py, the v2 protocol in test_v2.py, fuzzing in test_fuzz.py.
 
 The credit project every test serves is built once per worker process (a dataset with a bound
 contract, a split whose train part is checked against it, two logistic regressions trained on
@@ -13,21 +16,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -145,17 +143,59 @@ def project(credit: CreditProject) -> Iterator[Project]:
 
 @contextmanager
 def serving(credit: CreditProject, **options: Any) -> Iterator[TestClient]:
-    """A running server for ``credit-risk`` (production only unless ``routes`` says
-    otherwise, aliases checked every 0.2 s); 5xx come back as responses, not exceptions."""
+    """A running server for the deployment ``credit-risk`` (production alone until the
+    project stores another deployment), followed every 0.2 s; ``options`` go to
+    :class:`ServeConfig`. 5xx come back as responses, not exceptions."""
     config = ServeConfig(
         project=str(credit.root),
-        model=MODEL,
-        routes=options.pop("routes", {"production": 100}),
+        deployment=options.pop("deployment", MODEL),
         reload_seconds=options.pop("reload_seconds", 0.2),
         **options,
     )
     with TestClient(create_app(config), raise_server_exceptions=False) as client:
         yield client
+
+
+def train(
+    project: Project,
+    steps: list[tuple[str, Any]] | None = None,
+    *,
+    target: Callable[[pd.Series], pd.Series] | None = None,
+    trained_on: str | None = "credit.train@1",
+    complete_rows: bool = False,
+    name: str = "another-version",
+) -> str:
+    """Register a new version of credit-risk (not approved) fitted on credit.train@1 (only
+    its rows without a missing value with ``complete_rows``): the contract's preprocessing
+    and a logistic regression unless ``steps`` says otherwise, on the label or
+    ``target(label)``. Its run logs ``trained_on`` as training data (whose contract then
+    governs its requests); None logs none. Returns its reference."""
+    frame = project.datasets.get("credit.train@1").to_pandas()
+    if complete_rows:
+        frame = frame.dropna()
+    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
+    if target is not None:
+        y = target(y)
+    if steps is None:
+        prep = spec_from_contract(project.contracts.get("applicants@1").contract, target=LABEL)
+        steps = [
+            ("prep", prep.to_column_transformer()),
+            ("model", LogisticRegression(max_iter=1000)),
+        ]
+    with project.start_run(MODEL, name=name) as run:
+        if trained_on is not None:
+            run.log_input(trained_on, "train")
+        mv = run.log_model(Pipeline(steps).fit(x, y), MODEL, input_example=x.head(5))
+    return mv.ref
+
+
+def deploy(project: Project, ref: str, alias: str) -> None:
+    """Make ``ref`` serve all of credit-risk's traffic as governance requires: bob (an
+    approver, not its author) approves it, alice points ``alias`` at it, and the
+    deployment routes to that alias alone."""
+    project.as_actor("bob").approvals.approve(ref, comment="reviewed")
+    project.models.set_alias(ref, alias)
+    project.deployments.set(MODEL, {alias: 100})
 
 
 @pytest.fixture
@@ -355,75 +395,7 @@ def test_a_body_over_the_limit_is_refused_with_413_declared_or_streamed(
         assert metric(client, "shipyard_prediction_errors_total", reason="body_too_large") == 2
 
 
-# Hypothesis: bodies a careless or hostile client could send. Names and values are drawn so
-# that records often reach the signature and contract checks, not only the shape checks.
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-    | st.sampled_from(["2026-02-01", "2026-02-01T00:00:00+05:00", "female", "car", "nan", ""])
-)
-_json = st.recursive(
-    _scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-
-
-def _bodies(record: dict[str, Any]) -> st.SearchStrategy[Any]:
-    columns = list(record)
-    keys = st.sampled_from(columns) | st.text(max_size=10)
-    random_records = st.lists(st.dictionaries(keys, _json, max_size=8), max_size=4)
-    one_bad_value = st.builds(lambda c, v: {**record, c: v}, st.sampled_from(columns), _json)
-    split = st.builds(
-        lambda cols, data: {"dataframe_split": {"columns": cols, "data": data}},
-        st.lists(st.sampled_from(columns) | st.text(max_size=6), max_size=5),
-        st.lists(st.lists(_json, max_size=5), max_size=3),
-    )
-    tensors = st.lists(
-        st.fixed_dictionaries({"name": keys, "data": st.lists(_json, max_size=3)}), max_size=4
-    )
-    return st.one_of(
-        _json,
-        st.builds(lambda rs: {"records": rs}, random_records),
-        st.builds(lambda rs: {"records": rs}, st.lists(one_bad_value, min_size=1, max_size=3)),
-        split,
-        st.builds(lambda ts: {"inputs": ts}, tensors),
-    )
-
-
-def test_fuzzed_bodies_never_get_a_5xx(credit: CreditProject, client: TestClient) -> None:
-    """Random JSON documents, random records with random keys and values, valid records with
-    one random value, random dataframe_split and v2 tensors: /predict and /v2 infer answer
-    each with a status below 500. (Non-text column names in dataframe_split are a known 500,
-    pinned by its own test below.)"""
-    seen: Counter[int] = Counter()
-
-    @settings(
-        max_examples=60,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(body=_bodies(credit.records[0]), v2=st.booleans())
-    def check(body: Any, v2: bool) -> None:
-        path = f"/v2/models/{MODEL}/infer" if v2 else "/predict"
-        response = client.post(
-            path, content=json.dumps(body), headers={"content-type": "application/json"}
-        )
-        seen[response.status_code] += 1
-        assert response.status_code < 500, (body, response.text)
-
-    check()
-    assert sum(seen.values()) >= 30
-    assert metric(client, "shipyard_prediction_errors_total", reason="model_error") == 0
-
-
-# Bugs found by these tests (see the reason of each): bad input that gets a 500.
+# Bugs the fuzz tests (test_fuzz.py) found: bad input that got a 500.
 
 
 def test_non_text_column_names_in_dataframe_split_are_refused_with_422(
@@ -446,121 +418,6 @@ def test_a_deeply_nested_body_is_refused_as_malformed(client: TestClient, path: 
     assert 400 <= response.status_code < 500, response.text
 
 
-# -- Open Inference Protocol v2 -----------------------------------------------------------------
-
-
-def test_v2_health_and_model_metadata(client: TestClient, project: Project) -> None:
-    """Live and ready answer 200; the model metadata lists every signature input with its
-    v2 datatype, and another model name is a 404."""
-    assert client.get("/v2/health/live").json() == {"live": True}
-    ready = client.get("/v2/health/ready")
-    assert (ready.status_code, ready.json()) == (200, {"ready": True})
-    meta = client.get(f"/v2/models/{MODEL}").json()
-    signature = project.models.get(f"{MODEL}@production").signature
-    columns = signature["inputs"]["columns"]
-    assert meta["name"] == MODEL
-    assert meta["versions"] == ["1"]
-    assert [i["name"] for i in meta["inputs"]] == list(columns)
-    types = {i["name"]: i["datatype"] for i in meta["inputs"]}
-    assert (types["age"], types["income"], types["gender"]) == ("INT64", "FP64", "BYTES")
-    # The demo's pipeline is answered by compiled arithmetic, checked against scikit-learn.
-    assert meta["parameters"]["scoring"] == {
-        "production": "compiled (arithmetic), checked on 256 rows"
-    }
-    assert client.get("/v2/models/churn").status_code == 404
-
-
-def test_docs_describe_the_request_body_from_the_signature_and_contract(
-    client: TestClient, project: Project
-) -> None:
-    """/openapi.json (behind /docs) gives /predict a request body whose record lists every
-    signature column with the contract's limits, and every $ref in it resolves."""
-    doc = client.get("/openapi.json").json()
-    schemas = doc["components"]["schemas"]
-    record = schemas["Record"]
-    signature = project.models.get(f"{MODEL}@production").signature
-    assert list(record["properties"]) == list(signature["inputs"]["columns"])
-    contract = project.contracts.get("applicants@1").contract
-    age, gender = record["properties"]["age"], record["properties"]["gender"]
-    assert (age["type"], age["minimum"], age["maximum"]) == (
-        "integer",
-        contract.columns["age"].min,
-        contract.columns["age"].max,
-    )
-    assert gender["enum"] == list(contract.columns["gender"].allowed or ())
-    predict_op = doc["paths"]["/predict"]["post"]
-    body = predict_op["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/PredictRequest"}
-    answer = predict_op["responses"]["200"]["content"]["application/json"]["schema"]
-    assert "probabilities" in schemas[answer["$ref"].rsplit("/", 1)[1]]["properties"]
-    infer_op = doc["paths"]["/v2/models/{name}/infer"]["post"]
-    assert infer_op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-
-    def refs(node: Any) -> Iterator[str]:
-        if isinstance(node, dict):
-            if isinstance(node.get("$ref"), str):
-                yield node["$ref"]
-            for value in node.values():
-                yield from refs(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from refs(value)
-
-    for ref in refs(doc):
-        assert ref.startswith("#/components/schemas/"), ref
-        assert ref.rsplit("/", 1)[1] in schemas, ref
-    page = client.get("/docs")
-    assert page.status_code == 200 and "/openapi.json" in page.text
-
-
-def test_docs_say_every_column_must_be_sent_as_the_server_checks(
-    credit: CreditProject, client: TestClient
-) -> None:
-    """The Record schema behind /docs requires every column, including those that allow
-    null, and does not say they may be left out; the server refuses a record that leaves
-    out a column allowing null, and answers it when the column is sent as null."""
-    record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
-    assert record["required"] == list(record["properties"])
-    assert "left out" not in record["description"]
-    nullable = [
-        name
-        for name, prop in record["properties"].items()
-        if {"type": "null"} in prop.get("anyOf", [])
-    ]
-    assert nullable, "the credit signature has columns that allow null"
-    column = nullable[0]
-    response = client.post("/predict", json={"records": [without(credit.records[0], column)]})
-    assert response.status_code == 422
-    assert response.json()["details"]["errors"] == [
-        {"record": 0, "field": column, "reason": "missing (send null for an unknown value)"}
-    ]
-    sent_as_null = {**credit.records[0], column: None}
-    assert client.post("/predict", json={"records": [sent_as_null]}).status_code == 200
-
-
-def test_v2_infer_gives_the_same_predictions_as_predict(
-    credit: CreditProject, client: TestClient
-) -> None:
-    """/v2/models/credit-risk/infer with one tensor per column returns the predictions of
-    /predict for the same rows, with the version and a request id per row."""
-    records = credit.records[:12]
-    tensors = [
-        {"name": c, "shape": [12], "datatype": "BYTES", "data": [r[c] for r in records]}
-        for c in records[0]
-    ]
-    response = client.post(f"/v2/models/{MODEL}/infer", json={"inputs": tensors})
-    assert response.status_code == 200, response.text
-    body = response.json()
-    [output] = body["outputs"]
-    assert output["name"] == "prediction"
-    assert output["shape"] == [12]
-    assert output["data"] == predict(client, records)["predictions"]
-    assert (body["model_name"], body["model_version"]) == (MODEL, "1")
-    assert len(set(body["parameters"]["request_ids"])) == 12
-    wrong = client.post("/v2/models/churn/infer", json={"inputs": tensors})
-    assert wrong.status_code == 404
-
-
 # -- /metrics -----------------------------------------------------------------------------------
 
 
@@ -576,7 +433,8 @@ def test_metrics_expose_every_metric_the_deploy_readme_lists(
 ) -> None:
     """After predictions, refusals, feedback and KPIs, /metrics has a sample of every metric
     in deploy/README.md: requests by code, latency buckets from 0.5 ms, predictions, errors
-    by reason, in-flight requests, accuracy, feedback, KPIs, CPU, memory and log drops."""
+    by reason, in-flight requests, accuracy, feedback, KPIs, CPU, memory, log and shadow
+    drops, refresh errors; refused versions (none here) are declared without a sample."""
     body = predict(client, credit.records[:4])
     client.post("/predict", json={"records": [without(credit.records[0], "age")]})
     logged(project, 4)
@@ -587,7 +445,10 @@ def test_metrics_expose_every_metric_the_deploy_readme_lists(
     assert len(names) >= 13
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
-    present = {s.name for f in text_string_to_metric_families(response.text) for s in f.samples}
+    families = list(text_string_to_metric_families(response.text))
+    present = {s.name for f in families for s in f.samples}
+    # A counter labelled by what it counts has no sample before the first one.
+    present |= {f"{f.name}_total" for f in families if f.name == "shipyard_refused_versions"}
     for name in names:
         wanted = f"{name}_bucket" if name.endswith("_duration_seconds") else name
         assert wanted in present, f"{name} is in deploy/README.md but not in /metrics"
@@ -604,8 +465,11 @@ def test_metrics_expose_every_metric_the_deploy_readme_lists(
     assert metric(client, "shipyard_feedback_total", version="1") == 4
     assert metric(client, "shipyard_kpi_total", name="revenue") == 1
     assert metric(client, "shipyard_kpi_value_sum", name="revenue") == 12.5
+    assert metric(client, "shipyard_kpi_value_count", name="revenue") == 1
     assert metric(client, "process_resident_memory_bytes") > 10_000_000
     assert metric(client, "shipyard_prediction_log_dropped_total") == 0
+    assert metric(client, "shipyard_shadow_dropped_total", model=MODEL) == 0
+    assert metric(client, "shipyard_refused_versions_total") == 0
 
 
 # -- feedback and KPIs --------------------------------------------------------------------------
@@ -776,134 +640,6 @@ def test_a_kpi_request_id_that_is_not_text_is_refused_with_422(client: TestClien
     assert response.status_code == 422, response.text
 
 
-# -- aliases: hot reload, canary, shadow --------------------------------------------------------
-
-
-def test_a_promotion_is_picked_up_while_requests_keep_succeeding(
-    credit: CreditProject, client: TestClient, project: Project
-) -> None:
-    """While a client keeps sending requests, moving production to version 2 (promotion) and
-    back (rollback) fails no request, and within seconds the answers come from the new
-    holder; no answer comes from the old one after the switch."""
-    answers: list[tuple[int, int | None]] = []
-    stop = threading.Event()
-
-    def traffic() -> None:
-        i = 0
-        while not stop.is_set():
-            r = client.post("/predict", json={"records": [credit.records[i % 50]]})
-            answers.append((r.status_code, r.json().get("version")))
-            i += 1
-
-    def wait_for(version: int) -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if answers and answers[-1][1] == version:
-                return
-            time.sleep(0.05)
-        pytest.fail(f"the server still answers with version {answers[-1][1]}, not {version}")
-
-    worker = threading.Thread(target=traffic, daemon=True)
-    worker.start()
-    try:
-        time.sleep(0.3)
-        project.promotions.promote(credit.challenger, to="production", comment="hot reload")
-        wait_for(2)
-        time.sleep(0.3)
-        project.promotions.rollback(MODEL, alias="production", comment="back")
-        wait_for(1)
-        time.sleep(0.3)
-    finally:
-        stop.set()
-        worker.join(10)
-    assert not worker.is_alive()
-    assert len(answers) > 20
-    assert {code for code, _ in answers} == {200}
-    versions = [v for _, v in answers]
-    switches = [b for a, b in pairwise(versions) if a != b]
-    assert switches == [2, 1], "an old version answered after the alias moved"
-
-
-def test_the_server_follows_its_alias_again_after_the_database_fails_for_a_while(
-    credit: CreditProject, client: TestClient, project: Project, caplog: pytest.LogCaptureFixture
-) -> None:
-    """While the table of aliases cannot be read (renamed away in the project's database,
-    so the server's reads fail with the database's own error), the server keeps answering
-    with the loaded version, logs and counts each failed round; once the table is back, a
-    promotion is still picked up."""
-
-    def answering_version() -> int:
-        return int(predict(client, credit.records[:1])["version"])
-
-    def wait_until(check: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + 10
-        while not check():
-            if time.monotonic() > deadline:
-                pytest.fail(f"still not {what} after 10 s")
-            time.sleep(0.05)
-
-    assert answering_version() == 1
-    with project.db.write() as conn:
-        conn.exec_driver_sql("ALTER TABLE model_aliases RENAME TO model_aliases_away")
-    try:
-        wait_until(
-            lambda: metric(client, "shipyard_refresh_errors_total", refresh="aliases") >= 2,
-            "counting failed rounds",
-        )
-        assert answering_version() == 1
-    finally:
-        with project.db.write() as conn:
-            conn.exec_driver_sql("ALTER TABLE model_aliases_away RENAME TO model_aliases")
-    assert "cannot follow alias 'production'" in caplog.text
-    assert "model_aliases" in caplog.text
-
-    project.promotions.promote(credit.challenger, to="production", comment="after the outage")
-    wait_until(lambda: answering_version() == 2, "answering with version 2")
-
-
-def test_a_canary_split_answers_from_both_versions(credit: CreditProject, tmp_path: Path) -> None:
-    """With routes production=50, challenger=50, each version answers between a quarter and
-    three quarters of 200 requests, with its own alias, and /metrics labels both."""
-    with serving(credit, routes={"production": 50, "challenger": 50}) as client:
-        bodies = [predict(client, [credit.records[i % 50]]) for i in range(200)]
-        by_version = Counter(b["version"] for b in bodies)
-        assert set(by_version) == {1, 2}
-        assert all(50 <= n <= 150 for n in by_version.values()), by_version
-        assert {(b["version"], b["alias"]) for b in bodies} == {
-            (1, "production"),
-            (2, "challenger"),
-        }
-        for version, n in by_version.items():
-            labels = {"version": str(version), "endpoint": "/predict", "code": "200"}
-            assert metric(client, "shipyard_requests_total", **labels) == n
-            assert metric(client, "shipyard_predictions_total", version=str(version)) == n
-        meta = client.get(f"/v2/models/{MODEL}").json()
-        assert meta["aliases"] == {"production": 1, "challenger": 2}
-
-
-def test_shadow_scores_every_request_with_the_challenger_without_answering_with_it(
-    credit: CreditProject, project: Project
-) -> None:
-    """With shadow=challenger every answer comes from production, and the prediction log
-    (with shadow rows) holds a challenger score for each request id, while the log of
-    answers holds production rows only."""
-    with serving(credit, shadow="challenger") as client:
-        bodies = [predict(client, credit.records[i : i + 3]) for i in range(0, 30, 3)]
-        assert {b["version"] for b in bodies} == {1}
-        ids = {rid for b in bodies for rid in b["request_ids"]}
-        log = logged(project, 60, include_shadow=True)
-    shadow = log[log["shadow"]]
-    assert set(shadow["model"]) == {credit.challenger}
-    assert set(shadow["request_id"]) == ids
-    answered = project.predictions.list(MODEL)
-    assert set(answered["model"]) == {credit.production}
-    assert set(answered["request_id"]) == ids
-    expected = project.models.load(credit.challenger).predict(credit.frame(30))
-    by_id = shadow.set_index("request_id")["output"]
-    ordered = [rid for b in bodies for rid in b["request_ids"]]
-    assert [by_id[rid] for rid in ordered] == expected.tolist()
-
-
 # -- the prediction log -------------------------------------------------------------------------
 
 
@@ -944,92 +680,3 @@ def test_a_full_log_queue_drops_and_counts_instead_of_blocking(
     assert dropped > 0
     kept = len(project.predictions.list(MODEL))
     assert kept + dropped == 20 * 50
-
-
-# -- the training contract ----------------------------------------------------------------------
-
-
-def test_a_model_trained_on_a_split_of_checked_data_refuses_values_outside_the_contract(
-    credit: CreditProject, project: Project
-) -> None:
-    """A version trained on a split part of contract-checked data (the part itself not
-    validated again) still refuses an age of 250."""
-    test = project.datasets.get("credit.test@1")
-    assert test.status == "unvalidated" and test.contract is None
-    frame = test.to_pandas()
-    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
-    prep = spec_from_contract(project.contracts.get("applicants@1").contract, target=LABEL)
-    pipeline = Pipeline(
-        [("prep", prep.to_column_transformer()), ("model", LogisticRegression(max_iter=1000))]
-    )
-    with project.start_run(MODEL, name="trained-on-the-test-part") as run:
-        run.log_input(test.ref, "train")
-        mv = run.log_model(pipeline.fit(x, y), MODEL, input_example=x.head(5))
-    project.models.set_alias(mv.ref, "unchecked")
-    with serving(credit, routes={"unchecked": 100}) as client:
-        response = client.post("/predict", json={"records": [{**credit.records[0], "age": 250}]})
-    assert response.status_code == 422, response.text
-
-
-def test_a_pipeline_that_does_not_compile_is_answered_by_scikit_learn(
-    credit: CreditProject, project: Project
-) -> None:
-    """A step the compiler does not know (PolynomialFeatures) leaves the version to
-    scikit-learn: the server says so, and answers exactly like the registry's model."""
-    from sklearn.preprocessing import PolynomialFeatures
-
-    frame = project.datasets.get("credit.train@1").to_pandas()
-    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
-    prep = spec_from_contract(project.contracts.get("applicants@1").contract, target=LABEL)
-    pipeline = Pipeline(
-        [
-            ("prep", prep.to_column_transformer()),
-            ("poly", PolynomialFeatures(degree=1)),
-            ("model", LogisticRegression(max_iter=1000)),
-        ]
-    )
-    with project.start_run(MODEL, name="with-polynomial-features") as run:
-        run.log_input("credit.train@1", "train")
-        mv = run.log_model(pipeline.fit(x, y), MODEL, input_example=x.head(5))
-    project.models.set_alias(mv.ref, "uncompiled")
-    with serving(credit, routes={"uncompiled": 100}) as client:
-        scoring = client.get(f"/v2/models/{MODEL}").json()["parameters"]["scoring"]
-        body = predict(client, credit.records[:30])
-    assert scoring == {"uncompiled": "not compiled: PolynomialFeatures is not compiled"}
-    expected = project.models.load(mv.ref).predict(credit.frame(30))
-    assert body["predictions"] == expected.tolist()
-
-
-def test_a_row_the_compiled_model_does_not_cover_is_answered_by_scikit_learn(
-    credit: CreditProject, project: Project
-) -> None:
-    """A null in a one-hot column with no imputer is outside the compiled arithmetic;
-    scikit-learn takes that request (its encoder ignores the unknown value) and the answer
-    is the registry model's."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    frame = project.datasets.get("credit.train@1").to_pandas()
-    x, y = frame.drop(columns=[LABEL]), frame[LABEL]
-    prep = ColumnTransformer(
-        [
-            ("num", StandardScaler(), ["income", "credit_score"]),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), ["housing"]),
-        ]
-    )
-    pipeline = Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1000))])
-    with project.start_run(MODEL, name="no-imputer") as run:  # no input logged: no contract
-        mv = run.log_model(pipeline.fit(x, y), MODEL, input_example=x.head(5))
-    project.models.set_alias(mv.ref, "plain")
-    rows = [credit.records[0], {**credit.records[1], "housing": None}]
-    with serving(credit, routes={"plain": 100}) as client:
-        scoring = client.get(f"/v2/models/{MODEL}").json()["parameters"]["scoring"]
-        covered = predict(client, rows[:1])
-        uncovered = predict(client, rows)
-    assert scoring["plain"].startswith("compiled (arithmetic)")
-    model = project.models.load(mv.ref)
-    expected = model.predict_proba(model.validate_records(rows))
-    assert covered["probabilities"][0]["1"] == pytest.approx(expected[0][1], rel=1e-9)
-    assert [p["1"] for p in uncovered["probabilities"]] == pytest.approx(
-        [e[1] for e in expected], rel=1e-9
-    )

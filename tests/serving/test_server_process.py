@@ -1,13 +1,18 @@
 """``shipyard serve`` as an operator runs it: the real command line in a subprocess on a free
-loopback port, with one worker and with two, stopped by a signal.
+loopback port, with one worker and with two, stopped by a signal: answers, metrics that pass
+``promtool check metrics``, a metrics folder of each server's own, a busy port.
 
-Every wait is bounded, and every server started here is killed (with its workers: it runs in
-its own process group) when the test ends, whatever happened.
+The promtool tests need ``promtool`` (Debian's ``prometheus`` package); without it they are
+skipped, unless ``SHIPYARD_REQUIRE_SERVICES=1`` (set by CI) turns the skip into a failure.
+Every wait is bounded, and every server started here is stopped when the test ends, whatever
+happened: with SIGTERM, so that it removes its metrics folder, else killed with its workers
+(it runs in its own process group).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,7 +25,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.deploy.test_deploy import promtool as promtool
 from tests.serving.test_app import MODEL, CreditProject, credit_copy, metric_samples
 
 pytestmark = pytest.mark.slow
@@ -64,9 +71,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def shipyard_serve(root: Path, *args: str) -> Iterator[Server]:
-    """``python -m shipyard --project ROOT serve credit-risk@production --port P ARGS``,
-    yielded once /v2/health/ready answers 200; killed with its workers on the way out.
+def shipyard_serve(root: Path, *args: str, target: str = MODEL) -> Iterator[Server]:
+    """``python -m shipyard --project ROOT serve TARGET --port P ARGS`` (the deployment
+    credit-risk unless ``target`` says otherwise), yielded once /v2/health/ready answers
+    200; stopped with SIGTERM on the way out (killed with its workers if it does not stop).
 
     Raises:
         ServerFailedToStart: the process exited before it was ready (its output attached).
@@ -74,7 +82,7 @@ def shipyard_serve(root: Path, *args: str) -> Iterator[Server]:
     port = free_port()
     log = root.parent / f"serve-{port}.log"
     command = [sys.executable, "-m", "shipyard", "--project", str(root), "serve"]
-    command += [f"{MODEL}@production", "--port", str(port), *args]
+    command += [target, "--port", str(port), *args]
     with open(log, "wb") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -98,8 +106,14 @@ def shipyard_serve(root: Path, *args: str) -> Iterator[Server]:
         yield server
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)  # the group this test created
-            process.wait(STOP_SECONDS)
+            # As an operator stops it, so it removes its metrics folder; killed (with the
+            # group this test created) if it does not stop in time.
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(STOP_SECONDS)
 
 
 @pytest.fixture
@@ -121,7 +135,7 @@ def test_a_served_model_answers_exports_metrics_and_flushes_its_log_on_a_signal(
     cleanly within seconds (exit 0, or death by that same signal, which uvicorn re-raises
     after its graceful shutdown) and the rows still queued for the prediction log are
     written on the way out."""
-    with shipyard_serve(credit.root) as server:
+    with shipyard_serve(credit.root, target=f"{MODEL}@production") as server:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             for i in range(10):
                 records = credit.records[i * 5 : i * 5 + 5]
@@ -137,7 +151,7 @@ def test_a_served_model_answers_exports_metrics_and_flushes_its_log_on_a_signal(
     output = server.output()
     assert code in (0, -sig), output
     assert "Traceback" not in output
-    assert f"serving {MODEL} (production=100) on {server.url}" in output
+    assert f"serving {MODEL} on {server.url} with 1 worker(s): production=100 ({MODEL}@1)" in output
     assert logged_rows(credit) == 50
 
 
@@ -176,3 +190,103 @@ def test_serving_an_alias_that_does_not_exist_fails_before_listening(
     assert "nope" in res.stderr
     assert "Traceback" not in res.stderr
     assert "serving" not in res.stderr
+
+
+# -- metrics: promtool, one folder per server -----------------------------------------------------
+
+
+def send_traffic(server: Server, credit: CreditProject, n: int) -> None:
+    """``n`` single-row predictions, one refused request, feedback and a negative KPI, so
+    that every kind of metric has samples."""
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        ids = []
+        for i in range(n):
+            response = client.post("/predict", json={"records": [credit.records[i % 50]]})
+            assert response.status_code == 200, response.text
+            ids += response.json()["request_ids"]
+        assert client.post("/predict", json={"records": [{"age": 250}]}).status_code == 422
+        assert client.post("/feedback", json={"request_id": ids[0], "label": 1}).is_success
+        assert client.post("/kpi", json={"name": "refund", "value": -12.5}).is_success
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_metrics_pass_promtool_check_metrics(
+    credit: CreditProject, promtool: str, workers: str
+) -> None:
+    """With one worker and with two, after predictions, a refusal, feedback and a negative
+    KPI, ``promtool check metrics`` accepts /metrics without a remark: CPU seconds are a
+    counter in both modes, and the KPI sums a summary's _sum."""
+    with shipyard_serve(credit.root, "--workers", workers) as server:
+        send_traffic(server, credit, 10)
+        text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, ""), result
+    types = {f.name: f.type for f in text_string_to_metric_families(text)}
+    assert types["process_cpu_seconds"] == "counter"
+    assert types["shipyard_kpi_value"] == "summary"
+    assert types["shipyard_shadow_dropped"] == "counter"
+
+
+def metrics_folder(server: Server) -> Path:
+    """The folder the server said its workers share their metrics through."""
+    found = re.search(r"share their metrics through (\S+) \(removed on exit\)", server.output())
+    assert found, server.output()
+    return Path(found[1])
+
+
+def test_two_multi_worker_servers_in_one_project_keep_their_own_metrics(
+    credit: CreditProject,
+) -> None:
+    """Two servers with --workers 2 on one project each share their workers' metrics
+    through a folder of their own: each counts only its own requests, and stopping one
+    removes its folder and leaves the other's files and counts intact; the second's folder
+    goes when it stops."""
+    with (
+        shipyard_serve(credit.root, "--workers", "2") as first,
+        shipyard_serve(credit.root, "--workers", "2") as second,
+    ):
+        folders = metrics_folder(first), metrics_folder(second)
+        assert folders[0] != folders[1]
+        assert all(f.is_dir() for f in folders)
+        send_traffic(first, credit, 10)
+        send_traffic(second, credit, 20)
+        for _ in range(4):  # whichever worker answers the scrape
+            assert first.scrape("shipyard_predictions_total") == 10
+            assert second.scrape("shipyard_predictions_total") == 20
+        assert first.stop(signal.SIGTERM) in (0, -signal.SIGTERM), first.output()
+        assert not folders[0].exists()
+        assert any(folders[1].iterdir())
+        send_traffic(second, credit, 1)
+        for _ in range(4):
+            assert second.scrape("shipyard_predictions_total") == 21
+        assert second.stop(signal.SIGTERM) in (0, -signal.SIGTERM), second.output()
+    assert not folders[1].exists()
+
+
+def test_a_busy_port_exits_1_before_any_model_loads(credit: CreditProject) -> None:
+    """``shipyard serve`` on a port another socket listens on exits 1 with a message
+    naming the port and the fix, before it loads a model, without a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "shipyard", "--project", str(credit.root), "serve"]
+        res = subprocess.run(
+            [*command, MODEL, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=START_SECONDS,
+            check=False,
+        )
+    assert res.returncode == 1, res.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in res.stderr
+    assert "--port" in res.stderr
+    assert "shipyard serve: production is" not in res.stderr  # no model was loaded
+    assert "Traceback" not in res.stderr

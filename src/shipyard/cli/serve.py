@@ -8,67 +8,67 @@ from typing import Annotated
 import typer
 
 from shipyard.cli._common import open_project
-from shipyard.cli.deployments import parse_routes
 
 
 def serve(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME@ALIAS to serve, e.g. credit-risk@production.")],
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="A deployment (NAME), or a protected alias of a model alone "
+            "(NAME@ALIAS, e.g. credit-risk@production)."
+        ),
+    ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
-    route: Annotated[
-        str | None,
-        typer.Option(help="Split traffic between aliases, e.g. production=90,challenger=10."),
-    ] = None,
-    shadow: Annotated[
-        str | None, typer.Option(help="Also score with this alias in the background.")
-    ] = None,
     reload_seconds: Annotated[
-        float, typer.Option(help="How often to check whether the aliases moved.", min=0.1)
+        float,
+        typer.Option(help="How often to re-read the deployment and its aliases.", min=0.1),
     ] = 2.0,
 ) -> None:
-    """Serve a model over HTTP: /predict, Open Inference Protocol v2, /metrics, /feedback,
-    /kpi. The server follows its aliases: a promotion or rollback is picked up within
-    seconds."""
-    import uvicorn
-
+    """Serve a deployment over HTTP: /predict, Open Inference Protocol v2, /metrics,
+    /feedback, /kpi. The server follows the deployment (routes, weights, shadow) and each
+    alias's holder: a promotion, rollback or deployment change is picked up within seconds.
+    Only approved versions serve: one that is not (or is rejected or archived) stops the
+    server from starting (exit 3) and is never picked up while it runs."""
+    # One worker keeps its metrics in memory: a folder named by the environment (left from
+    # another server) must not reach the metrics library, which reads it when imported.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from shipyard.refs import parse_ref
-    from shipyard.serving.app import ServeConfig, create_app, prepare_multiprocess_dir
+    from shipyard.serving.app import ServeConfig
+    from shipyard.serving.listen import bind, run
+    from shipyard.serving.reload import check_servable
 
     parsed = parse_ref(ref)
-    if parsed.selector.kind != "alias" and not route:
+    kind = parsed.selector.kind
+    if kind not in ("alias", "latest") or (kind == "latest" and "@" in ref):
         raise typer.BadParameter(
-            f"serve an alias (e.g. {parsed.name}@production) so the server can follow its moves"
+            f"serve a deployment ({parsed.name}) or a protected alias of a model "
+            f"({parsed.name}@production), not a version: the server follows what it serves"
         )
-    routes = parse_routes(route) if route else {str(parsed.selector): 100}
     project = open_project(ctx)
-    for alias in [*routes, *([shadow] if shadow else [])]:
-        project.models.get(f"{parsed.name}@{alias}")  # a clear error before listening
     config = ServeConfig(
         project=str(project.root),
-        model=parsed.name,
-        routes=routes,
-        shadow=shadow,
+        deployment=parsed.name,
+        alias=str(parsed.selector) if kind == "alias" else None,
         reload_seconds=reload_seconds,
     )
-    project.close()
+    try:
+        deployment, holders = check_servable(project, config)  # exit 1 or 3 before listening
+    finally:
+        project.close()
+    sock = bind(host, port)  # exit 1 on a busy port, before any model loads
+    served = [f"{a}={w} ({holders[a].ref})" for a, w in deployment.routes.items()]
+    if deployment.shadow:
+        served.append(f"shadow {deployment.shadow} ({holders[deployment.shadow].ref})")
     typer.echo(
-        f"serving {parsed.name} ({', '.join(f'{a}={w}' for a, w in routes.items())}"
-        f"{', shadow ' + shadow if shadow else ''}) on http://{host}:{port} "
-        f"with {workers} worker(s); metrics at /metrics, docs at /docs",
+        f"serving {deployment.name} on http://{_url_host(host)}:{port} with {workers} "
+        f"worker(s): {', '.join(served)}; metrics at /metrics, docs at /docs",
         err=True,
     )
-    if workers == 1:
-        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
-        return
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_multiprocess_dir(project.root))
-    os.environ["SHIPYARD_SERVE_CONFIG"] = config.to_json()
-    uvicorn.run(
-        "shipyard.serving.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    run(config, sock, workers)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

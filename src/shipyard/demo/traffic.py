@@ -38,7 +38,7 @@ def serve_and_drive(
     from shipyard.serving.app import ServeConfig, create_app
 
     port = _free_port()
-    config = ServeConfig(project=str(project.root), model=model, routes={"production": 100})
+    config = ServeConfig(project=str(project.root), deployment=model)
     server = uvicorn.Server(
         uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -48,7 +48,7 @@ def serve_and_drive(
     try:
         with httpx.Client(base_url=base, timeout=10) as client:
             _wait_ready(client)
-            out.print(f"$ shipyard serve {model}@production --port {port}   (in the background)")
+            out.print(f"$ shipyard serve {model} --port {port}   (in the background)")
             frame = holdout.to_polars().head(requests)
             labels = frame[LABEL].to_list()
             rows = json.loads(frame.drop(LABEL).write_json())

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard._internal.progress import Progress
 from shipyard.errors import InvalidInputError
-from shipyard.registry.row_checks import check_row
+from shipyard.registry.row_checks import RowChecks
 
 if TYPE_CHECKING:
     from shipyard.registry.signatures import CheckedPredictor
@@ -47,12 +47,13 @@ def score_file(
     chunk_size: int,
     progress: Progress,
     *,
-    checks: Sequence[Any] = (),
+    checks: RowChecks | None = None,
     on_invalid: OnInvalid = "reject",
 ) -> dict[str, Any]:
     """Score ``source`` (CSV or Parquet) into ``dest`` (.csv or .parquet), ``chunk_size`` rows
     at a time, writing under a temporary name that is renamed when complete. Each row is
-    checked with ``checks`` (:func:`~shipyard.registry.row_checks.request_checks`) first.
+    checked with ``checks`` (:meth:`Models.row_checks <shipyard.registry.models.Models.
+    row_checks>`) first.
     The input columns are written with the types they were read with (an int column stays
     int even in a chunk where it has a gap), followed by ``prediction`` (the model's own
     ``predict()``) and, for a classifier, ``proba_<class>``.
@@ -188,7 +189,7 @@ def score_file(
 
 
 def _score_chunk(
-    predictor: CheckedPredictor, checks: Sequence[Any], columns: Sequence[str], chunk: Any
+    predictor: CheckedPredictor, checks: RowChecks | None, columns: Sequence[str], chunk: Any
 ) -> tuple[list[dict[str, Any] | None], dict[int, str]]:
     """The answer for each row of ``chunk`` (None where refused), and why each refused row
     was refused, by its index in the chunk."""
@@ -196,7 +197,7 @@ def _score_chunk(
     errors: list[dict[str, Any]] = []
     checked: dict[int, Any] = {}
     for i, record in enumerate(records):
-        value = check_row(checks, columns, record, i, errors) if checks else record
+        value = checks.check(record, i, errors) if checks is not None else record
         if value is not None:
             checked[i] = value
     reasons: dict[int, list[str]] = {}

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.registry.batch import OnInvalid
     from shipyard.registry.flavors import UntrustedModelError
+    from shipyard.registry.row_checks import RowChecks
     from shipyard.registry.signatures import CheckedPredictor
 
 __all__ = ["AliasEvent", "ModelSummary", "ModelVersion", "Models"]
@@ -63,6 +64,9 @@ __all__ = ["AliasEvent", "ModelSummary", "ModelVersion", "Models"]
 log = logging.getLogger(__name__)
 
 KIND = "model"
+#: Training rows, with no missing value, that the missing-value probe of :meth:`Models.
+#: row_checks` scores with one column at a time set to missing.
+PROBE_ROWS = 16
 STATUSES = ("candidate", "approved", "rejected", "archived")
 
 
@@ -441,6 +445,29 @@ class Models:
                     found[governing.contract] = self._contracts.get(governing.contract).contract
         return builtins.list(found.values())
 
+    def row_checks(
+        self,
+        ref: str,
+        predictor: CheckedPredictor,
+        rows: Sequence[dict[str, Any]] | None = None,
+    ) -> RowChecks:
+        """The checks every row scored by ``predictor`` (version ``ref``) passes first, on every
+        scoring path: its signature, the contracts of its training data
+        (:meth:`input_contracts`), and no missing value where its pipeline cannot take one
+        (probed on ``rows``, else on :meth:`reference_rows`)."""
+        from shipyard.registry.row_checks import RowChecks, columns_without_nulls, request_checks
+
+        if predictor.signature is None:
+            return RowChecks()
+        if rows is None:
+            rows = self.reference_rows(ref, 4 * PROBE_ROWS)
+        complete = [r for r in rows if all(v is not None for v in r.values())][:PROBE_ROWS]
+        return RowChecks(
+            tuple(predictor.signature.columns),
+            request_checks(predictor.signature, self.input_contracts(ref)),
+            columns_without_nulls(predictor, complete),
+        )
+
     def reference_rows(
         self, ref: str, n: int = 256, *, seed: int = 0
     ) -> builtins.list[dict[str, Any]]:
@@ -511,10 +538,9 @@ class Models:
             InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
         """
         from shipyard.registry.batch import score_file
-        from shipyard.registry.row_checks import request_checks
 
         predictor = self.load(ref)
-        checks = request_checks(predictor.signature, self.input_contracts(ref))
+        checks = self.row_checks(ref, predictor)
         return score_file(
             predictor,
             Path(source),

@@ -1,24 +1,49 @@
 """The checks every scored row passes, on every scoring path (the model server's requests,
 ``models predict`` on files): present in every column of the model's signature, of the
-signature's types, and within the contracts of the data the model was trained on.
+signature's types, within the contracts of the data the model was trained on, and with no
+missing value in a column the fitted pipeline cannot take missing.
 
->>> checks = request_checks(signature, project.models.input_contracts("credit-risk@3"))
+>>> checks = project.models.row_checks("credit-risk@3", predictor)     # doctest: +SKIP
 >>> errors = []
->>> check_row(checks, signature.columns, {"age": 250, ...}, 0, errors)    # doctest: +SKIP
+>>> checks.check({"age": 250, ...}, 0, errors)                         # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shipyard.data.contracts import Contract
-    from shipyard.registry.signatures import Signature
+    from shipyard.registry.signatures import CheckedPredictor, Signature
 
-__all__ = ["MISSING", "check_row", "request_checks"]
+__all__ = [
+    "MISSING",
+    "NO_IMPUTER",
+    "RowChecks",
+    "check_row",
+    "columns_without_nulls",
+    "request_checks",
+]
 
 MISSING = "missing (send null for an unknown value)"
+NO_IMPUTER = "the model cannot take a missing value here (its pipeline has no imputer for it)"
+
+
+@dataclass(frozen=True)
+class RowChecks:
+    """Everything a row is checked with before a model version scores it: the signature's
+    ``columns``, the pydantic ``models`` (:func:`request_checks`) and the columns the fitted
+    pipeline cannot take missing (:func:`columns_without_nulls`)."""
+
+    columns: tuple[str, ...] = ()
+    models: tuple[Any, ...] = ()
+    no_nulls: tuple[str, ...] = ()
+
+    def check(self, row: dict[str, Any], index: int, errors: list[dict[str, Any]]) -> Any:
+        """``row`` checked (:func:`check_row`), or None with its problems in ``errors``."""
+        return check_row(self.models, self.columns, row, index, errors, self.no_nulls)
 
 
 def request_checks(signature: Signature | None, contracts: Sequence[Contract]) -> tuple[Any, ...]:
@@ -70,11 +95,12 @@ def check_row(
     row: dict[str, Any],
     index: int,
     errors: list[dict[str, Any]],
+    no_nulls: Sequence[str] = (),
 ) -> Any:
     """``row`` as the checks read it (ISO text turned into datetimes...), ready for a compiled
     model or :meth:`CheckedPredictor.frame_from_records`; or None, with each problem added to
     ``errors`` as ``{"record": index, "field", "reason"}``. Every column must be present,
-    even one that allows null."""
+    even one that allows null; a column of ``no_nulls`` must not be missing."""
     from pydantic import ValidationError
 
     from shipyard.registry.signatures import record_errors
@@ -90,4 +116,36 @@ def check_row(
         except ValidationError as exc:
             errors += record_errors(exc, index)
             return None
+    nulls = [c for c in no_nulls if value[c] is None]
+    if nulls:
+        errors += [{"record": index, "field": c, "reason": NO_IMPUTER} for c in nulls]
+        return None
     return value
+
+
+def columns_without_nulls(
+    predictor: CheckedPredictor, rows: Sequence[dict[str, Any]]
+) -> tuple[str, ...]:
+    """The signature columns where the fitted pipeline fails on a missing value (a scaler or
+    an encoder with no imputer before it), found by scoring ``rows`` (checked rows of the
+    training data) with one column at a time set to missing. A row with a missing value there
+    is then refused naming the column, instead of failing in the model. Empty without rows
+    to probe with (rows with no missing value: the probe sets one)."""
+    if not rows or predictor.signature is None:
+        return ()
+    columns = predictor.signature.columns
+
+    def fails(probe: list[dict[str, Any]]) -> bool:
+        try:
+            predictor.answer(predictor.frame_from_records(probe))
+        except Exception:  # whatever the pipeline raises on a missing value
+            return True
+        return False
+
+    if fails(list(rows)):
+        return ()  # the rows themselves do not score: nothing can be learned from them
+    # One call for all columns first (each row block with one column missing): a pipeline
+    # that imputes everything costs a single call.
+    if not fails([{**row, c: None} for c in columns for row in rows]):
+        return ()
+    return tuple(c for c in columns if fails([{**row, c: None} for row in rows]))

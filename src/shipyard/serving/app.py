@@ -1,10 +1,15 @@
-"""The model server: FastAPI app behind ``shipyard serve NAME@ALIAS``.
+"""The model server: the FastAPI app behind ``shipyard serve NAME`` (a deployment) and
+``shipyard serve NAME@ALIAS`` (a protected alias of the model NAME alone).
 
-Endpoints: ``POST /predict`` (records or MLflow's ``dataframe_split``), the Open Inference
-Protocol v2 (``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}``,
-``/v2/models/{name}/infer``), ``GET /metrics`` for Prometheus, ``POST /feedback`` for ground
-truth and ``POST /kpi`` for business events. Bad input gets a 4xx naming the field and the
-reason, never a 5xx, and is counted.
+Endpoints (:mod:`shipyard.serving.routes`): ``POST /predict`` (records or MLflow's
+``dataframe_split``), the Open Inference Protocol v2 (``/v2/health/live``,
+``/v2/health/ready``, ``/v2/models/{name}``, ``/v2/models/{name}/infer``), ``GET /metrics``
+for Prometheus, ``POST /feedback`` for ground truth and ``POST /kpi`` for business events.
+Bad input gets a 4xx naming the field and the reason, never a 5xx, and is counted.
+
+What serves (:mod:`shipyard.serving.reload`): only versions that may serve (approved, not
+rejected, not archived), checked before a model loads and every round after; the server
+follows the deployment's routes, shadow and each alias's holder.
 """
 
 from __future__ import annotations
@@ -13,66 +18,48 @@ import asyncio
 import gc
 import itertools
 import json
-import logging
 import os
-import random
-import re
 import secrets
-import sys
-import time
-import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 
-from shipyard.errors import InvalidInputError, ShipyardError
-from shipyard.registry.compiled import CompiledModel, NotCompiled, compile_predictor
-from shipyard.registry.row_checks import request_checks
-from shipyard.serving.batching import Batcher, batcher_for
-from shipyard.serving.inputs import (
-    RequestError,
-    json_body,
-    parse_json,
-    read_body,
-    request_rows,
-    validate_rows,
-)
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.openapi import install as install_openapi
 from shipyard.serving.predictions import PredictionLog
+from shipyard.serving.reload import announce, check_servable, follow, load_slot
+from shipyard.serving.routes import install as install_routes
+from shipyard.serving.routing import Plan, ShadowPool
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from shipyard.project import Project
-    from shipyard.registry.signatures import CheckedPredictor
+    from shipyard.serving.reload import Slot
 
-__all__ = ["ServeConfig", "create_app"]
-
-log = logging.getLogger("shipyard.serving")
+__all__ = ["ServeConfig", "State", "create_app"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
-# Requests with more rows than this are scored by the compiled model off the event loop.
-INLINE_ROWS = 256
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """What to serve: a model name and the aliases that answer, with traffic weights."""
+    """What to serve: the deployment ``deployment`` (its routes, shadow and holders, followed
+    as they change), or with ``alias``, that protected alias of the model ``deployment``
+    alone. The prediction log and the metrics are kept under ``deployment``. Shadow scoring
+    runs on ``shadow_workers`` threads with at most ``shadow_queue`` requests waiting."""
 
     project: str
-    model: str
-    routes: dict[str, int]  # alias -> weight
-    shadow: str | None = None
+    deployment: str
+    alias: str | None = None
     reload_seconds: float = 2.0
     max_body_bytes: int = MAX_BODY_BYTES
     log_queue: int = 100_000
     accuracy_window_seconds: float = 3600.0
+    shadow_workers: int = 1
+    shadow_queue: int = 64
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -83,30 +70,19 @@ class ServeConfig:
 
 
 @dataclass
-class Slot:
-    """One alias being served: the version it points at, its loaded predictor (and its
-    compiled form, when the pipeline compiles), and the rules each request is checked with
-    (pydantic models for the signature's columns and the contract of the data the model was
-    trained on, when it has one; see :func:`request_checks`)."""
-
-    alias: str
-    version: int
-    ref: str
-    predictor: CheckedPredictor
-    columns: tuple[str, ...] = ()
-    checks: tuple[Any, ...] = ()
-    compiled: CompiledModel | None = None
-    scoring: str = "scikit-learn"  # how requests are scored, for people reading the log
-    batcher: Batcher | None = None
-
-
-@dataclass
 class State:
+    """A running server: its project, metrics and log; what serves now (``plan``, swapped
+    whole when the deployment or a holder changes); every version loaded per alias, serving
+    or not (``loaded``); and the refusals already reported."""
+
     project: Project
     config: ServeConfig
     metrics: ServerMetrics
     log: PredictionLog
-    slots: dict[str, Slot] = field(default_factory=dict)
+    plan: Plan
+    shadow_pool: ShadowPool
+    loaded: dict[str, Slot]
+    refusals: set[tuple[str, str]] = field(default_factory=set)
     ready: bool = False
     # Request ids: 32 hex digits, a random prefix per process and a counter.
     _id_prefix: str = field(default_factory=lambda: secrets.token_hex(10))
@@ -118,420 +94,64 @@ class State:
 
 
 def create_app(config: ServeConfig) -> FastAPI:
-    """The app for ``config``; models load at start-up and follow their aliases."""
+    """The app for ``config``. At start-up it checks that every version it would serve or
+    shadow may serve, and refuses to start otherwise (:func:`check_servable`: CheckFailedError
+    listing every reason); then it loads them and follows the deployment."""
     from shipyard.project import open_project
+
+    name = config.deployment
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         project = open_project(config.project)
         metrics = ServerMetrics()
         for refresh in ("aliases", "accuracy"):  # exported as 0 from the start, for alerts
-            metrics.refresh_errors.labels(config.model, refresh)
-        log = PredictionLog(
-            project, config.model, max_queue=config.log_queue, on_drop=metrics.dropped.inc
-        )
-        state = State(project, config, metrics, log)
-        app.state.shipyard = state
+            metrics.refresh_errors.labels(name, refresh)
+        metrics.shadow_dropped.labels(name)
+        log = PredictionLog(project, name, max_queue=config.log_queue, on_drop=metrics.dropped.inc)
         try:
-            for alias in _aliases(config):
-                slot = await asyncio.to_thread(_load, project, config.model, alias)
-                state.slots[alias] = slot
-                _announce(slot)
-        except BaseException:  # a version that cannot load: stop the log's writer too
+            deployment, holders = await asyncio.to_thread(check_servable, project, config)
+            loaded: dict[str, Slot] = {}
+            for alias, holder in holders.items():
+                assert holder.ref is not None  # check_servable refuses an alias without one
+                loaded[alias] = await asyncio.to_thread(load_slot, project, alias, holder.ref)
+                announce(loaded[alias])
+        except BaseException as exc:  # a version that may not serve or cannot load
+            app.state.startup_error = exc
             await asyncio.to_thread(log.close)
+            metrics.stop()
             project.close()
             raise
+        shadow_dropped = metrics.shadow_dropped.labels(name)
+        pool = ShadowPool(config.shadow_workers, config.shadow_queue, shadow_dropped.inc)
+        plan = Plan.of(deployment, loaded)
+        state = State(project, config, metrics, log, plan, pool, loaded)
+        app.state.shipyard = state
         # What start-up loaded (libraries, models) lives as long as the server: keep it out
         # of the collector's generations, so that collections only walk request garbage.
         gc.freeze()
         state.ready = True
         metrics.start_resource_sampler()
-        watcher = asyncio.create_task(_follow_aliases(state))
+        watcher = asyncio.create_task(follow(state))
         try:
             yield
         finally:
             watcher.cancel()
+            await asyncio.to_thread(pool.close)
             metrics.stop()
             await asyncio.to_thread(log.close)
             project.close()
 
     app = FastAPI(
-        title=f"shipyard: {config.model}",
+        title=f"shipyard: {name}",
         description="Predictions from the model registry, checked against the signature.",
         lifespan=lifespan,
     )
-
-    install_openapi(app, config.model)
-
-    @app.post("/predict")
-    async def predict(request: Request) -> Response:
-        return await _handle(request, "/predict")
-
-    @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, request: Request) -> Response:
-        if name != config.model:
-            return _error(404, f"no model {name!r} here; this server serves {config.model!r}")
-        return await _handle(request, "/v2/infer")
-
-    @app.get("/v2/health/live")
-    async def live() -> dict[str, bool]:
-        return {"live": True}
-
-    @app.get("/v2/health/ready")
-    async def ready(request: Request) -> Response:
-        state: State | None = getattr(request.app.state, "shipyard", None)
-        ok = bool(state and state.ready)
-        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
-
-    @app.get("/v2/models/{name}")
-    async def model_metadata(name: str, request: Request) -> Response:
-        state: State = request.app.state.shipyard
-        if name != config.model:
-            return _error(404, f"no model {name!r} here; this server serves {config.model!r}")
-        slot = state.slots[_aliases(config)[0]]
-        sig = slot.predictor.signature
-        columns = sig.to_dict()["inputs"]["columns"] if sig else {}
-        return JSONResponse(
-            {
-                "name": config.model,
-                "versions": [str(s.version) for s in state.slots.values()],
-                "platform": "shipyard-sklearn",
-                "inputs": [
-                    {"name": c, "datatype": _v2_type(spec.get("type")), "shape": [-1]}
-                    for c, spec in columns.items()
-                ],
-                "outputs": [{"name": "prediction", "datatype": "BYTES", "shape": [-1]}],
-                "aliases": {a: s.version for a, s in state.slots.items()},
-                "parameters": {"scoring": {a: s.scoring for a, s in state.slots.items()}},
-            }
-        )
-
-    @app.get("/metrics")
-    async def metrics(request: Request) -> Response:
-        state: State = request.app.state.shipyard
-        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
-
-    @app.post("/feedback")
-    async def post_feedback(request: Request) -> Response:
-        state: State = request.app.state.shipyard
-        try:
-            doc = await json_body(request, state)
-            items = doc if isinstance(doc, list) else [doc]
-            pairs = []
-            for i, item in enumerate(items):
-                if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
-                    raise RequestError(
-                        422,
-                        "invalid_input",
-                        f'feedback item {i}: expected {{"request_id": ..., "label": ...}}',
-                    )
-                pairs.append((item["request_id"], item["label"]))
-            results = await asyncio.to_thread(
-                state.project.predictions.record_feedback, config.model, pairs
-            )
-        except InvalidInputError as exc:
-            return _refused(state, "/feedback", RequestError(422, "invalid_input", exc.message))
-        except RequestError as exc:
-            return _refused(state, "/feedback", exc)
-        for r in results:
-            version = r["model"].split("@")[1] if r["model"] else "unknown"
-            state.metrics.feedback.labels(config.model, version).inc()
-        # The labels are stored: a failure to refresh the gauge must not turn this into an
-        # error that a client would retry (storing the labels twice). The watcher refreshes
-        # it again within seconds.
-        await asyncio.to_thread(_refresh_accuracy, state)
-        return JSONResponse({"accepted": len(results), "results": results})
-
-    @app.post("/kpi")
-    async def post_kpi(request: Request) -> Response:
-        state: State = request.app.state.shipyard
-        try:
-            doc = await json_body(request, state)
-            items = doc if isinstance(doc, list) else [doc]
-            events = []
-            for i, item in enumerate(items):
-                value = item.get("value") if isinstance(item, dict) else None
-                if (
-                    not isinstance(item, dict)
-                    or not isinstance(item.get("name"), str)
-                    or not (isinstance(value, int | float) and not isinstance(value, bool))
-                ):
-                    raise RequestError(
-                        422,
-                        "invalid_input",
-                        f'kpi item {i}: expected {{"name": text, "value": number, '
-                        '"request_id": optional}',
-                    )
-                events.append((item["name"], float(value), item.get("request_id")))
-            # Every item is checked before any is stored.
-            await asyncio.to_thread(state.project.predictions.record_kpis, config.model, events)
-        except InvalidInputError as exc:
-            return _refused(state, "/kpi", RequestError(422, "invalid_input", exc.message))
-        except RequestError as exc:
-            return _refused(state, "/kpi", exc)
-        for name, value, _ in events:
-            state.metrics.kpi.labels(name).inc()
-            state.metrics.kpi_value.labels(name).inc(value)
-        return JSONResponse({"accepted": len(events)})
-
+    install_openapi(app, name)
+    install_routes(app, name)
     return app
 
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --workers``: the config travels in ``SHIPYARD_SERVE_CONFIG``."""
     return create_app(ServeConfig.from_json(os.environ["SHIPYARD_SERVE_CONFIG"]))
-
-
-# -- request handling -----------------------------------------------------------------------------
-
-
-async def _handle(request: Request, endpoint: str) -> Response:
-    state: State = request.app.state.shipyard
-    start = time.perf_counter()
-    metrics = state.metrics
-    model = state.config.model
-    metrics.inflight.inc()
-    slot = _route(state)
-    version = str(slot.version)
-    try:
-        body = await read_body(request, state)
-        frame_rows = request_rows(endpoint, parse_json(body))
-        checked = validate_rows(slot, frame_rows)
-        outputs = await _score(slot, checked)
-        elapsed = time.perf_counter() - start
-        ids = state.request_ids(len(frame_rows))
-        _log(state, slot, ids, body, endpoint, outputs, elapsed, shadow=False)
-        if state.config.shadow and state.config.shadow in state.slots:
-            asyncio.get_running_loop().run_in_executor(
-                None, _shadow, state, state.slots[state.config.shadow], ids, body, endpoint, checked
-            )
-        metrics.predicted(model, version, len(frame_rows))
-        answer = _answer(endpoint, slot, ids, outputs, model)
-        code = 200
-        response = Response(
-            orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
-        )
-    except RequestError as exc:
-        code = exc.status
-        metrics.errors.labels(model, version, exc.reason).inc()
-        response = _error(exc.status, exc.message, exc.details)
-    except Exception as exc:  # a model failure is the server's fault: 500, counted
-        code = 500
-        metrics.errors.labels(model, version, "model_error").inc()
-        response = _error(500, f"the model failed: {type(exc).__name__}: {exc}")
-    finally:
-        metrics.inflight.dec()
-    metrics.answered(model, version, endpoint, code, time.perf_counter() - start)
-    return response
-
-
-async def _score(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Answers for checked rows: from the compiled model when it covers them (inline for a
-    few rows, in a thread for many), else from scikit-learn through the batcher."""
-    compiled = slot.compiled
-    if compiled is not None:
-        try:
-            if len(rows) <= INLINE_ROWS:
-                return compiled.score(rows)
-            return await asyncio.to_thread(compiled.score, rows)
-        except NotCompiled:
-            pass  # e.g. a missing value with no imputer: scikit-learn decides
-    return await batcher_for(slot).submit(rows)
-
-
-def _answer(
-    endpoint: str, slot: Slot, ids: list[str], outputs: list[dict[str, Any]], model: str
-) -> dict[str, Any]:
-    if endpoint == "/v2/infer":
-        return {
-            "model_name": model,
-            "model_version": str(slot.version),
-            "id": ids[0] if len(ids) == 1 else uuid.uuid4().hex,
-            "outputs": [
-                {
-                    "name": "prediction",
-                    "shape": [len(outputs)],
-                    "datatype": "BYTES",
-                    "data": [o["prediction"] for o in outputs],
-                },
-            ],
-            "parameters": {"request_ids": ids},
-        }
-    body: dict[str, Any] = {
-        "predictions": [o["prediction"] for o in outputs],
-        "model": model,
-        "version": slot.version,
-        "alias": slot.alias,
-        "request_ids": ids,
-    }
-    if outputs and "probabilities" in outputs[0]:
-        body["probabilities"] = [o["probabilities"] for o in outputs]
-    return body
-
-
-def _log(
-    state: State,
-    slot: Slot,
-    ids: list[str],
-    body: bytes,
-    endpoint: str,
-    outputs: list[dict[str, Any]],
-    elapsed: float,
-    *,
-    shadow: bool,
-) -> None:
-    """Hand the answers to the prediction log, with the request body they came from (its
-    rows are read again in the writer process, not kept here as objects)."""
-    now = int(time.time() * 1000)
-    predictions = [o["prediction"] for o in outputs]
-    state.log.put_answers((ids, now, slot.ref, shadow, body, endpoint, predictions, elapsed * 1000))
-
-
-def _shadow(
-    state: State,
-    slot: Slot,
-    ids: list[str],
-    body: bytes,
-    endpoint: str,
-    rows: list[dict[str, Any]],
-) -> None:
-    """Score checked ``rows`` with the shadow slot and log the answers as shadow scores."""
-    start = time.perf_counter()
-    try:
-        try:
-            if slot.compiled is None:
-                raise NotCompiled("no compiled model")
-            outputs = slot.compiled.score(rows)
-        except NotCompiled:
-            outputs = slot.predictor.answer(slot.predictor.frame_from_records(rows))
-    except Exception:
-        state.metrics.errors.labels(state.config.model, str(slot.version), "shadow_error").inc()
-        return
-    _log(state, slot, ids, body, endpoint, outputs, time.perf_counter() - start, shadow=True)
-    state.metrics.predicted(state.config.model, str(slot.version), len(rows))
-
-
-def _refused(state: State, endpoint: str, exc: RequestError) -> Response:
-    state.metrics.errors.labels(state.config.model, "-", exc.reason).inc()
-    state.metrics.requests.labels(state.config.model, "-", endpoint, str(exc.status)).inc()
-    return _error(exc.status, exc.message, exc.details)
-
-
-def _error(status: int, message: str, details: Any = None) -> Response:
-    body: dict[str, Any] = {"error": message}
-    if details:
-        body["details"] = details
-    return JSONResponse(body, status_code=status)
-
-
-def _v2_type(kind: str | None) -> str:
-    return {"int": "INT64", "float": "FP64", "bool": "BOOL"}.get(kind or "", "BYTES")
-
-
-# -- models and aliases ---------------------------------------------------------------------------
-
-
-def _aliases(config: ServeConfig) -> list[str]:
-    names = list(config.routes)
-    if config.shadow and config.shadow not in names:
-        names.append(config.shadow)
-    return names
-
-
-def _load(project: Project, model: str, alias: str) -> Slot:
-    mv = project.models.get(f"{model}@{alias}")
-    predictor = project.models.load(mv.ref)
-    columns = tuple(predictor.signature.columns) if predictor.signature else ()
-    compiled, scoring = compile_predictor(predictor)
-    checks = request_checks(predictor.signature, project.models.input_contracts(mv.ref))
-    return Slot(alias, mv.version, mv.ref, predictor, columns, checks, compiled, scoring)
-
-
-def _announce(slot: Slot) -> None:
-    """Say how a loaded version answers: compiled arithmetic or scikit-learn, and why."""
-    print(f"shipyard serve: {slot.alias} is {slot.ref}, {slot.scoring}", file=sys.stderr)
-
-
-def _route(state: State) -> Slot:
-    routes = state.config.routes
-    if len(routes) == 1:
-        return state.slots[next(iter(routes))]
-    alias = random.choices(list(routes), weights=list(routes.values()))[0]
-    return state.slots[alias]
-
-
-async def _follow_aliases(state: State) -> None:
-    """Hot reload: when an alias moves, load the new version and swap it in. Requests in
-    flight keep the slot they started with, so none fails during the switch. Also refreshes
-    the accuracy gauge from logged predictions and feedback every ~10 seconds.
-
-    A round that fails (the database unreachable for a moment, a version that does not load)
-    is logged and counted in ``shipyard_refresh_errors_total``; the loaded versions keep
-    answering and the next round tries again."""
-    rounds = 0
-    while True:
-        await asyncio.sleep(state.config.reload_seconds)
-        rounds += 1
-        if rounds * state.config.reload_seconds >= 10:
-            rounds = 0
-            await asyncio.to_thread(_refresh_accuracy, state)
-        for alias, slot in list(state.slots.items()):
-            try:
-                current = await asyncio.to_thread(
-                    state.project.models.get, f"{state.config.model}@{alias}"
-                )
-                if current.version != slot.version:
-                    state.slots[alias] = await asyncio.to_thread(
-                        _load, state.project, state.config.model, alias
-                    )
-                    _announce(state.slots[alias])
-                    if slot.batcher is not None:
-                        # Requests already queued on the old version finish first.
-                        asyncio.get_running_loop().call_later(30, slot.batcher.task.cancel)
-            except Exception as exc:  # keep serving the loaded version; try again next round
-                _refresh_failed(state, "aliases", f"cannot follow alias {alias!r}", exc)
-
-
-def _refresh_accuracy(state: State) -> None:
-    """Set the accuracy gauge from the log; a failure is logged and counted, never raised
-    (the feedback that triggered it is already stored)."""
-    try:
-        values = state.project.predictions.accuracy(
-            state.config.model, window_seconds=state.config.accuracy_window_seconds
-        )
-    except Exception as exc:
-        _refresh_failed(state, "accuracy", "cannot refresh the accuracy gauge", exc)
-        return
-    for ref, value in values.items():
-        version = ref.split("@")[1]
-        state.metrics.accuracy.labels(state.config.model, version).set(value)
-
-
-def _refresh_failed(state: State, refresh: str, what: str, exc: BaseException) -> None:
-    state.metrics.refresh_errors.labels(state.config.model, refresh).inc()
-    log.warning("shipyard serve: %s; will try again: %s", what, _describe(exc))
-
-
-# user:password@ in a URL a driver may quote in its message
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def _describe(exc: BaseException) -> str:
-    """The error's type and the first line of its message, for a log: a database error is
-    described by the driver's error (not the SQL statement and parameters SQLAlchemy adds),
-    and credentials in a URL are masked."""
-    orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
-    shown = orig if isinstance(orig, BaseException) else exc
-    text = shown.message if isinstance(shown, ShipyardError) else str(shown)
-    first = (text.strip().splitlines() or [""])[0][:300]
-    return f"{type(shown).__name__}: {_CREDENTIALS.sub('***@', first)}"
-
-
-def prepare_multiprocess_dir(root: Path) -> Path:
-    """An empty folder for the workers' shared metric files."""
-    import shutil
-
-    folder = root / ".shipyard" / "prometheus"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return folder

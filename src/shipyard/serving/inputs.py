@@ -1,6 +1,7 @@
 """Reading and checking prediction requests: JSON bodies within a size limit, records or
-MLflow's ``dataframe_split`` or Open Inference Protocol v2 tensors, then every row against the
-model's signature and the contract of the data it was trained on."""
+MLflow's ``dataframe_split`` or Open Inference Protocol v2 tensors (:mod:`shipyard.serving.v2`),
+then every row against the model's signature, the contract of the data it was trained on, and
+the columns its pipeline cannot take missing."""
 
 from __future__ import annotations
 
@@ -9,22 +10,22 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from shipyard.errors import InvalidInputError
-from shipyard.registry.row_checks import check_row
 
 if TYPE_CHECKING:
     from fastapi import Request
 
-    from shipyard.serving.app import Slot, State
+    from shipyard.serving.app import State
+    from shipyard.serving.reload import Slot
 
 __all__ = [
     "MAX_ROWS",
     "RequestError",
-    "infer_body",
     "json_body",
     "parse_json",
     "predict_body",
     "read_body",
     "request_rows",
+    "sized",
     "validate_rows",
 ]
 
@@ -68,7 +69,11 @@ async def json_body(request: Request, state: State) -> Any:
 
 def request_rows(endpoint: str, doc: Any) -> list[dict[str, Any]]:
     """The rows of a request document sent to ``endpoint`` (``/predict`` or ``/v2/infer``)."""
-    return infer_body(doc) if endpoint == "/v2/infer" else predict_body(doc)
+    if endpoint == "/v2/infer":
+        from shipyard.serving.v2 import infer_body
+
+        return infer_body(doc)
+    return predict_body(doc)
 
 
 def predict_body(doc: Any) -> list[dict[str, Any]]:
@@ -78,7 +83,7 @@ def predict_body(doc: Any) -> list[dict[str, Any]]:
         records = doc["records"]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise RequestError(422, "invalid_input", '"records" must be a list of objects')
-        return _sized(records)
+        return sized(records)
     if "dataframe_split" in doc:
         split = doc["dataframe_split"]
         if (
@@ -104,34 +109,14 @@ def predict_body(doc: Any) -> list[dict[str, Any]]:
                     f"values for {len(columns)} columns",
                 )
             rows.append(dict(zip(columns, row, strict=True)))
-        return _sized(rows)
+        return sized(rows)
     raise RequestError(
         422, "invalid_input", 'expected {"records": [...]} or {"dataframe_split": {...}}'
     )
 
 
-def infer_body(doc: Any) -> list[dict[str, Any]]:
-    """Open Inference Protocol v2: one tensor per input column."""
-    inputs = doc.get("inputs") if isinstance(doc, dict) else None
-    if not isinstance(inputs, list) or not inputs:
-        raise RequestError(422, "invalid_input", '"inputs" must be a non-empty list of tensors')
-    columns: dict[str, list[Any]] = {}
-    for i, t in enumerate(inputs):
-        if (
-            not isinstance(t, dict)
-            or not isinstance(t.get("name"), str)
-            or not isinstance(t.get("data"), list)
-        ):
-            raise RequestError(422, "invalid_input", f"inputs[{i}] needs a name and data")
-        columns[t["name"]] = t["data"]
-    sizes = {len(v) for v in columns.values()}
-    if len(sizes) != 1:
-        raise RequestError(422, "invalid_input", "every input tensor needs the same length")
-    n = sizes.pop()
-    return _sized([{c: v[i] for c, v in columns.items()} for i in range(n)])
-
-
-def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows``, refused when empty (422) or more than :data:`MAX_ROWS` (413)."""
     if not rows:
         raise RequestError(422, "invalid_input", "no rows to predict")
     if len(rows) > MAX_ROWS:
@@ -140,22 +125,24 @@ def _sized(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def validate_rows(slot: Slot, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Check every row: all signature columns present, then each of ``slot.checks``
-    (:func:`request_checks`). Returns the rows as the signature's model reads them (ISO
-    text turned into datetimes...), ready for the compiled model or :meth:`CheckedPredictor.
-    frame_from_records`.
+    """Check every row with the version's row checks (:class:`~shipyard.registry.row_checks.
+    RowChecks`: every signature column present, its type, the training data's contracts, and
+    no missing value where the pipeline cannot take one). Returns the rows as the signature's
+    model reads them (ISO text turned into datetimes...), ready for the compiled model or
+    :meth:`CheckedPredictor.frame_from_records`.
 
     Raises:
         RequestError: 422 naming each record, field and reason (at most 50).
     """
-    if not slot.checks:
+    if not slot.checks.models:
         raise RequestError(
             422, "invalid_input", f"{slot.ref} has no signature, so requests cannot be checked"
         )
     errors: list[dict[str, Any]] = []
     checked: list[Any] = []
+    check = slot.checks.check
     for i, row in enumerate(rows):
-        checked.append(check_row(slot.checks, slot.columns, row, i, errors))
+        checked.append(check(row, i, errors))
         if len(errors) >= 50:
             break
     _refuse(errors)

@@ -1,14 +1,19 @@
 """The model server's Prometheus metrics.
 
 With one worker the metrics live in a registry of the app, with the process collector. With
-``--workers`` above 1, ``PROMETHEUS_MULTIPROC_DIR`` is set and every worker writes its values to
-shared files that ``/metrics`` aggregates, so counters and histograms add up across workers.
+``--workers`` above 1, ``PROMETHEUS_MULTIPROC_DIR`` names a folder of this server's own
+(:func:`metrics_folder`) and every worker writes its values to files there that ``/metrics``
+aggregates, so counters and histograms add up across workers. The exposition passes
+``promtool check metrics`` either way: counters end in ``_total``, the KPI sums are a summary's
+``_sum``.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -18,11 +23,12 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    Summary,
     disable_created_metrics,
     generate_latest,
 )
 
-__all__ = ["LATENCY_BUCKETS", "ServerMetrics"]
+__all__ = ["LATENCY_BUCKETS", "ServerMetrics", "metrics_folder"]
 
 # The *_created series double the output without helping a dashboard.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -87,6 +93,11 @@ class ServerMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        # One worker counts in a plain integer (on the event loop's thread) that the gauge
+        # reads when scraped: no lock per request. Several workers write it to their files.
+        self._inflight = 0
+        if self.registry is not None:
+            self.inflight.set_function(lambda: self._inflight)
         self.accuracy = Gauge(
             "shipyard_model_accuracy",
             "Share of correct predictions among those with feedback in the accuracy window.",
@@ -98,13 +109,10 @@ class ServerMetrics:
             "shipyard_feedback", "Ground-truth labels received.", ["model", "version"], registry=r
         )
         self.kpi = Counter("shipyard_kpi", "Business KPI events.", ["name"], registry=r)
-        # A running sum that only grows, named as the KPI's sum (a Counter would add _total).
-        self.kpi_value = Gauge(
-            "shipyard_kpi_value_sum",
-            "Sum of business KPI values.",
-            ["name"],
-            registry=r,
-            multiprocess_mode="sum",
+        # A summary: its _sum adds the values (which may be negative, so not a counter) and
+        # its _count counts them, as Prometheus expects of a series named *_sum.
+        self.kpi_value = Summary(
+            "shipyard_kpi_value", "Business KPI values (sum and count).", ["name"], registry=r
         )
         self.cpu = Gauge(
             "shipyard_cpu_utilization_ratio",
@@ -131,19 +139,33 @@ class ServerMetrics:
             "not read).",
             registry=r,
         )
-        self._process_cpu: Gauge | None = None
+        self.refused = Counter(
+            "shipyard_refused_versions",
+            "Versions an alias of the deployment pointed at that may not serve (not approved, "
+            "rejected, archived, or no holder: version 'none'), counted once each time one is "
+            "seen; the server keeps the previous version for that alias.",
+            ["model", "alias", "version"],
+            registry=r,
+        )
+        self.shadow_dropped = Counter(
+            "shipyard_shadow_dropped",
+            "Shadow scorings dropped because the shadow pool was full (the answers were not "
+            "delayed).",
+            ["model"],
+            registry=r,
+        )
+        self._process_cpu: Counter | None = None
         self._process_rss: Gauge | None = None
         if self.registry is not None:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
         else:
             # The process collector does not aggregate across workers: export the same names
-            # as sums over the live workers instead.
-            self._process_cpu = Gauge(
-                "process_cpu_seconds_total",
-                "CPU seconds used by the live workers.",
-                registry=None,
-                multiprocess_mode="livesum",
+            # from every worker's files. CPU time is a counter that each worker advances by
+            # what it used since its last sample, so the sum keeps what exited workers used
+            # and never goes down; memory is a gauge over the live workers.
+            self._process_cpu = Counter(
+                "process_cpu_seconds", "CPU seconds used by the workers.", registry=None
             )
             self._process_rss = Gauge(
                 "process_resident_memory_bytes",
@@ -156,6 +178,20 @@ class ServerMetrics:
         # Labelled children, looked up once: .labels() costs more than the increment.
         self._answered: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self._predicted: dict[tuple[str, str], Any] = {}
+
+    def started(self) -> None:
+        """One more request being answered (call on the event loop's thread)."""
+        if self.registry is not None:
+            self._inflight += 1
+        else:
+            self.inflight.inc()
+
+    def finished(self) -> None:
+        """One request fewer being answered."""
+        if self.registry is not None:
+            self._inflight -= 1
+        else:
+            self.inflight.dec()
 
     def answered(self, model: str, version: str, endpoint: str, code: int, seconds: float) -> None:
         """Count one answered request and observe how long it took."""
@@ -191,13 +227,19 @@ class ServerMetrics:
         proc = psutil.Process()
         proc.cpu_percent(None)
 
+        counted = 0.0  # CPU seconds already added to the counter
+
         def sample() -> None:
+            nonlocal counted
             rss = proc.memory_info().rss
             self.memory.set(rss)
             if self._process_rss is not None and self._process_cpu is not None:
                 times = proc.cpu_times()
+                used = times.user + times.system
                 self._process_rss.set(rss)
-                self._process_cpu.set(times.user + times.system)
+                if used > counted:
+                    self._process_cpu.inc(used - counted)
+                    counted = used
 
         def loop() -> None:
             while not self._stop.wait(interval):
@@ -209,4 +251,18 @@ class ServerMetrics:
         self._sampler.start()
 
     def stop(self) -> None:
+        """Stop the sampler; in a worker of a shared folder, drop its live gauges (memory,
+        CPU share, in-flight requests) from the aggregate."""
         self._stop.set()
+        if self.registry is None:
+            from prometheus_client import multiprocess as mp
+
+            mp.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def metrics_folder() -> Path:
+    """A new, empty folder for the metric files of one server's workers, in the system's
+    temporary folder (memory-mapped files want a local disk, not a shared project folder).
+    Each server has its own, so one never touches another's; the caller removes it when the
+    server exits."""
+    return Path(tempfile.mkdtemp(prefix="shipyard-metrics-"))

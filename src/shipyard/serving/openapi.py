@@ -3,9 +3,10 @@ bodies of ``/predict`` and ``/v2/models/{name}/infer`` described from the served
 each column of its signature, with the type and the limits of the contract it was trained
 on (minimum, maximum, allowed values), exactly as the server checks them.
 
-The endpoints read their bodies themselves (faster than a pydantic parameter), so FastAPI
-cannot see these schemas; they are added to the generated document each time it is asked
-for, which also follows the alias when it moves.
+The prediction endpoints are plain routes that read their bodies themselves (faster than
+FastAPI's parameter handling), so FastAPI does not see them; their operations and schemas are
+added to the generated document each time it is asked for, which also follows the deployment
+when it changes.
 """
 
 from __future__ import annotations
@@ -13,21 +14,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shipyard.serving.inputs import MAX_ROWS
+from shipyard.serving.v2 import DATATYPES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from shipyard.serving.app import Slot
+    from shipyard.serving.reload import Slot
 
 __all__ = ["describe_inputs", "install"]
 
 
 def describe_inputs(document: dict[str, Any], model: str, slot: Slot | None) -> dict[str, Any]:
-    """``document`` with the request and answer bodies of the prediction endpoints, from
-    ``slot`` (the first alias served); unchanged without a slot or a signature."""
-    if slot is None or not slot.checks:
+    """``document`` with the prediction endpoints, and their request and answer bodies from
+    ``slot`` (the first route served; no bodies without a slot or a signature)."""
+    paths = document.setdefault("paths", {})
+    for path, operation in _operations(model).items():
+        paths.setdefault(path, {})["post"] = operation
+    if slot is None or not slot.checks.models:
         return document
-    record = slot.checks[-1].model_json_schema(
+    record = slot.checks.models[-1].model_json_schema(
         by_alias=True, ref_template="#/components/schemas/{model}"
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
@@ -44,7 +49,6 @@ def describe_inputs(document: dict[str, Any], model: str, slot: Slot | None) -> 
     schemas["Record"] = record
     schemas["PredictRequest"] = _predict_request(list(record.get("properties", {})))
     schemas["PredictAnswer"] = _predict_answer(slot)
-    paths = document.get("paths", {})
     _body(paths.get("/predict", {}).get("post"), "PredictRequest", "PredictAnswer")
     v2 = paths.get("/v2/models/{name}/infer", {}).get("post")
     if v2 is not None:
@@ -64,10 +68,40 @@ def install(app: FastAPI, model: str) -> None:
         state = getattr(app.state, "shipyard", None)
         slot = None
         if state is not None and state.ready:
-            slot = state.slots.get(next(iter(state.config.routes)))
+            plan = state.plan
+            slot = next((plan.slots[a] for a in plan.deployment.routes if a in plan.slots), None)
         return describe_inputs(document, model, slot)
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operations(model: str) -> dict[str, dict[str, Any]]:
+    """The operations of the prediction endpoints, without their bodies."""
+    responses = {
+        "200": {"description": "The predictions, with a request id per row"},
+        "400": {"description": "Not JSON, or (v2) a request that breaks the protocol"},
+        "413": {"description": "Over the body or row limit"},
+        "422": {"description": "A record, field or value refused, each named with why"},
+        "500": {"description": "The server failed: the body carries the request id"},
+        "503": {"description": "No version may serve now"},
+    }
+    return {
+        "/predict": {
+            "summary": "Predict",
+            "description": f"Predictions of {model} for rows as records or dataframe_split.",
+            "operationId": "predict",
+            "responses": {k: dict(v) for k, v in responses.items()},
+        },
+        "/v2/models/{name}/infer": {
+            "summary": "Infer (Open Inference Protocol v2)",
+            "description": f"Predictions of {model} for one tensor per input column.",
+            "operationId": "infer",
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {k: dict(v) for k, v in responses.items()},
+        },
+    }
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -147,22 +181,31 @@ def _infer_request(record: dict[str, Any]) -> dict[str, Any]:
     names = list(record.get("properties", {}))
     return {
         "title": "InferRequest",
-        "description": "Open Inference Protocol v2: one tensor per input column.",
+        "description": (
+            "Open Inference Protocol v2: one tensor per input column, shaped [rows] or "
+            "[rows, 1], with the datatype of its column (GET /v2/models/{name} lists them)."
+        ),
         "type": "object",
         "properties": {
+            "id": {"type": "string"},
             "inputs": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "properties": {
                         "name": {"type": "string", "enum": names},
-                        "datatype": {"type": "string"},
-                        "shape": {"type": "array", "items": {"type": "integer"}},
+                        "datatype": {"type": "string", "enum": sorted(DATATYPES)},
+                        "shape": {
+                            "type": "array",
+                            "items": {"type": "integer", "minimum": 0},
+                            "minItems": 1,
+                            "maxItems": 2,
+                        },
                         "data": {"type": "array"},
                     },
-                    "required": ["name", "data"],
+                    "required": ["name", "shape", "datatype", "data"],
                 },
-            }
+            },
         },
         "required": ["inputs"],
     }
