@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PredictionLog", "PredictionRecord", "Predictions"]
 
+# Seconds between two hand-overs to the writer, however often a flush is asked for.
+MIN_FLUSH_GAP = 0.1
+
 
 @dataclass(frozen=True)
 class PredictionRecord:
@@ -66,6 +69,10 @@ class PredictionLog:
     per record. The shipping thread encodes what is buffered, one call per frame, and writes
     it to the pipe; everything else happens in the other process. Rows are dropped, and
     counted, when the buffer is full or the writer fails.
+
+    :meth:`flush` hands the buffer over at once (at most every ``MIN_FLUSH_GAP`` seconds) and
+    returns a mark; :meth:`settled` tells when every row buffered before the mark has been
+    written or dropped: how ``/feedback`` waits for the row of a request just answered.
     """
 
     def __init__(
@@ -90,6 +97,13 @@ class PredictionLog:
         self.written = 0
         self.last_error: str | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        # Rows taken into the buffer, and rows since written or dropped by the writer (or lost
+        # with it): a row is in neither the buffer nor the table while the writer has it.
+        self._accepted = 0
+        self._settled = 0
+        self._progress = threading.Lock()
+        self._writer_gone = False
         env = {
             **os.environ,
             "SHIPYARD_DB_URL": project.settings.db_url,
@@ -128,13 +142,28 @@ class PredictionLog:
             full = self._pending_rows + rows > self._max_rows
             if not full:
                 self._pending_rows += rows
+                self._accepted += rows
                 self._pending.append(answers)
         if full:
             self._count_dropped(rows)
 
+    def flush(self) -> int:
+        """Hand what is buffered to the writer now instead of at the next interval; returns
+        the mark to pass to :meth:`settled`."""
+        with self._lock:
+            mark = self._accepted
+        self._wake.set()
+        return mark
+
+    def settled(self, mark: int) -> bool:
+        """Whether every row buffered before :meth:`flush` returned ``mark`` is written to
+        the log or dropped (or the writer is gone, so it never will be)."""
+        return self._writer_gone or self._settled >= mark
+
     def close(self, timeout: float = 30.0) -> None:
         """Hand over what is buffered, wait until the writer has stored it, then stop."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
         try:
             self._writer.wait(timeout)
@@ -148,15 +177,24 @@ class PredictionLog:
         if self._on_drop:
             self._on_drop(rows)
 
+    def _count_settled(self, rows: int) -> None:
+        with self._progress:
+            self._settled += rows
+
     def _run(self) -> None:
         pipe = self._writer.stdin
         assert pipe is not None
+        # Flushes on demand make smaller segments: at most one per ``gap``.
+        gap = min(MIN_FLUSH_GAP, self._flush_seconds)
         try:
             while True:
-                stopping = self._stop.wait(self._flush_seconds)
+                self._wake.wait(self._flush_seconds - gap)
+                self._wake.clear()
+                stopping = self._stop.is_set()
                 self._ship(pipe)
                 if stopping:
                     return
+                self._stop.wait(gap)
         finally:
             with contextlib.suppress(OSError):
                 pipe.close()
@@ -185,6 +223,7 @@ class PredictionLog:
         except (OSError, ValueError, TypeError) as exc:  # the writer is gone; or bad data
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._count_dropped(rows)
+            self._count_settled(rows)
 
     def _read_reports(self) -> None:
         assert self._writer.stdout is not None
@@ -193,9 +232,12 @@ class PredictionLog:
             count, _, reason = rest.partition(" ")
             if verb == "written" and count.isdigit():
                 self.written += int(count)
+                self._count_settled(int(count))
             elif verb == "dropped" and count.isdigit():
                 self.last_error = reason
                 self._count_dropped(int(count))
+                self._count_settled(int(count))
+        self._writer_gone = True
 
 
 class Predictions:
