@@ -21,6 +21,7 @@ import secrets
 import sys
 import time
 import uuid
+from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +31,18 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.registry.compiled import CompiledModel, NotCompiled, compile_predictor
 from shipyard.registry.row_checks import request_checks
 from shipyard.serving.batching import Batcher, batcher_for
+from shipyard.serving.feedback import FEEDBACK_STATUSES
+from shipyard.serving.ingest import (
+    IngestAuth,
+    Unauthorized,
+    feedback_body,
+    kpi_body,
+    store_feedback,
+)
 from shipyard.serving.inputs import (
     RequestError,
     json_body,
@@ -73,6 +82,13 @@ class ServeConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     log_queue: int = 100_000
     accuracy_window_seconds: float = 3600.0
+    # A file holding the bearer token /feedback and /kpi require (None: open). The path
+    # travels to the workers, never the token.
+    ingest_token_file: str | None = None
+    # How long /feedback waits for the log row of an answer given a moment ago, and how often
+    # the log is handed to its writer (so a row reaches the table within about that time).
+    feedback_wait_seconds: float = 2.0
+    log_flush_seconds: float = 1.0
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -116,10 +132,20 @@ class State:
         prefix, counter = self._id_prefix, self._id_counter
         return [f"{prefix}{next(counter):012x}" for _ in range(n)]
 
+    def issued(self, request_id: str) -> bool:
+        """Whether this process gave out ``request_id``."""
+        return request_id.startswith(self._id_prefix)
+
 
 def create_app(config: ServeConfig) -> FastAPI:
-    """The app for ``config``; models load at start-up and follow their aliases."""
+    """The app for ``config``; models load at start-up and follow their aliases.
+
+    Raises:
+        InvalidInputError: ``config.ingest_token_file`` cannot be read or is empty.
+    """
     from shipyard.project import open_project
+
+    ingest = IngestAuth.from_file(config.ingest_token_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,7 +154,11 @@ def create_app(config: ServeConfig) -> FastAPI:
         for refresh in ("aliases", "accuracy"):  # exported as 0 from the start, for alerts
             metrics.refresh_errors.labels(config.model, refresh)
         log = PredictionLog(
-            project, config.model, max_queue=config.log_queue, on_drop=metrics.dropped.inc
+            project,
+            config.model,
+            max_queue=config.log_queue,
+            flush_seconds=config.log_flush_seconds,
+            on_drop=metrics.dropped.inc,
         )
         state = State(project, config, metrics, log)
         app.state.shipyard = state
@@ -215,60 +245,44 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def post_feedback(request: Request) -> Response:
         state: State = request.app.state.shipyard
         try:
-            doc = await json_body(request, state)
-            items = doc if isinstance(doc, list) else [doc]
-            pairs = []
-            for i, item in enumerate(items):
-                if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
-                    raise RequestError(
-                        422,
-                        "invalid_input",
-                        f'feedback item {i}: expected {{"request_id": ..., "label": ...}}',
-                    )
-                pairs.append((item["request_id"], item["label"]))
-            results = await asyncio.to_thread(
-                state.project.predictions.record_feedback, config.model, pairs
+            ingest.check(request.headers.get("authorization"))
+            items = feedback_body(await json_body(request, state))
+            results = await store_feedback(
+                state.project.predictions,
+                config.model,
+                items,
+                log=state.log,
+                issued_here=state.issued,
+                wait_seconds=config.feedback_wait_seconds,
             )
-        except InvalidInputError as exc:
-            return _refused(state, "/feedback", RequestError(422, "invalid_input", exc.message))
-        except RequestError as exc:
-            return _refused(state, "/feedback", exc)
+        except (ShipyardError, RequestError) as exc:
+            return _refused_ingest(state, "/feedback", exc)
+        counts = Counter(r.status for r in results)
         for r in results:
-            version = r["model"].split("@")[1] if r["model"] else "unknown"
-            state.metrics.feedback.labels(config.model, version).inc()
-        # The labels are stored: a failure to refresh the gauge must not turn this into an
-        # error that a client would retry (storing the labels twice). The watcher refreshes
-        # it again within seconds.
-        await asyncio.to_thread(_refresh_accuracy, state)
-        return JSONResponse({"accepted": len(results), "results": results})
+            if r.status == "stored":  # a request id counts once, however often it is sent
+                state.metrics.feedback.labels(config.model, r.model.rpartition("@")[2]).inc()
+        if counts["stored"] or counts["replaced"]:
+            # The labels are stored: a failure to refresh the gauge must not turn this into
+            # an error. The watcher refreshes it again within seconds.
+            await asyncio.to_thread(_refresh_accuracy, state)
+        return JSONResponse(
+            {
+                "accepted": len(results),
+                **{status: counts[status] for status in FEEDBACK_STATUSES},
+                "results": [r.to_dict() for r in results],
+            }
+        )
 
     @app.post("/kpi")
     async def post_kpi(request: Request) -> Response:
         state: State = request.app.state.shipyard
         try:
-            doc = await json_body(request, state)
-            items = doc if isinstance(doc, list) else [doc]
-            events = []
-            for i, item in enumerate(items):
-                value = item.get("value") if isinstance(item, dict) else None
-                if (
-                    not isinstance(item, dict)
-                    or not isinstance(item.get("name"), str)
-                    or not (isinstance(value, int | float) and not isinstance(value, bool))
-                ):
-                    raise RequestError(
-                        422,
-                        "invalid_input",
-                        f'kpi item {i}: expected {{"name": text, "value": number, '
-                        '"request_id": optional}',
-                    )
-                events.append((item["name"], float(value), item.get("request_id")))
-            # Every item is checked before any is stored.
+            ingest.check(request.headers.get("authorization"))
+            events = kpi_body(await json_body(request, state))
+            # Every event is checked (names, values, the limit on names) before any is stored.
             await asyncio.to_thread(state.project.predictions.record_kpis, config.model, events)
-        except InvalidInputError as exc:
-            return _refused(state, "/kpi", RequestError(422, "invalid_input", exc.message))
-        except RequestError as exc:
-            return _refused(state, "/kpi", exc)
+        except (ShipyardError, RequestError) as exc:
+            return _refused_ingest(state, "/kpi", exc)
         for name, value, _ in events:
             state.metrics.kpi.labels(name).inc()
             state.metrics.kpi_value.labels(name).inc(value)
@@ -409,6 +423,20 @@ def _shadow(
         return
     _log(state, slot, ids, body, endpoint, outputs, time.perf_counter() - start, shadow=True)
     state.metrics.predicted(state.config.model, str(slot.version), len(rows))
+
+
+def _refused_ingest(state: State, endpoint: str, exc: ShipyardError | RequestError) -> Response:
+    """The answer to a refused /feedback or /kpi request: 401 with its challenge, 404 for
+    request ids the log does not hold, 422 for values the service refused."""
+    if isinstance(exc, NotFoundError):
+        exc = RequestError(404, "unknown_request_id", exc.message, exc.details)
+    elif isinstance(exc, ShipyardError):
+        status = 422 if isinstance(exc, InvalidInputError) else exc.http_status
+        exc = RequestError(status, exc.code, exc.message, exc.details)
+    response = _refused(state, endpoint, exc)
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = exc.challenge
+    return response
 
 
 def _refused(state: State, endpoint: str, exc: RequestError) -> Response:
