@@ -28,6 +28,9 @@ from shipyard.project import Project
 from shipyard.serving.app import ServeConfig, create_app
 from shipyard.serving.predictions import PredictionLog, PredictionRecord
 from shipyard.stores.db.tables import feedback, predictions
+from tests.cli.conftest import Cli
+from tests.cli.conftest import cli as cli
+from tests.cli.conftest import cli_project as cli_project
 from tests.serving.test_app import (
     MODEL,
     CreditProject,
@@ -394,6 +397,21 @@ def test_a_server_with_a_missing_or_empty_token_file_does_not_start(
     config = ServeConfig(str(credit.root), MODEL, {"production": 100}, ingest_token_file=str(path))
     with pytest.raises(InvalidInputError, match=f"ingest token file {path}"):
         create_app(config)
+
+
+@pytest.mark.parametrize("content", [None, ""], ids=["missing", "empty"])
+def test_serve_with_a_missing_or_empty_token_file_exits_1(
+    cli: Cli, cli_project: Path, tmp_path: Path, content: str | None
+) -> None:
+    """`shipyard serve --ingest-token-file FILE` exits 1 naming FILE, before any server
+    starts, when FILE is missing or empty."""
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    res = cli("serve", "credit-risk@production", "--ingest-token-file", path)
+    assert res.code == 1, res.stderr
+    assert f"ingest token file {path}" in res.stderr
+    assert "unexpected" not in res.stderr and "serving" not in res.stderr
 
 
 # -- fuzzing --------------------------------------------------------------------------------------

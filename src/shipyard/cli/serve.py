@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +28,13 @@ def serve(
     reload_seconds: Annotated[
         float, typer.Option(help="How often to check whether the aliases moved.", min=0.1)
     ] = 2.0,
+    ingest_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file holding a token that /feedback and /kpi then require as "
+            "`Authorization: Bearer <token>` (/predict stays open).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over HTTP: /predict, Open Inference Protocol v2, /metrics, /feedback,
     /kpi. The server follows its aliases: a promotion or rollback is picked up within
@@ -35,6 +43,7 @@ def serve(
 
     from shipyard.refs import parse_ref
     from shipyard.serving.app import ServeConfig, create_app, prepare_multiprocess_dir
+    from shipyard.serving.ingest import read_token
 
     parsed = parse_ref(ref)
     if parsed.selector.kind != "alias" and not route:
@@ -42,6 +51,8 @@ def serve(
             f"serve an alias (e.g. {parsed.name}@production) so the server can follow its moves"
         )
     routes = parse_routes(route) if route else {str(parsed.selector): 100}
+    if ingest_token_file is not None:
+        read_token(ingest_token_file)  # missing or empty: a clear error before listening
     project = open_project(ctx)
     for alias in [*routes, *([shadow] if shadow else [])]:
         project.models.get(f"{parsed.name}@{alias}")  # a clear error before listening
@@ -51,6 +62,7 @@ def serve(
         routes=routes,
         shadow=shadow,
         reload_seconds=reload_seconds,
+        ingest_token_file=None if ingest_token_file is None else str(ingest_token_file.resolve()),
     )
     project.close()
     typer.echo(
