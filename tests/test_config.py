@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,38 @@ def test_init_records_explicit_stores(tmp_path: Path) -> None:
     with shipyard.open_project(tmp_path / "p") as project:
         assert project.settings.db_url == db_url
         assert project.settings.artifacts_uri == artifacts
+
+
+def test_declared_kpis_come_from_the_config_file_and_the_environment_wins(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[serving] kpis` in shipyard.toml declares the KPI names; SHIPYARD_KPIS (comma
+    separated) overrides it; neither means no declaration."""
+    assert Settings.load(root).kpis is None
+    cfg = root / CONFIG_FILE
+    cfg.write_text(cfg.read_text() + '\n[serving]\nkpis = ["revenue", "churned"]\n')
+    assert Settings.load(root).kpis == ("revenue", "churned")
+    monkeypatch.setenv("SHIPYARD_KPIS", " clicks , revenue ,")
+    assert Settings.load(root).kpis == ("clicks", "revenue")
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        pytest.param('kpis = ["revenue", "net revenue"]', None, "'net revenue' is not", id="toml"),
+        pytest.param('kpis = "revenue"', None, "must be a list of names", id="not-a-list"),
+        pytest.param(None, "revenue,a{b}", "SHIPYARD_KPIS: 'a{b}' is not a KPI name", id="env"),
+    ],
+)
+def test_an_invalid_declared_kpi_name_is_refused_naming_where_it_is(
+    root: Path, monkeypatch: pytest.MonkeyPatch, toml: str | None, env: str | None, message: str
+) -> None:
+    """A declared KPI name that is not 1 to 64 letters, digits or underscores, or a `kpis`
+    that is not a list, is refused when the settings load, naming the file or variable."""
+    if toml is not None:
+        cfg = root / CONFIG_FILE
+        cfg.write_text(cfg.read_text() + f"\n[serving]\n{toml}\n")
+    if env is not None:
+        monkeypatch.setenv("SHIPYARD_KPIS", env)
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        Settings.load(root)

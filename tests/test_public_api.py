@@ -24,6 +24,8 @@ PUBLIC_API = {
     "Deployment",
     "DeploymentChange",
     "Experiment",
+    "FeedbackItem",
+    "FeedbackResult",
     "IntegrityError",
     "InvalidInputError",
     "InvalidReferenceError",

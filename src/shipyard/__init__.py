@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from shipyard.project import Project, init_project, open_project
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
+    from shipyard.serving.feedback import FeedbackItem, FeedbackResult
     from shipyard.stores.audit import AuditEvent, ChainReport
     from shipyard.tracking.runs import Experiment, RunInfo
 
@@ -54,6 +55,8 @@ __all__ = [
     "Deployment",
     "DeploymentChange",
     "Experiment",
+    "FeedbackItem",
+    "FeedbackResult",
     "IntegrityError",
     "InvalidInputError",
     "InvalidReferenceError",
@@ -101,6 +104,8 @@ _LAZY = {
     "Deployment": "shipyard.governance.deployments",
     "DeploymentChange": "shipyard.governance.deployments",
     "User": "shipyard.governance.access",
+    "FeedbackItem": "shipyard.serving.feedback",
+    "FeedbackResult": "shipyard.serving.feedback",
     "AuditEvent": "shipyard.stores.audit",
     "ChainReport": "shipyard.stores.audit",
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,39 @@ from typing import Any
 
 from shipyard.errors import InvalidInputError, ProjectNotFoundError
 
-__all__ = ["CONFIG_FILE", "STATE_DIR", "Settings", "current_actor", "find_project_root"]
+__all__ = [
+    "CONFIG_FILE",
+    "STATE_DIR",
+    "Settings",
+    "current_actor",
+    "find_project_root",
+    "kpi_name_problem",
+]
 
 CONFIG_FILE = "shipyard.toml"
 STATE_DIR = ".shipyard"
 DEFAULT_DB_FILE = "shipyard.db"
 DEFAULT_ARTIFACTS_DIR = "artifacts"
+
+# A KPI name becomes a Prometheus label value and a key of `deployments metrics`: ASCII
+# letters, digits and underscores only, so it never carries a newline, a quote or a brace.
+_KPI_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,63}")
+KPI_NAME_RULE = "1 to 64 ASCII letters, digits or underscores, not starting with a digit"
+
+
+def kpi_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a KPI, or None when it can (the one rule, for declared names
+    and for events alike).
+
+    >>> kpi_name_problem("revenue") is None
+    True
+    >>> kpi_name_problem("net revenue")[:33]
+    "'net revenue' is not a KPI name: "
+    """
+    if isinstance(name, str) and _KPI_NAME.fullmatch(name):
+        return None
+    shown = repr(name[:80]) if isinstance(name, str) else f"a {type(name).__name__}"
+    return f"{shown} is not a KPI name: use {KPI_NAME_RULE}"
 
 
 def current_actor() -> str:
@@ -73,6 +101,9 @@ class Settings:
     artifacts_uri: str
     artifacts_options: dict[str, Any] = field(default_factory=dict)
     redis_url: str | None = None
+    # The KPI names deployments accept (``[serving] kpis``, ``SHIPYARD_KPIS``); None: any
+    # valid name, up to a limit per deployment.
+    kpis: tuple[str, ...] | None = None
 
     @classmethod
     def load(
@@ -85,7 +116,8 @@ class Settings:
         """Read ``root/shipyard.toml`` and the environment; explicit arguments win.
 
         Raises:
-            InvalidInputError: the configuration file is not valid TOML.
+            InvalidInputError: the configuration file is not valid TOML, or a declared KPI
+                name is not a valid name.
         """
         root = root.resolve()
         data: dict[str, Any] = {}
@@ -113,11 +145,40 @@ class Settings:
             artifacts_uri=_absolute_local_uri(art, root),
             artifacts_options=dict(store.get("artifacts_options", {})),
             redis_url=os.environ.get("SHIPYARD_REDIS_URL") or store.get("redis_url"),
+            kpis=_declared_kpis(data.get("serving", {}), cfg),
         )
 
     @property
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
+
+
+def _declared_kpis(serving: Any, cfg: Path) -> tuple[str, ...] | None:
+    """The KPI names from ``SHIPYARD_KPIS`` (comma-separated), else from ``[serving] kpis``
+    in ``shipyard.toml``; None when neither declares any.
+
+    Raises:
+        InvalidInputError: a declared name is not a valid KPI name, or ``kpis`` is not a
+            list of names.
+    """
+    env = os.environ.get("SHIPYARD_KPIS", "").strip()
+    if env:
+        where = "SHIPYARD_KPIS"
+        names: Any = [n.strip() for n in env.split(",") if n.strip()]
+    else:
+        where = f"{cfg} [serving] kpis"
+        names = serving.get("kpis") if isinstance(serving, dict) else None
+        if names is None:
+            return None
+        if not isinstance(names, list):
+            raise InvalidInputError(
+                f'{where} must be a list of names, e.g. kpis = ["revenue", "churned"]'
+            )
+    for name in names:
+        problem = kpi_name_problem(name)
+        if problem is not None:
+            raise InvalidInputError(f"{where}: {problem}")
+    return tuple(dict.fromkeys(names)) or None
 
 
 def _absolute_sqlite_url(url: str, root: Path) -> str:

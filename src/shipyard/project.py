@@ -163,7 +163,7 @@ class Project:
     def predictions(self) -> Predictions:
         from shipyard.serving.predictions import Predictions
 
-        return Predictions(self.context)
+        return Predictions(self.context, models=self.models)
 
     @cached_property
     def users(self) -> Users:

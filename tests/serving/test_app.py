@@ -498,19 +498,20 @@ def test_feedback_on_logged_predictions_sets_the_accuracy_gauge(
     assert project.predictions.accuracy(MODEL) == {credit.production: pytest.approx(0.75)}
 
 
-def test_single_feedback_counts_and_unknown_request_ids_are_kept_unjudged(
+def test_single_feedback_is_accepted_like_a_list_of_one(
     credit: CreditProject, client: TestClient, project: Project
 ) -> None:
-    """One feedback object is accepted like a list of one; a label for a request id the log
-    does not know is stored without a verdict."""
+    """One feedback object is accepted like a list of one, judged against the logged answer
+    and joined to the prediction log by its request id. (Unknown request ids, repeated and
+    replaced labels: tests/serving/test_ingest.py.)"""
     body = predict(client, credit.records[:1])
     logged(project, 1)
     [rid], [answer] = body["request_ids"], body["predictions"]
     one = client.post("/feedback", json={"request_id": rid, "label": answer}).json()
-    assert one["accepted"] == 1
-    assert one["results"] == [{"request_id": rid, "model": credit.production, "correct": True}]
-    unknown = client.post("/feedback", json={"request_id": "f" * 32, "label": 1}).json()
-    assert unknown["results"] == [{"request_id": "f" * 32, "model": None, "correct": None}]
+    assert one["accepted"] == one["stored"] == 1
+    [result] = one["results"]
+    assert (result["request_id"], result["model"]) == (rid, credit.production)
+    assert (result["status"], result["label"], result["correct"]) == ("stored", answer, True)
     assert metric(client, "shipyard_model_accuracy", version="1") == 1.0
     log = project.predictions.list(MODEL)
     assert log.set_index("request_id").loc[rid, "label"] == answer
@@ -526,7 +527,8 @@ def test_single_feedback_counts_and_unknown_request_ids_are_kept_unjudged(
     ],
 )
 def test_bad_feedback_is_refused_with_422_and_counted(client: TestClient, body: Any) -> None:
-    """Feedback without a request id and a label is a 422 naming the expected shape."""
+    """Feedback without a request id and a label is a 422 naming the expected shape, counted
+    before any request id is looked up."""
     response = client.post("/feedback", json=body)
     assert response.status_code == 422, response.text
     assert "request_id" in response.json()["error"]
@@ -598,7 +600,7 @@ def test_kpi_events_single_and_list_are_summed_by_name(
         pytest.param({"name": "revenue", "value": True}, 422, id="bool-value"),
         pytest.param({"name": 5, "value": 1}, 422, id="name-not-text"),
         pytest.param({"name": "", "value": 1}, 422, id="empty-name"),
-        pytest.param({"name": "x" * 129, "value": 1}, 422, id="name-too-long"),
+        pytest.param({"name": "x" * 65, "value": 1}, 422, id="name-too-long"),
         pytest.param([{"name": "revenue", "value": 1}, "clicks"], 422, id="list-with-text"),
         # JSON has no infinity: these are malformed bodies, not bad values.
         pytest.param('{"name": "revenue", "value": Infinity}', 400, id="infinity-literal"),
@@ -609,9 +611,9 @@ def test_kpi_events_single_and_list_are_summed_by_name(
 def test_a_bad_kpi_is_refused_and_nothing_is_counted(
     client: TestClient, project: Project, body: Any, status: int
 ) -> None:
-    """A KPI event needs a text name (1 to 128 characters) and a finite number: anything
-    else is a 422 naming the problem (a body that is not JSON, a 400), and no KPI is
-    counted or stored."""
+    """A KPI event needs a name (1 to 64 letters, digits or underscores) and a finite number:
+    anything else is a 422 naming the problem (a body that is not JSON, a 400), and no KPI
+    is counted or stored."""
     if isinstance(body, str):
         response = client.post("/kpi", content=body, headers={"content-type": "application/json"})
     else:

@@ -147,3 +147,27 @@ def test_segments_are_owned_so_gc_keeps_them_and_verify_names_them(project: Proj
     assert len(project.predictions.list(MODEL)) == 3
     report = project.verify()
     assert report.ok and report.unreferenced == 0
+
+
+def test_flush_hands_the_buffer_over_at_once_and_settled_tells_when_it_is_stored(
+    project: Project,
+) -> None:
+    """With a flush interval of a minute, ``flush()`` hands the buffered rows to the writer
+    at once, and ``settled(mark)`` turns true once they are in the table (rows buffered
+    later are not waited for)."""
+    log = PredictionLog(project, MODEL, flush_seconds=60)
+    try:
+        log.put_answers(answers(0, 3))
+        mark = log.flush()
+        assert mark == 3
+        deadline = time.monotonic() + 60
+        while not log.settled(mark):
+            assert time.monotonic() < deadline, "the flushed rows were not written in 60 s"
+            time.sleep(0.05)
+        assert log.written == 3
+        log.put_answers(answers(3, 1))
+        assert log.settled(mark)
+        assert len(project.predictions.list(MODEL)) == 3
+    finally:
+        log.close()
+    assert log.written == 4

@@ -290,3 +290,32 @@ def test_a_busy_port_exits_1_before_any_model_loads(credit: CreditProject) -> No
     assert "--port" in res.stderr
     assert "shipyard serve: production is" not in res.stderr  # no model was loaded
     assert "Traceback" not in res.stderr
+
+
+def test_two_workers_take_labels_right_after_their_answers_and_only_with_the_token(
+    credit: CreditProject, tmp_path: Path
+) -> None:
+    """With --workers 2 and --ingest-token-file, a label sent right after its answer, on a
+    new connection (so often to the worker that did not answer, whose log row is not
+    written yet), is stored and counted once; /feedback without the token is 401 while
+    /predict answers; the token never appears in the server's output."""
+    token = tmp_path / "ingest.token"
+    token.write_text("tok-4f1c9\n", encoding="utf-8")
+    auth = {"Authorization": "Bearer tok-4f1c9"}
+    with shipyard_serve(credit.root, "--workers", "2", "--ingest-token-file", str(token)) as server:
+        for i in range(8):
+            answer = httpx.post(
+                f"{server.url}/predict", json={"records": [credit.records[i]]}, timeout=10
+            )
+            assert answer.status_code == 200, answer.text
+            item = {"request_id": answer.json()["request_ids"][0], "label": credit.labels[i]}
+            stored = httpx.post(f"{server.url}/feedback", json=item, headers=auth, timeout=30)
+            assert stored.status_code == 200, stored.text
+            assert stored.json()["results"][0]["status"] == "stored"
+        refused = httpx.post(f"{server.url}/feedback", json=item, timeout=10)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert server.scrape("shipyard_feedback_total") == 8
+        code = server.stop(signal.SIGTERM)
+    assert code in (0, -signal.SIGTERM), server.output()
+    assert "tok-4f1c9" not in server.output()

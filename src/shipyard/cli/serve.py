@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +27,13 @@ def serve(
         float,
         typer.Option(help="How often to re-read the deployment and its aliases.", min=0.1),
     ] = 2.0,
+    ingest_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file holding a token that /feedback and /kpi then require as "
+            "`Authorization: Bearer <token>` (/predict stays open).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a deployment over HTTP: /predict, Open Inference Protocol v2, /metrics,
     /feedback, /kpi. The server follows the deployment (routes, weights, shadow) and each
@@ -37,6 +45,7 @@ def serve(
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from shipyard.refs import parse_ref
     from shipyard.serving.app import ServeConfig
+    from shipyard.serving.ingest import read_token
     from shipyard.serving.listen import bind, run
     from shipyard.serving.reload import check_servable
 
@@ -47,12 +56,15 @@ def serve(
             f"serve a deployment ({parsed.name}) or a protected alias of a model "
             f"({parsed.name}@production), not a version: the server follows what it serves"
         )
+    if ingest_token_file is not None:
+        read_token(ingest_token_file)  # missing or empty: a clear error before listening
     project = open_project(ctx)
     config = ServeConfig(
         project=str(project.root),
         deployment=parsed.name,
         alias=str(parsed.selector) if kind == "alias" else None,
         reload_seconds=reload_seconds,
+        ingest_token_file=None if ingest_token_file is None else str(ingest_token_file.resolve()),
     )
     try:
         deployment, holders = check_servable(project, config)  # exit 1 or 3 before listening

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from shipyard.serving.ingest import IngestAuth
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.openapi import install as install_openapi
 from shipyard.serving.predictions import PredictionLog
@@ -60,6 +61,13 @@ class ServeConfig:
     accuracy_window_seconds: float = 3600.0
     shadow_workers: int = 1
     shadow_queue: int = 64
+    # A file holding the bearer token /feedback and /kpi require (None: open). The path
+    # travels to the workers, never the token.
+    ingest_token_file: str | None = None
+    # How long /feedback waits for the log row of an answer given a moment ago, and how often
+    # the log is handed to its writer (so a row reaches the table within about that time).
+    feedback_wait_seconds: float = 2.0
+    log_flush_seconds: float = 1.0
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -82,6 +90,7 @@ class State:
     plan: Plan
     shadow_pool: ShadowPool
     loaded: dict[str, Slot]
+    ingest: IngestAuth
     refusals: set[tuple[str, str]] = field(default_factory=set)
     ready: bool = False
     # Request ids: 32 hex digits, a random prefix per process and a counter.
@@ -92,14 +101,23 @@ class State:
         prefix, counter = self._id_prefix, self._id_counter
         return [f"{prefix}{next(counter):012x}" for _ in range(n)]
 
+    def issued(self, request_id: str) -> bool:
+        """Whether this process gave out ``request_id``."""
+        return request_id.startswith(self._id_prefix)
+
 
 def create_app(config: ServeConfig) -> FastAPI:
     """The app for ``config``. At start-up it checks that every version it would serve or
     shadow may serve, and refuses to start otherwise (:func:`check_servable`: CheckFailedError
-    listing every reason); then it loads them and follows the deployment."""
+    listing every reason); then it loads them and follows the deployment.
+
+    Raises:
+        InvalidInputError: ``config.ingest_token_file`` cannot be read or is empty.
+    """
     from shipyard.project import open_project
 
     name = config.deployment
+    ingest = IngestAuth.from_file(config.ingest_token_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,7 +126,13 @@ def create_app(config: ServeConfig) -> FastAPI:
         for refresh in ("aliases", "accuracy"):  # exported as 0 from the start, for alerts
             metrics.refresh_errors.labels(name, refresh)
         metrics.shadow_dropped.labels(name)
-        log = PredictionLog(project, name, max_queue=config.log_queue, on_drop=metrics.dropped.inc)
+        log = PredictionLog(
+            project,
+            name,
+            max_queue=config.log_queue,
+            flush_seconds=config.log_flush_seconds,
+            on_drop=metrics.dropped.inc,
+        )
         try:
             deployment, holders = await asyncio.to_thread(check_servable, project, config)
             loaded: dict[str, Slot] = {}
@@ -125,7 +149,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         shadow_dropped = metrics.shadow_dropped.labels(name)
         pool = ShadowPool(config.shadow_workers, config.shadow_queue, shadow_dropped.inc)
         plan = Plan.of(deployment, loaded)
-        state = State(project, config, metrics, log, plan, pool, loaded)
+        state = State(project, config, metrics, log, plan, pool, loaded, ingest)
         app.state.shipyard = state
         # What start-up loaded (libraries, models) lives as long as the server: keep it out
         # of the collector's generations, so that collections only walk request garbage.

@@ -207,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     def refused(rows: int, reason: str) -> None:
         report("dropped", rows, reason)
 
+    # Loaded now, while the server starts, rather than on the first batch: a label sent right
+    # after the first answer waits for that batch to be written.
+    import pyarrow.parquet  # noqa: F401
+
     with open_project(root) as project:
         for entries in read_frames(sys.stdin.buffer):
             for batch in Columns.batches(entries, int(batch_rows), refused):

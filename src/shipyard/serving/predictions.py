@@ -4,7 +4,9 @@ Every prediction (request id, time, model version, inputs, output, latency) goes
 in-memory buffer, handed every second to a writer process (:mod:`shipyard.serving.logwriter`)
 that stores the full records as a Parquet segment in the artifact store and a slim index row
 per prediction in the metadata database. A full buffer never blocks a request; the record is
-dropped and counted. Feedback and KPI events join the predictions by request id.
+dropped and counted. Feedback and KPI events join the predictions by request id: a label
+only for a logged answer, once per request id, and one the answering version could have given
+(:mod:`shipyard.serving.feedback`); KPI names from a bounded or declared set, values finite.
 """
 
 from __future__ import annotations
@@ -14,29 +16,52 @@ import collections
 import contextlib
 import json
 import math
+import numbers
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
+from shipyard.config import kpi_name_problem
 from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.serving.feedback import (
+    CheckedLabel,
+    FeedbackItem,
+    FeedbackResult,
+    check_label,
+    feedback_items,
+    request_id_problem,
+    same_answer,
+    show_value,
+    store_labels,
+)
 from shipyard.serving.logwriter import frame
 from shipyard.stores.db.tables import feedback, kpi_events, prediction_segments, predictions
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sqlalchemy.engine import Connection
 
     from shipyard.context import ServiceContext
     from shipyard.project import Project
+    from shipyard.registry.models import Models
 
-__all__ = ["PredictionLog", "PredictionRecord", "Predictions"]
+__all__ = ["MAX_KPI_NAMES", "MAX_KPI_VALUE", "PredictionLog", "PredictionRecord", "Predictions"]
+
+# Seconds between two hand-overs to the writer, however often a flush is asked for.
+MIN_FLUSH_GAP = 0.1
+# Distinct KPI names a deployment may record when the project declares none.
+MAX_KPI_NAMES = 20
+# The largest KPI value, either sign: a business figure, not an overflow.
+MAX_KPI_VALUE = 1e15
+_BOUND = f"{MAX_KPI_VALUE:.0e}".replace("e+", "e")  # 1e15
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,10 @@ class PredictionLog:
     per record. The shipping thread encodes what is buffered, one call per frame, and writes
     it to the pipe; everything else happens in the other process. Rows are dropped, and
     counted, when the buffer is full or the writer fails.
+
+    :meth:`flush` hands the buffer over at once (at most every ``MIN_FLUSH_GAP`` seconds) and
+    returns a mark; :meth:`settled` tells when every row buffered before the mark has been
+    written or dropped: how ``/feedback`` waits for the row of a request just answered.
     """
 
     def __init__(
@@ -90,6 +119,13 @@ class PredictionLog:
         self.written = 0
         self.last_error: str | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        # Rows taken into the buffer, and rows since written or dropped by the writer (or lost
+        # with it): a row is in neither the buffer nor the table while the writer has it.
+        self._accepted = 0
+        self._settled = 0
+        self._progress = threading.Lock()
+        self._writer_gone = False
         env = {
             **os.environ,
             "SHIPYARD_DB_URL": project.settings.db_url,
@@ -128,13 +164,28 @@ class PredictionLog:
             full = self._pending_rows + rows > self._max_rows
             if not full:
                 self._pending_rows += rows
+                self._accepted += rows
                 self._pending.append(answers)
         if full:
             self._count_dropped(rows)
 
+    def flush(self) -> int:
+        """Hand what is buffered to the writer now instead of at the next interval; returns
+        the mark to pass to :meth:`settled`."""
+        with self._lock:
+            mark = self._accepted
+        self._wake.set()
+        return mark
+
+    def settled(self, mark: int) -> bool:
+        """Whether every row buffered before :meth:`flush` returned ``mark`` is written to
+        the log or dropped (or the writer is gone, so it never will be)."""
+        return self._writer_gone or self._settled >= mark
+
     def close(self, timeout: float = 30.0) -> None:
         """Hand over what is buffered, wait until the writer has stored it, then stop."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
         try:
             self._writer.wait(timeout)
@@ -148,15 +199,24 @@ class PredictionLog:
         if self._on_drop:
             self._on_drop(rows)
 
+    def _count_settled(self, rows: int) -> None:
+        with self._progress:
+            self._settled += rows
+
     def _run(self) -> None:
         pipe = self._writer.stdin
         assert pipe is not None
+        # Flushes on demand make smaller segments: at most one per ``gap``.
+        gap = min(MIN_FLUSH_GAP, self._flush_seconds)
         try:
             while True:
-                stopping = self._stop.wait(self._flush_seconds)
+                self._wake.wait(self._flush_seconds - gap)
+                self._wake.clear()
+                stopping = self._stop.is_set()
                 self._ship(pipe)
                 if stopping:
                     return
+                self._stop.wait(gap)
         finally:
             with contextlib.suppress(OSError):
                 pipe.close()
@@ -185,6 +245,7 @@ class PredictionLog:
         except (OSError, ValueError, TypeError) as exc:  # the writer is gone; or bad data
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._count_dropped(rows)
+            self._count_settled(rows)
 
     def _read_reports(self) -> None:
         assert self._writer.stdout is not None
@@ -193,17 +254,25 @@ class PredictionLog:
             count, _, reason = rest.partition(" ")
             if verb == "written" and count.isdigit():
                 self.written += int(count)
+                self._count_settled(int(count))
             elif verb == "dropped" and count.isdigit():
                 self.last_error = reason
                 self._count_dropped(int(count))
+                self._count_settled(int(count))
+        self._writer_gone = True
 
 
 class Predictions:
     """Service for what deployments answered: ``list``, ``record_feedback``,
-    ``record_kpi``, ``metrics``, ``accuracy``."""
+    ``record_kpi`` / ``record_kpis``, ``metrics``, ``accuracy``.
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    Labels are checked against the signature of the version that answered, which ``models``
+    gives.
+    """
+
+    def __init__(self, ctx: ServiceContext, *, models: Models) -> None:
         self._ctx = ctx
+        self._models = models
 
     def list(
         self, deployment: str, *, since: float | None = None, include_shadow: bool = False
@@ -260,74 +329,120 @@ class Predictions:
         return df.reset_index(drop=True)
 
     def record_feedback(
-        self, deployment: str, items: builtins.list[tuple[str, Any]]
-    ) -> builtins.list[dict[str, Any]]:
-        """Store ground-truth labels; returns, per item, the model that answered and whether
-        it was right (None when the prediction is not logged yet)."""
-        if not items:
-            raise InvalidInputError("no feedback given")
-        for i, (rid, _) in enumerate(items):
-            _check_request_id(rid, f"feedback item {i}")
+        self, deployment: str, items: Sequence[FeedbackItem | tuple[Any, ...]]
+    ) -> builtins.list[FeedbackResult]:
+        """Store ground-truth labels for answers this deployment logged, one per request id,
+        after checking every item; returns what became of each, in order.
+
+        ``items`` are :class:`FeedbackItem` or ``(request_id, label)`` tuples, or
+        ``(request_id, label, True)`` to replace a label already stored. A label must be one
+        the answering version could have given (see :func:`~shipyard.serving.feedback.
+        check_label`). The first label of a request id is kept: sending it again is
+        ``unchanged``, another label is ``kept`` out unless it replaces (``replaced``, the
+        old label recorded beside it).
+
+        >>> project.predictions.record_feedback("churn", [(rid, 1)])  # doctest: +SKIP
+        [FeedbackResult(request_id=..., model='churn@3', status='stored', label=1, ...)]
+
+        Raises:
+            InvalidInputError: a malformed item, a request id in two items, or a label the
+                model could not have answered (every problem listed; nothing stored).
+            NotFoundError: request ids that the deployment's prediction log does not hold
+                (yet: the log is written about every second), listed in
+                ``details["request_ids"]``; nothing stored.
+        """
+        checked_items = feedback_items(items)
+        answered = self._answered(deployment, [i.request_id for i in checked_items])
+        missing = [i.request_id for i in checked_items if i.request_id not in answered]
+        if missing:
+            shown = ", ".join(repr(r) for r in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise NotFoundError(
+                f"request id{'s' if len(missing) > 1 else ''} {shown}{more} "
+                f"{'are' if len(missing) > 1 else 'is'} not in the prediction log of "
+                f"deployment '{deployment}': send the request ids of its answers (a row the "
+                "log dropped, counted in shipyard_prediction_log_dropped_total, cannot be "
+                "labelled)",
+                details={"request_ids": missing},
+            )
+        outputs = {model: self._outputs(model) for model, _ in answered.values()}
+        checked: builtins.list[CheckedLabel] = []
+        problems = []
+        for i, item in enumerate(checked_items):
+            model, answer = answered[item.request_id]
+            try:
+                label = check_label(item.label, model, outputs[model], answer)
+            except InvalidInputError as exc:
+                problems.append(f"feedback item {i} ({item.request_id}): {exc.message}")
+                continue
+            checked.append(CheckedLabel(item, model, answer, label))
+        if problems:
+            raise InvalidInputError.from_problems("the feedback", problems)
         now = int(time.time() * 1000)
         with self._ctx.db.write() as conn:
-            known = {
-                r.request_id: r
-                for r in conn.execute(
-                    select(
-                        predictions.c.request_id, predictions.c.model, predictions.c.prediction
-                    ).where(predictions.c.request_id.in_([i[0] for i in items]))
-                )
-            }
-            conn.execute(
-                insert(feedback),
-                [
-                    {
-                        "request_id": rid,
-                        "deployment": deployment,
-                        "label": json.dumps(label, default=str),
-                        "time": now,
-                    }
-                    for rid, label in items
-                ],
-            )
-        out = []
-        for rid, label in items:
-            row = known.get(rid)
-            out.append(
-                {
-                    "request_id": rid,
-                    "model": row.model if row else None,
-                    "correct": None if row is None else _same(json.loads(row.prediction), label),
-                }
-            )
-        return out
+            return store_labels(conn, deployment, checked, now)
 
     def record_kpi(
         self, deployment: str, name: str, value: float, request_id: str | None = None
     ) -> None:
-        """Store a business KPI event (e.g. revenue), optionally tied to a prediction."""
-        self.record_kpis(deployment, [(name, value, request_id)])
-
-    def record_kpis(
-        self, deployment: str, events: builtins.list[tuple[str, float, str | None]]
-    ) -> None:
-        """Store KPI events in one write, after checking every one of them.
+        """Store a business KPI event (e.g. revenue), optionally tied to a prediction.
 
         Raises:
-            InvalidInputError: an empty name, a name over 128 characters, a value that is not
-                finite, or a malformed request id (nothing is stored).
+            InvalidInputError: as :meth:`record_kpis`.
+        """
+        self.record_kpis(deployment, [(name, value, request_id)])
+
+    def record_kpis(self, deployment: str, events: Sequence[tuple[str, float, str | None]]) -> None:
+        """Store KPI events ``(name, value, request_id or None)`` in one write, after
+        checking every one of them.
+
+        A name is 1 to 64 ASCII letters, digits or underscores, not starting with a digit
+        (it becomes a Prometheus label value). When the project declares its KPIs
+        (``[serving] kpis`` in shipyard.toml, or ``SHIPYARD_KPIS``), only those names are
+        taken; otherwise a deployment takes at most :data:`MAX_KPI_NAMES` distinct names,
+        counting those it stored before. A value is a finite number within
+        ±:data:`MAX_KPI_VALUE`.
+
+        Raises:
+            InvalidInputError: no events, a name that breaks those rules, a value that is not
+                a finite number within the bounds, or a malformed request id (every problem
+                listed; nothing stored).
         """
         if not events:
             raise InvalidInputError("no KPI events given")
-        for i, (name, value, rid) in enumerate(events):
-            if not isinstance(name, str) or not name or len(name) > 128:
-                raise InvalidInputError(f"kpi item {i}: a KPI needs a name of 1 to 128 characters")
-            if not math.isfinite(value):
-                raise InvalidInputError(f"kpi item {i}: value must be a finite number, got {value}")
-            if rid is not None:
-                _check_request_id(rid, f"kpi item {i}")
+        declared = self._ctx.settings.kpis
+        problems = []
+        rows: builtins.list[tuple[str, Any, Any]] = []
+        for i, event in enumerate(events):
+            if not isinstance(event, tuple | builtins.list) or len(event) not in (2, 3):
+                problems.append(
+                    f"kpi item {i}: expected (name, value) or (name, value, request_id)"
+                )
+                continue
+            name, value, rid = event[0], event[1], event[2] if len(event) == 3 else None
+            problem = kpi_name_problem(name)
+            if problem is not None:
+                problems.append(f"kpi item {i}: {problem}")
+            elif declared is not None and name not in declared:
+                problems.append(
+                    f"kpi item {i}: {name!r} is not one of the KPIs this project declares "
+                    f"({', '.join(declared)}); add it to `kpis` under [serving] in "
+                    "shipyard.toml (or to SHIPYARD_KPIS) to record it"
+                )
+            if not _kpi_value(value):
+                problems.append(
+                    f"kpi item {i}: value must be a finite number between -{_BOUND} and "
+                    f"{_BOUND}, got {show_value(value)}"
+                )
+            if rid is not None and (problem := request_id_problem(rid)) is not None:
+                problems.append(f"kpi item {i}: {problem}")
+            rows.append((str(name), value, rid))
+        if problems:
+            raise InvalidInputError.from_problems("the KPI events", problems)
         now = int(time.time() * 1000)
         with self._ctx.db.write() as conn:
+            if declared is None:
+                _check_kpi_names(conn, deployment, [name for name, _, _ in rows])
             conn.execute(
                 insert(kpi_events),
                 [
@@ -338,7 +453,7 @@ class Predictions:
                         "request_id": rid,
                         "time": now,
                     }
-                    for name, value, rid in events
+                    for name, value, rid in rows
                 ],
             )
 
@@ -356,7 +471,7 @@ class Predictions:
         totals: dict[str, list[int]] = {}
         for r in rows:
             t = totals.setdefault(r.model, [0, 0])
-            t[0] += int(_same(json.loads(r.prediction), json.loads(r.label)))
+            t[0] += int(same_answer(json.loads(r.prediction), json.loads(r.label)))
             t[1] += 1
         return {m: c / n for m, (c, n) in sorted(totals.items()) if n}
 
@@ -421,6 +536,33 @@ class Predictions:
             "kpis": {name: {"events": int(n), "sum": float(total or 0)} for name, n, total in kpis},
         }
 
+    def _answered(
+        self, deployment: str, request_ids: builtins.list[str]
+    ) -> dict[str, tuple[str, Any]]:
+        """The logged answers of ``deployment`` among ``request_ids``: request id to the
+        model (``name@version``) that answered and its answer."""
+        out: dict[str, tuple[str, Any]] = {}
+        with self._ctx.db.read() as conn:
+            for start in range(0, len(request_ids), 500):
+                query = (
+                    select(predictions.c.request_id, predictions.c.model, predictions.c.prediction)
+                    .where(predictions.c.deployment == deployment)
+                    .where(predictions.c.request_id.in_(request_ids[start : start + 500]))
+                )
+                for r in conn.execute(query):
+                    out[r.request_id] = (r.model, json.loads(r.prediction))
+        return out
+
+    def _outputs(self, model: str) -> dict[str, Any] | None:
+        """The signature outputs of ``model`` (``name@version``); None when it has no
+        signature or is not in the registry (a log written by other means)."""
+        try:
+            signature = self._models.get(model).signature
+        except (NotFoundError, InvalidInputError):
+            return None
+        outputs = signature.get("outputs") if signature else None
+        return outputs if isinstance(outputs, dict) else None
+
     def _known(self, deployment: str) -> bool:
         with self._ctx.db.read() as conn:
             return (
@@ -433,12 +575,6 @@ class Predictions:
             )
 
 
-def _same(prediction: Any, label: Any) -> bool:
-    if isinstance(prediction, int | float) and isinstance(label, int | float):
-        return float(prediction) == float(label)
-    return str(prediction) == str(label)
-
-
 def _percentiles(values: builtins.list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "p99": None}
@@ -448,9 +584,46 @@ def _percentiles(values: builtins.list[float]) -> dict[str, float | None]:
     return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
 
 
-def _check_request_id(value: Any, where: str) -> None:
-    if not isinstance(value, str) or not 1 <= len(value) <= 32:
+def _kpi_value(value: Any) -> bool:
+    """Whether ``value`` is a number (not true/false) within ±MAX_KPI_VALUE."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= MAX_KPI_VALUE
+    except OverflowError:  # an integer beyond a double
+        return False
+
+
+def _check_kpi_names(conn: Connection, deployment: str, names: builtins.list[str]) -> None:
+    """Refuse names that would take a deployment past MAX_KPI_NAMES distinct KPI names.
+
+    Raises:
+        InvalidInputError: naming the names over the limit and how to declare KPIs.
+    """
+
+    def stored() -> set[str]:
+        query = select(kpi_events.c.name).where(kpi_events.c.deployment == deployment)
+        return set(conn.execute(query.distinct()).scalars())
+
+    known = stored()
+    new = [n for n in dict.fromkeys(names) if n not in known]
+    if not new:
+        return
+    if conn.dialect.name == "postgresql":
+        # Two requests adding names at once must not both pass the limit (SQLite's writes
+        # are serialised already).
+        key = f"shipyard.kpi_names:{deployment}"
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+        known = stored()
+        new = [n for n in new if n not in known]
+    over = new[max(0, MAX_KPI_NAMES - len(known)) :]
+    if over:
         raise InvalidInputError(
-            f"{where}: request_id must be the text of a request id (at most 32 characters), "
-            f"got {str(value)[:40]!r}"
+            f"deployment '{deployment}' records {len(known)} KPI names "
+            f"({', '.join(sorted(known)) or 'none'}); {', '.join(repr(n) for n in over)} would "
+            f"take it past {MAX_KPI_NAMES}, the limit for a project that does not declare its "
+            "KPIs. Declare the names it uses in shipyard.toml, e.g. [serving] kpis = "
+            '["revenue", "churned"], or in SHIPYARD_KPIS=revenue,churned: any other name is '
+            "then refused, and the declared ones have no limit",
+            details={"names": over, "limit": MAX_KPI_NAMES},
         )

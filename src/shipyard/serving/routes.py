@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from shipyard.errors import InvalidInputError
+from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.registry.compiled import NotCompiled
 from shipyard.serving import v2
 from shipyard.serving.batching import batcher_for
@@ -26,6 +27,8 @@ from shipyard.serving.failures import (
     log_internal_error,
     unscorable,
 )
+from shipyard.serving.feedback import FEEDBACK_STATUSES
+from shipyard.serving.ingest import Unauthorized, feedback_body, kpi_body, store_feedback
 from shipyard.serving.inputs import (
     RequestError,
     json_body,
@@ -240,60 +243,46 @@ async def _feedback(request: Request) -> Response:
     state: State = request.app.state.shipyard
     name = state.config.deployment
     try:
-        doc = await json_body(request, state)
-        items = doc if isinstance(doc, list) else [doc]
-        pairs = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict) or "request_id" not in item or "label" not in item:
-                raise RequestError(
-                    422,
-                    "invalid_input",
-                    f'feedback item {i}: expected {{"request_id": ..., "label": ...}}',
-                )
-            pairs.append((item["request_id"], item["label"]))
-        results = await asyncio.to_thread(state.project.predictions.record_feedback, name, pairs)
-    except InvalidInputError as exc:
-        return _refused(state, "/feedback", RequestError(422, "invalid_input", exc.message))
-    except RequestError as exc:
-        return _refused(state, "/feedback", exc)
+        state.ingest.check(request.headers.get("authorization"))
+        items = feedback_body(await json_body(request, state))
+        results = await store_feedback(
+            state.project.predictions,
+            name,
+            items,
+            log=state.log,
+            issued_here=state.issued,
+            wait_seconds=state.config.feedback_wait_seconds,
+        )
+    except (ShipyardError, RequestError) as exc:
+        return _refused_ingest(state, "/feedback", exc)
+    counts = Counter(r.status for r in results)
     for r in results:
-        version = r["model"].split("@")[1] if r["model"] else "unknown"
-        state.metrics.feedback.labels(name, version).inc()
-    # The labels are stored: a failure to refresh the gauge must not turn this into an
-    # error that a client would retry (storing the labels twice). The watcher refreshes
-    # it again within seconds.
-    await asyncio.to_thread(refresh_accuracy, state)
-    return JSONResponse({"accepted": len(results), "results": results})
+        if r.status == "stored":  # a request id counts once, however often it is sent
+            state.metrics.feedback.labels(name, r.model.rpartition("@")[2]).inc()
+    if counts["stored"] or counts["replaced"]:
+        # The labels are stored: a failure to refresh the gauge must not turn this into an
+        # error. The watcher refreshes it again within seconds.
+        await asyncio.to_thread(refresh_accuracy, state)
+    return JSONResponse(
+        {
+            "accepted": len(results),
+            **{status: counts[status] for status in FEEDBACK_STATUSES},
+            "results": [r.to_dict() for r in results],
+        }
+    )
 
 
 async def _kpi(request: Request) -> Response:
     state: State = request.app.state.shipyard
     try:
-        doc = await json_body(request, state)
-        items = doc if isinstance(doc, list) else [doc]
-        events = []
-        for i, item in enumerate(items):
-            value = item.get("value") if isinstance(item, dict) else None
-            if (
-                not isinstance(item, dict)
-                or not isinstance(item.get("name"), str)
-                or not (isinstance(value, int | float) and not isinstance(value, bool))
-            ):
-                raise RequestError(
-                    422,
-                    "invalid_input",
-                    f'kpi item {i}: expected {{"name": text, "value": number, '
-                    '"request_id": optional}',
-                )
-            events.append((item["name"], float(value), item.get("request_id")))
-        # Every item is checked before any is stored.
+        state.ingest.check(request.headers.get("authorization"))
+        events = kpi_body(await json_body(request, state))
+        # Every event is checked (names, values, the limit on names) before any is stored.
         await asyncio.to_thread(
             state.project.predictions.record_kpis, state.config.deployment, events
         )
-    except InvalidInputError as exc:
-        return _refused(state, "/kpi", RequestError(422, "invalid_input", exc.message))
-    except RequestError as exc:
-        return _refused(state, "/kpi", exc)
+    except (ShipyardError, RequestError) as exc:
+        return _refused_ingest(state, "/kpi", exc)
     for name, value, _ in events:
         state.metrics.kpi.labels(name).inc()
         state.metrics.kpi_value.labels(name).observe(value)
@@ -343,6 +332,20 @@ def _internal_error(request_id: str, endpoint: str, exc: BaseException) -> Respo
     log_internal_error(request_id, endpoint, exc)
     body = {"error": internal_error_message(request_id), "request_id": request_id}
     return JSONResponse(body, status_code=500)
+
+
+def _refused_ingest(state: State, endpoint: str, exc: ShipyardError | RequestError) -> Response:
+    """The answer to a refused /feedback or /kpi request: 401 with its challenge, 404 for
+    request ids the log does not hold, 422 for values the service refused."""
+    if isinstance(exc, NotFoundError):
+        exc = RequestError(404, "unknown_request_id", exc.message, exc.details)
+    elif isinstance(exc, ShipyardError):
+        status = 422 if isinstance(exc, InvalidInputError) else exc.http_status
+        exc = RequestError(status, exc.code, exc.message, exc.details)
+    response = _refused(state, endpoint, exc)
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = exc.challenge
+    return response
 
 
 def _refused(state: State, endpoint: str, exc: RequestError) -> Response:
