@@ -53,14 +53,20 @@ def serve_and_drive(
             labels = frame[LABEL].to_list()
             rows = json.loads(frame.drop(LABEL).write_json())
             answered: list[tuple[str, Any, Any]] = []
+            by_version: dict[str, int] = {}
             started = time.perf_counter()
             for row, label in zip(rows, labels, strict=True):
                 r = client.post("/predict", json={"records": [row]})
                 r.raise_for_status()
                 body = r.json()
                 answered.append((body["request_ids"][0], body["predictions"][0], label))
+                who = f"{model}@{body['version']} ({body['alias']})"
+                by_version[who] = by_version.get(who, 0) + 1
             elapsed = time.perf_counter() - started
-            out.print(f"sent {len(rows)} single-row requests in {elapsed:.1f} s")
+            out.print(
+                f"sent {len(rows)} single-row requests in {elapsed:.1f} s; answered by "
+                + ", ".join(f"{who} {n}" for who, n in sorted(by_version.items()))
+            )
             bad = {
                 "a missing column": {
                     "records": [{k: v for k, v in rows[0].items() if k != "income"}]
@@ -130,20 +136,23 @@ def _wait_logged(project: Project, model: str, rows: int, timeout: float = 15.0)
 
 
 def _pick(text: str) -> dict[str, str]:
-    wanted = {
-        "shipyard_predictions_total": "predictions",
-        "shipyard_prediction_errors_total": "errors",
-        "shipyard_model_accuracy": "accuracy",
-        "shipyard_kpi_value_sum": "revenue",
-    }
-    totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or " " not in line:
-            continue
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in wanted:
-            totals[wanted[name]] = totals.get(wanted[name], 0.0) + float(line.rsplit(" ", 1)[1])
-    return {k: f"{v:,.3f}".rstrip("0").rstrip(".") for k, v in totals.items()}
+    """A few figures from the /metrics exposition, read with prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals = {"predictions": 0.0, "errors": 0.0, "revenue": 0.0}
+    accuracy: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "shipyard_predictions_total":
+                totals["predictions"] += sample.value
+            elif sample.name == "shipyard_prediction_errors_total":
+                totals["errors"] += sample.value
+            elif sample.name == "shipyard_kpi_value_sum":
+                totals["revenue"] += sample.value
+            elif sample.name == "shipyard_model_accuracy":
+                accuracy[f"accuracy @{sample.labels.get('version')}"] = sample.value
+    shown = {k: f"{v:,.0f}" for k, v in totals.items()}
+    return {**shown, **{k: f"{v:.3f}" for k, v in sorted(accuracy.items())}}
 
 
 def _fmt(accuracy: dict[str, float]) -> str:
