@@ -18,7 +18,7 @@ import pytest
 import shipyard
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.project import Project
-from shipyard.serving.predictions import PredictionLog, PredictionRecord
+from shipyard.serving.prediction_log import PredictionLog, PredictionRecord
 from tests.cli.conftest import Cli
 from tests.cli.conftest import cli as cli
 from tests.cli.conftest import cli_project as cli_project

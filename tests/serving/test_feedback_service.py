@@ -23,7 +23,8 @@ import shipyard
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.project import Project
 from shipyard.serving.feedback import FeedbackItem
-from shipyard.serving.predictions import MAX_KPI_NAMES, PredictionLog, PredictionRecord
+from shipyard.serving.prediction_log import PredictionLog, PredictionRecord
+from shipyard.serving.predictions import MAX_KPI_NAMES
 from shipyard.stores.db.tables import feedback
 
 DEPLOYMENT = "scoring"

@@ -26,7 +26,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from shipyard.errors import InvalidInputError
 from shipyard.project import Project
 from shipyard.serving.app import ServeConfig, create_app
-from shipyard.serving.predictions import PredictionLog, PredictionRecord
+from shipyard.serving.prediction_log import PredictionLog, PredictionRecord
 from shipyard.stores.db.tables import feedback, predictions
 from tests.cli.conftest import Cli
 from tests.cli.conftest import cli as cli

@@ -9,7 +9,7 @@ import time
 import orjson
 
 from shipyard.project import Project
-from shipyard.serving.predictions import PredictionLog
+from shipyard.serving.prediction_log import PredictionLog
 
 MODEL = "credit-risk"
 

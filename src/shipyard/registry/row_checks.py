@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from shipyard.registry.signatures import record_errors
+
 if TYPE_CHECKING:
     from shipyard.data.contracts import Contract
     from shipyard.registry.signatures import CheckedPredictor, Signature
@@ -101,10 +105,6 @@ def check_row(
     model or :meth:`CheckedPredictor.frame_from_records`; or None, with each problem added to
     ``errors`` as ``{"record": index, "field", "reason"}``. Every column must be present,
     even one that allows null; a column of ``no_nulls`` must not be missing."""
-    from pydantic import ValidationError
-
-    from shipyard.registry.signatures import record_errors
-
     missing = [c for c in columns if c not in row]
     if missing:
         errors += [{"record": index, "field": c, "reason": MISSING} for c in missing]

@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from shipyard.serving.ingest import IngestAuth
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.openapi import install as install_openapi
-from shipyard.serving.predictions import PredictionLog
+from shipyard.serving.prediction_log import PredictionLog
 from shipyard.serving.reload import announce, check_servable, follow, load_slot
 from shipyard.serving.routes import install as install_routes
 from shipyard.serving.routing import Plan, ShadowPool

@@ -22,7 +22,8 @@ from shipyard.serving.inputs import RequestError
 
 if TYPE_CHECKING:
     from shipyard.serving.feedback import FeedbackResult
-    from shipyard.serving.predictions import PredictionLog, Predictions
+    from shipyard.serving.prediction_log import PredictionLog
+    from shipyard.serving.predictions import Predictions
 
 __all__ = [
     "IngestAuth",

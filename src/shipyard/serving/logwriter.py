@@ -30,7 +30,7 @@ import orjson
 
 if TYPE_CHECKING:
     from shipyard.project import Project
-    from shipyard.serving.predictions import Answers
+    from shipyard.serving.prediction_log import Answers
 
 __all__ = ["Columns", "frame", "main", "read_frames", "write_segment"]
 
