@@ -152,7 +152,10 @@ def create_app(config: ServeConfig) -> FastAPI:
         state = State(project, config, metrics, log, plan, pool, loaded, ingest)
         app.state.shipyard = state
         # What start-up loaded (libraries, models) lives as long as the server: keep it out
-        # of the collector's generations, so that collections only walk request garbage.
+        # of the collector's generations, so that collections only walk request garbage. The
+        # garbage of start-up itself (the checks of the compiled forms) goes first, or it would
+        # be kept for good.
+        gc.collect()
         gc.freeze()
         state.ready = True
         metrics.start_resource_sampler()
