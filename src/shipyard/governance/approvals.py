@@ -28,7 +28,7 @@ from shipyard.authz import require_role
 from shipyard.errors import PermissionDeniedError
 from shipyard.refs import parse_ref
 from shipyard.registry.versions import resolve_version
-from shipyard.stores.audit import audited, event_hash
+from shipyard.stores.audit import audited, row_hash
 from shipyard.stores.db.tables import approvals, audit_events, audit_head, model_versions, runs
 
 if TYPE_CHECKING:
@@ -207,18 +207,8 @@ def _agrees(event: Any, row: Any, ref: str) -> bool:
         payload = json.loads(event.payload)
     except ValueError:
         return False
-    recomputed = event_hash(
-        seq=int(event.seq),
-        time=event.time,
-        actor=event.actor,
-        action=event.action,
-        entity_kind=event.entity_kind,
-        entity=event.entity,
-        payload=event.payload,
-        prev_hash=event.prev_hash,
-    )
     return bool(
-        recomputed == event.hash
+        row_hash(event) == event.hash
         and event.action == f"model.{row.decision}"
         and event.entity == ref
         and event.actor == row.approver

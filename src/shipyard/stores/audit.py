@@ -34,6 +34,7 @@ __all__ = [
     "audited",
     "event_hash",
     "query_events",
+    "row_hash",
     "verify_chain",
 ]
 
@@ -122,6 +123,20 @@ def event_hash(
         "prev_hash": prev_hash,
     }
     return digest_bytes(canonical_json(doc))
+
+
+def row_hash(row: Any) -> str:
+    """The hash a stored event row should carry, recomputed from its columns."""
+    return event_hash(
+        seq=int(row.seq),
+        time=row.time,
+        actor=row.actor,
+        action=row.action,
+        entity_kind=row.entity_kind,
+        entity=row.entity,
+        payload=row.payload,
+        prev_hash=row.prev_hash,
+    )
 
 
 class AuditedTransaction:
@@ -257,17 +272,7 @@ def verify_chain(conn: Connection) -> ChainReport:
             return ChainReport(
                 False, count, seq, f"event {seq} does not follow event {seq - 1} (prev_hash)"
             )
-        recomputed = event_hash(
-            seq=seq,
-            time=row.time,
-            actor=row.actor,
-            action=row.action,
-            entity_kind=row.entity_kind,
-            entity=row.entity,
-            payload=row.payload,
-            prev_hash=row.prev_hash,
-        )
-        if recomputed != row.hash:
+        if row_hash(row) != row.hash:
             return ChainReport(False, count, seq, f"event {seq} was altered (hash mismatch)")
         prev = row.hash
         expected_seq += 1
