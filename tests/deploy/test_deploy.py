@@ -99,6 +99,7 @@ REQUIRED_ALERTS = frozenset(
         "ShipyardAccuracyDrop",
         "ShipyardPredictionLogDropping",
         "ShipyardDown",
+        "ShipyardVersionRefused",
     }
 )
 
