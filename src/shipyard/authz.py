@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from shipyard.errors import InvalidInputError, PermissionDeniedError
 from shipyard.stores.db.tables import users
 
-__all__ = ["ROLES", "Role", "check_role", "has_role", "require_role", "role_of"]
+__all__ = ["ROLES", "Role", "check_role", "require_role", "role_of"]
 
 Role = Literal["viewer", "contributor", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "contributor", "approver", "admin")
@@ -39,11 +39,6 @@ def role_of(conn: Connection, name: str) -> Role:
     """The role of ``name``; an unknown user is a viewer."""
     row = conn.execute(select(users.c.role).where(users.c.name == name)).first()
     return check_role(row.role) if row else "viewer"
-
-
-def has_role(role: str, needed: Role) -> bool:
-    """Whether ``role`` is ``needed`` or above."""
-    return _RANK[check_role(role)] >= _RANK[needed]
 
 
 def require_role(conn: Connection, actor: str, needed: Role, doing: str) -> Role:

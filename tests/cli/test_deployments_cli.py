@@ -53,7 +53,7 @@ def test_a_canary_needs_an_approved_challenger(cli: Cli, opened: Project) -> Non
     assert res.code == 0, res.stderr
     assert res.json()["routes"] == {"production": 90, "challenger": 10}
     shown = cli("deployments", "show", MODEL, "--json").json()
-    assert [(s["alias"], s["model"], s["servable"]) for s in shown["serving"]] == [
+    assert [(s["alias"], s["ref"], s["servable"]) for s in shown["serving"]] == [
         ("production", V1, True),
         ("challenger", V2, True),
     ]

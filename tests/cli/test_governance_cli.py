@@ -281,13 +281,14 @@ def test_promote_exits_3_with_every_unmet_check_then_0_once_met(
     assert res.code == 3
     doc = res.json()
     assert doc["error"] == "check_failed"
-    assert failing(doc["details"]["checks"]) == ["approvals >= 1", "card sections"]
+    assert failing(doc["details"]["checks"]) == ["servable", "approvals >= 1", "card sections"]
     assert [c["name"] for c in doc["details"]["checks"]] == [
+        "servable",
         "metric roc_auc >= 0.6",
         "approvals >= 1",
         "card sections",
     ]
-    assert "refused: 2 of 3 checks failed" in res.stderr
+    assert "refused: 3 of 4 checks failed" in res.stderr
     assert opened.models.alias_history(MODEL, "production") == []
 
     res = cli("models", "promote", V1, "--to", "production", user="bob")

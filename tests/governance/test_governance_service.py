@@ -765,10 +765,11 @@ def test_a_refused_promotion_lists_every_check_and_moves_nothing(
         bob(project).promotions.promote(V1, comment="ship it")
     error = info.value
     assert (error.exit_code, error.code) == (3, "check_failed")
-    assert error.message.startswith(f"promotion of {V1} to production refused: 3 of 6 checks")
+    assert error.message.startswith(f"promotion of {V1} to production refused: 4 of 7 checks")
     checks = error.details["checks"]
-    assert checks == project.promotions.check(V1).to_dict()["checks"]
+    assert checks[1:] == project.promotions.check(V1).to_dict()["checks"]
     assert [(c["name"], c["passed"]) for c in checks] == [
+        ("servable", False),
         ("require evaluation", True),
         ("require fairness", True),
         ("require explainability", True),

@@ -228,7 +228,8 @@ def test_a_hand_written_approval_is_caught_and_never_counted(evaluated: Project)
     assert evaluated.approvals.standing(V2) == "pending"
     [check] = [c for c in evaluated.promotions.check(V2).checks if c.name.startswith("approvals")]
     assert not check.passed
-    assert evaluated.deployments.servable(V2) == [f"{V2} is not approved (no confirmed approval)"]
+    [reason] = evaluated.deployments.servable(V2)
+    assert reason.startswith(f"1 decision on {V2} not confirmed by the audit log")
     card = evaluated.cards.render(V2)
     assert "approve by bob" not in card
     assert "not confirmed by the audit log" in card
@@ -285,3 +286,74 @@ def test_audit_verify_cli_names_the_table_and_key_and_exits_3(
     assert doc["ok"] is False
     assert [(m["table"], m["key"]) for m in doc["state"]] == [("users", "victor")]
     assert doc["state"][0]["expected"] == "viewer" and doc["state"][0]["found"] == "admin"
+
+
+# -- fail closed --------------------------------------------------------------------------------
+
+
+def test_promotion_refuses_a_rejected_version_whatever_the_policy(evaluated: Project) -> None:
+    """With a policy that asks for no approvals at all, a rejected version still cannot take
+    production: the servable check runs on every protected alias move."""
+    evaluated.policies.set("*", {"require": ["evaluation"]})
+    bob(evaluated).approvals.reject(V2, comment="leaks the label")
+    with pytest.raises(CheckFailedError) as info:
+        bob(evaluated).promotions.promote(V2)
+    assert f"{V2} was rejected (by bob)" in info.value.message
+    with pytest.raises(NotFoundError):
+        evaluated.models.get(f"{MODEL}@production")
+
+
+def test_an_edited_rejection_keeps_the_version_from_serving(evaluated: Project) -> None:
+    """v2 approved by dora and rejected by bob: editing bob's rejection row by hand does not
+    make v2 servable (a decision the log does not confirm could hide a rejection), nor
+    promotable."""
+    evaluated.users.add("dora", "approver")
+    evaluated.as_actor("dora").approvals.approve(V2)
+    bob(evaluated).approvals.reject(V2, comment="no")
+    _sql(evaluated, update(approvals).where(approvals.c.decision == "reject").values(comment="ok"))
+    [reason] = evaluated.deployments.servable(V2)
+    assert "not confirmed by the audit log" in reason
+    with pytest.raises(CheckFailedError, match="not confirmed by the audit log"):
+        bob(evaluated).promotions.promote(V2)
+
+
+def test_a_copied_approval_row_confirms_nothing(evaluated: Project) -> None:
+    """A copy of bob's approval row (same event) added after his later rejection is not
+    confirmed, so it cannot override the rejection."""
+    bob(evaluated).approvals.approve(V1)
+    bob(evaluated).approvals.reject(V1, comment="changed my mind")
+    [first, _] = evaluated.approvals.list(V1)
+    with evaluated.db.read() as conn:
+        original = conn.execute(approvals.select().order_by(approvals.c.id)).first()
+    assert original is not None
+    copy = {k: v for k, v in original._mapping.items() if k != "id"}
+    _sql(evaluated, insert(approvals).values(**copy))
+    decisions = evaluated.approvals.list(V1)
+    assert [d.confirmed for d in decisions] == [True, True, False]
+    assert decisions[2].event_seq == first.event_seq
+    assert evaluated.approvals.standing(V1) == "rejected"
+
+
+def test_a_contract_bound_while_promotion_prepares_is_a_conflict_not_a_wait(
+    evaluated: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A contract bound to the training data after promotion checked the data and before it
+    took the write lock makes it refuse with ConflictError (run again), instead of waiting
+    for its own lock to read the data again."""
+    from shipyard.errors import ConflictError
+
+    reviewer = bob(evaluated)
+    reviewer.approvals.approve(V1)
+    evaluated.policies.set(MODEL, {"require": ["evaluation", "contract"]})
+    real_prepare = reviewer.promotions.prepare
+
+    def prepare_then_bind(ref: str) -> Any:
+        checked = real_prepare(ref)
+        evaluated.contracts.bind("credit", "applicants")
+        return checked
+
+    monkeypatch.setattr(reviewer.promotions, "prepare", prepare_then_bind)
+    with pytest.raises(ConflictError, match="run the command again"):
+        reviewer.promotions.promote(V1)
+    with pytest.raises(NotFoundError):
+        evaluated.models.get(f"{MODEL}@production")

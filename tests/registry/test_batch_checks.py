@@ -100,3 +100,26 @@ def test_the_cli_names_the_rejected_file(credit: CreditProject, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert "scored 18 of 20 rows" in done.stdout
     assert f"2 refused rows, with their reasons, in {tmp_path / 'b.rejected.csv'}" in done.stdout
+
+
+def test_an_existing_output_is_replaced_only_with_force(
+    credit: CreditProject, tmp_path: Path
+) -> None:
+    """Scoring into a file that exists is refused (ConflictError naming it) and leaves it as
+    it was; with force it is replaced, and the rejected rows of an earlier run go too when
+    no row is refused now."""
+    from shipyard.errors import ConflictError
+
+    source = _batch(credit, tmp_path)
+    dest = tmp_path / "scored.csv"
+    with credit.open() as project:
+        project.models.predict_file(f"{MODEL}@production", source, dest, on_invalid="skip")
+        before = dest.read_bytes()
+        with pytest.raises(ConflictError, match="already exists; pass --force"):
+            project.models.predict_file(f"{MODEL}@production", source, dest, on_invalid="skip")
+        assert dest.read_bytes() == before
+        clean = tmp_path / "clean.csv"
+        credit.frame(20).to_csv(clean, index=False)
+        doc = project.models.predict_file(f"{MODEL}@production", clean, dest, force=True)
+    assert (doc["scored"], doc["refused"], doc["rejected"]) == (20, 0, None)
+    assert not (tmp_path / "scored.rejected.csv").exists()

@@ -134,7 +134,8 @@ def test_upgrade_ties_earlier_approvals_to_their_events_and_keeps_one_label(
 ) -> None:
     """Under revision 0007, decisions stored earlier point at the audit events that recorded
     them (in order, per version), a model version gets the library versions its register
-    event named, and a request id labelled twice keeps its first label."""
+    event named, and a request id labelled twice keeps its newest label, recording the one it
+    replaced."""
     from datetime import UTC, datetime
 
     from sqlalchemy import insert, select
@@ -186,9 +187,17 @@ def test_upgrade_ties_earlier_approvals_to_their_events_and_keeps_one_label(
                 select(approvals.c.id, approvals.c.event_seq).order_by(approvals.c.id)
             ).all()
             environment = conn.execute(select(model_versions.c.environment)).scalar_one()
-            labels = conn.execute(select(feedback.c.request_id, feedback.c.label)).all()
+            labels = conn.execute(
+                select(
+                    feedback.c.request_id,
+                    feedback.c.label,
+                    feedback.c.replaced_label,
+                    feedback.c.time,
+                    feedback.c.replaced_at,
+                )
+            ).all()
         assert [tuple(r) for r in seqs] == [(10, 2), (11, 4)]
         assert environment == {"sklearn": "1.6.1"}
-        assert [tuple(r) for r in labels] == [("r1", "1")]
+        assert [tuple(r) for r in labels] == [("r1", "0", "1", 1, 2)]
     finally:
         db.dispose()

@@ -127,20 +127,9 @@ def show(
     (production alone)."""
     project = open_project(ctx)
     d = project.deployments.effective(name)
-    serving: list[dict[str, Any]] = []
-    for alias in d.aliases:
-        try:
-            holder = project.models.get(f"{d.model}@{alias}").ref
-        except LookupError:
-            serving.append({"alias": alias, "model": None, "servable": False,
-                            "reasons": [f"{d.model} has no alias '{alias}'"]})  # fmt: skip
-            continue
-        reasons = project.deployments.servable(holder)
-        serving.append(
-            {"alias": alias, "model": holder, "servable": not reasons, "reasons": reasons}
-        )
+    holders = project.deployments.holders(d)
     if json_:
-        emit_json({**d.to_dict(), "serving": serving})
+        emit_json({**d.to_dict(), "serving": [h.to_dict() for h in holders.values()]})
         return
     out = console()
     stored = (
@@ -149,10 +138,10 @@ def show(
         else ("not stored: the model's default")
     )
     out.print(f"[bold]{d.name}[/bold] serves {d.model} ({stored})")
-    for item in serving:
-        role = "shadow" if item["alias"] == d.shadow else f"weight {d.routes[item['alias']]}"
-        state = "ok" if item["servable"] else "REFUSED: " + "; ".join(item["reasons"])
-        out.print(f"  {item['alias']:<12} {role:<10} {item['model'] or '-':<20} {state}")
+    for h in holders.values():
+        role = "shadow" if h.alias == d.shadow else f"weight {d.routes[h.alias]}"
+        state = "ok" if h.servable else "REFUSED: " + "; ".join(h.reasons)
+        out.print(f"  {h.alias:<12} {role:<10} {h.ref or '-':<20} {state}")
 
 
 @app.command("history")

@@ -189,6 +189,9 @@ def predict(
             "skip and null write them with their reasons to OUTPUT-STEM.rejected.csv.",
         ),
     ] = "reject",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the output if it exists.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Score a file in chunks (bounded memory) with a progress bar, every row checked as the
@@ -203,6 +206,7 @@ def predict(
             output,
             chunk_size=chunk_size,
             on_invalid=on_invalid,  # type: ignore[arg-type]
+            force=force,
             progress=bar,
         )
     if json_:

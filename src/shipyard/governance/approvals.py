@@ -50,6 +50,7 @@ class Approval(ReadModel):
     comment: str
     time: datetime
     confirmed: bool = True
+    event_seq: int | None = None  # the audit event that recorded it
 
 
 def standing_of(decisions: Iterable[tuple[str, str]]) -> Standing:
@@ -137,7 +138,9 @@ class Approvals:
                     .where(model_versions.c.id == row.id)
                     .values(status=status)
                 )
-        return Approval(f"{row.name}@{row.version}", actor, decision, comment, now)
+        return Approval(
+            f"{row.name}@{row.version}", actor, decision, comment, now, event_seq=event.seq
+        )
 
     def list(self, ref: str) -> builtins.list[Approval]:
         """Every decision recorded on a version, oldest first, each marked ``confirmed`` or
@@ -147,15 +150,52 @@ class Approvals:
             return decisions(conn, row)
 
     def standing(self, ref: str) -> Standing:
-        """``approved``, ``rejected`` or ``pending``, from the confirmed decisions only
-        (:func:`standing_of`)."""
+        """``approved``, ``rejected`` or ``pending``, from the confirmed decisions only, in
+        the order of their audit events (:func:`standing_of`)."""
         with self._ctx.db.read() as conn:
             return _standing(conn, resolve_version(conn, parse_ref(ref)))
+
+    def servable(self, ref: str, conn: Connection | None = None) -> builtins.list[str]:
+        """Why the version ``ref`` may not take or shadow traffic; empty when it may. The one
+        rule for every move of a protected alias (promotion, rollback), every deployment
+        change and the model server: approved by confirmed decisions with no standing
+        rejection, not archived, and no decision on it that the audit log does not confirm
+        (a row edited or added by hand, which could hide a rejection: fail closed).
+
+        ``conn``: read in that connection (a caller's write transaction) instead of a new one.
+        """
+        if conn is None:
+            with self._ctx.db.read() as own:
+                return self.servable(ref, own)
+        row = resolve_version(conn, parse_ref(ref))
+        name = f"{row.name}@{row.version}"
+        if row.status == "archived":
+            return [f"{name} is archived"]
+        found = decisions(conn, row)
+        forged = [d for d in found if not d.confirmed]
+        if forged:
+            return [
+                f"{len(forged)} decision{'s' if len(forged) != 1 else ''} on {name} "
+                "not confirmed by the audit log (edited or added outside shipyard); run "
+                "`shipyard audit verify`"
+            ]
+        standing = _standing_of(found)
+        if standing == "approved":
+            return []
+        if standing == "rejected":
+            who = sorted({d.approver for d in found if d.confirmed and d.decision == "reject"})
+            return [f"{name} was rejected (by {', '.join(who)})"]
+        return [f"{name} is not approved (no confirmed approval)"]
 
 
 def _standing(conn: Connection, row: Any) -> Standing:
     """The standing of the version ``row`` from its confirmed decisions."""
-    return standing_of((d.approver, d.decision) for d in decisions(conn, row) if d.confirmed)
+    return _standing_of(decisions(conn, row))
+
+
+def _standing_of(found: Sequence[Approval]) -> Standing:
+    confirmed = sorted((d for d in found if d.confirmed), key=lambda d: d.event_seq or 0)
+    return standing_of((d.approver, d.decision) for d in confirmed)
 
 
 def decisions(conn: Connection, row: Any) -> builtins.list[Approval]:
@@ -169,27 +209,38 @@ def decisions(conn: Connection, row: Any) -> builtins.list[Approval]:
     ref = f"{row.name}@{row.version}"
     confirmed = _confirmed(conn, ref, rows)
     return [
-        Approval(ref, a.approver, a.decision, a.comment, a.time, confirmed=a.id in confirmed)
+        Approval(
+            ref,
+            a.approver,
+            a.decision,
+            a.comment,
+            a.time,
+            confirmed=a.id in confirmed,
+            event_seq=None if a.event_seq is None else int(a.event_seq),
+        )
         for a in rows
     ]
 
 
 def _confirmed(conn: Connection, ref: str, rows: Sequence[Any]) -> set[int]:
     """The ids of the approval rows whose audit event agrees with them and is linked into the
-    chain (its hash recomputes, and the next event, or the head, points at it)."""
+    chain (its hash recomputes, and the next event, or the head, points at it). An event
+    confirms one row at most: a copy of a row pointing at the same event is not confirmed."""
     seqs = {int(r.event_seq) for r in rows if r.event_seq is not None}
     if not seqs:
         return set()
     wanted = seqs | {s + 1 for s in seqs}
+    # The head first: an event committed after it is then read too, if it follows one of ours.
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
     events = {
         int(e.seq): e
         for e in conn.execute(select(audit_events).where(audit_events.c.seq.in_(wanted)))
     }
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
     out: set[int] = set()
+    used: set[int] = set()
     for r in rows:
         event = events.get(int(r.event_seq)) if r.event_seq is not None else None
-        if event is None or not _agrees(event, r, ref):
+        if event is None or int(event.seq) in used or not _agrees(event, r, ref):
             continue
         following = events.get(int(event.seq) + 1)
         linked = (
@@ -199,6 +250,7 @@ def _confirmed(conn: Connection, ref: str, rows: Sequence[Any]) -> set[int]:
         )
         if linked:
             out.add(int(r.id))
+            used.add(int(event.seq))
     return out
 
 

@@ -66,14 +66,14 @@ class AuditLog:
         from shipyard.governance.audit_state import check_state
 
         if checkpoint is None:
-            with self._ctx.db.read() as conn:
+            with self._ctx.db.snapshot() as conn:
                 return verify_chain(conn).with_state(check_state(conn))
         from shipyard.stores.audit_keys import local_key
         from shipyard.stores.checkpoints import check_checkpoint, read_checkpoint
 
         data = read_checkpoint(checkpoint)
         local = local_key(self._ctx.settings.root)
-        with self._ctx.db.read() as conn:
+        with self._ctx.db.snapshot() as conn:
             report = verify_chain(conn).with_state(check_state(conn))
             check = check_checkpoint(
                 conn,

@@ -43,7 +43,14 @@ if TYPE_CHECKING:
     from shipyard.governance.training_contract import CheckedNow
     from shipyard.registry.models import Models
 
-__all__ = ["DEFAULT_ROUTES", "MAX_ROUTES", "Deployment", "DeploymentChange", "Deployments"]
+__all__ = [
+    "DEFAULT_ROUTES",
+    "MAX_ROUTES",
+    "Deployment",
+    "DeploymentChange",
+    "Deployments",
+    "Holder",
+]
 
 #: The deployment of a model that has none stored: production takes all traffic.
 DEFAULT_ROUTES: dict[str, int] = {"production": 100}
@@ -70,6 +77,23 @@ class Deployment(ReadModel):
     def aliases(self) -> list[str]:
         """Every alias it serves or shadows, routes first."""
         return [*self.routes, *([self.shadow] if self.shadow else [])]
+
+
+@dataclass(frozen=True)
+class Holder(ReadModel):
+    """Where ``alias`` points (``version`` and ``ref`` None when it points nowhere) and why
+    that version may not serve (empty when it may)."""
+
+    alias: str
+    version: int | None
+    ref: str | None
+    reasons: tuple[str, ...]
+
+    json_properties = ("servable",)
+
+    @property
+    def servable(self) -> bool:
+        return not self.reasons
 
 
 @dataclass(frozen=True)
@@ -145,7 +169,7 @@ class Deployments:
                 )
                 ref = f"{row.name}@{row.version}"
                 checks = [c.to_dict() for c in result.checks]
-                reasons = self.servable(ref)
+                reasons = self._approvals.servable(ref, tx.conn)
                 checks.insert(
                     0,
                     {
@@ -296,25 +320,27 @@ class Deployments:
             find_model_id(conn, name)
         return Deployment(name, name, dict(DEFAULT_ROUTES), None, 0, stored=False)
 
+    def holders(self, deployment: Deployment) -> dict[str, Holder]:
+        """The holder of every alias ``deployment`` routes to or shadows, with the reasons it
+        may not serve (:meth:`servable`)."""
+        found = {}
+        for alias in deployment.aliases:
+            try:
+                mv = self._models.get(f"{deployment.model}@{alias}")
+            except NotFoundError:
+                reason = (
+                    f"{deployment.model} has no alias '{alias}': an approver promotes a version "
+                    f"to it with `shipyard models promote {deployment.model}@N --to {alias}`"
+                )
+                found[alias] = Holder(alias, None, None, (reason,))
+                continue
+            found[alias] = Holder(alias, mv.version, mv.ref, tuple(self.servable(mv.ref)))
+        return found
+
     def servable(self, ref: str) -> builtins.list[str]:
-        """Why the version ``ref`` may not take or shadow traffic; empty when it may (it is
-        approved by confirmed decisions, with no standing rejection, and not archived)."""
-        mv = self._models.get(ref)
-        if mv.status == "archived":
-            return [f"{mv.ref} is archived"]
-        standing = self._approvals.standing(mv.ref)
-        if standing == "approved":
-            return []
-        if standing == "rejected":
-            who = sorted(
-                {
-                    a.approver
-                    for a in self._approvals.list(mv.ref)
-                    if a.confirmed and a.decision == "reject"
-                }
-            )
-            return [f"{mv.ref} was rejected (by {', '.join(who)})"]
-        return [f"{mv.ref} is not approved (no confirmed approval)"]
+        """Why the version ``ref`` may not take or shadow traffic; empty when it may
+        (:meth:`Approvals.servable <shipyard.governance.approvals.Approvals.servable>`)."""
+        return self._approvals.servable(ref)
 
     def protected(self, model: str) -> frozenset[str]:
         """The aliases of ``model`` that only promotion and rollback move."""

@@ -70,11 +70,16 @@ class Promotions:
         *,
         for_alias: str = "production",
         checked_now: CheckedNow | None = None,
+        validate_now: bool = True,
     ) -> PolicyResult:
         """Check a version against its policy, as promotion to ``for_alias`` would.
 
-        ``checked_now`` holds outcomes of training contracts already checked now (see
+        ``checked_now`` holds outcomes of training contracts already checked now, and without
+        ``validate_now`` no other is checked (see
         :func:`~shipyard.governance.training_contract.training_contracts`).
+
+        Raises:
+            ConflictError: without ``validate_now``, a contract not in ``checked_now`` applies.
         """
         from shipyard.governance.policies import Policy, TierRules
         from shipyard.governance.policy_checks import PolicyContext, check_policy
@@ -100,7 +105,9 @@ class Promotions:
         tier = policy.risk_tiers.get(risk_tier or "") or TierRules()
         contract_passed, contract_about = None, None
         if "contract" in (*(policy.require or ()), *(tier.require or ())):
-            verdicts = training_contracts(self._datasets, mv, checked_now)
+            verdicts = training_contracts(
+                self._datasets, mv, checked_now, validate_now=validate_now
+            )
             contract_passed, contract_about = summarize(verdicts, mv.ref)
         ctx = PolicyContext(
             model_ref=mv.ref,
@@ -163,13 +170,12 @@ class Promotions:
                 lock was taken (its binding changed meanwhile); run the command again.
         """
         row = resolve_version(tx.conn, parse_ref(ref))
-        before = dict(checked_now)
-        result = self.check(f"{row.name}@{row.version}", for_alias=alias, checked_now=checked_now)
-        if checked_now != before:
-            raise ConflictError(
-                f"the contract that applies to the training data of {row.name}@{row.version} "
-                "changed while it was being checked; nothing was moved; run the command again"
-            )
+        result = self.check(
+            f"{row.name}@{row.version}",
+            for_alias=alias,
+            checked_now=checked_now,
+            validate_now=False,
+        )
         return row, result
 
     # -- moving protected aliases -------------------------------------------------------------
@@ -190,14 +196,15 @@ class Promotions:
             require_role(tx.conn, self._ctx.actor, "approver", "promote models")
             row, result = self.check_locked(tx, ref, to, checked_now)
             model_ref = f"{row.name}@{row.version}"
-            doc = {"model": model_ref, "alias": to, **result.to_dict()}
-            if not result.passed:
-                failed = result.failures
+            checks = [self._servable_check(tx, model_ref), *result.to_dict()["checks"]]
+            doc = {"model": model_ref, "alias": to, "passed": True, "checks": checks}
+            failed = [c for c in checks if not c["passed"]]
+            if failed:
                 raise CheckFailedError(
                     f"promotion of {model_ref} to {to} refused: {len(failed)} of "
-                    f"{len(result.checks)} checks failed: "
-                    + "; ".join(f"{c.name}: {c.detail}" for c in failed),
-                    details=doc,
+                    f"{len(checks)} checks failed: "
+                    + "; ".join(f"{c['name']}: {c['detail']}" for c in failed),
+                    details={**doc, "passed": False},
                 )
             move_alias(tx, row, to, reason="promote", comment=comment)
             tx.record("model.promote", "model", model_ref, {"alias": to, "checks": doc["checks"]})
@@ -231,18 +238,7 @@ class Promotions:
                     "moved; run rollback again"
                 )
             row, result = self.check_locked(tx, target, alias, checked_now)
-            checks = result.to_dict()["checks"]
-            standing = self._approvals.standing(target)
-            if standing != "approved":
-                checks.insert(
-                    0,
-                    {
-                        "name": "approved",
-                        "passed": False,
-                        "detail": f"{target} is {standing}: only an approved version that was "
-                        "not rejected since can take traffic again",
-                    },
-                )
+            checks = [self._servable_check(tx, target), *result.to_dict()["checks"]]
             doc = {"model": name, "alias": alias, "from": current, "to": previous}
             failed = [c for c in checks if not c["passed"]]
             if failed:
@@ -255,6 +251,16 @@ class Promotions:
                 )
             move_alias(tx, row, alias, reason="rollback", comment=comment)
         return {**doc, "passed": True, "checks": checks}
+
+    def _servable_check(self, tx: AuditedTransaction, ref: str) -> dict[str, Any]:
+        """The check every protected alias move runs first, whatever the policy says: only a
+        version that may serve takes a protected alias (:meth:`Approvals.servable`)."""
+        reasons = self._approvals.servable(ref, tx.conn)
+        return {
+            "name": "servable",
+            "passed": not reasons,
+            "detail": "; ".join(reasons) or f"{ref} is approved, with no standing rejection",
+        }
 
     def _rollback_target(self, name: str, alias: str) -> tuple[int, int]:
         """(current holder, the version before it): the alias's history read as a stack,

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shipyard.errors import ConflictError
+
 if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.registry.versions import ModelVersion
@@ -60,14 +62,24 @@ class TrainingContract:
 
 
 def training_contracts(
-    datasets: Datasets, mv: ModelVersion, checked_now: CheckedNow | None = None
+    datasets: Datasets,
+    mv: ModelVersion,
+    checked_now: CheckedNow | None = None,
+    *,
+    validate_now: bool = True,
 ) -> list[TrainingContract]:
     """The contract verdict of every dataset ``mv`` was trained on, in lineage order.
 
     ``checked_now`` holds the outcomes of contracts already checked now; new ones are added
-    to it (a check now reads the data, which the access log records)."""
+    to it (a check now reads the data, which the access log records). Without
+    ``validate_now`` (the caller holds the write lock, under which recording that read would
+    wait for itself) a contract not checked yet is a conflict instead.
+
+    Raises:
+        ConflictError: without ``validate_now``, a contract applies that was not checked.
+    """
     cache: CheckedNow = {} if checked_now is None else checked_now
-    return [_verdict(datasets, ref, cache) for ref in dict.fromkeys(mv.training_data)]
+    return [_verdict(datasets, ref, cache, validate_now) for ref in dict.fromkeys(mv.training_data)]
 
 
 def summarize(verdicts: Sequence[TrainingContract], model_ref: str) -> tuple[bool | None, str]:
@@ -81,12 +93,20 @@ def summarize(verdicts: Sequence[TrainingContract], model_ref: str) -> tuple[boo
     return (True if all(v.passed for v in verdicts) else None), about
 
 
-def _verdict(datasets: Datasets, ref: str, cache: CheckedNow) -> TrainingContract:
+def _verdict(
+    datasets: Datasets, ref: str, cache: CheckedNow, validate_now: bool
+) -> TrainingContract:
     found = []
     for g in datasets.governing_contracts(ref):
         passed, failures, now = g.passed, g.failures, False
         if passed is None:
             key = (g.checked, g.contract)
+            if key not in cache and not validate_now:
+                raise ConflictError(
+                    f"the contract that applies to the training data {ref} ({g.contract} on "
+                    f"{g.checked}) changed, or the version checked changed, while the check "
+                    "ran; nothing was moved; run the command again"
+                )
             if key not in cache:
                 report = datasets.validate(g.checked, contract=g.contract, store=False)
                 cache[key] = (report.passed, len(report.failures))

@@ -15,12 +15,24 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from shipyard.errors import ConflictError, InvalidInputError, InvalidReferenceError
+from shipyard.errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidReferenceError,
+    PermissionDeniedError,
+)
 from shipyard.refs import parse_ref
 from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import alias_events, deployments, model_aliases
 
-__all__ = ["ALWAYS_PROTECTED", "check_alias", "holder", "move_alias", "protected_aliases"]
+__all__ = [
+    "ALWAYS_PROTECTED",
+    "check_alias",
+    "holder",
+    "move_alias",
+    "protected_aliases",
+    "refuse_protected",
+]
 
 #: Aliases protected for every model, whether or not a deployment uses them.
 ALWAYS_PROTECTED = frozenset({"production"})
@@ -109,3 +121,25 @@ def move_alias(
         {"alias": alias, "from": before, "to": row.version, "comment": comment},
     )
     return before
+
+
+def refuse_protected(conn: Any, model_id: int, name: str, alias: str, ref: str | None) -> None:
+    """Refuse a plain move (set or remove) of ``alias`` when it is protected; the message
+    says how it moves instead (``ref``: the version it was to point at).
+
+    Raises:
+        PermissionDeniedError: ``alias`` is protected.
+    """
+    if alias not in protected_aliases(conn, model_id):
+        return
+    why = "" if alias in ALWAYS_PROTECTED else f", since a deployment of '{name}' serves it"
+    fix = (
+        f"use `shipyard models promote {ref} --to {alias}`"
+        if ref
+        else f"use `shipyard models rollback {name} --alias {alias}`"
+    )
+    raise PermissionDeniedError(
+        f"alias '{alias}' is protected{why}: it moves only through promotion, which runs the "
+        f"policy checks and counts approvals, or rollback; {fix}",
+        details={"alias": alias, "model": name},
+    )

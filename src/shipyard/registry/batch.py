@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard._internal.progress import Progress
-from shipyard.errors import InvalidInputError
+from shipyard.errors import ConflictError, InvalidInputError
 from shipyard.registry.row_checks import RowChecks
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ def score_file(
     *,
     checks: RowChecks | None = None,
     on_invalid: OnInvalid = "reject",
+    force: bool = False,
 ) -> dict[str, Any]:
     """Score ``source`` (CSV or Parquet) into ``dest`` (.csv or .parquet), ``chunk_size`` rows
     at a time, writing under a temporary name that is renamed when complete. Each row is
@@ -58,10 +59,14 @@ def score_file(
     int even in a chunk where it has a gap), followed by ``prediction`` (the model's own
     ``predict()``) and, for a classifier, ``proba_<class>``.
 
+    An existing ``dest`` (or rejected-rows file) is replaced only with ``force``; then a
+    rejected-rows file of an earlier run goes too when no row is refused now.
+
     Raises:
         InvalidInputError: unknown formats, an unreadable input, a missing signature column,
             refused rows with ``on_invalid="reject"`` (the first ones named, with why), or a
             chunk that cannot be written with the column types of the first.
+        ConflictError: ``dest`` or its rejected-rows file exists and ``force`` is false.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -78,6 +83,13 @@ def score_file(
     out_fmt = _INPUT.get(dest.suffix.lower())
     if out_fmt is None:
         raise InvalidInputError(f"{dest}: the output must end in .csv or .parquet")
+    taken = [f for f in (dest, rejected_path(dest)) if f.exists()]
+    if taken and not force:
+        raise ConflictError(
+            f"{taken[0]} already exists; pass --force to replace it (force=True in Python), "
+            "or choose another output",
+            details={"existing": [str(f) for f in taken]},
+        )
     if predictor.signature is None:
         raise InvalidInputError(
             f"{predictor.name} has no signature, so its input cannot be checked; register it "
@@ -169,6 +181,8 @@ def score_file(
             refused_writer.close()
             refused_writer = None
             os.replace(refused_tmp, refused_file)
+        else:
+            refused_file.unlink(missing_ok=True)  # an earlier run's, replaced with --force
         os.replace(tmp, dest)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInputError(f"{source}: cannot read: {exc}") from None

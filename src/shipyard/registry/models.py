@@ -24,9 +24,9 @@ from sqlalchemy import func, select, update
 from shipyard._internal.hashing import digest_file
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.authz import require_role
-from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref, validate_name
-from shipyard.registry.aliases import ALWAYS_PROTECTED, check_alias, move_alias, protected_aliases
+from shipyard.registry.aliases import check_alias, move_alias, refuse_protected
 from shipyard.registry.versions import (
     AliasEvent,
     ModelSummary,
@@ -329,7 +329,7 @@ class Models:
         with audited(self._ctx.db, self._ctx.actor) as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", f"move model aliases ({alias})")
             row = resolve_version(tx.conn, parse_ref(ref))
-            _refuse_protected(tx.conn, row.model_id, row.name, alias, f"{row.name}@{row.version}")
+            refuse_protected(tx.conn, row.model_id, row.name, alias, f"{row.name}@{row.version}")
             move_alias(tx, row, alias, reason="set", comment=comment)
             return to_version(tx.conn, resolve_version(tx.conn, parse_ref(f"{row.name}@{alias}")))
 
@@ -343,7 +343,7 @@ class Models:
         with audited(self._ctx.db, self._ctx.actor) as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "move model aliases")
             model_id = find_model_id(tx.conn, name)
-            _refuse_protected(tx.conn, model_id, name, alias, None)
+            refuse_protected(tx.conn, model_id, name, alias, None)
             current = tx.conn.execute(
                 select(model_aliases.c.version)
                 .where(model_aliases.c.model_id == model_id)
@@ -523,6 +523,7 @@ class Models:
         *,
         chunk_size: int = 50_000,
         on_invalid: OnInvalid = "reject",
+        force: bool = False,
         progress: Progress = NO_PROGRESS,
     ) -> dict[str, Any]:
         """Score a CSV or Parquet file chunk by chunk into ``dest`` (.csv or .parquet): the
@@ -536,6 +537,7 @@ class Models:
 
         Raises:
             InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
+            ConflictError: the output exists and ``force`` is false.
         """
         from shipyard.registry.batch import score_file
 
@@ -549,6 +551,7 @@ class Models:
             progress,
             checks=checks,
             on_invalid=on_invalid,
+            force=force,
         )
 
 
@@ -566,23 +569,6 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
         "it could not load this version (a FunctionTransformer over a function of your own "
         "or an estimator class of your own is not trusted); nothing was registered",
         details={"model": name, "untrusted_types": list(types)},
-    )
-
-
-def _refuse_protected(conn: Any, model_id: int, name: str, alias: str, ref: str | None) -> None:
-    """Raise when ``alias`` is protected (:func:`~shipyard.registry.aliases.protected_aliases`)."""
-    if alias not in protected_aliases(conn, model_id):
-        return
-    why = "" if alias in ALWAYS_PROTECTED else f", since a deployment of '{name}' serves it"
-    fix = (
-        f"use `shipyard models promote {ref} --to {alias}`"
-        if ref
-        else f"use `shipyard models rollback {name} --alias {alias}`"
-    )
-    raise PermissionDeniedError(
-        f"alias '{alias}' is protected{why}: it moves only through promotion, which runs the "
-        f"policy checks and counts approvals, or rollback; {fix}",
-        details={"alias": alias, "model": name},
     )
 
 

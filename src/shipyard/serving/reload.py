@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shipyard.errors import CheckFailedError, InvalidInputError, NotFoundError
-from shipyard.governance.deployments import Deployment
+from shipyard.errors import CheckFailedError, InvalidInputError
+from shipyard.governance.deployments import Deployment, Holder
 from shipyard.registry.compiled import CompiledModel, compile_predictor
 from shipyard.registry.row_checks import RowChecks
 from shipyard.serving.failures import describe
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from shipyard.serving.app import ServeConfig, State
     from shipyard.serving.batching import Batcher
 
-__all__ = ["Holder", "Slot", "check_servable", "follow", "load_slot", "target"]
+__all__ = ["Slot", "check_servable", "follow", "load_slot", "target"]
 
 log = logging.getLogger("shipyard.serving")
 
@@ -65,17 +65,6 @@ class Slot:
         self.label = str(self.version)
 
 
-@dataclass(frozen=True)
-class Holder:
-    """Where ``alias`` points (``version`` None when it points nowhere) and why that version
-    may not serve (empty when it may)."""
-
-    alias: str
-    version: int | None
-    ref: str | None
-    reasons: tuple[str, ...]
-
-
 def target(project: Project, config: ServeConfig) -> Deployment:
     """What ``config`` serves: the deployment ``config.deployment``
     (:meth:`Deployments.effective`), or, with ``config.alias``, that alias of the model
@@ -88,25 +77,6 @@ def target(project: Project, config: ServeConfig) -> Deployment:
         return project.deployments.effective(config.deployment)
     routes = {config.alias: 100}
     return Deployment(config.deployment, config.deployment, routes, None, 0, stored=False)
-
-
-def holders(project: Project, deployment: Deployment) -> dict[str, Holder]:
-    """The holder of every alias ``deployment`` routes to or shadows, with the reasons it
-    may not serve."""
-    found = {}
-    for alias in deployment.aliases:
-        try:
-            mv = project.models.get(f"{deployment.model}@{alias}")
-        except NotFoundError:
-            reason = (
-                f"{deployment.model} has no alias '{alias}': an approver promotes a version "
-                f"to it with `shipyard models promote {deployment.model}@N --to {alias}`"
-            )
-            found[alias] = Holder(alias, None, None, (reason,))
-            continue
-        reasons = tuple(project.deployments.servable(mv.ref))
-        found[alias] = Holder(alias, mv.version, mv.ref, reasons)
-    return found
 
 
 def check_servable(project: Project, config: ServeConfig) -> tuple[Deployment, dict[str, Holder]]:
@@ -132,7 +102,7 @@ def check_servable(project: Project, config: ServeConfig) -> tuple[Deployment, d
                 details={"model": model, "alias": config.alias},
             )
     deployment = target(project, config)
-    found = holders(project, deployment)
+    found = project.deployments.holders(deployment)
     refused = [h for h in found.values() if h.reasons]
     if refused:
         raise CheckFailedError(
@@ -184,7 +154,7 @@ class Observed:
 def observe(project: Project, config: ServeConfig, loaded: Mapping[str, Slot]) -> Observed:
     """Read the deployment and the holders (database reads: run in a thread)."""
     deployment = target(project, config)
-    found = holders(project, deployment)
+    found = project.deployments.holders(deployment)
     kept = {}
     for alias, holder in found.items():
         slot = loaded.get(alias)

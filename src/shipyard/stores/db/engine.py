@@ -52,6 +52,17 @@ class Database:
             yield conn
 
     @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A connection in a read transaction whose every statement sees the same moment:
+        REPEATABLE READ on PostgreSQL (READ COMMITTED would let each statement see newer
+        commits), a plain read transaction on SQLite, whose reads already do."""
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """A connection in a write transaction, committed on success, rolled back on error."""
         with self.engine.connect() as conn:

@@ -6,8 +6,9 @@ models, and one feedback label per request id.
   decisions by matching their ``model.approve`` / ``model.reject`` events in order.
 - ``model_versions.environment``: the library versions a model was saved with, filled in from
   the ``model.register`` events that recorded them.
-- ``feedback``: a request id has one label (duplicates from before are reduced to the first),
-  and a replaced label is kept beside the one that replaced it.
+- ``feedback``: a request id has one label (duplicates from before are reduced to the newest,
+  which records the one before it as replaced), and a replaced label is kept beside the one
+  that replaced it.
 
 Revision ID: 0007
 Revises: 0006
@@ -72,17 +73,48 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("event_seq", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("model_versions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("environment", sa.JSON(), nullable=True))
-    op.execute(
-        "DELETE FROM feedback WHERE id NOT IN "
-        "(SELECT keep FROM (SELECT MIN(id) AS keep FROM feedback GROUP BY request_id) AS firsts)"
-    )
     with op.batch_alter_table("feedback", schema=None) as batch_op:
         batch_op.add_column(sa.Column("replaced_label", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("replaced_at", sa.BigInteger(), nullable=True))
+    _one_label_per_request()
+    with op.batch_alter_table("feedback", schema=None) as batch_op:
         batch_op.drop_index("ix_feedback_request")
         batch_op.create_index("ix_feedback_request", ["request_id"], unique=True)
     _link_approvals_to_events()
     _record_environments()
+
+
+def _one_label_per_request() -> None:
+    """A request id labelled several times keeps its newest label (a second label was a
+    correction), recorded as replacing the one before it, at the time it came; the row keeps
+    the time the first label came, as a replacement does from now on."""
+    conn = op.get_bind()
+    rows = conn.execute(
+        sa.text(
+            "SELECT id, request_id, label, time FROM feedback WHERE request_id IN "
+            "(SELECT request_id FROM feedback GROUP BY request_id HAVING COUNT(*) > 1) "
+            "ORDER BY request_id, id"
+        )
+    ).all()
+    by_request: dict[str, list[sa.Row[tuple[int, str, str, int]]]] = defaultdict(list)
+    for row in rows:
+        by_request[row.request_id].append(row)
+    for labels in by_request.values():
+        *earlier, newest = labels
+        conn.execute(
+            sa.text(
+                "UPDATE feedback SET time = :first, replaced_label = :before, "
+                "replaced_at = :at WHERE id = :id"
+            ),
+            {
+                "first": earlier[0].time,
+                "before": earlier[-1].label,
+                "at": newest.time,
+                "id": newest.id,
+            },
+        )
+        for row in earlier:
+            conn.execute(sa.text("DELETE FROM feedback WHERE id = :id"), {"id": row.id})
 
 
 def _link_approvals_to_events() -> None:
