@@ -34,12 +34,13 @@ from tests.cli.conftest import cli_project as cli_project
 from tests.serving.test_app import (
     MODEL,
     CreditProject,
-    credit_copy,
     logged,
     metric,
     predict,
     serving,
 )
+from tests.serving.test_app import credit as credit
+from tests.serving.test_app import project as project
 
 with warnings.catch_warnings():
     # Starlette asks for the httpx2 fork; the test client works the same on httpx.
@@ -47,19 +48,6 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 TOKEN = "s3cret-ingest-token"
-
-
-@pytest.fixture
-def credit(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> CreditProject:
-    """This test's own copy of the credit project."""
-    return credit_copy(tmp_path_factory, tmp_path / "proj")
-
-
-@pytest.fixture
-def project(credit: CreditProject) -> Iterator[Project]:
-    """The credit project opened as alice, next to the server."""
-    with credit.open() as proj:
-        yield proj
 
 
 @pytest.fixture
