@@ -16,17 +16,19 @@ from shipyard.errors import (
     PermissionDeniedError,
     ProjectNotFoundError,
     ShipyardError,
+    UnauthenticatedError,
 )
 
 # class, code, HTTP status, exit code, the base classes callers catch it by
 ERROR_TABLE = [
     (ShipyardError, "error", 500, 1, (Exception,)),
-    (InvalidInputError, "invalid_input", 400, 1, (ShipyardError, ValueError)),
-    (InvalidReferenceError, "invalid_ref", 400, 1, (InvalidInputError, ValueError)),
+    (InvalidInputError, "invalid_input", 422, 1, (ShipyardError, ValueError)),
+    (InvalidReferenceError, "invalid_ref", 422, 1, (InvalidInputError, ValueError)),
     (NotFoundError, "not_found", 404, 1, (ShipyardError, LookupError)),
     (ProjectNotFoundError, "no_project", 404, 1, (NotFoundError, LookupError)),
     (ConflictError, "conflict", 409, 1, (ShipyardError,)),
     (PermissionDeniedError, "permission", 403, 1, (ShipyardError,)),
+    (UnauthenticatedError, "unauthenticated", 401, 1, (ShipyardError,)),
     (IntegrityError, "integrity", 500, 3, (ShipyardError,)),
     (CheckFailedError, "check_failed", 422, 3, (ShipyardError,)),
     (MissingDependencyError, "missing_dependency", 500, 1, (ShipyardError, ImportError)),

@@ -4,12 +4,13 @@ Every error carries a machine-readable ``code``, the HTTP status a server answer
 the exit code the CLI ends with (DESIGN.md: 1 error, 3 a check that ran and did not pass)::
 
     ShipyardError                       code            http  exit
-    ├── InvalidInputError (ValueError)  invalid_input    400   1
-    │   └── InvalidReferenceError       invalid_ref      400   1
+    ├── InvalidInputError (ValueError)  invalid_input    422   1
+    │   └── InvalidReferenceError       invalid_ref      422   1
     ├── NotFoundError (LookupError)     not_found        404   1
     │   └── ProjectNotFoundError        no_project       404   1
     ├── ConflictError                   conflict         409   1
     ├── PermissionDeniedError           permission       403   1
+    ├── UnauthenticatedError            unauthenticated  401   1
     ├── IntegrityError                  integrity        500   3
     ├── CheckFailedError                check_failed     422   3
     └── MissingDependencyError (ImportError)  missing_dependency  500  1
@@ -32,6 +33,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProjectNotFoundError",
     "ShipyardError",
+    "UnauthenticatedError",
 ]
 
 
@@ -59,7 +61,7 @@ class InvalidInputError(ShipyardError, ValueError):
     """The input (a file, an argument, a document) is not acceptable."""
 
     code = "invalid_input"
-    http_status = 400
+    http_status = 422
 
     @classmethod
     def from_problems(cls, what: str, problems: list[str]) -> InvalidInputError:
@@ -103,6 +105,13 @@ class PermissionDeniedError(ShipyardError):
 
     code = "permission"
     http_status = 403
+
+
+class UnauthenticatedError(ShipyardError):
+    """The request names no one: no token, or one that is unknown, expired or revoked."""
+
+    code = "unauthenticated"
+    http_status = 401
 
 
 class IntegrityError(ShipyardError):

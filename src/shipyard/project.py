@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from shipyard.governance.policy_registry import Policies
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
+    from shipyard.governance.tokens import Tokens
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
     from shipyard.stores.integrity import GarbageReport, StoreReport
@@ -51,9 +52,12 @@ __all__ = ["Project", "init_project", "open_project"]
 class Project:
     """The entry point to every service of one project, acting as one user (``actor``)."""
 
-    def __init__(self, settings: Settings, *, actor: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, actor: str | None = None, token_id: str | None = None
+    ) -> None:
         self.settings = settings
         self.actor = actor or current_actor()
+        self.token_id = token_id
         self.db = Database(settings.db_url)
         self.artifacts = ArtifactStore(settings.artifacts_uri, settings.artifacts_options)
 
@@ -64,19 +68,21 @@ class Project:
     def root(self) -> Path:
         return self.settings.root
 
-    def as_actor(self, actor: str) -> Project:
-        """The same project (same stores) acting as another user."""
+    def as_actor(self, actor: str, *, token_id: str | None = None) -> Project:
+        """The same project (same stores) acting as another user (through the API token
+        ``token_id``, recorded with each change, on the team server)."""
         other = object.__new__(Project)
         other.__dict__.update(
             {k: v for k, v in self.__dict__.items() if k in ("settings", "db", "artifacts")}
         )
         other.actor = actor
+        other.token_id = token_id
         return other
 
     @cached_property
     def context(self) -> ServiceContext:
         """The stores and the actor every service of this project works with."""
-        return ServiceContext(self.db, self.artifacts, self.settings, self.actor)
+        return ServiceContext(self.db, self.artifacts, self.settings, self.actor, self.token_id)
 
     # The services, wired here and nowhere else: each gets the context and, by name, the
     # services it calls.
@@ -172,6 +178,12 @@ class Project:
         return Users(self.context)
 
     @cached_property
+    def tokens(self) -> Tokens:
+        from shipyard.governance.tokens import Tokens
+
+        return Tokens(self.context)
+
+    @cached_property
     def audit(self) -> AuditLog:
         from shipyard.governance.audit import AuditLog
 
@@ -210,7 +222,7 @@ class Project:
             self.db, self.artifacts, grace_seconds=grace_seconds, dry_run=dry_run
         )
         if not dry_run and report.blobs:
-            with audited(self.db, self.actor) as tx:
+            with self.context.audited() as tx:
                 tx.record(
                     "store.gc",
                     "project",

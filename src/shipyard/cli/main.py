@@ -20,6 +20,7 @@ from shipyard.cli import governance as governance_cmds
 from shipyard.cli import models as models_cmds
 from shipyard.cli import runs as runs_cmds
 from shipyard.cli import serve as serve_cmds
+from shipyard.cli import server as server_cmds
 from shipyard.cli import users as users_cmds
 from shipyard.cli._common import JsonOpt, State, emit_json, open_project, progress
 from shipyard.errors import ShipyardError
@@ -42,6 +43,7 @@ app.add_typer(governance_cmds.policy_app, name="policy")
 app.add_typer(users_cmds.app, name="users")
 app.command("check")(governance_cmds.check)
 app.command("serve")(serve_cmds.serve)
+app.command("server")(server_cmds.server)
 app.add_typer(deployments_cmds.app, name="deployments")
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(db_cmds.app, name="db")

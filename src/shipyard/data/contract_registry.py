@@ -21,7 +21,6 @@ from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.refs import Ref, parse_ref, validate_name
-from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import contract_versions, contracts, datasets
 from shipyard.stores.versioning import next_version, pick_version
 
@@ -109,7 +108,7 @@ class Contracts:
         spec = parsed.to_dict()
         digest = digest_bytes(canonical_json(spec))
         now = datetime.now(UTC)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "add contracts")
             row = tx.conn.execute(select(contracts.c.id).where(contracts.c.name == name)).first()
             if row is None:
@@ -201,7 +200,7 @@ class Contracts:
         """
         validate_name(dataset, "dataset name")
         ref = parse_ref(contract)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "bind contracts")
             resolved = _resolve(tx.conn, ref)
             # A digest prefix may match more versions later: store the version it means now.
@@ -242,7 +241,7 @@ class Contracts:
 
     def unbind(self, dataset: str) -> None:
         """Stop validating new versions of ``dataset``."""
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "bind contracts")
             row = tx.conn.execute(
                 select(datasets.c.id, datasets.c.contract).where(datasets.c.name == dataset)

@@ -46,7 +46,6 @@ from shipyard.data.versions import (
 )
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref, validate_name
-from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import dataset_versions, datasets
 from shipyard.stores.lineage import walk
 
@@ -226,7 +225,7 @@ class Datasets:
         """
         new_tags = _check_tags(set_tags or {})
         remove = list(remove)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "tag data")
             row = resolve(tx.conn, parse_ref(ref))
             tags = dict(row.tags or {})
@@ -497,7 +496,7 @@ class Datasets:
         return df
 
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, **payload})
 
 

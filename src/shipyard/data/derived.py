@@ -28,7 +28,6 @@ from shipyard.data.versions import (
 )
 from shipyard.errors import CheckFailedError, InvalidInputError
 from shipyard.refs import parse_ref, validate_name
-from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import dataset_versions
 
 if TYPE_CHECKING:
@@ -184,7 +183,7 @@ def validate_version(
         report = validate(cv.contract, pl.scan_parquet(path))
     status = "valid" if report.passed else "invalid"
     if not store:
-        with audited(ctx.db, ctx.actor) as tx:
+        with ctx.audited() as tx:
             tx.record(
                 "dataset.read",
                 KIND,
@@ -192,7 +191,7 @@ def validate_version(
                 {"digest": v.digest, "via": "validate", "contract": cv.ref},
             )
         return report
-    with audited(ctx.db, ctx.actor) as tx:
+    with ctx.audited() as tx:
         require_role(tx.conn, ctx.actor, "contributor", "validate data")
         row = resolve(tx.conn, parse_ref(v.ref))
         tx.conn.execute(

@@ -26,7 +26,7 @@ from shipyard.data import ingest
 from shipyard.data.profiles import dtype_name, profile_parquet
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.refs import Ref
-from shipyard.stores.audit import AuditedTransaction, audited
+from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets
 from shipyard.stores.lineage import add_edge, parents_of
 from shipyard.stores.versioning import next_version, pick_version
@@ -311,7 +311,7 @@ def commit_versions(
                     f"{path} changed while it was being added; add the folder again"
                 )
         ctx.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
-    with audited(ctx.db, ctx.actor) as tx:
+    with ctx.audited() as tx:
         require_role(tx.conn, ctx.actor, "contributor", "add data")
         results: list[DatasetVersion] = []
         for p in pending:

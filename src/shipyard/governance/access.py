@@ -14,7 +14,6 @@ from shipyard._internal.encode import ReadModel
 from shipyard.authz import check_role, require_role
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.refs import validate_name
-from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import users
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ class Users:
         validate_name(name, "user name")
         new_role = check_role(role)
         now = datetime.now(UTC)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "admin", "manage users")
             row = tx.conn.execute(select(users).where(users.c.name == name)).first()
             if row is None:

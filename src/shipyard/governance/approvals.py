@@ -28,7 +28,7 @@ from shipyard.authz import require_role
 from shipyard.errors import PermissionDeniedError
 from shipyard.refs import parse_ref
 from shipyard.registry.versions import resolve_version
-from shipyard.stores.audit import audited, row_hash
+from shipyard.stores.audit import row_hash
 from shipyard.stores.db.tables import approvals, audit_events, audit_head, model_versions, runs
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class Approvals:
     def _decide(self, ref: str, decision: str, comment: str) -> Approval:
         now = datetime.now(UTC)
         actor = self._ctx.actor
-        with audited(self._ctx.db, actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, actor, "approver", f"{decision} models")
             row = resolve_version(tx.conn, parse_ref(ref))
             authors = {row.created_by}

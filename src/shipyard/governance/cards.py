@@ -18,7 +18,6 @@ from sqlalchemy import select
 from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError
 from shipyard.refs import parse_ref
-from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import card_sections
 
 if TYPE_CHECKING:
@@ -70,7 +69,7 @@ class Cards:
             raise InvalidInputError("the section text is empty")
         from shipyard.registry.versions import resolve_version
 
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "write model cards")
             row = resolve_version(tx.conn, parse_ref(ref))
             key = {"model_id": row.model_id, "version": row.version, "section": section}

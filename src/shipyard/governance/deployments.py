@@ -31,7 +31,6 @@ from shipyard.errors import CheckFailedError, InvalidInputError, NotFoundError
 from shipyard.refs import validate_name
 from shipyard.registry.aliases import check_alias, protected_aliases
 from shipyard.registry.versions import find_model_id
-from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import deployment_events, deployments, registered_models
 
 if TYPE_CHECKING:
@@ -159,7 +158,7 @@ class Deployments:
             holder = self._holder(model, alias)
             checked_now.update(self._promotions.prepare(holder))
         now = datetime.now(UTC)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "approver", "change deployments")
             model_id = find_model_id(tx.conn, model)
             results: builtins.list[dict[str, Any]] = []

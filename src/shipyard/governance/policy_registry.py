@@ -23,7 +23,6 @@ from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError
 from shipyard.refs import validate_name
 from shipyard.registry.versions import find_model_id
-from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import policies, registered_models
 from shipyard.stores.versioning import next_version
 
@@ -84,7 +83,7 @@ class Policies:
             parsed = Policy.from_file(path)
         spec = parsed.to_dict()
         digest = policy_digest(spec)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "admin", "set policies")
             version = next_version(tx.conn, policies, policies.c.name == name)
             tx.conn.execute(
@@ -156,7 +155,7 @@ class Policies:
             NotFoundError: no such model.
         """
         known = builtins.list(self.effective(name).risk_tiers) if tier is not None else []
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "admin", "set risk tiers")
             find_model_id(tx.conn, name)
             if tier is not None:

@@ -24,7 +24,7 @@ from shipyard.errors import CheckFailedError, ConflictError, NotFoundError
 from shipyard.refs import parse_ref
 from shipyard.registry.aliases import check_alias, move_alias
 from shipyard.registry.versions import resolve_version
-from shipyard.stores.audit import AuditedTransaction, audited
+from shipyard.stores.audit import AuditedTransaction
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
@@ -192,7 +192,7 @@ class Promotions:
         with self._ctx.db.read() as conn:
             require_role(conn, self._ctx.actor, "approver", "promote models")
         checked_now = self.prepare(ref)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "approver", "promote models")
             row, result = self.check_locked(tx, ref, to, checked_now)
             model_ref = f"{row.name}@{row.version}"
@@ -230,7 +230,7 @@ class Promotions:
         current, previous = self._rollback_target(name, alias)
         target = f"{name}@{previous}"
         checked_now = self.prepare(target)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "approver", "roll back models")
             if self._rollback_target(name, alias) != (current, previous):
                 raise ConflictError(

@@ -19,7 +19,6 @@ from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError
 from shipyard.refs import parse_ref
 from shipyard.registry.versions import find_model_id
-from shipyard.stores.audit import audited
 from shipyard.stores.db.tables import evaluation_reports
 from shipyard.stores.lineage import add_edge
 
@@ -86,7 +85,7 @@ class Evaluations:
         report = evaluate(predictor, frame, label, sensitive=list(sensitive), bootstrap=bootstrap)
         doc = report.to_dict()
         now = datetime.now(UTC)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "evaluate models")
             model_id = find_model_id(tx.conn, mv.name)
             res = tx.conn.execute(

@@ -36,7 +36,7 @@ from shipyard.registry.versions import (
     select_versions,
     to_version,
 )
-from shipyard.stores.audit import AuditedTransaction, audited
+from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import (
     alias_events,
     blob_refs,
@@ -190,7 +190,7 @@ class Models:
         details: dict[str, Any],
     ) -> ModelVersion:
         now = datetime.now(UTC)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "register models")
             model_id = _ensure_model(tx, name, now)
             version = next_version(tx.conn, model_versions, model_versions.c.model_id == model_id)
@@ -326,7 +326,7 @@ class Models:
             PermissionDeniedError: the alias is protected, or the actor is not a contributor.
         """
         check_alias(alias)
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", f"move model aliases ({alias})")
             row = resolve_version(tx.conn, parse_ref(ref))
             refuse_protected(tx.conn, row.model_id, row.name, alias, f"{row.name}@{row.version}")
@@ -340,7 +340,7 @@ class Models:
             PermissionDeniedError: the alias is protected, or the actor is not a contributor.
             NotFoundError: the model has no such alias.
         """
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "move model aliases")
             model_id = find_model_id(tx.conn, name)
             refuse_protected(tx.conn, model_id, name, alias, None)
@@ -373,7 +373,7 @@ class Models:
     def archive(self, ref: str) -> ModelVersion:
         """Mark a version archived (contributor). A version an alias points at cannot be
         archived until the alias moves."""
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "archive models")
             row = resolve_version(tx.conn, parse_ref(ref))
             held = [
@@ -424,7 +424,7 @@ class Models:
         with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
             model = load_model(path, trusted=trusted)
         signature = Signature.from_dict(v.signature) if v.signature else None
-        with audited(self._ctx.db, self._ctx.actor) as tx:
+        with self._ctx.audited() as tx:
             tx.record("model.load", KIND, v.ref, {"digest": v.digest})
         predictor = CheckedPredictor(model, signature, name=v.ref, saved_with=v.environment)
         problem = predictor.version_problem

@@ -52,6 +52,7 @@ class AuditEvent(ReadModel):
     payload: dict[str, Any]
     prev_hash: str
     hash: str
+    token_id: str | None = None  # the API token the change was made with (team server)
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,11 @@ def event_hash(
     entity: str,
     payload: str,
     prev_hash: str,
+    token_id: str | None = None,
 ) -> str:
-    """The hash of an event's content, chained to its predecessor."""
-    doc = {
+    """The hash of an event's content, chained to its predecessor (the token id counts only
+    when there is one, so events from before tokens keep their hashes)."""
+    doc: dict[str, Any] = {
         "seq": seq,
         "time": time,
         "actor": actor,
@@ -122,6 +125,8 @@ def event_hash(
         "payload": payload,
         "prev_hash": prev_hash,
     }
+    if token_id is not None:
+        doc["token_id"] = token_id
     return digest_bytes(canonical_json(doc))
 
 
@@ -136,6 +141,7 @@ def row_hash(row: Any) -> str:
         entity=row.entity,
         payload=row.payload,
         prev_hash=row.prev_hash,
+        token_id=getattr(row, "token_id", None),
     )
 
 
@@ -146,9 +152,10 @@ class AuditedTransaction:
     serialised and the chain never forks.
     """
 
-    def __init__(self, conn: Connection, actor: str) -> None:
+    def __init__(self, conn: Connection, actor: str, token_id: str | None = None) -> None:
         self.conn = conn
         self.actor = actor
+        self.token_id = token_id
         row = conn.execute(
             select(audit_head.c.seq, audit_head.c.hash)
             .where(audit_head.c.id == 1)
@@ -174,6 +181,7 @@ class AuditedTransaction:
             entity=entity,
             payload=body,
             prev_hash=self._hash,
+            token_id=self.token_id,
         )
         self.conn.execute(
             audit_events.insert().values(
@@ -186,11 +194,21 @@ class AuditedTransaction:
                 payload=body,
                 prev_hash=self._hash,
                 hash=h,
+                token_id=self.token_id,
             )
         )
         self.conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=h))
         event = AuditEvent(
-            seq, time, self.actor, action, entity_kind, entity, payload or {}, self._hash, h
+            seq,
+            time,
+            self.actor,
+            action,
+            entity_kind,
+            entity,
+            payload or {},
+            self._hash,
+            h,
+            self.token_id,
         )
         self._seq, self._hash = seq, h
         self.events.append(event)
@@ -198,10 +216,11 @@ class AuditedTransaction:
 
 
 @contextmanager
-def audited(db: Database, actor: str) -> Iterator[AuditedTransaction]:
-    """Open a write transaction with an audit recorder; commits when the block succeeds."""
+def audited(db: Database, actor: str, token_id: str | None = None) -> Iterator[AuditedTransaction]:
+    """Open a write transaction with an audit recorder; commits when the block succeeds.
+    ``token_id`` names the API token the actor acts with (team server)."""
     with db.write() as conn:
-        yield AuditedTransaction(conn, actor)
+        yield AuditedTransaction(conn, actor, token_id)
 
 
 def _row_to_event(row: Any) -> AuditEvent:
@@ -219,6 +238,7 @@ def _row_to_event(row: Any) -> AuditEvent:
         payload,
         row.prev_hash,
         row.hash,
+        row.token_id,
     )
 
 

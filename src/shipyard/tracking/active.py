@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard.authz import require_role
 from shipyard.errors import ConflictError, InvalidInputError
-from shipyard.stores.audit import AuditedTransaction, audited
+from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import (
     blob_refs,
     run_artifacts,
@@ -337,7 +337,7 @@ class ActiveRun:
 
 class _ContributorTx:
     def __init__(self, ctx: ServiceContext, doing: str) -> None:
-        self._cm = audited(ctx.db, ctx.actor)
+        self._cm = ctx.audited()
         self._actor = ctx.actor
         self._doing = doing
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 
 __all__ = [
     "alias_events",
+    "api_tokens",
     "approvals",
     "audit_events",
     "audit_head",
@@ -110,6 +111,23 @@ users = Table(
     Column("created_by", String(128), nullable=False),
 )
 
+# API tokens of the team server: the secret is kept only as a salted scrypt hash.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("label", String(128), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("hash", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("revoked_by", String(128), nullable=True),
+    Index("ix_api_tokens_user", "user"),
+)
+
 # One row that every mutating transaction updates: it serialises writers on the audit chain
 # (a row lock on PostgreSQL, the database write lock on SQLite) so the chain never forks.
 audit_head = Table(
@@ -132,6 +150,8 @@ audit_events = Table(
     Column("payload", Text, nullable=False),
     Column("prev_hash", String(80), nullable=False),
     Column("hash", String(80), nullable=False),
+    # The API token the change was made with (team server); part of the hash when set.
+    Column("token_id", String(32), nullable=True),
     Index("ix_audit_events_entity", "entity_kind", "entity"),
 )
 

@@ -1,0 +1,14 @@
+"""The REST API under ``/api/v1``: thin routes (parse, call one service method, return its
+read model), one module per area."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from shipyard.server.api import users
+
+__all__ = ["router"]
+
+router = APIRouter()
+for _module in (users,):
+    router.include_router(_module.router)

@@ -1,0 +1,89 @@
+"""Fixtures for the team server: users of every role with a token each, an in-process client
+of the app, and a real uvicorn server on a loopback port (for clients such as ``mlflow``)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from starlette.exceptions import StarletteDeprecationWarning
+
+from shipyard.project import Project
+from shipyard.server.app import create_app
+
+with warnings.catch_warnings():
+    # Starlette asks for the httpx2 fork; the test client works the same on httpx.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+#: One user per role; alice (the project's creator) is the admin.
+ROLE_USERS = {"viewer": "vic", "contributor": "carol", "approver": "abe", "admin": "alice"}
+
+
+@dataclass(frozen=True)
+class Team:
+    """Users of every role and a bearer token for each (``tokens[role]``)."""
+
+    tokens: dict[str, str]
+
+    def headers(self, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@pytest.fixture
+def team(project: Project) -> Team:
+    """vic (viewer), carol (contributor), abe (approver) and alice (admin), each with a token."""
+    tokens = {}
+    for role, user in ROLE_USERS.items():
+        if user != project.actor:
+            project.users.add(user, role)
+        tokens[role] = project.tokens.create(user, label=f"{role} test token").token
+    return Team(tokens)
+
+
+@pytest.fixture
+def api(project: Project) -> Iterator[TestClient]:
+    """An in-process client of the server over ``project`` (no token set: pass headers)."""
+    with TestClient(create_app(project), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(project: Project) -> Iterator[str]:
+    """A real uvicorn server over ``project`` on a free loopback port; yields its base URL."""
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(project), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    else:
+        server.should_exit = True
+        pytest.fail("the server did not start within 20 s")
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
