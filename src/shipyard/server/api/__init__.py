@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shipyard.server.api import users
+from shipyard.server.api import (
+    audit,
+    contracts,
+    datasets,
+    deployments,
+    governance,
+    models,
+    runs,
+    users,
+)
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (users,):
+for _module in (datasets, contracts, runs, models, governance, deployments, audit, users):
     router.include_router(_module.router)

@@ -10,5 +10,18 @@ __all__ = ["routers"]
 
 
 def routers() -> list[APIRouter]:
-    """The routers to mount on the server (left out of the ``/api/v1`` OpenAPI document)."""
-    return []
+    """The routers to mount on the server, left out of the ``/api/v1`` OpenAPI document: the
+    tracking, registry and logged-model routes under both MLflow prefixes, and the artifact
+    proxy."""
+    from shipyard.server.mlflow_api import artifacts, logged_models, registry, tracking
+
+    out = []
+    for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):
+        r = APIRouter(prefix=prefix, include_in_schema=False)
+        for module in (tracking, registry, logged_models):
+            r.include_router(module.router)
+        out.append(r)
+    art = APIRouter(prefix="/api/2.0/mlflow-artifacts", include_in_schema=False)
+    art.include_router(artifacts.router)
+    out.append(art)
+    return out

@@ -1,0 +1,7 @@
+"""``/api/v1`` routes for audit (filled in by the team-server work; see docs/server.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["audit"])

@@ -1,0 +1,7 @@
+"""MLflow protocol routes: registry (filled in by the team-server work; see docs/mlflow.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
