@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -61,8 +62,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(project: Project) -> Iterator[str]:
+@contextmanager
+def running_server(project: Project) -> Iterator[str]:
     """A real uvicorn server over ``project`` on a free loopback port; yields its base URL."""
     port = _free_port()
     config = uvicorn.Config(
@@ -87,3 +88,10 @@ def live_server(project: Project) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(project: Project) -> Iterator[str]:
+    """A real uvicorn server over ``project`` on a free loopback port; yields its base URL."""
+    with running_server(project) as url:
+        yield url
