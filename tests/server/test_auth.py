@@ -135,3 +135,23 @@ def test_repeated_failures_from_one_address_are_slowed_then_refused(
     assert statuses[-1] == 429
     assert slept[0] > 0 and len(slept) == auth.REFUSE_AFTER - auth.FREE_FAILURES
     assert slept == sorted(slept) and max(slept) == auth.MAX_DELAY_SECONDS
+
+
+def test_audit_verify_catches_a_token_row_forged_or_unrevoked_with_sql(project: Project) -> None:
+    from sqlalchemy import update
+
+    kept = project.tokens.create(label="kept")
+    gone = project.tokens.create(label="gone")
+    project.tokens.revoke(gone.info.id)
+    assert project.audit.verify().ok
+    with project.db.write() as conn:
+        conn.execute(
+            update(api_tokens).where(api_tokens.c.id == gone.info.id).values(revoked_at=None)
+        )
+        conn.execute(
+            update(api_tokens).where(api_tokens.c.id == kept.info.id).values(hash="0" * 64)
+        )
+    report = project.audit.verify()
+    assert not report.ok
+    flagged = {(m.table, m.key) for m in report.state}
+    assert flagged == {("api_tokens", gone.info.id), ("api_tokens", kept.info.id)}

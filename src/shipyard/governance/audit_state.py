@@ -2,8 +2,9 @@
 
 The chain is the source of truth for governance: who is which role, the registered model
 versions and their statuses, approvals and rejections, where each alias points and every move
-it made, risk tiers, model card sections, policies and deployments. Each of these changes is
-an audit event written in the same transaction as the rows. :func:`check_state` replays those
+it made, risk tiers, model card sections, policies, deployments and API tokens (a token row
+added, re-hashed or un-revoked with SQL would let someone act as another user). Each of these
+changes is an audit event written in the same transaction as the rows. :func:`check_state` replays those
 events in order and reports every row that differs from what they say, so an edit of the
 tables by someone with database access (an approvals row added by hand, an alias moved with
 SQL) is caught even though the chain itself still verifies.
@@ -24,9 +25,11 @@ from sqlalchemy.engine import Connection
 
 from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.governance.approvals import standing_of
+from shipyard.governance.tokens import token_fingerprint
 from shipyard.stores.audit import StateMismatch
 from shipyard.stores.db.tables import (
     alias_events,
+    api_tokens,
     approvals,
     audit_events,
     card_sections,
@@ -53,6 +56,8 @@ _ACTIONS = (
     "model.card",
     "policy.set",
     "deployment.set",
+    "token.create",
+    "token.revoke",
 )
 
 
@@ -71,10 +76,13 @@ class _State:
     policies: dict[str, str]
     deployments: dict[str, dict[str, Any]]
     changes: dict[str, list[tuple[Any, ...]]]
+    tokens: dict[str, dict[str, Any]]
 
 
 def _replay(conn: Connection) -> _State:
-    state = _State({}, set(), {}, defaultdict(list), {}, defaultdict(list), {}, {}, {}, {}, {})
+    state = _State(
+        {}, set(), {}, defaultdict(list), {}, defaultdict(list), {}, {}, {}, {}, {}, {}
+    )
     state.changes = defaultdict(list)
     rows = conn.execute(
         select(audit_events)
@@ -153,6 +161,16 @@ def _replay(conn: Connection) -> _State:
                     payload.get("comment", ""),
                 )
             )
+        elif action == "token.create":
+            state.tokens[entity] = {
+                "user": payload.get("user"),
+                "label": payload.get("label"),
+                "expires_at": payload.get("expires_at"),
+                "fingerprint": payload.get("fingerprint"),
+                "revoked": False,
+            }
+        elif action == "token.revoke" and entity in state.tokens:
+            state.tokens[entity]["revoked"] = True
     return state
 
 
@@ -254,6 +272,20 @@ def check_state(conn: Connection) -> list[StateMismatch]:
             )
         )
     compare("deployment_events", _listed(state.changes), _listed(found_changes))
+    compare(
+        "api_tokens",
+        state.tokens,
+        {
+            r.id: {
+                "user": r.user,
+                "label": r.label,
+                "expires_at": None if r.expires_at is None else r.expires_at.isoformat(),
+                "fingerprint": token_fingerprint(r.salt, r.hash),
+                "revoked": r.revoked_at is not None,
+            }
+            for r in conn.execute(select(api_tokens))
+        },
+    )
     return out
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Row
 
 from shipyard._internal.encode import ReadModel
+from shipyard._internal.hashing import digest_bytes
 from shipyard.authz import role_of
 from shipyard.errors import (
     InvalidInputError,
@@ -40,7 +41,15 @@ if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.stores.db.engine import Database
 
-__all__ = ["Identity", "NewToken", "Token", "Tokens", "authenticate", "parse_duration"]
+__all__ = [
+    "Identity",
+    "NewToken",
+    "Token",
+    "Tokens",
+    "authenticate",
+    "parse_duration",
+    "token_fingerprint",
+]
 
 PREFIX = "shp_"
 _TOKEN = re.compile(r"^shp_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
@@ -104,6 +113,13 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
+def token_fingerprint(salt: str, stored_hash: str) -> str:
+    """A digest of a token's stored salt and hash, recorded in its audit event so that a hash
+    replaced in the table (to take over the token) is caught by ``audit verify``; it reveals
+    nothing about the secret."""
+    return digest_bytes(f"{salt}:{stored_hash}".encode())
+
+
 def _hash(secret: str, salt: str) -> str:
     return hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), **_SCRYPT).hex()
 
@@ -162,6 +178,7 @@ class Tokens:
                     "user": name,
                     "label": label,
                     "expires_at": None if expires_at is None else expires_at.isoformat(),
+                    "fingerprint": token_fingerprint(salt, digest),
                 },
             )
         return NewToken(f"{PREFIX}{token_id}_{secret}", self.get(token_id))
