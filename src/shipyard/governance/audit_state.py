@@ -4,10 +4,10 @@ The chain is the source of truth for governance: who is which role, the register
 versions and their statuses, approvals and rejections, where each alias points and every move
 it made, risk tiers, model card sections, policies, deployments and API tokens (a token row
 added, re-hashed or un-revoked with SQL would let someone act as another user). Each of these
-changes is an audit event written in the same transaction as the rows. :func:`check_state` replays those
-events in order and reports every row that differs from what they say, so an edit of the
-tables by someone with database access (an approvals row added by hand, an alias moved with
-SQL) is caught even though the chain itself still verifies.
+changes is an audit event written in the same transaction as the rows. :func:`check_state`
+replays those events in order and reports every row that differs from what they say, so an
+edit of the tables by someone with database access (an approvals row added by hand, an alias
+moved with SQL) is caught even though the chain itself still verifies.
 
 A rewritten chain (events edited and every later hash recomputed) is the other half of the
 threat; signed checkpoints (:mod:`shipyard.stores.checkpoints`) catch that.
@@ -80,9 +80,7 @@ class _State:
 
 
 def _replay(conn: Connection) -> _State:
-    state = _State(
-        {}, set(), {}, defaultdict(list), {}, defaultdict(list), {}, {}, {}, {}, {}, {}
-    )
+    state = _State({}, set(), {}, defaultdict(list), {}, defaultdict(list), {}, {}, {}, {}, {}, {})
     state.changes = defaultdict(list)
     rows = conn.execute(
         select(audit_events)
