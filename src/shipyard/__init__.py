@@ -20,6 +20,7 @@ from shipyard.errors import (
     PermissionDeniedError,
     ProjectNotFoundError,
     ShipyardError,
+    UnauthenticatedError,
 )
 from shipyard.refs import Ref, parse_ref
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from shipyard.governance.policy_checks import PolicyResult
     from shipyard.governance.policy_registry import StoredPolicy
     from shipyard.governance.reports import StoredEvaluation
+    from shipyard.governance.tokens import NewToken, Token
     from shipyard.project import Project, init_project, open_project
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
@@ -63,6 +65,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelSummary",
     "ModelVersion",
+    "NewToken",
     "NotFoundError",
     "PermissionDeniedError",
     "PolicyResult",
@@ -73,6 +76,8 @@ __all__ = [
     "ShipyardError",
     "StoredEvaluation",
     "StoredPolicy",
+    "Token",
+    "UnauthenticatedError",
     "UntrustedModelError",
     "User",
     "ValidationReport",
@@ -104,6 +109,8 @@ _LAZY = {
     "Deployment": "shipyard.governance.deployments",
     "DeploymentChange": "shipyard.governance.deployments",
     "User": "shipyard.governance.access",
+    "Token": "shipyard.governance.tokens",
+    "NewToken": "shipyard.governance.tokens",
     "FeedbackItem": "shipyard.serving.feedback",
     "FeedbackResult": "shipyard.serving.feedback",
     "AuditEvent": "shipyard.stores.audit",
