@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
+    from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
     from shipyard.stores.integrity import GarbageReport, StoreReport
@@ -104,6 +105,12 @@ class Project:
         from shipyard.registry.models import Models
 
         return Models(self.context, datasets=self.datasets, contracts=self.contracts)
+
+    @cached_property
+    def mlflow_registry(self) -> MlflowRegistry:
+        from shipyard.registry.mlflow_registry import MlflowRegistry
+
+        return MlflowRegistry(self.context, models=self.models)
 
     @cached_property
     def runs(self) -> Runs:
