@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from shipyard.serving.predictions import Predictions
     from shipyard.stores.integrity import GarbageReport, StoreReport
     from shipyard.tracking.artifact_tree import ArtifactTree
+    from shipyard.tracking.logged_models import LoggedModels
     from shipyard.tracking.runs import ActiveRun, Runs
 
 __all__ = ["Project", "init_project", "open_project"]
@@ -111,7 +112,13 @@ class Project:
     def mlflow_registry(self) -> MlflowRegistry:
         from shipyard.registry.mlflow_registry import MlflowRegistry
 
-        return MlflowRegistry(self.context, models=self.models)
+        return MlflowRegistry(self.context, models=self.models, artifact_tree=self.artifact_tree)
+
+    @cached_property
+    def logged_models(self) -> LoggedModels:
+        from shipyard.tracking.logged_models import LoggedModels
+
+        return LoggedModels(self.context)
 
     @cached_property
     def runs(self) -> Runs:

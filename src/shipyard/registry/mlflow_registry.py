@@ -29,7 +29,7 @@ from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import validate_name
 from shipyard.registry import mlflow_search as search
 from shipyard.registry.mlflow_search import RegistryPage
-from shipyard.registry.mlflow_sources import resolve_source, tree_digest
+from shipyard.registry.mlflow_sources import resolve_source
 from shipyard.registry.models import ensure_model, insert_version
 from shipyard.stores.db.tables import (
     model_aliases,
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.registry.models import Models
     from shipyard.stores.audit import AuditedTransaction
+    from shipyard.tracking.artifact_tree import ArtifactTree
 
 __all__ = ["MlflowRegistry", "RegistryModel", "RegistryPage", "RegistryVersion"]
 
@@ -99,9 +100,10 @@ class MlflowRegistry:
     ``describe_model``, ``describe_version``, ``set_tag``, ``delete_tag``, ``delete_model``,
     ``delete_version``, ``get_by_alias``, ``latest_versions`` and ``download_path``."""
 
-    def __init__(self, ctx: ServiceContext, *, models: Models) -> None:
+    def __init__(self, ctx: ServiceContext, *, models: Models, artifact_tree: ArtifactTree) -> None:
         self._ctx = ctx
         self._models = models
+        self._tree = artifact_tree
 
     # -- registered models --------------------------------------------------------------------
 
@@ -358,8 +360,10 @@ class MlflowRegistry:
         return self.get_version(name, version)
 
     def _digest(self, folder: str, rel: str, source: str) -> str:
-        with self._ctx.db.read() as conn:
-            digest = tree_digest(conn, f"{folder}/{rel}")
+        try:
+            digest = self._tree.get(f"{folder}/{rel}").digest
+        except NotFoundError:
+            digest = None
         if digest is None:
             raise NotFoundError(
                 f"the MLflow model at {source} has no file {rel} (looked in {folder}); upload "

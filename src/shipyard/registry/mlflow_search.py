@@ -96,14 +96,22 @@ def parse_filter(text: str | None, attributes: dict[str, str], what: str) -> Exp
 # ``attributes.name``).
 _BARE = re.compile(
     r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`)"""
-    r"|(?<![.\w])(name|run_id)(?=\s*(?:=|!=|<>|LIKE\b|ILIKE\b|IN\b|NOT\b|IS\b))",
+    r"|(?<![.\w])(name|run_id|source_run_id)(?=\s*(?:=|!=|<>|LIKE\b|ILIKE\b|IN\b|NOT\b|IS\b))",
     re.IGNORECASE,
 )
 
 
 def _qualify(text: str) -> str:
-    """``text`` with bare ``name`` and ``run_id`` written as ``attributes.name`` …"""
-    return _BARE.sub(lambda m: m.group(1) or f"attributes.{m.group(2).lower()}", text)
+    """``text`` with bare ``name``, ``run_id`` and ``source_run_id`` (a logged model's run)
+    written as the run grammar's ``attributes.name`` and ``attributes.run_id``."""
+
+    def qualified(m: re.Match[str]) -> str:
+        if m.group(1):
+            return m.group(1)
+        word = m.group(2).lower()
+        return f"attributes.{'run_id' if word == 'source_run_id' else word}"
+
+    return _BARE.sub(qualified, text)
 
 
 def equal_name(where: Expr | None) -> str | None:

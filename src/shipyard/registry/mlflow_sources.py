@@ -17,18 +17,14 @@ from sqlalchemy.engine import Connection
 
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.stores.db.tables import (
-    blob_refs,
     logged_models,
     model_version_sources,
     registered_models,
-    run_artifacts,
     runs,
 )
 
-__all__ = ["ModelFolder", "logged_model_path", "resolve_source", "tree_digest"]
+__all__ = ["ModelFolder", "logged_model_path", "resolve_source"]
 
-#: The blob owner kind of a file of the MLflow artifact tree outside any run's artifacts.
-PATH_KIND = "artifact_path"
 _RUN_PATH = re.compile(r"^(?P<exp>[^/]+)/(?P<run>[0-9a-f]{32})/artifacts(?:/(?P<rel>.*))?$")
 _MODEL_PATH = re.compile(r"^(?P<exp>[^/]+)/models/(?P<model>m-[0-9a-f]{32})/artifacts$")
 _LOGGED = re.compile(r"^models:/(?P<model>m-[0-9a-f]{32})/?$")
@@ -100,21 +96,3 @@ def resolve_source(
         f"invalid model version source {source!r}: shipyard registers models:/<model id>, "
         "runs:/<run id>/<path> or mlflow-artifacts:/<path> (files uploaded to this server)"
     )
-
-
-def tree_digest(conn: Connection, path: str) -> str | None:
-    """The digest of the file at ``path`` of the MLflow artifact tree, or None: a run's
-    artifact (``<experiment>/<run>/artifacts/<file>``) or a free-standing file."""
-    if m := _RUN_PATH.match(path):
-        row = conn.execute(
-            select(run_artifacts.c.digest)
-            .where(run_artifacts.c.run_id == m["run"])
-            .where(run_artifacts.c.path == (m["rel"] or ""))
-        ).first()
-    else:
-        row = conn.execute(
-            select(blob_refs.c.digest)
-            .where(blob_refs.c.owner_kind == PATH_KIND)
-            .where(blob_refs.c.owner == path)
-        ).first()
-    return None if row is None else str(row.digest)
