@@ -41,9 +41,12 @@ if TYPE_CHECKING:
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
+    from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
     from shipyard.stores.integrity import GarbageReport, StoreReport
+    from shipyard.tracking.artifact_tree import ArtifactTree
+    from shipyard.tracking.logged_models import LoggedModels
     from shipyard.tracking.runs import ActiveRun, Runs
 
 __all__ = ["Project", "init_project", "open_project"]
@@ -106,10 +109,28 @@ class Project:
         return Models(self.context, datasets=self.datasets, contracts=self.contracts)
 
     @cached_property
+    def mlflow_registry(self) -> MlflowRegistry:
+        from shipyard.registry.mlflow_registry import MlflowRegistry
+
+        return MlflowRegistry(self.context, models=self.models, artifact_tree=self.artifact_tree)
+
+    @cached_property
+    def logged_models(self) -> LoggedModels:
+        from shipyard.tracking.logged_models import LoggedModels
+
+        return LoggedModels(self.context)
+
+    @cached_property
     def runs(self) -> Runs:
         from shipyard.tracking.runs import Runs
 
         return Runs(self.context, datasets=self.datasets, models=self.models)
+
+    @cached_property
+    def artifact_tree(self) -> ArtifactTree:
+        from shipyard.tracking.artifact_tree import ArtifactTree
+
+        return ArtifactTree(self.context)
 
     @cached_property
     def evaluations(self) -> Evaluations:

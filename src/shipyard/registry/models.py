@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from shipyard.registry.row_checks import RowChecks
     from shipyard.registry.signatures import CheckedPredictor
 
-__all__ = ["AliasEvent", "ModelSummary", "ModelVersion", "Models"]
+__all__ = ["AliasEvent", "ModelSummary", "ModelVersion", "Models", "ensure_model", "insert_version"]
 
 log = logging.getLogger(__name__)
 
@@ -189,50 +189,12 @@ class Models:
         description: str,
         details: dict[str, Any],
     ) -> ModelVersion:
-        now = datetime.now(UTC)
         with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "register models")
-            model_id = _ensure_model(tx, name, now)
-            version = next_version(tx.conn, model_versions, model_versions.c.model_id == model_id)
-            metrics: dict[str, float] = {}
-            if run_id is not None:
-                metrics = {
-                    r.key: r.value
-                    for r in tx.conn.execute(
-                        select(run_latest_metrics.c.key, run_latest_metrics.c.value).where(
-                            run_latest_metrics.c.run_id == run_id
-                        )
-                    )
-                }
-            ref = f"{name}@{version}"
-            tx.conn.execute(
-                model_versions.insert().values(
-                    model_id=model_id,
-                    version=version,
-                    digest=digest,
-                    flavor=flavor,
-                    signature=signature,
-                    run_id=run_id,
-                    status="candidate",
-                    description=description,
-                    metrics=metrics,
-                    created_at=now,
-                    created_by=self._ctx.actor,
-                    environment=details.get("versions"),
-                )
+            _, version = insert_version(
+                tx, name, digest, flavor, signature, run_id, description, details
             )
-            tx.conn.execute(
-                blob_refs.insert().values(digest=digest, owner_kind=KIND, owner=ref, role="model")
-            )
-            if run_id is not None:
-                add_edge(tx.conn, ("run", run_id), (KIND, ref), "produced")
-            tx.record(
-                "model.register",
-                KIND,
-                ref,
-                {"digest": digest, "flavor": flavor, "run_id": run_id, **details},
-            )
-        return replace(self.get(ref), created=True)
+        return replace(self.get(f"{name}@{version}"), created=True)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -572,7 +534,67 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
     )
 
 
-def _ensure_model(tx: AuditedTransaction, name: str, now: datetime) -> int:
+def insert_version(
+    tx: AuditedTransaction,
+    name: str,
+    digest: str,
+    flavor: str,
+    signature: dict[str, Any] | None,
+    run_id: str | None,
+    description: str,
+    details: dict[str, Any],
+) -> tuple[int, int]:
+    """Insert the next version of model ``name`` (created if new) inside the caller's
+    transaction, with its blob owner, run lineage and ``model.register`` event: the one way a
+    version enters the registry (:class:`Models` and the MLflow registry protocol call it after
+    their checks). Returns the model's id and the new version number."""
+    now = datetime.now(UTC)
+    model_id = ensure_model(tx, name, now)
+    version = next_version(tx.conn, model_versions, model_versions.c.model_id == model_id)
+    metrics: dict[str, float] = {}
+    if run_id is not None:
+        metrics = {
+            r.key: r.value
+            for r in tx.conn.execute(
+                select(run_latest_metrics.c.key, run_latest_metrics.c.value).where(
+                    run_latest_metrics.c.run_id == run_id
+                )
+            )
+        }
+    ref = f"{name}@{version}"
+    tx.conn.execute(
+        model_versions.insert().values(
+            model_id=model_id,
+            version=version,
+            digest=digest,
+            flavor=flavor,
+            signature=signature,
+            run_id=run_id,
+            status="candidate",
+            description=description,
+            metrics=metrics,
+            created_at=now,
+            created_by=tx.actor,
+            environment=details.get("versions"),
+        )
+    )
+    tx.conn.execute(
+        blob_refs.insert().values(digest=digest, owner_kind=KIND, owner=ref, role="model")
+    )
+    if run_id is not None:
+        add_edge(tx.conn, ("run", run_id), (KIND, ref), "produced")
+    tx.record(
+        "model.register",
+        KIND,
+        ref,
+        {"digest": digest, "flavor": flavor, "run_id": run_id, **details},
+    )
+    return model_id, version
+
+
+def ensure_model(tx: AuditedTransaction, name: str, now: datetime) -> int:
+    """The id of registered model ``name``, created (with its ``model.create`` event) inside
+    the caller's transaction if it does not exist yet."""
     row = tx.conn.execute(
         select(registered_models.c.id).where(registered_models.c.name == name)
     ).first()

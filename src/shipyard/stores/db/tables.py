@@ -48,8 +48,11 @@ __all__ = [
     "feedback",
     "kpi_events",
     "lineage_edges",
+    "logged_models",
     "metadata",
     "model_aliases",
+    "model_tags",
+    "model_version_sources",
     "model_versions",
     "policies",
     "prediction_segments",
@@ -344,6 +347,50 @@ model_aliases = Table(
     Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
     Column("alias", String(64), primary_key=True),
     Column("version", Integer, nullable=False),
+)
+
+# Free-form key/value tags of registered models (version 0) and model versions, as the MLflow
+# registry has them; shipyard's own state (status, aliases) never lives here.
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),  # 0: the registered model itself
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Where a version registered through the MLflow protocol came from: the client's source URI,
+# its MLflow logged model, and the MLflow model directory (a path of the MLflow artifact tree,
+# ``<experiment>/models/<model id>/artifacts``) that the client downloads it from.
+model_version_sources = Table(
+    "model_version_sources",
+    metadata,
+    Column("model_id", Integer, ForeignKey("registered_models.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("logged_model_id", String(40), nullable=True),
+    Column("artifact_path", String(1024), nullable=False),
+)
+
+# MLflow 3 logged models: a model logged (usually by a run) before, or without, registration.
+# Its files are in the MLflow artifact tree under ``<experiment id>/models/<id>/artifacts``.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", String(40), primary_key=True),  # m-<32 hex>
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("name", String(256), nullable=False),
+    Column("model_type", String(128), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False),  # PENDING, READY, UPLOAD_FAILED
+    Column("status_message", Text, nullable=False, server_default=""),
+    Column("params", JSONType, nullable=False),
+    Column("tags", JSONType, nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # milliseconds since the epoch
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Index("ix_logged_models_run", "run_id"),
 )
 
 # Every move of every alias, so "what was in production on 3 May?" has an answer.
