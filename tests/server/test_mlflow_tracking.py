@@ -152,6 +152,13 @@ def test_search_runs_filters_orders_and_pages(tracking: MlflowClient) -> None:
     assert [r.data.params["model"] for r in by_name] == ["lr"]
     finished = tracking.search_runs([exp_id], filter_string="attributes.status = 'FINISHED'")
     assert len(finished) == 5
+    # As in MLflow, attributes need no prefix.
+    bare = tracking.search_runs(
+        [exp_id],
+        filter_string="status = 'FINISHED' and run_name != 'r0'",
+        order_by=["start_time DESC"],
+    )
+    assert [r.info.run_name for r in bare] == ["r4", "r3", "r2", "r1"]
 
     seen: list[str] = []
     page = tracking.search_runs([exp_id], order_by=["metrics.auc ASC"], max_results=2)

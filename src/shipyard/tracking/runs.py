@@ -253,7 +253,8 @@ class Runs:
     ) -> builtins.list[RunRecord]:
         """One page of :meth:`list` as :meth:`records`: runs of some experiments
         (``lifecycle``: ``active``, ``deleted`` or ``all``) from ``offset`` on; only the
-        page's runs are loaded.
+        page's runs are loaded. As in MLflow, a bare attribute name (``status``) needs no
+        ``attributes.`` prefix.
 
         Raises:
             FilterSyntaxError: the filter or an order-by term does not parse.
@@ -268,6 +269,7 @@ class Runs:
             experiment_ids=None if experiment_ids is None else builtins.list(experiment_ids),
             include_deleted=lifecycle != "active",
             limit=limit,
+            bare_attributes=True,
         )
         if lifecycle == "deleted":
             stmt = stmt.where(runs.c.lifecycle == "deleted")
