@@ -338,8 +338,10 @@ def test_log_batch_writes_metrics_params_and_tags_together(
         run_id, metrics=points, params=[Param("opt", "adam")], tags=[RunTag("k", "v")]
     )
     tracking.log_batch(run_id, params=[Param("opt", "adam")])
-    with pytest.raises(MlflowException, match="opt"):
+    with pytest.raises(RestException, match=r"INVALID_PARAMETER_VALUE.*'opt'"):
         tracking.log_batch(run_id, params=[Param("opt", "sgd")])
+    with pytest.raises(MlflowException, match=r"INVALID_PARAMETER_VALUE.*'opt'"):
+        tracking.log_param(run_id, "opt", "sgd")
     tracking.set_terminated(run_id)
 
     history = project.runs.metric_history(run_id, "loss")
