@@ -21,7 +21,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.entities import Dataset, DatasetInput, Metric, Param, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException, RestException  # noqa: E402
 
 MLFLOW = "/api/2.0/mlflow"
@@ -268,7 +268,7 @@ def test_log_input_of_a_shipyard_dataset_links_the_version(
     tracking: MlflowClient, project: Project, sample_csv: Any
 ) -> None:
     """A dataset named like a shipyard dataset version becomes a lineage input of the run."""
-    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.entities import InputTag
 
     version = project.datasets.add("credit", sample_csv())
     mlflow.set_experiment("lineage")
@@ -408,6 +408,7 @@ def test_a_viewer_reads_but_cannot_log(
         lambda: viewer.set_terminated(run_id),
         lambda: viewer.delete_run(run_id),
         lambda: viewer.create_experiment("viewer-made"),
+        lambda: viewer.log_inputs(run_id, [DatasetInput(Dataset("d", "x", "local", "{}"), [])]),
     ]
     for write in writes:
         with pytest.raises(RestException, match="PERMISSION_DENIED"):
