@@ -435,6 +435,16 @@ def test_no_token_is_refused(live_server: str, monkeypatch: pytest.MonkeyPatch) 
     assert r.json()["error_code"] == "UNAUTHENTICATED"
 
 
+def test_a_run_without_an_experiment_goes_to_default(
+    tracking: MlflowClient, project: Project
+) -> None:
+    """With no experiment set, the client's experiment "0" is shipyard's ``default``."""
+    with mlflow.start_run() as active:
+        mlflow.log_metric("auc", 0.5)
+    assert project.runs.get(active.info.run_id).experiment == "default"
+    assert tracking.get_experiment("0").name == "default"
+
+
 def test_ajax_prefix_serves_the_same_runs(
     tracking: MlflowClient, live_server: str, team: Team
 ) -> None:
