@@ -13,9 +13,9 @@ from shipyard.project import Project
 from shipyard.registry.flavors import load_model
 from shipyard.stores.artifacts import ArtifactStore
 from tests.server.conftest import Team, TestClient
-from tests.server.credit_team import MODEL, TEST, V1, V2, call, credit, token_id
+from tests.server.credit_team import MODEL, TEST, V1, V2, call, credit, project, token_id
 
-__all__ = ["credit"]  # the fixture, imported for this module's tests
+__all__ = ["credit", "project"]  # the fixtures, imported for this module's tests
 
 
 def test_every_registry_read_is_the_services_read_model(
