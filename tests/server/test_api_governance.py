@@ -230,13 +230,14 @@ def test_rollback_moves_production_back_and_needs_an_approver(
 def test_an_archived_version_cannot_be_promoted(
     credit: Project, team: Team, api: TestClient
 ) -> None:
-    """Promoting an archived version conflicts with its state: 409 ``conflict``."""
+    """Promoting an approved version that was archived since is refused by the servable
+    check (422 ``check_failed``), as the CLI refuses it."""
     credit.as_actor("abe").approvals.approve(V2)
     credit.models.archive(V2)
     response = call(api, team, "approver", "POST", f"/models/{MODEL}/promote", json={"version": 2})
-    assert response.status_code in (409, 422), response.text
-    if response.status_code == 409:
-        assert response.json()["error"] == "conflict"
+    assert response.status_code == 422
+    assert response.json()["error"] == "check_failed"
+    assert "servable: credit-risk@2 is archived" in response.json()["message"]
 
 
 # -- the same audit events as the CLI -------------------------------------------------------------
