@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import validate_name
 from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import (
@@ -38,13 +38,14 @@ from shipyard.stores.db.tables import (
     runs,
 )
 from shipyard.tracking.active import ActiveRun, check_key, contributor_tx, now_ms, write_tags
+from shipyard.tracking.series import MetricPoint, MetricSeries, downsample
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models
 
-__all__ = ["ActiveRun", "Experiment", "RunInfo", "Runs"]
+__all__ = ["ActiveRun", "Experiment", "MetricSeries", "RunInfo", "Runs"]
 
 KIND = "run"
 
@@ -91,8 +92,8 @@ class RunInfo(ReadModel):
 
 
 class Runs:
-    """Service for runs: ``start``, ``get``, ``list``, plus ``compare``, ``delete``,
-    ``restore``, ``metric_history`` and ``experiments``."""
+    """Service for runs: ``start``, ``get``, ``list``, plus ``attach``, ``compare``,
+    ``delete``, ``restore``, ``metric_history``, ``metric_series`` and ``experiments``."""
 
     def __init__(self, ctx: ServiceContext, *, datasets: Datasets, models: Models) -> None:
         self._ctx = ctx
@@ -107,11 +108,15 @@ class Runs:
         tags: Mapping[str, Any] | None = None,
         system_metrics: bool | float = False,
         capture_code_in: str | os.PathLike[str] | None = None,
+        code: Mapping[str, Any] | None = None,
+        environment: Mapping[str, Any] | None = None,
     ) -> ActiveRun:
         """Start a run in ``experiment`` (created on first use).
 
         The git commit, dirty flag and diff digest of ``capture_code_in`` (default: the current
         directory), Python and package versions, host and command line are recorded.
+        ``code`` and ``environment``, when given, are recorded as they are instead: what a
+        remote client captured on its own machine (a server must not record its own).
         ``system_metrics=True`` (or an interval in seconds) samples CPU and memory.
 
         Raises:
@@ -122,8 +127,9 @@ class Runs:
         validate_name(experiment, "experiment name")
         run_id = uuid.uuid4().hex
         run_name = name or f"run-{run_id[:8]}"
-        code = capture_code(Path(capture_code_in) if capture_code_in else None)
-        env = capture_environment()
+        if code is None:
+            code = capture_code(Path(capture_code_in) if capture_code_in else None)
+        env = dict(environment) if environment is not None else capture_environment()
         with contributor_tx(self._ctx, "start runs") as tx:
             exp_id = _ensure_experiment(tx, experiment)
             tx.conn.execute(
@@ -135,7 +141,7 @@ class Runs:
                     lifecycle="active",
                     start_time=now_ms(),
                     created_by=self._ctx.actor,
-                    code=code,
+                    code=dict(code),
                     environment=env,
                 )
             )
@@ -145,7 +151,7 @@ class Runs:
                 "run.start",
                 KIND,
                 run_id,
-                {"experiment": experiment, "name": run_name, "git": code.get("git")},
+                {"experiment": experiment, "name": run_name, "git": dict(code).get("git")},
             )
         run = ActiveRun(
             self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
@@ -154,6 +160,50 @@ class Runs:
             interval = 5.0 if system_metrics is True else float(system_metrics)
             run.start_system_metrics(interval)
         return run
+
+    def attach(self, run_id: str) -> ActiveRun:
+        """An existing run to log to, from any process: what a stateless server uses for each
+        request about a run. Points without a step carry on from the run's highest step per
+        key; a run that has ended stays ended (``end`` does nothing).
+
+        >>> project.runs.attach(run_id).log_params({"C": 1.0})   # doctest: +SKIP
+
+        Raises:
+            NotFoundError: no such run.
+            ConflictError: the run is deleted (restore it first).
+        """
+        with self._ctx.db.read() as conn:
+            full = resolve_run_id(conn, run_id)
+            row = conn.execute(
+                select(
+                    runs.c.name, runs.c.status, runs.c.lifecycle, experiments.c.name.label("exp")
+                )
+                .join(experiments, experiments.c.id == runs.c.experiment_id)
+                .where(runs.c.id == full)
+            ).one()
+            if row.lifecycle == "deleted":
+                raise ConflictError(
+                    f"run {full} is deleted; restore it with `shipyard runs restore {full}` "
+                    "before logging to it"
+                )
+            next_steps = {
+                r.key: int(r.step) + 1
+                for r in conn.execute(
+                    select(run_latest_metrics.c.key, run_latest_metrics.c.step).where(
+                        run_latest_metrics.c.run_id == full
+                    )
+                )
+            }
+        return ActiveRun(
+            self._ctx,
+            full,
+            row.name,
+            row.exp,
+            datasets=self._datasets,
+            models=self._models,
+            next_steps=next_steps,
+            ended=row.status != "RUNNING",
+        )
 
     def get(self, run_id: str) -> RunInfo:
         """One run, by id or unique id prefix.
@@ -227,6 +277,19 @@ class Runs:
 
     def metric_history(self, run_id: str, key: str) -> builtins.list[dict[str, Any]]:
         """Every point of one metric, by step."""
+        return [p.to_dict() for p in self.metric_series(run_id, key).points]
+
+    def metric_series(
+        self, run_id: str, key: str, *, max_points: int | None = None
+    ) -> MetricSeries:
+        """One metric's points in step order; with ``max_points``, at most that many, chosen
+        by :func:`~shipyard.tracking.series.downsample` (first, last, and the minimum and
+        maximum of each step bucket, so spikes survive).
+
+        Raises:
+            NotFoundError: no such run.
+            InvalidInputError: ``max_points`` below 2.
+        """
         with self._ctx.db.read() as conn:
             full = resolve_run_id(conn, run_id)
             rows = conn.execute(
@@ -235,9 +298,9 @@ class Runs:
                 .where(run_metrics.c.key == key)
                 .order_by(run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.id)
             ).all()
-        return [
-            {"step": int(r.step), "timestamp": int(r.timestamp), "value": r.value} for r in rows
-        ]
+        points = [MetricPoint(int(r.step), int(r.timestamp), r.value) for r in rows]
+        kept = points if max_points is None else downsample(points, max_points)
+        return MetricSeries(key, kept, downsampled=len(kept) < len(points), total=len(points))
 
     def delete(self, run_id: str) -> RunInfo:
         """Hide a run from searches (restorable); its history stays."""
