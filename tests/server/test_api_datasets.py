@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
 
@@ -35,7 +36,7 @@ def applicants(project: Project, tmp_path: Path) -> Project:
 
 def _upload(
     api: TestClient, team: Team, role: str, name: str, text: str, **fields: str
-) -> object:
+) -> httpx.Response:
     return api.post(
         f"{API}/datasets/{name}",
         files={"file": ("batch.csv", text.encode(), "text/csv")},
