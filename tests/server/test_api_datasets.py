@@ -297,3 +297,52 @@ def test_the_openapi_document_lists_every_dataset_route_with_examples(api: TestC
     assert "check_failed" in json.dumps(upload["responses"]["422"])
     form = upload["requestBody"]["content"]["multipart/form-data"]
     assert form["schema"]
+
+
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_upload_and_download_on_postgresql_and_s3_through_a_real_server(
+    pg_schema_url: str, s3_uri: str, tmp_path: Path
+) -> None:
+    """In team mode (PostgreSQL metadata, S3 blobs) behind uvicorn, an uploaded batch streams
+    back with the bytes `data get` writes, and the read is logged."""
+    import threading
+    import time
+
+    import uvicorn
+
+    import shipyard
+    from shipyard.server.app import create_app
+    from tests.server.conftest import _free_port
+
+    project = shipyard.init_project(tmp_path / "team", db_url=pg_schema_url, artifacts_uri=s3_uri)
+    try:
+        project.users.add("carol", "contributor")
+        token = project.tokens.create("carol").token
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(project), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 20
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.05)
+            h = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=url, headers=h, timeout=30) as client:
+                up = client.post(
+                    "/api/v1/datasets/applicants", files={"file": ("q1.csv", CSV.encode())}
+                )
+                assert up.status_code == 201, up.text
+                with client.stream("GET", "/api/v1/datasets/applicants@1/download?format=csv") as r:
+                    body = b"".join(r.iter_bytes())
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+        assert body == project.datasets.export("applicants@1", tmp_path / "q1.csv").read_bytes()
+        reads = project.audit.list(entity="dataset:applicants@1", action="dataset.read")
+        assert [e.actor for e in reads if e.payload["via"] == "download"] == ["carol"]
+    finally:
+        project.close()
