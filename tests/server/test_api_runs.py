@@ -313,6 +313,7 @@ def test_log_model_registers_the_uploaded_skops_file_with_its_signature(
         headers=team.headers("contributor"),
     )
     assert junk.status_code == 422
+    assert "the uploaded file" in junk.json()["message"] and ".part" not in junk.json()["message"]
     viewer = api.post(
         f"{API}/runs/{rid}/models",
         files={"file": ("model.skops", path.read_bytes())},
@@ -333,3 +334,21 @@ def test_the_openapi_document_lists_every_run_route_with_examples(api: TestClien
         ok = op["responses"].get("200") or op["responses"]["201"]
         assert all("example" in c for c in ok["content"].values()), templated
         assert "401" in op["responses"], templated
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"n": 2**70}, {"deep": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}, {"x": "\ud800"}],
+)
+def test_a_client_document_that_readers_could_not_take_back_is_refused(
+    project: Project, team: Team, api: TestClient, environment: dict[str, Any]
+) -> None:
+    """Integers beyond 64 bits, absurd nesting and text that is not UTF-8 are 422s, and no run
+    is made (every later read of the run would fail on them)."""
+    response = api.post(
+        f"{API}/runs",
+        content=json.dumps({"experiment": "credit", "environment": environment}).encode(),
+        headers={**team.headers("contributor"), "content-type": "application/json"},
+    )
+    assert response.status_code == 422 and "environment" in response.json()["message"]
+    assert project.runs.list() == []

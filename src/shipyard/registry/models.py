@@ -644,6 +644,9 @@ def _load_checked(path: Path, name: str, source: str) -> Any:
         return load_model(path)
     except UntrustedModelError as exc:
         raise _untrusted(name, source, exc.details.get("untrusted_types", [])) from None
+    except InvalidInputError as exc:
+        message = exc.message.replace(str(path), source)
+        raise InvalidInputError(f"cannot register model '{name}': {message}") from None
 
 
 def _ensure_model(tx: AuditedTransaction, name: str, now: datetime) -> int:

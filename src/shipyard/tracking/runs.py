@@ -13,6 +13,7 @@ run failed with its error.
 from __future__ import annotations
 
 import builtins
+import math
 import os
 import uuid
 from collections.abc import Iterable, Mapping
@@ -129,7 +130,12 @@ class Runs:
         run_name = name or f"run-{run_id[:8]}"
         if code is None:
             code = capture_code(Path(capture_code_in) if capture_code_in else None)
-        env = dict(environment) if environment is not None else capture_environment()
+        else:
+            code = _client_document(code, "code")
+        if environment is None:
+            env = capture_environment()
+        else:
+            env = _client_document(environment, "environment")
         with contributor_tx(self._ctx, "start runs") as tx:
             exp_id = _ensure_experiment(tx, experiment)
             tx.conn.execute(
@@ -342,6 +348,56 @@ class Runs:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+#: Bounds on a code or environment document sent by a client (a capture is far smaller).
+MAX_DOCUMENT_DEPTH = 16
+MAX_DOCUMENT_ITEMS = 100_000
+INT64 = 2**63
+
+
+def _client_document(doc: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``doc`` as plain JSON values that every reader can take back (integers within 64 bits,
+    finite numbers, text keys), or InvalidInputError naming the first offending place."""
+    budget = [MAX_DOCUMENT_ITEMS]
+
+    def clean(value: Any, where: str, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > MAX_DOCUMENT_DEPTH:
+            raise InvalidInputError(
+                f"the run's {what} is too large or too deeply nested (at most "
+                f"{MAX_DOCUMENT_ITEMS:,} values, {MAX_DOCUMENT_DEPTH} levels)"
+            )
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInputError(f"the run's {what} at {where} is not UTF-8 text") from None
+            return value
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            if not -INT64 <= value < INT64:
+                raise InvalidInputError(f"the run's {what} at {where} is beyond 64 bits")
+            return value
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidInputError(f"the run's {what} at {where} is {value}")
+            return value
+        if isinstance(value, Mapping):
+            return {
+                clean(str(k), where, depth): clean(v, f"{where}.{k}", depth + 1)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [clean(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+        raise InvalidInputError(
+            f"the run's {what} at {where} is a {type(value).__name__}, not a JSON value"
+        )
+
+    if not isinstance(doc, Mapping):
+        raise InvalidInputError(f"the run's {what} must be a JSON object")
+    return dict(clean(doc, what, 0))
 
 
 def _ensure_experiment(tx: AuditedTransaction, name: str) -> int:
