@@ -211,6 +211,9 @@ def test_conflicts_and_bad_input_answer_with_the_cli_codes(team: Team, api: Test
         headers={**h, "content-type": "application/json"},
     )
     assert nan.status_code == 422
+    huge = {"metrics": [{"key": "x", "value": 1.0, "step": 2**64}]}
+    assert api.post(f"{API}/runs/{rid}/metrics", json=huge, headers=h).status_code == 422
+    assert api.get(f"{API}/runs", params={"limit": 2**64}, headers=h).status_code == 422
     assert api.get(f"{API}/runs/{rid}/metrics/x", headers=h).json()["points"] == []
     climb = api.put(f"{API}/runs/{rid}/artifacts/..%2F..%2Fetc%2Fpasswd", content=b"x", headers=h)
     assert climb.status_code == 422 and "artifact path" in climb.json()["message"]

@@ -47,6 +47,7 @@ STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 FLUSH_POINTS = 20_000
 FLUSH_SECONDS = 2.0
 MAX_PARAM_LENGTH = 6000
+INT64 = 2**63  # steps and timestamps are stored as signed 64-bit integers
 
 
 #: A metric point to log: key, value, step (None: the key's next), timestamp in ms (None: now).
@@ -210,7 +211,12 @@ class ActiveRun:
                 raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
             if not math.isfinite(number):
                 raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
-            checked.append((run_id, key, None if step is None else int(step), ts, number))
+            explicit = None if step is None else int(step)
+            if not (-INT64 <= ts < INT64 and (explicit is None or -INT64 <= explicit < INT64)):
+                raise InvalidInputError(
+                    f"metric {key!r}: step {step} or timestamp {ts} is beyond 64 bits"
+                )
+            checked.append((run_id, key, explicit, ts, number))
         with self._buffer_lock:
             for key in new_keys:
                 counters.setdefault(key, 0)

@@ -38,7 +38,14 @@ from shipyard.stores.db.tables import (
     run_tags,
     runs,
 )
-from shipyard.tracking.active import ActiveRun, check_key, contributor_tx, now_ms, write_tags
+from shipyard.tracking.active import (
+    INT64,
+    ActiveRun,
+    check_key,
+    contributor_tx,
+    now_ms,
+    write_tags,
+)
 from shipyard.tracking.series import MetricPoint, MetricSeries, downsample
 
 if TYPE_CHECKING:
@@ -353,7 +360,6 @@ class Runs:
 #: Bounds on a code or environment document sent by a client (a capture is far smaller).
 MAX_DOCUMENT_DEPTH = 16
 MAX_DOCUMENT_ITEMS = 100_000
-INT64 = 2**63
 
 
 def _client_document(doc: Mapping[str, Any], what: str) -> dict[str, Any]:

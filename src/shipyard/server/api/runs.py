@@ -25,6 +25,8 @@ from shipyard.tracking.series import MetricSeries
 
 router = APIRouter(tags=["runs"])
 Acting = Annotated[Project, Depends(acting_project)]
+#: The largest ``limit`` and ``max_points`` a request may ask for.
+MAX_LIMIT = 1_000_000
 RunId = Annotated[str, Path(description="a run id, or a unique prefix of one")]
 
 _RUN_ID = "63dfdc6e3b7849d5b4b2a480c1559d52"
@@ -254,7 +256,7 @@ def list_runs(
     order_by: Annotated[
         list[str] | None, Query(description="repeatable", examples=[["metrics.roc_auc DESC"]])
     ] = None,
-    limit: Annotated[int | None, Query(ge=1, examples=[50])] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, examples=[50])] = None,
     include_deleted: bool = False,
     details: Annotated[
         bool,
@@ -293,7 +295,7 @@ def metric_history(
     project: Acting,
     run_id: RunId,
     key: str,
-    max_points: Annotated[int | None, Query(ge=2, examples=[500])] = None,
+    max_points: Annotated[int | None, Query(ge=2, le=MAX_LIMIT, examples=[500])] = None,
 ) -> Any:
     return project.runs.metric_series(run_id, key, max_points=max_points).to_dict()
 
