@@ -79,7 +79,7 @@ def test_a_flush_from_another_thread_during_a_call_loses_none_of_its_points(
         return in_log_metrics
 
     def tracer(frame: FrameType, event: str, arg: Any) -> Any:
-        return in_log_metrics if frame.f_code is ActiveRun.log_metrics.__code__ else None
+        return in_log_metrics if frame.f_code is ActiveRun._buffer.__code__ else None
 
     try:
         with project.start_run("threads") as run:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from sqlalchemy import func, select, update
 
@@ -31,6 +31,7 @@ from shipyard.data.derived import (
     validate_version,
 )
 from shipyard.data.profiles import diff_profiles
+from shipyard.data.transfer import DatasetDownload, convert_table, open_download, staged_upload
 from shipyard.data.versions import (
     KIND,
     DatasetSummary,
@@ -57,7 +58,14 @@ if TYPE_CHECKING:
     from shipyard.data.splits import SplitSpec
     from shipyard.data.validation import ValidationReport
 
-__all__ = ["DatasetSummary", "DatasetVersion", "Datasets", "GoverningContract", "OnInvalid"]
+__all__ = [
+    "DatasetDownload",
+    "DatasetSummary",
+    "DatasetVersion",
+    "Datasets",
+    "GoverningContract",
+    "OnInvalid",
+]
 
 OnInvalid = Literal["reject", "quarantine", "allow"]
 DataInput = str | os.PathLike[str] | Any  # a path, or a pandas / polars DataFrame
@@ -79,7 +87,7 @@ class GoverningContract(ReadModel):
 
 class Datasets:
     """Service for datasets: ``add``, ``get``, ``list``, ``versions``, plus ``export``,
-    ``diff``, ``tag``, ``lineage``, ``validate`` and ``split``."""
+    ``upload``, ``download``, ``diff``, ``tag``, ``lineage``, ``validate`` and ``split``."""
 
     def __init__(self, ctx: ServiceContext, *, contracts: Contracts) -> None:
         self._ctx = ctx
@@ -98,6 +106,7 @@ class Datasets:
         contract: str | None = None,
         on_invalid: OnInvalid = "reject",
         progress: Progress = NO_PROGRESS,
+        source_name: str | None = None,
     ) -> DatasetVersion:
         """Add a version of dataset ``name`` from a file, a folder or a DataFrame.
 
@@ -105,7 +114,8 @@ class Datasets:
         validated against ``contract`` (a contract reference) or the contract bound to the
         dataset; data that fails is rejected, or with ``on_invalid="quarantine"`` its failing
         rows go to ``NAME.quarantine``, or with ``on_invalid="allow"`` it is stored marked
-        invalid.
+        invalid. ``source_name`` is recorded as the input's path instead of the file's own
+        (an upload's staging file means nothing to its reader; the client's file name does).
 
         Raises:
             InvalidInputError: bad name, tags or input file (nothing is written).
@@ -142,6 +152,8 @@ class Datasets:
                     cleanup.append(pending.payload)
                     return self._commit([finish_pending(pending, message, tag_map, parent_refs)])[0]
                 source = self._hash_source(path, fmt, progress)
+                if source_name is not None:
+                    source["path"] = source_name
                 existing = self._by_source(name, source["digest"])
                 if existing is not None and self._still_checked(existing, contract_ref):
                     return existing
@@ -438,21 +450,66 @@ class Datasets:
             if fmt == "parquet":
                 self._ctx.artifacts.copy_to(v.digest, dest, owner=owner, progress=progress.advance)
             else:
-                import polars as pl
-
                 tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
                 try:
                     with self._ctx.artifacts.local_copy(v.digest, owner=owner) as src:
-                        lf = pl.scan_parquet(src)
-                        if fmt == "csv":
-                            lf.sink_csv(tmp)
-                        else:
-                            lf.sink_ndjson(tmp)
+                        convert_table(src, fmt, tmp)
                     os.replace(tmp, dest)
                 finally:
                     tmp.unlink(missing_ok=True)
         self._log_read(v, {"via": "export", "dest": str(dest)})
         return dest
+
+    def download(self, ref: str, format: str = "parquet") -> DatasetDownload:
+        """A table version's bytes, verified and open for streaming, as ``parquet`` (the stored
+        bytes), ``csv`` or ``jsonl`` (the same bytes ``export`` writes). Logged as an access
+        event like ``export``.
+
+        >>> with closing(project.datasets.download("credit@1", "csv")) as d:  # doctest: +SKIP
+        ...     body = b"".join(d.chunks())
+
+        Raises:
+            InvalidInputError: an unknown format, or a file tree.
+            IntegrityError: the stored blob does not match its digest.
+        """
+        v = self.get(ref)
+        opened = open_download(self._ctx, v, format)
+        try:
+            self._log_read(v, {"via": "download", "format": format})
+        except BaseException:
+            opened.close()
+            raise
+        return opened
+
+    def upload(
+        self,
+        name: str,
+        stream: BinaryIO,
+        *,
+        filename: str,
+        message: str = "",
+        tags: Mapping[str, str] | None = None,
+        parents: Iterable[str] = (),
+        contract: str | None = None,
+        on_invalid: OnInvalid = "reject",
+    ) -> DatasetVersion:
+        """:meth:`add` for a table read from ``stream``: ``filename``'s extension gives its
+        format (.csv, .tsv, .parquet, .jsonl) and the name is recorded as its source.
+
+        Raises:
+            InvalidInputError: no table extension, or what :meth:`add` raises.
+        """
+        with staged_upload(self._ctx, stream, filename) as path:
+            return self.add(
+                name,
+                path,
+                message=message,
+                tags=tags,
+                parents=parents,
+                contract=contract,
+                on_invalid=on_invalid,
+                source_name=filename,
+            )
 
     def _export_tree(self, v: DatasetVersion, dest: Path, owner: str, progress: Progress) -> None:
         import json

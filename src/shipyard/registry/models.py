@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Iterator, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import func, select, update
 
@@ -171,7 +172,6 @@ class Models:
             NotFoundError: the run has no such artifact.
             UntrustedModelError: the file holds types that are not trusted.
         """
-        from shipyard.registry.flavors import UntrustedModelError, load_model
         from shipyard.tracking.runs import resolve_run_id
 
         validate_name(name, "model name")
@@ -197,14 +197,77 @@ class Models:
         with self._ctx.artifacts.local_copy(
             row.digest, owner=f"artifact {artifact} of run {full}"
         ) as path:
-            try:
-                load_model(path)
-            except UntrustedModelError as exc:
-                # Name the model and the artifact, not the temporary copy that was checked.
-                types = exc.details.get("untrusted_types", [])
-                raise _untrusted(name, f"artifact {artifact} of run {full}", types) from None
+            _load_checked(path, name, f"artifact {artifact} of run {full}")
         return self._insert_version(
             name, row.digest, "sklearn", None, full, description, {"format": "skops"}
+        )
+
+    def register_file(
+        self,
+        name: str,
+        file: str | Path | BinaryIO,
+        *,
+        run_id: str | None = None,
+        input_example: Any = None,
+        description: str = "",
+        saved_with: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """Register a skops model file saved elsewhere (a remote client's ``log_model``),
+        given as a path or an open binary stream: it is loaded once with the trusted-type
+        check, its signature inferred from ``input_example`` (a frame, or JSON records: a list
+        of objects), and its bytes stored as they are. ``saved_with`` gives the library
+        versions it was saved with (:func:`~shipyard.registry.flavors.running_versions` on
+        the client), when known.
+
+        Raises:
+            InvalidInputError: not a skops file of a scikit-learn model, or a bad name.
+            UntrustedModelError: the file holds types that are not trusted.
+            NotFoundError: no such run.
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        from shipyard.registry.signatures import infer_signature
+
+        validate_name(name, "model name")
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "contributor", "register models")
+            if run_id is not None:
+                from shipyard.tracking.runs import resolve_run_id
+
+                run_id = resolve_run_id(conn, run_id)
+        if not isinstance(file, str | Path):
+            staging = self._ctx.artifacts.new_staging_path(".skops")
+            try:
+                with open(staging, "wb") as out:
+                    shutil.copyfileobj(file, out, 1024 * 1024)
+                return self.register_file(
+                    name,
+                    staging,
+                    run_id=run_id,
+                    input_example=input_example,
+                    description=description,
+                    saved_with=saved_with,
+                )
+            finally:
+                staging.unlink(missing_ok=True)
+        if isinstance(input_example, list):
+            import polars as pl
+
+            try:
+                input_example = pl.DataFrame(input_example)
+            except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+                raise InvalidInputError(
+                    f"the input example is not a list of records with one type per column: {exc}"
+                ) from None
+        model = _load_checked(Path(file), name, "the uploaded file")
+        signature = (
+            infer_signature(model, input_example).to_dict() if input_example is not None else None
+        )
+        blob, _ = self._ctx.artifacts.put_file(file)
+        details: dict[str, Any] = {"format": "skops"}
+        if saved_with:
+            details["versions"] = {str(k): str(v) for k, v in saved_with.items()}
+        return self._insert_version(
+            name, blob.digest, "sklearn", signature, run_id, description, details
         )
 
     def _insert_version(
@@ -601,6 +664,20 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
         "or an estimator class of your own is not trusted); nothing was registered",
         details={"model": name, "untrusted_types": list(types)},
     )
+
+
+def _load_checked(path: Path, name: str, source: str) -> Any:
+    """The model in the skops file ``path``, loaded with the trusted-type check; a refusal
+    names the model and ``source``, not a temporary copy."""
+    from shipyard.registry.flavors import UntrustedModelError, load_model
+
+    try:
+        return load_model(path)
+    except UntrustedModelError as exc:
+        raise _untrusted(name, source, exc.details.get("untrusted_types", [])) from None
+    except InvalidInputError as exc:
+        message = exc.message.replace(str(path), source)
+        raise InvalidInputError(f"cannot register model '{name}': {message}") from None
 
 
 def _verified_chunks(copy: Any) -> Iterator[bytes]:

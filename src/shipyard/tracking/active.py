@@ -11,14 +11,16 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from shipyard._internal.encode import ReadModel
 from shipyard.authz import require_role
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.stores.audit import AuditedTransaction
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models, ModelVersion
 
-__all__ = ["ActiveRun", "contributor_tx", "now_ms", "own_blob"]
+__all__ = ["ActiveRun", "MetricInput", "StoredArtifact", "contributor_tx", "now_ms", "own_blob"]
 
 KIND = "run"
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -47,6 +49,41 @@ FLUSH_SECONDS = 2.0
 MAX_PARAM_LENGTH = 6000
 #: The name prefix of inputs that are not shipyard datasets (see log_external_input).
 EXTERNAL_PREFIX = "external:"
+INT64 = 2**63  # steps and timestamps are stored as signed 64-bit integers
+
+
+#: A metric point to log: key, value, step (None: the key's next), timestamp in ms (None: now).
+MetricInput = tuple[str, Any, int | None, int | None]
+
+
+@dataclass(frozen=True)
+class StoredArtifact(ReadModel):
+    """A file stored with a run: its path in the run, digest and size in bytes."""
+
+    path: str
+    digest: str
+    size: int
+
+
+def _checked_point(key: str, value: Any, step: Any, timestamp: int) -> tuple[int | None, float]:
+    """The step (None when not given) and value of a metric point, checked: a finite number,
+    step and timestamp within the 64 bits they are stored in.
+
+    Raises:
+        InvalidInputError: anything else, naming the metric.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
+    explicit = None if step is None else int(step)
+    if not (-INT64 <= timestamp < INT64 and (explicit is None or -INT64 <= explicit < INT64)):
+        raise InvalidInputError(
+            f"metric {key!r}: step {step} or timestamp {timestamp} is beyond 64 bits"
+        )
+    return explicit, number
 
 
 def now_ms() -> int:
@@ -65,6 +102,8 @@ class ActiveRun:
         *,
         datasets: Datasets,
         models: Models,
+        next_steps: Mapping[str, int] | None = None,
+        ended: bool = False,
     ) -> None:
         self._ctx = ctx
         self._datasets = datasets
@@ -77,8 +116,9 @@ class ActiveRun:
         # flush) while the training thread does. Never held during a database write.
         self._buffer_lock = threading.Lock()
         self._last_flush = time.monotonic()
-        self._step: dict[str, int] = {}
-        self._ended = False
+        # The next step per key for points logged without one (a resumed run carries on).
+        self._step: dict[str, int] = dict(next_steps or {})
+        self._ended = ended
         self._sampler: Any = None
 
     def __repr__(self) -> str:
@@ -135,36 +175,59 @@ class ActiveRun:
             InvalidInputError: a key is empty or a value is not a number.
         """
         ts = now_ms() if timestamp is None else int(timestamp)
+        self._buffer([(key, value, step, ts) for key, value in metrics.items()])
+
+    def log_points(self, points: Iterable[MetricInput]) -> int:
+        """Record many points, each ``(key, value, step, timestamp)`` with its own step (None:
+        the key's next) and timestamp (None: now, in milliseconds), and write them at once
+        (with anything buffered before); returns how many points were given. A refused batch
+        writes none of them.
+
+        >>> run.log_points([("loss", 0.9, 0, None), ("loss", 0.7, 1, None)])  # doctest: +SKIP
+        2
+
+        Raises:
+            InvalidInputError: a key is empty or a value is not a number.
+        """
+        now = now_ms()
+        batch = [(k, v, s, now if t is None else int(t)) for k, v, s, t in points]
+        self._buffer(batch, flush=True)
+        return len(batch)
+
+    def _buffer(
+        self, batch: list[tuple[str, Any, int | None, int]], *, flush: bool = False
+    ) -> None:
+        """Check every point of ``batch`` (each with its timestamp), then buffer them all,
+        numbering the points without a step; flush when asked or when due."""
         counters = self._step
         run_id = self.id
-        batch: list[tuple[str, str, int, int, float]] = []
+        checked: list[tuple[str, str, int | None, int, float]] = []
         new_keys: list[str] = []
         # Check the whole call first: a refused call buffers none of its points.
-        for key, value in metrics.items():
+        for key, value, step, ts in batch:
             if key not in counters and key not in new_keys:
                 check_key(key, "metric")
                 new_keys.append(key)
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
-            if not math.isfinite(number):
-                raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
-            batch.append((run_id, key, -1 if step is None else int(step), ts, number))
+            explicit, number = _checked_point(key, value, step, ts)
+            checked.append((run_id, key, explicit, ts, number))
         with self._buffer_lock:
             for key in new_keys:
                 counters.setdefault(key, 0)
             points = self._points
-            for p in batch:
-                key = p[1]
-                if step is None:
+            for _, key, explicit, ts, number in checked:
+                if explicit is None:
                     s = counters[key]
                     counters[key] = s + 1
-                    p = (run_id, key, s, ts, p[4])
-                elif p[2] >= counters[key]:
-                    counters[key] = p[2] + 1
-                points.append(p)
-            due = len(points) >= FLUSH_POINTS or time.monotonic() - self._last_flush > FLUSH_SECONDS
+                else:
+                    s = explicit
+                    if s >= counters[key]:
+                        counters[key] = s + 1
+                points.append((run_id, key, s, ts, number))
+            due = (
+                flush
+                or len(points) >= FLUSH_POINTS
+                or time.monotonic() - self._last_flush > FLUSH_SECONDS
+            )
         if due:
             self.flush()
 
@@ -204,13 +267,10 @@ class ActiveRun:
             if key not in checked:
                 check_key(key, "metric")
                 checked.add(key)
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
-            if not math.isfinite(number):
-                raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
-            points.append((run_id, key, int(step), int(timestamp), number))
+            explicit, number = _checked_point(key, value, step, int(timestamp))
+            points.append(
+                (run_id, key, int(step) if explicit is None else explicit, int(timestamp), number)
+            )
         param_items = {check_key(k, "parameter"): _param_text(v) for k, v in (params or {}).items()}
         tag_items = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         if not (points or param_items or tag_items):
@@ -338,6 +398,24 @@ class ActiveRun:
         for f, rel in files:
             blob, _ = self._ctx.artifacts.put_file(f)
             stored.append((rel, blob.digest, blob.size))
+        self._record_artifacts(stored)
+        return [s[0] for s in stored]
+
+    def put_artifact(self, path: str, stream: BinaryIO) -> StoredArtifact:
+        """Store what ``stream`` holds as the run's artifact ``path`` (a relative path such as
+        ``plots/roc.png``; an artifact already at that path is replaced).
+
+        Raises:
+            InvalidInputError: the path is empty, absolute or climbs out with ``..``.
+        """
+        rel = check_artifact_path(path)
+        with self._ctx.db.read() as conn:  # refuse a viewer before storing any bytes
+            require_role(conn, self._ctx.actor, "contributor", "log to runs")
+        blob, _ = self._ctx.artifacts.put_stream(stream)
+        self._record_artifacts([(rel, blob.digest, blob.size)])
+        return StoredArtifact(rel, blob.digest, blob.size)
+
+    def _record_artifacts(self, stored: list[tuple[str, str, int]]) -> None:
         with self._tx() as tx:
             for rel, digest, size in stored:
                 tx.conn.execute(
@@ -352,7 +430,6 @@ class ActiveRun:
                 )
                 own_blob(tx.conn, digest, self.id, rel)
             tx.record("run.artifacts", KIND, self.id, {"paths": [s[0] for s in stored]})
-        return [s[0] for s in stored]
 
     def log_model(
         self,
@@ -447,6 +524,17 @@ class _ContributorTx:
 
 def contributor_tx(ctx: ServiceContext, doing: str) -> _ContributorTx:
     return _ContributorTx(ctx, doing)
+
+
+def check_artifact_path(path: str) -> str:
+    """``path`` as a clean relative artifact path (``a/b.txt``), or InvalidInputError."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or path.startswith(("/", "\\")) or ".." in parts or len(path) > 1000:
+        raise InvalidInputError(
+            f"invalid artifact path {path!r}: give a relative path such as 'plots/roc.png', "
+            "without '..'"
+        )
+    return "/".join(parts)
 
 
 def check_key(key: Any, what: str) -> str:

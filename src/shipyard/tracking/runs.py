@@ -13,6 +13,7 @@ run failed with its error.
 from __future__ import annotations
 
 import builtins
+import math
 import os
 import uuid
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,7 @@ from shipyard.stores.db.tables import (
     runs,
 )
 from shipyard.tracking.active import (
+    INT64,
     ActiveRun,
     check_key,
     contributor_tx,
@@ -45,13 +47,14 @@ from shipyard.tracking.active import (
     write_tags,
 )
 from shipyard.tracking.records import RunRecord, load_records
+from shipyard.tracking.series import MetricPoint, MetricSeries, downsample
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models
 
-__all__ = ["ActiveRun", "Experiment", "RunInfo", "Runs"]
+__all__ = ["ActiveRun", "Experiment", "MetricSeries", "RunInfo", "Runs"]
 
 KIND = "run"
 
@@ -98,8 +101,8 @@ class RunInfo(ReadModel):
 
 
 class Runs:
-    """Service for runs: ``start``, ``get``, ``list``, plus ``compare``, ``delete``,
-    ``restore``, ``metric_history`` and ``experiments``."""
+    """Service for runs: ``start``, ``get``, ``list``, plus ``attach``, ``compare``,
+    ``delete``, ``restore``, ``metric_history``, ``metric_series`` and ``experiments``."""
 
     def __init__(self, ctx: ServiceContext, *, datasets: Datasets, models: Models) -> None:
         self._ctx = ctx
@@ -114,11 +117,15 @@ class Runs:
         tags: Mapping[str, Any] | None = None,
         system_metrics: bool | float = False,
         capture_code_in: str | os.PathLike[str] | None = None,
+        code: Mapping[str, Any] | None = None,
+        environment: Mapping[str, Any] | None = None,
     ) -> ActiveRun:
         """Start a run in ``experiment`` (created on first use).
 
         The git commit, dirty flag and diff digest of ``capture_code_in`` (default: the current
         directory), Python and package versions, host and command line are recorded.
+        ``code`` and ``environment``, when given, are recorded as they are instead: what a
+        remote client captured on its own machine (a server must not record its own).
         ``system_metrics=True`` (or an interval in seconds) samples CPU and memory.
 
         Raises:
@@ -129,8 +136,14 @@ class Runs:
         validate_name(experiment, "experiment name")
         run_id = uuid.uuid4().hex
         run_name = name or f"run-{run_id[:8]}"
-        code = capture_code(Path(capture_code_in) if capture_code_in else None)
-        env = capture_environment()
+        if code is None:
+            code = capture_code(Path(capture_code_in) if capture_code_in else None)
+        else:
+            code = _client_document(code, "code")
+        if environment is None:
+            env = capture_environment()
+        else:
+            env = _client_document(environment, "environment")
         with contributor_tx(self._ctx, "start runs") as tx:
             exp_id = _ensure_experiment(tx, experiment)
             tx.conn.execute(
@@ -142,7 +155,7 @@ class Runs:
                     lifecycle="active",
                     start_time=now_ms(),
                     created_by=self._ctx.actor,
-                    code=code,
+                    code=dict(code),
                     environment=env,
                 )
             )
@@ -152,7 +165,7 @@ class Runs:
                 "run.start",
                 KIND,
                 run_id,
-                {"experiment": experiment, "name": run_name, "git": code.get("git")},
+                {"experiment": experiment, "name": run_name, "git": dict(code).get("git")},
             )
         run = ActiveRun(
             self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
@@ -202,27 +215,47 @@ class Runs:
         )
 
     def attach(self, run_id: str) -> ActiveRun:
-        """An existing run to log to (by its full id), whatever its status, as MLflow allows.
+        """An existing run to log to, from any process: what a stateless server uses for each
+        request about a run. Points without a step carry on from the run's highest step per
+        key; a run that has ended stays ended (``end`` does nothing).
+
+        >>> project.runs.attach(run_id).log_params({"C": 1.0})   # doctest: +SKIP
 
         Raises:
             NotFoundError: no such run.
-            InvalidInputError: the run is deleted (restore it first).
+            ConflictError: the run is deleted (restore it first).
         """
         with self._ctx.db.read() as conn:
+            full = resolve_run_id(conn, run_id)
             row = conn.execute(
-                select(runs.c.id, runs.c.name, runs.c.lifecycle, experiments.c.name.label("exp"))
+                select(
+                    runs.c.name, runs.c.status, runs.c.lifecycle, experiments.c.name.label("exp")
+                )
                 .join(experiments, experiments.c.id == runs.c.experiment_id)
-                .where(runs.c.id == run_id)
-            ).first()
-        if row is None:
-            raise NotFoundError(f"Run with id={run_id} not found")
-        if row.lifecycle != "active":
-            raise InvalidInputError(
-                f"The run {run_id} must be in the 'active' state. Current state is "
-                f"{row.lifecycle}. Restore it with `shipyard runs restore {run_id}`."
-            )
+                .where(runs.c.id == full)
+            ).one()
+            if row.lifecycle == "deleted":
+                raise ConflictError(
+                    f"run {full} is deleted; restore it with `shipyard runs restore {full}` "
+                    "before logging to it"
+                )
+            next_steps = {
+                r.key: int(r.step) + 1
+                for r in conn.execute(
+                    select(run_latest_metrics.c.key, run_latest_metrics.c.step).where(
+                        run_latest_metrics.c.run_id == full
+                    )
+                )
+            }
         return ActiveRun(
-            self._ctx, row.id, row.name, row.exp, datasets=self._datasets, models=self._models
+            self._ctx,
+            full,
+            row.name,
+            row.exp,
+            datasets=self._datasets,
+            models=self._models,
+            next_steps=next_steps,
+            ended=row.status != "RUNNING",
         )
 
     def records(self, run_ids: Iterable[str]) -> builtins.list[RunRecord]:
@@ -389,6 +422,26 @@ class Runs:
         self, run_id: str, key: str, *, offset: int = 0, limit: int | None = None
     ) -> builtins.list[dict[str, Any]]:
         """Every point of one metric, by step (``offset``/``limit``: one page of them)."""
+        return [p.to_dict() for p in self._points(run_id, key, offset=offset, limit=limit)]
+
+    def metric_series(
+        self, run_id: str, key: str, *, max_points: int | None = None
+    ) -> MetricSeries:
+        """One metric's points in step order; with ``max_points``, at most that many, chosen
+        by :func:`~shipyard.tracking.series.downsample` (first, last, and the minimum and
+        maximum of each step bucket, so spikes survive).
+
+        Raises:
+            NotFoundError: no such run.
+            InvalidInputError: ``max_points`` below 2.
+        """
+        points = self._points(run_id, key)
+        kept = points if max_points is None else downsample(points, max_points)
+        return MetricSeries(key, kept, downsampled=len(kept) < len(points), total=len(points))
+
+    def _points(
+        self, run_id: str, key: str, *, offset: int = 0, limit: int | None = None
+    ) -> builtins.list[MetricPoint]:
         with self._ctx.db.read() as conn:
             full = resolve_run_id(conn, run_id)
             stmt = (
@@ -402,9 +455,7 @@ class Runs:
             if limit is not None:
                 stmt = stmt.limit(limit)
             rows = conn.execute(stmt).all()
-        return [
-            {"step": int(r.step), "timestamp": int(r.timestamp), "value": r.value} for r in rows
-        ]
+        return [MetricPoint(int(r.step), int(r.timestamp), r.value) for r in rows]
 
     def delete(self, run_id: str) -> RunInfo:
         """Hide a run from searches (restorable); its history stays."""
@@ -446,6 +497,55 @@ class Runs:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+#: Bounds on a code or environment document sent by a client (a capture is far smaller).
+MAX_DOCUMENT_DEPTH = 16
+MAX_DOCUMENT_ITEMS = 100_000
+
+
+def _client_document(doc: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``doc`` as plain JSON values that every reader can take back (integers within 64 bits,
+    finite numbers, text keys), or InvalidInputError naming the first offending place."""
+    budget = [MAX_DOCUMENT_ITEMS]
+
+    def clean(value: Any, where: str, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > MAX_DOCUMENT_DEPTH:
+            raise InvalidInputError(
+                f"the run's {what} is too large or too deeply nested (at most "
+                f"{MAX_DOCUMENT_ITEMS:,} values, {MAX_DOCUMENT_DEPTH} levels)"
+            )
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInputError(f"the run's {what} at {where} is not UTF-8 text") from None
+            return value
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            if not -INT64 <= value < INT64:
+                raise InvalidInputError(f"the run's {what} at {where} is beyond 64 bits")
+            return value
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidInputError(f"the run's {what} at {where} is {value}")
+            return value
+        if isinstance(value, Mapping):
+            return {
+                clean(str(k), where, depth): clean(v, f"{where}.{k}", depth + 1)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [clean(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+        raise InvalidInputError(
+            f"the run's {what} at {where} is a {type(value).__name__}, not a JSON value"
+        )
+
+    if not isinstance(doc, Mapping):
+        raise InvalidInputError(f"the run's {what} must be a JSON object")
+    return dict(clean(doc, what, 0))
 
 
 def _ensure_experiment(tx: AuditedTransaction, name: str) -> int:

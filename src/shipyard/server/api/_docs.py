@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-__all__ = ["error_responses", "read_model_schema", "returns", "returns_schema"]
+__all__ = ["error_responses", "read_model_schema", "returns", "returns_json", "returns_schema"]
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -134,10 +134,15 @@ def _type_schema(hint: Any) -> dict[str, Any]:
 
 
 def returns(
-    cls: type, *, many: bool = False, example: Any = None, errors: tuple[int, ...] = (401,)
+    cls: type,
+    *,
+    many: bool = False,
+    example: Any = None,
+    errors: tuple[int, ...] = (401,),
+    status: int = 200,
 ) -> dict[str, Any]:
-    """Keyword arguments for a route decorator: the documented 200 response (a read model,
-    or a list of them) with ``example``, and the error responses."""
+    """Keyword arguments for a route decorator: the documented ``status`` response (a read
+    model, or a list of them) with ``example``, and the error responses."""
     schema = read_model_schema(cls)
     if many:
         schema = {"type": "array", "items": schema}
@@ -145,7 +150,29 @@ def returns(
     if example is not None:
         content["example"] = example
     responses: dict[int | str, dict[str, Any]] = {
-        200: {"description": "OK", "content": {"application/json": content}}
+        status: {
+            "description": "Created" if status == 201 else "OK",
+            "content": {"application/json": content},
+        }
+    }
+    responses.update(error_responses(*errors))
+    return {"responses": responses, "response_model": None}
+
+
+def returns_json(
+    schema: dict[str, Any],
+    *,
+    example: Any,
+    errors: tuple[int, ...] = (401,),
+    status: int = 200,
+    description: str = "OK",
+    media_type: str = "application/json",
+) -> dict[str, Any]:
+    """Like :func:`returns`, for a response that is not a read model: a JSON document of
+    ``schema`` (or, with another ``media_type``, a body such as CSV bytes)."""
+    content = {media_type: {"schema": schema, "example": example}}
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"description": description, "content": content}
     }
     responses.update(error_responses(*errors))
     return {"responses": responses, "response_model": None}
@@ -161,11 +188,9 @@ def returns_schema(
 ) -> dict[str, Any]:
     """Like :func:`returns`, for a route whose 200 response is not one read model (a mapping,
     a service's result document, text or bytes): ``schema`` is its JSON schema."""
-    content: dict[str, Any] = {"schema": schema}
-    if example is not None:
-        content["example"] = example
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {"description": description, "content": {media_type: content}}
-    }
-    responses.update(error_responses(*errors))
-    return {"responses": responses, "response_model": None}
+    out = returns_json(
+        schema, example=example, errors=errors, media_type=media_type, description=description
+    )
+    if example is None:
+        del out["responses"][200]["content"][media_type]["example"]
+    return out
