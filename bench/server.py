@@ -571,7 +571,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=100_000, help="metric points a round")
     parser.add_argument("--runs", type=int, default=10_000, help="runs to search")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--calls", type=int, default=10, help="timed search calls a round")
+    parser.add_argument("--calls", type=int, default=5, help="timed search calls a round")
     parser.add_argument(
         "--quick", action="store_true", help="10,000 points, 1,000 runs, 2 rounds, 3 calls"
     )
