@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
     from shipyard.stores.integrity import GarbageReport, StoreReport
+    from shipyard.tracking.artifact_tree import ArtifactTree
     from shipyard.tracking.runs import ActiveRun, Runs
 
 __all__ = ["Project", "init_project", "open_project"]
@@ -110,6 +111,12 @@ class Project:
         from shipyard.tracking.runs import Runs
 
         return Runs(self.context, datasets=self.datasets, models=self.models)
+
+    @cached_property
+    def artifact_tree(self) -> ArtifactTree:
+        from shipyard.tracking.artifact_tree import ArtifactTree
+
+        return ArtifactTree(self.context)
 
     @cached_property
     def evaluations(self) -> Evaluations:

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from shipyard.authz import require_role
-from shipyard.errors import ConflictError, InvalidInputError
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import (
     blob_refs,
@@ -38,13 +38,15 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models, ModelVersion
 
-__all__ = ["ActiveRun", "contributor_tx", "now_ms"]
+__all__ = ["ActiveRun", "contributor_tx", "now_ms", "own_blob"]
 
 KIND = "run"
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 FLUSH_POINTS = 20_000
 FLUSH_SECONDS = 2.0
 MAX_PARAM_LENGTH = 6000
+#: The name prefix of inputs that are not shipyard datasets (see log_external_input).
+EXTERNAL_PREFIX = "external:"
 
 
 def now_ms() -> int:
@@ -98,27 +100,7 @@ class ActiveRun:
         if not items:
             return
         with self._tx() as tx:
-            existing = {
-                r.key: r.value
-                for r in tx.conn.execute(
-                    select(run_params.c.key, run_params.c.value)
-                    .where(run_params.c.run_id == self.id)
-                    .where(run_params.c.key.in_(list(items)))
-                )
-            }
-            clash = {k: (existing[k], v) for k, v in items.items() if k in existing}
-            changed = {k: pair for k, pair in clash.items() if pair[0] != pair[1]}
-            if changed:
-                k, (old, new) = next(iter(changed.items()))
-                raise ConflictError(
-                    f"run {self.id} already has parameter {k!r} = {old!r}; parameters are "
-                    f"immutable, so {new!r} cannot replace it (log it under another name)"
-                )
-            fresh = [
-                {"run_id": self.id, "key": k, "value": v}
-                for k, v in items.items()
-                if k not in existing
-            ]
+            fresh = _new_params(tx.conn, self.id, items)
             if fresh:
                 tx.conn.execute(run_params.insert(), fresh)
                 tx.record("run.params", KIND, self.id, {"params": dict(items)})
@@ -195,22 +177,102 @@ class ActiveRun:
             return 0
         try:
             with self._tx() as tx:
-                # Plain tuples straight to the driver: building a parameter dict per point
-                # would cost more than the insert itself.
-                mark = "?" if tx.conn.dialect.paramstyle == "qmark" else "%s"
-                tx.conn.exec_driver_sql(
-                    "INSERT INTO run_metrics (run_id, key, step, timestamp, value) "
-                    f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
-                    points,  # type: ignore[arg-type]
-                )
-                _upsert_latest(tx.conn, points)
-                keys = sorted({p[1] for p in points})
-                tx.record("run.metrics", KIND, self.id, {"points": len(points), "keys": keys})
+                _insert_points(tx, self.id, points)
         except BaseException:
             with self._buffer_lock:
                 self._points = points + self._points  # keep them for the next attempt
             raise
         return len(points)
+
+    def log_batch(
+        self,
+        metrics: Sequence[tuple[str, Any, int, int]] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write metric points ``(key, value, timestamp ms, step)``, parameters and tags now,
+        unbuffered, in one transaction with one audit event (what remote clients send).
+
+        Raises:
+            InvalidInputError: a key is empty or too long, or a value is not a finite number.
+            ConflictError: a parameter was already logged with another value.
+        """
+        run_id = self.id
+        checked: set[str] = set()
+        points: list[tuple[str, str, int, int, float]] = []
+        for key, value, timestamp, step in metrics:
+            if key not in checked:
+                check_key(key, "metric")
+                checked.add(key)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+            if not math.isfinite(number):
+                raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
+            points.append((run_id, key, int(step), int(timestamp), number))
+        param_items = {check_key(k, "parameter"): _param_text(v) for k, v in (params or {}).items()}
+        tag_items = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+        if not (points or param_items or tag_items):
+            return
+        with self._tx() as tx:
+            payload: dict[str, Any] = {}
+            if param_items:
+                fresh = _new_params(tx.conn, run_id, param_items)
+                if fresh:
+                    tx.conn.execute(run_params.insert(), fresh)
+                payload["params"] = param_items
+            if tag_items:
+                write_tags(tx.conn, run_id, tag_items)
+                payload["tags"] = tag_items
+            if points:
+                _insert_points(tx, run_id, points, record=False)
+                payload["points"] = len(points)
+                payload["keys"] = sorted(checked)
+            tx.record("run.batch", KIND, run_id, payload)
+
+    def delete_tag(self, key: str) -> None:
+        """Remove a tag.
+
+        Raises:
+            NotFoundError: the run has no such tag.
+        """
+        with self._tx() as tx:
+            gone = tx.conn.execute(
+                run_tags.delete().where(run_tags.c.run_id == self.id).where(run_tags.c.key == key)
+            )
+            if not gone.rowcount:
+                raise NotFoundError(f"No tag with name: {key} in run with id {self.id}")
+            tx.record("run.tag_delete", KIND, self.id, {"key": key})
+
+    def update(
+        self, *, status: str | None = None, end_time: int | None = None, name: str | None = None
+    ) -> None:
+        """Change the status (any of RUNNING, FINISHED, FAILED, KILLED, as MLflow allows), the
+        end time or the name of the run, flushing buffered points first."""
+        values: dict[str, Any] = {}
+        if status is not None:
+            if status not in STATUSES:
+                raise InvalidInputError(
+                    f"status must be one of {', '.join(STATUSES)}, not {status!r}"
+                )
+            values["status"] = status
+        if end_time is not None:
+            values["end_time"] = int(end_time)
+        elif status is not None and status != "RUNNING":
+            values["end_time"] = now_ms()
+        if name:
+            values["name"] = check_key(name, "run")
+        if not values:
+            return
+        self.flush()
+        with self._tx() as tx:
+            tx.conn.execute(update(runs).where(runs.c.id == self.id).values(**values))
+            tx.record("run.update", KIND, self.id, values)
+        if name:
+            self.name = name
+        if status is not None:
+            self._ended = status != "RUNNING"
 
     # -- inputs, artifacts, models ------------------------------------------------------------
 
@@ -228,6 +290,33 @@ class ActiveRun:
             )
             add_edge(tx.conn, ("dataset", v.ref), (KIND, self.id), f"input:{context}")
             tx.record("run.input", KIND, self.id, {"dataset": v.ref, "context": context})
+
+    def log_external_input(
+        self, name: str, digest: str, description: Mapping[str, Any], context: str = ""
+    ) -> str:
+        """Record that this run read a dataset shipyard does not hold, as a remote client
+        describes it (MLflow: name, digest, source type, source, schema, profile, tags).
+
+        The description is stored as a JSON blob owned by the run; the input's name is
+        ``external:<name>@<digest>`` and its digest the blob's. Returns the input's name.
+        """
+        import json
+
+        ref = f"{EXTERNAL_PREFIX}{name}@{digest}"[:300]
+        context = check_key(context, "input context") if context else ""
+        data = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
+        blob, _ = self._ctx.artifacts.put_bytes(data)
+        with self._tx() as tx:
+            if _has_input(tx.conn, self.id, ref, context):
+                return ref
+            tx.conn.execute(
+                run_inputs.insert().values(
+                    run_id=self.id, dataset=ref, context=context, digest=blob.digest
+                )
+            )
+            own_blob(tx.conn, blob.digest, self.id, f"inputs/{ref}/{context}", role="input")
+            tx.record("run.input", KIND, self.id, {"dataset": ref, "context": context})
+        return ref
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
         """Store a file (or every file of a folder) with the run; returns the stored paths."""
@@ -259,7 +348,7 @@ class ActiveRun:
                         run_id=self.id, path=rel, digest=digest, size=size
                     )
                 )
-                _own_blob(tx.conn, digest, self.id, rel)
+                own_blob(tx.conn, digest, self.id, rel)
             tx.record("run.artifacts", KIND, self.id, {"paths": [s[0] for s in stored]})
         return [s[0] for s in stored]
 
@@ -389,6 +478,51 @@ def write_tags(conn: Connection, run_id: str, tags: dict[str, str]) -> None:
     )
 
 
+def _new_params(conn: Connection, run_id: str, items: dict[str, str]) -> list[dict[str, str]]:
+    """The rows to insert for ``items``; re-logging an equal value is a no-op.
+
+    Raises:
+        ConflictError: a parameter was already logged with another value.
+    """
+    existing = {
+        r.key: r.value
+        for r in conn.execute(
+            select(run_params.c.key, run_params.c.value)
+            .where(run_params.c.run_id == run_id)
+            .where(run_params.c.key.in_(list(items)))
+        )
+    }
+    changed = {k: (existing[k], v) for k, v in items.items() if existing.get(k, v) != v}
+    if changed:
+        k, (old, new) = next(iter(changed.items()))
+        raise ConflictError(
+            f"run {run_id} already has parameter {k!r} = {old!r}; parameters are "
+            f"immutable, so {new!r} cannot replace it (log it under another name)"
+        )
+    return [{"run_id": run_id, "key": k, "value": v} for k, v in items.items() if k not in existing]
+
+
+def _insert_points(
+    tx: AuditedTransaction,
+    run_id: str,
+    points: list[tuple[str, str, int, int, float]],
+    *,
+    record: bool = True,
+) -> None:
+    # Plain tuples straight to the driver: building a parameter dict per point would cost
+    # more than the insert itself.
+    mark = "?" if tx.conn.dialect.paramstyle == "qmark" else "%s"
+    tx.conn.exec_driver_sql(
+        "INSERT INTO run_metrics (run_id, key, step, timestamp, value) "
+        f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
+        points,  # type: ignore[arg-type]
+    )
+    _upsert_latest(tx.conn, points)
+    if record:
+        keys = sorted({p[1] for p in points})
+        tx.record("run.metrics", KIND, run_id, {"points": len(points), "keys": keys})
+
+
 def _upsert_latest(conn: Connection, points: list[tuple[str, str, int, int, float]]) -> None:
     """Keep run_latest_metrics at the point with the highest (step, timestamp) per key."""
     best: dict[tuple[str, str], tuple[str, str, int, int, float]] = {}
@@ -435,7 +569,9 @@ def _has_input(conn: Connection, run_id: str, dataset: str, context: str) -> boo
     )
 
 
-def _own_blob(conn: Connection, digest: str, run_id: str, rel: str) -> None:
+def own_blob(
+    conn: Connection, digest: str, run_id: str, rel: str, *, role: str = "artifact"
+) -> None:
     owner = f"{run_id}/{rel}"[:300]
     exists = conn.execute(
         select(blob_refs.c.digest)
@@ -445,5 +581,5 @@ def _own_blob(conn: Connection, digest: str, run_id: str, rel: str) -> None:
     ).first()
     if exists is None:
         conn.execute(
-            blob_refs.insert().values(digest=digest, owner_kind=KIND, owner=owner, role="artifact")
+            blob_refs.insert().values(digest=digest, owner_kind=KIND, owner=owner, role=role)
         )

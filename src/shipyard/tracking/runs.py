@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import validate_name
 from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import (
@@ -37,14 +37,22 @@ from shipyard.stores.db.tables import (
     run_tags,
     runs,
 )
-from shipyard.tracking.active import ActiveRun, check_key, contributor_tx, now_ms, write_tags
+from shipyard.tracking.active import (
+    EXTERNAL_PREFIX,
+    ActiveRun,
+    check_key,
+    contributor_tx,
+    now_ms,
+    write_tags,
+)
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models
+    from shipyard.stores.artifacts import ArtifactStore
 
-__all__ = ["ActiveRun", "Experiment", "RunInfo", "Runs"]
+__all__ = ["ActiveRun", "Experiment", "MetricPoint", "RunInfo", "RunRecord", "Runs"]
 
 KIND = "run"
 
@@ -155,6 +163,150 @@ class Runs:
             run.start_system_metrics(interval)
         return run
 
+    def create(
+        self,
+        experiment: str = "default",
+        *,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        start_time: int | None = None,
+    ) -> ActiveRun:
+        """Start a run for a remote client (the MLflow protocol): the start time is the
+        client's, and nothing about the server's own code or environment is captured.
+
+        Raises:
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        validate_name(experiment, "experiment name")
+        run_id = uuid.uuid4().hex
+        run_name = name or f"run-{run_id[:8]}"
+        with contributor_tx(self._ctx, "start runs") as tx:
+            exp_id = _ensure_experiment(tx, experiment)
+            tx.conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    experiment_id=exp_id,
+                    name=check_key(run_name, "run"),
+                    status="RUNNING",
+                    lifecycle="active",
+                    start_time=now_ms() if start_time is None else int(start_time),
+                    created_by=self._ctx.actor,
+                    code={},
+                    environment={},
+                )
+            )
+            if tags:
+                write_tags(tx.conn, run_id, {check_key(k, "tag"): str(v) for k, v in tags.items()})
+            tx.record("run.start", KIND, run_id, {"experiment": experiment, "name": run_name})
+        return ActiveRun(
+            self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
+        )
+
+    def attach(self, run_id: str) -> ActiveRun:
+        """An existing run to log to (by its full id), whatever its status, as MLflow allows.
+
+        Raises:
+            NotFoundError: no such run.
+            InvalidInputError: the run is deleted (restore it first).
+        """
+        with self._ctx.db.read() as conn:
+            row = conn.execute(
+                select(runs.c.id, runs.c.name, runs.c.lifecycle, experiments.c.name.label("exp"))
+                .join(experiments, experiments.c.id == runs.c.experiment_id)
+                .where(runs.c.id == run_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"Run with id={run_id} not found")
+        if row.lifecycle != "active":
+            raise InvalidInputError(
+                f"The run {run_id} must be in the 'active' state. Current state is "
+                f"{row.lifecycle}. Restore it with `shipyard runs restore {run_id}`."
+            )
+        return ActiveRun(
+            self._ctx, row.id, row.name, row.exp, datasets=self._datasets, models=self._models
+        )
+
+    def records(self, run_ids: Iterable[str]) -> builtins.list[RunRecord]:
+        """Runs by full id, in the given order, each with its experiment's id and the latest
+        point (value, step, time) of every metric: what the MLflow protocol returns.
+
+        Raises:
+            NotFoundError: one of the runs does not exist.
+        """
+        ids = builtins.list(run_ids)
+        with self._ctx.db.read() as conn:
+            infos = _load(conn, ids)
+            if len(infos) < len(set(ids)):
+                found = {i.id for i in infos}
+                missing = next(i for i in ids if i not in found)
+                raise NotFoundError(f"Run with id={missing} not found")
+            return _records(conn, self._ctx.artifacts, infos)
+
+    def search(
+        self,
+        *,
+        experiment_ids: Iterable[int] | None = None,
+        filter: str | None = None,
+        order_by: Iterable[str] | None = None,
+        lifecycle: str = "active",
+        offset: int = 0,
+        limit: int = 1000,
+    ) -> builtins.list[RunRecord]:
+        """One page of :meth:`list` as :meth:`records`: runs of some experiments
+        (``lifecycle``: ``active``, ``deleted`` or ``all``) from ``offset`` on; only the
+        page's runs are loaded.
+
+        Raises:
+            FilterSyntaxError: the filter or an order-by term does not parse.
+        """
+        from shipyard.tracking.search_sql import search_runs_stmt
+
+        if lifecycle not in ("active", "deleted", "all"):
+            raise InvalidInputError(f"lifecycle must be active, deleted or all, not {lifecycle!r}")
+        stmt = search_runs_stmt(
+            filter,
+            builtins.list(order_by or ()),
+            experiment_ids=None if experiment_ids is None else builtins.list(experiment_ids),
+            include_deleted=lifecycle != "active",
+            limit=limit,
+        )
+        if lifecycle == "deleted":
+            stmt = stmt.where(runs.c.lifecycle == "deleted")
+        if offset:
+            stmt = stmt.offset(offset)
+        with self._ctx.db.read() as conn:
+            ids = [r[0] for r in conn.execute(stmt)]
+            return _records(conn, self._ctx.artifacts, _load(conn, ids))
+
+    def experiment(self, *, name: str | None = None, id: int | None = None) -> Experiment:
+        """One experiment, by name or id.
+
+        Raises:
+            NotFoundError: no such experiment.
+        """
+        for e in self.experiments():
+            if (name is not None and e.name == name) or (id is not None and e.id == id):
+                return e
+        what = f"name '{name}'" if name is not None else f"ID {id}"
+        raise NotFoundError(
+            f"Could not find experiment with {what}; see `shipyard experiments list`"
+        )
+
+    def create_experiment(self, name: str) -> Experiment:
+        """A new, empty experiment.
+
+        Raises:
+            ConflictError: an experiment of that name exists.
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        validate_name(name, "experiment name")
+        with contributor_tx(self._ctx, "create experiments") as tx:
+            row = tx.conn.execute(select(experiments.c.id).where(experiments.c.name == name))
+            if row.first() is not None:
+                raise ConflictError(f"Experiment(name={name}) already exists.")
+            _ensure_experiment(tx, name)
+        return self.experiment(name=name)
+
     def get(self, run_id: str) -> RunInfo:
         """One run, by id or unique id prefix.
 
@@ -225,16 +377,23 @@ class Runs:
             "metrics": table("metrics"),
         }
 
-    def metric_history(self, run_id: str, key: str) -> builtins.list[dict[str, Any]]:
-        """Every point of one metric, by step."""
+    def metric_history(
+        self, run_id: str, key: str, *, offset: int = 0, limit: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Every point of one metric, by step (``offset``/``limit``: one page of them)."""
         with self._ctx.db.read() as conn:
             full = resolve_run_id(conn, run_id)
-            rows = conn.execute(
+            stmt = (
                 select(run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.value)
                 .where(run_metrics.c.run_id == full)
                 .where(run_metrics.c.key == key)
                 .order_by(run_metrics.c.step, run_metrics.c.timestamp, run_metrics.c.id)
-            ).all()
+            )
+            if offset:
+                stmt = stmt.offset(offset)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            rows = conn.execute(stmt).all()
         return [
             {"step": int(r.step), "timestamp": int(r.timestamp), "value": r.value} for r in rows
         ]
@@ -276,6 +435,58 @@ class Runs:
                 Experiment(r.id, r.name, int(r.n or 0), r.created_by, r.last)
                 for r in conn.execute(stmt)
             ]
+
+
+@dataclass(frozen=True)
+class MetricPoint(ReadModel):
+    """One point of a metric series."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int  # milliseconds since the epoch
+
+
+@dataclass(frozen=True)
+class RunRecord(ReadModel):
+    """A run with its experiment's id and each metric's latest point (see
+    :meth:`Runs.records`)."""
+
+    info: RunInfo
+    experiment_id: int
+    latest_metrics: list[MetricPoint]
+    #: The descriptions of external inputs (``external:…`` names), by name and context.
+    external_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _records(
+    conn: Connection, artifacts: ArtifactStore, infos: builtins.list[RunInfo]
+) -> builtins.list[RunRecord]:
+    ids = [i.id for i in infos]
+    exp: dict[str, int] = {}
+    latest: dict[str, list[MetricPoint]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for r in conn.execute(select(runs.c.id, runs.c.experiment_id).where(runs.c.id.in_(chunk))):
+            exp[r.id] = int(r.experiment_id)
+        for m in conn.execute(
+            select(run_latest_metrics)
+            .where(run_latest_metrics.c.run_id.in_(chunk))
+            .order_by(run_latest_metrics.c.key)
+        ):
+            latest[m.run_id].append(MetricPoint(m.key, m.value, int(m.step), int(m.timestamp)))
+    return [RunRecord(i, exp[i.id], latest[i.id], _external(artifacts, i)) for i in infos]
+
+
+def _external(artifacts: ArtifactStore, info: RunInfo) -> dict[str, dict[str, Any]]:
+    import json
+
+    out = {}
+    for i in info.inputs:
+        if i["dataset"].startswith(EXTERNAL_PREFIX):
+            key = f"{i['dataset']}|{i['context']}"
+            out[key] = json.loads(artifacts.read_bytes(i["digest"], owner=f"run {info.id}"))
+    return out
 
 
 # -- helpers --------------------------------------------------------------------------------------
