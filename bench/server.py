@@ -294,6 +294,16 @@ def populate_mlflow(db_uri: str, artifact_root: str, n: int) -> None:
 # -- the servers ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One measurement: wall time, and the CPU time the server (every process it started) and
+    the client spent meanwhile, in seconds (per call for searches)."""
+
+    wall: float
+    server_cpu: float
+    client_cpu: float
+
+
 @dataclass
 class Side:
     """One server under test, its client and what was measured on it."""
@@ -301,11 +311,51 @@ class Side:
     name: str
     url: str
     client: Any
+    session: int | None  # the server's session id, for its CPU time
     populated: str = ""
-    log_batch_seconds: list[float] = field(default_factory=list)
-    search_ms: dict[int, list[float]] = field(default_factory=dict)
+    log_batch: list[Sample] = field(default_factory=list)
+    search: dict[int, list[Sample]] = field(default_factory=dict)
     answers: dict[int, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+    def server_cpu(self) -> float:
+        return session_cpu(self.session) if self.session is not None else math.nan
+
+
+def _stat(pid: str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # the fields after "(comm)": state, ppid, pgrp, session, ..., utime (12), stime (13)
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def server_session(port: int) -> int | None:
+    """The session id of the server started with ``--port PORT`` (its processes are started
+    in a session of their own), or None where /proc cannot tell."""
+    wanted = f"--port\0{port}\0".encode()
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if wanted not in f.read():
+                    continue
+        except OSError:
+            continue
+        fields = _stat(pid)
+        if fields:
+            return int(fields[3])
+    return None
+
+
+def session_cpu(session: int) -> float:
+    """User and system CPU seconds of the live processes of ``session``."""
+    ticks = 0
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        fields = _stat(pid)
+        if fields and int(fields[3]) == session:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def prepare_shipyard(workdir: Path, n_runs: int) -> tuple[list[str], str, str]:
@@ -379,20 +429,22 @@ def log_batch_round(side: Side, experiment_id: str, prepared: list[list[Any]], r
     """One timed loop of log_batch calls into a new run; then every point read back."""
     client = side.client
     run_id = client.create_run(experiment_id, run_name=f"log-batch-{r + 1}").info.run_id
-    started = time.perf_counter()
+    server, mine, started = side.server_cpu(), time.process_time(), time.perf_counter()
     for metrics in prepared:
         client.log_batch(run_id, metrics=metrics)
-    elapsed = time.perf_counter() - started
+    sample = Sample(
+        time.perf_counter() - started, side.server_cpu() - server, time.process_time() - mine
+    )
     client.set_terminated(run_id)
     expected = len(prepared) * BATCH // KEYS
     got = len(client.get_metric_history(run_id, "m0"))
     if got != expected:
         raise RuntimeError(f"get_metric_history gave {got} points of m0, {expected} were logged")
-    side.log_batch_seconds.append(elapsed)
+    side.log_batch.append(sample)
 
 
 def search_round(side: Side, experiment_id: str, limit: int, calls: int) -> None:
-    """One warm-up call, then ``calls`` timed calls; keeps the median and the answer."""
+    """One warm-up call, then ``calls`` timed calls: the median call, the mean CPU times."""
     client = side.client
 
     def call() -> list[Any]:
@@ -407,11 +459,14 @@ def search_round(side: Side, experiment_id: str, limit: int, calls: int) -> None
 
     side.answers[limit] = [run.info.run_name for run in call()]
     timings = []
+    server, mine = side.server_cpu(), time.process_time()
     for _ in range(calls):
         started = time.perf_counter()
         call()
-        timings.append((time.perf_counter() - started) * 1000)
-    side.search_ms.setdefault(limit, []).append(statistics.median(timings))
+        timings.append(time.perf_counter() - started)
+    server, mine = side.server_cpu() - server, time.process_time() - mine
+    sample = Sample(statistics.median(timings), server / calls, mine / calls)
+    side.search.setdefault(limit, []).append(sample)
 
 
 def attempt(side: Side, what: str, fn: Callable[[], None]) -> None:
@@ -442,11 +497,12 @@ def measure(sides: dict[str, Side], args: argparse.Namespace) -> None:
                 continue
             batch_exp, _ = experiments[side.name]
             attempt(side, "log_batch", partial(log_batch_round, side, batch_exp, prepared, r))
-            if len(side.log_batch_seconds) > r:
-                seconds = side.log_batch_seconds[r]
+            if len(side.log_batch) > r:
+                x = side.log_batch[r]
                 print(
-                    f"  round {r + 1}  log_batch  {side.name:<9} {seconds:7.2f} s  "
-                    f"{args.points / seconds:10,.0f} points/s",
+                    f"  round {r + 1}  log_batch  {side.name:<9} {x.wall:7.2f} s  "
+                    f"{args.points / x.wall:10,.0f} points/s  (server CPU {x.server_cpu:.2f} s, "
+                    f"client CPU {x.client_cpu:.2f} s)",
                     flush=True,
                 )
         for limit in SEARCH_LIMITS:
@@ -459,11 +515,14 @@ def measure(sides: dict[str, Side], args: argparse.Namespace) -> None:
                     f"search max_results={limit}",
                     partial(search_round, side, search_exp, limit, args.calls),
                 )
-                done = side.search_ms.get(limit, [])
+                done = side.search.get(limit, [])
                 if len(done) > r:
+                    x = done[r]
                     print(
-                        f"  round {r + 1}  search {limit:>5}  {side.name:<9} {done[r]:9.1f} ms "
-                        f"(median of {args.calls}, {len(side.answers[limit])} runs)",
+                        f"  round {r + 1}  search {limit:>5}  {side.name:<9} "
+                        f"{x.wall * 1000:9.1f} ms  (median of {args.calls}, "
+                        f"{len(side.answers[limit])} runs; a call: server CPU "
+                        f"{x.server_cpu * 1000:.0f} ms, client CPU {x.client_cpu * 1000:.0f} ms)",
                         flush=True,
                     )
 
@@ -492,41 +551,50 @@ def report(sides: dict[str, Side], args: argparse.Namespace) -> None:
         f"== log_batch: {args.points:,} points a round, {BATCH:,} a request "
         f"({KEYS} keys x {BATCH // KEYS} steps); {rounds} =="
     )
-    print(f"{'server':<10} {'points/s':>28} {'seconds':>24}")
-    for side in (mlflow, ours):
-        rates = [args.points / s for s in side.log_batch_seconds]
-        seconds = spread(side.log_batch_seconds, ".2f")
-        print(f"{side.name:<10} {spread(rates, ',.0f'):>28} {seconds:>24}")
-    pairs = zip(mlflow.log_batch_seconds, ours.log_batch_seconds, strict=False)
-    ratios = [m / s for m, s in pairs]
     print(
-        f"shipyard/mlflow points/s, per round: {spread(ratios, '.1f')}x; "
-        f"target >= {TARGETS['log_batch']:g}x: {verdict(ratios, TARGETS['log_batch'])}"
+        f"{'server':<10} {'points/s':>26} {'seconds':>24} {'server CPU s':>24} {'client CPU s':>22}"
+    )
+    for side in (mlflow, ours):
+        xs = side.log_batch
+        print(
+            f"{side.name:<10} {spread([args.points / x.wall for x in xs], ',.0f'):>26} "
+            f"{spread([x.wall for x in xs], '.2f'):>24} "
+            f"{spread([x.server_cpu for x in xs], '.2f'):>24} "
+            f"{spread([x.client_cpu for x in xs], '.2f'):>22}"
+        )
+    pairs = list(zip(mlflow.log_batch, ours.log_batch, strict=False))
+    walls = [m.wall / s.wall for m, s in pairs]
+    cpus = [m.server_cpu / s.server_cpu for m, s in pairs if s.server_cpu > 0]
+    print(
+        f"shipyard/mlflow points/s, per round: {spread(walls, '.1f')}x "
+        f"(target >= {TARGETS['log_batch']:g}x: {verdict(walls, TARGETS['log_batch'])}); "
+        f"server CPU per point, mlflow/shipyard: {spread(cpus, '.1f')}x"
     )
     print()
     print(
         f"== search_runs over {args.runs:,} runs: {SEARCH_FILTER}, order by {SEARCH_ORDER}; "
-        f"median call of {args.calls} per round (ms); {rounds} =="
+        f"a call: median of {args.calls} per round (ms), CPU: mean per call; {rounds} =="
     )
     print(
-        f"{'max_results':>11} {'mlflow ms':>26} {'shipyard ms':>26} {'mlflow/shipyard':>22} "
-        f"{'same runs':>10}"
+        f"{'max_results':>11} {'server':<9} {'ms a call':>26} {'server CPU ms':>24} "
+        f"{'client CPU ms':>22}"
     )
     for limit in SEARCH_LIMITS:
-        a, b = mlflow.search_ms.get(limit, []), ours.search_ms.get(limit, [])
-        ratios = [x / y for x, y in zip(a, b, strict=False)]
-        same = (
-            "yes"
-            if mlflow.answers.get(limit) and mlflow.answers.get(limit) == ours.answers.get(limit)
-            else "NO"
-        )
+        for side in (mlflow, ours):
+            xs = side.search.get(limit, [])
+            print(
+                f"{limit:>11,} {side.name:<9} {spread([x.wall * 1000 for x in xs], ',.1f'):>26} "
+                f"{spread([x.server_cpu * 1000 for x in xs], ',.0f'):>24} "
+                f"{spread([x.client_cpu * 1000 for x in xs], ',.0f'):>22}"
+            )
+        pairs = list(zip(mlflow.search.get(limit, []), ours.search.get(limit, []), strict=False))
+        walls = [m.wall / s.wall for m, s in pairs]
+        cpus = [m.server_cpu / s.server_cpu for m, s in pairs if s.server_cpu > 0]
+        same = mlflow.answers.get(limit) and mlflow.answers.get(limit) == ours.answers.get(limit)
         print(
-            f"{limit:>11,} {spread(a, ',.1f'):>26} {spread(b, ',.1f'):>26} "
-            f"{spread(ratios, '.1f') + 'x':>22} {same:>10}"
-        )
-        print(
-            f"{'':>11} target >= {TARGETS['search']:g}x faster: "
-            f"{verdict(ratios, TARGETS['search'])}"
+            f"{'':>11} mlflow/shipyard time a call: {spread(walls, '.1f')}x (target >= "
+            f"{TARGETS['search']:g}x: {verdict(walls, TARGETS['search'])}); server CPU: "
+            f"{spread(cpus, '.1f')}x; same runs in the same order: {'yes' if same else 'NO'}"
         )
     print()
     for side in (mlflow, ours):
@@ -544,7 +612,8 @@ def versions() -> str:
     ).stdout.strip()
     return (
         f"python {platform.python_version()}, {os.cpu_count()} CPU(s); "
-        f"mlflow {metadata.version('mlflow')} (client and server); {shipyard or 'shipyard ?'}"
+        f"mlflow {metadata.version('mlflow')} (client and server); {shipyard or 'shipyard ?'}; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -610,7 +679,8 @@ def main() -> int:
                     timeout=SERVER_START_TIMEOUT,
                 )
             )
-            sides[name] = Side(name, url, MlflowClient(tracking_uri=url), populated=how)
+            client = MlflowClient(tracking_uri=url)
+            sides[name] = Side(name, url, client, server_session(port), populated=how)
         print(
             f"servers ready; {args.rounds} round(s): log_batch of {args.points:,} points, "
             f"search_runs over {args.runs:,} runs ({args.calls} calls per max_results)",
@@ -618,7 +688,12 @@ def main() -> int:
         )
         measure(sides, args)
         report(sides, args)
-    print(f"\ntotal {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"\ntotal {time.perf_counter() - started:.0f} s; load average at the end "
+        f"{os.getloadavg()[0]:.1f} (other work on the machine slows both servers; the CPU "
+        "times are less sensitive to it than the wall times)",
+        flush=True,
+    )
     return 0
 
 
