@@ -21,7 +21,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.entities import Dataset, DatasetInput, Metric, Param, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException, RestException  # noqa: E402
 
 MLFLOW = "/api/2.0/mlflow"
@@ -152,6 +152,13 @@ def test_search_runs_filters_orders_and_pages(tracking: MlflowClient) -> None:
     assert [r.data.params["model"] for r in by_name] == ["lr"]
     finished = tracking.search_runs([exp_id], filter_string="attributes.status = 'FINISHED'")
     assert len(finished) == 5
+    # As in MLflow, attributes need no prefix.
+    bare = tracking.search_runs(
+        [exp_id],
+        filter_string="status = 'FINISHED' and run_name != 'r0'",
+        order_by=["start_time DESC"],
+    )
+    assert [r.info.run_name for r in bare] == ["r4", "r3", "r2", "r1"]
 
     seen: list[str] = []
     page = tracking.search_runs([exp_id], order_by=["metrics.auc ASC"], max_results=2)
@@ -261,7 +268,7 @@ def test_log_input_of_a_shipyard_dataset_links_the_version(
     tracking: MlflowClient, project: Project, sample_csv: Any
 ) -> None:
     """A dataset named like a shipyard dataset version becomes a lineage input of the run."""
-    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.entities import InputTag
 
     version = project.datasets.add("credit", sample_csv())
     mlflow.set_experiment("lineage")
@@ -331,8 +338,10 @@ def test_log_batch_writes_metrics_params_and_tags_together(
         run_id, metrics=points, params=[Param("opt", "adam")], tags=[RunTag("k", "v")]
     )
     tracking.log_batch(run_id, params=[Param("opt", "adam")])
-    with pytest.raises(MlflowException, match="opt"):
+    with pytest.raises(RestException, match=r"INVALID_PARAMETER_VALUE.*'opt'"):
         tracking.log_batch(run_id, params=[Param("opt", "sgd")])
+    with pytest.raises(MlflowException, match=r"INVALID_PARAMETER_VALUE.*'opt'"):
+        tracking.log_param(run_id, "opt", "sgd")
     tracking.set_terminated(run_id)
 
     history = project.runs.metric_history(run_id, "loss")
@@ -399,6 +408,7 @@ def test_a_viewer_reads_but_cannot_log(
         lambda: viewer.set_terminated(run_id),
         lambda: viewer.delete_run(run_id),
         lambda: viewer.create_experiment("viewer-made"),
+        lambda: viewer.log_inputs(run_id, [DatasetInput(Dataset("d", "x", "local", "{}"), [])]),
     ]
     for write in writes:
         with pytest.raises(RestException, match="PERMISSION_DENIED"):
@@ -423,6 +433,16 @@ def test_no_token_is_refused(live_server: str, monkeypatch: pytest.MonkeyPatch) 
     r = httpx.get(f"{live_server}/api/2.0/mlflow-artifacts/artifacts", params={"path": "1"})
     assert r.status_code == 401
     assert r.json()["error_code"] == "UNAUTHENTICATED"
+
+
+def test_a_run_without_an_experiment_goes_to_default(
+    tracking: MlflowClient, project: Project
+) -> None:
+    """With no experiment set, the client's experiment "0" is shipyard's ``default``."""
+    with mlflow.start_run() as active:
+        mlflow.log_metric("auc", 0.5)
+    assert project.runs.get(active.info.run_id).experiment == "default"
+    assert tracking.get_experiment("0").name == "default"
 
 
 def test_ajax_prefix_serves_the_same_runs(

@@ -305,6 +305,8 @@ class ActiveRun:
         ref = f"{EXTERNAL_PREFIX}{name}@{digest}"[:300]
         context = check_key(context, "input context") if context else ""
         data = json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
+        with self._ctx.db.read() as conn:  # before the blob, so a viewer stores nothing
+            require_role(conn, self._ctx.actor, "contributor", "log to runs")
         blob, _ = self._ctx.artifacts.put_bytes(data)
         with self._tx() as tx:
             if _has_input(tx.conn, self.id, ref, context):

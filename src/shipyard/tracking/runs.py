@@ -38,21 +38,20 @@ from shipyard.stores.db.tables import (
     runs,
 )
 from shipyard.tracking.active import (
-    EXTERNAL_PREFIX,
     ActiveRun,
     check_key,
     contributor_tx,
     now_ms,
     write_tags,
 )
+from shipyard.tracking.records import RunRecord, load_records
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models
-    from shipyard.stores.artifacts import ArtifactStore
 
-__all__ = ["ActiveRun", "Experiment", "MetricPoint", "RunInfo", "RunRecord", "Runs"]
+__all__ = ["ActiveRun", "Experiment", "RunInfo", "Runs"]
 
 KIND = "run"
 
@@ -235,12 +234,12 @@ class Runs:
         """
         ids = builtins.list(run_ids)
         with self._ctx.db.read() as conn:
-            infos = _load(conn, ids)
-            if len(infos) < len(set(ids)):
-                found = {i.id for i in infos}
-                missing = next(i for i in ids if i not in found)
-                raise NotFoundError(f"Run with id={missing} not found")
-            return _records(conn, self._ctx.artifacts, infos)
+            found = load_records(conn, self._ctx.artifacts, ids)
+        if len(found) < len(set(ids)):
+            have = {r.id for r in found}
+            missing = next(i for i in ids if i not in have)
+            raise NotFoundError(f"Run with id={missing} not found")
+        return found
 
     def search(
         self,
@@ -254,7 +253,8 @@ class Runs:
     ) -> builtins.list[RunRecord]:
         """One page of :meth:`list` as :meth:`records`: runs of some experiments
         (``lifecycle``: ``active``, ``deleted`` or ``all``) from ``offset`` on; only the
-        page's runs are loaded.
+        page's runs are loaded. As in MLflow, a bare attribute name (``status``) needs no
+        ``attributes.`` prefix.
 
         Raises:
             FilterSyntaxError: the filter or an order-by term does not parse.
@@ -269,6 +269,7 @@ class Runs:
             experiment_ids=None if experiment_ids is None else builtins.list(experiment_ids),
             include_deleted=lifecycle != "active",
             limit=limit,
+            bare_attributes=True,
         )
         if lifecycle == "deleted":
             stmt = stmt.where(runs.c.lifecycle == "deleted")
@@ -276,7 +277,7 @@ class Runs:
             stmt = stmt.offset(offset)
         with self._ctx.db.read() as conn:
             ids = [r[0] for r in conn.execute(stmt)]
-            return _records(conn, self._ctx.artifacts, _load(conn, ids))
+            return load_records(conn, self._ctx.artifacts, ids)
 
     def experiment(self, *, name: str | None = None, id: int | None = None) -> Experiment:
         """One experiment, by name or id.
@@ -284,13 +285,20 @@ class Runs:
         Raises:
             NotFoundError: no such experiment.
         """
-        for e in self.experiments():
-            if (name is not None and e.name == name) or (id is not None and e.id == id):
-                return e
-        what = f"name '{name}'" if name is not None else f"ID {id}"
-        raise NotFoundError(
-            f"Could not find experiment with {what}; see `shipyard experiments list`"
-        )
+        cond = experiments.c.name == name if name is not None else experiments.c.id == id
+        with self._ctx.db.read() as conn:
+            row = conn.execute(select(experiments).where(cond)).first()
+            if row is None:
+                what = f"name '{name}'" if name is not None else f"ID {id}"
+                raise NotFoundError(
+                    f"Could not find experiment with {what}; see `shipyard experiments list`"
+                )
+            n, last = conn.execute(
+                select(func.count(), func.max(runs.c.start_time))
+                .where(runs.c.experiment_id == row.id)
+                .where(runs.c.lifecycle == "active")
+            ).one()
+        return Experiment(row.id, row.name, int(n or 0), row.created_by, last)
 
     def create_experiment(self, name: str) -> Experiment:
         """A new, empty experiment.
@@ -435,58 +443,6 @@ class Runs:
                 Experiment(r.id, r.name, int(r.n or 0), r.created_by, r.last)
                 for r in conn.execute(stmt)
             ]
-
-
-@dataclass(frozen=True)
-class MetricPoint(ReadModel):
-    """One point of a metric series."""
-
-    key: str
-    value: float
-    step: int
-    timestamp: int  # milliseconds since the epoch
-
-
-@dataclass(frozen=True)
-class RunRecord(ReadModel):
-    """A run with its experiment's id and each metric's latest point (see
-    :meth:`Runs.records`)."""
-
-    info: RunInfo
-    experiment_id: int
-    latest_metrics: list[MetricPoint]
-    #: The descriptions of external inputs (``external:…`` names), by name and context.
-    external_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _records(
-    conn: Connection, artifacts: ArtifactStore, infos: builtins.list[RunInfo]
-) -> builtins.list[RunRecord]:
-    ids = [i.id for i in infos]
-    exp: dict[str, int] = {}
-    latest: dict[str, list[MetricPoint]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for r in conn.execute(select(runs.c.id, runs.c.experiment_id).where(runs.c.id.in_(chunk))):
-            exp[r.id] = int(r.experiment_id)
-        for m in conn.execute(
-            select(run_latest_metrics)
-            .where(run_latest_metrics.c.run_id.in_(chunk))
-            .order_by(run_latest_metrics.c.key)
-        ):
-            latest[m.run_id].append(MetricPoint(m.key, m.value, int(m.step), int(m.timestamp)))
-    return [RunRecord(i, exp[i.id], latest[i.id], _external(artifacts, i)) for i in infos]
-
-
-def _external(artifacts: ArtifactStore, info: RunInfo) -> dict[str, dict[str, Any]]:
-    import json
-
-    out = {}
-    for i in info.inputs:
-        if i["dataset"].startswith(EXTERNAL_PREFIX):
-            key = f"{i['dataset']}|{i['context']}"
-            out[key] = json.loads(artifacts.read_bytes(i["digest"], owner=f"run {info.id}"))
-    return out
 
 
 # -- helpers --------------------------------------------------------------------------------------

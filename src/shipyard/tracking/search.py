@@ -355,8 +355,9 @@ def _render_value(value: Value) -> str:
     return str(value)
 
 
-def parse_filter(text: str) -> Filter:
+def parse_filter(text: str, *, bare_attributes: bool = False) -> Filter:
     """Parse a run filter; the empty text is the filter every run passes.
+    ``bare_attributes``: read ``status = 'x'`` as ``attributes.status = 'x'`` (MLflow does).
 
     >>> str(parse_filter("metrics.auc>0.8 AND tags.team IN ('risk')"))
     "metrics.auc > 0.8 and tags.team IN ('risk')"
@@ -369,11 +370,14 @@ def parse_filter(text: str) -> Filter:
 
     if not isinstance(text, str):
         raise InvalidInputError(f"a filter is a string, got {type(text).__name__}")
-    return _Parser(text).filter()
+    return _Parser(text, bare_attributes=bare_attributes).filter()
 
 
-def parse_order_by(spec: str | Sequence[str] | None) -> list[OrderTerm]:
-    """Parse order-by terms: a list of ``"KEY [ASC|DESC]"`` or one comma-separated string.
+def parse_order_by(
+    spec: str | Sequence[str] | None, *, bare_attributes: bool = False
+) -> list[OrderTerm]:
+    """Parse order-by terms: a list of ``"KEY [ASC|DESC]"`` or one comma-separated string
+    (``bare_attributes``: as in :func:`parse_filter`).
 
     >>> [str(t) for t in parse_order_by(["metrics.auc DESC", "attributes.start_time"])]
     ['metrics.auc DESC', 'attributes.start_time ASC']
@@ -386,10 +390,14 @@ def parse_order_by(spec: str | Sequence[str] | None) -> list[OrderTerm]:
     if spec is None:
         return []
     if isinstance(spec, str):
-        return [] if not spec.strip() else _Parser(spec).order_terms(single=False)
+        return (
+            []
+            if not spec.strip()
+            else _Parser(spec, bare_attributes=bare_attributes).order_terms(single=False)
+        )
     terms: list[OrderTerm] = []
     for item in spec:
         if not isinstance(item, str):
             raise InvalidInputError(f"an order-by term is a string, got {item!r}")
-        terms.extend(_Parser(item).order_terms(single=True))
+        terms.extend(_Parser(item, bare_attributes=bare_attributes).order_terms(single=True))
     return terms

@@ -60,8 +60,10 @@ class _Parser:
     """Recursive descent over tokens read one at a time, so the first problem is the one
     reported."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, bare_attributes: bool = False) -> None:
         self.text = text
+        # MLflow reads a bare attribute name (``status``, ``start_time``) as ``attributes.``.
+        self.bare_attributes = bare_attributes
         self.pos = 0
         self.depth = 0
         self.comparisons = 0
@@ -198,9 +200,13 @@ class _Parser:
 
     def identifier(self, what: str) -> tuple[Entity, str, _Token]:
         token = self.take()
+        word = str(token.value).lower()
+        if token.kind == "word" and self.bare_attributes:
+            key = ATTRIBUTE_ALIASES.get(word, word)
+            if key in ATTRIBUTES:
+                return "attribute", key, token
         if token.kind != "ident":
             hint = ""
-            word = str(token.value).lower()
             if token.kind == "word" and (word in ATTRIBUTES or word in ATTRIBUTE_ALIASES):
                 hint = f"; did you mean attributes.{ATTRIBUTE_ALIASES.get(word, word)}?"
             raise self.error(f"expected {what}, got {self.shown(token)}{hint}", token.pos)

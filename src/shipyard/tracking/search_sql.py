@@ -247,6 +247,7 @@ def search_runs_stmt(
     experiment_ids: Sequence[int] | None = None,
     include_deleted: bool = False,
     limit: int | None = None,
+    bare_attributes: bool = False,
 ) -> Select[Any]:
     """A SELECT of ``runs.id`` for the runs that pass a filter, in order.
 
@@ -258,8 +259,8 @@ def search_runs_stmt(
     """
     if limit is not None and limit < 0:
         raise InvalidInputError(f"limit must be zero or more, got {limit}")
-    parsed = parse_filter(filter_text or "")
-    terms = parse_order_by(order_by)
+    parsed = parse_filter(filter_text or "", bare_attributes=bare_attributes)
+    terms = parse_order_by(order_by, bare_attributes=bare_attributes)
     stmt = select(runs.c.id)
     if parsed.where is not None:
         stmt = stmt.where(compile_filter(parsed))

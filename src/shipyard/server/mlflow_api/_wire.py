@@ -15,7 +15,8 @@ from typing import Any
 
 from shipyard.server.mlflow_api.errors import MlflowError
 from shipyard.tracking.active import EXTERNAL_PREFIX
-from shipyard.tracking.runs import Experiment, RunRecord
+from shipyard.tracking.records import RunRecord
+from shipyard.tracking.runs import Experiment
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
@@ -52,20 +53,19 @@ def experiment_json(e: Experiment) -> dict[str, Any]:
 
 
 def run_info_json(r: RunRecord) -> dict[str, Any]:
-    i = r.info
     out: dict[str, Any] = {
-        "run_id": i.id,
-        "run_uuid": i.id,
-        "run_name": i.name,
+        "run_id": r.id,
+        "run_uuid": r.id,
+        "run_name": r.name,
         "experiment_id": str(r.experiment_id),
-        "user_id": i.created_by,
-        "status": i.status,
-        "start_time": i.start_time,
-        "artifact_uri": f"mlflow-artifacts:/{r.experiment_id}/{i.id}/artifacts",
-        "lifecycle_stage": i.lifecycle,
+        "user_id": r.created_by,
+        "status": r.status,
+        "start_time": r.start_time,
+        "artifact_uri": f"mlflow-artifacts:/{r.experiment_id}/{r.id}/artifacts",
+        "lifecycle_stage": r.lifecycle,
     }
-    if i.end_time is not None:
-        out["end_time"] = i.end_time
+    if r.end_time is not None:
+        out["end_time"] = r.end_time
     return out
 
 
@@ -88,7 +88,6 @@ def _dataset_input(r: RunRecord, item: dict[str, str]) -> dict[str, Any]:
 
 
 def run_json(r: RunRecord) -> dict[str, Any]:
-    i = r.info
     return {
         "info": run_info_json(r),
         "data": {
@@ -96,10 +95,10 @@ def run_json(r: RunRecord) -> dict[str, Any]:
                 {"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step}
                 for m in r.latest_metrics
             ],
-            "params": [{"key": k, "value": v} for k, v in i.params.items()],
-            "tags": [{"key": k, "value": v} for k, v in i.tags.items()],
+            "params": [{"key": k, "value": v} for k, v in r.params.items()],
+            "tags": [{"key": k, "value": v} for k, v in r.tags.items()],
         },
-        "inputs": {"dataset_inputs": [_dataset_input(r, item) for item in i.inputs]},
+        "inputs": {"dataset_inputs": [_dataset_input(r, item) for item in r.inputs]},
     }
 
 

@@ -10,6 +10,8 @@ the behaviour differs from MLflow's own server.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import orjson
@@ -17,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.errors import NotFoundError
+from shipyard.errors import ConflictError, NotFoundError
 from shipyard.project import Project
 from shipyard.server.auth import acting_project
 from shipyard.server.mlflow_api._wire import (
@@ -330,8 +332,18 @@ def log_metric(project: Acting, body: MetricIn) -> Any:
 
 @router.post("/runs/log-parameter")
 def log_param(project: Acting, body: ParamIn) -> Any:
-    project.runs.attach(body.id()).log_batch(params={body.key: body.value})
+    with _param_changes_are_invalid():
+        project.runs.attach(body.id()).log_batch(params={body.key: body.value})
     return {}
+
+
+@contextmanager
+def _param_changes_are_invalid() -> Iterator[None]:
+    # MLflow answers a changed parameter with INVALID_PARAMETER_VALUE, not a conflict.
+    try:
+        yield
+    except ConflictError as exc:
+        raise _bad(exc.message) from None
 
 
 @router.post("/runs/set-tag")
@@ -405,7 +417,8 @@ async def log_batch(project: Acting, request: Request) -> Any:
     run_id, points, params, tags = _parse_batch(await request.body())
 
     def write() -> None:
-        project.runs.attach(run_id).log_batch(metrics=points, params=params, tags=tags)
+        with _param_changes_are_invalid():
+            project.runs.attach(run_id).log_batch(metrics=points, params=params, tags=tags)
 
     await run_in_threadpool(write)
     return {}
