@@ -31,7 +31,7 @@ API (``open_project``; the experiment is created by a run that is then deleted) 
 definitions, in one transaction each. Neither writes an audit event or a tag the clients would
 add (``mlflow.user``, ``mlflow.source.*``).
 
-    .venv/bin/python bench/server.py           # about 5 minutes after the first setup
+    .venv/bin/python bench/server.py           # about 11 minutes after the first setup
     .venv/bin/python bench/server.py --quick   # 10,000 points, 1,000 runs, 2 rounds
 
 The full ``mlflow`` (with its server) is never a shipyard dependency: the script makes its own
@@ -72,7 +72,7 @@ MLFLOW_VERSION = "3.18.0"
 EXTRA_REQUIREMENTS = ("httpx",)
 #: Set inside the benchmark's venv: the Python that started the script (shipyard's).
 LAUNCHER = "SHIPYARD_BENCH_SERVER_PYTHON"
-QUIET = {
+MLFLOW_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
@@ -88,7 +88,6 @@ SEARCH_EXPERIMENT = "search-bench"
 SEARCH_FILTER = "metrics.auc > 0.9"
 SEARCH_ORDER = "metrics.auc DESC"
 SEARCH_LIMITS = (100, 1_000)
-SIDES = ("mlflow", "shipyard")
 TARGETS = {"log_batch": 3.0, "search": 5.0}
 SERVER_START_TIMEOUT = 180.0
 
@@ -125,7 +124,7 @@ def enter_mlflow_venv(venv: BenchVenv) -> NoReturn:
                 *EXTRA_REQUIREMENTS,
             )
         venv.mark_ready()
-    env = {**os.environ, **QUIET, LAUNCHER: sys.executable}
+    env = {**os.environ, **MLFLOW_ENV, LAUNCHER: sys.executable}
     venv.exec(Path(__file__).resolve(), sys.argv[1:], env)
 
 
