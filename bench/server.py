@@ -595,6 +595,8 @@ def report(sides: dict[str, Side], args: argparse.Namespace) -> None:
             f"{TARGETS['search']:g}x: {verdict(walls, TARGETS['search'])}); server CPU: "
             f"{spread(cpus, '.1f')}x; same runs in the same order: {'yes' if same else 'NO'}"
         )
+    if args.points < 100_000 or args.runs < 10_000:
+        print("(the targets are set for 100,000 points and 10,000 runs; these sizes are smaller)")
     print()
     for side in (mlflow, ours):
         print(f"populated {side.name}: {side.populated}")
