@@ -69,7 +69,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import hashlib
 import json
 import math
 import os
@@ -78,7 +77,6 @@ import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -91,11 +89,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
+from _venv import BenchVenv, digest
+
 REPO = Path(__file__).resolve().parents[1]
-VENV = REPO / "bench" / ".work" / "scoring-venv"
 #: Installed beside shipyard in the benchmark's own environment (bump to re-evaluate).
 EXTRA_REQUIREMENTS = ("skl2onnx==1.20.0", "onnxruntime==1.32.0", "protobuf<7", "uvicorn[standard]")
-INSTALL_TIMEOUT = 900.0
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 LABEL = "default"
@@ -118,50 +116,30 @@ Scorer = Callable[[Sequence[dict[str, Any]]], list[Answer]]
 # -- its own environment ------------------------------------------------------------------------
 
 
-def in_bench_venv() -> bool:
-    return Path(sys.prefix).resolve() == VENV.resolve()
+def bench_venv() -> BenchVenv:
+    """bench/.work/scoring-venv: shipyard editable with constraints.txt, plus
+    EXTRA_REQUIREMENTS; made again when pyproject.toml, constraints.txt or the list change."""
+    key = digest(
+        (REPO / "pyproject.toml").read_bytes(),
+        (REPO / "constraints.txt").read_bytes(),
+        "\n".join(EXTRA_REQUIREMENTS),
+    )
+    return BenchVenv("scoring-venv", key)
 
 
-def enter_bench_venv() -> None:
-    """Make bench/.work/scoring-venv if it is missing or stale, then re-run this script in it
+def enter_bench_venv(venv: BenchVenv) -> None:
+    """Make the benchmark's venv if it is missing or stale, then re-run this script in it
     (with one-thread pools); never returns."""
-    python = VENV / "bin" / "python"
-    key = hashlib.sha256(
-        (REPO / "pyproject.toml").read_bytes()
-        + (REPO / "constraints.txt").read_bytes()
-        + "\n".join(EXTRA_REQUIREMENTS).encode()
-    ).hexdigest()
-    stamp = VENV / ".bench-scoring-stamp"
-    if not (python.exists() and stamp.exists() and stamp.read_text() == key):
-        log = VENV.parent / "scoring-venv-install.log"
-        VENV.parent.mkdir(parents=True, exist_ok=True)
-        steps = []
-        if not python.exists():
-            steps.append(("creating the venv", [sys.executable, "-m", "venv", str(VENV)]))
-        install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        install += ["-c", str(REPO / "constraints.txt"), "-e", str(REPO), *EXTRA_REQUIREMENTS]
-        steps.append(("installing shipyard, " + ", ".join(EXTRA_REQUIREMENTS), install))
-        with open(log, "wb") as out:
-            for what, command in steps:
-                print(f"[setup] {what} in {VENV.relative_to(REPO)} (log: {log.name})", flush=True)
-                started = time.perf_counter()
-                try:
-                    subprocess.run(
-                        command,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        check=True,
-                        timeout=INSTALL_TIMEOUT,
-                    )
-                except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-                    tail = log.read_text(errors="replace").splitlines()[-30:]
-                    sys.exit(f"[setup] failed: {exc}\n" + "\n".join(tail))
-                print(f"[setup]   done in {time.perf_counter() - started:.0f} s", flush=True)
-        stamp.write_text(key)
+    if not venv.ready():
+        venv.create()
+        venv.pip(
+            "installing shipyard, " + ", ".join(EXTRA_REQUIREMENTS),
+            *("-c", str(REPO / "constraints.txt"), "-e", str(REPO), *EXTRA_REQUIREMENTS),
+        )
+        venv.mark_ready()
     env = {**os.environ, **{v: os.environ.get(v, "1") for v in THREAD_VARIABLES}}
     env["SHIPYARD_BENCH_SCORING"] = "1"
-    print(f"[setup] running inside {VENV.relative_to(REPO)}", flush=True)
-    os.execve(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]], env)
+    venv.exec(Path(__file__).resolve(), sys.argv[1:], env)
 
 
 # -- the models -----------------------------------------------------------------------------------
@@ -803,10 +781,11 @@ def main() -> int:
     )
     parser.add_argument("--no-servers", action="store_true", help="in-process figures only")
     args = parser.parse_args()
-    if not in_bench_venv():
+    venv = bench_venv()
+    if not venv.active():
         if os.environ.get("SHIPYARD_BENCH_SCORING"):
-            sys.exit(f"expected to run in {VENV}, running in {sys.prefix}")
-        enter_bench_venv()
+            sys.exit(f"expected to run in {venv.path}, running in {sys.prefix}")
+        enter_bench_venv(venv)
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)

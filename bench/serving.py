@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -155,6 +156,18 @@ def server(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)  # the group started here
                 proc.wait(15)
+        stop_group(proc.pid)
+
+
+def stop_group(pgid: int) -> None:
+    """Stop what a server left in its process group when it exited (``mlflow server`` runs
+    uvicorn as a child and does not stop it): SIGTERM, then SIGKILL after 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+        for _ in range(100):
+            time.sleep(0.1)
+            os.killpg(pgid, 0)  # ProcessLookupError once the group is empty
+        os.killpg(pgid, signal.SIGKILL)
 
 
 # -- load ---------------------------------------------------------------------------------------
