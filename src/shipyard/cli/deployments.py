@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table, when
+from shipyard.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    open_local_project,
+    open_project,
+    table,
+    when,
+)
 
 if TYPE_CHECKING:
     from shipyard.governance.deployments import Deployment
@@ -125,7 +133,7 @@ def show(
     """Show a deployment: its routes and shadow, the version each alias holds now, and
     whether that version may take traffic. Without a stored deployment, the model's default
     (production alone)."""
-    project = open_project(ctx)
+    project = open_local_project(ctx)
     d = project.deployments.effective(name)
     holders = project.deployments.holders(d)
     if json_:
@@ -180,7 +188,7 @@ def metrics(
     json_: JsonOpt = False,
 ) -> None:
     """Throughput, latency percentiles, accuracy and KPIs from the prediction log."""
-    doc = open_project(ctx).predictions.metrics(name, window_seconds=parse_window(window))
+    doc = open_local_project(ctx).predictions.metrics(name, window_seconds=parse_window(window))
     if json_:
         emit_json(doc)
         return
