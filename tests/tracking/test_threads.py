@@ -14,7 +14,7 @@ from types import FrameType
 from typing import Any
 
 import shipyard
-from shipyard.tracking.active import MetricBuffer
+from shipyard.tracking.active import ActiveRun
 
 THREADS = ("train", "system")
 CALLS = 400
@@ -61,8 +61,7 @@ def test_a_flush_from_another_thread_during_a_call_loses_none_of_its_points(
     tmp_path: Path,
 ) -> None:
     """The sampler thread may flush while the training thread is in the middle of one
-    `log_metrics` call, between taking the buffer and appending the call's points (in
-    `MetricBuffer.add`, which a local run and a run on the team server share). The
+    `log_metrics` call, between taking the buffer and appending the call's points. The
     interleaving is forced: a trace hook stops the training thread at its first append and
     lets a flush run on another thread (if the flush cannot get in, the call goes on after
     a second). All ten points of the call are stored."""
@@ -80,7 +79,7 @@ def test_a_flush_from_another_thread_during_a_call_loses_none_of_its_points(
         return in_log_metrics
 
     def tracer(frame: FrameType, event: str, arg: Any) -> Any:
-        return in_log_metrics if frame.f_code is MetricBuffer.add.__code__ else None
+        return in_log_metrics if frame.f_code is ActiveRun.log_metrics.__code__ else None
 
     try:
         with project.start_run("threads") as run:

@@ -2,14 +2,18 @@
 :class:`RemoteRun` that logs like :class:`shipyard.tracking.active.ActiveRun`.
 
 Code version and environment are captured here, on the machine that trains, and sent with
-the new run. Metric points are checked and numbered by the same
-:class:`~shipyard.tracking.active.MetricBuffer` as a local run, and sent in batches.
+the new run. Metric points are checked here (a bad one fails the call that logs it, as on a
+local run), buffered, and sent in batches; a point logged without a step is numbered by the
+server, which keeps each key's next step with the run.
 """
 
 from __future__ import annotations
 
 import builtins
+import math
 import os
+import threading
+import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard._internal.decode import decode, decode_many
 from shipyard.client.connection import TRANSFER_TIMEOUT, ServerConnection, segment
 from shipyard.errors import InvalidInputError
-from shipyard.tracking.active import STATUSES, MetricBuffer
+from shipyard.tracking.active import STATUSES, check_key, now_ms
 from shipyard.tracking.runs import Experiment, RunInfo
 
 if TYPE_CHECKING:
@@ -31,6 +35,9 @@ __all__ = ["RemoteRun", "RemoteRuns"]
 #: Points per request: big enough that a request carries real work, small enough that a
 #: batch stays well under any proxy's body limit (about 100 bytes a point).
 BATCH_POINTS = 20_000
+FLUSH_SECONDS = 2.0
+
+Point = tuple[str, float, int | None, int]  # key, value, step (None: the server numbers), ms
 CHUNK = 1 << 20
 
 
@@ -130,7 +137,11 @@ class RemoteRun:
         self.name = name
         self.experiment = experiment
         self._path = f"/runs/{segment(run_id)}"
-        self._buffer = MetricBuffer(run_id, flush_points=BATCH_POINTS)
+        self._points: list[Point] = []
+        # Guards the buffer: the system-metrics thread logs (and may flush) while the
+        # training thread does. Never held during a request.
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
         self._ended = False
         self._sampler: Any = None
 
@@ -175,27 +186,46 @@ class RemoteRun:
         Raises:
             InvalidInputError: a key is empty or a value is not a finite number.
         """
-        if self._buffer.add(metrics, step, timestamp):
+        ts = now_ms() if timestamp is None else int(timestamp)
+        batch: list[Point] = []
+        # Check the whole call first: a refused call buffers none of its points.
+        for key, value in metrics.items():
+            check_key(key, "metric")
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+            if not math.isfinite(number):
+                raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
+            batch.append((key, number, None if step is None else int(step), ts))
+        with self._lock:
+            self._points.extend(batch)
+            due = (
+                len(self._points) >= BATCH_POINTS
+                or time.monotonic() - self._last_flush > FLUSH_SECONDS
+            )
+        if due:
             self.flush()
 
     def flush(self) -> int:
         """Send buffered metric points now; returns how many were sent."""
-        points = self._buffer.take()
-        if not points:
-            return 0
+        with self._lock:
+            points, self._points = self._points, []
+            self._last_flush = time.monotonic()
         sent = 0
         try:
             while sent < len(points):
                 batch = points[sent : sent + BATCH_POINTS]
                 body = {
                     "metrics": [
-                        {"key": p[1], "step": p[2], "timestamp": p[3], "value": p[4]} for p in batch
+                        {"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in batch
                     ]
                 }
                 self._conn.json("POST", f"{self._path}/metrics", json_body=body)
                 sent += len(batch)
         except BaseException:
-            self._buffer.put_back(points[sent:])  # keep what was not sent for the next attempt
+            with self._lock:  # keep what was not sent for the next attempt
+                self._points = points[sent:] + self._points
             raise
         return len(points)
 

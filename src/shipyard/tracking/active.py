@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models, ModelVersion
 
-__all__ = ["ActiveRun", "MetricBuffer", "contributor_tx", "now_ms"]
+__all__ = ["ActiveRun", "contributor_tx", "now_ms"]
 
 KIND = "run"
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -70,7 +70,12 @@ class ActiveRun:
         self.id = run_id
         self.name = name
         self.experiment = experiment
-        self._buffer = MetricBuffer(run_id)
+        self._points: list[tuple[str, str, int, int, float]] = []
+        # Guards the buffer and the step counters: the system-metrics thread logs (and may
+        # flush) while the training thread does. Never held during a database write.
+        self._buffer_lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._step: dict[str, int] = {}
         self._ended = False
         self._sampler: Any = None
 
@@ -147,12 +152,45 @@ class ActiveRun:
         Raises:
             InvalidInputError: a key is empty or a value is not a number.
         """
-        if self._buffer.add(metrics, step, timestamp):
+        ts = now_ms() if timestamp is None else int(timestamp)
+        counters = self._step
+        run_id = self.id
+        batch: list[tuple[str, str, int, int, float]] = []
+        new_keys: list[str] = []
+        # Check the whole call first: a refused call buffers none of its points.
+        for key, value in metrics.items():
+            if key not in counters and key not in new_keys:
+                check_key(key, "metric")
+                new_keys.append(key)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+            if not math.isfinite(number):
+                raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
+            batch.append((run_id, key, -1 if step is None else int(step), ts, number))
+        with self._buffer_lock:
+            for key in new_keys:
+                counters.setdefault(key, 0)
+            points = self._points
+            for p in batch:
+                key = p[1]
+                if step is None:
+                    s = counters[key]
+                    counters[key] = s + 1
+                    p = (run_id, key, s, ts, p[4])
+                elif p[2] >= counters[key]:
+                    counters[key] = p[2] + 1
+                points.append(p)
+            due = len(points) >= FLUSH_POINTS or time.monotonic() - self._last_flush > FLUSH_SECONDS
+        if due:
             self.flush()
 
     def flush(self) -> int:
         """Write buffered metric points now; returns how many were written."""
-        points = self._buffer.take()
+        with self._buffer_lock:
+            points, self._points = self._points, []
+            self._last_flush = time.monotonic()
         if not points:
             return 0
         try:
@@ -169,7 +207,8 @@ class ActiveRun:
                 keys = sorted({p[1] for p in points})
                 tx.record("run.metrics", KIND, self.id, {"points": len(points), "keys": keys})
         except BaseException:
-            self._buffer.put_back(points)  # keep them for the next attempt
+            with self._buffer_lock:
+                self._points = points + self._points  # keep them for the next attempt
             raise
         return len(points)
 
@@ -294,87 +333,6 @@ class ActiveRun:
 
     def _tx(self) -> Any:
         return contributor_tx(self._ctx, "log to runs")
-
-
-Point = tuple[str, str, int, int, float]  # run id, key, step, timestamp (ms), value
-
-
-class MetricBuffer:
-    """Metric points of one run waiting to be written, with the step counters of its keys:
-    the one place that checks points and numbers steps, for a run on the database and a run
-    on the team server alike.
-
-    Thread-safe: the system-metrics thread logs while the training thread does.
-    """
-
-    def __init__(
-        self, run_id: str, *, flush_points: int = FLUSH_POINTS, flush_seconds: float = FLUSH_SECONDS
-    ) -> None:
-        self.run_id = run_id
-        self._flush_points = flush_points
-        self._flush_seconds = flush_seconds
-        self._points: list[Point] = []
-        # Guards the points and the step counters; never held during a write.
-        self._lock = threading.Lock()
-        self._last_flush = time.monotonic()
-        self._step: dict[str, int] = {}
-
-    def add(
-        self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
-    ) -> bool:
-        """Buffer one point per metric (without ``step``, steps count up per key); True when
-        the buffer is due to be written.
-
-        Raises:
-            InvalidInputError: a key is empty or a value is not a finite number; none of the
-                call's points is buffered.
-        """
-        ts = now_ms() if timestamp is None else int(timestamp)
-        counters = self._step
-        run_id = self.run_id
-        batch: list[Point] = []
-        new_keys: list[str] = []
-        # Check the whole call first: a refused call buffers none of its points.
-        for key, value in metrics.items():
-            if key not in counters and key not in new_keys:
-                check_key(key, "metric")
-                new_keys.append(key)
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
-            if not math.isfinite(number):
-                raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
-            batch.append((run_id, key, -1 if step is None else int(step), ts, number))
-        with self._lock:
-            for key in new_keys:
-                counters.setdefault(key, 0)
-            points = self._points
-            for p in batch:
-                key = p[1]
-                if step is None:
-                    s = counters[key]
-                    counters[key] = s + 1
-                    p = (run_id, key, s, ts, p[4])
-                elif p[2] >= counters[key]:
-                    counters[key] = p[2] + 1
-                points.append(p)
-            return (
-                len(points) >= self._flush_points
-                or time.monotonic() - self._last_flush > self._flush_seconds
-            )
-
-    def take(self) -> list[Point]:
-        """Every buffered point, leaving the buffer empty."""
-        with self._lock:
-            points, self._points = self._points, []
-            self._last_flush = time.monotonic()
-        return points
-
-    def put_back(self, points: list[Point]) -> None:
-        """Return points whose write failed, ahead of any logged since."""
-        with self._lock:
-            self._points = points + self._points
 
 
 class _ContributorTx:
