@@ -76,7 +76,8 @@ class RemotePromotions:
             CheckFailedError: a check failed (``details`` lists every check).
         """
         name = parse_ref(ref).name
-        body = {"version": ref, "to": to, "comment": comment}
+        # A bare NAME means its latest version, as everywhere else.
+        body = {"version": ref if "@" in ref else f"{name}@latest", "to": to, "comment": comment}
         doc: dict[str, Any] = self._conn.json(
             "POST", f"/models/{segment(name)}/promote", json_body=body
         )
