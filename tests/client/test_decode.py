@@ -21,7 +21,12 @@ from shipyard.data.versions import DatasetSummary, DatasetVersion
 from shipyard.errors import InvalidInputError
 from shipyard.governance.access import User
 from shipyard.governance.approvals import Approval
-from shipyard.governance.deployments import Deployment, DeploymentChange, Holder
+from shipyard.governance.deployments import (
+    Deployment,
+    DeploymentChange,
+    DeploymentStatus,
+    Holder,
+)
 from shipyard.governance.policy_checks import PolicyResult
 from shipyard.governance.policy_registry import StoredPolicy
 from shipyard.governance.reports import StoredEvaluation
@@ -50,6 +55,7 @@ READ_MODELS = [
     Deployment,
     Holder,
     DeploymentChange,
+    DeploymentStatus,
     User,
     Token,
     NewToken,

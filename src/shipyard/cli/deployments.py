@@ -133,11 +133,10 @@ def show(
     """Show a deployment: its routes and shadow, the version each alias holds now, and
     whether that version may take traffic. Without a stored deployment, the model's default
     (production alone)."""
-    project = open_local_project(ctx)
-    d = project.deployments.effective(name)
-    holders = project.deployments.holders(d)
+    status = open_project(ctx).deployments.show(name)
+    d = status.deployment
     if json_:
-        emit_json({**d.to_dict(), "serving": [h.to_dict() for h in holders.values()]})
+        emit_json(status.to_dict())
         return
     out = console()
     stored = (
@@ -146,7 +145,7 @@ def show(
         else ("not stored: the model's default")
     )
     out.print(f"[bold]{d.name}[/bold] serves {d.model} ({stored})")
-    for h in holders.values():
+    for h in status.serving:
         role = "shadow" if h.alias == d.shadow else f"weight {d.routes[h.alias]}"
         state = "ok" if h.servable else "REFUSED: " + "; ".join(h.reasons)
         out.print(f"  {h.alias:<12} {role:<10} {h.ref or '-':<20} {state}")

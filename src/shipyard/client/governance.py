@@ -16,7 +16,7 @@ from shipyard.client.unsupported import not_available
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.governance.access import User
 from shipyard.governance.approvals import Approval
-from shipyard.governance.deployments import Deployment, DeploymentChange
+from shipyard.governance.deployments import Deployment, DeploymentChange, DeploymentStatus
 from shipyard.governance.policy_registry import StoredPolicy
 from shipyard.governance.tokens import NewToken, Token
 from shipyard.refs import parse_ref
@@ -127,7 +127,7 @@ class RemotePolicies:
 
 
 class RemoteDeployments:
-    """Deployments on the server: ``set``, ``get``, ``list``, ``history``."""
+    """Deployments on the server: ``set``, ``get``, ``show``, ``list``, ``history``."""
 
     def __init__(self, conn: ServerConnection) -> None:
         self._conn = conn
@@ -146,8 +146,13 @@ class RemoteDeployments:
             Deployment, self._conn.json("PUT", f"/deployments/{segment(name)}", json_body=body)
         )
 
+    def show(self, name: str) -> DeploymentStatus:
+        """What serves behind ``name`` now: the deployment and each alias's holder."""
+        doc = self._conn.json("GET", f"/deployments/{segment(name)}")
+        return decode(DeploymentStatus, doc)
+
     def get(self, name: str) -> Deployment:
-        return decode(Deployment, self._conn.json("GET", f"/deployments/{segment(name)}"))
+        return self.show(name).deployment
 
     def list(self) -> builtins.list[Deployment]:
         return decode_many(Deployment, self._conn.json("GET", "/deployments"))

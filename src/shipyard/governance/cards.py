@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import builtins
 import html
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from shipyard._internal.encode import ReadModel
 from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError
 from shipyard.refs import parse_ref
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from shipyard.governance.reports import Evaluations
     from shipyard.registry.models import Models
 
-__all__ = ["SECTIONS", "Cards"]
+__all__ = ["SECTIONS", "Cards", "ModelCard"]
 
 # The card's sections in order, with their titles.
 SECTIONS: dict[str, str] = {
@@ -41,6 +43,16 @@ SECTIONS: dict[str, str] = {
     "caveats": "Caveats and recommendations",
 }
 NOT_WRITTEN = "_Not written yet: `shipyard models describe {ref} --section {section} --text ...`_"
+
+
+@dataclass(frozen=True)
+class ModelCard(ReadModel):
+    """A version's model card: the sections people wrote (section → text, author, time), in
+    the card's order, and the whole card as Markdown."""
+
+    model: str
+    sections: dict[str, dict[str, Any]]
+    markdown: str
 
 
 class Cards:
@@ -106,6 +118,20 @@ class Cards:
             r.section: {"text": r.text, "author": r.author, "time": r.time.isoformat()}
             for r in rows
         }
+
+    def card(self, ref: str) -> ModelCard:
+        """The card of a version as data: its written sections and the rendered Markdown.
+
+        Raises:
+            NotFoundError: no such model, version or alias.
+        """
+        mv = self._models.get(ref)
+        written = self.sections(mv.ref)
+        return ModelCard(
+            mv.ref,
+            {k: written[k] for k in SECTIONS if k in written},
+            self.render(mv.ref, "markdown"),
+        )
 
     def render(self, ref: str, fmt: str = "markdown") -> str:
         """The card as Markdown (``markdown``) or a standalone HTML page (``html``)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "MAX_ROUTES",
     "Deployment",
     "DeploymentChange",
+    "DeploymentStatus",
     "Deployments",
     "Holder",
 ]
@@ -93,6 +94,15 @@ class Holder(ReadModel):
     @property
     def servable(self) -> bool:
         return not self.reasons
+
+
+@dataclass(frozen=True)
+class DeploymentStatus(ReadModel):
+    """A deployment (its fields written at the top level) and, in ``serving``, the holder of
+    each alias it routes to or shadows, with whether that version may serve."""
+
+    deployment: Deployment = field(metadata={"json": "flatten"})
+    serving: list[Holder]
 
 
 @dataclass(frozen=True)
@@ -318,6 +328,15 @@ class Deployments:
                 return _deployment(row)
             find_model_id(conn, name)
         return Deployment(name, name, dict(DEFAULT_ROUTES), None, 0, stored=False)
+
+    def show(self, name: str) -> DeploymentStatus:
+        """What serves behind ``name`` now: :meth:`effective` with :meth:`holders`.
+
+        Raises:
+            NotFoundError: neither a deployment nor a model has that name.
+        """
+        deployment = self.effective(name)
+        return DeploymentStatus(deployment, builtins.list(self.holders(deployment).values()))
 
     def holders(self, deployment: Deployment) -> dict[str, Holder]:
         """The holder of every alias ``deployment`` routes to or shadows, with the reasons it

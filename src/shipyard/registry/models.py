@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
-from shipyard._internal.hashing import digest_file
+from shipyard._internal.encode import ReadModel
+from shipyard._internal.hashing import CHUNK_SIZE, digest_file
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.authz import require_role
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from shipyard.registry.row_checks import RowChecks
     from shipyard.registry.signatures import CheckedPredictor
 
-__all__ = ["AliasEvent", "ModelSummary", "ModelVersion", "Models"]
+__all__ = ["AliasEvent", "ModelDownload", "ModelSummary", "ModelVersion", "Models"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,25 @@ KIND = "model"
 #: row_checks` scores with one column at a time set to missing.
 PROBE_ROWS = 16
 STATUSES = ("candidate", "approved", "rejected", "archived")
+
+
+@dataclass(frozen=True)
+class ModelDownload(ReadModel):
+    """A version's stored model file, verified against its digest and open for reading:
+    iterate ``chunks`` once to get its bytes (the team server streams them to a remote
+    ``models load``, which loads them with the trusted-type rules)."""
+
+    version: ModelVersion
+    size: int
+    chunks: Iterator[bytes] = field(metadata={"json": "omit"}, repr=False)
+
+    @property
+    def digest(self) -> str:
+        return self.version.digest
+
+    @property
+    def flavor(self) -> str:
+        return self.version.flavor
 
 
 class Models:
@@ -306,6 +326,21 @@ class Models:
             for r in rows
         ]
 
+    def aliases(self, name: str) -> dict[str, int]:
+        """The model's aliases now: alias → version, by alias.
+
+        Raises:
+            NotFoundError: no such model.
+        """
+        with self._ctx.db.read() as conn:
+            model_id = find_model_id(conn, name)
+            rows = conn.execute(
+                select(model_aliases.c.alias, model_aliases.c.version)
+                .where(model_aliases.c.model_id == model_id)
+                .order_by(model_aliases.c.alias)
+            ).all()
+        return {r.alias: int(r.version) for r in rows}
+
     def alias_at(self, name: str, alias: str, when: datetime) -> int | None:
         """The version ``alias`` pointed at, at time ``when`` (None if it pointed nowhere)."""
         holder: int | None = None
@@ -431,6 +466,32 @@ class Models:
         if problem is not None:
             log.warning("model %s: %s", v.ref, problem)
         return predictor
+
+    def download(self, ref: str) -> ModelDownload:
+        """A version's stored model file, verified before the first byte is handed out (so a
+        corrupted blob is an error, never a truncated download), recorded as a load.
+
+        >>> f = project.models.download("credit-risk@production")    # doctest: +SKIP
+        >>> data = b"".join(f.chunks)                                  # doctest: +SKIP
+
+        Raises:
+            NotFoundError: no such model, version or alias.
+            IntegrityError: the stored file is missing or does not match its digest.
+        """
+        v = self.get(ref)
+        owner = f"model '{v.ref}'"
+        chunks = _verified_chunks(self._ctx.artifacts.local_copy(v.digest, owner=owner))
+        first = next(chunks, b"")  # enters the copy, which verifies the digest
+        size = self._ctx.artifacts.size(v.digest)
+        with self._ctx.audited() as tx:
+            tx.record("model.load", KIND, v.ref, {"digest": v.digest, "via": "download"})
+
+        def all_chunks() -> Iterator[bytes]:
+            if first:
+                yield first
+            yield from chunks
+
+        return ModelDownload(v, size, all_chunks())
 
     def input_contracts(self, ref: str) -> builtins.list[Contract]:
         """The contracts of the data a version was trained on
@@ -570,6 +631,14 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
         "or an estimator class of your own is not trusted); nothing was registered",
         details={"model": name, "untrusted_types": list(types)},
     )
+
+
+def _verified_chunks(copy: Any) -> Iterator[bytes]:
+    """The bytes of a verified local copy (``ArtifactStore.local_copy``), which stays open
+    until the last chunk is read or the iterator is closed."""
+    with copy as path, open(path, "rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            yield chunk
 
 
 def _ensure_model(tx: AuditedTransaction, name: str, now: datetime) -> int:

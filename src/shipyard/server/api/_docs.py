@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-__all__ = ["error_responses", "read_model_schema", "returns"]
+__all__ = ["error_responses", "read_model_schema", "returns", "returns_schema"]
 
 _ERROR_SCHEMA = {
     "type": "object",
@@ -146,6 +146,26 @@ def returns(
         content["example"] = example
     responses: dict[int | str, dict[str, Any]] = {
         200: {"description": "OK", "content": {"application/json": content}}
+    }
+    responses.update(error_responses(*errors))
+    return {"responses": responses, "response_model": None}
+
+
+def returns_schema(
+    schema: dict[str, Any],
+    *,
+    example: Any = None,
+    errors: tuple[int, ...] = (401,),
+    media_type: str = "application/json",
+    description: str = "OK",
+) -> dict[str, Any]:
+    """Like :func:`returns`, for a route whose 200 response is not one read model (a mapping,
+    a service's result document, text or bytes): ``schema`` is its JSON schema."""
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"description": description, "content": {media_type: content}}
     }
     responses.update(error_responses(*errors))
     return {"responses": responses, "response_model": None}
