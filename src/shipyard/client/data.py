@@ -106,7 +106,7 @@ class RemoteDatasets:
     def diff(self, ref_a: str, ref_b: str) -> dict[str, Any]:
         """Schema, row-count and statistic changes from ``ref_a`` to ``ref_b``."""
         doc: dict[str, Any] = self._conn.json(
-            "GET", f"/datasets/{segment(ref_a)}/diff", params={"against": ref_b}
+            "GET", f"/datasets/{segment(ref_b)}/diff", params={"against": ref_a}
         )
         return doc
 
@@ -132,18 +132,8 @@ class RemoteDatasets:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            wire = "csv" if fmt == "csv" else "parquet"
             with open(tmp, "wb") as out:
-                self._download(ref, wire, out, progress)
-            if fmt == "jsonl":
-                import polars as pl
-
-                converted = tmp.with_name(tmp.name + ".jsonl")
-                try:
-                    pl.scan_parquet(tmp).sink_ndjson(converted)
-                    os.replace(converted, tmp)
-                finally:
-                    converted.unlink(missing_ok=True)
+                self._download(ref, fmt, out, progress)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
