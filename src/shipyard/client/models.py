@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,8 @@ from shipyard._internal.decode import decode, decode_many
 from shipyard._internal.hashing import Hasher
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.client.connection import TRANSFER_TIMEOUT, ServerConnection, segment
-from shipyard.errors import ConflictError, IntegrityError, InvalidInputError
+from shipyard.client.unsupported import not_available
+from shipyard.errors import IntegrityError, InvalidInputError
 from shipyard.refs import validate_name
 from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
 
@@ -34,12 +34,11 @@ log = logging.getLogger("shipyard.client")
 
 DIGEST_HEADER = "X-Shipyard-Digest"
 FLAVOR_HEADER = "X-Shipyard-Flavor"
-SCORE_FORMATS = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
 
 
 class RemoteModels:
-    """Models on the server: ``get``, ``list``, ``versions``, plus ``alias_history``,
-    ``load`` and ``predict_file``; runs register versions with :meth:`upload`."""
+    """Models on the server: ``get``, ``list``, ``versions``, plus ``alias_history`` and
+    ``load``; runs register versions with :meth:`upload`."""
 
     def __init__(self, conn: ServerConnection) -> None:
         self._conn = conn
@@ -147,41 +146,14 @@ class RemoteModels:
         force: bool = False,
         progress: Progress = NO_PROGRESS,
     ) -> dict[str, Any]:
-        """Score a CSV or Parquet file on the server, every row checked as the model server
-        checks a request; the scored file is written to ``dest`` (.csv or .parquet).
+        """Batch scoring through the server.
 
         Raises:
-            InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
-            ConflictError: the output exists and ``force`` is false.
+            NotAvailableRemotelyError: always, for now: scoring checks every row against the
+                contracts of the model's training data, which the API does not serve yet, and
+                scoring without them would accept rows the local command refuses.
         """
-        src, out = Path(source), Path(dest)
-        accept = SCORE_FORMATS.get(out.suffix.lower())
-        if accept is None:
-            raise InvalidInputError(f"{out}: choose an output ending in .csv or .parquet")
-        if out.exists() and not force:
-            raise ConflictError(f"{out} exists; pass --force to replace it")
-        if not src.is_file():
-            raise InvalidInputError(f"{src}: no such file")
-        progress.stage(f"scoring {src.name} on the server", total=None)
-        with open(src, "rb") as f:
-            response = self._conn.request(
-                "POST",
-                f"/models/{segment(ref)}/predict",
-                data={"on_invalid": on_invalid, "chunk_size": str(chunk_size)},
-                files={"file": (src.name, f, "application/octet-stream")},
-                headers={"Accept": accept},
-                timeout=TRANSFER_TIMEOUT,
-            )
-        from shipyard._internal.files import write_bytes_atomic
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(out, response.content)
-        doc: dict[str, Any] = {}
-        summary = response.headers.get("X-Shipyard-Summary")
-        if summary:
-            doc = json.loads(summary)
-        doc["output"] = os.fspath(out)
-        return doc
+        raise not_available("shipyard models predict", self._conn.url)
 
 
 def _records_json(example: Any) -> str:
