@@ -9,9 +9,9 @@ from sqlalchemy import update
 from shipyard.project import Project
 from shipyard.stores.db.tables import audit_events
 from tests.server.conftest import Team, TestClient
-from tests.server.credit_team import V1, call, credit, token_id
+from tests.server.credit_team import V1, call, credit, project, token_id
 
-__all__ = ["credit"]  # the fixture, imported for this module's tests
+__all__ = ["credit", "project"]  # the fixtures, imported for this module's tests
 
 
 def test_the_log_with_filters_names_the_token_of_every_api_change(

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from shipyard.project import Project
 from tests.server.conftest import Team, TestClient
-from tests.server.credit_team import MODEL, V1, V2, call, credit, token_id
+from tests.server.credit_team import MODEL, V1, V2, call, credit, project, token_id
 
-__all__ = ["credit"]  # the fixture, imported for this module's tests
+__all__ = ["credit", "project"]  # the fixtures, imported for this module's tests
 
 
 def _in_production(project: Project) -> None:

@@ -16,9 +16,9 @@ from shipyard.project import Project
 from tests.cli.conftest import Cli, cli
 from tests.governance.test_governance_service import clone_credit_project
 from tests.server.conftest import ROLE_USERS, Team, TestClient, create_app
-from tests.server.credit_team import MODEL, V1, V2, call, credit, token_id
+from tests.server.credit_team import MODEL, V1, V2, call, credit, project, token_id
 
-__all__ = ["cli", "credit"]  # the fixtures, imported for this module's tests
+__all__ = ["cli", "credit", "project"]  # the fixtures, imported for this module's tests
 
 POLICY = "require: [evaluation]\nmetrics:\n  roc_auc: {min: 0.6}\napprovals: {min: 1}\n"
 
@@ -36,12 +36,8 @@ def test_an_admin_stores_policies_as_yaml_or_json_and_others_are_refused(
     """PUT /policies/{model} stores a new version from YAML text or JSON {"text"} (admin);
     an approver gets 403; a policy with problems is 422 listing each; GET shows them."""
     headers = {"Content-Type": "text/yaml"}
-    refused = call(
-        api,
-        team,
-        "approver",
-        "PUT",
-        f"/policies/{MODEL}",
+    refused = api.put(
+        f"/api/v1/policies/{MODEL}",
         content=POLICY,
         headers={**team.headers("approver"), **headers},
     )
@@ -93,7 +89,7 @@ def test_check_answers_200_with_passed_false_until_the_policy_is_met(
     doc = response.json()
     assert doc == credit.promotions.gate(V1, for_alias="production")
     assert (doc["model"], doc["alias"], doc["passed"]) == (V1, "production", False)
-    assert failing(doc) == ["approvals"]
+    assert failing(doc) == ["approvals >= 1"]
     credit.as_actor("abe").approvals.approve(V1)
     doc = call(api, team, "viewer", "POST", "/check", json={"ref": V1}).json()
     assert doc["passed"] is True
@@ -158,7 +154,7 @@ def test_promotion_is_refused_with_every_check_until_the_policy_passes(
     assert doc["error"] == "check_failed"
     assert f"promotion of {V1} to production refused" in doc["message"]
     assert doc["details"]["passed"] is False
-    assert failing(doc["details"]) == ["servable", "approvals"]
+    assert failing(doc["details"]) == ["servable", "approvals >= 1"]
     assert credit.models.aliases(MODEL) == {}
 
     credit.as_actor("abe").approvals.approve(V1)
@@ -168,7 +164,7 @@ def test_promotion_is_refused_with_every_check_until_the_policy_passes(
     assert (doc["model"], doc["alias"], doc["passed"], doc["promoted"]) == (
         V1, "production", True, True,
     )  # fmt: skip
-    assert "approvals" in [c["name"] for c in doc["checks"]]
+    assert "approvals >= 1" in [c["name"] for c in doc["checks"]]
     assert credit.models.aliases(MODEL) == {"production": 1}
     [move] = credit.models.alias_history(MODEL, "production")
     assert (move.actor, move.reason, move.comment) == ("abe", "promote", "first")
@@ -234,13 +230,14 @@ def test_rollback_moves_production_back_and_needs_an_approver(
 def test_an_archived_version_cannot_be_promoted(
     credit: Project, team: Team, api: TestClient
 ) -> None:
-    """Promoting an archived version conflicts with its state: 409 ``conflict``."""
+    """Promoting an approved version that was archived since is refused by the servable
+    check (422 ``check_failed``), as the CLI refuses it."""
     credit.as_actor("abe").approvals.approve(V2)
     credit.models.archive(V2)
     response = call(api, team, "approver", "POST", f"/models/{MODEL}/promote", json={"version": 2})
-    assert response.status_code in (409, 422), response.text
-    if response.status_code == 409:
-        assert response.json()["error"] == "conflict"
+    assert response.status_code == 422
+    assert response.json()["error"] == "check_failed"
+    assert "servable: credit-risk@2 is archived" in response.json()["message"]
 
 
 # -- the same audit events as the CLI -------------------------------------------------------------

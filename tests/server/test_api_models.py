@@ -8,14 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
+
 from shipyard._internal.hashing import digest_bytes
 from shipyard.project import Project
 from shipyard.registry.flavors import load_model
 from shipyard.stores.artifacts import ArtifactStore
 from tests.server.conftest import Team, TestClient
-from tests.server.credit_team import MODEL, TEST, V1, V2, call, credit, token_id
+from tests.server.credit_team import MODEL, TEST, V1, V2, call, credit, project, token_id
 
-__all__ = ["credit"]  # the fixture, imported for this module's tests
+__all__ = ["credit", "project"]  # the fixtures, imported for this module's tests
 
 
 def test_every_registry_read_is_the_services_read_model(
@@ -151,3 +153,17 @@ def test_every_model_read_is_open_to_a_viewer_and_closed_without_a_token(
     ):
         assert call(api, team, None, "GET", path).status_code == 401, path
         assert call(api, team, "viewer", "GET", path).status_code == 200, path
+
+
+def test_a_real_server_streams_the_model_file(
+    credit: Project, team: Team, live_server: str
+) -> None:
+    """Through uvicorn, the streamed download arrives whole: its bytes hash to the digest
+    the header names."""
+    with httpx.stream(
+        "GET", f"{live_server}/api/v1/models/{V1}/download", headers=team.headers("viewer")
+    ) as response:
+        assert response.status_code == 200
+        data = b"".join(response.iter_bytes())
+        assert digest_bytes(data) == response.headers["x-shipyard-digest"]
+    assert digest_bytes(data) == credit.models.get(V1).digest
