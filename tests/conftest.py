@@ -44,7 +44,14 @@ def _service_unavailable(what: str, why: str) -> NoReturn:
 def actor(monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test acts as ``alice`` and starts from a clean shipyard environment."""
     monkeypatch.setenv("SHIPYARD_USER", ACTOR)
-    for var in ("SHIPYARD_PROJECT", "SHIPYARD_DB_URL", "SHIPYARD_ARTIFACTS_URI", "SHIPYARD_KPIS"):
+    for var in (
+        "SHIPYARD_PROJECT",
+        "SHIPYARD_DB_URL",
+        "SHIPYARD_ARTIFACTS_URI",
+        "SHIPYARD_KPIS",
+        "SHIPYARD_SERVER",
+        "SHIPYARD_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
     return ACTOR
 

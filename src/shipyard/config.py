@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "current_actor",
     "find_project_root",
     "kpi_name_problem",
+    "user_config_dir",
 ]
 
 CONFIG_FILE = "shipyard.toml"
@@ -61,6 +63,20 @@ def current_actor() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry (some containers)
         return "unknown"
+
+
+def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's shipyard folder, outside every project: ``$XDG_CONFIG_HOME/shipyard``
+    (default ``~/.config/shipyard``); it holds the audit signing key and the stored login.
+
+    >>> user_config_dir({"XDG_CONFIG_HOME": "/home/ann/.cfg"})
+    PosixPath('/home/ann/.cfg/shipyard')
+    """
+    env = os.environ if environ is None else environ
+    config = env.get("XDG_CONFIG_HOME", "").strip()
+    # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
+    base = Path(config) if config and Path(config).is_absolute() else Path.home() / ".config"
+    return base / "shipyard"
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from sqlalchemy import func, select
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from shipyard.client.project import RemoteProject
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
@@ -262,20 +263,65 @@ class Project:
         self.close()
 
 
+@overload
+def open_project(
+    path: str | os.PathLike[str],
+    *,
+    actor: str | None = None,
+    db_url: str | None = None,
+    artifacts_uri: str | None = None,
+) -> Project: ...
+
+
+@overload
+def open_project(
+    path: None = None,
+    *,
+    actor: str | None = None,
+    db_url: str | None = None,
+    artifacts_uri: str | None = None,
+) -> Project | RemoteProject: ...
+
+
 def open_project(
     path: str | os.PathLike[str] | None = None,
     *,
     actor: str | None = None,
     db_url: str | None = None,
     artifacts_uri: str | None = None,
-) -> Project:
+) -> Project | RemoteProject:
     """Open the project at ``path`` (or found from the current directory).
+
+    Without arguments, a team server wins when one is configured: ``SHIPYARD_SERVER`` (with
+    ``SHIPYARD_TOKEN``), else ``SHIPYARD_PROJECT``, else the login ``shipyard login`` stored;
+    the result is then a :class:`~shipyard.client.RemoteProject` with the same services, acting
+    as the token's user. A ``path`` (or any argument) always opens the local project.
 
     Raises:
         ProjectNotFoundError: no ``shipyard.toml`` there or above.
+        UnauthenticatedError: ``SHIPYARD_SERVER`` is set without a token for it.
     """
+    if path is None and actor is None and db_url is None and artifacts_uri is None:
+        remote = _remote_project()
+        if remote is not None:
+            return remote
     root = find_project_root(path)
     return Project(Settings.load(root, db_url=db_url, artifacts_uri=artifacts_uri), actor=actor)
+
+
+def _remote_project() -> RemoteProject | None:
+    """The team server to use instead of a local project, if one is configured (see
+    :func:`open_project` for the order)."""
+    from shipyard.client.login import SERVER_ENV, remote_target
+
+    if not os.environ.get(SERVER_ENV, "").strip() and os.environ.get("SHIPYARD_PROJECT"):
+        return None
+    target = remote_target()
+    if target is None:
+        return None
+    from shipyard.client.project import RemoteProject
+
+    return RemoteProject(target.url, target.token)
 
 
 def init_project(

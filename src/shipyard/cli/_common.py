@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from shipyard._internal.progress import Progress
+    from shipyard.client.project import RemoteProject
     from shipyard.project import Project
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
@@ -38,10 +39,40 @@ def state(ctx: typer.Context) -> State:
     return obj if isinstance(obj, State) else State()
 
 
-def open_project(ctx: typer.Context) -> Project:
+def open_project(ctx: typer.Context) -> Project | RemoteProject:
+    """The project a command works on: ``--project DIR`` if given, else the team server when
+    one is configured (``SHIPYARD_SERVER`` or ``shipyard login``), else the local project
+    (see :func:`shipyard.project.open_project`)."""
     from shipyard.project import open_project as _open
 
-    return _open(state(ctx).project)
+    folder = state(ctx).project
+    return _open(folder) if folder is not None else _open()
+
+
+def open_local_project(ctx: typer.Context, *, refuse_remote: bool = True) -> Project:
+    """The local project, for commands that need its stores themselves: what the server's
+    API does not offer yet (refused when a team server is configured) and, with
+    ``refuse_remote=False``, what only ever runs beside the stores (the server, serving).
+
+    Raises:
+        NotAvailableRemotelyError: a team server is configured, no ``--project`` was given
+            and ``refuse_remote`` is true.
+    """
+    from shipyard.config import find_project_root
+    from shipyard.project import Project
+    from shipyard.project import open_project as _open
+
+    folder = state(ctx).project
+    if folder is not None or not refuse_remote:
+        return _open(find_project_root(folder))
+    project = _open()
+    if not isinstance(project, Project):
+        from shipyard.client.unsupported import not_available
+
+        url = project.url
+        project.close()
+        raise not_available(ctx.command_path, url)
+    return project
 
 
 def _default(value: Any) -> Any:

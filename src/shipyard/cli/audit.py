@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, emit_json, open_project, table
+from shipyard.cli._common import JsonOpt, emit_json, open_local_project, open_project, table
 
 app = typer.Typer(help="Read and verify the audit log.")
 
@@ -123,7 +123,7 @@ def checkpoint(
     """Sign the head of the audit chain with your key (outside the project) and write it to a
     file; keep the file where the database's writers cannot change it, and check it later
     with `shipyard audit verify --checkpoint FILE`."""
-    cp = open_project(ctx).audit.checkpoint(output, force=force)
+    cp = open_local_project(ctx).audit.checkpoint(output, force=force)
     if json_:
         emit_json(cp.to_dict())
         return

@@ -11,6 +11,7 @@ from shipyard.cli._common import (
     JsonOpt,
     console,
     emit_json,
+    open_local_project,
     open_project,
     short_digest,
     table,
@@ -112,7 +113,7 @@ def versions(
     json_: JsonOpt = False,
 ) -> None:
     """List every version of a contract."""
-    items = open_project(ctx).contracts.versions(name)
+    items = open_local_project(ctx).contracts.versions(name)
     if json_:
         emit_json([v.to_dict() for v in items])
         return
@@ -141,7 +142,7 @@ def bind(
     json_: JsonOpt = False,
 ) -> None:
     """Validate every later `data add` of DATASET against CONTRACT."""
-    binding = open_project(ctx).contracts.bind(dataset, contract)
+    binding = open_local_project(ctx).contracts.bind(dataset, contract)
     if json_:
         emit_json({"dataset": dataset, "contract": binding})
     else:
@@ -155,7 +156,7 @@ def unbind(
     json_: JsonOpt = False,
 ) -> None:
     """Stop validating new versions of DATASET."""
-    open_project(ctx).contracts.unbind(dataset)
+    open_local_project(ctx).contracts.unbind(dataset)
     if json_:
         emit_json({"dataset": dataset, "contract": None})
     else:

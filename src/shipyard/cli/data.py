@@ -11,6 +11,7 @@ from shipyard.cli._common import (
     JsonOpt,
     console,
     emit_json,
+    open_local_project,
     open_project,
     parse_pairs,
     progress,
@@ -195,7 +196,7 @@ def split(
     """
     from shipyard.data.splits import SplitSpec, parse_fractions
 
-    project = open_project(ctx)
+    project = open_local_project(ctx)
     with progress(json_) as bar:
         if replay:
             if ref:
@@ -432,7 +433,7 @@ def tag(
     tags = parse_pairs(pairs or [], "KEY=VALUE")
     if not tags and not remove:
         raise typer.BadParameter("give KEY=VALUE tags to set or --remove KEY")
-    v = open_project(ctx).datasets.tag(ref, tags, remove or [])
+    v = open_local_project(ctx).datasets.tag(ref, tags, remove or [])
     if json_:
         emit_json({"ref": v.ref, "tags": v.tags})
     else:

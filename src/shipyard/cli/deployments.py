@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table, when
+from shipyard.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    open_local_project,
+    open_project,
+    table,
+    when,
+)
 
 if TYPE_CHECKING:
     from shipyard.governance.deployments import Deployment
@@ -179,7 +187,7 @@ def metrics(
     json_: JsonOpt = False,
 ) -> None:
     """Throughput, latency percentiles, accuracy and KPIs from the prediction log."""
-    doc = open_project(ctx).predictions.metrics(name, window_seconds=parse_window(window))
+    doc = open_local_project(ctx).predictions.metrics(name, window_seconds=parse_window(window))
     if json_:
         emit_json(doc)
         return

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table
+from shipyard.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    open_local_project,
+    open_project,
+    table,
+)
 from shipyard.cli.models import app as models_app
 
 policy_app = typer.Typer(help="Policies as files: set, show, check.")
@@ -39,7 +46,7 @@ def evaluate(
 ) -> None:
     """Metrics with confidence intervals, per-group fairness and permutation importance,
     stored and linked to the model version and the exact dataset version."""
-    e = open_project(ctx).evaluations.evaluate(
+    e = open_local_project(ctx).evaluations.evaluate(
         ref, data, label=label, sensitive=sensitive or [], bootstrap=bootstrap
     )
     if json_:
@@ -162,7 +169,7 @@ def describe(
         body = file.read_text(encoding="utf-8")
     else:
         raise typer.BadParameter("give exactly one of --text and --file")
-    open_project(ctx).cards.describe(ref, section, body)
+    open_local_project(ctx).cards.describe(ref, section, body)
     emit_json({"model": ref, "section": section}) if json_ else typer.echo(
         f"wrote section {section} of {ref}"
     )
@@ -183,7 +190,7 @@ def card(
     fmt = (
         "html" if output is not None and output.suffix.lower() in (".html", ".htm") else "markdown"
     )
-    text = open_project(ctx).cards.render(ref, fmt)
+    text = open_local_project(ctx).cards.render(ref, fmt)
     if output is not None:
         write_text_atomic(output, text)
     if json_:
@@ -218,7 +225,7 @@ def risk(
     miss of one of the policy's tiers is refused as a typo. --clear removes it."""
     if (tier is None) == (not clear):
         raise typer.BadParameter("give exactly one of TIER and --clear")
-    open_project(ctx).policies.set_risk_tier(name, tier)
+    open_local_project(ctx).policies.set_risk_tier(name, tier)
     if json_:
         emit_json({"model": name, "risk_tier": tier})
     elif tier is None:
@@ -247,7 +254,7 @@ def policy_show(
 ) -> None:
     """Show the policy that applies to a model (its own over the project default); for '*',
     the project default (the built-in one when none is stored)."""
-    policies = open_project(ctx).policies
+    policies = open_local_project(ctx).policies
     stored = policies.get(name)
     effective = policies.effective(name)
     if json_:
@@ -276,7 +283,7 @@ def policy_check(
     json_: JsonOpt = False,
 ) -> None:
     """Check a version against its policy; exit 3 if any check fails."""
-    doc = open_project(ctx).promotions.check(ref, for_alias=for_alias).to_dict()
+    doc = open_local_project(ctx).promotions.check(ref, for_alias=for_alias).to_dict()
     emit_json(doc) if json_ else _render_checks(doc, f"policy check of {ref} for {for_alias}")
     if not doc["passed"]:
         raise typer.Exit(3)

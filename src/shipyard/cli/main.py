@@ -17,12 +17,13 @@ from shipyard.cli import data as data_cmds
 from shipyard.cli import db as db_cmds
 from shipyard.cli import deployments as deployments_cmds
 from shipyard.cli import governance as governance_cmds
+from shipyard.cli import login as login_cmds
 from shipyard.cli import models as models_cmds
 from shipyard.cli import runs as runs_cmds
 from shipyard.cli import serve as serve_cmds
 from shipyard.cli import server as server_cmds
 from shipyard.cli import users as users_cmds
-from shipyard.cli._common import JsonOpt, State, emit_json, open_project, progress
+from shipyard.cli._common import JsonOpt, State, emit_json, open_local_project, progress
 from shipyard.errors import ShipyardError
 
 app = typer.Typer(
@@ -44,6 +45,8 @@ app.add_typer(users_cmds.app, name="users")
 app.command("check")(governance_cmds.check)
 app.command("serve")(serve_cmds.serve)
 app.command("server")(server_cmds.server)
+app.command("login")(login_cmds.login)
+app.command("logout")(login_cmds.logout)
 app.add_typer(deployments_cmds.app, name="deployments")
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(db_cmds.app, name="db")
@@ -114,7 +117,7 @@ def init(
 @app.command()
 def verify(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Re-hash every stored blob; exit 3 if any is corrupted or missing."""
-    project = open_project(ctx)
+    project = open_local_project(ctx)
     with progress(json_) as bar:
         report = project.verify(bar)
     if json_:
@@ -148,7 +151,7 @@ def gc(
 ) -> None:
     """Remove blobs nothing refers to (left by interrupted writes) and stale temporary files
     (admin)."""
-    report = open_project(ctx).gc(grace_seconds=grace, dry_run=dry_run)
+    report = open_local_project(ctx).gc(grace_seconds=grace, dry_run=dry_run)
     if json_:
         emit_json(report.to_dict())
         return

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_project, progress, table, when
+from shipyard.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    open_local_project,
+    open_project,
+    progress,
+    table,
+    when,
+)
 
 app = typer.Typer(help="The model registry: versions, aliases, loading and batch scoring.")
 
@@ -110,7 +119,7 @@ def register(
     json_: JsonOpt = False,
 ) -> None:
     """Register a skops model file that a run logged as an artifact."""
-    v = open_project(ctx).models.register(
+    v = open_local_project(ctx).models.register(
         name, run_id=run, artifact=artifact, description=description
     )
     emit_json(v.to_dict()) if json_ else typer.echo(f"registered {v.ref} from run {v.run_id}")
@@ -126,7 +135,7 @@ def alias(
 ) -> None:
     """Point an alias at a version (protected aliases such as production move only by
     promotion)."""
-    v = open_project(ctx).models.set_alias(ref, alias_name, comment=comment)
+    v = open_local_project(ctx).models.set_alias(ref, alias_name, comment=comment)
     if json_:
         emit_json(v.to_dict())
     else:
@@ -170,7 +179,7 @@ def archive(
     json_: JsonOpt = False,
 ) -> None:
     """Archive a version that no alias points at."""
-    v = open_project(ctx).models.archive(ref)
+    v = open_local_project(ctx).models.archive(ref)
     emit_json(v.to_dict()) if json_ else typer.echo(f"archived {v.ref}")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import open_project
+from shipyard.cli._common import open_local_project
 
 
 def serve(
@@ -58,7 +58,7 @@ def serve(
         )
     if ingest_token_file is not None:
         read_token(ingest_token_file)  # missing or empty: a clear error before listening
-    project = open_project(ctx)
+    project = open_local_project(ctx, refuse_remote=False)
     config = ServeConfig(
         project=str(project.root),
         deployment=parsed.name,

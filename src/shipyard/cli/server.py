@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import open_project
+from shipyard.cli._common import open_local_project
 
 
 def server(
@@ -22,7 +22,7 @@ def server(
     from shipyard.server.run import run
     from shipyard.serving.listen import bind
 
-    project = open_project(ctx)
+    project = open_local_project(ctx, refuse_remote=False)
     with project.db.read() as conn:  # an unreachable or old database fails before listening
         conn.exec_driver_sql("SELECT 1")
     root = str(project.root)

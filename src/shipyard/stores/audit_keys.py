@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard._internal.files import write_bytes_atomic
 from shipyard._internal.hashing import digest_bytes
+from shipyard.config import user_config_dir
 from shipyard.errors import InvalidInputError, ShipyardError
 from shipyard.stores.audit import AuditedTransaction, AuditEvent, query_events
 
@@ -60,10 +61,7 @@ def key_path(environ: Mapping[str, str] | None = None) -> Path:
     explicit = env.get(KEY_FILE_ENV, "").strip()
     if explicit:
         return Path(os.path.abspath(Path(explicit).expanduser()))
-    config = env.get("XDG_CONFIG_HOME", "").strip()
-    # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
-    base = Path(config) if config and Path(config).is_absolute() else Path.home() / ".config"
-    return base / "shipyard" / KEY_FILE_NAME
+    return user_config_dir(env) / KEY_FILE_NAME
 
 
 def key_fingerprint(public_key_hex: str) -> str:

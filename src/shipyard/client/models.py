@@ -1,0 +1,181 @@
+"""The model registry through the team server: the same verbs and read models as
+:class:`shipyard.registry.models.Models`.
+
+A model is saved with skops on the client and uploaded; ``load`` downloads the stored file,
+checks its bytes against the digest the server states, and loads it here with the same
+trusted-type rules as a local project (never pickle).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard._internal.decode import decode, decode_many
+from shipyard._internal.hashing import Hasher
+from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard.client.connection import TRANSFER_TIMEOUT, ServerConnection, segment
+from shipyard.client.unsupported import not_available
+from shipyard.errors import IntegrityError, InvalidInputError
+from shipyard.refs import validate_name
+from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
+
+if TYPE_CHECKING:
+    from shipyard.registry.batch import OnInvalid
+    from shipyard.registry.signatures import CheckedPredictor
+
+__all__ = ["RemoteModels"]
+
+log = logging.getLogger("shipyard.client")
+
+DIGEST_HEADER = "X-Shipyard-Digest"
+FLAVOR_HEADER = "X-Shipyard-Flavor"
+
+
+class RemoteModels:
+    """Models on the server: ``get``, ``list``, ``versions``, plus ``alias_history`` and
+    ``load``; runs register versions with :meth:`upload`."""
+
+    def __init__(self, conn: ServerConnection) -> None:
+        self._conn = conn
+
+    def get(self, ref: str) -> ModelVersion:
+        return decode(ModelVersion, self._conn.json("GET", f"/models/{segment(ref)}"))
+
+    def list(self) -> builtins.list[ModelSummary]:
+        return decode_many(ModelSummary, self._conn.json("GET", "/models"))
+
+    def versions(self, name: str) -> builtins.list[ModelVersion]:
+        return decode_many(
+            ModelVersion, self._conn.json("GET", f"/models/{segment(name)}/versions")
+        )
+
+    def alias_history(self, name: str, alias: str | None = None) -> builtins.list[AliasEvent]:
+        docs = self._conn.json(
+            "GET", f"/models/{segment(name)}/aliases/history", params={"alias": alias}
+        )
+        return decode_many(AliasEvent, docs)
+
+    def upload(
+        self,
+        name: str,
+        model: Any,
+        *,
+        run_id: str,
+        input_example: Any = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Save ``model`` with skops and register it on the server as a new version of
+        ``name`` logged by run ``run_id`` (see :meth:`RemoteRun.log_model`).
+
+        Raises:
+            InvalidInputError: not a scikit-learn model, or a bad name.
+            UntrustedModelError: the file holds types the server would not load.
+        """
+        from shipyard.registry.flavors import save_model
+
+        validate_name(name, "model name")
+        fields = {"name": name, "description": description}
+        if input_example is not None:
+            fields["input_example"] = _records_json(input_example)
+        with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
+            path = Path(tmp) / f"{name}.skops"
+            save_model(model, path)
+            with open(path, "rb") as f:
+                doc = self._conn.json(
+                    "POST",
+                    f"/runs/{segment(run_id)}/models",
+                    data=fields,
+                    files={"file": (path.name, f, "application/octet-stream")},
+                    timeout=TRANSFER_TIMEOUT,
+                )
+        return decode(ModelVersion, doc)
+
+    def load(
+        self, ref: str, *, trusted: builtins.list[str] | tuple[str, ...] = ()
+    ) -> CheckedPredictor:
+        """A predictor for a version, loaded here: the downloaded bytes must match the digest
+        the server states, and the file is loaded with skops' trusted-type check.
+
+        Raises:
+            IntegrityError: the bytes do not match the digest.
+            UntrustedModelError: the file holds a type that is not trusted.
+        """
+        from shipyard.registry.flavors import load_model
+        from shipyard.registry.signatures import CheckedPredictor, Signature
+
+        v = self.get(ref)
+        with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
+            path = Path(tmp) / "model.skops"
+            hasher = Hasher()
+            with (
+                self._conn.stream("GET", f"/models/{segment(v.ref)}/download") as response,
+                open(path, "wb") as out,
+            ):
+                stated = response.headers.get(DIGEST_HEADER, "")
+                for chunk in response.iter_bytes():
+                    hasher.update(chunk)
+                    out.write(chunk)
+            got = hasher.hexdigest()
+            if stated != v.digest or got != v.digest:
+                raise IntegrityError(
+                    f"the file of model '{v.ref}' downloaded from {self._conn.url} does not match "
+                    f"its digest {v.digest} (got {got}, the server stated {stated or 'nothing'}); "
+                    "nothing was loaded; run `shipyard verify` on the server's project"
+                )
+            model = load_model(path, trusted=trusted)
+        signature = Signature.from_dict(v.signature) if v.signature else None
+        predictor = CheckedPredictor(model, signature, name=v.ref, saved_with=v.environment)
+        problem = predictor.version_problem
+        if problem is not None:
+            log.warning("model %s: %s", v.ref, problem)
+        return predictor
+
+    def predict_file(
+        self,
+        ref: str,
+        source: str | Path,
+        dest: str | Path,
+        *,
+        chunk_size: int = 50_000,
+        on_invalid: OnInvalid = "reject",
+        force: bool = False,
+        progress: Progress = NO_PROGRESS,
+    ) -> dict[str, Any]:
+        """Batch scoring through the server.
+
+        Raises:
+            NotAvailableRemotelyError: always, for now: scoring checks every row against the
+                contracts of the model's training data, which the API does not serve yet, and
+                scoring without them would accept rows the local command refuses.
+        """
+        raise not_available("shipyard models predict", self._conn.url)
+
+
+def _records_json(example: Any) -> str:
+    """An input example as JSON records (a DataFrame, or rows already as mappings)."""
+    try:
+        import pandas as pd
+
+        if isinstance(example, pd.DataFrame):
+            return str(example.to_json(orient="records", date_format="iso"))
+    except ImportError:  # pragma: no cover - pandas is a dependency of scikit-learn users
+        pass
+    try:
+        import polars as pl
+
+        if isinstance(example, pl.DataFrame):
+            return example.write_json()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        return json.dumps(list(example))
+    except TypeError:
+        raise InvalidInputError(
+            f"input_example must be a pandas or polars DataFrame or a list of records, not "
+            f"{type(example).__name__}"
+        ) from None
