@@ -39,6 +39,7 @@ def tracking(
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", team.tokens["contributor"])
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    _forget_active_experiment()
     mlflow.set_tracking_uri(live_server)
     try:
         yield MlflowClient(live_server)
@@ -46,6 +47,16 @@ def tracking(
         while mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
+        _forget_active_experiment()
+
+
+def _forget_active_experiment() -> None:
+    """``mlflow.set_experiment`` keeps the experiment in the process (a module global and the
+    MLFLOW_EXPERIMENT_ID variable): no test may inherit another's."""
+    import mlflow.tracking.fluent as fluent
+
+    fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 def _raw(live_server: str, token: str) -> httpx.Client:

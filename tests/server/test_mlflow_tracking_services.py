@@ -52,7 +52,7 @@ def test_attach_refuses_deleted_and_unknown_runs(project: Project) -> None:
     project.runs.attach(run.id).log_batch(tags={"late": "1"})
     assert project.runs.get(run.id).end_time == 5
     project.runs.delete(run.id)
-    with pytest.raises(InvalidInputError, match="must be in the 'active' state"):
+    with pytest.raises(ConflictError, match="is deleted; restore it"):
         project.runs.attach(run.id)
     with pytest.raises(NotFoundError):
         project.runs.attach("f" * 32)

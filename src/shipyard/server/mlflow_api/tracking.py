@@ -32,7 +32,7 @@ from shipyard.server.mlflow_api._wire import (
     run_json,
 )
 from shipyard.server.mlflow_api.errors import MlflowError
-from shipyard.tracking.active import now_ms
+from shipyard.tracking.active import ActiveRun, now_ms
 from shipyard.tracking.runs import Experiment
 
 __all__ = ["router"]
@@ -151,6 +151,18 @@ def _bad(message: str) -> MlflowError:
     return MlflowError("INVALID_PARAMETER_VALUE", message)
 
 
+def _attach(project: Project, run_id: str) -> ActiveRun:
+    """The run to log to, refused as MLflow refuses it when it is deleted."""
+    try:
+        return project.runs.attach(run_id)
+    except ConflictError:
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE",
+            f"The run {run_id} must be in the 'active' state. Current state is deleted; "
+            f"restore it with `shipyard runs restore {run_id}`.",
+        ) from None
+
+
 def _experiment(project: Project, experiment_id: str) -> Experiment:
     """The experiment an MLflow id names (``"0"`` is ``default``)."""
     if experiment_id == "0":
@@ -257,7 +269,7 @@ def get_run(project: Acting, run_id: str | None = None, run_uuid: str | None = N
 def update_run(project: Acting, body: RunUpdateIn) -> Any:
     status = None if body.status is None else str(body.status)
     status = _STATUS_NUMBERS.get(status, status) if status else None
-    run = project.runs.attach(body.id())
+    run = _attach(project, body.id())
     run.update(status=status, end_time=body.end_time, name=body.run_name)
     return {"run_info": run_info_json(project.runs.records([run.id])[0])}
 
@@ -326,14 +338,14 @@ def _int_id(experiment_id: str) -> int:
 @router.post("/runs/log-metric")
 def log_metric(project: Acting, body: MetricIn) -> Any:
     ts = now_ms() if body.timestamp is None else body.timestamp
-    project.runs.attach(body.id()).log_batch(metrics=[(body.key, body.value, ts, body.step)])
+    _attach(project, body.id()).log_batch(metrics=[(body.key, body.value, ts, body.step)])
     return {}
 
 
 @router.post("/runs/log-parameter")
 def log_param(project: Acting, body: ParamIn) -> Any:
     with _param_changes_are_invalid():
-        project.runs.attach(body.id()).log_batch(params={body.key: body.value})
+        _attach(project, body.id()).log_batch(params={body.key: body.value})
     return {}
 
 
@@ -348,7 +360,7 @@ def _param_changes_are_invalid() -> Iterator[None]:
 
 @router.post("/runs/set-tag")
 def set_tag(project: Acting, body: TagIn) -> Any:
-    run = project.runs.attach(body.id())
+    run = _attach(project, body.id())
     if body.key == "mlflow.runName":
         # MLflow keeps the run name and this tag in step.
         run.update(name=body.value)
@@ -358,7 +370,7 @@ def set_tag(project: Acting, body: TagIn) -> Any:
 
 @router.post("/runs/delete-tag")
 def delete_tag(project: Acting, body: TagDeleteIn) -> Any:
-    project.runs.attach(body.id()).delete_tag(body.key)
+    _attach(project, body.id()).delete_tag(body.key)
     return {}
 
 
@@ -418,7 +430,7 @@ async def log_batch(project: Acting, request: Request) -> Any:
 
     def write() -> None:
         with _param_changes_are_invalid():
-            project.runs.attach(run_id).log_batch(metrics=points, params=params, tags=tags)
+            _attach(project, run_id).log_batch(metrics=points, params=params, tags=tags)
 
     await run_in_threadpool(write)
     return {}
@@ -426,7 +438,7 @@ async def log_batch(project: Acting, request: Request) -> Any:
 
 @router.post("/runs/log-inputs")
 def log_inputs(project: Acting, body: LogInputsIn) -> Any:
-    run = project.runs.attach(body.id())
+    run = _attach(project, body.id())
     for item in body.datasets:
         tags = {t.key: t.value for t in item.tags}
         context = tags.get("mlflow.data.context", "")
