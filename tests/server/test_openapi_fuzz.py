@@ -14,7 +14,7 @@ from shipyard.project import Project
 from shipyard.server.app import create_app
 from tests.server.conftest import Team
 
-EXAMPLES_PER_ROUTE = 12
+EXAMPLES_PER_ROUTE = 6
 
 
 def test_no_generated_request_makes_the_server_fail(project: Project, team: Team) -> None:
