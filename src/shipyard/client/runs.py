@@ -14,16 +14,14 @@ import math
 import os
 import threading
 import time
-import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from shipyard._internal.decode import decode, decode_many
 from shipyard.client.connection import TRANSFER_TIMEOUT, ServerConnection, segment
 from shipyard.errors import InvalidInputError
-from shipyard.tracking.active import STATUSES, check_key, now_ms
+from shipyard.tracking.active import STATUSES, RunLifecycle, check_key, now_ms
 from shipyard.tracking.runs import Experiment, RunInfo
 
 if TYPE_CHECKING:
@@ -119,7 +117,7 @@ class RemoteRuns:
         return decode_many(Experiment, self._conn.json("GET", "/experiments"))
 
 
-class RemoteRun:
+class RemoteRun(RunLifecycle):
     """A run being recorded on the server; use it as a context manager."""
 
     def __init__(
@@ -294,38 +292,6 @@ class RemoteRun:
             self._conn.json(
                 "POST", f"{self._path}/end", json_body={"status": status, "error": error}
             )
-
-    def start_system_metrics(self, interval: float = 5.0) -> None:
-        """Sample CPU and memory of this process every ``interval`` seconds as metrics."""
-        from shipyard.tracking.capture import SystemMetricsSampler
-
-        if self._sampler is None:
-            self._sampler = SystemMetricsSampler(
-                interval, lambda values, step: self.log_metrics(values, step=step)
-            )
-            self._sampler.start()
-
-    def stop_system_metrics(self) -> None:
-        if self._sampler is not None:
-            self._sampler.stop()
-            self._sampler = None
-
-    def __enter__(self) -> RemoteRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.end("FINISHED")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.end("KILLED", "interrupted")
-        else:
-            text = "".join(traceback.format_exception(exc_type, exc, tb))[-4000:]
-            self.end("FAILED", text)
 
 
 def _param_value(value: Any) -> Any:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models, ModelVersion
 
-__all__ = ["ActiveRun", "MetricInput", "StoredArtifact", "contributor_tx", "now_ms", "own_blob"]
+__all__ = [
+    "ActiveRun",
+    "MetricInput",
+    "RunLifecycle",
+    "StoredArtifact",
+    "contributor_tx",
+    "now_ms",
+    "own_blob",
+]
 
 KIND = "run"
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -90,7 +98,55 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class ActiveRun:
+class RunLifecycle:
+    """What a run being recorded does around its logging, locally or through a server: CPU
+    and memory sampling, and the ``with`` block that ends the run (FINISHED, KILLED on an
+    interrupt, FAILED with the traceback)."""
+
+    _sampler: Any = None
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        raise NotImplementedError
+
+    def start_system_metrics(self, interval: float = 5.0) -> None:
+        """Sample CPU and memory of this process every ``interval`` seconds as metrics."""
+        from shipyard.tracking.capture import SystemMetricsSampler
+
+        if self._sampler is None:
+            self._sampler = SystemMetricsSampler(
+                interval, lambda values, step: self.log_metrics(values, step=step)
+            )
+            self._sampler.start()
+
+    def stop_system_metrics(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop()
+            self._sampler = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.end("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("KILLED", "interrupted")
+        else:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))[-4000:]
+            self.end("FAILED", text)
+
+
+class ActiveRun(RunLifecycle):
     """A run being recorded; use it as a context manager (see :meth:`Runs.start`)."""
 
     def __init__(
@@ -466,38 +522,6 @@ class ActiveRun:
                     .values(status=status, end_time=now_ms(), error=error)
                 )
                 tx.record("run.end", KIND, self.id, {"status": status, "error": error})
-
-    def start_system_metrics(self, interval: float = 5.0) -> None:
-        """Sample CPU and memory of this process every ``interval`` seconds as metrics."""
-        from shipyard.tracking.capture import SystemMetricsSampler
-
-        if self._sampler is None:
-            self._sampler = SystemMetricsSampler(
-                interval, lambda values, step: self.log_metrics(values, step=step)
-            )
-            self._sampler.start()
-
-    def stop_system_metrics(self) -> None:
-        if self._sampler is not None:
-            self._sampler.stop()
-            self._sampler = None
-
-    def __enter__(self) -> ActiveRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.end("FINISHED")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.end("KILLED", "interrupted")
-        else:
-            text = "".join(traceback.format_exception(exc_type, exc, tb))[-4000:]
-            self.end("FAILED", text)
 
     def _tx(self) -> Any:
         return contributor_tx(self._ctx, "log to runs")
