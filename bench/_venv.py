@@ -13,16 +13,32 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / ".work"
 INSTALL_TIMEOUT = 900.0
+
+
+@contextmanager
+def workspace(prefix: str) -> Iterator[Path]:
+    """A temporary folder, removed on exit, also when the run is stopped with SIGTERM."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def digest(*parts: bytes | str) -> str:

@@ -74,14 +74,11 @@ import math
 import os
 import pickle
 import platform
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -89,7 +86,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from _venv import BenchVenv, digest
+from _venv import BenchVenv, digest, workspace
 
 REPO = Path(__file__).resolve().parents[1]
 #: Installed beside shipyard in the benchmark's own environment (bump to re-evaluate).
@@ -761,18 +758,6 @@ def versions() -> str:
 # -- main -----------------------------------------------------------------------------------------
 
 
-@contextmanager
-def workspace() -> Iterator[Path]:
-    """A temporary folder, removed on exit, also when the run is stopped with SIGTERM."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    path = Path(tempfile.mkdtemp(prefix="shipyard-bench-scoring-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main() -> int:
     if sys.argv[1:2] == ["serve"]:
         return serve(*sys.argv[2:5])
@@ -805,7 +790,7 @@ def main() -> int:
         flush=True,
     )
     started = time.perf_counter()
-    with workspace() as workdir:
+    with workspace("shipyard-bench-scoring-") as workdir:
         bundles, records, held_x = build(args)
         print("in process:", flush=True)
         results = in_process(bundles, records, held_x, args.calls)

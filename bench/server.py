@@ -50,22 +50,19 @@ import math
 import os
 import platform
 import random
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
-from _venv import REPO, BenchVenv, digest
+from _venv import REPO, BenchVenv, digest, workspace
 
 MLFLOW_VERSION = "3.18.0"
 #: Installed beside mlflow: httpx for bench/serving.py's server helper (bump to re-evaluate).
@@ -621,18 +618,6 @@ def versions() -> str:
 # -- main -----------------------------------------------------------------------------------------
 
 
-@contextmanager
-def workspace() -> Iterator[Path]:
-    """A temporary folder, removed on exit, also when the run is stopped with SIGTERM."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    path = Path(tempfile.mkdtemp(prefix="shipyard-bench-server-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main() -> int:
     if sys.argv[1:2] == ["populate-shipyard"]:
         populate_shipyard(sys.argv[2], int(sys.argv[3]))
@@ -660,7 +645,7 @@ def main() -> int:
 
     print(versions(), flush=True)
     started = time.perf_counter()
-    with workspace() as workdir, ExitStack() as stack:
+    with workspace("shipyard-bench-server-") as workdir, ExitStack() as stack:
         ship_command, token, ship_how = prepare_shipyard(workdir, args.runs)
         mlflow_command, mlflow_how = prepare_mlflow(workdir, args.runs)
         os.environ["MLFLOW_TRACKING_TOKEN"] = token
