@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard._internal.decode import decode, decode_many
 from shipyard.client.connection import TRANSFER_TIMEOUT, ServerConnection, segment
 from shipyard.errors import InvalidInputError
-from shipyard.tracking.active import STATUSES, RunLifecycle, check_key, now_ms
+from shipyard.tracking.active import RunLifecycle, check_key, now_ms
 from shipyard.tracking.runs import Experiment, RunInfo
 
 if TYPE_CHECKING:
@@ -278,20 +278,8 @@ class RemoteRun(RunLifecycle):
 
     # -- ending -------------------------------------------------------------------------------
 
-    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """Send what is buffered and close the run with ``status``."""
-        if self._ended:
-            return
-        if status not in STATUSES[1:]:
-            raise InvalidInputError(f"status must be FINISHED, FAILED or KILLED, not {status!r}")
-        self.stop_system_metrics()
-        try:
-            self.flush()
-        finally:
-            self._ended = True
-            self._conn.json(
-                "POST", f"{self._path}/end", json_body={"status": status, "error": error}
-            )
+    def _record_end(self, status: str, error: str | None) -> None:
+        self._conn.json("POST", f"{self._path}/end", json_body={"status": status, "error": error})
 
 
 def _param_value(value: Any) -> Any:

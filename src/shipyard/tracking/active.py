@@ -104,14 +104,33 @@ class RunLifecycle:
     interrupt, FAILED with the traceback)."""
 
     _sampler: Any = None
+    _ended: bool = False
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
     ) -> None:
         raise NotImplementedError
 
-    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+    def flush(self) -> int:
         raise NotImplementedError
+
+    def _record_end(self, status: str, error: str | None) -> None:
+        """Store the run's end (status, time, error)."""
+        raise NotImplementedError
+
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """Write what is buffered and close the run with ``status`` (FINISHED, FAILED or
+        KILLED); a run already ended stays as it is."""
+        if self._ended:
+            return
+        if status not in STATUSES[1:]:
+            raise InvalidInputError(f"status must be FINISHED, FAILED or KILLED, not {status!r}")
+        self.stop_system_metrics()
+        try:
+            self.flush()
+        finally:
+            self._ended = True
+            self._record_end(status, error)
 
     def start_system_metrics(self, interval: float = 5.0) -> None:
         """Sample CPU and memory of this process every ``interval`` seconds as metrics."""
@@ -504,24 +523,14 @@ class ActiveRun(RunLifecycle):
 
     # -- ending -------------------------------------------------------------------------------
 
-    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """Flush and close the run with ``status`` (FINISHED, FAILED or KILLED)."""
-        if self._ended:
-            return
-        if status not in STATUSES[1:]:
-            raise InvalidInputError(f"status must be FINISHED, FAILED or KILLED, not {status!r}")
-        self.stop_system_metrics()
-        try:
-            self.flush()
-        finally:
-            self._ended = True
-            with self._tx() as tx:
-                tx.conn.execute(
-                    update(runs)
-                    .where(runs.c.id == self.id)
-                    .values(status=status, end_time=now_ms(), error=error)
-                )
-                tx.record("run.end", KIND, self.id, {"status": status, "error": error})
+    def _record_end(self, status: str, error: str | None) -> None:
+        with self._tx() as tx:
+            tx.conn.execute(
+                update(runs)
+                .where(runs.c.id == self.id)
+                .values(status=status, end_time=now_ms(), error=error)
+            )
+            tx.record("run.end", KIND, self.id, {"status": status, "error": error})
 
     def _tx(self) -> Any:
         return contributor_tx(self._ctx, "log to runs")
