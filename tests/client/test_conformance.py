@@ -236,6 +236,58 @@ def test_a_logged_model_is_a_version_that_loads_and_predicts_the_same(
     assert list(predictor.predict(x)) == list(model.predict(x))
 
 
+LOANS_CONTRACT = """\
+columns:
+  a: {type: float, nullable: true, min: 0, max: 10}
+  b: {type: float, nullable: true}
+  y: {type: int, nullable: false}
+"""
+
+
+def test_batch_scoring_checks_rows_against_the_training_contract(
+    project: Any, service_project: Any, tmp_path: Path
+) -> None:
+    """models predict refuses what the local command refuses: a value outside the contract
+    of the training data (a=50 > 10) and a missing value the pipeline has no imputer for
+    (b); with skip, the other rows are scored as the model scores them and the refused ones
+    are written with their reasons. Without --force an existing output is a conflict."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from shipyard.data.contracts import Contract
+
+    train = pd.DataFrame(
+        {"a": [float(i % 10) for i in range(40)], "b": [float(i % 3) for i in range(40)]}
+    )
+    train["y"] = (train["a"] > 4).astype(int)
+    project.contracts.add("loans", Contract.from_yaml(LOANS_CONTRACT))
+    project.contracts.bind("loans", "loans")
+    project.datasets.add("loans", train)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(train[["a", "b"]], train.y)
+    with project.start_run("exp") as run:
+        run.log_input("loans@1", context="train")
+        run.log_model(model, "clf", input_example=train[["a", "b"]].head(3))
+
+    batch = pd.DataFrame({"a": [1.0, 50.0, 3.0, 7.0], "b": [0.0, 1.0, None, 2.0]})
+    source = tmp_path / "batch.csv"
+    batch.to_csv(source, index=False)
+    dest = tmp_path / "scored.csv"
+    with pytest.raises(InvalidInputError, match="nothing was written"):
+        service_project.models.predict_file("clf@1", source, dest)
+    assert not dest.exists()
+    doc = service_project.models.predict_file("clf@1", source, dest, on_invalid="skip")
+    assert (doc["rows"], doc["scored"], doc["refused"]) == (4, 2, 2)
+    scored = pd.read_csv(dest)
+    assert scored["prediction"].tolist() == model.predict(batch.iloc[[0, 3]]).tolist()
+    rejected = pd.read_csv(doc["rejected"])
+    assert rejected["source_row"].tolist() == [2, 3]
+    assert "a" in rejected["reason"][0] and "imputer" in rejected["reason"][1]
+    with pytest.raises(ConflictError):
+        service_project.models.predict_file("clf@1", source, dest, on_invalid="skip")
+
+
 # -- governance and audit -----------------------------------------------------------------------
 
 

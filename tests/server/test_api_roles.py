@@ -60,6 +60,7 @@ GOVERNANCE_ROUTES = {
     "GET /api/v1/models/{ref}/evaluations",
     "GET /api/v1/models/{ref}/card",
     "GET /api/v1/models/{ref}/download",
+    "GET /api/v1/models/{ref}/row-checks",
     "GET /api/v1/policies",
     "GET /api/v1/policies/{model}",
     "PUT /api/v1/policies/{model}",

@@ -19,7 +19,6 @@ from shipyard._internal.decode import decode, decode_many
 from shipyard._internal.hashing import Hasher
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.client.connection import TRANSFER_TIMEOUT, ServerConnection, segment
-from shipyard.client.unsupported import not_available
 from shipyard.errors import IntegrityError, InvalidInputError
 from shipyard.refs import validate_name
 from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
@@ -146,14 +145,33 @@ class RemoteModels:
         force: bool = False,
         progress: Progress = NO_PROGRESS,
     ) -> dict[str, Any]:
-        """Batch scoring through the server.
+        """Score a file here with the version loaded from the server (:meth:`load`), every row
+        checked as a local ``models predict`` checks it: the server sends the contracts of
+        the training data and the columns the pipeline cannot take missing
+        (``GET /models/{ref}/row-checks``). The file never leaves this machine.
 
         Raises:
-            NotAvailableRemotelyError: always, for now: scoring checks every row against the
-                contracts of the model's training data, which the API does not serve yet, and
-                scoring without them would accept rows the local command refuses.
+            InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
+            ConflictError: the output exists and ``force`` is false.
+            IntegrityError: the downloaded model does not match its digest.
         """
-        raise not_available("shipyard models predict", self._conn.url)
+        from shipyard.registry.batch import score_file
+        from shipyard.registry.row_checks import RowCheckRules
+
+        predictor = self.load(ref)
+        rules = RowCheckRules.from_dict(
+            self._conn.json("GET", f"/models/{segment(predictor.name)}/row-checks")
+        )
+        return score_file(
+            predictor,
+            Path(source),
+            Path(dest),
+            chunk_size,
+            progress,
+            checks=rules.checks(predictor.signature),
+            on_invalid=on_invalid,
+            force=force,
+        )
 
 
 def _records_json(example: Any) -> str:

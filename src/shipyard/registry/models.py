@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.registry.batch import OnInvalid
     from shipyard.registry.flavors import UntrustedModelError
-    from shipyard.registry.row_checks import RowChecks
+    from shipyard.registry.row_checks import RowCheckRules, RowChecks
     from shipyard.registry.signatures import CheckedPredictor
 
 __all__ = [
@@ -485,20 +485,26 @@ class Models:
             IntegrityError: the stored model does not match its digest.
             UntrustedModelError: the file holds a type that is not trusted.
         """
-        from shipyard.registry.flavors import load_model
-        from shipyard.registry.signatures import CheckedPredictor, Signature
-
         v = self.get(ref)
-        with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
-            model = load_model(path, trusted=trusted)
-        signature = Signature.from_dict(v.signature) if v.signature else None
+        predictor = self._predictor(v, trusted)
         with self._ctx.audited() as tx:
             tx.record("model.load", KIND, v.ref, {"digest": v.digest})
-        predictor = CheckedPredictor(model, signature, name=v.ref, saved_with=v.environment)
         problem = predictor.version_problem
         if problem is not None:
             log.warning("model %s: %s", v.ref, problem)
         return predictor
+
+    def _predictor(
+        self, v: ModelVersion, trusted: builtins.list[str] | tuple[str, ...] = ()
+    ) -> CheckedPredictor:
+        """The predictor of version ``v``, loaded from its verified file (no audit event)."""
+        from shipyard.registry.flavors import load_model
+        from shipyard.registry.signatures import CheckedPredictor, Signature
+
+        with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
+            model = load_model(path, trusted=trusted)
+        signature = Signature.from_dict(v.signature) if v.signature else None
+        return CheckedPredictor(model, signature, name=v.ref, saved_with=v.environment)
 
     def download(self, ref: str) -> ModelDownload:
         """A version's stored model file, verified before the first byte is handed out (so a
@@ -549,17 +555,42 @@ class Models:
         scoring path: its signature, the contracts of its training data
         (:meth:`input_contracts`), and no missing value where its pipeline cannot take one
         (probed on ``rows``, else on :meth:`reference_rows`)."""
-        from shipyard.registry.row_checks import RowChecks, columns_without_nulls, request_checks
+        from shipyard.registry.row_checks import RowChecks
 
         if predictor.signature is None:
             return RowChecks()
+        return self._rules(ref, predictor, rows).checks(predictor.signature)
+
+    def row_check_rules(self, ref: str) -> RowCheckRules:
+        """What :meth:`row_checks` builds a version's checks from, besides its signature: the
+        contracts of its training data and the columns its pipeline cannot take missing
+        (probed here, on :meth:`reference_rows`). A remote ``models predict`` scores with
+        these, so it refuses what a local one refuses without reading the training data.
+
+        Raises:
+            NotFoundError: no such model, version or alias.
+            IntegrityError: the stored model does not match its digest.
+        """
+        from shipyard.registry.row_checks import RowCheckRules
+
+        v = self.get(ref)
+        if not v.signature:
+            return RowCheckRules(v.ref)
+        return self._rules(v.ref, self._predictor(v))
+
+    def _rules(
+        self,
+        ref: str,
+        predictor: CheckedPredictor,
+        rows: Sequence[dict[str, Any]] | None = None,
+    ) -> RowCheckRules:
+        from shipyard.registry.row_checks import RowCheckRules, columns_without_nulls
+
         if rows is None:
             rows = self.reference_rows(ref, 4 * PROBE_ROWS)
         complete = [r for r in rows if all(v is not None for v in r.values())][:PROBE_ROWS]
-        return RowChecks(
-            tuple(predictor.signature.columns),
-            request_checks(predictor.signature, self.input_contracts(ref)),
-            columns_without_nulls(predictor, complete),
+        return RowCheckRules(
+            ref, tuple(self.input_contracts(ref)), columns_without_nulls(predictor, complete)
         )
 
     def reference_rows(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MISSING",
     "NO_IMPUTER",
+    "RowCheckRules",
     "RowChecks",
     "check_row",
     "columns_without_nulls",
@@ -48,6 +49,48 @@ class RowChecks:
     def check(self, row: dict[str, Any], index: int, errors: list[dict[str, Any]]) -> Any:
         """``row`` checked (:func:`check_row`), or None with its problems in ``errors``."""
         return check_row(self.models, self.columns, row, index, errors, self.no_nulls)
+
+
+@dataclass(frozen=True)
+class RowCheckRules:
+    """What a version's :class:`RowChecks` are built from, beside its signature: the
+    contracts of its training data and the columns its fitted pipeline cannot take missing.
+    The team server sends these to a remote ``models predict``, which scores on the client
+    with the same checks as a local one without reading the training data itself."""
+
+    ref: str
+    contracts: tuple[Contract, ...] = ()
+    no_nulls: tuple[str, ...] = ()
+
+    def checks(self, signature: Signature | None) -> RowChecks:
+        """The checks for a predictor with ``signature`` (none without a signature)."""
+        if signature is None:
+            return RowChecks()
+        return RowChecks(
+            tuple(signature.columns), request_checks(signature, self.contracts), self.no_nulls
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "contracts": [c.to_dict() for c in self.contracts],
+            "no_nulls": list(self.no_nulls),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RowCheckRules:
+        """Read :meth:`to_dict`'s document back, every contract checked again.
+
+        Raises:
+            InvalidInputError: a contract in it is not valid.
+        """
+        from shipyard.data.contracts import Contract
+
+        return cls(
+            str(doc["ref"]),
+            tuple(Contract.from_dict(c) for c in doc.get("contracts", [])),
+            tuple(str(c) for c in doc.get("no_nulls", [])),
+        )
 
 
 def request_checks(signature: Signature | None, contracts: Sequence[Contract]) -> tuple[Any, ...]:

@@ -163,6 +163,45 @@ def evaluations(project: Acting, ref: str) -> Any:
     return [e.to_dict() for e in project.evaluations.list(ref)]
 
 
+@router.get(
+    "/models/{ref}/row-checks",
+    summary="What every row a version scores is checked against, besides its signature",
+    description=(
+        "The contracts of the version's training data and the signature columns its fitted "
+        "pipeline cannot take missing (probed on its training data here). A remote "
+        "`shipyard models predict` scores on the client with these, so it refuses the rows a "
+        "local one refuses without reading the training data."
+    ),
+    **returns_schema(
+        {
+            "type": "object",
+            "required": ["ref", "contracts", "no_nulls"],
+            "properties": {
+                "ref": {"type": "string"},
+                "contracts": {
+                    "type": "array",
+                    "items": {"type": "object", "description": "a contract, as `spec` in contracts"},
+                },
+                "no_nulls": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        example={
+            "ref": "credit-risk@1",
+            "contracts": [
+                {
+                    "description": "Loan applicants",
+                    "columns": {"age": {"type": "int", "nullable": True, "min": 18, "max": 100}},
+                }
+            ],
+            "no_nulls": ["income"],
+        },
+        errors=(401, 404, 422),
+    ),
+)
+def row_checks(project: Acting, ref: str) -> Any:
+    return project.models.row_check_rules(ref).to_dict()
+
+
 _CARD_DOC = returns(ModelCard, example=_CARD, errors=(401, 404, 422))
 _CARD_DOC["responses"][200]["content"]["text/markdown"] = {
     "schema": {"type": "string"},
