@@ -8,15 +8,14 @@ and the latest point (value, step, time) of each metric, loaded lean for pages o
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
-from shipyard.stores.db.tables import run_inputs, run_latest_metrics, run_params, run_tags, runs
 from shipyard.tracking.active import EXTERNAL_PREFIX
 
 if TYPE_CHECKING:
@@ -60,69 +59,83 @@ class RunRecord(ReadModel):
 
 
 def load_records(conn: Connection, artifacts: ArtifactStore, ids: Sequence[str]) -> list[RunRecord]:
-    """RunRecord for each existing id, in the given order (five queries per 2,000 runs)."""
+    """RunRecord for each existing id, in the given order (five queries per 2,000 runs).
+
+    A search page is up to 1,000 runs with about ten rows each in these tables, so the rows
+    go straight from the driver (no SQLAlchemy row per result) and the page's ids are one
+    bound value (:func:`_in_ids`) rather than one bound parameter each."""
     out: dict[str, RunRecord] = {}
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
-        params: dict[str, dict[str, str]] = {i: {} for i in chunk}
-        for run_id, key, value in conn.execute(
-            select(run_params.c.run_id, run_params.c.key, run_params.c.value)
-            .where(run_params.c.run_id.in_(chunk))
-            .order_by(run_params.c.run_id, run_params.c.key)
-        ):
-            params[run_id][key] = value
-        tags: dict[str, dict[str, str]] = {i: {} for i in chunk}
-        for run_id, key, value in conn.execute(
-            select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value)
-            .where(run_tags.c.run_id.in_(chunk))
-            .order_by(run_tags.c.run_id, run_tags.c.key)
-        ):
-            tags[run_id][key] = value
-        m = run_latest_metrics.c
-        latest: dict[str, list[MetricPoint]] = {i: [] for i in chunk}
-        for run_id, key, value, step, ts in conn.execute(
-            select(m.run_id, m.key, m.value, m.step, m.timestamp)
-            .where(m.run_id.in_(chunk))
-            .order_by(m.run_id, m.key)
-        ):
-            latest[run_id].append(MetricPoint(key, value, int(step), int(ts)))
-        inputs: dict[str, list[dict[str, str]]] = {i: [] for i in chunk}
-        for r in conn.execute(
-            select(run_inputs).where(run_inputs.c.run_id.in_(chunk)).order_by(run_inputs.c.context)
-        ):
-            inputs[r.run_id].append(
-                {"dataset": r.dataset, "context": r.context, "digest": r.digest}
-            )
-        c = runs.c
-        for row in conn.execute(
-            select(
-                c.id,
-                c.name,
-                c.experiment_id,
-                c.status,
-                c.lifecycle,
-                c.start_time,
-                c.end_time,
-                c.created_by,
-            ).where(c.id.in_(chunk))
-        ):
-            run_id = row.id
-            out[run_id] = RunRecord(
-                id=run_id,
-                name=row.name,
-                experiment_id=int(row.experiment_id),
-                status=row.status,
-                lifecycle=row.lifecycle,
-                start_time=int(row.start_time),
-                end_time=None if row.end_time is None else int(row.end_time),
-                created_by=row.created_by,
-                params=params[run_id],
-                tags=tags[run_id],
-                latest_metrics=latest[run_id],
-                inputs=inputs[run_id],
-                external_inputs=_external(artifacts, run_id, inputs[run_id]),
-            )
+        with closing(conn.connection.dbapi_connection.cursor()) as cursor:  # type: ignore[union-attr]
+            out.update(_chunk(cursor, conn.dialect.name, artifacts, chunk))
     return [out[i] for i in ids if i in out]
+
+
+def _chunk(
+    cursor: Any, dialect: str, artifacts: ArtifactStore, chunk: list[str]
+) -> dict[str, RunRecord]:
+    out: dict[str, RunRecord] = {}
+    fetch = _fetcher(cursor, dialect, chunk)
+    params: dict[str, dict[str, str]] = {i: {} for i in chunk}
+    for run_id, key, value in fetch("run_id, key, value", "run_params", "run_id, key"):
+        params[run_id][key] = value
+    tags: dict[str, dict[str, str]] = {i: {} for i in chunk}
+    for run_id, key, value in fetch("run_id, key, value", "run_tags", "run_id, key"):
+        tags[run_id][key] = value
+    latest: dict[str, list[MetricPoint]] = {i: [] for i in chunk}
+    for run_id, key, value, step, ts in fetch(
+        "run_id, key, value, step, timestamp", "run_latest_metrics", "run_id, key"
+    ):
+        latest[run_id].append(MetricPoint(key, value, int(step), int(ts)))
+    inputs: dict[str, list[dict[str, str]]] = {i: [] for i in chunk}
+    for run_id, dataset, context, digest in fetch(
+        "run_id, dataset, context, digest", "run_inputs", "context"
+    ):
+        inputs[run_id].append({"dataset": dataset, "context": context, "digest": digest})
+    for run_id, name, experiment_id, status, lifecycle, start_time, end_time, by in fetch(
+        "id, name, experiment_id, status, lifecycle, start_time, end_time, created_by",
+        "runs",
+        None,
+        key="id",
+    ):
+        out[run_id] = RunRecord(
+            id=run_id,
+            name=name,
+            experiment_id=int(experiment_id),
+            status=status,
+            lifecycle=lifecycle,
+            start_time=int(start_time),
+            end_time=None if end_time is None else int(end_time),
+            created_by=by,
+            params=params[run_id],
+            tags=tags[run_id],
+            latest_metrics=latest[run_id],
+            inputs=inputs[run_id],
+            external_inputs=_external(artifacts, run_id, inputs[run_id]),
+        )
+    return out
+
+
+def _fetcher(cursor: Any, dialect: str, ids: list[str]) -> Callable[..., list[Any]]:
+    """``fetch(columns, table, order_by, key="run_id")``: the rows of ``table`` whose ``key``
+    is one of ``ids``, as plain tuples from the driver's ``cursor``."""
+    where, value = _in_ids(dialect, ids)
+
+    def fetch(columns: str, table: str, order_by: str | None, key: str = "run_id") -> list[Any]:
+        order = f" ORDER BY {order_by}" if order_by else ""
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE {key} {where}{order}", (value,))
+        return list(cursor.fetchall())
+
+    return fetch
+
+
+def _in_ids(dialect: str, ids: list[str]) -> tuple[str, Any]:
+    """The condition "is one of ``ids``" with a single bound value, and that value: an array
+    on PostgreSQL, a JSON list read by ``json_each`` on SQLite."""
+    if dialect == "postgresql":
+        return "= ANY(%s)", ids
+    return "IN (SELECT value FROM json_each(?))", json.dumps(ids)
 
 
 def _external(
