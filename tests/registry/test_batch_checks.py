@@ -15,7 +15,11 @@ import pandas as pd
 import pytest
 
 from shipyard.errors import InvalidInputError
+from tests.cli import conftest as cli_fixtures
+from tests.cli.conftest import Cli
 from tests.serving.test_app import MODEL, CreditProject, credit_copy
+
+cli = cli_fixtures.cli
 
 
 @pytest.fixture
@@ -81,23 +85,15 @@ def test_refused_rows_are_set_aside_with_their_reasons(
         assert scored["prediction"].iloc[kept].astype(int).tolist() == expected.tolist()
 
 
-def test_the_cli_names_the_rejected_file(credit: CreditProject, tmp_path: Path) -> None:
+def test_the_cli_names_the_rejected_file(credit: CreditProject, tmp_path: Path, cli: Cli) -> None:
     """`shipyard models predict ... --on-invalid skip` says how many rows were refused and
     where they went; without it, it exits 1 naming the refused rows."""
-    import subprocess
-    import sys
-
     source = _batch(credit, tmp_path)
-    base = [sys.executable, "-c", "from shipyard.cli.main import run; run()", "-P",
-            str(credit.root), "models", "predict", f"{MODEL}@production", str(source)]  # fmt: skip
-    refused = subprocess.run([*base, "-o", str(tmp_path / "a.csv")], capture_output=True, text=True)
-    assert refused.returncode == 1 and "row 3: age" in refused.stderr
-    done = subprocess.run(
-        [*base, "-o", str(tmp_path / "b.csv"), "--on-invalid", "skip"],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    base = ["-P", str(credit.root), "models", "predict", f"{MODEL}@production", str(source)]
+    refused = cli(*base, "-o", tmp_path / "a.csv")
+    assert refused.code == 1 and "row 3: age" in refused.stderr
+    done = cli(*base, "-o", tmp_path / "b.csv", "--on-invalid", "skip")
+    assert done.code == 0, done.stderr
     assert "scored 18 of 20 rows" in done.stdout
     assert f"2 refused rows, with their reasons, in {tmp_path / 'b.rejected.csv'}" in done.stdout
 

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -95,3 +96,14 @@ def live_server(project: Project) -> Iterator[str]:
     """A real uvicorn server over ``project`` on a free loopback port; yields its base URL."""
     with running_server(project) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def pg_credit_template(
+    _pg_admin_engine: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The credit project of tests/server/credit_team.py built once per process on a
+    PostgreSQL database of its own, which each test copies."""
+    from tests.server.credit_team import build_pg_template
+
+    yield from build_pg_template(_pg_admin_engine, tmp_path_factory.mktemp("credit-pg") / "proj")

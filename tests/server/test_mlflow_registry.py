@@ -26,6 +26,14 @@ with warnings.catch_warnings():
 
 MLFLOW = "/api/2.0/mlflow"
 
+# The end-to-end model-logging tests below take 5-13 s each (the mlflow client saves, uploads
+# and loads models); they run on one backend each, as the registry services they end in run
+# on both in tests/registry. The skops registration runs on PostgreSQL, a team's setup.
+ON_POSTGRES = pytest.mark.parametrize(
+    "backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+ON_SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
 def client(live_server: str, team: Team, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
@@ -274,6 +282,7 @@ def tracking(client: MlflowClient, live_server: str, monkeypatch: pytest.MonkeyP
 # mlflow 3.18 compares a frame's columns with a range when it saves an input example, which
 # pandas 3 deprecates; the warning is mlflow's, not shipyard's.
 @pytest.mark.filterwarnings("ignore:Operation with range is deprecated")
+@ON_POSTGRES
 def test_a_skops_model_logged_with_registration_becomes_a_shipyard_version(
     tracking: str, project: Project
 ) -> None:
@@ -336,6 +345,7 @@ class Tripwire:
         self.__dict__.update(state)
 
 
+@ON_SQLITE
 def test_a_pickled_model_is_stored_but_never_loaded_or_registered(
     tracking: str, project: Project
 ) -> None:
@@ -366,6 +376,7 @@ def test_a_pickled_model_is_stored_but_never_loaded_or_registered(
     assert "model.pkl" in files and "MLmodel" in files
 
 
+@ON_SQLITE
 def test_runs_uri_of_a_logged_model_resolves_through_the_logged_model(tracking: str) -> None:
     """``runs:/<run>/model`` of an MLflow 3 logged model loads (the client finds the logged
     model by name through the logged-models search)."""
