@@ -369,6 +369,7 @@ def test_report_round_trips_through_json(binary_report: EvaluationReport) -> Non
         "importance",
         "notes",
         "settings",
+        "curves",
     ]
     assert set(doc["groups"]["gender"]["fairness"]) == {
         "demographic_parity_difference",
@@ -466,3 +467,52 @@ def test_weighted_statistics_equal_metrics_on_the_resample(
     assert got_r["mae"][0] == pytest.approx(skm.mean_absolute_error(yt, values[picks]))
     if len(set(yt)) == 2:
         assert got_r["r2"][0] == pytest.approx(skm.r2_score(yt, values[picks]))
+
+
+# -- curves for charts ------------------------------------------------------------------------
+
+
+def test_binary_curves_are_scikit_learns_and_stay_small(
+    binary: CheckedPredictor, holdout: pd.DataFrame, binary_report: EvaluationReport
+) -> None:
+    """The stored ROC curve runs from (0, 0) to (1, 1) with the report's roc_auc as its area;
+    precision-recall carries scikit-learn's average precision; calibration bins hold every
+    row; no curve has more than 200 points."""
+    import numpy as np
+
+    from shipyard.governance.evaluation_curves import MAX_POINTS
+
+    curves = binary_report.curves
+    [roc], [pr], [cal] = curves["roc"], curves["pr"], curves["calibration"]
+    assert roc["label"] == pr["label"] == cal["label"] == "yes"
+    assert roc["auc"] == pytest.approx(binary_report.metric("roc_auc"), rel=1e-9)
+    assert (roc["fpr"][0], roc["tpr"][0], roc["fpr"][-1], roc["tpr"][-1]) == (0, 0, 1, 1)
+    assert all(np.diff(roc["fpr"]) >= 0) and all(np.diff(roc["tpr"]) >= 0)
+    proba = binary.predict_proba(holdout)[:, 1]
+    truth = holdout["default"] == "yes"
+    assert pr["average_precision"] == pytest.approx(skm.average_precision_score(truth, proba))
+    assert sum(cal["count"]) == binary_report.rows
+    assert len(cal["predicted"]) == len(cal["observed"]) == len(cal["count"])
+    for series in (roc["fpr"], pr["recall"]):
+        assert 2 <= len(series) <= MAX_POINTS
+    assert EvaluationReport.from_dict(binary_report.to_dict()) == binary_report
+
+
+def test_multiclass_curves_are_one_per_class_and_regression_has_residuals(
+    train: pd.DataFrame, holdout: pd.DataFrame
+) -> None:
+    """A multiclass report has a one-vs-rest ROC curve per class; a regressor's report holds
+    label minus prediction for a sample of rows, and a report stored before curves existed
+    reads back with none."""
+    model = fit("grade", LogisticRegression(max_iter=500), train)
+    report = evaluate(model, holdout, "grade", bootstrap=0, importance_repeats=0)
+    assert [c["label"] for c in report.curves["roc"]] == [str(c) for c in model.classes]
+    reg = fit("amount", LinearRegression(), train)
+    r = evaluate(reg, holdout, "amount", bootstrap=0, importance_repeats=0).curves["residuals"]
+    assert r["rows"] == len(holdout) and len(r["predicted"]) == 200
+    pred, y = reg.predict(holdout), holdout["amount"].to_numpy()
+    for p, res in zip(r["predicted"], r["residual"], strict=True):
+        row = int(np.argmin(np.abs(pred - p)))
+        assert res == pytest.approx(y[row] - pred[row], abs=1e-4)
+    old = {k: v for k, v in report.to_dict().items() if k != "curves"}
+    assert EvaluationReport.from_dict(old).curves == {}

@@ -1039,3 +1039,31 @@ def test_a_required_card_section_fails_the_check_until_written(evaluated: Projec
     assert check.passed
     assert check.detail == "all 1 required sections written: intended_use"
     assert evaluated.cards.sections(V1)["intended_use"]["author"] == "alice"
+
+
+def test_the_html_card_draws_the_evaluations_charts_as_inline_svg(evaluated: Project) -> None:
+    """The HTML card holds the latest evaluation's ROC, precision-recall, calibration,
+    confusion-matrix, per-group and importance charts as inline SVG (no script, no network),
+    each well-formed; the ROC line has a point for each stored point of the curve. The
+    Markdown card has no charts."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    page = evaluated.cards.render(V1, "html")
+    svgs = re.findall(r"<svg .*?</svg>", page)
+    labels = [ET.fromstring(svg).get("aria-label") for svg in svgs]
+    assert labels == [
+        "ROC curve",
+        "Precision-recall curve",
+        "Calibration plot",
+        "Confusion matrix",
+        "By gender",
+        "Permutation importance",
+    ]
+    stored = evaluated.evaluations.latest(V1)
+    assert stored is not None
+    [roc] = stored.report["curves"]["roc"]
+    polylines = ET.fromstring(svgs[0]).findall("{http://www.w3.org/2000/svg}polyline")
+    assert [len(p.get("points", "").split()) for p in polylines] == [2, len(roc["fpr"])]
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
+    assert "<svg" not in evaluated.cards.render(V1)

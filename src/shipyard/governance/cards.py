@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -138,7 +139,12 @@ class Cards:
         if fmt not in ("markdown", "html"):
             raise InvalidInputError("card format must be markdown or html")
         md = self._markdown(ref)
-        return md if fmt == "markdown" else _html_page(ref, md)
+        if fmt == "markdown":
+            return md
+        from shipyard.governance.card_charts import report_charts
+
+        evals = self._evaluations.list(self._models.get(ref).ref)
+        return _html_page(ref, md, report_charts(evals[0].report) if evals else [])
 
     def _markdown(self, ref: str) -> str:
         mv = self._models.get(ref)
@@ -273,11 +279,19 @@ def _num(x: Any) -> str:
     return str(x)
 
 
-def _html_page(ref: str, markdown: str) -> str:
-    """A dependency-free HTML rendering of the card's Markdown subset."""
+def _html_page(ref: str, markdown: str, charts: Sequence[str] = ()) -> str:
+    """A dependency-free HTML rendering of the card's Markdown subset, with the latest
+    evaluation's ``charts`` (inline SVG) at the end of its quantitative analyses."""
     body: builtins.list[str] = []
     in_table = False
     for line in markdown.splitlines():
+        if charts and line == f"## {SECTIONS['ethical_considerations']}":
+            if in_table:
+                body.append("</table>")
+                in_table = False
+            body.append("<div class='charts'>")
+            body.extend(f"<figure>{svg}</figure>" for svg in charts)
+            body.append("</div>")
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             if all(set(c) <= {"-"} for c in cells):
@@ -307,6 +321,7 @@ def _html_page(ref: str, markdown: str) -> str:
         f"<title>Model card: {html.escape(ref)}</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}"
+        ".charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}"
         "</style></head><body>" + "\n".join(body) + "</body></html>\n"
     )
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shipyard.errors import InvalidInputError
+from shipyard.governance.evaluation_curves import classification_curves, regression_curves
 from shipyard.governance.evaluation_metrics import (
     CLASSIFICATION_METRICS,
     CONFIDENCE,
@@ -110,6 +111,10 @@ class EvaluationReport:
     importance: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Data for charts (:mod:`shipyard.governance.evaluation_curves`): ``roc``, ``pr`` and
+    #: ``calibration`` for a classifier with probabilities, ``residuals`` for a regressor;
+    #: empty in reports made before curves were stored.
+    curves: dict[str, Any] = field(default_factory=dict)
 
     def metric(self, name: str) -> float | None:
         """The value of one metric; None when the report lacks it or it is undefined.
@@ -132,6 +137,7 @@ class EvaluationReport:
             "importance": _plain(self.importance),
             "notes": list(self.notes),
             "settings": _plain(self.settings),
+            "curves": _plain(self.curves),
         }
 
     @classmethod
@@ -166,6 +172,7 @@ class EvaluationReport:
             "importance": (list,),
             "notes": (list,),
             "settings": (Mapping,),
+            "curves": (Mapping,),
         }
         for key, types in kinds.items():
             if key in doc and not isinstance(doc[key], types):
@@ -182,6 +189,7 @@ class EvaluationReport:
             importance=_plain(doc.get("importance", [])),
             notes=[str(n) for n in doc.get("notes", [])],
             settings=_plain(doc.get("settings", {})),
+            curves=_plain(doc.get("curves", {})),
         )
 
 
@@ -249,6 +257,7 @@ def evaluate(
             "labels": _plain(classes.tolist()),
             "matrix": cm.reshape(len(classes), len(classes)).tolist(),
         }
+        curves = classification_curves(y, proba, classes.tolist())
         # what the main score of permutation importance is computed from
         score: Any = proba[:, -1] if task == "binary" and proba is not None else pred
     else:
@@ -262,6 +271,7 @@ def evaluate(
             ) from None
         pred = np.asarray(predictor.predict(x), dtype=float)
         statistic = _regression_statistic(y, pred)
+        curves = regression_curves(y, pred, seed)
         score = pred
         proba = None
     rng = np.random.default_rng(seeds[0])
@@ -298,6 +308,7 @@ def evaluate(
         importance=importance,
         notes=notes,
         settings=settings,
+        curves=curves,
     )
 
 
