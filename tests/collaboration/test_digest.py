@@ -6,6 +6,8 @@ marked not available; rendered as Markdown, HTML, JSON and a Slack message."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from shipyard.collaboration.digest import parse_since, primary_metric
 from shipyard.collaboration.digest_render import MAX_ITEMS, render_digest, slack_payload
 from shipyard.errors import InvalidInputError
+from shipyard.project import Project
 from shipyard.tracking.runs import RunInfo
 from tests.cli.conftest import Cli
 from tests.collaboration.conftest import LOSS_RUNS, MODEL, TUNING, Busy
@@ -208,3 +211,19 @@ def test_digest_on_the_command_line(
     assert cli("digest", "--format", "pdf").code == 2
     res = cli("digest", "--post", "wh_1")
     assert res.code == 1 and "webhooks are not available" in res.stderr
+
+
+def test_the_digest_reads_its_window_from_the_audit_log_on_every_backend(
+    project: Project, sample_csv: Callable[..., Path]
+) -> None:
+    """On SQLite and PostgreSQL, the audit log's ``since`` and ``actions`` filters keep only
+    the chosen actions from that time on, so the digest counts only the later version."""
+    project.datasets.add("sales", sample_csv())
+    time.sleep(0.01)
+    start = datetime.now(UTC)
+    project.datasets.add("sales", sample_csv("b.csv", text="id,amount\n1,2\n"))
+    events = project.audit.list(since=start, actions=["dataset.add", "model.register"])
+    assert [(e.action, e.entity) for e in events] == [("dataset.add", "sales@2")]
+    d = project.digests.get(start)
+    assert [x.ref for x in d.dataset_versions] == ["sales@2"]
+    assert d.counts["approvals_waiting"] == 0 and d.experiments == []
