@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from shipyard.client.project import RemoteProject
+    from shipyard.collaboration.digest import Digests
+    from shipyard.collaboration.docs_site import DocsSite
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
@@ -210,6 +212,33 @@ class Project:
         from shipyard.governance.audit import AuditLog
 
         return AuditLog(self.context)
+
+    @cached_property
+    def docs(self) -> DocsSite:
+        from shipyard.collaboration.docs_site import DocsSite
+
+        return DocsSite(
+            self.context,
+            datasets=self.datasets,
+            contracts=self.contracts,
+            models=self.models,
+            cards=self.cards,
+            deployments=self.deployments,
+        )
+
+    @cached_property
+    def digests(self) -> Digests:
+        from shipyard.collaboration.digest import Digests
+
+        # Alerts (monitoring) and comment mentions (comments) join the digest here, as
+        # functions of the window's start, once those services exist.
+        return Digests(
+            self.context,
+            audit=self.audit,
+            runs=self.runs,
+            models=self.models,
+            approvals=self.approvals,
+        )
 
     def start_run(
         self,

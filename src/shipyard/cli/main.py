@@ -16,6 +16,8 @@ from shipyard.cli import contract as contract_cmds
 from shipyard.cli import data as data_cmds
 from shipyard.cli import db as db_cmds
 from shipyard.cli import deployments as deployments_cmds
+from shipyard.cli import digest as digest_cmds
+from shipyard.cli import docs as docs_cmds
 from shipyard.cli import governance as governance_cmds
 from shipyard.cli import login as login_cmds
 from shipyard.cli import models as models_cmds
@@ -50,6 +52,8 @@ app.command("logout")(login_cmds.logout)
 app.add_typer(deployments_cmds.app, name="deployments")
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(db_cmds.app, name="db")
+app.add_typer(docs_cmds.app, name="docs")
+app.command("digest")(digest_cmds.digest)
 
 
 def _version(value: bool) -> None:

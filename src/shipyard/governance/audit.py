@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 from shipyard.stores.audit import AuditEvent, ChainReport, query_events, verify_chain
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
     from shipyard.context import ServiceContext
     from shipyard.stores.checkpoints import Checkpoint
 
@@ -29,10 +32,13 @@ class AuditLog:
         actor: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        since: datetime | None = None,
+        actions: Sequence[str] | None = None,
     ) -> list[AuditEvent]:
         """Events, oldest first unless ``newest_first``.
 
-        ``entity`` is ``NAME``, ``NAME@N`` or ``KIND:NAME`` (e.g. ``dataset:credit``).
+        ``entity`` is ``NAME``, ``NAME@N`` or ``KIND:NAME`` (e.g. ``dataset:credit``);
+        ``since`` keeps events from that time on; ``actions`` keeps exactly those actions.
         """
         if entity and ":" in entity and entity_kind is None:
             entity_kind, _, entity = entity.partition(":")
@@ -45,6 +51,8 @@ class AuditLog:
                 actor=actor,
                 limit=limit,
                 newest_first=newest_first,
+                since=since,
+                actions=actions,
             )
 
     def verify(self, *, checkpoint: str | os.PathLike[str] | None = None) -> ChainReport:

@@ -251,9 +251,19 @@ def query_events(
     actor: str | None = None,
     limit: int | None = None,
     newest_first: bool = False,
+    since: datetime | None = None,
+    actions: Sequence[str] | None = None,
 ) -> list[AuditEvent]:
-    """Events matching the filters. ``entity`` matches ``name`` and every ``name@…``."""
+    """Events matching the filters. ``entity`` matches ``name`` and every ``name@…``;
+    ``since`` keeps events at or after that (aware) time; ``actions`` keeps exactly those
+    actions."""
     stmt = select(audit_events)
+    if since is not None:
+        # Event times are ISO 8601 UTC text with a fixed width, so text order is time order.
+        stamp = since.astimezone(UTC).isoformat(timespec="microseconds")
+        stmt = stmt.where(audit_events.c.time >= stamp)
+    if actions is not None:
+        stmt = stmt.where(audit_events.c.action.in_(list(actions)))
     if entity_kind:
         stmt = stmt.where(audit_events.c.entity_kind == entity_kind)
     if entity:

@@ -1,0 +1,61 @@
+"""``shipyard digest``: what changed in the project since a time, for the team's sync-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli._common import JsonOpt, emit_json, open_local_project
+from shipyard.errors import ShipyardError
+
+
+def digest(
+    ctx: typer.Context,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since", help="Start of the window: 30m, 12h, 7d, 2w, or a date (2026-05-01)."
+        ),
+    ] = "7d",
+    fmt: Annotated[
+        str, typer.Option("--format", help="md (Markdown) or html.", case_sensitive=False)
+    ] = "md",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the digest to this file.", dir_okay=False),
+    ] = None,
+    post: Annotated[
+        str | None,
+        typer.Option("--post", metavar="WEBHOOK_ID", help="Post the digest to this webhook."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Summarise what changed since --since: new dataset versions and failed validations,
+    runs with each experiment's best metric, models registered, approvals waiting,
+    promotions and rollbacks, alerts and mentions."""
+    from shipyard.collaboration.digest_render import FORMATS, render_digest
+
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if post is not None:
+        # Posting goes through the webhooks' delivery queue (slack_payload(digest) is the
+        # message); this shipyard has no webhooks yet.
+        raise ShipyardError(
+            f"cannot post the digest to webhook {post!r}: webhooks are not available in this "
+            "version of shipyard yet; write it to a file with -o FILE and share that"
+        )
+    result = open_local_project(ctx).digests.get(since)
+    text = render_digest(result, fmt)
+    if output is not None:
+        from shipyard._internal.files import write_text_atomic
+
+        write_text_atomic(output, text)
+    if json_:
+        emit_json(result.to_dict())
+    elif output is not None:
+        typer.echo(f"digest written to {output}")
+    else:
+        typer.echo(text, nl=False)

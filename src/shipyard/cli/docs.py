@@ -1,0 +1,42 @@
+"""``shipyard docs``: the project as a static HTML catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli._common import JsonOpt, emit_json, open_local_project
+
+app = typer.Typer(help="Generate the project's documentation site.")
+
+
+@app.command("build")
+def build(
+    ctx: typer.Context,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Folder to write the site to.", file_okay=False),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace the folder if it holds a previous docs build."),
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Write a static HTML catalog (datasets, contracts, models with their cards,
+    deployments, a glossary and a search box) that opens from disk without a server.
+    The same project always gives the same files."""
+    result = open_local_project(ctx).docs.build(output, force=force)
+    if json_:
+        emit_json(result.to_dict())
+        return
+    counts = result.counts
+    typer.echo(
+        f"{'rebuilt' if result.replaced else 'built'} the docs in {result.output}: "
+        f"{result.pages} pages ({result.bytes:,} bytes) for {counts['datasets']} datasets, "
+        f"{counts['contracts']} contracts, {counts['models']} models, "
+        f"{counts['deployments']} deployments and {counts['glossary_terms']} glossary terms"
+    )
+    typer.echo(f"open {Path(result.output) / 'index.html'}")

@@ -1,0 +1,1 @@
+"""Collaboration: the generated documentation site and the team digest."""
