@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from shipyard.client.project import RemoteProject
+    from shipyard.collaboration.comments import Comments
+    from shipyard.collaboration.webhooks import Webhooks
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
@@ -204,6 +206,24 @@ class Project:
         from shipyard.governance.tokens import Tokens
 
         return Tokens(self.context)
+
+    @cached_property
+    def comments(self) -> Comments:
+        from shipyard.collaboration.comments import Comments
+
+        return Comments(
+            self.context,
+            datasets=self.datasets,
+            runs=self.runs,
+            models=self.models,
+            deployments=self.deployments,
+        )
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        from shipyard.collaboration.webhooks import Webhooks
+
+        return Webhooks(self.context)
 
     @cached_property
     def audit(self) -> AuditLog:

@@ -1,0 +1,1 @@
+"""Collaboration: comments on entities and webhooks that tell other tools what changed."""
