@@ -251,9 +251,13 @@ def query_events(
     actor: str | None = None,
     limit: int | None = None,
     newest_first: bool = False,
+    after: int | None = None,
 ) -> list[AuditEvent]:
-    """Events matching the filters. ``entity`` matches ``name`` and every ``name@…``."""
+    """Events matching the filters. ``entity`` matches ``name`` and every ``name@…``;
+    ``after``: only events with a higher ``seq``."""
     stmt = select(audit_events)
+    if after is not None:
+        stmt = stmt.where(audit_events.c.seq > after)
     if entity_kind:
         stmt = stmt.where(audit_events.c.entity_kind == entity_kind)
     if entity:
