@@ -32,6 +32,7 @@ __all__ = [
     "check_options",
     "read_secret",
     "render_request",
+    "signature_headers",
 ]
 
 FORMATS = ("generic", "slack", "jira", "trello")
@@ -130,7 +131,7 @@ def render_request(
     headers = {"content-type": "application/json", "user-agent": "shipyard-webhooks"}
     if fmt == "generic":
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str)
-        headers.update(_signature_headers(secret, message_id, now, body))
+        headers.update(signature_headers(secret, message_id, now, body))
         return OutboundRequest("POST", url, headers, body.encode())
     summary = str(payload["data"].get("summary") or payload["type"])
     details = _details(payload)
@@ -174,9 +175,16 @@ def render_request(
     raise InvalidInputError(f"unknown webhook format {fmt!r}")
 
 
-def _signature_headers(
+def signature_headers(
     secret: str | None, message_id: str, now: datetime, body: str
 ) -> dict[str, str]:
+    """The Standard Webhooks headers for ``body``: ``webhook-id``, ``webhook-timestamp``
+    (``now`` in seconds) and ``webhook-signature`` (``v1,`` and the base64 HMAC-SHA256 of
+    ``id.timestamp.body`` with the secret).
+
+    Raises:
+        SecretUnavailableError: no secret, or not ``whsec_<base64>``.
+    """
     from standardwebhooks import Webhook
 
     if not secret:
