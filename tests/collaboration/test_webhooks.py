@@ -162,7 +162,7 @@ def test_private_addresses_off_the_allow_list_are_refused_when_added_and_when_se
     127.0.0.1 was allowed is refused at send time once the list no longer holds it, and
     the receiver gets nothing."""
     port = receiver.url.split(":")[2].split("/")[0]
-    with pytest.raises(PermissionDeniedError, match="127.0.0.2"):
+    with pytest.raises(PermissionDeniedError, match=r"127\.0\.0\.2"):
         project.webhooks.add(
             f"http://127.0.0.2:{port}/hook", ["dataset.created"], secret_file=str(secret_file[0])
         )
