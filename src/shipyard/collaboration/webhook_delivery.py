@@ -451,7 +451,7 @@ class WorkerThread:
     """Runs a :class:`DeliveryWorker` every ``interval`` seconds in a daemon thread until
     :meth:`stop` (the team server starts one in its lifespan)."""
 
-    def __init__(self, worker: DeliveryWorker, *, interval: float = 2.0) -> None:
+    def __init__(self, worker: DeliveryWorker, *, interval: float = 1.0) -> None:
         self._worker = worker
         self._interval = interval
         self._stop = threading.Event()
