@@ -294,8 +294,10 @@ def _known_users(conn: Connection, names: builtins.list[str]) -> builtins.list[s
 
 
 def _row(conn: Connection, comment_id: int) -> Any:
-    row = conn.execute(select(comments).where(comments.c.id == comment_id)).first()
-    if row is None:
+    # Ids are 32-bit integers in the database; a larger number names no comment.
+    in_range = 0 < comment_id < 2**31
+    row = in_range and conn.execute(select(comments).where(comments.c.id == comment_id)).first()
+    if not row:
         raise NotFoundError(
             f"no comment {comment_id}; list an entity's comments with "
             "`shipyard comments list KIND:REF`"

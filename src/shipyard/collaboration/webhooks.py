@@ -317,8 +317,10 @@ class Webhooks:
 
 
 def _row(conn: Connection, webhook_id: int, *, removed_too: bool = False) -> Any:
-    row = conn.execute(select(webhooks).where(webhooks.c.id == webhook_id)).first()
-    if row is None or (row.removed_at is not None and not removed_too):
+    # Ids are 32-bit integers in the database; a larger number names no webhook.
+    in_range = 0 < webhook_id < 2**31
+    row = in_range and conn.execute(select(webhooks).where(webhooks.c.id == webhook_id)).first()
+    if not row or (row.removed_at is not None and not removed_too):
         raise NotFoundError(f"no webhook {webhook_id}; see `shipyard webhooks list`")
     return row
 
