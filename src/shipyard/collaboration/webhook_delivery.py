@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from shipyard._internal.encode import ReadModel
 from shipyard.collaboration.webhook_addresses import check_url, display_url
@@ -473,14 +473,3 @@ class WorkerThread:
             except Exception:  # a bad round must not end delivery for the server's lifetime
                 log.exception("webhook delivery round failed; retrying")
             self._stop.wait(self._interval)
-
-
-def pending_count(conn: Connection) -> int:
-    """How many deliveries wait in the queue (pending or being sent)."""
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(webhook_deliveries)
-            .where(webhook_deliveries.c.status.in_(("pending", "sending")))
-        ).scalar_one()
-    )
