@@ -120,6 +120,10 @@ class Settings:
     # The KPI names deployments accept (``[serving] kpis``, ``SHIPYARD_KPIS``); None: any
     # valid name, up to a limit per deployment.
     kpis: tuple[str, ...] | None = None
+    # Webhooks (``[webhooks]``): the private addresses they may still reach (``allow``, IPs,
+    # networks or host names; ``SHIPYARD_WEBHOOKS_ALLOW``), and the HTTP timeout in seconds.
+    webhooks_allow: tuple[str, ...] = ()
+    webhooks_timeout: float = 10.0
 
     @classmethod
     def load(
@@ -162,6 +166,7 @@ class Settings:
             artifacts_options=dict(store.get("artifacts_options", {})),
             redis_url=os.environ.get("SHIPYARD_REDIS_URL") or store.get("redis_url"),
             kpis=_declared_kpis(data.get("serving", {}), cfg),
+            **_webhook_settings(data.get("webhooks", {}), cfg),
         )
 
     @property
@@ -195,6 +200,39 @@ def _declared_kpis(serving: Any, cfg: Path) -> tuple[str, ...] | None:
         if problem is not None:
             raise InvalidInputError(f"{where}: {problem}")
     return tuple(dict.fromkeys(names)) or None
+
+
+def _webhook_settings(section: Any, cfg: Path) -> dict[str, Any]:
+    """``webhooks_allow`` and ``webhooks_timeout`` from ``SHIPYARD_WEBHOOKS_ALLOW`` (comma-
+    separated) and ``SHIPYARD_WEBHOOKS_TIMEOUT``, else ``[webhooks] allow`` and ``timeout``.
+
+    Raises:
+        InvalidInputError: ``allow`` is not a list of strings, or ``timeout`` not a positive
+            number of seconds.
+    """
+    section = section if isinstance(section, dict) else {}
+    out: dict[str, Any] = {}
+    env = os.environ.get("SHIPYARD_WEBHOOKS_ALLOW", "").strip()
+    allow: Any = [a.strip() for a in env.split(",") if a.strip()] if env else section.get("allow")
+    if allow is not None:
+        if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+            raise InvalidInputError(
+                f'{cfg} [webhooks] allow must be a list of addresses, e.g. allow = ["10.0.0.5"]'
+            )
+        out["webhooks_allow"] = tuple(allow)
+    raw = os.environ.get("SHIPYARD_WEBHOOKS_TIMEOUT", "").strip() or section.get("timeout")
+    if raw is not None:
+        try:
+            timeout = float(raw)
+        except (TypeError, ValueError):
+            timeout = -1.0
+        if not 0 < timeout <= 300:
+            raise InvalidInputError(
+                f"the webhook timeout {raw!r} (SHIPYARD_WEBHOOKS_TIMEOUT or {cfg} [webhooks] "
+                "timeout) must be a number of seconds above 0 and at most 300"
+            )
+        out["webhooks_timeout"] = timeout
+    return out
 
 
 def _absolute_sqlite_url(url: str, root: Path) -> str:

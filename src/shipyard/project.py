@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from typing import Any
 
     from shipyard.client.project import RemoteProject
+    from shipyard.collaboration.comments import Comments
     from shipyard.collaboration.digest import Digests
     from shipyard.collaboration.docs_site import DocsSite
+    from shipyard.collaboration.webhooks import Webhooks
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.governance.access import Users
@@ -208,6 +210,24 @@ class Project:
         return Tokens(self.context)
 
     @cached_property
+    def comments(self) -> Comments:
+        from shipyard.collaboration.comments import Comments
+
+        return Comments(
+            self.context,
+            datasets=self.datasets,
+            runs=self.runs,
+            models=self.models,
+            deployments=self.deployments,
+        )
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        from shipyard.collaboration.webhooks import Webhooks
+
+        return Webhooks(self.context)
+
+    @cached_property
     def audit(self) -> AuditLog:
         from shipyard.governance.audit import AuditLog
 
@@ -228,16 +248,17 @@ class Project:
 
     @cached_property
     def digests(self) -> Digests:
-        from shipyard.collaboration.digest import Digests
+        from shipyard.collaboration.digest import Digests, comment_mentions
 
-        # Alerts (monitoring) and comment mentions (comments) join the digest here, as
-        # functions of the window's start, once those services exist.
+        # Alerts (monitoring) join the digest here, as a function of the window's start, once
+        # that service exists.
         return Digests(
             self.context,
             audit=self.audit,
             runs=self.runs,
             models=self.models,
             approvals=self.approvals,
+            mentions=comment_mentions(self.comments),
         )
 
     def start_run(

@@ -19,7 +19,8 @@ from shipyard.errors import InvalidInputError
 from shipyard.project import Project
 from shipyard.tracking.runs import RunInfo
 from tests.cli.conftest import Cli
-from tests.collaboration.conftest import LOSS_RUNS, MODEL, TUNING, Busy
+from tests.collaboration.conftest import LOSS_RUNS, MODEL, TUNING, Busy, Receiver
+from tests.governance.test_governance_service import clone_credit_project
 
 SECTIONS = [
     "New dataset versions",
@@ -36,7 +37,8 @@ SECTIONS = [
 def test_the_week_since_the_activity_began_is_counted_section_by_section(busy: Busy) -> None:
     """Since ``before``: one new dataset version (credit@2), two failed validations (at
     ingestion and later), six runs in two experiments, one model registered, one approval
-    waiting, two promotions and one rollback; alerts and mentions are not available."""
+    waiting, two promotions and one rollback, one comment that mentions bob; alerts are not
+    available."""
     d = busy.project.digests.get(busy.before)
     assert d.counts == {
         "dataset_versions": 1,
@@ -48,8 +50,15 @@ def test_the_week_since_the_activity_began_is_counted_section_by_section(busy: B
         "promotions": 2,
         "rollbacks": 1,
         "alerts": None,
-        "mentions": None,
+        "mentions": 1,
     }
+    [mention] = d.mentions or []
+    assert (mention.entity, mention.author, mention.mentioned) == (
+        f"model:{MODEL}@3",
+        "alice",
+        ["bob"],
+    )
+    assert mention.excerpt == "Refit on the new batch; @bob can you review?"
     [added] = d.dataset_versions
     assert (added.ref, added.status, added.message, added.rows) == (
         "credit@2",
@@ -194,8 +203,8 @@ def test_digest_on_the_command_line(
     busy: Busy, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`shipyard digest` prints Markdown, writes HTML with -o, prints one JSON document with
-    --json, refuses a bad --since (exit 1) and a bad --format (exit 2), and says plainly that
-    --post is not available yet."""
+    --json, refuses a bad --since (exit 1), a bad --format and a --post that is not a webhook
+    id (exit 2)."""
     monkeypatch.chdir(busy.root)
     res = cli("digest", "--since", "30d")
     assert res.code == 0, res.stderr
@@ -210,7 +219,34 @@ def test_digest_on_the_command_line(
     assert cli("digest", "--since", "soon").code == 1
     assert cli("digest", "--format", "pdf").code == 2
     res = cli("digest", "--post", "wh_1")
-    assert res.code == 1 and "webhooks are not available" in res.stderr
+    assert res.code == 2 and "webhook id is a number" in res.stderr
+
+
+def test_the_digest_is_posted_to_slack_through_the_delivery_queue(
+    cli: Cli,
+    receiver: Receiver,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`shipyard digest --post ID` sends the digest's own Slack message (header, window,
+    sections) to a Slack webhook as one delivery of the queue; an unknown webhook is exit 1
+    and nothing is sent."""
+    project = clone_credit_project(tmp_path_factory, tmp_path / "proj", evaluated=False)
+    hook = project.webhooks.add(receiver.url, ["dataset.created"], format="slack")
+    project.close()
+    monkeypatch.chdir(tmp_path / "proj")
+    res = cli("digest", "--since", "1d", "--post", str(hook.id), "--json")
+    assert res.code == 0, res.stderr
+    delivery = res.json()["delivery"]
+    assert (delivery["event"], delivery["status"]) == ("digest", "delivered")
+    [sent] = receiver.received
+    body = sent.json()
+    assert body["blocks"][0]["type"] == "header"
+    assert body["blocks"][0]["text"]["text"].startswith("shipyard digest")
+    assert "models registered" in json.dumps(body)
+    assert cli("digest", "--post", "999").code == 1
+    assert len(receiver.received) == 1
 
 
 def test_the_digest_reads_its_window_from_the_audit_log_on_every_backend(

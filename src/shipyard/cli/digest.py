@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from shipyard.cli._common import JsonOpt, emit_json, open_local_project
-from shipyard.errors import ShipyardError
 
 
 def digest(
@@ -40,22 +39,31 @@ def digest(
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    webhook_id: int | None = None
     if post is not None:
-        # Posting goes through the webhooks' delivery queue (slack_payload(digest) is the
-        # message); this shipyard has no webhooks yet.
-        raise ShipyardError(
-            f"cannot post the digest to webhook {post!r}: webhooks are not available in this "
-            "version of shipyard yet; write it to a file with -o FILE and share that"
-        )
-    result = open_local_project(ctx).digests.get(since)
+        if not post.isdigit():
+            raise typer.BadParameter("a webhook id is a number (see `shipyard webhooks list`)")
+        webhook_id = int(post)
+    project = open_local_project(ctx)
+    result = project.digests.get(since)
     text = render_digest(result, fmt)
     if output is not None:
         from shipyard._internal.files import write_text_atomic
 
         write_text_atomic(output, text)
+    if webhook_id is not None:
+        from shipyard.collaboration.digest_render import webhook_message
+
+        delivery = project.webhooks.post(webhook_id, "digest", webhook_message(result))
+        if json_:
+            emit_json({"digest": result.to_dict(), "delivery": delivery.to_dict()})
+            return
+        typer.echo(
+            f"digest posted to webhook {webhook_id}: delivery {delivery.id} {delivery.status}"
+        )
     if json_:
         emit_json(result.to_dict())
     elif output is not None:
         typer.echo(f"digest written to {output}")
-    else:
+    elif webhook_id is None:
         typer.echo(text, nl=False)

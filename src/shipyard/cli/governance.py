@@ -83,6 +83,20 @@ def evaluate(
         )
 
 
+@models_app.command("request-approval")
+def request_approval(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF.")],
+    comment: Annotated[str, typer.Option(help="What reviewers should look at.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Ask approvers to review a version (contributor); webhooks hear `approval.requested`."""
+    doc = open_local_project(ctx).approvals.request(ref, comment=comment)
+    emit_json(doc) if json_ else typer.echo(
+        f"{doc['requested_by']} asked for a review of {doc['model']}"
+    )
+
+
 @models_app.command("approve")
 def approve(
     ctx: typer.Context,

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from shipyard.cli import audit as audit_cmds
+from shipyard.cli import comments as comments_cmds
 from shipyard.cli import contract as contract_cmds
 from shipyard.cli import data as data_cmds
 from shipyard.cli import db as db_cmds
@@ -25,6 +26,7 @@ from shipyard.cli import runs as runs_cmds
 from shipyard.cli import serve as serve_cmds
 from shipyard.cli import server as server_cmds
 from shipyard.cli import users as users_cmds
+from shipyard.cli import webhooks as webhooks_cmds
 from shipyard.cli._common import JsonOpt, State, emit_json, open_local_project, progress
 from shipyard.errors import ShipyardError
 
@@ -54,6 +56,8 @@ app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(db_cmds.app, name="db")
 app.add_typer(docs_cmds.app, name="docs")
 app.command("digest")(digest_cmds.digest)
+app.add_typer(comments_cmds.app, name="comments")
+app.add_typer(webhooks_cmds.app, name="webhooks")
 
 
 def _version(value: bool) -> None:

@@ -1,1 +1,2 @@
-"""Collaboration: the generated documentation site and the team digest."""
+"""Collaboration: comments on entities, webhooks that tell other tools what changed, the
+generated documentation site and the team digest."""

@@ -31,6 +31,7 @@ from shipyard._internal.encode import ReadModel
 from shipyard.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from shipyard.collaboration.comments import Comments
     from shipyard.context import ServiceContext
     from shipyard.governance.approvals import Approvals
     from shipyard.governance.audit import AuditLog
@@ -173,6 +174,30 @@ class Mention(ReadModel):
 
 AlertSource = Callable[[datetime], Sequence[Alert]]
 MentionSource = Callable[[datetime], Sequence[Mention]]
+
+
+def comment_mentions(comments: Comments) -> MentionSource:
+    """The digest's source of mentions: comments written or edited in the window that name
+    people (:meth:`Comments.mentioning`), with the first line of their text."""
+
+    def mentions(since: datetime) -> list[Mention]:
+        return [
+            Mention(
+                entity=c.on,
+                author=c.author,
+                mentioned=list(c.mentions),
+                excerpt=_excerpt(c.text),
+                time=c.edited_at or c.created_at,
+            )
+            for c in comments.mentioning(since)
+        ]
+
+    return mentions
+
+
+def _excerpt(text: str, limit: int = 140) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

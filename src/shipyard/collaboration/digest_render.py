@@ -246,3 +246,18 @@ def slack_payload(d: Digest) -> dict[str, Any]:
             text = text[: SLACK_TEXT_LIMIT - 1] + "…"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     return {"text": SLACK.esc(f"{_title(d)}: {summary(d)}"), "blocks": blocks}
+
+
+def webhook_message(d: Digest) -> dict[str, Any]:
+    """The digest as the data of a webhook delivery (``Webhooks.post``): the one-line
+    ``summary``, the Markdown digest, its counts and window, and the Slack message that a
+    Slack webhook sends as it is."""
+    return {
+        "summary": f"{_title(d)}: {summary(d)}",
+        "project": d.project,
+        "since": d.since.isoformat(),
+        "until": d.until.isoformat(),
+        "counts": d.counts,
+        "markdown": render_digest(d, "md"),
+        "slack": slack_payload(d),
+    }

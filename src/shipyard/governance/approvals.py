@@ -68,7 +68,7 @@ def standing_of(decisions: Iterable[tuple[str, str]]) -> Standing:
 
 class Approvals:
     """Service for decisions on model versions: ``approve``, ``reject``, ``list``, plus
-    ``standing``."""
+    ``standing`` and ``request`` (ask approvers for a review)."""
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
@@ -89,6 +89,27 @@ class Approvals:
             PermissionDeniedError: the actor is not an approver, or is an author of it.
         """
         return self._decide(ref, "reject", comment)
+
+    def request(self, ref: str, *, comment: str = "") -> dict[str, Any]:
+        """Ask approvers to review a version (contributor): an audit event
+        ``model.approval_request``, which webhooks subscribed to ``approval.requested`` hear
+        of. It changes no state: a version needs no request to be approved.
+
+        Raises:
+            NotFoundError: no such version.
+            PermissionDeniedError: the actor is a viewer.
+        """
+        with self._ctx.audited() as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "request approvals")
+            row = resolve_version(tx.conn, parse_ref(ref))
+            model = f"{row.name}@{row.version}"
+            event = tx.record("model.approval_request", "model", model, {"comment": comment})
+        return {
+            "model": model,
+            "requested_by": self._ctx.actor,
+            "comment": comment,
+            "event_seq": event.seq,
+        }
 
     def _decide(self, ref: str, decision: str, comment: str) -> Approval:
         now = datetime.now(UTC)

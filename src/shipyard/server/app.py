@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -86,8 +88,28 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
+def _webhook_lifespan(project: Project) -> Any:
+    """Runs the webhook queue (dispatch and send) in a background thread while the app runs,
+    stopped on shutdown; every worker process of the server runs one, and claims keep them
+    from sending a delivery twice."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from shipyard.collaboration.webhook_delivery import DeliveryWorker, WorkerThread
+
+        thread = WorkerThread(DeliveryWorker(project.context))
+        thread.start()
+        try:
+            yield
+        finally:
+            thread.stop()
+
+    return lifespan
+
+
 def create_app(project: Project) -> FastAPI:
-    """The server over ``project``'s stores; each request acts as its token's user."""
+    """The server over ``project``'s stores; each request acts as its token's user; the
+    webhook queue runs in the background while the app runs (:func:`_webhook_lifespan`)."""
     from shipyard import __version__
     from shipyard.server.api import router as api_router
     from shipyard.server.mlflow_api import routers as mlflow_routers
@@ -105,6 +127,7 @@ def create_app(project: Project) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         default_response_class=JSON,
+        lifespan=_webhook_lifespan(project),
     )
     app.state.project = project
     app.state.throttle = FailureThrottle()

@@ -253,11 +253,14 @@ def query_events(
     newest_first: bool = False,
     since: datetime | None = None,
     actions: Sequence[str] | None = None,
+    after: int | None = None,
 ) -> list[AuditEvent]:
     """Events matching the filters. ``entity`` matches ``name`` and every ``name@…``;
     ``since`` keeps events at or after that (aware) time; ``actions`` keeps exactly those
-    actions."""
+    actions; ``after``: only events with a higher ``seq``."""
     stmt = select(audit_events)
+    if after is not None:
+        stmt = stmt.where(audit_events.c.seq > after)
     if since is not None:
         # Event times are ISO 8601 UTC text with a fixed width, so text order is time order.
         stamp = since.astimezone(UTC).isoformat(timespec="microseconds")

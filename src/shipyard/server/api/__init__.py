@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from shipyard.server.api import (
     audit,
+    comments,
     contracts,
     datasets,
     deployments,
@@ -14,10 +15,22 @@ from shipyard.server.api import (
     models,
     runs,
     users,
+    webhooks,
 )
 
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (datasets, contracts, runs, models, governance, deployments, audit, users):
+for _module in (
+    datasets,
+    contracts,
+    runs,
+    models,
+    governance,
+    deployments,
+    audit,
+    users,
+    comments,
+    webhooks,
+):
     router.include_router(_module.router)

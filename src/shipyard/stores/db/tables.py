@@ -37,6 +37,8 @@ __all__ = [
     "audit_head",
     "blob_refs",
     "card_sections",
+    "comment_revisions",
+    "comments",
     "contract_versions",
     "contracts",
     "dataset_versions",
@@ -66,6 +68,10 @@ __all__ = [
     "run_tags",
     "runs",
     "users",
+    "webhook_attempts",
+    "webhook_cursor",
+    "webhook_deliveries",
+    "webhooks",
 ]
 
 
@@ -581,4 +587,100 @@ lineage_edges = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_lineage_edges_parent", "parent_kind", "parent"),
     Index("ix_lineage_edges_child", "child_kind", "child"),
+)
+
+
+# Comments on an entity (a dataset version, run, model version or deployment), by its kind and
+# canonical reference. ``text`` is the latest Markdown, stored raw; every text it has had, the
+# first included, is a row of ``comment_revisions``.
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entity_kind", String(32), nullable=False),
+    Column("entity", String(300), nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("mentions", JSONType, nullable=False),  # user names, in order of first mention
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("edited_at", UTCDateTime(), nullable=True),
+    Column("revisions", Integer, nullable=False),
+    Index("ix_comments_entity", "entity_kind", "entity"),
+)
+
+comment_revisions = Table(
+    "comment_revisions",
+    metadata,
+    Column("comment_id", Integer, ForeignKey("comments.id"), primary_key=True),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    Column("mentions", JSONType, nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("editor", String(128), nullable=False),
+)
+
+# Webhook subscriptions. Secrets are never stored: only the file or environment variable to
+# read them from when sending. ``after_seq``: the audit event a subscription starts after.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSONType, nullable=False),
+    Column("format", String(16), nullable=False),  # generic | slack | jira | trello
+    Column("options", JSONType, nullable=False),  # Jira project and issue type, Trello list
+    Column("secret_file", Text, nullable=True),
+    Column("secret_env", String(128), nullable=True),
+    Column("after_seq", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("failures", Integer, nullable=False),  # consecutive deliveries that failed
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("removed_at", UTCDateTime(), nullable=True),
+)
+
+# The durable delivery queue: one row per (subscription, event); a claim (``claim``,
+# ``lease_until``) lets one worker at a time send it, whatever the number of workers.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # also the webhook-id header (msg_...)
+    Column("webhook_id", Integer, ForeignKey("webhooks.id"), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("event_seq", BigInteger, nullable=True),  # the audit event; None for tests, redeliveries
+    Column("payload", JSONType, nullable=False),  # {"type", "timestamp", "data"}
+    Column("status", String(16), nullable=False),  # pending | sending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("claim", String(32), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("redelivery_of", String(40), nullable=True),
+    UniqueConstraint("webhook_id", "event_seq", name="uq_webhook_deliveries_event"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Float, nullable=False),
+    Column("response", Text, nullable=False),  # the first 1 KB of the response body
+    Column("error", Text, nullable=True),
+    Column("outcome", String(16), nullable=False),  # delivered | retry | failed
+    Index("ix_webhook_attempts_delivery", "delivery_id", "number"),
+)
+
+# How far the webhook dispatcher has read the audit log (one row, id 1).
+webhook_cursor = Table(
+    "webhook_cursor",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
 )
