@@ -18,6 +18,9 @@ from shipyard.project import Project
 from tests.conftest import _service_unavailable
 from tests.server.conftest import Team, running_server
 
+#: One worker runs them all, so `pytest -n` starts one browser, not one per worker.
+pytestmark = pytest.mark.xdist_group("browser")
+
 CHROMIUM = os.environ.get("SHIPYARD_TEST_CHROMIUM", "/usr/bin/chromium")
 MODEL_PAGE = "/models/credit-risk/1"
 #: The charts of credit-risk@1's evaluation and their traces: metrics with intervals, the
