@@ -313,3 +313,30 @@ def test_a_session_never_outlives_its_token(
     signer: SessionSigner = ui.app.state.ui.signer  # type: ignore[attr-defined]
     session = signer.read(ui.cookies[SESSION_COOKIE])
     assert session is not None and session.expires <= time.time() + lifetime + 1
+
+
+def test_a_deployment_page_shows_the_prediction_logs_figures_for_a_window(
+    ui: TestClient, team: Team, project: Project
+) -> None:
+    """Four answers of credit-risk@1 logged under the default deployment, two labelled (one
+    right) and a KPI: the page counts them, with accuracy 0.5, and the window selector asks
+    for the figures alone."""
+    from shipyard.serving.prediction_log import PredictionLog, PredictionRecord
+
+    now = int(time.time() * 1000)
+    log = PredictionLog(project, "credit-risk", flush_seconds=0.05)
+    log.put(
+        PredictionRecord(f"{i:032x}", now, "credit-risk@1", False, {"x": i}, i % 2, 2.0 + i)
+        for i in range(4)
+    )
+    log.close()
+    project.predictions.record_feedback("credit-risk", [(f"{0:032x}", 0), (f"{1:032x}", 0)])
+    project.predictions.record_kpi("credit-risk", "revenue", 12.5)
+    log_in(ui, team.tokens["viewer"])
+    html = ui.get("/deployments/credit-risk").text
+    assert '<th>predictions</th><td class="num">4</td>' in html
+    assert '<td>credit-risk@1</td><td class="num">4</td>' in html and ">0.5</td>" in html
+    assert '<td>revenue</td><td class="num">1</td><td class="num">12.5</td>' in html
+    assert 'hx-get="/deployments/credit-risk/metrics"' in html
+    fragment = ui.get("/deployments/credit-risk/metrics?window=900").text
+    assert fragment.lstrip().startswith('<div class="grid">') and "<html" not in fragment

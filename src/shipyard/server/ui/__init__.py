@@ -39,6 +39,8 @@ SECURITY_HEADERS: dict[str, str] = {
     "referrer-policy": "same-origin",
 }
 _API_PATHS = ("/api/", "/ajax-api/")
+#: The host names the local UI answers to.
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 class SecurityHeaders:
@@ -82,6 +84,12 @@ def mount_ui(app: FastAPI, project: Project, *, local_actor: str | None = None) 
 
     app.state.ui = UiState(SessionSigner(load_secret(project.root / STATE_DIR)), local_actor)
     app.add_middleware(SecurityHeaders)
+    if local_actor is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        # No login here, so no page of another site may reach it through a host name it
+        # controls that resolves to 127.0.0.1 (DNS rebinding).
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOCAL_HOSTS))
     plotly = plotly_js()
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
