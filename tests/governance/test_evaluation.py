@@ -369,6 +369,7 @@ def test_report_round_trips_through_json(binary_report: EvaluationReport) -> Non
         "importance",
         "notes",
         "settings",
+        "curves",
     ]
     assert set(doc["groups"]["gender"]["fairness"]) == {
         "demographic_parity_difference",

@@ -23,9 +23,10 @@ pytestmark = pytest.mark.xdist_group("browser")
 
 CHROMIUM = os.environ.get("SHIPYARD_TEST_CHROMIUM", "/usr/bin/chromium")
 MODEL_PAGE = "/models/credit-risk/1"
-#: The charts of credit-risk@1's evaluation and their traces: metrics with intervals, the
-#: confusion matrix, one bar per gender group, permutation importance.
-EVALUATION_TRACES = [1, 1, 3, 1]
+#: The charts of credit-risk@1's evaluation and their traces: metrics with intervals, ROC
+#: (with the diagonal), precision-recall, calibration (with the diagonal), the confusion
+#: matrix, one bar per gender group, permutation importance.
+EVALUATION_TRACES = [1, 2, 1, 2, 1, 3, 1]
 
 
 @pytest.fixture(scope="session")

@@ -97,8 +97,11 @@ class EvaluationReport:
     undefined); ``confusion_matrix`` is ``{"labels": [...], "matrix": [[...]]}`` with rows
     for the true class and columns for the predicted one (``None`` for regression);
     ``groups`` maps a sensitive column to ``{"metrics": {group: {...}}, "fairness": {...}}``;
-    ``importance`` lists ``{"feature", "mean", "std"}`` by decreasing mean; ``notes`` says
-    what could not be computed and why; ``settings`` records how the report was made.
+    ``importance`` lists ``{"feature", "mean", "std"}`` by decreasing mean; ``curves`` holds
+    the points of the ROC, precision-recall and calibration curves (binary classifiers with
+    probabilities) or of the residuals (regressors), see
+    :mod:`~shipyard.governance.evaluation_curves`; ``notes`` says what could not be computed
+    and why; ``settings`` records how the report was made.
     """
 
     task: str
@@ -110,6 +113,7 @@ class EvaluationReport:
     importance: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def metric(self, name: str) -> float | None:
         """The value of one metric; None when the report lacks it or it is undefined.
@@ -132,6 +136,7 @@ class EvaluationReport:
             "importance": _plain(self.importance),
             "notes": list(self.notes),
             "settings": _plain(self.settings),
+            "curves": _plain(self.curves),
         }
 
     @classmethod
@@ -166,6 +171,7 @@ class EvaluationReport:
             "importance": (list,),
             "notes": (list,),
             "settings": (Mapping,),
+            "curves": (Mapping,),
         }
         for key, types in kinds.items():
             if key in doc and not isinstance(doc[key], types):
@@ -182,6 +188,7 @@ class EvaluationReport:
             importance=_plain(doc.get("importance", [])),
             notes=[str(n) for n in doc.get("notes", [])],
             settings=_plain(doc.get("settings", {})),
+            curves=_plain(doc.get("curves", {})),
         )
 
 
@@ -288,6 +295,8 @@ def evaluate(
     )
     settings["importance_rows"] = used_rows
     settings["importance_metric"] = _IMPORTANCE_METRIC[task]
+    from shipyard.governance.evaluation_curves import curves
+
     return EvaluationReport(
         task=task,
         rows=len(data),
@@ -298,6 +307,7 @@ def evaluate(
         importance=importance,
         notes=notes,
         settings=settings,
+        curves=curves(task, y, pred, proba),
     )
 
 

@@ -14,12 +14,16 @@ from typing import Any
 
 __all__ = [
     "alias_timeline",
+    "calibration",
     "column_profile",
     "confusion_matrix",
     "fairness",
     "importance",
     "metric_intervals",
     "metric_lines",
+    "precision_recall",
+    "residuals",
+    "roc",
 ]
 
 Figure = dict[str, Any]
@@ -187,4 +191,101 @@ def metric_lines(title: str, series: Mapping[str, Sequence[Mapping[str, Any]]]) 
             for key, points in series.items()
         ],
         "layout": _layout(title, xaxis={"title": {"text": "step"}}, height=260),
+    }
+
+
+def _diagonal(name: str) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "x": [0, 1],
+        "y": [0, 1],
+        "name": name,
+        "line": {"dash": "dot", "color": "#98a2b3"},
+    }
+
+
+def roc(curve: Mapping[str, Sequence[float]], auc: float | None) -> Figure:
+    """The stored ROC curve, against the diagonal of a random guess."""
+    label = "ROC" if auc is None else f"ROC (AUC {auc:.3f})"
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": curve["fpr"],
+                "y": curve["tpr"],
+                "name": label,
+            },
+            _diagonal("random"),
+        ],
+        "layout": _layout(
+            "ROC curve",
+            xaxis={"title": {"text": "false positive rate"}, "range": [0, 1]},
+            yaxis={"title": {"text": "true positive rate"}, "range": [0, 1.02]},
+        ),
+    }
+
+
+def precision_recall(curve: Mapping[str, Sequence[float]]) -> Figure:
+    """The stored precision-recall curve."""
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hv"},
+                "x": curve["recall"],
+                "y": curve["precision"],
+                "name": "precision-recall",
+            }
+        ],
+        "layout": _layout(
+            "Precision-recall curve",
+            xaxis={"title": {"text": "recall"}, "range": [0, 1]},
+            yaxis={"title": {"text": "precision"}, "range": [0, 1.02]},
+        ),
+    }
+
+
+def calibration(curve: Mapping[str, Sequence[float]]) -> Figure:
+    """Observed frequency of the positive class against the mean predicted probability, per
+    probability bin, against perfect calibration."""
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": curve["predicted"],
+                "y": curve["observed"],
+                "name": "model",
+            },
+            _diagonal("perfectly calibrated"),
+        ],
+        "layout": _layout(
+            "Calibration",
+            xaxis={"title": {"text": "mean predicted probability"}, "range": [0, 1]},
+            yaxis={"title": {"text": "observed frequency"}, "range": [0, 1]},
+        ),
+    }
+
+
+def residuals(curve: Mapping[str, Sequence[float]]) -> Figure:
+    """A regressor's residuals (true minus predicted) against its predictions."""
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": curve["predicted"],
+                "y": curve["residual"],
+                "name": "residual",
+                "marker": {"size": 4, "opacity": 0.6},
+            }
+        ],
+        "layout": _layout(
+            "Residuals",
+            xaxis={"title": {"text": "predicted"}},
+            yaxis={"title": {"text": "true - predicted"}, "zeroline": True},
+        ),
     }

@@ -1,8 +1,9 @@
 """Pages: models (versions with status, the alias timeline from alias history), one version
-(evaluation with intervals, confusion matrix, per-group fairness and importance charts from
-the stored report; the model card; the gate result for each protected alias; approvals), and
-the approve / reject / promote / rollback forms, shown to approvers only — the services
-decide again, and a refusal comes back as a page with their message."""
+(evaluation with intervals; ROC, precision-recall and calibration curves or residuals;
+confusion matrix, per-group fairness and importance charts, all from the stored report; the
+model card; the gate result for each protected alias; approvals), and the approve / reject /
+promote / rollback forms, shown to approvers only — the services decide again, and a refusal
+comes back as a page with their message."""
 
 from __future__ import annotations
 
@@ -52,6 +53,16 @@ def _evaluation_charts(report: dict[str, Any]) -> list[dict[str, Any]]:
     figs: list[dict[str, Any]] = []
     if report.get("metrics"):
         figs.append(charts.metric_intervals(report["metrics"]))
+    curves = report.get("curves") or {}
+    if "roc" in curves:
+        auc = (report.get("metrics") or {}).get("roc_auc", {}).get("value")
+        figs.append(charts.roc(curves["roc"], auc))
+    if "precision_recall" in curves:
+        figs.append(charts.precision_recall(curves["precision_recall"]))
+    if "calibration" in curves:
+        figs.append(charts.calibration(curves["calibration"]))
+    if "residuals" in curves:
+        figs.append(charts.residuals(curves["residuals"]))
     if report.get("confusion_matrix"):
         figs.append(charts.confusion_matrix(report["confusion_matrix"]))
     for column, doc in (report.get("groups") or {}).items():
