@@ -90,10 +90,10 @@ def test_scripts_come_from_the_server_itself(ui: TestClient, team: Team) -> None
 
 
 def test_the_session_cookie_holds_no_token_and_is_httponly_and_strict(
-    ui: TestClient, team: Team
+    ui: TestClient, team: Team, project: Project
 ) -> None:
-    """The cookie names the token by id only, signed, and scripts and other sites never
-    get it."""
+    """The cookie names the token by id only, signed with a key only the server's user can
+    read, and scripts and other sites never get it."""
     token = team.tokens["viewer"]
     form = ui.get("/login")
     response = ui.post(
@@ -108,6 +108,8 @@ def test_the_session_cookie_holds_no_token_and_is_httponly_and_strict(
     assert "Secure" not in cookie  # plain http in this test; https adds it
     secret = token.split("_", 2)[2]
     assert secret not in cookie and token.split("_")[1] in cookie
+    signing_key = project.root / ".shipyard" / "ui-secret"
+    assert signing_key.stat().st_mode & 0o777 == 0o600
 
 
 def test_login_goes_only_to_pages_of_this_site(ui: TestClient, team: Team) -> None:
