@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS := postgres,s3,redis,dask,dev
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
 
-test: lint
+# The web UI's browser tests drive Debian's Chromium through Playwright (no browser download).
+browser:
+	@test -x /usr/bin/chromium || echo "note: the browser tests need Debian's Chromium at \
+	/usr/bin/chromium: sudo apt-get install chromium (they are skipped without it, and fail \
+	under SHIPYARD_REQUIRE_SERVICES=1 as in CI)" >&2
+
+test: lint browser
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from shipyard.errors import InvalidInputError, PermissionDeniedError
 from shipyard.stores.db.tables import users
 
-__all__ = ["ROLES", "Role", "check_role", "require_role", "role_of"]
+__all__ = ["ROLES", "Role", "allows", "check_role", "require_role", "role_of"]
 
 Role = Literal["viewer", "contributor", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "contributor", "approver", "admin")
@@ -33,6 +33,16 @@ def check_role(role: str) -> Role:
     if role not in _RANK:
         raise InvalidInputError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
     return role  # type: ignore[return-value]
+
+
+def allows(have: str, needed: Role) -> bool:
+    """Whether the role ``have`` may do what needs ``needed`` (for showing only the actions a
+    user may take; the services still check with :func:`require_role`).
+
+    >>> allows("approver", "contributor")
+    True
+    """
+    return _RANK[check_role(have)] >= _RANK[needed]
 
 
 def role_of(conn: Connection, name: str) -> Role:

@@ -25,6 +25,7 @@ from shipyard.cli import models as models_cmds
 from shipyard.cli import runs as runs_cmds
 from shipyard.cli import serve as serve_cmds
 from shipyard.cli import server as server_cmds
+from shipyard.cli import ui as ui_cmds
 from shipyard.cli import users as users_cmds
 from shipyard.cli import webhooks as webhooks_cmds
 from shipyard.cli._common import JsonOpt, State, emit_json, open_local_project, progress
@@ -49,6 +50,7 @@ app.add_typer(users_cmds.app, name="users")
 app.command("check")(governance_cmds.check)
 app.command("serve")(serve_cmds.serve)
 app.command("server")(server_cmds.server)
+app.command("ui")(ui_cmds.ui)
 app.command("login")(login_cmds.login)
 app.command("logout")(login_cmds.logout)
 app.add_typer(deployments_cmds.app, name="deployments")

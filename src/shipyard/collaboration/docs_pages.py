@@ -24,7 +24,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from shipyard._internal.hashing import digest_bytes
-from shipyard.collaboration.markdown import render_markdown
+from shipyard._internal.markdown import render_markdown
 
 if TYPE_CHECKING:
     from jinja2 import Environment

@@ -48,6 +48,7 @@ __all__ = [
     "Tokens",
     "authenticate",
     "parse_duration",
+    "still_valid",
     "token_fingerprint",
 ]
 
@@ -297,11 +298,30 @@ def authenticate(db: Database, token: str) -> Identity:
         if not hmac.compare_digest(_hash(secret, row.salt), row.hash):
             raise UnauthenticatedError(f"token {token_id} does not match its stored hash")
         _VERIFIED.remember(token_id, fingerprint)
+    return _usable(row)
+
+
+def still_valid(db: Database, token_id: str) -> Identity:
+    """The user of the token ``token_id`` if it is still neither revoked nor expired: how a
+    web UI session, made by logging in with that token (whose secret was checked then), is
+    re-checked on every request.
+
+    Raises:
+        UnauthenticatedError: no such token, or revoked or expired.
+    """
+    with db.read() as conn:
+        row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+    if row is None:
+        raise UnauthenticatedError(f"unknown token {token_id}")
+    return _usable(row)
+
+
+def _usable(row: Row[Any]) -> Identity:
     if row.revoked_at is not None:
-        raise UnauthenticatedError(f"token {token_id} was revoked")
+        raise UnauthenticatedError(f"token {row.id} was revoked")
     if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
         raise UnauthenticatedError(
-            f"token {token_id} expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; make a new one "
+            f"token {row.id} expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; make a new one "
             "with `shipyard users token create`"
         )
-    return Identity(row.user, token_id)
+    return Identity(row.user, row.id)

@@ -1,6 +1,7 @@
 """The team server's application: health and version, the REST API under ``/api/v1`` and the
 MLflow tracking protocol under ``/api/2.0/mlflow`` (and ``/ajax-api/2.0/mlflow``), every route
-but health and version behind a bearer token (:mod:`shipyard.server.auth`).
+but health and version behind a bearer token (:mod:`shipyard.server.auth`), and the web UI at
+``/`` behind a login session (:mod:`shipyard.server.ui`).
 
 >>> app = create_app(open_project("."))      # doctest: +SKIP
 """
@@ -107,12 +108,14 @@ def _webhook_lifespan(project: Project) -> Any:
     return lifespan
 
 
-def create_app(project: Project) -> FastAPI:
-    """The server over ``project``'s stores; each request acts as its token's user; the
-    webhook queue runs in the background while the app runs (:func:`_webhook_lifespan`)."""
+def create_app(project: Project, *, ui_actor: str | None = None) -> FastAPI:
+    """The server over ``project``'s stores; each request acts as its token's user (and each
+    page of the UI as its session's user, or as ``ui_actor`` without login: ``shipyard ui``);
+    the webhook queue runs in the background while the app runs (:func:`_webhook_lifespan`)."""
     from shipyard import __version__
     from shipyard.server.api import router as api_router
     from shipyard.server.mlflow_api import routers as mlflow_routers
+    from shipyard.server.ui import mount_ui
     from shipyard.stores.db.engine import SCHEMA_HEAD
 
     app = FastAPI(
@@ -146,6 +149,7 @@ def create_app(project: Project) -> FastAPI:
     app.include_router(api_router, prefix=API_PREFIX)
     for router in mlflow_routers():
         app.include_router(router)
+    mount_ui(app, project, local_actor=ui_actor)
     return app
 
 

@@ -1,0 +1,39 @@
+// shipyard web UI: draws the charts of a page and sends the CSRF token with every htmx
+// request. Loaded as a file (the Content-Security-Policy allows no inline script).
+(function () {
+  "use strict";
+
+  function drawCharts(root) {
+    if (typeof Plotly === "undefined") return;
+    root.querySelectorAll(".chart[data-figure]:not([data-drawn])").forEach(function (el) {
+      var fig = JSON.parse(el.getAttribute("data-figure"));
+      var layout = Object.assign(
+        { margin: { l: 50, r: 20, t: 40, b: 40 }, height: 300, font: { size: 12 } },
+        fig.layout || {}
+      );
+      el.setAttribute("data-drawn", "1");
+      Plotly.newPlot(el, fig.data || [], layout, { displaylogo: false, responsive: true });
+    });
+  }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    drawCharts(document);
+    document.body.addEventListener("htmx:configRequest", function (evt) {
+      evt.detail.headers["X-CSRF-Token"] = csrfToken();
+    });
+    document.body.addEventListener("htmx:afterSwap", function (evt) {
+      drawCharts(evt.detail.elt);
+    });
+    // Forms that ask before they act (promote, rollback, reject).
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (evt) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) evt.preventDefault();
+      });
+    });
+  });
+})();
