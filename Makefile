@@ -27,11 +27,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src
 
-# The web UI's browser tests drive Debian's Chromium through Playwright (no browser download).
+# The web UI's browser tests drive Debian's Chromium through Playwright (no browser download):
+# installed with apt when missing and make runs as root, else the tests say they need it.
 browser:
-	@test -x /usr/bin/chromium || echo "note: the browser tests need Debian's Chromium at \
-	/usr/bin/chromium: sudo apt-get install chromium (they are skipped without it, and fail \
-	under SHIPYARD_REQUIRE_SERVICES=1 as in CI)" >&2
+	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 && \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	   --no-install-recommends chromium) >/dev/null 2>&1; } || echo "note: the browser tests \
+	need Debian's Chromium at /usr/bin/chromium: sudo apt-get install chromium (they are \
+	skipped without it, and fail under SHIPYARD_REQUIRE_SERVICES=1 as in CI)" >&2
 
 test: lint browser
 	$(PY) -m pytest -n 2 --dist loadgroup
