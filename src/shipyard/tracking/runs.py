@@ -16,7 +16,7 @@ import builtins
 import math
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models
+    from shipyard.tracking.table import RunTable, TableQuery
 
 __all__ = ["ActiveRun", "Experiment", "MetricSeries", "RunInfo", "Runs"]
 
@@ -102,7 +103,8 @@ class RunInfo(ReadModel):
 
 class Runs:
     """Service for runs: ``start``, ``get``, ``list``, plus ``attach``, ``compare``,
-    ``delete``, ``restore``, ``metric_history``, ``metric_series`` and ``experiments``."""
+    ``delete``, ``restore``, ``metric_history``, ``metric_series``, ``experiments`` and the
+    views a web UI needs: ``table`` (and its CSV export ``table_csv``) and ``comparison``."""
 
     def __init__(self, ctx: ServiceContext, *, datasets: Datasets, models: Models) -> None:
         self._ctx = ctx
@@ -392,6 +394,63 @@ class Runs:
             ids = [r[0] for r in conn.execute(stmt)]
             return _load(conn, ids)
 
+    def table(
+        self,
+        *,
+        experiments: Iterable[str] | None = None,
+        filter: str | None = None,
+        order_by: str | None = None,
+        stat: str = "last",
+        columns: Iterable[str] | None = None,
+        include_deleted: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> RunTable:
+        """One page of the runs table: the runs of ``experiments`` (names; None: all) that
+        pass ``filter`` (the grammar of :meth:`list`), sorted on one ``order_by`` term (a
+        metric on its ``stat``: last, min or max value; default newest first), with the
+        ``columns`` chosen (``params.KEY``, ``metrics.KEY``, ``tags.KEY``; None: every param
+        and metric key) and the count of all matching runs.
+
+        >>> project.runs.table(order_by="metrics.loss ASC", stat="min", limit=50)  # doctest: +SKIP
+
+        Raises:
+            NotFoundError: an experiment does not exist.
+            FilterSyntaxError: the filter, the order-by term or a column does not parse.
+            InvalidInputError: a bad page, stat or column.
+        """
+        from shipyard.tracking.table import build_table
+
+        query = _table_query(experiments, filter, order_by, stat, columns, include_deleted)
+        with self._ctx.db.read() as conn:
+            return build_table(conn, query, offset=offset, limit=limit)
+
+    def table_csv(
+        self,
+        *,
+        experiments: Iterable[str] | None = None,
+        filter: str | None = None,
+        order_by: str | None = None,
+        stat: str = "last",
+        columns: Iterable[str] | None = None,
+        include_deleted: bool = False,
+    ) -> Iterator[str]:
+        """The whole filtered runs table (as :meth:`table` selects and orders it) as CSV
+        text, produced in chunks as it is read; a metric gives three columns (last value,
+        ``min(...)``, ``max(...)``). The query is checked before the first chunk is asked
+        for, so errors raise here.
+
+        Raises:
+            the errors of :meth:`table`.
+        """
+        from shipyard.tracking.table import csv_lines
+
+        query = _table_query(experiments, filter, order_by, stat, columns, include_deleted)
+        with self._ctx.db.read() as conn:
+            query.statement(conn)  # raise a bad query now, not in the middle of a stream
+            query.chosen_columns({"params": [], "metrics": [], "tags": []})
+        return csv_lines(self._ctx.db.read, query)
+
     def compare(self, run_ids: Iterable[str]) -> dict[str, Any]:
         """Parameters and metrics of several runs side by side; ``differs`` marks the keys
         whose values are not all equal."""
@@ -546,6 +605,26 @@ def _client_document(doc: Mapping[str, Any], what: str) -> dict[str, Any]:
     if not isinstance(doc, Mapping):
         raise InvalidInputError(f"the run's {what} must be a JSON object")
     return dict(clean(doc, what, 0))
+
+
+def _table_query(
+    experiments: Iterable[str] | None,
+    filter: str | None,
+    order_by: str | None,
+    stat: str,
+    columns: Iterable[str] | None,
+    include_deleted: bool,
+) -> TableQuery:
+    from shipyard.tracking.table import TableQuery
+
+    return TableQuery(
+        experiments=None if experiments is None else tuple(experiments),
+        filter=filter,
+        order_by=order_by,
+        stat=stat,  # type: ignore[arg-type]  # TableQuery.statement checks it
+        columns=None if columns is None else tuple(columns),
+        include_deleted=include_deleted,
+    )
 
 
 def _ensure_experiment(tx: AuditedTransaction, name: str) -> int:
