@@ -410,7 +410,7 @@ class Runs:
         pass ``filter`` (the grammar of :meth:`list`), sorted on one ``order_by`` term (a
         metric on its ``stat``: last, min or max value; default newest first), with the
         ``columns`` chosen (``params.KEY``, ``metrics.KEY``, ``tags.KEY``; None: every param
-        and metric key) and the count of all matching runs.
+        and metric key of the page's runs) and the count of all matching runs.
 
         >>> project.runs.table(order_by="metrics.loss ASC", stat="min", limit=50)  # doctest: +SKIP
 
@@ -448,8 +448,23 @@ class Runs:
         query = _table_query(experiments, filter, order_by, stat, columns, include_deleted)
         with self._ctx.db.read() as conn:
             query.statement(conn)  # raise a bad query now, not in the middle of a stream
-            query.chosen_columns({"params": [], "metrics": [], "tags": []})
+            query.chosen_columns()
         return csv_lines(self._ctx.db.read, query)
+
+    def table_columns(
+        self, experiments: Iterable[str] | None = None
+    ) -> dict[str, builtins.list[str]]:
+        """Every param, metric and tag key the runs of ``experiments`` (names; None: all)
+        have: what a runs table's column chooser offers, by kind.
+
+        Raises:
+            NotFoundError: an experiment does not exist.
+        """
+        from shipyard.tracking.table import available_keys
+
+        query = _table_query(experiments, None, None, "last", None, True)
+        with self._ctx.db.read() as conn:
+            return available_keys(conn, query.experiment_ids(conn))
 
     def compare(self, run_ids: Iterable[str]) -> dict[str, Any]:
         """Parameters and metrics of several runs side by side; ``differs`` marks the keys

@@ -90,8 +90,8 @@ class Column(ReadModel):
 @dataclass(frozen=True)
 class RunTable(ReadModel):
     """One page of a runs table: ``total`` runs pass the filter, ``rows`` are those from
-    ``offset`` on, in order; ``available`` lists every key the experiments' runs have (what a
-    column chooser offers)."""
+    ``offset`` on, in order, with the ``columns`` chosen (or, when none were, every key the
+    page's runs have). What a column chooser offers is :func:`available_keys`."""
 
     total: int
     offset: int
@@ -100,7 +100,6 @@ class RunTable(ReadModel):
     stat: str
     columns: list[Column]
     rows: list[RunRow]
-    available: dict[str, list[str]]
 
 
 def parse_columns(specs: Sequence[str]) -> list[Column]:
@@ -131,7 +130,7 @@ def parse_columns(specs: Sequence[str]) -> list[Column]:
 class TableQuery:
     """What a runs table shows: which runs (experiments by name, filter text, lifecycle),
     in which order (one order-by term of the filter grammar and the metric statistic it
-    sorts on), and which columns (None: every param and metric key of the experiments)."""
+    sorts on), and which columns (None: every param and metric key the runs shown have)."""
 
     experiments: tuple[str, ...] | None = None
     filter: str | None = None
@@ -183,12 +182,9 @@ class TableQuery:
             raise NotFoundError(f"no experiment '{missing[0]}'; see `shipyard experiments list`")
         return list(found.values())
 
-    def chosen_columns(self, available: dict[str, list[str]]) -> list[Column]:
-        if self.columns is not None:
-            return parse_columns(self.columns)
-        return [Column("params", k) for k in available["params"]] + [
-            Column("metrics", k) for k in available["metrics"]
-        ]
+    def chosen_columns(self) -> list[Column] | None:
+        """The columns asked for, or None for "every param and metric key"."""
+        return None if self.columns is None else parse_columns(self.columns)
 
 
 def build_table(conn: Connection, query: TableQuery, *, offset: int, limit: int) -> RunTable:
@@ -205,8 +201,11 @@ def build_table(conn: Connection, query: TableQuery, *, offset: int, limit: int)
     stmt = query.statement(conn)
     total = conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))
     ids = [r[0] for r in conn.execute(stmt.offset(offset).limit(limit))]
-    available = available_keys(conn, query.experiment_ids(conn))
-    columns = query.chosen_columns(available)
+    columns = query.chosen_columns()
+    rows = load_rows(conn, ids, columns)
+    if columns is None:
+        columns = [Column("params", k) for k in sorted({k for r in rows for k in r.params})]
+        columns += [Column("metrics", k) for k in sorted({k for r in rows for k in r.metrics})]
     terms = parse_order_by(query.order_by)
     return RunTable(
         total=int(total.scalar_one()),
@@ -215,13 +214,14 @@ def build_table(conn: Connection, query: TableQuery, *, offset: int, limit: int)
         order_by=str(terms[0]) if terms else "attributes.start_time DESC",
         stat=query.stat,
         columns=columns,
-        rows=load_rows(conn, ids, columns),
-        available=available,
+        rows=rows,
     )
 
 
 def available_keys(conn: Connection, experiment_ids: list[int] | None) -> dict[str, list[str]]:
-    """Every param, metric and tag key of the (active and deleted) runs of the experiments."""
+    """Every param, metric and tag key of the runs (active and deleted) of the experiments
+    (None: of all runs): the columns a runs table can show. It reads a row per run and key,
+    so it is asked for apart from a page (a column chooser loads it once)."""
     out: dict[str, list[str]] = {}
     for kind, table in (
         ("params", run_params),
@@ -239,13 +239,17 @@ def available_keys(conn: Connection, experiment_ids: list[int] | None) -> dict[s
     return out
 
 
-def load_rows(conn: Connection, ids: list[str], columns: list[Column]) -> list[RunRow]:
-    """RunRow for each id, in the given order, with the chosen columns' cells."""
+def load_rows(conn: Connection, ids: list[str], columns: list[Column] | None) -> list[RunRow]:
+    """RunRow for each id, in the given order, with the chosen columns' cells (None: every
+    param and metric)."""
     if not ids:
         return []
-    wanted: dict[Kind, list[str]] = {"params": [], "metrics": [], "tags": []}
-    for c in columns:
-        wanted[c.kind].append(c.key)
+    wanted: dict[Kind, list[str] | None] = {"params": [], "metrics": [], "tags": []}
+    if columns is None:
+        wanted["params"] = wanted["metrics"] = None
+    else:
+        for c in columns:
+            wanted[c.kind].append(c.key)  # type: ignore[union-attr]
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     metrics: dict[str, dict[str, MetricCell]] = {i: {} for i in ids}
@@ -254,20 +258,22 @@ def load_rows(conn: Connection, ids: list[str], columns: list[Column]) -> list[R
         ("tags", run_tags, tags),
     )
     for kind, table, into in texts:
-        if wanted[kind]:
-            for t in conn.execute(
-                select(table.c.run_id, table.c.key, table.c.value)
-                .where(table.c.run_id.in_(ids))
-                .where(table.c.key.in_(wanted[kind]))
-            ):
+        keys = wanted[kind]
+        if keys != []:
+            stmt = select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(ids))
+            if keys is not None:
+                stmt = stmt.where(table.c.key.in_(keys))
+            for t in conn.execute(stmt):
                 into[t.run_id][t.key] = t.value
-    if wanted["metrics"]:
+    keys = wanted["metrics"]
+    if keys != []:
         m = run_latest_metrics.c
-        for r in conn.execute(
-            select(m.run_id, m.key, m.value, m.min_value, m.max_value, m.step)
-            .where(m.run_id.in_(ids))
-            .where(m.key.in_(wanted["metrics"]))
-        ):
+        mstmt = select(m.run_id, m.key, m.value, m.min_value, m.max_value, m.step).where(
+            m.run_id.in_(ids)
+        )
+        if keys is not None:
+            mstmt = mstmt.where(m.key.in_(keys))
+        for r in conn.execute(mstmt):
             metrics[r.run_id][r.key] = MetricCell(r.value, r.min_value, r.max_value, int(r.step))
     base = {
         r.id: r
@@ -345,7 +351,11 @@ def csv_lines(read: Any, query: TableQuery) -> Iterator[str]:
     client reads."""
     with read() as conn:
         ids = [r[0] for r in conn.execute(query.statement(conn))]
-        columns = query.chosen_columns(available_keys(conn, query.experiment_ids(conn)))
+        columns = query.chosen_columns()
+        if columns is None:
+            keys = available_keys(conn, query.experiment_ids(conn))
+            columns = [Column("params", k) for k in keys["params"]]
+            columns += [Column("metrics", k) for k in keys["metrics"]]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(csv_header(columns))
