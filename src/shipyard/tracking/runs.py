@@ -47,12 +47,13 @@ from shipyard.tracking.active import (
     write_tags,
 )
 from shipyard.tracking.records import RunRecord, load_records
-from shipyard.tracking.series import MetricPoint, MetricSeries, downsample
+from shipyard.tracking.series import MetricPoint, MetricSeries, series_of
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models
+    from shipyard.tracking.comparison import RunComparison
     from shipyard.tracking.table import RunTable, TableQuery
 
 __all__ = ["ActiveRun", "Experiment", "MetricSeries", "RunInfo", "Runs"]
@@ -469,28 +470,72 @@ class Runs:
     def compare(self, run_ids: Iterable[str]) -> dict[str, Any]:
         """Parameters and metrics of several runs side by side; ``differs`` marks the keys
         whose values are not all equal."""
+        from shipyard.tracking.comparison import side_by_side
+
         infos = [self.get(r) for r in run_ids]
         if len(infos) < 2:
             raise InvalidInputError("compare needs at least two runs")
-
-        def table(attr: str) -> list[dict[str, Any]]:
-            keys = sorted({k for i in infos for k in getattr(i, attr)})
-            rows = []
-            for k in keys:
-                values = [getattr(i, attr).get(k) for i in infos]
-                rows.append(
-                    {"key": k, "values": values, "differs": len(set(map(repr, values))) > 1}
-                )
-            return rows
-
         return {
             "runs": [
                 {"id": i.id, "name": i.name, "experiment": i.experiment, "status": i.status}
                 for i in infos
             ],
-            "params": table("params"),
-            "metrics": table("metrics"),
+            "params": [d.to_dict() for d in side_by_side([i.params for i in infos])],
+            "metrics": [d.to_dict() for d in side_by_side([i.metrics for i in infos])],
         }
+
+    def comparison(
+        self,
+        run_ids: Iterable[str],
+        *,
+        metrics: Iterable[str] | None = None,
+        group_by: str | None = None,
+        max_points: int = 2000,
+    ) -> RunComparison:
+        """What a comparison page of 2 to 20 runs draws: parameter differences, each metric's
+        last/min/max, the series of ``metrics`` (None: every metric the runs have) downsampled
+        to ``max_points`` each (see :meth:`metric_series`), with ``group_by`` a parameter,
+        the mean ± std band per step of each group's runs, and parallel-coordinates axes.
+
+        >>> project.runs.comparison(ids, metrics=["loss"], group_by="model")  # doctest: +SKIP
+
+        Raises:
+            NotFoundError: a run does not exist.
+            InvalidInputError: fewer than 2 or more than 20 runs, a run given twice, or
+                ``max_points`` outside 2..2000.
+        """
+        from shipyard.tracking.comparison import MAX_POINTS, MAX_RUNS, build_comparison
+        from shipyard.tracking.series import MIN_POINTS
+        from shipyard.tracking.table import load_rows
+
+        given = builtins.list(run_ids)
+        if not 2 <= len(given) <= MAX_RUNS:
+            raise InvalidInputError(
+                f"a comparison holds 2 to {MAX_RUNS} runs, not {len(given)}; pick fewer runs"
+                if len(given) > MAX_RUNS
+                else f"a comparison holds 2 to {MAX_RUNS} runs, not {len(given)}"
+            )
+        if not MIN_POINTS <= max_points <= MAX_POINTS:
+            raise InvalidInputError(
+                f"max_points must be between {MIN_POINTS} and {MAX_POINTS}, not {max_points}"
+            )
+        with self._ctx.db.read() as conn:
+            ids = [resolve_run_id(conn, r) for r in given]
+            if len(set(ids)) < len(ids):
+                raise InvalidInputError("a run is given twice; compare distinct runs")
+            rows = load_rows(conn, ids, None)
+            keys = (
+                sorted({k for r in rows for k in r.metrics})
+                if metrics is None
+                else builtins.list(dict.fromkeys(metrics))
+            )
+            series = {
+                (r.id, key): series_of(conn, r.id, key, max_points)
+                for key in keys
+                for r in rows
+                if key in r.metrics
+            }
+        return build_comparison(rows, series, keys, group_by, max_points)
 
     def metric_history(
         self, run_id: str, key: str, *, offset: int = 0, limit: int | None = None
@@ -509,9 +554,12 @@ class Runs:
             NotFoundError: no such run.
             InvalidInputError: ``max_points`` below 2.
         """
-        points = self._points(run_id, key)
-        kept = points if max_points is None else downsample(points, max_points)
-        return MetricSeries(key, kept, downsampled=len(kept) < len(points), total=len(points))
+        if max_points is None:
+            points = self._points(run_id, key)
+            return MetricSeries(key, points, downsampled=False, total=len(points))
+        with self._ctx.db.read() as conn:
+            full = resolve_run_id(conn, run_id)
+            return series_of(conn, full, key, max_points)
 
     def _points(
         self, run_id: str, key: str, *, offset: int = 0, limit: int | None = None

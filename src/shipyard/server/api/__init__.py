@@ -12,6 +12,7 @@ from shipyard.server.api import (
     deployments,
     governance,
     models,
+    run_views,
     runs,
     users,
 )
@@ -19,5 +20,16 @@ from shipyard.server.api import (
 __all__ = ["router"]
 
 router = APIRouter()
-for _module in (datasets, contracts, runs, models, governance, deployments, audit, users):
+# run_views before runs: its /runs/table would otherwise match /runs/{run_id}.
+for _module in (
+    datasets,
+    contracts,
+    run_views,
+    runs,
+    models,
+    governance,
+    deployments,
+    audit,
+    users,
+):
     router.include_router(_module.router)

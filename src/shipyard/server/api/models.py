@@ -180,7 +180,10 @@ def evaluations(project: Acting, ref: str) -> Any:
                 "ref": {"type": "string"},
                 "contracts": {
                     "type": "array",
-                    "items": {"type": "object", "description": "a contract, as `spec` in contracts"},
+                    "items": {
+                        "type": "object",
+                        "description": "a contract, as `spec` in contracts",
+                    },
                 },
                 "no_nulls": {"type": "array", "items": {"type": "string"}},
             },
