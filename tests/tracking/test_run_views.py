@@ -137,9 +137,9 @@ def test_table_refuses_bad_requests_with_the_fix(
         project.runs.table(experiments=["nope"])
     with pytest.raises(InvalidInputError, match="one term"):
         project.runs.table(order_by="metrics.loss, params.lr")
-    with pytest.raises(InvalidInputError, match="order by metrics.KEY"):
+    with pytest.raises(InvalidInputError, match=r"order by metrics\.KEY"):
         project.runs.table(order_by="params.lr", stat="min")
-    with pytest.raises(InvalidInputError, match="params.KEY, metrics.KEY or tags.KEY"):
+    with pytest.raises(InvalidInputError, match=r"params\.KEY, metrics\.KEY or tags\.KEY"):
         project.runs.table(columns=["attributes.status"])
     with pytest.raises(InvalidInputError, match="1 to 1000 rows"):
         project.runs.table(limit=1001)
