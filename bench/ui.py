@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -62,31 +63,28 @@ PAGE = 100
 TARGETS_MS = {"table": 300.0, "compare": 200.0}
 
 
-def synthetic(n: int, steps: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` finished runs, each with METRICS metrics of ``steps`` points (a noisy decay)."""
+def synthetic(n: int, steps: int, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """``n`` finished runs, one at a time (20 million points do not fit in memory as Python
+    floats), each with METRICS metrics of ``steps`` points (a noisy decay)."""
     rng = random.Random(seed)
-    out = []
     for i in range(n):
         start = 1_700_000_000_000 + i * 60_000
         series = {}
         for k in range(METRICS):
             level = rng.random()
             series[f"m{k}"] = [level + 0.2 * rng.random() / (s + 1) for s in range(steps)]
-        out.append(
-            {
-                "id": uuid.UUID(int=rng.getrandbits(128)).hex,
-                "name": f"run-{i:05d}",
-                "start": start,
-                "series": series,
-                "params": {
-                    "model": rng.choice(("gbm", "rf", "lr")),
-                    "lr": f"{rng.uniform(0.001, 0.3):.4f}",
-                    "depth": str(rng.randint(2, 12)),
-                },
-                "tags": {"team": rng.choice(("risk", "growth", "core", "ops"))},
-            }
-        )
-    return out
+        yield {
+            "id": uuid.UUID(int=rng.getrandbits(128)).hex,
+            "name": f"run-{i:05d}",
+            "start": start,
+            "series": series,
+            "params": {
+                "model": rng.choice(("gbm", "rf", "lr")),
+                "lr": f"{rng.uniform(0.001, 0.3):.4f}",
+                "depth": str(rng.randint(2, 12)),
+            },
+            "tags": {"team": rng.choice(("risk", "growth", "core", "ops"))},
+        }
 
 
 def populate_shipyard(project_dir: str, n: int, steps: int, long: int) -> None:
@@ -170,10 +168,11 @@ def populate_mlflow(db_uri: str, artifact_root: str, n: int, steps: int) -> None
     exp_id = store.create_experiment(EXPERIMENT)
     location = store.get_experiment(exp_id).artifact_location
     with store.engine.begin() as conn:
-        run_rows, latest, param_rows, tag_rows = [], [], [], []
+        latest, param_rows, tag_rows = [], [], []
         for r in synthetic(n, steps):
             end = r["start"] + 30_000
-            run_rows.append(
+            conn.execute(
+                SqlRun.__table__.insert(),
                 {
                     "run_uuid": r["id"],
                     "name": r["name"],
@@ -189,7 +188,7 @@ def populate_mlflow(db_uri: str, artifact_root: str, n: int, steps: int) -> None
                     "lifecycle_stage": "active",
                     "artifact_uri": f"{location}/{r['id']}/artifacts",
                     "experiment_id": int(exp_id),
-                }
+                },
             )
             points = []
             for key, values in r["series"].items():
@@ -211,7 +210,6 @@ def populate_mlflow(db_uri: str, artifact_root: str, n: int, steps: int) -> None
             ]
             tags = {"mlflow.runName": r["name"], **r["tags"]}
             tag_rows += [{"run_uuid": r["id"], "key": k, "value": v} for k, v in tags.items()]
-        conn.execute(SqlRun.__table__.insert(), run_rows)
         conn.execute(SqlLatestMetric.__table__.insert(), latest)
         conn.execute(SqlParam.__table__.insert(), param_rows)
         conn.execute(SqlTag.__table__.insert(), tag_rows)
