@@ -96,8 +96,9 @@ def mlflow_venv() -> BenchVenv:
     return BenchVenv("mlflow-venv", digest(f"mlflow=={MLFLOW_VERSION}", *EXTRA_REQUIREMENTS))
 
 
-def enter_mlflow_venv(venv: BenchVenv) -> NoReturn:
-    """Make bench/.work/mlflow-venv if it is missing or stale, then re-run this script in it."""
+def enter_mlflow_venv(venv: BenchVenv, script: str = __file__) -> NoReturn:
+    """Make bench/.work/mlflow-venv if it is missing or stale, then re-run ``script`` (this
+    one by default) in it."""
     if not venv.ready():
         venv.create()
         wanted = f"mlflow=={MLFLOW_VERSION}"
@@ -122,7 +123,7 @@ def enter_mlflow_venv(venv: BenchVenv) -> NoReturn:
             )
         venv.mark_ready()
     env = {**os.environ, **MLFLOW_ENV, LAUNCHER: sys.executable}
-    venv.exec(Path(__file__).resolve(), sys.argv[1:], env)
+    venv.exec(Path(script).resolve(), sys.argv[1:], env)
 
 
 def requirements_of_mlflow(venv: BenchVenv) -> list[str]:
@@ -221,10 +222,11 @@ def populate_shipyard(project_dir: str, n: int) -> None:
             )
         param_rows += [{"run_id": r["id"], "key": k, "value": v} for k, v in r["params"].items()]
         tag_rows += [{"run_id": r["id"], "key": k, "value": v} for k, v in r["tags"].items()]
+    latest_rows = [{**m, "min_value": m["value"], "max_value": m["value"]} for m in metric_rows]
     with project.db.write() as conn:
         conn.execute(runs.insert(), run_rows)
         conn.execute(run_metrics.insert(), metric_rows)
-        conn.execute(run_latest_metrics.insert(), metric_rows)
+        conn.execute(run_latest_metrics.insert(), latest_rows)
         conn.execute(run_params.insert(), param_rows)
         conn.execute(run_tags.insert(), tag_rows)
     project.close()

@@ -45,7 +45,8 @@ def shared_project(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path
 def test_eight_processes_logging_at_once_lose_no_point(
     shared_project: tuple[Path, dict[str, str]],
 ) -> None:
-    """Every point of every worker is stored, every run finished, and the audit chain holds."""
+    """Every point of every worker is stored, each metric's range is right, every run
+    finished, and the audit chain holds."""
     root, env = shared_project
     procs = [
         subprocess.Popen(
@@ -70,6 +71,10 @@ def test_eight_processes_logging_at_once_lose_no_point(
             info = project.runs.get(run_id)
             assert info.status == "FINISHED" and info.tags == {"done": "yes"}
             assert info.metrics["loss"] == pytest.approx(1.0 / STEPS)
+            (row,) = project.runs.table(filter=f"attributes.run_id = '{run_id}'").rows
+            loss, acc = row.metrics["loss"], row.metrics["acc"]
+            assert (loss.min, loss.max) == (pytest.approx(1.0 / STEPS), 1.0)
+            assert (acc.min, acc.max) == (0.0, pytest.approx((STEPS - 1) / STEPS))
             assert len(project.runs.metric_history(run_id, "loss")) == STEPS
             assert len(project.runs.metric_history(run_id, "acc")) == STEPS
         assert project.audit.verify().ok

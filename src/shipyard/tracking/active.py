@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
@@ -647,35 +647,54 @@ def _insert_points(
 
 
 def _upsert_latest(conn: Connection, points: list[tuple[str, str, int, int, float]]) -> None:
-    """Keep run_latest_metrics at the point with the highest (step, timestamp) per key."""
-    best: dict[tuple[str, str], tuple[str, str, int, int, float]] = {}
-    for p in points:
-        k = (p[0], p[1])
-        cur = best.get(k)
-        if cur is None or (p[2], p[3]) >= (cur[2], cur[3]):
-            best[k] = p
-    fields = ("run_id", "key", "step", "timestamp", "value")
-    rows = [dict(zip(fields, p, strict=True)) for p in best.values()]
+    """Keep run_latest_metrics at the point with the highest (step, timestamp) per key, and
+    at the lowest and highest value ever logged for it.
+
+    One upsert per batch: the range is folded in by the database (``min``/``max`` of the
+    stored and the new value inside ON CONFLICT DO UPDATE), which reads the row it locked,
+    so concurrent writers to one run never lose a point's value from the range."""
+    best: dict[tuple[str, str], list[Any]] = {}
+    for run_id, key, step, ts, value in points:
+        cur = best.get((run_id, key))
+        if cur is None:
+            best[(run_id, key)] = [run_id, key, step, ts, value, value, value]
+            continue
+        if (step, ts) >= (cur[2], cur[3]):
+            cur[2], cur[3], cur[4] = step, ts, value
+        if value < cur[5]:
+            cur[5] = value
+        if value > cur[6]:
+            cur[6] = value
+    fields = ("run_id", "key", "step", "timestamp", "value", "min_value", "max_value")
+    rows = [dict(zip(fields, row, strict=True)) for row in best.values()]
+    target = run_latest_metrics.c
+    ins: Any
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        ins: Any = pg_insert(run_latest_metrics)
+        ins = pg_insert(run_latest_metrics)
+        lowest = func.least(target.min_value, ins.excluded.min_value)
+        highest = func.greatest(target.max_value, ins.excluded.max_value)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         ins = sqlite_insert(run_latest_metrics)
-    target = run_latest_metrics.c
+        # SQLite's min() and max() with two arguments are scalar functions.
+        lowest = func.min(target.min_value, ins.excluded.min_value)
+        highest = func.max(target.max_value, ins.excluded.max_value)
     newer = (ins.excluded.step > target.step) | (
         (ins.excluded.step == target.step) & (ins.excluded.timestamp >= target.timestamp)
     )
     stmt = ins.on_conflict_do_update(
         index_elements=[target.run_id, target.key],
         set_={
-            "step": ins.excluded.step,
-            "timestamp": ins.excluded.timestamp,
-            "value": ins.excluded.value,
+            # Every SET expression reads the row as it was, so ``newer`` holds for all three.
+            "step": case((newer, ins.excluded.step), else_=target.step),
+            "timestamp": case((newer, ins.excluded.timestamp), else_=target.timestamp),
+            "value": case((newer, ins.excluded.value), else_=target.value),
+            "min_value": lowest,
+            "max_value": highest,
         },
-        where=newer,
     )
     conn.execute(stmt, rows)
 

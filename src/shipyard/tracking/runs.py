@@ -16,7 +16,7 @@ import builtins
 import math
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,12 +47,14 @@ from shipyard.tracking.active import (
     write_tags,
 )
 from shipyard.tracking.records import RunRecord, load_records
-from shipyard.tracking.series import MetricPoint, MetricSeries, downsample
+from shipyard.tracking.series import MetricPoint, MetricSeries, series_of
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models
+    from shipyard.tracking.comparison import RunComparison
+    from shipyard.tracking.table import RunTable, TableQuery
 
 __all__ = ["ActiveRun", "Experiment", "MetricSeries", "RunInfo", "Runs"]
 
@@ -102,7 +104,8 @@ class RunInfo(ReadModel):
 
 class Runs:
     """Service for runs: ``start``, ``get``, ``list``, plus ``attach``, ``compare``,
-    ``delete``, ``restore``, ``metric_history``, ``metric_series`` and ``experiments``."""
+    ``delete``, ``restore``, ``metric_history``, ``metric_series``, ``experiments`` and the
+    views a web UI needs: ``table`` (and its CSV export ``table_csv``) and ``comparison``."""
 
     def __init__(self, ctx: ServiceContext, *, datasets: Datasets, models: Models) -> None:
         self._ctx = ctx
@@ -392,31 +395,147 @@ class Runs:
             ids = [r[0] for r in conn.execute(stmt)]
             return _load(conn, ids)
 
+    def table(
+        self,
+        *,
+        experiments: Iterable[str] | None = None,
+        filter: str | None = None,
+        order_by: str | None = None,
+        stat: str = "last",
+        columns: Iterable[str] | None = None,
+        include_deleted: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> RunTable:
+        """One page of the runs table: the runs of ``experiments`` (names; None: all) that
+        pass ``filter`` (the grammar of :meth:`list`), sorted on one ``order_by`` term (a
+        metric on its ``stat``: last, min or max value; default newest first), with the
+        ``columns`` chosen (``params.KEY``, ``metrics.KEY``, ``tags.KEY``; None: every param
+        and metric key of the page's runs) and the count of all matching runs.
+
+        >>> project.runs.table(order_by="metrics.loss ASC", stat="min", limit=50)  # doctest: +SKIP
+
+        Raises:
+            NotFoundError: an experiment does not exist.
+            FilterSyntaxError: the filter, the order-by term or a column does not parse.
+            InvalidInputError: a bad page, stat or column.
+        """
+        from shipyard.tracking.table import build_table
+
+        query = _table_query(experiments, filter, order_by, stat, columns, include_deleted)
+        with self._ctx.db.read() as conn:
+            return build_table(conn, query, offset=offset, limit=limit)
+
+    def table_csv(
+        self,
+        *,
+        experiments: Iterable[str] | None = None,
+        filter: str | None = None,
+        order_by: str | None = None,
+        stat: str = "last",
+        columns: Iterable[str] | None = None,
+        include_deleted: bool = False,
+    ) -> Iterator[str]:
+        """The whole filtered runs table (as :meth:`table` selects and orders it) as CSV
+        text, produced in chunks as it is read; a metric gives three columns (last value,
+        ``min(...)``, ``max(...)``). The query is checked before the first chunk is asked
+        for, so errors raise here.
+
+        Raises:
+            the errors of :meth:`table`.
+        """
+        from shipyard.tracking.table import csv_lines
+
+        query = _table_query(experiments, filter, order_by, stat, columns, include_deleted)
+        with self._ctx.db.read() as conn:
+            query.statement(conn)  # raise a bad query now, not in the middle of a stream
+            query.chosen_columns()
+        return csv_lines(self._ctx.db.read, query)
+
+    def table_columns(
+        self, experiments: Iterable[str] | None = None
+    ) -> dict[str, builtins.list[str]]:
+        """Every param, metric and tag key the runs of ``experiments`` (names; None: all)
+        have: what a runs table's column chooser offers, by kind.
+
+        Raises:
+            NotFoundError: an experiment does not exist.
+        """
+        from shipyard.tracking.table import available_keys
+
+        query = _table_query(experiments, None, None, "last", None, True)
+        with self._ctx.db.read() as conn:
+            return available_keys(conn, query.experiment_ids(conn))
+
     def compare(self, run_ids: Iterable[str]) -> dict[str, Any]:
         """Parameters and metrics of several runs side by side; ``differs`` marks the keys
         whose values are not all equal."""
+        from shipyard.tracking.comparison import side_by_side
+
         infos = [self.get(r) for r in run_ids]
         if len(infos) < 2:
             raise InvalidInputError("compare needs at least two runs")
-
-        def table(attr: str) -> list[dict[str, Any]]:
-            keys = sorted({k for i in infos for k in getattr(i, attr)})
-            rows = []
-            for k in keys:
-                values = [getattr(i, attr).get(k) for i in infos]
-                rows.append(
-                    {"key": k, "values": values, "differs": len(set(map(repr, values))) > 1}
-                )
-            return rows
-
         return {
             "runs": [
                 {"id": i.id, "name": i.name, "experiment": i.experiment, "status": i.status}
                 for i in infos
             ],
-            "params": table("params"),
-            "metrics": table("metrics"),
+            "params": [d.to_dict() for d in side_by_side([i.params for i in infos])],
+            "metrics": [d.to_dict() for d in side_by_side([i.metrics for i in infos])],
         }
+
+    def comparison(
+        self,
+        run_ids: Iterable[str],
+        *,
+        metrics: Iterable[str] | None = None,
+        group_by: str | None = None,
+        max_points: int = 2000,
+    ) -> RunComparison:
+        """What a comparison page of 2 to 20 runs draws: parameter differences, each metric's
+        last/min/max, the series of ``metrics`` (None: every metric the runs have) downsampled
+        to ``max_points`` each (see :meth:`metric_series`), with ``group_by`` a parameter,
+        the mean ± std band per step of each group's runs, and parallel-coordinates axes.
+
+        >>> project.runs.comparison(ids, metrics=["loss"], group_by="model")  # doctest: +SKIP
+
+        Raises:
+            NotFoundError: a run does not exist.
+            InvalidInputError: fewer than 2 or more than 20 runs, a run given twice, or
+                ``max_points`` outside 2..2000.
+        """
+        from shipyard.tracking.comparison import MAX_POINTS, MAX_RUNS, build_comparison
+        from shipyard.tracking.series import MIN_POINTS
+        from shipyard.tracking.table import load_rows
+
+        given = builtins.list(run_ids)
+        if not 2 <= len(given) <= MAX_RUNS:
+            raise InvalidInputError(
+                f"a comparison holds 2 to {MAX_RUNS} runs, not {len(given)}; pick fewer runs"
+                if len(given) > MAX_RUNS
+                else f"a comparison holds 2 to {MAX_RUNS} runs, not {len(given)}"
+            )
+        if not MIN_POINTS <= max_points <= MAX_POINTS:
+            raise InvalidInputError(
+                f"max_points must be between {MIN_POINTS} and {MAX_POINTS}, not {max_points}"
+            )
+        with self._ctx.db.read() as conn:
+            ids = [resolve_run_id(conn, r) for r in given]
+            if len(set(ids)) < len(ids):
+                raise InvalidInputError("a run is given twice; compare distinct runs")
+            rows = load_rows(conn, ids, None)
+            keys = (
+                sorted({k for r in rows for k in r.metrics})
+                if metrics is None
+                else builtins.list(dict.fromkeys(metrics))
+            )
+            series = {
+                (r.id, key): series_of(conn, r.id, key, max_points)
+                for key in keys
+                for r in rows
+                if key in r.metrics
+            }
+        return build_comparison(rows, series, keys, group_by, max_points)
 
     def metric_history(
         self, run_id: str, key: str, *, offset: int = 0, limit: int | None = None
@@ -435,9 +554,12 @@ class Runs:
             NotFoundError: no such run.
             InvalidInputError: ``max_points`` below 2.
         """
-        points = self._points(run_id, key)
-        kept = points if max_points is None else downsample(points, max_points)
-        return MetricSeries(key, kept, downsampled=len(kept) < len(points), total=len(points))
+        if max_points is None:
+            points = self._points(run_id, key)
+            return MetricSeries(key, points, downsampled=False, total=len(points))
+        with self._ctx.db.read() as conn:
+            full = resolve_run_id(conn, run_id)
+            return series_of(conn, full, key, max_points)
 
     def _points(
         self, run_id: str, key: str, *, offset: int = 0, limit: int | None = None
@@ -546,6 +668,26 @@ def _client_document(doc: Mapping[str, Any], what: str) -> dict[str, Any]:
     if not isinstance(doc, Mapping):
         raise InvalidInputError(f"the run's {what} must be a JSON object")
     return dict(clean(doc, what, 0))
+
+
+def _table_query(
+    experiments: Iterable[str] | None,
+    filter: str | None,
+    order_by: str | None,
+    stat: str,
+    columns: Iterable[str] | None,
+    include_deleted: bool,
+) -> TableQuery:
+    from shipyard.tracking.table import TableQuery
+
+    return TableQuery(
+        experiments=None if experiments is None else tuple(experiments),
+        filter=filter,
+        order_by=order_by,
+        stat=stat,  # type: ignore[arg-type]  # TableQuery.statement checks it
+        columns=None if columns is None else tuple(columns),
+        include_deleted=include_deleted,
+    )
 
 
 def _ensure_experiment(tx: AuditedTransaction, name: str) -> int:

@@ -38,7 +38,7 @@ from shipyard.tracking.search import (
     parse_order_by,
 )
 
-__all__ = ["apply_order", "compile_filter", "search_runs_stmt"]
+__all__ = ["METRIC_STATS", "apply_order", "compile_filter", "search_runs_stmt"]
 
 
 _KEYED_TABLES = {"metric": run_latest_metrics, "param": run_params, "tag": run_tags}
@@ -200,12 +200,18 @@ def _code_point_order_postgresql(element: _CodePointOrder, compiler: SQLCompiler
     return f'({_args(element, compiler, **kw)[0]}) COLLATE "C"'
 
 
-def _sort_key(term: OrderTerm) -> tuple[ColumnElement[Any], bool, bool]:
+#: Which value of a metric an ordering reads: its last point, or the lowest or highest value
+#: ever logged (kept in run_latest_metrics at write time).
+METRIC_STATS: dict[str, str] = {"last": "value", "min": "min_value", "max": "max_value"}
+
+
+def _sort_key(term: OrderTerm, metric_stat: str = "last") -> tuple[ColumnElement[Any], bool, bool]:
     """(expression, may be NULL, is a string) for one order-by term."""
     if term.entity in _KEYED_TABLES:
         table = _KEYED_TABLES[term.entity]
+        stat = METRIC_STATS[metric_stat] if term.entity == "metric" else "value"
         value = (
-            select(table.c.value)
+            select(table.c[stat])
             .where(table.c.run_id == runs.c.id, table.c.key == literal(term.key, String))
             .correlate(runs)
             .scalar_subquery()
@@ -223,15 +229,25 @@ def _sort_key(term: OrderTerm) -> tuple[ColumnElement[Any], bool, bool]:
     return column, term.key == "end_time", term.key not in NUMERIC_ATTRIBUTES
 
 
-def apply_order(stmt: Select[Any], terms: Sequence[OrderTerm]) -> Select[Any]:
-    """Add ORDER BY for ``terms`` to a select over ``runs``, then ``start_time DESC, id``.
+def apply_order(
+    stmt: Select[Any], terms: Sequence[OrderTerm], *, metric_stat: str = "last"
+) -> Select[Any]:
+    """Add ORDER BY for ``terms`` to a select over ``runs``, then ``start_time DESC, id``;
+    metric terms sort on ``metric_stat`` (a key of :data:`METRIC_STATS`).
 
     Runs without the key sort last in both directions: ``key IS NULL`` is ordered first,
     which works alike on SQLite and PostgreSQL.
+
+    Raises:
+        InvalidInputError: ``metric_stat`` is not last, min or max.
     """
+    if metric_stat not in METRIC_STATS:
+        raise InvalidInputError(
+            f"a metric sorts on its last, min or max value, not {metric_stat!r}"
+        )
     clauses: list[ColumnElement[Any]] = []
     for term in terms:
-        key, nullable, is_text = _sort_key(term)
+        key, nullable, is_text = _sort_key(term, metric_stat)
         if nullable:
             clauses.append(key.is_(None))
         ordered = _CodePointOrder(key) if is_text else key
@@ -248,8 +264,10 @@ def search_runs_stmt(
     include_deleted: bool = False,
     limit: int | None = None,
     bare_attributes: bool = False,
+    metric_stat: str = "last",
 ) -> Select[Any]:
-    """A SELECT of ``runs.id`` for the runs that pass a filter, in order.
+    """A SELECT of ``runs.id`` for the runs that pass a filter, in order (metric terms on
+    ``metric_stat``: see :func:`apply_order`).
 
     >>> stmt = search_runs_stmt("metrics.auc > 0.8", "metrics.auc DESC", limit=100)
 
@@ -268,5 +286,5 @@ def search_runs_stmt(
         stmt = stmt.where(runs.c.experiment_id.in_(list(experiment_ids)))
     if not include_deleted:
         stmt = stmt.where(runs.c.lifecycle == "active")
-    stmt = apply_order(stmt, terms)
+    stmt = apply_order(stmt, terms, metric_stat=metric_stat)
     return stmt if limit is None else stmt.limit(limit)

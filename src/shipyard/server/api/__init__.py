@@ -13,6 +13,7 @@ from shipyard.server.api import (
     deployments,
     governance,
     models,
+    run_views,
     runs,
     users,
     webhooks,
@@ -21,9 +22,11 @@ from shipyard.server.api import (
 __all__ = ["router"]
 
 router = APIRouter()
+# run_views before runs: its /runs/table would otherwise match /runs/{run_id}.
 for _module in (
     datasets,
     contracts,
+    run_views,
     runs,
     models,
     governance,

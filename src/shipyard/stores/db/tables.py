@@ -280,11 +280,13 @@ run_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),  # milliseconds since the epoch
     Column("value", Float, nullable=False),
-    Index("ix_run_metrics_run_key_step", "run_id", "key", "step"),
+    # Its entries end with the row id, so a series comes out in (step, timestamp, id) order
+    # without a sort.
+    Index("ix_run_metrics_run_key_step_time", "run_id", "key", "step", "timestamp"),
 )
 
-# The last point of each metric (highest step, then latest time): what filters and ordering
-# use, so that searching many runs never scans every point.
+# The last point of each metric (highest step, then latest time) and its range: what filters
+# and ordering use, so that searching many runs never scans every point.
 run_latest_metrics = Table(
     "run_latest_metrics",
     metadata,
@@ -293,6 +295,9 @@ run_latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
+    # The lowest and highest value of every point logged so far (kept at write time).
+    Column("min_value", Float, nullable=False),
+    Column("max_value", Float, nullable=False),
     Index("ix_run_latest_metrics_key_value", "key", "value"),
 )
 

@@ -1,0 +1,301 @@
+"""What the runs pages read, on SQLite and PostgreSQL: each metric's last, lowest and highest
+value kept on every logging path; the runs table (filter, sort on last/min/max, columns, count,
+CSV); the comparison of runs (param differences, downsampled series, group bands, parallel
+coordinates)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.project import Project
+from shipyard.tracking.series import MetricPoint, downsample, kept_indices
+from shipyard.tracking.table import MetricCell
+
+LOSSES = {
+    # name: (model, lr, loss per step)
+    "a": ("gbm", "0.1", [0.9, 0.2, 0.5]),
+    "b": ("lr", "0.3", [0.8, 0.4, 0.6]),
+    "c": ("gbm", "0.2", [0.7, 0.1, 0.3]),
+    "d": ("rf", "=1+1", [0.95, 0.9, 0.85]),
+}
+
+
+@pytest.fixture
+def four_runs(project: Project) -> dict[str, str]:
+    """Four finished runs of experiment "exp" (and one of "other"), each with a three-step
+    loss series, params model and lr, and a tag."""
+    ids = {}
+    for name, (model, lr, losses) in LOSSES.items():
+        with project.start_run("exp", name=name, tags={"team": name.upper()}) as run:
+            run.log_params({"model": model, "lr": lr})
+            run.log_points([("loss", v, s, None) for s, v in enumerate(losses)])
+        ids[name] = run.id
+    with project.start_run("other", name="elsewhere") as run:
+        run.log_metric("loss", 0.0)
+    return ids
+
+
+def cell(project: Project, run_id: str, key: str) -> MetricCell:
+    (row,) = project.runs.table(filter=f"attributes.run_id = '{run_id}'").rows
+    return row.metrics[key]
+
+
+# -- ranges kept at write time --------------------------------------------------------------------
+
+
+def test_every_local_logging_path_keeps_last_min_and_max(project: Project) -> None:
+    """Buffered points, explicit batches (``log_points``), ``log_batch`` (what remote clients
+    send) and points logged out of step order all leave the last point (highest step) with the
+    lowest and highest value ever logged."""
+    with project.start_run("ranges") as run:
+        run.log_metric("m", 5.0, step=10)
+        run.log_metric("m", -2.0, step=3)  # older step: the last value stays 5.0
+        run.flush()
+        run.log_points([("m", 7.5, 11, None), ("m", 1.0, 4, None)])
+        run.log_batch([("m", 0.5, 1_700_000_000_000, 12), ("m", 9.0, 1_700_000_000_001, 2)])
+        run.log_metric("n", 3.0)  # a single point: its own range
+    assert cell(project, run.id, "m") == MetricCell(last=0.5, min=-2.0, max=9.0, step=12)
+    assert cell(project, run.id, "n") == MetricCell(last=3.0, min=3.0, max=3.0, step=0)
+
+
+def test_a_resumed_run_widens_the_range_it_had(project: Project) -> None:
+    """Attaching to a run and logging more points keeps the earlier minimum and maximum."""
+    with project.start_run("ranges") as run:
+        run.log_points([("m", 1.0, 0, None), ("m", 2.0, 1, None)])
+    attached = project.runs.attach(run.id)
+    attached.log_points([("m", 1.5, None, None)])
+    assert cell(project, run.id, "m") == MetricCell(last=1.5, min=1.0, max=2.0, step=2)
+
+
+# -- the runs table -------------------------------------------------------------------------------
+
+
+def test_table_sorts_on_a_metrics_last_min_or_max(
+    project: Project, four_runs: dict[str, str]
+) -> None:
+    """The same runs come in the order of the statistic asked for, runs of other experiments
+    left out, and the total counts them all."""
+
+    def names(stat: str, order: str = "ASC") -> list[str]:
+        page = project.runs.table(experiments=["exp"], order_by=f"metrics.loss {order}", stat=stat)
+        assert page.total == 4
+        return [r.name for r in page.rows]
+
+    assert names("last") == ["c", "a", "b", "d"]  # 0.3 0.5 0.6 0.85
+    assert names("min") == ["c", "a", "b", "d"]  # 0.1 0.2 0.4 0.85
+    assert names("max", "DESC") == ["d", "a", "b", "c"]  # 0.95 0.9 0.8 0.7
+
+
+def test_table_filters_pages_and_counts(project: Project, four_runs: dict[str, str]) -> None:
+    """A filter of the `runs list` grammar narrows the runs; a page holds ``limit`` rows from
+    ``offset`` and ``total`` counts every match."""
+    page = project.runs.table(
+        experiments=["exp"],
+        filter="params.model = 'gbm' or metrics.loss > 0.8",
+        order_by="attributes.run_name ASC",
+        offset=1,
+        limit=1,
+    )
+    assert page.total == 3 and [r.name for r in page.rows] == ["c"]
+    by_param = project.runs.table(order_by="params.lr DESC", filter="params.lr IS NOT NULL")
+    assert [r.name for r in by_param.rows] == ["d", "b", "c", "a"]
+
+
+def test_table_shows_the_chosen_columns_or_every_key_of_the_page(
+    project: Project, four_runs: dict[str, str]
+) -> None:
+    """Chosen columns bring only their cells (tags too); without a choice every param and
+    metric of the page's runs is a column; the column catalog lists every key."""
+    page = project.runs.table(experiments=["exp"], columns=["tags.team", "metrics.loss"])
+    assert [str(c) for c in page.columns] == ["tags.team", "metrics.loss"]
+    row = next(r for r in page.rows if r.name == "a")
+    assert row.params == {} and row.tags == {"team": "A"}
+    assert row.metrics["loss"] == MetricCell(last=0.5, min=0.2, max=0.9, step=2)
+    default = project.runs.table(experiments=["exp"])
+    assert [str(c) for c in default.columns] == ["params.lr", "params.model", "metrics.loss"]
+    assert project.runs.table_columns(["exp"]) == {
+        "params": ["lr", "model"],
+        "metrics": ["loss"],
+        "tags": ["team"],
+    }
+
+
+def test_table_refuses_bad_requests_with_the_fix(
+    project: Project, four_runs: dict[str, str]
+) -> None:
+    """An unknown experiment, two sort terms, min on a param, an attribute as a column and
+    a page beyond the limit are refused with a message that says what to do."""
+    with pytest.raises(NotFoundError, match="no experiment 'nope'"):
+        project.runs.table(experiments=["nope"])
+    with pytest.raises(InvalidInputError, match="one term"):
+        project.runs.table(order_by="metrics.loss, params.lr")
+    with pytest.raises(InvalidInputError, match=r"order by metrics\.KEY"):
+        project.runs.table(order_by="params.lr", stat="min")
+    with pytest.raises(InvalidInputError, match=r"params\.KEY, metrics\.KEY or tags\.KEY"):
+        project.runs.table(columns=["attributes.status"])
+    with pytest.raises(InvalidInputError, match="1 to 1000 rows"):
+        project.runs.table(limit=1001)
+
+
+def test_csv_export_has_every_matching_run_in_order_and_defuses_formulas(
+    project: Project, four_runs: dict[str, str]
+) -> None:
+    """The export holds every filtered run in the table's order, a metric as last, min and
+    max, and a text cell starting with '=' behind an apostrophe (numbers left alone)."""
+    text = "".join(
+        project.runs.table_csv(
+            experiments=["exp"],
+            order_by="metrics.loss DESC",
+            stat="max",
+            filter="params.lr != '0.3'",
+        )
+    )
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["name"] for r in rows] == ["d", "a", "c"]
+    a = rows[1]
+    assert (a["metrics.loss"], a["min(metrics.loss)"], a["max(metrics.loss)"]) == (
+        "0.5",
+        "0.2",
+        "0.9",
+    )
+    assert rows[0]["params.lr"] == "'=1+1" and a["params.lr"] == "0.1"
+    assert a["id"] == four_runs["a"] and a["start_time"].endswith("+00:00")
+
+
+def test_csv_export_refuses_a_bad_filter_before_streaming(project: Project) -> None:
+    """A filter that does not parse raises at the call, not in the middle of the download."""
+    with pytest.raises(InvalidInputError, match="position"):
+        project.runs.table_csv(filter="metrics.loss >")
+
+
+# -- comparison -----------------------------------------------------------------------------------
+
+
+def test_comparison_marks_param_differences_and_builds_parallel_axes(
+    project: Project, four_runs: dict[str, str]
+) -> None:
+    """Params that differ are marked, metrics carry last/min/max per run, and the parallel
+    coordinates have a numeric axis for numbers and a text axis otherwise."""
+    ids = [four_runs[n] for n in ("a", "c")]
+    c = project.runs.comparison(ids, metrics=["loss"])
+    assert [r["name"] for r in c.runs] == ["a", "c"]
+    params = {p.key: (p.values, p.differs) for p in c.params}
+    assert params == {"lr": (["0.1", "0.2"], True), "model": (["gbm", "gbm"], False)}
+    assert [m.cells for m in c.metrics] == [
+        [MetricCell(0.5, 0.2, 0.9, 2), MetricCell(0.3, 0.1, 0.7, 2)]
+    ]
+    axes = {a.name: (a.numeric, a.values) for a in c.parallel}
+    assert axes == {
+        "params.lr": (True, [0.1, 0.2]),
+        "params.model": (False, ["gbm", "gbm"]),
+        "metrics.loss": (True, [0.5, 0.3]),
+    }
+    with_text = project.runs.comparison([four_runs["a"], four_runs["d"]])
+    assert {a.name: a.numeric for a in with_text.parallel}["params.lr"] is False
+
+
+def test_group_bands_are_numpys_mean_and_std_per_step(
+    project: Project, four_runs: dict[str, str]
+) -> None:
+    """Grouped by model, each group's band is numpy's mean and standard deviation of its runs'
+    values at each step; a run without the metric leaves a gap in the count."""
+    c = project.runs.comparison(list(four_runs.values()), metrics=["loss"], group_by="model")
+    bands = {g.group: g for g in c.groups}
+    assert list(bands) == ["gbm", "lr", "rf"]
+    gbm = np.array([LOSSES["a"][2], LOSSES["c"][2]])
+    assert bands["gbm"].steps == [0, 1, 2] and bands["gbm"].count == [2, 2, 2]
+    assert bands["gbm"].mean == pytest.approx(gbm.mean(axis=0).tolist())
+    assert bands["gbm"].std == pytest.approx(gbm.std(axis=0).tolist())
+    assert bands["lr"].std == [0.0, 0.0, 0.0]
+    assert sorted(bands["gbm"].runs) == sorted([four_runs["a"], four_runs["c"]])
+
+
+def test_comparison_downsamples_series_and_keeps_a_spike(project: Project) -> None:
+    """A 5,000-point series comes back within max_points with its single spike, its first and
+    its last point; the band of a group still spans every step range."""
+    ids = []
+    for n in range(2):
+        with project.start_run("long", name=f"long-{n}") as run:
+            run.log_params({"model": "gbm"})
+            run.log_points(
+                [("loss", 100.0 if s == 3131 and n == 0 else 1.0 / (s + 1), s, None)
+                 for s in range(5000)]
+            )  # fmt: skip
+        ids.append(run.id)
+    c = project.runs.comparison(ids, metrics=["loss"], group_by="model", max_points=200)
+    first = next(s for s in c.series if s.run_id == ids[0])
+    assert first.downsampled and first.total == 5000 and len(first.steps) <= 200
+    assert 100.0 in first.values and first.steps[first.values.index(100.0)] == 3131
+    assert (first.steps[0], first.steps[-1]) == (0, 4999)
+    (band,) = c.groups
+    assert band.steps[0] == 0 and band.steps[-1] == 4999 and len(band.steps) <= 200
+
+
+def test_comparison_refuses_too_few_too_many_or_repeated_runs(
+    project: Project, four_runs: dict[str, str]
+) -> None:
+    """One run, 21 runs or a run twice are refused before anything is read."""
+    a = four_runs["a"]
+    with pytest.raises(InvalidInputError, match="2 to 20 runs"):
+        project.runs.comparison([a])
+    with pytest.raises(InvalidInputError, match="pick fewer"):
+        project.runs.comparison([a] * 21)
+    with pytest.raises(InvalidInputError, match="twice"):
+        project.runs.comparison([a, a[:12]])
+    with pytest.raises(NotFoundError):
+        project.runs.comparison([a, "ffff0000"])
+
+
+# -- downsampling ---------------------------------------------------------------------------------
+
+
+def _reference(steps: list[int], values: list[float], max_points: int) -> list[int]:
+    """The downsampling rule written plainly: first, last, and per integer step bucket the
+    first lowest and the first highest point."""
+    n = len(steps)
+    if n <= max_points:
+        return list(range(n))
+    buckets = (max_points - 2) // 2
+    if buckets == 0:
+        return [0, n - 1]
+    low, high = steps[1], steps[n - 2]
+    span = high - low + 1
+    groups: dict[int, list[int]] = {}
+    for i in range(1, n - 1):
+        groups.setdefault((steps[i] - low) * buckets // span, []).append(i)
+    kept = [0]
+    for members in groups.values():
+        lo = min(members, key=lambda i: values[i])
+        hi = max(members, key=lambda i: values[i])
+        kept.extend(sorted({lo, hi}))
+    return [*kept, n - 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-(2**62), 2**62), st.sampled_from([0.0, 1.0, -1.0, 2.5, 7.0])),
+        min_size=0,
+        max_size=80,
+    ),
+    st.integers(2, 30),
+)
+def test_numpy_downsampling_is_the_plain_rule(points: list[Any], max_points: int) -> None:
+    """For any series (huge steps, repeated steps and tied values included) the numpy
+    reduction keeps exactly the points of the plain rule."""
+    points.sort(key=lambda p: p[0])
+    steps = [p[0] for p in points]
+    values = [p[1] for p in points]
+    assert kept_indices(steps, values, max_points) == _reference(steps, values, max_points)
+    series = [MetricPoint(s, 0, v) for s, v in points]
+    assert downsample(series, max_points) == [
+        series[i] for i in _reference(steps, values, max_points)
+    ]
