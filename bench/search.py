@@ -83,8 +83,11 @@ def build(db: Database, n_runs: int) -> None:
                 }
             )
             for key in METRICS:
-                point = {"step": 10, "timestamp": start, "value": rng.random()}
-                metric_rows.append({"run_id": run_id, "key": key, **point})
+                value = rng.random()
+                point = {"step": 10, "timestamp": start, "value": value}
+                metric_rows.append(
+                    {"run_id": run_id, "key": key, "min_value": value, "max_value": value, **point}
+                )
             for key in PARAMS:
                 value = rng.choice(("gbm", "rf", "lr")) if key == "model" else str(rng.random())
                 param_rows.append({"run_id": run_id, "key": key, "value": value})

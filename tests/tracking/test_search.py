@@ -108,7 +108,15 @@ def store(db: Database, rows: Sequence[RunRow]) -> None:
             ],
         )
         metric_rows = [
-            {"run_id": r.id, "key": k, "step": 0, "timestamp": 0, "value": v}
+            {
+                "run_id": r.id,
+                "key": k,
+                "step": 0,
+                "timestamp": 0,
+                "value": v,
+                "min_value": v,
+                "max_value": v,
+            }
             for r in rows
             for k, v in r.metrics.items()
         ]
