@@ -98,7 +98,7 @@ def total(html: str) -> int:
 def figures(html: str, section: str) -> list[dict[str, Any]]:
     """The plotly figures of the ``data-figure`` attributes inside the element ``section``."""
     start = html.index(f'id="{section}"')
-    end = html.find('<h2>', start)
+    end = html.find("<h2>", start)
     part = html[start : end if end != -1 else len(html)]
     return [json.loads(unescape(f)) for f in re.findall(r'data-figure="([^"]*)"', part)]
 
@@ -154,7 +154,6 @@ def test_htmx_gets_only_the_table_part_and_history_gets_the_page(viewer: TestCli
     any other request) gets the whole page."""
     swap = {"HX-Request": "true", "HX-Target": "runs-view"}
     fragment = viewer.get("/runs?filter=params.model+%3D+%27lr%27", headers=swap).text
-    assert fragment.lstrip().startswith("{#") is False
     assert '<div id="runs-view"' in fragment and "<html" not in fragment
     assert total(fragment) == 10
     restore = viewer.get("/runs", headers={**swap, "HX-History-Restore-Request": "true"}).text
@@ -227,8 +226,8 @@ def test_the_comparison_draws_a_line_per_run_and_metric_bands_per_group_and_parc
     viewer: TestClient, project: Project
 ) -> None:
     """Six runs, two metrics, grouped by model: a chart per metric with a line per run,
-    a band and a mean line per group (3 groups), one parallel-coordinates chart whose axes
-    are the differing params (lr, model) and the two metrics."""
+    a band and a mean line per group (3 groups), and a parallel-coordinates chart with a
+    line per run across the differing params (lr, model) and the two metrics."""
     ids = _run_ids(project)
     picked = [ids[f"{MODELS[i % 3]}-{i:02d}"] for i in range(6)]
     query = "&".join(f"run={r}" for r in picked)
@@ -242,14 +241,13 @@ def test_the_comparison_draws_a_line_per_run_and_metric_bands_per_group_and_parc
     fills = [t for t in bands[0]["data"] if t.get("fill") == "toself"]
     assert len(fills) == 3 and all(len(t["x"]) == 40 for t in fills)
     (parallel,) = figures(html, "parallel-chart")
-    (trace,) = parallel["data"]
-    assert trace["type"] == "parcoords"
-    assert [d["label"] for d in trace["dimensions"]] == [
-        "params.lr",
-        "params.model",
-        "metrics.auc",
-        "metrics.loss",
-    ]
+    axes = ["params.lr", "params.model", "metrics.auc", "metrics.loss"]
+    assert parallel["layout"]["xaxis"]["ticktext"] == axes
+    assert [len(t["x"]) for t in parallel["data"]] == [4] * 6  # a line per run over 4 axes
+    # gbm-00 has the lowest lr, auc and last loss: the bottom of each number axis
+    first = parallel["data"][0]
+    assert first["y"] == [0.0, 0.0, 0.0, 0.0] and first["name"].startswith("gbm-00")
+    assert parallel["data"][5]["y"] == [1.0, 1.0, 1.0, 1.0]  # rf-05: the top of each
     # params: the differing ones marked, the same (depth) folded away
     assert re.findall(r'<tr class="differs"><th>([^<]+)</th>', html)[:2] == ["lr", "model"]
     assert '<details id="same-params"><summary>1 parameter' in html

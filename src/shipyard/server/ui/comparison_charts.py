@@ -131,7 +131,8 @@ def group_bands(key: str, group_by: str, groups: Sequence[GroupBand]) -> Figure:
         data.append(
             {
                 "type": "scatter",
-                "mode": "lines",
+                "mode": "lines" if len(band.steps) > 1 else "markers",
+                "error_y": {"type": "data", "array": band.std, "visible": len(band.steps) == 1},
                 "name": f"{name} ({len(band.runs)} run{'s' if len(band.runs) != 1 else ''})",
                 "legendgroup": name,
                 "x": band.steps,
@@ -151,50 +152,99 @@ def group_bands(key: str, group_by: str, groups: Sequence[GroupBand]) -> Figure:
     }
 
 
-def _dimension(axis: ParallelAxis) -> dict[str, Any]:
+def _positions(axis: ParallelAxis) -> tuple[list[float | None], list[tuple[float, str]]]:
+    """Each run's place on ``axis`` between 0 (bottom) and 1 (top), and the axis's labels
+    (place, text): a number axis spans its lowest to highest value; a text axis spreads its
+    distinct values evenly. A run without a value has no place (its line breaks there)."""
     if axis.numeric:
-        return {"label": axis.name, "values": axis.values}
-    # A text axis: each distinct value gets a position, labelled with the value.
+        numbers = [float(v) for v in axis.values if v is not None]
+        if not numbers:
+            return [None] * len(axis.values), []
+        low, high = min(numbers), max(numbers)
+        if low == high:
+            return [None if v is None else 0.5 for v in axis.values], [(0.5, f"{low:.4g}")]
+        span = high - low
+        places = [None if v is None else (float(v) - low) / span for v in axis.values]
+        return places, [(0.0, f"{low:.4g}"), (1.0, f"{high:.4g}")]
     categories = sorted({NONE_LABEL if v is None else str(v) for v in axis.values})
-    position = {c: i for i, c in enumerate(categories)}
-    return {
-        "label": axis.name,
-        "values": [position[NONE_LABEL if v is None else str(v)] for v in axis.values],
-        "tickvals": list(range(len(categories))),
-        "ticktext": categories,
-    }
+    step = 1 / (len(categories) - 1) if len(categories) > 1 else 0.0
+    place = {c: (i * step if len(categories) > 1 else 0.5) for i, c in enumerate(categories)}
+    return [place[NONE_LABEL if v is None else str(v)] for v in axis.values], [
+        (place[c], c) for c in categories
+    ]
 
 
 def parallel_coordinates(comparison: RunComparison) -> Figure:
-    """A line per run across the parameters that differ (all of them when none does) and
-    the chosen metrics' last values, coloured by the first metric."""
+    """A line per run (in its colour) across vertical axes: the parameters that differ (all
+    of them when none does) and the chosen metrics' last values, each axis scaled from its
+    lowest to its highest value (text values spread evenly), hover showing the values.
+
+    Drawn as SVG lines rather than plotly's ``parcoords`` trace: parcoords renders through
+    WebGL code that plotly.js compiles with ``new Function``, which the UI's
+    Content-Security-Policy (no ``unsafe-eval``) forbids, so it would draw nothing."""
     differing = {f"params.{p.key}" for p in comparison.params if p.differs}
     axes = [
         a
         for a in comparison.parallel
         if a.name.startswith("metrics.") or not differing or a.name in differing
     ]
-    line: dict[str, Any] = {"color": "#155eef"}
-    metric_axes = [a for a in axes if a.name.startswith("metrics.") and a.numeric]
-    if metric_axes:
-        first = metric_axes[0]
-        line = {
-            "color": first.values,
-            "colorscale": "Viridis",
-            "showscale": True,
-            "colorbar": {"title": {"text": first.name.removeprefix("metrics.")}},
-        }
-    return {
-        "data": [
+    placed = [_positions(a) for a in axes]
+    xs = list(range(len(axes)))
+    data = []
+    colours = run_colors(len(comparison.runs))
+    for i, (run, colour) in enumerate(zip(comparison.runs, colours, strict=True)):
+        values = [a.values[i] for a in axes]
+        data.append(
             {
-                "type": "parcoords",
-                "line": line,
-                "dimensions": [_dimension(a) for a in axes],
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": run_label(run),
+                "legendgroup": run["id"],
+                "x": xs,
+                "y": [places[i] for places, _ in placed],
+                "customdata": [
+                    f"{a.name} = {NONE_LABEL if v is None else v}"
+                    for a, v in zip(axes, values, strict=True)
+                ],
+                "line": {"color": colour, "width": 2},
+                "marker": {"color": colour, "size": 6},
+                "hovertemplate": "%{customdata}<extra>%{fullData.name}</extra>",
             }
-        ],
+        )
+    shapes = [
+        {"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "line": {"color": "#98a2b3"}}
+        for x in xs
+    ]
+    annotations = [
+        {
+            "x": x,
+            "y": place,
+            "text": text,
+            "showarrow": False,
+            "xanchor": "right",
+            "xshift": -4,
+            "font": {"size": 10, "color": "#475467"},
+        }
+        for x, (_, labels) in zip(xs, placed, strict=True)
+        for place, text in labels
+    ]
+    return {
+        "data": data,
         "layout": _layout(
             "Parallel coordinates: parameters and last metric values",
-            height=380,
-            margin={"l": 80, "r": 80, "t": 80, "b": 30},
+            height=420,
+            xaxis={
+                "tickvals": xs,
+                "ticktext": [a.name for a in axes],
+                "side": "top",
+                "showgrid": False,
+                "zeroline": False,
+                "range": [-0.6, len(axes) - 0.6],
+            },
+            yaxis={"visible": False, "range": [-0.06, 1.06]},
+            shapes=shapes,
+            annotations=annotations,
+            margin={"l": 40, "r": 20, "t": 90, "b": 20},
+            hovermode="closest",
         ),
     }

@@ -131,7 +131,9 @@ def run_columns(
     keys = who.project.runs.table_columns(view.experiments or None)
     chosen = {column_id(c) for c in parse_columns(view.columns)}
     kinds: tuple[Kind, ...] = ("params", "metrics", "tags")
-    choices = {kind: [(column_id(Column(kind, k)), k) for k in keys.get(kind, [])] for kind in kinds}
+    choices = {
+        kind: [(column_id(Column(kind, k)), k) for k in keys.get(kind, [])] for kind in kinds
+    }
     return page(request, "_runs_columns.html", who, choices=choices, chosen=chosen)
 
 
