@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -88,18 +89,25 @@ class RunsView:
         view = RunsView(experiments=self.experiments, columns=tuple(column_id(c) for c in shown))
         return view.url("/runs/columns")
 
-    def sorted_on(self) -> OrderTerm | None:
-        """The order-by term, or None when sorted newest first (or the term is invalid:
-        the service says why)."""
+    @cached_property
+    def _term(self) -> OrderTerm | None:
+        # parsed once: a page asks for it in every header and metric cell
         try:
             terms = parse_order_by(self.order)
         except InvalidInputError:
             return None
         return terms[0] if len(terms) == 1 else None
 
+    def sorted_on(self) -> OrderTerm | None:
+        """The order-by term, or None when sorted newest first (or the term is invalid:
+        the service says why)."""
+        return self._term
+
     def direction(self, entity: Entity, key: str, stat: Stat = "last") -> str:
         """``asc`` or ``desc`` when the table is sorted on this column (and statistic)."""
         term = self.sorted_on()
+        if term is None and not self.order and (entity, key) == ("attribute", "start_time"):
+            return "desc"  # the default order: newest first
         if term is None or term.entity != entity or term.key != key:
             return ""
         if entity == "metric" and stat != self.stat:
