@@ -21,13 +21,34 @@
     return meta ? meta.getAttribute("content") : "";
   }
 
+  // -- runs table: picking runs to compare (the table part is swapped by htmx, so the
+  // -- listener sits on the body and the count is redone after every swap) ----------------
+  function updatePicked() {
+    var counter = document.getElementById("picked-count");
+    if (!counter) return;
+    var max = parseInt(counter.getAttribute("data-max"), 10);
+    var n = document.querySelectorAll(".run-pick:checked").length;
+    var button = document.getElementById("compare-selected");
+    if (n === 0) counter.textContent = "pick 2 to " + max + " runs on this page";
+    else if (n < 2) counter.textContent = "1 run picked: pick at least one more";
+    else if (n > max) counter.textContent = n + " runs picked: a comparison holds at most " + max;
+    else counter.textContent = n + " runs picked";
+    if (button) button.disabled = n < 2 || n > max;
+  }
+  // -- end of the runs table block ----------------------------------------------------------
+
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts(document);
+    updatePicked();
+    document.body.addEventListener("change", function (evt) {
+      if (evt.target.classList && evt.target.classList.contains("run-pick")) updatePicked();
+    });
     document.body.addEventListener("htmx:configRequest", function (evt) {
       evt.detail.headers["X-CSRF-Token"] = csrfToken();
     });
     document.body.addEventListener("htmx:afterSwap", function (evt) {
       drawCharts(evt.detail.elt);
+      updatePicked();
     });
     // Forms that ask before they act (promote, rollback, reject).
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
