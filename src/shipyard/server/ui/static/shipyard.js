@@ -29,6 +29,18 @@
     document.body.addEventListener("htmx:afterSwap", function (evt) {
       drawCharts(evt.detail.elt);
     });
+    // A form with data-error-target shows a refusal (4xx: the service's message) in that
+    // element of the form instead of leaving the page unchanged.
+    document.body.addEventListener("htmx:beforeSwap", function (evt) {
+      var status = evt.detail.xhr.status;
+      var form = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest("[data-error-target]");
+      if (status < 400 || status >= 500 || !form) return;
+      var slot = form.querySelector(form.getAttribute("data-error-target"));
+      if (!slot) return;
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+      evt.detail.target = slot;
+    });
     // Forms that ask before they act (promote, rollback, reject).
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (evt) {
