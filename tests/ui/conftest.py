@@ -1,21 +1,27 @@
 """Fixtures for the web UI: the evaluated credit project (SQLite copy) with a user of every
-role, an in-process client, and a way to log a client in through the login form."""
+role, an in-process client, and a way to log a client in through the login form; for the
+browser tests, one headless Chromium per session and the folder their screenshots go to."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shipyard.project import Project
 from shipyard.server.app import create_app
+from tests.conftest import _service_unavailable
 from tests.governance.test_governance_service import clone_credit_project
 from tests.server.conftest import ROLE_USERS, Team, TestClient, team
 
 __all__ = ["ROLE_USERS", "csrf_of", "log_in", "team"]
 
+#: Debian's Chromium, which the browser tests drive through Playwright (never `playwright install`).
+CHROMIUM = os.environ.get("SHIPYARD_TEST_CHROMIUM", "/usr/bin/chromium")
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"|name="csrf-token" content="([^"]+)"')
 
 
@@ -56,3 +62,24 @@ def log_in(client: TestClient, token: str) -> None:
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole session."""
+    if not Path(CHROMIUM).exists():
+        _service_unavailable(
+            "Chromium", f"{CHROMIUM} is missing: apt-get install chromium (see the Makefile)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots of this run go."""
+    return tmp_path_factory.mktemp("ui-screenshots")

@@ -7,7 +7,6 @@ folder (``pytest --basetemp DIR`` to choose it).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,39 +14,16 @@ from typing import Any
 import pytest
 
 from shipyard.project import Project
-from tests.conftest import _service_unavailable
 from tests.server.conftest import Team, running_server
 
 #: One worker runs them all, so `pytest -n` starts one browser, not one per worker.
 pytestmark = pytest.mark.xdist_group("browser")
 
-CHROMIUM = os.environ.get("SHIPYARD_TEST_CHROMIUM", "/usr/bin/chromium")
 MODEL_PAGE = "/models/credit-risk/1"
 #: The charts of credit-risk@1's evaluation and their traces: metrics with intervals, ROC
 #: (with the diagonal), precision-recall, calibration (with the diagonal), the confusion
 #: matrix, one bar per gender group, permutation importance.
 EVALUATION_TRACES = [1, 2, 1, 2, 1, 3, 1]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole session."""
-    if not Path(CHROMIUM).exists():
-        _service_unavailable(
-            "Chromium", f"{CHROMIUM} is missing: apt-get install chromium (see the Makefile)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the screenshots of this run go."""
-    return tmp_path_factory.mktemp("ui-screenshots")
 
 
 @pytest.fixture

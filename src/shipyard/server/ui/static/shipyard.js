@@ -33,7 +33,9 @@
     // element of the form instead of leaving the page unchanged.
     document.body.addEventListener("htmx:beforeSwap", function (evt) {
       var status = evt.detail.xhr.status;
-      var form = evt.detail.elt && evt.detail.elt.closest && evt.detail.elt.closest("[data-error-target]");
+      // detail.elt is the swap target; the element that sent the request is requestConfig.elt
+      var sender = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+      var form = sender && sender.closest ? sender.closest("[data-error-target]") : null;
       if (status < 400 || status >= 500 || !form) return;
       var slot = form.querySelector(form.getAttribute("data-error-target"));
       if (!slot) return;
