@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS := postgres,s3,redis,dask,dev
 
-.PHONY: install demo test lint bench clean browser
+.PHONY: install demo test lint bench clean browser screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: lint browser
 bench: $(STAMP)
 	$(PY) bench/datasets.py
 	@for b in bench/*.py; do [ "$$b" = bench/datasets.py ] || $(PY) $$b; done
+
+# The README's screenshots of the web UI (docs/img/*.png), from a fresh demo project.
+screenshots: $(STAMP) browser
+	$(PY) docs/img/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

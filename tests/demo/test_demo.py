@@ -23,13 +23,15 @@ def test_credit_applicants_are_reproducible_and_realistic() -> None:
 
 
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo registers versions, rejects then quarantines a bad batch, and splits."""
-    from shipyard.demo.scenario import run_demo
+    """The demo registers versions, rejects then quarantines a bad batch, splits, and ends
+    with the command that opens its web UI."""
+    from shipyard.demo.scenario import run_demo, ui_command
     from shipyard.project import open_project
 
     root = run_demo(tmp_path / "demo", rows=20_000)
     out = capsys.readouterr().out
     assert "rejected (exit 3)" in out and "identical digests: True" in out
+    assert out.rstrip().endswith(ui_command(root))  # the last thing it says: open the UI
     project = open_project(root)
     names = {d.name: d for d in project.datasets.list()}
     assert names["credit"].latest == 3

@@ -64,11 +64,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(project: Project) -> Iterator[str]:
-    """A real uvicorn server over ``project`` on a free loopback port; yields its base URL."""
+def running_server(project: Project, *, background: bool = False) -> Iterator[str]:
+    """A real uvicorn server over ``project`` on a free loopback port; yields its base URL.
+    With ``background`` the app's lifespan runs, and with it the webhook delivery worker."""
     port = _free_port()
     config = uvicorn.Config(
-        create_app(project), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        create_app(project),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on" if background else "off",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,5 +1,6 @@
 """Fixtures for the web UI: the evaluated credit project (SQLite copy) with a user of every
-role, an in-process client, and a way to log a client in through the login form."""
+role, an in-process client, and a way to log a client in through the login form; for the
+browser tests, one headless Chromium per session and the folder their screenshots go to."""
 
 from __future__ import annotations
 

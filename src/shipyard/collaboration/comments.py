@@ -13,7 +13,6 @@ Roles: any user (a viewer too) reads comments; a contributor or higher writes th
 from __future__ import annotations
 
 import builtins
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from shipyard._internal.encode import ReadModel
+from shipyard._internal.markdown import MENTION
 from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from shipyard.stores.db.tables import comment_revisions, comments, users
@@ -47,10 +47,6 @@ __all__ = [
 ENTITY_KINDS = ("dataset", "run", "model", "deployment")
 MAX_COMMENT_CHARS = 20_000
 
-# ``@name`` not preceded by a word character, a dot or another @ (so e-mail addresses and
-# ``a@b`` references are not mentions); a trailing dot or dash ends the name, as in prose.
-_MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
-
 
 def parse_mentions(text: str) -> list[str]:
     """The distinct ``@name`` mentions in ``text``, in order of first appearance.
@@ -58,7 +54,7 @@ def parse_mentions(text: str) -> list[str]:
     >>> parse_mentions("@abe and @vic, see mail@example.com and credit@3. Thanks @abe.")
     ['abe', 'vic']
     """
-    return list(dict.fromkeys(_MENTION.findall(text)))
+    return list(dict.fromkeys(MENTION.findall(text)))
 
 
 @dataclass(frozen=True)

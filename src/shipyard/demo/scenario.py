@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetVersion
     from shipyard.project import Project
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "ui_command"]
 
 DEMO_POLICY = """\
 # Gate in front of credit-risk@production.
@@ -328,8 +328,21 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         "audit log",
     ):
         out.print(f"  shipyard --project {project.root} {cmd}")
+    out.print(
+        "See it all in the web UI (models, runs, datasets, deployments, audit; Ctrl-C stops it):"
+    )
+    out.print(f"  {ui_command(project.root)}")
     project.close()
     return root
+
+
+def ui_command(root: Path, port: int = 8000) -> str:
+    """The command that opens the web UI of the demo project at ``root``.
+
+    >>> ui_command(Path("/tmp/demo"))
+    'shipyard --project /tmp/demo ui --port 8000'
+    """
+    return f"shipyard --project {root} ui --port {port}"
 
 
 def _write_contract(project: Project, v1: DatasetVersion, root: Path) -> Path:

@@ -78,7 +78,14 @@ def mount_ui(app: FastAPI, project: Project, *, local_actor: str | None = None) 
     """Serve the UI on ``app``: pages at ``/``, scripts and styles under ``/static``. With
     ``local_actor`` every request acts as that user without logging in (``shipyard ui``)."""
     from shipyard.config import STATE_DIR
-    from shipyard.server.ui import pages_data, pages_models, pages_ops, pages_runs, session_routes
+    from shipyard.server.ui import (
+        pages_comments,
+        pages_data,
+        pages_models,
+        pages_ops,
+        pages_runs,
+        session_routes,
+    )
     from shipyard.server.ui.sessions import SessionSigner, load_secret
     from shipyard.server.ui.visitors import UiState
 
@@ -99,5 +106,5 @@ def mount_ui(app: FastAPI, project: Project, *, local_actor: str | None = None) 
         )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (session_routes, pages_ops, pages_data, pages_models, pages_runs):
+    for module in (session_routes, pages_ops, pages_data, pages_models, pages_runs, pages_comments):
         app.include_router(module.router, include_in_schema=False)

@@ -72,7 +72,9 @@ def _figure(fig: Mapping[str, Any]) -> Markup:
 
 
 env = templates.env
-env.filters["markdown"] = lambda text: Markup(render_markdown(text))
+env.filters["markdown"] = lambda text, mentions=(): Markup(
+    render_markdown(text, mentions=mentions)
+)  # ``{{ c.text|markdown(c.mentions) }}`` highlights a comment's mentions
 env.filters["when"] = _when
 env.filters["size"] = _size
 env.filters["num"] = _num

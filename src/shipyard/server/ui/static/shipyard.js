@@ -50,6 +50,20 @@
       drawCharts(evt.detail.elt);
       updatePicked();
     });
+    // A form with data-error-target shows a refusal (4xx: the service's message) in that
+    // element of the form instead of leaving the page unchanged.
+    document.body.addEventListener("htmx:beforeSwap", function (evt) {
+      var status = evt.detail.xhr.status;
+      // detail.elt is the swap target; the element that sent the request is requestConfig.elt
+      var sender = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+      var form = sender && sender.closest ? sender.closest("[data-error-target]") : null;
+      if (status < 400 || status >= 500 || !form) return;
+      var slot = form.querySelector(form.getAttribute("data-error-target"));
+      if (!slot) return;
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+      evt.detail.target = slot;
+    });
     // Forms that ask before they act (promote, rollback, reject).
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (evt) {
