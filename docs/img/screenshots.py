@@ -5,8 +5,7 @@ app of ``shipyard ui``: the OS user, no login) and saves PNGs into this folder w
 Chromium driven by Playwright:
 
 - ``model-page.png``: the production version of credit-risk (gates, evaluation charts);
-- ``runs-compare.png``: the comparison of the demo's training runs (``/runs/compare``);
-  where that page does not answer 200, ``runs.png``, the runs list, instead.
+- ``runs-compare.png``: the comparison of the demo's training runs (``/runs/compare``).
 
 Not part of ``make test``; it needs the dev extras (Playwright) and ``/usr/bin/chromium``
 (``SHIPYARD_CHROMIUM`` names another). Usage: ``python docs/img/screenshots.py [--rows N]``.
@@ -123,11 +122,13 @@ def main(argv: list[str] | None = None) -> int:
                 page = browser.new_page(base_url=url, viewport={"width": WIDTH, "height": 900})
                 shoot(page, model_page, args.out / "model-page.png")
                 compare = "/runs/compare?" + urlencode([("run", r) for r in runs])
-                if len(runs) >= 2 and httpx.get(url + compare).status_code == 200:
-                    shoot(page, compare, args.out / "runs-compare.png")
-                else:
-                    print("the runs comparison page does not answer 200: saving the runs list")
-                    shoot(page, "/runs", args.out / "runs.png")
+                answer = httpx.get(url + compare)
+                if len(runs) < 2 or answer.status_code != 200:
+                    raise SystemExit(
+                        f"the comparison of the demo's runs ({len(runs)} runs) answered "
+                        f"{answer.status_code}: {answer.text[:200]}"
+                    )
+                shoot(page, compare, args.out / "runs-compare.png")
                 browser.close()
         finally:
             project.close()

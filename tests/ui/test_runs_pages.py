@@ -290,3 +290,25 @@ def test_the_runs_pages_need_a_session(ui: TestClient, project: Project) -> None
         response = ui.get(path, follow_redirects=False)
         assert response.status_code == 303, path
         assert response.headers["location"].startswith("/login?next=")
+
+
+def test_the_parallel_chart_keeps_at_most_eight_parameter_axes(tmp_path: Path) -> None:
+    """Runs that differ in a dozen parameters get eight parameter axes, those both runs have
+    first, and an axis per chosen metric."""
+    import shipyard
+    from shipyard.server.ui.comparison_charts import MAX_PARAM_AXES, parallel_coordinates
+
+    with shipyard.init_project(tmp_path / "p", actor="alice") as project:
+        ids = []
+        for i in range(2):
+            with project.start_run("wide") as run:
+                params = {f"p{k:02d}": str(k + i) for k in range(12)}
+                if i == 1:
+                    params["only_second"] = "x"
+                run.log_params(params)
+                run.log_metrics({"auc": 0.5 + i / 10})
+            ids.append(run.id)
+        figure = parallel_coordinates(project.runs.comparison(ids, metrics=["auc"]))
+    names = figure["layout"]["xaxis"]["ticktext"]
+    assert MAX_PARAM_AXES == 8
+    assert names == [f"params.p{k:02d}" for k in range(8)] + ["metrics.auc"]

@@ -174,20 +174,30 @@ def _positions(axis: ParallelAxis) -> tuple[list[float | None], list[tuple[float
     ]
 
 
+#: The most parameter axes the parallel-coordinates chart draws (the metrics come on top).
+MAX_PARAM_AXES = 8
+
+
 def parallel_coordinates(comparison: RunComparison) -> Figure:
     """A line per run (in its colour) across vertical axes: the parameters that differ (all
-    of them when none does) and the chosen metrics' last values, each axis scaled from its
+    of them when none does; at most :data:`MAX_PARAM_AXES`, those every run has first) and
+    the chosen metrics' last values, each axis scaled from its
     lowest to its highest value (text values spread evenly), hover showing the values.
 
     Drawn as SVG lines rather than plotly's ``parcoords`` trace: parcoords renders through
     WebGL code that plotly.js compiles with ``new Function``, which the UI's
     Content-Security-Policy (no ``unsafe-eval``) forbids, so it would draw nothing."""
     differing = {f"params.{p.key}" for p in comparison.params if p.differs}
-    axes = [
+    params = [
         a
         for a in comparison.parallel
-        if a.name.startswith("metrics.") or not differing or a.name in differing
+        if not a.name.startswith("metrics.") and (not differing or a.name in differing)
     ]
+    # At most MAX_PARAM_AXES parameters, those every run has first: runs of different model
+    # families differ in dozens of parameters, and a chart of them all cannot be read.
+    params = sorted(params, key=lambda a: sum(v is None for v in a.values))[:MAX_PARAM_AXES]
+    kept = {a.name for a in params}
+    axes = [a for a in comparison.parallel if a.name.startswith("metrics.") or a.name in kept]
     placed = [_positions(a) for a in axes]
     xs = list(range(len(axes)))
     data = []
