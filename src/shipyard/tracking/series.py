@@ -139,38 +139,42 @@ def series_of(
     rule of :func:`downsample`.
 
     A long series is reduced by the database (:func:`_reduced_in_database`), so only the kept
-    points reach Python; a short one, or one with few points a bucket, is read whole and
-    reduced by :func:`kept_indices`, which is faster there. ``in_database`` forces one way
-    (the tests check that both keep the same points).
+    points reach Python; a short one, or one with fewer than :data:`DATABASE_MIN_PER_BUCKET`
+    points a bucket, is read whole and reduced by :func:`kept_indices`, which is faster there.
+    ``in_database`` forces one way (the tests check that both keep the same points).
 
     Raises:
         InvalidInputError: ``max_points`` is below :data:`MIN_POINTS`.
     """
     _check_max_points(max_points)
+    buckets = (max_points - 2) // 2
+    # Counting stops where the choice is made; the database's pass counts the rest.
+    enough = max(max_points, DATABASE_MIN_PER_BUCKET * buckets) + 1
     mark = _mark(conn)
     with closing(_cursor(conn)) as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM run_metrics WHERE run_id = {mark} AND key = {mark}",
-            (run_id, key),
+            "SELECT count(*) FROM (SELECT 1 FROM run_metrics "
+            f"WHERE run_id = {mark} AND key = {mark} LIMIT {mark}) AS head",
+            (run_id, key, enough),
         )
-        total = int(cursor.fetchone()[0])
-    buckets = (max_points - 2) // 2
+        seen = int(cursor.fetchone()[0])
     if in_database is None:
-        in_database = buckets > 0 and total >= DATABASE_MIN_PER_BUCKET * buckets
-    if total <= max_points or not in_database:
-        rows = _all_points(conn, run_id, key)
-        keep = kept_indices([r[0] for r in rows], [r[2] for r in rows], max_points)
-        points = [MetricPoint(int(rows[i][0]), int(rows[i][1]), float(rows[i][2])) for i in keep]
-        return MetricSeries(key, points, downsampled=len(points) < len(rows), total=len(rows))
-    points = _reduced_in_database(conn, run_id, key, buckets)
-    return MetricSeries(key, points, downsampled=len(points) < total, total=total)
+        in_database = seen == enough
+    if seen > max_points and in_database:
+        points, total = _reduced_in_database(conn, run_id, key, buckets)
+        return MetricSeries(key, points, downsampled=len(points) < total, total=total)
+    rows = _all_points(conn, run_id, key)
+    keep = kept_indices([r[0] for r in rows], [r[2] for r in rows], max_points)
+    points = [MetricPoint(int(rows[i][0]), int(rows[i][1]), float(rows[i][2])) for i in keep]
+    return MetricSeries(key, points, downsampled=len(points) < len(rows), total=len(rows))
 
 
 def _reduced_in_database(
     conn: Connection, run_id: str, key: str, buckets: int
-) -> list[MetricPoint]:
+) -> tuple[list[MetricPoint], int]:
     """The points :func:`kept_indices` keeps of a stored series longer than
-    ``2 * buckets + 2`` points, chosen by the database so that only they reach Python.
+    ``2 * buckets + 2`` points, chosen by the database so that only they reach Python, and
+    the series' length.
 
     The first and the last two points (in (step, timestamp, id) order) give the first and
     last point and the step span of the rest; the buckets become step ranges (computed here
@@ -190,14 +194,12 @@ def _reduced_in_database(
             ends.append(cursor.fetchall())
     (first, second), (last, second_last) = ends
     ranges = bucket_ranges(int(second[1]), int(second_last[1]), buckets) if buckets else []
-    middle: list[tuple[Any, ...]]
-    if not ranges:
-        middle = []
-    elif conn.dialect.name == "postgresql":
-        middle = _extremes_postgresql(conn, run_id, key, first[0], last[0], ranges)
+    if conn.dialect.name == "postgresql":
+        middle, inside = _extremes_postgresql(conn, run_id, key, first[0], last[0], ranges)
     else:
-        middle = _extremes_sqlite(conn, run_id, key, first[0], last[0], ranges)
-    return [MetricPoint(int(r[1]), int(r[2]), float(r[3])) for r in (first, *middle, last)]
+        middle, inside = _extremes_sqlite(conn, run_id, key, first[0], last[0], ranges)
+    points = [MetricPoint(int(r[1]), int(r[2]), float(r[3])) for r in (first, *middle, last)]
+    return points, inside + 2
 
 
 def bucket_ranges(low: int, high: int, buckets: int) -> list[tuple[int, int]]:
@@ -217,7 +219,7 @@ def bucket_ranges(low: int, high: int, buckets: int) -> list[tuple[int, int]]:
 
 def _extremes_sqlite(
     conn: Connection, run_id: str, key: str, first: int, last: int, ranges: list[tuple[int, int]]
-) -> list[tuple[Any, ...]]:
+) -> tuple[list[tuple[Any, ...]], int]:
     # Per range, an index range scan with min() (then max()) and a bare column: SQLite takes
     # the bare column from the row holding the extreme, and on ties from the first such row
     # it visits, which is the first in index order (run_id, key, step, timestamp, rowid), as
@@ -225,45 +227,54 @@ def _extremes_sqlite(
     # Per-range subqueries keep the ranges apart without a GROUP BY, whose sort costs more
     # than the scan. The ranges come as one JSON parameter: a list of parameters could pass
     # SQLite's limit on their number. Only the two end ranges can hold the first or the last
-    # point, so only they pay for leaving them out.
-    def extreme(fn: str, skip_ends: bool) -> str:
-        return (
-            f"(SELECT id FROM (SELECT {fn}(value), id FROM run_metrics "
-            "WHERE run_id = :run AND key = :key AND step BETWEEN lo AND hi"
-            f"{' AND id <> :first AND id <> :last' if skip_ends else ''}))"
+    # point, so only they pay for leaving them out. The lowest point's pass also counts.
+    def picks(part: list[tuple[int, int]], skip_ends: bool) -> tuple[list[int], int]:
+        where = "FROM run_metrics WHERE run_id = :run AND key = :key AND step BETWEEN lo AND hi" + (
+            " AND id <> :first AND id <> :last" if skip_ends else ""
         )
-
-    def picks(part: list[tuple[int, int]], skip_ends: bool) -> list[int]:
         sql = (
             "SELECT "
-            f"{extreme('min', skip_ends)}, {extreme('max', skip_ends)} FROM "
-            "(SELECT json_extract(value, '$[0]') AS lo, json_extract(value, '$[1]') AS hi "
+            f"(SELECT json_array(id, n) FROM (SELECT min(value), id, count(*) AS n {where})), "
+            f"(SELECT id FROM (SELECT max(value), id {where})) "
+            "FROM (SELECT json_extract(value, '$[0]') AS lo, json_extract(value, '$[1]') AS hi "
             "FROM json_each(:ranges))"
         )
         params: dict[str, Any] = {"run": run_id, "key": key, "ranges": json.dumps(part)}
         if skip_ends:
             params.update(first=first, last=last)
+        ids, inside = [], 0
         with closing(_cursor(conn)) as cursor:
             cursor.execute(sql, params)
-            return [i for pair in cursor.fetchall() for i in pair if i is not None]
+            for lowest, highest in cursor.fetchall():
+                lowest_id, n = json.loads(lowest)
+                if n:
+                    ids += [lowest_id, highest]
+                    inside += n
+        return ids, inside
 
+    if not ranges:  # only the first and the last point are kept
+        return [], _count(conn, run_id, key) - 2
     ends = [ranges[0]] if len(ranges) == 1 else [ranges[0], ranges[-1]]
-    ids = set(picks(ends, True) + picks(ranges[1:-1], False))
+    at_ends, inside_ends = picks(ends, True)
+    between, inside = picks(ranges[1:-1], False) if len(ranges) > 2 else ([], 0)
     with closing(_cursor(conn)) as cursor:
         cursor.execute(
             "SELECT id, step, timestamp, value FROM run_metrics "
             "WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(ids)),),
+            (json.dumps(sorted({*at_ends, *between})),),
         )
         rows: list[tuple[Any, ...]] = cursor.fetchall()
-    return sorted(rows, key=lambda r: (r[1], r[2], r[0]))
+    return sorted(rows, key=lambda r: (r[1], r[2], r[0])), inside_ends + inside
 
 
 def _extremes_postgresql(
     conn: Connection, run_id: str, key: str, first: int, last: int, ranges: list[tuple[int, int]]
-) -> list[tuple[Any, ...]]:
+) -> tuple[list[tuple[Any, ...]], int]:
     # width_bucket() finds each point's range by binary search over the ranges' first steps;
     # DISTINCT ON keeps each range's first row in an order that spells out the tie rule.
+    inside = _count(conn, run_id, key) - 2
+    if not ranges:
+        return [], inside
     sql = (
         "WITH points AS MATERIALIZED (SELECT id, step, timestamp, value, "
         "width_bucket(step, CAST(%(starts)s AS BIGINT[])) AS bucket FROM run_metrics "
@@ -283,7 +294,17 @@ def _extremes_postgresql(
     }
     with closing(_cursor(conn)) as cursor:
         cursor.execute(sql, params)
-        return list(cursor.fetchall())
+        return list(cursor.fetchall()), inside
+
+
+def _count(conn: Connection, run_id: str, key: str) -> int:
+    mark = _mark(conn)
+    with closing(_cursor(conn)) as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM run_metrics WHERE run_id = {mark} AND key = {mark}",
+            (run_id, key),
+        )
+        return int(cursor.fetchone()[0])
 
 
 def _all_points(conn: Connection, run_id: str, key: str) -> list[tuple[Any, ...]]:
