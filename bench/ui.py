@@ -20,8 +20,9 @@ round's figure the median of ``--calls`` calls after one warm-up call:
 3. **compare**: ``GET /api/v1/runs/comparison`` of the 5 long runs, metric ``loss``, grouped by
    model, 2,000 points a series at most. Target: under 200 ms.
 
-    .venv/bin/python bench/ui.py            # 10,000 runs x 20 metrics x 100 steps
-    .venv/bin/python bench/ui.py --quick    # 1,000 runs x 20 x 10 steps, 20,000-step runs
+    .venv/bin/python bench/ui.py              # 10,000 runs x 20 metrics x 100 steps
+    .venv/bin/python bench/ui.py --quick      # 1,000 runs x 20 x 10 steps, 20,000-step runs
+    .venv/bin/python bench/ui.py --in-process # the comparison alone, no server (5 x 100,000)
 
 Like bench/server.py it makes (or reuses) bench/.work/mlflow-venv and re-runs itself there;
 shipyard's server and the populating of its project use the Python that started it. Never a
@@ -142,15 +143,66 @@ def populate_shipyard(project_dir: str, n: int, steps: int, long: int) -> None:
         conn.execute(run_latest_metrics.insert(), latest)
         conn.execute(run_params.insert(), param_rows)
         conn.execute(run_tags.insert(), tag_rows)
+    for run_id in populate_long(project, long):
+        print(run_id)
+    project.close()
+
+
+def populate_long(project: Any, long: int) -> list[str]:
+    """The 5 runs of ``long`` steps of ``loss`` that the comparison reads; their ids."""
     rng = random.Random(1)
+    ids = []
     for i in range(5):
         with project.start_run(COMPARE_EXPERIMENT, name=f"long-{i}") as run:
             run.log_params({"model": ("gbm", "lr")[i % 2], "seed": i})
             run.log_points(
                 ("loss", 1.0 / (s + 1) + 0.01 * rng.random(), s, None) for s in range(long)
             )
-        print(run.id)
-    project.close()
+        ids.append(run.id)
+    return ids
+
+
+def in_process(long: int, rounds: int, calls: int) -> None:
+    """``project.runs.comparison`` of the 5 long runs, called in this process (no server, no
+    HTTP): as it is (long series reduced by the database) and with every point read into
+    Python and reduced by numpy (what it did before), in alternating order each round."""
+    import tempfile
+
+    import shipyard
+    from shipyard.tracking import series
+
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-ui-") as tmp:
+        project = shipyard.init_project(Path(tmp) / "project")
+        started = time.perf_counter()
+        ids = populate_long(project, long)
+        print(f"populated 5 runs x {long:,} steps in {time.perf_counter() - started:.0f} s")
+
+        def compare() -> Any:
+            return project.runs.comparison(ids, metrics=["loss"], group_by="model")
+
+        default = series.DATABASE_MIN_PER_BUCKET
+        figures: dict[str, list[float]] = {"database": [], "python": []}
+        answers = {}
+        for n in range(rounds):
+            for way in ("database", "python") if n % 2 == 0 else ("python", "database"):
+                series.DATABASE_MIN_PER_BUCKET = default if way == "database" else long + 1
+                ms, answers[way] = timed(compare, calls)
+                figures[way].append(ms)
+            series.DATABASE_MIN_PER_BUCKET = default
+            print(
+                f"  round {n + 1}: database {figures['database'][-1]:.1f} ms, "
+                f"every point read {figures['python'][-1]:.1f} ms",
+                flush=True,
+            )
+        same = answers["database"] == answers["python"]
+        project.close()
+    print(f"\n== comparison of 5 runs x {long:,} steps in process; {rounds} rounds ==")
+    print(
+        f"reduced by the database: {spread(figures['database'], '.1f')} ms "
+        f"(target < {TARGETS_MS['compare']:.0f} ms)"
+    )
+    print(f"every point read:        {spread(figures['python'], '.1f')} ms")
+    print(f"same answer: {'yes' if same else 'NO'}; load average {os.getloadavg()[0]:.1f}")
 
 
 def populate_mlflow(db_uri: str, artifact_root: str, n: int, steps: int) -> None:
@@ -238,9 +290,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=5, help="timed calls a round")
     parser.add_argument("--quick", action="store_true", help="1,000 runs x 10 steps, 2 rounds")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="only the comparison, called in this process, reduced by the database and not",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.steps, args.long, args.rounds, args.calls = 1_000, 10, 20_000, 2, 3
+    if args.in_process:
+        print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        in_process(args.long, args.rounds, args.calls)
+        return 0
     venv = mlflow_venv()
     if not venv.active():
         if os.environ.get(LAUNCHER):

@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.project import Project
-from shipyard.tracking.series import MetricPoint, downsample, kept_indices
+from shipyard.tracking.series import (
+    MetricPoint,
+    bucket_ranges,
+    downsample,
+    kept_indices,
+    series_of,
+)
 from shipyard.tracking.table import MetricCell
 
 LOSSES = {
@@ -299,3 +306,79 @@ def test_numpy_downsampling_is_the_plain_rule(points: list[Any], max_points: int
     assert downsample(series, max_points) == [
         series[i] for i in _reference(steps, values, max_points)
     ]
+
+
+INT64 = 2**63
+_KEYS = itertools.count()
+
+
+@pytest.fixture
+def open_run(project: Project) -> Any:
+    """A running run that a test logs many metrics into."""
+    with project.start_run("downsampling") as run:
+        yield run
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(-INT64, INT64 - 1),
+    st.integers(0, 2**64),
+    st.integers(1, 40),
+)
+def test_bucket_ranges_hold_exactly_the_steps_of_each_bucket(
+    low: int, width: int, buckets: int
+) -> None:
+    """The step ranges the database scans are the rule's buckets: each step from low to high
+    lies in the range of its bucket, and the ranges neither overlap nor leave a gap."""
+    high = min(low + width, INT64 - 1)
+    span = high - low + 1
+    ranges = bucket_ranges(low, high, buckets)
+    assert ranges[0][0] == low and ranges[-1][1] == high
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
+    probes = {low, high, *(lo for lo, _ in ranges), *(hi for _, hi in ranges)}
+    for step in probes:
+        (index,) = [i for i, (lo, hi) in enumerate(ranges) if lo <= step <= hi]
+        bucket = (step - low) * buckets // span
+        assert (ranges[index][0] - low) * buckets // span == bucket
+        assert (ranges[index][1] - low) * buckets // span == bucket
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    # One run for every example; each example logs its own metric, so none sees another's.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.integers(0, 12), st.integers(-INT64, INT64 - 1)),
+            st.sampled_from([1_000, 2_000]),
+            st.sampled_from([0.0, 1.0, -1.0, 2.5, 7.0, 1e300, -1e-300]),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    st.integers(2, 30),
+)
+def test_the_database_keeps_the_points_of_the_plain_rule(
+    project: Project, open_run: Any, points: list[tuple[int, int, float]], max_points: int
+) -> None:
+    """Logged in any order (repeated steps and timestamps, tied values, steps anywhere in 64
+    bits), a series reduced by the database and one read whole and reduced in Python keep
+    exactly the points of the plain rule, in (step, timestamp, logging) order."""
+    key = f"m{next(_KEYS)}"
+    open_run.log_batch([(key, v, ts, step) for step, ts, v in points])
+    ordered = sorted(points, key=lambda p: (p[0], p[1]))  # stable: logging order breaks ties
+    expected = [
+        MetricPoint(ordered[i][0], ordered[i][1], ordered[i][2])
+        for i in _reference([p[0] for p in ordered], [p[2] for p in ordered], max_points)
+    ]
+    run_id = open_run.id
+    with project.db.snapshot() as conn:
+        for in_database in (True, False):
+            got = series_of(conn, run_id, key, max_points, in_database=in_database)
+            assert got.points == expected, in_database
+            assert got.total == len(points)
+            assert got.downsampled == (len(expected) < len(points))
+    assert project.runs.metric_series(run_id, key, max_points=max_points).points == expected

@@ -519,7 +519,7 @@ class Runs:
             raise InvalidInputError(
                 f"max_points must be between {MIN_POINTS} and {MAX_POINTS}, not {max_points}"
             )
-        with self._ctx.db.read() as conn:
+        with self._ctx.db.snapshot() as conn:  # the counts and the kept points agree
             ids = [resolve_run_id(conn, r) for r in given]
             if len(set(ids)) < len(ids):
                 raise InvalidInputError("a run is given twice; compare distinct runs")
@@ -557,7 +557,7 @@ class Runs:
         if max_points is None:
             points = self._points(run_id, key)
             return MetricSeries(key, points, downsampled=False, total=len(points))
-        with self._ctx.db.read() as conn:
+        with self._ctx.db.snapshot() as conn:  # the count and the kept points agree
             full = resolve_run_id(conn, run_id)
             return series_of(conn, full, key, max_points)
 

@@ -280,9 +280,9 @@ run_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),  # milliseconds since the epoch
     Column("value", Float, nullable=False),
-    # Its entries end with the row id, so a series comes out in (step, timestamp, id) order
-    # without a sort.
-    Index("ix_run_metrics_run_key_step_time", "run_id", "key", "step", "timestamp"),
+    # A series comes out in (step, timestamp, id) order without a sort, and is read (and
+    # downsampled by the database, see tracking/series.py) from the index alone.
+    Index("ix_run_metrics_series", "run_id", "key", "step", "timestamp", "id", "value"),
 )
 
 # The last point of each metric (highest step, then latest time) and its range: what filters
