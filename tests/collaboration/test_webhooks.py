@@ -402,3 +402,42 @@ def test_two_workers_on_one_postgresql_database_never_send_a_delivery_twice(
     finally:
         second.close()
         first.close()
+
+
+def test_an_event_that_means_two_things_queues_both_and_the_queue_goes_on(
+    project: Project, receiver: Receiver, sample_csv: Callable[..., Path]
+) -> None:
+    """A version added despite failing its contract is both dataset.created and
+    dataset.validation_failed: a webhook on both gets two deliveries, and later events still
+    reach it (the dispatcher's cursor moved on)."""
+    from shipyard.data.contracts import Contract
+
+    project.contracts.add("sales", Contract.from_yaml("columns: {amount: {type: float, min: 0}}"))
+    project.contracts.bind("sales", "sales")
+    project.webhooks.add(
+        receiver.url, ["dataset.created", "dataset.validation_failed"], format="slack"
+    )
+    bad = sample_csv("bad.csv", text="id,amount\n1,-5.0\n")
+    project.datasets.add("sales", bad, on_invalid="allow")
+    assert project.webhooks.deliver().delivered == 2
+    project.datasets.add("sales", sample_csv("good.csv", text="id,amount\n1,5.0\n"))
+    assert project.webhooks.deliver().delivered == 1
+    assert len(receiver.received) == 3
+
+
+def test_a_contributor_posts_to_a_webhook_and_gets_the_delivery_back(
+    project: Project, receiver: Receiver
+) -> None:
+    """Webhooks.post needs the contributor role, and returns the delivery it made to a
+    contributor (reading other deliveries stays an admin's)."""
+    hook = project.webhooks.add(receiver.url, ["dataset.created"], format="slack")
+    project.users.add("carol", "contributor")
+    carol = project.as_actor("carol")
+    d = carol.webhooks.post(hook.id, "digest", {"summary": "the week"})
+    assert (d.event, d.status) == ("digest", "delivered")
+    assert receiver.received[0].json()["text"] == "the week"
+    with pytest.raises(PermissionDeniedError):
+        carol.webhooks.deliveries(hook.id)
+    project.users.add("vic", "viewer")
+    with pytest.raises(PermissionDeniedError):
+        project.as_actor("vic").webhooks.post(hook.id, "digest", {"summary": "no"})

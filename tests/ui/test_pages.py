@@ -342,3 +342,16 @@ def test_a_deployment_page_shows_the_prediction_logs_figures_for_a_window(
     assert 'hx-get="/deployments/credit-risk/metrics"' in html
     fragment = ui.get("/deployments/credit-risk/metrics?window=900").text
     assert fragment.lstrip().startswith('<div class="grid">') and "<html" not in fragment
+
+
+def test_the_model_page_shows_the_newest_evaluation(
+    ui: TestClient, team: Team, project: Project
+) -> None:
+    """With two evaluations of a version, the page shows the one made last (as the model card
+    does), and says that there are two."""
+    project.evaluations.evaluate("credit-risk@1", "credit.train@1", bootstrap=0)
+    log_in(ui, team.tokens["viewer"])
+    html = ui.get(MODEL_PAGE).text
+    assert "(2 evaluations; the latest is shown)" in html
+    shown = html.split("(2 evaluations", 1)[0].rsplit("On ", 1)[1]
+    assert "credit.train@1" in shown and "credit.test@1" not in shown

@@ -269,7 +269,9 @@ class Webhooks:
             action = "webhook.test" if event == TEST_EVENT else "webhook.post"
             tx.record(action, "webhook", str(webhook_id), {"delivery": delivery_id, "event": event})
         self._worker.send(delivery_id)
-        return self.delivery(delivery_id)
+        # The delivery this call made, whoever made it (delivery() is for admins: any one).
+        with self._ctx.db.read() as conn:
+            return _to_delivery(conn, _delivery_row(conn, delivery_id))
 
     def redeliver(self, delivery_id: str) -> Delivery:
         """Queue a delivery's event again, as a new delivery, and try it now (admin).

@@ -77,7 +77,7 @@ def model_version(request: Request, who: ViewedBy, name: str, version: int) -> R
     project = who.project
     mv = project.models.get(f"{name}@{version}")
     evaluations = project.evaluations.list(mv.ref)
-    latest = evaluations[-1] if evaluations else None
+    latest = evaluations[0] if evaluations else None  # newest first
     aliases = sorted(project.deployments.protected(name) | {DEFAULT_ALIAS})
     return page(
         request,

@@ -662,7 +662,7 @@ webhook_deliveries = Table(
     Column("lease_until", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("redelivery_of", String(40), nullable=True),
-    UniqueConstraint("webhook_id", "event_seq", name="uq_webhook_deliveries_event"),
+    UniqueConstraint("webhook_id", "event_seq", "event", name="uq_webhook_deliveries_event"),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
 )

@@ -96,7 +96,7 @@ def upgrade() -> None:
             ["webhook_id"], ["webhooks.id"], name=op.f("fk_webhook_deliveries_webhook_id_webhooks")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
-        sa.UniqueConstraint("webhook_id", "event_seq", name="uq_webhook_deliveries_event"),
+        sa.UniqueConstraint("webhook_id", "event_seq", "event", name="uq_webhook_deliveries_event"),
     )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.create_index(
