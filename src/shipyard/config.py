@@ -124,6 +124,17 @@ class Settings:
     # networks or host names; ``SHIPYARD_WEBHOOKS_ALLOW``), and the HTTP timeout in seconds.
     webhooks_allow: tuple[str, ...] = ()
     webhooks_timeout: float = 10.0
+    # Folders a webhook's secret file may be in (``[webhooks] secret_dirs``,
+    # ``SHIPYARD_WEBHOOKS_SECRET_DIRS``), besides ``.shipyard/webhook-secrets``.
+    webhooks_secret_dirs: tuple[str, ...] = ()
+
+    @property
+    def webhook_secret_dirs(self) -> tuple[Path, ...]:
+        """Where a webhook's secret file may be: ``.shipyard/webhook-secrets`` and the
+        configured folders (relative ones from the project root), resolved."""
+        dirs = [self.root / STATE_DIR / "webhook-secrets"]
+        dirs += [self.root / Path(d).expanduser() for d in self.webhooks_secret_dirs]
+        return tuple(d.resolve() for d in dirs)
 
     @classmethod
     def load(
@@ -203,8 +214,10 @@ def _declared_kpis(serving: Any, cfg: Path) -> tuple[str, ...] | None:
 
 
 def _webhook_settings(section: Any, cfg: Path) -> dict[str, Any]:
-    """``webhooks_allow`` and ``webhooks_timeout`` from ``SHIPYARD_WEBHOOKS_ALLOW`` (comma-
-    separated) and ``SHIPYARD_WEBHOOKS_TIMEOUT``, else ``[webhooks] allow`` and ``timeout``.
+    """``webhooks_allow``, ``webhooks_secret_dirs`` and ``webhooks_timeout`` from
+    ``SHIPYARD_WEBHOOKS_ALLOW`` (comma-separated), ``SHIPYARD_WEBHOOKS_SECRET_DIRS`` (separated
+    like PATH) and ``SHIPYARD_WEBHOOKS_TIMEOUT``, else ``[webhooks] allow``, ``secret_dirs``
+    and ``timeout``.
 
     Raises:
         InvalidInputError: ``allow`` is not a list of strings, or ``timeout`` not a positive
@@ -220,6 +233,19 @@ def _webhook_settings(section: Any, cfg: Path) -> dict[str, Any]:
                 f'{cfg} [webhooks] allow must be a list of addresses, e.g. allow = ["10.0.0.5"]'
             )
         out["webhooks_allow"] = tuple(allow)
+    env = os.environ.get("SHIPYARD_WEBHOOKS_SECRET_DIRS", "").strip()
+    dirs: Any = (
+        [d.strip() for d in env.split(os.pathsep) if d.strip()]
+        if env
+        else section.get("secret_dirs")
+    )
+    if dirs is not None:
+        if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
+            raise InvalidInputError(
+                f"{cfg} [webhooks] secret_dirs must be a list of folders, e.g. secret_dirs = "
+                '["/etc/shipyard/webhooks"]'
+            )
+        out["webhooks_secret_dirs"] = tuple(dirs)
     raw = os.environ.get("SHIPYARD_WEBHOOKS_TIMEOUT", "").strip() or section.get("timeout")
     if raw is not None:
         try:

@@ -107,10 +107,12 @@ HANG_SECONDS = 3.0
 
 
 @pytest.fixture(autouse=True)
-def webhook_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Webhooks may reach 127.0.0.1 (and nothing else private) and give up after 1 s."""
+def webhook_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Webhooks may reach 127.0.0.1 (and nothing else private), give up after 1 s, and read
+    secret files from the test's temporary folder."""
     monkeypatch.setenv("SHIPYARD_WEBHOOKS_ALLOW", "127.0.0.1")
     monkeypatch.setenv("SHIPYARD_WEBHOOKS_TIMEOUT", "1")
+    monkeypatch.setenv("SHIPYARD_WEBHOOKS_SECRET_DIRS", str(tmp_path))
 
 
 @dataclass

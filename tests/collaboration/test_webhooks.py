@@ -194,21 +194,21 @@ def test_slack_jira_and_trello_get_the_bodies_their_apis_expect_and_secrets_show
     """Slack gets {text, blocks}; Jira an issue at /rest/api/2/issue with basic auth; Trello
     a card at /1/cards with key and token. A receiver that echoes the token back does not
     put it into the attempt; no listing, delivery, audit event or log holds a secret."""
-    monkeypatch.setenv("JIRA_SECRET", JIRA_SECRET)
-    monkeypatch.setenv("TRELLO_SECRET", TRELLO_SECRET)
+    monkeypatch.setenv("SHIPYARD_WEBHOOK_JIRA", JIRA_SECRET)
+    monkeypatch.setenv("SHIPYARD_WEBHOOK_TRELLO", TRELLO_SECRET)
     slack = project.webhooks.add(receiver.url, ["dataset.created"], format="slack")
     jira = project.webhooks.add(
         receiver.url,
         ["dataset.created"],
         format="jira",
-        secret_env="JIRA_SECRET",
+        secret_env="SHIPYARD_WEBHOOK_JIRA",
         options={"jira_project": "MLOPS", "jira_issue_type": "Bug"},
     )
     trello = project.webhooks.add(
         receiver.url,
         ["dataset.created"],
         format="trello",
-        secret_env="TRELLO_SECRET",
+        secret_env="SHIPYARD_WEBHOOK_TRELLO",
         options={"trello_list": "list-123"},
     )
     receiver.script = [
@@ -252,7 +252,7 @@ def test_slack_jira_and_trello_get_the_bodies_their_apis_expect_and_secrets_show
     for secret in (JIRA_SECRET, *JIRA_SECRET.split(":"), *TRELLO_SECRET.split(":")):
         assert secret not in shown
         assert secret not in out.out + out.err
-    assert "env JIRA_SECRET" in shown
+    assert "env SHIPYARD_WEBHOOK_JIRA" in shown
 
 
 def test_a_mention_in_a_comment_reaches_a_comment_mention_webhook(
@@ -441,3 +441,42 @@ def test_a_contributor_posts_to_a_webhook_and_gets_the_delivery_back(
     project.users.add("vic", "viewer")
     with pytest.raises(PermissionDeniedError):
         project.as_actor("vic").webhooks.post(hook.id, "digest", {"summary": "no"})
+
+
+def test_a_secret_can_only_come_from_a_webhook_secret_folder_or_variable(
+    project: Project, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin cannot have a webhook read any file or variable of the server and send it to
+    its URL: a secret file outside the allowed folders, or a variable not named
+    SHIPYARD_WEBHOOK_…, is refused when added, and refused again when sent if the folder
+    stopped being allowed; .shipyard/webhook-secrets is always allowed."""
+    monkeypatch.setenv("SHIPYARD_DB_PASSWORD", "hunter2")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.secret"
+    outside.write_text("user:pass", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="secret file must be in"):
+        project.webhooks.add(
+            receiver.url, ["dataset.created"], format="jira", secret_file=str(outside),
+            options={"jira_project": "OPS"},
+        )  # fmt: skip
+    with pytest.raises(InvalidInputError, match="SHIPYARD_WEBHOOK_"):
+        project.webhooks.add(
+            receiver.url, ["dataset.created"], format="jira", secret_env="SHIPYARD_DB_PASSWORD",
+            options={"jira_project": "OPS"},
+        )  # fmt: skip
+    folder = project.settings.webhook_secret_dirs[0]
+    folder.mkdir(parents=True)
+    (folder / "jira.secret").write_text("ann@example.com:tok", encoding="utf-8")
+    hook = project.webhooks.add(
+        receiver.url, ["dataset.created"], format="jira", secret_file=str(folder / "jira.secret"),
+        options={"jira_project": "OPS"},
+    )  # fmt: skip
+    assert project.webhooks.test(hook.id).status == "delivered"
+    inside = tmp_path / "generic.secret"
+    inside.write_text(new_secret(), encoding="utf-8")
+    generic = project.webhooks.add(receiver.url, ["dataset.created"], secret_file=str(inside))
+    monkeypatch.setenv("SHIPYARD_WEBHOOKS_SECRET_DIRS", str(folder))
+    with shipyard.open_project(project.settings.root, actor="alice") as later:
+        d = later.webhooks.test(generic.id)
+    assert d.status != "delivered"
+    assert "secret file must be in" in (d.attempts[-1].error or "")
+    assert len(receiver.received) == 1

@@ -51,9 +51,11 @@ def test_a_mention_in_a_comment_reaches_the_webhook_receiver(
     signed ``comment.mention`` naming abe to the receiver, with no call to deliver. A blank
     comment's refusal shows in the form."""
     secret = new_secret()
-    (tmp_path / "hook.secret").write_text(secret, encoding="utf-8")
+    secrets = project.settings.webhook_secret_dirs[0]  # .shipyard/webhook-secrets
+    secrets.mkdir(parents=True, exist_ok=True)
+    (secrets / "hook.secret").write_text(secret, encoding="utf-8")
     project.webhooks.add(
-        receiver.url, ["comment.mention"], secret_file=str(tmp_path / "hook.secret")
+        receiver.url, ["comment.mention"], secret_file=str(secrets / "hook.secret")
     )
     page, violations = _page(browser, live_delivering)
     _log_in(page, team.tokens["contributor"])

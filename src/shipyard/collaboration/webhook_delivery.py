@@ -245,7 +245,9 @@ class DeliveryWorker:
         start = time.perf_counter()
         try:
             check_url(row.url, allow=self._ctx.settings.webhooks_allow)
-            secret = read_secret(row.secret_file, row.secret_env)
+            secret = read_secret(
+                row.secret_file, row.secret_env, self._ctx.settings.webhook_secret_dirs
+            )
             request = render_request(
                 row.format,
                 row.url,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,11 +28,13 @@ from shipyard.errors import InvalidInputError
 
 __all__ = [
     "FORMATS",
+    "SECRET_ENV_PREFIX",
     "OutboundRequest",
     "SecretUnavailableError",
     "check_options",
     "read_secret",
     "render_request",
+    "secret_source_problem",
     "signature_headers",
 ]
 
@@ -85,13 +88,51 @@ def check_options(fmt: str, options: dict[str, Any], has_secret: bool) -> dict[s
     return out
 
 
-def read_secret(secret_file: str | None, secret_env: str | None) -> str | None:
+#: A webhook's secret variable is named so; it can never name another of the server's
+#: variables (a database URL, cloud keys) and send it to the webhook's URL.
+SECRET_ENV_PREFIX = "SHIPYARD_WEBHOOK_"
+
+
+def secret_source_problem(
+    secret_file: str | None, secret_env: str | None, allowed_dirs: Sequence[Path]
+) -> str | None:
+    """Why a secret source may not be used, or None. A secret file must be in one of
+    ``allowed_dirs`` (``Settings.webhook_secret_dirs``) and a variable named
+    ``SHIPYARD_WEBHOOK_…``: an admin (through the server, too) names where a secret is read,
+    and it is sent to the webhook's URL, so it must not be any file or variable the server can
+    read."""
+    if secret_env is not None and not (
+        secret_env.startswith(SECRET_ENV_PREFIX) and secret_env[len(SECRET_ENV_PREFIX) :]
+    ):
+        return (
+            f"a webhook's secret variable must be named {SECRET_ENV_PREFIX}… (e.g. "
+            f"{SECRET_ENV_PREFIX}JIRA), not {secret_env!r}"
+        )
+    if secret_file is not None:
+        path = Path(secret_file).resolve()
+        if not any(path.is_relative_to(d) for d in allowed_dirs):
+            where = ", ".join(str(d) for d in allowed_dirs)
+            return (
+                f"a webhook's secret file must be in {where} (add folders with [webhooks] "
+                f"secret_dirs in shipyard.toml or SHIPYARD_WEBHOOKS_SECRET_DIRS), not {path}"
+            )
+    return None
+
+
+def read_secret(
+    secret_file: str | None, secret_env: str | None, allowed_dirs: Sequence[Path]
+) -> str | None:
     """The secret from its file (stripped of surrounding white space) or environment variable;
-    None when the webhook has neither.
+    None when the webhook has neither. The source is checked again
+    (:func:`secret_source_problem`), as the allowed folders may have changed since.
 
     Raises:
-        SecretUnavailableError: the file cannot be read, or the variable is unset or empty.
+        SecretUnavailableError: the source is not allowed, the file cannot be read, or the
+            variable is unset or empty.
     """
+    problem = secret_source_problem(secret_file, secret_env, allowed_dirs)
+    if problem is not None:
+        raise SecretUnavailableError(problem)
     if secret_file:
         try:
             value = Path(secret_file).read_text(encoding="utf-8").strip()

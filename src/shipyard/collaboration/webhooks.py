@@ -37,7 +37,7 @@ from shipyard.collaboration.webhook_delivery import (
     utcnow,
 )
 from shipyard.collaboration.webhook_events import TEST_EVENT, check_events
-from shipyard.collaboration.webhook_formats import check_options
+from shipyard.collaboration.webhook_formats import check_options, secret_source_problem
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.stores.db.tables import audit_head, webhook_attempts, webhook_deliveries, webhooks
 
@@ -141,6 +141,11 @@ class Webhooks:
         opts = check_options(format, dict(options or {}), bool(secret_file or secret_env))
         if secret_file:
             secret_file = str(Path(secret_file).expanduser().resolve())
+        problem = secret_source_problem(
+            secret_file, secret_env, self._ctx.settings.webhook_secret_dirs
+        )
+        if problem is not None:
+            raise InvalidInputError(problem)
         with self._ctx.db.read() as conn:
             require_role(conn, self._ctx.actor, "admin", "manage webhooks")
         check_url(url, allow=self._ctx.settings.webhooks_allow)
