@@ -480,3 +480,16 @@ def test_a_secret_can_only_come_from_a_webhook_secret_folder_or_variable(
     assert d.status != "delivered"
     assert "secret file must be in" in (d.attempts[-1].error or "")
     assert len(receiver.received) == 1
+
+
+def test_the_audit_log_records_only_a_webhooks_origin(project: Project, receiver: Receiver) -> None:
+    """A webhook's path can be its credential (Discord, Teams): the audit log, which every
+    user reads, records only the scheme, host and port when it is added and removed."""
+    url = receiver.url + "/T0KEN-5f1e2d?sig=abc"
+    hook = project.webhooks.add(url, ["dataset.created"], format="slack")
+    project.webhooks.remove(hook.id)
+    events = [e for e in project.audit.list() if e.action.startswith("webhook.")]
+    assert [e.action for e in events] == ["webhook.add", "webhook.remove"]
+    origin = receiver.url.rsplit("/", 1)[0] + "/…"
+    assert all(e.payload["url"] == origin for e in events)
+    assert "T0KEN" not in json.dumps([e.to_dict() for e in events])

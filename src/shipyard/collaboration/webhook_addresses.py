@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from shipyard.errors import InvalidInputError, PermissionDeniedError
 
-__all__ = ["Resolver", "check_url", "display_url", "resolve_host"]
+__all__ = ["Resolver", "check_url", "display_url", "origin", "resolve_host"]
 
 Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -102,6 +102,21 @@ def display_url(url: str) -> str:
     shown_host = f"[{host}]" if ":" in host else host
     query = "?…" if parts.query else ""
     return f"{parts.scheme}://{shown_host}{port}{path}{query}"
+
+
+def origin(url: str) -> str:
+    """Only the scheme, host and port of ``url``: what the audit log (which every user reads)
+    records of a webhook's URL, whose path may itself be a credential (Slack, Discord, Teams).
+
+    >>> origin("https://discord.com/api/webhooks/123/t0ken")
+    'https://discord.com/…'
+    """
+    shown = display_url(url)
+    scheme, sep, rest = shown.partition("://")
+    if not sep:
+        return shown
+    host = rest.split("/", 1)[0].split("?", 1)[0]
+    return f"{scheme}://{host}/…"
 
 
 def _host_allowed(host: str, allow: Sequence[str]) -> bool:

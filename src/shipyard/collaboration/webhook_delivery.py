@@ -33,7 +33,7 @@ import httpx
 from sqlalchemy import and_, or_, select, update
 
 from shipyard._internal.encode import ReadModel
-from shipyard.collaboration.webhook_addresses import check_url, display_url
+from shipyard.collaboration.webhook_addresses import check_url, display_url, origin
 from shipyard.collaboration.webhook_events import events_of
 from shipyard.collaboration.webhook_formats import (
     SecretUnavailableError,
@@ -412,7 +412,7 @@ def _count_failure(tx: Any, webhook_id: int, error: str | None) -> None:
             "webhook.disable",
             "webhook",
             str(webhook_id),
-            {"reason": reason, "url": display_url(sub.url)},
+            {"reason": reason, "url": origin(sub.url)},
         )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from shipyard._internal.encode import ReadModel
 from shipyard.authz import Role, require_role
-from shipyard.collaboration.webhook_addresses import check_url, display_url
+from shipyard.collaboration.webhook_addresses import check_url, display_url, origin
 from shipyard.collaboration.webhook_delivery import (
     Clock,
     DeliveryWorker,
@@ -175,7 +175,7 @@ class Webhooks:
                 "webhook.add",
                 "webhook",
                 str(webhook_id),
-                {"url": display_url(url), "events": chosen, "format": format, "options": opts},
+                {"url": origin(url), "events": chosen, "format": format, "options": opts},
             )
         return self.get(webhook_id)
 
@@ -229,7 +229,7 @@ class Webhooks:
             tx.conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(**values))
             if not enabled:
                 cancel_pending(tx.conn, webhook_id)
-            tx.record(action, "webhook", str(webhook_id), {"url": display_url(row.url)})
+            tx.record(action, "webhook", str(webhook_id), {"url": origin(row.url)})
             updated = _row(tx.conn, webhook_id, removed_too=True)
         return _to_webhook(updated)
 
