@@ -48,12 +48,14 @@ MAX_HEIGHT = 2600
 
 
 @contextlib.contextmanager
-def serving(project: Project) -> Iterator[str]:
-    """The UI of ``shipyard ui`` over ``project`` on a free port of 127.0.0.1; its base URL."""
+def serving(project: Project) -> Iterator[tuple[str, str]]:
+    """The UI of ``shipyard ui`` over ``project`` on a free port of 127.0.0.1: its base URL
+    and the launch key that lets a browser in."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     app = create_app(project, ui_actor=project.actor)
+    key = app.state.ui.local_key
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -70,7 +72,7 @@ def serving(project: Project) -> Iterator[str]:
             raise SystemExit(f"the UI did not start within {START_SECONDS} s")
         time.sleep(0.1)
     try:
-        yield url
+        yield url, key
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -117,12 +119,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             model_page = f"/models/{MODEL}/{project.models.get(f'{MODEL}@production').version}"
             runs = compared_runs(project)
-            with serving(project) as url, sync_playwright() as playwright:
+            with serving(project) as (url, key), sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM)
                 page = browser.new_page(base_url=url, viewport={"width": WIDTH, "height": 900})
+                page.goto(f"/local-login?key={key}")
                 shoot(page, model_page, args.out / "model-page.png")
                 compare = "/runs/compare?" + urlencode([("run", r) for r in runs])
-                answer = httpx.get(url + compare)
+                answer = httpx.get(url + compare, cookies={"shipyard_local": key})
                 if len(runs) < 2 or answer.status_code != 200:
                     raise SystemExit(
                         f"the comparison of the demo's runs ({len(runs)} runs) answered "

@@ -288,15 +288,22 @@ def test_a_run_page_lists_artifacts_with_previews_and_charts(
 
 
 def test_the_local_ui_acts_as_the_os_user_without_login(project: Project, team: Team) -> None:
-    """``shipyard ui``: no login page, the user named, POSTs still need the page's CSRF
-    token, and only loopback host names are answered (no DNS rebinding)."""
+    """``shipyard ui``: no login, but only a browser that opened the printed address (with
+    this launch's key) is answered; the user named, POSTs still need the page's CSRF token,
+    and only loopback host names are answered (no DNS rebinding)."""
     del team
     app = create_app(project, ui_actor="abe")
     with TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1:8000") as c:
+        # Without this launch's key (another user of the machine), only the way in answers.
+        refused = c.get("/", follow_redirects=True)
+        assert refused.status_code == 401 and "the address `shipyard ui` printed" in refused.text
+        assert c.get("/local-login?key=guess", follow_redirects=False).headers["location"] == (
+            "/login"
+        )
+        c.get(f"/local-login?key={app.state.ui.local_key}")
         home = c.get("/")
         assert home.status_code == 200 and 'data-user="abe"' in home.text
         assert 'id="logout"' not in home.text
-        assert c.get("/login", follow_redirects=False).headers["location"] == "/"
         assert c.post(f"{MODEL_PAGE}/approve", data={}).status_code == 403
         ok = c.post(f"{MODEL_PAGE}/approve", data={"csrf_token": csrf_of(home.text)})
         assert ok.status_code == 200  # followed the redirect back to the page

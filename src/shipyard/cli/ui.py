@@ -17,8 +17,10 @@ def ui(
     ] = 8000,
 ) -> None:
     """Open this project's web UI on http://127.0.0.1:PORT, acting as you (SHIPYARD_USER or
-    the OS user) without a login: it listens on the loopback address only and answers only
-    to the host names 127.0.0.1 and localhost. For a team, run `shipyard server`, whose UI
+    the OS user) without a login: it listens on the loopback address only, answers only to
+    the host names 127.0.0.1 and localhost, and only to a browser that opened the address it
+    prints (which carries a random key of this launch, so other users of the machine cannot
+    use it). For a team, run `shipyard server`, whose UI
     asks everyone to log in with a token. Stop it with Ctrl-C."""
     import uvicorn
 
@@ -28,7 +30,11 @@ def ui(
     project = open_local_project(ctx)
     app = create_app(project, ui_actor=project.actor)
     sock = bind("127.0.0.1", port)
-    typer.echo(f"shipyard UI for {project.root} as {project.actor}: http://127.0.0.1:{port}/")
+    key = app.state.ui.local_key
+    typer.echo(
+        f"shipyard UI for {project.root} as {project.actor}: "
+        f"http://127.0.0.1:{port}/local-login?key={key}"
+    )
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])

@@ -77,6 +77,8 @@ def plotly_js() -> Path:
 def mount_ui(app: FastAPI, project: Project, *, local_actor: str | None = None) -> None:
     """Serve the UI on ``app``: pages at ``/``, scripts and styles under ``/static``. With
     ``local_actor`` every request acts as that user without logging in (``shipyard ui``)."""
+    import secrets
+
     from shipyard.config import STATE_DIR
     from shipyard.server.ui import (
         pages_comments,
@@ -89,7 +91,11 @@ def mount_ui(app: FastAPI, project: Project, *, local_actor: str | None = None) 
     from shipyard.server.ui.sessions import SessionSigner, load_secret
     from shipyard.server.ui.visitors import UiState
 
-    app.state.ui = UiState(SessionSigner(load_secret(project.root / STATE_DIR)), local_actor)
+    app.state.ui = UiState(
+        SessionSigner(load_secret(project.root / STATE_DIR)),
+        local_actor,
+        secrets.token_urlsafe(24) if local_actor is not None else "",
+    )
     app.add_middleware(SecurityHeaders)
     if local_actor is not None:
         from starlette.middleware.trustedhost import TrustedHostMiddleware

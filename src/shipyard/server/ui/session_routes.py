@@ -22,7 +22,7 @@ from shipyard.project import Project
 from shipyard.server.auth import REFUSE_AFTER, FailureThrottle
 from shipyard.server.ui.rendering import UiRoute, page
 from shipyard.server.ui.sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS
-from shipyard.server.ui.visitors import CsrfRefusedError, PostedBy, ui_state
+from shipyard.server.ui.visitors import LOCAL_COOKIE, CsrfRefusedError, PostedBy, ui_state
 
 __all__ = ["router"]
 
@@ -56,8 +56,24 @@ def _login_page(request: Request, next_path: str, message: str = "", status: int
 @router.get("/login")
 def login_form(request: Request, next: str | None = None) -> Response:
     if ui_state(request).local_actor is not None:
-        return RedirectResponse("/", status_code=303)
+        refusal = UnauthenticatedError(
+            "this local UI answers to the address `shipyard ui` printed when it started, "
+            "which carries a key of this launch: open that one"
+        )
+        return page(request, "error.html", None, status=401, error=refusal, kind="error")
     return _login_page(request, _safe_next(next))
+
+
+@router.get("/local-login")
+def local_login(request: Request, key: str = "") -> Response:
+    """The local UI's way in: the address ``shipyard ui`` prints carries this launch's key,
+    which becomes an HttpOnly cookie; any other key is refused."""
+    ui = ui_state(request)
+    if ui.local_actor is None or not ui.local_key_ok(key):
+        return RedirectResponse("/login", status_code=303)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(LOCAL_COOKIE, key, httponly=True, samesite="strict")
+    return response
 
 
 def _open_session(project: Project, token: str) -> tuple[str, int]:

@@ -8,6 +8,7 @@ so the services check the user's role exactly as for the CLI and the REST API.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -33,8 +34,9 @@ __all__ = [
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-#: What the local UI binds its CSRF tokens to (it has no session cookie).
-LOCAL_BINDING = "local-ui"
+#: The cookie of a local UI (``shipyard ui``): the launch key it printed, which another user
+#: of the same machine does not have (the port alone lets anyone on it connect).
+LOCAL_COOKIE = "shipyard_local"
 
 
 class LoginRequiredError(UnauthenticatedError):
@@ -51,10 +53,17 @@ class CsrfRefusedError(ShipyardError):
 @dataclass(frozen=True)
 class UiState:
     """What the UI keeps on the app: the signer, and the OS user of a local UI (None on the
-    team server, where everyone logs in)."""
+    team server, where everyone logs in) with the random key of this launch, which the
+    address ``shipyard ui`` prints carries once (``/local-login?key=…``)."""
 
     signer: SessionSigner
     local_actor: str | None = None
+    local_key: str = ""
+
+    def local_key_ok(self, key: str | None) -> bool:
+        return bool(self.local_key and key) and hmac.compare_digest(
+            str(key).encode(), self.local_key.encode()
+        )
 
 
 @dataclass(frozen=True)
@@ -100,8 +109,15 @@ def _identify(request: Request) -> Visitor:
     base: Project = request.app.state.project
     ui = ui_state(request)
     if ui.local_actor is not None:
+        key = request.cookies.get(LOCAL_COOKIE)
+        if not ui.local_key_ok(key):
+            raise LoginRequiredError(
+                "open the address `shipyard ui` printed: it carries this launch's key"
+            )
         project = base.as_actor(ui.local_actor)
-        return Visitor(project, ui.local_actor, _role(project), ui.signer.csrf(LOCAL_BINDING), True)
+        return Visitor(
+            project, ui.local_actor, _role(project), ui.signer.csrf(f"local|{key}"), True
+        )
     session = _session_of(request)
     if session is None:
         raise LoginRequiredError("log in with an API token to see this page")
@@ -131,7 +147,7 @@ async def visitor(request: Request) -> Visitor:
 def csrf_binding(request: Request) -> str:
     """What the CSRF token of this request's session is bound to."""
     if ui_state(request).local_actor is not None:
-        return LOCAL_BINDING
+        return f"local|{request.cookies.get(LOCAL_COOKIE, '')}"
     session = _session_of(request)
     return session.cookie if session else ""
 
