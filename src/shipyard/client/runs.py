@@ -143,13 +143,7 @@ class RemoteRun(RunLifecycle):
         self._ended = False
         self._sampler: Any = None
 
-    def __repr__(self) -> str:
-        return f"RemoteRun(id={self.id!r}, name={self.name!r}, experiment={self.experiment!r})"
-
     # -- parameters and tags ------------------------------------------------------------------
-
-    def log_param(self, key: str, value: Any) -> None:
-        self.log_params({key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record hyper-parameters in one request (the server stores them as text).
@@ -161,20 +155,12 @@ class RemoteRun(RunLifecycle):
             body = {"params": {k: _param_value(v) for k, v in params.items()}}
             self._conn.json("POST", f"{self._path}/params", json_body=body)
 
-    def set_tag(self, key: str, value: Any) -> None:
-        self.set_tags({key: value})
-
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if tags:
             body = {"tags": {k: str(v) for k, v in tags.items()}}
             self._conn.json("POST", f"{self._path}/tags", json_body=body)
 
     # -- metrics ------------------------------------------------------------------------------
-
-    def log_metric(
-        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
-    ) -> None:
-        self.log_metrics({key: value}, step=step, timestamp=timestamp)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None

@@ -105,6 +105,33 @@ class RunLifecycle:
 
     _sampler: Any = None
     _ended: bool = False
+    id: str
+    name: str
+    experiment: str
+
+    def __repr__(self) -> str:
+        fields = f"id={self.id!r}, name={self.name!r}, experiment={self.experiment!r}"
+        return f"{type(self).__name__}({fields})"
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one hyper-parameter (stored as text). Re-logging a different value fails."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set (or replace) a tag."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        """Record one point of a metric series. Without ``step``, steps count up per key."""
+        self.log_metrics({key: value}, step=step, timestamp=timestamp)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
@@ -196,14 +223,7 @@ class ActiveRun(RunLifecycle):
         self._ended = ended
         self._sampler: Any = None
 
-    def __repr__(self) -> str:
-        return f"ActiveRun(id={self.id!r}, name={self.name!r}, experiment={self.experiment!r})"
-
     # -- parameters and tags ------------------------------------------------------------------
-
-    def log_param(self, key: str, value: Any) -> None:
-        """Record one hyper-parameter (stored as text). Re-logging a different value fails."""
-        self.log_params({key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record hyper-parameters in one write.
@@ -220,10 +240,6 @@ class ActiveRun(RunLifecycle):
                 tx.conn.execute(run_params.insert(), fresh)
                 tx.record("run.params", KIND, self.id, {"params": dict(items)})
 
-    def set_tag(self, key: str, value: Any) -> None:
-        """Set (or replace) a tag."""
-        self.set_tags({key: value})
-
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set (or replace) several tags in one write."""
         items = {check_key(k, "tag"): str(v) for k, v in tags.items()}
@@ -234,12 +250,6 @@ class ActiveRun(RunLifecycle):
             tx.record("run.tags", KIND, self.id, {"tags": items})
 
     # -- metrics ------------------------------------------------------------------------------
-
-    def log_metric(
-        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
-    ) -> None:
-        """Record one point of a metric series. Without ``step``, steps count up per key."""
-        self.log_metrics({key: value}, step=step, timestamp=timestamp)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
