@@ -1,0 +1,1 @@
+"""Monitoring: drift references and statistics, monitors over a deployment's windows, alerts."""

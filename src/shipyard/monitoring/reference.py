@@ -1,0 +1,254 @@
+"""Drift references: what a dataset version's columns looked like, kept small enough to store
+with the version and to compare any later window against without reading the data again.
+
+Per numeric column: counts in bins cut at the reference's own quantiles, with open end bins
+(``(-inf, e0], (e0, e1], …, (e_last, inf)``), the moments, and a fixed-size sorted sample for
+the tests that compare distributions value by value (Kolmogorov–Smirnov, Wasserstein). Per
+categorical column (text, booleans, and numbers with at most :data:`CATEGORICAL_MAX_DISTINCT`
+distinct values): the counts of the most frequent values and of all others together. Every
+column keeps its null count.
+
+Counts in fixed bins merge by addition, so a serving process can count a window in the
+reference's bins and several processes can add their windows up (:func:`bin_counts`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from shipyard._internal.encode import ReadModel
+from shipyard.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "BINS",
+    "CATEGORICAL_MAX_DISTINCT",
+    "SAMPLE_SIZE",
+    "TOP_VALUES",
+    "CategoricalReference",
+    "ColumnReference",
+    "NumericReference",
+    "ReferenceProfile",
+    "bin_counts",
+    "build_reference",
+]
+
+# Quantile bins per numeric column (deciles); fewer when the values repeat.
+BINS = 10
+# Values kept per numeric column for the value-by-value tests.
+SAMPLE_SIZE = 1_000
+# Most frequent values counted per categorical column; the rest count as "other".
+TOP_VALUES = 50
+# A numeric column with at most this many distinct values is compared as categories, as
+# Evidently does.
+CATEGORICAL_MAX_DISTINCT = 5
+# Format of the stored document; a reader refuses a newer one.
+FORMAT = 1
+
+Category = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class NumericReference(ReadModel):
+    """A numeric column of the reference."""
+
+    column: str
+    dtype: str
+    count: int  # non-null values
+    nulls: int
+    edges: tuple[float, ...]  # inner cut points, ascending; len(counts) == len(edges) + 1
+    counts: tuple[int, ...]  # non-null values per bin, end bins open
+    mean: float
+    std: float
+    min: float
+    max: float
+    sample: tuple[float, ...] = field(repr=False)  # sorted, at most SAMPLE_SIZE values
+    kind: Literal["numeric"] = "numeric"
+
+    @property
+    def null_share(self) -> float:
+        total = self.count + self.nulls
+        return self.nulls / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class CategoricalReference(ReadModel):
+    """A categorical column of the reference: its most frequent values and the rest."""
+
+    column: str
+    dtype: str
+    count: int  # non-null values
+    nulls: int
+    values: tuple[Category, ...]  # most frequent first, ties by text
+    counts: tuple[int, ...]  # per value
+    other: int  # non-null values outside ``values``
+    kind: Literal["categorical"] = "categorical"
+
+    @property
+    def null_share(self) -> float:
+        total = self.count + self.nulls
+        return self.nulls / total if total else 0.0
+
+
+ColumnReference = NumericReference | CategoricalReference
+
+
+@dataclass(frozen=True)
+class ReferenceProfile(ReadModel):
+    """The drift reference of one tabular dataset version (``source``: its reference)."""
+
+    rows: int
+    columns: Mapping[str, ColumnReference]
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored document (``from_json`` reads it back)."""
+        return {"format": FORMAT, "rows": self.rows, "source": self.source} | {
+            "columns": {name: col.to_dict() for name, col in self.columns.items()}
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> ReferenceProfile:
+        if int(doc.get("format", 0)) > FORMAT:
+            raise InvalidInputError(
+                f"this drift reference has format {doc.get('format')}, newer than this "
+                f"shipyard reads ({FORMAT}); upgrade shipyard"
+            )
+        columns: dict[str, ColumnReference] = {}
+        for name, c in doc["columns"].items():
+            if c["kind"] == "numeric":
+                columns[name] = NumericReference(
+                    column=name,
+                    dtype=c["dtype"],
+                    count=int(c["count"]),
+                    nulls=int(c["nulls"]),
+                    edges=tuple(float(e) for e in c["edges"]),
+                    counts=tuple(int(n) for n in c["counts"]),
+                    mean=float(c["mean"]),
+                    std=float(c["std"]),
+                    min=float(c["min"]),
+                    max=float(c["max"]),
+                    sample=tuple(float(v) for v in c["sample"]),
+                )
+            else:
+                columns[name] = CategoricalReference(
+                    column=name,
+                    dtype=c["dtype"],
+                    count=int(c["count"]),
+                    nulls=int(c["nulls"]),
+                    values=tuple(c["values"]),
+                    counts=tuple(int(n) for n in c["counts"]),
+                    other=int(c["other"]),
+                )
+        return cls(rows=int(doc["rows"]), columns=columns, source=str(doc.get("source", "")))
+
+
+def build_reference(
+    frame: pl.DataFrame,
+    *,
+    source: str = "",
+    columns: Sequence[str] | None = None,
+    seed: int = 0,
+) -> ReferenceProfile:
+    """The drift reference of ``frame`` (every column, or ``columns``).
+
+    Columns of other types (dates, lists, structs) are left out: nothing compares them.
+    The sample is drawn with ``seed``, so equal data gives an equal reference.
+    """
+    import polars as pl
+
+    names = list(columns) if columns is not None else list(frame.columns)
+    out: dict[str, ColumnReference] = {}
+    for name in names:
+        s = frame.get_column(name)
+        dtype = s.dtype
+        nulls = int(s.null_count())
+        text = dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
+        if dtype == pl.Boolean or text:
+            out[name] = _categorical(name, s, nulls)
+        elif dtype.is_numeric():
+            values = s.drop_nulls().cast(pl.Float64).to_numpy()
+            values = values[np.isfinite(values)]
+            if np.unique(values).size <= CATEGORICAL_MAX_DISTINCT:
+                out[name] = _categorical(name, s, nulls)
+            else:
+                out[name] = _numeric(name, str(dtype), values, nulls, seed)
+    return ReferenceProfile(rows=frame.height, columns=out, source=source)
+
+
+def _numeric(name: str, dtype: str, values: np.ndarray, nulls: int, seed: int) -> NumericReference:
+    qs = np.quantile(values, np.linspace(0, 1, BINS + 1)[1:-1]) if values.size else np.array([])
+    edges = np.unique(qs)
+    counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=edges.size + 1)
+    if values.size > SAMPLE_SIZE:
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(values, SAMPLE_SIZE, replace=False))
+    else:
+        sample = np.sort(values)
+    return NumericReference(
+        column=name,
+        dtype=dtype,
+        count=int(values.size),
+        nulls=nulls,
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(int(n) for n in counts),
+        mean=float(values.mean()) if values.size else math.nan,
+        std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
+        min=float(values.min()) if values.size else math.nan,
+        max=float(values.max()) if values.size else math.nan,
+        sample=tuple(float(v) for v in sample),
+    )
+
+
+def _categorical(name: str, s: pl.Series, nulls: int) -> CategoricalReference:
+    import polars as pl
+
+    vc = s.drop_nulls().value_counts(name="__n")
+    # Most frequent first; ties by the value's text, so equal data gives an equal reference.
+    vc = vc.with_columns(pl.col(name).cast(pl.String).alias("__text")).sort(
+        ["__n", "__text"], descending=[True, False]
+    )
+    top = vc.head(TOP_VALUES)
+    count = int(vc.get_column("__n").sum()) if vc.height else 0
+    top_counts = tuple(int(n) for n in top.get_column("__n"))
+    return CategoricalReference(
+        column=name,
+        dtype=str(s.dtype),
+        count=count,
+        nulls=nulls,
+        values=tuple(top.get_column(name).to_list()),
+        counts=top_counts,
+        other=count - sum(top_counts),
+    )
+
+
+def bin_counts(ref: ColumnReference, values: Sequence[Any] | np.ndarray) -> tuple[list[int], int]:
+    """Counts of ``values`` in the reference's bins (numeric: one per bin; categorical: one per
+    reference value, then "other"), and the number of nulls among them.
+
+    Counts of two windows add up to the counts of both, which is what lets serving workers
+    merge what they saw.
+    """
+    if isinstance(ref, NumericReference):
+        arr = np.asarray(values, dtype=np.float64)
+        finite = np.isfinite(arr)
+        nulls = int(arr.size - finite.sum())
+        idx = np.searchsorted(np.asarray(ref.edges), arr[finite], side="left")
+        counts = np.bincount(idx, minlength=len(ref.edges) + 1)
+        return [int(n) for n in counts], nulls
+    index = {v: i for i, v in enumerate(ref.values)}
+    out = [0] * (len(ref.values) + 1)
+    nulls = 0
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            nulls += 1
+        else:
+            out[index.get(v, len(ref.values))] += 1
+    return out, nulls
