@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli import alerts as alerts_cmds
 from shipyard.cli import audit as audit_cmds
 from shipyard.cli import comments as comments_cmds
 from shipyard.cli import contract as contract_cmds
@@ -22,6 +23,7 @@ from shipyard.cli import docs as docs_cmds
 from shipyard.cli import governance as governance_cmds
 from shipyard.cli import login as login_cmds
 from shipyard.cli import models as models_cmds
+from shipyard.cli import monitor as monitor_cmds
 from shipyard.cli import runs as runs_cmds
 from shipyard.cli import serve as serve_cmds
 from shipyard.cli import server as server_cmds
@@ -60,6 +62,8 @@ app.add_typer(docs_cmds.app, name="docs")
 app.command("digest")(digest_cmds.digest)
 app.add_typer(comments_cmds.app, name="comments")
 app.add_typer(webhooks_cmds.app, name="webhooks")
+app.add_typer(monitor_cmds.app, name="monitor")
+app.add_typer(alerts_cmds.app, name="alerts")
 
 
 def _version(value: bool) -> None:
