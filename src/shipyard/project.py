@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
+    from shipyard.monitoring.alerts import Alerts
+    from shipyard.monitoring.monitors import Monitors
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -198,6 +200,24 @@ class Project:
         return Predictions(self.context, models=self.models)
 
     @cached_property
+    def alerts(self) -> Alerts:
+        from shipyard.monitoring.alerts import Alerts
+
+        return Alerts(self.context)
+
+    @cached_property
+    def monitors(self) -> Monitors:
+        from shipyard.monitoring.monitors import Monitors
+
+        return Monitors(
+            self.context,
+            predictions=self.predictions,
+            models=self.models,
+            datasets=self.datasets,
+            alerts=self.alerts,
+        )
+
+    @cached_property
     def users(self) -> Users:
         from shipyard.governance.access import Users
 
@@ -249,15 +269,15 @@ class Project:
     @cached_property
     def digests(self) -> Digests:
         from shipyard.collaboration.digest import Digests, comment_mentions
+        from shipyard.monitoring.alerts import digest_alerts
 
-        # Alerts (monitoring) join the digest here, as a function of the window's start, once
-        # that service exists.
         return Digests(
             self.context,
             audit=self.audit,
             runs=self.runs,
             models=self.models,
             approvals=self.approvals,
+            alerts=digest_alerts(self.alerts, self.monitors.exists),
             mentions=comment_mentions(self.comments),
         )
 
