@@ -439,30 +439,37 @@ class Monitors:
         alert = self._alerts.get(alert_id) if alert_id is not None else None
         return RunOutcome(name, _to_result(name, stored), True, event, alert)
 
-    def run_all(self, *, now: datetime | None = None) -> builtins.list[RunOutcome]:
-        """One pass of every enabled monitor (:meth:`run`), by name."""
-        return [self.run(m.name, now=now) for m in self.list() if m.enabled]
+    def run_all(
+        self, *, now: datetime | None = None, deployment: str | None = None
+    ) -> builtins.list[RunOutcome]:
+        """One pass of every enabled monitor (of one deployment): :meth:`run`, by name."""
+        return [self.run(m.name, now=now) for m in self.list(deployment=deployment) if m.enabled]
 
     def watch(
         self,
         *,
+        deployment: str | None = None,
         clock: Clock = _utcnow,
         stop: threading.Event | None = None,
         iterations: int | None = None,
         on_outcome: Callable[[RunOutcome], None] | None = None,
+        sleep: Callable[[float], object] | None = None,
     ) -> int:
-        """Run each enabled monitor whenever a window of it completes, until ``stop`` is set
-        or after ``iterations`` looks (tests bound it; the CLI runs until Ctrl-C); returns
-        the number of new results. A monitor that fails is logged and tried again at its
-        next window; the others go on."""
+        """Run each enabled monitor (of one deployment) whenever a window of it completes,
+        until ``stop`` is set or after ``iterations`` looks (tests bound it; the CLI runs
+        until Ctrl-C); returns the number of new results. Between looks it waits (``sleep``,
+        default: on ``stop``) until the next window ends, at most a minute so that new
+        monitors are picked up. A monitor that fails is logged and tried again at its next
+        window; the others go on."""
         stop = stop or threading.Event()
+        sleep = sleep or stop.wait
         stored = 0
         looks = 0
         while not stop.is_set() and (iterations is None or looks < iterations):
             looks += 1
             now = clock()
             wait = WATCH_POLL_SECONDS
-            for monitor in self.list():
+            for monitor in self.list(deployment=deployment):
                 if not monitor.enabled:
                     continue
                 try:
@@ -480,7 +487,7 @@ class Monitors:
                 due = end + timedelta(seconds=monitor.every_seconds) - now
                 wait = min(wait, max(due.total_seconds(), 0.0))
             if iterations is None or looks < iterations:
-                stop.wait(wait + 0.01)
+                sleep(wait + 0.01)
         return stored
 
     # -- measuring ------------------------------------------------------------------------
@@ -700,18 +707,17 @@ def _scalar(value: Any) -> bool:
 
 
 def _check_deployment(conn: Connection, name: str) -> None:
-    """A monitor watches a deployment that exists, or a name a prediction log was written
-    under (a log written by other clients)."""
+    """A monitor watches a deployment that exists, or a name predictions or KPI events were
+    logged under (by other clients than ``shipyard serve``)."""
     if conn.execute(select(deployments.c.id).where(deployments.c.name == name)).first():
         return
-    logged = conn.execute(
-        select(prediction_segments.c.id).where(prediction_segments.c.deployment == name).limit(1)
-    ).first()
-    if logged is None:
-        raise NotFoundError(
-            f"no deployment '{name}' and no prediction log under that name; list deployments "
-            "with `shipyard deployments list`"
-        )
+    for table in (prediction_segments, kpi_events):
+        if conn.execute(select(table.c.id).where(table.c.deployment == name).limit(1)).first():
+            return
+    raise NotFoundError(
+        f"no deployment '{name}', and nothing logged under that name; list deployments with "
+        "`shipyard deployments list`"
+    )
 
 
 def _check_webhooks(conn: Connection, ids: Sequence[int]) -> None:

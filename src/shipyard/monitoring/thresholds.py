@@ -71,7 +71,7 @@ _NATURAL: dict[str, Literal["min", "max"]] = {
     "mae": "max",
     "label_coverage": "min",
 }
-_FORM = re.compile(r"\s*([a-z_]+)\s*(<=|>=)\s*(\S+)\s*")
+_FORM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*(\S+)\s*")
 
 
 @dataclass(frozen=True)
