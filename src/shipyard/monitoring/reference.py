@@ -177,7 +177,8 @@ def build_reference(
         s = frame.get_column(name)
         dtype = s.dtype
         if dtype.is_decimal():
-            s, dtype = s.cast(pl.Float64), pl.Float64  # compared as numbers; JSON has no decimals
+            s = s.cast(pl.Float64)  # compared as numbers; JSON has no decimals
+            dtype = s.dtype
         if dtype.is_float():
             # NaN and infinities count as missing, as bin_counts counts them (and JSON has
             # no literal for them).
