@@ -508,9 +508,9 @@ def _distinct_unseen(ref: CategoricalReference, series: pl.Series) -> int:
 def _numeric_bins(edges: Sequence[float]) -> tuple[str, ...]:
     if not edges:
         return ("all",)
-    labels = [f"≤ {edges[0]:.4g}"]
-    labels += [f"({lo:.4g}, {hi:.4g}]" for lo, hi in itertools.pairwise(edges)]
-    labels.append(f"> {edges[-1]:.4g}")
+    labels = [f"≤ {edges[0]:.3g}"]
+    labels += [f"({lo:.3g}, {hi:.3g}]" for lo, hi in itertools.pairwise(edges)]
+    labels.append(f"> {edges[-1]:.3g}")
     return tuple(labels)
 
 
