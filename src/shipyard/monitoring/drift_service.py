@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import builtins
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from shipyard.data.versions import log_read, reference_of
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.monitoring.drift import DRIFT_SHARE, MIN_ROWS, DriftReport, Method, compare
 from shipyard.refs import parse_ref
 from shipyard.stores.db.tables import datasets, registered_models
@@ -171,9 +173,11 @@ class Drift:
             name = f"{serving} over the last {_span(window_seconds)}"
         else:
             frame, name = self._current(current)
+        absent: builtins.list[str] = []
         if wanted is not None:
+            absent = [c for c in wanted if c not in frame.columns]
             wanted = [c for c in wanted if c in frame.columns]
-        return compare(
+        report = compare(
             profile,
             frame,
             columns=wanted,
@@ -184,6 +188,23 @@ class Drift:
             share_threshold=share_threshold,
             current_name=name,
         )
+        return replace(report, missing_columns=report.missing_columns + tuple(absent))
+
+    def save_html(
+        self, report: DriftReport, path: str | os.PathLike[str], *, force: bool = False
+    ) -> Path:
+        """Write ``report`` as a standalone HTML file (a temporary name, then a rename; see
+        :func:`shipyard.monitoring.drift_report.render_html`) and return its path.
+
+        Raises:
+            ConflictError: ``path`` exists and ``force`` is false.
+        """
+        from shipyard.monitoring.drift_report import write_html
+
+        target = Path(path).expanduser()
+        if target.exists() and not force:
+            raise ConflictError(f"{target} exists; pass --force (force=True) to replace it")
+        return write_html(report, target)
 
     # -- what is compared ----------------------------------------------------------------------
 
