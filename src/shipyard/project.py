@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
     from shipyard.monitoring.alerts import Alerts
+    from shipyard.monitoring.drift_service import Drift
     from shipyard.monitoring.monitors import Monitors
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
@@ -200,6 +201,19 @@ class Project:
         return Predictions(self.context, models=self.models)
 
     @cached_property
+    def drift(self) -> Drift:
+        from shipyard.monitoring.drift_service import Drift
+
+        return Drift(
+            self.context,
+            datasets=self.datasets,
+            models=self.models,
+            evaluations=self.evaluations,
+            deployments=self.deployments,
+            predictions=self.predictions,
+        )
+
+    @cached_property
     def alerts(self) -> Alerts:
         from shipyard.monitoring.alerts import Alerts
 
@@ -213,7 +227,7 @@ class Project:
             self.context,
             predictions=self.predictions,
             models=self.models,
-            datasets=self.datasets,
+            drift=self.drift,
             alerts=self.alerts,
         )
 

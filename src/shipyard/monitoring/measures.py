@@ -22,8 +22,7 @@ from shipyard.monitoring.reference import CategoricalReference, ReferenceProfile
 from shipyard.serving.feedback import same_answer
 
 if TYPE_CHECKING:
-    import pandas as pd
-
+    from shipyard.monitoring.drift import DriftReport
     from shipyard.registry.row_checks import RowChecks
 
 __all__ = [
@@ -223,32 +222,17 @@ def measure_kpi(
     return Measurement("ok", n, doc, f"{name} {aggregation} {doc[aggregation]:.6g} ({n} events)")
 
 
-def measure_drift(
-    reference: ReferenceProfile,
-    frame: pd.DataFrame,
-    *,
-    min_rows: int,
-    share_threshold: float,
-    current_name: str,
-) -> Measurement:
-    """The window's inputs against the reference (:func:`shipyard.monitoring.drift.compare`):
-    the share of drifted columns and, per column, the method, statistic and verdict."""
-    import polars as pl
-
-    from shipyard.monitoring.drift import compare
-
-    n = len(frame)
-    current = pl.from_pandas(frame) if n else pl.DataFrame()
-    report = compare(
-        reference,
-        current,
-        min_rows=min_rows,
-        share_threshold=share_threshold,
-        current_name=current_name,
-    )
+def measure_drift(report: DriftReport) -> Measurement:
+    """A drift report (:meth:`shipyard.monitoring.drift_service.Drift.compare` of the window's
+    inputs) as a measurement: the weighted share of drifted columns and, per column, the
+    method, statistic and verdict; below the report's minimum rows, insufficient data."""
+    n = report.current_rows
+    if report.verdict == "insufficient data":
+        return Measurement("insufficient data", n, {}, f"{n} rows in the window; too few for drift")
     values: dict[str, Any] = {
         "drift_share": report.share,
         "drifted_columns": report.drifted_columns,
+        "reference": report.reference,
         "columns": [
             {
                 "column": c.column,
@@ -261,10 +245,6 @@ def measure_drift(
             for c in report.columns
         ],
     }
-    if report.verdict == "insufficient data":
-        return Measurement(
-            "insufficient data", n, {}, f"{n} rows in the window; drift needs {min_rows}"
-        )
     drifted = report.drifted_columns
     message = f"{len(drifted)} of {len(report.columns)} columns drifted" + (
         f" ({', '.join(drifted)})" if drifted else ""

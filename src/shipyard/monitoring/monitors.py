@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from shipyard.context import ServiceContext
-    from shipyard.data.datasets import Datasets
+    from shipyard.monitoring.drift_service import Drift
     from shipyard.monitoring.reference import ReferenceProfile
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -162,15 +162,14 @@ class Monitors:
         *,
         predictions: Predictions,
         models: Models,
-        datasets: Datasets,
+        drift: Drift,
         alerts: Alerts,
     ) -> None:
         self._ctx = ctx
         self._predictions = predictions
         self._models = models
-        self._datasets = datasets
+        self._drift = drift
         self._alerts = alerts
-        self._references: dict[str, ReferenceProfile] = {}
         self._checks: dict[str, Any] = {}
 
     # -- records --------------------------------------------------------------------------
@@ -244,7 +243,7 @@ class Monitors:
                 raise InvalidInputError(
                     f"--reference applies to quality and drift monitors, not {kind}"
                 )
-            options["reference"] = self._datasets.get(reference).ref
+            options["reference"] = self._drift.reference(reference).source
         ids = sorted({int(i) for i in notify})
         now = _utcnow()
         with self._ctx.audited() as tx:
@@ -523,56 +522,44 @@ class Monitors:
                         "insufficient data", 0, {}, f"no rows in the window; the check needs {need}"
                     )
             model = str(frame["model"].value_counts().idxmax()) if not frame.empty else ""
-            version = self._models.get(model) if model else None
-            reference = self._reference(version, opts.get("reference"))
-            inputs = frame["inputs"].tolist()
-            if monitor.kind == "quality":
+            mine = frame[frame["model"] == model] if model else frame
+            if monitor.kind == "drift":
+                m = self._measure_drift(monitor, model, mine["inputs"].tolist(), start, end)
+            else:
+                version = self._models.get(model) if model else None
                 m = measures.measure_quality(
-                    [x for x, who in zip(inputs, frame["model"], strict=True) if who == model],
+                    mine["inputs"].tolist(),
                     checks=self._row_checks(version),
-                    reference=reference,
+                    reference=self._reference(version, opts.get("reference")),
                     min_rows=int(opts.get("min_rows", MIN_ROWS)),
                 )
-            else:
-                m = self._drift(monitor, frame[frame["model"] == model], reference, start, end)
             return Measurement(m.status, m.rows, {**m.values, "model": model}, m.message)
         except ShipyardError as exc:
             return Measurement("error", 0, {}, str(exc))
-        except NotImplementedError:
-            return Measurement(
-                "error", 0, {}, "drift statistics are not available in this version of shipyard"
-            )
 
-    def _drift(
-        self,
-        monitor: Monitor,
-        frame: Any,
-        reference: ReferenceProfile | None,
-        start: datetime,
-        end: datetime,
+    def _measure_drift(
+        self, monitor: Monitor, model: str, inputs: Any, start: datetime, end: datetime
     ) -> Measurement:
-        import pandas as pd
-
+        """The window's inputs (answered by ``model``) against its reference: the monitor's
+        ``reference``, else the version's training data (:meth:`Drift.compare`)."""
         from shipyard.monitoring import measures
+        from shipyard.monitoring.drift_service import inputs_frame
 
-        if reference is None:
-            raise InvalidInputError(
-                f"monitor {monitor.name} has no reference: the answering version names no "
-                "training data; give one with `--reference DATASET@REF`"
-            )
+        named = monitor.options.get("reference")
+        reference = self._drift.reference(named or self._drift.reference_of_model(model))
         share = next(
             (t.max for t in monitor.thresholds if t.metric == "drift_share" and t.max is not None),
             0.5,
         )
-        current = pd.DataFrame.from_records(frame["inputs"].tolist())
-        current = current[[c for c in reference.columns if c in current.columns]]
-        return measures.measure_drift(
-            reference,
-            current,
+        current = inputs_frame(inputs, reference)
+        report = self._drift.compare(
+            model,
+            current=current,
+            reference=named,
             min_rows=int(monitor.options.get("min_rows", _drift_min_rows())),
             share_threshold=share,
-            current_name=f"{monitor.deployment} {start.isoformat()}..{end.isoformat()}",
         )
+        return measures.measure_drift(report)
 
     def _window_rows(self, deployment: str, start: datetime, end: datetime) -> Any:
         frame = self._predictions.list(deployment, since=start.timestamp())
@@ -595,23 +582,23 @@ class Monitors:
             ]
 
     def _reference(self, version: Any, named: str | None) -> ReferenceProfile | None:
-        """The reference profile: the dataset the monitor names, else the version's first
-        training dataset (by lineage); computed once per process and dataset version."""
-        from shipyard.monitoring.reference import build_reference
+        """The reference the monitor names, else the version's training data's (None when
+        its lineage names none: null shares and new categories are then not compared),
+        limited to the version's inputs."""
+        from dataclasses import replace
+
         from shipyard.registry.signatures import Signature
 
-        ref = named or (version.training_data[0] if version and version.training_data else None)
-        if ref is None:
-            return None
-        if ref not in self._references:
-            dataset = self._datasets.get(ref)
-            frame = dataset.to_polars()
-            columns = list(frame.columns)
-            if version is not None and version.signature:
-                wanted = Signature.from_dict(version.signature).columns
-                columns = [c for c in wanted if c in frame.columns]
-            self._references[ref] = build_reference(frame, source=dataset.ref, columns=columns)
-        return self._references[ref]
+        if named is None:
+            if version is None or not version.training_data:
+                return None
+            named = self._drift.reference_of_model(version.ref)
+        profile = self._drift.reference(named)
+        if version is None or not version.signature:
+            return profile
+        inputs = Signature.from_dict(version.signature).columns
+        kept = {c: profile.columns[c] for c in inputs if c in profile.columns}
+        return replace(profile, columns=kept)  # the label and other columns are not inputs
 
     def _row_checks(self, version: Any) -> Any:
         """The checks the answering version's server refuses rows with, built once."""

@@ -6,7 +6,7 @@
 - ``alerts``: opened after K breaching windows, resolved when a window is within bounds.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from shipyard.stores.db.tables import UTCDateTime
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
