@@ -369,8 +369,8 @@ def _reference(
     if evaluation is None:
         raise NotFoundError(
             f"{ref} has no evaluation, whose dataset would calibrate its probabilities: "
-            f"evaluate it on a held-out set with `shipyard models evaluate {ref} --data DATASET@N`, "
-            "or name a labelled reference dataset"
+            f"evaluate it on a held-out set with `shipyard models evaluate {ref} --data "
+            "DATASET@N`, or name a labelled reference dataset"
         )
     return evaluation.dataset, label or evaluation.label
 

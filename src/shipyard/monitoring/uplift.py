@@ -390,10 +390,11 @@ def kpi_values(
         .where(predictions.c.time >= since_ms)
         .where(predictions.c.time <= until_ms)
     ).all()
+    models, times, values = list(zip(*rows, strict=True)) or [(), (), ()]
     return KpiValues(
-        np.asarray([r.model for r in rows], dtype=object),
-        np.asarray([r.time for r in rows], dtype=np.int64),
-        np.asarray([math.nan if r.value is None else r.value for r in rows], dtype=float),
+        np.asarray(models, dtype=object),
+        np.asarray(times, dtype=np.int64),
+        np.asarray(values, dtype=float),  # None (no event) becomes NaN
     )
 
 
