@@ -323,9 +323,9 @@ def test_an_unknown_kpi_or_bad_option_is_refused(shop: Shop) -> None:
 
 
 def test_the_cli_prints_the_report(shop: Shop, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`shipyard deployments uplift` prints the service's report as one JSON document, a
-    table and verdict lines otherwise, and refuses --by-route with --around-promotion (exit
-    2)."""
+    """`shipyard deployments uplift` prints the service's report as one JSON document (-1
+    being the latest promotion), a table and verdict lines otherwise, and refuses
+    --by-route with --around-promotion (exit 2)."""
     monkeypatch.chdir(shop.root)
     res = cli(
         "deployments", "uplift", MODEL, "--kpi", "revenue", "--around-promotion", "3", "--json"
@@ -334,6 +334,11 @@ def test_the_cli_prints_the_report(shop: Shop, cli: Cli, monkeypatch: pytest.Mon
     doc = res.json()
     assert doc == shop.project.predictions.uplift(MODEL, "revenue", around_promotion=3).to_dict()
     assert [a["predictions"] for a in doc["arms"]] == [80, 40]
+    res = cli(
+        "deployments", "uplift", MODEL, "--kpi", "revenue", "--around-promotion", "-1", "--json"
+    )
+    assert res.code == 0, res.stderr
+    assert res.json()["promotion"]["number"] == 4
     res = cli("deployments", "uplift", MODEL, "--kpi", "revenue", "--method", "bootstrap")
     assert res.code == 0, res.stderr
     assert "challenger vs production" in res.stdout and "(bootstrap)" in res.stdout

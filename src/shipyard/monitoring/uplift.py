@@ -41,6 +41,7 @@ either side (every value the same: no interval can be computed).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -470,22 +471,12 @@ def compare_arms(
             confidence=settings.confidence,
             min_samples=settings.min_samples,
         )
-        reason = d.reason
-        if reason is not None:
-            reason = reason.replace("the baseline", base.name).replace("the other side", other.name)
-        out.append(
-            UpliftComparison(
-                base.name,
-                other.name,
-                d.verdict,
-                d.difference,
-                d.ci_low,
-                d.ci_high,
-                d.relative,
-                d.p_value,
-                reason,
+        fields = dataclasses.asdict(d)
+        if d.reason is not None:
+            fields["reason"] = d.reason.replace("the baseline", base.name).replace(
+                "the other side", other.name
             )
-        )
+        out.append(UpliftComparison(base.name, other.name, **fields))
     return tuple(out)
 
 
