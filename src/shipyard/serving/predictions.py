@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, select, text
 
 from shipyard.config import kpi_name_problem
 from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.monitoring.uplift import CONFIDENCE, DEFAULT_WINDOW, MIN_SAMPLES
 from shipyard.serving.feedback import (
     CheckedLabel,
     FeedbackItem,
@@ -332,11 +333,11 @@ class Predictions:
         kpi: str,
         *,
         around_promotion: int | None = None,
-        window_seconds: float = 7 * 86400.0,
+        window_seconds: float = DEFAULT_WINDOW,
         method: Method = "welch",
         missing: Missing = "zero",
-        min_samples: int = 30,
-        confidence: float = 0.95,
+        min_samples: int = MIN_SAMPLES,
+        confidence: float = CONFIDENCE,
     ) -> UpliftReport:
         """Whether the KPI ``kpi`` per prediction differs between the routes of the
         deployment (by default) or before and after its promotion ``around_promotion``
