@@ -198,7 +198,7 @@ class Project:
     def predictions(self) -> Predictions:
         from shipyard.serving.predictions import Predictions
 
-        return Predictions(self.context, models=self.models)
+        return Predictions(self.context, models=self.models, deployments=self.deployments)
 
     @cached_property
     def drift(self) -> Drift:
