@@ -222,13 +222,20 @@ class Project:
     @cached_property
     def monitors(self) -> Monitors:
         from shipyard.monitoring.monitors import Monitors
+        from shipyard.monitoring.performance import estimate_window
 
+        # The estimate without labels re-scores a window with the answering version and
+        # calibrates on its evaluation's dataset: it reads several services, so it is wired
+        # here as a function of the project.
         return Monitors(
             self.context,
             predictions=self.predictions,
             models=self.models,
             drift=self.drift,
             alerts=self.alerts,
+            estimate=lambda deployment, since, until: estimate_window(
+                self, deployment, since, until
+            ),
         )
 
     @cached_property

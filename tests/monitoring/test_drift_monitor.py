@@ -1,12 +1,16 @@
-"""A drift monitor on the served project (deployment ``m-live`` answered 250 rows with x1
-moved by 3 a minute ago), on SQLite and PostgreSQL: the window drifts against ``m@1``'s
-training data and opens an alert; a window too small for the statistics is insufficient data,
-never a breach."""
+"""Drift and performance monitors on the served project (deployment ``m-live`` answered 250
+rows with x1 moved by 3 a minute ago, no label came back), on SQLite and PostgreSQL: the
+window drifts against ``m@1``'s training data and opens an alert; a window too small for the
+statistics is insufficient data, never a breach; without labels, a performance monitor holds
+the estimate made from the model's calibrated confidence (CBPE) against its bound."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from shipyard.monitoring.performance import estimate_window
 from shipyard.project import Project
 
 
@@ -43,3 +47,27 @@ def test_a_window_below_the_minimum_rows_is_insufficient_data(served: Project) -
     outcome = served.monitors.run("m-drift-strict", now=datetime.now(UTC))
     assert (outcome.result.status, outcome.result.breached) == ("insufficient data", ())
     assert outcome.alert_event is None
+
+
+def test_without_labels_a_performance_monitor_checks_the_estimated_accuracy(
+    served: Project,
+) -> None:
+    """No label came back, so there is no realized accuracy; the estimated accuracy (the
+    same figure ``estimate_window`` gives for the window) is below the 0.99 bound: a breach."""
+    served.monitors.add(
+        "m-accuracy",
+        deployment="m-live",
+        kind="performance",
+        window_seconds=3600,
+        every_seconds=60,
+        thresholds=["estimated_accuracy>=0.99"],
+    )
+    result = served.monitors.run("m-accuracy", now=datetime.now(UTC)).result
+    start, end = result.window_start.timestamp(), result.window_end.timestamp()
+    [window] = estimate_window(served, "m-live", start, end)
+    assert window.estimate is not None
+    assert result.status == "breach"
+    assert result.values["estimated_accuracy"] == pytest.approx(window.estimate.accuracy)
+    assert (result.values["labelled"], result.values["label_coverage"]) == (0, 0.0)
+    assert "accuracy" not in result.values
+    assert result.breached == ("estimated_accuracy >= 0.99",)

@@ -139,6 +139,7 @@ def test_performance_is_realized_accuracy_with_label_coverage(
     assert second.values["label_coverage"] == pytest.approx(0.5)
     assert second.values["labelled"] == 40
     assert second.breached == ("accuracy >= 0.8",)
+    assert "has no evaluation" in second.values["estimate_note"]  # so no CBPE estimate
     third = project.monitors.run(PERFORMANCE, now=at(3)).result
     assert third.status == "insufficient data"
     assert third.values["label_coverage"] == pytest.approx(0.25)

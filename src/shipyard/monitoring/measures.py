@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.monitoring.reference import CategoricalReference, ReferenceProfile
-from shipyard.serving.feedback import same_answer
 
 if TYPE_CHECKING:
     from shipyard.monitoring.drift import DriftReport
+    from shipyard.monitoring.performance import PerformanceEstimate
     from shipyard.registry.row_checks import RowChecks
 
 __all__ = [
@@ -140,36 +140,46 @@ def measure_performance(
     labels: Sequence[Any],
     *,
     min_labels: int = MIN_LABELS,
+    estimate: PerformanceEstimate | None = None,
 ) -> Measurement:
-    """Realized performance of the labelled answers: accuracy for classifiers (and ROC AUC
-    when answers carry probabilities of two classes), RMSE and MAE for regressors (numeric
-    answers that are not all whole numbers), with the share of answers labelled."""
+    """Realized performance of the labelled answers
+    (:func:`shipyard.monitoring.performance.realized_metrics`): accuracy for classifiers (and
+    ROC AUC when answers carry the probabilities of two classes), RMSE and MAE for regressors
+    (numeric answers that are not all whole numbers), with the share of answers labelled; and,
+    beside it, the ``estimate`` made without labels (CBPE), which is measured even when too
+    few labels came back for the realized figures."""
+    from shipyard.monitoring.performance import realized_metrics
+
     n = len(outputs)
-    pairs = [(o, lab) for o, lab in zip(outputs, labels, strict=True) if not _is_null(lab)]
-    coverage = len(pairs) / n if n else 0.0
-    values: dict[str, Any] = {"label_coverage": coverage, "labelled": len(pairs)}
-    if len(pairs) < min_labels:
+    truth = [None if _is_null(lab) else lab for lab in labels]
+    labelled = sum(lab is not None for lab in truth)
+    values: dict[str, Any] = {"label_coverage": labelled / n if n else 0.0, "labelled": labelled}
+    if estimate is not None:
+        values["estimated_accuracy"] = estimate.accuracy
+        values["estimated_accuracy_std"] = estimate.accuracy_std
+        values["estimated_roc_auc"] = estimate.roc_auc
+    shown = f" (estimated accuracy {estimate.accuracy:.4g} without labels)" if estimate else ""
+    if labelled < min_labels:
+        status: Status = "ok" if estimate is not None and n else "insufficient data"
         return Measurement(
-            "insufficient data",
+            status,
             n,
             values,
-            f"{len(pairs)} labelled answers of {n}; the check needs {min_labels}",
+            f"{labelled} labelled answers of {n}; the realized figures need {min_labels}" + shown,
         )
-    answers = [_answer(o) for o, _ in pairs]
-    truth = [lab for _, lab in pairs]
-    if _regression(answers, truth):
-        errors = [float(a) - float(t) for a, t in zip(answers, truth, strict=True)]
-        values["rmse"] = math.sqrt(sum(e * e for e in errors) / len(errors))
-        values["mae"] = sum(abs(e) for e in errors) / len(errors)
-        message = f"RMSE {values['rmse']:.4g} on {len(pairs)} labelled answers"
+    answers = [_answer(o) for o in outputs]
+    classes, scores = _probabilities(outputs)
+    task = "regression" if _regression(answers, truth) else _task(answers, truth, classes)
+    realized = realized_metrics(answers, truth, task=task, classes=classes, scores=scores)
+    for metric in ("accuracy", "roc_auc", "rmse", "mae"):
+        if getattr(realized, metric) is not None:
+            values[metric] = getattr(realized, metric)
+    if task == "regression":
+        message = f"RMSE {values['rmse']:.4g} on {labelled} labelled answers"
     else:
-        right = sum(same_answer(a, t) for a, t in zip(answers, truth, strict=True))
-        values["accuracy"] = right / len(pairs)
-        auc = _roc_auc([o for o, _ in pairs], truth)
-        if auc is not None:
-            values["roc_auc"] = auc
-        message = f"accuracy {values['accuracy']:.4g} on {len(pairs)} labelled answers"
-    return Measurement("ok", n, values, message + f" (label coverage {coverage:.0%})")
+        message = f"accuracy {values['accuracy']:.4g} on {labelled} labelled answers"
+    coverage = values["label_coverage"]
+    return Measurement("ok", n, values, message + f" (label coverage {coverage:.0%})" + shown)
 
 
 def _answer(output: Any) -> Any:
@@ -181,25 +191,27 @@ def _number(value: Any) -> bool:
 
 
 def _regression(answers: Sequence[Any], truth: Sequence[Any]) -> bool:
-    if not all(_number(a) for a in answers) or not all(_number(t) for t in truth):
+    known = [t for t in truth if t is not None]
+    if not all(_number(a) for a in answers) or not all(_number(t) for t in known):
         return False
     return any(float(a) != round(float(a)) for a in answers)
 
 
-def _roc_auc(outputs: Sequence[Any], truth: Sequence[Any]) -> float | None:
-    """ROC AUC from answers shaped ``{"prediction", "probabilities": {class: p}}`` with two
-    classes, both present among the labels; None otherwise."""
-    probs = [o.get("probabilities") if isinstance(o, Mapping) else None for o in outputs]
-    if not all(isinstance(p, Mapping) and len(p) == 2 for p in probs):
-        return None
-    positive = sorted(str(c) for c in probs[0])[-1]  # type: ignore[union-attr]
-    y = [int(str(t) == positive) for t in truth]
-    if len(set(y)) < 2:
-        return None
-    from sklearn.metrics import roc_auc_score
+def _task(
+    answers: Sequence[Any], truth: Sequence[Any], classes: list[Any] | None
+) -> Literal["binary", "multiclass"]:
+    seen = classes or {str(v) for v in [*answers, *truth] if v is not None}
+    return "binary" if len(seen) <= 2 else "multiclass"
 
-    scores = [float({str(k): v for k, v in p.items()}[positive]) for p in probs]  # type: ignore[union-attr]
-    return float(roc_auc_score(y, scores))
+
+def _probabilities(outputs: Sequence[Any]) -> tuple[list[Any] | None, list[float] | None]:
+    """From answers shaped ``{"prediction", "probabilities": {class: p}}`` with two classes:
+    the classes (sorted, the positive one last) and the positive class's probability."""
+    probs = [o.get("probabilities") if isinstance(o, Mapping) else None for o in outputs]
+    if not probs or not all(isinstance(p, Mapping) and len(p) == 2 for p in probs):
+        return None, None
+    classes = sorted(probs[0], key=str)  # type: ignore[arg-type]
+    return classes, [float(p[classes[-1]]) for p in probs]  # type: ignore[index]
 
 
 def measure_kpi(

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
     from shipyard.context import ServiceContext
     from shipyard.monitoring.drift_service import Drift
+    from shipyard.monitoring.performance import WindowPerformance
     from shipyard.monitoring.reference import ReferenceProfile
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -74,6 +75,9 @@ __all__ = ["Monitor", "MonitorResult", "Monitors", "RunOutcome"]
 log = logging.getLogger("shipyard.monitors")
 
 Clock = Callable[[], datetime]
+#: Performance of a deployment's answers between two times (epoch seconds), per version, with
+#: the estimate made without labels (:func:`shipyard.monitoring.performance.estimate_window`).
+Estimator = Callable[[str, float, float], "Sequence[WindowPerformance]"]
 #: The longest window or cadence (90 days) and the shortest cadence (a minute).
 MAX_SECONDS = 90 * 86_400
 MIN_EVERY = 60
@@ -164,8 +168,10 @@ class Monitors:
         models: Models,
         drift: Drift,
         alerts: Alerts,
+        estimate: Estimator | None = None,
     ) -> None:
         self._ctx = ctx
+        self._estimate = estimate
         self._predictions = predictions
         self._models = models
         self._drift = drift
@@ -509,11 +515,7 @@ class Monitors:
                 )
             frame = self._window_rows(monitor.deployment, start, end)
             if monitor.kind == "performance":
-                return measures.measure_performance(
-                    frame["output"].tolist(),
-                    frame["label"].tolist(),
-                    min_labels=int(opts.get("min_rows", MIN_LABELS)),
-                )
+                return self._measure_performance(monitor, frame, start, end)
             if frame.empty:
                 need = MIN_ROWS if monitor.kind == "quality" else _drift_min_rows()
                 need = int(opts.get("min_rows", need))
@@ -536,6 +538,34 @@ class Monitors:
             return Measurement(m.status, m.rows, {**m.values, "model": model}, m.message)
         except ShipyardError as exc:
             return Measurement("error", 0, {}, str(exc))
+
+    def _measure_performance(
+        self, monitor: Monitor, frame: Any, start: datetime, end: datetime
+    ) -> Measurement:
+        """Realized figures from the labels, and the estimate without labels (CBPE) of the
+        version that answered most, when the project can make one (a binary classifier with
+        probabilities and an evaluation to calibrate on); why not, otherwise."""
+        from shipyard.monitoring import measures
+
+        estimate, note, model = None, None, ""
+        if not frame.empty:
+            model = str(frame["model"].value_counts().idxmax())
+        if self._estimate is not None and model:
+            try:
+                found = self._estimate(monitor.deployment, start.timestamp(), end.timestamp())
+                estimate = next((w.estimate for w in found if w.model == model), None)
+            except ShipyardError as exc:
+                note = f"no estimate without labels: {exc}"
+        m = measures.measure_performance(
+            frame["output"].tolist(),
+            frame["label"].tolist(),
+            min_labels=int(monitor.options.get("min_rows", MIN_LABELS)),
+            estimate=estimate,
+        )
+        values = {**m.values, "model": model}
+        if note:
+            values["estimate_note"] = note
+        return Measurement(m.status, m.rows, values, m.message)
 
     def _measure_drift(
         self, monitor: Monitor, model: str, inputs: Any, start: datetime, end: datetime

@@ -53,6 +53,8 @@ METRICS: dict[str, dict[str, str]] = {
         "rmse": "root mean squared error of labelled answers (regressors)",
         "mae": "mean absolute error of labelled answers (regressors)",
         "label_coverage": "share of answers that have a label",
+        "estimated_accuracy": "accuracy expected without labels (CBPE, binary classifiers)",
+        "estimated_roc_auc": "ROC AUC expected without labels (CBPE, binary classifiers)",
     },
     "kpi": {
         "sum": "the KPI's sum over the window",
@@ -70,6 +72,8 @@ _NATURAL: dict[str, Literal["min", "max"]] = {
     "rmse": "max",
     "mae": "max",
     "label_coverage": "min",
+    "estimated_accuracy": "min",
+    "estimated_roc_auc": "min",
 }
 _FORM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*(\S+)\s*")
 
