@@ -3,6 +3,8 @@
 Every change shipyard makes is an audit event committed with the change, so the audit log is
 the outbox: :func:`events_of` turns one audit event into the webhook events it means (none
 for most), with the data a receiver gets and a one-line summary for chat and issue trackers.
+An event may name the only webhooks it goes to (a monitor's ``--notify`` list: its alerts go
+there whatever those webhooks subscribe to); others go to the webhooks subscribed to them.
 
 >>> from shipyard.stores.audit import AuditEvent
 >>> e = AuditEvent(7, "2026-05-04T09:30:00+00:00", "abe", "model.promote", "model",
