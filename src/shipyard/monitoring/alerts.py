@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.stores.audit import AuditedTransaction
 
-__all__ = ["Alert", "Alerts", "apply_rule", "digest_alerts"]
+__all__ = ["Alert", "Alerts", "apply_rule", "close_alerts", "digest_alerts"]
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,28 @@ def apply_rule(
     alert_id = int(res.inserted_primary_key[0])  # type: ignore[index]
     tx.record("alert.open", "alert", str(alert_id), _payload(monitor, text, details, result_id))
     return "opened", alert_id
+
+
+def close_alerts(tx: AuditedTransaction, monitor: Any, now: datetime) -> None:
+    """Resolve ``monitor``'s open alert because the monitor is being removed (``alert.resolve``
+    goes out as for any resolution)."""
+    for a in tx.conn.execute(
+        select(alerts.c.id, alerts.c.opened_at, alerts.c.last_result_id)
+        .where(alerts.c.monitor_id == monitor.id)
+        .where(alerts.c.status == "open")
+    ).all():
+        tx.conn.execute(
+            update(alerts).where(alerts.c.id == a.id).values(status="resolved", resolved_at=now)
+        )
+        text = f"monitor {monitor.name} was removed; its alert {a.id} is closed"
+        payload = _payload(
+            monitor,
+            text,
+            {"reason": "monitor removed"},
+            int(a.last_result_id),
+            opened_at=a.opened_at,
+        )
+        tx.record("alert.resolve", "alert", str(a.id), payload)
 
 
 def _payload(

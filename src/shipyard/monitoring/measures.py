@@ -73,7 +73,7 @@ def measure_quality(
     reference never had (only where the reference lists all its values: with an "other"
     bucket, a value outside the top ones may not be new)."""
     n = len(inputs)
-    if n < min_rows:
+    if n < max(min_rows, 1):
         return Measurement(
             "insufficient data", n, {}, f"{n} rows in the window; the check needs {min_rows}"
         )

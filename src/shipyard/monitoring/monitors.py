@@ -31,7 +31,7 @@ import builtins
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,19 +39,20 @@ from sqlalchemy import delete, select, update
 
 from shipyard._internal.encode import ReadModel
 from shipyard.authz import require_role
-from shipyard.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
-from shipyard.monitoring.alerts import Alert, Alerts, apply_rule
-from shipyard.monitoring.measures import MIN_LABELS, MIN_ROWS, Measurement
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.monitoring.alerts import Alert, Alerts, apply_rule, close_alerts
+from shipyard.monitoring.measures import Measurement
 from shipyard.monitoring.thresholds import (
     DEFAULT_THRESHOLDS,
     KINDS,
     Threshold,
     breaches,
+    kpi_band,
     parse_thresholds,
 )
+from shipyard.monitoring.windows import Estimator, WindowMeasurer
 from shipyard.refs import validate_name
 from shipyard.stores.db.tables import (
-    alerts,
     deployments,
     kpi_events,
     monitor_results,
@@ -65,8 +66,6 @@ if TYPE_CHECKING:
 
     from shipyard.context import ServiceContext
     from shipyard.monitoring.drift_service import Drift
-    from shipyard.monitoring.performance import WindowPerformance
-    from shipyard.monitoring.reference import ReferenceProfile
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
 
@@ -75,9 +74,6 @@ __all__ = ["Monitor", "MonitorResult", "Monitors", "RunOutcome"]
 log = logging.getLogger("shipyard.monitors")
 
 Clock = Callable[[], datetime]
-#: Performance of a deployment's answers between two times (epoch seconds), per version, with
-#: the estimate made without labels (:func:`shipyard.monitoring.performance.estimate_window`).
-Estimator = Callable[[str, float, float], "Sequence[WindowPerformance]"]
 #: The longest window or cadence (90 days) and the shortest cadence (a minute).
 MAX_SECONDS = 90 * 86_400
 MIN_EVERY = 60
@@ -144,14 +140,6 @@ class RunOutcome(ReadModel):
         return self.alert_event == "opened"
 
 
-@dataclass
-class _Window:
-    start: datetime
-    end: datetime
-    rows: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -171,12 +159,11 @@ class Monitors:
         estimate: Estimator | None = None,
     ) -> None:
         self._ctx = ctx
-        self._estimate = estimate
-        self._predictions = predictions
-        self._models = models
         self._drift = drift
         self._alerts = alerts
-        self._checks: dict[str, Any] = {}
+        self._measurer = WindowMeasurer(
+            ctx, predictions=predictions, models=models, drift=drift, estimate=estimate
+        )
 
     # -- records --------------------------------------------------------------------------
 
@@ -233,7 +220,7 @@ class Monitors:
             except InvalidInputError as exc:
                 problems.extend(exc.details.get("problems", [str(exc)]))
             band = (min_value, max_value)
-            parsed += _kpi_options(kind, kpi, aggregation, band, options, problems)
+            parsed += kpi_band(kind, kpi, aggregation, band, options, problems)
             if not parsed and not problems:
                 parsed = DEFAULT_THRESHOLDS[kind]
             if not parsed and not problems:
@@ -316,29 +303,7 @@ class Monitors:
             require_role(tx.conn, self._ctx.actor, "admin", "remove monitors")
             row = _row(tx.conn, name, lock=True)
             gone = _to_monitor(row)
-            for a in tx.conn.execute(
-                select(alerts.c.id)
-                .where(alerts.c.monitor_id == row.id)
-                .where(alerts.c.status == "open")
-            ).all():
-                tx.conn.execute(
-                    update(alerts)
-                    .where(alerts.c.id == a.id)
-                    .values(status="resolved", resolved_at=now)
-                )
-                tx.record(
-                    "alert.resolve",
-                    "alert",
-                    str(a.id),
-                    {
-                        "monitor": name,
-                        "deployment": row.deployment,
-                        "kind": row.kind,
-                        "summary": f"monitor {name} was removed; its alert {a.id} is closed",
-                        "details": {"reason": "monitor removed"},
-                        "notify": [int(i) for i in row.notify or []],
-                    },
-                )
+            close_alerts(tx, row, now)
             tx.conn.execute(delete(monitor_results).where(monitor_results.c.monitor_id == row.id))
             tx.conn.execute(delete(monitors).where(monitors.c.id == row.id))
             tx.record("monitor.remove", "monitor", name, {"deployment": row.deployment})
@@ -405,7 +370,7 @@ class Monitors:
             done = _result_at(conn, row.id, end)
         if done is not None:
             return RunOutcome(name, _to_result(name, done), new=False)
-        measurement = self._measure(monitor, start, end)
+        measurement = self._measurer.measure(monitor, start, end)
         broken: builtins.list[Threshold] = []
         status = measurement.status
         if status == "ok":
@@ -413,6 +378,7 @@ class Monitors:
             status = "breach" if broken else "ok"
         values = _clean({**measurement.values, "breached": [t.describe() for t in broken]})
         with self._ctx.audited() as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "run monitors")
             row = _row(tx.conn, name, lock=True)
             done = _result_at(tx.conn, row.id, end)
             if done is not None:  # another process measured it meanwhile
@@ -496,193 +462,6 @@ class Monitors:
         return stored
 
     # -- measuring ------------------------------------------------------------------------
-
-    def _measure(self, monitor: Monitor, start: datetime, end: datetime) -> Measurement:
-        """The window measured by the monitor's kind; an ``error`` measurement, with the
-        reason, when the data it needs cannot be read."""
-        from shipyard.monitoring import measures
-
-        opts = monitor.options
-        try:
-            if monitor.kind == "kpi":
-                values = self._kpi_values(monitor.deployment, opts["kpi"], start, end)
-                agg = opts.get("aggregation", "sum")
-                return measures.measure_kpi(
-                    values,
-                    name=opts["kpi"],
-                    aggregation=agg,
-                    min_events=int(opts.get("min_rows", 0 if agg == "sum" else 1)),
-                )
-            frame = self._window_rows(monitor.deployment, start, end)
-            if monitor.kind == "performance":
-                return self._measure_performance(monitor, frame, start, end)
-            if frame.empty:
-                need = MIN_ROWS if monitor.kind == "quality" else _drift_min_rows()
-                need = int(opts.get("min_rows", need))
-                if need > 0:
-                    return Measurement(
-                        "insufficient data", 0, {}, f"no rows in the window; the check needs {need}"
-                    )
-            model = str(frame["model"].value_counts().idxmax()) if not frame.empty else ""
-            mine = frame[frame["model"] == model] if model else frame
-            if monitor.kind == "drift":
-                m = self._measure_drift(monitor, model, mine["inputs"].tolist(), start, end)
-            else:
-                version = self._models.get(model) if model else None
-                m = measures.measure_quality(
-                    mine["inputs"].tolist(),
-                    checks=self._row_checks(version),
-                    reference=self._reference(version, opts.get("reference")),
-                    min_rows=int(opts.get("min_rows", MIN_ROWS)),
-                )
-            return Measurement(m.status, m.rows, {**m.values, "model": model}, m.message)
-        except ShipyardError as exc:
-            return Measurement("error", 0, {}, str(exc))
-
-    def _measure_performance(
-        self, monitor: Monitor, frame: Any, start: datetime, end: datetime
-    ) -> Measurement:
-        """Realized figures from the labels, and the estimate without labels (CBPE) of the
-        version that answered most, when the project can make one (a binary classifier with
-        probabilities and an evaluation to calibrate on); why not, otherwise."""
-        from shipyard.monitoring import measures
-
-        estimate, note, model = None, None, ""
-        if not frame.empty:
-            model = str(frame["model"].value_counts().idxmax())
-        if self._estimate is not None and model:
-            try:
-                found = self._estimate(monitor.deployment, start.timestamp(), end.timestamp())
-                estimate = next((w.estimate for w in found if w.model == model), None)
-            except ShipyardError as exc:
-                note = f"no estimate without labels: {exc}"
-        m = measures.measure_performance(
-            frame["output"].tolist(),
-            frame["label"].tolist(),
-            min_labels=int(monitor.options.get("min_rows", MIN_LABELS)),
-            estimate=estimate,
-        )
-        values = {**m.values, "model": model}
-        if note:
-            values["estimate_note"] = note
-        return Measurement(m.status, m.rows, values, m.message)
-
-    def _measure_drift(
-        self, monitor: Monitor, model: str, inputs: Any, start: datetime, end: datetime
-    ) -> Measurement:
-        """The window's inputs (answered by ``model``) against its reference: the monitor's
-        ``reference``, else the version's training data (:meth:`Drift.compare`)."""
-        from shipyard.monitoring import measures
-        from shipyard.monitoring.drift_service import inputs_frame
-
-        named = monitor.options.get("reference")
-        reference = self._drift.reference(named or self._drift.reference_of_model(model))
-        share = next(
-            (t.max for t in monitor.thresholds if t.metric == "drift_share" and t.max is not None),
-            0.5,
-        )
-        current = inputs_frame(inputs, reference)
-        report = self._drift.compare(
-            model,
-            current=current,
-            reference=named,
-            min_rows=int(monitor.options.get("min_rows", _drift_min_rows())),
-            share_threshold=share,
-        )
-        return measures.measure_drift(report)
-
-    def _window_rows(self, deployment: str, start: datetime, end: datetime) -> Any:
-        frame = self._predictions.list(deployment, since=start.timestamp())
-        end_ms = int(end.timestamp() * 1000)
-        return frame[frame["time_ms"] < end_ms].reset_index(drop=True)
-
-    def _kpi_values(
-        self, deployment: str, name: str, start: datetime, end: datetime
-    ) -> builtins.list[float]:
-        with self._ctx.db.read() as conn:
-            return [
-                float(v)
-                for v in conn.execute(
-                    select(kpi_events.c.value)
-                    .where(kpi_events.c.deployment == deployment)
-                    .where(kpi_events.c.name == name)
-                    .where(kpi_events.c.time >= int(start.timestamp() * 1000))
-                    .where(kpi_events.c.time < int(end.timestamp() * 1000))
-                ).scalars()
-            ]
-
-    def _reference(self, version: Any, named: str | None) -> ReferenceProfile | None:
-        """The reference the monitor names, else the version's training data's (None when
-        its lineage names none: null shares and new categories are then not compared),
-        limited to the version's inputs."""
-        from dataclasses import replace
-
-        from shipyard.registry.signatures import Signature
-
-        if named is None:
-            if version is None or not version.training_data:
-                return None
-            named = self._drift.reference_of_model(version.ref)
-        profile = self._drift.reference(named)
-        if version is None or not version.signature:
-            return profile
-        inputs = Signature.from_dict(version.signature).columns
-        kept = {c: profile.columns[c] for c in inputs if c in profile.columns}
-        return replace(profile, columns=kept)  # the label and other columns are not inputs
-
-    def _row_checks(self, version: Any) -> Any:
-        """The checks the answering version's server refuses rows with, built once."""
-        from shipyard.registry.row_checks import RowChecks
-        from shipyard.registry.signatures import Signature
-
-        if version is None or not version.signature:
-            return RowChecks()
-        if version.ref not in self._checks:
-            rules = self._models.row_check_rules(version.ref)
-            self._checks[version.ref] = rules.checks(Signature.from_dict(version.signature))
-        return self._checks[version.ref]
-
-
-def _kpi_options(
-    kind: str,
-    kpi: str | None,
-    aggregation: str,
-    band_values: tuple[float | None, float | None],
-    options: dict[str, Any],
-    problems: list[str],
-) -> tuple[Threshold, ...]:
-    """The KPI's options and its band as thresholds (problems appended)."""
-    from shipyard.config import kpi_name_problem
-
-    min_value, max_value = band_values
-
-    if kind != "kpi":
-        if kpi is not None or min_value is not None or max_value is not None:
-            problems.append("--kpi, --min and --max apply to kpi monitors only")
-        return ()
-    if kpi is None:
-        problems.append("a kpi monitor needs --kpi NAME (e.g. revenue)")
-    elif (problem := kpi_name_problem(kpi)) is not None:
-        problems.append(problem)
-    if aggregation not in ("sum", "mean"):
-        problems.append(f"--agg must be sum or mean, got {aggregation!r}")
-    if min_value is None and max_value is None:
-        problems.append("a kpi monitor needs a band: --min, --max or both")
-    if min_value is not None and max_value is not None and min_value > max_value:
-        problems.append(f"--min {min_value:g} is above --max {max_value:g}")
-    options.update({"kpi": kpi, "aggregation": aggregation})
-    band = []
-    if min_value is not None:
-        band.append(Threshold(aggregation, min=float(min_value)))
-    if max_value is not None:
-        band.append(Threshold(aggregation, max=float(max_value)))
-    return tuple(band)
-
-
-def _drift_min_rows() -> int:
-    from shipyard.monitoring.drift import MIN_ROWS as DRIFT_MIN_ROWS
-
-    return DRIFT_MIN_ROWS
 
 
 def _latest_window(monitor: Monitor, now: datetime) -> tuple[datetime, datetime]:

@@ -30,6 +30,7 @@ __all__ = [
     "Kind",
     "Threshold",
     "breaches",
+    "kpi_band",
     "parse_thresholds",
 ]
 
@@ -160,6 +161,44 @@ def parse_thresholds(texts: Sequence[str], kind: str) -> tuple[Threshold, ...]:
     if problems:
         raise InvalidInputError.from_problems("the thresholds", problems)
     return tuple(out)
+
+
+def kpi_band(
+    kind: str,
+    kpi: str | None,
+    aggregation: str,
+    band_values: tuple[float | None, float | None],
+    options: dict[str, Any],
+    problems: list[str],
+) -> tuple[Threshold, ...]:
+    """A kpi monitor's options (``options`` gets the KPI's name and aggregation) and its band
+    ``(min, max)`` as thresholds; each problem is appended to ``problems``. Any other kind
+    takes none of them."""
+    from shipyard.config import kpi_name_problem
+
+    min_value, max_value = band_values
+
+    if kind != "kpi":
+        if kpi is not None or min_value is not None or max_value is not None:
+            problems.append("--kpi, --min and --max apply to kpi monitors only")
+        return ()
+    if kpi is None:
+        problems.append("a kpi monitor needs --kpi NAME (e.g. revenue)")
+    elif (problem := kpi_name_problem(kpi)) is not None:
+        problems.append(problem)
+    if aggregation not in ("sum", "mean"):
+        problems.append(f"--agg must be sum or mean, got {aggregation!r}")
+    if min_value is None and max_value is None:
+        problems.append("a kpi monitor needs a band: --min, --max or both")
+    if min_value is not None and max_value is not None and min_value > max_value:
+        problems.append(f"--min {min_value:g} is above --max {max_value:g}")
+    options.update({"kpi": kpi, "aggregation": aggregation})
+    band = []
+    if min_value is not None:
+        band.append(Threshold(aggregation, min=float(min_value)))
+    if max_value is not None:
+        band.append(Threshold(aggregation, max=float(max_value)))
+    return tuple(band)
 
 
 def breaches(thresholds: Sequence[Threshold], values: Mapping[str, Any]) -> list[Threshold]:
