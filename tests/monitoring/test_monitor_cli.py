@@ -6,6 +6,10 @@ the current window breaches."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 from shipyard.project import Project
 from tests.cli.conftest import Cli, Result
 from tests.monitoring.conftest import fresh, kpi_in_window
@@ -69,3 +73,31 @@ def test_usage_and_input_errors_exit_2_and_1(cli: Cli, shared: Project) -> None:
     assert "unknown kind 'latency': choose drift, quality, performance, kpi" in bad.stderr
     missing = cli("--project", shared.root, "alerts", "show", "999999")
     assert missing.code == 1 and "no alert 999999" in missing.stderr
+
+
+def test_watch_runs_until_ctrl_c_and_exits_cleanly(shared: Project) -> None:
+    """``monitor watch`` prints the result of the current window, then keeps waiting; Ctrl-C
+    (SIGINT) ends it with exit 0 and no traceback, the result stored."""
+    deployment, name = fresh("shop"), fresh("revenue")
+    kpi_in_window(shared, -100, 50.0, deployment=deployment)
+    shared.monitors.add(name, deployment=deployment, kind="kpi", kpi="revenue", min_value=10.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipyard", "--project", str(shared.root), "monitor", "watch",
+         "--deployment", deployment],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the first look's result
+        assert line.startswith(f"{name}: breach for "), line
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert [r.status for r in shared.monitors.history(name)] == ["breach"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -390,27 +391,26 @@ def run(
 @app.command("watch")
 def watch(
     ctx: typer.Context,
+    deployment: Annotated[str | None, typer.Option(help="Only this deployment's.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Run every enabled monitor as its windows complete, until Ctrl-C (with --json: one
-    JSON document per result, one a line)."""
-    import json
-
+    """Run every enabled monitor as its windows complete, until Ctrl-C (with --json, the
+    results as one JSON document when it stops)."""
     project = open_local_project(ctx)
+    seen: list[RunOutcome] = []
 
     def show(o: RunOutcome) -> None:
         if json_:
-            typer.echo(json.dumps(o.to_dict(), default=str))
+            seen.append(o)
         else:
             typer.echo(_outcome_line(o))
 
     if not json_:
         typer.echo("watching monitors; Ctrl-C to stop", err=True)
-    try:
-        project.monitors.watch(on_outcome=show)
-    except KeyboardInterrupt:
-        if not json_:
-            typer.echo("stopped", err=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the loop cleanly
+        project.monitors.watch(deployment=deployment, on_outcome=show)
+    if json_:
+        emit_json([o.to_dict() for o in seen])
 
 
 @app.command("enable")
