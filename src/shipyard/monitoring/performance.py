@@ -21,8 +21,8 @@ the window's logged inputs again with the version that answered (``project.model
 takes as reference the dataset of the version's newest evaluation (a held-out set, whose
 probabilities are honest, unlike the training data's) unless told another.
 
->>> [w.estimate.accuracy for w in estimate_window(project, "credit-risk", since, until)]
-[0.81]  # doctest: +SKIP
+>>> [w.estimate.accuracy for w in estimate_window(project, "credit-risk", since)]  # doctest: +SKIP
+[0.81]
 """
 
 from __future__ import annotations

@@ -347,8 +347,8 @@ class Predictions:
         promotions, missing KPI events as zero or skipped) are in
         :mod:`shipyard.monitoring.uplift`.
 
-        >>> project.predictions.uplift("credit-risk", "revenue").comparisons[0].verdict
-        'higher'  # doctest: +SKIP
+        >>> project.predictions.uplift("credit-risk", "revenue").comparisons[0]  # doctest: +SKIP
+        UpliftComparison(baseline='production', arm='challenger', verdict='higher', ...)
 
         Raises:
             InvalidInputError: a bad option, or a deployment with a single route (by route).
