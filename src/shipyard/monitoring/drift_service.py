@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from shipyard.registry.versions import ModelVersion
     from shipyard.serving.predictions import Predictions
 
-__all__ = ["Drift"]
+__all__ = ["Drift", "save_html"]
 
 # A subject may say what it names when a model and a dataset share the name.
 _PREFIXES = ("model:", "dataset:")
@@ -193,18 +193,8 @@ class Drift:
     def save_html(
         self, report: DriftReport, path: str | os.PathLike[str], *, force: bool = False
     ) -> Path:
-        """Write ``report`` as a standalone HTML file (a temporary name, then a rename; see
-        :func:`shipyard.monitoring.drift_report.render_html`) and return its path.
-
-        Raises:
-            ConflictError: ``path`` exists and ``force`` is false.
-        """
-        from shipyard.monitoring.drift_report import write_html
-
-        target = Path(path).expanduser()
-        if target.exists() and not force:
-            raise ConflictError(f"{target} exists; pass --force (force=True) to replace it")
-        return write_html(report, target)
+        """Write ``report`` as a standalone HTML file; see :func:`save_html`."""
+        return save_html(report, path, force=force)
 
     # -- what is compared ----------------------------------------------------------------------
 
@@ -349,6 +339,21 @@ class Drift:
             else:
                 out[c] = pl.Series(c, values, strict=False).cast(_dtype(ref.dtype), strict=False)
         return pl.DataFrame(out)
+
+
+def save_html(report: DriftReport, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write ``report`` as a standalone HTML file (a temporary name, then a rename; see
+    :func:`shipyard.monitoring.drift_report.render_html`) and return its path.
+
+    Raises:
+        ConflictError: ``path`` exists and ``force`` is false.
+    """
+    from shipyard.monitoring.drift_report import write_html
+
+    target = Path(path).expanduser()
+    if target.exists() and not force:
+        raise ConflictError(f"{target} exists; pass --force (force=True) to replace it")
+    return write_html(report, target)
 
 
 def _number(value: Any) -> float | None:
