@@ -182,29 +182,26 @@ def build_reference(
         if dtype.is_decimal():
             s = s.cast(pl.Float64)  # compared as numbers; JSON has no decimals
             dtype = s.dtype
-        if dtype.is_float():
-            # NaN and infinities count as missing, as bin_counts counts them (and JSON has
-            # no literal for them).
-            s = (
-                s.to_frame()
-                .select(pl.when(pl.col(name).is_finite()).then(pl.col(name)))
-                .to_series()
-            )
         nulls = int(s.null_count())
         text = dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
         if dtype == pl.Boolean or text:
             out[name] = _categorical(name, s, nulls)
         elif dtype.is_numeric():
-            # One sort per column gives the distinct count, the quantiles and the bin counts
-            # (a sort of n values, then a few binary searches), and a sample that does not
-            # depend on the row order.
-            values = np.sort(s.drop_nulls().cast(pl.Float64).to_numpy())
-            values = values[np.isfinite(values)]
+            # NaN and infinities count as missing, as bin_counts counts them (and JSON has
+            # no literal for them). One sort per column gives the distinct count, the
+            # quantiles and the bin counts (then a few binary searches), and a sample that
+            # does not depend on the row order.
+            raw = s.drop_nulls().cast(pl.Float64).to_numpy()
+            values = np.sort(raw[np.isfinite(raw)])
+            nulls += raw.size - values.size
             distinct = int(np.count_nonzero(np.diff(values))) + 1 if values.size else 0
-            if distinct <= CATEGORICAL_MAX_DISTINCT:
-                out[name] = _categorical(name, s, nulls)
-            else:
+            if distinct > CATEGORICAL_MAX_DISTINCT:
                 out[name] = _numeric(name, str(dtype), values, nulls)
+                continue
+            if values.size < raw.size:
+                finite = pl.when(pl.col(name).is_finite()).then(pl.col(name))
+                s = s.to_frame().select(finite).to_series()
+            out[name] = _categorical(name, s, nulls)
     return ReferenceProfile(rows=frame.height, columns=out, source=source)
 
 
