@@ -4,6 +4,7 @@ of a dataset version or a deployment's window against it."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tests.monitoring.conftest import WINDOW_ROWS, training_frame
 def stored_rows(project: Project, name: str) -> list[dict[str, object]]:
     with project.db.read() as conn:
         return [
-            dict(r.reference)
+            json.loads(r.reference)
             for r in conn.execute(
                 select(drift_references.c.reference)
                 .join(
