@@ -28,6 +28,7 @@ from shipyard.refs import parse_ref
 from shipyard.stores.db.tables import datasets, registered_models
 
 if TYPE_CHECKING:
+    import pandas as pd
     import polars as pl
 
     from shipyard.context import ServiceContext
@@ -119,7 +120,7 @@ class Drift:
         self,
         subject: str,
         *,
-        current: str | pl.DataFrame | Any | None = None,
+        current: str | pl.DataFrame | pd.DataFrame | None = None,
         window_seconds: float | None = None,
         deployment: str | None = None,
         reference: str | None = None,
@@ -244,23 +245,22 @@ class Drift:
         return weights if any(weights.values()) else None
 
     def _current(self, current: Any) -> tuple[pl.DataFrame, str]:
+        import pandas as pd
         import polars as pl
 
         if isinstance(current, str):
             v = self._datasets.get(current)
             return self._datasets.read_polars(v, via="drift"), v.ref
-        if isinstance(current, pl.DataFrame):
-            return current, "frame"
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - pandas comes with shipyard
-            pd = None
-        if pd is not None and isinstance(current, pd.DataFrame):
-            return pl.from_pandas(current), "frame"
-        raise InvalidInputError(
-            f"cannot compare {type(current).__name__}: give a dataset reference or a polars "
-            "or pandas DataFrame"
-        )
+        if isinstance(current, pl.LazyFrame):
+            current = current.collect()
+        if isinstance(current, pd.DataFrame):
+            current = pl.from_pandas(current)
+        if not isinstance(current, pl.DataFrame):
+            raise InvalidInputError(
+                f"cannot compare {type(current).__name__}: give a dataset reference or a "
+                "polars or pandas DataFrame"
+            )
+        return current, "frame"
 
     # -- a deployment's window -----------------------------------------------------------------
 
