@@ -137,7 +137,7 @@ class ReferenceProfile(ReadModel):
                     std=float(c["std"]),
                     min=float(c["min"]),
                     max=float(c["max"]),
-                    sample=tuple(float(v) for v in c["sample"]),
+                    sample=tuple(map(float, c["sample"])),
                 )
             else:
                 columns[name] = CategoricalReference(
