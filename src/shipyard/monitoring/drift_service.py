@@ -165,8 +165,10 @@ class Drift:
         if reference is None:
             reference = self.reference_of_model(subj.ref) if subj.model else subj.ref
         profile = self.reference(reference)
+        # The model's inputs that have a reference (not dates); named columns are checked
+        # by compare(), which names those the reference or the data lacks.
         wanted = list(columns) if columns is not None else self._inputs(subj.model)
-        if wanted is not None:
+        if wanted is not None and columns is None:
             wanted = [c for c in wanted if c in profile.columns]
         if window_seconds is not None:
             serving = self._serving(subj, deployment)
@@ -175,7 +177,7 @@ class Drift:
         else:
             frame, name = self._current(current)
         absent: builtins.list[str] = []
-        if wanted is not None:
+        if wanted is not None and columns is None:
             absent = [c for c in wanted if c not in frame.columns]
             wanted = [c for c in wanted if c in frame.columns]
         report = compare(
@@ -328,7 +330,7 @@ class Drift:
 
         log = self._predictions.list(deployment, since=time.time() - seconds)
         rows: builtins.list[dict[str, Any]] = [r for r in log["inputs"] if isinstance(r, dict)]
-        names = wanted if wanted is not None else list(profile.columns)
+        names = [c for c in wanted or profile.columns if c in profile.columns]
         present = [c for c in names if any(c in r for r in rows)] if rows else names
         out: dict[str, pl.Series] = {}
         for c in present:
