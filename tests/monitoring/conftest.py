@@ -1,5 +1,5 @@
 """A small served project the drift service and ``shipyard monitor drift`` tests share, built
-once per module and backend (SQLite, then PostgreSQL): tests only read it, or add data under
+once per test process and backend (SQLite, then PostgreSQL): tests only read it, or add data under
 names of their own.
 
 - ``train@1``: 400 rows of x1, x2 (numbers), c (three letters) and y (the label);
@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,7 +95,7 @@ def populate(project: Project) -> None:
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -124,11 +123,6 @@ def served(
         if admin is not None:
             with admin.begin() as conn:
                 conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture
-def served_root(served: Project) -> Path:
-    return served.root
 
 
 # -- monitors and alerts -----------------------------------------------------------------------

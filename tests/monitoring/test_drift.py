@@ -151,6 +151,7 @@ def test_weights_and_share_threshold_decide_the_dataset_verdict(
     assert compare(big_reference, shifted, share_threshold=0.6).verdict == "no drift"
     nothing = compare(big_reference, shifted, weights={"age": -1.0})
     assert nothing.share == pytest.approx(0.5)  # all weights zero: unweighted
+    assert {c.weight for c in nothing.columns} == {1.0}
 
 
 def test_pandas_frames_give_the_same_report(

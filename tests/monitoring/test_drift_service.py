@@ -4,6 +4,7 @@ of a dataset version or a deployment's window against it."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tests.monitoring.conftest import WINDOW_ROWS, training_frame
 def stored_rows(project: Project, name: str) -> list[dict[str, object]]:
     with project.db.read() as conn:
         return [
-            dict(r.reference)
+            json.loads(r.reference)
             for r in conn.execute(
                 select(drift_references.c.reference)
                 .join(
@@ -103,7 +104,8 @@ def test_a_model_reference_is_its_training_data_found_through_lineage(served: Pr
 
 def test_a_shifted_dataset_drifts_in_the_shifted_column_only(served: Project) -> None:
     """Comparing a dataset version with a copy whose x1 moved flags x1 and nothing else;
-    with itself, nothing drifts; fewer than 200 rows is insufficient data, not drift."""
+    with itself (stored, or as a pandas frame), nothing drifts; fewer than 200 rows is
+    insufficient data, not drift."""
     report = served.drift.compare("train@1", current="shifted@1")
     assert (report.reference, report.current) == ("train@1", "shifted@1")
     assert report.drifted_columns == ["x1"]
@@ -112,6 +114,8 @@ def test_a_shifted_dataset_drifts_in_the_shifted_column_only(served: Project) ->
     assert same.verdict == "no drift" and same.drifted_columns == []
     small = served.drift.compare("train@1", current="small@1")
     assert small.verdict == "insufficient data"
+    frame = served.drift.compare("train@1", current=training_frame().to_pandas())
+    assert (frame.current, frame.verdict) == ("frame", "no drift")
 
 
 def test_a_model_window_is_its_deployment_inputs_weighted_by_importance(served: Project) -> None:

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_local_project, table, when
+from shipyard.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    open_local_project,
+    open_project,
+    table,
+    when,
+)
 
 if TYPE_CHECKING:
     from shipyard.monitoring.drift import ColumnDrift, DriftReport
@@ -70,7 +78,7 @@ def drift(
             param_hint="--current / --window",
         )
     seconds = parse_window(window) if window is not None else None
-    project = open_local_project(ctx)
+    project = open_project(ctx)
     report = project.drift.compare(
         subject,
         current=current,
@@ -97,7 +105,7 @@ def reference_(
 ) -> None:
     """Show the drift reference stored with a table version: per column its kind, bins or
     top values, and null share (the numbers drift is measured against)."""
-    profile = open_local_project(ctx).drift.reference(dataset)
+    profile = open_project(ctx).drift.reference(dataset)
     if json_:
         emit_json(profile.to_json())
         return

@@ -124,6 +124,8 @@ def _profile(
     import numpy as np
     import polars as pl
 
+    from shipyard.monitoring.reference import sorted_quantiles
+
     lf = pl.scan_parquet(path)
     schema = lf.collect_schema()
     rows = int(lf.select(pl.len()).collect().item())
@@ -201,8 +203,9 @@ def _profile(
             out["mean"] = _clean(agg[f"{name}\0mean"])
             out["std"] = _clean(agg[f"{name}\0std"])
             values = sample[name].drop_nulls().cast(pl.Float64).to_numpy()
-            values = values[np.isfinite(values)]
-            qs = np.quantile(values, QUANTILES) if values.size else [None] * len(QUANTILES)
+            # A sort then lookups cost less than np.quantile's partial sort of 7 points.
+            values = np.sort(values[np.isfinite(values)])
+            qs = sorted_quantiles(values, QUANTILES) if values.size else [None] * len(QUANTILES)
             out["quantiles"] = {
                 str(q): _clean(None if v is None else float(v))
                 for q, v in zip(QUANTILES, qs, strict=True)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -230,7 +231,7 @@ def _stored_reference(ctx: ServiceContext, v: DatasetVersion) -> dict[str, Any] 
             .where(datasets.c.name == v.name)
             .where(dataset_versions.c.version == v.version)
         ).first()
-    return None if row is None else dict(row.reference)
+    return None if row is None else dict(orjson.loads(row.reference))
 
 
 # -- the write path ---------------------------------------------------------------------------
@@ -468,7 +469,8 @@ def store_reference(
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             stmt = sqlite_insert(drift_references).on_conflict_do_nothing()
-    conn.execute(stmt.values(dataset_version_id=version_id, reference=reference, created_at=now))
+    text = orjson.dumps(reference).decode()
+    conn.execute(stmt.values(dataset_version_id=version_id, reference=text, created_at=now))
 
 
 def _ensure_dataset(tx: AuditedTransaction, name: str, now: datetime) -> int:

@@ -243,8 +243,9 @@ def compare(
 
     judged = [c for c in results if c.verdict != "insufficient data"]
     total = sum(c.weight for c in judged)
-    if judged and total <= 0:
-        judged = [replace(c, weight=1.0) for c in judged]
+    if judged and total <= 0:  # the weights name none of the judged columns: count them alike
+        results = [replace(c, weight=1.0) for c in results]
+        judged = [c for c in results if c.verdict != "insufficient data"]
         total = float(len(judged))
     share = sum(c.weight for c in judged if c.drifted) / total if judged else 0.0
     dataset: Verdict

@@ -28,6 +28,7 @@ from shipyard.refs import parse_ref
 from shipyard.stores.db.tables import datasets, registered_models
 
 if TYPE_CHECKING:
+    import pandas as pd
     import polars as pl
 
     from shipyard.context import ServiceContext
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from shipyard.registry.versions import ModelVersion
     from shipyard.serving.predictions import Predictions
 
-__all__ = ["Drift", "inputs_frame"]
+__all__ = ["Drift", "inputs_frame", "save_html"]
 
 # A subject may say what it names when a model and a dataset share the name.
 _PREFIXES = ("model:", "dataset:")
@@ -119,7 +120,7 @@ class Drift:
         self,
         subject: str,
         *,
-        current: str | pl.DataFrame | Any | None = None,
+        current: str | pl.DataFrame | pd.DataFrame | None = None,
         window_seconds: float | None = None,
         deployment: str | None = None,
         reference: str | None = None,
@@ -164,8 +165,10 @@ class Drift:
         if reference is None:
             reference = self.reference_of_model(subj.ref) if subj.model else subj.ref
         profile = self.reference(reference)
+        # The model's inputs that have a reference (not dates); named columns are checked
+        # by compare(), which names those the reference or the data lacks.
         wanted = list(columns) if columns is not None else self._inputs(subj.model)
-        if wanted is not None:
+        if wanted is not None and columns is None:
             wanted = [c for c in wanted if c in profile.columns]
         if window_seconds is not None:
             serving = self._serving(subj, deployment)
@@ -174,7 +177,7 @@ class Drift:
         else:
             frame, name = self._current(current)
         absent: builtins.list[str] = []
-        if wanted is not None:
+        if wanted is not None and columns is None:
             absent = [c for c in wanted if c not in frame.columns]
             wanted = [c for c in wanted if c in frame.columns]
         report = compare(
@@ -193,18 +196,8 @@ class Drift:
     def save_html(
         self, report: DriftReport, path: str | os.PathLike[str], *, force: bool = False
     ) -> Path:
-        """Write ``report`` as a standalone HTML file (a temporary name, then a rename; see
-        :func:`shipyard.monitoring.drift_report.render_html`) and return its path.
-
-        Raises:
-            ConflictError: ``path`` exists and ``force`` is false.
-        """
-        from shipyard.monitoring.drift_report import write_html
-
-        target = Path(path).expanduser()
-        if target.exists() and not force:
-            raise ConflictError(f"{target} exists; pass --force (force=True) to replace it")
-        return write_html(report, target)
+        """Write ``report`` as a standalone HTML file; see :func:`save_html`."""
+        return save_html(report, path, force=force)
 
     # -- what is compared ----------------------------------------------------------------------
 
@@ -254,23 +247,22 @@ class Drift:
         return weights if any(weights.values()) else None
 
     def _current(self, current: Any) -> tuple[pl.DataFrame, str]:
+        import pandas as pd
         import polars as pl
 
         if isinstance(current, str):
             v = self._datasets.get(current)
             return self._datasets.read_polars(v, via="drift"), v.ref
-        if isinstance(current, pl.DataFrame):
-            return current, "frame"
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - pandas comes with shipyard
-            pd = None
-        if pd is not None and isinstance(current, pd.DataFrame):
-            return pl.from_pandas(current), "frame"
-        raise InvalidInputError(
-            f"cannot compare {type(current).__name__}: give a dataset reference or a polars "
-            "or pandas DataFrame"
-        )
+        if isinstance(current, pl.LazyFrame):
+            current = current.collect()
+        if isinstance(current, pd.DataFrame):
+            current = pl.from_pandas(current)
+        if not isinstance(current, pl.DataFrame):
+            raise InvalidInputError(
+                f"cannot compare {type(current).__name__}: give a dataset reference or a "
+                "polars or pandas DataFrame"
+            )
+        return current, "frame"
 
     # -- a deployment's window -----------------------------------------------------------------
 
@@ -343,12 +335,12 @@ def inputs_frame(
     inputs: Iterable[Any], profile: ReferenceProfile, wanted: Sequence[str] | None = None
 ) -> pl.DataFrame:
     """Logged request rows (dicts; anything else is skipped) as a frame, one column per
-    ``wanted`` column (default: the reference's) that some row has, typed as the reference
-    column is (a value of another type is missing)."""
+    ``wanted`` column of the reference (default: all of them) that some row has, typed as the
+    reference column is (a value of another type is missing)."""
     import polars as pl
 
     rows: builtins.list[dict[str, Any]] = [r for r in inputs if isinstance(r, dict)]
-    names = list(wanted) if wanted is not None else list(profile.columns)
+    names = [c for c in wanted or profile.columns if c in profile.columns]
     present = [c for c in names if any(c in r for r in rows)] if rows else names
     out: dict[str, pl.Series] = {}
     for c in present:
@@ -359,6 +351,21 @@ def inputs_frame(
         else:
             out[c] = pl.Series(c, values, strict=False).cast(_dtype(ref.dtype), strict=False)
     return pl.DataFrame(out)
+
+
+def save_html(report: DriftReport, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write ``report`` as a standalone HTML file (a temporary name, then a rename; see
+    :func:`shipyard.monitoring.drift_report.render_html`) and return its path.
+
+    Raises:
+        ConflictError: ``path`` exists and ``force`` is false.
+    """
+    from shipyard.monitoring.drift_report import write_html
+
+    target = Path(path).expanduser()
+    if target.exists() and not force:
+        raise ConflictError(f"{target} exists; pass --force (force=True) to replace it")
+    return write_html(report, target)
 
 
 def _number(value: Any) -> float | None:

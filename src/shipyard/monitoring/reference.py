@@ -39,6 +39,7 @@ __all__ = [
     "ReferenceProfile",
     "bin_counts",
     "build_reference",
+    "sorted_quantiles",
 ]
 
 # Quantile bins per numeric column (deciles); fewer when the values repeat.
@@ -136,7 +137,7 @@ class ReferenceProfile(ReadModel):
                     std=float(c["std"]),
                     min=float(c["min"]),
                     max=float(c["max"]),
-                    sample=tuple(float(v) for v in c["sample"]),
+                    sample=tuple(map(float, c["sample"])),
                 )
             else:
                 columns[name] = CategoricalReference(
@@ -182,36 +183,33 @@ def build_reference(
         if dtype.is_decimal():
             s = s.cast(pl.Float64)  # compared as numbers; JSON has no decimals
             dtype = s.dtype
-        if dtype.is_float():
-            # NaN and infinities count as missing, as bin_counts counts them (and JSON has
-            # no literal for them).
-            s = (
-                s.to_frame()
-                .select(pl.when(pl.col(name).is_finite()).then(pl.col(name)))
-                .to_series()
-            )
         nulls = int(s.null_count())
         text = dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
         if dtype == pl.Boolean or text:
             out[name] = _categorical(name, s, nulls)
         elif dtype.is_numeric():
-            # One sort per column gives the distinct count, the quantiles and the bin counts
-            # (a sort of n values, then a few binary searches), and a sample that does not
-            # depend on the row order.
-            values = np.sort(s.drop_nulls().cast(pl.Float64).to_numpy())
-            values = values[np.isfinite(values)]
+            # NaN and infinities count as missing, as bin_counts counts them (and JSON has
+            # no literal for them). One sort per column gives the distinct count, the
+            # quantiles and the bin counts (then a few binary searches), and a sample that
+            # does not depend on the row order.
+            raw = s.drop_nulls().cast(pl.Float64).to_numpy()
+            values = np.sort(raw[np.isfinite(raw)])
+            nulls += raw.size - values.size
             distinct = int(np.count_nonzero(np.diff(values))) + 1 if values.size else 0
-            if distinct <= CATEGORICAL_MAX_DISTINCT:
-                out[name] = _categorical(name, s, nulls)
-            else:
+            if distinct > CATEGORICAL_MAX_DISTINCT:
                 out[name] = _numeric(name, str(dtype), values, nulls)
+                continue
+            if values.size < raw.size:
+                finite = pl.when(pl.col(name).is_finite()).then(pl.col(name))
+                s = s.to_frame().select(finite).to_series()
+            out[name] = _categorical(name, s, nulls)
     return ReferenceProfile(rows=frame.height, columns=out, source=source)
 
 
 def _numeric(name: str, dtype: str, values: np.ndarray, nulls: int) -> NumericReference:
     """``values``: the column's finite values, sorted."""
     n = values.size
-    qs = _quantiles(values, np.linspace(0, 1, BINS + 1)[1:-1]) if n else np.array([])
+    qs = sorted_quantiles(values, np.linspace(0, 1, BINS + 1)[1:-1]) if n else np.array([])
     edges = np.unique(qs)
     # Bins are (e[i-1], e[i]]: the values up to each edge, counted on the sorted values.
     upto = np.searchsorted(values, edges, side="right")
@@ -221,7 +219,7 @@ def _numeric(name: str, dtype: str, values: np.ndarray, nulls: int) -> NumericRe
         # stand-in for the whole column it is about six times closer (the Wasserstein
         # distance of a normal column to itself falls from ~0.04 to ~0.007 standard
         # deviations), so a 0.1 threshold is not crossed by the sampling alone.
-        sample = _quantiles(values, (np.arange(SAMPLE_SIZE) + 0.5) / SAMPLE_SIZE)
+        sample = sorted_quantiles(values, (np.arange(SAMPLE_SIZE) + 0.5) / SAMPLE_SIZE)
     else:
         sample = values
     return NumericReference(
@@ -239,12 +237,18 @@ def _numeric(name: str, dtype: str, values: np.ndarray, nulls: int) -> NumericRe
     )
 
 
-def _quantiles(values: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """np.quantile's default (linear) of already sorted ``values``, without sorting again."""
-    pos = q * (values.size - 1)
+def sorted_quantiles(values: np.ndarray, q: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``np.quantile(values, q)`` (its default, linear method, to the last bit) of already
+    sorted ``values``, without the partial sort np.quantile makes again on every call: on
+    100,000 values, one sort and this take less than np.quantile of 7 points alone."""
+    qs = np.asarray(q, dtype=np.float64)
+    pos = qs * (values.size - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, values.size - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)  # type: ignore[no-any-return]
+    a, b, t = values[lo], values[hi], pos - lo
+    # np.quantile's _lerp: from the nearer end, so that t = 1 gives b exactly.
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)  # type: ignore[no-any-return]
 
 
 def _categorical(name: str, s: pl.Series, nulls: int) -> CategoricalReference:

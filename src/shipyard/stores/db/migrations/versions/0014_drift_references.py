@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.create_table(
         "drift_references",
         sa.Column("dataset_version_id", sa.Integer(), nullable=False),
-        sa.Column("reference", sa.JSON(), nullable=False),
+        sa.Column("reference", sa.Text(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["dataset_version_id"],
