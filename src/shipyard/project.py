@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
+    from shipyard.monitoring.alerts import Alerts
+    from shipyard.monitoring.drift_service import Drift
+    from shipyard.monitoring.monitors import Monitors
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -195,7 +198,45 @@ class Project:
     def predictions(self) -> Predictions:
         from shipyard.serving.predictions import Predictions
 
-        return Predictions(self.context, models=self.models)
+        return Predictions(self.context, models=self.models, deployments=self.deployments)
+
+    @cached_property
+    def drift(self) -> Drift:
+        from shipyard.monitoring.drift_service import Drift
+
+        return Drift(
+            self.context,
+            datasets=self.datasets,
+            models=self.models,
+            evaluations=self.evaluations,
+            deployments=self.deployments,
+            predictions=self.predictions,
+        )
+
+    @cached_property
+    def alerts(self) -> Alerts:
+        from shipyard.monitoring.alerts import Alerts
+
+        return Alerts(self.context)
+
+    @cached_property
+    def monitors(self) -> Monitors:
+        from shipyard.monitoring.monitors import Monitors
+        from shipyard.monitoring.performance import estimate_window
+
+        # The estimate without labels re-scores a window with the answering version and
+        # calibrates on its evaluation's dataset: it reads several services, so it is wired
+        # here as a function of the project.
+        return Monitors(
+            self.context,
+            predictions=self.predictions,
+            models=self.models,
+            drift=self.drift,
+            alerts=self.alerts,
+            estimate=lambda deployment, since, until: estimate_window(
+                self, deployment, since, until
+            ),
+        )
 
     @cached_property
     def users(self) -> Users:
@@ -249,15 +290,15 @@ class Project:
     @cached_property
     def digests(self) -> Digests:
         from shipyard.collaboration.digest import Digests, comment_mentions
+        from shipyard.monitoring.alerts import digest_alerts
 
-        # Alerts (monitoring) join the digest here, as a function of the window's start, once
-        # that service exists.
         return Digests(
             self.context,
             audit=self.audit,
             runs=self.runs,
             models=self.models,
             approvals=self.approvals,
+            alerts=digest_alerts(self.alerts, self.monitors.exists),
             mentions=comment_mentions(self.comments),
         )
 

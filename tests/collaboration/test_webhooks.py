@@ -340,6 +340,8 @@ def test_every_event_is_produced_by_the_audit_action_that_means_it() -> None:
         ("deployment.set", "credit", '{"routes": {"production": 100}}'): ["deployment.changed"],
         ("comment.add", "4", '{"new_mentions": ["abe"], "on": "run:x"}'): ["comment.mention"],
         ("comment.edit", "4", '{"new_mentions": []}'): [],
+        ("alert.open", "7", '{"monitor": "m", "summary": "s", "notify": [2]}'): ["alert.opened"],
+        ("alert.resolve", "7", '{"monitor": "m", "summary": "s"}'): ["alert.resolved"],
         ("model.load", "m@1", "{}"): [],
     }
     seen: set[str] = set()

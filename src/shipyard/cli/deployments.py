@@ -21,6 +21,7 @@ from shipyard.cli._common import (
 
 if TYPE_CHECKING:
     from shipyard.governance.deployments import Deployment
+    from shipyard.monitoring.uplift import UpliftReport
 
 app = typer.Typer(
     help="Deployments: which aliases of a model take traffic (governed), and what they answered."
@@ -215,6 +216,114 @@ def metrics(
     )
     for k, v in doc["kpis"].items():
         out.print(f"kpi {k}: {v['events']:,} events, sum {v['sum']:,.2f}")
+
+
+@app.command("uplift")
+def uplift(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Deployment name, or a model's name.")],
+    kpi: Annotated[str, typer.Option(help="The KPI, as clients record it (e.g. revenue).")],
+    by_route: Annotated[
+        bool,
+        typer.Option(
+            "--by-route",
+            help="Compare the routes of the deployment as it is now, since its latest "
+            "promotion (the default).",
+        ),
+    ] = False,
+    around_promotion: Annotated[
+        int | None,
+        typer.Option(
+            help="Compare the windows before and after promotion N (1 the oldest, -1 the "
+            "latest): an alias move of a route, or a change of the routes.",
+        ),
+    ] = None,
+    window: Annotated[str, typer.Option(help="How far back (or each side): 1d, 7d.")] = "7d",
+    method: Annotated[
+        str, typer.Option(help="welch (t interval) or bootstrap (seeded, for skewed KPIs).")
+    ] = "welch",
+    missing: Annotated[
+        str,
+        typer.Option(
+            help="A prediction without a KPI event: zero (counts as 0) or skip (left out)."
+        ),
+    ] = "zero",
+    min_samples: Annotated[
+        int, typer.Option(help="Values each side needs, else 'not enough data'.", min=2)
+    ] = 30,
+    json_: JsonOpt = False,
+) -> None:
+    """Compare a business KPI per prediction between the routes of a canary, or before and
+    after a promotion: the means, the difference with its 95% confidence interval and the
+    sample sizes, or "not enough data". Read-only; exit 0 whatever the verdict."""
+    from shipyard.monitoring.uplift import METHODS, MISSING
+
+    if by_route and around_promotion is not None:
+        raise typer.BadParameter("give --by-route or --around-promotion N, not both")
+    if method not in METHODS:
+        raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if missing not in MISSING:
+        raise typer.BadParameter(f"--missing must be one of {', '.join(MISSING)}, got {missing!r}")
+    report = open_local_project(ctx).predictions.uplift(
+        name,
+        kpi,
+        around_promotion=around_promotion,
+        window_seconds=parse_window(window),
+        method=method,  # type: ignore[arg-type]  # checked above
+        missing=missing,  # type: ignore[arg-type]
+        min_samples=min_samples,
+    )
+    if json_:
+        emit_json(report.to_dict())
+        return
+    _render_uplift(report)
+
+
+def _render_uplift(report: UpliftReport) -> None:
+    out = console()
+    what = (
+        f"promotion {report.promotion.number} ({when(report.promotion.time)}: "
+        f"{report.promotion.description})"
+        if report.promotion
+        else "routes"
+    )
+    out.print(
+        f"[bold]{report.deployment}[/bold]: {report.kpi} per prediction by {what}; "
+        f"missing events count as {'0' if report.missing == 'zero' else 'nothing (skipped)'}"
+    )
+    table(
+        None,
+        ["arm", "versions", "from", "to", "predictions", "with kpi", "n", "mean", "std"],
+        [
+            [
+                a.name,
+                ", ".join(a.models),
+                when(a.since),
+                when(a.until),
+                a.predictions,
+                a.with_kpi,
+                a.n,
+                "" if a.mean is None else f"{a.mean:.4g}",
+                "" if a.std is None else f"{a.std:.4g}",
+            ]
+            for a in report.arms
+        ],
+    )
+    level = f"{report.confidence:.0%}"
+    for c in report.comparisons:
+        if c.difference is None:
+            out.print(f"{c.arm} vs {c.baseline}: [yellow]not enough data[/yellow]: {c.reason}")
+            continue
+        relative = "" if c.relative is None else f" ({c.relative:+.1%})"
+        out.print(
+            f"{c.arm} vs {c.baseline}: {c.difference:+.4g}{relative}, {level} CI "
+            f"[{c.ci_low:.4g}, {c.ci_high:.4g}] ({report.method}): [bold]{c.verdict}[/bold]"
+        )
+    if report.unassigned:
+        out.print(
+            f"{report.unassigned} predictions answered by a version holding none of these "
+            "routes were left out"
+        )
 
 
 def _routes(d: Deployment) -> str:

@@ -172,7 +172,8 @@ class Mention(ReadModel):
     time: datetime
 
 
-AlertSource = Callable[[datetime], Sequence[Alert]]
+# A source may answer None: "not available" (e.g. a project with no monitor yet).
+AlertSource = Callable[[datetime], Sequence[Alert] | None]
 MentionSource = Callable[[datetime], Sequence[Mention]]
 
 
@@ -337,9 +338,13 @@ class Digests:
             registered,
             self._waiting(),
             moves,
-            None if self._alerts is None else list(self._alerts(start)),
+            self._alerts_since(start),
             None if self._mentions is None else list(self._mentions(start)),
         )
+
+    def _alerts_since(self, start: datetime) -> builtins.list[Alert] | None:
+        found = None if self._alerts is None else self._alerts(start)
+        return None if found is None else list(found)
 
     def _experiments(self, since: datetime) -> builtins.list[ExperimentBest]:
         ms = int(since.timestamp() * 1000)

@@ -188,7 +188,8 @@ class DeliveryWorker:
                         },
                     }
                     for sub in subs:
-                        if hook_event.type in sub.events and event.seq > int(sub.after_seq):
+                        wanted = hook_event.goes_to(int(sub.id), sub.events)
+                        if wanted and event.seq > int(sub.after_seq):
                             enqueue(conn, int(sub.id), hook_event.type, payload, now, event.seq)
                             queued += 1
             conn.execute(update(webhook_cursor).where(webhook_cursor.c.id == 1).values(seq=last))

@@ -3,6 +3,8 @@
 Every change shipyard makes is an audit event committed with the change, so the audit log is
 the outbox: :func:`events_of` turns one audit event into the webhook events it means (none
 for most), with the data a receiver gets and a one-line summary for chat and issue trackers.
+An event may name the only webhooks it goes to (a monitor's ``--notify`` list: its alerts go
+there whatever those webhooks subscribe to); others go to the webhooks subscribed to them.
 
 >>> from shipyard.stores.audit import AuditEvent
 >>> e = AuditEvent(7, "2026-05-04T09:30:00+00:00", "abe", "model.promote", "model",
@@ -33,6 +35,8 @@ EVENTS: dict[str, str] = {
     "model.rolled_back": "an alias was rolled back to its previous version",
     "deployment.changed": "a deployment's routes or shadow changed",
     "comment.mention": "a comment mentioned a user",
+    "alert.opened": "a monitor opened an alert (its windows stayed beyond a threshold)",
+    "alert.resolved": "a monitor's alert resolved (a window within its thresholds again)",
 }
 #: Sent by ``webhooks test`` to one webhook, whatever it subscribes to.
 TEST_EVENT = "webhook.test"
@@ -40,11 +44,20 @@ TEST_EVENT = "webhook.test"
 
 @dataclass(frozen=True)
 class WebhookEvent:
-    """One webhook event: its ``type``, the ``data`` receivers get, and a ``summary`` line."""
+    """One webhook event: its ``type``, the ``data`` receivers get, and a ``summary`` line.
+    ``webhooks``, when set, names the only webhooks it goes to, whatever they subscribe to
+    (a monitor's ``--notify`` list); otherwise it goes to those subscribed to ``type``."""
 
     type: str
     data: dict[str, Any]
     summary: str
+    webhooks: tuple[int, ...] | None = None
+
+    def goes_to(self, webhook_id: int, subscribed: Any) -> bool:
+        """Whether the webhook ``webhook_id``, subscribed to ``subscribed``, gets it."""
+        if self.webhooks is not None:
+            return webhook_id in self.webhooks
+        return self.type in subscribed
 
 
 def check_events(names: list[str]) -> list[str]:
@@ -73,6 +86,28 @@ def events_of(event: AuditEvent) -> list[WebhookEvent]:
 
     def emit(kind: str, summary: str, **data: Any) -> None:
         out.append(WebhookEvent(kind, {**base, **data}, summary))
+
+    if action in ("alert.open", "alert.resolve"):
+        targets = tuple(int(i) for i in p.get("notify") or ())
+        data = {
+            "alert_id": int(what),
+            "monitor": p.get("monitor"),
+            "deployment": p.get("deployment"),
+            "kind": p.get("kind"),
+            "details": p.get("details") or {},
+        }
+        if action == "alert.resolve":
+            data["opened_at"] = p.get("opened_at")
+        opened = action == "alert.open"
+        out.append(
+            WebhookEvent(
+                "alert.opened" if opened else "alert.resolved",
+                {**base, **data},
+                f"{'ALERT' if opened else 'RESOLVED'} {p.get('summary')}",
+                targets or None,
+            )
+        )
+        return out
 
     if action == "dataset.add":
         emit(

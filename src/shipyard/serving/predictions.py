@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, select, text
 
 from shipyard.config import kpi_name_problem
 from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.monitoring.uplift import CONFIDENCE, DEFAULT_WINDOW, MIN_SAMPLES
 from shipyard.serving.feedback import (
     CheckedLabel,
     FeedbackItem,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from shipyard.context import ServiceContext
+    from shipyard.governance.deployments import Deployments
+    from shipyard.monitoring.uplift import Method, Missing, UpliftReport
     from shipyard.registry.models import Models
 
 __all__ = ["MAX_KPI_NAMES", "MAX_KPI_VALUE", "Predictions"]
@@ -51,15 +54,16 @@ _BOUND = f"{MAX_KPI_VALUE:.0e}".replace("e+", "e")  # 1e15
 
 class Predictions:
     """Service for what deployments answered: ``list``, ``record_feedback``,
-    ``record_kpi`` / ``record_kpis``, ``metrics``, ``accuracy``.
+    ``record_kpi`` / ``record_kpis``, ``metrics``, ``accuracy``, ``uplift``.
 
     Labels are checked against the signature of the version that answered, which ``models``
-    gives.
+    gives; ``deployments`` and the alias history of ``models`` say which route answered.
     """
 
-    def __init__(self, ctx: ServiceContext, *, models: Models) -> None:
+    def __init__(self, ctx: ServiceContext, *, models: Models, deployments: Deployments) -> None:
         self._ctx = ctx
         self._models = models
+        self._deployments = deployments
 
     def list(
         self, deployment: str, *, since: float | None = None, include_shadow: bool = False
@@ -322,6 +326,61 @@ class Predictions:
             "accuracy": accuracy,
             "kpis": {name: {"events": int(n), "sum": float(total or 0)} for name, n, total in kpis},
         }
+
+    def uplift(
+        self,
+        deployment: str,
+        kpi: str,
+        *,
+        around_promotion: int | None = None,
+        window_seconds: float = DEFAULT_WINDOW,
+        method: Method = "welch",
+        missing: Missing = "zero",
+        min_samples: int = MIN_SAMPLES,
+        confidence: float = CONFIDENCE,
+    ) -> UpliftReport:
+        """Whether the KPI ``kpi`` per prediction differs between the routes of the
+        deployment (by default) or before and after its promotion ``around_promotion``
+        (1 the oldest, -1 the latest): means, sample sizes, the difference and its
+        ``confidence`` interval (Welch, or a seeded bootstrap), or "not enough data" below
+        ``min_samples`` values per side. Read-only. The rules (which predictions, which
+        promotions, missing KPI events as zero or skipped) are in
+        :mod:`shipyard.monitoring.uplift`.
+
+        >>> project.predictions.uplift("credit-risk", "revenue").comparisons[0]  # doctest: +SKIP
+        UpliftComparison(baseline='production', arm='challenger', verdict='higher', ...)
+
+        Raises:
+            InvalidInputError: a bad option, or a deployment with a single route (by route).
+            NotFoundError: no such deployment or model, a KPI the deployment never recorded,
+                or no such promotion (the message lists the latest ones).
+        """
+        from shipyard.monitoring import uplift as up
+
+        settings = up.Settings(kpi, method, missing, confidence, min_samples, window_seconds)
+        settings.check()
+        d = self._deployments.effective(deployment)
+        changes = self._deployments.history(deployment) if d.stored else []
+        found = up.promotions(d, changes, self._models.alias_history(d.model))
+        with self._ctx.db.read() as conn:
+            names = up.kpi_names(conn, deployment)
+        if kpi not in names:
+            raise NotFoundError(
+                f"deployment '{deployment}' has recorded no KPI '{kpi}' "
+                f"(it records: {', '.join(names) or 'none yet'}); a client records one per "
+                'answer with POST /kpi {"name": ..., "value": ..., "request_id": ...}'
+            )
+
+        def data_of(since_ms: int, until_ms: int) -> up.KpiValues:
+            with self._ctx.db.read() as conn:
+                return up.kpi_values(conn, deployment, kpi, since_ms, until_ms)
+
+        now_ms = int(time.time() * 1000)
+        if around_promotion is None:
+            holders = self._models.aliases(d.model)
+            return up.by_route(d, settings, found, holders, data_of, now_ms)
+        promotion = up.pick_promotion(deployment, found, around_promotion)
+        return up.around_promotion(d, settings, found, promotion, data_of, now_ms)
 
     def _answered(
         self, deployment: str, request_ids: builtins.list[str]

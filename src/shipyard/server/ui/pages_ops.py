@@ -1,4 +1,4 @@
-"""Pages: home (recent activity, candidates waiting for a decision, deployments),
+"""Pages: home (recent activity, candidates waiting for a decision, deployments, open alerts),
 deployments (routes, shadow, and the prediction log's figures over a chosen window) and the
 audit log (filters, and ``verify`` from a button)."""
 
@@ -36,6 +36,7 @@ def _home(who: Visitor) -> dict[str, Any]:
         "activity": activity,
         "waiting": waiting,
         "deployments": project.deployments.list(),
+        "alerts": project.alerts.list(open_only=True, limit=20),
     }
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alerts",
     "alias_events",
     "api_tokens",
     "approvals",
@@ -45,6 +46,7 @@ __all__ = [
     "datasets",
     "deployment_events",
     "deployments",
+    "drift_references",
     "evaluation_reports",
     "experiments",
     "feedback",
@@ -56,6 +58,8 @@ __all__ = [
     "model_tags",
     "model_version_sources",
     "model_versions",
+    "monitor_results",
+    "monitors",
     "policies",
     "prediction_segments",
     "predictions",
@@ -201,6 +205,19 @@ dataset_versions = Table(
     UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
     Index("ix_dataset_versions_digest", "dataset_id", "digest"),
     Index("ix_dataset_versions_source_digest", "source_digest"),
+)
+
+# The drift reference of a table version (shipyard.monitoring.reference): computed when the
+# version is added, or on first use for versions older than this table. Derived from the
+# version's stored bytes, so it is not audited (like the column profile).
+drift_references = Table(
+    "drift_references",
+    metadata,
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    # ReferenceProfile.to_json() as JSON text: written with orjson, 40 times faster than the
+    # JSON type's json.dumps on a reference's 20,000 sample values (nothing queries inside it).
+    Column("reference", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 contracts = Table(
@@ -688,4 +705,65 @@ webhook_cursor = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
+)
+
+
+# -- monitoring -----------------------------------------------------------------------------------
+
+# A monitor: a check of one deployment's windows (``window_seconds`` long, one ending every
+# ``every_seconds``) against ``thresholds`` (``[{"metric", "min"|"max"}]``); ``notify`` holds the
+# webhook ids its alerts go to (empty: every webhook subscribed to alert events).
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("deployment", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # drift | quality | performance | kpi
+    Column("window_seconds", Integer, nullable=False),
+    Column("every_seconds", Integer, nullable=False),
+    Column("thresholds", JSONType, nullable=False),
+    Column("consecutive", Integer, nullable=False),
+    Column("cooldown_seconds", Integer, nullable=False),
+    Column("notify", JSONType, nullable=False),
+    Column("options", JSONType, nullable=False),  # kpi name and aggregation, min rows, reference
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+# One result per monitor and window (the window's end is unique per monitor).
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id"), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("status", String(24), nullable=False),  # ok | breach | insufficient data | error
+    Column("breached", Boolean, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("values", JSONType, nullable=False),  # metric -> value, and the details
+    Column("message", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("monitor_id", "window_end", name="uq_monitor_results_window"),
+)
+
+# An alert a monitor opened; kept with the monitor's name after the monitor is removed.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("monitor_id", Integer, nullable=False),
+    Column("monitor", String(128), nullable=False),
+    Column("deployment", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # open | resolved
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("first_result_id", Integer, nullable=False),
+    Column("last_result_id", Integer, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("details", JSONType, nullable=False),
+    Index("ix_alerts_monitor_status", "monitor_id", "status"),
 )
