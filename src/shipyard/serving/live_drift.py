@@ -26,7 +26,9 @@ steps of one sub-window: it covers between ``window - window/SUB_WINDOWS`` and `
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import operator
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -117,15 +119,17 @@ class FeatureBins:
     _edges: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Looked up per value: built once.
-        object.__setattr__(self, "_index", {v: i for i, v in enumerate(self.values)})
+        # Looked up per value: built once. A null (None) has its own slot after the bins.
+        index = {v: i for i, v in enumerate(self.values)}
+        index[None] = len(self.reference)
+        object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_edges", np.asarray(self.edges, dtype=np.float64))
 
     @property
     def bins(self) -> int:
         return len(self.reference)
 
-    def count(self, values: list[Any]) -> np.ndarray:
+    def count(self, values: Sequence[Any]) -> np.ndarray:
         """``values`` in this feature's bins, then the nulls among them (one more slot)."""
         nulls = self.bins
         if self.kind == "numeric":
@@ -136,13 +140,12 @@ class FeatureBins:
             idx = np.searchsorted(self._edges, arr, side="left")
             idx[~np.isfinite(arr)] = nulls
             return np.bincount(idx, minlength=nulls + 1)
-        get = self._index.get
-        other = nulls - 1
+        # Request rows come from JSON, which has no NaN: a missing value is None.
+        get, other = self._index.get, nulls - 1
         try:
-            # v != v: NaN, a missing value
-            codes = [nulls if v is None or v != v else get(v, other) for v in values]
+            codes = list(map(get, values, itertools.repeat(other, len(values))))
         except TypeError:  # an unhashable value (a list): not one of the reference's
-            codes = [nulls if v is None else _code(get, v, other) for v in values]
+            codes = [_code(get, v, other) for v in values]
         return np.bincount(np.asarray(codes, dtype=np.intp), minlength=nulls + 1)
 
     def to_json(self) -> dict[str, Any]:
@@ -201,14 +204,27 @@ class VersionBins:
             offset += feature.bins + 1
         self.features: tuple[FeatureBins, ...] = tuple(features)
         self.size = offset + 1  # the last slot counts rows
+        names = [f.name for f in self.features]
+        self._names = names
+        # One C-level pass per row takes every feature out; with a single feature
+        # itemgetter returns the value, not a tuple.
+        self._getter = operator.itemgetter(*names) if len(names) > 1 else None
 
     def count(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The flat count vector of ``rows`` (request rows as the client sent them)."""
         out = np.zeros(self.size, dtype=np.int64)
-        for f in self.features:
-            name = f.name
-            out[f.offset : f.offset + f.bins + 1] += f.count([r.get(name) for r in rows])
         out[-1] = len(rows)
+        if not self.features or not rows:
+            return out
+        columns: Sequence[Sequence[Any]]
+        try:
+            if self._getter is None:
+                raise KeyError
+            columns = list(zip(*map(self._getter, rows), strict=True))
+        except (KeyError, TypeError):  # a row without a feature: None for it
+            columns = [[r.get(name) for r in rows] for name in self._names]
+        for f, values in zip(self.features, columns, strict=True):
+            out[f.offset : f.offset + f.bins + 1] += f.count(values)
         return out
 
 
