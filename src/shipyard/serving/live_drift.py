@@ -50,6 +50,7 @@ __all__ = [
     "LiveDriftCollector",
     "VersionBins",
     "Window",
+    "drift_folder",
     "jensen_shannon",
     "merged_windows",
     "psi",
