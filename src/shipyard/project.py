@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
+    from shipyard.monitoring.drift_service import Drift
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -196,6 +197,19 @@ class Project:
         from shipyard.serving.predictions import Predictions
 
         return Predictions(self.context, models=self.models)
+
+    @cached_property
+    def drift(self) -> Drift:
+        from shipyard.monitoring.drift_service import Drift
+
+        return Drift(
+            self.context,
+            datasets=self.datasets,
+            models=self.models,
+            evaluations=self.evaluations,
+            deployments=self.deployments,
+            predictions=self.predictions,
+        )
 
     @cached_property
     def users(self) -> Users:

@@ -26,6 +26,7 @@ from shipyard.client.governance import (
     RemoteUsers,
 )
 from shipyard.client.models import RemoteModels
+from shipyard.client.monitoring import RemoteDrift
 from shipyard.client.runs import RemoteRun, RemoteRuns
 
 __all__ = ["RemoteProject"]
@@ -84,6 +85,10 @@ class RemoteProject:
     @cached_property
     def deployments(self) -> RemoteDeployments:
         return RemoteDeployments(self.connection)
+
+    @cached_property
+    def drift(self) -> RemoteDrift:
+        return RemoteDrift(self.connection)
 
     @cached_property
     def audit(self) -> RemoteAudit:

@@ -39,6 +39,7 @@ from shipyard.data.versions import (
     PendingVersion,
     commit_versions,
     dataset_id,
+    log_read,
     resolve,
     select_versions,
     stage_table,
@@ -553,8 +554,7 @@ class Datasets:
         return df
 
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
-        with self._ctx.audited() as tx:
-            tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, **payload})
+        log_read(self._ctx, v, payload)
 
 
 def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -23,11 +24,11 @@ from shipyard._internal.hashing import canonical_json, digest_file
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.authz import require_role
 from shipyard.data import ingest
-from shipyard.data.profiles import dtype_name, profile_parquet
+from shipyard.data.profiles import dtype_name, profile_with_reference, reference_parquet
 from shipyard.errors import InvalidInputError, NotFoundError
-from shipyard.refs import Ref
+from shipyard.refs import Ref, parse_ref
 from shipyard.stores.audit import AuditedTransaction
-from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets
+from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets, drift_references
 from shipyard.stores.lineage import add_edge, parents_of
 from shipyard.stores.versioning import next_version, pick_version
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from shipyard.context import ServiceContext
+    from shipyard.monitoring.reference import ReferenceProfile
 
 __all__ = [
     "KIND",
@@ -43,9 +45,12 @@ __all__ = [
     "DatasetVersion",
     "PendingVersion",
     "commit_versions",
+    "log_read",
+    "reference_of",
     "resolve",
     "stage_table",
     "stage_tree",
+    "store_reference",
 ]
 
 KIND = "dataset"
@@ -182,6 +187,53 @@ def to_version(conn: Connection, row: Any, service: Any) -> DatasetVersion:
     )
 
 
+def log_read(ctx: ServiceContext, v: DatasetVersion, payload: dict[str, Any]) -> None:
+    """Record that the actor read version ``v`` (the access log): ``payload`` says how."""
+    with ctx.audited() as tx:
+        tx.record("dataset.read", KIND, v.ref, {"digest": v.digest, **payload})
+
+
+def reference_of(ctx: ServiceContext, v: DatasetVersion) -> ReferenceProfile:
+    """The drift reference stored with the table version ``v``.
+
+    A version added before references were stored gets one now, built from its bytes (digest
+    verified) as an add builds it, and stored; when two processes do this at once, one
+    reference is stored and both return it. Not logged: the caller logs the read.
+
+    Raises:
+        InvalidInputError: ``v`` is a file tree.
+        IntegrityError: its stored bytes do not match their digest.
+    """
+    from shipyard.monitoring.reference import ReferenceProfile
+
+    if v.kind != "table":
+        raise InvalidInputError(
+            f"dataset '{v.ref}' is a file tree; drift references are made for tables only"
+        )
+    doc = _stored_reference(ctx, v)
+    if doc is None:
+        with ctx.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
+            built = reference_parquet(path).to_json() | {"source": v.ref}
+        with ctx.db.write() as conn:
+            version_id = int(resolve(conn, parse_ref(v.ref)).id)
+            store_reference(conn, version_id, built, datetime.now(UTC), if_absent=True)
+        doc = _stored_reference(ctx, v)
+        assert doc is not None
+    return ReferenceProfile.from_json(doc)
+
+
+def _stored_reference(ctx: ServiceContext, v: DatasetVersion) -> dict[str, Any] | None:
+    with ctx.db.read() as conn:
+        row = conn.execute(
+            select(drift_references.c.reference)
+            .join(dataset_versions, dataset_versions.c.id == drift_references.c.dataset_version_id)
+            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+            .where(datasets.c.name == v.name)
+            .where(dataset_versions.c.version == v.version)
+        ).first()
+    return None if row is None else dict(orjson.loads(row.reference))
+
+
 # -- the write path ---------------------------------------------------------------------------
 
 
@@ -213,6 +265,8 @@ class PendingVersion:
     validation: dict[str, Any] | None = None
     contract: str | None = None
     tree_files: list[tuple[Path, str]] = field(default_factory=list)  # (file, its digest)
+    # A table's drift reference (ReferenceProfile.to_json()), stored with the version.
+    reference: dict[str, Any] | None = None
 
 
 def stage_table(
@@ -236,7 +290,9 @@ def stage_table(
         if not schema:
             raise InvalidInputError(f"{where}: the data has no columns")
         progress.stage("profiling columns", total=len(schema))
-        profile = profile_parquet(parquet, on_column=lambda _c: progress.advance(1))
+        profile, reference = profile_with_reference(
+            parquet, on_column=lambda _c: progress.advance(1)
+        )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
     digest, size = digest_file(parquet)
@@ -253,6 +309,7 @@ def stage_table(
         payload=parquet,
         blobs=[(digest, "data")],
         move=move,
+        reference=reference.to_json(),
     )
 
 
@@ -330,7 +387,7 @@ def _insert(
     ds_id = _ensure_dataset(tx, p.name, now)
     version = next_version(conn, dataset_versions, dataset_versions.c.dataset_id == ds_id)
     ref = f"{p.name}@{version}"
-    conn.execute(
+    inserted = conn.execute(
         dataset_versions.insert().values(
             dataset_id=ds_id,
             version=version,
@@ -352,6 +409,13 @@ def _insert(
             contract=p.contract,
         )
     )
+    if p.reference is not None:
+        store_reference(
+            conn,
+            int(inserted.inserted_primary_key[0]),  # type: ignore[index]
+            p.reference | {"source": ref},
+            now,
+        )
     owned: dict[str, str] = {}
     for digest, role in p.blobs:
         owned.setdefault(digest, role)
@@ -383,6 +447,30 @@ def _insert(
         select_versions().where(datasets.c.id == ds_id).where(dataset_versions.c.version == version)
     ).one()
     return replace(to_version(conn, row, service), created=True)
+
+
+def store_reference(
+    conn: Connection,
+    version_id: int,
+    reference: dict[str, Any],
+    now: datetime,
+    *,
+    if_absent: bool = False,
+) -> None:
+    """Store the drift reference of the version with row id ``version_id`` (``if_absent``:
+    unless one is stored already, e.g. by a concurrent first use)."""
+    stmt: Any = drift_references.insert()
+    if if_absent:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(drift_references).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(drift_references).on_conflict_do_nothing()
+    text = orjson.dumps(reference).decode()
+    conn.execute(stmt.values(dataset_version_id=version_id, reference=text, created_at=now))
 
 
 def _ensure_dataset(tx: AuditedTransaction, name: str, now: datetime) -> int:
