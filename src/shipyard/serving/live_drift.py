@@ -12,13 +12,15 @@ up) and writes them to a file of its own in the server's drift folder after ever
 
 - ``shipyard_feature_drift{model,version,feature,method}``: PSI for numeric features (the
   reference's quantile bins), Jensen–Shannon distance for categorical ones (top values and
-  "other"), once the window holds at least ``min_rows`` rows (no series before: too few rows
-  to say anything, never drift);
+  "other"), from :mod:`shipyard.monitoring.statistics`, once the window holds at least
+  ``min_rows`` rows (no series before: too few rows to say anything, never drift);
 - ``shipyard_dataset_drift_share{model,version}``: the share of features at or above their
   method's threshold (:data:`THRESHOLDS`), under the same guard;
 - ``shipyard_feature_null_share{model,version,feature}`` and
   ``shipyard_drift_window_rows{model,version}``.
 
+The reference is the one stored with the served version's training dataset version
+(:func:`served_reference`, through ``project.drift``), read once per version a writer sees.
 Counts in fixed bins add up, so merging workers (or windows) is a sum. The window slides in
 steps of one sub-window: it covers between ``window - window/SUB_WINDOWS`` and ``window``.
 """
@@ -39,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from shipyard.monitoring.statistics import jensen_shannon, psi
+
 if TYPE_CHECKING:
     from shipyard.monitoring.reference import ColumnReference, ReferenceProfile
     from shipyard.project import Project
@@ -51,9 +55,7 @@ __all__ = [
     "VersionBins",
     "Window",
     "drift_folder",
-    "jensen_shannon",
     "merged_windows",
-    "psi",
     "served_reference",
 ]
 
@@ -61,42 +63,8 @@ __all__ = [
 SUB_WINDOWS = 12
 # A feature drifts at or above these, as Evidently's defaults for these methods.
 THRESHOLDS = {"psi": 0.1, "jensenshannon": 0.1}
-# Share given to an empty bin in PSI (Evidently's choice): a bin no row fell in would
-# otherwise make the statistic infinite.
-PSI_EMPTY_SHARE = 1e-4
+STATISTICS = {"psi": psi, "jensenshannon": jensen_shannon}
 FORMAT = 1
-
-
-# -- statistics --------------------------------------------------------------------------------
-# Small local functions until the monitoring statistics land; both take counts in the same
-# bins, so the server never needs the rows themselves.
-
-
-def psi(reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray) -> float:
-    """Population stability index of ``current`` against ``reference`` (counts in the same
-    bins): ``sum((q - p) * ln(q / p))`` over the bins' shares, an empty bin counting as
-    :data:`PSI_EMPTY_SHARE`.
-
-    >>> round(psi([50, 50], [50, 50]), 6)
-    0.0
-    """
-    p = np.asarray(reference, dtype=np.float64)
-    q = np.asarray(current, dtype=np.float64)
-    p = np.clip(p / p.sum(), PSI_EMPTY_SHARE, None)
-    q = np.clip(q / q.sum(), PSI_EMPTY_SHARE, None)
-    return float(np.sum((q - p) * np.log(q / p)))
-
-
-def jensen_shannon(
-    reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray
-) -> float:
-    """Jensen–Shannon distance (natural logarithm, as scipy and Evidently) between the
-    distributions of two count vectors over the same categories."""
-    from scipy.spatial.distance import jensenshannon
-
-    p = np.asarray(reference, dtype=np.float64)
-    q = np.asarray(current, dtype=np.float64)
-    return float(jensenshannon(p / p.sum(), q / q.sum()))
 
 
 # -- counting (the writer process) --------------------------------------------------------------
@@ -230,27 +198,21 @@ class VersionBins:
 
 
 def served_reference(project: Project, ref: str) -> tuple[ReferenceProfile, list[str]] | None:
-    """The drift reference of the model version ``ref`` and the features to count: its
-    training dataset's (the first table in its lineage holding every signature column),
-    limited to the signature's columns; None without a signature or such a dataset.
-
-    The one place that finds a served version's reference: it is built here from the
-    training data, once per version a writer sees, until stored references can be read.
-    """
-    from shipyard.monitoring.reference import build_reference
+    """The drift reference of the model version ``ref`` (the one stored with its training
+    dataset version, found through its lineage) and the features to count, its signature's
+    columns; None without a signature or training data in its lineage."""
+    from shipyard.errors import NotFoundError
     from shipyard.registry.signatures import Signature
 
     mv = project.models.get(ref)
     if not mv.signature:
         return None
+    try:
+        dataset = project.drift.reference_of_model(mv.ref)
+    except NotFoundError:
+        return None
     columns = list(Signature.from_dict(mv.signature).columns)
-    for dataset in dict.fromkeys(mv.training_data):
-        v = project.datasets.get(dataset)
-        if v.kind != "table" or not set(columns) <= set(v.columns):
-            continue
-        frame = v.to_polars().select(columns)
-        return build_reference(frame, source=v.ref), columns
-    return None
+    return project.drift.reference(dataset), columns
 
 
 @dataclass(frozen=True)
@@ -330,7 +292,7 @@ class LiveCounts:
                 found = None
                 reason = f"{type(exc).__name__}: {exc}"
             else:
-                reason = "no signature, or no training data with its columns in its lineage"
+                reason = "no signature, or no training data in its lineage"
             self._versions[model] = None if found is None else VersionBins(*found)
             if found is None:
                 print(f"shipyard serve: no live drift for {model}: {reason}", file=sys.stderr)
@@ -418,8 +380,7 @@ def feature_drifts(window: VersionWindow, min_rows: int) -> list[FeatureDrift]:
         offset += bins + 1
         statistic = None
         if rows >= min_rows and counts.sum() > 0 and sum(f["reference"]) > 0:
-            measure = psi if f["method"] == "psi" else jensen_shannon
-            statistic = measure(f["reference"], counts)
+            statistic = STATISTICS[f["method"]](f["reference"], counts)
         out.append(FeatureDrift(f["name"], f["method"], statistic, nulls / rows if rows else 0.0))
     return out
 
