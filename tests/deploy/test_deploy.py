@@ -46,6 +46,11 @@ EXPORTED_METRICS = frozenset(
         "shipyard_refresh_errors_total",
         "shipyard_refused_versions_total",
         "shipyard_shadow_dropped_total",
+        "shipyard_contract_violations_total",
+        "shipyard_feature_drift",
+        "shipyard_dataset_drift_share",
+        "shipyard_feature_null_share",
+        "shipyard_drift_window_rows",
     }
 )
 HISTOGRAMS = frozenset({"shipyard_request_duration_seconds"})
@@ -60,6 +65,11 @@ MODEL_LABELLED = frozenset(
         "shipyard_prediction_errors_total",
         "shipyard_model_accuracy",
         "shipyard_feedback_total",
+        "shipyard_contract_violations_total",
+        "shipyard_feature_drift",
+        "shipyard_dataset_drift_share",
+        "shipyard_feature_null_share",
+        "shipyard_drift_window_rows",
     }
 )
 # Series Prometheus makes itself for every scrape target.
@@ -100,6 +110,9 @@ REQUIRED_ALERTS = frozenset(
         "ShipyardPredictionLogDropping",
         "ShipyardDown",
         "ShipyardVersionRefused",
+        "ShipyardFeatureDrift",
+        "ShipyardDatasetDrift",
+        "ShipyardContractViolations",
     }
 )
 
@@ -118,6 +131,11 @@ REQUIRED_PANELS = [
     ("kpi", "shipyard_kpi_value_sum"),
     ("predictions per second", "shipyard_predictions_total"),
     ("prediction-log", "shipyard_prediction_log_dropped_total"),
+    ("drift", "shipyard_feature_drift"),
+    ("drift", "shipyard_dataset_drift_share"),
+    ("drift window", "shipyard_drift_window_rows"),
+    ("null share", "shipyard_feature_null_share"),
+    ("contract", "shipyard_contract_violations_total"),
 ]
 
 _MATCHERS = re.compile(r"\{[^{}]*\}")
@@ -279,6 +297,12 @@ def test_alert_expressions_match_the_specification() -> None:
     assert "avg_over_time(shipyard_model_accuracy[1d])" in compact["ShipyardAccuracyDrop"]
     assert "shipyard_prediction_log_dropped_total" in compact["ShipyardPredictionLogDropping"]
     assert compact["ShipyardDown"] == 'up{job="shipyard"}==0'
+    assert 'shipyard_feature_drift{method="psi"}>0.25' in compact["ShipyardFeatureDrift"]
+    assert 'shipyard_feature_drift{method="jensenshannon"}>0.2' in compact["ShipyardFeatureDrift"]
+    assert compact["ShipyardDatasetDrift"] == (
+        "maxby(model,version)(shipyard_dataset_drift_share)>=0.5"
+    )
+    assert "rate(shipyard_contract_violations_total[10m])" in compact["ShipyardContractViolations"]
     assert rules["ShipyardDown"]["for"] == "2m"
 
 

@@ -358,7 +358,8 @@ def test_valid_records_become_a_frame_in_signature_order(
 def test_record_errors_name_index_field_and_reason(
     fitted: tuple[Pipeline, pd.DataFrame, Signature],
 ) -> None:
-    """Every invalid field of every record is listed with its index and the reason."""
+    """Every invalid field of every record is listed with its index, the reason and the
+    check that refused it."""
     records = [
         {"age": 30, "income": 2.0, "city": "Paris", "member": True},
         {"age": "thirty", "income": 2.0},
@@ -370,9 +371,9 @@ def test_record_errors_name_index_field_and_reason(
     assert message.startswith("2 problems in the records: ")
     assert "record 1, age: Input should be a valid integer" in message
     assert "record 2, member: Input should be a valid boolean" in message
-    assert [(e["record"], e["field"]) for e in caught.value.details["errors"]] == [
-        (1, "age"),
-        (2, "member"),
+    assert [(e["record"], e["field"], e["check"]) for e in caught.value.details["errors"]] == [
+        (1, "age", "type"),
+        (2, "member", "type"),
     ]
 
 
@@ -385,7 +386,12 @@ def test_record_errors_from_our_own_checks_read_as_the_server_words_them() -> No
     with pytest.raises(InvalidInputError) as caught:
         checked.validate_records([{"x": 1.0, "when": "yesterday"}])
     assert caught.value.details["errors"] == [
-        {"record": 0, "field": "when", "reason": "expected an ISO 8601 date or time"}
+        {
+            "record": 0,
+            "field": "when",
+            "reason": "expected an ISO 8601 date or time",
+            "check": "type",
+        }
     ]
     assert "Value error" not in caught.value.message
 

@@ -429,18 +429,29 @@ def readme_metrics() -> list[str]:
 
 
 def test_metrics_expose_every_metric_the_deploy_readme_lists(
-    credit: CreditProject, client: TestClient, project: Project
+    credit: CreditProject, project: Project
 ) -> None:
     """After predictions, refusals, feedback and KPIs, /metrics has a sample of every metric
     in deploy/README.md: requests by code, latency buckets from 0.5 ms, predictions, errors
     by reason, in-flight requests, accuracy, feedback, KPIs, CPU, memory, log and shadow
-    drops, refresh errors; refused versions (none here) are declared without a sample."""
+    drops, refresh errors, contract violations, live drift (with a minimum of one row, once
+    the log writer has counted the rows); refused versions (none here) are declared without
+    a sample."""
+    with serving(credit, drift_min_rows=1) as client:
+        check_every_readme_metric(client, credit, project)
+
+
+def check_every_readme_metric(client: TestClient, credit: CreditProject, project: Project) -> None:
     body = predict(client, credit.records[:4])
     client.post("/predict", json={"records": [without(credit.records[0], "age")]})
     logged(project, 4)
     feedback = [{"request_id": r, "label": 0} for r in body["request_ids"]]
     assert client.post("/feedback", json=feedback).status_code == 200
     assert client.post("/kpi", json={"name": "revenue", "value": 12.5}).status_code == 200
+    deadline = time.monotonic() + 30
+    while metric(client, "shipyard_drift_window_rows") != 4:  # counted after the log's write
+        assert time.monotonic() < deadline, "the live drift window never held the 4 rows"
+        time.sleep(0.1)
     names = readme_metrics()
     assert len(names) >= 13
     response = client.get("/metrics")
@@ -470,6 +481,8 @@ def test_metrics_expose_every_metric_the_deploy_readme_lists(
     assert metric(client, "shipyard_prediction_log_dropped_total") == 0
     assert metric(client, "shipyard_shadow_dropped_total", model=MODEL) == 0
     assert metric(client, "shipyard_refused_versions_total") == 0
+    assert metric(client, "shipyard_contract_violations_total", column="age", check="missing") == 1
+    assert metric(client, "shipyard_feature_null_share", feature="age") == 0
 
 
 # -- feedback and KPIs --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from tests.serving.test_app import (
     deploy,
     metric,
     predict,
+    samples,
     serving,
     train,
 )
@@ -90,7 +91,8 @@ def test_a_missing_value_the_pipeline_cannot_take_is_a_422_naming_the_column(
 ) -> None:
     """A version trained on credit.train@1 with no imputer: probed when it loads, it
     refuses a missing years_employed (which the training contract allows) with a 422
-    naming the record, the column and why, counted as invalid input, not a model error; a
+    naming the record, the column and why (check no_imputer, counted as such in the
+    contract violations), counted as invalid input, not a model error; a
     row without missing values is answered, and the server said at load what it refuses."""
     deploy(project, train_without_imputer(project), "plain")
     with serving(credit) as client:
@@ -98,12 +100,24 @@ def test_a_missing_value_the_pipeline_cannot_take_is_a_422_naming_the_column(
         response = client.post("/predict", json={"records": rows})
         assert response.status_code == 422, response.text
         assert response.json()["details"]["errors"] == [
-            {"record": 1, "field": "years_employed", "reason": NO_IMPUTER}
+            {"record": 1, "field": "years_employed", "reason": NO_IMPUTER, "check": "no_imputer"}
         ]
         assert f"years_employed: {NO_IMPUTER}" in response.json()["error"]
         assert predict(client, rows[:1])["version"] == 3
         assert metric(client, "shipyard_prediction_errors_total", reason="invalid_input") == 1
         assert metric(client, "shipyard_prediction_errors_total", reason="model_error") == 0
+        violations = samples(client, "shipyard_contract_violations_total")
+        assert violations == [
+            (
+                {
+                    "model": MODEL,
+                    "version": "3",
+                    "column": "years_employed",
+                    "check": "no_imputer",
+                },
+                1.0,
+            )
+        ]
     announced = capsys.readouterr().err
     assert "plain is credit-risk@3" in announced
     assert "refuses a missing years_employed, income" in announced

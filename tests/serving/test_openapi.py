@@ -76,7 +76,12 @@ def test_docs_say_every_column_must_be_sent_as_the_server_checks(
     response = client.post("/predict", json={"records": [without(credit.records[0], column)]})
     assert response.status_code == 422
     assert response.json()["details"]["errors"] == [
-        {"record": 0, "field": column, "reason": "missing (send null for an unknown value)"}
+        {
+            "record": 0,
+            "field": column,
+            "reason": "missing (send null for an unknown value)",
+            "check": "missing",
+        }
     ]
     sent_as_null = {**credit.records[0], column: None}
     assert client.post("/predict", json={"records": [sent_as_null]}).status_code == 200

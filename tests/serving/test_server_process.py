@@ -202,14 +202,24 @@ def test_metrics_add_up_across_workers_and_pass_promtool(
 ) -> None:
     """With one worker and with two, after predictions on separate connections, a refusal,
     feedback and a negative KPI: each prediction is counted once in /metrics whichever worker
-    answers the scrape, ``promtool check metrics`` accepts the page without a remark (CPU
-    seconds are a counter in both modes, the KPI sums a summary's _sum), and every worker
-    flushes its prediction log on SIGTERM."""
-    with shipyard_serve(credit.root, "--workers", workers) as server:
+    answers the scrape, and so is each row in the live drift window (the gauges reflect the
+    rows every worker scored) and each value refused; ``promtool check metrics`` accepts the
+    page without a remark (CPU seconds are a counter in both modes, the KPI sums a summary's
+    _sum), and every worker flushes its prediction log on SIGTERM."""
+    with shipyard_serve(credit.root, "--workers", workers, "--drift-min-rows", "10") as server:
         send_traffic(server, credit, 20)
         for _ in range(4):
             assert server.scrape("shipyard_predictions_total") == 20
-        text = httpx.get(f"{server.url}/metrics", timeout=10).text
+        # The refused {"age": 250} lacks every other column of the signature.
+        missing = len(credit.records[0]) - 1
+        assert server.scrape("shipyard_contract_violations_total") == missing
+        wait_for_drift_window(server, 20)
+        for _ in range(4):
+            text = httpx.get(f"{server.url}/metrics", timeout=10).text
+            assert sum(v for _, v in metric_samples(text, "shipyard_drift_window_rows")) == 20
+            features = metric_samples(text, "shipyard_feature_drift")
+            assert {labels["feature"] for labels, _ in features} >= {"income", "purpose"}
+            assert len(metric_samples(text, "shipyard_dataset_drift_share")) == 1
         code = server.stop(signal.SIGTERM)
     assert code in (0, -signal.SIGTERM), server.output()
     assert logged_rows(credit) == 20
@@ -226,6 +236,16 @@ def test_metrics_add_up_across_workers_and_pass_promtool(
     assert types["process_cpu_seconds"] == "counter"
     assert types["shipyard_kpi_value"] == "summary"
     assert types["shipyard_shadow_dropped"] == "counter"
+
+
+def wait_for_drift_window(server: Server, rows: int) -> None:
+    """Wait (bounded) until the live drift window holds ``rows`` rows: the log writers count
+    after each hand-over, about every second."""
+    deadline = time.monotonic() + START_SECONDS
+    while server.scrape("shipyard_drift_window_rows") != rows:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the drift window never held {rows} rows:\n{server.output()}")
+        time.sleep(0.1)
 
 
 def metrics_folder(server: Server) -> Path:

@@ -34,6 +34,18 @@ def serve(
             "`Authorization: Bearer <token>` (/predict stays open).",
         ),
     ] = None,
+    drift_window: Annotated[
+        float,
+        typer.Option(
+            help="Seconds of traffic the live drift gauges cover (shipyard_feature_drift...), "
+            "counted in the bins of each served version's training data; 0 turns them off.",
+            min=0,
+        ),
+    ] = 3600.0,
+    drift_min_rows: Annotated[
+        int,
+        typer.Option(help="Rows the drift window must hold before drift is computed.", min=1),
+    ] = 200,
 ) -> None:
     """Serve a deployment over HTTP: /predict, Open Inference Protocol v2, /metrics,
     /feedback, /kpi. The server follows the deployment (routes, weights, shadow) and each
@@ -65,6 +77,8 @@ def serve(
         alias=str(parsed.selector) if kind == "alias" else None,
         reload_seconds=reload_seconds,
         ingest_token_file=None if ingest_token_file is None else str(ingest_token_file.resolve()),
+        drift_window_seconds=drift_window,
+        drift_min_rows=drift_min_rows,
     )
     try:
         deployment, holders = check_servable(project, config)  # exit 1 or 3 before listening

@@ -282,12 +282,21 @@ def _field_name(name: str, index: int) -> str:
     return name if usable else f"field_{index}"
 
 
+class _RuleFailed(ValueError):
+    """A value a row-level rule refuses; ``check`` names the rule for the refusal's
+    ``check`` field (read by :func:`shipyard.registry.signatures.record_errors`)."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
+
+
 def _one_of(allowed: tuple[Any, ...]) -> Callable[[Any], Any]:
     members = frozenset(allowed)
 
     def check(value: Any) -> Any:
         if value not in members:
-            raise ValueError(f"must be one of {list(allowed)!r}")
+            raise _RuleFailed("allowed", f"must be one of {list(allowed)!r}")
         return value
 
     return check
@@ -299,7 +308,7 @@ def _to_datetime(value: Any) -> Any:
         try:
             return naive_utc(datetime.fromisoformat(value))
         except ValueError:
-            raise ValueError("expected an ISO 8601 date or time") from None
+            raise _RuleFailed("type", "expected an ISO 8601 date or time") from None
     return parse_datetime(value) if isinstance(value, date) else value
 
 
@@ -308,7 +317,9 @@ def _nan_guard(nullable: bool) -> Callable[[Any, Any], Any]:
         if isinstance(value, float) and math.isnan(value):
             if nullable:
                 return value
-            raise ValueError("NaN counts as a missing value and the column is not nullable")
+            raise _RuleFailed(
+                "null", "NaN counts as a missing value and the column is not nullable"
+            )
         return handler(value)
 
     return guard

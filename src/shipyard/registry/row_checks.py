@@ -150,7 +150,9 @@ def check_row(
     even one that allows null; a column of ``no_nulls`` must not be missing."""
     missing = [c for c in columns if c not in row]
     if missing:
-        errors += [{"record": index, "field": c, "reason": MISSING} for c in missing]
+        errors += [
+            {"record": index, "field": c, "reason": MISSING, "check": "missing"} for c in missing
+        ]
         return None
     value: Any = None
     for model in checks:
@@ -161,7 +163,10 @@ def check_row(
             return None
     nulls = [c for c in no_nulls if value[c] is None]
     if nulls:
-        errors += [{"record": index, "field": c, "reason": NO_IMPUTER} for c in nulls]
+        errors += [
+            {"record": index, "field": c, "reason": NO_IMPUTER, "check": "no_imputer"}
+            for c in nulls
+        ]
         return None
     return value
 

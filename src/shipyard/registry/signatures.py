@@ -247,7 +247,7 @@ class CheckedPredictor:
         Raises:
             InvalidInputError: a record does not validate; every problem is listed as
                 ``record <index>, <field>: <reason>``, and ``details["errors"]`` holds
-                ``{"record", "field", "reason"}`` for each.
+                ``{"record", "field", "reason", "check"}`` for each.
         """
         from pydantic import ValidationError
 
@@ -346,18 +346,44 @@ class CheckedPredictor:
 
 
 def record_errors(exc: ValidationError, index: int) -> list[dict[str, Any]]:
-    """``{"record", "field", "reason"}`` for each problem pydantic found in record ``index``.
-    A check of shipyard's own (allowed values, ISO dates, NaN) is reported in its words,
-    without pydantic's "Value error, " prefix."""
+    """``{"record", "field", "reason", "check"}`` for each problem pydantic found in record
+    ``index``. A check of shipyard's own (allowed values, ISO dates, NaN) is reported in its
+    words, without pydantic's "Value error, " prefix. ``check`` names the rule that refused
+    the value: missing, null, type, min, max, allowed, regex, extra, or invalid."""
     out = []
-    for err in exc.errors(include_url=False, include_input=False):
+    for err in exc.errors(include_url=False):
         field = ".".join(str(part) for part in err["loc"]) or "(record)"
         reason = err["msg"]
         ctx = err.get("ctx") or {}
         if err["type"] == "value_error" and "error" in ctx:
             reason = str(ctx["error"])
-        out.append({"record": index, "field": field, "reason": reason})
+        out.append({"record": index, "field": field, "reason": reason, "check": _check(err)})
     return out
+
+
+# pydantic's error types for the rules of a contract or signature
+_CHECKS = {
+    "missing": "missing",
+    "greater_than_equal": "min",
+    "greater_than": "min",
+    "less_than_equal": "max",
+    "less_than": "max",
+    "string_pattern_mismatch": "regex",
+    "extra_forbidden": "extra",
+}
+
+
+def _check(err: Any) -> str:
+    kind = str(err["type"])
+    if kind in _CHECKS:
+        return _CHECKS[kind]
+    if kind == "value_error":  # shipyard's own rules say which they are
+        return str(getattr((err.get("ctx") or {}).get("error"), "check", "invalid"))
+    if err.get("input", ...) is None:
+        return "null"
+    if kind.endswith(("_type", "_parsing")):
+        return "type"
+    return "invalid"
 
 
 def plain_value(value: Any) -> Any:

@@ -4,7 +4,8 @@
 Endpoints (:mod:`shipyard.serving.routes`): ``POST /predict`` (records or MLflow's
 ``dataframe_split``), the Open Inference Protocol v2 (``/v2/health/live``,
 ``/v2/health/ready``, ``/v2/models/{name}``, ``/v2/models/{name}/infer``), ``GET /metrics``
-for Prometheus, ``POST /feedback`` for ground truth and ``POST /kpi`` for business events.
+for Prometheus (with the live drift of the inputs: :mod:`shipyard.serving.live_drift`),
+``POST /feedback`` for ground truth and ``POST /kpi`` for business events.
 Bad input gets a 4xx naming the field and the reason, never a 5xx, and is counted.
 
 What serves (:mod:`shipyard.serving.reload`): only versions that may serve (approved, not
@@ -20,6 +21,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from shipyard.serving.ingest import IngestAuth
+from shipyard.serving.live_drift import LiveDriftCollector, Window, drift_folder
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.openapi import install as install_openapi
 from shipyard.serving.prediction_log import PredictionLog
@@ -68,6 +71,10 @@ class ServeConfig:
     # the log is handed to its writer (so a row reaches the table within about that time).
     feedback_wait_seconds: float = 2.0
     log_flush_seconds: float = 1.0
+    # Live drift (:mod:`shipyard.serving.live_drift`): the window counted in the reference's
+    # bins (0 turns it off) and the rows it must hold before drift is computed.
+    drift_window_seconds: float = 3600.0
+    drift_min_rows: int = 200
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -126,13 +133,25 @@ def create_app(config: ServeConfig) -> FastAPI:
         for refresh in ("aliases", "accuracy"):  # exported as 0 from the start, for alerts
             metrics.refresh_errors.labels(name, refresh)
         metrics.shadow_dropped.labels(name)
+        window = None
+        if config.drift_window_seconds > 0:
+            folder, own_folder = drift_folder(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+            window = Window(str(folder), config.drift_window_seconds, config.drift_min_rows)
+            metrics.add_collector(LiveDriftCollector(name, window))
         log = PredictionLog(
             project,
             name,
             max_queue=config.log_queue,
             flush_seconds=config.log_flush_seconds,
             on_drop=metrics.dropped.inc,
+            live_drift=window,
         )
+
+        def close_log() -> None:
+            log.close()
+            if window is not None and own_folder:
+                shutil.rmtree(window.folder, ignore_errors=True)
+
         try:
             deployment, holders = await asyncio.to_thread(check_servable, project, config)
             loaded: dict[str, Slot] = {}
@@ -142,7 +161,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                 announce(loaded[alias])
         except BaseException as exc:  # a version that may not serve or cannot load
             app.state.startup_error = exc
-            await asyncio.to_thread(log.close)
+            await asyncio.to_thread(close_log)
             metrics.stop()
             project.close()
             raise
@@ -166,7 +185,7 @@ def create_app(config: ServeConfig) -> FastAPI:
             watcher.cancel()
             await asyncio.to_thread(pool.close)
             metrics.stop()
-            await asyncio.to_thread(log.close)
+            await asyncio.to_thread(close_log)
             project.close()
 
     app = FastAPI(

@@ -12,10 +12,13 @@ Writing in the server's process, a thread doing this much Python work holds the 
 lock for milliseconds at a time, and every socket call of the event loop then waits for it:
 about a tenth of a single-row server's throughput, and its tail latency.
 
+It also counts the rows in the bins of each served version's drift reference
+(:mod:`shipyard.serving.live_drift`), after each frame's rows are written.
+
 Run by :class:`shipyard.serving.predictions.PredictionLog` as ``python -m
-shipyard.serving.logwriter PROJECT_ROOT DEPLOYMENT BATCH_ROWS``; the stores come from the
-environment (``SHIPYARD_DB_URL``, ``SHIPYARD_ARTIFACTS_URI``), never from the command line,
-which other users of the machine can read.
+shipyard.serving.logwriter PROJECT_ROOT DEPLOYMENT BATCH_ROWS [DRIFT_FOLDER WINDOW_SECONDS]``;
+the stores come from the environment (``SHIPYARD_DB_URL``, ``SHIPYARD_ARTIFACTS_URI``), never
+from the command line, which other users of the machine can read.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import orjson
 
 if TYPE_CHECKING:
     from shipyard.project import Project
+    from shipyard.serving.live_drift import LiveCounts
     from shipyard.serving.prediction_log import Answers
 
 __all__ = ["Columns", "frame", "main", "read_frames", "write_segment"]
@@ -82,8 +86,9 @@ class Columns(
         endpoint: str,
         outputs: list[Any],
         latency_ms: float,
-    ) -> None:
-        """Add the rows of one request: ``document`` is its body, sent to ``endpoint``."""
+    ) -> list[dict[str, Any]]:
+        """Add the rows of one request: ``document`` is its body, sent to ``endpoint``.
+        Returns the rows read from it."""
         from shipyard.serving.inputs import request_rows
 
         inputs = request_rows(endpoint, document)
@@ -97,20 +102,28 @@ class Columns(
         self[4].extend(_json(v) for v in inputs)
         self[5].extend(_json(v) for v in outputs)
         self[6].extend([latency_ms] * n)
+        return inputs
 
     @classmethod
     def batches(
-        cls, entries: Iterable[list[Any]], rows: int, refused: Callable[[int, str], None]
+        cls,
+        entries: Iterable[list[Any]],
+        rows: int,
+        refused: Callable[[int, str], None],
+        observe: Callable[[str, int, list[dict[str, Any]]], None] | None = None,
     ) -> Iterator[Columns]:
         """``entries`` as columns of about ``rows`` rows each; an entry that cannot be read
-        is left out and passed to ``refused`` (its row count and why)."""
+        is left out and passed to ``refused`` (its row count and why). ``observe`` gets the
+        model, time and rows of every entry read (the live drift counts)."""
         columns = cls()
         for entry in entries:
             try:
-                columns.add(*entry)
+                inputs = columns.add(*entry)
             except Exception as exc:
                 refused(len(entry[0]) if entry and isinstance(entry[0], list) else 1, _why(exc))
                 continue
+            if observe is not None:
+                observe(entry[2], entry[1], inputs)
             if len(columns[0]) >= rows:
                 yield columns
                 columns = cls()
@@ -190,7 +203,7 @@ def write_segment(project: Project, deployment: str, batch: Columns) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    root, deployment, batch_rows = argv or sys.argv[1:]
+    root, deployment, batch_rows, *drift = argv or sys.argv[1:]
     # Ctrl-C reaches the whole process group: the server decides when the log ends, by
     # closing the pipe once it has handed over everything.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -212,15 +225,39 @@ def main(argv: list[str] | None = None) -> int:
     import pyarrow.parquet  # noqa: F401
 
     with open_project(root) as project:
+        live = _live_counts(project, drift)
+        observe = None if live is None else live.observe
         for entries in read_frames(sys.stdin.buffer):
-            for batch in Columns.batches(entries, int(batch_rows), refused):
+            for batch in Columns.batches(entries, int(batch_rows), refused, observe):
                 try:
                     write_segment(project, deployment, batch)
                 except Exception as exc:  # the rows are lost, and counted by the server
                     report("dropped", len(batch[0]), _why(exc))
                 else:
                     report("written", len(batch[0]))
+            if live is not None:
+                # After the rows are written: a label waiting for them is not held up.
+                _count(live)
     return 0
+
+
+def _live_counts(project: Project, drift: list[str]) -> LiveCounts | None:
+    """The live drift counts when the server asked for them (``FOLDER SECONDS``)."""
+    if not drift:
+        return None
+    from shipyard.serving.live_drift import LiveCounts, Window, served_reference
+
+    folder, seconds = drift
+    return LiveCounts(Window(folder, float(seconds)), lambda ref: served_reference(project, ref))
+
+
+def _count(live: LiveCounts) -> None:
+    import time
+
+    try:
+        live.flush(int(time.time() * 1000))
+    except Exception as exc:  # the drift gauges lag; the log goes on
+        print(f"shipyard serve: live drift counts not updated: {_why(exc)}", file=sys.stderr)
 
 
 def _why(exc: BaseException) -> str:

@@ -10,9 +10,11 @@ aggregates, so counters and histograms add up across workers. The exposition pas
 
 from __future__ import annotations
 
+import collections
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,14 @@ class ServerMetrics:
             ["model", "alias", "version"],
             registry=r,
         )
+        self.violations = Counter(
+            "shipyard_contract_violations",
+            "Values refused by the checks of the served version, by column and check (missing, "
+            "null, type, min, max, allowed, regex, extra, no_imputer, invalid): each problem "
+            "a refusal names, at most 50 per request.",
+            ["model", "version", "column", "check"],
+            registry=r,
+        )
         self.shadow_dropped = Counter(
             "shipyard_shadow_dropped",
             "Shadow scorings dropped because the shadow pool was full (the answers were not "
@@ -178,6 +188,16 @@ class ServerMetrics:
         # Labelled children, looked up once: .labels() costs more than the increment.
         self._answered: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self._predicted: dict[tuple[str, str], Any] = {}
+        # Collectors computed when scraped (the live drift gauges): registered in the app's
+        # registry, or added to the one each scrape builds from the workers' files.
+        self._collectors: list[Any] = []
+
+    def add_collector(self, collector: Any) -> None:
+        """Export what ``collector`` (a Prometheus custom collector) yields on every scrape."""
+        if self.registry is not None:
+            self.registry.register(collector)
+        else:
+            self._collectors.append(collector)
 
     def started(self) -> None:
         """One more request being answered (call on the event loop's thread)."""
@@ -210,6 +230,19 @@ class ServerMetrics:
             child = self._predicted[(model, version)] = self.predictions.labels(model, version)
         child.inc(rows)
 
+    def violated(
+        self, model: str, version: str, errors: list[dict[str, Any]], columns: Sequence[str]
+    ) -> None:
+        """Count the problems of a refused request (``{"field", "check"}`` each): a field
+        outside the version's ``columns`` counts as ``(other)``, so that what a client sends
+        cannot add series."""
+        known = set(columns)
+        for key, n in collections.Counter(
+            (e["field"] if e["field"] in known else "(other)", e.get("check", "invalid"))
+            for e in errors
+        ).items():
+            self.violations.labels(model, version, *key).inc(n)
+
     def render(self) -> bytes:
         """The text exposition of every metric (aggregated across workers when shared)."""
         if self.registry is not None:
@@ -218,6 +251,8 @@ class ServerMetrics:
 
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        for collector in self._collectors:
+            registry.register(collector)
         return generate_latest(registry)  # type: ignore[no-any-return]
 
     def start_resource_sampler(self, interval: float = 2.0) -> None:

@@ -23,6 +23,7 @@ from shipyard.serving.logwriter import frame
 
 if TYPE_CHECKING:
     from shipyard.project import Project
+    from shipyard.serving.live_drift import Window
 
 __all__ = ["MIN_FLUSH_GAP", "Answers", "PredictionLog", "PredictionRecord"]
 
@@ -53,6 +54,9 @@ class PredictionLog:
     """A bounded buffer of prediction records, handed every ``flush_seconds`` to a writer
     process (:mod:`shipyard.serving.logwriter`) that stores them.
 
+    With ``live_drift``, the writer also counts the rows in the drift window
+    (:mod:`shipyard.serving.live_drift`).
+
     A request adds its rows with one append under a lock; nothing wakes the shipping thread
     per record. The shipping thread encodes what is buffered, one call per frame, and writes
     it to the pipe; everything else happens in the other process. Rows are dropped, and
@@ -72,6 +76,7 @@ class PredictionLog:
         batch_rows: int = 5_000,
         flush_seconds: float = 1.0,
         on_drop: Callable[[int], None] | None = None,
+        live_drift: Window | None = None,
     ) -> None:
         self.deployment = deployment
         self._max_rows = max_queue
@@ -98,8 +103,11 @@ class PredictionLog:
             "SHIPYARD_ARTIFACTS_URI": project.settings.artifacts_uri,
         }
         command = [sys.executable, "-m", "shipyard.serving.logwriter", str(project.root)]
+        command += [deployment, str(batch_rows)]
+        if live_drift is not None:  # the writer also counts the live drift window
+            command += [live_drift.folder, repr(live_drift.seconds)]
         self._writer = subprocess.Popen(
-            [*command, deployment, str(batch_rows)],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

@@ -145,6 +145,8 @@ async def handle(request: Request, endpoint: str) -> Response:
     except RequestError as exc:
         code = exc.status
         metrics.errors.labels(name, version, exc.reason).inc()
+        if isinstance(exc.details, dict) and "errors" in exc.details:  # the row checks'
+            metrics.violated(name, version, exc.details["errors"], slot.checks.columns)
         response = _error(exc.status, exc.message, exc.details)
     except Exception as exc:
         reason = unscorable(exc)
