@@ -164,9 +164,12 @@ def populate_long(project: Any, long: int) -> list[str]:
 
 def in_process(long: int, rounds: int, calls: int) -> None:
     """``project.runs.comparison`` of the 5 long runs, called in this process (no server, no
-    HTTP): as it is (long series reduced by the database) and with every point read into
-    Python and reduced by numpy (what it did before), in alternating order each round."""
+    HTTP): as it is (long series read from their stored blocks), and with every point read
+    into Python and reduced by numpy, in alternating order each round; then the blocks' way
+    with its JSON body written as the route writes it (``to_dict`` and orjson)."""
     import tempfile
+
+    import orjson
 
     import shipyard
     from shipyard.tracking import series
@@ -180,28 +183,35 @@ def in_process(long: int, rounds: int, calls: int) -> None:
         def compare() -> Any:
             return project.runs.comparison(ids, metrics=["loss"], group_by="model")
 
-        default = series.DATABASE_MIN_PER_BUCKET
-        figures: dict[str, list[float]] = {"database": [], "python": []}
+        def body() -> Any:
+            return orjson.dumps(compare().to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+
+        default = series.BLOCKS_FROM_LEVEL
+        figures: dict[str, list[float]] = {"blocks": [], "python": [], "json": []}
         answers = {}
         for n in range(rounds):
-            for way in ("database", "python") if n % 2 == 0 else ("python", "database"):
-                series.DATABASE_MIN_PER_BUCKET = default if way == "database" else long + 1
+            for way in ("blocks", "python") if n % 2 == 0 else ("python", "blocks"):
+                series.BLOCKS_FROM_LEVEL = default if way == "blocks" else 65
                 ms, answers[way] = timed(compare, calls)
                 figures[way].append(ms)
-            series.DATABASE_MIN_PER_BUCKET = default
+            series.BLOCKS_FROM_LEVEL = default
+            figures["json"].append(timed(body, calls)[0])
             print(
-                f"  round {n + 1}: database {figures['database'][-1]:.1f} ms, "
+                f"  round {n + 1}: from blocks {figures['blocks'][-1]:.1f} ms "
+                f"(with its JSON body {figures['json'][-1]:.1f} ms), "
                 f"every point read {figures['python'][-1]:.1f} ms",
                 flush=True,
             )
-        same = answers["database"] == answers["python"]
+        points = sum(len(s.steps) for s in answers["blocks"].series)
+        same = answers["blocks"] == answers["python"]
         project.close()
     print(f"\n== comparison of 5 runs x {long:,} steps in process; {rounds} rounds ==")
     print(
-        f"reduced by the database: {spread(figures['database'], '.1f')} ms "
-        f"(target < {TARGETS_MS['compare']:.0f} ms)"
+        f"from stored blocks:     {spread(figures['blocks'], '.1f')} ms "
+        f"(target < {TARGETS_MS['compare']:.0f} ms); {points} points"
     )
-    print(f"every point read:        {spread(figures['python'], '.1f')} ms")
+    print(f"  with its JSON body:   {spread(figures['json'], '.1f')} ms")
+    print(f"every point read:       {spread(figures['python'], '.1f')} ms")
     print(f"same answer: {'yes' if same else 'NO'}; load average {os.getloadavg()[0]:.1f}")
 
 
@@ -293,7 +303,7 @@ def main() -> int:
     parser.add_argument(
         "--in-process",
         action="store_true",
-        help="only the comparison, called in this process, reduced by the database and not",
+        help="only the comparison, called in this process, from stored blocks and not",
     )
     args = parser.parse_args()
     if args.quick:
