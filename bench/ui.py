@@ -23,6 +23,7 @@ round's figure the median of ``--calls`` calls after one warm-up call:
     .venv/bin/python bench/ui.py              # 10,000 runs x 20 metrics x 100 steps
     .venv/bin/python bench/ui.py --quick      # 1,000 runs x 20 x 10 steps, 20,000-step runs
     .venv/bin/python bench/ui.py --in-process # the comparison alone, no server (5 x 100,000)
+    .venv/bin/python bench/ui.py --in-process --db-url 'postgresql+psycopg://...'  # on PostgreSQL
 
 Like bench/server.py it makes (or reuses) bench/.work/mlflow-venv and re-runs itself there;
 shipyard's server and the populating of its project use the Python that started it. Never a
@@ -162,7 +163,7 @@ def populate_long(project: Any, long: int) -> list[str]:
     return ids
 
 
-def in_process(long: int, rounds: int, calls: int) -> None:
+def in_process(long: int, rounds: int, calls: int, db_url: str | None = None) -> None:
     """``project.runs.comparison`` of the 5 long runs, called in this process (no server, no
     HTTP): as it is (long series read from their stored blocks), and with every point read
     into Python and reduced by numpy, in alternating order each round; then the blocks' way
@@ -175,7 +176,7 @@ def in_process(long: int, rounds: int, calls: int) -> None:
     from shipyard.tracking import series
 
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-ui-") as tmp:
-        project = shipyard.init_project(Path(tmp) / "project")
+        project = shipyard.init_project(Path(tmp) / "project", db_url=db_url)
         started = time.perf_counter()
         ids = populate_long(project, long)
         print(f"populated 5 runs x {long:,} steps in {time.perf_counter() - started:.0f} s")
@@ -305,12 +306,17 @@ def main() -> int:
         action="store_true",
         help="only the comparison, called in this process, from stored blocks and not",
     )
+    parser.add_argument(
+        "--db-url",
+        help="with --in-process: the project's metadata database (an empty PostgreSQL "
+        "schema, say); default a SQLite file",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.steps, args.long, args.rounds, args.calls = 1_000, 10, 20_000, 2, 3
     if args.in_process:
         print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        in_process(args.long, args.rounds, args.calls)
+        in_process(args.long, args.rounds, args.calls, args.db_url)
         return 0
     venv = mlflow_venv()
     if not venv.active():

@@ -183,7 +183,7 @@ def series_of(
             for b in merge_blocks(blocks, stored, level) if level is not None else ():
                 kept.add((b[2], b[3], b[4]))
                 kept.add((b[5], b[6], b[7]))
-            points = [MetricPoint(int(s), int(t), float(v)) for s, t, v in sorted(kept)]
+            points = [MetricPoint(*point) for point in sorted(kept)]
             return MetricSeries(key, points, downsampled=len(points) < total, total=total)
     rows = _all_points(conn, run_id, key)
     keep = kept_indices(
