@@ -148,7 +148,10 @@ def _block_rows(points: Sequence[tuple[str, str, int, int, float]]) -> list[tupl
     rows: list[tuple[Any, ...]] = []
     below = 0
     for level in LEVELS:
-        blocks = _merge_level(blocks, level - below)
+        if len(blocks[0]) > len(names):
+            blocks = _merge_level(blocks, level - below)
+        else:  # one block a series: the levels above only renumber it
+            blocks = (blocks[0], blocks[1] >> (level - below), *blocks[2:])
         below = level
         c, *columns = (a.tolist() for a in blocks)
         owners = [names[i][0] for i in c]
