@@ -23,6 +23,7 @@ round's figure the median of ``--calls`` calls after one warm-up call:
     .venv/bin/python bench/ui.py              # 10,000 runs x 20 metrics x 100 steps
     .venv/bin/python bench/ui.py --quick      # 1,000 runs x 20 x 10 steps, 20,000-step runs
     .venv/bin/python bench/ui.py --in-process # the comparison alone, no server (5 x 100,000)
+    .venv/bin/python bench/ui.py --in-process --db-url 'postgresql+psycopg://...'  # on PostgreSQL
 
 Like bench/server.py it makes (or reuses) bench/.work/mlflow-venv and re-runs itself there;
 shipyard's server and the populating of its project use the Python that started it. Never a
@@ -162,17 +163,20 @@ def populate_long(project: Any, long: int) -> list[str]:
     return ids
 
 
-def in_process(long: int, rounds: int, calls: int) -> None:
+def in_process(long: int, rounds: int, calls: int, db_url: str | None = None) -> None:
     """``project.runs.comparison`` of the 5 long runs, called in this process (no server, no
-    HTTP): as it is (long series reduced by the database) and with every point read into
-    Python and reduced by numpy (what it did before), in alternating order each round."""
+    HTTP): as it is (long series read from their stored blocks), and with every point read
+    into Python and reduced by numpy, in alternating order each round; then the blocks' way
+    with its JSON body written as the route writes it (``to_dict`` and orjson)."""
     import tempfile
+
+    import orjson
 
     import shipyard
     from shipyard.tracking import series
 
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-ui-") as tmp:
-        project = shipyard.init_project(Path(tmp) / "project")
+        project = shipyard.init_project(Path(tmp) / "project", db_url=db_url)
         started = time.perf_counter()
         ids = populate_long(project, long)
         print(f"populated 5 runs x {long:,} steps in {time.perf_counter() - started:.0f} s")
@@ -180,28 +184,35 @@ def in_process(long: int, rounds: int, calls: int) -> None:
         def compare() -> Any:
             return project.runs.comparison(ids, metrics=["loss"], group_by="model")
 
-        default = series.DATABASE_MIN_PER_BUCKET
-        figures: dict[str, list[float]] = {"database": [], "python": []}
+        def body() -> Any:
+            return orjson.dumps(compare().to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+
+        default = series.BLOCKS_FROM_LEVEL
+        figures: dict[str, list[float]] = {"blocks": [], "python": [], "json": []}
         answers = {}
         for n in range(rounds):
-            for way in ("database", "python") if n % 2 == 0 else ("python", "database"):
-                series.DATABASE_MIN_PER_BUCKET = default if way == "database" else long + 1
+            for way in ("blocks", "python") if n % 2 == 0 else ("python", "blocks"):
+                series.BLOCKS_FROM_LEVEL = default if way == "blocks" else 65
                 ms, answers[way] = timed(compare, calls)
                 figures[way].append(ms)
-            series.DATABASE_MIN_PER_BUCKET = default
+            series.BLOCKS_FROM_LEVEL = default
+            figures["json"].append(timed(body, calls)[0])
             print(
-                f"  round {n + 1}: database {figures['database'][-1]:.1f} ms, "
+                f"  round {n + 1}: from blocks {figures['blocks'][-1]:.1f} ms "
+                f"(with its JSON body {figures['json'][-1]:.1f} ms), "
                 f"every point read {figures['python'][-1]:.1f} ms",
                 flush=True,
             )
-        same = answers["database"] == answers["python"]
+        points = sum(len(s.steps) for s in answers["blocks"].series)
+        same = answers["blocks"] == answers["python"]
         project.close()
     print(f"\n== comparison of 5 runs x {long:,} steps in process; {rounds} rounds ==")
     print(
-        f"reduced by the database: {spread(figures['database'], '.1f')} ms "
-        f"(target < {TARGETS_MS['compare']:.0f} ms)"
+        f"from stored blocks:     {spread(figures['blocks'], '.1f')} ms "
+        f"(target < {TARGETS_MS['compare']:.0f} ms); {points} points"
     )
-    print(f"every point read:        {spread(figures['python'], '.1f')} ms")
+    print(f"  with its JSON body:   {spread(figures['json'], '.1f')} ms")
+    print(f"every point read:       {spread(figures['python'], '.1f')} ms")
     print(f"same answer: {'yes' if same else 'NO'}; load average {os.getloadavg()[0]:.1f}")
 
 
@@ -293,14 +304,19 @@ def main() -> int:
     parser.add_argument(
         "--in-process",
         action="store_true",
-        help="only the comparison, called in this process, reduced by the database and not",
+        help="only the comparison, called in this process, from stored blocks and not",
+    )
+    parser.add_argument(
+        "--db-url",
+        help="with --in-process: the project's metadata database (an empty PostgreSQL "
+        "schema, say); default a SQLite file",
     )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.steps, args.long, args.rounds, args.calls = 1_000, 10, 20_000, 2, 3
     if args.in_process:
         print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        in_process(args.long, args.rounds, args.calls)
+        in_process(args.long, args.rounds, args.calls, args.db_url)
         return 0
     venv = mlflow_venv()
     if not venv.active():

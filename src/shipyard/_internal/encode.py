@@ -29,6 +29,9 @@ from typing import Any, ClassVar
 
 __all__ = ["ReadModel", "encode"]
 
+#: The types :func:`encode` writes as they are.
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
 
 def encode(value: Any, *, exclude: Collection[str] = ()) -> Any:
     """``value`` as JSON-ready values; ``exclude`` names top-level fields to leave out."""
@@ -54,6 +57,10 @@ def encode(value: Any, *, exclude: Collection[str] = ()) -> Any:
     if isinstance(value, Mapping):
         return {str(k): encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
+        # A list of plain values (a metric series: thousands of numbers) is copied as it is;
+        # encoding item by item took longer than computing the series.
+        if set(map(type, value)) <= _PLAIN:
+            return list(value)
         return [encode(v) for v in value]
     if isinstance(value, PurePath):
         return str(value)

@@ -34,6 +34,7 @@ from shipyard.stores.db.tables import (
     runs,
 )
 from shipyard.stores.lineage import add_edge
+from shipyard.tracking.blocks import add_points
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
@@ -651,6 +652,7 @@ def _insert_points(
         points,  # type: ignore[arg-type]
     )
     _upsert_latest(tx.conn, points)
+    add_points(tx.conn, points)
     if record:
         keys = sorted({p[1] for p in points})
         tx.record("run.metrics", KIND, run_id, {"points": len(points), "keys": keys})

@@ -67,6 +67,7 @@ __all__ = [
     "run_artifacts",
     "run_inputs",
     "run_latest_metrics",
+    "run_metric_blocks",
     "run_metrics",
     "run_params",
     "run_tags",
@@ -316,6 +317,28 @@ run_latest_metrics = Table(
     Column("min_value", Float, nullable=False),
     Column("max_value", Float, nullable=False),
     Index("ix_run_latest_metrics_key_value", "key", "value"),
+)
+
+# Each metric series rolled up at write time into aligned blocks of 2**level steps (block
+# ``b`` of a level holds steps ``b * 2**level`` to ``(b + 1) * 2**level - 1``): how many points
+# fell in it, and its first lowest and first highest point (in step, timestamp, logging
+# order). A chart of a long series reads a thousand or so blocks instead of every point; see
+# tracking/blocks.py. No rowid on SQLite: the key is the table.
+run_metric_blocks = Table(
+    "run_metric_blocks",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("points", BigInteger, nullable=False),
+    Column("min_step", BigInteger, nullable=False),
+    Column("min_timestamp", BigInteger, nullable=False),
+    Column("min_value", Float, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("max_timestamp", BigInteger, nullable=False),
+    Column("max_value", Float, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 run_inputs = Table(
