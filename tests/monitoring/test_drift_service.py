@@ -78,8 +78,10 @@ def test_a_version_from_before_references_gets_one_on_first_use_once(served: Pro
 
 def test_reading_a_reference_is_logged_as_a_read_of_the_dataset(served: Project) -> None:
     """Reading a reference shows in the access log as a read of that dataset version."""
-    served.drift.reference("small@1")
-    [event] = served.audit.list(action="dataset.read", entity="small@1")
+    served.datasets.add("logged", training_frame().head(20))
+    assert served.audit.list(action="dataset.read", entity="logged@1") == []
+    served.drift.reference("logged@1")
+    [event] = served.audit.list(action="dataset.read", entity="logged@1")
     assert event.actor == "alice" and event.payload["via"] == "drift reference"
 
 
