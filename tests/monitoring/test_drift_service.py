@@ -78,11 +78,11 @@ def test_a_version_from_before_references_gets_one_on_first_use_once(served: Pro
 
 def test_reading_a_reference_is_logged_as_a_read_of_the_dataset(served: Project) -> None:
     """Reading a reference shows in the access log as a read of that dataset version."""
-    served.drift.reference("small@1")
-    reads = served.audit.list(action="dataset.read", entity="small@1")
-    # The served project is shared: another test may have read small@1 as current data.
-    [event] = [e for e in reads if e.payload.get("via") == "drift reference"]
-    assert event.actor == "alice"
+    served.datasets.add("logged", training_frame().head(20))
+    assert served.audit.list(action="dataset.read", entity="logged@1") == []
+    served.drift.reference("logged@1")
+    [event] = served.audit.list(action="dataset.read", entity="logged@1")
+    assert event.actor == "alice" and event.payload["via"] == "drift reference"
 
 
 def test_a_file_tree_has_no_reference(served: Project, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ categorical one), stored once instead of read from the data at every comparison.
 Versions added before this revision get theirs on first use.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
