@@ -7,6 +7,7 @@ request id, never the exception's text, which goes to the server's log with that
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -176,6 +177,12 @@ def test_a_database_failure_in_feedback_is_a_500_with_a_request_id(
     """With the feedback table renamed away, /feedback answers 500 with a request id and a
     generic message, not the database's error or SQL; the log has both, with the id."""
     body = predict(client, credit.records[:1])
+    # The answer must be in the log first, else /feedback rightly answers 404 (the log is
+    # written about every second; a loaded machine can take longer than the route waits).
+    deadline = time.monotonic() + 30
+    while body["request_ids"][0] not in set(project.predictions.list(MODEL)["request_id"]):
+        assert time.monotonic() < deadline, "the prediction never reached the log"
+        time.sleep(0.1)
     with project.db.write() as conn:
         conn.exec_driver_sql("ALTER TABLE feedback RENAME TO feedback_away")
     try:
