@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shipyard.collaboration.webhooks import Webhooks
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
+    from shipyard.data.lock import Locks
     from shipyard.governance.access import Users
     from shipyard.governance.approvals import Approvals
     from shipyard.governance.audit import AuditLog
@@ -109,6 +110,14 @@ class Project:
         from shipyard.data.datasets import Datasets
 
         return Datasets(self.context, contracts=self.contracts)
+
+    @cached_property
+    def locks(self) -> Locks:
+        from shipyard.data.lock import Locks
+
+        return Locks(
+            self.context, datasets=self.datasets, contracts=self.contracts, models=self.models
+        )
 
     @cached_property
     def models(self) -> Models:
