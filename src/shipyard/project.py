@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from shipyard.governance.cards import Cards
     from shipyard.governance.deployments import Deployments
     from shipyard.governance.policy_registry import Policies
+    from shipyard.governance.pr_report import PullRequestReports
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
@@ -191,6 +192,12 @@ class Project:
             approvals=self.approvals,
             cards=self.cards,
         )
+
+    @cached_property
+    def pr_reports(self) -> PullRequestReports:
+        from shipyard.governance.pr_report import PullRequestReports
+
+        return PullRequestReports(models=self.models, promotions=self.promotions, drift=self.drift)
 
     @cached_property
     def deployments(self) -> Deployments:
