@@ -11,6 +11,9 @@ import shipyard
 from tests.cli.conftest import Cli
 from tests.governance.pr_project import CANDIDATE, CHAMPION, HOLDOUT, credit_pr_project
 
+# The credit project is built once per worker: both modules that use it share one.
+pytestmark = pytest.mark.xdist_group("credit-pr-project")
+
 
 @pytest.fixture
 def project(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
