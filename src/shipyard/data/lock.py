@@ -60,6 +60,8 @@ LOCK_FILE = "shipyard.lock"
 LOCK_TAG = "shipyard.lock_digest"
 LOCK_FORMAT = 1
 DATA_DIR = "data"
+#: Selectors that name one version for good: only their pins can fall behind a newer one.
+EXACT = ("version", "digest")
 
 Kind = Literal["dataset", "contract", "model"]
 Workspace = Literal["ok", "missing", "other", "modified"]
@@ -106,8 +108,8 @@ class LockFile(ReadModel):
 class PinStatus(ReadModel):
     """A pin compared with the registry and the working tree.
 
-    ``state``: ``current`` (the reference still means the pinned version, the latest),
-    ``newer`` (it does, but a newer version exists: a pin to an exact version),
+    ``state``: ``current`` (the reference still means the pinned version), ``newer`` (a pin
+    to an exact version, ``NAME@3``, while a newer version exists),
     ``changed`` (the reference now means another version: ``shipyard lock`` would move it) or
     ``gone`` (the reference no longer resolves). ``workspace`` (datasets only): ``ok`` when
     the file at ``path`` holds the pinned bytes, ``missing``, ``other`` (another version of
@@ -236,8 +238,10 @@ class Locks:
                 state = "gone"
             elif now != pin.version:
                 state = "changed"
+            elif latest != pin.version and parse_ref(pin.ref).selector.kind in EXACT:
+                state = "newer"
             else:
-                state = "current" if latest == pin.version else "newer"
+                state = "current"
             workspace = None
             if pin.kind == "dataset" and pin.path is not None:
                 workspace = self._workspace(pin, self._ctx.settings.root / pin.path)

@@ -303,7 +303,7 @@ def _metrics_section(r: PullRequestReport) -> list[str]:
         arrow = "↓" if m.metric in LOWER_IS_BETTER else "↑"
         change = ""
         if m.delta is not None:
-            mark = "" if m.better is None else (" 🟢" if m.better else " 🔴")
+            mark = "" if m.better is None or not round(m.delta, 4) else _mark(m.better)
             change = f"{m.delta:+.4f}{mark}"
             if m.clear:
                 change = f"**{change}**"
@@ -327,7 +327,7 @@ def _fairness_section(r: PullRequestReport) -> list[str]:
     for f in r.fairness:
         change = ""
         if f.delta is not None:
-            mark = "" if f.fairer is None else (" 🟢" if f.fairer else " 🔴")
+            mark = "" if f.fairer is None or not round(f.delta, 4) else _mark(f.fairer)
             change = f"{f.delta:+.4f}{mark}"
         out.append(
             f"| {f.column} | {f.measure} | {_num(f.candidate)} | {_num(f.champion)} | {change} |"
@@ -388,6 +388,10 @@ def _drift_section(r: PullRequestReport) -> list[str]:
     if d.missing_columns:
         out += ["", f"Not in the candidate's training data: {', '.join(d.missing_columns)}."]
     return [*out, ""]
+
+
+def _mark(good: bool) -> str:
+    return " 🟢" if good else " 🔴"
 
 
 def _interval(value: float | None, low: float | None, high: float | None) -> str:
