@@ -4,8 +4,8 @@ production and a regressing candidate trained on newer, drifted data.
 Built once per process (training and evaluating take seconds); each user gets a copy.
 
 - ``credit@1`` (400 applicants, 7 of the demo's columns, contract ``applicants@1`` bound),
-  split into ``credit.train@1`` / ``credit.test@1``; ``credit@2`` adds a drifted batch, split into
-  ``credit.train@2`` / ``credit.test@2``;
+  split into ``credit.train@1`` / ``credit.test@1``; ``credit@2`` is a later batch with
+  drifted incomes and purposes, split into ``credit.train@2`` / ``credit.test@2``;
 - ``credit-risk@1``: every column, trained on ``credit.train@1``, approved by bob and promoted
   to production;
 - ``credit-risk@2``: without the credit-bureau columns, trained on ``credit.train@2``: it ranks
@@ -34,7 +34,7 @@ HOLDOUT = "credit.test@1"
 LABEL = "default"
 BUREAU_COLUMNS = ("credit_score", "debt_to_income", "prior_defaults")
 # A few columns keep training, evaluation (permutation importance) and drift cheap.
-COLUMNS = ["gender", "age", "income", "loan_amount", *BUREAU_COLUMNS, LABEL]
+COLUMNS = ["gender", "age", "income", "purpose", *BUREAU_COLUMNS, LABEL]
 POLICY = {
     "require": ["evaluation", "contract"],
     "no_regression": {"against": "production", "metric": "roc_auc", "tolerance": 0.01},
@@ -54,7 +54,7 @@ def _build(root: Path) -> None:
         v1 = project.datasets.add("credit", first)
         split = SplitSpec({"train": 0.7, "test": 0.3}, seed=1)
         parts1 = project.datasets.split(v1.ref, split)
-        v2 = project.datasets.add("credit", first.vstack(batch), parents=[v1.ref])
+        v2 = project.datasets.add("credit", batch, parents=[v1.ref])
         parts2 = project.datasets.split(v2.ref, split)
         spec = spec_from_contract(infer_contract(first), target=LABEL)
         lean = spec.to_dict()
