@@ -34,7 +34,7 @@ from sqlalchemy import select
 from shipyard._internal.encode import ReadModel
 from shipyard._internal.files import write_text_atomic
 from shipyard._internal.hashing import digest_bytes, digest_file
-from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, IntegrityError, InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref
 from shipyard.stores.db.tables import contracts, datasets, registered_models
 
@@ -286,8 +286,6 @@ class Locks:
                 continue
             v = self._datasets.get(pin.exact)
             if v.digest != pin.digest:
-                from shipyard.errors import IntegrityError
-
                 raise IntegrityError(
                     f"{pin.exact} has digest {v.digest} in the registry but the lock pins "
                     f"{pin.digest}; the lock was written for another project or the registry "
