@@ -141,3 +141,35 @@ def test_lock_refuses_unknown_and_ambiguous_names(project: Path, cli: Cli) -> No
     res = cli("lock", "dataset:train", "--path", "../outside.parquet")
     assert res.code == 1 and "inside it" in res.stderr
     assert not (project.parent / "outside.parquet").exists()
+
+
+def test_file_tree_pins_check_out_as_a_folder(cli_project: Path, cli: Cli) -> None:
+    """A file-tree dataset is checked out as a folder with its exact files; a folder with a
+    file of the user's own is left alone without --force."""
+    source = cli_project.parent / "images"
+    (source / "a").mkdir(parents=True)
+    (source / "a" / "one.txt").write_text("one")
+    (source / "two.txt").write_text("two")
+    assert cli("data", "add", "images", source).code == 0
+    assert cli("lock", "images").code == 0
+    with shipyard.open_project(cli_project) as p:
+        digest = p.datasets.get("images@1").digest
+    assert tomllib.loads((cli_project / "shipyard.lock").read_text())["dataset"][0] == {
+        "name": "images",
+        "ref": "images@latest",
+        "version": 1,
+        "digest": digest,
+        "kind": "files",
+        "path": "data/images",
+    }
+    assert cli("checkout").code == 0
+    folder = cli_project / "data" / "images"
+    assert (folder / "a" / "one.txt").read_text() == "one"
+    assert cli("status", "--json").json()["pins"][0]["workspace"] == "ok"
+
+    (folder / "notes.txt").write_text("mine")
+    res = cli("checkout")
+    assert res.code == 1 and str(folder) in res.stderr
+    assert (folder / "notes.txt").exists()
+    assert cli("checkout", "--force").code == 0
+    assert sorted(p.name for p in folder.rglob("*.txt")) == ["one.txt", "two.txt"]
