@@ -17,8 +17,8 @@ pytestmark = pytest.mark.xdist_group("credit-pr-project")
 
 @pytest.fixture
 def project(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = credit_pr_project(tmp_path / "proj", tmp_path_factory.getbasetemp())
-    return root
+    """A copy of the credit project: credit-risk@1 in production, @2 regressing."""
+    return credit_pr_project(tmp_path / "proj", tmp_path_factory.getbasetemp())
 
 
 @pytest.mark.slow
