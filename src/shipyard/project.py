@@ -37,12 +37,14 @@ if TYPE_CHECKING:
     from shipyard.collaboration.webhooks import Webhooks
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
+    from shipyard.data.lock import Locks
     from shipyard.governance.access import Users
     from shipyard.governance.approvals import Approvals
     from shipyard.governance.audit import AuditLog
     from shipyard.governance.cards import Cards
     from shipyard.governance.deployments import Deployments
     from shipyard.governance.policy_registry import Policies
+    from shipyard.governance.pr_report import PullRequestReports
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
@@ -109,6 +111,14 @@ class Project:
         from shipyard.data.datasets import Datasets
 
         return Datasets(self.context, contracts=self.contracts)
+
+    @cached_property
+    def locks(self) -> Locks:
+        from shipyard.data.lock import Locks
+
+        return Locks(
+            self.context, datasets=self.datasets, contracts=self.contracts, models=self.models
+        )
 
     @cached_property
     def models(self) -> Models:
@@ -182,6 +192,12 @@ class Project:
             approvals=self.approvals,
             cards=self.cards,
         )
+
+    @cached_property
+    def pr_reports(self) -> PullRequestReports:
+        from shipyard.governance.pr_report import PullRequestReports
+
+        return PullRequestReports(models=self.models, promotions=self.promotions, drift=self.drift)
 
     @cached_property
     def deployments(self) -> Deployments:

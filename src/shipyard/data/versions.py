@@ -51,6 +51,7 @@ __all__ = [
     "stage_table",
     "stage_tree",
     "store_reference",
+    "tree_manifest",
 ]
 
 KIND = "dataset"
@@ -313,6 +314,12 @@ def stage_table(
     )
 
 
+def tree_manifest(files: list[dict[str, Any]]) -> bytes:
+    """The stored manifest of a file tree (its bytes give the version's digest): ``files``
+    holds ``{"path", "digest", "size", "exec"}`` per file, sorted by path."""
+    return canonical_json({"format": "shipyard.filetree/1", "files": files})
+
+
 def stage_tree(ctx: ServiceContext, root: Path, name: str, progress: Progress) -> PendingVersion:
     """Hash every file of a folder and stage its manifest; the files are stored at commit.
 
@@ -330,7 +337,7 @@ def stage_tree(ctx: ServiceContext, root: Path, name: str, progress: Progress) -
         progress.advance(size)
         files.append({"path": e.path, "digest": digest, "size": size, "exec": e.executable})
     staging = ctx.artifacts.new_staging_path(".json")
-    staging.write_bytes(canonical_json({"format": "shipyard.filetree/1", "files": files}))
+    staging.write_bytes(tree_manifest(files))
     digest, _ = digest_file(staging)
     return PendingVersion(
         name=name,

@@ -134,6 +134,7 @@ class Runs:
         Raises:
             PermissionDeniedError: the actor is not a contributor.
         """
+        from shipyard.data.lock import LOCK_TAG, lock_digest
         from shipyard.tracking.capture import capture_code, capture_environment
 
         validate_name(experiment, "experiment name")
@@ -141,6 +142,11 @@ class Runs:
         run_name = name or f"run-{run_id[:8]}"
         if code is None:
             code = capture_code(Path(capture_code_in) if capture_code_in else None)
+            # The lock file pins the data this commit uses: its digest links the run (and the
+            # models it logs) to both. Only here: a remote client's project is not ours.
+            pinned = lock_digest(self._ctx.settings.root)
+            if pinned is not None and LOCK_TAG not in (tags or {}):
+                tags = {**(tags or {}), LOCK_TAG: pinned}
         else:
             code = _client_document(code, "code")
         if environment is None:
