@@ -437,6 +437,21 @@ class ActiveRun(RunLifecycle):
             add_edge(tx.conn, ("dataset", v.ref), (KIND, self.id), f"input:{context}")
             tx.record("run.input", KIND, self.id, {"dataset": v.ref, "context": context})
 
+    def log_output(self, dataset: str) -> None:
+        """Record that this run made a dataset version (lineage run → dataset), as a
+        pipeline step does with the table it returns; recording it twice is a no-op."""
+        from shipyard.stores.lineage import children_of
+
+        v = self._datasets.get(dataset)
+        with self._tx() as tx:
+            if any(
+                c["kind"] == "dataset" and c["ref"] == v.ref
+                for c in children_of(tx.conn, KIND, self.id)
+            ):
+                return
+            add_edge(tx.conn, (KIND, self.id), ("dataset", v.ref), "produced")
+            tx.record("run.output", KIND, self.id, {"dataset": v.ref, "digest": v.digest})
+
     def log_external_input(
         self, name: str, digest: str, description: Mapping[str, Any], context: str = ""
     ) -> str:
