@@ -24,6 +24,7 @@ from shipyard.cli import governance as governance_cmds
 from shipyard.cli import login as login_cmds
 from shipyard.cli import models as models_cmds
 from shipyard.cli import monitor as monitor_cmds
+from shipyard.cli import pipeline as pipeline_cmds
 from shipyard.cli import runs as runs_cmds
 from shipyard.cli import serve as serve_cmds
 from shipyard.cli import server as server_cmds
@@ -64,6 +65,7 @@ app.add_typer(comments_cmds.app, name="comments")
 app.add_typer(webhooks_cmds.app, name="webhooks")
 app.add_typer(monitor_cmds.app, name="monitor")
 app.add_typer(alerts_cmds.app, name="alerts")
+app.add_typer(pipeline_cmds.app, name="pipeline")
 
 
 def _version(value: bool) -> None:

@@ -68,7 +68,7 @@ def diff_components(before: dict[str, Any], after: dict[str, Any]) -> list[KeyCh
     [KeyChange(component='params', item='C', before=1, after=2)]
     """
     out: list[KeyChange] = []
-    for comp in (*COMPONENTS, *sorted(set(before) | set(after) - set(COMPONENTS))):
+    for comp in (*COMPONENTS, *sorted((set(before) | set(after)) - set(COMPONENTS))):
         a, b = before.get(comp), after.get(comp)
         if a == b:
             continue
