@@ -45,7 +45,9 @@ WorkersOpt = Annotated[
 @app.command("run")
 def run(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="FILE[:NAME]", help="pipeline.py:NAME or a YAML file.")],
+    target: Annotated[
+        str, typer.Argument(metavar="FILE[:NAME]", help="pipeline.py:NAME or a YAML file.")
+    ],
     param: Annotated[
         list[str] | None, typer.Option("--param", help="A pipeline param, KEY=VALUE (repeatable).")
     ] = None,
@@ -87,9 +89,7 @@ def resume(
     steps that did not succeed."""
     project = open_local_project(ctx)
     with progress(json_) as bars:
-        result = project.pipelines.resume(
-            run_id, executor=executor, workers=workers, progress=bars
-        )
+        result = project.pipelines.resume(run_id, executor=executor, workers=workers, progress=bars)
     _report(result, json_)
 
 

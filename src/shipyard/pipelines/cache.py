@@ -139,7 +139,10 @@ class CodeScanner:
             "digest": digest_bytes(text.encode()),
             "helpers": sorted(helpers),
             "modules": {
-                _module_name(p, self._roots): {"file": self.relative(p), "digest": self.file_digest(p)}
+                _module_name(p, self._roots): {
+                    "file": self.relative(p),
+                    "digest": self.file_digest(p),
+                }
                 for p in local
                 if p != file
             },

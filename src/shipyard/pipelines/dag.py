@@ -394,15 +394,20 @@ def convert_params(
 
 
 def _convert(value: Any, p: inspect.Parameter) -> Any:
+    kind: Any = p.annotation
+    if isinstance(kind, str):  # postponed annotations
+        kind = {"int": int, "float": float, "bool": bool, "str": str}.get(
+            kind.split("|")[0].strip()
+        )
+    if kind in (inspect.Parameter.empty, None) and p.default not in (inspect.Parameter.empty, None):
+        kind = type(p.default)
     if not isinstance(value, str):
+        # 3 from a params file is the float 3.0 a float param means (one cache key for both).
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
         return value
     if isinstance(p.default, Input):  # a dataset or model param given as a reference
         return Input(p.default.kind, value.removeprefix(f"{p.default.kind}:"))
-    kind: Any = p.annotation
-    if isinstance(kind, str):  # postponed annotations
-        kind = {"int": int, "float": float, "bool": bool, "str": str}.get(kind.split("|")[0].strip())
-    if kind in (inspect.Parameter.empty, None) and p.default not in (inspect.Parameter.empty, None):
-        kind = type(p.default)
     if kind is bool:
         if value.lower() in ("1", "true", "yes", "on"):
             return True

@@ -83,25 +83,27 @@ def open_executor(spec: str, *, workers: int = 1) -> Iterator[Executor]:
             pool.shutdown(wait=True, cancel_futures=True)
         return
     try:
-        from distributed import Client, LocalCluster
+        import distributed
     except ImportError:
         raise MissingDependencyError.for_extra(
             "dask[distributed]", "dask", "run pipelines on Dask"
         ) from None
+    # distributed has no type hints: its objects are Any here.
+    dist: Any = distributed
+    cluster: Any = None
     if spec == "dask":
-        cluster = LocalCluster(
+        cluster = dist.LocalCluster(
             n_workers=DASK_LOCAL_WORKERS,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
         )
-        client = Client(cluster)
+        client = dist.Client(cluster)
         description = f"dask (LocalCluster, {DASK_LOCAL_WORKERS} workers)"
     else:
-        cluster = None
         address = "tcp://" + spec.removeprefix("dask://")
         try:
-            client = Client(address, timeout="10s")
+            client = dist.Client(address, timeout="10s")
         except OSError as exc:
             raise InvalidInputError(
                 f"cannot reach the Dask scheduler at {address}: {exc}; start one with "

@@ -201,7 +201,7 @@ def _schedule(
                 "model": node.step.model,
             }
             if ex.in_process:
-                future = ex.pool.submit(run_task, task, services)
+                future = ex.pool.submit(run_task, task, services, node.step.fn)
             else:
                 future = ex.pool.submit(run_task, task)
             running[future] = (name, cache, key, components)
@@ -371,8 +371,7 @@ def _record_reuse(
             "pipeline.step",
             KIND,
             run_id,
-            {"step": name, "status": "succeeded", "cache": cache, "key": key,
-             "from": reuse.source},
+            {"step": name, "status": "succeeded", "cache": cache, "key": key, "from": reuse.source},
         )
 
 
@@ -409,14 +408,18 @@ def _record_result(
             "pipeline.step",
             KIND,
             run_id,
-            {"step": name, "status": result["status"], "cache": cache, "key": key,
-             "run_id": result["run_id"], "error": result["error"]},
+            {
+                "step": name,
+                "status": result["status"],
+                "cache": cache,
+                "key": key,
+                "run_id": result["run_id"],
+                "error": result["error"],
+            },
         )
 
 
-def _skip(
-    ctx: ServiceContext, run_id: str, name: str, blocked: list[str], state: _State
-) -> None:
+def _skip(ctx: ServiceContext, run_id: str, name: str, blocked: list[str], state: _State) -> None:
     failed = [b for b in blocked if state.status.get(b) == "failed"] or blocked
     why = f"not run: upstream step {', '.join(failed)} did not succeed"
     state.status[name] = "skipped"

@@ -144,21 +144,28 @@ class Pipelines:
     def _explain_step(
         self, conn: Any, run: PipelineRun, s: records.StepRun, components: dict[str, Any]
     ) -> StepExplanation:
-        base = {"name": s.name, "status": s.status, "cache": s.cache, "key": s.key}
-        if s.status == "skipped":
-            return StepExplanation(**base, reason=s.error or "not run")
-        if s.cache == "hit":
+        def made(
+            reason: str,
+            compared_to: str | None = None,
+            changes: tuple[Any, ...] | builtins.list[Any] = (),
+        ) -> StepExplanation:
+            if s.status == "failed":
+                reason = f"failed ({s.error}); {reason}"
             return StepExplanation(
-                **base, reason=f"hit: reused the outputs of run {s.run_id} (same key)"
+                s.name, s.status, s.cache, s.key, reason, compared_to, builtins.list(changes)
             )
+
+        if s.status == "skipped":
+            return made(s.error or "not run")
+        if s.cache == "hit":
+            return made(f"hit: reused the outputs of run {s.run_id} (same key)")
         if s.cache == "resumed":
-            return StepExplanation(
-                **base,
-                reason=f"resumed: reused the outputs of run {s.run_id} from pipeline run "
+            return made(
+                f"resumed: reused the outputs of run {s.run_id} from pipeline run "
                 f"{run.resumed_from}",
             )
         if not components:
-            return StepExplanation(**base, reason=s.error or "not started")
+            return made(s.error or "not started")
         prev = records.previous_step(conn, run.pipeline, s.name, run.started_at, run.id)
         lead = {
             "volatile": "volatile: the step always runs",
@@ -166,7 +173,7 @@ class Pipelines:
             "expired": "the cached result was older than the step's ttl",
         }.get(s.cache, "miss")
         if prev is None:
-            return StepExplanation(**base, reason=f"{lead}: first run of this step")
+            return made(f"{lead}: first run of this step")
         changes = diff_components(dict(prev.components or {}), components)
         if not changes:
             reason = f"{lead}: same key as pipeline run {prev.pipeline_run[:12]}"
@@ -174,10 +181,10 @@ class Pipelines:
                 reason += ", whose outputs are gone"
         else:
             what = sorted({c.component for c in changes})
-            reason = f"{lead}: {', '.join(what)} changed since pipeline run {prev.pipeline_run[:12]}"
-        return StepExplanation(
-            **base, reason=reason, compared_to=prev.pipeline_run, changes=changes
-        )
+            reason = (
+                f"{lead}: {', '.join(what)} changed since pipeline run {prev.pipeline_run[:12]}"
+            )
+        return made(reason, compared_to=prev.pipeline_run, changes=changes)
 
     def _resolve_target(self, target: str) -> str:
         """A pipeline file given relative to the project root (as runs record it) or to the

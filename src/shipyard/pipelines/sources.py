@@ -115,9 +115,7 @@ def load_module(path: Path, *, fresh: bool) -> types.ModuleType:
     imports (``import helpers``) find the files beside it. ``fresh`` forgets the modules
     loaded from that folder before, so an edited helper is read again."""
     path = path.resolve()
-    folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    put_first_on_path(path.parent)
     name = module_name(path)
     current = sys.modules.get(name)
     if current is not None and not fresh:
@@ -142,6 +140,14 @@ def load_module(path: Path, *, fresh: bool) -> types.ModuleType:
     return module
 
 
+def put_first_on_path(folder: Path) -> None:
+    entry = str(folder)
+    if sys.path[:1] != [entry]:
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+
+
 def _forget_modules_of(folder: Path) -> None:
     """Drop from ``sys.modules`` the modules imported from ``folder`` (not those found
     through a deeper ``sys.path`` entry, such as an installed ``src/`` package)."""
@@ -154,11 +160,17 @@ def _forget_modules_of(folder: Path) -> None:
             continue
         if base.startswith(prefix):
             deeper.append(base + os.sep)
+    # Modules of the same name loaded from another folder would shadow this folder's.
+    here = {p.stem for p in folder.glob("*.py")} | {
+        p.parent.name for p in folder.glob("*/__init__.py")
+    }
     for key, mod in list(sys.modules.items()):
-        f = getattr(mod, "__file__", None)
-        if not f or not f.startswith(prefix) or key.split(".")[0] == "shipyard":
+        if key.split(".")[0] == "shipyard":
             continue
-        if not any(f.startswith(d) for d in deeper):
+        f = getattr(mod, "__file__", None)
+        if key.split(".")[0] in here or (
+            f and f.startswith(prefix) and not any(f.startswith(d) for d in deeper)
+        ):
             del sys.modules[key]
 
 
@@ -178,9 +190,7 @@ def find_step(module_name_: str, qualname: str) -> Step[Any, Any]:
     raise NotFoundError(f"no step {qualname} in module {module_name_}")
 
 
-def _build_yaml(
-    path: Path, name: str, doc: dict[str, Any], params: Mapping[str, Any]
-) -> Dag:
+def _build_yaml(path: Path, name: str, doc: dict[str, Any], params: Mapping[str, Any]) -> Dag:
     import inspect
 
     from shipyard.refs import validate_name
@@ -251,9 +261,7 @@ def _resolve_call(pipeline_file: Path, call: str) -> Any:
     if file.endswith(".py"):
         module = load_module((pipeline_file.parent / file).resolve(), fresh=False)
     else:
-        folder = str(pipeline_file.parent)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+        put_first_on_path(pipeline_file.parent)
         module = importlib.import_module(file)
     fn = getattr(module, func, None)
     if not callable(fn):

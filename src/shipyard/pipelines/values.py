@@ -161,9 +161,9 @@ def output_exists(project: StepProject, record: dict[str, Any]) -> bool:
 
     try:
         if record["kind"] == "dataset":
-            return project.datasets.get(record["ref"]).digest == record["digest"]
+            return bool(project.datasets.get(record["ref"]).digest == record["digest"])
         if record["kind"] == "model":
-            return project.models.get(record["ref"]).digest == record["digest"]
+            return bool(project.models.get(record["ref"]).digest == record["digest"])
     except NotFoundError:
         return False
     return project.artifacts.exists(record["digest"])

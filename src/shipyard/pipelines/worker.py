@@ -34,6 +34,8 @@ _CURRENT: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
     "shipyard_step", default=None
 )
 _PROJECTS: dict[tuple[str, str], Project] = {}
+#: Per pipeline file, the digests of the files this process imported for it.
+_LOADED: dict[str, dict[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,21 @@ class StepTimeout(ShipyardError):
     code = "timeout"
 
 
-def run_task(task: dict[str, Any], project: StepProject | None = None) -> dict[str, Any]:
+def run_task(
+    task: dict[str, Any], project: StepProject | None = None, fn: Any = None
+) -> dict[str, Any]:
     """Run one step task and return its result (``status``, ``run_id``, ``outputs``,
     ``attempts``, ``started_at``, ``ended_at``, ``error``). Never raises for a failure of
-    the step itself; the failure is the result."""
+    the step itself; the failure is the result.
+
+    In the process that started the run, ``project`` (its services) and ``fn`` (the step's
+    function, already loaded) are given; a worker opens the project and loads the step."""
     started = _now_ms()
     try:
         if project is None:
             project = _open(task["root"], task["actor"])
-        fn = _load_step(task)
+        if fn is None:
+            fn = _load_step(task)
     except Exception as exc:  # the worker could not even start the step
         return _result("failed", None, None, 0, started, f"{type(exc).__name__}: {exc}")
     return _execute(project, fn, task, started)
@@ -189,9 +197,11 @@ def _record_inputs(project: StepProject, run: ActiveRun, task: dict[str, Any]) -
     if params:
         run.log_params(params)
     for name, spec in task["args"].items():
-        for item in spec.get("outputs") or spec.get("inputs") or [
-            spec.get("output") or spec.get("input") or {}
-        ]:
+        for item in (
+            spec.get("outputs")
+            or spec.get("inputs")
+            or [spec.get("output") or spec.get("input") or {}]
+        ):
             if item.get("kind") == "dataset":
                 run.log_input(item["ref"], context=name)
     root = Path(task["root"])
@@ -205,41 +215,47 @@ def _record_inputs(project: StepProject, run: ActiveRun, task: dict[str, Any]) -
 
 
 def _load_step(task: dict[str, Any]) -> Any:
-    """The step's function, loaded here, after checking that its code (and the project-local
-    modules it imports) are what the driver computed the key from; a stale module is loaded
-    again once."""
+    """The step's function, loaded in this process, after checking that its code (and the
+    project-local modules it uses) are the code the driver computed the key from.
+
+    A worker keeps what it imported between tasks; when a task's files differ from what this
+    process loaded for that pipeline before (an edited helper), they are imported afresh."""
+    from shipyard._internal.hashing import digest_file
     from shipyard.pipelines.cache import CodeScanner
-    from shipyard.pipelines.sources import find_step, load_module, module_name
+    from shipyard.pipelines.dag import Step
+    from shipyard.pipelines.sources import (
+        find_step,
+        load_module,
+        module_name,
+        put_first_on_path,
+    )
 
     code = task["code"]["step"]
     pipeline_file = Path(task["pipeline_file"])
     step_file = Path(task["step_file"])
-    for attempt in range(2):
-        fresh = attempt == 1
-        if code["module"] == module_name(step_file):
-            if pipeline_file.suffix == ".py":
-                load_module(pipeline_file, fresh=fresh)
-            load_module(step_file, fresh=fresh and step_file != pipeline_file)
-        else:
-            if pipeline_file.suffix == ".py":
-                load_module(pipeline_file, fresh=fresh)
-            else:
-                folder = str(pipeline_file.parent)
-                if folder not in sys.path:
-                    sys.path.insert(0, folder)
-            if code["module"] not in sys.modules:
-                importlib.import_module(code["module"])
-        fn = find_step(code["module"], code["qualname"]).fn
-        scanner = CodeScanner([Path(task["root"]), pipeline_file.parent])
-        from shipyard.pipelines.dag import Step
-
-        here = scanner.step_code(Step(fn))
-        if here["digest"] == code["digest"] and here["modules"] == code["modules"]:
-            return fn
-    raise InvalidInputError(
-        f"the code of step {task['node']} on this worker differs from the code the run "
-        "started with; give workers the same project files"
-    )
+    wanted = {m: v["digest"] for m, v in code["modules"].items()}
+    wanted[str(step_file)] = digest_file(step_file)[0]
+    loaded = _LOADED.setdefault(str(pipeline_file), {})
+    fresh = not loaded or any(loaded.get(k, v) != v for k, v in wanted.items())
+    if fresh:
+        loaded.clear()
+    if pipeline_file.suffix == ".py":
+        load_module(pipeline_file, fresh=fresh)
+    else:
+        put_first_on_path(pipeline_file.parent)
+    if code["module"] == module_name(step_file):
+        load_module(step_file, fresh=fresh and step_file != pipeline_file)
+    elif code["module"] not in sys.modules:
+        importlib.import_module(code["module"])
+    fn = find_step(code["module"], code["qualname"]).fn
+    here = CodeScanner([Path(task["root"]), pipeline_file.parent]).step_code(Step(fn))
+    if here["digest"] != code["digest"] or here["modules"] != code["modules"]:
+        raise InvalidInputError(
+            f"the code of step {task['node']} on this worker differs from the code the run "
+            "started with; give workers the same project files"
+        )
+    loaded.update(wanted)
+    return fn
 
 
 def _open(root: str, actor: str) -> Project:

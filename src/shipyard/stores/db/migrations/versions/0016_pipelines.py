@@ -38,9 +38,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pipeline_runs")),
     )
     with op.batch_alter_table("pipeline_runs", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_pipeline_runs_pipeline", ["pipeline", "started_at"], unique=False
-        )
+        batch_op.create_index("ix_pipeline_runs_pipeline", ["pipeline", "started_at"], unique=False)
     op.create_table(
         "pipeline_steps",
         sa.Column("id", sa.Integer(), nullable=False),
