@@ -87,6 +87,9 @@ def test_a_second_run_reuses_every_step_and_lineage_reads_dataset_step_dataset(
     step_run = project.runs.get(clean.run_id or "")
     assert step_run.inputs[0]["dataset"] == "sales@1" and step_run.inputs[0]["context"] == "raw"
     assert "def clean(raw)" in step_run.code["step"]["source"]
+    assert step_run.code["step"]["modules"]["helpers"]["file"] == "flows/helpers.py"
+    stored = {a["path"] for a in project.runs.get(first.id).artifacts}
+    assert {"code/flows/pipeline.py", "code/flows/helpers.py"} <= stored
     assert project.runs.get(first.step("part[1]").run_id or "").params == {"i": "1"}
     assert project.runs.get(first.step("summary").run_id or "").metrics == {"total": 12.0}
     upstream = project.datasets.lineage("sales.clean@1")

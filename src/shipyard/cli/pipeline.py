@@ -64,7 +64,7 @@ def run(
     """Run a pipeline; steps whose key (code, local modules, params, inputs, versions) was
     computed before reuse their outputs. Exit 1 when a step fails."""
     params = _params(param or [], params_file)
-    project = open_local_project(ctx)
+    project = open_local_project(ctx, refuse_remote=False)
     with progress(json_) as bars:
         result = project.pipelines.run(
             target,
@@ -87,7 +87,7 @@ def resume(
 ) -> None:
     """Run a pipeline run again (same params, same input versions), re-running only the
     steps that did not succeed."""
-    project = open_local_project(ctx)
+    project = open_local_project(ctx, refuse_remote=False)
     with progress(json_) as bars:
         result = project.pipelines.resume(run_id, executor=executor, workers=workers, progress=bars)
     _report(result, json_)
@@ -101,7 +101,9 @@ def runs(
     json_: JsonOpt = False,
 ) -> None:
     """List pipeline runs, newest first."""
-    found = open_local_project(ctx).pipelines.list(pipeline=pipeline, limit=limit)
+    found = open_local_project(ctx, refuse_remote=False).pipelines.list(
+        pipeline=pipeline, limit=limit
+    )
     if json_:
         emit_json([r.to_dict(exclude=("steps",)) for r in found])
         return
@@ -136,7 +138,7 @@ def show(
     """A pipeline run: its graph with each step's state, time and cache result."""
     if format_ not in ("table", "mermaid"):
         raise typer.BadParameter("use table or mermaid", param_hint="--format")
-    result = open_local_project(ctx).pipelines.get(run_id)
+    result = open_local_project(ctx, refuse_remote=False).pipelines.get(run_id)
     if json_:
         emit_json(result.to_dict())
         return
@@ -154,7 +156,7 @@ def explain(
     json_: JsonOpt = False,
 ) -> None:
     """Why each step hit or missed the cache; for a miss, what changed (before → after)."""
-    found = open_local_project(ctx).pipelines.explain(run_id, step)
+    found = open_local_project(ctx, refuse_remote=False).pipelines.explain(run_id, step)
     if json_:
         emit_json([e.to_dict() for e in found])
         return

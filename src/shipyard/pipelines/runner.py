@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from shipyard.pipelines.sources import PipelineSource
     from shipyard.registry.models import Models
     from shipyard.stores.artifacts import ArtifactStore
+    from shipyard.tracking.active import ActiveRun
     from shipyard.tracking.runs import Runs
 
 __all__ = ["RunOptions", "execute"]
@@ -83,6 +84,7 @@ def execute(
     git = _git_of(services.runs, run.id)
     if dag.params:
         run.log_params(dag.params)
+    _store_code(run, root, source, codes)
     for pin in pins.values():
         if pin["kind"] == "dataset":
             run.log_input(pin["ref"], context="pipeline")
@@ -443,6 +445,25 @@ def _finish(ctx: ServiceContext, run_id: str, state: _State, crash: str | None) 
         records.finish_run(tx.conn, run_id, status, _now_ms(), error)
         tx.record("pipeline.end", KIND, run_id, {"status": status, "error": error})
     return error
+
+
+def _store_code(
+    run: ActiveRun, root: Path, source: PipelineSource, codes: dict[str, dict[str, Any]]
+) -> None:
+    """The pipeline file and every code file its steps depend on, as artifacts of the
+    pipeline run (``code/<path from the project root>``): the steps' records name them by
+    path and digest, and a rebuild reads them from here."""
+    files = {source.path.resolve()}
+    for code in codes.values():
+        files.add(Path(code["path"]))
+        files.update(
+            Path(m["file"]) if Path(m["file"]).is_absolute() else root / m["file"]
+            for m in code["modules"].values()
+        )
+    for path in sorted(files):
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        if path.is_file():
+            run.log_artifact(path, f"code/{rel}")
 
 
 def _code_doc(code: dict[str, Any]) -> dict[str, Any]:

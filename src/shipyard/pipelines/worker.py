@@ -103,6 +103,7 @@ def _execute(project: StepProject, fn: Any, task: dict[str, Any], started: int) 
             "shipyard.cache_key": task["key"],
         },
         code=task["code"],
+        params={k: s["value"] for k, s in task["args"].items() if "value" in s},
     )
     attempts = 0
     error: str | None = None
@@ -191,11 +192,8 @@ def _pinned(project: StepProject, spec: dict[str, Any]) -> Any:
 
 
 def _record_inputs(project: StepProject, run: ActiveRun, task: dict[str, Any]) -> None:
-    """Params, dataset inputs (upstream tables registered as datasets, and pinned ones) and
-    the code files of the step, on its run."""
-    params = {k: s["value"] for k, s in task["args"].items() if "value" in s}
-    if params:
-        run.log_params(params)
+    """The dataset inputs of the step's run: upstream tables registered as datasets, and
+    pinned versions."""
     for name, spec in task["args"].items():
         for item in (
             spec.get("outputs")
@@ -204,14 +202,6 @@ def _record_inputs(project: StepProject, run: ActiveRun, task: dict[str, Any]) -
         ):
             if item.get("kind") == "dataset":
                 run.log_input(item["ref"], context=name)
-    root = Path(task["root"])
-    files = {task["code"]["step"]["file"]} | {
-        m["file"] for m in task["code"]["step"]["modules"].values()
-    }
-    for rel in sorted(files):
-        path = root / rel
-        if not Path(rel).is_absolute() and path.is_file():
-            run.log_artifact(path, f"code/{rel}")
 
 
 def _load_step(task: dict[str, Any]) -> Any:

@@ -49,6 +49,7 @@ __all__ = [
     "contributor_tx",
     "now_ms",
     "own_blob",
+    "param_text",
 ]
 
 KIND = "run"
@@ -232,7 +233,7 @@ class ActiveRun(RunLifecycle):
         Raises:
             ConflictError: a parameter was already logged with another value.
         """
-        items = {check_key(k, "parameter"): _param_text(v) for k, v in params.items()}
+        items = {check_key(k, "parameter"): param_text(v) for k, v in params.items()}
         if not items:
             return
         with self._tx() as tx:
@@ -357,7 +358,7 @@ class ActiveRun(RunLifecycle):
             points.append(
                 (run_id, key, int(step) if explicit is None else explicit, int(timestamp), number)
             )
-        param_items = {check_key(k, "parameter"): _param_text(v) for k, v in (params or {}).items()}
+        param_items = {check_key(k, "parameter"): param_text(v) for k, v in (params or {}).items()}
         tag_items = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         if not (points or param_items or tag_items):
             return
@@ -602,7 +603,7 @@ def check_key(key: Any, what: str) -> str:
     return key
 
 
-def _param_text(value: Any) -> str:
+def param_text(value: Any) -> str:
     text = (
         value
         if isinstance(value, str)
