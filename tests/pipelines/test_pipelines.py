@@ -92,6 +92,7 @@ def test_a_second_run_reuses_every_step_and_lineage_reads_dataset_step_dataset(
     assert {"code/flows/pipeline.py", "code/flows/helpers.py"} <= stored
     assert project.runs.get(first.step("part[1]").run_id or "").params == {"i": "1"}
     assert project.runs.get(first.step("summary").run_id or "").metrics == {"total": 12.0}
+    assert project.runs.get(first.id).tags["shipyard.cache_hits"] == "0"
     upstream = project.datasets.lineage("sales.clean@1")
     edges = {(e["parent"], e["child"]) for e in upstream["upstream"]}
     assert (f"run:{clean.run_id}", "dataset:sales.clean@1") in edges

@@ -131,11 +131,12 @@ def execute(
         run.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", str(exc))
         raise
     error = _finish(ctx, run.id, state, None)
-    run.log_metrics(
+    # Tags rather than metrics: a metric write loads numpy, a third of a cached run's time.
+    run.set_tags(
         {
-            "steps": len(dag.nodes),
-            "cache_hits": state.hits,
-            "failed_steps": sum(1 for s in state.status.values() if s == "failed"),
+            "shipyard.steps": len(dag.nodes),
+            "shipyard.cache_hits": state.hits,
+            "shipyard.failed_steps": sum(1 for s in state.status.values() if s == "failed"),
         }
     )
     run.end("FINISHED" if error is None else "FAILED", error)

@@ -226,6 +226,9 @@ def _load_step(task: dict[str, Any]) -> Any:
     wanted = {m: v["digest"] for m, v in code["modules"].items()}
     wanted[str(step_file)] = digest_file(step_file)[0]
     loaded = _LOADED.setdefault(str(pipeline_file), {})
+    if code["module"] in sys.modules and all(loaded.get(k) == v for k, v in wanted.items()):
+        # The same files as a task this process already checked: no need to scan them again.
+        return find_step(code["module"], code["qualname"]).fn
     fresh = not loaded or any(loaded.get(k, v) != v for k, v in wanted.items())
     if fresh:
         loaded.clear()
