@@ -80,11 +80,9 @@ def execute(
         name=dag.pipeline,
         tags={"shipyard.pipeline": dag.pipeline, "shipyard.kind": "pipeline"},
         capture_code_in=source.path.parent,
+        params=dag.params,
     )
     git = _git_of(services.runs, run.id)
-    if dag.params:
-        run.log_params(dag.params)
-    _store_code(run, root, source, codes)
     for pin in pins.values():
         if pin["kind"] == "dataset":
             run.log_input(pin["ref"], context="pipeline")
@@ -125,7 +123,10 @@ def execute(
     }
     try:
         with open_executor(options.executor, workers=options.workers) as ex:
-            _schedule(ctx, services, dag, options, state, codes, env, pins, git, base_task, ex)
+            store_code = _Once(lambda: _store_code(run, root, source, codes))
+            _schedule(
+                ctx, services, dag, options, state, codes, env, pins, git, base_task, ex, store_code
+            )
     except BaseException as exc:
         _finish(ctx, run.id, state, f"interrupted: {type(exc).__name__}: {exc}")
         run.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", str(exc))
@@ -142,6 +143,19 @@ def execute(
     run.end("FINISHED" if error is None else "FAILED", error)
     progress.stage(f"pipeline {dag.pipeline}: {'failed' if error else 'succeeded'}")
     return run.id
+
+
+class _Once:
+    """Calls a function the first time it is called, and never again."""
+
+    def __init__(self, fn: Any) -> None:
+        self._fn = fn
+        self._done = False
+
+    def __call__(self) -> None:
+        if not self._done:
+            self._done = True
+            self._fn()
 
 
 class _State:
@@ -165,12 +179,15 @@ def _schedule(
     git: Any,
     base_task: dict[str, Any],
     ex: Any,
+    store_code: _Once,
 ) -> None:
     run_id = base_task["pipeline_run"]
     resumed = _resumable(ctx, options.resume_from)
     pending = list(dag.nodes)
     running: dict[cf.Future[dict[str, Any]], tuple[str, str, str, dict[str, Any]]] = {}
     while pending or running:
+        # The steps reused in one pass are recorded together: an all-hit run is one write.
+        reused: list[tuple[str, str, str, dict[str, Any], _Reuse]] = []
         for name in list(pending):
             node = dag.nodes[name]
             blocked = [u for u in node.upstream if state.status.get(u) in ("failed", "skipped")]
@@ -186,11 +203,12 @@ def _schedule(
             key = cache_key(components)
             cache, reuse = _decide(ctx, services, node, key, options.use_cache, resumed)
             if reuse is not None:
-                _record_reuse(ctx, run_id, name, cache, key, components, reuse)
+                reused.append((name, cache, key, components, reuse))
                 state.status[name] = "succeeded"
                 state.outputs[name] = reuse.outputs
                 state.hits += 1
                 continue
+            store_code()  # once, before the first step this run computes
             task = {
                 **base_task,
                 "node": name,
@@ -208,6 +226,8 @@ def _schedule(
             else:
                 future = ex.pool.submit(run_task, task)
             running[future] = (name, cache, key, components)
+        if reused:
+            _record_reuse(ctx, run_id, reused)
         if not running:
             continue
         done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
@@ -346,35 +366,38 @@ def _resumable(ctx: ServiceContext, resume_from: str | None) -> dict[str, Any]:
 def _record_reuse(
     ctx: ServiceContext,
     run_id: str,
-    name: str,
-    cache: str,
-    key: str,
-    components: dict[str, Any],
-    reuse: _Reuse,
+    reused: list[tuple[str, str, str, dict[str, Any], _Reuse]],
 ) -> None:
     now = _now_ms()
     with ctx.audited() as tx:
-        records.update_step(
-            tx.conn,
-            run_id,
-            name,
-            {
-                "status": "succeeded",
-                "cache": cache,
-                "cache_key": key,
-                "components": components,
-                "run_id": reuse.run_id,
-                "outputs": reuse.outputs,
-                "started_at": now,
-                "ended_at": now,
-            },
-        )
-        add_edge(tx.conn, ("run", run_id), ("run", reuse.run_id), f"reused:{name}")
+        for name, cache, key, components, reuse in reused:
+            records.update_step(
+                tx.conn,
+                run_id,
+                name,
+                {
+                    "status": "succeeded",
+                    "cache": cache,
+                    "cache_key": key,
+                    "components": components,
+                    "run_id": reuse.run_id,
+                    "outputs": reuse.outputs,
+                    "started_at": now,
+                    "ended_at": now,
+                },
+            )
+            add_edge(tx.conn, ("run", run_id), ("run", reuse.run_id), f"reused:{name}")
         tx.record(
-            "pipeline.step",
+            "pipeline.steps",
             KIND,
             run_id,
-            {"step": name, "status": "succeeded", "cache": cache, "key": key, "from": reuse.source},
+            {
+                "status": "succeeded",
+                "reused": [
+                    {"step": name, "cache": cache, "key": key, "from": reuse.source}
+                    for name, cache, key, _, reuse in reused
+                ],
+            },
         )
 
 

@@ -164,12 +164,13 @@ def _forget_modules_of(folder: Path) -> None:
     here = {p.stem for p in folder.glob("*.py")} | {
         p.parent.name for p in folder.glob("*/__init__.py")
     }
+    environment = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
     for key, mod in list(sys.modules.items()):
-        if key.split(".")[0] == "shipyard":
-            continue
         f = getattr(mod, "__file__", None)
+        if not f or key.split(".")[0] == "shipyard" or f.startswith(environment):
+            continue  # built-in, shipyard itself, the standard library, installed packages
         if key.split(".")[0] in here or (
-            f and f.startswith(prefix) and not any(f.startswith(d) for d in deeper)
+            f.startswith(prefix) and not any(f.startswith(d) for d in deeper)
         ):
             del sys.modules[key]
 
