@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -281,3 +282,32 @@ def test_dask_gives_the_same_outputs_digests_and_lineage_as_local(
         return out
 
     assert lineage(remote) == lineage(local)
+
+
+TTL = """
+from shipyard import pipeline, step
+
+
+@step(ttl=0.05)
+def fresh(n: int) -> int:
+    return n
+
+
+@pipeline
+def fresh_flow(n: int = 1):
+    fresh(n)
+"""
+
+
+def test_a_result_older_than_its_ttl_is_computed_again(sales: tuple[Project, Path]) -> None:
+    """A step with a TTL reuses a cached result only while it is younger than the TTL;
+    `explain` says so."""
+    project, file = sales
+    path = file.parent / "ttl.py"
+    path.write_text(TTL)
+    project.pipelines.run(str(path))
+    time.sleep(0.1)
+    again = project.pipelines.run(str(path))
+    assert by_name(again) == {"fresh": ("succeeded", "expired")}
+    [why] = project.pipelines.explain(again.id)
+    assert "older than the step's ttl" in why.reason
