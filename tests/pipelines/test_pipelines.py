@@ -260,28 +260,42 @@ def test_a_yaml_pipeline_runs_with_params_and_shows_as_a_graph(cli: Cli, cli_pro
 
 
 @pytest.mark.slow
-def test_dask_gives_the_same_outputs_digests_and_lineage_as_local(
-    sales: tuple[Project, Path],
+@pytest.mark.postgres
+@pytest.mark.s3
+def test_dask_gives_the_same_outputs_digests_and_lineage_as_local_in_team_mode(
+    tmp_path: Path, pg_schema_url: str, s3_uri: str
 ) -> None:
-    """The same pipeline run without the cache on a Dask LocalCluster (steps on worker
-    processes that open the project themselves) and locally gives identical outputs,
-    digests and lineage."""
-    project, file = sales
-    local = project.pipelines.run(str(file), use_cache=False)
-    remote = project.pipelines.run(str(file), executor="dask", use_cache=False)
-    assert remote.status == "succeeded", remote.error
-    assert remote.executor == "dask"
-    assert [s.outputs for s in remote.steps] == [s.outputs for s in local.steps]
+    """A team project (PostgreSQL and S3): the same pipeline run without the cache on a
+    Dask LocalCluster (steps on worker processes that open the project from its settings)
+    and locally gives identical outputs, digests and lineage."""
+    project = shipyard.init_project(tmp_path / "team", db_url=pg_schema_url, artifacts_uri=s3_uri)
+    try:
+        project.datasets.add("sales", pl.DataFrame({"amount": [1.0, 2.0, 3.0]}))
+        (tmp_path / "team" / "pipeline.py").write_text(PIPELINE)
+        (tmp_path / "team" / "helpers.py").write_text("RATE = 2\n")
+        file = str(tmp_path / "team" / "pipeline.py")
+        local = project.pipelines.run(file, use_cache=False)
+        remote = project.pipelines.run(file, executor="dask", use_cache=False)
+        assert remote.status == "succeeded", remote.error
+        assert remote.executor == "dask"
+        assert [s.outputs for s in remote.steps] == [s.outputs for s in local.steps]
 
-    def lineage(run: shipyard.PipelineRun) -> list[tuple[str, list[tuple[str, str]]]]:
-        out = []
-        for s in run.steps:
-            info = project.runs.get(s.run_id or "")
-            assert info.tags["shipyard.pipeline_run"] == run.id
-            out.append((s.name, [(i["dataset"], i["context"]) for i in info.inputs]))
-        return out
+        def lineage(run: shipyard.PipelineRun) -> list[tuple[str, list[tuple[str, str]]]]:
+            out = []
+            for s in run.steps:
+                info = project.runs.get(s.run_id or "")
+                assert info.tags["shipyard.pipeline_run"] == run.id
+                out.append((s.name, [(i["dataset"], i["context"]) for i in info.inputs]))
+            return out
 
-    assert lineage(remote) == lineage(local)
+        assert lineage(remote) == lineage(local)
+        clean = remote.step("clean").run_id
+        edges = project.datasets.lineage("sales.clean@1")["upstream"]
+        assert (f"run:{clean}", "dataset:sales.clean@1") in {
+            (e["parent"], e["child"]) for e in edges
+        }
+    finally:
+        project.close()
 
 
 TTL = """
