@@ -226,6 +226,13 @@ def list_runs(conn: Connection, pipeline: str | None, limit: int) -> list[Pipeli
     return [load_run(conn, r.id) for r in conn.execute(stmt)]
 
 
+def pinned_inputs(conn: Connection, run_id: str) -> dict[str, dict[str, str]]:
+    """The exact dataset and model versions a pipeline run read, by the reference its graph
+    gave (``dataset:credit@latest`` → ``{"kind", "ref": "credit@3", "digest"}``)."""
+    dag = conn.execute(select(pipeline_runs.c.dag).where(pipeline_runs.c.id == run_id)).scalar()
+    return dict((dag or {}).get("inputs") or {})
+
+
 def find_cached(conn: Connection, key: str) -> Any:
     """The latest succeeded step, of any pipeline run, that computed this key (its row)."""
     return conn.execute(

@@ -91,13 +91,7 @@ class Pipelines:
         self._require_contributor()
         before = self.get(run_id)
         with self._ctx.db.read() as conn:
-            from sqlalchemy import select
-
-            from shipyard.stores.db.tables import pipeline_runs
-
-            dag_doc = conn.execute(
-                select(pipeline_runs.c.dag).where(pipeline_runs.c.id == before.id)
-            ).scalar_one()
+            pins = records.pinned_inputs(conn, before.id)
         source = load_source(self._resolve_target(before.source))
         dag = source.build(before.params)
         options = RunOptions(
@@ -105,7 +99,7 @@ class Pipelines:
             workers=workers,
             use_cache=True,
             resume_from=before.id,
-            pins=dict((dag_doc or {}).get("inputs") or {}),
+            pins=pins,
         )
         new_id = execute(self._ctx, self._services, source, dag, options, progress)
         return self.get(new_id)

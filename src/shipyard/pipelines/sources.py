@@ -220,7 +220,15 @@ def _build_yaml(path: Path, name: str, doc: dict[str, Any], params: Mapping[str,
             problems.append(f"{where}: {exc}")
             continue
         options = {k: spec[k] for k in _STEP_OPTIONS if k in spec}
-        s = fn if isinstance(fn, Step) and not options else Step(getattr(fn, "fn", fn), **options)
+        try:
+            s = (
+                fn
+                if isinstance(fn, Step) and not options
+                else Step(getattr(fn, "fn", fn), **options)
+            )
+        except (TypeError, InvalidInputError) as exc:
+            problems.append(f"{where}: bad option ({exc})")
+            continue
         args: dict[str, Any] = {}
         upstream: list[str] = []
         for arg, value in (spec.get("params") or {}).items():
