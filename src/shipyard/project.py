@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from shipyard.monitoring.alerts import Alerts
     from shipyard.monitoring.drift_service import Drift
     from shipyard.monitoring.monitors import Monitors
+    from shipyard.pipelines.service import Pipelines
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -253,6 +254,12 @@ class Project:
                 self, deployment, since, until
             ),
         )
+
+    @cached_property
+    def pipelines(self) -> Pipelines:
+        from shipyard.pipelines.service import Pipelines
+
+        return Pipelines(self.context, runs=self.runs, datasets=self.datasets, models=self.models)
 
     @cached_property
     def users(self) -> Users:

@@ -25,6 +25,7 @@ from shipyard.cli import lock as lock_cmds
 from shipyard.cli import login as login_cmds
 from shipyard.cli import models as models_cmds
 from shipyard.cli import monitor as monitor_cmds
+from shipyard.cli import pipeline as pipeline_cmds
 from shipyard.cli import report as report_cmds
 from shipyard.cli import runs as runs_cmds
 from shipyard.cli import serve as serve_cmds
@@ -70,6 +71,7 @@ app.add_typer(report_cmds.app, name="report")
 app.command("lock")(lock_cmds.lock)
 app.command("checkout")(lock_cmds.checkout)
 app.command("status")(lock_cmds.status)
+app.add_typer(pipeline_cmds.app, name="pipeline")
 
 
 def _version(value: bool) -> None:

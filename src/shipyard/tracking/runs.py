@@ -44,6 +44,7 @@ from shipyard.tracking.active import (
     check_key,
     contributor_tx,
     now_ms,
+    param_text,
     write_tags,
 )
 from shipyard.tracking.records import RunRecord, load_records
@@ -122,8 +123,10 @@ class Runs:
         capture_code_in: str | os.PathLike[str] | None = None,
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> ActiveRun:
-        """Start a run in ``experiment`` (created on first use).
+        """Start a run in ``experiment`` (created on first use), with ``params`` logged in
+        the same write when given.
 
         The git commit, dirty flag and diff digest of ``capture_code_in`` (default: the current
         directory), Python and package versions, host and command line are recorded.
@@ -140,6 +143,7 @@ class Runs:
         validate_name(experiment, "experiment name")
         run_id = uuid.uuid4().hex
         run_name = name or f"run-{run_id[:8]}"
+        param_items = {check_key(k, "parameter"): param_text(v) for k, v in (params or {}).items()}
         if code is None:
             code = capture_code(Path(capture_code_in) if capture_code_in else None)
             # The lock file pins the data this commit uses: its digest links the run (and the
@@ -176,6 +180,12 @@ class Runs:
                 run_id,
                 {"experiment": experiment, "name": run_name, "git": dict(code).get("git")},
             )
+            if param_items:
+                tx.conn.execute(
+                    run_params.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in param_items.items()],
+                )
+                tx.record("run.params", KIND, run_id, {"params": param_items})
         run = ActiveRun(
             self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
         )

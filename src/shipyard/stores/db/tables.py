@@ -60,6 +60,8 @@ __all__ = [
     "model_versions",
     "monitor_results",
     "monitors",
+    "pipeline_runs",
+    "pipeline_steps",
     "policies",
     "prediction_segments",
     "predictions",
@@ -789,4 +791,47 @@ alerts = Table(
     Column("summary", Text, nullable=False),
     Column("details", JSONType, nullable=False),
     Index("ix_alerts_monitor_status", "monitor_id", "status"),
+)
+
+# A run of a pipeline; its id is the id of the tracked run that records it (params, code,
+# environment), so a pipeline run is found among runs as well.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(128), nullable=False),
+    Column("source", Text, nullable=False),  # FILE:NAME, relative to the project root
+    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    Column("executor", String(128), nullable=False),
+    Column("params", JSONType, nullable=False),
+    Column("dag", JSONType, nullable=False),  # steps and their upstream steps
+    Column("resumed_from", String(32), nullable=True),
+    Column("started_at", BigInteger, nullable=False),  # milliseconds since the epoch
+    Column("ended_at", BigInteger, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_pipeline_runs_pipeline", "pipeline", "started_at"),
+)
+
+# One step of a pipeline run: its state, cache result and key (with the components the key
+# hashes, for `pipeline explain`), the tracked run that computed its outputs (on a cache hit,
+# the earlier run whose outputs it reused), and the output record.
+pipeline_steps = Table(
+    "pipeline_steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pipeline_run_id", String(32), ForeignKey("pipeline_runs.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | succeeded | failed | skipped
+    Column("cache", String(16), nullable=False),  # hit | miss | volatile | disabled | resumed
+    Column("cache_key", String(80), nullable=True),
+    Column("components", JSONType, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("outputs", JSONType, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("pipeline_run_id", "name", name="uq_pipeline_steps_name"),
+    Index("ix_pipeline_steps_key", "cache_key", "status"),
 )
