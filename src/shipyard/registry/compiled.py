@@ -350,6 +350,8 @@ def _compile_checked(
         return None, f"not compiled: {problem}"
     if predictor.signature is None:
         return None, "not compiled: the model has no signature"
+    if type(predictor.model).__name__ == "OnnxModel":
+        return None, "not compiled: an ONNX model is answered by onnxruntime"
     compiled = _compile(predictor.model, predictor.signature)
     report = check_against_sklearn(predictor, compiled, rows)
     if report.problem is not None:

@@ -120,17 +120,20 @@ class Models:
         input_example: Any = None,
         description: str = "",
     ) -> ModelVersion:
-        """Save a scikit-learn model with skops and register it as a new version.
+        """Save a model in its flavor's format (:mod:`shipyard.registry.flavors`: a
+        scikit-learn estimator or pipeline with skops; XGBoost, LightGBM, ONNX in their own
+        formats) and register it as a new version. The signature is inferred from
+        ``input_example``; an ONNX model whose inputs are one column each has one without.
 
         Raises:
-            InvalidInputError: not a scikit-learn model, or a bad name.
+            InvalidInputError: a model of no flavor, or a bad name.
+            MissingDependencyError: the flavor's extra is not installed.
             UntrustedModelError: the saved model holds types that are not trusted (such as a
                 FunctionTransformer over a function of your own), so :meth:`load` would refuse
                 it; nothing is registered.
             PermissionDeniedError: the actor is not a contributor.
         """
-        from shipyard.registry.flavors import save_model
-        from shipyard.registry.signatures import infer_signature
+        from shipyard.registry.flavors import flavor_of, save_model
 
         validate_name(name, "model name")
         with self._ctx.db.read() as conn:
@@ -139,10 +142,12 @@ class Models:
                 from shipyard.tracking.runs import resolve_run_id
 
                 run_id = resolve_run_id(conn, run_id)
-        signature = (
-            infer_signature(model, input_example).to_dict() if input_example is not None else None
-        )
-        staging = self._ctx.artifacts.new_staging_path(".skops")
+        if flavor_of(model) == "onnx":
+            from shipyard.registry.flavors.onnx import OnnxModel
+
+            model = OnnxModel.from_onnx(model)
+        signature = _signature(model, input_example)
+        staging = self._ctx.artifacts.new_staging_path(".model")
         try:
             saved = save_model(model, staging)
             if saved.untrusted_types:
@@ -164,7 +169,7 @@ class Models:
     def register(
         self, name: str, *, run_id: str, artifact: str, description: str = ""
     ) -> ModelVersion:
-        """Register a skops model file that a run logged as an artifact.
+        """Register a model file (of any flavor) that a run logged as an artifact.
 
         The file is loaded once with the trusted-type check before it is registered.
 
@@ -172,6 +177,7 @@ class Models:
             NotFoundError: the run has no such artifact.
             UntrustedModelError: the file holds types that are not trusted.
         """
+        from shipyard.registry.flavors import file_flavor
         from shipyard.tracking.runs import resolve_run_id
 
         validate_name(name, "model name")
@@ -197,9 +203,10 @@ class Models:
         with self._ctx.artifacts.local_copy(
             row.digest, owner=f"artifact {artifact} of run {full}"
         ) as path:
-            _load_checked(path, name, f"artifact {artifact} of run {full}")
+            model = _load_checked(path, name, f"artifact {artifact} of run {full}")
+            flavor = file_flavor(path)
         return self._insert_version(
-            name, row.digest, "sklearn", None, full, description, {"format": "skops"}
+            name, row.digest, flavor, _signature(model, None), full, description, {"format": flavor}
         )
 
     def register_file(
@@ -212,7 +219,8 @@ class Models:
         description: str = "",
         saved_with: Mapping[str, str] | None = None,
     ) -> ModelVersion:
-        """Register a skops model file saved elsewhere (a remote client's ``log_model``),
+        """Register a model file saved elsewhere (a remote client's ``log_model``), of any
+        flavor (:func:`~shipyard.registry.flavors.save_model`),
         given as a path or an open binary stream: it is loaded once with the trusted-type
         check, its signature inferred from ``input_example`` (a frame, or JSON records: a list
         of objects), and its bytes stored as they are. ``saved_with`` gives the library
@@ -225,7 +233,7 @@ class Models:
             NotFoundError: no such run.
             PermissionDeniedError: the actor is not a contributor.
         """
-        from shipyard.registry.signatures import infer_signature
+        from shipyard.registry.flavors import file_flavor
 
         validate_name(name, "model name")
         with self._ctx.db.read() as conn:
@@ -259,15 +267,14 @@ class Models:
                     f"the input example is not a list of records with one type per column: {exc}"
                 ) from None
         model = _load_checked(Path(file), name, "the uploaded file")
-        signature = (
-            infer_signature(model, input_example).to_dict() if input_example is not None else None
-        )
+        flavor = file_flavor(Path(file))
+        signature = _signature(model, input_example)
         blob, _ = self._ctx.artifacts.put_file(file)
-        details: dict[str, Any] = {"format": "skops"}
+        details: dict[str, Any] = {"format": "skops" if flavor == "sklearn" else flavor}
         if saved_with:
             details["versions"] = {str(k): str(v) for k, v in saved_with.items()}
         return self._insert_version(
-            name, blob.digest, "sklearn", signature, run_id, description, details
+            name, blob.digest, flavor, signature, run_id, description, details
         )
 
     def _insert_version(
@@ -697,8 +704,22 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
     )
 
 
+def _signature(model: Any, input_example: Any) -> dict[str, Any] | None:
+    """The signature of a model to register: inferred from ``input_example``, else the one
+    an ONNX graph with one input per column describes, else None."""
+    from shipyard.registry.flavors.onnx import OnnxModel
+    from shipyard.registry.signatures import infer_signature
+
+    if input_example is not None:
+        return infer_signature(model, input_example).to_dict()
+    if isinstance(model, OnnxModel):
+        found = model.signature()
+        return None if found is None else found.to_dict()
+    return None
+
+
 def _load_checked(path: Path, name: str, source: str) -> Any:
-    """The model in the skops file ``path``, loaded with the trusted-type check; a refusal
+    """The model in the file ``path`` (any flavor), loaded with the trusted-type check; a refusal
     names the model and ``source``, not a temporary copy."""
     from shipyard.registry.flavors import UntrustedModelError, load_model
 
