@@ -54,7 +54,7 @@ class _LightGBMModel(BaseEstimator):  # type: ignore[misc]
         return np.asarray(self.booster_.predict(X))
 
 
-class LightGBMClassifier(ClassifierMixin, _LightGBMModel):
+class LightGBMClassifier(ClassifierMixin, _LightGBMModel):  # type: ignore[misc]
     """A LightGBM classifier loaded from the registry: ``classes_``, ``predict`` (the most
     probable class, as ``LGBMClassifier.predict``) and ``predict_proba``."""
 
@@ -72,7 +72,7 @@ class LightGBMClassifier(ClassifierMixin, _LightGBMModel):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-class LightGBMRegressor(RegressorMixin, _LightGBMModel):
+class LightGBMRegressor(RegressorMixin, _LightGBMModel):  # type: ignore[misc]
     """A LightGBM regressor loaded from the registry."""
 
     def predict(self, X: Any) -> Any:

@@ -91,9 +91,7 @@ class OnnxModel:
             self.feature_names_in_: Any = np.asarray([i.name for i in inputs], dtype=object)
             self.n_features_in_ = len(inputs)
             self._matrix: Any = None
-        elif (
-            len(inputs) == 1 and len(inputs[0].shape) == 2 and isinstance(_width(inputs[0]), int)
-        ):
+        elif len(inputs) == 1 and len(inputs[0].shape) == 2 and isinstance(_width(inputs[0]), int):
             if inputs[0].type not in _FLOATS:
                 raise InvalidInputError(f"{where}: its matrix input is a {inputs[0].type}")
             self._matrix = inputs[0]
