@@ -54,10 +54,14 @@ def library_of(model: Any) -> str | None:
 
 def require(package: str, extra: str) -> None:
     """Raise :class:`MissingDependencyError` naming the extra when ``package`` is missing."""
-    import importlib.util
+    import importlib
 
-    if importlib.util.find_spec(package) is None:
-        raise MissingDependencyError.for_extra(package, extra, f"a {package} model")
+    try:
+        importlib.import_module(package)
+    except ImportError as exc:
+        raise MissingDependencyError.for_extra(
+            package, extra, f"a model of the {extra} flavor"
+        ) from exc
 
 
 def save_boosted(

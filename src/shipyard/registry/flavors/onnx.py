@@ -305,9 +305,9 @@ def save(model: Any, path: Path) -> ModelFile:
         MissingDependencyError: onnx or onnxruntime is not installed.
         InvalidInputError: see :meth:`OnnxModel.from_onnx`.
     """
+    loaded = OnnxModel.from_onnx(model)
     import onnxruntime
 
-    loaded = OnnxModel.from_onnx(model)
     write_bundle(
         path, FLAVOR, {"model": ("model.onnx", loaded.data)}, classes=_list(loaded.classes_)
     )
