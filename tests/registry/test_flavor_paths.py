@@ -1,8 +1,8 @@
 """Every flavor on the whole path: a model of each flavor (scikit-learn, XGBoost, LightGBM,
 ONNX) is logged with its signature inferred, shown by `models show`, loaded (its digest
 checked), evaluated with fairness and permutation importance, gated by a policy, carded,
-served by `/predict` and v2 infer, and scored by `models predict` — and every path answers
-what the model itself predicts.
+exported to ONNX with its parity checked, served by `/predict` and v2 infer, and scored by
+`models predict` — and every path answers what the model itself predicts.
 
 The models are small (20 trees, 300 training rows) pipelines of the same preprocessing; the
 ONNX one is the scikit-learn pipeline converted by skl2onnx with one input per column, and
@@ -32,6 +32,7 @@ from shipyard.data.inference import infer_contract
 from shipyard.data.splits import SplitSpec
 from shipyard.demo.data import credit_applicants
 from shipyard.errors import IntegrityError
+from shipyard.registry.flavors.onnx import OnnxModel
 from shipyard.serving.app import ServeConfig, create_app
 from tests.cli.conftest import Cli, cli  # noqa: F401  (the fixture)
 
@@ -168,6 +169,16 @@ def test_every_flavor_goes_the_whole_path(
         assert gate["passed"], gate["checks"]
         assert f"flavor {flavor}" in project.cards.card(f"{name}@1").markdown
         bob.promotions.promote(f"{name}@1", to="production")
+
+        # export to ONNX, its parity checked on the evaluation's rows (an ONNX model as is)
+        exported = tmp_path / "model.onnx"
+        export = cli("--project", flavors.root, "models", "export", f"{name}@1",
+                     "-o", exported, "--json")  # fmt: skip
+        assert export.code == 0, export.stdout + export.stderr
+        parity = export.json()["parity"]
+        assert (parity["rows"], parity["rows_from"]) == (len(x), "loans.test@1")
+        assert parity["passed"] and parity["labels_agree"] == len(x)
+        assert OnnxModel.from_onnx(exported).predict(x).tolist() == labels.tolist()
 
         # batch scoring, through the command line
         source, scored = tmp_path / "rows.csv", tmp_path / "scored.csv"

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets
     from shipyard.registry.batch import OnInvalid
+    from shipyard.registry.export import Parity
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.row_checks import RowCheckRules, RowChecks
     from shipyard.registry.signatures import CheckedPredictor
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AliasEvent",
     "ModelDownload",
+    "ModelExport",
     "ModelSummary",
     "ModelVersion",
     "Models",
@@ -97,6 +99,26 @@ class ModelDownload(ReadModel):
     @property
     def flavor(self) -> str:
         return self.version.flavor
+
+
+@dataclass(frozen=True)
+class ModelExport(ReadModel):
+    """A version exported to another format (:meth:`Models.export`): where it was written
+    (``written`` is False when its parity failed and nothing was written), its size and
+    digest, and its parity against the original (:class:`~shipyard.registry.export.
+    Parity`)."""
+
+    model: str
+    format: str
+    output: str
+    written: bool
+    size: int
+    digest: str
+    parity: Parity
+
+
+#: The most rows an export's parity is checked on.
+EXPORT_ROWS = 10_000
 
 
 class Models:
@@ -639,6 +661,96 @@ class Models:
             if len(rows) >= n:
                 break
         return rows[:n]
+
+    def export(
+        self,
+        ref: str,
+        output: str | Path,
+        *,
+        format: str = "onnx",
+        data: str | None = None,
+        force: bool = False,
+    ) -> ModelExport:
+        """Export a version to ``format`` (``onnx``: :mod:`shipyard.registry.export`) at
+        ``output``, after checking its parity against the original on the model's own
+        validation rows: those of ``data`` (a dataset reference) if given, else of the
+        dataset of its newest evaluation, else of its training data (at most
+        :data:`EXPORT_ROWS`, sampled). An export whose parity fails is not written
+        (``written`` is False); the caller reports it.
+
+        Raises:
+            InvalidInputError: an unknown format, a model without a signature, a model the
+                converters cannot convert, or no rows to check it on.
+            ConflictError: ``output`` exists and ``force`` is false.
+            MissingDependencyError: the ``onnx-export`` extra is not installed.
+        """
+        from shipyard._internal.files import write_bytes_atomic
+        from shipyard._internal.hashing import digest_bytes
+        from shipyard.registry.export import FORMATS, check_parity, to_onnx
+
+        if format not in FORMATS:
+            raise InvalidInputError(
+                f"cannot export to {format!r}: the formats are {', '.join(FORMATS)}"
+            )
+        dest = Path(output)
+        if dest.exists() and not force:
+            raise ConflictError(
+                f"{dest} already exists; pass --force to replace it (force=True in Python)"
+            )
+        v = self.get(ref)
+        predictor = self.load(v.ref)
+        if predictor.signature is None:
+            raise InvalidInputError(
+                f"model '{v.ref}' has no signature, so the inputs of its export are unknown; "
+                "register it with an input example"
+            )
+        frame, rows_from = self._validation_rows(v, predictor, data)
+        exported = to_onnx(predictor.model, predictor.signature)
+        parity = check_parity(predictor, exported, frame, rows_from)
+        digest = digest_bytes(exported)
+        if parity.passed:
+            write_bytes_atomic(dest, exported)
+        with self._ctx.audited() as tx:
+            tx.record(
+                "model.export",
+                KIND,
+                v.ref,
+                {"format": format, "digest": digest, "parity": parity.to_dict()},
+            )
+        return ModelExport(v.ref, format, str(dest), parity.passed, len(exported), digest, parity)
+
+    def _validation_rows(
+        self, v: ModelVersion, predictor: CheckedPredictor, data: str | None
+    ) -> tuple[Any, str]:
+        """The rows an export is checked on, and which data they are."""
+        from shipyard.stores.db.tables import evaluation_reports
+
+        if data is None:
+            with self._ctx.db.read() as conn:
+                data = conn.execute(
+                    select(evaluation_reports.c.dataset)
+                    .join(
+                        registered_models,
+                        registered_models.c.id == evaluation_reports.c.model_id,
+                    )
+                    .where(registered_models.c.name == v.name)
+                    .where(evaluation_reports.c.version == v.version)
+                    .order_by(evaluation_reports.c.id.desc())
+                    .limit(1)
+                ).scalar()
+        if data is not None:
+            dataset = self._datasets.get(data)
+            frame = dataset.to_pandas()
+            if len(frame) > EXPORT_ROWS:
+                frame = frame.sample(EXPORT_ROWS, random_state=0)
+            return frame, dataset.ref
+        rows = self.reference_rows(v.ref, EXPORT_ROWS)
+        if not rows:
+            raise InvalidInputError(
+                f"model '{v.ref}' has no evaluation and no readable training data to check its "
+                "export on; pass a dataset (--data)"
+            )
+        return predictor.frame_from_records(rows), "its training data"
 
     def lineage(self, ref: str) -> dict[str, Any]:
         """Where a version came from: its run and, through it, the datasets."""

@@ -11,6 +11,7 @@ names are kept in the manifest). Such a model is saved again the same way.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class _LightGBMModel(BaseEstimator):  # type: ignore[misc]
     booster_: Any
     feature_names_in_: Any
     n_features_in_: int
+    #: "gbdt", "dart" or "rf" (how the trees' outputs combine), as LightGBM's estimators say
+    boosting_type: str = "gbdt"
 
     def fit(self, X: Any, y: Any = None) -> Any:
         raise InvalidInputError(
@@ -128,7 +131,8 @@ def load(bundle: Bundle, path: Path, trusted: tuple[str, ...] | list[str]) -> An
 
     kind = manifest_str(bundle, "estimator", path, KINDS)
     try:
-        booster = lightgbm.Booster(model_str=bundle.parts["model"].decode())
+        text = bundle.parts["model"].decode()
+        booster = lightgbm.Booster(model_str=text)
     except Exception as exc:  # LightGBMError, UnicodeDecodeError
         raise InvalidInputError(f"{path}: LightGBM cannot read its model: {exc}") from exc
     est: _LightGBMModel
@@ -141,6 +145,8 @@ def load(bundle: Bundle, path: Path, trusted: tuple[str, ...] | list[str]) -> An
     else:
         est = LightGBMRegressor()
     est.booster_ = booster
+    boosting = re.search(r"^\[boosting: (\w+)\]$", text, re.MULTILINE)
+    est.boosting_type = boosting[1] if boosting else "gbdt"
     est.n_features_in_ = int(booster.num_feature())
     names = bundle.manifest.get("feature_names")
     if isinstance(names, list):

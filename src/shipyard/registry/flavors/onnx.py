@@ -259,7 +259,7 @@ def _graph_classes(data: bytes) -> list[Any] | None:
     found: list[Any] | None = None
     for node in model.graph.node:
         for attr in node.attribute:
-            if attr.name == "classlabels_int64s" and attr.ints:
+            if attr.name in ("classlabels_int64s", "classlabels_ints") and attr.ints:
                 labels: list[Any] = list(attr.ints)
             elif attr.name == "classlabels_strings" and attr.strings:
                 labels = [s.decode() for s in attr.strings]
