@@ -32,9 +32,11 @@ from shipyard.data.inference import infer_contract
 from shipyard.data.splits import SplitSpec
 from shipyard.demo.data import credit_applicants
 from shipyard.errors import IntegrityError
+from shipyard.registry.flavors.code import CodeModel, CodeNotApprovedError
 from shipyard.registry.flavors.onnx import OnnxModel
 from shipyard.serving.app import ServeConfig, create_app
 from tests.cli.conftest import Cli, cli  # noqa: F401  (the fixture)
+from tests.registry.flavor_code_model import HandLogistic
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -49,7 +51,7 @@ LABEL = "default"
 NUMBERS = ["age", "income", "loan_amount", "credit_score", "debt_to_income"]
 TEXT = ["employment", "housing"]
 FEATURES = NUMBERS + TEXT
-FLAVORS = ["sklearn", "xgboost", "lightgbm", "onnx"]
+FLAVORS = ["sklearn", "xgboost", "lightgbm", "onnx", "code"]
 POLICY = {
     "metrics": {"roc_auc": {"min": 0.55}},
     "fairness": {"gender": {"demographic_parity_difference": {"max": 0.5}}},
@@ -92,7 +94,27 @@ def _models(x: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
     types = {"int64": Int64TensorType([None, 1]), "float64": FloatTensorType([None, 1])}
     inputs = [(c, types.get(str(x[c].dtype), StringTensorType([None, 1]))) for c in FEATURES]
     fitted["onnx"] = to_onnx(fitted["sklearn"], initial_types=inputs, target_opset=17)
+    fitted["code"] = _hand_written(fitted["sklearn"])
     return fitted
+
+
+def _hand_written(pipeline: Pipeline) -> CodeModel:
+    """The custom model of tests/registry/flavor_code_model.py, with the fitted pipeline's
+    weights."""
+    prep, model = pipeline.named_steps["prep"], pipeline.named_steps["model"]
+    scaler, encoder = prep.named_transformers_["numbers"], prep.named_transformers_["text"]
+    weights = {
+        "numbers": np.asarray(NUMBERS),
+        "text": np.asarray(TEXT),
+        "mean": scaler.mean_,
+        "scale": scaler.scale_,
+        "coef": model.coef_[0],
+        "intercept": model.intercept_,
+        "classes": model.classes_,
+    }
+    for column, categories in zip(TEXT, encoder.categories_, strict=True):
+        weights[f"categories_{column}"] = np.asarray(categories, dtype=str)
+    return CodeModel(HandLogistic, weights)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +147,7 @@ def flavors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flavors]:
 
 def _expected(flavors: Flavors, flavor: str, x: pd.DataFrame) -> tuple[Any, Any]:
     """What the model as trained predicts (the ONNX graph: its scikit-learn source)."""
-    model = flavors.fitted["sklearn" if flavor == "onnx" else flavor]
+    model = flavors.fitted["sklearn" if flavor == "onnx" else flavor]  # code: itself
     return model.predict(x), model.predict_proba(x)
 
 
@@ -149,6 +171,17 @@ def test_every_flavor_goes_the_whole_path(
         assert list(doc["signature"]["inputs"]["columns"]) == FEATURES
         assert doc["signature"]["outputs"]["classes"] == [0, 1]
 
+        if flavor == "code":
+            # custom code runs only once an approver, not its author, has approved it
+            with pytest.raises(CodeNotApprovedError, match="approve-code model-code@1"):
+                project.models.load(f"{name}@1")
+            shown = cli("--project", flavors.root, "models", "code", f"{name}@1", "--json")
+            assert "class HandLogistic" in shown.json()["source"]
+            assert not shown.json()["approved"]
+            approve = cli("--project", flavors.root, "models", "approve-code", f"{name}@1",
+                          user="bob")  # fmt: skip
+            assert approve.code == 0, approve.stderr
+
         # load, digest checked: the model's own answers, within float32 for ONNX
         predictor = project.models.load(f"{name}@1")
         assert predictor.predict(x).tolist() == labels.tolist()
@@ -170,15 +203,20 @@ def test_every_flavor_goes_the_whole_path(
         assert f"flavor {flavor}" in project.cards.card(f"{name}@1").markdown
         bob.promotions.promote(f"{name}@1", to="production")
 
-        # export to ONNX, its parity checked on the evaluation's rows (an ONNX model as is)
+        # export to ONNX, its parity checked on the evaluation's rows (an ONNX model as is;
+        # hand-written code has no converter)
         exported = tmp_path / "model.onnx"
         export = cli("--project", flavors.root, "models", "export", f"{name}@1",
                      "-o", exported, "--json")  # fmt: skip
-        assert export.code == 0, export.stdout + export.stderr
-        parity = export.json()["parity"]
-        assert (parity["rows"], parity["rows_from"]) == (len(x), "loans.test@1")
-        assert parity["passed"] and parity["labels_agree"] == len(x)
-        assert OnnxModel.from_onnx(exported).predict(x).tolist() == labels.tolist()
+        if flavor == "code":
+            assert export.code == 1 and "cannot convert a custom code model" in export.stdout
+            assert not exported.exists()
+        else:
+            assert export.code == 0, export.stdout + export.stderr
+            parity = export.json()["parity"]
+            assert (parity["rows"], parity["rows_from"]) == (len(x), "loans.test@1")
+            assert parity["passed"] and parity["labels_agree"] == len(x)
+            assert OnnxModel.from_onnx(exported).predict(x).tolist() == labels.tolist()
 
         # batch scoring, through the command line
         source, scored = tmp_path / "rows.csv", tmp_path / "scored.csv"

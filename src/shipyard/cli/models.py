@@ -268,3 +268,37 @@ def export(
             typer.echo(f"parity failed: nothing written to {doc['output']}", err=True)
     if not doc["written"]:
         raise typer.Exit(3)
+
+
+@app.command("code")
+def code(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF of a custom code model.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Show the source code of a custom code model, its digest and who approved it (runs
+    nothing): what an approver reads before `models approve-code`."""
+    doc = open_local_project(ctx).models.code(ref).to_dict()
+    if json_:
+        emit_json(doc)
+        return
+    approvals = ", ".join(a["approver"] for a in doc["approvals"]) or "nobody (it does not load)"
+    typer.echo(f"# {doc['model']}: class {doc['class_name']}, code {doc['digest']}")
+    typer.echo(f"# approved by: {approvals}")
+    typer.echo(doc["source"])
+
+
+@app.command("approve-code")
+def approve_code(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF of a custom code model.")],
+    comment: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Approve the code of a custom code model (approver; never its author): it loads and
+    serves from then on, as does any version with exactly that code."""
+    doc = open_local_project(ctx).models.approve_code(ref, comment=comment).to_dict()
+    if json_:
+        emit_json(doc)
+        return
+    typer.echo(f"approved code {doc['digest']} of {doc['model']} as {doc['approver']}")

@@ -71,6 +71,12 @@ def to_onnx(model: Any, signature: Signature) -> bytes:
 
     if isinstance(model, OnnxModel):
         return model.data
+    from shipyard.registry.flavors.code import CodeModel
+
+    if isinstance(model, CodeModel):
+        raise InvalidInputError(
+            "cannot convert a custom code model to ONNX: no converter reads its Python code"
+        )
     require("skl2onnx", "onnx-export")
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline

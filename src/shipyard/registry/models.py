@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets
     from shipyard.registry.batch import OnInvalid
+    from shipyard.registry.code_approvals import CodeApproval, CodeSource
     from shipyard.registry.export import Parity
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.row_checks import RowCheckRules, RowChecks
@@ -178,14 +179,11 @@ class Models:
             self._ctx.artifacts.put_file(staging, move=True, digest=digest)
         finally:
             staging.unlink(missing_ok=True)
+        details: dict[str, Any] = {"format": saved.format, "versions": saved.versions}
+        if saved.flavor == "code":
+            details["code_digest"] = model.code_digest
         return self._insert_version(
-            name,
-            digest,
-            saved.flavor,
-            signature,
-            run_id,
-            description,
-            {"format": saved.format, "versions": saved.versions},
+            name, digest, saved.flavor, signature, run_id, description, details
         )
 
     def register(
@@ -225,8 +223,8 @@ class Models:
         with self._ctx.artifacts.local_copy(
             row.digest, owner=f"artifact {artifact} of run {full}"
         ) as path:
+            flavor = _not_code(file_flavor(path), name)
             model = _load_checked(path, name, f"artifact {artifact} of run {full}")
-            flavor = file_flavor(path)
         return self._insert_version(
             name, row.digest, flavor, _signature(model, None), full, description, {"format": flavor}
         )
@@ -288,8 +286,8 @@ class Models:
                 raise InvalidInputError(
                     f"the input example is not a list of records with one type per column: {exc}"
                 ) from None
+        flavor = _not_code(file_flavor(Path(file)), name)
         model = _load_checked(Path(file), name, "the uploaded file")
-        flavor = file_flavor(Path(file))
         signature = _signature(model, input_example)
         blob, _ = self._ctx.artifacts.put_file(file)
         details: dict[str, Any] = {"format": "skops" if flavor == "sklearn" else flavor}
@@ -526,14 +524,116 @@ class Models:
     def _predictor(
         self, v: ModelVersion, trusted: builtins.list[str] | tuple[str, ...] = ()
     ) -> CheckedPredictor:
-        """The predictor of version ``v``, loaded from its verified file (no audit event)."""
-        from shipyard.registry.flavors import load_model
+        """The predictor of version ``v``, loaded from its verified file (no audit event). A
+        custom code model loads only when its code is approved."""
+        from shipyard.registry.code_approvals import confirmed_approvals
+        from shipyard.registry.flavors import file_code_digest, load_model
+        from shipyard.registry.flavors.code import CodeNotApprovedError
         from shipyard.registry.signatures import CheckedPredictor, Signature
 
         with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
-            model = load_model(path, trusted=trusted)
+            approved: tuple[str, ...] = ()
+            if v.flavor == "code":
+                digest = file_code_digest(path)
+                if digest is not None:
+                    with self._ctx.db.read() as conn:
+                        if confirmed_approvals(conn, digest):
+                            approved = (digest,)
+            try:
+                model = load_model(path, trusted=trusted, approved_code=approved)
+            except CodeNotApprovedError as exc:
+                digest = exc.details.get("code_digest")
+                raise CodeNotApprovedError(
+                    f"model '{v.ref}' is custom Python code ({digest}), which runs when it is "
+                    "loaded, and no approver has approved that code, so it is neither loaded "
+                    f"nor served; an approver reads it with `shipyard models code {v.ref}` and "
+                    f"approves it with `shipyard models approve-code {v.ref}`",
+                    details=exc.details,
+                ) from None
         signature = Signature.from_dict(v.signature) if v.signature else None
         return CheckedPredictor(model, signature, name=v.ref, saved_with=v.environment)
+
+    def code(self, ref: str) -> CodeSource:
+        """The source code of a custom code model version, its digest and the confirmed
+        approvals of that digest, for review (running nothing).
+
+        Raises:
+            InvalidInputError: the version is not a custom code model.
+        """
+        from shipyard.registry.code_approvals import CodeSource, confirmed_approvals
+        from shipyard.registry.flavors.bundle import read_bundle
+        from shipyard.registry.flavors.code import bundle_digest
+
+        v = self.get(ref)
+        if v.flavor != "code":
+            raise InvalidInputError(f"model '{v.ref}' is of flavor {v.flavor}, not custom code")
+        with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
+            bundle = read_bundle(path.read_bytes(), v.ref)
+            digest = bundle_digest(bundle, path)
+        with self._ctx.db.read() as conn:
+            found = confirmed_approvals(conn, digest)
+        return CodeSource(
+            v.ref,
+            digest,
+            str(bundle.manifest.get("class_name", "")),
+            bundle.parts["code"].decode(errors="replace"),
+            found,
+        )
+
+    def approve_code(self, ref: str, *, comment: str = "") -> CodeApproval:
+        """Approve the code of a custom code model version (approver role; never an author
+        of the version), so that it loads and serves, as does any version with the same code.
+
+        Raises:
+            InvalidInputError: the version is not a custom code model.
+            PermissionDeniedError: the actor is not an approver, or is an author of it.
+        """
+        from shipyard.errors import PermissionDeniedError
+        from shipyard.registry.code_approvals import ACTION, CodeApproval
+        from shipyard.stores.db.tables import code_approvals, runs
+
+        source = self.code(ref)
+        actor = self._ctx.actor
+        now = datetime.now(UTC)
+        with self._ctx.audited() as tx:
+            require_role(tx.conn, actor, "approver", "approve model code")
+            row = resolve_version(tx.conn, parse_ref(source.model))
+            authors = {row.created_by}
+            if row.run_id:
+                run = tx.conn.execute(
+                    select(runs.c.created_by).where(runs.c.id == row.run_id)
+                ).first()
+                if run is not None:
+                    authors.add(run.created_by)
+            if actor in authors:
+                raise PermissionDeniedError(
+                    f"user '{actor}' cannot approve the code of {source.model}: they registered "
+                    "it or ran the run that produced it, and an author never approves their own "
+                    "code (separation of duties); ask another approver",
+                    details={"actor": actor, "authors": sorted(authors)},
+                )
+            res = tx.conn.execute(
+                code_approvals.insert().values(
+                    digest=source.digest,
+                    model=source.model,
+                    approver=actor,
+                    comment=comment,
+                    time=now,
+                )
+            )
+            approval_id = int(res.inserted_primary_key[0])  # type: ignore[index]
+            event = tx.record(
+                ACTION,
+                "code",
+                source.digest,
+                {"id": approval_id, "model": source.model, "comment": comment},
+            )
+            tx.conn.execute(
+                update(code_approvals)
+                .where(code_approvals.c.id == approval_id)
+                .values(event_seq=event.seq)
+            )
+        return CodeApproval(source.digest, source.model, actor, comment, now, event.seq)
 
     def download(self, ref: str) -> ModelDownload:
         """A version's stored model file, verified before the first byte is handed out (so a
@@ -814,6 +914,17 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
         "or an estimator class of your own is not trusted); nothing was registered",
         details={"model": name, "untrusted_types": list(types)},
     )
+
+
+def _not_code(flavor: str, name: str) -> str:
+    """Refuse a custom code model given as a file: its signature needs its code run, which
+    only log_model (in the author's own process) does."""
+    if flavor == "code":
+        raise InvalidInputError(
+            f"cannot register model '{name}' from a file: it is custom Python code, which is "
+            "registered with log_model in the project (run.log_model(CodeModel(...), ...))"
+        )
+    return flavor
 
 
 def _signature(model: Any, input_example: Any) -> dict[str, Any] | None:

@@ -10,6 +10,9 @@ lightgbm    ``LGBMClassifier``/``LGBMRegressor``, alone or ending   LightGBM's t
             a scikit-learn Pipeline                                 (+ skops for the pipeline)
 onnx        any ONNX model (:class:`~shipyard.registry.flavors.     the ONNX file, run by
             onnx.OnnxModel`)                                        onnxruntime
+code        a class of your own (:class:`~shipyard.registry.        its source code and NumPy
+            flavors.code.CodeModel`), loaded once its code is       ``.npz`` weights
+            approved
 ==========  ======================================================  ==========================
 
 :func:`save_model` picks the flavor from the model; :func:`load_model` from the file. A
@@ -27,7 +30,7 @@ or loading such a model raises :class:`~shipyard.errors.MissingDependencyError` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,7 @@ __all__ = [
     "SKLEARN_SUPPORTED",
     "ModelFile",
     "UntrustedModelError",
+    "file_code_digest",
     "file_flavor",
     "flavor_of",
     "load_model",
@@ -58,14 +62,17 @@ __all__ = [
     "version_problem",
 ]
 
-FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx")
+FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "code")
 
 
 def flavor_of(model: Any) -> str:
     """The flavor :func:`save_model` writes ``model`` with (see the table above)."""
     from shipyard.registry.flavors.boosters import library_of
+    from shipyard.registry.flavors.code import CodeModel
     from shipyard.registry.flavors.onnx import is_onnx
 
+    if isinstance(model, CodeModel):
+        return "code"
     if is_onnx(model):
         return "onnx"
     return library_of(model) or "sklearn"
@@ -85,13 +92,18 @@ def save_model(model: Any, path: Path) -> ModelFile:
     return _module(flavor).save(model, Path(path))  # type: ignore[no-any-return]
 
 
-def load_model(path: Path, *, trusted: Sequence[str] = ()) -> Any:
+def load_model(
+    path: Path, *, trusted: Sequence[str] = (), approved_code: Collection[str] = ()
+) -> Any:
     """Load a model written by :func:`save_model`, whatever its flavor; the scikit-learn
     parts with skops' trusted-type check (``trusted`` names further types to trust, as
     listed by :class:`UntrustedModelError`; pass only types whose code you have reviewed).
+    A custom code model loads only when its code digest is in ``approved_code`` (the
+    registry passes the digests approvers approved).
 
     Raises:
         UntrustedModelError: a skops file or part names types that are not trusted.
+        CodeNotApprovedError: custom code whose digest is not approved (it was not run).
         InvalidInputError: the file is missing or is not a model file shipyard reads.
         MissingDependencyError: the flavor's extra is not installed.
     """
@@ -111,7 +123,23 @@ def load_model(path: Path, *, trusted: Sequence[str] = ()) -> Any:
             f"{path}: a model of flavor {bundle.flavor!r}, which this version of shipyard "
             f"does not load (it loads {', '.join(FLAVORS)})"
         )
+    if bundle.flavor == "code":
+        from shipyard.registry.flavors import code
+
+        return code.load(bundle, path, approved_code)
     return _module(bundle.flavor).load(bundle, path, list(trusted))
+
+
+def file_code_digest(path: Path) -> str | None:
+    """The code digest of a custom code model file (None for another flavor), read from the
+    archive without running anything."""
+    from shipyard.registry.flavors.code import bundle_digest
+
+    data = Path(path).read_bytes()
+    if not is_bundle(data):
+        return None
+    bundle = read_bundle(data, str(path))
+    return bundle_digest(bundle, Path(path)) if bundle.flavor == "code" else None
 
 
 def file_flavor(path: Path) -> str:
@@ -129,8 +157,10 @@ def file_flavor(path: Path) -> str:
 
 
 def _module(flavor: str) -> Any:
-    if flavor == "xgboost":
-        from shipyard.registry.flavors import xgboost as module
+    if flavor == "code":
+        from shipyard.registry.flavors import code as module
+    elif flavor == "xgboost":
+        from shipyard.registry.flavors import xgboost as module  # type: ignore[no-redef]
     elif flavor == "lightgbm":
         from shipyard.registry.flavors import lightgbm as module  # type: ignore[no-redef]
     else:
