@@ -118,13 +118,19 @@ def test_a_pipeline_part_with_code_of_its_own_is_untrusted(tmp_path: Path) -> No
         ),
         (
             lambda e: e.update(
-                {MANIFEST: json.dumps({**json.loads(e[MANIFEST]), "flavor": "code"})}
+                {MANIFEST: json.dumps({**json.loads(e[MANIFEST]), "flavor": "pickle"})}
             ),
-            "flavor 'code'",
+            "flavor 'pickle'",
         ),
         (lambda e: e.update({"model.ubj": b"not a model"}), "XGBoost cannot read its model"),
+        (
+            lambda e: e.update(
+                {MANIFEST: json.dumps({**json.loads(e[MANIFEST]), "flavor": "code"})}
+            ),
+            r"a code model archive with the parts \['model'\]",
+        ),
     ],
-    ids=["extra-entry", "other-estimator", "unknown-flavor", "damaged-booster"],
+    ids=["extra-entry", "other-estimator", "unknown-flavor", "damaged-booster", "other-parts"],
 )
 def test_a_tampered_archive_is_refused(
     xgb_file: Path, tmp_path: Path, change: Any, message: str

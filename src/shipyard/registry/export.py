@@ -81,8 +81,8 @@ def to_onnx(model: Any, signature: Signature) -> bytes:
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    _register_boosters()
-    model = _xgboost_without_names(model)
+    _register_converters()
+    model = _text_imputers_read_empty_text(_xgboost_without_names(model))
     per_column = (
         isinstance(model, Pipeline)
         and bool(model.steps)
@@ -92,10 +92,10 @@ def to_onnx(model: Any, signature: Signature) -> bytes:
     options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
     if not per_column:
         return _convert(model, _matrix_input(signature), options)
-    # First with numbers in doubles, scaled as scikit-learn scales them and rounded to floats
-    # just before the final estimator, as XGBoost and LightGBM round them: an integer (an age,
-    # a score) then reaches a tree's split exactly as in the original. A graph onnxruntime
-    # cannot run that way (its imputers take floats only) is converted with floats.
+    # First with numbers in doubles, imputed and scaled as scikit-learn does and rounded to
+    # floats just before the final estimator, as XGBoost and LightGBM round them: an integer
+    # (an age, a score) then reaches a tree's split exactly as in the original. A graph that
+    # cannot be built or run that way is converted with floats.
     try:
         exported = _convert(_cast_before_final(model), _column_inputs(signature, True), options)
         OnnxModel(exported, None if not hasattr(final, "classes_") else list(final.classes_))
@@ -112,9 +112,16 @@ def _convert(model: Any, inputs: list[tuple[str, Any]], options: Any) -> bytes:
             model, initial_types=inputs, target_opset=TARGET_OPSET, options=options
         )
     except Exception as exc:  # skl2onnx raises RuntimeError, NotImplementedError, …
+        first = (str(exc).splitlines() or [""])[0]
+        first = first if len(first) <= 300 else first[:300] + "…"
         raise InvalidInputError(
-            f"cannot convert the model to ONNX: {type(exc).__name__}: {exc}"
+            f"cannot convert the model to ONNX: {type(exc).__name__}: {first}"
         ) from exc
+    # Inputs no operator reads (columns the pipeline drops) are left out of the graph.
+    graph = proto.graph
+    used = {name for node in graph.node for name in node.input}
+    for unused in [i for i in graph.input if i.name not in used]:
+        graph.input.remove(unused)
     return bytes(proto.SerializeToString())
 
 
@@ -164,6 +171,67 @@ def check_parity(
     return Parity(n, rows_from, agree, float(diff.max()), float(rel.max()), TOLERANCE)
 
 
+def _text_imputers_read_empty_text(model: Any) -> Any:
+    """``model``, or a copy of it whose imputers of text columns take the empty string as the
+    missing value: skl2onnx converts those only, and the exported graph receives a missing
+    text as ``""`` (as :class:`~shipyard.registry.flavors.onnx.OnnxModel` sends it)."""
+    import copy
+
+    from sklearn.impute import SimpleImputer
+
+    def imputers(obj: Any) -> list[Any]:
+        found = []
+        for _, step, *_ in getattr(obj, "steps", []) + getattr(obj, "transformers_", []):
+            if isinstance(step, SimpleImputer):
+                found.append(step)
+            elif not isinstance(step, str):
+                found += imputers(step)
+        return found
+
+    def is_text(imputer: Any) -> bool:
+        stats = getattr(imputer, "statistics_", None)
+        return stats is not None and stats.dtype.kind in "OUS" and imputer.missing_values != ""
+
+    if not any(is_text(i) for i in imputers(model)):
+        return model
+    model = copy.deepcopy(model)
+    for imputer in imputers(model):
+        if is_text(imputer):
+            imputer.missing_values = ""
+    return model
+
+
+def _impute_doubles(scope: Any, operator: Any, container: Any) -> None:
+    """skl2onnx's converter for SimpleImputer, which takes floats only (onnxruntime's Imputer
+    operator), extended to doubles: ``Where(IsNaN(x), statistics, x)``, for an imputer of
+    numbers that keeps every column and adds no indicator."""
+    import numpy as np
+    from skl2onnx.algebra.onnx_ops import OnnxIsNaN, OnnxWhere
+
+    imputer = operator.raw_operator
+    x = operator.inputs[0]
+    stats = np.asarray(getattr(imputer, "statistics_", []))
+    if (
+        type(x.type).__name__ != "DoubleTensorType"
+        or stats.dtype.kind not in "iuf"
+        or np.isnan(stats).any()
+        or imputer.add_indicator
+        or not (isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values))
+    ):
+        _impute_doubles.floats(scope, operator, container)  # type: ignore[attr-defined]
+        return
+    opset = container.target_opset
+    values = stats.astype(np.float64).reshape(1, -1)
+    out = OnnxWhere(
+        OnnxIsNaN(x, op_version=opset),
+        values,
+        x,
+        op_version=opset,
+        output_names=operator.outputs[:1],
+    )
+    out.add_to(scope, container)
+
+
 def _xgboost_without_names(model: Any) -> Any:
     """``model`` with its XGBoost booster (if any) copied without feature names: the converter
     reads features as ``f0``, ``f1``…, in the order of the columns it is given."""
@@ -184,30 +252,28 @@ def _xgboost_without_names(model: Any) -> Any:
 
 
 def _column_inputs(signature: Signature, doubles: bool) -> list[tuple[str, Any]]:
-    """One input per column: numbers as doubles (``doubles``), else integers and floats."""
+    """One input per column: numbers as doubles (``doubles``), else as floats (integers too:
+    scikit-learn's imputers and scalers give floats, and skl2onnx's keep the input type)."""
     from skl2onnx.common.data_types import (
         BooleanTensorType,
         DoubleTensorType,
         FloatTensorType,
-        Int64TensorType,
         StringTensorType,
     )
 
     kinds = {
-        "int": DoubleTensorType if doubles else Int64TensorType,
+        "int": DoubleTensorType if doubles else FloatTensorType,
         "float": DoubleTensorType if doubles else FloatTensorType,
         "bool": BooleanTensorType,
         "string": StringTensorType,
         "category": StringTensorType,
     }
-    out = []
-    for name, spec in signature.inputs.columns.items():
-        if spec.type not in kinds:
-            raise InvalidInputError(
-                f"column {name} is a {spec.type}, which an ONNX graph cannot take as an input"
-            )
-        out.append((name, kinds[spec.type]([None, 1])))
-    return out
+    # A column of another type (a date the ColumnTransformer drops) is declared as text;
+    # unused, it leaves the graph (_convert), and used, the converter refuses the model.
+    return [
+        (name, kinds.get(spec.type, StringTensorType)([None, 1]))
+        for name, spec in signature.inputs.columns.items()
+    ]
 
 
 def _matrix_input(signature: Signature) -> list[tuple[str, Any]]:
@@ -222,11 +288,23 @@ def _matrix_input(signature: Signature) -> list[tuple[str, Any]]:
     return [("input", FloatTensorType([None, len(signature.columns)]))]
 
 
-def _register_boosters() -> None:
-    """Teach skl2onnx the XGBoost and LightGBM estimators, with onnxmltools' converters."""
+def _register_converters() -> None:
+    """Teach skl2onnx the XGBoost and LightGBM estimators, with onnxmltools' converters, and
+    to impute numbers in doubles (:func:`_impute_doubles`)."""
     import importlib.util
 
     from skl2onnx import update_registered_converter
+    from skl2onnx.common._registration import get_converter, get_shape_calculator
+    from sklearn.impute import SimpleImputer
+
+    if not getattr(_impute_doubles, "floats", None):
+        _impute_doubles.floats = get_converter("SklearnSimpleImputer")  # type: ignore[attr-defined]
+        update_registered_converter(
+            SimpleImputer,
+            "SklearnSimpleImputer",
+            get_shape_calculator("SklearnSimpleImputer"),
+            _impute_doubles,
+        )
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
         calculate_linear_regressor_output_shapes,

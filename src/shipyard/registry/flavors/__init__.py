@@ -63,6 +63,13 @@ __all__ = [
 ]
 
 FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "code")
+#: The parts an archive of each flavor holds.
+_PARTS: dict[str, list[set[str]]] = {
+    "xgboost": [{"model"}, {"model", "pipeline"}],
+    "lightgbm": [{"model"}, {"model", "pipeline"}],
+    "onnx": [{"model"}],
+    "code": [{"code", "weights"}],
+}
 
 
 def flavor_of(model: Any) -> str:
@@ -122,6 +129,12 @@ def load_model(
         raise InvalidInputError(
             f"{path}: a model of flavor {bundle.flavor!r}, which this version of shipyard "
             f"does not load (it loads {', '.join(FLAVORS)})"
+        )
+    parts = set(bundle.parts)
+    if parts not in _PARTS[bundle.flavor]:
+        raise InvalidInputError(
+            f"{path}: a {bundle.flavor} model archive with the parts {sorted(parts)}; it holds "
+            + " or ".join(str(sorted(p)) for p in _PARTS[bundle.flavor])
         )
     if bundle.flavor == "code":
         from shipyard.registry.flavors import code
