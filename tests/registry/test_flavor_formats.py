@@ -211,3 +211,39 @@ def test_a_column_transformer_before_lightgbm_is_kept_in_skops(tmp_path: Path) -
     with zipfile.ZipFile(tmp_path / "model.bin") as archive:
         assert sorted(archive.namelist()) == ["model.txt", "pipeline.skops", MANIFEST]
     np.testing.assert_allclose(load_model(tmp_path / "model.bin").predict(X), model.predict(X))
+
+
+def test_custom_code_runs_only_with_its_digest_approved(tmp_path: Path) -> None:
+    """The code flavor stores the class's module source and .npz weights; loading refuses
+    (running nothing) unless the caller passes the code's digest as approved, and a changed
+    line is another digest."""
+    from shipyard.registry.flavors import file_code_digest
+    from shipyard.registry.flavors.code import CodeModel, CodeNotApprovedError
+    from tests.registry.flavor_code_model import HandLogistic
+
+    weights = {
+        "numbers": np.asarray(["a", "b"]),
+        "text": np.asarray(["city"]),
+        "categories_city": np.asarray(["north", "south", "west"]),
+        "mean": np.zeros(2),
+        "scale": np.ones(2),
+        "coef": np.asarray([1.0, -1.0, 0.5, 0.0, -0.5]),
+        "intercept": np.asarray([0.1]),
+        "classes": np.asarray(["no", "yes"]),
+    }
+    model = CodeModel(HandLogistic, weights)
+    saved = save_model(model, tmp_path / "model.bin")
+    assert (saved.flavor, saved.format) == ("code", "python+npz")
+    digest = file_code_digest(tmp_path / "model.bin")
+    assert digest == model.code_digest
+    with pytest.raises(CodeNotApprovedError) as refused:
+        load_model(tmp_path / "model.bin")
+    assert refused.value.details["code_digest"] == digest
+    loaded = load_model(tmp_path / "model.bin", approved_code=[digest])
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    changed = CodeModel(HandLogistic, weights, source=model.source + "\n# reviewed\n")
+    save_model(changed, tmp_path / "changed.bin")
+    with pytest.raises(CodeNotApprovedError):
+        load_model(tmp_path / "changed.bin", approved_code=[digest])
+    with pytest.raises(InvalidInputError, match="arrays of numbers, booleans or text"):
+        CodeModel(HandLogistic, {**weights, "mean": np.asarray([object()])})
