@@ -541,8 +541,11 @@ class ActiveRun(RunLifecycle):
         input_example: Any = None,
         description: str = "",
     ) -> ModelVersion:
-        """Save a scikit-learn model with skops and register it as a new version of ``name``,
-        with its signature inferred from ``input_example`` and lineage to this run."""
+        """Save a model in its flavor's format and register it as a new version of ``name``,
+        with its signature inferred from ``input_example`` and lineage to this run: a
+        scikit-learn estimator or pipeline (skops), an XGBoost or LightGBM model alone or
+        ending a pipeline, or an ONNX model (a ``.onnx`` path, an ``onnx.ModelProto`` or an
+        :class:`~shipyard.registry.flavors.onnx.OnnxModel`): ``docs/models.md``."""
         self.flush()
         return self._models.register_model(
             name, model, run_id=self.id, input_example=input_example, description=description

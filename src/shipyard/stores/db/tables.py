@@ -38,6 +38,7 @@ __all__ = [
     "audit_head",
     "blob_refs",
     "card_sections",
+    "code_approvals",
     "comment_revisions",
     "comments",
     "contract_versions",
@@ -491,6 +492,22 @@ policies = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
     UniqueConstraint("name", "version", name="uq_policies_name_version"),
+)
+
+# An approver's approval of a custom model's code (by the digest of its source): the code
+# runs when such a model loads, so it loads only once approved. Like a decision on a version,
+# it counts only when its audit event confirms it.
+code_approvals = Table(
+    "code_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(80), nullable=False),
+    Column("model", String(300), nullable=False),  # name@version it was approved through
+    Column("approver", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("event_seq", BigInteger, nullable=True),
+    Index("ix_code_approvals_digest", "digest"),
 )
 
 approvals = Table(
