@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
     from shipyard.context import ServiceContext
     from shipyard.data.contract_registry import Contracts
+    from shipyard.data.deletion import DeletionResult
     from shipyard.data.splits import SplitSpec
     from shipyard.data.validation import ValidationReport
 
@@ -221,6 +222,7 @@ class Datasets:
                 select_versions()
                 .where(datasets.c.name == name)
                 .where(dataset_versions.c.source_digest == source_digest)
+                .where(dataset_versions.c.deleted_at.is_(None))
                 .order_by(dataset_versions.c.version)
                 .limit(1)
             ).first()
@@ -301,6 +303,52 @@ class Datasets:
             )
         return self.split(child.source["parent"], SplitSpec.from_dict(recorded), progress=progress)
 
+    # -- deletion -----------------------------------------------------------------------------
+
+    def delete(
+        self, target: str, *, reason: str = "", force: bool = False, purge: bool = False
+    ) -> DeletionResult:
+        """Soft-delete ``NAME@V`` (or every version of ``NAME``): hidden from listings and
+        ``latest``, restorable. ``purge`` (admin) also removes the content from the artifact
+        store where no other version shares it. A version in a registered model's lineage
+        needs ``force`` (admin); the lineage then shows its tombstone.
+
+        >>> project.datasets.delete("credit@2", reason="wrong export")  # doctest: +SKIP
+
+        Raises:
+            ConflictError: in a model's lineage without ``force``, or already deleted.
+            PermissionDeniedError: the actor's role is too low.
+        """
+        from shipyard.data.deletion import delete_versions
+
+        return delete_versions(self._ctx, target, reason=reason, force=force, purge=purge)
+
+    def restore(self, target: str) -> DeletionResult:
+        """Undo :meth:`delete` for ``NAME@V`` (or every deleted version of ``NAME``) when the
+        content was not purged.
+
+        Raises:
+            ConflictError: nothing deleted, or the content was purged.
+        """
+        from shipyard.data.deletion import restore_versions
+
+        return restore_versions(self._ctx, target)
+
+    def erase(
+        self, name: str, where: str, *, reason: str = "", force: bool = False
+    ) -> DeletionResult:
+        """Erase the rows a SQL filter matches (``customer_id = 42``) from every version of
+        ``name`` (admin): a new version without them, the old versions purged to tombstones.
+        See :mod:`shipyard.data.deletion`.
+
+        Raises:
+            InvalidInputError: the filter does not parse or names an unknown column.
+            NotFoundError: no row matches.
+        """
+        from shipyard.data.deletion import erase_rows
+
+        return erase_rows(self._ctx, self, name, where, reason=reason, force=force)
+
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, ref: str) -> DatasetVersion:
@@ -351,6 +399,7 @@ class Datasets:
                 func.max(dataset_versions.c.version).label("latest"),
                 func.count().label("n"),
             )
+            .where(dataset_versions.c.deleted_at.is_(None))
             .group_by(dataset_versions.c.dataset_id)
             .subquery()
         )
@@ -393,17 +442,20 @@ class Datasets:
             for r in rows
         ]
 
-    def versions(self, name: str) -> builtins.list[DatasetVersion]:
-        """Every version of ``name``, oldest first.
+    def versions(self, name: str, *, deleted: bool = False) -> builtins.list[DatasetVersion]:
+        """Every version of ``name``, oldest first: those not deleted, or with ``deleted``
+        the deleted ones (tombstones).
 
         Raises:
             NotFoundError: no such dataset.
         """
+        gone = dataset_versions.c.deleted_at
         with self._ctx.db.read() as conn:
             dataset_id(conn, name)
             rows = conn.execute(
                 select_versions()
                 .where(datasets.c.name == name)
+                .where(gone.is_not(None) if deleted else gone.is_(None))
                 .order_by(dataset_versions.c.version)
             ).all()
             return [to_version(conn, r, self) for r in rows]
