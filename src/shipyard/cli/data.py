@@ -22,8 +22,11 @@ from shipyard.cli._common import (
 
 if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetVersion, OnInvalid
+    from shipyard.data.deletion import DeletionResult
 
-app = typer.Typer(help="Versioned datasets: add, list, show, get, diff, tag, lineage.")
+app = typer.Typer(
+    help="Versioned datasets: add, list, show, get, diff, tag, lineage, delete, restore, erase."
+)
 
 
 def _fmt_int(n: int | None) -> str:
@@ -261,9 +264,15 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def versions(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Dataset name.")],
+    deleted: Annotated[
+        bool, typer.Option("--deleted", help="List the deleted versions (tombstones) instead.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """List every version of a dataset."""
+    if deleted:
+        _tombstones(ctx, name, json_)
+        return
     items = open_project(ctx).datasets.versions(name)
     if json_:
         emit_json([_summary_dict(v) for v in items])
@@ -281,6 +290,28 @@ def versions(
                 ", ".join(f"{k}={x}" for k, x in v.tags.items()),
                 v.created_by,
                 when(v.created_at),
+            ]
+            for v in items
+        ],
+    )
+
+
+def _tombstones(ctx: typer.Context, name: str, json_: bool) -> None:
+    items = open_local_project(ctx).datasets.versions(name, deleted=True)
+    if json_:
+        emit_json([_summary_dict(v) for v in items])
+        return
+    table(
+        f"{name} (deleted)",
+        ["version", "digest", "deleted by", "when", "reason", "content"],
+        [
+            [
+                v.version,
+                v.digest,
+                (v.deleted or {}).get("by", ""),
+                when((v.deleted or {}).get("at")),
+                (v.deleted or {}).get("reason", ""),
+                "purged" if (v.deleted or {}).get("purged_at") else "kept (restorable)",
             ]
             for v in items
         ],
@@ -459,3 +490,69 @@ def lineage(
     out.print("downstream:" if g["downstream"] else "downstream: none")
     for e in g["downstream"]:
         out.print(f"  {e['parent']}  -{e['relation']}->  {e['child']}")
+
+
+def _deletion_summary(r: DeletionResult) -> str:
+    lines = []
+    if r.created:
+        lines.append(f"erased {r.rows_removed:,} rows: new version {r.created}")
+    if r.versions:
+        verb = {"restore": "restored", "erase": "deleted"}.get(r.action, "deleted")
+        lines.append(f"{verb} {', '.join(r.versions)}" + (f" ({r.reason})" if r.reason else ""))
+    if r.purged:
+        lines.append(
+            f"purged {', '.join(r.purged)}: {r.blobs_removed} blobs removed "
+            f"({r.bytes_removed:,} bytes); the versions remain as tombstones"
+        )
+    if r.models:
+        lines.append(f"the lineage of {', '.join(r.models)} keeps a tombstone")
+    return "\n".join(lines)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N, or NAME for every version.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Delete even if a registered model's lineage uses it (admin)."),
+    ] = False,
+    purge: Annotated[
+        bool,
+        typer.Option("--purge", help="Also remove the content from the artifact store (admin)."),
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete a version or a whole dataset: hidden from listings and latest, restorable."""
+    r = open_local_project(ctx).datasets.delete(ref, reason=reason, force=force, purge=purge)
+    emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))
+
+
+@app.command("restore")
+def restore(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N, or NAME for every deleted version.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Bring back deleted versions whose content was not purged."""
+    r = open_local_project(ctx).datasets.restore(ref)
+    emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))
+
+
+@app.command("erase")
+def erase(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    where: Annotated[
+        str, typer.Option("--where", help="SQL condition on the rows, e.g. \"customer_id = 42\".")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why, e.g. a ticket number.")] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Erase even from data a model's lineage uses.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Erase matching rows from every version (admin): new version, old ones purged."""
+    r = open_local_project(ctx).datasets.erase(name, where, reason=reason, force=force)
+    emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))

@@ -50,6 +50,7 @@ __all__ = [
     "resolve",
     "stage_table",
     "tombstone_of",
+    "tombstones",
     "stage_tree",
     "store_reference",
 ]
@@ -171,6 +172,28 @@ def tombstone_of(row: Any) -> dict[str, Any] | None:
         "reason": row.deleted_reason or "",
         "purged_at": row.purged_at,
     }
+
+
+def tombstones(conn: Connection, refs: list[str]) -> dict[str, dict[str, Any]]:
+    """The deleted versions among the dataset references ``refs`` (``name@N``), each with
+    its digest and who deleted it, when and why: what a lineage shows in their place."""
+    out: dict[str, dict[str, Any]] = {}
+    wanted: dict[str, set[int]] = {}
+    for ref in refs:
+        name, _, version = ref.rpartition("@")
+        if name and version.isdigit():
+            wanted.setdefault(name, set()).add(int(version))
+    if not wanted:
+        return out
+    rows = conn.execute(
+        select_versions()
+        .where(datasets.c.name.in_(list(wanted)))
+        .where(dataset_versions.c.deleted_at.is_not(None))
+    )
+    for r in rows:
+        if int(r.version) in wanted[r.name]:
+            out[f"{r.name}@{r.version}"] = {"digest": r.digest, **(tombstone_of(r) or {})}
+    return out
 
 
 def find_digest(conn: Connection, name: str, digest: str) -> Any:
