@@ -516,7 +516,9 @@ def delete(
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
     force: Annotated[
         bool,
-        typer.Option("--force", help="Delete even if a registered model's lineage uses it (admin)."),
+        typer.Option(
+            "--force", help="Delete even if a registered model's lineage uses it (admin)."
+        ),
     ] = False,
     purge: Annotated[
         bool,
@@ -545,7 +547,7 @@ def erase(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     where: Annotated[
-        str, typer.Option("--where", help="SQL condition on the rows, e.g. \"customer_id = 42\".")
+        str, typer.Option("--where", help='SQL condition on the rows, e.g. "customer_id = 42".')
     ],
     reason: Annotated[str, typer.Option("--reason", help="Why, e.g. a ticket number.")] = "",
     force: Annotated[

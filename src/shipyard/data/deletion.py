@@ -92,7 +92,7 @@ def delete_versions(
             state = "deleted and purged" if purge else "deleted"
             raise ConflictError(
                 f"dataset '{target}' is already {state}"
-                + ("" if purge else f"; `--purge` (admin) removes its content")
+                + ("" if purge else "; `--purge` (admin) removes its content")
             )
         affected = [_ref(r) for r in {id(r): r for r in to_delete + to_purge}.values()]
         models = _check_models(tx.conn, ctx.actor, affected, force)
@@ -214,7 +214,8 @@ def erase_rows(
         new = service.add(
             name,
             latest_kept,
-            message=f"erasure of {holding[_ref(rows[-1])]} rows" + (f": {reason}" if reason else ""),
+            message=f"erasure of {holding[_ref(rows[-1])]} rows"
+            + (f": {reason}" if reason else ""),
             parents=[_ref(rows[-1])],
             on_invalid="allow",
         )

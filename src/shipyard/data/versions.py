@@ -49,10 +49,10 @@ __all__ = [
     "reference_of",
     "resolve",
     "stage_table",
-    "tombstone_of",
-    "tombstones",
     "stage_tree",
     "store_reference",
+    "tombstone_of",
+    "tombstones",
 ]
 
 KIND = "dataset"

@@ -47,6 +47,7 @@ __all__ = ["check_state"]
 _ACTIONS = (
     "user.add",
     "user.role",
+    "user.remove",
     "model.create",
     "model.register",
     "model.approve",
@@ -101,6 +102,8 @@ def _replay(conn: Connection) -> _State:
             state.users[entity] = payload.get("role", "viewer")
         elif action == "user.role":
             state.users[entity] = str(payload.get("to"))
+        elif action == "user.remove":
+            state.users.pop(entity, None)
         elif action == "model.create":
             state.models.add(entity)
         elif action == "model.register":
