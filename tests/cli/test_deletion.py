@@ -197,3 +197,64 @@ def test_contracts_experiments_and_users_delete_and_restore(cli: Cli, cli_projec
     assert cli("audit", "verify").code == 0
     assert cli("users", "restore", "bob", "--json").json()["role"] == "approver"
     assert cli("audit", "verify").code == 0
+
+
+PII_CONTRACT = """
+columns:
+  customer_id: {type: int, pii: true}
+  email: {type: string, pii: true}
+  income: {type: float}
+  default: {type: int}
+"""
+
+
+def test_personal_data_is_hashed_dropped_listed_and_logged(
+    cli: Cli, cli_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Columns marked `pii: true`: the prediction log stores their keyed hash, the model card
+    lists them, a read names them in the access log, and `data get --drop-pii` leaves them
+    out."""
+    from sklearn.linear_model import LogisticRegression
+
+    from shipyard.serving.logwriter import Columns, _redactor
+
+    (cli_project / "c.yaml").write_text(PII_CONTRACT, encoding="utf-8")
+    frame = _frame().with_columns(email=pl.format("c{}@example.org", "customer_id"))
+    frame.select("customer_id", "email", "income", "default").write_csv(cli_project / "a.csv")
+    cli("contract", "add", "customers", "c.yaml")
+    cli("contract", "bind", "customers", "customers")
+    assert cli("data", "add", "customers", "a.csv").code == 0
+
+    project = shipyard.open_project(cli_project)
+    x = frame.select("customer_id", "income").to_pandas()
+    model = LogisticRegression().fit(x, frame["default"].to_numpy())
+    with project.start_run(experiment="risk") as run:
+        run.log_input("customers@1", context="train")
+        run.log_model(model, "risk", input_example=x.head())
+
+    assert project.cards.pii_inputs("risk@1") == ["customer_id"]
+    assert "Personal-data inputs (`pii: true` in its contracts): `customer_id`" in (
+        project.cards.render("risk@1")
+    )
+
+    entry = [["r1"], 0, "risk@1", False, {"records": [{"customer_id": 7, "income": 5.0}]}]
+    entry += ["/predict", [1], 1.0]
+    batch = next(Columns.batches([entry], 10, lambda n, why: None, None, _redactor(project)))
+    logged = batch[4][0]
+    assert '"customer_id":"hmac-sha256:' in logged and '"income":5.0' in logged
+    assert (cli_project / ".shipyard" / "pii.key").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("SHIPYARD_PII_KEY", "00" * 32)
+    again = next(Columns.batches([entry], 10, lambda n, why: None, None, _redactor(project)))
+    assert again[4][0] != logged  # the key decides the hash
+
+    project.datasets.get("customers@1").to_polars()
+    read = project.audit.list(action="dataset.read")[-1]
+    assert read.payload["pii_columns"] == ["customer_id", "email"]
+
+    res = cli("data", "get", "customers", "-o", "out.csv", "--drop-pii")
+    assert res.code == 0 and "left out customer_id, email" in res.stdout
+    assert pl.read_csv(cli_project / "out.csv").columns == ["income", "default"]
+    read = project.audit.list(action="dataset.read")[-1]
+    assert read.payload["dropped_pii"] == ["customer_id", "email"]
+    assert "pii_columns" not in read.payload
+    project.close()

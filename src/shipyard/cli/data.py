@@ -388,9 +388,16 @@ def get(
         Path,
         typer.Option("--output", "-o", help="File (.csv, .parquet, .jsonl) or folder (file tree)."),
     ],
+    drop_pii: Annotated[
+        bool,
+        typer.Option("--drop-pii", help="Leave out the columns its contract marks pii: true."),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Write a version to a file (format by extension) or restore a file tree to a folder."""
+    if drop_pii:
+        _get_without_pii(ctx, ref, output, json_)
+        return
     project = open_project(ctx)
     with progress(json_) as bar:
         dest = project.datasets.export(ref, output, progress=bar)
@@ -399,6 +406,19 @@ def get(
         emit_json({"ref": v.ref, "digest": v.digest, "output": str(dest)})
     else:
         typer.echo(f"wrote {v.ref} to {dest}")
+
+
+def _get_without_pii(ctx: typer.Context, ref: str, output: Path, json_: bool) -> None:
+    datasets = open_local_project(ctx).datasets
+    dropped = datasets.pii_columns(ref)
+    with progress(json_) as bar:
+        dest = datasets.export(ref, output, progress=bar, drop_pii=True)
+    v = datasets.get(ref)
+    if json_:
+        emit_json({"ref": v.ref, "digest": v.digest, "output": str(dest), "dropped": dropped})
+    else:
+        left_out = f"left out {', '.join(dropped)}" if dropped else "no column is marked pii"
+        typer.echo(f"wrote {v.ref} to {dest} ({left_out})")
 
 
 @app.command("diff")

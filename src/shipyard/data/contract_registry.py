@@ -152,14 +152,19 @@ class Contracts:
         v = self.get(f"{name}@{version}")
         return ContractVersion(**{**v.__dict__, "created": True})
 
-    def get(self, ref: str) -> ContractVersion:
-        """The contract version a reference points at (bare name: latest).
+    def get(self, ref: str, *, include_deleted: bool = False) -> ContractVersion:
+        """The contract version a reference points at (bare name: latest not deleted);
+        ``include_deleted`` also returns a deleted version (data validated with it stays
+        governed by it).
 
         Raises:
             NotFoundError: no such contract or version.
+            DeletedError: the version was deleted (unless ``include_deleted``).
         """
         with self._ctx.db.read() as conn:
-            return _to_version(conn, _resolve(conn, parse_ref(ref)))
+            return _to_version(
+                conn, _resolve(conn, parse_ref(ref), include_deleted=include_deleted)
+            )
 
     def versions(self, name: str) -> builtins.list[ContractVersion]:
         """Every version of a contract, oldest first."""

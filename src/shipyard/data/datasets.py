@@ -360,6 +360,24 @@ class Datasets:
         with self._ctx.db.read() as conn:
             return to_version(conn, resolve(conn, parse_ref(ref)), self)
 
+    def _get_any(self, ref: str) -> DatasetVersion:
+        with self._ctx.db.read() as conn:
+            return to_version(conn, resolve(conn, parse_ref(ref), include_deleted=True), self)
+
+    def pii_columns(self, ref: str) -> builtins.list[str]:
+        """The columns of a table version that the contracts governing it (see
+        :meth:`governing_contracts`) mark ``pii: true``, in the version's column order.
+
+        >>> project.datasets.pii_columns("customers@3")  # doctest: +SKIP
+        ['email', 'customer_id']
+        """
+        v = self.get(ref)
+        marked: set[str] = set()
+        for g in self.governing_contracts(v.ref):
+            contract = self._contracts.get(g.contract, include_deleted=True).contract
+            marked.update(contract.pii_columns)
+        return [c for c in v.columns if c in marked]
+
     def governing_contracts(self, ref: str) -> builtins.list[GoverningContract]:
         """The contracts that govern a table version: its own (the contract it was validated
         with, else the one bound to its dataset) or, without one, those of its nearest
@@ -375,7 +393,7 @@ class Datasets:
         frontier = [(ref, 0)]
         while frontier:
             at, depth = frontier.pop(0)
-            v = self.get(at)
+            v = self._get_any(at)  # a deleted parent still tells which contract applied
             if v.ref in seen:
                 continue
             seen.add(v.ref)
@@ -476,10 +494,18 @@ class Datasets:
             down = walk(conn, KIND, v.ref, upstream=False)
         return {"ref": v.ref, "digest": v.digest, "upstream": up, "downstream": down}
 
-    def export(self, ref: str, dest: str | Path, *, progress: Progress = NO_PROGRESS) -> Path:
+    def export(
+        self,
+        ref: str,
+        dest: str | Path,
+        *,
+        progress: Progress = NO_PROGRESS,
+        drop_pii: bool = False,
+    ) -> Path:
         """Write a version to ``dest``: CSV, Parquet or JSON Lines by extension for tables (an
         existing file is replaced atomically), a new or empty folder for file trees (restored
-        byte-identical). Logged as an access event.
+        byte-identical). Logged as an access event, naming the personal-data columns read;
+        ``drop_pii`` leaves those columns out (see :meth:`pii_columns`).
 
         Raises:
             InvalidInputError: unsupported extension, or a non-empty destination folder.
@@ -500,17 +526,21 @@ class Datasets:
                 raise InvalidInputError(f"{dest} is a folder; give a file name")
             dest.parent.mkdir(parents=True, exist_ok=True)
             progress.stage(f"writing {dest.name}", total=v.size_bytes)
-            if fmt == "parquet":
+            dropped = self.pii_columns(v.ref) if drop_pii else []
+            if fmt == "parquet" and not dropped:
                 self._ctx.artifacts.copy_to(v.digest, dest, owner=owner, progress=progress.advance)
             else:
                 tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
                 try:
                     with self._ctx.artifacts.local_copy(v.digest, owner=owner) as src:
-                        convert_table(src, fmt, tmp)
+                        convert_table(src, fmt, tmp, drop=dropped)
                     os.replace(tmp, dest)
                 finally:
                     tmp.unlink(missing_ok=True)
-        self._log_read(v, {"via": "export", "dest": str(dest)})
+        payload: dict[str, Any] = {"via": "export", "dest": str(dest)}
+        if drop_pii:
+            payload["dropped_pii"] = dropped
+        self._log_read(v, payload)
         return dest
 
     def download(self, ref: str, format: str = "parquet") -> DatasetDownload:
@@ -606,6 +636,13 @@ class Datasets:
         return df
 
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
+        """The access-log event of a read; one of a table with personal data names the
+        personal-data columns read (``pii_columns``)."""
+        if v.kind == "table":
+            dropped = set(payload.get("dropped_pii", []))
+            pii = [c for c in self.pii_columns(v.ref) if c not in dropped]
+            if pii:
+                payload = {**payload, "pii_columns": pii}
         log_read(self._ctx, v, payload)
 
 

@@ -17,12 +17,16 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.config import STATE_DIR, Settings
 
-__all__ = ["KEY_ENV", "KEY_FILE", "pii_hash", "pii_key"]
+if TYPE_CHECKING:
+    from shipyard.data.contracts import Contract
+
+__all__ = ["KEY_ENV", "KEY_FILE", "pii_columns", "pii_hash", "pii_key", "pii_redactor"]
 
 KEY_ENV = "SHIPYARD_PII_KEY"
 KEY_FILE = "pii.key"
@@ -67,3 +71,33 @@ def pii_hash(key: bytes, value: Any) -> str | None:
         return None
     text = value if isinstance(value, str) else str(value)
     return PREFIX + hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def pii_columns(contracts: Iterable[Contract]) -> list[str]:
+    """The columns any of ``contracts`` marks ``pii: true``, each once, in contract order."""
+    out: dict[str, None] = {}
+    for contract in contracts:
+        out.update(dict.fromkeys(contract.pii_columns))
+    return list(out)
+
+
+def pii_redactor(
+    settings: Settings, columns_of: Callable[[str], list[str]]
+) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """A function ``(model_ref, row) -> row`` with the personal-data values of ``row``
+    replaced by their keyed hash; ``columns_of(model_ref)`` names them (asked once per
+    model). The key is read only when a row holds personal data."""
+    cache: dict[str, frozenset[str]] = {}
+    keys: list[bytes] = []
+
+    def redact(model: str, row: dict[str, Any]) -> dict[str, Any]:
+        cols = cache.get(model)
+        if cols is None:
+            cols = cache[model] = frozenset(columns_of(model))
+        if not cols or cols.isdisjoint(row):
+            return row
+        if not keys:
+            keys.append(pii_key(settings))
+        return {k: pii_hash(keys[0], v) if k in cols else v for k, v in row.items()}
+
+    return redact

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING, BinaryIO
@@ -72,16 +72,19 @@ class DatasetDownload(ReadModel):
         self._handle.close()
 
 
-def convert_table(parquet: Path, fmt: str, out: Path) -> None:
-    """Write the stored Parquet table ``parquet`` to ``out`` as CSV or JSON Lines, streaming
-    (one converter for ``data get`` and downloads, so both give the same bytes)."""
+def convert_table(parquet: Path, fmt: str, out: Path, *, drop: Sequence[str] = ()) -> None:
+    """Write the stored Parquet table ``parquet`` to ``out`` as CSV or JSON Lines (or, to
+    leave out the columns ``drop``, Parquet), streaming (one converter for ``data get`` and
+    downloads, so both give the same bytes)."""
     import polars as pl
 
-    lf = pl.scan_parquet(parquet)
+    lf = pl.scan_parquet(parquet).drop(list(drop))
     if fmt == "csv":
         lf.sink_csv(out)
     elif fmt == "jsonl":
         lf.sink_ndjson(out)
+    elif fmt == "parquet" and drop:
+        lf.sink_parquet(out, compression=ingest.PARQUET_COMPRESSION)
     else:
         raise InvalidInputError(f"cannot convert a table to {fmt!r}")
 
