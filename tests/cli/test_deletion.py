@@ -3,14 +3,17 @@ erasure of rows, and `shipyard gc`, as a user sees them on the command line and 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
+from sqlalchemy import update
 
 import shipyard
 from shipyard.errors import ConflictError, DeletedError, PermissionDeniedError
 from shipyard.project import Project
+from shipyard.stores.db.tables import dataset_versions
 from tests.cli.conftest import Cli
 
 
@@ -53,6 +56,18 @@ def test_delete_hides_a_version_and_restore_brings_it_back(cli: Cli, cli_project
     assert res.code == 0 and res.json()["versions"] == ["credit@2"]
     assert cli("data", "show", "credit", "--json").json()["version"] == 2
     assert cli("audit", "verify").code == 0
+
+    # A version un-deleted or deleted with SQL, outside shipyard, is caught by verification.
+    project = shipyard.open_project(cli_project)
+    with project.db.write() as conn:
+        conn.execute(
+            update(dataset_versions)
+            .where(dataset_versions.c.version == 1)
+            .values(deleted_at=datetime.now(UTC), deleted_by="mallory")
+        )
+    project.close()
+    tampered = cli("audit", "verify")
+    assert tampered.code == 3 and "dataset_versions" in tampered.stdout + tampered.stderr
 
 
 @pytest.fixture

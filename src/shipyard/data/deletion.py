@@ -229,6 +229,12 @@ def erase_rows(
         for r in targets:
             if r.deleted_at is None:
                 _mark_deleted(tx.conn, r, ctx.actor, now, why)
+                tx.record(
+                    "dataset.delete",
+                    KIND,
+                    _ref(r),
+                    {"digest": r.digest, "reason": why, "models": models.get(_ref(r), [])},
+                )
         released = _purge(tx, [r for r in targets if r.purged_at is None], now)
         tx.record(
             "dataset.erase",
