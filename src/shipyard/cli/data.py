@@ -512,17 +512,23 @@ def lineage(
         out.print(f"  {e['parent']}  -{e['relation']}->  {e['child']}")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def _deletion_summary(r: DeletionResult) -> str:
     lines = []
-    if r.created:
-        lines.append(f"erased {r.rows_removed:,} rows: new version {r.created}")
+    if r.action == "erase":
+        made = f": new version {r.created}" if r.created else " (the latest version had none)"
+        lines.append(f"erased {_plural(r.rows_removed, 'row')}{made}")
     if r.versions:
-        verb = {"restore": "restored", "erase": "deleted"}.get(r.action, "deleted")
+        verb = "restored" if r.action == "restore" else "deleted"
         lines.append(f"{verb} {', '.join(r.versions)}" + (f" ({r.reason})" if r.reason else ""))
     if r.purged:
+        stays = "it remains as a tombstone" if len(r.purged) == 1 else "they remain as tombstones"
         lines.append(
-            f"purged {', '.join(r.purged)}: {r.blobs_removed} blobs removed "
-            f"({r.bytes_removed:,} bytes); the versions remain as tombstones"
+            f"purged {', '.join(r.purged)}: {_plural(r.blobs_removed, 'blob')} removed "
+            f"({_plural(r.bytes_removed, 'byte')}); {stays}"
         )
     if r.models:
         lines.append(f"the lineage of {', '.join(r.models)} keeps a tombstone")

@@ -31,7 +31,13 @@ from shipyard.data.derived import (
     validate_version,
 )
 from shipyard.data.profiles import diff_profiles
-from shipyard.data.transfer import DatasetDownload, convert_table, open_download, staged_upload
+from shipyard.data.transfer import (
+    DatasetDownload,
+    convert_table,
+    open_download,
+    staged_upload,
+    write_frame,
+)
 from shipyard.data.versions import (
     KIND,
     DatasetSummary,
@@ -171,7 +177,7 @@ class Datasets:
             else:
                 parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
                 cleanup.append(parquet)
-                _write_frame(data, parquet)
+                write_frame(data, parquet)
                 source = {"format": "dataframe"}
             pending = stage_table(parquet, name, source, progress, move=move)
             finish_pending(pending, message, tag_map, parent_refs)
@@ -653,34 +659,3 @@ def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
             raise InvalidInputError(f"invalid tag key {k!r}: use 1 to 128 characters")
         out[k.strip()] = str(v)
     return out
-
-
-def _write_frame(data: Any, out: Path) -> None:
-    import polars as pl
-
-    if isinstance(data, pl.DataFrame):
-        frame = data
-    elif isinstance(data, pl.LazyFrame):
-        frame = data.collect()
-    else:
-        import pandas as pd
-
-        if not isinstance(data, pd.DataFrame):
-            raise InvalidInputError(
-                f"cannot add {type(data).__name__}: give a file path, a folder, or a pandas or "
-                "polars DataFrame"
-            )
-        cols = [str(c) for c in data.columns]
-        if len(set(cols)) != len(cols):
-            raise InvalidInputError("the DataFrame has duplicate column names")
-        import pyarrow as pa
-
-        try:
-            frame = pl.from_pandas(data)
-        except (pa.ArrowException, pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-            raise InvalidInputError(
-                f"the DataFrame cannot be stored as a table: {exc}; give every column one type"
-            ) from None
-    if frame.width == 0:
-        raise InvalidInputError("the DataFrame has no columns")
-    frame.write_parquet(out, compression=ingest.PARQUET_COMPRESSION)
