@@ -358,10 +358,12 @@ class Datasets:
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, ref: str) -> DatasetVersion:
-        """The version a reference points at (metadata only; no access event).
+        """The version a reference points at (metadata only; no access event); ``NAME`` and
+        ``NAME@latest`` mean the latest version that is not deleted.
 
         Raises:
             InvalidReferenceError, NotFoundError.
+            DeletedError: the version was deleted (the message says by whom, when and why).
         """
         with self._ctx.db.read() as conn:
             return to_version(conn, resolve(conn, parse_ref(ref)), self)
