@@ -127,6 +127,7 @@ def test_purge_keeps_content_another_version_shares(project: Project) -> None:
     project.datasets.add("b", _frame())
     done = project.datasets.delete("a", purge=True)
     assert done.purged == ["a@1"] and done.blobs_removed == 0
+    assert [d.name for d in project.datasets.list()] == ["b"]
     assert project.datasets.get("b").to_polars().height == 40
     assert project.gc(grace_seconds=0, dry_run=True).blobs == []
     again = project.datasets.add("a", _frame())
