@@ -155,6 +155,8 @@ def test_erase_removes_matching_rows_from_every_version(cli: Cli, cli_project: P
     assert cli("data", "get", "customers", "-o", "x.csv").code == 0
     kept = pl.read_csv(cli_project / "x.csv")
     assert kept.height == 59 and 7 not in kept["customer_id"].to_list()
+    lineage = cli("data", "lineage", "customers@3").stdout
+    assert "dataset:customers@2 (deleted and purged by alice on" in lineage
     tombs = cli("data", "versions", "customers", "--deleted", "--json").json()
     assert [t["version"] for t in tombs] == [1, 2]
     assert all(t["deleted"]["purged_at"] and t["digest"] for t in tombs)

@@ -503,13 +503,22 @@ def lineage(
         emit_json(g)
         return
     out = console()
+    gone = g.get("tombstones", {})
+
+    def node(n: str) -> str:
+        t = gone.get(n.removeprefix("dataset:")) if n.startswith("dataset:") else None
+        if not t:
+            return n
+        state = "deleted and purged" if t.get("purged_at") else "deleted"
+        return f"{n} ({state} by {t['by']} on {t['at'][:10]})"
+
     out.print(f"[bold]{g['ref']}[/bold]  {g['digest']}")
     out.print("upstream:" if g["upstream"] else "upstream: none")
     for e in g["upstream"]:
-        out.print(f"  {e['child']}  <-{e['relation']}-  {e['parent']}")
+        out.print(f"  {e['child']}  <-{e['relation']}-  {node(e['parent'])}", markup=False)
     out.print("downstream:" if g["downstream"] else "downstream: none")
     for e in g["downstream"]:
-        out.print(f"  {e['parent']}  -{e['relation']}->  {e['child']}")
+        out.print(f"  {e['parent']}  -{e['relation']}->  {node(e['child'])}", markup=False)
 
 
 def _plural(n: int, word: str) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from sqlalchemy import func, select, update
 
-from shipyard._internal.encode import ReadModel
+from shipyard._internal.encode import ReadModel, encode
 from shipyard._internal.hashing import CHUNK_SIZE, Hasher
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.authz import require_role
@@ -51,6 +51,7 @@ from shipyard.data.versions import (
     stage_table,
     stage_tree,
     to_version,
+    tombstones,
 )
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref, validate_name
@@ -500,7 +501,15 @@ class Datasets:
         with self._ctx.db.read() as conn:
             up = walk(conn, KIND, v.ref, upstream=True)
             down = walk(conn, KIND, v.ref, upstream=False)
-        return {"ref": v.ref, "digest": v.digest, "upstream": up, "downstream": down}
+            nodes = {n for e in up + down for n in (e["parent"], e["child"])}
+            gone = tombstones(conn, [n.split(":", 1)[1] for n in nodes if n.startswith("dataset:")])
+        return {
+            "ref": v.ref,
+            "digest": v.digest,
+            "upstream": up,
+            "downstream": down,
+            "tombstones": encode(gone),  # the deleted dataset versions among them
+        }
 
     def export(
         self,
