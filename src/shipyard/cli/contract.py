@@ -170,7 +170,7 @@ def delete(
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
     json_: JsonOpt = False,
 ) -> None:
-    """Delete a contract version or a whole contract: hidden, restorable."""
+    """Delete contract versions (restorable)."""
     gone = open_local_project(ctx).contracts.delete(ref, reason=reason)
     if json_:
         emit_json({"deleted": gone, "reason": reason})

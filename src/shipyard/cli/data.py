@@ -561,7 +561,11 @@ def delete(
     ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Delete a version or a whole dataset: hidden from listings and latest, restorable."""
+    """Delete a version or a dataset (restorable).
+
+    A deleted version is hidden from listings and from latest; naming it says who deleted it,
+    when and why. --purge (admin) also removes its content from the artifact store.
+    """
     r = open_local_project(ctx).datasets.delete(ref, reason=reason, force=force, purge=purge)
     emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))
 
@@ -572,7 +576,7 @@ def restore(
     ref: Annotated[str, typer.Argument(help="NAME@N, or NAME for every deleted version.")],
     json_: JsonOpt = False,
 ) -> None:
-    """Bring back deleted versions whose content was not purged."""
+    """Bring back deleted versions not purged."""
     r = open_local_project(ctx).datasets.restore(ref)
     emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))
 
@@ -590,6 +594,10 @@ def erase(
     ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Erase matching rows from every version (admin): new version, old ones purged."""
+    """Erase rows from every version (admin).
+
+    Writes a new version without the rows --where matches (a SQL condition) and purges every
+    version that held them; those remain as tombstones with their digests.
+    """
     r = open_local_project(ctx).datasets.erase(name, where, reason=reason, force=force)
     emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))

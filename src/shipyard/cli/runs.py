@@ -195,7 +195,7 @@ def experiments_restore(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     json_: JsonOpt = False,
 ) -> None:
-    """Restore a deleted experiment and the runs its deletion hid."""
+    """Restore an experiment and its hidden runs."""
     back = open_local_project(ctx).runs.restore_experiment(name)
     if json_:
         emit_json({"experiment": name, "runs": back})

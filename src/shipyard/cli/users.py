@@ -38,7 +38,7 @@ def remove(
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
     json_: JsonOpt = False,
 ) -> None:
-    """Remove a user (admin): their tokens are revoked, their history stays."""
+    """Remove a user (admin); revokes their tokens."""
     user = open_local_project(ctx).users.remove(name, reason=reason)
     if json_:
         emit_json(user.to_dict())
@@ -52,7 +52,7 @@ def restore(
     name: Annotated[str, typer.Argument(help="User name.")],
     json_: JsonOpt = False,
 ) -> None:
-    """Register a removed user again with the role they had (admin)."""
+    """Register a removed user again (admin)."""
     user = open_local_project(ctx).users.restore(name)
     if json_:
         emit_json(user.to_dict())
