@@ -150,9 +150,13 @@ class Cards:
         """The inputs of a version that its training data's contracts mark ``pii: true``
         (all such columns when the version has no signature)."""
         from shipyard.data.pii import pii_columns
+        from shipyard.errors import InvalidInputError, NotFoundError
 
         mv = self._models.get(ref)
-        marked = pii_columns(self._models.input_contracts(mv.ref))
+        try:
+            marked = pii_columns(self._models.input_contracts(mv.ref))
+        except (NotFoundError, InvalidInputError):  # training data outside the registry
+            return []
         inputs = ((mv.signature or {}).get("inputs") or {}).get("columns")
         return [c for c in marked if not inputs or c in inputs]
 

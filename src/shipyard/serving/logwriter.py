@@ -255,13 +255,13 @@ def _redactor(project: Project) -> Redact:
     """Personal-data inputs (``pii: true`` in the contracts a model's inputs must pass) are
     logged as their keyed hash, never as values."""
     from shipyard.data.pii import pii_columns, pii_redactor
-    from shipyard.errors import NotFoundError
+    from shipyard.errors import InvalidInputError, NotFoundError
 
     def columns_of(model: str) -> list[str]:
         try:
             return pii_columns(project.models.input_contracts(model))
-        except NotFoundError:  # not a registered version: no contract says what is personal
-            return []
+        except (NotFoundError, InvalidInputError):  # no registered version or training data:
+            return []  # no contract says what is personal
 
     return pii_redactor(project.settings, columns_of)
 
