@@ -3,6 +3,7 @@ erasure of rows, and `shipyard gc`, as a user sees them on the command line and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,17 +72,20 @@ def test_delete_hides_a_version_and_restore_brings_it_back(cli: Cli, cli_project
 
 
 @pytest.fixture
-def trained(project: Project) -> Project:
-    """credit@1, and model risk@1 trained on it by a run."""
+def trained(tmp_path: Path) -> Iterator[Project]:
+    """credit@1, and model risk@1 trained on it by a run (SQLite: the PostgreSQL runs of
+    the other tests cover the backend)."""
     from sklearn.linear_model import LogisticRegression
 
+    project = shipyard.init_project(tmp_path / "proj")
     frame = _frame().to_pandas()
     project.datasets.add("credit", frame)
     model = LogisticRegression().fit(frame[["income"]], frame["default"])
     with project.start_run(experiment="risk") as run:
         run.log_input("credit@1", context="train")
         run.log_model(model, "risk", input_example=frame[["income"]].head())
-    return project
+    yield project
+    project.close()
 
 
 @pytest.mark.slow
