@@ -97,7 +97,16 @@ def show(
         if item["kind"] == "run":
             out.print(f"from run {item['ref']} ({item.get('name')}, by {item.get('by')})")
         else:
-            out.print(f"  {item['context']} data: {item['ref']}")
+            gone = item.get("deleted")
+            note = ""
+            if gone:
+                state = "deleted and purged" if gone.get("purged_at") else "deleted"
+                why = f": {gone['reason']}" if gone.get("reason") else ""
+                note = (
+                    f"  [tombstone: {state} by {gone['by']} on {when(gone['at'])}{why}; "
+                    f"digest {item['digest']}]"
+                )
+            out.print(f"  {item['context']} data: {item['ref']}{note}", markup=False)
     if v.metrics:
         out.print("metrics: " + ", ".join(f"{k}={x:.4g}" for k, x in v.metrics.items()))
     sig = v.signature or {}

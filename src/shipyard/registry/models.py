@@ -671,7 +671,9 @@ class Models:
         for dataset in dict.fromkeys(mv.training_data):
             for governing in self._datasets.governing_contracts(dataset):
                 if governing.contract not in found:
-                    found[governing.contract] = self._contracts.get(governing.contract).contract
+                    found[governing.contract] = self._contracts.get(
+                        governing.contract, include_deleted=True
+                    ).contract
         return builtins.list(found.values())
 
     def row_checks(

@@ -610,8 +610,22 @@ class Runs:
             tx.record(f"run.{'delete' if lifecycle == 'deleted' else 'restore'}", KIND, full, {})
         return self.get(full)
 
+    def delete_experiment(self, name: str, *, reason: str = "") -> builtins.list[str]:
+        """Delete an experiment (restorable): hidden from :meth:`experiments`, its runs
+        hidden from searches; returns the ids of the runs hidden. See
+        :mod:`shipyard.tracking.experiments`."""
+        from shipyard.tracking.experiments import delete_experiment
+
+        return delete_experiment(self._ctx, name, reason=reason)
+
+    def restore_experiment(self, name: str) -> builtins.list[str]:
+        """Undo :meth:`delete_experiment`; returns the ids of the runs brought back."""
+        from shipyard.tracking.experiments import restore_experiment
+
+        return restore_experiment(self._ctx, name)
+
     def experiments(self) -> builtins.list[Experiment]:
-        """Every experiment with its number of (active) runs."""
+        """Every experiment that is not deleted, with its number of (active) runs."""
         counts = (
             select(
                 runs.c.experiment_id,
@@ -625,6 +639,7 @@ class Runs:
         stmt = (
             select(experiments, counts.c.n, counts.c.last)
             .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+            .where(experiments.c.deleted_at.is_(None))
             .order_by(experiments.c.name)
         )
         with self._ctx.db.read() as conn:
@@ -707,7 +722,14 @@ def _table_query(
 
 
 def _ensure_experiment(tx: AuditedTransaction, name: str) -> int:
-    row = tx.conn.execute(select(experiments.c.id).where(experiments.c.name == name)).first()
+    row = tx.conn.execute(
+        select(experiments.c.id, experiments.c.deleted_at).where(experiments.c.name == name)
+    ).first()
+    if row is not None and row.deleted_at is not None:
+        raise ConflictError(
+            f"experiment '{name}' is deleted; restore it with "
+            f"`shipyard experiments restore {name}` before adding runs"
+        )
     if row is not None:
         return int(row.id)
     from datetime import UTC, datetime

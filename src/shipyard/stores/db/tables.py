@@ -206,6 +206,12 @@ dataset_versions = Table(
     Column("status", String(16), nullable=False, server_default="unvalidated"),
     Column("validation", JSONType, nullable=True),  # the latest ValidationReport
     Column("contract", String(300), nullable=True),  # the contract version it was checked with
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
+    # When its blobs were removed from the artifact store: the row stays as a tombstone.
+    Column("purged_at", UTCDateTime(), nullable=True),
     UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
     Index("ix_dataset_versions_digest", "dataset_id", "digest"),
     Index("ix_dataset_versions_source_digest", "source_digest"),
@@ -244,6 +250,10 @@ contract_versions = Table(
     Column("message", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
     UniqueConstraint("contract_id", "version", name="uq_contract_versions_contract_version"),
 )
 
@@ -256,6 +266,10 @@ experiments = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
 )
 
 runs = Table(
