@@ -108,7 +108,7 @@ def format_ttl(seconds: int | None) -> str:
     """``2592000`` as ``30d``; None as ``none``."""
     if seconds is None:
         return "none"
-    for unit in ("w", "d", "h", "m"):
+    for unit in ("d", "h", "m"):
         if seconds % _UNIT[unit] == 0:
             return f"{seconds // _UNIT[unit]}{unit}"
     return f"{seconds}s"
