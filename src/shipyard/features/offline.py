@@ -77,7 +77,8 @@ def as_utc_datetime(frame: pl.DataFrame, column: str, what: str) -> pl.Series:
 
 def _prepared_features(view: ViewFrame, key_types: dict[str, pl.DataType]) -> pl.DataFrame:
     """The view's rows ready for ``join_asof``: keys cast like the entity's, times in UTC,
-    no null time, one row per key and time (the last), sorted by time."""
+    no null time, sorted by time keeping the source's order among equal times (so that of
+    two events sharing a key and a time, the backward search finds the later one)."""
     import polars as pl
 
     where = f"the source of feature view '{view.name}'"
@@ -97,8 +98,7 @@ def _prepared_features(view: ViewFrame, key_types: dict[str, pl.DataType]) -> pl
             *[pl.col(f).alias(c) for f, c in zip(view.features, view.columns, strict=True)],
         )
         .filter(pl.col(_TS).is_not_null())
-        .unique(subset=[*view.join_keys, _TS], keep="last", maintain_order=True)
-        .sort(_TS)
+        .sort(_TS, maintain_order=True)
     )
     try:
         return frame.collect()
@@ -118,6 +118,7 @@ def point_in_time_join(
         InvalidInputError: a column is missing, a time column holds no times, or a result
             column name is taken.
     """
+    import numpy as np
     import polars as pl
 
     taken = set(entities.columns)
@@ -129,21 +130,25 @@ def point_in_time_join(
                 "of the same name; rename the entity column, or ask for the feature once"
             )
         taken.update(v.columns)
-    when = as_utc_datetime(entities, timestamp, "the entity rows")
-    left = entities.with_columns(when.alias(_TS)).with_row_index(_ROW)
-    timed = left.filter(pl.col(_TS).is_not_null()).sort(_TS)
-    untimed = left.filter(pl.col(_TS).is_null())
-    for v in views:
-        key_types = {k: entities.schema[k] for k in v.join_keys if k in entities.columns}
-        if len(key_types) != len(v.join_keys):
-            lacking = [k for k in v.join_keys if k not in entities.columns]
+        lacking = [k for k in v.join_keys if k not in entities.columns]
+        if lacking:
             raise InvalidInputError(
                 f"the entity rows have no join key column {', '.join(map(repr, lacking))} "
                 f"of feature view '{v.name}'"
             )
-        right = _prepared_features(v, key_types)
+    when = as_utc_datetime(entities, timestamp, "the entity rows")
+    # The join runs on the rows sorted by time (rows without a time last, answered with
+    # nulls); its answers are put back in the entities' order by the inverse permutation,
+    # a gather rather than a second sort.
+    order = when.arg_sort(nulls_last=True)
+    timed = entities.height - when.null_count()
+    keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
+    left = entities.select(keys).with_columns(when.alias(_TS))[order.slice(0, timed)]
+    parts: list[pl.DataFrame] = []
+    for v in views:
+        right = _prepared_features(v, {k: entities.schema[k] for k in v.join_keys})
         tolerance = None if v.ttl_seconds is None else timedelta(seconds=v.ttl_seconds)
-        timed = timed.join_asof(
+        joined = left.select(*v.join_keys, _TS).join_asof(
             right,
             on=_TS,
             by=list(v.join_keys),
@@ -151,12 +156,16 @@ def point_in_time_join(
             tolerance=tolerance,
             check_sortedness=False,
         )
-    out = pl.concat([timed, untimed], how="diagonal_relaxed") if untimed.height else timed
-    return (
-        out.sort(_ROW)
-        .drop(_ROW, _TS)
-        .select(*entities.columns, *[c for v in views for c in v.columns])
-    )
+        parts.append(joined.select(v.columns))
+    found = pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
+    if timed < entities.height and parts:
+        found = pl.concat(
+            [found, pl.DataFrame(schema=found.schema).clear(entities.height - timed)],
+            how="vertical",
+        )
+    inverse = np.empty(entities.height, dtype=np.int64)
+    inverse[order.to_numpy()] = np.arange(entities.height, dtype=np.int64)
+    return entities.hstack(found[inverse].get_columns()) if parts else entities.clone()
 
 
 def latest_per_entity(view: ViewFrame, *, after: object = None) -> pl.DataFrame:
@@ -179,10 +188,7 @@ def latest_per_entity(view: ViewFrame, *, after: object = None) -> pl.DataFrame:
     if after is not None:
         frame = frame.filter(pl.col("event_time") > pl.lit(after).dt.cast_time_unit("us"))
     return (
-        frame.with_row_index(_ROW)
-        .sort(["event_time", _ROW])
-        .group_by(list(view.join_keys), maintain_order=True)
-        .last()
-        .drop(_ROW)
+        frame.sort("event_time", maintain_order=True)
+        .unique(subset=list(view.join_keys), keep="last")
         .collect()
     )

@@ -1,6 +1,6 @@
 """The access log of the online store: reads counted per feature view and client, in memory,
-and added to ``feature_online_reads`` at most once a second (and when the project closes),
-so a lookup costs no database write.
+and added to ``feature_online_reads`` by a background thread once a second (and when the
+project closes), so a lookup costs no database write.
 
 Historical retrievals and definition changes are audit events instead (one per retrieval,
 naming the features read).
@@ -9,7 +9,6 @@ naming the features read).
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,37 +41,63 @@ class OnlineReadCount(ReadModel):
 
 
 class ReadCounter:
-    """Counts of online reads not yet in the database, shared by every actor of a project."""
+    """Counts of online reads not yet in the database, shared by every actor of a project.
+
+    A background thread writes them out once a second while there are any, so a lookup
+    never waits on the metadata database; :meth:`close` writes the rest."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._requests: Counter[tuple[str, str]] = Counter()
         self._rows: Counter[tuple[str, str]] = Counter()
         self._first: dict[tuple[str, str], datetime] = {}
-        self._flushed = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def count(self, view: str, client: str, rows: int) -> None:
-        """Add one request of ``rows`` entity rows; write the counts out when a second has
-        passed since the last write."""
+        """Add one request of ``rows`` entity rows."""
         with self._lock:
             pair = (view, client)
             self._requests[pair] += 1
             self._rows[pair] += rows
-            self._first.setdefault(pair, datetime.now(UTC))
-            due = time.monotonic() - self._flushed >= FLUSH_SECONDS
-        if due:
-            self.flush()
+            if pair not in self._first:
+                self._first[pair] = datetime.now(UTC)
+            if self._thread is None:
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._run, name="shipyard-feature-reads", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            try:
+                self.flush()
+            except Exception:  # the database is away: keep counting, write later
+                continue
+
+    def close(self) -> None:
+        """Stop the background writer and write what is pending."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join()
+        self.flush()
 
     def flush(self) -> None:
         """Add the pending counts to the database (one transaction)."""
+        with self._write_lock:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             if not self._requests:
-                self._flushed = time.monotonic()
                 return
             requests, rows, first = self._requests, self._rows, self._first
             self._requests, self._rows, self._first = Counter(), Counter(), {}
-            self._flushed = time.monotonic()
         now = datetime.now(UTC)
         with self._db.write() as conn:
             for (view, client), n in requests.items():

@@ -148,7 +148,7 @@ class OnlineRuntime:
             return self._store
 
     def close(self) -> None:
-        self.counter.flush()
+        self.counter.close()
         with self._lock:
             if self._store is not None:
                 self._store.close()

@@ -56,6 +56,7 @@ class SqliteOnlineStore:
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: big upserts stay in memory
             conn.executescript(_SCHEMA)
             self._local.conn = conn
             with self._lock:
@@ -72,7 +73,7 @@ class SqliteOnlineStore:
             ).alias("key"),
             (pl.col("event_time").dt.epoch("us") / 1_000_000).alias("t"),
             pl.struct(features).struct.json_encode().alias("v"),
-        )
+        ).sort("key")  # in key order, an upsert walks the B-tree once instead of at random
         conn = self._conn()
         sql = (
             "INSERT INTO online_features (view, entity_key, event_time, feature_values) "
