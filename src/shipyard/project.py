@@ -311,6 +311,7 @@ class Project:
             models=self.models,
             cards=self.cards,
             deployments=self.deployments,
+            features=self.features,
         )
 
     @cached_property
