@@ -99,6 +99,8 @@ def test_apply_versions_only_what_changed_and_audits_it(project: Project, tmp_pa
     glossary = {e.feature: e for e in project.features.glossary()}
     assert glossary["payments:amount"].owner == "finance"
     assert glossary["payments:late_payments"].owner == "risk-team"
+    [term] = [t for t in project.docs.catalog().glossary if t.name == "payments:paid_count"]
+    assert (term.kind, term.definitions[0]["source"]) == ("feature", "payments@2")
 
 
 def test_a_view_that_does_not_fit_its_source_is_refused_with_every_problem(
@@ -233,3 +235,20 @@ def test_a_contract_bound_to_the_view_stops_bad_values_from_going_online(
         local.features.materialize()
     [row] = local.features.online([{"applicant_id": 1}], ["payments:amount"]).rows
     assert row.status == {"amount": "missing"}
+
+
+def test_definitions_in_a_python_file_apply_like_yaml(local: Project, tmp_path: Path) -> None:
+    """A .py file's top-level definitions are applied; a dry run reports without recording."""
+    local.datasets.add("payments", payments_frame())
+    path = tmp_path / "features.py"
+    path.write_text(
+        "from shipyard.features import EntityDefinition, Feature, FeatureViewDefinition\n"
+        "applicant = EntityDefinition('applicant', ['applicant_id'])\n"
+        "payments = FeatureViewDefinition('payments', source='payments', entity='applicant',\n"
+        "    timestamp='paid_at', ttl='30d', features=[Feature('amount', 'float')])\n",
+        encoding="utf-8",
+    )
+    dry = local.features.apply(path, dry_run=True)
+    assert [(c.name, c.action) for c in dry] == [("applicant", "created"), ("payments", "created")]
+    assert local.features.list() == []
+    assert [c.version for c in local.features.apply(path)] == [1, 1]
