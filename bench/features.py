@@ -112,23 +112,25 @@ def worker_shipyard(workdir: Path) -> dict[str, Any]:
     entities = pl.read_parquet(workdir / "entities.parquet")
     names = ["f_int", "f_a", "f_b"]
 
-    def run() -> tuple[Any, float, float]:
-        t0 = time.perf_counter()
+    def run() -> tuple[Any, float, float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
         events = pl.read_parquet(workdir / "events.parquet")
         t1 = time.perf_counter()
         view = ViewFrame(
             "fv", events, ["entity_id"], "event_timestamp", names, names, TTL_DAYS * 86400
         )
         out = point_in_time_join(entities, "event_timestamp", [view])
-        return out, time.perf_counter() - t0, time.perf_counter() - t1
+        done = time.perf_counter()
+        return out, done - t0, done - t1, time.process_time() - c0
 
-    out, cold, cold_join = run()
-    out, warm, warm_join = run()
+    out, cold, cold_join, _ = run()
+    out, warm, warm_join, cpu = run()
     out.write_parquet(workdir / "shipyard-result.parquet")
     return {
         "cold": cold,
         "warm": warm,
         "join": min(cold_join, warm_join),
+        "cpu": cpu,
         "import": imported,
         "rows": out.height,
         "given": entities.height,
@@ -281,17 +283,21 @@ def online_figures(workdir: Path, redis_url: str | None, lookups: int) -> dict[s
             features = ["wide:*"]
             for k in keys[:200]:  # warm-up
                 project.features.online([{"entity_id": int(k)}], features)
-            times = []
+            times, cpu = [], []
             for k in keys:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 found = project.features.online([{"entity_id": int(k)}], features)
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.thread_time() - c0)
             assert found.rows[0].status["x0"] == "present"
             project.feature_runtime.store.clear("wide")
         times.sort()
+        cpu.sort()
         out[kind] = {
             "p50_ms": 1000 * times[len(times) // 2],
             "p99_ms": 1000 * times[int(len(times) * 0.99)],
+            "cpu_p50_ms": 1000 * cpu[len(cpu) // 2],
+            "cpu_p99_ms": 1000 * cpu[int(len(cpu) * 0.99)],
             "lookups": len(times),
         }
         os.environ.pop("SHIPYARD_REDIS_URL", None)
@@ -313,9 +319,9 @@ def online_figures(workdir: Path, redis_url: str | None, lookups: int) -> dict[s
     latest = big.rename({"ts": "event_time"}).with_columns(
         pl.col("event_time").dt.replace_time_zone("UTC")
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     written = store.write("big", ["entity_id"], latest)
-    write_s = time.perf_counter() - t0
+    write_s, write_cpu = time.perf_counter() - t0, time.process_time() - c0
     store.close()
     root = workdir / "materialize-project"
     with shipyard.init_project(root) as project:
@@ -336,14 +342,16 @@ def online_figures(workdir: Path, redis_url: str | None, lookups: int) -> dict[s
                 ),
             ]
         )
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         [done] = project.features.materialize("big")
-        full_s = time.perf_counter() - t0
+        full_s, full_cpu = time.perf_counter() - t0, time.process_time() - c0
     out["materialize"] = {
         "rows": written,
         "write_s": write_s,
         "write_rate": written / write_s,
+        "write_cpu": write_cpu,
         "full_s": full_s,
+        "full_cpu": full_cpu,
         "full_rate": done.rows / full_s,
     }
     return out
@@ -383,6 +391,13 @@ def spread(values: list[float], unit: str = "s", digits: int = 3) -> str:
     )
 
 
+def load() -> str:
+    try:
+        return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -406,7 +421,7 @@ def main() -> int:
         f"python {platform.python_version()}, {os.cpu_count()} CPU(s); "
         f"{ENTITIES * STAMPS:,} events ({ENTITIES:,} entities x {STAMPS} timestamps, 3 "
         f"features), {ENTITIES * STAMPS:,} entity rows, TTL {TTL_DAYS} days; "
-        f"{args.rounds} rounds",
+        f"{args.rounds} rounds; {load()}",
         flush=True,
     )
     tools = ["shipyard"] if args.skip_feast else ["shipyard", "feast"]
@@ -428,6 +443,7 @@ def main() -> int:
         agreement = None if args.skip_feast else compare_results(workdir)
         online = None if args.skip_online else online_figures(workdir, args.redis_url, args.lookups)
     report(runs, agreement, online)
+    print(f"{load()} at the end")
     return 0
 
 
@@ -440,7 +456,8 @@ def report(
     ship = runs["shipyard"]
     print(
         f"historical shipyard: cold {spread([s['cold'] for s in ship])}, warm "
-        f"{spread([s['warm'] for s in ship])} (join alone {spread([s['join'] for s in ship])}); "
+        f"{spread([s['warm'] for s in ship])} (join alone {spread([s['join'] for s in ship])}; "
+        f"CPU time of the warm call, both threads {spread([s['cpu'] for s in ship])}); "
         f"dropped rows {ship[0]['given'] - ship[0]['rows']:,}"
     )
     if "feast" in runs:
@@ -469,13 +486,15 @@ def report(
                 continue
             print(
                 f"online {kind:6s}: one entity x 10 features, {got['lookups']:,} lookups: "
-                f"p50 {got['p50_ms']:.3f} ms, p99 {got['p99_ms']:.3f} ms"
+                f"p50 {got['p50_ms']:.3f} ms, p99 {got['p99_ms']:.3f} ms (CPU time of the "
+                f"calling thread: p50 {got['cpu_p50_ms']:.3f} ms, p99 {got['cpu_p99_ms']:.3f} ms)"
             )
         m = online["materialize"]
         print(
             f"materialize: {m['rows']:,} entities written to SQLite in {m['write_s']:.2f} s "
-            f"({m['write_rate']:,.0f} rows/s); the whole `materialize` (read the dataset, "
-            f"latest per entity, write) {m['full_s']:.2f} s ({m['full_rate']:,.0f} rows/s)"
+            f"({m['write_rate']:,.0f} rows/s; {m['write_cpu']:.2f} CPU s); the whole "
+            f"`materialize` (read the dataset, latest per entity, write) {m['full_s']:.2f} s "
+            f"({m['full_rate']:,.0f} rows/s; {m['full_cpu']:.2f} CPU s)"
         )
 
 
