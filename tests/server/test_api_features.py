@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi.testclient import TestClient
+import pytest
 
 from shipyard.project import Project
 from tests.features.test_features import DEFINITIONS, payments_frame
-from tests.server.conftest import Team
+from tests.server.conftest import Team, TestClient
 
 
-def test_a_viewer_reads_online_features_through_the_api(
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the catalog's PostgreSQL
+def test_a_viewer_reads_online_features_through_the_api(  # runs are in tests/features
     project: Project, team: Team, api: TestClient, tmp_path: Path
 ) -> None:
     """A viewer's request gets the values, statuses and event times a local lookup gives,
