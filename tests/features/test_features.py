@@ -11,10 +11,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from sqlalchemy import update
 
 import shipyard
 from shipyard.errors import CheckFailedError, InvalidInputError, NotFoundError
 from shipyard.project import Project
+from shipyard.stores.db.tables import feature_views
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -101,6 +103,13 @@ def test_apply_versions_only_what_changed_and_audits_it(project: Project, tmp_pa
     assert glossary["payments:late_payments"].owner == "risk-team"
     [term] = [t for t in project.docs.catalog().glossary if t.name == "payments:paid_count"]
     assert (term.kind, term.definitions[0]["source"]) == ("feature", "payments@2")
+    assert project.audit.verify().ok
+    with project.db.write() as conn:  # an edit behind the audit log's back is found
+        conn.execute(
+            update(feature_views).where(feature_views.c.version == 1).values(spec={"edited": True})
+        )
+    [mismatch] = project.audit.verify().state
+    assert (mismatch.table, mismatch.key) == ("feature definitions", "feature_views/payments@1")
 
 
 def test_a_view_that_does_not_fit_its_source_is_refused_with_every_problem(
