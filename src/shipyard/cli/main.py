@@ -20,6 +20,7 @@ from shipyard.cli import db as db_cmds
 from shipyard.cli import deployments as deployments_cmds
 from shipyard.cli import digest as digest_cmds
 from shipyard.cli import docs as docs_cmds
+from shipyard.cli import features as features_cmds
 from shipyard.cli import governance as governance_cmds
 from shipyard.cli import lock as lock_cmds
 from shipyard.cli import login as login_cmds
@@ -47,6 +48,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(contract_cmds.app, name="contract")
+app.add_typer(features_cmds.app, name="features")
 app.add_typer(runs_cmds.app, name="runs")
 app.add_typer(runs_cmds.experiments_app, name="experiments")
 app.add_typer(models_cmds.app, name="models")

@@ -116,6 +116,7 @@ class Datasets:
         on_invalid: OnInvalid = "reject",
         progress: Progress = NO_PROGRESS,
         source_name: str | None = None,
+        inputs: Iterable[tuple[str, str]] = (),
     ) -> DatasetVersion:
         """Add a version of dataset ``name`` from a file, a folder or a DataFrame.
 
@@ -125,6 +126,8 @@ class Datasets:
         rows go to ``NAME.quarantine``, or with ``on_invalid="allow"`` it is stored marked
         invalid. ``source_name`` is recorded as the input's path instead of the file's own
         (an upload's staging file means nothing to its reader; the client's file name does).
+        ``inputs`` names other entities the data was made from, as ``(kind, ref)`` pairs
+        (the feature view versions of a point-in-time join), recorded in its lineage.
 
         Raises:
             InvalidInputError: bad name, tags or input file (nothing is written).
@@ -182,6 +185,7 @@ class Datasets:
                 source = {"format": "dataframe"}
             pending = stage_table(parquet, name, source, progress, move=move)
             finish_pending(pending, message, tag_map, parent_refs)
+            pending.inputs = [(str(k), str(r)) for k, r in inputs]
             if contract_ref is None:
                 return self._commit([pending])[0]
             progress.stage(f"validating against {contract_ref}")

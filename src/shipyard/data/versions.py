@@ -316,6 +316,8 @@ class PendingVersion:
     tree_files: list[tuple[Path, str]] = field(default_factory=list)  # (file, its digest)
     # A table's drift reference (ReferenceProfile.to_json()), stored with the version.
     reference: dict[str, Any] | None = None
+    # Other entities it was made from, (kind, ref): feature view versions of a training set.
+    inputs: list[tuple[str, str]] = field(default_factory=list)
 
 
 def stage_table(
@@ -481,6 +483,8 @@ def _insert(
     parent_refs = [earlier[x].ref if isinstance(x, int) else x for x in p.parents]
     for parent in parent_refs:
         add_edge(conn, (KIND, parent), (KIND, ref), p.relation)
+    for kind, parent in p.inputs:
+        add_edge(conn, (kind, parent), (KIND, ref), "input_of")
     tx.record(
         "dataset.add",
         KIND,
@@ -493,6 +497,7 @@ def _insert(
             "tags": p.tags,
             "parents": parent_refs,
             "relation": p.relation if parent_refs else None,
+            **({"inputs": [f"{k}:{r}" for k, r in p.inputs]} if p.inputs else {}),
             "status": p.status,
             "contract": p.contract,
             "source": p.source,

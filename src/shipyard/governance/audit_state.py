@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -38,6 +38,8 @@ from shipyard.stores.db.tables import (
     datasets,
     deployment_events,
     deployments,
+    feature_entities,
+    feature_views,
     model_aliases,
     model_versions,
     policies,
@@ -62,6 +64,8 @@ _ACTIONS = (
     "model.risk_tier",
     "model.card",
     "policy.set",
+    "feature_entity.apply",
+    "feature_view.apply",
     "deployment.set",
     "token.create",
     "token.revoke",
@@ -85,6 +89,8 @@ class _State:
     changes: dict[str, list[tuple[Any, ...]]]
     tokens: dict[str, dict[str, Any]]
     deleted: dict[str, dict[str, bool]]
+    # feature definitions: "feature_views/NAME@N" (or feature_entities/...) -> digest
+    features: dict[str, str] = field(default_factory=dict)
 
 
 def _replay(conn: Connection) -> _State:
@@ -157,6 +163,9 @@ def _replay(conn: Connection) -> _State:
             state.cards[f"{entity}/{payload.get('section')}"] = (payload.get("text", ""), actor)
         elif action == "policy.set":
             state.policies[entity] = str(payload.get("digest"))
+        elif action in ("feature_entity.apply", "feature_view.apply"):
+            table = "feature_entities" if action == "feature_entity.apply" else "feature_views"
+            state.features[f"{table}/{entity}"] = str(payload.get("digest"))
         elif action == "deployment.set":
             state.deployments[entity] = {
                 "model": payload.get("model"),
@@ -281,6 +290,13 @@ def check_state(conn: Connection) -> list[StateMismatch]:
         # The spec itself is checked too: a row whose spec was edited no longer has its digest.
         found_policies[key] = r.digest if recomputed == r.digest else f"{r.digest} (spec edited)"
     compare("policies", state.policies, found_policies)
+    found_features: dict[str, str] = {}
+    for table in (feature_entities, feature_views):
+        for r in conn.execute(select(table)):
+            recomputed = digest_bytes(canonical_json(r.spec))
+            edited = "" if recomputed == r.digest else " (spec edited)"
+            found_features[f"{table.name}/{r.name}@{r.version}"] = r.digest + edited
+    compare("feature definitions", state.features, found_features)
     compare(
         "deployments",
         state.deployments,

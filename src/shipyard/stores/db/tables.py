@@ -50,6 +50,9 @@ __all__ = [
     "drift_references",
     "evaluation_reports",
     "experiments",
+    "feature_entities",
+    "feature_online_reads",
+    "feature_views",
     "feedback",
     "kpi_events",
     "lineage_edges",
@@ -865,4 +868,47 @@ pipeline_steps = Table(
     Column("error", Text, nullable=True),
     UniqueConstraint("pipeline_run_id", "name", name="uq_pipeline_steps_name"),
     Index("ix_pipeline_steps_key", "cache_key", "status"),
+)
+
+# -- feature store ------------------------------------------------------------------------------
+
+# Versions of entities and feature views (shipyard.features.definitions): the whole definition
+# as canonical JSON in ``spec``, a new version only when it changes (``features apply``).
+feature_entities = Table(
+    "feature_entities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("spec", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("name", "version", name="uq_feature_entities_name_version"),
+)
+
+feature_views = Table(
+    "feature_views",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("spec", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("name", "version", name="uq_feature_views_name_version"),
+)
+
+# Online reads, counted per feature view and client (the access log of the online store: one
+# row per pair, not one event per read): requests, entity rows looked up, first and last read.
+feature_online_reads = Table(
+    "feature_online_reads",
+    metadata,
+    Column("view", String(128), primary_key=True),
+    Column("client", String(128), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
 )
