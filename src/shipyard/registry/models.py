@@ -885,8 +885,9 @@ class Models:
             InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
             ConflictError: the output exists and ``force`` is false.
         """
-        from shipyard.registry.batch import score_file
+        from shipyard.registry.batch import input_format, score_file
 
+        input_format(Path(source))  # a missing input is refused before the model loads
         predictor = self.load(ref)
         checks = self.row_checks(ref, predictor)
         return score_file(
