@@ -3,7 +3,7 @@ why, and when a dataset version's content was purged (the row stays as a tombsto
 its name, version and digest for the lineage).
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("dataset_versions") as batch:
-        batch.drop_column("purged_at")
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35+ and PostgreSQL): a batch copy of the table
+    # would drop ``experiments``, which the runs' foreign keys refuse on SQLite.
+    op.drop_column("dataset_versions", "purged_at")
     for table in _TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("deleted_reason")
-            batch.drop_column("deleted_by")
-            batch.drop_column("deleted_at")
+        op.drop_column(table, "deleted_reason")
+        op.drop_column(table, "deleted_by")
+        op.drop_column(table, "deleted_at")

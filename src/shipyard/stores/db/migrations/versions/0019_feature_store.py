@@ -6,7 +6,7 @@ counted per view and client.
 - ``feature_online_reads``: requests and entity rows read online, per feature view and client.
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0018
 """
 
 from __future__ import annotations
