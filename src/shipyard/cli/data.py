@@ -109,7 +109,8 @@ def add(
         typer.echo(f"validated against {v.contract}: {v.status}")
     q = v.quarantine
     if q:
-        typer.echo(f"quarantined {q['rows']:,} failing rows to {q['ref']}")
+        rows = f"{q['rows']:,} failing row{'' if q['rows'] == 1 else 's'}"
+        typer.echo(f"quarantined {rows} to {q['ref']}")
         render_report(q["report"], v.contract or "", err=False)
 
 
