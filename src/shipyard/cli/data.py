@@ -63,6 +63,12 @@ def add(
     allow_invalid: Annotated[
         bool, typer.Option("--allow-invalid", help="Store data that fails, marked invalid.")
     ] = False,
+    allow_ragged: Annotated[
+        bool,
+        typer.Option(
+            "--allow-ragged", help="Accept CSV lines with too few fields; fill them with nulls."
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Add a new version of a dataset (identical content returns the existing version).
@@ -88,6 +94,7 @@ def add(
                 contract=contract,
                 on_invalid=mode,
                 progress=bar,
+                allow_ragged=allow_ragged,
             )
     except CheckFailedError as exc:
         if not json_ and "report" in exc.details:
@@ -105,6 +112,15 @@ def add(
         typer.echo(f"added {v.ref}: {shape}, {v.digest}")
     else:
         typer.echo(f"unchanged: identical content is already {v.ref} ({v.digest})")
+    ragged = v.source.get("ragged") if v.created else None
+    if ragged:
+        lines = ", ".join(str(r["line"]) for r in ragged["lines"])
+        more = ", …" if ragged["rows"] > len(ragged["lines"]) else ""
+        n = ragged["rows"]
+        typer.echo(
+            f"note: {n:,} short line{'' if n == 1 else 's'} filled with nulls "
+            f"(line{'' if n == 1 else 's'} {lines}{more})"
+        )
     if v.contract:
         typer.echo(f"validated against {v.contract}: {v.status}")
     q = v.quarantine

@@ -80,9 +80,7 @@ def add_checked(
     # A text file's column types are guessed by the reader; with a contract, its types decide,
     # so one cell that is not a number fails its own row rather than the whole column.
     cells = (
-        parse_cells(cv.contract, frame)
-        if pending.source.get("format") in _TEXT_FORMATS
-        else None
+        parse_cells(cv.contract, frame) if pending.source.get("format") in _TEXT_FORMATS else None
     )
     report = _checked(cv.contract, frame, cells)
     pending.contract = cv.ref
@@ -106,7 +104,9 @@ def add_checked(
 _TEXT_FORMATS = ("csv", "tsv", "jsonl")
 
 
-def _checked(contract: Contract, frame: pl.DataFrame, cells: ParsedCells | None) -> ValidationReport:
+def _checked(
+    contract: Contract, frame: pl.DataFrame, cells: ParsedCells | None
+) -> ValidationReport:
     """The report on ``frame``: cells that do not parse as their column's type, then every
     check on the rows that do."""
     import polars as pl

@@ -244,7 +244,9 @@ def parse_cells(contract: Contract, frame: pl.DataFrame, *, examples: int = 5) -
         reasons.append(
             pl.when(bad[name]).then(
                 pl.concat_str(
-                    pl.lit(f"{name}: '"), pl.col(name), pl.lit(f"' is not {_PARSED_TYPES[spec.type]}")
+                    pl.lit(f"{name}: '"),
+                    pl.col(name),
+                    pl.lit(f"' is not {_PARSED_TYPES[spec.type]}"),
                 )
             )
         )
