@@ -36,8 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.data.contracts import Contract
 from shipyard.data.ingest import load_frame
-from shipyard.data.validation_report import Failure, ValidationReport
-from shipyard.data.validation_report import _examples
+from shipyard.data.validation_report import Failure, ValidationReport, _examples
 from shipyard.data.validation_rules import (
     _OK,
     VALUE_CHECKS,
