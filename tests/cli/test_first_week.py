@@ -44,3 +44,48 @@ def test_a_long_line_is_refused_with_its_line_number(cli: Cli, cli_project: Path
         res = cli("data", "add", "credit", path, *extra)
         assert res.code == 1
         assert "line 4 has 3 fields (the header has 2)" in res.stderr
+
+
+# -- output files -------------------------------------------------------------------------------
+
+
+def test_data_get_never_overwrites_without_force(cli: Cli, cli_project: Path) -> None:
+    """`data get -o` refuses an existing file unless --force, a missing folder and an
+    extension it cannot write (listing those it can); the refused file is left untouched."""
+    source = cli_project / "a.csv"
+    source.write_text("id,age\n1,30\n2,40\n")
+    assert cli("data", "add", "credit", source).code == 0
+    out = cli_project / "out.csv"
+    out.write_text("keep me")
+    res = cli("data", "get", "credit", "-o", out)
+    assert res.code == 1 and "already exists; pass --force" in res.stderr
+    assert out.read_text() == "keep me"
+    assert cli("data", "get", "credit", "-o", out, "--force").code == 0
+    assert out.read_text() == "id,age\n1,30\n2,40\n"
+
+    res = cli("data", "get", "credit", "-o", cli_project / "missing" / "x.csv")
+    assert res.code == 1 and "does not exist; create it first" in res.stderr
+    assert not (cli_project / "missing").exists()
+    res = cli("data", "get", "credit", "-o", cli_project / "x.pdf")
+    assert res.code == 2 and ".csv, .parquet, .jsonl" in res.stderr
+
+
+def test_every_output_option_follows_the_same_rule(cli: Cli, cli_project: Path) -> None:
+    """`contract infer`, `models card`, `models predict` and `digest` refuse the same way,
+    before doing any work: a Markdown card is never written into a .pdf."""
+    source = cli_project / "a.csv"
+    source.write_text("id,age\n1,30\n2,40\n")
+    taken = cli_project / "taken.yaml"
+    taken.write_text("mine")
+    res = cli("contract", "infer", source, "-o", taken)
+    assert res.code == 1 and "already exists" in res.stderr and taken.read_text() == "mine"
+    assert cli("contract", "infer", source, "-o", taken, "--force").code == 0
+    assert "columns:" in taken.read_text()
+
+    res = cli("models", "card", "credit-risk@1", "-o", cli_project / "card.pdf")
+    assert res.code == 2 and ".md, .markdown, .html, .htm" in res.stderr
+    assert not (cli_project / "card.pdf").exists()
+    res = cli("models", "predict", "m@1", source, "-o", cli_project / "no" / "x.csv")
+    assert res.code == 1 and "does not exist" in res.stderr
+    res = cli("digest", "-o", cli_project / "digest.html")
+    assert res.code == 2 and ".md, .markdown" in res.stderr

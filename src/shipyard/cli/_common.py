@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from shipyard.project import Project
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace the output file if it already exists.")
+]
 
 
 @dataclass
@@ -121,6 +125,60 @@ def short_digest(digest: str, n: int = 12) -> str:
 
 def when(dt: datetime | None) -> str:
     return "" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def check_output(path: Path, *, force: bool, suffixes: Sequence[str] = ()) -> Path:
+    """The one rule for a file a command writes (``-o FILE``): its folder must exist, its
+    extension must be one the command writes (``suffixes``; any when empty), and an existing
+    file is replaced only with ``--force``. Returns the path with ``~`` expanded.
+
+    Raises:
+        typer.BadParameter: an extension the command cannot write (a usage error, exit 2).
+        InvalidInputError: the folder does not exist, or the path is a folder.
+        ConflictError: the file exists and ``force`` is false.
+    """
+    from shipyard.errors import ConflictError, InvalidInputError
+
+    path = path.expanduser()
+    if suffixes and path.suffix.lower() not in suffixes:
+        given = f"a {path.suffix} file" if path.suffix else "a file without an extension"
+        raise typer.BadParameter(
+            f"{path}: cannot write {given}; this command writes {', '.join(suffixes)}",
+            param_hint="--output",
+        )
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise InvalidInputError(
+            f"{path}: the folder {path.parent} does not exist; create it first "
+            f"(mkdir -p {path.parent})"
+        )
+    if path.exists() and not force:
+        raise ConflictError(
+            f"{path} already exists; pass --force to replace it, or choose another file",
+            details={"existing": str(path)},
+        )
+    return path
+
+
+def write_output(path: Path, content: str | bytes, *, force: bool) -> Path:
+    """Write a command's output file under :func:`check_output`'s rule, atomically (a
+    temporary name in the same folder, then a rename; without ``force`` the rename never
+    replaces a file that appeared meanwhile).
+
+    Raises:
+        ConflictError: the file exists (or appeared) and ``force`` is false.
+    """
+    from shipyard._internal.files import write_bytes_atomic
+    from shipyard.errors import ConflictError
+
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        return write_bytes_atomic(path, data, overwrite=force)
+    except FileExistsError:
+        raise ConflictError(
+            f"{path} already exists; pass --force to replace it, or choose another file"
+        ) from None
 
 
 def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from shipyard.cli._common import (
+    ForceOpt,
     JsonOpt,
+    check_output,
     console,
     emit_json,
     open_local_project,
@@ -374,13 +376,16 @@ def get(
         Path,
         typer.Option("--output", "-o", help="File (.csv, .parquet, .jsonl) or folder (file tree)."),
     ],
+    force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Write a version to a file (format by extension) or restore a file tree to a folder."""
     project = open_project(ctx)
-    with progress(json_) as bar:
-        dest = project.datasets.export(ref, output, progress=bar)
     v = project.datasets.get(ref)
+    if v.kind == "table":
+        output = check_output(output, force=force, suffixes=(".csv", ".parquet", ".jsonl"))
+    with progress(json_) as bar:
+        dest = project.datasets.export(v.ref, output, progress=bar)
     if json_:
         emit_json({"ref": v.ref, "digest": v.digest, "output": str(dest)})
     else:

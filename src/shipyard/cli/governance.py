@@ -9,12 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli._common import (
+    ForceOpt,
     JsonOpt,
+    check_output,
     console,
     emit_json,
     open_local_project,
     open_project,
     table,
+    write_output,
 )
 from shipyard.cli.models import app as models_app
 
@@ -196,17 +199,18 @@ def card(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="card.md or card.html (else stdout).")
     ] = None,
+    force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """The model card, filled from metadata and the human-written sections."""
-    from shipyard._internal.files import write_text_atomic
-
+    if output is not None:
+        output = check_output(output, force=force, suffixes=(".md", ".markdown", ".html", ".htm"))
     fmt = (
         "html" if output is not None and output.suffix.lower() in (".html", ".htm") else "markdown"
     )
     text = open_local_project(ctx).cards.render(ref, fmt)
     if output is not None:
-        write_text_atomic(output, text)
+        write_output(output, text, force=force)
     if json_:
         emit_json(
             {
