@@ -4,7 +4,13 @@ that lists every command in full."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+from typing import Any
+
+import typer
+from typer.testing import CliRunner
 
 from tests.cli.conftest import Cli
 
@@ -89,3 +95,34 @@ def test_every_output_option_follows_the_same_rule(cli: Cli, cli_project: Path) 
     assert res.code == 1 and "does not exist" in res.stderr
     res = cli("digest", "-o", cli_project / "digest.html")
     assert res.code == 2 and ".md, .markdown" in res.stderr
+
+
+# -- help ---------------------------------------------------------------------------------------
+
+
+def _groups(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if hasattr(command, "commands"):
+        yield path, command
+        for name, sub in command.commands.items():
+            yield from _groups(sub, (*path, name))
+
+
+def test_every_group_lists_all_its_commands_with_whole_summaries() -> None:
+    """Walking the whole command tree: each group's help names every one of its commands
+    beside its full one-line summary, never cut short with "...", and every command has one."""
+    from shipyard.cli._common import summary
+    from shipyard.cli.main import app
+
+    root = typer.main.get_command(app)
+    runner = CliRunner()
+    groups = list(_groups(root))
+    assert len(groups) > 10
+    for path, group in groups:
+        res = runner.invoke(app, [*path, "--help"], prog_name="shipyard")
+        assert res.exit_code == 0, (path, res.output)
+        listing = " ".join(res.output.split("Commands:", 1)[1].split())
+        for name, command in group.commands.items():
+            text = summary(command)
+            assert text, f"`shipyard {' '.join((*path, name))}` has no summary"
+            assert not text.endswith("..."), (path, name)  # what a cut-short summary ends with
+            assert f"{name} {' '.join(text.split())}" in listing, (path, name)

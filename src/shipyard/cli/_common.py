@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,6 +29,27 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON do
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace the output file if it already exists.")
 ]
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose help lists every command with its whole one-line summary (the
+    first sentence of its docstring, wrapped, never cut short with "...")."""
+
+    # Typer bundles its own copy of click, whose types are private: hence Any.
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, summary(command)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def summary(command: Any) -> str:
+    """A command's one-line summary: its ``short_help``, else the first sentence of its help."""
+    return str(command.get_short_help_str(limit=10_000))
 
 
 @dataclass

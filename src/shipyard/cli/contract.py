@@ -9,6 +9,7 @@ import typer
 
 from shipyard.cli._common import (
     ForceOpt,
+    HelpGroup,
     JsonOpt,
     check_output,
     console,
@@ -21,7 +22,10 @@ from shipyard.cli._common import (
     write_output,
 )
 
-app = typer.Typer(help="Data contracts: infer, add, show, list, bind.")
+app = typer.Typer(
+    cls=HelpGroup,
+    help="Data contracts: what a table must look like, checked whenever data is added.",
+)
 
 
 @app.command("infer")

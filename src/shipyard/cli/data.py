@@ -9,6 +9,7 @@ import typer
 
 from shipyard.cli._common import (
     ForceOpt,
+    HelpGroup,
     JsonOpt,
     check_output,
     console,
@@ -25,7 +26,10 @@ from shipyard.cli._common import (
 if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetVersion, OnInvalid
 
-app = typer.Typer(help="Versioned datasets: add, list, show, get, diff, tag, lineage.")
+app = typer.Typer(
+    cls=HelpGroup,
+    help="Versioned datasets: add them, read them, compare them and trace their lineage.",
+)
 
 
 def _fmt_int(n: int | None) -> str:

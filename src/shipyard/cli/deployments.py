@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from shipyard.cli._common import (
+    HelpGroup,
     JsonOpt,
     console,
     emit_json,
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from shipyard.monitoring.uplift import UpliftReport
 
 app = typer.Typer(
-    help="Deployments: which aliases of a model take traffic (governed), and what they answered."
+    cls=HelpGroup,
+    help="Deployments: which aliases of a model take traffic (governed), and what they answered.",
 )
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -10,6 +10,7 @@ import typer
 
 from shipyard.cli._common import (
     ForceOpt,
+    HelpGroup,
     JsonOpt,
     check_output,
     console,
@@ -21,7 +22,9 @@ from shipyard.cli._common import (
 )
 from shipyard.cli.models import app as models_app
 
-policy_app = typer.Typer(help="Policies as files: set, show, check.")
+policy_app = typer.Typer(
+    cls=HelpGroup, help="Policies as files: the gates a model version must pass to take an alias."
+)
 
 
 def _render_checks(doc: dict[str, Any], title: str) -> None:

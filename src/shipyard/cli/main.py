@@ -30,10 +30,11 @@ from shipyard.cli import server as server_cmds
 from shipyard.cli import ui as ui_cmds
 from shipyard.cli import users as users_cmds
 from shipyard.cli import webhooks as webhooks_cmds
-from shipyard.cli._common import JsonOpt, State, emit_json, open_local_project, progress
+from shipyard.cli._common import HelpGroup, JsonOpt, State, emit_json, open_local_project, progress
 from shipyard.errors import ShipyardError
 
 app = typer.Typer(
+    cls=HelpGroup,
     name="shipyard",
     help="shipyard: versioned data, governed models and monitored endpoints for small teams.",
     no_args_is_help=True,

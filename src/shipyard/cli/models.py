@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from shipyard.cli._common import (
+    HelpGroup,
     JsonOpt,
     check_output,
     console,
@@ -19,7 +20,9 @@ from shipyard.cli._common import (
     when,
 )
 
-app = typer.Typer(help="The model registry: versions, aliases, loading and batch scoring.")
+app = typer.Typer(
+    cls=HelpGroup, help="The model registry: versions, aliases, loading and batch scoring."
+)
 
 
 @app.command("list")

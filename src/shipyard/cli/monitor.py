@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli._common import (
+    HelpGroup,
     JsonOpt,
     console,
     emit_json,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from shipyard.monitoring.reference import ReferenceProfile
 
 app = typer.Typer(
+    cls=HelpGroup,
     help="Drift and data-quality reports, and monitors that check a deployment every window.",
     no_args_is_help=True,
 )
