@@ -96,6 +96,36 @@ def test_every_output_option_follows_the_same_rule(cli: Cli, cli_project: Path) 
     assert res.code == 2 and ".md, .markdown" in res.stderr
 
 
+# -- typos ----------------------------------------------------------------------------------------
+
+
+def test_typos_are_caught_with_a_suggestion(cli: Cli, cli_project: Path) -> None:
+    """Binding a contract to a dataset that does not exist suggests the near name (and --new
+    binds one before its first version); a mistyped card section suggests the real one; a
+    policy set again with the same content is "unchanged", with no new version."""
+    source = cli_project / "a.csv"
+    source.write_text("id,age\n1,30\n2,40\n")
+    contract = cli_project / "c.yaml"
+    contract.write_text("columns: {id: {type: int}, age: {type: int}}\n")
+    assert cli("data", "add", "credit", source).code == 0
+    assert cli("contract", "add", "applicants", contract).code == 0
+    res = cli("contract", "bind", "credt", "applicants")
+    assert res.code == 1 and "no dataset 'credt' (did you mean 'credit'?)" in res.stderr
+    assert cli("contract", "bind", "credit", "applicants").code == 0
+    assert cli("contract", "bind", "loans", "applicants", "--new").code == 0
+
+    res = cli("models", "describe", "m@1", "--section", "intended_uze", "--text", "x")
+    assert res.code == 1 and "(did you mean 'intended_use'?)" in res.stderr
+
+    policy = cli_project / "policy.yaml"
+    policy.write_text("approvals: {min: 1}\n")
+    assert "is now version 1" in cli("policy", "set", "*", policy).stdout
+    policy.write_text("# the same rules\napprovals:\n  min: 1\n")
+    res = cli("policy", "set", "*", policy)
+    assert res.code == 0 and res.stdout.startswith("unchanged: policy * version 1")
+    assert cli("policy", "set", "*", policy, "--json").json()["created"] is False
+
+
 # -- help ---------------------------------------------------------------------------------------
 
 

@@ -263,7 +263,7 @@ def test_batch_scoring_checks_rows_against_the_training_contract(
     )
     train["y"] = (train["a"] > 4).astype(int)
     project.contracts.add("loans", Contract.from_yaml(LOANS_CONTRACT))
-    project.contracts.bind("loans", "loans")
+    project.contracts.bind("loans", "loans", new=True)
     project.datasets.add("loans", train)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(train[["a", "b"]], train.y)
     with project.start_run("exp") as run:

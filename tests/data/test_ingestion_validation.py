@@ -341,7 +341,7 @@ def test_unknown_on_invalid_is_refused(project: Project, contract: str) -> None:
 def test_a_bound_contract_applies_without_naming_it(project: Project, contract: str) -> None:
     """Once bound, a contract checks every add: passing data is ``valid`` against ``name@N``,
     failing data is rejected."""
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     v = project.datasets.add("credit", _batch(200))
     assert (v.status, v.contract) == ("valid", "applicants@1")
     with pytest.raises(CheckFailedError, match="fails contract applicants@1"):
@@ -354,7 +354,7 @@ def test_a_bound_contract_applies_without_naming_it(project: Project, contract: 
 def test_an_explicit_contract_overrides_the_bound_one(project: Project, contract: str) -> None:
     """``contract=`` takes precedence over the dataset's binding."""
     project.contracts.add("loose", {"columns": {"id": "int"}})
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     v = project.datasets.add("credit", _batch(50, old={1}), contract="loose")
     assert (v.status, v.contract) == ("valid", "loose@1")
 
@@ -386,7 +386,7 @@ def test_validate_uses_the_bound_contract_and_can_turn_a_version_valid(
     """Without ``contract=`` the bound contract is used; a later, looser contract version can
     make a version ``valid``."""
     project.datasets.add("credit", _batch(500, old={4}))
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     assert not project.datasets.validate("credit@1").passed
     assert project.datasets.get("credit@1").status == "invalid"
     looser = {**CONTRACT, "columns": {**CONTRACT["columns"], "age": {"type": "int", "min": 18}}}

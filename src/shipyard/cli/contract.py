@@ -148,10 +148,14 @@ def bind(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
     contract: Annotated[str, typer.Argument(help="NAME (follows its latest) or NAME@N.")],
+    new: Annotated[
+        bool,
+        typer.Option("--new", help="DATASET has no version yet: bind it before its first add."),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Validate every later `data add` of DATASET against CONTRACT."""
-    binding = open_local_project(ctx).contracts.bind(dataset, contract)
+    binding = open_local_project(ctx).contracts.bind(dataset, contract, new=new)
     if json_:
         emit_json({"dataset": dataset, "contract": binding})
     else:

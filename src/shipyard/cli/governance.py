@@ -264,7 +264,12 @@ def policy_set(
 ) -> None:
     """Store a new version of a policy (admin)."""
     p = open_project(ctx).policies.set(name, file)
-    emit_json(p.to_dict()) if json_ else typer.echo(f"policy {p.name} is now version {p.version}")
+    if json_:
+        emit_json(p.to_dict())
+    elif p.created:
+        typer.echo(f"policy {p.name} is now version {p.version}")
+    else:
+        typer.echo(f"unchanged: policy {p.name} version {p.version} has identical content")
 
 
 @policy_app.command("show")
