@@ -7,6 +7,7 @@ Heavy modules (the services, SQLAlchemy, polars) are imported inside functions s
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -110,9 +111,26 @@ def _default(value: Any) -> Any:
 
 
 def emit_json(doc: Any) -> None:
-    """Print one JSON document on stdout."""
-    sys.stdout.write(json.dumps(doc, indent=2, default=_default, ensure_ascii=False) + "\n")
+    """Print one JSON document on stdout; NaN and infinities, which JSON lacks, are written
+    as the strings ``"NaN"``, ``"inf"`` and ``"-inf"``."""
+    try:
+        text = json.dumps(doc, indent=2, default=_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(doc), indent=2, default=_default, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return _finite(value.to_dict())
+    return value
 
 
 def console() -> Console:

@@ -20,7 +20,9 @@ experiments_app = typer.Typer(cls=HelpGroup, help="Experiments: named groups of 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        from shipyard.tracking.metric_values import metric_text
+
+        return metric_text(value)
     return "" if value is None else str(value)
 
 
