@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
-from typer.testing import CliRunner
 
 from tests.cli.conftest import Cli
 
@@ -126,14 +126,36 @@ def test_typos_are_caught_with_a_suggestion(cli: Cli, cli_project: Path) -> None
     assert cli("policy", "set", "*", policy, "--json").json()["created"] is False
 
 
+# -- NaN and infinite metrics ---------------------------------------------------------------------
+
+
+def test_runs_show_prints_nan_and_inf(cli: Cli, cli_project: Path) -> None:
+    """`runs show` prints a NaN loss as NaN; --json writes NaN and inf as the strings "NaN"
+    and "inf", so the document stays valid JSON."""
+    import json
+
+    from shipyard.project import open_project
+
+    project = open_project(cli_project)
+    with project.start_run(experiment="sweep") as run:
+        run.log_metrics({"loss": float("nan"), "gain": float("inf")})
+    res = cli("runs", "show", run.id)
+    assert res.code == 0, res.stderr
+    assert "NaN" in res.stdout and "inf" in res.stdout
+    res = cli("runs", "show", run.id, "--json")
+    doc = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert doc["metrics"] == {"gain": "inf", "loss": "NaN"}
+
+
 # -- help ---------------------------------------------------------------------------------------
 
 
-def _groups(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+def _groups(command: Any, ctx: Any) -> Iterator[tuple[Any, Any]]:
+    """Every group under ``command`` (itself included), with a context to render its help."""
     if hasattr(command, "commands"):
-        yield path, command
+        yield command, ctx
         for name, sub in command.commands.items():
-            yield from _groups(sub, (*path, name))
+            yield from _groups(sub, sub.make_context(name, [], parent=ctx, resilient_parsing=True))
 
 
 def test_every_group_lists_all_its_commands_with_whole_summaries() -> None:
@@ -143,15 +165,14 @@ def test_every_group_lists_all_its_commands_with_whole_summaries() -> None:
     from shipyard.cli.main import app
 
     root = typer.main.get_command(app)
-    runner = CliRunner()
-    groups = list(_groups(root))
+    top = root.make_context("shipyard", [], resilient_parsing=True)
+    groups = list(_groups(root, top))
     assert len(groups) > 10
-    for path, group in groups:
-        res = runner.invoke(app, [*path, "--help"], prog_name="shipyard")
-        assert res.exit_code == 0, (path, res.output)
-        listing = " ".join(res.output.split("Commands:", 1)[1].split())
+    for group, ctx in groups:
+        path = ctx.command_path
+        listing = " ".join(group.get_help(ctx).split("Commands:", 1)[1].split())
         for name, command in group.commands.items():
             text = summary(command)
-            assert text, f"`shipyard {' '.join((*path, name))}` has no summary"
+            assert text, f"`{path} {name}` has no summary"
             assert not text.endswith("..."), (path, name)  # what a cut-short summary ends with
             assert f"{name} {' '.join(text.split())}" in listing, (path, name)

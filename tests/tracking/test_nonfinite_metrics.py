@@ -4,12 +4,10 @@ and treated alike by filters and ordering on SQLite and PostgreSQL (docs/search.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
 from shipyard.project import Project
-from tests.cli.conftest import Cli, cli  # noqa: F401  (the fixture)
 
 NAN, INF = float("nan"), float("inf")
 
@@ -57,17 +55,3 @@ def test_filters_never_match_nan_and_ordering_puts_it_after_every_number(
     assert sorted(names(filter="metrics.loss != 0.2")) == ["inf", "nan"]
     assert names(order_by="metrics.loss ASC") == ["low", "inf", "nan", "none"]
     assert names(order_by="metrics.loss DESC") == ["inf", "low", "nan", "none"]
-
-
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_the_command_line_shows_nan_and_inf(
-    cli: Cli, project: Project, runs: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`runs show` prints NaN and inf; its --json writes them as the strings "NaN" and "inf",
-    so the document stays valid JSON."""
-    monkeypatch.chdir(Path(project.root))
-    res = cli("runs", "show", runs["nan"])
-    assert res.code == 0, res.stderr
-    assert "NaN" in res.stdout
-    doc = cli("runs", "show", runs["inf"], "--json").json()
-    assert doc["metrics"]["loss"] == "inf"

@@ -219,9 +219,11 @@ def test_relogging_a_param_with_another_value_conflicts(project: Project) -> Non
 
 def test_a_metric_that_is_not_a_number_is_refused(project: Project) -> None:
     """Text raises InvalidInputError naming the metric; nothing is stored."""
-    with project.start_run(experiment="credit") as run:
-        with pytest.raises(InvalidInputError, match="'auc'"):
-            run.log_metric("auc", "high")
+    with (
+        project.start_run(experiment="credit") as run,
+        pytest.raises(InvalidInputError, match="'auc'"),
+    ):
+        run.log_metric("auc", "high")
     assert project.runs.get(run.id).metrics == {}
     assert project.runs.metric_history(run.id, "auc") == []
 
