@@ -176,3 +176,43 @@ def test_every_group_lists_all_its_commands_with_whole_summaries() -> None:
             assert text, f"`{path} {name}` has no summary"
             assert not text.endswith("..."), (path, name)  # what a cut-short summary ends with
             assert f"{name} {' '.join(text.split())}" in listing, (path, name)
+
+
+# -- exit codes ---------------------------------------------------------------------------------
+
+
+def test_a_usage_error_under_json_prints_a_json_error(cli: Cli, cli_project: Path) -> None:
+    """A missing argument exits 2 and, under --json, stdout holds one error document; a
+    filter that does not parse is a usage error too."""
+    res = cli("data", "add", "credit", "--json")
+    assert res.code == 2
+    assert res.json() == {"error": "usage", "message": "Missing argument 'path'."}
+    assert "Missing argument 'path'" in res.stderr
+    assert cli("runs", "list", "--filter", "metrics.auc >> 1").code == 2
+
+
+def test_output_cut_short_by_its_reader_is_not_an_error(
+    cli_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`shipyard data list | head -0`: when the reader has gone before the table is written,
+    the command still exits 0 and says nothing on stderr."""
+    import os
+    import sys
+
+    from shipyard.cli.main import run
+
+    source = cli_project / "a.csv"
+    source.write_text("id\n1\n")
+    monkeypatch.setattr(sys, "argv", ["shipyard", "data", "add", "credit", str(source)])
+    with pytest.raises(SystemExit):
+        run()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone
+    capsys.readouterr()
+    with os.fdopen(write_end, "w") as gone:
+        monkeypatch.setattr(sys, "stdout", gone)
+        monkeypatch.setattr(sys, "argv", ["shipyard", "data", "list"])
+        with pytest.raises(SystemExit) as exit_:
+            run()
+    assert exit_.value.code == 0
+    assert capsys.readouterr().err == ""

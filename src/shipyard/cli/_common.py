@@ -136,9 +136,16 @@ def _finite(value: Any) -> Any:
 def console() -> Console:
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich exits 1 when the reader goes away; the entry point decides instead (a
+            # reader that stops reading, as `head` does, is not an error).
+            self.quiet = True
+            raise BrokenPipeError
+
     # On a terminal Rich uses its width; piped output gets room instead of 80 columns.
     width = None if sys.stdout.isatty() else 160
-    return Console(highlight=False, soft_wrap=False, width=width)
+    return _Console(highlight=False, soft_wrap=False, width=width)
 
 
 def err_console() -> Console:

@@ -5,11 +5,16 @@ Exit codes (DESIGN.md): 0 success, 1 error, 2 usage error, 3 a check that ran an
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+# Typer bundles its own copy of click: its usage errors and stream helpers live there.
+from typer._click import exceptions as click_exceptions
+from typer._click import utils as click_utils
 
 from shipyard.cli import alerts as alerts_cmds
 from shipyard.cli import audit as audit_cmds
@@ -194,14 +199,33 @@ def demo(
 def run() -> None:
     """Console-script entry point: maps errors to messages and exit codes.
 
-    Usage errors (exit 2) and ``typer.Exit`` are handled by Typer itself, which exits.
+    A usage error exits 2 (under ``--json`` with an error document on stdout too); output
+    cut short by its reader (``shipyard runs list | head``) is not an error.
     """
     argv = sys.argv[1:]
     debug = "--debug" in argv
     as_json = "--json" in argv
     try:
-        app(args=argv, prog_name="shipyard")
-        code = 0
+        result = app(args=argv, prog_name="shipyard", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except BrokenPipeError:
+        code = _reader_gone()
+    except SystemExit:
+        # Typer turns a broken pipe into exit 1, after wrapping stdout to silence it.
+        if not isinstance(sys.stdout, click_utils.PacifyFlushWrapper):
+            raise
+        code = _reader_gone()
+    except click_exceptions.UsageError as exc:
+        if as_json:
+            emit_json({"error": "usage", "message": exc.format_message()})
+        exc.show()
+        code = exc.exit_code
+    except click_exceptions.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        code = 1
     except ShipyardError as exc:
         if debug:
             import traceback
@@ -225,3 +249,11 @@ def run() -> None:
         )
         code = 1
     sys.exit(code)
+
+
+def _reader_gone() -> int:
+    """Output cut short by its reader (``| head``) is not an error: point stdout at the void,
+    so that flushing it at exit does not fail again, and exit 0."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
