@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import HelpGroup, JsonOpt, emit_json, open_local_project, table, when
+from shipyard.cli._common import JsonOpt, emit_json, open_local_project, table, when
 
-app = typer.Typer(
-    cls=HelpGroup, help="Alerts opened by monitors, and when they resolved.", no_args_is_help=True
-)
+app = typer.Typer(help="Alerts opened by monitors, and when they resolved.", no_args_is_help=True)
 
 
 @app.command("list")

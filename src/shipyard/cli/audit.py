@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from shipyard.cli._common import (
-    HelpGroup,
     JsonOpt,
     check_output,
     emit_json,
@@ -18,7 +17,7 @@ from shipyard.cli._common import (
     table,
 )
 
-app = typer.Typer(cls=HelpGroup, help="Read and verify the audit log.")
+app = typer.Typer(help="Read and verify the audit log.")
 
 
 @app.command("log")

@@ -7,15 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._common import HelpGroup, JsonOpt, emit_json, open_local_project, table, when
+from shipyard.cli._common import JsonOpt, emit_json, open_local_project, table, when
 
 if TYPE_CHECKING:
     from shipyard.collaboration.comments import Comment
 
 app = typer.Typer(
-    cls=HelpGroup,
     help="Comments on a dataset version, run, model version or deployment "
-    "(REF: dataset:NAME@N, run:ID, model:NAME@N or NAME@ALIAS, deployment:NAME).",
+    "(REF: dataset:NAME@N, run:ID, model:NAME@N or NAME@ALIAS, deployment:NAME)."
 )
 
 TextOpt = Annotated[str | None, typer.Option("--text", help="The comment, in Markdown.")]

@@ -9,7 +9,6 @@ import typer
 
 from shipyard.cli._common import (
     ForceOpt,
-    HelpGroup,
     JsonOpt,
     check_output,
     console,
@@ -23,7 +22,6 @@ from shipyard.cli._common import (
 )
 
 app = typer.Typer(
-    cls=HelpGroup,
     help="Data contracts: what a table must look like, checked whenever data is added.",
 )
 

@@ -9,7 +9,6 @@ import typer
 
 from shipyard.cli._common import (
     ForceOpt,
-    HelpGroup,
     JsonOpt,
     check_output,
     console,
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetVersion, OnInvalid
 
 app = typer.Typer(
-    cls=HelpGroup,
     help="Versioned datasets: add them, read them, compare them and trace their lineage.",
 )
 

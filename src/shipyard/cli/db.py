@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from shipyard.cli._common import HelpGroup, JsonOpt, emit_json, state
+from shipyard.cli._common import JsonOpt, emit_json, state
 
-app = typer.Typer(cls=HelpGroup, help="Metadata database maintenance.")
+app = typer.Typer(help="Metadata database maintenance.")
 
 
 @app.command("upgrade")

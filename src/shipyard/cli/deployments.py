@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from shipyard.cli._common import (
-    HelpGroup,
     JsonOpt,
     console,
     emit_json,
@@ -25,8 +24,7 @@ if TYPE_CHECKING:
     from shipyard.monitoring.uplift import UpliftReport
 
 app = typer.Typer(
-    cls=HelpGroup,
-    help="Deployments: which aliases of a model take traffic (governed), and what they answered.",
+    help="Deployments: which aliases of a model take traffic (governed), and what they answered."
 )
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import HelpGroup, JsonOpt, emit_json, open_local_project
+from shipyard.cli._common import JsonOpt, emit_json, open_local_project
 
-app = typer.Typer(cls=HelpGroup, help="Generate the project's documentation site.")
+app = typer.Typer(help="Generate the project's documentation site.")
 
 
 @app.command("build")

@@ -10,7 +10,6 @@ import typer
 
 from shipyard.cli._common import (
     ForceOpt,
-    HelpGroup,
     JsonOpt,
     check_output,
     console,
@@ -23,7 +22,7 @@ from shipyard.cli._common import (
 from shipyard.cli.models import app as models_app
 
 policy_app = typer.Typer(
-    cls=HelpGroup, help="Policies as files: the gates a model version must pass to take an alias."
+    help="Policies as files: the gates a model version must pass to take an alias."
 )
 
 

@@ -39,7 +39,6 @@ from shipyard.cli._common import HelpGroup, JsonOpt, State, emit_json, open_loca
 from shipyard.errors import ShipyardError
 
 app = typer.Typer(
-    cls=HelpGroup,
     name="shipyard",
     help="shipyard: versioned data, governed models and monitored endpoints for small teams.",
     no_args_is_help=True,
@@ -70,6 +69,17 @@ app.add_typer(comments_cmds.app, name="comments")
 app.add_typer(webhooks_cmds.app, name="webhooks")
 app.add_typer(monitor_cmds.app, name="monitor")
 app.add_typer(alerts_cmds.app, name="alerts")
+
+
+def _list_commands_in_full(typer_app: typer.Typer) -> None:
+    """Make every group, nested ones too, list all its commands with whole summaries."""
+    typer_app.info.cls = HelpGroup
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _list_commands_in_full(group.typer_instance)
+
+
+_list_commands_in_full(app)
 
 
 def _version(value: bool) -> None:

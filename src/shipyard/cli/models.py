@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from shipyard.cli._common import (
-    HelpGroup,
     JsonOpt,
     check_output,
     console,
@@ -20,9 +19,7 @@ from shipyard.cli._common import (
     when,
 )
 
-app = typer.Typer(
-    cls=HelpGroup, help="The model registry: versions, aliases, loading and batch scoring."
-)
+app = typer.Typer(help="The model registry: versions, aliases, loading and batch scoring.")
 
 
 @app.command("list")

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli._common import (
-    HelpGroup,
     JsonOpt,
     console,
     emit_json,
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from shipyard.monitoring.reference import ReferenceProfile
 
 app = typer.Typer(
-    cls=HelpGroup,
     help="Drift and data-quality reports, and monitors that check a deployment every window.",
     no_args_is_help=True,
 )

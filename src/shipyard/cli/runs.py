@@ -6,16 +6,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli._common import HelpGroup, JsonOpt, console, emit_json, open_project, table, when
+from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table, when
 
 if TYPE_CHECKING:
     from shipyard.tracking.runs import RunInfo
 
 app = typer.Typer(
-    cls=HelpGroup,
     help="Tracked runs: their parameters, metrics and artifacts, compared side by side.",
 )
-experiments_app = typer.Typer(cls=HelpGroup, help="Experiments: named groups of runs.")
+experiments_app = typer.Typer(help="Experiments: named groups of runs.")
 
 
 def _fmt(value: Any) -> str:

@@ -6,14 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._common import HelpGroup, JsonOpt, emit_json, open_project, table, when
+from shipyard.cli._common import JsonOpt, emit_json, open_project, table, when
 
 if TYPE_CHECKING:
     from shipyard.governance.tokens import Token
 
-app = typer.Typer(
-    cls=HelpGroup, help="Manage users and their roles (viewer < contributor < approver < admin)."
-)
+app = typer.Typer(help="Manage users and their roles (viewer < contributor < approver < admin).")
 
 
 @app.command("add")
@@ -58,7 +56,7 @@ def whoami(ctx: typer.Context, json_: JsonOpt = False) -> None:
         typer.echo(f"{user.name}: {user.role}{note}")
 
 
-token_app = typer.Typer(cls=HelpGroup, help="API tokens for the team server (`shipyard server`).")
+token_app = typer.Typer(help="API tokens for the team server (`shipyard server`).")
 app.add_typer(token_app, name="token")
 
 

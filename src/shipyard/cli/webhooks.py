@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._common import HelpGroup, JsonOpt, emit_json, open_local_project, table, when
+from shipyard.cli._common import JsonOpt, emit_json, open_local_project, table, when
 
 if TYPE_CHECKING:
     from shipyard.collaboration.webhooks import Delivery
 
 app = typer.Typer(
-    cls=HelpGroup,
-    help="Webhooks for entity events, sent through a durable queue with retries (admin).",
+    help="Webhooks for entity events, sent through a durable queue with retries (admin)."
 )
 
 _MAX_WATCH_INTERVAL = 3600.0
