@@ -99,6 +99,7 @@ def test_every_output_option_follows_the_same_rule(cli: Cli, cli_project: Path) 
 # -- typos ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # about 3 s: seven commands
 def test_typos_are_caught_with_a_suggestion(cli: Cli, cli_project: Path) -> None:
     """Binding a contract to a dataset that does not exist suggests the near name (and --new
     binds one before its first version); a mistyped card section suggests the real one; a
