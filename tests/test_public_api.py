@@ -35,6 +35,7 @@ PUBLIC_API = {
     "NewToken",
     "NotFoundError",
     "PermissionDeniedError",
+    "PipelineRun",
     "PolicyResult",
     "Project",
     "ProjectNotFoundError",
@@ -52,6 +53,8 @@ PUBLIC_API = {
     "init_project",
     "open_project",
     "parse_ref",
+    "pipeline",
+    "step",
 }
 
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from shipyard.governance.policy_registry import StoredPolicy
     from shipyard.governance.reports import StoredEvaluation
     from shipyard.governance.tokens import NewToken, Token
+    from shipyard.pipelines.dag import pipeline, step
+    from shipyard.pipelines.records import PipelineRun
     from shipyard.project import Project, init_project, open_project
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
@@ -68,6 +70,7 @@ __all__ = [
     "NewToken",
     "NotFoundError",
     "PermissionDeniedError",
+    "PipelineRun",
     "PolicyResult",
     "Project",
     "ProjectNotFoundError",
@@ -85,6 +88,8 @@ __all__ = [
     "init_project",
     "open_project",
     "parse_ref",
+    "pipeline",
+    "step",
 ]
 
 # Loaded on first use: the services pull in SQLAlchemy, polars and scikit-learn.
@@ -114,6 +119,9 @@ _LAZY = {
     "FeedbackItem": "shipyard.serving.feedback",
     "FeedbackResult": "shipyard.serving.feedback",
     "AuditEvent": "shipyard.stores.audit",
+    "PipelineRun": "shipyard.pipelines.records",
+    "pipeline": "shipyard.pipelines.dag",
+    "step": "shipyard.pipelines.dag",
     "ChainReport": "shipyard.stores.audit",
 }
 

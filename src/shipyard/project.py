@@ -37,18 +37,21 @@ if TYPE_CHECKING:
     from shipyard.collaboration.webhooks import Webhooks
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
+    from shipyard.data.lock import Locks
     from shipyard.governance.access import Users
     from shipyard.governance.approvals import Approvals
     from shipyard.governance.audit import AuditLog
     from shipyard.governance.cards import Cards
     from shipyard.governance.deployments import Deployments
     from shipyard.governance.policy_registry import Policies
+    from shipyard.governance.pr_report import PullRequestReports
     from shipyard.governance.promotion import Promotions
     from shipyard.governance.reports import Evaluations
     from shipyard.governance.tokens import Tokens
     from shipyard.monitoring.alerts import Alerts
     from shipyard.monitoring.drift_service import Drift
     from shipyard.monitoring.monitors import Monitors
+    from shipyard.pipelines.service import Pipelines
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -109,6 +112,14 @@ class Project:
         from shipyard.data.datasets import Datasets
 
         return Datasets(self.context, contracts=self.contracts)
+
+    @cached_property
+    def locks(self) -> Locks:
+        from shipyard.data.lock import Locks
+
+        return Locks(
+            self.context, datasets=self.datasets, contracts=self.contracts, models=self.models
+        )
 
     @cached_property
     def models(self) -> Models:
@@ -184,6 +195,12 @@ class Project:
         )
 
     @cached_property
+    def pr_reports(self) -> PullRequestReports:
+        from shipyard.governance.pr_report import PullRequestReports
+
+        return PullRequestReports(models=self.models, promotions=self.promotions, drift=self.drift)
+
+    @cached_property
     def deployments(self) -> Deployments:
         from shipyard.governance.deployments import Deployments
 
@@ -237,6 +254,12 @@ class Project:
                 self, deployment, since, until
             ),
         )
+
+    @cached_property
+    def pipelines(self) -> Pipelines:
+        from shipyard.pipelines.service import Pipelines
+
+        return Pipelines(self.context, runs=self.runs, datasets=self.datasets, models=self.models)
 
     @cached_property
     def users(self) -> Users:

@@ -23,7 +23,8 @@ def test_credit_applicants_are_reproducible_and_realistic() -> None:
 
 
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo registers versions, rejects then quarantines a bad batch, splits, and ends
+    """The demo registers versions, rejects then quarantines a bad batch, splits, serves,
+    catches a drifted batch with a monitor whose alert reaches a webhook receiver, and ends
     with the command that opens its web UI."""
     from shipyard.demo.scenario import run_demo, ui_command
     from shipyard.project import open_project
@@ -38,4 +39,12 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert names["credit.quarantine"].rows and names["credit.quarantine"].rows > 0
     assert {"credit.train", "credit.valid", "credit.test"} <= set(names)
     assert project.verify().ok and project.audit.verify().ok
+    # The shifted batch opened the drift monitor's alert, the local receiver accepted its
+    # signed delivery, and the HTML report was written where the demo said.
+    assert "against credit.train@1: no drift (weighted share" in out  # before the shift
+    (alert,) = project.alerts.list(open_only=True)
+    assert alert.monitor == "credit-drift" and alert.kind == "drift"
+    assert "signature verified; alert.opened for monitor 'credit-drift'" in out
+    report = root / "reports" / "drift-credit-risk.html"
+    assert f"report: {report}" in out and "credit_score" in report.read_text()
     project.close()

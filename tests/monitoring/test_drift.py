@@ -223,3 +223,42 @@ def test_default_method_follows_reference_size(big_reference: ReferenceProfile) 
     """The default depends on the column's kind and on its reference size, as in Evidently."""
     assert default_method(big_reference.columns["income"]) == "wasserstein"
     assert default_method(big_reference.columns["member"]) == "jensenshannon"
+
+
+def test_small_unshifted_windows_stay_quiet_while_a_shift_still_drifts(
+    big_reference: ReferenceProfile,
+) -> None:
+    """A window of 300 rows from the reference's own distribution crosses Evidently's fixed
+    0.1 by sampling noise alone; judged against the noise level of its size it stays quiet,
+    and a real shift of the same size still drifts."""
+    cols = ["income", "age", "score", "city", "plan"]
+    fixed = {c: 0.1 for c in cols}
+    noisy_under_fixed = 0
+    for seed in range(100, 120):
+        window = _frame(300, seed=seed)
+        report = compare(big_reference, window, columns=cols)
+        assert report.drifted_columns == [], (seed, report.drifted_columns)
+        for c in report.columns:
+            assert c.noise_floor is not None and c.threshold == max(0.1, c.noise_floor)
+        noisy_under_fixed += len(
+            compare(big_reference, window, columns=cols, thresholds=fixed).drifted_columns
+        )
+    assert noisy_under_fixed > 0  # the fixed threshold alone would have paged someone
+    shifted = compare(big_reference, _frame(300, seed=7, shift=True), columns=cols)
+    assert {"income", "plan"} <= set(shifted.drifted_columns)
+
+
+def test_noise_floor_falls_with_the_window_and_leaves_large_windows_alone(
+    big_reference: ReferenceProfile, same: pl.DataFrame
+) -> None:
+    """The floor shrinks as the window grows (about 1/√n), is never applied to a threshold the
+    caller set, and at 20,000 rows the default threshold stands."""
+    floors = [
+        next(c for c in compare(big_reference, same.head(n)).columns if c.column == "income")
+        for n in (250, 1_000, 20_000)
+    ]
+    assert floors[0].noise_floor > floors[1].noise_floor > floors[2].noise_floor  # type: ignore[operator]
+    assert floors[2].threshold == 0.1
+    explicit = compare(big_reference, same.head(250), thresholds={"income": 0.1})
+    income = next(c for c in explicit.columns if c.column == "income")
+    assert income.noise_floor is None and income.threshold == 0.1

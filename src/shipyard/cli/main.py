@@ -26,9 +26,12 @@ from shipyard.cli import deployments as deployments_cmds
 from shipyard.cli import digest as digest_cmds
 from shipyard.cli import docs as docs_cmds
 from shipyard.cli import governance as governance_cmds
+from shipyard.cli import lock as lock_cmds
 from shipyard.cli import login as login_cmds
 from shipyard.cli import models as models_cmds
 from shipyard.cli import monitor as monitor_cmds
+from shipyard.cli import pipeline as pipeline_cmds
+from shipyard.cli import report as report_cmds
 from shipyard.cli import runs as runs_cmds
 from shipyard.cli import serve as serve_cmds
 from shipyard.cli import server as server_cmds
@@ -69,6 +72,11 @@ app.add_typer(comments_cmds.app, name="comments")
 app.add_typer(webhooks_cmds.app, name="webhooks")
 app.add_typer(monitor_cmds.app, name="monitor")
 app.add_typer(alerts_cmds.app, name="alerts")
+app.add_typer(report_cmds.app, name="report")
+app.command("lock")(lock_cmds.lock)
+app.command("checkout")(lock_cmds.checkout)
+app.command("status")(lock_cmds.status)
+app.add_typer(pipeline_cmds.app, name="pipeline")
 
 
 def _list_commands_in_full(typer_app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from shipyard._internal.files import write_text_atomic
 from shipyard.cli.data import render_report
 from shipyard.data.inference import spec_from_contract
 from shipyard.data.splits import SplitSpec
+from shipyard.demo.monitoring import watch_for_drift
 from shipyard.demo.traffic import serve_and_drive
 from shipyard.demo.training import train_candidates, train_on_legacy_decisions
 from shipyard.errors import CheckFailedError, ConflictError, PermissionDeniedError
@@ -299,7 +300,10 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     out.rule("11. serving the deployment, with traffic, feedback and business KPIs")
     serve_and_drive(project, "credit-risk", parts["test"], out)
 
-    out.rule("12. integrity")
+    out.rule("12. monitoring: a new channel shifts incomes, the drift monitor fires")
+    watch_for_drift(project.root, "credit-risk", out)
+
+    out.rule("13. integrity")
     store = project.verify()
     chain = project.audit.verify()
     out.print(f"artifact store: {store.checked} blobs verified, ok={store.ok}")
@@ -324,6 +328,8 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         "deployments show credit-risk",
         "deployments history credit-risk",
         "deployments metrics credit-risk",
+        "monitor history credit-drift",
+        "alerts list --open",
         "audit verify",
         "audit log",
     ):

@@ -7,15 +7,18 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import httpx
+    import polars as pl
     from rich.console import Console
 
     from shipyard.data.datasets import DatasetVersion
     from shipyard.project import Project
 
-__all__ = ["serve_and_drive"]
+__all__ = ["send_batch", "serve_and_drive", "serving"]
 
 LABEL = "default"
 
@@ -32,71 +35,51 @@ def serve_and_drive(
     """Start the server in this process, send ``requests`` single-row predictions (and a few
     bad ones), feedback for each and a revenue KPI per approved loan; print and return the
     metrics summary; stop the server."""
-    import httpx
-    import uvicorn
-
-    from shipyard.serving.app import ServeConfig, create_app
-
-    port = _free_port()
-    config = ServeConfig(project=str(project.root), deployment=model)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="shipyard-demo-server", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=10) as client:
-            _wait_ready(client)
-            out.print(f"$ shipyard serve {model} --port {port}   (in the background)")
-            frame = holdout.to_polars().head(requests)
-            labels = frame[LABEL].to_list()
-            rows = json.loads(frame.drop(LABEL).write_json())
-            answered: list[tuple[str, Any, Any]] = []
-            by_version: dict[str, int] = {}
-            started = time.perf_counter()
-            for row, label in zip(rows, labels, strict=True):
-                r = client.post("/predict", json={"records": [row]})
-                r.raise_for_status()
-                body = r.json()
-                answered.append((body["request_ids"][0], body["predictions"][0], label))
-                who = f"{model}@{body['version']} ({body['alias']})"
-                by_version[who] = by_version.get(who, 0) + 1
-            elapsed = time.perf_counter() - started
-            out.print(
-                f"sent {len(rows)} single-row requests in {elapsed:.1f} s; answered by "
-                + ", ".join(f"{who} {n}" for who, n in sorted(by_version.items()))
-            )
-            bad = {
-                "a missing column": {
-                    "records": [{k: v for k, v in rows[0].items() if k != "income"}]
-                },
-                "a wrong type": {"records": [{**rows[0], "age": "forty"}]},
-                "a value outside the contract": {"records": [{**rows[0], "age": 250}]},
-                "an unknown category": {"records": [{**rows[0], "gender": "unknown"}]},
-            }
-            for what, doc in bad.items():
-                r = client.post("/predict", json=doc)
-                out.print(f"  {what}: HTTP {r.status_code} {r.json()['error']}")
-            r = client.post("/predict", content=b"{not json")
-            out.print(f"  malformed JSON: HTTP {r.status_code}")
-            _wait_logged(project, model, len(answered))
-            r = client.post(
-                "/feedback",
-                json=[{"request_id": rid, "label": label} for rid, _, label in answered],
-            )
-            out.print(f"$ POST /feedback with {len(answered)} true labels -> HTTP {r.status_code}")
-            revenue = 0.0
-            for rid, prediction, _ in answered:
-                if prediction == 0:  # approved as low risk: the loan earns its fee
-                    fee = 120.0
-                    revenue += fee
-                    client.post("/kpi", json={"name": "revenue", "value": fee, "request_id": rid})
-            out.print(f"$ POST /kpi revenue for each approved loan -> {revenue:,.0f} in total")
-            text = client.get("/metrics").text
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with serving(project, model) as (client, port):
+        out.print(f"$ shipyard serve {model} --port {port}   (in the background)")
+        frame = holdout.to_polars().head(requests)
+        labels = frame[LABEL].to_list()
+        rows = json.loads(frame.drop(LABEL).write_json())
+        answered: list[tuple[str, Any, Any]] = []
+        by_version: dict[str, int] = {}
+        started = time.perf_counter()
+        for row, label in zip(rows, labels, strict=True):
+            r = client.post("/predict", json={"records": [row]})
+            r.raise_for_status()
+            body = r.json()
+            answered.append((body["request_ids"][0], body["predictions"][0], label))
+            who = f"{model}@{body['version']} ({body['alias']})"
+            by_version[who] = by_version.get(who, 0) + 1
+        elapsed = time.perf_counter() - started
+        out.print(
+            f"sent {len(rows)} single-row requests in {elapsed:.1f} s; answered by "
+            + ", ".join(f"{who} {n}" for who, n in sorted(by_version.items()))
+        )
+        bad = {
+            "a missing column": {"records": [{k: v for k, v in rows[0].items() if k != "income"}]},
+            "a wrong type": {"records": [{**rows[0], "age": "forty"}]},
+            "a value outside the contract": {"records": [{**rows[0], "age": 250}]},
+            "an unknown category": {"records": [{**rows[0], "gender": "unknown"}]},
+        }
+        for what, doc in bad.items():
+            r = client.post("/predict", json=doc)
+            out.print(f"  {what}: HTTP {r.status_code} {r.json()['error']}")
+        r = client.post("/predict", content=b"{not json")
+        out.print(f"  malformed JSON: HTTP {r.status_code}")
+        _wait_logged(project, model, len(answered))
+        r = client.post(
+            "/feedback",
+            json=[{"request_id": rid, "label": label} for rid, _, label in answered],
+        )
+        out.print(f"$ POST /feedback with {len(answered)} true labels -> HTTP {r.status_code}")
+        revenue = 0.0
+        for rid, prediction, _ in answered:
+            if prediction == 0:  # approved as low risk: the loan earns its fee
+                fee = 120.0
+                revenue += fee
+                client.post("/kpi", json={"name": "revenue", "value": fee, "request_id": rid})
+        out.print(f"$ POST /kpi revenue for each approved loan -> {revenue:,.0f} in total")
+        text = client.get("/metrics").text
     summary = project.predictions.metrics(model)
     exported = _pick(text)
     out.print("from /metrics: " + ", ".join(f"{k} {v}" for k, v in exported.items()))
@@ -109,6 +92,60 @@ def serve_and_drive(
     )
     out.print(f"server on port {port} stopped cleanly")
     return summary
+
+
+@contextlib.contextmanager
+def serving(project: Project, model: str) -> Iterator[tuple[httpx.Client, int]]:
+    """Serve deployment ``model`` of ``project`` on a free port of 127.0.0.1 in this process
+    while the block runs; yields an HTTP client for it and the port."""
+    import httpx
+    import uvicorn
+
+    from shipyard.serving.app import ServeConfig, create_app
+
+    port = _free_port()
+    config = ServeConfig(project=str(project.root), deployment=model)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="shipyard-demo-server", daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            _wait_ready(client)
+            yield client, port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def send_batch(
+    project: Project, model: str, frame: pl.DataFrame, *, chunk: int = 50
+) -> dict[str, int]:
+    """Serve ``model`` and send the rows of ``frame`` (without the label) to ``/predict``,
+    ``chunk`` rows per request; wait until the prediction log holds them. Returns how many
+    rows each answering version took."""
+    rows = json.loads(frame.drop(LABEL, strict=False).write_json())
+    before = _logged(project, model)
+    by_version: dict[str, int] = {}
+    with serving(project, model) as (client, _):
+        for start in range(0, len(rows), chunk):
+            r = client.post("/predict", json={"records": rows[start : start + chunk]})
+            r.raise_for_status()
+            body = r.json()
+            who = f"{model}@{body['version']} ({body['alias']})"
+            by_version[who] = by_version.get(who, 0) + len(body["predictions"])
+        _wait_logged(project, model, before + len(rows))
+    return by_version
+
+
+def _logged(project: Project, model: str) -> int:
+    from shipyard.errors import NotFoundError
+
+    try:
+        return int(project.predictions.metrics(model)["predictions"])
+    except NotFoundError:  # nothing logged yet
+        return 0
 
 
 def _wait_ready(client: Any, timeout: float = 30.0) -> None:
@@ -125,13 +162,10 @@ def _wait_ready(client: Any, timeout: float = 30.0) -> None:
 
 def _wait_logged(project: Project, model: str, rows: int, timeout: float = 15.0) -> None:
     """The prediction log is written in the background: wait until it holds every row."""
-    from shipyard.errors import NotFoundError
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(NotFoundError):  # nothing written yet
-            if project.predictions.metrics(model)["predictions"] >= rows:
-                return
+        if _logged(project, model) >= rows:
+            return
         time.sleep(0.2)
 
 

@@ -17,6 +17,7 @@ the data (and logs the read), so that is done before the lock is taken, and re-r
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.authz import require_role
@@ -31,13 +32,27 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.governance.approvals import Approvals
     from shipyard.governance.cards import Cards
+    from shipyard.governance.policies import Policy
     from shipyard.governance.policy_checks import PolicyResult
     from shipyard.governance.policy_registry import Policies
-    from shipyard.governance.reports import Evaluations
+    from shipyard.governance.reports import Evaluations, StoredEvaluation
     from shipyard.governance.training_contract import CheckedNow
     from shipyard.registry.models import Models
 
-__all__ = ["Promotions"]
+__all__ = ["Evidence", "Promotions"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a policy check compares (:meth:`Promotions.evidence`): the version's evaluation,
+    the alias ``against`` and its ``holder`` (None: nobody holds it), and the holder's
+    evaluation on the same dataset content (None: none stored)."""
+
+    policy: Policy
+    against: str
+    evaluation: StoredEvaluation | None
+    holder: str | None
+    baseline: StoredEvaluation | None
 
 
 class Promotions:
@@ -81,26 +96,17 @@ class Promotions:
         Raises:
             ConflictError: without ``validate_now``, a contract not in ``checked_now`` applies.
         """
-        from shipyard.governance.policies import Policy, TierRules
+        from shipyard.governance.policies import TierRules
         from shipyard.governance.policy_checks import PolicyContext, check_policy
         from shipyard.governance.training_contract import summarize, training_contracts
 
         mv = self._models.get(ref)
-        policy = self._policies.effective(mv.name)
-        spec = policy.to_dict()
-        wanted = spec.get("evaluation_data")
-        if wanted and "@" in wanted:
-            # NAME@latest or NAME@<digest>: the exact version it means now.
-            spec["evaluation_data"] = wanted = self._datasets.get(wanted).ref
-            policy = Policy.from_dict(spec)
-        evaluation = self._evaluations.latest(mv.ref, dataset=wanted)
-        against = (spec.get("no_regression") or {}).get("against") or for_alias
-        holder = self._holder(mv.name, against)
+        ev = self.evidence(mv.ref, for_alias=for_alias)
+        policy, evaluation, holder = ev.policy, ev.evaluation, ev.holder
         baseline = None
-        if holder is not None and evaluation is not None:
-            held = self._evaluations.latest(holder, dataset_digest=evaluation.dataset_digest)
-            if held is not None:
-                baseline = {**held.report, "baseline_ref": holder, "dataset": held.dataset}
+        if holder is not None and ev.baseline is not None:
+            held = ev.baseline
+            baseline = {**held.report, "baseline_ref": holder, "dataset": held.dataset}
         risk_tier = self._policies.risk_tier(mv.name)
         tier = policy.risk_tiers.get(risk_tier or "") or TierRules()
         contract_passed, contract_about = None, None
@@ -122,6 +128,33 @@ class Promotions:
             evaluation_dataset=evaluation.dataset if evaluation else None,
         )
         return check_policy(policy, ctx)
+
+    def evidence(self, ref: str, *, for_alias: str = "production") -> Evidence:
+        """The evaluations a check of ``ref`` for ``for_alias`` compares: the version's newest
+        evaluation on the policy's evaluation data (any dataset when the policy names none),
+        and the alias holder's (the policy's ``no_regression.against``, else ``for_alias``)
+        newest evaluation on exactly the same data.
+
+        >>> project.promotions.evidence("credit-risk@4").holder  # doctest: +SKIP
+        'credit-risk@3'
+        """
+        from shipyard.governance.policies import Policy
+
+        mv = self._models.get(ref)
+        policy = self._policies.effective(mv.name)
+        spec = policy.to_dict()
+        wanted = spec.get("evaluation_data")
+        if wanted and "@" in wanted:
+            # NAME@latest or NAME@<digest>: the exact version it means now.
+            spec["evaluation_data"] = wanted = self._datasets.get(wanted).ref
+            policy = Policy.from_dict(spec)
+        evaluation = self._evaluations.latest(mv.ref, dataset=wanted)
+        against = (spec.get("no_regression") or {}).get("against") or for_alias
+        holder = self._holder(mv.name, against)
+        baseline = None
+        if holder is not None and evaluation is not None:
+            baseline = self._evaluations.latest(holder, dataset_digest=evaluation.dataset_digest)
+        return Evidence(policy, against, evaluation, holder, baseline)
 
     def gate(self, ref: str, *, for_alias: str = "production") -> dict[str, Any]:
         """Everything CI should check before a move of ``for_alias``: the contract of every

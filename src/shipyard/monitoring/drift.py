@@ -8,7 +8,10 @@ columns reaches ``share_threshold``. Two guards Evidently lacks:
 - a column with fewer than ``min_rows`` non-null current values is "insufficient data",
   never drift (its statistic is still computed when there is any value, for information);
 - the p-values of the tests (ks, chisquare, z) are corrected across the columns tested
-  (Benjamini–Hochberg), so comparing 50 columns does not flag 2–3 of them by chance.
+  (Benjamini–Hochberg), so comparing 50 columns does not flag 2–3 of them by chance;
+- a distance kept at its default threshold (wasserstein, jensenshannon, psi) is judged against
+  the larger of that threshold and the level a window of the same size drawn from the
+  reference reaches by chance (:mod:`.noise`), so a small unshifted window stays quiet.
 
 >>> report = compare(reference, frame)              # doctest: +SKIP
 >>> report.verdict, report.drifted_columns          # doctest: +SKIP
@@ -28,7 +31,7 @@ import numpy as np
 
 from shipyard._internal.encode import ReadModel
 from shipyard.errors import InvalidInputError
-from shipyard.monitoring import statistics
+from shipyard.monitoring import noise, statistics
 from shipyard.monitoring.reference import (
     CategoricalReference,
     ColumnReference,
@@ -97,7 +100,9 @@ class ColumnDrift(ReadModel):
     ``current_counts`` are the two distributions in the reference's bins (numeric) or values +
     "other" (categorical), for charts; ``bins`` labels them. ``severity`` orders columns: the
     statistic relative to its threshold (for a test, ``log p_adjusted / log threshold``), so
-    at least 1 means drift.
+    at least 1 means drift. ``noise_floor``: for a distance kept at its default threshold, the
+    level windows of this size drawn from the reference reach by chance (:mod:`.noise`);
+    ``threshold`` is then the larger of the default and this floor.
     """
 
     column: str
@@ -115,6 +120,7 @@ class ColumnDrift(ReadModel):
     reference_counts: tuple[int, ...]
     current_counts: tuple[int, ...]
     weight: float = 1.0
+    noise_floor: float | None = None
     json_properties = ("severity",)
 
     @property
@@ -230,6 +236,10 @@ def compare(
     results = []
     for d in drafts:
         threshold = float(thresholds.get(d.ref.column, DEFAULT_THRESHOLDS[d.method]))
+        floor = None
+        if d.verdict_ready and d.method not in TESTS and d.ref.column not in thresholds:
+            floor = d.noise_floor()
+            threshold = max(threshold, floor)
         p_adj = p_adjusted.get(d.ref.column)
         verdict: Verdict
         if not d.verdict_ready:
@@ -238,7 +248,7 @@ def compare(
             verdict = "drift" if p_adj is not None and p_adj < threshold else "no drift"
         else:
             verdict = "drift" if d.statistic >= threshold else "no drift"
-        results.append(d.result(threshold, p_adj, verdict, _weight(weights, d.ref.column)))
+        results.append(d.result(threshold, p_adj, verdict, _weight(weights, d.ref.column), floor))
     results.sort(key=lambda c: (_VERDICT_ORDER[c.verdict], -c.severity, c.column))
 
     judged = [c for c in results if c.verdict != "insufficient data"]
@@ -361,8 +371,19 @@ class _Draft:
     reference_counts: tuple[int, ...]
     current_counts: tuple[int, ...]
 
+    def noise_floor(self) -> float:
+        """The distance a window of this size drawn from the reference reaches by chance."""
+        if self.method == "wasserstein" and isinstance(self.ref, NumericReference):
+            return noise.wasserstein_level(self.ref.sample, self.ref.std, self.current_rows)
+        return noise.binned_level(self.method, self.reference_counts, self.current_rows)
+
     def result(
-        self, threshold: float, p_adjusted: float | None, verdict: Verdict, weight: float
+        self,
+        threshold: float,
+        p_adjusted: float | None,
+        verdict: Verdict,
+        weight: float,
+        noise_floor: float | None,
     ) -> ColumnDrift:
         total = self.current_rows + self.current_nulls
         return ColumnDrift(
@@ -381,6 +402,7 @@ class _Draft:
             reference_counts=self.reference_counts,
             current_counts=self.current_counts,
             weight=weight,
+            noise_floor=noise_floor,
         )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard.stores.db.tables import lineage_edges
 
-__all__ = ["add_edge", "parents_of", "walk"]
+__all__ = ["add_edge", "children_of", "parents_of", "walk"]
 
 
 def add_edge(
@@ -41,6 +41,17 @@ def parents_of(conn: Connection, kind: str, ref: str) -> list[dict[str, str]]:
         .order_by(lineage_edges.c.id)
     )
     return [{"kind": r.parent_kind, "ref": r.parent, "relation": r.relation} for r in rows]
+
+
+def children_of(conn: Connection, kind: str, ref: str) -> list[dict[str, str]]:
+    """Direct children of one entity, in the order they were recorded."""
+    rows = conn.execute(
+        select(lineage_edges)
+        .where(lineage_edges.c.parent_kind == kind)
+        .where(lineage_edges.c.parent == ref)
+        .order_by(lineage_edges.c.id)
+    )
+    return [{"kind": r.child_kind, "ref": r.child, "relation": r.relation} for r in rows]
 
 
 def walk(conn: Connection, kind: str, ref: str, *, upstream: bool) -> list[dict[str, Any]]:

@@ -50,6 +50,7 @@ __all__ = [
     "contributor_tx",
     "now_ms",
     "own_blob",
+    "param_text",
 ]
 
 KIND = "run"
@@ -232,7 +233,7 @@ class ActiveRun(RunLifecycle):
         Raises:
             ConflictError: a parameter was already logged with another value.
         """
-        items = {check_key(k, "parameter"): _param_text(v) for k, v in params.items()}
+        items = {check_key(k, "parameter"): param_text(v) for k, v in params.items()}
         if not items:
             return
         with self._tx() as tx:
@@ -357,7 +358,7 @@ class ActiveRun(RunLifecycle):
             points.append(
                 (run_id, key, int(step) if explicit is None else explicit, int(timestamp), number)
             )
-        param_items = {check_key(k, "parameter"): _param_text(v) for k, v in (params or {}).items()}
+        param_items = {check_key(k, "parameter"): param_text(v) for k, v in (params or {}).items()}
         tag_items = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
         if not (points or param_items or tag_items):
             return
@@ -436,6 +437,21 @@ class ActiveRun(RunLifecycle):
             )
             add_edge(tx.conn, ("dataset", v.ref), (KIND, self.id), f"input:{context}")
             tx.record("run.input", KIND, self.id, {"dataset": v.ref, "context": context})
+
+    def log_output(self, dataset: str) -> None:
+        """Record that this run made a dataset version (lineage run → dataset), as a
+        pipeline step does with the table it returns; recording it twice is a no-op."""
+        from shipyard.stores.lineage import children_of
+
+        v = self._datasets.get(dataset)
+        with self._tx() as tx:
+            if any(
+                c["kind"] == "dataset" and c["ref"] == v.ref
+                for c in children_of(tx.conn, KIND, self.id)
+            ):
+                return
+            add_edge(tx.conn, (KIND, self.id), ("dataset", v.ref), "produced")
+            tx.record("run.output", KIND, self.id, {"dataset": v.ref, "digest": v.digest})
 
     def log_external_input(
         self, name: str, digest: str, description: Mapping[str, Any], context: str = ""
@@ -525,8 +541,11 @@ class ActiveRun(RunLifecycle):
         input_example: Any = None,
         description: str = "",
     ) -> ModelVersion:
-        """Save a scikit-learn model with skops and register it as a new version of ``name``,
-        with its signature inferred from ``input_example`` and lineage to this run."""
+        """Save a model in its flavor's format and register it as a new version of ``name``,
+        with its signature inferred from ``input_example`` and lineage to this run: a
+        scikit-learn estimator or pipeline (skops), an XGBoost or LightGBM model alone or
+        ending a pipeline, or an ONNX model (a ``.onnx`` path, an ``onnx.ModelProto`` or an
+        :class:`~shipyard.registry.flavors.onnx.OnnxModel`): ``docs/models.md``."""
         self.flush()
         return self._models.register_model(
             name, model, run_id=self.id, input_example=input_example, description=description
@@ -587,7 +606,7 @@ def check_key(key: Any, what: str) -> str:
     return key
 
 
-def _param_text(value: Any) -> str:
+def param_text(value: Any) -> str:
     text = (
         value
         if isinstance(value, str)

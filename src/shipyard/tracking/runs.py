@@ -44,6 +44,7 @@ from shipyard.tracking.active import (
     check_key,
     contributor_tx,
     now_ms,
+    param_text,
     write_tags,
 )
 from shipyard.tracking.metric_values import from_stored
@@ -123,8 +124,10 @@ class Runs:
         capture_code_in: str | os.PathLike[str] | None = None,
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> ActiveRun:
-        """Start a run in ``experiment`` (created on first use).
+        """Start a run in ``experiment`` (created on first use), with ``params`` logged in
+        the same write when given.
 
         The git commit, dirty flag and diff digest of ``capture_code_in`` (default: the current
         directory), Python and package versions, host and command line are recorded.
@@ -135,13 +138,20 @@ class Runs:
         Raises:
             PermissionDeniedError: the actor is not a contributor.
         """
+        from shipyard.data.lock import LOCK_TAG, lock_digest
         from shipyard.tracking.capture import capture_code, capture_environment
 
         validate_name(experiment, "experiment name")
         run_id = uuid.uuid4().hex
         run_name = name or f"run-{run_id[:8]}"
+        param_items = {check_key(k, "parameter"): param_text(v) for k, v in (params or {}).items()}
         if code is None:
             code = capture_code(Path(capture_code_in) if capture_code_in else None)
+            # The lock file pins the data this commit uses: its digest links the run (and the
+            # models it logs) to both. Only here: a remote client's project is not ours.
+            pinned = lock_digest(self._ctx.settings.root)
+            if pinned is not None and LOCK_TAG not in (tags or {}):
+                tags = {**(tags or {}), LOCK_TAG: pinned}
         else:
             code = _client_document(code, "code")
         if environment is None:
@@ -171,6 +181,12 @@ class Runs:
                 run_id,
                 {"experiment": experiment, "name": run_name, "git": dict(code).get("git")},
             )
+            if param_items:
+                tx.conn.execute(
+                    run_params.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in param_items.items()],
+                )
+                tx.record("run.params", KIND, run_id, {"params": param_items})
         run = ActiveRun(
             self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
         )
@@ -595,8 +611,22 @@ class Runs:
             tx.record(f"run.{'delete' if lifecycle == 'deleted' else 'restore'}", KIND, full, {})
         return self.get(full)
 
+    def delete_experiment(self, name: str, *, reason: str = "") -> builtins.list[str]:
+        """Delete an experiment (restorable): hidden from :meth:`experiments`, its runs
+        hidden from searches; returns the ids of the runs hidden. See
+        :mod:`shipyard.tracking.experiments`."""
+        from shipyard.tracking.experiments import delete_experiment
+
+        return delete_experiment(self._ctx, name, reason=reason)
+
+    def restore_experiment(self, name: str) -> builtins.list[str]:
+        """Undo :meth:`delete_experiment`; returns the ids of the runs brought back."""
+        from shipyard.tracking.experiments import restore_experiment
+
+        return restore_experiment(self._ctx, name)
+
     def experiments(self) -> builtins.list[Experiment]:
-        """Every experiment with its number of (active) runs."""
+        """Every experiment that is not deleted, with its number of (active) runs."""
         counts = (
             select(
                 runs.c.experiment_id,
@@ -610,6 +640,7 @@ class Runs:
         stmt = (
             select(experiments, counts.c.n, counts.c.last)
             .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+            .where(experiments.c.deleted_at.is_(None))
             .order_by(experiments.c.name)
         )
         with self._ctx.db.read() as conn:
@@ -692,7 +723,14 @@ def _table_query(
 
 
 def _ensure_experiment(tx: AuditedTransaction, name: str) -> int:
-    row = tx.conn.execute(select(experiments.c.id).where(experiments.c.name == name)).first()
+    row = tx.conn.execute(
+        select(experiments.c.id, experiments.c.deleted_at).where(experiments.c.name == name)
+    ).first()
+    if row is not None and row.deleted_at is not None:
+        raise ConflictError(
+            f"experiment '{name}' is deleted; restore it with "
+            f"`shipyard experiments restore {name}` before adding runs"
+        )
     if row is not None:
         return int(row.id)
     from datetime import UTC, datetime

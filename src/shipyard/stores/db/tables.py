@@ -38,6 +38,7 @@ __all__ = [
     "audit_head",
     "blob_refs",
     "card_sections",
+    "code_approvals",
     "comment_revisions",
     "comments",
     "contract_versions",
@@ -60,6 +61,8 @@ __all__ = [
     "model_versions",
     "monitor_results",
     "monitors",
+    "pipeline_runs",
+    "pipeline_steps",
     "policies",
     "prediction_segments",
     "predictions",
@@ -203,6 +206,12 @@ dataset_versions = Table(
     Column("status", String(16), nullable=False, server_default="unvalidated"),
     Column("validation", JSONType, nullable=True),  # the latest ValidationReport
     Column("contract", String(300), nullable=True),  # the contract version it was checked with
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
+    # When its blobs were removed from the artifact store: the row stays as a tombstone.
+    Column("purged_at", UTCDateTime(), nullable=True),
     UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
     Index("ix_dataset_versions_digest", "dataset_id", "digest"),
     Index("ix_dataset_versions_source_digest", "source_digest"),
@@ -241,6 +250,10 @@ contract_versions = Table(
     Column("message", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
     UniqueConstraint("contract_id", "version", name="uq_contract_versions_contract_version"),
 )
 
@@ -253,6 +266,10 @@ experiments = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
 )
 
 runs = Table(
@@ -489,6 +506,22 @@ policies = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
     UniqueConstraint("name", "version", name="uq_policies_name_version"),
+)
+
+# An approver's approval of a custom model's code (by the digest of its source): the code
+# runs when such a model loads, so it loads only once approved. Like a decision on a version,
+# it counts only when its audit event confirms it.
+code_approvals = Table(
+    "code_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(80), nullable=False),
+    Column("model", String(300), nullable=False),  # name@version it was approved through
+    Column("approver", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("event_seq", BigInteger, nullable=True),
+    Index("ix_code_approvals_digest", "digest"),
 )
 
 approvals = Table(
@@ -789,4 +822,47 @@ alerts = Table(
     Column("summary", Text, nullable=False),
     Column("details", JSONType, nullable=False),
     Index("ix_alerts_monitor_status", "monitor_id", "status"),
+)
+
+# A run of a pipeline; its id is the id of the tracked run that records it (params, code,
+# environment), so a pipeline run is found among runs as well.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(128), nullable=False),
+    Column("source", Text, nullable=False),  # FILE:NAME, relative to the project root
+    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    Column("executor", String(128), nullable=False),
+    Column("params", JSONType, nullable=False),
+    Column("dag", JSONType, nullable=False),  # steps and their upstream steps
+    Column("resumed_from", String(32), nullable=True),
+    Column("started_at", BigInteger, nullable=False),  # milliseconds since the epoch
+    Column("ended_at", BigInteger, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_pipeline_runs_pipeline", "pipeline", "started_at"),
+)
+
+# One step of a pipeline run: its state, cache result and key (with the components the key
+# hashes, for `pipeline explain`), the tracked run that computed its outputs (on a cache hit,
+# the earlier run whose outputs it reused), and the output record.
+pipeline_steps = Table(
+    "pipeline_steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pipeline_run_id", String(32), ForeignKey("pipeline_runs.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | succeeded | failed | skipped
+    Column("cache", String(16), nullable=False),  # hit | miss | volatile | disabled | resumed
+    Column("cache_key", String(80), nullable=True),
+    Column("components", JSONType, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("outputs", JSONType, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("pipeline_run_id", "name", name="uq_pipeline_steps_name"),
+    Index("ix_pipeline_steps_key", "cache_key", "status"),
 )

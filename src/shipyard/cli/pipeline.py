@@ -1,0 +1,242 @@
+"""``shipyard pipeline``: run pipelines with content-addressed caching, and read their runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from shipyard.cli._common import (
+    JsonOpt,
+    emit_json,
+    open_local_project,
+    parse_pairs,
+    progress,
+    short_digest,
+    table,
+    when,
+)
+
+if TYPE_CHECKING:
+    from shipyard.pipelines.records import PipelineRun
+
+app = typer.Typer(
+    help="Pipelines: run (cached by content), list runs, show, explain the cache, resume.",
+    no_args_is_help=True,
+)
+
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="local, dask (a LocalCluster of 2 workers) or dask://HOST:PORT (a running scheduler).",
+    ),
+]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        "--workers", min=1, max=64, help="Local executor: run independent steps on N processes."
+    ),
+]
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    target: Annotated[
+        str, typer.Argument(metavar="FILE[:NAME]", help="pipeline.py:NAME or a YAML file.")
+    ],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="A pipeline param, KEY=VALUE (repeatable).")
+    ] = None,
+    params_file: Annotated[
+        Path | None, typer.Option("--params-file", help="YAML or JSON file of params.")
+    ] = None,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = 1,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every step, reusing nothing.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Run a pipeline; steps whose key (code, local modules, params, inputs, versions) was
+    computed before reuse their outputs. Exit 1 when a step fails."""
+    params = _params(param or [], params_file)
+    project = open_local_project(ctx, refuse_remote=False)
+    with progress(json_) as bars:
+        result = project.pipelines.run(
+            target,
+            params=params,
+            executor=executor,
+            workers=workers,
+            use_cache=not no_cache,
+            progress=bars,
+        )
+    _report(result, json_)
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = 1,
+    json_: JsonOpt = False,
+) -> None:
+    """Run a pipeline run again (same params, same input versions), re-running only the
+    steps that did not succeed."""
+    project = open_local_project(ctx, refuse_remote=False)
+    with progress(json_) as bars:
+        result = project.pipelines.resume(run_id, executor=executor, workers=workers, progress=bars)
+    _report(result, json_)
+
+
+@app.command("runs")
+def runs(
+    ctx: typer.Context,
+    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline's runs.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
+    json_: JsonOpt = False,
+) -> None:
+    """List pipeline runs, newest first."""
+    found = open_local_project(ctx, refuse_remote=False).pipelines.list(
+        pipeline=pipeline, limit=limit
+    )
+    if json_:
+        emit_json([r.to_dict(exclude=("steps",)) for r in found])
+        return
+    table(
+        None,
+        ["run", "pipeline", "status", "started", "seconds", "steps", "cache hits", "executor"],
+        [
+            (
+                r.id[:12],
+                r.pipeline,
+                r.status,
+                _when(r.started_at),
+                "" if r.duration_seconds is None else f"{r.duration_seconds:.2f}",
+                len(r.steps),
+                r.cache_hits,
+                r.executor,
+            )
+            for r in found
+        ],
+    )
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    format_: Annotated[
+        str, typer.Option("--format", help="table or mermaid (a flowchart for docs).")
+    ] = "table",
+    json_: JsonOpt = False,
+) -> None:
+    """A pipeline run: its graph with each step's state, time and cache result."""
+    if format_ not in ("table", "mermaid"):
+        raise typer.BadParameter("use table or mermaid", param_hint="--format")
+    result = open_local_project(ctx, refuse_remote=False).pipelines.get(run_id)
+    if json_:
+        emit_json(result.to_dict())
+        return
+    if format_ == "mermaid":
+        typer.echo(result.to_mermaid(), nl=False)
+        return
+    _print_run(result)
+
+
+@app.command("explain")
+def explain(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    step: Annotated[str | None, typer.Argument(metavar="[STEP]")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Why each step hit or missed the cache; for a miss, what changed (before → after)."""
+    found = open_local_project(ctx, refuse_remote=False).pipelines.explain(run_id, step)
+    if json_:
+        emit_json([e.to_dict() for e in found])
+        return
+    for e in found:
+        typer.echo(f"{e.name}: {e.reason}")
+        for c in e.changes:
+            item = f"{c.component}.{c.item}" if c.item else c.component
+            typer.echo(f"    {item}: {_value(c.before)} -> {_value(c.after)}")
+
+
+def _params(pairs: list[str], params_file: Path | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if params_file is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--params-file") from None
+        if not isinstance(loaded, dict):
+            raise typer.BadParameter("expected a mapping of params", param_hint="--params-file")
+        params.update(loaded)
+    params.update(parse_pairs(pairs, "--param"))
+    return params
+
+
+def _report(result: PipelineRun, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        _print_run(result)
+    if result.status != "succeeded":
+        typer.echo(f"error: pipeline {result.pipeline} failed: {result.error}", err=True)
+        raise typer.Exit(1)
+
+
+def _print_run(r: PipelineRun) -> None:
+    took = "" if r.duration_seconds is None else f" in {r.duration_seconds:.2f}s"
+    typer.echo(
+        f"pipeline run {r.id[:12]} ({r.pipeline}, {r.executor}): {r.status}{took}, "
+        f"{r.cache_hits}/{len(r.steps)} steps from cache"
+    )
+    table(
+        None,
+        ["step", "status", "cache", "seconds", "run", "output", "after"],
+        [
+            (
+                s.name,
+                s.status,
+                s.cache,
+                "" if s.duration_seconds is None else f"{s.duration_seconds:.2f}",
+                (s.run_id or "")[:12],
+                _output(s.outputs),
+                ", ".join(s.upstream),
+            )
+            for s in r.steps
+        ],
+    )
+    for s in r.steps:
+        if s.error and s.status == "failed":
+            typer.echo(f"{s.name} failed: {s.error}", err=True)
+
+
+def _output(rec: dict[str, Any] | None) -> str:
+    if not rec:
+        return ""
+    if rec.get("ref"):
+        return f"{rec['kind']} {rec['ref']}"
+    return f"{rec['kind']} {short_digest(rec['digest'])}"
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, str) and v.startswith("blake3:"):
+        return short_digest(v)
+    if v is None:
+        return "(none)"
+    return json.dumps(v, default=str)[:120]
+
+
+def _when(ms: int | None) -> str:
+    from datetime import UTC, datetime
+
+    return when(None if ms is None else datetime.fromtimestamp(ms / 1000, UTC))

@@ -1,0 +1,198 @@
+"""The pipelines service: ``run``, ``get``, ``list``, plus ``explain`` and ``resume``.
+
+>>> r = project.pipelines.run("pipeline.py:train", params={"C": 0.5})   # doctest: +SKIP
+>>> r.status, r.cache_hits                                              # doctest: +SKIP
+('succeeded', 0)
+>>> project.pipelines.explain(r.id, "train")                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard.authz import require_role
+from shipyard.pipelines import records
+from shipyard.pipelines.cache import diff_components
+from shipyard.pipelines.executors import parse_executor
+from shipyard.pipelines.records import PipelineRun, StepExplanation
+from shipyard.pipelines.runner import RunOptions, StepServices, execute
+from shipyard.pipelines.sources import load_source
+
+if TYPE_CHECKING:
+    from shipyard.context import ServiceContext
+    from shipyard.data.datasets import Datasets
+    from shipyard.registry.models import Models
+    from shipyard.tracking.runs import Runs
+
+__all__ = ["Pipelines"]
+
+
+class Pipelines:
+    """Service for pipelines: ``run``, ``get``, ``list``, plus ``explain`` and ``resume``."""
+
+    def __init__(
+        self, ctx: ServiceContext, *, runs: Runs, datasets: Datasets, models: Models
+    ) -> None:
+        self._ctx = ctx
+        self._services = StepServices(runs, datasets, models, ctx.artifacts)
+
+    def run(
+        self,
+        target: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        executor: str = "local",
+        workers: int = 1,
+        use_cache: bool = True,
+        progress: Progress = NO_PROGRESS,
+    ) -> PipelineRun:
+        """Run the pipeline ``FILE[:NAME]`` (a Python file with ``@pipeline`` functions, or a
+        YAML pipeline) with ``params`` on ``executor`` (``local``, ``dask`` or
+        ``dask://HOST:PORT``; ``workers`` > 1 runs local steps on a process pool). Steps
+        whose key was computed before reuse their outputs unless ``use_cache`` is false.
+
+        A failing step does not raise: the returned run has status ``failed`` and says which
+        step failed and which did not run because of it.
+
+        Raises:
+            NotFoundError: no such file or pipeline, or an input dataset or model.
+            InvalidInputError: bad params, a bad pipeline, or an unknown executor.
+            PermissionDeniedError: the actor is not a contributor.
+            MissingDependencyError: a Dask executor without the ``dask`` extra.
+        """
+        parse_executor(executor)
+        self._require_contributor()
+        source = load_source(self._resolve_target(target))
+        dag = source.build(dict(params or {}))
+        options = RunOptions(executor=executor, workers=workers, use_cache=use_cache)
+        run_id = execute(self._ctx, self._services, source, dag, options, progress)
+        return self.get(run_id)
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        executor: str = "local",
+        workers: int = 1,
+        progress: Progress = NO_PROGRESS,
+    ) -> PipelineRun:
+        """Run a pipeline run again with the same params and input versions, as a new run
+        that reuses the outputs of every step that succeeded (when its key is unchanged) and
+        runs the rest.
+
+        Raises:
+            NotFoundError: no such pipeline run, or its file is gone.
+        """
+        parse_executor(executor)
+        self._require_contributor()
+        before = self.get(run_id)
+        with self._ctx.db.read() as conn:
+            pins = records.pinned_inputs(conn, before.id)
+        source = load_source(self._resolve_target(before.source))
+        dag = source.build(before.params)
+        options = RunOptions(
+            executor=executor,
+            workers=workers,
+            use_cache=True,
+            resume_from=before.id,
+            pins=pins,
+        )
+        new_id = execute(self._ctx, self._services, source, dag, options, progress)
+        return self.get(new_id)
+
+    def get(self, run_id: str) -> PipelineRun:
+        """One pipeline run (by id or unique id prefix) with its steps.
+
+        Raises:
+            NotFoundError: no such pipeline run.
+        """
+        with self._ctx.db.read() as conn:
+            return records.load_run(conn, records.resolve_pipeline_run(conn, run_id))
+
+    def list(self, *, pipeline: str | None = None, limit: int = 50) -> builtins.list[PipelineRun]:
+        """Pipeline runs, newest first (``pipeline``: only that pipeline's)."""
+        with self._ctx.db.read() as conn:
+            return records.list_runs(conn, pipeline, limit)
+
+    def explain(self, run_id: str, step: str | None = None) -> builtins.list[StepExplanation]:
+        """Why each step (or only ``step``) of a run hit or missed the cache: for a miss,
+        every part of its key that differs from the step's last successful run before, with
+        the values before and after.
+
+        Raises:
+            NotFoundError: no such run or step.
+        """
+        run = self.get(run_id)
+        steps = [run.step(step)] if step is not None else run.steps
+        out: builtins.list[StepExplanation] = []
+        with self._ctx.db.read() as conn:
+            for s in steps:
+                row = records.step_row(conn, run.id, s.name)
+                out.append(self._explain_step(conn, run, s, dict(row.components or {})))
+        return out
+
+    def _explain_step(
+        self, conn: Any, run: PipelineRun, s: records.StepRun, components: dict[str, Any]
+    ) -> StepExplanation:
+        def made(
+            reason: str,
+            compared_to: str | None = None,
+            changes: tuple[Any, ...] | builtins.list[Any] = (),
+        ) -> StepExplanation:
+            if s.status == "failed":
+                reason = f"failed ({s.error}); {reason}"
+            return StepExplanation(
+                s.name, s.status, s.cache, s.key, reason, compared_to, builtins.list(changes)
+            )
+
+        if s.status == "skipped":
+            return made(s.error or "not run")
+        if s.cache == "hit":
+            return made(f"hit: reused the outputs of run {s.run_id} (same key)")
+        if s.cache == "resumed":
+            return made(
+                f"resumed: reused the outputs of run {s.run_id} from pipeline run "
+                f"{run.resumed_from}",
+            )
+        if not components:
+            return made(s.error or "not started")
+        prev = records.previous_step(conn, run.pipeline, s.name, run.started_at, run.id)
+        lead = {
+            "volatile": "volatile: the step always runs",
+            "disabled": "the cache was off (--no-cache)",
+            "expired": "the cached result was older than the step's ttl",
+        }.get(s.cache, "miss")
+        if prev is None:
+            return made(f"{lead}: first run of this step")
+        changes = diff_components(dict(prev.components or {}), components)
+        if not changes:
+            reason = f"{lead}: same key as pipeline run {prev.pipeline_run[:12]}"
+            if s.cache == "miss":
+                reason += ", whose outputs are gone"
+        else:
+            what = sorted({c.component for c in changes})
+            reason = (
+                f"{lead}: {', '.join(what)} changed since pipeline run {prev.pipeline_run[:12]}"
+            )
+        return made(reason, compared_to=prev.pipeline_run, changes=changes)
+
+    def _resolve_target(self, target: str) -> str:
+        """A pipeline file given relative to the project root (as runs record it) or to the
+        current directory."""
+        file, sep, name = target.rpartition(":") if ":" in target else (target, "", "")
+        if not sep:
+            file, name = target, ""
+        path = Path(file)
+        if not path.is_absolute() and not path.exists():
+            rooted = self._ctx.settings.root / path
+            if rooted.exists():
+                path = rooted
+        return f"{path}:{name}" if name else str(path)
+
+    def _require_contributor(self) -> None:
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "contributor", "run pipelines")

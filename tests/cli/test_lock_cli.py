@@ -1,0 +1,175 @@
+"""``shipyard lock``, ``checkout`` and ``status``: a lock file committed with the code pins the
+exact data, contracts and models, and an old commit's lock gives back the old bytes."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import shipyard
+from shipyard.data.inference import infer_contract
+from tests.cli.conftest import Cli
+
+FIRST = pl.DataFrame({"x": [0.1, 0.4, 0.5, 0.9, 0.2, 0.8], "y": [0, 0, 1, 1, 0, 1]})
+SECOND = pl.DataFrame({"x": [0.3, 0.7, 0.6, 0.95], "y": [0, 1, 1, 1]})
+
+
+def _git(root: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "a",
+        "GIT_AUTHOR_EMAIL": "a@example.com",
+        "GIT_COMMITTER_NAME": "a",
+        "GIT_COMMITTER_EMAIL": "a@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(root),
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=root, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+@pytest.fixture
+def project(cli_project: Path) -> Path:
+    """A project with dataset train@1, contract rows@1 and model clf@1 trained on train@1."""
+    with shipyard.open_project(cli_project) as p:
+        train = p.datasets.add("train", FIRST)
+        p.contracts.add("rows", infer_contract(FIRST))
+        model = LogisticRegression().fit(FIRST.select("x").to_pandas(), FIRST["y"].to_list())
+        with p.start_run("clf") as run:
+            run.log_input(train.ref, context="train")
+            run.log_model(model, "clf", input_example=FIRST.select("x").to_pandas())
+    return cli_project
+
+
+def test_lock_pins_exact_versions_and_status_shows_new_data(project: Path, cli: Cli) -> None:
+    """The lock file is sorted TOML naming version and digest of each thing pinned; a new
+    version of a pinned dataset makes `status` exit 3 and `lock` moves the pin."""
+    res = cli("lock", "train", "clf@latest", "rows", "--json")
+    assert res.code == 0, res.stderr
+    text = (project / "shipyard.lock").read_text()
+    doc = tomllib.loads(text)
+    with shipyard.open_project(project) as p:
+        train, clf = p.datasets.get("train@1"), p.models.get("clf@1")
+        assert doc["dataset"] == [
+            {
+                "name": "train",
+                "ref": "train@latest",
+                "version": 1,
+                "digest": train.digest,
+                "kind": "table",
+                "path": "data/train.parquet",
+            }
+        ]
+        assert doc["contract"][0]["version"] == 1
+        assert (doc["model"][0]["ref"], doc["model"][0]["digest"]) == ("clf@latest", clf.digest)
+        # Kinds come in a fixed order, so a change reads as a small diff.
+        assert text.index("[[dataset]]") < text.index("[[contract]]") < text.index("[[model]]")
+
+        assert cli("status").code == 0
+        p.datasets.add("train", SECOND)
+    res = cli("status", "--json")
+    assert res.code == 3
+    by_name = {s["pin"]["name"]: s for s in res.json()["pins"]}
+    assert (by_name["train"]["state"], by_name["train"]["resolves_to"]) == ("changed", 2)
+    assert by_name["clf"]["state"] == "current"
+    assert by_name["train"]["workspace"] == "missing"
+
+    assert cli("lock").code == 0  # re-resolves every pin
+    assert tomllib.loads((project / "shipyard.lock").read_text())["dataset"][0]["version"] == 2
+    assert cli("status").code == 0
+
+
+def test_old_commit_checks_out_old_bytes_and_runs_record_the_lock(
+    project: Path, cli: Cli, tmp_path: Path
+) -> None:
+    """git checkout of an older lock, then `shipyard checkout`, gives the older bytes; a user's
+    own edit is never overwritten without --force; runs carry the lock's digest."""
+    _git(project, "init", "-q")
+    assert cli("lock", "train").code == 0
+    _git(project, "add", "shipyard.lock")
+    _git(project, "commit", "-qm", "pin train@1")
+    res = cli("checkout", "--json")
+    assert [d["action"] for d in res.json()["datasets"]] == ["written"]
+    with shipyard.open_project(project) as p:
+        old_bytes = (project / "data/train.parquet").read_bytes()
+        assert pl.read_parquet(project / "data/train.parquet").equals(FIRST)
+        lock_digest = p.locks.get().digest
+        with p.start_run("clf") as run:
+            pass
+        assert p.runs.get(run.id).tags["shipyard.lock_digest"] == lock_digest
+
+        p.datasets.add("train", SECOND)
+    assert cli("lock").code == 0
+    _git(project, "commit", "-qam", "pin train@2")
+    assert cli("checkout").code == 0
+    assert pl.read_parquet(project / "data/train.parquet").equals(SECOND)
+
+    _git(project, "checkout", "-q", "HEAD~1", "--", "shipyard.lock")
+    res = cli("checkout", "--json")  # the file holds train@2: another version, replaced
+    assert res.code == 0, res.stderr
+    assert (project / "data/train.parquet").read_bytes() == old_bytes
+    assert cli("checkout", "--json").json()["datasets"][0]["action"] == "unchanged"
+
+    (project / "data/train.parquet").write_bytes(b"my own edits")
+    res = cli("checkout")
+    assert res.code == 1 and "--force" in res.stderr
+    assert (project / "data/train.parquet").read_bytes() == b"my own edits"
+    assert cli("status", "--json").json()["pins"][0]["workspace"] == "modified"
+    assert cli("checkout", "--force").code == 0
+    assert (project / "data/train.parquet").read_bytes() == old_bytes
+
+    elsewhere = tmp_path / "cache"
+    assert cli("checkout", "--to", elsewhere).code == 0
+    assert (elsewhere / "train.parquet").read_bytes() == old_bytes
+
+
+def test_lock_refuses_unknown_and_ambiguous_names(project: Path, cli: Cli) -> None:
+    """A name of nothing, or of two kinds at once, is refused with the way out."""
+    res = cli("lock", "nothing")
+    assert res.code == 1 and "no dataset, contract or model named 'nothing'" in res.stderr
+    with shipyard.open_project(project) as p:
+        p.contracts.add("train", infer_contract(FIRST))
+    res = cli("lock", "train")
+    assert res.code == 1 and "dataset:train or contract:train" in res.stderr
+    assert cli("lock", "dataset:train", "contract:train").code == 0
+    res = cli("lock", "dataset:train", "--path", "../outside.parquet")
+    assert res.code == 1 and "inside it" in res.stderr
+    assert not (project.parent / "outside.parquet").exists()
+
+
+def test_file_tree_pins_check_out_as_a_folder(cli_project: Path, cli: Cli) -> None:
+    """A file-tree dataset is checked out as a folder with its exact files; a folder with a
+    file of the user's own is left alone without --force."""
+    source = cli_project.parent / "images"
+    (source / "a").mkdir(parents=True)
+    (source / "a" / "one.txt").write_text("one")
+    (source / "two.txt").write_text("two")
+    assert cli("data", "add", "images", source).code == 0
+    assert cli("lock", "images").code == 0
+    with shipyard.open_project(cli_project) as p:
+        digest = p.datasets.get("images@1").digest
+    assert tomllib.loads((cli_project / "shipyard.lock").read_text())["dataset"][0] == {
+        "name": "images",
+        "ref": "images@latest",
+        "version": 1,
+        "digest": digest,
+        "kind": "files",
+        "path": "data/images",
+    }
+    assert cli("checkout").code == 0
+    folder = cli_project / "data" / "images"
+    assert (folder / "a" / "one.txt").read_text() == "one"
+    assert cli("status", "--json").json()["pins"][0]["workspace"] == "ok"
+
+    (folder / "notes.txt").write_text("mine")
+    res = cli("checkout")
+    assert res.code == 1 and str(folder) in res.stderr
+    assert (folder / "notes.txt").exists()
+    assert cli("checkout", "--force").code == 0
+    assert sorted(p.name for p in folder.rglob("*.txt")) == ["one.txt", "two.txt"]
