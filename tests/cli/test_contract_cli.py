@@ -104,7 +104,7 @@ def test_viewer_cannot_add_or_bind_contracts(cli: Cli, cli_project: Path) -> Non
     other.write_text(CONTRACT_YAML.replace("max: 100", "max: 60"), encoding="utf-8")
     res = cli("contract", "add", "applicants", other, user="mallory")
     assert res.code == 1 and "viewer" in res.stderr and "contributor" in res.stderr
-    res = cli("contract", "bind", "credit", "applicants", user="mallory")
+    res = cli("contract", "bind", "--new", "credit", "applicants", user="mallory")
     assert res.code == 1 and "viewer" in res.stderr
     # The user stays mallory until changed; alice sees nothing new.
     listed = cli("contract", "list", "--json", user="alice").json()
@@ -267,7 +267,7 @@ def test_bound_contract_checks_data_add_without_naming_it(cli: Cli, cli_project:
     """After `contract bind`, `data add` validates against it: bad data exits 3, good data is
     valid against the exact version."""
     _contract(cli, cli_project)
-    assert cli("contract", "bind", "credit", "applicants").code == 0
+    assert cli("contract", "bind", "--new", "credit", "applicants").code == 0
     assert cli("data", "add", "credit", _csv(cli_project / "bad.csv", old=2)).code == 3
     res = cli("data", "add", "credit", _csv(cli_project / "good.csv"))
     assert res.code == 0, res.stderr
@@ -335,7 +335,7 @@ def test_contract_list_show_versions_bind_unbind_json(cli: Cli, cli_project: Pat
     assert [v["ref"] for v in versions.json()] == ["applicants@1", "applicants@2"]
     assert versions.json()[1]["spec"]["columns"]["age"]["max"] == 60
 
-    bound = cli("contract", "bind", "credit", "applicants@1", "--json")
+    bound = cli("contract", "bind", "--new", "credit", "applicants@1", "--json")
     assert bound.code == 0
     assert bound.json() == {"dataset": "credit", "contract": "applicants@1"}
 
@@ -366,7 +366,7 @@ def test_contract_show_text_has_the_yaml_and_the_bindings(cli: Cli, cli_project:
     """`contract show` prints the version, its bindings and the contract as YAML that parses
     back to the same rules."""
     _contract(cli, cli_project)
-    cli("contract", "bind", "credit", "applicants")
+    cli("contract", "bind", "--new", "credit", "applicants")
     res = cli("contract", "show", "applicants")
     assert res.code == 0
     assert "applicants@1" in res.stdout and "bound to: credit" in res.stdout

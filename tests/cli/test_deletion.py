@@ -188,7 +188,7 @@ def test_contracts_experiments_and_users_delete_and_restore(cli: Cli, cli_projec
     history, and `restore` brings it back; the audit chain verifies after each."""
     project = shipyard.open_project(cli_project)
     project.contracts.add("ids", {"columns": {"id": {"type": "int"}}})
-    project.contracts.bind("credit", "ids")
+    project.contracts.bind("credit", "ids", new=True)
     with project.start_run(experiment="sweep") as run:
         run.log_param("C", 1)
     project.users.add("bob", "approver")
@@ -247,7 +247,7 @@ def test_personal_data_is_hashed_dropped_listed_and_logged(
     frame = _frame().with_columns(email=pl.format("c{}@example.org", "customer_id"))
     frame.select("customer_id", "email", "income", "default").write_csv(cli_project / "a.csv")
     cli("contract", "add", "customers", "c.yaml")
-    cli("contract", "bind", "customers", "customers")
+    cli("contract", "bind", "--new", "customers", "customers")
     assert cli("data", "add", "customers", "a.csv").code == 0
 
     project = shipyard.open_project(cli_project)

@@ -417,7 +417,7 @@ def test_models_card_writes_markdown_and_html_files(cli: Cli, credit_dir: Path) 
 def test_check_runs_contract_and_policy_checks(cli: Cli, opened: Project) -> None:
     """`shipyard check --json` validates the training data against its bound contract and
     checks the policy: exit 3 while the approval is missing, 0 once it is given."""
-    assert cli("contract", "bind", "credit.train", "applicants", user="alice").code == 0
+    assert cli("contract", "bind", "--new", "credit.train", "applicants", user="alice").code == 0
     res = cli("check", V1, "--json", user="alice")
     assert res.code == 3, res.stderr
     doc = res.json()
@@ -446,7 +446,7 @@ def test_check_and_require_contract_agree_on_unvalidated_bound_data(
     """With a contract bound to the training data, no report stored and `require:
     [contract]`, `shipyard check` does not say both "passed" and "no contract validation is
     recorded": the two checks read one answer and pass."""
-    assert cli("contract", "bind", "credit.train", "applicants", user="alice").code == 0
+    assert cli("contract", "bind", "--new", "credit.train", "applicants", user="alice").code == 0
     path = write_policy(tmp_path, "require: [contract]\napprovals: {min: 0}\n")
     assert cli("policy", "set", MODEL, path, user="alice").code == 0
     res = cli("check", V1, user="alice")
@@ -468,7 +468,7 @@ def test_check_fails_when_the_training_data_breaks_its_contract(
     strict = tmp_path / "young.yaml"
     strict.write_text("columns:\n  age: {type: int, max: 30}\n", encoding="utf-8")
     assert cli("contract", "add", "young", strict, user="alice").code == 0
-    assert cli("contract", "bind", "credit.train", "young", user="alice").code == 0
+    assert cli("contract", "bind", "--new", "credit.train", "young", user="alice").code == 0
     assert cli("models", "approve", V1, user="bob").code == 0
     res = cli("check", V1, user="alice")
     assert res.code == 3

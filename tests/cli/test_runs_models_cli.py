@@ -99,16 +99,16 @@ def test_runs_list_json_filters_orders_and_limits(cli: Cli, runs: Runs) -> None:
     assert cli("runs", "list", "--filter", "metrics.auc > 0.99").stdout.strip() == "no runs match"
 
 
-def test_a_malformed_filter_exits_1_naming_the_position(cli: Cli, runs: Runs) -> None:
-    """A filter that does not parse exits 1 with the position on stderr and no traceback;
-    under --json, stdout is one error document."""
+def test_a_malformed_filter_exits_2_naming_the_position(cli: Cli, runs: Runs) -> None:
+    """A filter that does not parse is a usage error: exit 2 with the position on stderr and
+    no traceback; under --json, stdout is one error document."""
     res = cli("runs", "list", "--filter", "metrics.auc >> 0.5")
-    assert res.code == 1
+    assert res.code == 2
     assert "position 13" in res.stderr and "Traceback" not in res.stderr
     assert res.stdout == ""
 
     res = cli("runs", "list", "--filter", "metrics.auc >> 0.5", "--json")
-    assert res.code == 1
+    assert res.code == 2
     doc = res.json()
     assert doc["error"] == "invalid_input" and doc["details"]["position"] == 13
 

@@ -73,7 +73,7 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Busy]:
     time.sleep(0.01)
     frame = applicants()
     project.contracts.add("applicants-described", described_contract(frame))
-    project.contracts.bind("credit", "applicants-described")
+    project.contracts.bind("credit", "applicants-described", new=True)
     bad = frame.head(50).with_columns(pl.lit(-5).alias("age"))
     project.datasets.add("credit", bad, message="May batch", on_invalid="allow")
     tight = infer_contract(frame).to_dict()

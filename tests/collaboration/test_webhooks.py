@@ -415,7 +415,7 @@ def test_an_event_that_means_two_things_queues_both_and_the_queue_goes_on(
     from shipyard.data.contracts import Contract
 
     project.contracts.add("sales", Contract.from_yaml("columns: {amount: {type: float, min: 0}}"))
-    project.contracts.bind("sales", "sales")
+    project.contracts.bind("sales", "sales", new=True)
     project.webhooks.add(
         receiver.url, ["dataset.created", "dataset.validation_failed"], format="slack"
     )

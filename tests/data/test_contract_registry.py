@@ -195,7 +195,7 @@ def test_missing_contract_file_is_invalid_input(project: Project, tmp_path: Path
 def test_bind_before_the_dataset_exists_applies_to_its_first_add(project: Project) -> None:
     """A binding made before any data exists validates the very first ``add``."""
     project.contracts.add("applicants", APPLICANTS)
-    assert project.contracts.bind("credit", "applicants") == "applicants"
+    assert project.contracts.bind("credit", "applicants", new=True) == "applicants"
     assert project.contracts.get("applicants").bound_to == ["credit"]
     with pytest.raises(CheckFailedError, match="fails contract applicants@1"):
         project.datasets.add("credit", _applicants(oldest=120))
@@ -208,7 +208,7 @@ def test_bind_before_the_dataset_exists_applies_to_its_first_add(project: Projec
 def test_binding_by_name_follows_the_latest_version(project: Project) -> None:
     """A dataset bound to ``name`` is checked against whatever version is newest at add time."""
     project.contracts.add("applicants", APPLICANTS)
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     assert project.datasets.add("credit", _applicants()).contract == "applicants@1"
     project.contracts.add("applicants", STRICTER)
     with pytest.raises(CheckFailedError, match="fails contract applicants@2"):
@@ -219,7 +219,7 @@ def test_binding_by_name_follows_the_latest_version(project: Project) -> None:
 def test_binding_pinned_to_a_version_keeps_using_it(project: Project) -> None:
     """A dataset bound to ``name@1`` is still validated against version 1 after version 2."""
     project.contracts.add("applicants", APPLICANTS)
-    assert project.contracts.bind("credit", "applicants@1") == "applicants@1"
+    assert project.contracts.bind("credit", "applicants@1", new=True) == "applicants@1"
     project.contracts.add("applicants", STRICTER)
     # Ages up to 90 fail version 2 but pass version 1.
     v = project.datasets.add("credit", _applicants(oldest=90))
@@ -234,8 +234,8 @@ def test_binding_pinned_to_a_version_keeps_using_it(project: Project) -> None:
 def test_list_shows_datasets_pinned_to_an_older_version(project: Project) -> None:
     """``contracts.list()`` names every dataset bound to a contract, pinned or following."""
     project.contracts.add("applicants", APPLICANTS)
-    project.contracts.bind("credit", "applicants@1")
-    project.contracts.bind("loans", "applicants")
+    project.contracts.bind("credit", "applicants@1", new=True)
+    project.contracts.bind("loans", "applicants", new=True)
     project.contracts.add("applicants", STRICTER)
     (summary,) = project.contracts.list()
     assert summary.bound_to == ["credit", "loans"]
@@ -244,7 +244,7 @@ def test_list_shows_datasets_pinned_to_an_older_version(project: Project) -> Non
 def test_binding_by_digest_prefix_shows_in_bound_to(project: Project) -> None:
     """A dataset bound to a contract version by digest prefix is listed as bound to it."""
     v = project.contracts.add("applicants", APPLICANTS)
-    project.contracts.bind("credit", f"applicants@{v.digest.split(':')[1][:12]}")
+    project.contracts.bind("credit", f"applicants@{v.digest.split(':')[1][:12]}", new=True)
     assert project.datasets.add("credit", _applicants()).contract == "applicants@1"
     assert project.contracts.get("applicants@1").bound_to == ["credit"]
 
@@ -258,7 +258,7 @@ def test_binding_by_digest_prefix_pins_the_version_it_names(project: Project, pr
     v2 = project.contracts.add("applicants", APPLICANTS)
     hexpart = v2.digest.split(":")[1]
     ref = f"applicants@{hexpart[:12]}" if prefix == "12hex" else f"applicants@blake3:{hexpart[:8]}"
-    assert project.contracts.bind("credit", ref) == "applicants@2"
+    assert project.contracts.bind("credit", ref, new=True) == "applicants@2"
     assert project.contracts.binding("credit") == "applicants@2"
     (event,) = project.audit.list(action="contract.bind")
     assert event.payload["contract"] == "applicants@2"
@@ -271,8 +271,8 @@ def test_rebinding_replaces_the_binding(project: Project) -> None:
     """Binding again moves the dataset to the new contract and records the previous one."""
     project.contracts.add("applicants", APPLICANTS)
     project.contracts.add("loose", {"columns": {"id": "int"}})
-    project.contracts.bind("credit", "applicants")
-    project.contracts.bind("credit", "loose")
+    project.contracts.bind("credit", "applicants", new=True)
+    project.contracts.bind("credit", "loose", new=True)
     assert project.datasets.add("credit", _applicants(oldest=120)).contract == "loose@1"
     (last,) = project.audit.list(action="contract.bind", newest_first=True, limit=1)
     assert last.payload == {"contract": "loose", "previous": "applicants"}
@@ -282,7 +282,7 @@ def test_rebinding_replaces_the_binding(project: Project) -> None:
 def test_unbind_stops_validation(project: Project) -> None:
     """After ``unbind`` failing data is stored unvalidated; unbinding again is NotFoundError."""
     project.contracts.add("applicants", APPLICANTS)
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     project.contracts.unbind("credit")
     v = project.datasets.add("credit", _applicants(oldest=120))
     assert (v.status, v.contract, v.validation) == ("unvalidated", None, None)
@@ -303,9 +303,9 @@ def test_binding_to_an_unknown_contract_writes_nothing(
     project.contracts.add("applicants", APPLICANTS)
     before = project_state(project)
     with pytest.raises(NotFoundError, match="no contract 'nope'"):
-        project.contracts.bind("credit", "nope")
+        project.contracts.bind("credit", "nope", new=True)
     with pytest.raises(NotFoundError, match="has no version 3"):
-        project.contracts.bind("credit", "applicants@3")
+        project.contracts.bind("credit", "applicants@3", new=True)
     assert project_state(project) == before
     # The failed binds left the dataset unbound: its first version is not validated.
     assert project.datasets.add("credit", _applicants(oldest=120)).status == "unvalidated"
@@ -320,14 +320,14 @@ def test_viewer_cannot_add_bind_or_unbind(
     """An unregistered user is a viewer: adding, binding and unbinding contracts raise
     PermissionDeniedError and write nothing."""
     project.contracts.add("applicants", APPLICANTS)
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     viewer = project.as_actor("mallory")
     before, rows = project_state(project), _contract_rows(project)
     attempts: list[Callable[[], Any]] = [
         lambda: viewer.contracts.add("applicants", STRICTER),
         lambda: viewer.contracts.add("other", _contract_file(tmp_path)),
-        lambda: viewer.contracts.bind("loans", "applicants"),
-        lambda: viewer.contracts.bind("credit", "applicants@1"),
+        lambda: viewer.contracts.bind("loans", "applicants", new=True),
+        lambda: viewer.contracts.bind("credit", "applicants@1", new=True),
         lambda: viewer.contracts.unbind("credit"),
     ]
     for attempt in attempts:
@@ -346,7 +346,7 @@ def test_a_contributor_can_add_and_bind(project: Project) -> None:
     project.users.add("bob", "contributor")
     bob = project.as_actor("bob")
     v = bob.contracts.add("applicants", APPLICANTS)
-    bob.contracts.bind("credit", "applicants")
+    bob.contracts.bind("credit", "applicants", new=True)
     assert v.created_by == "bob"
     assert [e.actor for e in project.audit.list(action="contract.")] == ["bob", "bob"]
 
@@ -355,7 +355,7 @@ def test_add_and_bind_are_audited(project: Project) -> None:
     """``contract.add`` and ``contract.bind`` events name the version, digest, columns and
     binding; binding a new dataset also records its creation."""
     v = project.contracts.add("applicants", APPLICANTS, message="first cut")
-    project.contracts.bind("credit", "applicants@1")
+    project.contracts.bind("credit", "applicants@1", new=True)
     (added,) = project.audit.list(action="contract.add")
     assert (added.actor, added.entity_kind, added.entity) == ("alice", "contract", "applicants@1")
     assert added.payload == {

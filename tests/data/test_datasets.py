@@ -523,7 +523,7 @@ def test_unknown_parent_is_refused_and_nothing_is_written(
 
 # file name, content (None: the file does not exist), the problem the message must name
 BAD_FILES = [
-    ("ragged.csv", "a,b\n1,2\n3,4,5\n", "not a valid CSV file"),
+    ("ragged.csv", "a,b\n1,2\n3,4,5\n", "line 3 has 3 fields (the header has 2)"),
     ("quotes.csv", 'a,b\n"1,2\n3,4\n', "not a valid CSV file"),
     ("empty.csv", "", "the file is empty"),
     ("blank-header.csv", "\n1,2\n", "the header line is blank"),

@@ -341,7 +341,7 @@ def test_unknown_on_invalid_is_refused(project: Project, contract: str) -> None:
 def test_a_bound_contract_applies_without_naming_it(project: Project, contract: str) -> None:
     """Once bound, a contract checks every add: passing data is ``valid`` against ``name@N``,
     failing data is rejected."""
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     v = project.datasets.add("credit", _batch(200))
     assert (v.status, v.contract) == ("valid", "applicants@1")
     with pytest.raises(CheckFailedError, match="fails contract applicants@1"):
@@ -354,7 +354,7 @@ def test_a_bound_contract_applies_without_naming_it(project: Project, contract: 
 def test_an_explicit_contract_overrides_the_bound_one(project: Project, contract: str) -> None:
     """``contract=`` takes precedence over the dataset's binding."""
     project.contracts.add("loose", {"columns": {"id": "int"}})
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     v = project.datasets.add("credit", _batch(50, old={1}), contract="loose")
     assert (v.status, v.contract) == ("valid", "loose@1")
 
@@ -386,7 +386,7 @@ def test_validate_uses_the_bound_contract_and_can_turn_a_version_valid(
     """Without ``contract=`` the bound contract is used; a later, looser contract version can
     make a version ``valid``."""
     project.datasets.add("credit", _batch(500, old={4}))
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     assert not project.datasets.validate("credit@1").passed
     assert project.datasets.get("credit@1").status == "invalid"
     looser = {**CONTRACT, "columns": {**CONTRACT["columns"], "age": {"type": "int", "min": 18}}}
@@ -466,3 +466,46 @@ def test_quarantine_of_a_long_dataset_name_is_reachable_or_refused(
     else:
         side = v.validation["quarantine"]["dataset"] if v.validation else ""
         assert project.datasets.get(f"{side}@1").rows == 1
+
+
+# -- cells that do not parse ------------------------------------------------------------------
+
+
+def _csv_with_bad_cell(tmp_path: Path, n: int = 2000, row: int = 1234) -> Path:
+    """A CSV of ``n`` applicants in which the age of row ``row`` is ``abc``."""
+    frame = _batch(n).with_columns(
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit("abc"))
+        .otherwise(pl.col("age").cast(pl.String))
+        .alias("age")
+    )
+    path = tmp_path / "bad_cell.csv"
+    frame.write_csv(path)
+    return path
+
+
+def test_one_bad_cell_quarantines_only_its_row(
+    project: Project, contract: str, tmp_path: Path
+) -> None:
+    """One ``abc`` in the int column ``age`` of a 2,000-row CSV sets aside that row alone, with
+    the reason, and stores the other 1,999 with ``age`` as integers."""
+    path = _csv_with_bad_cell(tmp_path)
+    v = project.datasets.add("credit", path, contract=contract, on_invalid="quarantine")
+    assert (v.rows, v.status, v.schema["age"]) == (1999, "valid", "Int64")
+    assert v.to_polars()["age"].dtype == pl.Int64
+    aside = project.datasets.get("credit.quarantine").to_polars()
+    assert aside.select("source_row", "age", "quarantine_reason").rows() == [
+        (1234, "abc", "age: 'abc' is not an int")
+    ]
+
+
+def test_a_bad_cell_is_named_when_the_batch_is_rejected(
+    project: Project, contract: str, tmp_path: Path
+) -> None:
+    """Rejected, the batch's report counts the one cell that is not an int and shows it; the
+    other rows pass every check."""
+    with pytest.raises(CheckFailedError) as info:
+        project.datasets.add("credit", _csv_with_bad_cell(tmp_path), contract=contract)
+    assert "age: 1 value is not an int, e.g. 'abc' (1 row)" in info.value.message
+    [failure] = info.value.details["report"]["failures"]
+    assert (failure["check"], failure["failed_rows"], failure["examples"]) == ("type", 1, ["abc"])

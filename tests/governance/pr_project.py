@@ -50,7 +50,7 @@ def _build(root: Path) -> None:
         first = credit_applicants(400, seed=7).select(COLUMNS)
         batch = credit_applicants(400, seed=8, start_id=401, drift=1.0).select(COLUMNS)
         project.contracts.add("applicants", infer_contract(first.vstack(batch)))
-        project.contracts.bind("credit", "applicants")
+        project.contracts.bind("credit", "applicants", new=True)
         v1 = project.datasets.add("credit", first)
         split = SplitSpec({"train": 0.7, "test": 0.3}, seed=1)
         parts1 = project.datasets.split(v1.ref, split)

@@ -530,7 +530,7 @@ def test_the_contract_check_and_shipyard_check_give_one_answer(registered: Proje
     """With a contract bound to the training data and no report stored, `shipyard check`
     checks it now, and `require: [contract]` reads that same answer: both pass, naming the
     contract; nothing is stored."""
-    registered.contracts.bind("credit.train", "applicants")
+    registered.contracts.bind("credit.train", "applicants", new=True)
     registered.policies.set(MODEL, {"require": ["contract"], "approvals": {"min": 0}})
     doc = registered.promotions.gate(V1)
     assert [(c["name"], c["passed"], c["detail"]) for c in doc["checks"]] == [

@@ -79,7 +79,7 @@ VIEWER = {
     "bind contracts": Denial(
         "bind contracts",
         "contributor",
-        lambda me, example: me.contracts.bind("credit", "applicants"),
+        lambda me, example: me.contracts.bind("credit", "applicants", new=True),
     ),
     "start runs": Denial("start runs", "contributor", lambda me, example: me.start_run(MODEL)),
     "register models": Denial(
@@ -183,7 +183,7 @@ def test_an_admin_may_do_what_the_other_roles_were_refused(credit: Project) -> N
 
     assert credit.datasets.add("credit", credit_applicants(50, seed=9)).ref == "credit@2"
     credit.contracts.add("limits", {"columns": {"age": {"type": "int"}}})
-    credit.contracts.bind("credit", "applicants")
+    credit.contracts.bind("credit", "applicants", new=True)
     with credit.start_run(MODEL, name="admin-run") as run:
         mv = run.log_model(candidate(), MODEL, input_example=_example(credit))
     assert credit.models.set_alias(mv.ref, "staging").aliases == ["staging"]
@@ -207,7 +207,7 @@ def test_refusals_inside_a_transaction_write_nothing_on_either_backend(
     with pytest.raises(PermissionDeniedError, match="is an approver and cannot manage users"):
         bob.users.add("bob", "admin")
     with pytest.raises(PermissionDeniedError, match="is a viewer and cannot bind contracts"):
-        victor.contracts.bind("credit", "applicants")
+        victor.contracts.bind("credit", "applicants", new=True)
     assert project_state(project) == before
     assert project.policies.get(MODEL) is None
     assert project.users.get("bob").role == "approver"

@@ -349,7 +349,7 @@ def test_a_contract_bound_while_promotion_prepares_is_a_conflict_not_a_wait(
 
     def prepare_then_bind(ref: str) -> Any:
         checked = real_prepare(ref)
-        evaluated.contracts.bind("credit", "applicants")
+        evaluated.contracts.bind("credit", "applicants", new=True)
         return checked
 
     monkeypatch.setattr(reviewer.promotions, "prepare", prepare_then_bind)

@@ -43,7 +43,7 @@ def credit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, 
     Window 3 holds 40 answers, 10 labelled. Yields the project and the answers of window 2."""
     root = tmp_path_factory.mktemp("kinds") / "proj"
     project = clone_credit_project(tmp_path_factory, root, evaluated=False)
-    project.contracts.bind("credit", "applicants")
+    project.contracts.bind("credit", "applicants", new=True)
     rows = project.datasets.get("credit.train@1").to_pandas().drop(columns=[LABEL]).head(120)
     inputs = [
         {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}

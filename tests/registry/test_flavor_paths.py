@@ -129,7 +129,7 @@ def flavors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flavors]:
         with shipyard.init_project(root, actor="alice") as project:
             frame = credit_applicants(400, seed=11)
             project.contracts.add("loans", infer_contract(frame))
-            project.contracts.bind("loans", "loans")
+            project.contracts.bind("loans", "loans", new=True)
             loans = project.datasets.add("loans", frame, message="400 applicants")
             split = SplitSpec({"train": 0.75, "test": 0.25}, seed=1)
             parts = project.datasets.split(loans.ref, split)

@@ -97,7 +97,9 @@ def test_a_bound_contract_checks_later_uploads_until_unbound(
     h = team.headers("contributor")
     _post(api, team, "contributor", "applicants", YAML)
     bound = api.put(
-        f"{API}/datasets/applicants/contract", json={"contract": "applicants"}, headers=h
+        f"{API}/datasets/applicants/contract",
+        json={"contract": "applicants", "new": True},
+        headers=h,
     )
     assert bound.json() == {"dataset": "applicants", "contract": "applicants"}
     batch = {"file": ("b.csv", b"age\n12\n")}

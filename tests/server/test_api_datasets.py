@@ -26,7 +26,7 @@ def applicants(project: Project, tmp_path: Path) -> Project:
     contract 'applicants' bound to it."""
     (tmp_path / "c.yaml").write_text(CONTRACT)
     project.contracts.add("applicants", tmp_path / "c.yaml")
-    project.contracts.bind("applicants", "applicants")
+    project.contracts.bind("applicants", "applicants", new=True)
     (tmp_path / "q1.csv").write_text(CSV)
     project.datasets.add("applicants", tmp_path / "q1.csv", message="Q1")
     (tmp_path / "q2.csv").write_text(CSV + "4,45,nice\n")

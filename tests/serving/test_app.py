@@ -82,7 +82,7 @@ def build_credit_project(root: Path, *, rows: int = 800) -> CreditProject:
     with shipyard.init_project(root, actor="alice") as project:
         frame = credit_applicants(rows)
         contract = project.contracts.add("applicants", infer_contract(frame))
-        project.contracts.bind("credit", "applicants")
+        project.contracts.bind("credit", "applicants", new=True)
         credit = project.datasets.add("credit", frame, message=f"{rows} synthetic applicants")
         parts = project.datasets.split(credit.ref, SplitSpec({"train": 0.8, "test": 0.2}, seed=1))
         project.datasets.validate(parts["train"].ref, contract=contract.ref)

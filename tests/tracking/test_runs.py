@@ -223,12 +223,13 @@ def test_relogging_a_param_with_another_value_conflicts(project: Project) -> Non
     assert project.runs.get(run.id).params == {"max_depth": "3"}
 
 
-def test_a_metric_that_is_not_a_finite_number_is_refused(project: Project) -> None:
-    """NaN, infinity and text raise InvalidInputError naming the metric; nothing is stored."""
-    with project.start_run(experiment="credit") as run:
-        for bad in (float("nan"), float("inf"), "high"):
-            with pytest.raises(InvalidInputError, match="'auc'"):
-                run.log_metric("auc", bad)
+def test_a_metric_that_is_not_a_number_is_refused(project: Project) -> None:
+    """Text raises InvalidInputError naming the metric; nothing is stored."""
+    with (
+        project.start_run(experiment="credit") as run,
+        pytest.raises(InvalidInputError, match="'auc'"),
+    ):
+        run.log_metric("auc", "high")
     assert project.runs.get(run.id).metrics == {}
     assert project.runs.metric_history(run.id, "auc") == []
 
@@ -240,7 +241,7 @@ def test_a_refused_log_metrics_call_stores_none_of_its_points(project: Project) 
         project.start_run(experiment="credit") as run,
         pytest.raises(InvalidInputError, match="'loss'"),
     ):
-        run.log_metrics({"auc": 0.9, "loss": float("nan")})
+        run.log_metrics({"auc": 0.9, "loss": "high"})
     assert project.runs.metric_history(run.id, "auc") == []
     assert project.runs.get(run.id).metrics == {}
 

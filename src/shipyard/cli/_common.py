@@ -7,14 +7,17 @@ Heavy modules (the services, SQLAlchemy, polars) are imported inside functions s
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,6 +27,30 @@ if TYPE_CHECKING:
     from shipyard.project import Project
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace the output file if it already exists.")
+]
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose help lists every command with its whole one-line summary (the
+    first sentence of its docstring, wrapped, never cut short with "...")."""
+
+    # Typer bundles its own copy of click, whose types are private: hence Any.
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, summary(command)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def summary(command: Any) -> str:
+    """A command's one-line summary: its ``short_help``, else the first sentence of its help."""
+    return str(command.get_short_help_str(limit=10_000))
 
 
 @dataclass
@@ -84,17 +111,41 @@ def _default(value: Any) -> Any:
 
 
 def emit_json(doc: Any) -> None:
-    """Print one JSON document on stdout."""
-    sys.stdout.write(json.dumps(doc, indent=2, default=_default, ensure_ascii=False) + "\n")
+    """Print one JSON document on stdout; NaN and infinities, which JSON lacks, are written
+    as the strings ``"NaN"``, ``"inf"`` and ``"-inf"``."""
+    try:
+        text = json.dumps(doc, indent=2, default=_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(doc), indent=2, default=_default, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return _finite(value.to_dict())
+    return value
 
 
 def console() -> Console:
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich exits 1 when the reader goes away; the entry point decides instead (a
+            # reader that stops reading, as `head` does, is not an error).
+            self.quiet = True
+            raise BrokenPipeError
+
     # On a terminal Rich uses its width; piped output gets room instead of 80 columns.
     width = None if sys.stdout.isatty() else 160
-    return Console(highlight=False, soft_wrap=False, width=width)
+    return _Console(highlight=False, soft_wrap=False, width=width)
 
 
 def err_console() -> Console:
@@ -121,6 +172,60 @@ def short_digest(digest: str, n: int = 12) -> str:
 
 def when(dt: datetime | None) -> str:
     return "" if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def check_output(path: Path, *, force: bool, suffixes: Sequence[str] = ()) -> Path:
+    """The one rule for a file a command writes (``-o FILE``): its folder must exist, its
+    extension must be one the command writes (``suffixes``; any when empty), and an existing
+    file is replaced only with ``--force``. Returns the path with ``~`` expanded.
+
+    Raises:
+        typer.BadParameter: an extension the command cannot write (a usage error, exit 2).
+        InvalidInputError: the folder does not exist, or the path is a folder.
+        ConflictError: the file exists and ``force`` is false.
+    """
+    from shipyard.errors import ConflictError, InvalidInputError
+
+    path = path.expanduser()
+    if suffixes and path.suffix.lower() not in suffixes:
+        given = f"a {path.suffix} file" if path.suffix else "a file without an extension"
+        raise typer.BadParameter(
+            f"{path}: cannot write {given}; this command writes {', '.join(suffixes)}",
+            param_hint="--output",
+        )
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise InvalidInputError(
+            f"{path}: the folder {path.parent} does not exist; create it first "
+            f"(mkdir -p {path.parent})"
+        )
+    if path.exists() and not force:
+        raise ConflictError(
+            f"{path} already exists; pass --force to replace it, or choose another file",
+            details={"existing": str(path)},
+        )
+    return path
+
+
+def write_output(path: Path, content: str | bytes, *, force: bool) -> Path:
+    """Write a command's output file under :func:`check_output`'s rule, atomically (a
+    temporary name in the same folder, then a rename; without ``force`` the rename never
+    replaces a file that appeared meanwhile).
+
+    Raises:
+        ConflictError: the file exists (or appeared) and ``force`` is false.
+    """
+    from shipyard._internal.files import write_bytes_atomic
+    from shipyard.errors import ConflictError
+
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        return write_bytes_atomic(path, data, overwrite=force)
+    except FileExistsError:
+        raise ConflictError(
+            f"{path} already exists; pass --force to replace it, or choose another file"
+        ) from None
 
 
 def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:

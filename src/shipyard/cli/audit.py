@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, emit_json, open_local_project, open_project, table
+from shipyard.cli._common import (
+    JsonOpt,
+    check_output,
+    emit_json,
+    open_local_project,
+    open_project,
+    table,
+)
 
 app = typer.Typer(help="Read and verify the audit log.")
 
@@ -123,6 +130,7 @@ def checkpoint(
     """Sign the head of the audit chain with your key (outside the project) and write it to a
     file; keep the file where the database's writers cannot change it, and check it later
     with `shipyard audit verify --checkpoint FILE`."""
+    output = check_output(output, force=force)
     cp = open_local_project(ctx).audit.checkpoint(output, force=force)
     if json_:
         emit_json(cp.to_dict())

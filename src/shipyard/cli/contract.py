@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from shipyard.cli._common import (
+    ForceOpt,
     JsonOpt,
+    check_output,
     console,
     emit_json,
     open_local_project,
@@ -16,9 +18,12 @@ from shipyard.cli._common import (
     short_digest,
     table,
     when,
+    write_output,
 )
 
-app = typer.Typer(help="Data contracts: infer, add, show, list, bind, delete, restore.")
+app = typer.Typer(
+    help="Data contracts: what a table must look like, checked whenever data is added.",
+)
 
 
 @app.command("infer")
@@ -27,6 +32,7 @@ def infer(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the YAML here (else stdout).")
     ] = None,
+    force: ForceOpt = False,
     max_categories: Annotated[
         int, typer.Option(help="Text columns with at most this many values become categories.")
     ] = 20,
@@ -34,12 +40,13 @@ def infer(
     json_: JsonOpt = False,
 ) -> None:
     """Write a starting contract from data: types, nullability, ranges, allowed sets, keys."""
-    from shipyard._internal.files import write_text_atomic
     from shipyard.data.inference import infer_contract
 
+    if output is not None:
+        output = check_output(output, force=force, suffixes=(".yaml", ".yml"))
     contract = infer_contract(path, max_categories=max_categories, description=description)
     if output is not None:
-        write_text_atomic(output, contract.to_yaml())
+        write_output(output, contract.to_yaml(), force=force)
     if json_:
         emit_json({"output": str(output) if output else None, "contract": contract.to_dict()})
     elif output is not None:
@@ -139,10 +146,14 @@ def bind(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
     contract: Annotated[str, typer.Argument(help="NAME (follows its latest) or NAME@N.")],
+    new: Annotated[
+        bool,
+        typer.Option("--new", help="DATASET has no version yet: bind it before its first add."),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Validate every later `data add` of DATASET against CONTRACT."""
-    binding = open_local_project(ctx).contracts.bind(dataset, contract)
+    binding = open_local_project(ctx).contracts.bind(dataset, contract, new=new)
     if json_:
         emit_json({"dataset": dataset, "contract": binding})
     else:

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from shipyard.cli._common import (
+    ForceOpt,
     JsonOpt,
+    check_output,
     console,
     emit_json,
     open_local_project,
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from shipyard.data.deletion import DeletionResult
 
 app = typer.Typer(
-    help="Versioned datasets: add, list, show, get, diff, tag, lineage, delete, restore, erase."
+    help="Versioned datasets: add them, read them, compare them and trace their lineage.",
 )
 
 
@@ -66,6 +68,12 @@ def add(
     allow_invalid: Annotated[
         bool, typer.Option("--allow-invalid", help="Store data that fails, marked invalid.")
     ] = False,
+    allow_ragged: Annotated[
+        bool,
+        typer.Option(
+            "--allow-ragged", help="Accept CSV lines with too few fields; fill them with nulls."
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Add a new version of a dataset (identical content returns the existing version).
@@ -91,6 +99,7 @@ def add(
                 contract=contract,
                 on_invalid=mode,
                 progress=bar,
+                allow_ragged=allow_ragged,
             )
     except CheckFailedError as exc:
         if not json_ and "report" in exc.details:
@@ -108,11 +117,21 @@ def add(
         typer.echo(f"added {v.ref}: {shape}, {v.digest}")
     else:
         typer.echo(f"unchanged: identical content is already {v.ref} ({v.digest})")
+    ragged = v.source.get("ragged") if v.created else None
+    if ragged:
+        lines = ", ".join(str(r["line"]) for r in ragged["lines"])
+        more = ", …" if ragged["rows"] > len(ragged["lines"]) else ""
+        n = ragged["rows"]
+        typer.echo(
+            f"note: {n:,} short line{'' if n == 1 else 's'} filled with nulls "
+            f"(line{'' if n == 1 else 's'} {lines}{more})"
+        )
     if v.contract:
         typer.echo(f"validated against {v.contract}: {v.status}")
     q = v.quarantine
     if q:
-        typer.echo(f"quarantined {q['rows']:,} failing rows to {q['ref']}")
+        rows = f"{q['rows']:,} failing row{'' if q['rows'] == 1 else 's'}"
+        typer.echo(f"quarantined {rows} to {q['ref']}")
         render_report(q["report"], v.contract or "", err=False)
 
 
@@ -388,6 +407,7 @@ def get(
         Path,
         typer.Option("--output", "-o", help="File (.csv, .parquet, .jsonl) or folder (file tree)."),
     ],
+    force: ForceOpt = False,
     drop_pii: Annotated[
         bool,
         typer.Option("--drop-pii", help="Leave out the columns its contract marks pii: true."),
@@ -395,13 +415,16 @@ def get(
     json_: JsonOpt = False,
 ) -> None:
     """Write a version to a file (format by extension) or restore a file tree to a folder."""
+    tables = (".csv", ".parquet", ".jsonl")
     if drop_pii:
-        _get_without_pii(ctx, ref, output, json_)
+        _get_without_pii(ctx, ref, check_output(output, force=force, suffixes=tables), json_)
         return
     project = open_project(ctx)
-    with progress(json_) as bar:
-        dest = project.datasets.export(ref, output, progress=bar)
     v = project.datasets.get(ref)
+    if v.kind == "table":
+        output = check_output(output, force=force, suffixes=tables)
+    with progress(json_) as bar:
+        dest = project.datasets.export(v.ref, output, progress=bar)
     if json_:
         emit_json({"ref": v.ref, "digest": v.digest, "output": str(dest)})
     else:

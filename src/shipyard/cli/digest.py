@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, emit_json, open_local_project
+from shipyard.cli._common import (
+    ForceOpt,
+    JsonOpt,
+    check_output,
+    emit_json,
+    open_local_project,
+    write_output,
+)
 
 
 def digest(
@@ -29,6 +36,7 @@ def digest(
         str | None,
         typer.Option("--post", metavar="WEBHOOK_ID", help="Post the digest to this webhook."),
     ] = None,
+    force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Summarise what changed since --since: new dataset versions and failed validations,
@@ -44,13 +52,14 @@ def digest(
         if not post.isdigit():
             raise typer.BadParameter("a webhook id is a number (see `shipyard webhooks list`)")
         webhook_id = int(post)
+    if output is not None:
+        suffixes = (".html", ".htm") if fmt == "html" else (".md", ".markdown")
+        output = check_output(output, force=force, suffixes=suffixes)
     project = open_local_project(ctx)
     result = project.digests.get(since)
     text = render_digest(result, fmt)
     if output is not None:
-        from shipyard._internal.files import write_text_atomic
-
-        write_text_atomic(output, text)
+        write_output(output, text, force=force)
     if webhook_id is not None:
         from shipyard.collaboration.digest_render import webhook_message
 

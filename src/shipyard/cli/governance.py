@@ -9,16 +9,21 @@ from typing import Annotated, Any
 import typer
 
 from shipyard.cli._common import (
+    ForceOpt,
     JsonOpt,
+    check_output,
     console,
     emit_json,
     open_local_project,
     open_project,
     table,
+    write_output,
 )
 from shipyard.cli.models import app as models_app
 
-policy_app = typer.Typer(help="Policies as files: set, show, check.")
+policy_app = typer.Typer(
+    help="Policies as files: the gates a model version must pass to take an alias."
+)
 
 
 def _render_checks(doc: dict[str, Any], title: str) -> None:
@@ -196,17 +201,18 @@ def card(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="card.md or card.html (else stdout).")
     ] = None,
+    force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """The model card, filled from metadata and the human-written sections."""
-    from shipyard._internal.files import write_text_atomic
-
+    if output is not None:
+        output = check_output(output, force=force, suffixes=(".md", ".markdown", ".html", ".htm"))
     fmt = (
         "html" if output is not None and output.suffix.lower() in (".html", ".htm") else "markdown"
     )
     text = open_local_project(ctx).cards.render(ref, fmt)
     if output is not None:
-        write_text_atomic(output, text)
+        write_output(output, text, force=force)
     if json_:
         emit_json(
             {
@@ -257,7 +263,12 @@ def policy_set(
 ) -> None:
     """Store a new version of a policy (admin)."""
     p = open_project(ctx).policies.set(name, file)
-    emit_json(p.to_dict()) if json_ else typer.echo(f"policy {p.name} is now version {p.version}")
+    if json_:
+        emit_json(p.to_dict())
+    elif p.created:
+        typer.echo(f"policy {p.name} is now version {p.version}")
+    else:
+        typer.echo(f"unchanged: policy {p.name} version {p.version} has identical content")
 
 
 @policy_app.command("show")

@@ -5,15 +5,19 @@ Exit codes (DESIGN.md): 0 success, 1 error, 2 usage error, 3 a check that ran an
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
-from shipyard.cli._common import JsonOpt, State, emit_json, open_local_project, progress
+# Typer bundles its own copy of click: its usage errors and stream helpers live there.
+from typer._click import exceptions as click_exceptions
+from typer._click import utils as click_utils
+
+from shipyard.cli._common import HelpGroup, JsonOpt, State, emit_json, open_local_project, progress
 from shipyard.errors import ShipyardError
 
 if TYPE_CHECKING:
@@ -66,6 +70,7 @@ def _build(name: str, module: str, attr: str) -> click.Command:
 
     target = getattr(import_module(f"shipyard.cli.{module}"), attr)
     if isinstance(target, typer.Typer):
+        _list_commands_in_full(target)
         return get_group_from_info(
             TyperInfo(target, name=name),
             pretty_exceptions_short=app.pretty_exceptions_short,
@@ -118,7 +123,7 @@ class _LazyCommands(MutableMapping[str, "click.Command"]):
         return name in self._built or name in self._lazy
 
 
-class _RootGroup(TyperGroup):
+class _RootGroup(HelpGroup):
     """The ``shipyard`` group, whose subcommands are built when used (see LAZY_COMMANDS)."""
 
     def __init__(self, *, commands: Mapping[str, click.Command] | None = None, **kw: Any) -> None:
@@ -139,6 +144,14 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _list_commands_in_full(typer_app: typer.Typer) -> None:
+    """Make every group, nested ones too, list all its commands with whole summaries."""
+    typer_app.info.cls = HelpGroup
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _list_commands_in_full(group.typer_instance)
 
 
 def _version(value: bool) -> None:
@@ -268,14 +281,33 @@ def demo(
 def run() -> None:
     """Console-script entry point: maps errors to messages and exit codes.
 
-    Usage errors (exit 2) and ``typer.Exit`` are handled by Typer itself, which exits.
+    A usage error exits 2 (under ``--json`` with an error document on stdout too); output
+    cut short by its reader (``shipyard runs list | head``) is not an error.
     """
     argv = sys.argv[1:]
     debug = "--debug" in argv
     as_json = "--json" in argv
     try:
-        app(args=argv, prog_name="shipyard")
-        code = 0
+        result = app(args=argv, prog_name="shipyard", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except BrokenPipeError:
+        code = _reader_gone()
+    except SystemExit:
+        # Typer turns a broken pipe into exit 1, after wrapping stdout to silence it.
+        if not isinstance(sys.stdout, click_utils.PacifyFlushWrapper):
+            raise
+        code = _reader_gone()
+    except click_exceptions.UsageError as exc:
+        if as_json:
+            emit_json({"error": "usage", "message": exc.format_message()})
+        exc.show()
+        code = exc.exit_code
+    except click_exceptions.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        code = 1
     except ShipyardError as exc:
         if debug:
             import traceback
@@ -299,3 +331,11 @@ def run() -> None:
         )
         code = 1
     sys.exit(code)
+
+
+def _reader_gone() -> int:
+    """Output cut short by its reader (``| head``) is not an error: point stdout at the void,
+    so that flushing it at exit does not fail again, and exit 0."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0

@@ -9,6 +9,7 @@ import typer
 
 from shipyard.cli._common import (
     JsonOpt,
+    check_output,
     console,
     emit_json,
     open_local_project,
@@ -216,6 +217,7 @@ def predict(
     model server checks a request."""
     if on_invalid not in ("reject", "skip", "null"):
         raise typer.BadParameter("--on-invalid must be reject, skip or null")
+    output = check_output(output, force=force, suffixes=(".csv", ".parquet"))
     project = open_project(ctx)
     with progress(json_) as bar:
         doc = project.models.predict_file(

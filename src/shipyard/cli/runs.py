@@ -19,13 +19,17 @@ from shipyard.cli._common import (
 if TYPE_CHECKING:
     from shipyard.tracking.runs import RunInfo
 
-app = typer.Typer(help="Tracked runs: list, show, compare, delete, restore.")
-experiments_app = typer.Typer(help="Experiments: named groups of runs: list, delete, restore.")
+app = typer.Typer(
+    help="Tracked runs: their parameters, metrics and artifacts, compared side by side.",
+)
+experiments_app = typer.Typer(help="Experiments: named groups of runs.")
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        from shipyard.tracking.metric_values import metric_text
+
+        return metric_text(value)
     return "" if value is None else str(value)
 
 

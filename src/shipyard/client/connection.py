@@ -139,12 +139,16 @@ class ServerConnection:
             ServerUnreachableError: no answer from the server.
             ShipyardError: the subclass the server's error ``code`` names.
         """
+        if json_body is not None:
+            # Metrics may be NaN or infinite, which strict JSON lacks: written as Python's json
+            # writes them (NaN, Infinity), which the server reads, as MLflow's does.
+            content = json.dumps(json_body).encode("utf-8")
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             response = self._client.request(
                 method,
                 path,
                 params=_params(params),
-                json=json_body,
                 content=content,
                 data=data,
                 files=files,

@@ -54,6 +54,7 @@ class RemoteDatasets:
         contract: str | None = None,
         on_invalid: OnInvalid = "reject",
         progress: Progress = NO_PROGRESS,
+        allow_ragged: bool = False,
     ) -> DatasetVersion:
         """Upload a table (a CSV, Parquet or JSON Lines file, or a DataFrame) as a new version
         of ``name``; checked on the server exactly as :meth:`Datasets.add` checks it.
@@ -67,6 +68,8 @@ class RemoteDatasets:
             fields["tags"] = json.dumps(dict(tags))
         if contract is not None:
             fields["contract"] = contract
+        if allow_ragged:
+            fields["allow_ragged"] = "true"
         parent_refs = list(parents)
         if parent_refs:
             fields["parents"] = json.dumps(parent_refs)

@@ -10,7 +10,6 @@ server, which keeps each key's next step with the run.
 from __future__ import annotations
 
 import builtins
-import math
 import os
 import threading
 import time
@@ -169,7 +168,8 @@ class RemoteRun(RunLifecycle):
         """Record one point for each metric; points are sent in batches.
 
         Raises:
-            InvalidInputError: a key is empty or a value is not a finite number.
+            InvalidInputError: a key is empty or a value is not a number (NaN and
+                infinities are numbers, recorded as MLflow records them).
         """
         ts = now_ms() if timestamp is None else int(timestamp)
         batch: list[Point] = []
@@ -180,8 +180,6 @@ class RemoteRun(RunLifecycle):
                 number = float(value)
             except (TypeError, ValueError):
                 raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
-            if not math.isfinite(number):
-                raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
             batch.append((key, number, None if step is None else int(step), ts))
         with self._lock:
             self._points.extend(batch)

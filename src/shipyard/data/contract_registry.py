@@ -278,14 +278,15 @@ class Contracts:
             ).all()
         )
 
-    def bind(self, dataset: str, contract: str) -> str:
+    def bind(self, dataset: str, contract: str, *, new: bool = False) -> str:
         """Validate every later version of ``dataset`` against ``contract`` (``NAME`` follows
         the contract's latest version; any other reference, ``NAME@N`` or a digest prefix,
         pins the version it resolves to now). Returns the stored binding: ``NAME`` or
-        ``NAME@N``.
+        ``NAME@N``. A dataset that does not exist yet is bound only with ``new`` (so that its
+        first version is checked too): without it, the name is taken for a typo.
 
         Raises:
-            NotFoundError: no such contract.
+            NotFoundError: no such contract, or no such dataset and ``new`` is false.
             PermissionDeniedError: the actor is not a contributor.
         """
         validate_name(dataset, "dataset name")
@@ -300,6 +301,14 @@ class Contracts:
             row = tx.conn.execute(
                 select(datasets.c.id, datasets.c.contract).where(datasets.c.name == dataset)
             ).first()
+            if row is None and not new:
+                from shipyard._internal.suggest import did_you_mean
+
+                names = tx.conn.execute(select(datasets.c.name)).scalars()
+                raise NotFoundError(
+                    f"no dataset '{dataset}'{did_you_mean(dataset, names)}; to bind a contract "
+                    "before the first version is added, pass --new (new=True in Python)"
+                )
             if row is None:
                 tx.conn.execute(
                     datasets.insert().values(

@@ -117,6 +117,7 @@ class Datasets:
         progress: Progress = NO_PROGRESS,
         source_name: str | None = None,
         inputs: Iterable[tuple[str, str]] = (),
+        allow_ragged: bool = False,
     ) -> DatasetVersion:
         """Add a version of dataset ``name`` from a file, a folder or a DataFrame.
 
@@ -128,6 +129,8 @@ class Datasets:
         (an upload's staging file means nothing to its reader; the client's file name does).
         ``inputs`` names other entities the data was made from, as ``(kind, ref)`` pairs
         (the feature view versions of a point-in-time join), recorded in its lineage.
+        A CSV line with fewer fields than its header is refused unless ``allow_ragged``: then
+        its missing fields are null and ``source["ragged"]`` says which lines were short.
 
         Raises:
             InvalidInputError: bad name, tags or input file (nothing is written).
@@ -177,7 +180,9 @@ class Datasets:
                     parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
                     cleanup.append(parquet)
                     progress.stage(f"converting {path.name} to Parquet")
-                    ingest.to_parquet(path, fmt, parquet)
+                    ragged = ingest.to_parquet(path, fmt, parquet, allow_ragged=allow_ragged)
+                    if ragged is not None:
+                        source["ragged"] = ragged.to_dict()
             else:
                 parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
                 cleanup.append(parquet)
@@ -596,6 +601,7 @@ class Datasets:
         parents: Iterable[str] = (),
         contract: str | None = None,
         on_invalid: OnInvalid = "reject",
+        allow_ragged: bool = False,
     ) -> DatasetVersion:
         """:meth:`add` for a table read from ``stream``: ``filename``'s extension gives its
         format (.csv, .tsv, .parquet, .jsonl) and the name is recorded as its source.
@@ -613,6 +619,7 @@ class Datasets:
                 contract=contract,
                 on_invalid=on_invalid,
                 source_name=filename,
+                allow_ragged=allow_ragged,
             )
 
     def _export_tree(self, v: DatasetVersion, dest: Path, owner: str, progress: Progress) -> None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets, OnInvalid
     from shipyard.data.splits import SplitSpec
-    from shipyard.data.validation import ValidationReport
+    from shipyard.data.validation import ParsedCells, ValidationReport
 
 __all__ = [
     "QUARANTINE_COLUMNS",
@@ -73,22 +73,74 @@ def add_checked(
     """
     import polars as pl
 
-    from shipyard.data.validation import validate
+    from shipyard.data.validation import parse_cells
 
     cv = contracts.get(contract_ref)
     frame = pl.read_parquet(pending.payload)  # read once: quarantine splits the same rows
-    report = validate(cv.contract, frame)
+    # A text file's column types are guessed by the reader; with a contract, its types decide,
+    # so one cell that is not a number fails its own row rather than the whole column.
+    cells = (
+        parse_cells(cv.contract, frame) if pending.source.get("format") in _TEXT_FORMATS else None
+    )
+    report = _checked(cv.contract, frame, cells)
     pending.contract = cv.ref
     pending.validation = report.to_dict()
     if report.passed:
         pending.status = "valid"
+        if cells is not None and cells.parsed:
+            pending = _restaged(ctx, pending, cells.frame, cleanup)
         return commit_versions(ctx, [pending], service)[0]
     if on_invalid == "allow":
         pending.status = "invalid"
         return commit_versions(ctx, [pending], service)[0]
     if on_invalid == "reject":
         raise _rejected(pending.name, cv.ref, report)
-    return _quarantine(ctx, service, pending, frame, cv.ref, cv.contract, report, cleanup, progress)
+    return _quarantine(
+        ctx, service, pending, frame, cells, cv.ref, cv.contract, report, cleanup, progress
+    )
+
+
+# Formats whose column types the reader guesses from text.
+_TEXT_FORMATS = ("csv", "tsv", "jsonl")
+
+
+def _checked(
+    contract: Contract, frame: pl.DataFrame, cells: ParsedCells | None
+) -> ValidationReport:
+    """The report on ``frame``: cells that do not parse as their column's type, then every
+    check on the rows that do."""
+    import polars as pl
+
+    from shipyard.data.validation import ValidationReport, validate
+
+    if cells is None:
+        return validate(contract, frame)
+    if not cells.failures:
+        return validate(contract, cells.frame)
+    parsed = (
+        cells.frame.with_row_index(_ROW)
+        .join(cells.rows.select(pl.col("__row").alias(_ROW)), on=_ROW, how="anti")
+        .drop(_ROW)
+    )
+    rest = validate(contract, parsed)
+    return ValidationReport(False, frame.height, [*cells.failures, *rest.failures])
+
+
+def _restaged(
+    ctx: ServiceContext, pending: PendingVersion, frame: pl.DataFrame, cleanup: list[Path]
+) -> PendingVersion:
+    """``pending`` with ``frame`` (its rows, values typed) as its data."""
+    path = ctx.artifacts.new_staging_path(".parquet")
+    cleanup.append(path)
+    frame.write_parquet(path, compression=ingest.PARQUET_COMPRESSION)
+    typed = stage_table(path, pending.name, pending.source)
+    finish_pending(typed, pending.message, pending.tags, pending.parents)
+    typed.status, typed.contract, typed.validation = (
+        pending.status,
+        pending.contract,
+        pending.validation,
+    )
+    return typed
 
 
 def _quarantine(
@@ -96,13 +148,15 @@ def _quarantine(
     service: Datasets,
     pending: PendingVersion,
     frame: pl.DataFrame,
+    cells: ParsedCells | None,
     contract_ref: str,
     contract: Contract,
     report: ValidationReport,
     cleanup: list[Path],
     progress: Progress,
 ) -> DatasetVersion:
-    """Split failing rows off into ``NAME.quarantine``; the rest becomes the version."""
+    """Split failing rows off into ``NAME.quarantine``; the rest becomes the version. Rows
+    with a cell that does not parse go aside as they were written."""
     import polars as pl
 
     from shipyard.data.validation import row_failures, validate
@@ -114,13 +168,19 @@ def _quarantine(
             f"cannot quarantine: the data has column(s) {', '.join(clash)}, which the "
             f"quarantine dataset uses for its own; rename them, or use --allow-invalid"
         )
-    failures = row_failures(contract, frame).select(
-        pl.col("__row").cast(pl.UInt32).alias(_ROW), pl.col("reason").alias(_REASON)
-    )
-    indexed = frame.with_row_index(_ROW)
-    good = indexed.join(failures, on=_ROW, how="anti").drop(_ROW)
-    bad = indexed.join(failures, on=_ROW, how="inner").rename(
-        {_ROW: "source_row", _REASON: "quarantine_reason"}
+    typed = frame if cells is None else cells.frame
+    renamed = [pl.col("__row").cast(pl.UInt32).alias(_ROW), pl.col("reason").alias(_REASON)]
+    failures = row_failures(contract, typed).select(renamed)
+    if cells is not None and cells.rows.height:
+        unparsed = cells.rows.select(renamed)
+        failures = pl.concat(
+            [unparsed, failures.join(unparsed.select(_ROW), on=_ROW, how="anti")]
+        ).sort(_ROW)
+    good = typed.with_row_index(_ROW).join(failures, on=_ROW, how="anti").drop(_ROW)
+    bad = (
+        frame.with_row_index(_ROW)
+        .join(failures, on=_ROW, how="inner")
+        .rename({_ROW: "source_row", _REASON: "quarantine_reason"})
     )
     good_report = validate(contract, good)
     if not good_report.passed:
@@ -129,7 +189,8 @@ def _quarantine(
             pending.name,
             contract_ref,
             report,
-            f"even without its {bad.height:,} failing rows the batch fails: {still}",
+            f"even without its {_count(bad.height, 'failing row')} the batch fails: {still}",
+            quarantining=True,
         )
     good_path = ctx.artifacts.new_staging_path(".parquet")
     bad_path = ctx.artifacts.new_staging_path(".parquet")
@@ -271,17 +332,33 @@ def finish_pending(
     return pending
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
 def _rejected(
-    name: str, contract_ref: str, report: ValidationReport, why: str | None = None
+    name: str,
+    contract_ref: str,
+    report: ValidationReport,
+    why: str | None = None,
+    *,
+    quarantining: bool = False,
 ) -> CheckFailedError:
     failed = ", ".join(
-        f"{f.column or 'dataset'}: {f.check} ({f.failed_rows} rows)" for f in report.failures[:6]
+        f"{f.column or 'dataset'}: {f.message if f.check == 'type' and f.failed_rows else f.check}"
+        + (f" ({_count(f.failed_rows, 'row')})" if f.failed_rows else "")
+        for f in report.failures[:6]
     )
     more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
-    reason = why or f"{len(report.failures)} checks failed"
+    reason = why or f"{_count(len(report.failures), 'check')} failed"
+    fix = (
+        "fix the data, or use --allow-invalid to store it marked invalid"
+        if quarantining
+        else "use --quarantine to keep the valid rows, or --allow-invalid to store it "
+        "marked invalid"
+    )
     return CheckFailedError(
         f"rejected: the batch for dataset '{name}' fails contract {contract_ref}: {reason}: "
-        f"{failed}{more}; nothing was stored (use --quarantine to keep the valid rows, or "
-        "--allow-invalid to store it marked invalid)",
+        f"{failed}{more}; nothing was stored ({fix})",
         details={"report": report.to_dict(), "contract": contract_ref},
     )

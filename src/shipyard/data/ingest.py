@@ -19,6 +19,7 @@ from shipyard.errors import InvalidInputError
 __all__ = [
     "TABLE_FORMATS",
     "FileEntry",
+    "RaggedLines",
     "detect_format",
     "load_frame",
     "scan_table",
@@ -126,6 +127,74 @@ def _explain(path: Path, fmt: str, exc: Exception) -> InvalidInputError:
     return InvalidInputError(f"{path}: not a valid {kind} file: {text}")
 
 
+@dataclass(frozen=True)
+class RaggedLines:
+    """Lines of a CSV or TSV file whose field count differs from the header's.
+
+    ``lines`` holds ``(line, fields)`` for the first few (1-based line numbers, where the
+    record starts); ``count`` counts them all.
+    """
+
+    expected: int
+    count: int
+    lines: tuple[tuple[int, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.count,
+            "fields": self.expected,
+            "lines": [{"line": line, "fields": n} for line, n in self.lines],
+        }
+
+    def describe(self) -> str:
+        """``line 3 has 2 fields (the header has 3), and 2 more lines: 7, 9``."""
+        (first, n), rest = self.lines[0], self.lines[1:]
+        text = f"line {first} has {n} field{'' if n == 1 else 's'} (the header has {self.expected})"
+        more = self.count - 1
+        if more:
+            shown = ", ".join(str(line) for line, _ in rest)
+            text += f", and {more:,} more line{'' if more == 1 else 's'}: {shown}"
+            text += ", …" if more > len(rest) else ""
+        return text
+
+
+def find_ragged(path: Path, fmt: str, *, longer: bool, limit: int = 10) -> RaggedLines | None:
+    """The lines with fewer fields than the header (or, with ``longer``, more), if any.
+
+    A pass over the file with the standard csv reader, so that quoted fields spanning lines
+    are counted as polars counts them; a blank line has no fields (polars reads it as a row
+    of nulls), which matters only when the header has more than one column.
+    """
+    found: list[tuple[int, int]] = []
+    count = 0
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f, delimiter="\t" if fmt == "tsv" else ",")
+        expected = len(next(reader, []))
+        start = reader.line_num + 1
+        for row in reader:
+            n = len(row)
+            if (n > expected) if longer else (n < expected and (n or expected > 1)):
+                count += 1
+                if len(found) < limit:
+                    found.append((start, n))
+            start = reader.line_num + 1
+    return RaggedLines(expected, count, tuple(found)) if count else None
+
+
+def _short_rows_possible(parquet: Path) -> bool:
+    """Whether the last column of a converted CSV holds a null: a short line always leaves
+    one there, so without one no line was short (read from the Parquet statistics)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(parquet).metadata
+    last = meta.num_columns - 1
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(last).statistics
+        if stats is None or not stats.has_null_count or stats.null_count:
+            return True
+    return False
+
+
 def _type_guess_failed(exc: Exception) -> bool:
     """Whether polars failed because a value does not fit the type guessed from the first
     rows (rather than because the file is not valid)."""
@@ -153,6 +222,13 @@ def scan_table(path: Path, fmt: str, run: Callable[[Any], T]) -> T:
         try:
             return run(_scan(path, fmt, INFER_ROWS))
         except pl.exceptions.ComputeError as exc:
+            if "more fields than defined" in str(exc) and fmt in ("csv", "tsv"):
+                ragged = find_ragged(path, fmt, longer=True)
+                if ragged is not None:
+                    raise InvalidInputError(
+                        f"{path}: {ragged.describe()}; a line cannot have more fields than "
+                        "the header names; fix those lines"
+                    ) from None
             if not _type_guess_failed(exc):
                 raise
             return run(_scan(path, fmt, None))
@@ -162,11 +238,15 @@ def scan_table(path: Path, fmt: str, run: Callable[[Any], T]) -> T:
         raise _explain(path, fmt, exc) from None
 
 
-def to_parquet(path: Path, fmt: str, out: Path) -> None:
-    """Convert a tabular file to Parquet at ``out``, streaming.
+def to_parquet(
+    path: Path, fmt: str, out: Path, *, allow_ragged: bool = False
+) -> RaggedLines | None:
+    """Convert a tabular file to Parquet at ``out``, streaming; the short lines of a CSV or
+    TSV file, which ``allow_ragged`` lets through (their missing fields are null).
 
     Raises:
-        InvalidInputError: the file cannot be read as ``fmt``.
+        InvalidInputError: the file cannot be read as ``fmt``, a line has more fields than the
+            header, or (without ``allow_ragged``) fewer, naming the line.
     """
 
     def sink(lf: Any) -> None:
@@ -177,6 +257,15 @@ def to_parquet(path: Path, fmt: str, out: Path) -> None:
 
     try:
         scan_table(path, fmt, sink)
+        if fmt not in ("csv", "tsv") or not _short_rows_possible(out):
+            return None
+        ragged = find_ragged(path, fmt, longer=False)
+        if ragged is not None and not allow_ragged:
+            raise InvalidInputError(
+                f"{path}: {ragged.describe()}; fix those lines, or pass --allow-ragged to "
+                "fill the missing fields with nulls"
+            )
+        return ragged
     except BaseException:
         out.unlink(missing_ok=True)
         raise

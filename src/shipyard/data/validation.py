@@ -31,11 +31,12 @@ the row-level expressions and the compilation to pandera are in
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.data.contracts import Contract
 from shipyard.data.ingest import load_frame
-from shipyard.data.validation_report import Failure, ValidationReport
+from shipyard.data.validation_report import Failure, ValidationReport, _examples
 from shipyard.data.validation_rules import (
     _OK,
     VALUE_CHECKS,
@@ -53,7 +54,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Failure",
+    "ParsedCells",
     "ValidationReport",
+    "parse_cells",
     "row_failures",
     "to_pandera",
     "type_matches",
@@ -175,3 +178,98 @@ def row_failures(contract: Contract, data: Any) -> pl.DataFrame:
         return frame.select(index, pl.lit("", dtype=pl.String).alias("reason")).clear()
     reason = pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias("reason")
     return frame.select(index, reason).filter(pl.col("reason") != "")
+
+
+# --------------------------------------------------------------------------- text cells
+
+# The contract types a text column (as a CSV reader guesses it when one cell is not a number,
+# say) is parsed into, and how a cell that does not parse is described.
+_PARSED_TYPES = {"int": "an int", "float": "a float", "bool": "a bool", "datetime": "a datetime"}
+_BOOLS = {"true": True, "false": False}
+
+
+@dataclass(frozen=True)
+class ParsedCells:
+    """Text columns read as their contract types, by :func:`parse_cells`.
+
+    ``frame`` is the table with every such column parsed (a cell that does not parse becomes
+    null); ``rows`` has ``__row`` and ``reason`` (``age: 'abc' is not an int``) for each row
+    holding a cell that does not parse; ``failures`` has one ``type`` failure per such column;
+    ``parsed`` names the columns that were parsed.
+    """
+
+    frame: pl.DataFrame
+    rows: pl.DataFrame
+    failures: list[Failure]
+    parsed: list[str]
+
+
+def _parse_expr(text: pl.Expr, type_: str) -> pl.Expr:
+    import polars as pl
+
+    if type_ == "int":
+        return text.cast(pl.Int64, strict=False)
+    if type_ == "float":
+        return text.cast(pl.Float64, strict=False)
+    if type_ == "bool":
+        lowered = text.str.to_lowercase()
+        return lowered.replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean)
+    return text.str.to_datetime(strict=False, time_unit="us")
+
+
+def parse_cells(contract: Contract, frame: pl.DataFrame, *, examples: int = 5) -> ParsedCells:
+    """Parse the text columns of ``frame`` that the contract types int, float, bool or
+    datetime, cell by cell, so that one cell that is not a number fails its row rather than
+    the whole column. Surrounding spaces are ignored and a blank cell is missing.
+
+    >>> import polars as pl
+    >>> contract = Contract.from_yaml("columns: {age: {type: int}}")
+    >>> parse_cells(contract, pl.DataFrame({"age": ["30", "abc"]})).rows["reason"].to_list()
+    ["age: 'abc' is not an int"]
+    """
+    import polars as pl
+
+    parsed: dict[str, pl.Expr] = {}
+    bad: dict[str, pl.Expr] = {}
+    reasons: list[pl.Expr] = []
+    for name, spec in contract.columns.items():
+        if frame.schema.get(name) != pl.String or spec.type not in _PARSED_TYPES:
+            continue
+        text = pl.col(name).str.strip_chars()
+        blank = text.is_null() | (text == "")
+        value = _parse_expr(pl.when(blank).then(None).otherwise(text), spec.type)
+        parsed[name] = value.alias(name)
+        bad[name] = (~blank & value.is_null()).alias(name)
+        reasons.append(
+            pl.when(bad[name]).then(
+                pl.concat_str(
+                    pl.lit(f"{name}: '"),
+                    pl.col(name),
+                    pl.lit(f"' is not {_PARSED_TYPES[spec.type]}"),
+                )
+            )
+        )
+    index = pl.int_range(pl.len(), dtype=pl.UInt32).alias("__row")
+    if not parsed:
+        empty = frame.select(index, pl.lit("", dtype=pl.String).alias("reason")).clear()
+        return ParsedCells(frame, empty, [], [])
+    masks = frame.select(*bad.values())
+    failures: list[Failure] = []
+    for name in bad:
+        n = int(masks[name].sum())
+        if n:
+            what = _PARSED_TYPES[contract.columns[name].type]
+            shown = _examples(frame, [name], ~masks[name], examples)
+            failures.append(
+                Failure(
+                    name,
+                    "type",
+                    n,
+                    shown,
+                    f"{n:,} value{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} not "
+                    f"{what}, e.g. {shown[0]!r}",
+                )
+            )
+    reason = pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias("reason")
+    rows = frame.select(index, reason).filter(pl.col("reason") != "")
+    return ParsedCells(frame.with_columns(*parsed.values()), rows, failures, list(parsed))

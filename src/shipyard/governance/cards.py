@@ -75,8 +75,11 @@ class Cards:
     def describe(self, ref: str, section: str, text: str) -> None:
         """Write (or rewrite) a human section of a version's card (contributor)."""
         if section not in SECTIONS:
+            from shipyard._internal.suggest import did_you_mean
+
             raise InvalidInputError(
-                f"unknown card section {section!r}: choose one of {', '.join(SECTIONS)}"
+                f"unknown card section {section!r}{did_you_mean(section, SECTIONS)}: choose "
+                f"one of {', '.join(SECTIONS)}"
             )
         if not text.strip():
             raise InvalidInputError("the section text is empty")

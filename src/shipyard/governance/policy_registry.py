@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,8 @@ DEFAULT_POLICY: dict[str, Any] = {"require": ["evaluation"], "approvals": {"min"
 
 @dataclass(frozen=True)
 class StoredPolicy(ReadModel):
-    """A version of a policy file."""
+    """A version of a policy file. ``created`` is True when the call that returned it stored
+    a new version (``set`` with content identical to the latest version stores nothing)."""
 
     name: str
     version: int
@@ -47,6 +48,7 @@ class StoredPolicy(ReadModel):
     spec: dict[str, Any]
     created_at: datetime
     created_by: str
+    created: bool = False
 
 
 def policy_digest(spec: dict[str, Any]) -> str:
@@ -64,7 +66,8 @@ class Policies:
 
     def set(self, name: str, policy: str | os.PathLike[str] | dict[str, Any]) -> StoredPolicy:
         """Store a new version of the policy for model ``name`` (``*`` is the project default).
-        Admin only.
+        Admin only. A policy identical to the latest version (same digest once parsed) is not
+        stored again: that version comes back with ``created=False``.
 
         Raises:
             InvalidInputError: the policy has problems (all listed).
@@ -85,6 +88,14 @@ class Policies:
         digest = policy_digest(spec)
         with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "admin", "set policies")
+            latest = tx.conn.execute(
+                select(policies)
+                .where(policies.c.name == name)
+                .order_by(policies.c.version.desc())
+                .limit(1)
+            ).first()
+            if latest is not None and latest.digest == digest:
+                return _stored(latest)
             version = next_version(tx.conn, policies, policies.c.name == name)
             tx.conn.execute(
                 policies.insert().values(
@@ -99,7 +110,7 @@ class Policies:
             tx.record("policy.set", "policy", f"{name}@{version}", {"digest": digest, "spec": spec})
         stored = self.get(name)
         assert stored is not None
-        return stored
+        return replace(stored, created=True)
 
     def get(self, name: str) -> StoredPolicy | None:
         """The latest policy stored for ``name`` (``*``: the project default), or None."""
@@ -110,11 +121,7 @@ class Policies:
                 .order_by(policies.c.version.desc())
                 .limit(1)
             ).first()
-        if row is None:
-            return None
-        return StoredPolicy(
-            row.name, int(row.version), row.digest, dict(row.spec), row.created_at, row.created_by
-        )
+        return None if row is None else _stored(row)
 
     def list(self) -> builtins.list[StoredPolicy]:
         """The latest version of every stored policy, by name."""
@@ -175,3 +182,9 @@ class Policies:
                 .values(risk_tier=tier)
             )
             tx.record("model.risk_tier", "model", name, {"tier": tier})
+
+
+def _stored(row: Any) -> StoredPolicy:
+    return StoredPolicy(
+        row.name, int(row.version), row.digest, dict(row.spec), row.created_at, row.created_by
+    )

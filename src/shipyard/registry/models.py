@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import math
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -985,13 +986,15 @@ def insert_version(
     version = next_version(tx.conn, model_versions, model_versions.c.model_id == model_id)
     metrics: dict[str, float] = {}
     if run_id is not None:
+        # JSON has no NaN or infinity: a run's non-finite metrics stay with the run.
         metrics = {
-            r.key: r.value
+            r.key: value
             for r in tx.conn.execute(
                 select(run_latest_metrics.c.key, run_latest_metrics.c.value).where(
                     run_latest_metrics.c.run_id == run_id
                 )
             )
+            if math.isfinite(value := float(r.value))
         }
     ref = f"{name}@{version}"
     tx.conn.execute(

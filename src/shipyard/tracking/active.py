@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import String, bindparam, case, func, select, update
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
@@ -37,6 +37,7 @@ from shipyard.stores.db.tables import (
 )
 from shipyard.stores.lineage import add_edge
 from shipyard.tracking.blocks import add_points
+from shipyard.tracking.metric_values import to_stored
 from shipyard.tracking.pending import PendingStart, param_conflict
 
 if TYPE_CHECKING:
@@ -79,8 +80,9 @@ class StoredArtifact(ReadModel):
 
 
 def _checked_point(key: str, value: Any, step: Any, timestamp: int) -> tuple[int | None, float]:
-    """The step (None when not given) and value of a metric point, checked: a finite number,
-    step and timestamp within the 64 bits they are stored in.
+    """The step (None when not given) and value of a metric point, checked: a number (NaN
+    and infinities included, as MLflow records them), step and timestamp within the 64 bits
+    they are stored in.
 
     Raises:
         InvalidInputError: anything else, naming the metric.
@@ -89,8 +91,6 @@ def _checked_point(key: str, value: Any, step: Any, timestamp: int) -> tuple[int
         number = float(value)
     except (TypeError, ValueError):
         raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise InvalidInputError(f"metric {key!r} is {number}; log finite numbers only")
     explicit = None if step is None else int(step)
     if not (-INT64 <= timestamp < INT64 and (explicit is None or -INT64 <= explicit < INT64)):
         raise InvalidInputError(
@@ -742,13 +742,20 @@ def _insert_points(
     # Plain tuples straight to the driver: building a parameter dict per point would cost
     # more than the insert itself.
     mark = "?" if tx.conn.dialect.paramstyle == "qmark" else "%s"
+    # NaN is a value that equals nothing, itself included.
+    finite = [p for p in points if p[4] == p[4]]
+    rows: list[tuple[str, str, int, int, float | str]] = list(points)
+    if len(finite) < len(points):
+        dialect = tx.conn.dialect.name
+        rows = [(*p[:4], to_stored(p[4], dialect)) for p in points]
     tx.conn.exec_driver_sql(
         "INSERT INTO run_metrics (run_id, key, step, timestamp, value) "
         f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
-        points,  # type: ignore[arg-type]
+        rows,  # type: ignore[arg-type]
     )
     _upsert_latest(tx.conn, points)
-    add_points(tx.conn, points)
+    # A chart has no place for NaN: the blocks that draw long series leave it out.
+    add_points(tx.conn, finite)
     if record:
         keys = sorted({p[1] for p in points})
         tx.record("run.metrics", KIND, run_id, {"points": len(points), "keys": keys})
@@ -763,22 +770,28 @@ def _upsert_latest(conn: Connection, points: list[tuple[str, str, int, int, floa
     so concurrent writers to one run never lose a point's value from the range."""
     best: dict[tuple[str, str], list[Any]] = {}
     for run_id, key, step, ts, value in points:
+        # The range leaves NaN out; a series of NaN alone has the empty range (inf, -inf).
+        low, high = (value, value) if value == value else (math.inf, -math.inf)
         cur = best.get((run_id, key))
         if cur is None:
-            best[(run_id, key)] = [run_id, key, step, ts, value, value, value]
+            best[(run_id, key)] = [run_id, key, step, ts, value, low, high]
             continue
         if (step, ts) >= (cur[2], cur[3]):
             cur[2], cur[3], cur[4] = step, ts, value
-        if value < cur[5]:
-            cur[5] = value
-        if value > cur[6]:
-            cur[6] = value
+        if low < cur[5]:
+            cur[5] = low
+        if high > cur[6]:
+            cur[6] = high
     fields = ("run_id", "key", "step", "timestamp", "value", "min_value", "max_value")
+    dialect = conn.dialect.name
     rows = [dict(zip(fields, row, strict=True)) for row in best.values()]
-    conn.execute(_latest_upsert(conn.dialect.name), rows)
+    for row in rows:
+        row["stored_value"] = to_stored(row.pop("value"), dialect)
+    conn.execute(_latest_upsert(dialect), rows)
 
 
 _LATEST_UPSERT: dict[str, Any] = {}
+_LATEST_FIELDS = ("run_id", "key", "step", "timestamp", "value", "min_value", "max_value")
 
 
 def _latest_upsert(dialect: str) -> Any:
@@ -802,6 +815,10 @@ def _latest_upsert(dialect: str) -> Any:
         # SQLite's min() and max() with two arguments are scalar functions.
         lowest = func.min(target.min_value, ins.excluded.min_value)
         highest = func.max(target.max_value, ins.excluded.max_value)
+    # On SQLite the value goes to the driver as it is: as a Float parameter, SQLAlchemy
+    # would turn its 'NaN' (see tracking/metric_values.py) back into a float, stored as NULL.
+    stored = bindparam("stored_value", type_=String() if dialect == "sqlite" else None)
+    ins = ins.values({f: stored if f == "value" else bindparam(f) for f in _LATEST_FIELDS})
     newer = (ins.excluded.step > target.step) | (
         (ins.excluded.step == target.step) & (ins.excluded.timestamp >= target.timestamp)
     )

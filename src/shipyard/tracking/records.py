@@ -87,7 +87,7 @@ def _chunk(
     for run_id, key, value, step, ts in fetch(
         "run_id, key, value, step, timestamp", "run_latest_metrics", "run_id, key"
     ):
-        latest[run_id].append(MetricPoint(key, value, int(step), int(ts)))
+        latest[run_id].append(MetricPoint(key, float(value), int(step), int(ts)))
     inputs: dict[str, list[dict[str, str]]] = {i: [] for i in chunk}
     for run_id, dataset, context, digest in fetch(
         "run_id, dataset, context, digest", "run_inputs", "context"

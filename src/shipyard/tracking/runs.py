@@ -46,6 +46,7 @@ from shipyard.tracking.active import (
     param_text,
     write_tags,
 )
+from shipyard.tracking.metric_values import from_stored
 from shipyard.tracking.pending import ensure_experiment as _ensure_experiment
 from shipyard.tracking.records import RunRecord, load_records
 from shipyard.tracking.series import MetricPoint, MetricSeries, series_of
@@ -661,7 +662,7 @@ class Runs:
             if limit is not None:
                 stmt = stmt.limit(limit)
             rows = conn.execute(stmt).all()
-        return [MetricPoint(int(r.step), int(r.timestamp), r.value) for r in rows]
+        return [MetricPoint(int(r.step), int(r.timestamp), from_stored(r.value)) for r in rows]
 
     def delete(self, run_id: str) -> RunInfo:
         """Hide a run from searches (restorable); its history stays."""
@@ -832,7 +833,7 @@ def _load(conn: Connection, ids: builtins.list[str]) -> builtins.list[RunInfo]:
         for r in conn.execute(
             select(run_latest_metrics).where(run_latest_metrics.c.run_id.in_(chunk))
         ):
-            metrics[r.run_id][r.key] = r.value
+            metrics[r.run_id][r.key] = from_stored(r.value)
         inputs: dict[str, list[dict[str, str]]] = {i: [] for i in chunk}
         for r in conn.execute(
             select(run_inputs).where(run_inputs.c.run_id.in_(chunk)).order_by(run_inputs.c.context)

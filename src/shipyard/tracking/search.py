@@ -92,7 +92,10 @@ Value: TypeAlias = int | float | str | tuple[str, ...] | None
 
 
 class FilterSyntaxError(InvalidInputError):
-    """A filter or order-by text that cannot be parsed; ``position`` is a 0-based index."""
+    """A filter or order-by text that cannot be parsed; ``position`` is a 0-based index.
+    On the command line it is a usage error (exit 2)."""
+
+    exit_code = 2
 
     def __init__(self, reason: str, *, text: str, position: int) -> None:
         super().__init__(

@@ -24,6 +24,7 @@ from shipyard.stores.db.tables import (
     run_tags,
     runs,
 )
+from shipyard.tracking.metric_values import IsNaN
 from shipyard.tracking.search import (
     ATTRIBUTES,
     NULL_OPS,
@@ -70,6 +71,9 @@ def _compile(e: Expr) -> ColumnElement[bool]:
     conditions = [table.c.key == literal(e.key, String)]
     if e.op not in NULL_OPS:
         conditions.append(_compare(table.c.value, e))
+        if e.entity == "metric" and e.op != "!=":
+            # As in IEEE 754, NaN is neither below, above nor equal to any number.
+            conditions.append(~IsNaN(table.c.value))
     having = select(table.c.run_id).where(*conditions)
     # run_id is part of the primary key, never NULL, so NOT IN is safe here.
     return runs.c.id.not_in(having) if e.op == "IS NULL" else runs.c.id.in_(having)
@@ -236,7 +240,8 @@ def apply_order(
     metric terms sort on ``metric_stat`` (a key of :data:`METRIC_STATS`).
 
     Runs without the key sort last in both directions: ``key IS NULL`` is ordered first,
-    which works alike on SQLite and PostgreSQL.
+    which works alike on SQLite and PostgreSQL. A metric whose value is NaN sorts after every
+    number in both directions, just before runs without it.
 
     Raises:
         InvalidInputError: ``metric_stat`` is not last, min or max.
@@ -250,6 +255,8 @@ def apply_order(
         key, nullable, is_text = _sort_key(term, metric_stat)
         if nullable:
             clauses.append(key.is_(None))
+        if term.entity == "metric":
+            clauses.append(IsNaN(key))  # after every number, before missing values
         ordered = _CodePointOrder(key) if is_text else key
         clauses.append(ordered.desc() if term.descending else ordered.asc())
     clauses += [runs.c.start_time.desc(), _CodePointOrder(runs.c.id).asc()]

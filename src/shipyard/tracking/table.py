@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -274,7 +275,10 @@ def load_rows(conn: Connection, ids: list[str], columns: list[Column] | None) ->
         if keys is not None:
             mstmt = mstmt.where(m.key.in_(keys))
         for r in conn.execute(mstmt):
-            metrics[r.run_id][r.key] = MetricCell(r.value, r.min_value, r.max_value, int(r.step))
+            low, high = r.min_value, r.max_value
+            if low > high:  # the empty range of a series that logged NaN alone
+                low = high = math.nan
+            metrics[r.run_id][r.key] = MetricCell(float(r.value), low, high, int(r.step))
     base = {
         r.id: r
         for r in conn.execute(

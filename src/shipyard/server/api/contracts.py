@@ -74,6 +74,9 @@ class BindIn(BaseModel):
     contract: str = Field(
         description="NAME follows its latest version; NAME@N pins one", examples=["applicants"]
     )
+    new: bool = Field(
+        False, description="bind a dataset that has no version yet (else it must exist)"
+    )
 
 
 async def _contract_body(request: Request) -> ContractIn:
@@ -172,7 +175,10 @@ def add_contract(
     ),
 )
 def bind(project: Acting, dataset: str, body: Annotated[BindIn, Body()]) -> Any:
-    return {"dataset": dataset, "contract": project.contracts.bind(dataset, body.contract)}
+    return {
+        "dataset": dataset,
+        "contract": project.contracts.bind(dataset, body.contract, new=body.new),
+    }
 
 
 @router.delete(

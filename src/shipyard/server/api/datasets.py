@@ -314,6 +314,9 @@ def upload(
         Literal["reject", "quarantine", "allow"],
         Form(description="data that fails: reject it, quarantine its failing rows, or allow"),
     ] = "reject",
+    allow_ragged: Annotated[
+        bool, Form(description="fill the missing fields of short CSV lines with nulls")
+    ] = False,
 ) -> Any:
     v = project.datasets.upload(
         name,
@@ -324,6 +327,7 @@ def upload(
         parents=json_field(parents, "parents", list) or (),
         contract=contract or None,
         on_invalid=on_invalid,
+        allow_ragged=allow_ragged,
     )
     stored = v.created or v.quarantine is not None  # this call wrote something
     response.status_code = 201 if stored else 200

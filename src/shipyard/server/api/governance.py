@@ -45,6 +45,7 @@ _POLICY = {
     },
     "created_at": "2026-05-03T10:00:00+00:00",
     "created_by": "alice",
+    "created": True,
 }
 _CHECKS = [
     {"name": "servable", "passed": True, "detail": "credit-risk@2 is approved"},
