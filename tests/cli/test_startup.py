@@ -55,6 +55,8 @@ def test_help_lists_every_command_and_group(cli: Cli) -> None:
     from shipyard.cli.main import LAZY_COMMANDS, LAZY_GROUPS
 
     out = cli("--help").stdout
-    listed = {line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()}
+    rows = out.split("Commands:")[1].splitlines()
+    # A command's name starts its row; its summary's further lines are indented past it.
+    listed = {line.split()[0] for line in rows if line.startswith("  ") and line[2] != " "}
     expected = {name for name, _, _ in LAZY_COMMANDS + LAZY_GROUPS}
     assert expected | {"init", "verify", "gc", "demo"} == listed
