@@ -275,7 +275,9 @@ def _rejected(
     name: str, contract_ref: str, report: ValidationReport, why: str | None = None
 ) -> CheckFailedError:
     failed = ", ".join(
-        f"{f.column or 'dataset'}: {f.check} ({f.failed_rows} rows)" for f in report.failures[:6]
+        f"{f.column or 'dataset'}: {f.check} "
+        + (f"({f.failed_rows} rows)" if f.failed_rows or not f.message else f"({f.message})")
+        for f in report.failures[:6]
     )
     more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
     reason = why or f"{len(report.failures)} checks failed"
