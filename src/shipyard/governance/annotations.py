@@ -76,7 +76,7 @@ def check_dataset(conn: Connection, name: str, message: str, tags: Mapping[str, 
     ]
     if missing:
         hint = " ".join("-m TEXT" if k == "description" else f"--tag {k}=VALUE" for k in missing)
-        _refuse(f"dataset '{name}'", [f"tag '{k}'" for k in missing], hint)
+        _refuse(f"dataset '{name}'", [f"tag '{k}'" for k in missing], f"add {hint}")
 
 
 def check_contract(conn: Connection, name: str, contract: Contract) -> None:
@@ -123,7 +123,7 @@ def check_model(conn: Connection, name: str, tags: Mapping[str, str]) -> None:
     missing = [k for k in required if not _has(tags, k) and not _has(own, k)]
     if missing:
         hint = " ".join(f"--tag {k}=VALUE" for k in missing)
-        _refuse(f"model '{name}'", [f"tag '{k}'" for k in missing], hint)
+        _refuse(f"model '{name}'", [f"tag '{k}'" for k in missing], f"tag it: {hint}")
 
 
 def _refuse(what: str, missing: list[str], hint: str) -> None:
