@@ -122,6 +122,7 @@ def test_ingestion_refuses_an_under_representing_batch(cli_project: Path, cli: C
     quarantined = cli("data", "add", "loans", "bad.csv", "--quarantine")
     assert quarantined.code == 3
     assert "group 'F' is 5.0% of rows" in quarantined.stderr
+    assert "no row fails on its own" in quarantined.stderr
     listed = cli("data", "versions", "loans", "--json").json()
     assert len(listed) == 1
 

@@ -117,6 +117,9 @@ def _quarantine(
     failures = row_failures(contract, frame).select(
         pl.col("__row").cast(pl.UInt32).alias(_ROW), pl.col("reason").alias(_REASON)
     )
+    if failures.height == 0:
+        # Only dataset-level checks (row count, shares, representation) fail: no row to set aside.
+        raise _rejected(pending.name, contract_ref, report)
     indexed = frame.with_row_index(_ROW)
     good = indexed.join(failures, on=_ROW, how="anti").drop(_ROW)
     bad = indexed.join(failures, on=_ROW, how="inner").rename(
@@ -281,9 +284,17 @@ def _rejected(
     )
     more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
     reason = why or f"{len(report.failures)} checks failed"
+    if any(f.failed_rows for f in report.failures):
+        hint = (
+            "use --quarantine to keep the valid rows, or --allow-invalid to store it marked invalid"
+        )
+    else:
+        hint = (
+            "no row fails on its own, the batch as a whole does, so --quarantine cannot help; "
+            "use --allow-invalid to store it marked invalid"
+        )
     return CheckFailedError(
         f"rejected: the batch for dataset '{name}' fails contract {contract_ref}: {reason}: "
-        f"{failed}{more}; nothing was stored (use --quarantine to keep the valid rows, or "
-        "--allow-invalid to store it marked invalid)",
+        f"{failed}{more}; nothing was stored ({hint})",
         details={"report": report.to_dict(), "contract": contract_ref},
     )
