@@ -14,6 +14,7 @@ from shipyard.cli._common import (
     emit_json,
     open_local_project,
     open_project,
+    parse_pairs,
     progress,
     table,
     when,
@@ -126,11 +127,15 @@ def register(
         str, typer.Option("--artifact", help="Path of the skops file among the run's artifacts.")
     ],
     description: Annotated[str, typer.Option(help="What this version is.")] = "",
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE tag (repeatable).")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Register a skops model file that a run logged as an artifact."""
+    tags = parse_pairs(tag or [], "--tag")
     v = open_local_project(ctx).models.register(
-        name, run_id=run, artifact=artifact, description=description
+        name, run_id=run, artifact=artifact, description=description, tags=tags
     )
     emit_json(v.to_dict()) if json_ else typer.echo(f"registered {v.ref} from run {v.run_id}")
 

@@ -24,6 +24,8 @@ from shipyard.refs import validate_name
 from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from shipyard.registry.batch import OnInvalid
     from shipyard.registry.signatures import CheckedPredictor
 
@@ -67,6 +69,7 @@ class RemoteModels:
         run_id: str,
         input_example: Any = None,
         description: str = "",
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Save ``model`` with skops and register it on the server as a new version of
         ``name`` logged by run ``run_id`` (see :meth:`RemoteRun.log_model`).
@@ -81,6 +84,8 @@ class RemoteModels:
         fields = {"name": name, "description": description}
         if input_example is not None:
             fields["input_example"] = _records_json(input_example)
+        if tags:
+            fields["tags"] = json.dumps(dict(tags))
         with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
             path = Path(tmp) / f"{name}.skops"
             save_model(model, path)

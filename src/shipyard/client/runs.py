@@ -253,12 +253,18 @@ class RemoteRun(RunLifecycle):
         *,
         input_example: Any = None,
         description: str = "",
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Save a scikit-learn model with skops here and register it on the server as a new
         version of ``name``, with lineage to this run."""
         self.flush()
         return self._models.upload(
-            name, model, run_id=self.id, input_example=input_example, description=description
+            name,
+            model,
+            run_id=self.id,
+            input_example=input_example,
+            description=description,
+            tags=tags,
         )
 
     # -- ending -------------------------------------------------------------------------------

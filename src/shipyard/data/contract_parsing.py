@@ -23,8 +23,10 @@ from shipyard.data.contracts import (
     ColumnSpec,
     Contract,
     DatasetChecks,
+    LabelRate,
     QuantileBounds,
     Range,
+    Representation,
     bound_to_json,
     parse_datetime,
 )
@@ -55,7 +57,19 @@ _COLUMN_KEYS = (
     "description",
     "pii",
 )
-_CHECK_KEYS = ("row_count", "unique", "max_null_share", "mean", "quantile")
+_CHECK_KEYS = (
+    "row_count",
+    "unique",
+    "max_null_share",
+    "mean",
+    "quantile",
+    "representation",
+    "label_rate",
+)
+_REPRESENTATION_KEYS = ("min_share", "max_share", "groups")
+_LABEL_RATE_KEYS = ("label", "column", "positive", "min", "max", "max_gap", "min_ratio")
+# Columns whose values make groups: a float or a time is not a group.
+_GROUP_TYPES = ("int", "bool", "string", "category")
 _ALLOWED_TYPES = ("int", "float", "bool", "string", "category")
 _REGEX_TYPES = ("string", "category")
 _NUMERIC_TYPES = ("int", "float")
@@ -404,7 +418,144 @@ def _parse_checks(raw: Any, declared: Mapping[str, str | None], p: Problems) -> 
             paths = [path] if len(items) == 1 else [f"{path}[{i}]" for i in range(len(items))]
             parsed = [_parse_quantile(q, at, p) for q, at in zip(items, paths, strict=True)]
             quantiles[c] = tuple(q for q in parsed if q is not None)
-    return DatasetChecks(row_count, keys, share, means, quantiles)
+    representation: dict[str, Representation] = {}
+    for c, v in _mapping(raw, "representation", p).items():
+        path = f"checks.representation.{c}"
+        if _group_column(c, path, p, declared) and (
+            (rep := _parse_representation(v, declared[c], path, p)) is not None
+        ):
+            representation[c] = rep
+    rates = _parse_label_rates(raw.get("label_rate"), declared, p)
+    return DatasetChecks(row_count, keys, share, means, quantiles, representation, rates)
+
+
+def _group_column(name: Any, path: str, p: Problems, declared: Mapping[str, str | None]) -> bool:
+    if not _column_ref(name, path, p, declared):
+        return False
+    type_ = declared[name]
+    if type_ is not None and type_ not in _GROUP_TYPES:
+        p.add(
+            path,
+            f"groups are the values of an int, bool, string or category column, "
+            f"{name!r} is {type_}",
+        )
+        return False
+    return True
+
+
+def _group_value(value: Any, type_: str | None, path: str, p: Problems) -> Any:
+    """A group named in a contract, in the column's type (JSON turns keys into text)."""
+    if type_ == "int" and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    if type_ == "bool" and value in ("true", "false"):
+        return value == "true"
+    if type_ is not None and not _allowed_ok(type_, value):
+        text = type_ in ("string", "category")
+        p.add(path, f"expected a {type_} value, got {got(value, expected_text=text)}")
+        return None
+    return value
+
+
+def _parse_representation(
+    raw: Any, type_: str | None, path: str, p: Problems
+) -> Representation | None:
+    if not isinstance(raw, Mapping) or not raw:
+        p.add(path, f"expected a mapping such as {{min_share: 0.1}}, got {got(raw)}")
+        return None
+    check_keys(raw, _REPRESENTATION_KEYS, path, p)
+    shares = {
+        key: _share(raw[key], sub(path, key), p) if raw.get(key) is not None else None
+        for key in ("min_share", "max_share")
+    }
+    _check_order(shares["min_share"], shares["max_share"], path, p)
+    groups: dict[Any, Range] = {}
+    raw_groups = raw.get("groups")
+    if raw_groups is not None and not isinstance(raw_groups, Mapping):
+        example = "{F: {min_share: 0.3}}"
+        p.add(sub(path, "groups"), f"expected a mapping such as {example}, got {got(raw_groups)}")
+    for g, bounds in (raw_groups or {}).items() if isinstance(raw_groups, Mapping) else ():
+        at = f"{path}.groups.{g}"
+        group = _group_value(g, type_, at, p)
+        if not isinstance(bounds, Mapping) or not bounds:
+            p.add(at, f"expected a mapping such as {{min_share: 0.3}}, got {got(bounds)}")
+            continue
+        check_keys(bounds, ("min_share", "max_share"), at, p)
+        lo = _share(bounds["min_share"], sub(at, "min_share"), p) if "min_share" in bounds else None
+        hi = _share(bounds["max_share"], sub(at, "max_share"), p) if "max_share" in bounds else None
+        _check_order(lo, hi, at, p)
+        if group is not None:
+            groups[group] = Range(lo, hi)
+    if not any(v is not None for v in shares.values()) and not groups:
+        p.add(path, "needs min_share, max_share or groups")
+    return Representation(shares["min_share"], shares["max_share"], groups)
+
+
+def _parse_label_rates(
+    raw: Any, declared: Mapping[str, str | None], p: Problems
+) -> tuple[LabelRate, ...]:
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    paths = (
+        ["checks.label_rate"]
+        if not isinstance(raw, list)
+        else [f"checks.label_rate[{i}]" for i in range(len(items))]
+    )
+    out: list[LabelRate] = []
+    for item, path in zip(items, paths, strict=True):
+        rate = _parse_label_rate(item, declared, path, p)
+        if rate is not None:
+            out.append(rate)
+    return tuple(out)
+
+
+def _parse_label_rate(
+    raw: Any, declared: Mapping[str, str | None], path: str, p: Problems
+) -> LabelRate | None:
+    example = "{label: default, column: gender, max_gap: 0.1}"
+    if not isinstance(raw, Mapping):
+        p.add(path, f"expected a mapping such as {example}, got {got(raw)}")
+        return None
+    check_keys(raw, _LABEL_RATE_KEYS, path, p)
+    ok = True
+    for key in ("label", "column"):
+        if key not in raw:
+            p.add(path, f"missing '{key}'; e.g. {example}")
+            ok = False
+    ok = ok and _column_ref(raw["label"], sub(path, "label"), p, declared)
+    ok = ok and _group_column(raw["column"], sub(path, "column"), p, declared)
+    label_type = declared.get(raw["label"]) if ok else None
+    positive = raw.get("positive")
+    if positive is None and label_type is not None:
+        if label_type not in ("bool", "int"):
+            p.add(
+                path,
+                f"label {raw['label']!r} is {label_type}: say which value counts with 'positive'",
+            )
+            ok = False
+        positive = True if label_type == "bool" else 1
+    elif positive is not None:
+        positive = _group_value(positive, label_type, sub(path, "positive"), p)
+        ok = ok and positive is not None
+    bounds = {
+        key: _share(raw[key], sub(path, key), p) if raw.get(key) is not None else None
+        for key in ("min", "max", "max_gap", "min_ratio")
+    }
+    _check_order(bounds["min"], bounds["max"], path, p)
+    if all(v is None for v in bounds.values()):
+        p.add(path, "needs min, max, max_gap or min_ratio")
+        ok = False
+    if not ok:
+        return None
+    return LabelRate(
+        str(raw["label"]),
+        str(raw["column"]),
+        positive,
+        bounds["min"],
+        bounds["max"],
+        bounds["max_gap"],
+        bounds["min_ratio"],
+    )
 
 
 def _parse_keys(

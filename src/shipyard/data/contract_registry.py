@@ -20,6 +20,7 @@ from shipyard._internal.encode import ReadModel
 from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.authz import require_role
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.governance.annotations import check_contract
 from shipyard.refs import Ref, parse_ref, validate_name
 from shipyard.stores.db.tables import contract_versions, contracts, datasets
 from shipyard.stores.versioning import next_version, pick_version
@@ -129,6 +130,7 @@ class Contracts:
                 ).first()
                 if same is not None:
                     return _to_version(tx.conn, same)
+            check_contract(tx.conn, name, parsed)
             version = next_version(
                 tx.conn, contract_versions, contract_versions.c.contract_id == cid
             )

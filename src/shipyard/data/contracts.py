@@ -43,8 +43,10 @@ __all__ = [
     "ColumnType",
     "Contract",
     "DatasetChecks",
+    "LabelRate",
     "QuantileBounds",
     "Range",
+    "Representation",
 ]
 
 ColumnType = Literal["int", "float", "bool", "string", "category", "datetime"]
@@ -120,6 +122,58 @@ class QuantileBounds:
 
 
 @dataclass(frozen=True)
+class Representation:
+    """Bounds on the share of rows of each group (value) of a sensitive column.
+
+    ``min_share``/``max_share`` apply to every group; ``groups`` gives bounds per value (a
+    named group that is absent has share 0). Shares count the rows with a value in the
+    column; missing values are no group. When the column lists ``allowed`` values, an absent
+    allowed value is a group of share 0 too.
+    """
+
+    min_share: float | None = None
+    max_share: float | None = None
+    groups: Mapping[Any, Range] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.min_share is not None:
+            out["min_share"] = self.min_share
+        if self.max_share is not None:
+            out["max_share"] = self.max_share
+        if self.groups:
+            out["groups"] = {
+                g: {f"{k}_share": v for k, v in r.to_dict().items()} for g, r in self.groups.items()
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class LabelRate:
+    """The rate of a label (the share of rows where ``label`` equals ``positive``) in each
+    group of a sensitive ``column``: every group's rate within ``min``..``max``, the gap
+    between the highest and the lowest rate at most ``max_gap``, and the lowest over the
+    highest at least ``min_ratio`` (0.8 is the four-fifths rule)."""
+
+    label: str
+    column: str
+    positive: Any = True
+    min: float | None = None
+    max: float | None = None
+    max_gap: float | None = None
+    min_ratio: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "column": self.column}
+        if self.positive is not True:
+            out["positive"] = self.positive
+        for key in ("min", "max", "max_gap", "min_ratio"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+@dataclass(frozen=True)
 class DatasetChecks:
     """Checks over the whole table rather than one row.
 
@@ -131,6 +185,8 @@ class DatasetChecks:
     max_null_share: float | Mapping[str, float] | None = None
     mean: Mapping[str, Range] = field(default_factory=dict)
     quantile: Mapping[str, tuple[QuantileBounds, ...]] = field(default_factory=dict)
+    representation: Mapping[str, Representation] = field(default_factory=dict)
+    label_rate: tuple[LabelRate, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -149,6 +205,11 @@ class DatasetChecks:
                 c: qs[0].to_dict() if len(qs) == 1 else [q.to_dict() for q in qs]
                 for c, qs in self.quantile.items()
             }
+        if self.representation:
+            out["representation"] = {c: r.to_dict() for c, r in self.representation.items()}
+        if self.label_rate:
+            rates = [r.to_dict() for r in self.label_rate]
+            out["label_rate"] = rates[0] if len(rates) == 1 else rates
         return out
 
 

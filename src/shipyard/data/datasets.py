@@ -54,6 +54,7 @@ from shipyard.data.versions import (
     tombstones,
 )
 from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.governance.annotations import check_dataset
 from shipyard.refs import parse_ref, validate_name
 from shipyard.stores.db.tables import dataset_versions, datasets
 from shipyard.stores.lineage import walk
@@ -148,6 +149,7 @@ class Datasets:
         tag_map = _check_tags(tags or {})
         with self._ctx.db.read() as conn:
             require_role(conn, self._ctx.actor, "contributor", "add data")
+            check_dataset(conn, name, message, tag_map)
             parent_refs: list[str | int] = []
             for p in parents:
                 row = resolve(conn, parse_ref(p))

@@ -176,6 +176,9 @@ def _quarantine(
         failures = pl.concat(
             [unparsed, failures.join(unparsed.select(_ROW), on=_ROW, how="anti")]
         ).sort(_ROW)
+    if failures.height == 0:
+        # Only dataset-level checks (row count, shares, representation) fail: no row to set aside.
+        raise _rejected(pending.name, contract_ref, report)
     good = typed.with_row_index(_ROW).join(failures, on=_ROW, how="anti").drop(_ROW)
     bad = (
         frame.with_row_index(_ROW)
@@ -345,18 +348,28 @@ def _rejected(
     quarantining: bool = False,
 ) -> CheckFailedError:
     failed = ", ".join(
-        f"{f.column or 'dataset'}: {f.message if f.check == 'type' and f.failed_rows else f.check}"
+        f"{f.column or 'dataset'}: "
+        + (
+            f.message
+            if (f.check == "type" and f.failed_rows) or (not f.failed_rows and f.message)
+            else f.check
+        )
         + (f" ({_count(f.failed_rows, 'row')})" if f.failed_rows else "")
         for f in report.failures[:6]
     )
     more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
     reason = why or f"{_count(len(report.failures), 'check')} failed"
-    fix = (
-        "fix the data, or use --allow-invalid to store it marked invalid"
-        if quarantining
-        else "use --quarantine to keep the valid rows, or --allow-invalid to store it "
-        "marked invalid"
-    )
+    if not any(f.failed_rows for f in report.failures):
+        fix = (
+            "no row fails on its own, the batch as a whole does, so --quarantine cannot help; "
+            "use --allow-invalid to store it marked invalid"
+        )
+    elif quarantining:
+        fix = "fix the data, or use --allow-invalid to store it marked invalid"
+    else:
+        fix = (
+            "use --quarantine to keep the valid rows, or --allow-invalid to store it marked invalid"
+        )
     return CheckFailedError(
         f"rejected: the batch for dataset '{name}' fails contract {contract_ref}: {reason}: "
         f"{failed}{more}; nothing was stored ({fix})",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
-from shipyard.data.contracts import ColumnSpec, Contract, Range
+from shipyard.data.contracts import ColumnSpec, Contract, LabelRate, Range, Representation
 from shipyard.data.validation_report import Failure, _examples, _json_value
 
 if TYPE_CHECKING:
@@ -349,6 +349,142 @@ def _key_rule(key: tuple[str, ...]) -> _Rule:
     return _Rule("unique_combination", None, run, report)
 
 
+# --------------------------------------------------------------------------- representation
+
+
+def _share_text(share: float) -> str:
+    return f"{share:.1%}"
+
+
+def _group_text(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(_json_value(value))
+
+
+def _groups_usable(lf: Any, columns: Mapping[str, ColumnSpec]) -> bool:
+    """Whether the grouping columns are there with their types (else their own checks say)."""
+    schema = lf.collect_schema()
+    return all(n in schema and type_matches(s.type, schema[n]) for n, s in columns.items())
+
+
+def _group_counts(lf: Any, name: str) -> dict[Any, int]:
+    table = lf.select(name).drop_nulls().group_by(name).len().collect()
+    return {row[0]: int(row[1]) for row in table.iter_rows()}
+
+
+def _representation_problems(
+    lf: Any, name: str, spec: ColumnSpec, rep: Representation
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """What breaks the bounds, as message parts and examples ({group, share, rows})."""
+    counts = _group_counts(lf, name)
+    if spec.allowed is not None and spec.type in ("int", "bool", "string", "category"):
+        counts = {**dict.fromkeys(spec.allowed, 0), **counts}
+    counts = {**dict.fromkeys(rep.groups, 0), **counts}
+    total = sum(counts.values())
+    messages: list[str] = []
+    examples: list[dict[str, Any]] = []
+    for group in sorted(counts, key=lambda g: (str(type(g)), g)):
+        bounds = rep.groups.get(group, Range(rep.min_share, rep.max_share))
+        lo = bounds.min if bounds.min is not None else rep.min_share
+        hi = bounds.max if bounds.max is not None else rep.max_share
+        share = counts[group] / total if total else 0.0
+        if lo is not None and share < lo:
+            need = f"at least {_share_text(lo)}"
+        elif hi is not None and share > hi:
+            need = f"at most {_share_text(hi)}"
+        else:
+            continue
+        messages.append(
+            f"group {_group_text(group)} is {_share_text(share)} of rows "
+            f"({counts[group]:,} of {total:,}); {need} required"
+        )
+        examples.append({"group": _json_value(group), "share": share, "rows": counts[group]})
+    return messages, examples
+
+
+def _representation_rule(name: str, spec: ColumnSpec, rep: Representation) -> _Rule:
+    def run(data: Any) -> Any:
+        if not _groups_usable(data.lazyframe, {name: spec}):
+            return _verdict(True)
+        return _verdict(not _representation_problems(data.lazyframe, name, spec, rep)[0])
+
+    def report(frame: pl.DataFrame, ok: pl.Series | None, n: int) -> Failure:
+        messages, examples = _representation_problems(frame.lazy(), name, spec, rep)
+        return Failure(name, "representation", 0, examples[:n], "; ".join(messages))
+
+    return _Rule("representation", None, run, report)
+
+
+def _label_rates(lf: Any, rate: LabelRate) -> dict[Any, tuple[float, int]]:
+    """Per group of ``rate.column``: the label rate and the rows it is measured on."""
+    import polars as pl
+
+    label = pl.col(rate.label)
+    if isinstance(rate.positive, str):
+        label = label.cast(pl.String)
+    table = (
+        lf.filter(pl.col(rate.column).is_not_null() & pl.col(rate.label).is_not_null())
+        .group_by(rate.column)
+        .agg((label == rate.positive).mean().alias("rate"), pl.len().alias("rows"))
+        .collect()
+    )
+    return {row[0]: (float(row[1]), int(row[2])) for row in table.iter_rows()}
+
+
+def _label_rate_problems(lf: Any, rate: LabelRate) -> tuple[list[str], dict[str, Any]]:
+    rates = _label_rates(lf, rate)
+    ordered = sorted(rates, key=lambda g: (str(type(g)), g))
+    observed = {str(_json_value(g)): rates[g][0] for g in ordered}
+    problems: list[str] = []
+    for g in ordered:
+        r = rates[g][0]
+        if rate.min is not None and r < rate.min:
+            problems.append(
+                f"group {_group_text(g)} is {_share_text(r)}; at least "
+                f"{_share_text(rate.min)} required"
+            )
+        if rate.max is not None and r > rate.max:
+            problems.append(
+                f"group {_group_text(g)} is {_share_text(r)}; at most "
+                f"{_share_text(rate.max)} allowed"
+            )
+    if len(rates) >= 2:
+        values = [rates[g][0] for g in ordered]
+        high, low = max(values), min(values)
+        if rate.max_gap is not None and high - low > rate.max_gap + 1e-12:
+            problems.append(
+                f"the gap between groups is {(high - low) * 100:.1f} points; at most "
+                f"{rate.max_gap * 100:.1f} allowed"
+            )
+        ratio = low / high if high else 1.0
+        if rate.min_ratio is not None and ratio < rate.min_ratio - 1e-12:
+            problems.append(
+                f"the lowest rate is {ratio:.2f} of the highest; at least "
+                f"{rate.min_ratio:.2f} required"
+            )
+    if problems:
+        shown = ", ".join(f"{_group_text(g)} {_share_text(rates[g][0])}" for g in ordered)
+        problems.insert(
+            0, f"rate of {rate.label} = {_group_text(rate.positive)} by {rate.column}: {shown}"
+        )
+    return problems, observed
+
+
+def _label_rate_rule(contract: Contract, rate: LabelRate) -> _Rule:
+    columns = {c: contract.columns[c] for c in (rate.label, rate.column)}
+
+    def run(data: Any) -> Any:
+        if not _groups_usable(data.lazyframe, columns):
+            return _verdict(True)
+        return _verdict(not _label_rate_problems(data.lazyframe, rate)[0])
+
+    def report(frame: pl.DataFrame, ok: pl.Series | None, n: int) -> Failure:
+        problems, observed = _label_rate_problems(frame.lazy(), rate)
+        message = problems[0] + "; " + "; ".join(problems[1:])
+        return Failure(rate.column, "label_rate", 0, [observed], message)
+
+    return _Rule("label_rate", None, run, report)
+
+
 def _compile(contract: Contract) -> tuple[Any, dict[tuple[str | None, int], _Rule]]:
     import pandera.polars as pa
 
@@ -377,6 +513,11 @@ def _compile(contract: Contract) -> tuple[Any, dict[tuple[str | None, int], _Rul
     if contract.checks.row_count is not None:
         frame_rules.append(_row_count_rule(contract.checks.row_count))
     frame_rules += [_key_rule(key) for key in contract.checks.unique]
+    frame_rules += [
+        _representation_rule(name, contract.columns[name], rep)
+        for name, rep in contract.checks.representation.items()
+    ]
+    frame_rules += [_label_rate_rule(contract, rate) for rate in contract.checks.label_rate]
     schema = pa.DataFrameSchema(
         columns,
         checks=[check(r, i) for i, r in enumerate(frame_rules)],

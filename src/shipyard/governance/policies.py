@@ -42,7 +42,9 @@ from shipyard.governance.evaluation import (
 )
 
 __all__ = [
+    "CONTRACT_ANNOTATIONS",
     "REQUIREMENTS",
+    "Annotations",
     "FairnessRule",
     "MetricRule",
     "NoRegression",
@@ -62,7 +64,11 @@ _TOP_KEYS = (
     "card_sections",
     "risk_tiers",
     "evaluation_data",
+    "annotations",
 )
+# What a contract can be required to carry (`annotations: {contracts: [...]}`).
+CONTRACT_ANNOTATIONS = ("description", "owner", "column_descriptions")
+_ANNOTATION_KEYS = ("datasets", "contracts", "model_tags")
 _TIER_KEYS = ("approvals", "card_sections", "require")
 _FAIRNESS_KEYS = (*FAIRNESS_MEASURES, "four_fifths")
 # How deep Policy.merge merges mappings key by key; below this a value is replaced whole.
@@ -136,6 +142,27 @@ class TierRules:
 
 
 @dataclass(frozen=True)
+class Annotations:
+    """What must be written down before something is registered (project default policy only).
+
+    ``datasets``: tags every new dataset version carries (``description`` is also met by the
+    version's message); ``contracts``: parts of every new contract version, out of
+    :data:`CONTRACT_ANNOTATIONS` (``column_descriptions``: a description on every column);
+    ``model_tags``: tags every new model version carries (or its registered model has).
+    """
+
+    datasets: tuple[str, ...] = ()
+    contracts: tuple[str, ...] = ()
+    model_tags: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.datasets or self.contracts or self.model_tags)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(getattr(self, k)) for k in _ANNOTATION_KEYS if getattr(self, k)}
+
+
+@dataclass(frozen=True)
 class Policy:
     """A promotion gate. Fields left None are not set (and :meth:`merge` keeps the default's).
 
@@ -152,6 +179,7 @@ class Policy:
     card_sections: tuple[str, ...] | None = None
     risk_tiers: dict[str, TierRules] = field(default_factory=dict)
     evaluation_data: str | None = None
+    annotations: Annotations = field(default_factory=Annotations)
 
     @classmethod
     def from_yaml(cls, text: str) -> Policy:
@@ -218,6 +246,8 @@ class Policy:
             out["risk_tiers"] = {tier: rules.to_dict() for tier, rules in self.risk_tiers.items()}
         if self.evaluation_data is not None:
             out["evaluation_data"] = self.evaluation_data
+        if self.annotations:
+            out["annotations"] = self.annotations.to_dict()
         return out
 
     def to_yaml(self) -> str:
@@ -290,8 +320,25 @@ def _parse_policy(doc: Any, p: Problems) -> Policy | None:
             if (rules := _parse_tier(tier, raw, f"risk_tiers.{tier}", p)) is not None
         },
         evaluation_data=_parse_dataset(doc.get("evaluation_data"), p),
+        annotations=_parse_annotations(doc.get("annotations"), p),
     )
     return None if p.items else policy
+
+
+def _parse_annotations(raw: Any, p: Problems) -> Annotations:
+    path = "annotations"
+    if raw is None:
+        return Annotations()
+    if not isinstance(raw, Mapping):
+        example = "{datasets: [owner, description], contracts: [column_descriptions]}"
+        p.add(path, f"expected a mapping such as {example}, got {got(raw)}")
+        return Annotations()
+    check_keys(raw, _ANNOTATION_KEYS, path, p)
+    return Annotations(
+        datasets=_names(raw, "datasets", path, p, what="tag") or (),
+        contracts=_names(raw, "contracts", path, p, CONTRACT_ANNOTATIONS, "annotation") or (),
+        model_tags=_names(raw, "model_tags", path, p, what="tag") or (),
+    )
 
 
 def _parse_tier(tier: Any, raw: Any, path: str, p: Problems) -> TierRules | None:

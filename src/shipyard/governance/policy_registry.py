@@ -84,6 +84,11 @@ class Policies:
             if not path.is_file():
                 raise InvalidInputError(f"{path}: no such policy file")
             parsed = Policy.from_file(path)
+        if parsed.annotations and name != PROJECT_DEFAULT:
+            raise InvalidInputError(
+                f"the policy for '{name}' sets annotations, which apply to the whole project: "
+                "set them in the project default policy (`shipyard policy set '*' FILE`)"
+            )
         spec = parsed.to_dict()
         digest = policy_digest(spec)
         with self._ctx.audited() as tx:

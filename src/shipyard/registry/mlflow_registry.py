@@ -304,6 +304,7 @@ class MlflowRegistry:
                 scikit-learn model (a pickle is never loaded), or untrusted types in it.
             PermissionDeniedError: the actor is not a contributor.
         """
+        from shipyard.governance.annotations import check_model
         from shipyard.registry.flavors import UntrustedModelError, load_model
         from shipyard.registry.mlflow_models import MlflowModelDir, example_frame
         from shipyard.registry.signatures import infer_signature
@@ -344,6 +345,7 @@ class MlflowRegistry:
             _visible_model_id(tx.conn, name)
             if run is not None and not _run_exists(tx.conn, run):
                 run = None
+            check_model(tx.conn, name, checked)
             model_id, version = insert_version(
                 tx, name, digest, "sklearn", signature, run, description, details
             )

@@ -143,6 +143,7 @@ class Models:
         run_id: str | None = None,
         input_example: Any = None,
         description: str = "",
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Save a model in its flavor's format (:mod:`shipyard.registry.flavors`: a
         scikit-learn estimator or pipeline with skops; XGBoost, LightGBM, ONNX in their own
@@ -184,11 +185,17 @@ class Models:
         if saved.flavor == "code":
             details["code_digest"] = model.code_digest
         return self._insert_version(
-            name, digest, saved.flavor, signature, run_id, description, details
+            name, digest, saved.flavor, signature, run_id, description, details, tags
         )
 
     def register(
-        self, name: str, *, run_id: str, artifact: str, description: str = ""
+        self,
+        name: str,
+        *,
+        run_id: str,
+        artifact: str,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Register a model file (of any flavor) that a run logged as an artifact.
 
@@ -227,7 +234,14 @@ class Models:
             flavor = _not_code(file_flavor(path), name)
             model = _load_checked(path, name, f"artifact {artifact} of run {full}")
         return self._insert_version(
-            name, row.digest, flavor, _signature(model, None), full, description, {"format": flavor}
+            name,
+            row.digest,
+            flavor,
+            _signature(model, None),
+            full,
+            description,
+            {"format": flavor},
+            tags,
         )
 
     def register_file(
@@ -239,6 +253,7 @@ class Models:
         input_example: Any = None,
         description: str = "",
         saved_with: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Register a model file saved elsewhere (a remote client's ``log_model``), of any
         flavor (:func:`~shipyard.registry.flavors.save_model`),
@@ -275,6 +290,7 @@ class Models:
                     input_example=input_example,
                     description=description,
                     saved_with=saved_with,
+                    tags=tags,
                 )
             finally:
                 staging.unlink(missing_ok=True)
@@ -295,7 +311,7 @@ class Models:
         if saved_with:
             details["versions"] = {str(k): str(v) for k, v in saved_with.items()}
         return self._insert_version(
-            name, blob.digest, flavor, signature, run_id, description, details
+            name, blob.digest, flavor, signature, run_id, description, details, tags
         )
 
     def _insert_version(
@@ -307,12 +323,18 @@ class Models:
         run_id: str | None,
         description: str,
         details: dict[str, Any],
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
+        from shipyard.governance.annotations import check_model
+        from shipyard.registry.mlflow_registry import write_version_tags
+
         with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "register models")
-            _, version = insert_version(
+            check_model(tx.conn, name, tags or {})
+            model_id, version = insert_version(
                 tx, name, digest, flavor, signature, run_id, description, details
             )
+            write_version_tags(tx, model_id, name, version, tags or {})
         return replace(self.get(f"{name}@{version}"), created=True)
 
     # -- reads --------------------------------------------------------------------------------

@@ -594,6 +594,7 @@ class ActiveRun(RunLifecycle):
         *,
         input_example: Any = None,
         description: str = "",
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Save a model in its flavor's format and register it as a new version of ``name``,
         with its signature inferred from ``input_example`` and lineage to this run: a
@@ -602,7 +603,12 @@ class ActiveRun(RunLifecycle):
         :class:`~shipyard.registry.flavors.onnx.OnnxModel`): ``docs/models.md``."""
         self.flush()
         return self._models.register_model(
-            name, model, run_id=self.id, input_example=input_example, description=description
+            name,
+            model,
+            run_id=self.id,
+            input_example=input_example,
+            description=description,
+            tags=tags,
         )
 
     # -- ending -------------------------------------------------------------------------------

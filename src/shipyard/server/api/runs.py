@@ -420,6 +420,10 @@ def log_model(
             examples=['{"sklearn": "1.6.1", "skops": "0.11.0"}'],
         ),
     ] = None,
+    tags: Annotated[
+        str | None,
+        Form(description="a JSON object of tags for the version", examples=['{"team": "risk"}']),
+    ] = None,
 ) -> Any:
     return project.models.register_file(
         name,
@@ -428,6 +432,7 @@ def log_model(
         input_example=json_field(input_example, "input_example", list),
         description=description,
         saved_with=json_field(saved_with, "saved_with", dict),
+        tags=json_field(tags, "tags", dict),
     ).to_dict()
 
 
