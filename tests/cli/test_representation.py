@@ -110,7 +110,7 @@ checks:
 def test_ingestion_refuses_an_under_representing_batch(cli_project: Path, cli: Cli) -> None:
     (cli_project / "loans.yaml").write_text(CONTRACT)
     assert cli("contract", "add", "loans", "loans.yaml").code == 0
-    assert cli("contract", "bind", "loans", "loans").code == 0
+    assert cli("contract", "bind", "loans", "loans", "--new").code == 0
     _batch(80).write_csv(cli_project / "good.csv")
     _batch(10).write_csv(cli_project / "bad.csv")
     assert cli("data", "add", "loans", "good.csv").code == 0
