@@ -349,12 +349,12 @@ def _rejected(
 ) -> CheckFailedError:
     failed = ", ".join(
         f"{f.column or 'dataset'}: "
+        + (f.message if f.check == "type" and f.failed_rows else f.check)
         + (
-            f.message
-            if (f.check == "type" and f.failed_rows) or (not f.failed_rows and f.message)
-            else f.check
+            f" ({_count(f.failed_rows, 'row')})"
+            if f.failed_rows
+            else (f" ({f.message})" if f.message else "")
         )
-        + (f" ({_count(f.failed_rows, 'row')})" if f.failed_rows else "")
         for f in report.failures[:6]
     )
     more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
