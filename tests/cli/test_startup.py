@@ -60,3 +60,11 @@ def test_help_lists_every_command_and_group(cli: Cli) -> None:
     listed = {line.split()[0] for line in rows if line.startswith("  ") and line[2] != " "}
     expected = {name for name, _, _ in LAZY_COMMANDS + LAZY_GROUPS}
     assert expected | {"init", "verify", "gc", "demo"} == listed
+
+
+def test_a_lazily_built_group_has_the_commands_other_modules_add(cli: Cli) -> None:
+    """``models`` is built on first use, with the governance commands cli/governance.py adds
+    to it (card, promote, approve…), as when every module was imported at start."""
+    out = cli("models", "--help").stdout
+    for command in ("card", "promote", "approve", "evaluate", "rollback"):
+        assert f"  {command} " in out

@@ -60,6 +60,10 @@ LAZY_GROUPS: tuple[tuple[str, str, str], ...] = (
     ("pipeline", "pipeline", "app"),
 )
 
+#: Modules that add commands to another module's group (``models evaluate``, ``card``,
+#: ``promote``… live in cli/governance.py): imported before that group is built.
+GROUP_EXTENSIONS: dict[str, tuple[str, ...]] = {"models": ("governance",)}
+
 
 def _build(name: str, module: str, attr: str) -> click.Command:
     """The click command for one lazy entry, built as ``add_typer``/``command`` would."""
@@ -69,6 +73,8 @@ def _build(name: str, module: str, attr: str) -> click.Command:
     from typer.models import CommandInfo, TyperInfo
 
     target = getattr(import_module(f"shipyard.cli.{module}"), attr)
+    for extra in GROUP_EXTENSIONS.get(name, ()):
+        import_module(f"shipyard.cli.{extra}")  # adds its commands to the group
     if isinstance(target, typer.Typer):
         _list_commands_in_full(target)
         return get_group_from_info(
