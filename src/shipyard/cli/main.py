@@ -28,6 +28,7 @@ from shipyard.cli import monitor as monitor_cmds
 from shipyard.cli import pipeline as pipeline_cmds
 from shipyard.cli import report as report_cmds
 from shipyard.cli import runs as runs_cmds
+from shipyard.cli import scheduler as scheduler_cmds
 from shipyard.cli import serve as serve_cmds
 from shipyard.cli import server as server_cmds
 from shipyard.cli import ui as ui_cmds
@@ -72,6 +73,8 @@ app.command("lock")(lock_cmds.lock)
 app.command("checkout")(lock_cmds.checkout)
 app.command("status")(lock_cmds.status)
 app.add_typer(pipeline_cmds.app, name="pipeline")
+app.command("scheduler")(scheduler_cmds.scheduler)
+app.command("reproduce")(scheduler_cmds.reproduce)
 
 
 def _version(value: bool) -> None:

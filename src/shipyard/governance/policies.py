@@ -11,6 +11,11 @@ current holder on the same data, approvals and model-card sections by risk tier:
     require: [evaluation, fairness, explainability]
     no_regression: {against: production, metric: roc_auc, tolerance: 0.01}
     approvals: {min: 1}
+    auto_promote: [challenger]
+
+``auto_promote`` names aliases (never ``production``) that a version a scheduled pipeline run
+registers takes by itself when every other check of the policy passes for that alias; only
+the approvals are not asked for, since no one is there to give them.
 
 This module parses, validates, prints and merges policies (:class:`Policy`); checking a
 version against one (``check_policy`` and ``PolicyContext``) is in
@@ -62,6 +67,7 @@ _TOP_KEYS = (
     "card_sections",
     "risk_tiers",
     "evaluation_data",
+    "auto_promote",
 )
 _TIER_KEYS = ("approvals", "card_sections", "require")
 _FAIRNESS_KEYS = (*FAIRNESS_MEASURES, "four_fifths")
@@ -152,6 +158,7 @@ class Policy:
     card_sections: tuple[str, ...] | None = None
     risk_tiers: dict[str, TierRules] = field(default_factory=dict)
     evaluation_data: str | None = None
+    auto_promote: tuple[str, ...] | None = None
 
     @classmethod
     def from_yaml(cls, text: str) -> Policy:
@@ -218,6 +225,8 @@ class Policy:
             out["risk_tiers"] = {tier: rules.to_dict() for tier, rules in self.risk_tiers.items()}
         if self.evaluation_data is not None:
             out["evaluation_data"] = self.evaluation_data
+        if self.auto_promote is not None:
+            out["auto_promote"] = list(self.auto_promote)
         return out
 
     def to_yaml(self) -> str:
@@ -290,8 +299,23 @@ def _parse_policy(doc: Any, p: Problems) -> Policy | None:
             if (rules := _parse_tier(tier, raw, f"risk_tiers.{tier}", p)) is not None
         },
         evaluation_data=_parse_dataset(doc.get("evaluation_data"), p),
+        auto_promote=_auto_promote(doc, p),
     )
     return None if p.items else policy
+
+
+def _auto_promote(doc: Mapping[Any, Any], p: Problems) -> tuple[str, ...] | None:
+    from shipyard.registry.aliases import ALWAYS_PROTECTED
+
+    names = _names(doc, "auto_promote", "", p, what="alias")
+    for i, name in enumerate(names or ()):
+        if name in ALWAYS_PROTECTED:
+            p.add(
+                f"auto_promote[{i}]",
+                f"{name!r} is never promoted automatically: it always needs its approvals; "
+                "name a non-production alias such as challenger",
+            )
+    return names
 
 
 def _parse_tier(tier: Any, raw: Any, path: str, p: Problems) -> TierRules | None:

@@ -74,6 +74,7 @@ __all__ = [
     "run_params",
     "run_tags",
     "runs",
+    "scheduler_triggers",
     "users",
     "webhook_attempts",
     "webhook_cursor",
@@ -834,4 +835,17 @@ pipeline_steps = Table(
     Column("error", Text, nullable=True),
     UniqueConstraint("pipeline_run_id", "name", name="uq_pipeline_steps_name"),
     Index("ix_pipeline_steps_key", "cache_key", "status"),
+)
+
+# What the scheduler already did for each trigger (the last dataset version, alert id or cron
+# fire it handled, as text), so that a restart or a second scheduler does not run it again:
+# a trigger fires only for the process whose compare-and-set of ``seen`` succeeds.
+scheduler_triggers = Table(
+    "scheduler_triggers",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),  # cron | dataset | alert
+    Column("seen", Text, nullable=True),
+    Column("pipeline_run_id", String(32), nullable=True),  # the last run it started
+    Column("updated_at", BigInteger, nullable=False),  # milliseconds since the epoch
 )
