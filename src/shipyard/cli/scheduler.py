@@ -84,7 +84,8 @@ def _print_firing(f: Firing) -> None:
         return
     run = f.pipeline_run[:12] if f.pipeline_run else "-"
     typer.echo(f"{f.trigger} ({f.kind}): {f.reason}")
-    typer.echo(f"    pipeline run {run}: {f.status or 'not started'}")
+    hits = "" if f.cache_hits is None else f", {f.cache_hits} step(s) from cache"
+    typer.echo(f"    pipeline run {run}: {f.status or 'not started'}{hits}")
     if f.error:
         typer.echo(f"    error: {f.error}")
     for p in f.promoted:

@@ -79,6 +79,7 @@ class Firing(ReadModel):
     pipeline_run: str | None = None
     status: str | None = None
     error: str | None = None
+    cache_hits: int | None = None
     models: list[str] = field(default_factory=list)
     promoted: list[dict[str, Any]] = field(default_factory=list)
 
@@ -302,6 +303,7 @@ class Scheduler:
             pipeline_run=run.id,
             status=run.status,
             error=run.error,
+            cache_hits=run.cache_hits,
             models=models,
             promoted=promoted,
         )
