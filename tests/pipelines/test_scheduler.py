@@ -164,6 +164,7 @@ def test_each_trigger_runs_the_pipeline_once_and_a_restart_does_not_run_it_again
         assert runs["drift"].params["C"] == "0.5"
         again = restarted.scheduler.run_once(triggers, now=t0 + timedelta(minutes=58))
         assert fired(again) == {}
+        assert restarted.audit.verify().ok  # the automatic alias move is in the audit chain
     finally:
         restarted.close()
 

@@ -110,7 +110,7 @@ def retrain_on_drift(root: Path, out: Console) -> str | None:
             return None
         test = project.datasets.get("credit.test")
         project.evaluations.evaluate(
-            candidate, test.ref, label="default", sensitive=["gender", "age_band"], bootstrap=50
+            candidate, test.ref, label="default", sensitive=["gender", "age_band"], bootstrap=20
         )
         out.print(
             f"$ shipyard models evaluate {candidate} --data {test.ref} --label default "

@@ -291,10 +291,13 @@ class Scheduler:
         ]
         promoted: list[dict[str, Any]] = []
         for ref in models:
-            for outcome in self._promotions.auto_promote(
-                ref, comment=f"scheduler trigger {trigger.name}: {reason}"
-            ):
-                promoted.append({"model": ref, **outcome})
+            try:
+                outcomes = self._promotions.auto_promote(
+                    ref, comment=f"scheduler trigger {trigger.name}: {reason}"
+                )
+            except ShipyardError as exc:  # the run stands; the candidate waits for a human
+                outcomes = [{"alias": "", "promoted": False, "detail": exc.message, "checks": []}]
+            promoted.extend({"model": ref, **outcome} for outcome in outcomes)
         return Firing(
             trigger.name,
             trigger.kind,
