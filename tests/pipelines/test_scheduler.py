@@ -213,6 +213,13 @@ def test_a_pipeline_model_reproduces_and_a_tampered_record_does_not(
     refused = cli("reproduce", plain.ref)
     assert refused.code == 1 and "not made by a pipeline" in refused.stderr
 
+    # One pass from the command line reports on every trigger in one JSON document.
+    once = cli("scheduler", "--once", "--json")
+    assert once.code == 0, once.stderr
+    doc = json.loads(once.stdout)
+    assert doc["passes"] == 1
+    assert {f["trigger"] for f in doc["firings"]} == {"hourly", "new-data", "drift"}
+
 
 @pytest.mark.slow
 def test_sigterm_stops_the_scheduler_cleanly(proj: Project) -> None:
