@@ -49,6 +49,7 @@ def actor(monkeypatch: pytest.MonkeyPatch) -> str:
         "SHIPYARD_DB_URL",
         "SHIPYARD_ARTIFACTS_URI",
         "SHIPYARD_KPIS",
+        "SHIPYARD_REDIS_URL",
         "SHIPYARD_SERVER",
         "SHIPYARD_TOKEN",
     ):
@@ -123,6 +124,33 @@ def pg_schema_url(_pg_admin_engine: Any) -> Iterator[str]:
         # A connection leaked by a test must not hang the whole run.
         conn.execute(text("SET LOCAL lock_timeout = '10s'"))
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+# -- Redis ------------------------------------------------------------------------------------
+
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of the Redis test server (SHIPYARD_TEST_REDIS_URL), once it answers a ping;
+    tests keep apart by key prefix (each project's own)."""
+    configured = os.environ.get("SHIPYARD_TEST_REDIS_URL")
+    url = configured or DEFAULT_REDIS_URL
+    try:
+        import redis
+    except ImportError as exc:
+        _service_unavailable("Redis", f"the redis package is not installed ({exc})")
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except Exception as exc:
+        source = "SHIPYARD_TEST_REDIS_URL" if configured else "the default URL"
+        _service_unavailable("Redis", f"cannot connect to {url} ({source}): {type(exc).__name__}")
+    finally:
+        client.close()
+    return url
 
 
 # -- S3 (moto) --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from shipyard import errors
 from shipyard.errors import (
     CheckFailedError,
     ConflictError,
+    DeletedError,
     IntegrityError,
     InvalidInputError,
     InvalidReferenceError,
@@ -26,6 +27,7 @@ ERROR_TABLE = [
     (InvalidReferenceError, "invalid_ref", 422, 1, (InvalidInputError, ValueError)),
     (NotFoundError, "not_found", 404, 1, (ShipyardError, LookupError)),
     (ProjectNotFoundError, "no_project", 404, 1, (NotFoundError, LookupError)),
+    (DeletedError, "deleted", 410, 1, (NotFoundError, LookupError)),
     (ConflictError, "conflict", 409, 1, (ShipyardError,)),
     (PermissionDeniedError, "permission", 403, 1, (ShipyardError,)),
     (UnauthenticatedError, "unauthenticated", 401, 1, (ShipyardError,)),

@@ -7,7 +7,8 @@ the exit code the CLI ends with (DESIGN.md: 1 error, 3 a check that ran and did 
     ├── InvalidInputError (ValueError)  invalid_input    422   1
     │   └── InvalidReferenceError       invalid_ref      422   1
     ├── NotFoundError (LookupError)     not_found        404   1
-    │   └── ProjectNotFoundError        no_project       404   1
+    │   ├── ProjectNotFoundError        no_project       404   1
+    │   └── DeletedError                deleted          410   1
     ├── ConflictError                   conflict         409   1
     ├── PermissionDeniedError           permission       403   1
     ├── UnauthenticatedError            unauthenticated  401   1
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "CheckFailedError",
     "ConflictError",
+    "DeletedError",
     "IntegrityError",
     "InvalidInputError",
     "InvalidReferenceError",
@@ -91,6 +93,13 @@ class ProjectNotFoundError(NotFoundError):
     """No ``shipyard.toml`` was found."""
 
     code = "no_project"
+
+
+class DeletedError(NotFoundError):
+    """The named version exists but was deleted; ``details`` say by whom, when and why."""
+
+    code = "deleted"
+    http_status = 410
 
 
 class ConflictError(ShipyardError):

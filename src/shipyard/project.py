@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.datasets import Datasets
     from shipyard.data.lock import Locks
+    from shipyard.features.service import Features, OnlineRuntime
     from shipyard.governance.access import Users
     from shipyard.governance.approvals import Approvals
     from shipyard.governance.audit import AuditLog
@@ -88,8 +89,13 @@ class Project:
         """The same project (same stores) acting as another user (through the API token
         ``token_id``, recorded with each change, on the team server)."""
         other = object.__new__(Project)
+        self.feature_runtime  # noqa: B018 -- made here so every actor shares it
         other.__dict__.update(
-            {k: v for k, v in self.__dict__.items() if k in ("settings", "db", "artifacts")}
+            {
+                k: v
+                for k, v in self.__dict__.items()
+                if k in ("settings", "db", "artifacts", "feature_runtime")
+            }
         )
         other.actor = actor
         other.token_id = token_id
@@ -121,6 +127,26 @@ class Project:
 
         return Locks(
             self.context, datasets=self.datasets, contracts=self.contracts, models=self.models
+        )
+
+    @cached_property
+    def feature_runtime(self) -> OnlineRuntime:
+        """The online feature store and the online read counts, shared by every actor."""
+        from shipyard.features.online import open_online_store
+        from shipyard.features.reads import ReadCounter
+        from shipyard.features.service import OnlineRuntime
+
+        return OnlineRuntime(lambda: open_online_store(self.settings), ReadCounter(self.db))
+
+    @cached_property
+    def features(self) -> Features:
+        from shipyard.features.service import Features
+
+        return Features(
+            self.context,
+            datasets=self.datasets,
+            contracts=self.contracts,
+            runtime=self.feature_runtime,
         )
 
     @cached_property
@@ -334,6 +360,7 @@ class Project:
             models=self.models,
             cards=self.cards,
             deployments=self.deployments,
+            features=self.features,
         )
 
     @cached_property
@@ -394,6 +421,9 @@ class Project:
         return report
 
     def close(self) -> None:
+        runtime = self.__dict__.get("feature_runtime")
+        if runtime is not None:
+            runtime.close()
         self.db.dispose()
 
     def __enter__(self) -> Project:

@@ -236,6 +236,21 @@ def test_a_logged_model_is_a_version_that_loads_and_predicts_the_same(
     assert list(predictor.predict(x)) == list(model.predict(x))
 
 
+def test_a_lightgbm_model_travels_in_its_own_format(service_project: Any) -> None:
+    """A model of another flavor is logged and loaded the same way, locally or through the
+    team server: the archive goes up as it is, and the version names its flavor."""
+    lightgbm = pytest.importorskip("lightgbm")
+    _, x = _fitted()
+    model = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=1, verbose=-1)
+    model.fit(x, ["no", "no", "no", "yes", "yes", "yes"])
+    with service_project.start_run("exp") as run:
+        mv = run.log_model(model, "booster", input_example=x.head(3))
+    assert mv.flavor == "lightgbm"
+    assert mv.signature["outputs"]["classes"] == ["no", "yes"]
+    predictor = service_project.models.load("booster@1")
+    assert list(predictor.predict(x)) == list(model.predict(x))
+
+
 LOANS_CONTRACT = """\
 columns:
   a: {type: float, nullable: true, min: 0, max: 10}

@@ -248,11 +248,11 @@ def test_crafted_top_level_object_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("thing", [object(), {"weights": [1, 2]}, "a model", np.ones(3)])
 def test_non_sklearn_object_is_refused_at_save(thing: Any, tmp_path: Path) -> None:
-    """Anything that is not a scikit-learn estimator is refused, naming its type."""
+    """Anything that is a model of no flavor is refused, naming its type and the flavors."""
     with pytest.raises(InvalidInputError) as caught:
         save_model(thing, tmp_path / "x.skops")
     assert qualified(type(thing)) in caught.value.message
-    assert "explicit opt-in" in caught.value.message
+    assert "XGBoost and LightGBM models" in caught.value.message
     assert not (tmp_path / "x.skops").exists()
 
 

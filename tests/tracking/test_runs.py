@@ -22,7 +22,7 @@ from shipyard.errors import (
 )
 from shipyard.project import Project
 from shipyard.tracking.active import ActiveRun
-from shipyard.tracking.capture import redact_command
+from shipyard.tracking.capture import forget_captures, redact_command
 from shipyard.tracking.search import FilterSyntaxError
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -167,7 +167,9 @@ def test_an_exception_in_the_block_fails_the_run_and_propagates(project: Project
 @needs_git
 def test_code_version_and_environment_are_captured(project: Project, tmp_path: Path) -> None:
     """A run started in a git repository records its commit and dirty flag, and the Python
-    version, installed packages and command line of the process."""
+    version, installed packages and command line of the process. Code is captured once per
+    process and folder: a later run of the same process reuses it, a new process captures
+    again (here: ``forget_captures``)."""
     repo = tmp_path / "repo"
     repo.mkdir()
 
@@ -188,12 +190,16 @@ def test_code_version_and_environment_are_captured(project: Project, tmp_path: P
     with project.runs.start("credit", capture_code_in=repo) as clean:
         pass
     (repo / "train.py").write_text("print('train harder')\n")
+    with project.runs.start("credit", capture_code_in=repo) as same_process:
+        pass
+    forget_captures()
     with project.runs.start("credit", capture_code_in=repo) as dirty:
         pass
 
     head = git("rev-parse", "HEAD")
     clean_git = project.runs.get(clean.id).code["git"]
     assert clean_git["commit"] == head and clean_git["dirty"] is False
+    assert project.runs.get(same_process.id).code == project.runs.get(clean.id).code
     info = project.runs.get(dirty.id)
     assert info.code["git"]["commit"] == head and info.code["git"]["dirty"] is True
     assert info.code["git"]["diff_digest"].startswith("blake3:")
@@ -275,15 +281,16 @@ def test_a_viewer_cannot_start_or_write_to_a_run(project: Project) -> None:
 
 
 def test_buffered_points_are_invisible_to_others_until_flush_or_end(project: Project) -> None:
-    """Metric points are batched: another process sees none of them until ``flush()``, and the
-    rest when the run ends."""
+    """A run and its metric points are batched: another process sees nothing of the run until
+    ``flush()`` writes it with its points, and the rest when the run ends."""
     run = project.start_run(experiment="credit")
     for step in range(3):
         run.log_metric("loss", 1.0 / (step + 1), step=step)
     other = shipyard.open_project(project.root)
     try:
-        assert other.runs.metric_history(run.id, "loss") == []
-        assert other.runs.get(run.id).metrics == {}
+        with pytest.raises(NotFoundError):
+            other.runs.get(run.id)
+        assert other.runs.list() == []
 
         assert run.flush() == 3
         assert len(other.runs.metric_history(run.id, "loss")) == 3
@@ -306,7 +313,8 @@ def test_points_of_a_refused_flush_are_written_by_the_next_one(project: Project)
     project.users.add("bob", "viewer")
     with pytest.raises(PermissionDeniedError):
         run.flush()
-    assert project.runs.metric_history(run.id, "loss") == []
+    with pytest.raises(NotFoundError):  # the run's first write was refused: nothing is stored
+        project.runs.get(run.id)
 
     project.users.add("bob", "contributor")
     run.log_metric("loss", 0.5, step=1)
@@ -322,15 +330,28 @@ def test_points_of_a_refused_flush_are_written_by_the_next_one(project: Project)
 
 
 def test_every_write_of_a_run_is_audited(project: Project) -> None:
-    """Starting, logging params and metrics, and ending a run each leave an audit event, and
-    the hash chain still verifies."""
-    with project.start_run(experiment="credit") as run:
+    """A short run is written whole when it ends, with one audit event naming its params,
+    tags, metrics and status; a run that flushes first is written then (``run.start``), and
+    each later write leaves its own event. The hash chain still verifies."""
+    with project.start_run(experiment="credit", tags={"team": "risk"}) as run:
         run.log_param("model", "gbm")
         run.log_metric("auc", 0.9)
-    actions = events_of(project, run.id)
-    for action in ("run.start", "run.params", "run.metrics", "run.end"):
-        assert action in actions
+    events = project.audit.list(entity=run.id, entity_kind="run")
+    assert [e.action for e in events] == ["run.record"]
+    payload = events[0].payload
+    assert payload["params"] == {"model": "gbm"} and payload["tags"] == {"team": "risk"}
+    assert (payload["points"], payload["keys"], payload["status"]) == (1, ["auc"], "FINISHED")
+
+    with project.start_run(experiment="credit") as long_run:
+        long_run.log_param("model", "gbm")
+        long_run.log_metric("loss", 0.5)
+        long_run.flush()
+        long_run.log_param("seed", 1)
+        long_run.log_metric("loss", 0.4)
+    actions = events_of(project, long_run.id)
     assert actions[0] == "run.start" and actions[-1] == "run.end"
+    assert "run.params" in actions and "run.metrics" in actions
+    assert project.runs.get(long_run.id).params == {"model": "gbm", "seed": "1"}
     assert project.audit.verify().ok
 
 

@@ -27,6 +27,7 @@ PAGES = [
     "/datasets/credit.train/diff?a=1&b=1",
     "/contracts",
     "/contracts/applicants",
+    "/features",
     "/models",
     "/models/credit-risk",
     MODEL_PAGE,

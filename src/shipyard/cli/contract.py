@@ -18,7 +18,7 @@ from shipyard.cli._common import (
     when,
 )
 
-app = typer.Typer(help="Data contracts: infer, add, show, list, bind.")
+app = typer.Typer(help="Data contracts: infer, add, show, list, bind, delete, restore.")
 
 
 @app.command("infer")
@@ -161,3 +161,29 @@ def unbind(
         emit_json({"dataset": dataset, "contract": None})
     else:
         typer.echo(f"dataset {dataset} has no contract any more")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N, or NAME for every version.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Delete contract versions (restorable)."""
+    gone = open_local_project(ctx).contracts.delete(ref, reason=reason)
+    if json_:
+        emit_json({"deleted": gone, "reason": reason})
+    else:
+        typer.echo(f"deleted {', '.join(gone)}" + (f" ({reason})" if reason else ""))
+
+
+@app.command("restore")
+def restore(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N, or NAME for every deleted version.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Bring back deleted contract versions."""
+    back = open_local_project(ctx).contracts.restore(ref)
+    emit_json({"restored": back}) if json_ else typer.echo(f"restored {', '.join(back)}")

@@ -22,8 +22,11 @@ from shipyard.cli._common import (
 
 if TYPE_CHECKING:
     from shipyard.data.datasets import DatasetVersion, OnInvalid
+    from shipyard.data.deletion import DeletionResult
 
-app = typer.Typer(help="Versioned datasets: add, list, show, get, diff, tag, lineage.")
+app = typer.Typer(
+    help="Versioned datasets: add, list, show, get, diff, tag, lineage, delete, restore, erase."
+)
 
 
 def _fmt_int(n: int | None) -> str:
@@ -261,9 +264,15 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def versions(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Dataset name.")],
+    deleted: Annotated[
+        bool, typer.Option("--deleted", help="List the deleted versions (tombstones) instead.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """List every version of a dataset."""
+    if deleted:
+        _tombstones(ctx, name, json_)
+        return
     items = open_project(ctx).datasets.versions(name)
     if json_:
         emit_json([_summary_dict(v) for v in items])
@@ -281,6 +290,28 @@ def versions(
                 ", ".join(f"{k}={x}" for k, x in v.tags.items()),
                 v.created_by,
                 when(v.created_at),
+            ]
+            for v in items
+        ],
+    )
+
+
+def _tombstones(ctx: typer.Context, name: str, json_: bool) -> None:
+    items = open_local_project(ctx).datasets.versions(name, deleted=True)
+    if json_:
+        emit_json([_summary_dict(v) for v in items])
+        return
+    table(
+        f"{name} (deleted)",
+        ["version", "digest", "deleted by", "when", "reason", "content"],
+        [
+            [
+                v.version,
+                v.digest,
+                (v.deleted or {}).get("by", ""),
+                when((v.deleted or {}).get("at")),
+                (v.deleted or {}).get("reason", ""),
+                "purged" if (v.deleted or {}).get("purged_at") else "kept (restorable)",
             ]
             for v in items
         ],
@@ -357,9 +388,16 @@ def get(
         Path,
         typer.Option("--output", "-o", help="File (.csv, .parquet, .jsonl) or folder (file tree)."),
     ],
+    drop_pii: Annotated[
+        bool,
+        typer.Option("--drop-pii", help="Leave out the columns its contract marks pii: true."),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Write a version to a file (format by extension) or restore a file tree to a folder."""
+    if drop_pii:
+        _get_without_pii(ctx, ref, output, json_)
+        return
     project = open_project(ctx)
     with progress(json_) as bar:
         dest = project.datasets.export(ref, output, progress=bar)
@@ -368,6 +406,19 @@ def get(
         emit_json({"ref": v.ref, "digest": v.digest, "output": str(dest)})
     else:
         typer.echo(f"wrote {v.ref} to {dest}")
+
+
+def _get_without_pii(ctx: typer.Context, ref: str, output: Path, json_: bool) -> None:
+    datasets = open_local_project(ctx).datasets
+    dropped = datasets.pii_columns(ref)
+    with progress(json_) as bar:
+        dest = datasets.export(ref, output, progress=bar, drop_pii=True)
+    v = datasets.get(ref)
+    if json_:
+        emit_json({"ref": v.ref, "digest": v.digest, "output": str(dest), "dropped": dropped})
+    else:
+        left_out = f"left out {', '.join(dropped)}" if dropped else "no column is marked pii"
+        typer.echo(f"wrote {v.ref} to {dest} ({left_out})")
 
 
 @app.command("diff")
@@ -452,10 +503,101 @@ def lineage(
         emit_json(g)
         return
     out = console()
+    gone = g.get("tombstones", {})
+
+    def node(n: str) -> str:
+        t = gone.get(n.removeprefix("dataset:")) if n.startswith("dataset:") else None
+        if not t:
+            return n
+        state = "deleted and purged" if t.get("purged_at") else "deleted"
+        return f"{n} ({state} by {t['by']} on {t['at'][:10]})"
+
     out.print(f"[bold]{g['ref']}[/bold]  {g['digest']}")
     out.print("upstream:" if g["upstream"] else "upstream: none")
     for e in g["upstream"]:
-        out.print(f"  {e['child']}  <-{e['relation']}-  {e['parent']}")
+        out.print(f"  {e['child']}  <-{e['relation']}-  {node(e['parent'])}", markup=False)
     out.print("downstream:" if g["downstream"] else "downstream: none")
     for e in g["downstream"]:
-        out.print(f"  {e['parent']}  -{e['relation']}->  {e['child']}")
+        out.print(f"  {e['parent']}  -{e['relation']}->  {node(e['child'])}", markup=False)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _deletion_summary(r: DeletionResult) -> str:
+    lines = []
+    if r.action == "erase":
+        made = f": new version {r.created}" if r.created else " (the latest version had none)"
+        lines.append(f"erased {_plural(r.rows_removed, 'row')}{made}")
+    if r.versions:
+        verb = "restored" if r.action == "restore" else "deleted"
+        lines.append(f"{verb} {', '.join(r.versions)}" + (f" ({r.reason})" if r.reason else ""))
+    if r.purged:
+        stays = "it remains as a tombstone" if len(r.purged) == 1 else "they remain as tombstones"
+        lines.append(
+            f"purged {', '.join(r.purged)}: {_plural(r.blobs_removed, 'blob')} removed "
+            f"({_plural(r.bytes_removed, 'byte')}); {stays}"
+        )
+    if r.models:
+        lines.append(f"the lineage of {', '.join(r.models)} keeps a tombstone")
+    return "\n".join(lines)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N, or NAME for every version.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Delete even if a registered model's lineage uses it (admin)."
+        ),
+    ] = False,
+    purge: Annotated[
+        bool,
+        typer.Option("--purge", help="Also remove the content from the artifact store (admin)."),
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete a version or a dataset (restorable).
+
+    A deleted version is hidden from listings and from latest; naming it says who deleted it,
+    when and why. --purge (admin) also removes its content from the artifact store.
+    """
+    r = open_local_project(ctx).datasets.delete(ref, reason=reason, force=force, purge=purge)
+    emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))
+
+
+@app.command("restore")
+def restore(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@N, or NAME for every deleted version.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Bring back deleted versions not purged."""
+    r = open_local_project(ctx).datasets.restore(ref)
+    emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))
+
+
+@app.command("erase")
+def erase(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    where: Annotated[
+        str, typer.Option("--where", help='SQL condition on the rows, e.g. "customer_id = 42".')
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why, e.g. a ticket number.")] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Erase even from data a model's lineage uses.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Erase rows from every version (admin).
+
+    Writes a new version without the rows --where matches (a SQL condition) and purges every
+    version that held them; those remain as tombstones with their digests.
+    """
+    r = open_local_project(ctx).datasets.erase(name, where, reason=reason, force=force)
+    emit_json(r.to_dict()) if json_ else typer.echo(_deletion_summary(r))

@@ -6,75 +6,141 @@ Exit codes (DESIGN.md): 0 success, 1 error, 2 usage error, 3 a check that ran an
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from shipyard.cli import alerts as alerts_cmds
-from shipyard.cli import audit as audit_cmds
-from shipyard.cli import comments as comments_cmds
-from shipyard.cli import contract as contract_cmds
-from shipyard.cli import data as data_cmds
-from shipyard.cli import db as db_cmds
-from shipyard.cli import deployments as deployments_cmds
-from shipyard.cli import digest as digest_cmds
-from shipyard.cli import docs as docs_cmds
-from shipyard.cli import governance as governance_cmds
-from shipyard.cli import lock as lock_cmds
-from shipyard.cli import login as login_cmds
-from shipyard.cli import models as models_cmds
-from shipyard.cli import monitor as monitor_cmds
-from shipyard.cli import pipeline as pipeline_cmds
-from shipyard.cli import report as report_cmds
-from shipyard.cli import runs as runs_cmds
-from shipyard.cli import scheduler as scheduler_cmds
-from shipyard.cli import serve as serve_cmds
-from shipyard.cli import server as server_cmds
-from shipyard.cli import ui as ui_cmds
-from shipyard.cli import users as users_cmds
-from shipyard.cli import webhooks as webhooks_cmds
 from shipyard.cli._common import JsonOpt, State, emit_json, open_local_project, progress
 from shipyard.errors import ShipyardError
+
+if TYPE_CHECKING:
+    from typer import _click as click  # the click that Typer vendors
+
+#: The commands and groups of other modules, in the order help lists them: (name, module under
+#: shipyard.cli, attribute: a Typer group or a command function). A module is imported, and
+#: its commands built, only when the command runs or help lists it: building every group's
+#: click commands from type hints took longer than the commands that read the store.
+LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("check", "governance", "check"),
+    ("serve", "serve", "serve"),
+    ("server", "server", "server"),
+    ("ui", "ui", "ui"),
+    ("login", "login", "login"),
+    ("logout", "login", "logout"),
+    ("digest", "digest", "digest"),
+    ("lock", "lock", "lock"),
+    ("checkout", "lock", "checkout"),
+    ("status", "lock", "status"),
+    ("scheduler", "scheduler", "scheduler"),
+    ("reproduce", "scheduler", "reproduce"),
+)
+LAZY_GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("data", "data", "app"),
+    ("contract", "contract", "app"),
+    ("features", "features", "app"),
+    ("runs", "runs", "app"),
+    ("experiments", "runs", "experiments_app"),
+    ("models", "models", "app"),
+    ("policy", "governance", "policy_app"),
+    ("users", "users", "app"),
+    ("deployments", "deployments", "app"),
+    ("audit", "audit", "app"),
+    ("db", "db", "app"),
+    ("docs", "docs", "app"),
+    ("comments", "comments", "app"),
+    ("webhooks", "webhooks", "app"),
+    ("monitor", "monitor", "app"),
+    ("alerts", "alerts", "app"),
+    ("report", "report", "app"),
+    ("pipeline", "pipeline", "app"),
+)
+
+
+def _build(name: str, module: str, attr: str) -> click.Command:
+    """The click command for one lazy entry, built as ``add_typer``/``command`` would."""
+    from importlib import import_module
+
+    from typer.main import get_command_from_info, get_group_from_info
+    from typer.models import CommandInfo, TyperInfo
+
+    target = getattr(import_module(f"shipyard.cli.{module}"), attr)
+    if isinstance(target, typer.Typer):
+        return get_group_from_info(
+            TyperInfo(target, name=name),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=True,
+            rich_markup_mode=None,
+        )
+    return get_command_from_info(
+        CommandInfo(name=name, callback=target),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=None,
+    )
+
+
+class _LazyCommands(MutableMapping[str, "click.Command"]):
+    """The root group's commands: this module's own, built at once, and the others, built on
+    first access (``commands["data"]``); iterating gives the names without building any."""
+
+    def __init__(self, own: Mapping[str, click.Command]) -> None:
+        self._built: dict[str, click.Command] = dict(own)
+        self._lazy = {name: (module, attr) for name, module, attr in LAZY_COMMANDS + LAZY_GROUPS}
+        first = [n for n, _, _ in LAZY_COMMANDS]
+        self._order = [*first, *own, *(n for n, _, _ in LAZY_GROUPS)]
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._built:
+            if name not in self._lazy:
+                raise KeyError(name)
+            self._built[name] = _build(name, *self._lazy[name])
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._built[name] = command
+        if name not in self._order:
+            self._order.append(name)
+
+    def __delitem__(self, name: str) -> None:
+        found = self._built.pop(name, None) is not None
+        found = self._lazy.pop(name, None) is not None or found
+        if not found:
+            raise KeyError(name)
+        self._order.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._built or name in self._lazy
+
+
+class _RootGroup(TyperGroup):
+    """The ``shipyard`` group, whose subcommands are built when used (see LAZY_COMMANDS)."""
+
+    def __init__(self, *, commands: Mapping[str, click.Command] | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.commands = _LazyCommands(commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
 
 app = typer.Typer(
     name="shipyard",
     help="shipyard: versioned data, governed models and monitored endpoints for small teams.",
+    cls=_RootGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(data_cmds.app, name="data")
-app.add_typer(contract_cmds.app, name="contract")
-app.add_typer(runs_cmds.app, name="runs")
-app.add_typer(runs_cmds.experiments_app, name="experiments")
-app.add_typer(models_cmds.app, name="models")
-app.add_typer(governance_cmds.policy_app, name="policy")
-app.add_typer(users_cmds.app, name="users")
-app.command("check")(governance_cmds.check)
-app.command("serve")(serve_cmds.serve)
-app.command("server")(server_cmds.server)
-app.command("ui")(ui_cmds.ui)
-app.command("login")(login_cmds.login)
-app.command("logout")(login_cmds.logout)
-app.add_typer(deployments_cmds.app, name="deployments")
-app.add_typer(audit_cmds.app, name="audit")
-app.add_typer(db_cmds.app, name="db")
-app.add_typer(docs_cmds.app, name="docs")
-app.command("digest")(digest_cmds.digest)
-app.add_typer(comments_cmds.app, name="comments")
-app.add_typer(webhooks_cmds.app, name="webhooks")
-app.add_typer(monitor_cmds.app, name="monitor")
-app.add_typer(alerts_cmds.app, name="alerts")
-app.add_typer(report_cmds.app, name="report")
-app.command("lock")(lock_cmds.lock)
-app.command("checkout")(lock_cmds.checkout)
-app.command("status")(lock_cmds.status)
-app.add_typer(pipeline_cmds.app, name="pipeline")
-app.command("scheduler")(scheduler_cmds.scheduler)
-app.command("reproduce")(scheduler_cmds.reproduce)
 
 
 def _version(value: bool) -> None:

@@ -97,7 +97,16 @@ def show(
         if item["kind"] == "run":
             out.print(f"from run {item['ref']} ({item.get('name')}, by {item.get('by')})")
         else:
-            out.print(f"  {item['context']} data: {item['ref']}")
+            gone = item.get("deleted")
+            note = ""
+            if gone:
+                state = "deleted and purged" if gone.get("purged_at") else "deleted"
+                why = f": {gone['reason']}" if gone.get("reason") else ""
+                note = (
+                    f"  [tombstone: {state} by {gone['by']} on {when(gone['at'])}{why}; "
+                    f"digest {item['digest']}]"
+                )
+            out.print(f"  {item['context']} data: {item['ref']}{note}", markup=False)
     if v.metrics:
         out.print("metrics: " + ", ".join(f"{k}={x:.4g}" for k, x in v.metrics.items()))
     sig = v.signature or {}
@@ -224,3 +233,81 @@ def predict(
     typer.echo(f"scored {doc['scored']:,} of {doc['rows']:,} rows into {doc['output']}")
     if doc["refused"]:
         typer.echo(f"{doc['refused']:,} refused rows, with their reasons, in {doc['rejected']}")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF of the model.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.")],
+    format_: Annotated[str, typer.Option("--format", help="The format: onnx.")] = "onnx",
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Dataset to check parity on (default: that of the newest evaluation, else "
+            "the training data)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the output if it exists.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Export a version to ONNX (scikit-learn, XGBoost, LightGBM), after checking that it
+    answers like the original on the model's own validation rows; exit 3, writing nothing,
+    if it does not."""
+    doc = (
+        open_local_project(ctx)
+        .models.export(ref, output, format=format_, data=data, force=force)
+        .to_dict()
+    )
+    parity = doc["parity"]
+    if json_:
+        emit_json(doc)
+    else:
+        agree = f"{parity['labels_agree']:,} of {parity['rows']:,}"
+        typer.echo(
+            f"parity on {parity['rows']:,} rows of {parity['rows_from']}: {agree} answers "
+            f"agree, largest difference {parity['max_abs_diff']:.3g} "
+            f"(relative {parity['max_rel_diff']:.3g}, tolerance {parity['tolerance']:g})"
+        )
+        if doc["written"]:
+            typer.echo(f"wrote {doc['model']} as {doc['format']} to {doc['output']}")
+        else:
+            typer.echo(f"parity failed: nothing written to {doc['output']}", err=True)
+    if not doc["written"]:
+        raise typer.Exit(3)
+
+
+@app.command("code")
+def code(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF of a custom code model.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Show the source code of a custom code model, its digest and who approved it (runs
+    nothing): what an approver reads before `models approve-code`."""
+    doc = open_local_project(ctx).models.code(ref).to_dict()
+    if json_:
+        emit_json(doc)
+        return
+    approvals = ", ".join(a["approver"] for a in doc["approvals"]) or "nobody (it does not load)"
+    typer.echo(f"# {doc['model']}: class {doc['class_name']}, code {doc['digest']}")
+    typer.echo(f"# approved by: {approvals}")
+    typer.echo(doc["source"])
+
+
+@app.command("approve-code")
+def approve_code(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@REF of a custom code model.")],
+    comment: Annotated[str, typer.Option(help="Why, for the audit log.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Approve the code of a custom code model (approver; never its author): it loads and
+    serves from then on, as does any version with exactly that code."""
+    doc = open_local_project(ctx).models.approve_code(ref, comment=comment).to_dict()
+    if json_:
+        emit_json(doc)
+        return
+    typer.echo(f"approved code {doc['digest']} of {doc['model']} as {doc['approver']}")

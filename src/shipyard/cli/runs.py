@@ -6,13 +6,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli._common import JsonOpt, console, emit_json, open_project, table, when
+from shipyard.cli._common import (
+    JsonOpt,
+    console,
+    emit_json,
+    open_local_project,
+    open_project,
+    table,
+    when,
+)
 
 if TYPE_CHECKING:
     from shipyard.tracking.runs import RunInfo
 
 app = typer.Typer(help="Tracked runs: list, show, compare, delete, restore.")
-experiments_app = typer.Typer(help="Experiments: named groups of runs.")
+experiments_app = typer.Typer(help="Experiments: named groups of runs: list, delete, restore.")
 
 
 def _fmt(value: Any) -> str:
@@ -164,3 +172,32 @@ def experiments_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
         ["experiment", "runs", "last run", "created by"],
         [[e.name, e.runs, _when(e.last_run), e.created_by] for e in items],
     )
+
+
+@experiments_app.command("delete")
+def experiments_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Delete an experiment and hide its runs (restorable)."""
+    hidden = open_local_project(ctx).runs.delete_experiment(name, reason=reason)
+    if json_:
+        emit_json({"experiment": name, "runs": hidden, "reason": reason})
+    else:
+        typer.echo(f"deleted experiment {name} and hid its {len(hidden)} runs")
+
+
+@experiments_app.command("restore")
+def experiments_restore(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Restore an experiment and its hidden runs."""
+    back = open_local_project(ctx).runs.restore_experiment(name)
+    if json_:
+        emit_json({"experiment": name, "runs": back})
+    else:
+        typer.echo(f"restored experiment {name} and its {len(back)} runs")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, emit_json, open_project, table, when
+from shipyard.cli._common import JsonOpt, emit_json, open_local_project, open_project, table, when
 
 if TYPE_CHECKING:
     from shipyard.governance.tokens import Token
@@ -29,6 +29,35 @@ def add(
         emit_json(user.to_dict())
     else:
         typer.echo(f"{user.name} is {user.role}")
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Remove a user (admin); revokes their tokens."""
+    user = open_local_project(ctx).users.remove(name, reason=reason)
+    if json_:
+        emit_json(user.to_dict())
+    else:
+        typer.echo(f"removed {user.name} (was {user.role}); their API tokens are revoked")
+
+
+@app.command("restore")
+def restore(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Register a removed user again (admin)."""
+    user = open_local_project(ctx).users.restore(name)
+    if json_:
+        emit_json(user.to_dict())
+    else:
+        typer.echo(f"{user.name} is {user.role} again")
 
 
 @app.command("list")

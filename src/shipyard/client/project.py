@@ -16,6 +16,7 @@ import httpx
 
 from shipyard.client.connection import ServerConnection
 from shipyard.client.data import RemoteContracts, RemoteDatasets
+from shipyard.client.features import RemoteFeatures
 from shipyard.client.governance import (
     RemoteApprovals,
     RemoteAudit,
@@ -61,6 +62,10 @@ class RemoteProject:
     @cached_property
     def contracts(self) -> RemoteContracts:
         return RemoteContracts(self.connection)
+
+    @cached_property
+    def features(self) -> RemoteFeatures:
+        return RemoteFeatures(self.connection)
 
     @cached_property
     def models(self) -> RemoteModels:

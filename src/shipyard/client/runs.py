@@ -57,14 +57,15 @@ class RemoteRuns:
         capture_code_in: str | os.PathLike[str] | None = None,
     ) -> RemoteRun:
         """Start a run on the server with this machine's code version and environment."""
-        from shipyard.tracking.capture import capture_code, capture_environment
+        from shipyard.tracking.capture import code_of_process, environment_of_process
 
         body = {
             "experiment": experiment,
             "name": name,
             "tags": {k: str(v) for k, v in (tags or {}).items()},
-            "code": capture_code(Path(capture_code_in) if capture_code_in else None),
-            "environment": capture_environment(),
+            # Captured once per process, as a local run's are (see tracking/capture.py).
+            "code": code_of_process(Path(capture_code_in) if capture_code_in else None),
+            "environment": environment_of_process(),
         }
         info = decode(RunInfo, self._conn.json("POST", "/runs", json_body=body))
         run = RemoteRun(self._conn, info.id, info.name, info.experiment, models=self._models)

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from shipyard.data.contract_registry import Contracts, ContractVersion
     from shipyard.data.datasets import Datasets
     from shipyard.data.versions import DatasetVersion
+    from shipyard.features.catalog import GlossaryEntry
+    from shipyard.features.service import Features
     from shipyard.governance.cards import Cards
     from shipyard.governance.deployments import Deployments, DeploymentStatus
     from shipyard.registry.models import Models
@@ -155,8 +158,10 @@ class DocsSite:
         models: Models,
         cards: Cards,
         deployments: Deployments,
+        features: Features | None = None,
     ) -> None:
         self._ctx = ctx
+        self._features = features
         self._datasets = datasets
         self._contracts = contracts
         self._models = models
@@ -200,7 +205,7 @@ class DocsSite:
             sorted(contracts, key=lambda c: c.name),
             sorted(models, key=lambda m: m.summary.name),
             deployments,
-            glossary(contracts),
+            glossary(contracts, self._features.glossary() if self._features else []),
         )
 
     def _dataset_version(
@@ -258,14 +263,27 @@ class DocsSite:
         )
 
 
-def glossary(contracts: builtins.list[ContractDoc]) -> builtins.list[GlossaryTerm]:
+def glossary(
+    contracts: builtins.list[ContractDoc], features: Sequence[GlossaryEntry] = ()
+) -> builtins.list[GlossaryTerm]:
     """Every column the latest version of a contract defines, with each contract's
-    definition and owner, sorted by name (case-insensitively).
-
-    Features join the glossary with ``kind="feature"`` once the feature store catalogues
-    them; they are not part of the project yet.
+    definition and owner, and every feature of the latest feature views (``kind="feature"``,
+    named ``view:feature``, defined in its view version), sorted by name
+    (case-insensitively).
     """
     terms: dict[str, builtins.list[dict[str, Any]]] = {}
+    kinds: dict[str, str] = {}
+    for entry in features:
+        kinds[entry.feature] = "feature"
+        terms.setdefault(entry.feature, []).append(
+            {
+                "source": entry.view,
+                "type": entry.type,
+                "description": entry.description,
+                "owner": entry.owner,
+                "datasets": [entry.source.split("@")[0]],
+            }
+        )
     for doc in contracts:
         latest = doc.versions[-1]
         for name, col in (latest.spec.get("columns") or {}).items():
@@ -279,7 +297,7 @@ def glossary(contracts: builtins.list[ContractDoc]) -> builtins.list[GlossaryTer
                 }
             )
     return [
-        GlossaryTerm(name, "column", sorted(defs, key=lambda d: str(d["source"])))
+        GlossaryTerm(name, kinds.get(name, "column"), sorted(defs, key=lambda d: str(d["source"])))
         for name, defs in sorted(terms.items(), key=lambda kv: (kv[0].lower(), kv[0]))
     ]
 

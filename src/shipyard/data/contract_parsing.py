@@ -44,7 +44,17 @@ __all__ = [
 ]
 
 _TOP_KEYS = ("description", "owner", "strict", "columns", "checks")
-_COLUMN_KEYS = ("type", "nullable", "min", "max", "allowed", "regex", "unique", "description")
+_COLUMN_KEYS = (
+    "type",
+    "nullable",
+    "min",
+    "max",
+    "allowed",
+    "regex",
+    "unique",
+    "description",
+    "pii",
+)
 _CHECK_KEYS = ("row_count", "unique", "max_null_share", "mean", "quantile")
 _ALLOWED_TYPES = ("int", "float", "bool", "string", "category")
 _REGEX_TYPES = ("string", "category")
@@ -262,6 +272,7 @@ def _parse_column(raw: Any, path: str, p: Problems) -> ColumnSpec | None:
         type_ = None
     nullable = _flag(raw, "nullable", path, p, True)
     unique = _flag(raw, "unique", path, p, False)
+    pii = _flag(raw, "pii", path, p, False)
     description = _text(raw, "description", path, p) or ""
     bounds: dict[str, Bound | None] = {"min": None, "max": None}
     for key in bounds:
@@ -306,6 +317,7 @@ def _parse_column(raw: Any, path: str, p: Problems) -> ColumnSpec | None:
         regex=regex,
         unique=unique,
         description=description,
+        pii=pii,
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from shipyard._internal.encode import ReadModel
 from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard.authz import require_role
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import Ref, parse_ref, validate_name
 from shipyard.stores.db.tables import contract_versions, contracts, datasets
 from shipyard.stores.versioning import next_version, pick_version
@@ -125,6 +125,7 @@ class Contracts:
                     _select()
                     .where(contract_versions.c.contract_id == cid)
                     .where(contract_versions.c.digest == digest)
+                    .where(contract_versions.c.deleted_at.is_(None))
                 ).first()
                 if same is not None:
                     return _to_version(tx.conn, same)
@@ -151,28 +152,45 @@ class Contracts:
         v = self.get(f"{name}@{version}")
         return ContractVersion(**{**v.__dict__, "created": True})
 
-    def get(self, ref: str) -> ContractVersion:
-        """The contract version a reference points at (bare name: latest).
+    def get(self, ref: str, *, include_deleted: bool = False) -> ContractVersion:
+        """The contract version a reference points at (bare name: latest not deleted);
+        ``include_deleted`` also returns a deleted version (data validated with it stays
+        governed by it).
 
         Raises:
             NotFoundError: no such contract or version.
+            DeletedError: the version was deleted (unless ``include_deleted``).
         """
         with self._ctx.db.read() as conn:
-            return _to_version(conn, _resolve(conn, parse_ref(ref)))
+            return _to_version(
+                conn, _resolve(conn, parse_ref(ref), include_deleted=include_deleted)
+            )
 
     def versions(self, name: str) -> builtins.list[ContractVersion]:
         """Every version of a contract, oldest first."""
         with self._ctx.db.read() as conn:
             _contract_id(conn, name)
             rows = conn.execute(
-                _select().where(contracts.c.name == name).order_by(contract_versions.c.version)
+                _select()
+                .where(contracts.c.name == name)
+                .where(contract_versions.c.deleted_at.is_(None))
+                .order_by(contract_versions.c.version)
             ).all()
             return [_to_version(conn, r) for r in rows]
 
     def list(self) -> builtins.list[ContractSummary]:
         """Every contract with its latest version."""
         with self._ctx.db.read() as conn:
-            names = [r.name for r in conn.execute(select(contracts.c.name).order_by("name"))]
+            names = [
+                r.name
+                for r in conn.execute(
+                    select(contracts.c.name)
+                    .distinct()
+                    .join(contract_versions, contract_versions.c.contract_id == contracts.c.id)
+                    .where(contract_versions.c.deleted_at.is_(None))
+                    .order_by(contracts.c.name)
+                )
+            ]
             out = []
             for n in names:
                 v = _to_version(conn, _resolve(conn, parse_ref(n)))
@@ -187,6 +205,78 @@ class Contracts:
                     )
                 )
             return out
+
+    def delete(self, target: str, *, reason: str = "") -> builtins.list[str]:
+        """Soft-delete ``NAME@V`` (or every version of ``NAME``): hidden from listings and
+        ``latest``, restorable; the datasets validated with it keep their reports. Returns
+        the versions deleted.
+
+        Raises:
+            ConflictError: a dataset's binding resolves to a version to delete (unbind it
+                first), or nothing left to delete.
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        now = datetime.now(UTC)
+        with self._ctx.audited() as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "delete contracts")
+            rows = [r for r in self._targets(tx.conn, target) if r.deleted_at is None]
+            if not rows:
+                raise ConflictError(f"contract '{target}' is already deleted")
+            gone = {int(r.version) for r in rows}
+            name = rows[0].name
+            bound = sorted(d for d, v in _bindings(tx.conn, name).items() if v in gone)
+            if bound:
+                raise ConflictError(
+                    f"contract '{target}' validates new versions of {', '.join(bound)}; "
+                    f"unbind it first with `shipyard contract unbind {bound[0]}`",
+                    details={"datasets": bound},
+                )
+            for r in rows:
+                tx.conn.execute(
+                    update(contract_versions)
+                    .where(contract_versions.c.id == r.id)
+                    .values(deleted_at=now, deleted_by=self._ctx.actor, deleted_reason=reason)
+                )
+                tx.record(
+                    "contract.delete",
+                    KIND,
+                    f"{name}@{r.version}",
+                    {"digest": r.digest, "reason": reason},
+                )
+        return [f"{name}@{v}" for v in sorted(gone)]
+
+    def restore(self, target: str) -> builtins.list[str]:
+        """Undo :meth:`delete` for ``NAME@V`` (or every deleted version of ``NAME``).
+
+        Raises:
+            ConflictError: nothing deleted to restore.
+        """
+        with self._ctx.audited() as tx:
+            require_role(tx.conn, self._ctx.actor, "contributor", "restore contracts")
+            rows = [r for r in self._targets(tx.conn, target) if r.deleted_at is not None]
+            if not rows:
+                raise ConflictError(f"contract '{target}' has no deleted version to restore")
+            for r in rows:
+                tx.conn.execute(
+                    update(contract_versions)
+                    .where(contract_versions.c.id == r.id)
+                    .values(deleted_at=None, deleted_by=None, deleted_reason=None)
+                )
+                tx.record("contract.restore", KIND, f"{r.name}@{r.version}", {"digest": r.digest})
+        return [f"{r.name}@{r.version}" for r in rows]
+
+    def _targets(self, conn: Connection, target: str) -> builtins.list[Any]:
+        ref = parse_ref(target)
+        if "@" in target:
+            return [_resolve(conn, ref, include_deleted=True)]
+        cid = _contract_id(conn, ref.name)
+        return builtins.list(
+            conn.execute(
+                _select()
+                .where(contract_versions.c.contract_id == cid)
+                .order_by(contract_versions.c.version)
+            ).all()
+        )
 
     def bind(self, dataset: str, contract: str) -> str:
         """Validate every later version of ``dataset`` against ``contract`` (``NAME`` follows
@@ -265,11 +355,17 @@ def _contract_id(conn: Connection, name: str) -> int:
     return int(row.id)
 
 
-def _resolve(conn: Connection, ref: Ref) -> Any:
+def _resolve(conn: Connection, ref: Ref, *, include_deleted: bool = False) -> Any:
     cid = _contract_id(conn, ref.name)
     base = _select().where(contract_versions.c.contract_id == cid)
     return pick_version(
-        conn, base, contract_versions, ref, what="contract", versions_command="contract versions"
+        conn,
+        base,
+        contract_versions,
+        ref,
+        what="contract",
+        versions_command="contract versions",
+        include_deleted=include_deleted,
     )
 
 

@@ -70,11 +70,16 @@ class ColumnSpec:
     regex: str | None = None
     unique: bool = False
     description: str = ""
+    # Personal data: hashed in the prediction log, left out by `data get --drop-pii`, named
+    # in the access log when read, listed on the model card.
+    pii: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "nullable": self.nullable}
         if self.unique:
             out["unique"] = True
+        if self.pii:
+            out["pii"] = True
         if self.min is not None:
             out["min"] = bound_to_json(self.min)
         if self.max is not None:
@@ -216,6 +221,11 @@ class Contract:
         if checks:
             out["checks"] = checks
         return out
+
+    @property
+    def pii_columns(self) -> list[str]:
+        """The columns marked ``pii: true`` (personal data), in contract order."""
+        return [name for name, spec in self.columns.items() if spec.pii]
 
     def to_yaml(self) -> str:
         """The contract as YAML, in the format users write."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from sqlalchemy import func, select, update
 
-from shipyard._internal.encode import ReadModel
+from shipyard._internal.encode import ReadModel, encode
 from shipyard._internal.hashing import CHUNK_SIZE, Hasher
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.authz import require_role
@@ -31,7 +31,13 @@ from shipyard.data.derived import (
     validate_version,
 )
 from shipyard.data.profiles import diff_profiles
-from shipyard.data.transfer import DatasetDownload, convert_table, open_download, staged_upload
+from shipyard.data.transfer import (
+    DatasetDownload,
+    convert_table,
+    open_download,
+    staged_upload,
+    write_frame,
+)
 from shipyard.data.versions import (
     KIND,
     DatasetSummary,
@@ -45,6 +51,7 @@ from shipyard.data.versions import (
     stage_table,
     stage_tree,
     to_version,
+    tombstones,
 )
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref, validate_name
@@ -56,6 +63,7 @@ if TYPE_CHECKING:
 
     from shipyard.context import ServiceContext
     from shipyard.data.contract_registry import Contracts
+    from shipyard.data.deletion import DeletionResult
     from shipyard.data.splits import SplitSpec
     from shipyard.data.validation import ValidationReport
 
@@ -108,6 +116,7 @@ class Datasets:
         on_invalid: OnInvalid = "reject",
         progress: Progress = NO_PROGRESS,
         source_name: str | None = None,
+        inputs: Iterable[tuple[str, str]] = (),
     ) -> DatasetVersion:
         """Add a version of dataset ``name`` from a file, a folder or a DataFrame.
 
@@ -117,6 +126,8 @@ class Datasets:
         rows go to ``NAME.quarantine``, or with ``on_invalid="allow"`` it is stored marked
         invalid. ``source_name`` is recorded as the input's path instead of the file's own
         (an upload's staging file means nothing to its reader; the client's file name does).
+        ``inputs`` names other entities the data was made from, as ``(kind, ref)`` pairs
+        (the feature view versions of a point-in-time join), recorded in its lineage.
 
         Raises:
             InvalidInputError: bad name, tags or input file (nothing is written).
@@ -170,10 +181,11 @@ class Datasets:
             else:
                 parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
                 cleanup.append(parquet)
-                _write_frame(data, parquet)
+                write_frame(data, parquet)
                 source = {"format": "dataframe"}
             pending = stage_table(parquet, name, source, progress, move=move)
             finish_pending(pending, message, tag_map, parent_refs)
+            pending.inputs = [(str(k), str(r)) for k, r in inputs]
             if contract_ref is None:
                 return self._commit([pending])[0]
             progress.stage(f"validating against {contract_ref}")
@@ -221,6 +233,7 @@ class Datasets:
                 select_versions()
                 .where(datasets.c.name == name)
                 .where(dataset_versions.c.source_digest == source_digest)
+                .where(dataset_versions.c.deleted_at.is_(None))
                 .order_by(dataset_versions.c.version)
                 .limit(1)
             ).first()
@@ -301,16 +314,82 @@ class Datasets:
             )
         return self.split(child.source["parent"], SplitSpec.from_dict(recorded), progress=progress)
 
+    # -- deletion -----------------------------------------------------------------------------
+
+    def delete(
+        self, target: str, *, reason: str = "", force: bool = False, purge: bool = False
+    ) -> DeletionResult:
+        """Soft-delete ``NAME@V`` (or every version of ``NAME``): hidden from listings and
+        ``latest``, restorable. ``purge`` (admin) also removes the content from the artifact
+        store where no other version shares it. A version in a registered model's lineage
+        needs ``force`` (admin); the lineage then shows its tombstone.
+
+        >>> project.datasets.delete("credit@2", reason="wrong export")  # doctest: +SKIP
+
+        Raises:
+            ConflictError: in a model's lineage without ``force``, or already deleted.
+            PermissionDeniedError: the actor's role is too low.
+        """
+        from shipyard.data.deletion import delete_versions
+
+        return delete_versions(self._ctx, target, reason=reason, force=force, purge=purge)
+
+    def restore(self, target: str) -> DeletionResult:
+        """Undo :meth:`delete` for ``NAME@V`` (or every deleted version of ``NAME``) when the
+        content was not purged.
+
+        Raises:
+            ConflictError: nothing deleted, or the content was purged.
+        """
+        from shipyard.data.deletion import restore_versions
+
+        return restore_versions(self._ctx, target)
+
+    def erase(
+        self, name: str, where: str, *, reason: str = "", force: bool = False
+    ) -> DeletionResult:
+        """Erase the rows a SQL filter matches (``customer_id = 42``) from every version of
+        ``name`` (admin): a new version without them, the old versions purged to tombstones.
+        See :mod:`shipyard.data.deletion`.
+
+        Raises:
+            InvalidInputError: the filter does not parse or names an unknown column.
+            NotFoundError: no row matches.
+        """
+        from shipyard.data.deletion import erase_rows
+
+        return erase_rows(self._ctx, self, name, where, reason=reason, force=force)
+
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, ref: str) -> DatasetVersion:
-        """The version a reference points at (metadata only; no access event).
+        """The version a reference points at (metadata only; no access event); ``NAME`` and
+        ``NAME@latest`` mean the latest version that is not deleted.
 
         Raises:
             InvalidReferenceError, NotFoundError.
+            DeletedError: the version was deleted (the message says by whom, when and why).
         """
         with self._ctx.db.read() as conn:
             return to_version(conn, resolve(conn, parse_ref(ref)), self)
+
+    def _get_any(self, ref: str) -> DatasetVersion:
+        with self._ctx.db.read() as conn:
+            return to_version(conn, resolve(conn, parse_ref(ref), include_deleted=True), self)
+
+    def pii_columns(self, ref: str) -> builtins.list[str]:
+        """The columns of a table version that the contracts governing it (see
+        :meth:`governing_contracts`) mark ``pii: true``, in the version's column order.
+
+        >>> project.datasets.pii_columns("customers@3")  # doctest: +SKIP
+        ['email', 'customer_id']
+        """
+        v = self.get(ref)
+        marked: set[str] = set()
+        for g in self.governing_contracts(v.ref):
+            contract = self._contracts.get(g.contract, include_deleted=True).contract
+            marked.update(contract.pii_columns)
+        return [c for c in v.columns if c in marked]
 
     def governing_contracts(self, ref: str) -> builtins.list[GoverningContract]:
         """The contracts that govern a table version: its own (the contract it was validated
@@ -327,7 +406,7 @@ class Datasets:
         frontier = [(ref, 0)]
         while frontier:
             at, depth = frontier.pop(0)
-            v = self.get(at)
+            v = self._get_any(at)  # a deleted parent still tells which contract applied
             if v.ref in seen:
                 continue
             seen.add(v.ref)
@@ -351,6 +430,7 @@ class Datasets:
                 func.max(dataset_versions.c.version).label("latest"),
                 func.count().label("n"),
             )
+            .where(dataset_versions.c.deleted_at.is_(None))
             .group_by(dataset_versions.c.dataset_id)
             .subquery()
         )
@@ -393,17 +473,20 @@ class Datasets:
             for r in rows
         ]
 
-    def versions(self, name: str) -> builtins.list[DatasetVersion]:
-        """Every version of ``name``, oldest first.
+    def versions(self, name: str, *, deleted: bool = False) -> builtins.list[DatasetVersion]:
+        """Every version of ``name``, oldest first: those not deleted, or with ``deleted``
+        the deleted ones (tombstones).
 
         Raises:
             NotFoundError: no such dataset.
         """
+        gone = dataset_versions.c.deleted_at
         with self._ctx.db.read() as conn:
             dataset_id(conn, name)
             rows = conn.execute(
                 select_versions()
                 .where(datasets.c.name == name)
+                .where(gone.is_not(None) if deleted else gone.is_(None))
                 .order_by(dataset_versions.c.version)
             ).all()
             return [to_version(conn, r, self) for r in rows]
@@ -422,12 +505,28 @@ class Datasets:
         with self._ctx.db.read() as conn:
             up = walk(conn, KIND, v.ref, upstream=True)
             down = walk(conn, KIND, v.ref, upstream=False)
-        return {"ref": v.ref, "digest": v.digest, "upstream": up, "downstream": down}
+            nodes = {n for e in up + down for n in (e["parent"], e["child"])}
+            gone = tombstones(conn, [n.split(":", 1)[1] for n in nodes if n.startswith("dataset:")])
+        return {
+            "ref": v.ref,
+            "digest": v.digest,
+            "upstream": up,
+            "downstream": down,
+            "tombstones": encode(gone),  # the deleted dataset versions among them
+        }
 
-    def export(self, ref: str, dest: str | Path, *, progress: Progress = NO_PROGRESS) -> Path:
+    def export(
+        self,
+        ref: str,
+        dest: str | Path,
+        *,
+        progress: Progress = NO_PROGRESS,
+        drop_pii: bool = False,
+    ) -> Path:
         """Write a version to ``dest``: CSV, Parquet or JSON Lines by extension for tables (an
         existing file is replaced atomically), a new or empty folder for file trees (restored
-        byte-identical). Logged as an access event.
+        byte-identical). Logged as an access event, naming the personal-data columns read;
+        ``drop_pii`` leaves those columns out (see :meth:`pii_columns`).
 
         Raises:
             InvalidInputError: unsupported extension, or a non-empty destination folder.
@@ -448,17 +547,21 @@ class Datasets:
                 raise InvalidInputError(f"{dest} is a folder; give a file name")
             dest.parent.mkdir(parents=True, exist_ok=True)
             progress.stage(f"writing {dest.name}", total=v.size_bytes)
-            if fmt == "parquet":
+            dropped = self.pii_columns(v.ref) if drop_pii else []
+            if fmt == "parquet" and not dropped:
                 self._ctx.artifacts.copy_to(v.digest, dest, owner=owner, progress=progress.advance)
             else:
                 tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
                 try:
                     with self._ctx.artifacts.local_copy(v.digest, owner=owner) as src:
-                        convert_table(src, fmt, tmp)
+                        convert_table(src, fmt, tmp, drop=dropped)
                     os.replace(tmp, dest)
                 finally:
                     tmp.unlink(missing_ok=True)
-        self._log_read(v, {"via": "export", "dest": str(dest)})
+        payload: dict[str, Any] = {"via": "export", "dest": str(dest)}
+        if drop_pii:
+            payload["dropped_pii"] = dropped
+        self._log_read(v, payload)
         return dest
 
     def download(self, ref: str, format: str = "parquet") -> DatasetDownload:
@@ -554,6 +657,13 @@ class Datasets:
         return df
 
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
+        """The access-log event of a read; one of a table with personal data names the
+        personal-data columns read (``pii_columns``)."""
+        if v.kind == "table":
+            dropped = set(payload.get("dropped_pii", []))
+            pii = [c for c in self.pii_columns(v.ref) if c not in dropped]
+            if pii:
+                payload = {**payload, "pii_columns": pii}
         log_read(self._ctx, v, payload)
 
 
@@ -564,34 +674,3 @@ def _check_tags(tags: Mapping[str, str]) -> dict[str, str]:
             raise InvalidInputError(f"invalid tag key {k!r}: use 1 to 128 characters")
         out[k.strip()] = str(v)
     return out
-
-
-def _write_frame(data: Any, out: Path) -> None:
-    import polars as pl
-
-    if isinstance(data, pl.DataFrame):
-        frame = data
-    elif isinstance(data, pl.LazyFrame):
-        frame = data.collect()
-    else:
-        import pandas as pd
-
-        if not isinstance(data, pd.DataFrame):
-            raise InvalidInputError(
-                f"cannot add {type(data).__name__}: give a file path, a folder, or a pandas or "
-                "polars DataFrame"
-            )
-        cols = [str(c) for c in data.columns]
-        if len(set(cols)) != len(cols):
-            raise InvalidInputError("the DataFrame has duplicate column names")
-        import pyarrow as pa
-
-        try:
-            frame = pl.from_pandas(data)
-        except (pa.ArrowException, pl.exceptions.PolarsError, TypeError, ValueError) as exc:
-            raise InvalidInputError(
-                f"the DataFrame cannot be stored as a table: {exc}; give every column one type"
-            ) from None
-    if frame.width == 0:
-        raise InvalidInputError("the DataFrame has no columns")
-    frame.write_parquet(out, compression=ingest.PARQUET_COMPRESSION)

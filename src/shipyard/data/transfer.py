@@ -15,10 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import IO, TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from shipyard._internal.encode import ReadModel
 from shipyard.data import ingest
@@ -34,6 +34,7 @@ __all__ = [
     "convert_table",
     "open_download",
     "staged_upload",
+    "write_frame",
 ]
 
 #: Formats a table version can be downloaded in, and their media types.
@@ -72,16 +73,19 @@ class DatasetDownload(ReadModel):
         self._handle.close()
 
 
-def convert_table(parquet: Path, fmt: str, out: Path) -> None:
-    """Write the stored Parquet table ``parquet`` to ``out`` as CSV or JSON Lines, streaming
-    (one converter for ``data get`` and downloads, so both give the same bytes)."""
+def convert_table(parquet: Path, fmt: str, out: Path, *, drop: Sequence[str] = ()) -> None:
+    """Write the stored Parquet table ``parquet`` to ``out`` as CSV or JSON Lines (or, to
+    leave out the columns ``drop``, Parquet), streaming (one converter for ``data get`` and
+    downloads, so both give the same bytes)."""
     import polars as pl
 
-    lf = pl.scan_parquet(parquet)
+    lf = pl.scan_parquet(parquet).drop(list(drop))
     if fmt == "csv":
         lf.sink_csv(out)
     elif fmt == "jsonl":
         lf.sink_ndjson(out)
+    elif fmt == "parquet" and drop:
+        lf.sink_parquet(out, compression=ingest.PARQUET_COMPRESSION)
     else:
         raise InvalidInputError(f"cannot convert a table to {fmt!r}")
 
@@ -145,3 +149,39 @@ def staged_upload(ctx: ServiceContext, stream: BinaryIO, filename: str) -> Itera
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def write_frame(data: Any, out: Path) -> None:
+    """Write a pandas or polars DataFrame (or a LazyFrame) as the Parquet a version stores.
+
+    Raises:
+        InvalidInputError: not a DataFrame, no columns, duplicate names, or mixed types.
+    """
+    import polars as pl
+
+    if isinstance(data, pl.DataFrame):
+        frame = data
+    elif isinstance(data, pl.LazyFrame):
+        frame = data.collect()
+    else:
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            raise InvalidInputError(
+                f"cannot add {type(data).__name__}: give a file path, a folder, or a pandas or "
+                "polars DataFrame"
+            )
+        cols = [str(c) for c in data.columns]
+        if len(set(cols)) != len(cols):
+            raise InvalidInputError("the DataFrame has duplicate column names")
+        import pyarrow as pa
+
+        try:
+            frame = pl.from_pandas(data)
+        except (pa.ArrowException, pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"the DataFrame cannot be stored as a table: {exc}; give every column one type"
+            ) from None
+    if frame.width == 0:
+        raise InvalidInputError("the DataFrame has no columns")
+    frame.write_parquet(out, compression=ingest.PARQUET_COMPRESSION)

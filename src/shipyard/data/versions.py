@@ -51,6 +51,8 @@ __all__ = [
     "stage_table",
     "stage_tree",
     "store_reference",
+    "tombstone_of",
+    "tombstones",
     "tree_manifest",
 ]
 
@@ -88,6 +90,8 @@ class DatasetVersion(ReadModel):
     created: bool = False
     # Set by an add with on_invalid="quarantine": where the failing rows went (this call only).
     quarantine: dict[str, Any] | None = None
+    # A deleted version (a tombstone): by, at, reason and purged (when its blobs were removed).
+    deleted: dict[str, Any] | None = None
     _service: Any = field(default=None, repr=False, compare=False, metadata={"json": "omit"})
 
     @property
@@ -138,25 +142,68 @@ def dataset_id(conn: Connection, name: str) -> int:
     return int(row.id)
 
 
-def resolve(conn: Connection, ref: Ref) -> Any:
-    """The row of the version ``ref`` points at.
+def resolve(conn: Connection, ref: Ref, *, include_deleted: bool = False) -> Any:
+    """The row of the version ``ref`` points at (``latest``: the latest not deleted).
 
     Raises:
         NotFoundError: no such dataset or version (the message names the latest version).
+        DeletedError: the version was deleted (unless ``include_deleted``).
         InvalidInputError: an ambiguous digest prefix.
     """
     ds_id = dataset_id(conn, ref.name)
     base = select_versions().where(dataset_versions.c.dataset_id == ds_id)
     return pick_version(
-        conn, base, dataset_versions, ref, what="dataset", versions_command="data versions"
+        conn,
+        base,
+        dataset_versions,
+        ref,
+        what="dataset",
+        versions_command="data versions",
+        include_deleted=include_deleted,
     )
 
 
+def tombstone_of(row: Any) -> dict[str, Any] | None:
+    """Who deleted the version of ``row``, when and why, or None when it is not deleted."""
+    if row.deleted_at is None:
+        return None
+    return {
+        "by": row.deleted_by,
+        "at": row.deleted_at,
+        "reason": row.deleted_reason or "",
+        "purged_at": row.purged_at,
+    }
+
+
+def tombstones(conn: Connection, refs: list[str]) -> dict[str, dict[str, Any]]:
+    """The deleted versions among the dataset references ``refs`` (``name@N``), each with
+    its digest and who deleted it, when and why: what a lineage shows in their place."""
+    out: dict[str, dict[str, Any]] = {}
+    wanted: dict[str, set[int]] = {}
+    for ref in refs:
+        name, _, version = ref.rpartition("@")
+        if name and version.isdigit():
+            wanted.setdefault(name, set()).add(int(version))
+    if not wanted:
+        return out
+    rows = conn.execute(
+        select_versions()
+        .where(datasets.c.name.in_(list(wanted)))
+        .where(dataset_versions.c.deleted_at.is_not(None))
+    )
+    for r in rows:
+        if int(r.version) in wanted[r.name]:
+            out[f"{r.name}@{r.version}"] = {"digest": r.digest, **(tombstone_of(r) or {})}
+    return out
+
+
 def find_digest(conn: Connection, name: str, digest: str) -> Any:
-    """The first version of ``name`` with exactly this content, or None."""
+    """The first version of ``name`` with exactly this content that is not deleted, or None
+    (content added again after its version was deleted makes a new version)."""
     return conn.execute(
         select_versions()
         .where(datasets.c.name == name)
+        .where(dataset_versions.c.deleted_at.is_(None))
         .where(dataset_versions.c.digest == digest)
         .order_by(dataset_versions.c.version)
         .limit(1)
@@ -184,6 +231,7 @@ def to_version(conn: Connection, row: Any, service: Any) -> DatasetVersion:
         status=row.status,
         validation=row.validation,
         contract=row.contract,
+        deleted=tombstone_of(row),
         _service=service,
     )
 
@@ -268,6 +316,8 @@ class PendingVersion:
     tree_files: list[tuple[Path, str]] = field(default_factory=list)  # (file, its digest)
     # A table's drift reference (ReferenceProfile.to_json()), stored with the version.
     reference: dict[str, Any] | None = None
+    # Other entities it was made from, (kind, ref): feature view versions of a training set.
+    inputs: list[tuple[str, str]] = field(default_factory=list)
 
 
 def stage_table(
@@ -433,6 +483,8 @@ def _insert(
     parent_refs = [earlier[x].ref if isinstance(x, int) else x for x in p.parents]
     for parent in parent_refs:
         add_edge(conn, (KIND, parent), (KIND, ref), p.relation)
+    for kind, parent in p.inputs:
+        add_edge(conn, (kind, parent), (KIND, ref), "input_of")
     tx.record(
         "dataset.add",
         KIND,
@@ -445,6 +497,7 @@ def _insert(
             "tags": p.tags,
             "parents": parent_refs,
             "relation": p.relation if parent_refs else None,
+            **({"inputs": [f"{k}:{r}" for k, r in p.inputs]} if p.inputs else {}),
             "status": p.status,
             "contract": p.contract,
             "source": p.source,

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
 from shipyard.authz import check_role, require_role
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import validate_name
-from shipyard.stores.db.tables import users
+from shipyard.stores.db.tables import api_tokens, audit_events, users
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
@@ -66,6 +66,81 @@ class Users:
                     )
                 tx.conn.execute(update(users).where(users.c.name == name).values(role=new_role))
                 tx.record("user.role", "user", name, {"from": row.role, "to": new_role})
+        return self.get(name)
+
+    def remove(self, name: str, *, reason: str = "") -> User:
+        """Remove ``name`` from the directory (admin): from now on an unregistered viewer,
+        with every API token revoked. What they did stays in the history under their name;
+        :meth:`restore` brings them back with their role. Returns the user as they were.
+
+        Raises:
+            NotFoundError: no such user.
+            InvalidInputError: the last admin.
+        """
+        now = datetime.now(UTC)
+        with self._ctx.audited() as tx:
+            require_role(tx.conn, self._ctx.actor, "admin", "manage users")
+            row = tx.conn.execute(select(users).where(users.c.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"no user '{name}'; see `shipyard users list`")
+            if row.role == "admin" and self._admins(tx.conn) == 1:
+                raise InvalidInputError(
+                    f"'{name}' is the last admin; make another user admin first"
+                )
+            tokens = [
+                r.id
+                for r in tx.conn.execute(
+                    select(api_tokens.c.id)
+                    .where(api_tokens.c.user == name)
+                    .where(api_tokens.c.revoked_at.is_(None))
+                    .order_by(api_tokens.c.id)
+                )
+            ]
+            for token_id in tokens:
+                tx.conn.execute(
+                    update(api_tokens)
+                    .where(api_tokens.c.id == token_id)
+                    .values(revoked_at=now, revoked_by=self._ctx.actor)
+                )
+                tx.record("token.revoke", "token", token_id, {"user": name, "via": "user.remove"})
+            tx.conn.execute(delete(users).where(users.c.name == name))
+            tx.record(
+                "user.remove", "user", name, {"role": row.role, "reason": reason, "tokens": tokens}
+            )
+        return User(row.name, row.role, row.created_at, row.created_by, registered=False)
+
+    def restore(self, name: str) -> User:
+        """Register a removed user again with the role they had when removed (admin). Their
+        revoked tokens stay revoked.
+
+        Raises:
+            ConflictError: ``name`` is registered, or was never removed.
+        """
+        import json
+
+        with self._ctx.audited() as tx:
+            require_role(tx.conn, self._ctx.actor, "admin", "manage users")
+            if tx.conn.execute(select(users.c.name).where(users.c.name == name)).first():
+                raise ConflictError(f"user '{name}' is registered; nothing to restore")
+            last = tx.conn.execute(
+                select(audit_events.c.payload)
+                .where(audit_events.c.action == "user.remove")
+                .where(audit_events.c.entity_kind == "user")
+                .where(audit_events.c.entity == name)
+                .order_by(audit_events.c.seq.desc())
+                .limit(1)
+            ).first()
+            if last is None:
+                raise ConflictError(
+                    f"user '{name}' was never removed; add them with `shipyard users add {name}`"
+                )
+            role = check_role(json.loads(last.payload).get("role", "viewer"))
+            tx.conn.execute(
+                users.insert().values(
+                    name=name, role=role, created_at=datetime.now(UTC), created_by=self._ctx.actor
+                )
+            )
+            tx.record("user.add", "user", name, {"role": role, "via": "restore"})
         return self.get(name)
 
     def _admins(self, conn: Connection) -> int:

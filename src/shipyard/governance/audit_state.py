@@ -1,13 +1,14 @@
 """The governance state rebuilt from the audit chain, compared with the tables.
 
-The chain is the source of truth for governance: who is which role, the registered model
-versions and their statuses, approvals and rejections, where each alias points and every move
-it made, risk tiers, model card sections, policies, deployments and API tokens (a token row
-added, re-hashed or un-revoked with SQL would let someone act as another user). Each of these
-changes is an audit event written in the same transaction as the rows. :func:`check_state`
-replays those events in order and reports every row that differs from what they say, so an
-edit of the tables by someone with database access (an approvals row added by hand, an alias
-moved with SQL) is caught even though the chain itself still verifies.
+The chain is the source of truth for governance: who is which role, which dataset versions are
+deleted or purged, the registered model versions and their statuses, approvals and rejections,
+where each alias points and every move it made, risk tiers, model card sections, policies,
+deployments and API tokens (a token row added, re-hashed or un-revoked with SQL would let
+someone act as another user). Each of these changes is an audit event written in the same
+transaction as the rows. :func:`check_state` replays those events in order and reports every
+row that differs from what they say, so an edit of the tables by someone with database access
+(an approvals row added by hand, an alias moved with SQL) is caught even though the chain
+itself still verifies.
 
 A rewritten chain (events edited and every later hash recomputed) is the other half of the
 threat; signed checkpoints (:mod:`shipyard.stores.checkpoints`) catch that.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -33,8 +34,12 @@ from shipyard.stores.db.tables import (
     approvals,
     audit_events,
     card_sections,
+    dataset_versions,
+    datasets,
     deployment_events,
     deployments,
+    feature_entities,
+    feature_views,
     model_aliases,
     model_versions,
     policies,
@@ -47,6 +52,10 @@ __all__ = ["check_state"]
 _ACTIONS = (
     "user.add",
     "user.role",
+    "user.remove",
+    "dataset.delete",
+    "dataset.restore",
+    "dataset.purge",
     "model.create",
     "model.register",
     "model.approve",
@@ -55,6 +64,8 @@ _ACTIONS = (
     "model.risk_tier",
     "model.card",
     "policy.set",
+    "feature_entity.apply",
+    "feature_view.apply",
     "deployment.set",
     "token.create",
     "token.revoke",
@@ -77,10 +88,15 @@ class _State:
     deployments: dict[str, dict[str, Any]]
     changes: dict[str, list[tuple[Any, ...]]]
     tokens: dict[str, dict[str, Any]]
+    deleted: dict[str, dict[str, bool]]
+    # feature definitions: "feature_views/NAME@N" (or feature_entities/...) -> digest
+    features: dict[str, str] = field(default_factory=dict)
 
 
 def _replay(conn: Connection) -> _State:
-    state = _State({}, set(), {}, defaultdict(list), {}, defaultdict(list), {}, {}, {}, {}, {}, {})
+    state = _State(
+        {}, set(), {}, defaultdict(list), {}, defaultdict(list), {}, {}, {}, {}, {}, {}, {}
+    )
     state.changes = defaultdict(list)
     rows = conn.execute(
         select(audit_events)
@@ -101,6 +117,12 @@ def _replay(conn: Connection) -> _State:
             state.users[entity] = payload.get("role", "viewer")
         elif action == "user.role":
             state.users[entity] = str(payload.get("to"))
+        elif action == "user.remove":
+            state.users.pop(entity, None)
+        elif action in ("dataset.delete", "dataset.restore", "dataset.purge"):
+            gone = state.deleted.setdefault(entity, {"deleted": False, "purged": False})
+            gone["deleted"] = action != "dataset.restore"
+            gone["purged"] = gone["purged"] or action == "dataset.purge"
         elif action == "model.create":
             state.models.add(entity)
         elif action == "model.register":
@@ -141,6 +163,9 @@ def _replay(conn: Connection) -> _State:
             state.cards[f"{entity}/{payload.get('section')}"] = (payload.get("text", ""), actor)
         elif action == "policy.set":
             state.policies[entity] = str(payload.get("digest"))
+        elif action in ("feature_entity.apply", "feature_view.apply"):
+            table = "feature_entities" if action == "feature_entity.apply" else "feature_views"
+            state.features[f"{table}/{entity}"] = str(payload.get("digest"))
         elif action == "deployment.set":
             state.deployments[entity] = {
                 "model": payload.get("model"),
@@ -189,6 +214,29 @@ def check_state(conn: Connection) -> list[StateMismatch]:
                 out.append(StateMismatch(table, key, "differs from the audit log", want, have))
 
     compare("users", state.users, {r.name: r.role for r in conn.execute(select(users))})
+    compare(
+        "dataset_versions",
+        {k: v for k, v in state.deleted.items() if v["deleted"] or v["purged"]},
+        {
+            f"{r.name}@{r.version}": {
+                "deleted": r.deleted_at is not None,
+                "purged": r.purged_at is not None,
+            }
+            for r in conn.execute(
+                select(
+                    datasets.c.name,
+                    dataset_versions.c.version,
+                    dataset_versions.c.deleted_at,
+                    dataset_versions.c.purged_at,
+                )
+                .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+                .where(
+                    dataset_versions.c.deleted_at.is_not(None)
+                    | dataset_versions.c.purged_at.is_not(None)
+                )
+            )
+        },
+    )
     compare(
         "registered_models",
         {name: {"risk_tier": state.tiers.get(name)} for name in state.models},
@@ -242,6 +290,13 @@ def check_state(conn: Connection) -> list[StateMismatch]:
         # The spec itself is checked too: a row whose spec was edited no longer has its digest.
         found_policies[key] = r.digest if recomputed == r.digest else f"{r.digest} (spec edited)"
     compare("policies", state.policies, found_policies)
+    found_features: dict[str, str] = {}
+    for table in (feature_entities, feature_views):
+        for r in conn.execute(select(table)):
+            recomputed = digest_bytes(canonical_json(r.spec))
+            edited = "" if recomputed == r.digest else " (spec edited)"
+            found_features[f"{table.name}/{r.name}@{r.version}"] = r.digest + edited
+    compare("feature definitions", state.features, found_features)
     compare(
         "deployments",
         state.deployments,

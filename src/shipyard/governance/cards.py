@@ -146,6 +146,30 @@ class Cards:
         evals = self._evaluations.list(self._models.get(ref).ref)
         return _html_page(ref, md, report_charts(evals[0].report) if evals else [])
 
+    def pii_inputs(self, ref: str) -> builtins.list[str]:
+        """The inputs of a version that its training data's contracts mark ``pii: true``
+        (all such columns when the version has no signature)."""
+        from shipyard.data.pii import pii_columns
+        from shipyard.errors import InvalidInputError, NotFoundError
+
+        mv = self._models.get(ref)
+        try:
+            marked = pii_columns(self._models.input_contracts(mv.ref))
+        except (NotFoundError, InvalidInputError):  # training data outside the registry
+            return []
+        inputs = ((mv.signature or {}).get("inputs") or {}).get("columns")
+        return [c for c in marked if not inputs or c in inputs]
+
+    def _pii_facts(self, mv: Any) -> builtins.list[str]:
+        pii = self.pii_inputs(mv.ref)
+        if not pii:
+            return []
+        return [
+            f"- Personal-data inputs (`pii: true` in its contracts): "
+            f"{', '.join(f'`{c}`' for c in pii)}; the prediction log keeps only their "
+            "keyed hash"
+        ]
+
     def _markdown(self, ref: str) -> str:
         mv = self._models.get(ref)
         human = self.sections(mv.ref)
@@ -210,9 +234,11 @@ class Cards:
             "training_data",
             [
                 f"- {i['context']}: `{i['ref']}` (digest `{i.get('digest', '')}`)"
+                + _tombstone(i.get("deleted"))
                 for i in mv.lineage
                 if i["kind"] == "dataset"
-            ],
+            ]
+            + self._pii_facts(mv),
         )
         quant: builtins.list[str] = []
         if latest:
@@ -269,6 +295,14 @@ class Cards:
             out.append("- No approvals or alias moves yet.")
         out.append("")
         return "\n".join(out)
+
+
+def _tombstone(deleted: dict[str, Any] | None) -> str:
+    if not deleted:
+        return ""
+    state = "deleted and purged" if deleted.get("purged_at") else "deleted"
+    why = f": {deleted['reason']}" if deleted.get("reason") else ""
+    return f" — {state} by {deleted['by']} on {deleted['at']:%Y-%m-%d}{why}"
 
 
 def _num(x: Any) -> str:

@@ -40,6 +40,19 @@ def rejected_path(dest: Path) -> Path:
     return dest.with_name(f"{dest.stem}.rejected.csv")
 
 
+def input_format(source: Path) -> str:
+    """The format (``csv`` or ``parquet``) of the file to score: checked before a model is
+    loaded, which takes far longer than the check.
+
+    Raises:
+        InvalidInputError: ``source`` is not an existing .csv or .parquet file.
+    """
+    fmt = _INPUT.get(source.suffix.lower())
+    if fmt is None or not source.is_file():
+        raise InvalidInputError(f"{source}: give an existing .csv or .parquet file to score")
+    return fmt
+
+
 def score_file(
     predictor: CheckedPredictor,
     source: Path,
@@ -77,9 +90,7 @@ def score_file(
         raise InvalidInputError("--chunk-size must be at least 1")
     if on_invalid not in ON_INVALID:
         raise InvalidInputError(f"--on-invalid must be one of {', '.join(ON_INVALID)}")
-    fmt = _INPUT.get(source.suffix.lower())
-    if fmt is None or not source.is_file():
-        raise InvalidInputError(f"{source}: give an existing .csv or .parquet file to score")
+    fmt = input_format(source)
     out_fmt = _INPUT.get(dest.suffix.lower())
     if out_fmt is None:
         raise InvalidInputError(f"{dest}: the output must end in .csv or .parquet")

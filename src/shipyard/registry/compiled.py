@@ -45,6 +45,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import (
@@ -350,6 +351,8 @@ def _compile_checked(
         return None, f"not compiled: {problem}"
     if predictor.signature is None:
         return None, "not compiled: the model has no signature"
+    if not isinstance(predictor.model, BaseEstimator):
+        return None, "not compiled: an ONNX or custom code model answers with its own predict()"
     compiled = _compile(predictor.model, predictor.signature)
     report = check_against_sklearn(predictor, compiled, rows)
     if report.problem is not None:

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets
     from shipyard.registry.batch import OnInvalid
+    from shipyard.registry.code_approvals import CodeApproval, CodeSource
+    from shipyard.registry.export import Parity
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.row_checks import RowCheckRules, RowChecks
     from shipyard.registry.signatures import CheckedPredictor
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AliasEvent",
     "ModelDownload",
+    "ModelExport",
     "ModelSummary",
     "ModelVersion",
     "Models",
@@ -99,6 +102,26 @@ class ModelDownload(ReadModel):
         return self.version.flavor
 
 
+@dataclass(frozen=True)
+class ModelExport(ReadModel):
+    """A version exported to another format (:meth:`Models.export`): where it was written
+    (``written`` is False when its parity failed and nothing was written), its size and
+    digest, and its parity against the original (:class:`~shipyard.registry.export.
+    Parity`)."""
+
+    model: str
+    format: str
+    output: str
+    written: bool
+    size: int
+    digest: str
+    parity: Parity
+
+
+#: The most rows an export's parity is checked on.
+EXPORT_ROWS = 10_000
+
+
 class Models:
     """Service for the model registry: ``register_model``/``register``, ``get``, ``list``,
     ``versions``, plus ``set_alias``, ``remove_alias``, ``alias_history``, ``archive``,
@@ -120,17 +143,20 @@ class Models:
         input_example: Any = None,
         description: str = "",
     ) -> ModelVersion:
-        """Save a scikit-learn model with skops and register it as a new version.
+        """Save a model in its flavor's format (:mod:`shipyard.registry.flavors`: a
+        scikit-learn estimator or pipeline with skops; XGBoost, LightGBM, ONNX in their own
+        formats) and register it as a new version. The signature is inferred from
+        ``input_example``; an ONNX model whose inputs are one column each has one without.
 
         Raises:
-            InvalidInputError: not a scikit-learn model, or a bad name.
+            InvalidInputError: a model of no flavor, or a bad name.
+            MissingDependencyError: the flavor's extra is not installed.
             UntrustedModelError: the saved model holds types that are not trusted (such as a
                 FunctionTransformer over a function of your own), so :meth:`load` would refuse
                 it; nothing is registered.
             PermissionDeniedError: the actor is not a contributor.
         """
-        from shipyard.registry.flavors import save_model
-        from shipyard.registry.signatures import infer_signature
+        from shipyard.registry.flavors import flavor_of, save_model
 
         validate_name(name, "model name")
         with self._ctx.db.read() as conn:
@@ -139,10 +165,12 @@ class Models:
                 from shipyard.tracking.runs import resolve_run_id
 
                 run_id = resolve_run_id(conn, run_id)
-        signature = (
-            infer_signature(model, input_example).to_dict() if input_example is not None else None
-        )
-        staging = self._ctx.artifacts.new_staging_path(".skops")
+        if flavor_of(model) == "onnx":
+            from shipyard.registry.flavors.onnx import OnnxModel
+
+            model = OnnxModel.from_onnx(model)
+        signature = _signature(model, input_example)
+        staging = self._ctx.artifacts.new_staging_path(".model")
         try:
             saved = save_model(model, staging)
             if saved.untrusted_types:
@@ -151,20 +179,17 @@ class Models:
             self._ctx.artifacts.put_file(staging, move=True, digest=digest)
         finally:
             staging.unlink(missing_ok=True)
+        details: dict[str, Any] = {"format": saved.format, "versions": saved.versions}
+        if saved.flavor == "code":
+            details["code_digest"] = model.code_digest
         return self._insert_version(
-            name,
-            digest,
-            saved.flavor,
-            signature,
-            run_id,
-            description,
-            {"format": saved.format, "versions": saved.versions},
+            name, digest, saved.flavor, signature, run_id, description, details
         )
 
     def register(
         self, name: str, *, run_id: str, artifact: str, description: str = ""
     ) -> ModelVersion:
-        """Register a skops model file that a run logged as an artifact.
+        """Register a model file (of any flavor) that a run logged as an artifact.
 
         The file is loaded once with the trusted-type check before it is registered.
 
@@ -172,6 +197,7 @@ class Models:
             NotFoundError: the run has no such artifact.
             UntrustedModelError: the file holds types that are not trusted.
         """
+        from shipyard.registry.flavors import file_flavor
         from shipyard.tracking.runs import resolve_run_id
 
         validate_name(name, "model name")
@@ -197,9 +223,10 @@ class Models:
         with self._ctx.artifacts.local_copy(
             row.digest, owner=f"artifact {artifact} of run {full}"
         ) as path:
-            _load_checked(path, name, f"artifact {artifact} of run {full}")
+            flavor = _not_code(file_flavor(path), name)
+            model = _load_checked(path, name, f"artifact {artifact} of run {full}")
         return self._insert_version(
-            name, row.digest, "sklearn", None, full, description, {"format": "skops"}
+            name, row.digest, flavor, _signature(model, None), full, description, {"format": flavor}
         )
 
     def register_file(
@@ -212,7 +239,8 @@ class Models:
         description: str = "",
         saved_with: Mapping[str, str] | None = None,
     ) -> ModelVersion:
-        """Register a skops model file saved elsewhere (a remote client's ``log_model``),
+        """Register a model file saved elsewhere (a remote client's ``log_model``), of any
+        flavor (:func:`~shipyard.registry.flavors.save_model`),
         given as a path or an open binary stream: it is loaded once with the trusted-type
         check, its signature inferred from ``input_example`` (a frame, or JSON records: a list
         of objects), and its bytes stored as they are. ``saved_with`` gives the library
@@ -225,7 +253,7 @@ class Models:
             NotFoundError: no such run.
             PermissionDeniedError: the actor is not a contributor.
         """
-        from shipyard.registry.signatures import infer_signature
+        from shipyard.registry.flavors import file_flavor
 
         validate_name(name, "model name")
         with self._ctx.db.read() as conn:
@@ -258,16 +286,15 @@ class Models:
                 raise InvalidInputError(
                     f"the input example is not a list of records with one type per column: {exc}"
                 ) from None
+        flavor = _not_code(file_flavor(Path(file)), name)
         model = _load_checked(Path(file), name, "the uploaded file")
-        signature = (
-            infer_signature(model, input_example).to_dict() if input_example is not None else None
-        )
+        signature = _signature(model, input_example)
         blob, _ = self._ctx.artifacts.put_file(file)
-        details: dict[str, Any] = {"format": "skops"}
+        details: dict[str, Any] = {"format": "skops" if flavor == "sklearn" else flavor}
         if saved_with:
             details["versions"] = {str(k): str(v) for k, v in saved_with.items()}
         return self._insert_version(
-            name, blob.digest, "sklearn", signature, run_id, description, details
+            name, blob.digest, flavor, signature, run_id, description, details
         )
 
     def _insert_version(
@@ -497,14 +524,116 @@ class Models:
     def _predictor(
         self, v: ModelVersion, trusted: builtins.list[str] | tuple[str, ...] = ()
     ) -> CheckedPredictor:
-        """The predictor of version ``v``, loaded from its verified file (no audit event)."""
-        from shipyard.registry.flavors import load_model
+        """The predictor of version ``v``, loaded from its verified file (no audit event). A
+        custom code model loads only when its code is approved."""
+        from shipyard.registry.code_approvals import confirmed_approvals
+        from shipyard.registry.flavors import file_code_digest, load_model
+        from shipyard.registry.flavors.code import CodeNotApprovedError
         from shipyard.registry.signatures import CheckedPredictor, Signature
 
         with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
-            model = load_model(path, trusted=trusted)
+            approved: tuple[str, ...] = ()
+            if v.flavor == "code":
+                digest = file_code_digest(path)
+                if digest is not None:
+                    with self._ctx.db.read() as conn:
+                        if confirmed_approvals(conn, digest):
+                            approved = (digest,)
+            try:
+                model = load_model(path, trusted=trusted, approved_code=approved)
+            except CodeNotApprovedError as exc:
+                digest = exc.details.get("code_digest")
+                raise CodeNotApprovedError(
+                    f"model '{v.ref}' is custom Python code ({digest}), which runs when it is "
+                    "loaded, and no approver has approved that code, so it is neither loaded "
+                    f"nor served; an approver reads it with `shipyard models code {v.ref}` and "
+                    f"approves it with `shipyard models approve-code {v.ref}`",
+                    details=exc.details,
+                ) from None
         signature = Signature.from_dict(v.signature) if v.signature else None
         return CheckedPredictor(model, signature, name=v.ref, saved_with=v.environment)
+
+    def code(self, ref: str) -> CodeSource:
+        """The source code of a custom code model version, its digest and the confirmed
+        approvals of that digest, for review (running nothing).
+
+        Raises:
+            InvalidInputError: the version is not a custom code model.
+        """
+        from shipyard.registry.code_approvals import CodeSource, confirmed_approvals
+        from shipyard.registry.flavors.bundle import read_bundle
+        from shipyard.registry.flavors.code import bundle_digest
+
+        v = self.get(ref)
+        if v.flavor != "code":
+            raise InvalidInputError(f"model '{v.ref}' is of flavor {v.flavor}, not custom code")
+        with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
+            bundle = read_bundle(path.read_bytes(), v.ref)
+            digest = bundle_digest(bundle, path)
+        with self._ctx.db.read() as conn:
+            found = confirmed_approvals(conn, digest)
+        return CodeSource(
+            v.ref,
+            digest,
+            str(bundle.manifest.get("class_name", "")),
+            bundle.parts["code"].decode(errors="replace"),
+            found,
+        )
+
+    def approve_code(self, ref: str, *, comment: str = "") -> CodeApproval:
+        """Approve the code of a custom code model version (approver role; never an author
+        of the version), so that it loads and serves, as does any version with the same code.
+
+        Raises:
+            InvalidInputError: the version is not a custom code model.
+            PermissionDeniedError: the actor is not an approver, or is an author of it.
+        """
+        from shipyard.errors import PermissionDeniedError
+        from shipyard.registry.code_approvals import ACTION, CodeApproval
+        from shipyard.stores.db.tables import code_approvals, runs
+
+        source = self.code(ref)
+        actor = self._ctx.actor
+        now = datetime.now(UTC)
+        with self._ctx.audited() as tx:
+            require_role(tx.conn, actor, "approver", "approve model code")
+            row = resolve_version(tx.conn, parse_ref(source.model))
+            authors = {row.created_by}
+            if row.run_id:
+                run = tx.conn.execute(
+                    select(runs.c.created_by).where(runs.c.id == row.run_id)
+                ).first()
+                if run is not None:
+                    authors.add(run.created_by)
+            if actor in authors:
+                raise PermissionDeniedError(
+                    f"user '{actor}' cannot approve the code of {source.model}: they registered "
+                    "it or ran the run that produced it, and an author never approves their own "
+                    "code (separation of duties); ask another approver",
+                    details={"actor": actor, "authors": sorted(authors)},
+                )
+            res = tx.conn.execute(
+                code_approvals.insert().values(
+                    digest=source.digest,
+                    model=source.model,
+                    approver=actor,
+                    comment=comment,
+                    time=now,
+                )
+            )
+            approval_id = int(res.inserted_primary_key[0])  # type: ignore[index]
+            event = tx.record(
+                ACTION,
+                "code",
+                source.digest,
+                {"id": approval_id, "model": source.model, "comment": comment},
+            )
+            tx.conn.execute(
+                update(code_approvals)
+                .where(code_approvals.c.id == approval_id)
+                .values(event_seq=event.seq)
+            )
+        return CodeApproval(source.digest, source.model, actor, comment, now, event.seq)
 
     def download(self, ref: str) -> ModelDownload:
         """A version's stored model file, verified before the first byte is handed out (so a
@@ -542,7 +671,9 @@ class Models:
         for dataset in dict.fromkeys(mv.training_data):
             for governing in self._datasets.governing_contracts(dataset):
                 if governing.contract not in found:
-                    found[governing.contract] = self._contracts.get(governing.contract).contract
+                    found[governing.contract] = self._contracts.get(
+                        governing.contract, include_deleted=True
+                    ).contract
         return builtins.list(found.values())
 
     def row_checks(
@@ -633,6 +764,96 @@ class Models:
                 break
         return rows[:n]
 
+    def export(
+        self,
+        ref: str,
+        output: str | Path,
+        *,
+        format: str = "onnx",
+        data: str | None = None,
+        force: bool = False,
+    ) -> ModelExport:
+        """Export a version to ``format`` (``onnx``: :mod:`shipyard.registry.export`) at
+        ``output``, after checking its parity against the original on the model's own
+        validation rows: those of ``data`` (a dataset reference) if given, else of the
+        dataset of its newest evaluation, else of its training data (at most
+        :data:`EXPORT_ROWS`, sampled). An export whose parity fails is not written
+        (``written`` is False); the caller reports it.
+
+        Raises:
+            InvalidInputError: an unknown format, a model without a signature, a model the
+                converters cannot convert, or no rows to check it on.
+            ConflictError: ``output`` exists and ``force`` is false.
+            MissingDependencyError: the ``onnx-export`` extra is not installed.
+        """
+        from shipyard._internal.files import write_bytes_atomic
+        from shipyard._internal.hashing import digest_bytes
+        from shipyard.registry.export import FORMATS, check_parity, to_onnx
+
+        if format not in FORMATS:
+            raise InvalidInputError(
+                f"cannot export to {format!r}: the formats are {', '.join(FORMATS)}"
+            )
+        dest = Path(output)
+        if dest.exists() and not force:
+            raise ConflictError(
+                f"{dest} already exists; pass --force to replace it (force=True in Python)"
+            )
+        v = self.get(ref)
+        predictor = self.load(v.ref)
+        if predictor.signature is None:
+            raise InvalidInputError(
+                f"model '{v.ref}' has no signature, so the inputs of its export are unknown; "
+                "register it with an input example"
+            )
+        frame, rows_from = self._validation_rows(v, predictor, data)
+        exported = to_onnx(predictor.model, predictor.signature)
+        parity = check_parity(predictor, exported, frame, rows_from)
+        digest = digest_bytes(exported)
+        if parity.passed:
+            write_bytes_atomic(dest, exported)
+        with self._ctx.audited() as tx:
+            tx.record(
+                "model.export",
+                KIND,
+                v.ref,
+                {"format": format, "digest": digest, "parity": parity.to_dict()},
+            )
+        return ModelExport(v.ref, format, str(dest), parity.passed, len(exported), digest, parity)
+
+    def _validation_rows(
+        self, v: ModelVersion, predictor: CheckedPredictor, data: str | None
+    ) -> tuple[Any, str]:
+        """The rows an export is checked on, and which data they are."""
+        from shipyard.stores.db.tables import evaluation_reports
+
+        if data is None:
+            with self._ctx.db.read() as conn:
+                data = conn.execute(
+                    select(evaluation_reports.c.dataset)
+                    .join(
+                        registered_models,
+                        registered_models.c.id == evaluation_reports.c.model_id,
+                    )
+                    .where(registered_models.c.name == v.name)
+                    .where(evaluation_reports.c.version == v.version)
+                    .order_by(evaluation_reports.c.id.desc())
+                    .limit(1)
+                ).scalar()
+        if data is not None:
+            dataset = self._datasets.get(data)
+            frame = dataset.to_pandas()
+            if len(frame) > EXPORT_ROWS:
+                frame = frame.sample(EXPORT_ROWS, random_state=0)
+            return frame, dataset.ref
+        rows = self.reference_rows(v.ref, EXPORT_ROWS)
+        if not rows:
+            raise InvalidInputError(
+                f"model '{v.ref}' has no evaluation and no readable training data to check its "
+                "export on; pass a dataset (--data)"
+            )
+        return predictor.frame_from_records(rows), "its training data"
+
     def lineage(self, ref: str) -> dict[str, Any]:
         """Where a version came from: its run and, through it, the datasets."""
         v = self.get(ref)
@@ -664,8 +885,9 @@ class Models:
             InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
             ConflictError: the output exists and ``force`` is false.
         """
-        from shipyard.registry.batch import score_file
+        from shipyard.registry.batch import input_format, score_file
 
+        input_format(Path(source))  # a missing input is refused before the model loads
         predictor = self.load(ref)
         checks = self.row_checks(ref, predictor)
         return score_file(
@@ -697,8 +919,33 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
     )
 
 
+def _not_code(flavor: str, name: str) -> str:
+    """Refuse a custom code model given as a file: its signature needs its code run, which
+    only log_model (in the author's own process) does."""
+    if flavor == "code":
+        raise InvalidInputError(
+            f"cannot register model '{name}' from a file: it is custom Python code, which is "
+            "registered with log_model in the project (run.log_model(CodeModel(...), ...))"
+        )
+    return flavor
+
+
+def _signature(model: Any, input_example: Any) -> dict[str, Any] | None:
+    """The signature of a model to register: inferred from ``input_example``, else the one
+    an ONNX graph with one input per column describes, else None."""
+    from shipyard.registry.flavors.onnx import OnnxModel
+    from shipyard.registry.signatures import infer_signature
+
+    if input_example is not None:
+        return infer_signature(model, input_example).to_dict()
+    if isinstance(model, OnnxModel):
+        found = model.signature()
+        return None if found is None else found.to_dict()
+    return None
+
+
 def _load_checked(path: Path, name: str, source: str) -> Any:
-    """The model in the skops file ``path``, loaded with the trusted-type check; a refusal
+    """The model in the file ``path`` (any flavor), loaded with the trusted-type check; a refusal
     names the model and ``source``, not a temporary copy."""
     from shipyard.registry.flavors import UntrustedModelError, load_model
 

@@ -13,6 +13,7 @@ from shipyard._internal.encode import ReadModel
 from shipyard.errors import NotFoundError
 from shipyard.refs import Ref
 from shipyard.stores.db.tables import (
+    dataset_versions,
     model_aliases,
     model_versions,
     registered_models,
@@ -183,6 +184,7 @@ def to_version(conn: Connection, row: Any) -> ModelVersion:
         {"kind": "dataset", "ref": i["dataset"], "context": i["context"], "digest": i["digest"]}
         for i in inputs
     ]
+    lineage += _tombstones(conn, f"{row.name}@{row.version}", lineage)
     return ModelVersion(
         name=row.name,
         version=int(row.version),
@@ -199,3 +201,32 @@ def to_version(conn: Connection, row: Any) -> ModelVersion:
         lineage=lineage,
         environment=dict(row.environment or {}),
     )
+
+
+def _tombstones(conn: Connection, ref: str, lineage: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark the deleted dataset versions of ``lineage`` with their tombstone (who deleted
+    them, when, why, whether purged), and return entries for deleted versions further up the
+    lineage graph (a split's parent, the data an evaluation used)."""
+    from shipyard.data.versions import tombstones
+    from shipyard.stores.lineage import walk
+
+    gone = conn.execute(
+        select(dataset_versions.c.id).where(dataset_versions.c.deleted_at.is_not(None)).limit(1)
+    ).first()
+    if gone is None:
+        return []
+    direct = {item["ref"] for item in lineage if item["kind"] == "dataset"}
+    upstream = [
+        e["parent"].split(":", 1)[1]
+        for e in walk(conn, "model", ref, upstream=True)
+        if e["parent"].startswith("dataset:")
+    ]
+    found = tombstones(conn, sorted(direct | set(upstream)))
+    for item in lineage:
+        if item["kind"] == "dataset" and item["ref"] in found:
+            item["deleted"] = found[item["ref"]]
+    return [
+        {"kind": "dataset", "ref": r, "context": "upstream", "digest": t["digest"], "deleted": t}
+        for r, t in found.items()
+        if r not in direct
+    ]

@@ -40,6 +40,9 @@ __all__ = ["Columns", "frame", "main", "read_frames", "write_segment"]
 
 HEADER_BYTES = 8
 
+# (model reference, input row) -> the row as stored
+Redact = Callable[[str, dict[str, Any]], dict[str, Any]]
+
 
 def frame(entries: list[Answers]) -> bytes:
     """One frame: the JSON of ``entries`` after its length in 8 bytes. Request bodies go in
@@ -86,20 +89,24 @@ class Columns(
         endpoint: str,
         outputs: list[Any],
         latency_ms: float,
+        *,
+        redact: Redact | None = None,
     ) -> list[dict[str, Any]]:
         """Add the rows of one request: ``document`` is its body, sent to ``endpoint``.
-        Returns the rows read from it."""
+        Returns the rows read from it; what is stored went through ``redact`` (personal data
+        replaced by its keyed hash, :func:`shipyard.data.pii.pii_redactor`)."""
         from shipyard.serving.inputs import request_rows
 
         inputs = request_rows(endpoint, document)
         n = len(ids)
         if len(inputs) != n or len(outputs) != n:
             raise ValueError(f"{n} request ids for {len(inputs)} rows and {len(outputs)} outputs")
+        stored = inputs if redact is None else [redact(model, row) for row in inputs]
         self[0].extend(ids)
         self[1].extend([time_ms] * n)
         self[2].extend([model] * n)
         self[3].extend([shadow] * n)
-        self[4].extend(_json(v) for v in inputs)
+        self[4].extend(_json(v) for v in stored)
         self[5].extend(_json(v) for v in outputs)
         self[6].extend([latency_ms] * n)
         return inputs
@@ -111,14 +118,16 @@ class Columns(
         rows: int,
         refused: Callable[[int, str], None],
         observe: Callable[[str, int, list[dict[str, Any]]], None] | None = None,
+        redact: Redact | None = None,
     ) -> Iterator[Columns]:
         """``entries`` as columns of about ``rows`` rows each; an entry that cannot be read
         is left out and passed to ``refused`` (its row count and why). ``observe`` gets the
-        model, time and rows of every entry read (the live drift counts)."""
+        model, time and rows of every entry read (the live drift counts); ``redact`` hashes
+        the personal data of what is stored."""
         columns = cls()
         for entry in entries:
             try:
-                inputs = columns.add(*entry)
+                inputs = columns.add(*entry, redact=redact)
             except Exception as exc:
                 refused(len(entry[0]) if entry and isinstance(entry[0], list) else 1, _why(exc))
                 continue
@@ -227,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     with open_project(root) as project:
         live = _live_counts(project, drift)
         observe = None if live is None else live.observe
+        redact = _redactor(project)
         for entries in read_frames(sys.stdin.buffer):
-            for batch in Columns.batches(entries, int(batch_rows), refused, observe):
+            for batch in Columns.batches(entries, int(batch_rows), refused, observe, redact):
                 try:
                     write_segment(project, deployment, batch)
                 except Exception as exc:  # the rows are lost, and counted by the server
@@ -239,6 +249,21 @@ def main(argv: list[str] | None = None) -> int:
                 # After the rows are written: a label waiting for them is not held up.
                 _count(live)
     return 0
+
+
+def _redactor(project: Project) -> Redact:
+    """Personal-data inputs (``pii: true`` in the contracts a model's inputs must pass) are
+    logged as their keyed hash, never as values."""
+    from shipyard.data.pii import pii_columns, pii_redactor
+    from shipyard.errors import InvalidInputError, NotFoundError
+
+    def columns_of(model: str) -> list[str]:
+        try:
+            return pii_columns(project.models.input_contracts(model))
+        except (NotFoundError, InvalidInputError):  # no registered version or training data:
+            return []  # no contract says what is personal
+
+    return pii_redactor(project.settings, columns_of)
 
 
 def _live_counts(project: Project, drift: list[str]) -> LiveCounts | None:

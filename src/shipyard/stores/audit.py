@@ -145,6 +145,11 @@ def row_hash(row: Any) -> str:
     )
 
 
+# Built once: building a statement costs more than running it, and every write records events.
+_INSERT_EVENT = audit_events.insert()
+_MOVE_HEAD = update(audit_head).where(audit_head.c.id == 1)
+
+
 class AuditedTransaction:
     """A write transaction that records audit events as part of the same commit.
 
@@ -184,20 +189,21 @@ class AuditedTransaction:
             token_id=self.token_id,
         )
         self.conn.execute(
-            audit_events.insert().values(
-                seq=seq,
-                time=time,
-                actor=self.actor,
-                action=action,
-                entity_kind=entity_kind,
-                entity=entity,
-                payload=body,
-                prev_hash=self._hash,
-                hash=h,
-                token_id=self.token_id,
-            )
+            _INSERT_EVENT,
+            {
+                "seq": seq,
+                "time": time,
+                "actor": self.actor,
+                "action": action,
+                "entity_kind": entity_kind,
+                "entity": entity,
+                "payload": body,
+                "prev_hash": self._hash,
+                "hash": h,
+                "token_id": self.token_id,
+            },
         )
-        self.conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=h))
+        self.conn.execute(_MOVE_HEAD, {"seq": seq, "hash": h})
         event = AuditEvent(
             seq,
             time,

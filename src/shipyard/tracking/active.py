@@ -1,7 +1,9 @@
 """A run being recorded: parameters, buffered metric points, tags, inputs, artifacts, models.
 
 Metric points are kept in memory and written in batches (every 20,000 points, every two
-seconds, and when the run ends), each batch in one transaction with its audit event.
+seconds, and when the run ends), each batch in one transaction with its audit event. A run this
+process started is not written before its first flush or its end (see
+:mod:`shipyard.tracking.pending`): a short run is stored whole in one transaction.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
 from shipyard.authz import require_role
-from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import (
     blob_refs,
@@ -35,6 +37,7 @@ from shipyard.stores.db.tables import (
 )
 from shipyard.stores.lineage import add_edge
 from shipyard.tracking.blocks import add_points
+from shipyard.tracking.pending import PendingStart, param_conflict
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
@@ -208,6 +211,7 @@ class ActiveRun(RunLifecycle):
         models: Models,
         next_steps: Mapping[str, int] | None = None,
         ended: bool = False,
+        pending: PendingStart | None = None,
     ) -> None:
         self._ctx = ctx
         self._datasets = datasets
@@ -224,6 +228,15 @@ class ActiveRun(RunLifecycle):
         self._step: dict[str, int] = dict(next_steps or {})
         self._ended = ended
         self._sampler: Any = None
+        # Not in the store yet: what its first write records. Guarded by _start_lock, which
+        # is held during that write (the sampler thread may flush while this one logs).
+        self._pending = pending
+        self._start_lock = threading.RLock()
+
+    @property
+    def pending(self) -> bool:
+        """Whether the run is still held in this process, not written to the store yet."""
+        return self._pending is not None
 
     # -- parameters and tags ------------------------------------------------------------------
 
@@ -236,6 +249,11 @@ class ActiveRun(RunLifecycle):
         items = {check_key(k, "parameter"): param_text(v) for k, v in params.items()}
         if not items:
             return
+        if self._pending is not None:
+            with self._start_lock:
+                if self._pending is not None:
+                    self._pending.add_params(self.id, items)
+                    return
         with self._tx() as tx:
             fresh = _new_params(tx.conn, self.id, items)
             if fresh:
@@ -247,6 +265,11 @@ class ActiveRun(RunLifecycle):
         items = {check_key(k, "tag"): str(v) for k, v in tags.items()}
         if not items:
             return
+        if self._pending is not None:
+            with self._start_lock:
+                if self._pending is not None:
+                    self._pending.tags.update(items)
+                    return
         with self._tx() as tx:
             write_tags(tx.conn, self.id, items)
             tx.record("run.tags", KIND, self.id, {"tags": items})
@@ -319,13 +342,16 @@ class ActiveRun(RunLifecycle):
             self.flush()
 
     def flush(self) -> int:
-        """Write buffered metric points now; returns how many were written."""
+        """Write buffered metric points now (and the run itself, when it is not in the store
+        yet); returns how many points were written."""
         with self._buffer_lock:
             points, self._points = self._points, []
             self._last_flush = time.monotonic()
-        if not points:
-            return 0
         try:
+            if self._pending is not None and self._write_pending(points):
+                return len(points)
+            if not points:
+                return 0
             with self._tx() as tx:
                 _insert_points(tx, self.id, points)
         except BaseException:
@@ -333,6 +359,34 @@ class ActiveRun(RunLifecycle):
                 self._points = points + self._points  # keep them for the next attempt
             raise
         return len(points)
+
+    def _write_pending(
+        self,
+        points: list[tuple[str, str, int, int, float]],
+        end: tuple[str, str | None] | None = None,
+    ) -> bool:
+        """Write the pending run with ``points`` (and, with ``end``, its end status and error)
+        in one transaction with one audit event; False when the run was already written."""
+        with self._start_lock:
+            pending = self._pending
+            if pending is None:
+                return False
+            with contributor_tx(self._ctx, "log to runs") as tx:
+                if end is not None:
+                    status, error = end
+                    payload = pending.write(
+                        tx, self.id, status=status, end_time=now_ms(), error=error
+                    )
+                    payload.update(status=status, error=error)
+                else:
+                    payload = pending.write(tx, self.id)
+                if points:
+                    _insert_points(tx, self.id, points, record=False)
+                    payload["points"] = len(points)
+                    payload["keys"] = sorted({p[1] for p in points})
+                tx.record("run.start" if end is None else "run.record", KIND, self.id, payload)
+            self._pending = None
+        return True
 
     def log_batch(
         self,
@@ -541,14 +595,41 @@ class ActiveRun(RunLifecycle):
         input_example: Any = None,
         description: str = "",
     ) -> ModelVersion:
-        """Save a scikit-learn model with skops and register it as a new version of ``name``,
-        with its signature inferred from ``input_example`` and lineage to this run."""
+        """Save a model in its flavor's format and register it as a new version of ``name``,
+        with its signature inferred from ``input_example`` and lineage to this run: a
+        scikit-learn estimator or pipeline (skops), an XGBoost or LightGBM model alone or
+        ending a pipeline, or an ONNX model (a ``.onnx`` path, an ``onnx.ModelProto`` or an
+        :class:`~shipyard.registry.flavors.onnx.OnnxModel`): ``docs/models.md``."""
         self.flush()
         return self._models.register_model(
             name, model, run_id=self.id, input_example=input_example, description=description
         )
 
     # -- ending -------------------------------------------------------------------------------
+
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """Write what is buffered and close the run with ``status`` (FINISHED, FAILED or
+        KILLED); a run not in the store yet is written whole, in one transaction."""
+        if self._ended or self._pending is None:
+            super().end(status, error)
+            return
+        if status not in STATUSES[1:]:
+            raise InvalidInputError(f"status must be FINISHED, FAILED or KILLED, not {status!r}")
+        self.stop_system_metrics()
+        with self._buffer_lock:
+            points, self._points = self._points, []
+        try:
+            written = self._write_pending(points, (status, error))
+        except BaseException:
+            with self._buffer_lock:
+                self._points = points + self._points  # a later end or flush writes them
+            raise
+        if written:
+            self._ended = True
+        else:  # written meanwhile by another thread's flush: end as a stored run does
+            with self._buffer_lock:
+                self._points = points + self._points
+            super().end(status, error)
 
     def _record_end(self, status: str, error: str | None) -> None:
         with self._tx() as tx:
@@ -560,6 +641,8 @@ class ActiveRun(RunLifecycle):
             tx.record("run.end", KIND, self.id, {"status": status, "error": error})
 
     def _tx(self) -> Any:
+        if self._pending is not None:
+            self.flush()  # every later write refers to the stored run
         return contributor_tx(self._ctx, "log to runs")
 
 
@@ -645,10 +728,7 @@ def _new_params(conn: Connection, run_id: str, items: dict[str, str]) -> list[di
     changed = {k: (existing[k], v) for k, v in items.items() if existing.get(k, v) != v}
     if changed:
         k, (old, new) = next(iter(changed.items()))
-        raise ConflictError(
-            f"run {run_id} already has parameter {k!r} = {old!r}; parameters are "
-            f"immutable, so {new!r} cannot replace it (log it under another name)"
-        )
+        raise param_conflict(run_id, k, old, new)
     return [{"run_id": run_id, "key": k, "value": v} for k, v in items.items() if k not in existing]
 
 
@@ -695,9 +775,21 @@ def _upsert_latest(conn: Connection, points: list[tuple[str, str, int, int, floa
             cur[6] = value
     fields = ("run_id", "key", "step", "timestamp", "value", "min_value", "max_value")
     rows = [dict(zip(fields, row, strict=True)) for row in best.values()]
+    conn.execute(_latest_upsert(conn.dialect.name), rows)
+
+
+_LATEST_UPSERT: dict[str, Any] = {}
+
+
+def _latest_upsert(dialect: str) -> Any:
+    """The upsert statement of :func:`_upsert_latest` for ``dialect``, built once: building
+    it (and its cache key) cost more than running it for a run's few keys."""
+    stmt = _LATEST_UPSERT.get(dialect)
+    if stmt is not None:
+        return stmt
     target = run_latest_metrics.c
     ins: Any
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         ins = pg_insert(run_latest_metrics)
@@ -724,7 +816,8 @@ def _upsert_latest(conn: Connection, points: list[tuple[str, str, int, int, floa
             "max_value": highest,
         },
     )
-    conn.execute(stmt, rows)
+    _LATEST_UPSERT[dialect] = stmt
+    return stmt
 
 
 def _has_input(conn: Connection, run_id: str, dataset: str, context: str) -> bool:

@@ -29,7 +29,13 @@ from typing import Any
 from shipyard._internal.hashing import Hasher
 from shipyard.errors import InvalidInputError
 
-__all__ = ["SystemMetricsSampler", "capture_code", "capture_environment"]
+__all__ = [
+    "SystemMetricsSampler",
+    "capture_code",
+    "capture_environment",
+    "code_of_process",
+    "environment_of_process",
+]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +155,48 @@ def _git_digest(cwd: Path, timeout: float, args: list[str], suffix: bytes) -> st
         return None
     hasher.update(suffix)
     return hasher.hexdigest()
+
+
+# The captures of this process, by folder (code) and once (environment). The code a process
+# runs is what it loaded when it started, and a sweep of many short runs must not pay for
+# four git commands per run (they cost more than the rest of a run's bookkeeping).
+_CODE_OF_PROCESS: dict[Path, dict[str, Any]] = {}
+_ENVIRONMENT_OF_PROCESS: list[dict[str, Any]] = []
+_CAPTURE_LOCK = threading.Lock()
+
+
+def code_of_process(path: Path | None = None) -> dict[str, Any]:
+    """:func:`capture_code` of ``path`` (default: the current directory), taken the first time
+    this process asks for that folder and reused after (a copy each time).
+
+    >>> code_of_process(Path("/tmp")) is not code_of_process(Path("/tmp"))  # doctest: +SKIP
+    True
+    """
+    folder = (Path(path) if path is not None else Path.cwd()).resolve()
+    with _CAPTURE_LOCK:
+        found = _CODE_OF_PROCESS.get(folder)
+    if found is None:
+        found = capture_code(folder)
+        with _CAPTURE_LOCK:
+            found = _CODE_OF_PROCESS.setdefault(folder, found)
+    git = found.get("git")
+    return {**found, "git": dict(git) if isinstance(git, dict) else git}
+
+
+def environment_of_process() -> dict[str, Any]:
+    """:func:`capture_environment`, taken once per process and reused (a copy each time)."""
+    with _CAPTURE_LOCK:
+        if not _ENVIRONMENT_OF_PROCESS:
+            _ENVIRONMENT_OF_PROCESS.append(capture_environment())
+        env = _ENVIRONMENT_OF_PROCESS[0]
+    return {**env, "command": list(env["command"]), "packages": dict(env["packages"])}
+
+
+def forget_captures() -> None:
+    """Capture code and environment again at the next run (what a new process would do)."""
+    with _CAPTURE_LOCK:
+        _CODE_OF_PROCESS.clear()
+        _ENVIRONMENT_OF_PROCESS.clear()
 
 
 # --------------------------------------------------------------------------- environment

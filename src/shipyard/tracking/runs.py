@@ -27,7 +27,6 @@ from sqlalchemy.engine import Connection
 from shipyard._internal.encode import ReadModel
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import validate_name
-from shipyard.stores.audit import AuditedTransaction
 from shipyard.stores.db.tables import (
     experiments,
     run_artifacts,
@@ -47,6 +46,7 @@ from shipyard.tracking.active import (
     param_text,
     write_tags,
 )
+from shipyard.tracking.pending import ensure_experiment as _ensure_experiment
 from shipyard.tracking.records import RunRecord, load_records
 from shipyard.tracking.series import MetricPoint, MetricSeries, series_of
 
@@ -112,6 +112,7 @@ class Runs:
         self._ctx = ctx
         self._datasets = datasets
         self._models = models
+        self._may_start = False
 
     def start(
         self,
@@ -134,26 +135,37 @@ class Runs:
         remote client captured on its own machine (a server must not record its own).
         ``system_metrics=True`` (or an interval in seconds) samples CPU and memory.
 
+        A run of this process (no ``code`` or ``environment`` given) captures them once per
+        process and folder, and is not written to the store before its first flush or its
+        end: a short run is stored whole, in one transaction with one ``run.record`` audit
+        event, and a process killed before then leaves nothing (see
+        :mod:`shipyard.tracking.pending`).
+
         Raises:
             PermissionDeniedError: the actor is not a contributor.
         """
         from shipyard.data.lock import LOCK_TAG, lock_digest
-        from shipyard.tracking.capture import capture_code, capture_environment
 
         validate_name(experiment, "experiment name")
         run_id = uuid.uuid4().hex
         run_name = name or f"run-{run_id[:8]}"
         param_items = {check_key(k, "parameter"): param_text(v) for k, v in (params or {}).items()}
+        if code is None and environment is None:
+            return self._start_here(
+                experiment, run_id, run_name, tags, system_metrics, capture_code_in, param_items
+            )
         if code is None:
+            from shipyard.tracking.capture import capture_code
+
             code = capture_code(Path(capture_code_in) if capture_code_in else None)
-            # The lock file pins the data this commit uses: its digest links the run (and the
-            # models it logs) to both. Only here: a remote client's project is not ours.
             pinned = lock_digest(self._ctx.settings.root)
             if pinned is not None and LOCK_TAG not in (tags or {}):
                 tags = {**(tags or {}), LOCK_TAG: pinned}
         else:
             code = _client_document(code, "code")
         if environment is None:
+            from shipyard.tracking.capture import capture_environment
+
             env = capture_environment()
         else:
             env = _client_document(environment, "environment")
@@ -189,6 +201,62 @@ class Runs:
         run = ActiveRun(
             self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
         )
+        if system_metrics:
+            interval = 5.0 if system_metrics is True else float(system_metrics)
+            run.start_system_metrics(interval)
+        return run
+
+    def _start_here(
+        self,
+        experiment: str,
+        run_id: str,
+        run_name: str,
+        tags: Mapping[str, Any] | None,
+        system_metrics: bool | float,
+        capture_code_in: str | os.PathLike[str] | None,
+        params: dict[str, str],
+    ) -> ActiveRun:
+        """A run of this process: held in memory until its first write (see
+        :mod:`shipyard.tracking.pending`), with code and environment captured once per
+        process."""
+        from shipyard.authz import require_role
+        from shipyard.data.lock import LOCK_TAG, lock_digest
+        from shipyard.tracking.capture import code_of_process, environment_of_process
+        from shipyard.tracking.pending import PendingStart, write_at_exit
+
+        checked_tags = {check_key(k, "tag"): str(v) for k, v in (tags or {}).items()}
+        if not self._may_start:  # a viewer is refused now, not at the run's end
+            with self._ctx.db.read() as conn:
+                require_role(conn, self._ctx.actor, "contributor", "start runs")
+            # Checked once per service: the run's write checks the role again, in its
+            # transaction, so a role taken away later still stops it.
+            self._may_start = True
+        code = code_of_process(Path(capture_code_in) if capture_code_in else None)
+        # The lock file pins the data this commit uses: its digest links the run (and the
+        # models it logs) to both. Only here: a remote client's project is not ours.
+        pinned = lock_digest(self._ctx.settings.root)
+        if pinned is not None and LOCK_TAG not in checked_tags:
+            checked_tags[LOCK_TAG] = pinned
+        pending = PendingStart(
+            experiment,
+            check_key(run_name, "run"),
+            now_ms(),
+            self._ctx.actor,
+            code,
+            environment_of_process(),
+            tags=checked_tags,
+            params=dict(params),
+        )
+        run = ActiveRun(
+            self._ctx,
+            run_id,
+            run_name,
+            experiment,
+            datasets=self._datasets,
+            models=self._models,
+            pending=pending,
+        )
+        write_at_exit(run)
         if system_metrics:
             interval = 5.0 if system_metrics is True else float(system_metrics)
             run.start_system_metrics(interval)
@@ -610,8 +678,22 @@ class Runs:
             tx.record(f"run.{'delete' if lifecycle == 'deleted' else 'restore'}", KIND, full, {})
         return self.get(full)
 
+    def delete_experiment(self, name: str, *, reason: str = "") -> builtins.list[str]:
+        """Delete an experiment (restorable): hidden from :meth:`experiments`, its runs
+        hidden from searches; returns the ids of the runs hidden. See
+        :mod:`shipyard.tracking.experiments`."""
+        from shipyard.tracking.experiments import delete_experiment
+
+        return delete_experiment(self._ctx, name, reason=reason)
+
+    def restore_experiment(self, name: str) -> builtins.list[str]:
+        """Undo :meth:`delete_experiment`; returns the ids of the runs brought back."""
+        from shipyard.tracking.experiments import restore_experiment
+
+        return restore_experiment(self._ctx, name)
+
     def experiments(self) -> builtins.list[Experiment]:
-        """Every experiment with its number of (active) runs."""
+        """Every experiment that is not deleted, with its number of (active) runs."""
         counts = (
             select(
                 runs.c.experiment_id,
@@ -625,6 +707,7 @@ class Runs:
         stmt = (
             select(experiments, counts.c.n, counts.c.last)
             .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
+            .where(experiments.c.deleted_at.is_(None))
             .order_by(experiments.c.name)
         )
         with self._ctx.db.read() as conn:
@@ -704,19 +787,6 @@ def _table_query(
         columns=None if columns is None else tuple(columns),
         include_deleted=include_deleted,
     )
-
-
-def _ensure_experiment(tx: AuditedTransaction, name: str) -> int:
-    row = tx.conn.execute(select(experiments.c.id).where(experiments.c.name == name)).first()
-    if row is not None:
-        return int(row.id)
-    from datetime import UTC, datetime
-
-    res = tx.conn.execute(
-        experiments.insert().values(name=name, created_at=datetime.now(UTC), created_by=tx.actor)
-    )
-    tx.record("experiment.create", "experiment", name, {})
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
 
 
 def _experiment_id(conn: Connection, name: str) -> int:

@@ -94,6 +94,11 @@ _LINEAGE_SCHEMA = {
         "digest": {"type": "string"},
         "upstream": {"type": "array", "items": _EDGE},
         "downstream": {"type": "array", "items": _EDGE},
+        "tombstones": {
+            "type": "object",
+            "description": "The deleted dataset versions among the nodes, by reference: "
+            "digest, by, at, reason, purged_at.",
+        },
     },
 }
 _LINEAGE = {
@@ -109,6 +114,7 @@ _LINEAGE = {
     "downstream": [
         {"parent": "dataset:applicants@2", "child": "run:63dfdc6e3b78", "relation": "input:train"}
     ],
+    "tombstones": {},
 }
 _DIFF_SCHEMA = {
     "type": "object",

@@ -1,6 +1,6 @@
 """Pages: datasets (list, versions, one version with its schema, profile charts, first rows,
-validation report, lineage and tags; the diff of two versions) and contracts (versions and
-the datasets bound to them)."""
+validation report, lineage and tags; the diff of two versions), contracts (versions and
+the datasets bound to them) and features (the feature views and the glossary)."""
 
 from __future__ import annotations
 
@@ -110,3 +110,18 @@ def contracts(request: Request, who: ViewedBy) -> Response:
 def contract(request: Request, who: ViewedBy, name: str) -> Response:
     versions = who.project.contracts.versions(name)
     return page(request, "contract.html", who, name=name, versions=versions[::-1])
+
+
+@router.get("/features")
+def features(request: Request, who: ViewedBy) -> Response:
+    from shipyard.features.definitions import format_ttl
+
+    service = who.project.features
+    return page(
+        request,
+        "features.html",
+        who,
+        views=service.list(),
+        glossary=service.glossary(),
+        ttl=format_ttl,
+    )

@@ -38,6 +38,7 @@ __all__ = [
     "audit_head",
     "blob_refs",
     "card_sections",
+    "code_approvals",
     "comment_revisions",
     "comments",
     "contract_versions",
@@ -49,6 +50,9 @@ __all__ = [
     "drift_references",
     "evaluation_reports",
     "experiments",
+    "feature_entities",
+    "feature_online_reads",
+    "feature_views",
     "feedback",
     "kpi_events",
     "lineage_edges",
@@ -206,6 +210,12 @@ dataset_versions = Table(
     Column("status", String(16), nullable=False, server_default="unvalidated"),
     Column("validation", JSONType, nullable=True),  # the latest ValidationReport
     Column("contract", String(300), nullable=True),  # the contract version it was checked with
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
+    # When its blobs were removed from the artifact store: the row stays as a tombstone.
+    Column("purged_at", UTCDateTime(), nullable=True),
     UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
     Index("ix_dataset_versions_digest", "dataset_id", "digest"),
     Index("ix_dataset_versions_source_digest", "source_digest"),
@@ -244,6 +254,10 @@ contract_versions = Table(
     Column("message", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
     UniqueConstraint("contract_id", "version", name="uq_contract_versions_contract_version"),
 )
 
@@ -256,6 +270,10 @@ experiments = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    # Soft deletion (migration 0018): hidden from listings and from "latest"; restorable.
+    Column("deleted_at", UTCDateTime(), nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deleted_reason", Text, nullable=True),
 )
 
 runs = Table(
@@ -492,6 +510,22 @@ policies = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
     UniqueConstraint("name", "version", name="uq_policies_name_version"),
+)
+
+# An approver's approval of a custom model's code (by the digest of its source): the code
+# runs when such a model loads, so it loads only once approved. Like a decision on a version,
+# it counts only when its audit event confirms it.
+code_approvals = Table(
+    "code_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(80), nullable=False),
+    Column("model", String(300), nullable=False),  # name@version it was approved through
+    Column("approver", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("event_seq", BigInteger, nullable=True),
+    Index("ix_code_approvals_digest", "digest"),
 )
 
 approvals = Table(
@@ -835,6 +869,49 @@ pipeline_steps = Table(
     Column("error", Text, nullable=True),
     UniqueConstraint("pipeline_run_id", "name", name="uq_pipeline_steps_name"),
     Index("ix_pipeline_steps_key", "cache_key", "status"),
+)
+
+# -- feature store ------------------------------------------------------------------------------
+
+# Versions of entities and feature views (shipyard.features.definitions): the whole definition
+# as canonical JSON in ``spec``, a new version only when it changes (``features apply``).
+feature_entities = Table(
+    "feature_entities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("spec", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("name", "version", name="uq_feature_entities_name_version"),
+)
+
+feature_views = Table(
+    "feature_views",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("spec", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("name", "version", name="uq_feature_views_name_version"),
+)
+
+# Online reads, counted per feature view and client (the access log of the online store: one
+# row per pair, not one event per read): requests, entity rows looked up, first and last read.
+feature_online_reads = Table(
+    "feature_online_reads",
+    metadata,
+    Column("view", String(128), primary_key=True),
+    Column("client", String(128), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
 )
 
 # What the scheduler already did for each trigger (the last dataset version, alert id or cron

@@ -4,7 +4,7 @@
   alert id or cron fire it handled, and the pipeline run it last started.
 
 Revision ID: 0022
-Revises: 0016
+Revises: 0019
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0016"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -1,9 +1,10 @@
-"""Saving and loading models without pickle.
+"""The scikit-learn flavor: estimators and pipelines written with skops, without pickle.
 
-A model is a scikit-learn estimator or Pipeline, written with skops
-(:func:`skops.io.dump`), whose loader rebuilds objects only from an allow-list of types
-instead of running the code a pickle names. Other Python models are not accepted here: they
-would need an explicit opt-in, which does not exist yet.
+A scikit-learn estimator or Pipeline is written with skops (:func:`skops.io.dump`), whose
+loader rebuilds objects only from an allow-list of types instead of running the code a pickle
+names. XGBoost, LightGBM and ONNX models have flavors of their own
+(:mod:`shipyard.registry.flavors`); the scikit-learn part of a pipeline that ends in a
+booster is written here.
 
 >>> from sklearn.linear_model import LogisticRegression
 >>> model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
@@ -49,7 +50,9 @@ __all__ = [
     "SKLEARN_SUPPORTED",
     "ModelFile",
     "UntrustedModelError",
+    "dump_sklearn",
     "load_model",
+    "load_sklearn",
     "running_versions",
     "save_model",
     "version_problem",
@@ -117,22 +120,7 @@ def save_model(model: Any, path: Path) -> ModelFile:
         InvalidInputError: ``model`` is not a scikit-learn estimator, or holds an object that
             skops cannot write (the message says which).
     """
-    import skops.io as sio
-    from sklearn.base import BaseEstimator
-
-    if not isinstance(model, BaseEstimator):
-        raise InvalidInputError(
-            f"cannot save a {_type_name(type(model))}: only scikit-learn estimators and "
-            "pipelines are supported; other Python models need an explicit opt-in, which "
-            "shipyard does not offer yet"
-        )
-    try:
-        data = sio.dumps(model)
-    except Exception as exc:  # skops raises several types, e.g. for lambdas or open files
-        raise InvalidInputError(
-            f"cannot save the {type(model).__name__} with skops: {type(exc).__name__}: {exc}"
-        ) from exc
-    types = tuple(sorted(sio.get_untrusted_types(data=data)))
+    data, types = dump_sklearn(model)
     write_bytes_atomic(path, data)
     return ModelFile(
         path=Path(path),
@@ -141,6 +129,32 @@ def save_model(model: Any, path: Path) -> ModelFile:
         types=types,
         untrusted_types=tuple(t for t in types if t not in SHIPYARD_TRUSTED_TYPES),
     )
+
+
+def dump_sklearn(model: Any) -> tuple[bytes, tuple[str, ...]]:
+    """The skops bytes of a scikit-learn estimator, and the types in them that skops does not
+    trust by default.
+
+    Raises:
+        InvalidInputError: not a scikit-learn estimator, or skops cannot write it.
+    """
+    import skops.io as sio
+    from sklearn.base import BaseEstimator
+
+    if not isinstance(model, BaseEstimator):
+        raise InvalidInputError(
+            f"cannot save a {_type_name(type(model))}: shipyard saves scikit-learn estimators "
+            "and pipelines, XGBoost and LightGBM models (alone or as the last step of a "
+            "Pipeline) and ONNX models, each without pickle; other Python models are not "
+            "supported"
+        )
+    try:
+        data = sio.dumps(model)
+    except Exception as exc:  # skops raises several types, e.g. for lambdas or open files
+        raise InvalidInputError(
+            f"cannot save the {type(model).__name__} with skops: {type(exc).__name__}: {exc}"
+        ) from exc
+    return data, tuple(sorted(sio.get_untrusted_types(data=data)))
 
 
 def running_versions() -> dict[str, str]:
@@ -218,17 +232,23 @@ def load_model(path: Path, *, trusted: Sequence[str] = ()) -> Any:
         InvalidInputError: the file is missing, is not a skops file, does not hold a
             scikit-learn estimator, or holds trees whose structure is invalid.
     """
-    import skops.io as sio
-    from sklearn.base import BaseEstimator
-
     path = Path(path)
-    if isinstance(trusted, str):  # a lone name would be read as a sequence of letters
-        trusted = [trusted]
     try:
         # Read once: the bytes that are audited are the bytes that are loaded.
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read the model file: {exc.strerror}") from None
+    return load_sklearn(data, path, trusted=trusted)
+
+
+def load_sklearn(data: bytes, path: Path, *, trusted: Sequence[str] = ()) -> Any:
+    """The scikit-learn estimator in the skops bytes ``data`` (read from ``path``, which
+    errors name), loaded as :func:`load_model` loads a file."""
+    import skops.io as sio
+    from sklearn.base import BaseEstimator
+
+    if isinstance(trusted, str):  # a lone name would be read as a sequence of letters
+        trusted = [trusted]
     try:
         found = sio.get_untrusted_types(data=data)
     except Exception as exc:  # a damaged zip, JSON or schema surfaces as many types

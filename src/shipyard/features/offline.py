@@ -1,0 +1,194 @@
+"""Point-in-time joins: for each entity row and its event time, the latest feature values at
+or before that time and within the view's TTL.
+
+One polars ``join_asof`` per view (strategy ``backward``, ``by`` the join keys, the TTL as
+``tolerance``): every entity row comes back, in its order, with nulls where no value qualifies.
+Entity rows sharing a key and a time are all kept; feature rows sharing a key and a time are
+reduced to the last one in the source's order (what a re-sent event means), so the answer does
+not depend on how a sort breaks ties.
+
+>>> point_in_time_join(entities, "applied_at", [ViewFrame(...)])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from shipyard.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["ViewFrame", "as_utc_datetime", "latest_per_entity", "point_in_time_join"]
+
+_ROW = "__shipyard_row"
+_TS = "__shipyard_feature_time"
+
+
+@dataclass(frozen=True)
+class ViewFrame:
+    """The rows of one feature view to join: its source ``frame``, the ``join_keys``, the
+    event-time column ``timestamp``, which ``features`` to take and the names they get in the
+    result (``columns``), and the TTL in seconds (None: no limit)."""
+
+    name: str
+    frame: pl.DataFrame
+    join_keys: Sequence[str]
+    timestamp: str
+    features: Sequence[str]
+    columns: Sequence[str]
+    ttl_seconds: int | None
+
+
+def as_utc_datetime(frame: pl.DataFrame, column: str, what: str) -> pl.Series:
+    """Column ``column`` as microsecond UTC datetimes: dates at midnight, naive times taken as
+    UTC, ISO 8601 text parsed.
+
+    Raises:
+        InvalidInputError: no such column, or one that holds no times.
+    """
+    import polars as pl
+
+    if column not in frame.columns:
+        raise InvalidInputError(
+            f"{what} has no column {column!r}; its columns are {', '.join(frame.columns)}"
+        )
+    s = frame.get_column(column)
+    try:
+        if s.dtype == pl.String:
+            s = s.str.to_datetime(time_zone="UTC", time_unit="us")
+        if s.dtype == pl.Date:
+            s = s.cast(pl.Datetime("us"))
+        if not isinstance(s.dtype, pl.Datetime):
+            raise InvalidInputError(
+                f"{what}: column {column!r} holds {s.dtype}, not times; name a date or "
+                "datetime column"
+            )
+        s = s.dt.convert_time_zone("UTC") if s.dtype.time_zone else s.dt.replace_time_zone("UTC")
+        return s.dt.cast_time_unit("us")
+    except pl.exceptions.PolarsError as exc:
+        raise InvalidInputError(
+            f"{what}: column {column!r} cannot be read as times: {exc}"
+        ) from None
+
+
+def _prepared_features(view: ViewFrame, key_types: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The view's rows ready for ``join_asof``: keys cast like the entity's, times in UTC,
+    no null time, sorted by time keeping the source's order among equal times (so that of
+    two events sharing a key and a time, the backward search finds the later one)."""
+    import polars as pl
+
+    where = f"the source of feature view '{view.name}'"
+    missing = [c for c in (*view.join_keys, *view.features) if c not in view.frame.columns]
+    if missing:
+        raise InvalidInputError(f"{where} has no column {', '.join(map(repr, missing))}")
+    ts = as_utc_datetime(view.frame, view.timestamp, where)
+    try:
+        keys = [pl.col(k).cast(key_types[k]) for k in view.join_keys]
+    except KeyError as exc:
+        raise InvalidInputError(f"the entity rows have no join key column {exc}") from None
+    frame = (
+        view.frame.lazy()
+        .select(
+            *keys,
+            ts.alias(_TS),
+            *[pl.col(f).alias(c) for f, c in zip(view.features, view.columns, strict=True)],
+        )
+        .filter(pl.col(_TS).is_not_null())
+        .sort(_TS, maintain_order=True)
+    )
+    try:
+        return frame.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise InvalidInputError(
+            f"{where}: the join keys do not match the entity's: {exc}"
+        ) from None
+
+
+def point_in_time_join(
+    entities: pl.DataFrame, timestamp: str, views: Sequence[ViewFrame]
+) -> pl.DataFrame:
+    """``entities`` (in their order, every row) with each view's features as they were at
+    each row's ``timestamp``.
+
+    Raises:
+        InvalidInputError: a column is missing, a time column holds no times, or a result
+            column name is taken.
+    """
+    import numpy as np
+    import polars as pl
+
+    taken = set(entities.columns)
+    for v in views:
+        clash = taken.intersection(v.columns)
+        if clash:
+            raise InvalidInputError(
+                f"feature {', '.join(sorted(clash))} of view '{v.name}' would overwrite a column "
+                "of the same name; rename the entity column, or ask for the feature once"
+            )
+        taken.update(v.columns)
+        lacking = [k for k in v.join_keys if k not in entities.columns]
+        if lacking:
+            raise InvalidInputError(
+                f"the entity rows have no join key column {', '.join(map(repr, lacking))} "
+                f"of feature view '{v.name}'"
+            )
+    when = as_utc_datetime(entities, timestamp, "the entity rows")
+    # The join runs on the rows sorted by time (rows without a time last, answered with
+    # nulls); its answers are put back in the entities' order by the inverse permutation,
+    # a gather rather than a second sort.
+    order = when.arg_sort(nulls_last=True)
+    timed = entities.height - when.null_count()
+    keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
+    left = entities.select(keys).with_columns(when.alias(_TS))[order.slice(0, timed)]
+    parts: list[pl.DataFrame] = []
+    for v in views:
+        right = _prepared_features(v, {k: entities.schema[k] for k in v.join_keys})
+        tolerance = None if v.ttl_seconds is None else timedelta(seconds=v.ttl_seconds)
+        joined = left.select(*v.join_keys, _TS).join_asof(
+            right,
+            on=_TS,
+            by=list(v.join_keys),
+            strategy="backward",
+            tolerance=tolerance,
+            check_sortedness=False,
+        )
+        parts.append(joined.select(v.columns))
+    found = pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
+    if timed < entities.height and parts:
+        found = pl.concat(
+            [found, pl.DataFrame(schema=found.schema).clear(entities.height - timed)],
+            how="vertical",
+        )
+    inverse = np.empty(entities.height, dtype=np.int64)
+    inverse[order.to_numpy()] = np.arange(entities.height, dtype=np.int64)
+    return entities.hstack(found[inverse].get_columns()) if parts else entities.clone()
+
+
+def latest_per_entity(view: ViewFrame, *, after: object = None) -> pl.DataFrame:
+    """The last row per entity key (by event time, then source order): the join keys, the
+    event time as ``event_time`` (UTC), and the features under their ``columns`` names; only
+    events later than ``after`` (a UTC datetime) when given."""
+    import polars as pl
+
+    where = f"the source of feature view '{view.name}'"
+    missing = [c for c in (*view.join_keys, *view.features) if c not in view.frame.columns]
+    if missing:
+        raise InvalidInputError(f"{where} has no column {', '.join(map(repr, missing))}")
+    ts = as_utc_datetime(view.frame, view.timestamp, where)
+    frame = view.frame.lazy().select(
+        *[pl.col(k) for k in view.join_keys],
+        ts.alias("event_time"),
+        *[pl.col(f).alias(c) for f, c in zip(view.features, view.columns, strict=True)],
+    )
+    frame = frame.filter(pl.col("event_time").is_not_null())
+    if after is not None:
+        frame = frame.filter(pl.col("event_time") > pl.lit(after).dt.cast_time_unit("us"))
+    return (
+        frame.sort("event_time", maintain_order=True)
+        .unique(subset=list(view.join_keys), keep="last")
+        .collect()
+    )

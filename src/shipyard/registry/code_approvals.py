@@ -1,0 +1,78 @@
+"""Approvals of custom model code, by the digest of the code.
+
+A model of the code flavor (:mod:`shipyard.registry.flavors.code`) runs its source when it
+loads, so :meth:`Models.load <shipyard.registry.models.Models.load>` loads it only when an
+approver has approved that code: a row of ``code_approvals`` whose audit event
+(``code.approve``, entity the digest) confirms it. A row added by hand counts for nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from shipyard._internal.encode import ReadModel
+from shipyard.stores.db.tables import audit_events, code_approvals
+
+__all__ = ["ACTION", "CodeApproval", "CodeSource", "confirmed_approvals"]
+
+ACTION = "code.approve"
+
+
+@dataclass(frozen=True)
+class CodeApproval(ReadModel):
+    """One approver's approval of a code digest, through version ``model``."""
+
+    digest: str
+    model: str
+    approver: str
+    comment: str
+    time: datetime
+    event_seq: int | None
+
+
+@dataclass(frozen=True)
+class CodeSource(ReadModel):
+    """The code of a custom model version, for review: its digest, class and source, and the
+    confirmed approvals of that digest."""
+
+    model: str
+    digest: str
+    class_name: str
+    source: str
+    approvals: list[CodeApproval]
+
+    @property
+    def approved(self) -> bool:
+        return bool(self.approvals)
+
+    json_properties = ("approved",)
+
+
+def confirmed_approvals(conn: Connection, digest: str) -> list[CodeApproval]:
+    """The approvals of ``digest`` that their audit events confirm, oldest first."""
+    rows = conn.execute(
+        select(code_approvals)
+        .where(code_approvals.c.digest == digest)
+        .order_by(code_approvals.c.id)
+    ).all()
+    out = []
+    for r in rows:
+        if r.event_seq is None:
+            continue
+        event = conn.execute(
+            select(audit_events.c.action, audit_events.c.entity, audit_events.c.actor).where(
+                audit_events.c.seq == r.event_seq
+            )
+        ).first()
+        if event is None or (event.action, event.entity, event.actor) != (
+            ACTION,
+            digest,
+            r.approver,
+        ):
+            continue
+        out.append(CodeApproval(r.digest, r.model, r.approver, r.comment, r.time, r.event_seq))
+    return out

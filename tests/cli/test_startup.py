@@ -1,0 +1,60 @@
+"""What a command that reads the store loads: only its own command group, and not the team
+server's client (the start-up time of such commands is measured by bench/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import shipyard
+from tests.cli.conftest import Cli
+
+PROBE = """
+import json, sys
+from shipyard.cli.main import run
+sys.argv = ["shipyard", "--project", sys.argv[1], "users", "whoami", "--json"]
+try:
+    run()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.slow
+def test_a_store_reading_command_loads_only_its_own_group(tmp_path: Path) -> None:
+    """``users whoami`` in a new process answers without importing the other command groups'
+    modules, the remote client or httpx."""
+    shipyard.init_project(tmp_path / "p", actor="ann").close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["SHIPYARD_USER"] = "ann"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    assert last["code"] == 0, done.stderr
+    loaded = set(last["modules"])
+    assert "shipyard.cli.users" in loaded
+    others = {"shipyard.cli.data", "shipyard.cli.models", "shipyard.cli.monitor"}
+    assert not others & loaded
+    assert not {"httpx", "shipyard.client.project", "shipyard.client.connection"} & loaded
+
+
+def test_help_lists_every_command_and_group(cli: Cli) -> None:
+    """The top-level help lists the commands of this module and every lazily built group."""
+    from shipyard.cli.main import LAZY_COMMANDS, LAZY_GROUPS
+
+    out = cli("--help").stdout
+    listed = {line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()}
+    expected = {name for name, _, _ in LAZY_COMMANDS + LAZY_GROUPS}
+    assert expected | {"init", "verify", "gc", "demo"} == listed
