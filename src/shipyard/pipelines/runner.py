@@ -88,6 +88,9 @@ def execute(
         capture_code_in=source.path.parent,
         params=dag.params,
     )
+    # Steps (in other processes too) link to the pipeline's run: it is stored now, not when
+    # it ends.
+    run.flush()
     git = _git_of(services.runs, run.id)
     for pin in pins.values():
         if pin["kind"] == "dataset":
