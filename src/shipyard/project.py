@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from shipyard.monitoring.alerts import Alerts
     from shipyard.monitoring.drift_service import Drift
     from shipyard.monitoring.monitors import Monitors
+    from shipyard.pipelines.reproduce import Reproductions
+    from shipyard.pipelines.scheduler import Scheduler
     from shipyard.pipelines.service import Pipelines
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
@@ -286,6 +288,30 @@ class Project:
         from shipyard.pipelines.service import Pipelines
 
         return Pipelines(self.context, runs=self.runs, datasets=self.datasets, models=self.models)
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        from shipyard.pipelines.scheduler import Scheduler
+
+        return Scheduler(
+            self.context,
+            pipelines=self.pipelines,
+            datasets=self.datasets,
+            alerts=self.alerts,
+            promotions=self.promotions,
+        )
+
+    @cached_property
+    def reproductions(self) -> Reproductions:
+        from shipyard.pipelines.reproduce import Reproductions
+
+        return Reproductions(
+            self.context,
+            pipelines=self.pipelines,
+            runs=self.runs,
+            models=self.models,
+            datasets=self.datasets,
+        )
 
     @cached_property
     def users(self) -> Users:

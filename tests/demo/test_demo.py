@@ -24,8 +24,9 @@ def test_credit_applicants_are_reproducible_and_realistic() -> None:
 
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The demo registers versions, rejects then quarantines a bad batch, splits, serves,
-    catches a drifted batch with a monitor whose alert reaches a webhook receiver, and ends
-    with the command that opens its web UI."""
+    catches a drifted batch with a monitor whose alert reaches a webhook receiver, retrains
+    through a cached pipeline that the scheduler starts on that alert, and ends with the
+    command that opens its web UI."""
     from shipyard.demo.scenario import run_demo, ui_command
     from shipyard.project import open_project
 
@@ -47,4 +48,11 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "signature verified; alert.opened for monitor 'credit-drift'" in out
     report = root / "reports" / "drift-credit-risk.html"
     assert f"report: {report}" in out and "credit_score" in report.read_text()
+    # The pipeline trained credit-risk, ran again all from the cache; the scheduler answered
+    # the alert with a retraining run whose candidate was gated and reported on.
+    assert "2 of 2 steps from the cache" in out
+    [drift] = [p for p in project.pipelines.list() if p.params.get("C") == 0.3]
+    assert project.runs.get(drift.id).tags["shipyard.trigger"] == "alert"
+    assert "production did not move" in out
+    assert "**Gate: ❌ failed**" in (root / "pr-report.md").read_text()
     project.close()

@@ -38,6 +38,8 @@ LAZY_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("lock", "lock", "lock"),
     ("checkout", "lock", "checkout"),
     ("status", "lock", "status"),
+    ("scheduler", "scheduler", "scheduler"),
+    ("reproduce", "scheduler", "reproduce"),
 )
 LAZY_GROUPS: tuple[tuple[str, str, str], ...] = (
     ("data", "data", "app"),

@@ -19,6 +19,7 @@ from shipyard.cli.data import render_report
 from shipyard.data.inference import spec_from_contract
 from shipyard.data.splits import SplitSpec
 from shipyard.demo.monitoring import watch_for_drift
+from shipyard.demo.retraining import retrain_on_drift
 from shipyard.demo.traffic import serve_and_drive
 from shipyard.demo.training import train_candidates, train_on_legacy_decisions
 from shipyard.errors import CheckFailedError, ConflictError, PermissionDeniedError
@@ -303,7 +304,10 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     out.rule("12. monitoring: a new channel shifts incomes, the drift monitor fires")
     watch_for_drift(project.root, "credit-risk", out)
 
-    out.rule("13. integrity")
+    out.rule("13. retraining: a pipeline of cached steps, started by the drift alert")
+    retrain_on_drift(project.root, out)
+
+    out.rule("14. integrity")
     store = project.verify()
     chain = project.audit.verify()
     out.print(f"artifact store: {store.checked} blobs verified, ok={store.ok}")
@@ -330,6 +334,8 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         "deployments metrics credit-risk",
         "monitor history credit-drift",
         "alerts list --open",
+        "pipeline runs",
+        "scheduler --once",
         "audit verify",
         "audit log",
     ):

@@ -11,6 +11,11 @@ current holder on the same data, approvals and model-card sections by risk tier:
     require: [evaluation, fairness, explainability]
     no_regression: {against: production, metric: roc_auc, tolerance: 0.01}
     approvals: {min: 1}
+    auto_promote: [challenger]
+
+``auto_promote`` names aliases (never ``production``) that a version a scheduled pipeline run
+registers takes by itself when every other check of the policy passes for that alias; only
+the approvals are not asked for, since no one is there to give them.
 
 This module parses, validates, prints and merges policies (:class:`Policy`); checking a
 version against one (``check_policy`` and ``PolicyContext``) is in
@@ -65,6 +70,7 @@ _TOP_KEYS = (
     "risk_tiers",
     "evaluation_data",
     "annotations",
+    "auto_promote",
 )
 # What a contract can be required to carry (`annotations: {contracts: [...]}`).
 CONTRACT_ANNOTATIONS = ("description", "owner", "column_descriptions")
@@ -180,6 +186,7 @@ class Policy:
     risk_tiers: dict[str, TierRules] = field(default_factory=dict)
     evaluation_data: str | None = None
     annotations: Annotations = field(default_factory=Annotations)
+    auto_promote: tuple[str, ...] | None = None
 
     @classmethod
     def from_yaml(cls, text: str) -> Policy:
@@ -248,6 +255,8 @@ class Policy:
             out["evaluation_data"] = self.evaluation_data
         if self.annotations:
             out["annotations"] = self.annotations.to_dict()
+        if self.auto_promote is not None:
+            out["auto_promote"] = list(self.auto_promote)
         return out
 
     def to_yaml(self) -> str:
@@ -321,6 +330,7 @@ def _parse_policy(doc: Any, p: Problems) -> Policy | None:
         },
         evaluation_data=_parse_dataset(doc.get("evaluation_data"), p),
         annotations=_parse_annotations(doc.get("annotations"), p),
+        auto_promote=_auto_promote(doc, p),
     )
     return None if p.items else policy
 
@@ -339,6 +349,20 @@ def _parse_annotations(raw: Any, p: Problems) -> Annotations:
         contracts=_names(raw, "contracts", path, p, CONTRACT_ANNOTATIONS, "annotation") or (),
         model_tags=_names(raw, "model_tags", path, p, what="tag") or (),
     )
+
+
+def _auto_promote(doc: Mapping[Any, Any], p: Problems) -> tuple[str, ...] | None:
+    from shipyard.registry.aliases import ALWAYS_PROTECTED
+
+    names = _names(doc, "auto_promote", "", p, what="alias")
+    for i, name in enumerate(names or ()):
+        if name in ALWAYS_PROTECTED:
+            p.add(
+                f"auto_promote[{i}]",
+                f"{name!r} is never promoted automatically: it always needs its approvals; "
+                "name a non-production alias such as challenger",
+            )
+    return names
 
 
 def _parse_tier(tier: Any, raw: Any, path: str, p: Problems) -> TierRules | None:

@@ -243,6 +243,55 @@ class Promotions:
             tx.record("model.promote", "model", model_ref, {"alias": to, "checks": doc["checks"]})
         return {**doc, "promoted": True}
 
+    def auto_promote(self, ref: str, *, comment: str = "") -> builtins.list[dict[str, Any]]:
+        """Move each alias the model's policy lists under ``auto_promote`` to ``ref`` when
+        every check of the policy for that alias passes, except the approvals (an automatic
+        move has no one to approve it). An alias that traffic depends on (``production``,
+        which a policy cannot list, or one a deployment routes to or shadows) is never moved
+        this way: it needs :meth:`promote`. Returns one outcome per alias:
+        ``{"alias", "promoted", "detail", "checks"}``.
+
+        >>> project.promotions.auto_promote("credit@4")  # doctest: +SKIP
+        [{'alias': 'challenger', 'promoted': True, 'detail': 'every check passed', ...}]
+
+        Raises:
+            PermissionDeniedError: the actor is not a contributor.
+        """
+        from shipyard.registry.aliases import protected_aliases
+
+        mv = self._models.get(ref)
+        aliases = self._policies.effective(mv.name).auto_promote or ()
+        if not aliases:
+            return []
+        with self._ctx.db.read() as conn:
+            require_role(conn, self._ctx.actor, "contributor", "move model aliases")
+        checked_now = self.prepare(mv.ref)
+        out: builtins.list[dict[str, Any]] = []
+        for alias in aliases:
+            with self._ctx.audited() as tx:
+                row, result = self.check_locked(tx, mv.ref, alias, checked_now)
+                checks = [
+                    c for c in result.to_dict()["checks"] if not c["name"].startswith("approvals")
+                ]
+                failed = [f"{c['name']}: {c['detail']}" for c in checks if not c["passed"]]
+                if alias in protected_aliases(tx.conn, row.model_id):
+                    failed.insert(
+                        0,
+                        f"alias '{alias}' is protected (traffic depends on it); it moves only "
+                        f"through `shipyard models promote {mv.ref} --to {alias}`",
+                    )
+                if not failed:
+                    move_alias(tx, row, alias, reason="auto", comment=comment)
+            out.append(
+                {
+                    "alias": alias,
+                    "promoted": not failed,
+                    "detail": "; ".join(failed) or "every check passed",
+                    "checks": checks,
+                }
+            )
+        return out
+
     def rollback(
         self, name: str, *, alias: str = "production", comment: str = ""
     ) -> dict[str, Any]:

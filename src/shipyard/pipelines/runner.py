@@ -58,6 +58,8 @@ class RunOptions:
     resume_from: str | None = None
     #: Exact versions to read instead of resolving the graph's references again (resume).
     pins: dict[str, dict[str, str]] | None = None
+    #: Tags of the pipeline's tracked run, such as ``shipyard.trigger`` (what started it).
+    tags: dict[str, str] | None = None
 
 
 def execute(
@@ -78,7 +80,11 @@ def execute(
     run = services.runs.start(
         dag.pipeline,
         name=dag.pipeline,
-        tags={"shipyard.pipeline": dag.pipeline, "shipyard.kind": "pipeline"},
+        tags={
+            **(options.tags or {}),
+            "shipyard.pipeline": dag.pipeline,
+            "shipyard.kind": "pipeline",
+        },
         capture_code_in=source.path.parent,
         params=dag.params,
     )
@@ -113,7 +119,12 @@ def execute(
             "pipeline.start",
             KIND,
             run.id,
-            {"pipeline": dag.pipeline, "executor": options.executor, "params": dag.params},
+            {
+                "pipeline": dag.pipeline,
+                "executor": options.executor,
+                "params": dag.params,
+                **({"tags": options.tags} if options.tags else {}),
+            },
         )
     state = _State(dag)
     base_task = {

@@ -48,12 +48,17 @@ class Pipelines:
         executor: str = "local",
         workers: int = 1,
         use_cache: bool = True,
+        tags: Mapping[str, str] | None = None,
+        pins: Mapping[str, Mapping[str, str]] | None = None,
         progress: Progress = NO_PROGRESS,
     ) -> PipelineRun:
         """Run the pipeline ``FILE[:NAME]`` (a Python file with ``@pipeline`` functions, or a
         YAML pipeline) with ``params`` on ``executor`` (``local``, ``dask`` or
         ``dask://HOST:PORT``; ``workers`` > 1 runs local steps on a process pool). Steps
         whose key was computed before reuse their outputs unless ``use_cache`` is false.
+        ``tags`` go on the pipeline's tracked run (the scheduler's ``shipyard.trigger``);
+        ``pins`` are exact input versions to read instead of resolving the graph's
+        references (``{"dataset:credit@latest": {"kind", "ref", "digest"}}``).
 
         A failing step does not raise: the returned run has status ``failed`` and says which
         step failed and which did not run because of it.
@@ -68,7 +73,13 @@ class Pipelines:
         self._require_contributor()
         source = load_source(self._resolve_target(target))
         dag = source.build(dict(params or {}))
-        options = RunOptions(executor=executor, workers=workers, use_cache=use_cache)
+        options = RunOptions(
+            executor=executor,
+            workers=workers,
+            use_cache=use_cache,
+            tags=dict(tags) if tags else None,
+            pins={k: dict(v) for k, v in pins.items()} if pins else None,
+        )
         run_id = execute(self._ctx, self._services, source, dag, options, progress)
         return self.get(run_id)
 

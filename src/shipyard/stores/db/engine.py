@@ -20,7 +20,7 @@ from shipyard.errors import InvalidInputError, MissingDependencyError, ShipyardE
 __all__ = ["SCHEMA_HEAD", "Database"]
 
 # The newest migration under migrations/versions; a test checks it against Alembic's head.
-SCHEMA_HEAD = "0019"
+SCHEMA_HEAD = "0022"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 

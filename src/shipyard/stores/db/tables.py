@@ -78,6 +78,7 @@ __all__ = [
     "run_params",
     "run_tags",
     "runs",
+    "scheduler_triggers",
     "users",
     "webhook_attempts",
     "webhook_cursor",
@@ -911,4 +912,17 @@ feature_online_reads = Table(
     Column("rows", BigInteger, nullable=False),
     Column("first_at", UTCDateTime(), nullable=False),
     Column("last_at", UTCDateTime(), nullable=False),
+)
+
+# What the scheduler already did for each trigger (the last dataset version, alert id or cron
+# fire it handled, as text), so that a restart or a second scheduler does not run it again:
+# a trigger fires only for the process whose compare-and-set of ``seen`` succeeds.
+scheduler_triggers = Table(
+    "scheduler_triggers",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),  # cron | dataset | alert
+    Column("seen", Text, nullable=True),
+    Column("pipeline_run_id", String(32), nullable=True),  # the last run it started
+    Column("updated_at", BigInteger, nullable=False),  # milliseconds since the epoch
 )
