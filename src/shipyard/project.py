@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from shipyard.monitoring.drift_service import Drift
     from shipyard.monitoring.monitors import Monitors
     from shipyard.pipelines.service import Pipelines
+    from shipyard.registry.mlflow_import import MlflowImports
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -132,6 +133,12 @@ class Project:
         from shipyard.registry.mlflow_registry import MlflowRegistry
 
         return MlflowRegistry(self.context, models=self.models, artifact_tree=self.artifact_tree)
+
+    @cached_property
+    def mlflow_imports(self) -> MlflowImports:
+        from shipyard.registry.mlflow_import import MlflowImports
+
+        return MlflowImports(self.context, models=self.models, artifact_tree=self.artifact_tree)
 
     @cached_property
     def logged_models(self) -> LoggedModels:

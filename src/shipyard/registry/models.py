@@ -43,6 +43,7 @@ from shipyard.stores.db.tables import (
     alias_events,
     blob_refs,
     model_aliases,
+    model_tags,
     model_versions,
     registered_models,
     run_artifacts,
@@ -81,6 +82,9 @@ KIND = "model"
 #: row_checks` scores with one column at a time set to missing.
 PROBE_ROWS = 16
 STATUSES = ("candidate", "approved", "rejected", "archived")
+#: The prefix of the version tags that record a version's provenance (reserved: MLflow
+#: clients can neither set nor delete them).
+PROVENANCE_PREFIX = "shipyard."
 
 
 @dataclass(frozen=True)
@@ -142,11 +146,15 @@ class Models:
         run_id: str | None = None,
         input_example: Any = None,
         description: str = "",
+        provenance: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Save a model in its flavor's format (:mod:`shipyard.registry.flavors`: a
         scikit-learn estimator or pipeline with skops; XGBoost, LightGBM, ONNX in their own
         formats) and register it as a new version. The signature is inferred from
         ``input_example``; an ONNX model whose inputs are one column each has one without.
+        ``provenance`` (where the model came from, such as an MLflow import) is recorded in
+        the ``model.register`` event and as the version's ``shipyard.KEY`` tags, which its
+        card shows.
 
         Raises:
             InvalidInputError: a model of no flavor, or a bad name.
@@ -183,7 +191,7 @@ class Models:
         if saved.flavor == "code":
             details["code_digest"] = model.code_digest
         return self._insert_version(
-            name, digest, saved.flavor, signature, run_id, description, details
+            name, digest, saved.flavor, signature, run_id, description, details, provenance
         )
 
     def register(
@@ -306,12 +314,22 @@ class Models:
         run_id: str | None,
         description: str,
         details: dict[str, Any],
+        provenance: Mapping[str, str] | None = None,
     ) -> ModelVersion:
+        tags = {f"{PROVENANCE_PREFIX}{k}": str(v) for k, v in (provenance or {}).items()}
+        if provenance:
+            details = {**details, "provenance": dict(provenance)}
         with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "register models")
-            _, version = insert_version(
+            model_id, version = insert_version(
                 tx, name, digest, flavor, signature, run_id, description, details
             )
+            for key, value in tags.items():
+                tx.conn.execute(
+                    model_tags.insert().values(
+                        model_id=model_id, version=version, key=key, value=value
+                    )
+                )
         return replace(self.get(f"{name}@{version}"), created=True)
 
     # -- reads --------------------------------------------------------------------------------
