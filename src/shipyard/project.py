@@ -339,9 +339,17 @@ class Project:
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
         system_metrics: bool | float = False,
+        autolog: bool = False,
     ) -> ActiveRun:
-        """Start a tracked run; use it as a context manager. See :meth:`Runs.start`."""
-        return self.runs.start(experiment, name=name, tags=tags, system_metrics=system_metrics)
+        """Start a tracked run; use it as a context manager. See :meth:`Runs.start`. It is
+        this thread's active run until it ends: with ``autolog=True`` (or after
+        :func:`shipyard.autolog`), fitting a model records it (:mod:`shipyard.registry.
+        autolog`)."""
+        from shipyard.registry.autolog import activate
+
+        run = self.runs.start(experiment, name=name, tags=tags, system_metrics=system_metrics)
+        activate(run, autolog=autolog)
+        return run
 
     def verify(self, progress: Progress = NO_PROGRESS) -> StoreReport:
         """Re-hash every stored blob; see :func:`shipyard.stores.integrity.verify_store`."""
