@@ -246,8 +246,20 @@ def _load(
             f"cannot import {source} as '{name}': its {flavor} model is saved as {fmt!r}, "
             "a format shipyard does not read"
         )
+    from shipyard.registry.flavors import UntrustedModelError
+
     extra = LIGHTGBM_SKOPS_TYPES if flavor == "lightgbm" else ()
-    return _Loaded(_skops(data, rel, extra), flavor, rel)
+    try:
+        return _Loaded(_skops(data, rel, extra), flavor, rel)
+    except UntrustedModelError as exc:
+        types = exc.details.get("untrusted_types", [])
+        raise UntrustedModelError(
+            f"cannot import {source} as '{name}': its skops file {rel} holds types that are "
+            f"not trusted: {', '.join(types)}; shipyard loads only scikit-learn, numpy and "
+            "scipy types (and, in a LightGBM model, LightGBM's estimators); nothing was "
+            "registered",
+            details={"model": name, "source": source, "untrusted_types": types},
+        ) from None
 
 
 def _onnx(data: bytes, source: str) -> Any:
