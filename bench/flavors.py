@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from _venv import REPO, workspace
-from server import MLFLOW_ENV, mlflow_venv
+from server import MLFLOW_ENV, mlflow_venv, prepare_mlflow_venv
 from serving import drive, free_port, server
 
 TREES = 200
@@ -150,8 +150,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.update(MLFLOW_ENV)  # the servers started here inherit it
     venv = mlflow_venv()
-    if not venv.ready():
-        sys.exit("bench/.work/mlflow-venv is missing: run `python bench/server.py` once first")
+    prepare_mlflow_venv(venv)
     check = subprocess.run([str(venv.python), "-c", "import xgboost, lightgbm"], check=False)
     if check.returncode != 0:
         venv.pip("installing xgboost, lightgbm", "xgboost==3.2.0", "lightgbm==4.7.0")
