@@ -99,6 +99,13 @@ def mlflow_venv() -> BenchVenv:
 def enter_mlflow_venv(venv: BenchVenv, script: str = __file__) -> NoReturn:
     """Make bench/.work/mlflow-venv if it is missing or stale, then re-run ``script`` (this
     one by default) in it."""
+    prepare_mlflow_venv(venv)
+    env = {**os.environ, **MLFLOW_ENV, LAUNCHER: sys.executable}
+    venv.exec(Path(script).resolve(), sys.argv[1:], env)
+
+
+def prepare_mlflow_venv(venv: BenchVenv) -> None:
+    """Make bench/.work/mlflow-venv if it is missing or stale."""
     if not venv.ready():
         venv.create()
         wanted = f"mlflow=={MLFLOW_VERSION}"
@@ -122,8 +129,6 @@ def enter_mlflow_venv(venv: BenchVenv, script: str = __file__) -> NoReturn:
                 *EXTRA_REQUIREMENTS,
             )
         venv.mark_ready()
-    env = {**os.environ, **MLFLOW_ENV, LAUNCHER: sys.executable}
-    venv.exec(Path(script).resolve(), sys.argv[1:], env)
 
 
 def requirements_of_mlflow(venv: BenchVenv) -> list[str]:

@@ -174,7 +174,7 @@ def stop_group(pgid: int) -> None:
 
 
 async def drive(
-    url: str, body: bytes, concurrency: int, seconds: float
+    url: str, body: bytes, concurrency: int, seconds: float, path: str = "/predict"
 ) -> tuple[list[float], int, float]:
     """``concurrency`` workers, each with its own keep-alive connection, post ``body`` back
     to back for a warm-up and then ``seconds``; returns the latencies of the 200 answers
@@ -186,7 +186,7 @@ async def drive(
     a small machine the load generator shares the cores with the server."""
     host, port = url.removeprefix("http://").split(":")
     request = (
-        f"POST /predict HTTP/1.1\r\nhost: {host}:{port}\r\n"
+        f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\n"
         f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
     ).encode() + body
     latencies: list[float] = []

@@ -52,6 +52,7 @@ PUBLIC_API = {
     "__version__",
     "init_project",
     "open_project",
+    "autolog",
     "parse_ref",
     "pipeline",
     "step",

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from shipyard.pipelines.dag import pipeline, step
     from shipyard.pipelines.records import PipelineRun
     from shipyard.project import Project, init_project, open_project
+    from shipyard.registry.autolog import autolog
     from shipyard.registry.flavors import UntrustedModelError
     from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
     from shipyard.serving.feedback import FeedbackItem, FeedbackResult
@@ -85,6 +86,7 @@ __all__ = [
     "User",
     "ValidationReport",
     "__version__",
+    "autolog",
     "init_project",
     "open_project",
     "parse_ref",
@@ -95,6 +97,7 @@ __all__ = [
 # Loaded on first use: the services pull in SQLAlchemy, polars and scikit-learn.
 _LAZY = {
     "Project": "shipyard.project",
+    "autolog": "shipyard.registry.autolog",
     "init_project": "shipyard.project",
     "open_project": "shipyard.project",
     "DatasetVersion": "shipyard.data.datasets",

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from shipyard.pipelines.reproduce import Reproductions
     from shipyard.pipelines.scheduler import Scheduler
     from shipyard.pipelines.service import Pipelines
+    from shipyard.registry.mlflow_import import MlflowImports
     from shipyard.registry.mlflow_registry import MlflowRegistry
     from shipyard.registry.models import Models
     from shipyard.serving.predictions import Predictions
@@ -160,6 +161,12 @@ class Project:
         from shipyard.registry.mlflow_registry import MlflowRegistry
 
         return MlflowRegistry(self.context, models=self.models, artifact_tree=self.artifact_tree)
+
+    @cached_property
+    def mlflow_imports(self) -> MlflowImports:
+        from shipyard.registry.mlflow_import import MlflowImports
+
+        return MlflowImports(self.context, models=self.models, artifact_tree=self.artifact_tree)
 
     @cached_property
     def logged_models(self) -> LoggedModels:
@@ -385,9 +392,17 @@ class Project:
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
         system_metrics: bool | float = False,
+        autolog: bool = False,
     ) -> ActiveRun:
-        """Start a tracked run; use it as a context manager. See :meth:`Runs.start`."""
-        return self.runs.start(experiment, name=name, tags=tags, system_metrics=system_metrics)
+        """Start a tracked run; use it as a context manager. See :meth:`Runs.start`. It is
+        this thread's active run until it ends: with ``autolog=True`` (or after
+        :func:`shipyard.autolog`), fitting a model records it (:mod:`shipyard.registry.
+        autolog`)."""
+        from shipyard.registry.autolog import activate
+
+        run = self.runs.start(experiment, name=name, tags=tags, system_metrics=system_metrics)
+        activate(run, autolog=autolog)
+        return run
 
     def verify(self, progress: Progress = NO_PROGRESS) -> StoreReport:
         """Re-hash every stored blob; see :func:`shipyard.stores.integrity.verify_store`."""

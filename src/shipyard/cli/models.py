@@ -140,6 +140,40 @@ def register(
     emit_json(v.to_dict()) if json_ else typer.echo(f"registered {v.ref} from run {v.run_id}")
 
 
+@app.command("import-mlflow")
+def import_mlflow(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="An MLflow model directory (with its MLmodel file), or models:/NAME/VERSION "
+            "(or models:/m-…, runs:/RUN/PATH) of this project's MLflow registry."
+        ),
+    ],
+    name: Annotated[str, typer.Argument(help="Model name to register it under.")],
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Admin only: load a pickled model once, here, and store it in its safe "
+            "format; recorded in the audit log and on the model card.",
+        ),
+    ] = False,
+    description: Annotated[str, typer.Option(help="What this version is.")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Import an MLflow model (sklearn with skops, XGBoost, LightGBM, ONNX) as a new version,
+    with its signature; a pickled model is refused unless an admin passes --trust-pickle."""
+    v = open_local_project(ctx).mlflow_imports.import_model(
+        source, name, trust_pickle=trust_pickle, description=description
+    )
+    if json_:
+        emit_json(v.to_dict())
+        return
+    cols = len((v.signature or {}).get("inputs", {}).get("columns", {}))
+    typer.echo(f"imported {source} as {v.ref} (flavor {v.flavor}, {cols} input columns)")
+
+
 @app.command("alias")
 def alias(
     ctx: typer.Context,

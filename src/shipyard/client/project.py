@@ -114,9 +114,15 @@ class RemoteProject:
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
         system_metrics: bool | float = False,
+        autolog: bool = False,
     ) -> RemoteRun:
-        """Start a tracked run on the server; use it as a context manager."""
-        return self.runs.start(experiment, name=name, tags=tags, system_metrics=system_metrics)
+        """Start a tracked run on the server; use it as a context manager (``autolog``: see
+        :meth:`shipyard.Project.start_run`)."""
+        from shipyard.registry.autolog import activate
+
+        run = self.runs.start(experiment, name=name, tags=tags, system_metrics=system_metrics)
+        activate(run, autolog=autolog)
+        return run
 
     def close(self) -> None:
         self.connection.close()

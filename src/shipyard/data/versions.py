@@ -106,8 +106,13 @@ class DatasetVersion(ReadModel):
         return self._service.read_polars(self)  # type: ignore[no-any-return]
 
     def to_pandas(self) -> pd.DataFrame:
-        """The table as a pandas DataFrame (digest verified, read logged)."""
-        return self.to_polars().to_pandas()
+        """The table as a pandas DataFrame (digest verified, read logged), which carries
+        this version's reference in ``attrs`` so autolog records it as a run's input."""
+        from shipyard.registry.autolog import DATASET_ATTR
+
+        frame = self.to_polars().to_pandas()
+        frame.attrs[DATASET_ATTR] = self.ref
+        return frame
 
 
 @dataclass(frozen=True)

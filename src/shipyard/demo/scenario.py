@@ -178,7 +178,7 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         f"fitted on {parts['train'].ref}: {features.shape[1]} model inputs"
     )
 
-    out.rule("8. two candidates trained, tracked and registered")
+    out.rule("8. candidates trained, tracked and registered")
     versions = train_candidates(project, parts["train"], parts["valid"], prep)
     for name, mv in versions.items():
         out.print(
@@ -328,7 +328,7 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         "models versions credit-risk",
         "models alias-history credit-risk",
         "models show credit-risk@production",
-        "check credit-risk@3",
+        f"check {legacy.ref}",
         "deployments show credit-risk",
         "deployments history credit-risk",
         "deployments metrics credit-risk",

@@ -21,13 +21,14 @@ from shipyard._internal.encode import ReadModel
 from shipyard.authz import require_role
 from shipyard.errors import InvalidInputError
 from shipyard.refs import parse_ref
-from shipyard.stores.db.tables import card_sections
+from shipyard.stores.db.tables import card_sections, model_tags
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.governance.approvals import Approvals
     from shipyard.governance.reports import Evaluations
     from shipyard.registry.models import Models
+    from shipyard.registry.versions import ModelVersion
 
 __all__ = ["SECTIONS", "Cards", "ModelCard"]
 
@@ -173,6 +174,34 @@ class Cards:
             "keyed hash"
         ]
 
+    def _provenance(self, mv: ModelVersion) -> builtins.list[str]:
+        """Card lines for where a version came from (its ``shipyard.`` provenance tags)."""
+        from shipyard.registry.models import PROVENANCE_PREFIX
+        from shipyard.registry.versions import resolve_version
+
+        with self._ctx.db.read() as conn:
+            row = resolve_version(conn, parse_ref(mv.ref))
+            tags = {
+                r.key.removeprefix(PROVENANCE_PREFIX): r.value
+                for r in conn.execute(
+                    select(model_tags.c.key, model_tags.c.value)
+                    .where(model_tags.c.model_id == row.model_id)
+                    .where(model_tags.c.version == row.version)
+                    .where(model_tags.c.key.startswith(PROVENANCE_PREFIX))
+                )
+            }
+        lines = []
+        if "mlflow_source" in tags:
+            made = tags.get("mlflow_mlflow_version")
+            lines.append(
+                f"- Imported from MLflow: `{tags['mlflow_source']}` "
+                f"({tags.get('mlflow_flavor', '?')} flavor"
+                + (f", saved with MLflow {made})" if made else ")")
+            )
+        if "trusted_pickle" in tags:
+            lines.append(f"- **Trusted pickle**: {tags['trusted_pickle']}")
+        return lines
+
     def _markdown(self, ref: str) -> str:
         mv = self._models.get(ref)
         human = self.sections(mv.ref)
@@ -209,6 +238,7 @@ class Cards:
         ]
         if mv.run_id:
             details.append(f"- Trained in run `{mv.run_id}`")
+        details.extend(self._provenance(mv))
         if mv.description:
             details.append(f"- {mv.description}")
         section("details", details)

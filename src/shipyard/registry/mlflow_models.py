@@ -19,7 +19,7 @@ from typing import Any
 
 from shipyard.errors import InvalidInputError
 
-__all__ = ["MlflowModelDir", "example_frame"]
+__all__ = ["MlflowModelDir", "example_frame", "signature_frame"]
 
 #: MLflow's column types (mlflow.types.DataType) as the pandas dtypes of an input example.
 _DTYPES = {
@@ -30,6 +30,8 @@ _DTYPES = {
     "boolean": "bool",
     "string": "object",
 }
+
+_ABOUT = ("mlflow_version", "model_uuid", "utc_time_created", "model_id")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class MlflowModelDir:
     example_info: dict[str, Any] = field(default_factory=dict)
     input_types: dict[str, str] = field(default_factory=dict)  # column → MLflow type
     run_id: str | None = None
+    #: Each flavor's section of the MLmodel file, as written (``{"xgboost": {"data": …}}``).
+    flavor_conf: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: What the MLmodel file says of the model: mlflow_version, model_uuid, utc_time_created.
+    about: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: bytes, path: str) -> MlflowModelDir:
@@ -77,6 +83,8 @@ class MlflowModelDir:
             example_info=example,
             input_types=_input_types(doc.get("signature")),
             run_id=str(doc["run_id"]) if doc.get("run_id") else None,
+            flavor_conf={str(k): v for k, v in flavors.items() if isinstance(v, dict)},
+            about={k: str(doc[k]) for k in _ABOUT if doc.get(k) is not None},
         )
 
     def refusal(self, name: str, source: str) -> InvalidInputError | None:
@@ -127,6 +135,17 @@ def example_frame(raw: bytes, model_dir: MlflowModelDir) -> Any:
             except (ValueError, TypeError):
                 return None
     return frame
+
+
+def signature_frame(model_dir: MlflowModelDir) -> Any:
+    """An empty pandas frame with the columns and types of the model's MLflow signature, or
+    None when it has no column-based signature (or a type with no pandas dtype)."""
+    import pandas as pd
+
+    types = model_dir.input_types
+    if not types or any(t not in _DTYPES for t in types.values()):
+        return None
+    return pd.DataFrame({c: pd.Series([], dtype=_DTYPES[t]) for c, t in types.items()})
 
 
 def _input_types(signature: Any) -> dict[str, str]:

@@ -44,6 +44,7 @@ from shipyard.stores.db.tables import (
     alias_events,
     blob_refs,
     model_aliases,
+    model_tags,
     model_versions,
     registered_models,
     run_artifacts,
@@ -82,6 +83,9 @@ KIND = "model"
 #: row_checks` scores with one column at a time set to missing.
 PROBE_ROWS = 16
 STATUSES = ("candidate", "approved", "rejected", "archived")
+#: The prefix of the version tags that record a version's provenance (reserved: MLflow
+#: clients can neither set nor delete them).
+PROVENANCE_PREFIX = "shipyard."
 
 
 @dataclass(frozen=True)
@@ -144,11 +148,15 @@ class Models:
         input_example: Any = None,
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        provenance: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Save a model in its flavor's format (:mod:`shipyard.registry.flavors`: a
         scikit-learn estimator or pipeline with skops; XGBoost, LightGBM, ONNX in their own
         formats) and register it as a new version. The signature is inferred from
         ``input_example``; an ONNX model whose inputs are one column each has one without.
+        ``provenance`` (where the model came from, such as an MLflow import) is recorded in
+        the ``model.register`` event and as the version's ``shipyard.KEY`` tags, which its
+        card shows.
 
         Raises:
             InvalidInputError: a model of no flavor, or a bad name.
@@ -185,7 +193,15 @@ class Models:
         if saved.flavor == "code":
             details["code_digest"] = model.code_digest
         return self._insert_version(
-            name, digest, saved.flavor, signature, run_id, description, details, tags
+            name,
+            digest,
+            saved.flavor,
+            signature,
+            run_id,
+            description,
+            details,
+            tags=tags,
+            provenance=provenance,
         )
 
     def register(
@@ -324,10 +340,15 @@ class Models:
         description: str,
         details: dict[str, Any],
         tags: Mapping[str, str] | None = None,
+        provenance: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         from shipyard.governance.annotations import check_model
         from shipyard.registry.mlflow_registry import write_version_tags
 
+        # Where an imported model came from, in reserved tags that users cannot set.
+        reserved = {f"{PROVENANCE_PREFIX}{k}": str(v) for k, v in (provenance or {}).items()}
+        if provenance:
+            details = {**details, "provenance": dict(provenance)}
         with self._ctx.audited() as tx:
             require_role(tx.conn, self._ctx.actor, "contributor", "register models")
             check_model(tx.conn, name, tags or {})
@@ -335,6 +356,12 @@ class Models:
                 tx, name, digest, flavor, signature, run_id, description, details
             )
             write_version_tags(tx, model_id, name, version, tags or {})
+            for key, value in reserved.items():
+                tx.conn.execute(
+                    model_tags.insert().values(
+                        model_id=model_id, version=version, key=key, value=value
+                    )
+                )
         return replace(self.get(f"{name}@{version}"), created=True)
 
     # -- reads --------------------------------------------------------------------------------

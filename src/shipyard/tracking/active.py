@@ -162,6 +162,9 @@ class RunLifecycle:
             self.flush()
         finally:
             self._ended = True
+            from shipyard.registry.autolog import deactivate
+
+            deactivate(self)
             self._record_end(status, error)
 
     def start_system_metrics(self, interval: float = 5.0) -> None:

@@ -22,7 +22,7 @@ from shipyard.registry.flavors.boosters import load_boosted, manifest_str, requi
 from shipyard.registry.flavors.bundle import Bundle
 from shipyard.registry.flavors.sklearn import ModelFile
 
-__all__ = ["LightGBMClassifier", "LightGBMRegressor", "load", "save"]
+__all__ = ["LightGBMClassifier", "LightGBMRegressor", "from_booster", "load", "save"]
 
 FLAVOR = "lightgbm"
 KINDS = ("classifier", "regressor")
@@ -115,6 +115,46 @@ def save(model: Any, path: Path) -> ModelFile:
         return "model.txt", text.encode(), fields
 
     return save_boosted(model, path, FLAVOR, booster, lightgbm.__version__)
+
+
+def from_booster(booster: Any) -> LightGBMClassifier | LightGBMRegressor:
+    """A trained ``lightgbm.Booster`` (from ``lightgbm.train``) as the estimator this
+    flavor saves: a classifier for a binary or multiclass objective, with classes 0…n-1 as
+    LightGBM numbers them, else a regressor.
+
+    Raises:
+        InvalidInputError: an objective this flavor does not serve (ranking, a custom one).
+    """
+    import numpy as np
+
+    text = booster.model_to_string()
+    found = re.search(r"^objective=(\S+)(.*)$", text, re.MULTILINE)
+    objective = found[1] if found else ""
+    est: LightGBMClassifier | LightGBMRegressor
+    if objective in ("binary", "cross_entropy"):
+        est = LightGBMClassifier()
+        est.classes_ = np.asarray([0, 1])
+    elif objective in ("multiclass", "multiclassova"):
+        est = LightGBMClassifier()
+        est.classes_ = np.arange(int(booster.params.get("num_class") or _num_class(text)))
+    elif objective.startswith(("lambdarank", "rank_xendcg")) or not objective:
+        raise InvalidInputError(
+            f"a LightGBM booster with objective {objective or 'none (custom)'!r}: the lightgbm "
+            "flavor serves classifiers and regressors"
+        )
+    else:
+        est = LightGBMRegressor()
+    est.booster_ = booster
+    boosting = re.search(r"^\[boosting: (\w+)\]$", text, re.MULTILINE)
+    est.boosting_type = boosting[1] if boosting else "gbdt"
+    est.n_features_in_ = int(booster.num_feature())
+    est.feature_names_in_ = np.asarray([str(n) for n in booster.feature_name()], dtype=object)
+    return est
+
+
+def _num_class(text: str) -> int:
+    found = re.search(r"^num_class=(\d+)$", text, re.MULTILINE)
+    return int(found[1]) if found else 2
 
 
 def load(bundle: Bundle, path: Path, trusted: tuple[str, ...] | list[str]) -> Any:
