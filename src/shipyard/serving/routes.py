@@ -126,6 +126,8 @@ async def handle(request: Request, endpoint: str) -> Response:
                 v2.check_datatypes(doc, slot.predictor.signature)
         else:
             rows = predict_body(doc)
+        if slot.features is not None:
+            rows = slot.features.fill(state.project, rows, metrics, name)
         checked = validate_rows(slot, rows)
         ids = state.request_ids(len(rows))
         outputs = await _score(slot, checked)
