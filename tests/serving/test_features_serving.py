@@ -190,8 +190,8 @@ def test_missing_and_stale_features_are_refused_by_a_model_that_cannot_take_them
 
 def test_a_model_that_takes_missing_values_gets_null_features(root: Path) -> None:
     """With all traffic on the version with an imputer, the unknown applicant gets an
-    answer, with the features null (as the imputer fills them). Runs last: it moves the
-    deployment."""
+    answer, with the features null (as the imputer fills them); the prediction log keeps the
+    row as scored. Runs last: it moves the deployment."""
     with shipyard.open_project(root, actor="bob") as project:
         project.deployments.set(MODEL, {"challenger": 100})
     config = ServeConfig(project=str(root), deployment=MODEL, drift_window_seconds=0)
@@ -208,3 +208,7 @@ def test_a_model_that_takes_missing_values_gets_null_features(root: Path) -> Non
             )
         assert response.json()["predictions"] == list(expected)
         assert lookups(client)["missing"] == 2
+    with shipyard.open_project(root) as project:  # the server has closed: its log is written
+        log = project.predictions.list(MODEL)
+    last = log.iloc[-1]["inputs"]
+    assert last == {"applicant_id": UNKNOWN, "income": 1.0, "late_payments": None, "amount": None}
