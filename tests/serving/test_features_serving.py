@@ -128,7 +128,8 @@ def lookups(client: TestClient) -> dict[str, float]:
 def test_predict_by_entity_id_answers_as_the_full_row(root: Path, client: TestClient) -> None:
     """The request carries the applicant id and the request-time income; the server fills
     late_payments and amount from the online store and answers as the model does on the
-    full row; v2 infer does the same. Each lookup is counted."""
+    full row; v2 infer does the same. Each lookup is counted; /docs asks for the id and
+    income only."""
     ids = [3, 7, 22]
     records = [{"applicant_id": i, "income": float(i % 9)} for i in ids]
     response = client.post("/predict", json={"records": records})
@@ -155,6 +156,8 @@ def test_predict_by_entity_id_answers_as_the_full_row(root: Path, client: TestCl
     assert v2.status_code == 200, v2.text
     assert v2.json()["outputs"][0]["data"] == list(expected)
     assert lookups(client)["present"] >= 2 * 2 * len(ids)
+    record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
+    assert sorted(record["required"]) == ["applicant_id", "income"]
 
 
 def test_missing_and_stale_features_are_refused_by_a_model_that_cannot_take_them(
