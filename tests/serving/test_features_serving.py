@@ -128,8 +128,8 @@ def lookups(client: TestClient) -> dict[str, float]:
 def test_predict_by_entity_id_answers_as_the_full_row(root: Path, client: TestClient) -> None:
     """The request carries the applicant id and the request-time income; the server fills
     late_payments and amount from the online store and answers as the model does on the
-    full row; v2 infer does the same. Each lookup is counted; /docs asks for the id and
-    income only."""
+    full row; v2 infer does the same. Each lookup is counted; /docs and the v2 metadata
+    ask for the id and income only."""
     ids = [3, 7, 22]
     records = [{"applicant_id": i, "income": float(i % 9)} for i in ids]
     response = client.post("/predict", json={"records": records})
@@ -156,6 +156,11 @@ def test_predict_by_entity_id_answers_as_the_full_row(root: Path, client: TestCl
     assert v2.status_code == 200, v2.text
     assert v2.json()["outputs"][0]["data"] == list(expected)
     assert lookups(client)["present"] >= 2 * 2 * len(ids)
+    inputs = client.get(f"/v2/models/{MODEL}").json()["inputs"]
+    assert [(i["name"], i["datatype"]) for i in inputs] == [
+        ("income", "FP64"),
+        ("applicant_id", "INT64"),
+    ]
     record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
     assert sorted(record["required"]) == ["applicant_id", "income"]
 

@@ -38,14 +38,16 @@ __all__ = ["FeatureLookup", "feature_lookup"]
 class FeatureLookup:
     """The feature columns of a served version: ``refs`` (``VIEW@N:FEATURE``), the column
     each fills (``columns``, in the same order), its view's name (``views``), the join keys
-    a request must carry (``join_keys``) and the columns refused when missing
-    (``required``)."""
+    a request must carry (``join_keys``, with their signature types in ``key_types``:
+    ``int``, ``float`` or ``str``, as the training data held them) and the columns refused
+    when missing (``required``)."""
 
     refs: tuple[str, ...]
     columns: tuple[str, ...]
     views: tuple[str, ...]
     join_keys: tuple[str, ...]
     required: frozenset[str]
+    key_types: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"features {', '.join(self.refs)} by {', '.join(self.join_keys)}"
@@ -144,10 +146,20 @@ def feature_lookup(
                 keys += [k for k in view.join_keys if k not in keys]
     if not refs:
         return None
+    schema: dict[str, str] = {}
+    for dataset in mv.training_data:
+        schema = {**project.datasets.get(dataset).schema, **schema}
     return FeatureLookup(
         tuple(refs),
         tuple(names),
         tuple(views),
         tuple(keys),
         frozenset(names) & frozenset(no_nulls),
+        tuple(_kind(schema.get(k, "")) for k in keys),
     )
+
+
+def _kind(dtype: str) -> str:
+    if dtype.startswith(("Int", "UInt")):
+        return "int"
+    return "float" if dtype.startswith("Float") else "str"
