@@ -196,6 +196,34 @@ def test_missing_and_stale_features_are_refused_by_a_model_that_cannot_take_them
     assert "applicant_id" in response.json()["error"]
 
 
+@pytest.mark.redis
+def test_with_redis_configured_the_server_reads_features_from_redis(
+    root: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With SHIPYARD_REDIS_URL set, the same project materializes to Redis and a server
+    started on it reads from there: the same answer for an applicant id."""
+    monkeypatch.setenv("SHIPYARD_REDIS_URL", redis_url)
+    with shipyard.open_project(root) as project:
+        [done] = project.features.materialize()
+        assert done.store == "redis"
+    config = ServeConfig(project=str(root), deployment=MODEL, drift_window_seconds=0)
+    try:
+        with TestClient(create_app(config), raise_server_exceptions=False) as client:
+            response = client.post(
+                "/predict", json={"records": [{"applicant_id": 22, "income": 4.0}]}
+            )
+            assert response.status_code == 200, response.text
+            assert lookups(client) == {"present": 2}
+    finally:
+        with shipyard.open_project(root) as project:
+            project.feature_runtime.store.clear("payments")  # leave the shared server clean
+    with shipyard.open_project(root) as project:
+        full = project.datasets.get("training@1").to_pandas().set_index("applicant_id")
+        row = full.loc[[22], ["income", "late_payments", "amount"]].reset_index(drop=True)
+        expected = project.models.load(f"{MODEL}@production").predict(row)
+    assert response.json()["predictions"] == list(expected)
+
+
 def test_a_model_that_takes_missing_values_gets_null_features(root: Path) -> None:
     """With all traffic on the version with an imputer, the unknown applicant gets an
     answer, with the features null (as the imputer fills them); the prediction log keeps the
