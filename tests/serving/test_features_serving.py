@@ -1,7 +1,8 @@
 """Serving with features: a version trained on ``features historical`` output gets its feature
 columns from the online store by entity id at /predict and v2 infer, the same values training
 read; a missing or stale feature the model cannot take missing is refused naming the feature
-and the entity, one it can take is null; every lookup is counted in /metrics.
+and the entity, one it can take is null; every lookup is counted in /metrics. The store is
+SQLite, and Redis when the project is configured for it.
 
 One project (module scope) holds both versions: ``scorer@1`` (a plain logistic regression: it
 cannot take a missing value) and ``scorer@2`` (an imputer first: it can)."""
