@@ -435,8 +435,8 @@ def test_metrics_expose_every_metric_the_deploy_readme_lists(
     in deploy/README.md: requests by code, latency buckets from 0.5 ms, predictions, errors
     by reason, in-flight requests, accuracy, feedback, KPIs, CPU, memory, log and shadow
     drops, refresh errors, contract violations, live drift (with a minimum of one row, once
-    the log writer has counted the rows); refused versions (none here) are declared without
-    a sample."""
+    the log writer has counted the rows); refused versions and feature lookups (none here)
+    are declared without a sample."""
     with serving(credit, drift_min_rows=1) as client:
         check_every_readme_metric(client, credit, project)
 
@@ -459,7 +459,8 @@ def check_every_readme_metric(client: TestClient, credit: CreditProject, project
     families = list(text_string_to_metric_families(response.text))
     present = {s.name for f in families for s in f.samples}
     # A counter labelled by what it counts has no sample before the first one.
-    present |= {f"{f.name}_total" for f in families if f.name == "shipyard_refused_versions"}
+    declared = {"shipyard_refused_versions", "shipyard_feature_lookups"}
+    present |= {f"{f.name}_total" for f in families if f.name in declared}
     for name in names:
         wanted = f"{name}_bucket" if name.endswith("_duration_seconds") else name
         assert wanted in present, f"{name} is in deploy/README.md but not in /metrics"

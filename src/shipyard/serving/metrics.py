@@ -110,6 +110,13 @@ class ServerMetrics:
         self.feedback = Counter(
             "shipyard_feedback", "Ground-truth labels received.", ["model", "version"], registry=r
         )
+        self.feature_lookups = Counter(
+            "shipyard_feature_lookups",
+            "Feature values looked up in the online store, by view and status (present, "
+            "missing, outside_ttl).",
+            ["model", "view", "status"],
+            registry=r,
+        )
         self.kpi = Counter("shipyard_kpi", "Business KPI events.", ["name"], registry=r)
         # A summary: its _sum adds the values (which may be negative, so not a counter) and
         # its _count counts them, as Prometheus expects of a series named *_sum.

@@ -43,6 +43,19 @@ def describe_inputs(document: dict[str, Any], model: str, slot: Slot | None) -> 
         "the contract of the data it was trained on. Every column must be present: send "
         "null for an unknown value in a column that allows null. Other keys are ignored."
     )
+    lookup = slot.features
+    if lookup is not None:  # the feature columns come from the online store, by entity id
+        properties = record.setdefault("properties", {})
+        for column in lookup.columns:
+            properties.pop(column, None)
+        for key in lookup.join_keys:
+            properties.setdefault(
+                key, {"title": key, "description": "The entity's id in the feature store."}
+            )
+        record["description"] += (
+            f" The {', '.join(lookup.refs)} columns are looked up in the online store by "
+            f"{', '.join(lookup.join_keys)}: a value sent for them is replaced."
+        )
     # The server refuses a record without any of the columns (see validate_rows), whatever
     # the pydantic model would default.
     record["required"] = list(record.get("properties", {}))

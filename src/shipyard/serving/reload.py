@@ -27,6 +27,7 @@ from shipyard.governance.deployments import Deployment, Holder
 from shipyard.registry.compiled import CompiledModel, compile_predictor
 from shipyard.registry.row_checks import RowChecks
 from shipyard.serving.failures import describe
+from shipyard.serving.features import FeatureLookup, feature_lookup
 from shipyard.serving.routing import Plan
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class Slot:
     compiled: CompiledModel | None = None
     scoring: str = "scikit-learn"  # how requests are scored, for people reading the log
     batcher: Batcher | None = None
+    # The signature columns looked up in the online store (:mod:`shipyard.serving.features`).
+    features: FeatureLookup | None = None
     label: str = field(init=False)  # the version as a metric label
 
     def __post_init__(self) -> None:
@@ -128,13 +131,18 @@ def load_slot(project: Project, alias: str, ref: str) -> Slot:
     rows = project.models.reference_rows(mv.ref) if predictor.signature else []
     compiled, scoring = compile_predictor(predictor, rows=rows or None)
     checks = project.models.row_checks(mv.ref, predictor, rows)
-    return Slot(alias, mv.version, mv.ref, predictor, checks, compiled, scoring)
+    features = None
+    if predictor.signature is not None:
+        features = feature_lookup(project, mv, checks.columns, checks.no_nulls)
+    return Slot(alias, mv.version, mv.ref, predictor, checks, compiled, scoring, features=features)
 
 
 def announce(slot: Slot) -> None:
     """Say how a loaded version answers: compiled arithmetic or scikit-learn, and why."""
     no_nulls = slot.checks.no_nulls
     extra = f"; refuses a missing {', '.join(no_nulls)}" if no_nulls else ""
+    if slot.features is not None:
+        extra += f"; looks up {slot.features.describe()}"
     print(f"shipyard serve: {slot.alias} is {slot.ref}, {slot.scoring}{extra}", file=sys.stderr)
 
 

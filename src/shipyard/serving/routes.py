@@ -126,13 +126,19 @@ async def handle(request: Request, endpoint: str) -> Response:
                 v2.check_datatypes(doc, slot.predictor.signature)
         else:
             rows = predict_body(doc)
+        logged, logged_as = body, endpoint
+        if slot.features is not None:
+            rows = slot.features.fill(state.project, rows, metrics, name)
+            # The log (and live drift) keeps the rows as scored, the looked-up values in.
+            logged, logged_as = orjson.dumps({"records": rows}), PREDICT
         checked = validate_rows(slot, rows)
         ids = state.request_ids(len(rows))
         outputs = await _score(slot, checked)
-        _log(state, slot, ids, body, endpoint, outputs, time.perf_counter() - start, shadow=False)
+        elapsed = time.perf_counter() - start
+        _log(state, slot, ids, logged, logged_as, outputs, elapsed, shadow=False)
         shadow = plan.shadow
         if shadow is not None:
-            state.shadow_pool.submit(_shadow, state, shadow, ids, body, endpoint, checked)
+            state.shadow_pool.submit(_shadow, state, shadow, ids, logged, logged_as, checked)
         metrics.predicted(name, version, len(rows))
         if endpoint == INFER:
             answer = v2.answer(name, slot, ids, outputs, doc)

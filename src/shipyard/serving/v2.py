@@ -199,14 +199,24 @@ def metadata(name: str, plan: Plan) -> dict[str, Any] | None:
                 "parameters": {"classes": [str(c) for c in classes]},
             }
         )
+    inputs = [
+        {"name": c, "datatype": input_datatype(spec.type), "shape": [-1]}
+        for c, spec in columns.items()
+    ]
+    lookup = first.features
+    if lookup is not None:  # the entity's id instead of the columns the server looks up
+        inputs = [i for i in inputs if i["name"] not in lookup.columns]
+        known = {i["name"] for i in inputs}
+        inputs += [
+            {"name": k, "datatype": input_datatype(kind), "shape": [-1]}
+            for k, kind in zip(lookup.join_keys, lookup.key_types, strict=True)
+            if k not in known
+        ]
     return {
         "name": name,
         "versions": sorted({s.label for s in slots.values()}, key=int),
         "platform": "shipyard-sklearn",
-        "inputs": [
-            {"name": c, "datatype": input_datatype(spec.type), "shape": [-1]}
-            for c, spec in columns.items()
-        ],
+        "inputs": inputs,
         "outputs": outputs,
         "aliases": {a: s.version for a, s in slots.items()},
         "parameters": {
