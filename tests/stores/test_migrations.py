@@ -20,6 +20,39 @@ def _alembic_config() -> Config:
     return cfg
 
 
+def _migrated(url: str) -> Database:
+    """A database built by replaying every migration (a new one is otherwise created whole)."""
+    db = Database(url, migrate=False)
+    db.upgrade()
+    return db
+
+
+def test_a_new_database_created_whole_equals_the_migrated_one(backend: str) -> None:
+    """A new, empty database gets the whole schema at once (tables, the audit chain's genesis,
+    the head revision); Alembic finds nothing to change, and the migrations still walk it back
+    to the base and up again."""
+    from sqlalchemy import select
+
+    from shipyard.stores.db.tables import audit_head
+
+    db = Database(backend)
+    try:
+        assert db.current_revision() == SCHEMA_HEAD
+        insp = inspect(db.engine)
+        assert set(insp.get_table_names()) - {"alembic_version"} == set(metadata.tables)
+        with db.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        with db.read() as conn:
+            assert conn.execute(select(audit_head)).all() == [(1, 0, GENESIS_HASH)]
+        cfg = _alembic_config()
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "base")
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        db.dispose()
+
+
 def test_schema_head_is_alembic_head() -> None:
     """``SCHEMA_HEAD`` names the newest migration, and the history has a single head."""
     script = ScriptDirectory.from_config(_alembic_config())
@@ -37,7 +70,7 @@ def test_every_migration_has_a_downgrade() -> None:
 
 def test_migrated_tables_and_columns_match_the_metadata(backend: str) -> None:
     """The tables and columns the migrations create are those of ``tables.metadata``."""
-    db = Database(backend)
+    db = _migrated(backend)
     try:
         insp = inspect(db.engine)
         tables = set(insp.get_table_names()) - {"alembic_version"}
@@ -51,7 +84,7 @@ def test_migrated_tables_and_columns_match_the_metadata(backend: str) -> None:
 
 def test_migrated_schema_has_no_autogenerate_diff(backend: str) -> None:
     """Alembic's autogenerate finds nothing to change: types, indexes and constraints match."""
-    db = Database(backend)
+    db = _migrated(backend)
     try:
         with db.engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
@@ -65,7 +98,7 @@ def test_migration_seeds_the_audit_chain(backend: str) -> None:
 
     from shipyard.stores.db.tables import audit_head
 
-    db = Database(backend)
+    db = _migrated(backend)
     try:
         with db.read() as conn:
             assert conn.execute(select(audit_head)).all() == [(1, 0, GENESIS_HASH)]
@@ -75,7 +108,7 @@ def test_migration_seeds_the_audit_chain(backend: str) -> None:
 
 def test_downgrade_to_base_removes_every_table(backend: str) -> None:
     """The migrations can be undone completely, leaving only Alembic's bookkeeping."""
-    db = Database(backend)
+    db = _migrated(backend)
     try:
         cfg = _alembic_config()
         with db.engine.begin() as conn:
@@ -105,7 +138,7 @@ def test_upgrade_gives_earlier_prediction_segments_an_owner(backend: str) -> Non
 
     from shipyard.stores.db.tables import blob_refs, prediction_segments
 
-    db = Database(backend)
+    db = _migrated(backend)
     try:
         cfg = _alembic_config()
         with db.engine.begin() as conn:
@@ -148,7 +181,7 @@ def test_upgrade_ties_earlier_approvals_to_their_events_and_keeps_one_label(
         registered_models,
     )
 
-    db = Database(backend)
+    db = _migrated(backend)
     now = datetime.now(UTC)
     try:
         cfg = _alembic_config()

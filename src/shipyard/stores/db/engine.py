@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
@@ -93,12 +93,21 @@ class Database:
         return None if row is None else str(row[0])
 
     def ensure_schema(self) -> None:
-        """Apply pending migrations, if any."""
+        """Bring the schema to the newest revision: a new, empty database gets it whole (see
+        :meth:`upgrade`), an older one is migrated."""
         if self.current_revision() != SCHEMA_HEAD:
-            self.upgrade()
+            self.upgrade(create_if_empty=True)
 
-    def upgrade(self) -> tuple[str | None, str]:
-        """Run Alembic up to the newest revision; returns (before, after)."""
+    def upgrade(self, *, create_if_empty: bool = False) -> tuple[str | None, str]:
+        """Run Alembic up to the newest revision; returns (before, after).
+
+        With ``create_if_empty``, a database without any table gets the whole schema in one
+        step instead of replaying every migration: the tables of ``tables.metadata``, the audit
+        chain's genesis row, and Alembic's record of the head revision. The result is the schema
+        the migrations build (``tests/stores/test_migrations.py`` builds it both ways and
+        compares), in a fraction of the time: 22 migrations took about 0.35 s per new
+        PostgreSQL schema.
+        """
         from alembic import command
         from alembic.config import Config
 
@@ -112,7 +121,14 @@ class Database:
                     # Two processes opening a new database at once must not both migrate.
                     conn.execute(text("SELECT pg_advisory_xact_lock(7263001)"))
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                if create_if_empty and not inspect(conn).get_table_names():
+                    from shipyard.stores.db.tables import GENESIS_HASH, audit_head, metadata
+
+                    metadata.create_all(conn)
+                    conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+                    command.stamp(cfg, "head")
+                else:
+                    command.upgrade(cfg, "head")
         return before, SCHEMA_HEAD
 
     @property
