@@ -142,7 +142,7 @@ def render_report(report: dict[str, Any], contract: str, *, err: bool) -> None:
 
     out = Console(stderr=err, highlight=False)
     verdict = "passed" if report["passed"] else "FAILED"
-    out.print(f"validation against {contract}: {verdict} on {report['rows']:,} rows")
+    out.print(f"validation against {contract}: {verdict} on {_plural(report['rows'], 'row')}")
     if not report["failures"]:
         return
     t = Table(header_style="bold")
@@ -153,7 +153,7 @@ def render_report(report: dict[str, Any], contract: str, *, err: bool) -> None:
             f["column"] or "(dataset)",
             f["check"],
             _fmt_int(f["failed_rows"]),
-            ", ".join(map(str, f.get("examples", [])[:5])),
+            ", ".join("null" if e is None else str(e) for e in f.get("examples", [])[:5]),
             f.get("message", ""),
         )
     out.print(t)
@@ -392,11 +392,9 @@ def show(
 
 
 def _num(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    return str(x)
+    from shipyard._internal.words import number
+
+    return number(x)
 
 
 @app.command("get")
@@ -545,7 +543,9 @@ def lineage(
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    from shipyard._internal.words import count
+
+    return count(n, word)
 
 
 def _deletion_summary(r: DeletionResult) -> str:
