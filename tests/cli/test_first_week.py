@@ -218,3 +218,38 @@ def test_output_cut_short_by_its_reader_is_not_an_error(
             run()
     assert exit_.value.code == 0
     assert capsys.readouterr().err == ""
+
+
+# -- splits -------------------------------------------------------------------------------------
+
+
+def test_a_time_split_says_it_cannot_honour_fractions_and_parts_name_their_parent(
+    cli: Cli, cli_project: Path
+) -> None:
+    """`data split --time-column --cutoffs` with explicit --fractions says only the names are
+    used; `data versions` of a part shows the parent version each was cut from, so that
+    credit.train@2 cut from credit@1 is plain to see."""
+    path = cli_project / "events.csv"
+    path.write_text("id,ts\n1,2024-01-01\n2,2024-02-01\n3,2024-03-01\n4,2024-04-01\n")
+    assert cli("data", "add", "credit", path).code == 0
+    res = cli(
+        "data", "split", "credit@1", "--time-column", "ts", "--cutoffs", "2024-03-01",
+        "--fractions", "train=0.9,test=0.1",
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    assert "cannot honour the shares in --fractions train=0.9,test=0.1" in res.stderr
+    assert "only the part names (train, test) are used" in res.stderr
+    plain = cli("data", "split", "credit@1", "--fractions", "train=0.5,test=0.5")
+    assert plain.code == 0 and "cannot honour" not in plain.stderr
+    path.write_text(path.read_text() + "5,2024-05-01\n")
+    assert cli("data", "add", "credit", path).code == 0
+    assert cli("data", "split", "credit@2", "--fractions", "train=0.5,test=0.5").code == 0
+    res = cli("data", "versions", "credit.train")
+    assert res.code == 0, res.stderr
+    assert "split from" in res.stdout
+    rows = [line for line in res.stdout.splitlines() if "credit@" in line]
+    assert [("credit@1" in r, "credit@2" in r) for r in rows] == [
+        (True, False),
+        (True, False),
+        (False, True),
+    ]

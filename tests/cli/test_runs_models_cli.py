@@ -187,7 +187,8 @@ def test_models_list_versions_and_show(cli: Cli, registered: Registered) -> None
     shown = cli("models", "show", NAME, "--json").json()
     assert shown["version"] == 2 and shown["run_id"] == registered.run_id
     assert shown["metrics"] == {"auc": 0.83} and shown["status"] == "candidate"
-    assert list(shown["signature"]["inputs"]["columns"]) == ["id", "age", "income", "city"]
+    assert list(shown["signature"]["inputs"]["columns"]) == ["age", "income", "city"]
+    assert shown["signature"]["ignored"] == ["id"]  # fitted on, dropped by the pipeline
     assert f"{NAME}@1" in cli("models", "show", f"{NAME}@1").stdout
 
     res = cli("models", "show", f"{NAME}@9")

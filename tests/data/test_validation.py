@@ -304,7 +304,7 @@ def test_report_summary_and_raise_if_failed() -> None:
     """A failed report raises CheckFailedError carrying its summary; a passing one does not."""
     report = validate(contract_of(APPLICANTS), BROKEN_THREE_WAYS)
     assert report.summary() == (
-        "3 checks failed on 3 rows: id unique (1 rows), age max (1 rows), city allowed (1 rows)"
+        "3 checks failed on 3 rows: id unique (1 row), age max (1 row), city allowed (1 row)"
     )
     with pytest.raises(CheckFailedError) as info:
         report.raise_if_failed()

@@ -35,6 +35,12 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "rejected (exit 3)" in out and "identical digests: True" in out
     assert out.rstrip().endswith(ui_command(root))  # the last thing it says: open the UI
     project = open_project(root)
+    # The narration names the user each step acts as: the author's own approval is refused
+    # naming the same user, then bob (an approver) approves.
+    author = project.actor
+    assert f"(as {author}, who registered it)\n  -> refused: user '{author}' cannot approve" in out
+    assert "$ SHIPYARD_USER=bob shipyard models approve credit-risk@" in out
+    assert "e+0" not in out  # numbers as people write them: 51,800, not 5.18e+04
     names = {d.name: d for d in project.datasets.list()}
     assert names["credit"].latest == 3
     assert names["credit.quarantine"].rows and names["credit.quarantine"].rows > 0

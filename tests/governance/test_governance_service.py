@@ -246,8 +246,11 @@ def test_importance_lists_every_input_most_important_first(evaluated: Project) -
     means = [i["mean"] for i in importance]
     assert means == sorted(means, reverse=True)
     assert importance[0]["feature"] in BUREAU_COLUMNS
+    # The lean model's pipeline drops the bureau columns: they are not inputs at all.
     lean_means = {i["feature"]: i["mean"] for i in lean.report["importance"]}
-    assert all(lean_means[c] == 0 for c in BUREAU_COLUMNS)
+    ignored = evaluated.models.get(V2).signature["ignored"]  # type: ignore[index]
+    assert set(BUREAU_COLUMNS) <= set(ignored)
+    assert not set(BUREAU_COLUMNS) & set(lean_means)
 
 
 def test_a_dataset_without_the_label_is_refused(registered: Project) -> None:
@@ -980,8 +983,31 @@ def test_the_markdown_card_holds_every_section_and_the_recorded_facts(
     assert f"- train: `{TRAIN}` (digest `{train.digest}`)" in card
     assert "- Groups evaluated: gender" in card
     assert "- approve by bob on " in card and ": card reviewed" in card
-    assert "- alias `production`: None → 1 (promote) by bob on " in card
+    assert "- alias `production` set to version 1 (promote) by bob on " in card
     assert "status **approved**" in card and "Aliases: production" in card
+
+
+def test_the_card_shows_the_evaluations_notes_beside_its_numbers_in_plain_words(
+    evaluated: Project,
+) -> None:
+    """Each note of the evaluation (a group too small to trust...) is in the card, a small
+    group's row says so, no Python value (None, True, False) is printed, and the HTML card
+    makes one list of consecutive bullets."""
+    import re
+
+    _promoted_with_card(evaluated)
+    evaluated.evaluations.evaluate(V1, TEST, sensitive=["gender", "age_band"], bootstrap=5)
+    card = evaluated.cards.render(V1)
+    notes = evaluated.evaluations.latest(V1).report["notes"]  # type: ignore[union-attr]
+    assert any("too uncertain" in n for n in notes)
+    for note in notes:
+        assert note.split(": ", 1)[-1] in card
+    assert "(too few rows: see the note) |" in card
+    assert re.search(r"four_fifths: (yes|no)", card)
+    assert not re.search(r"\b(None|True|False)\b", card)
+    page = evaluated.cards.render(V1, "html")
+    assert "</ul>\n<ul>" not in page
+    assert page.count("<ul>") == page.count("</ul>") < page.count("<li>")
 
 
 def test_an_unwritten_section_says_how_to_write_it(evaluated: Project) -> None:
@@ -1015,7 +1041,7 @@ def test_the_html_card_is_a_standalone_page_with_user_text_escaped(evaluated: Pr
     for ref in (TEST, TRAIN):
         assert evaluated.datasets.get(ref).digest in page
     assert "approve by bob on " in page
-    assert "alias <code>production</code>: None → 1 (promote) by bob" in page
+    assert "alias <code>production</code> set to version 1 (promote) by bob" in page
 
 
 def test_the_html_card_names_fairness_measures_and_features_as_the_markdown_does(

@@ -119,3 +119,31 @@ def test_an_existing_output_is_replaced_only_with_force(
         doc = project.models.predict_file(f"{MODEL}@production", clean, dest, force=True)
     assert (doc["scored"], doc["refused"], doc["rejected"]) == (20, 0, None)
     assert not (tmp_path / "scored.rejected.csv").exists()
+
+
+def test_times_in_a_scored_csv_are_written_as_data_get_writes_them(
+    credit: CreditProject, tmp_path: Path, cli: Cli
+) -> None:
+    """A time `models predict -o scored.csv` passes through is written exactly as `data get`
+    writes the same time (ISO 8601 with a T), and the columns the model drops (the id and
+    the date) may be left out of the input."""
+    import csv
+    from datetime import datetime
+
+    seen = pd.Series([datetime(2026, 1, 1, 6, 53), datetime(2026, 2, 3, 4, 5, 6, 789)])
+    got = tmp_path / "times.csv"
+    with credit.open() as project:
+        project.datasets.add("times", pd.DataFrame({"seen_at": seen}))
+    assert cli("-P", str(credit.root), "data", "get", "times@1", "-o", got).code == 0
+    with got.open() as fh:
+        expected = [r["seen_at"] for r in csv.DictReader(fh)]
+    source = tmp_path / "batch.parquet"
+    frame = credit.frame(2).drop(columns=["applicant_id", "application_date"])
+    frame.assign(seen_at=seen).to_parquet(source)
+    dest = tmp_path / "scored.csv"
+    with credit.open() as project:
+        project.models.predict_file(f"{MODEL}@production", source, dest)
+    with dest.open() as fh:
+        written = [r["seen_at"] for r in csv.DictReader(fh)]
+    assert written == expected
+    assert expected[0].startswith("2026-01-01T06:53:00")

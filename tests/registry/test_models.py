@@ -169,14 +169,14 @@ def test_references_resolve_by_number_alias_digest_or_fail_naming_the_latest(
 
 
 def test_signature_lists_the_input_columns_and_classes(project: Project, logged: Logged) -> None:
-    """The signature names every column the pipeline was fitted on, with its type, and the
-    classes it predicts."""
+    """The signature names every column the pipeline reads, with its type, the columns it
+    was fitted on but drops (the id), and the classes it predicts."""
     sig = project.models.get(f"{NAME}@1").signature
     assert sig is not None
     columns = sig["inputs"]["columns"]
-    assert list(columns) == ["id", "age", "income", "city"]
+    assert list(columns) == ["age", "income", "city"]
+    assert sig["ignored"] == ["id"]
     assert {c: s["type"] for c, s in columns.items()} == {
-        "id": "int",
         "age": "int",
         "income": "float",
         "city": "string",

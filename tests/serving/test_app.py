@@ -279,6 +279,24 @@ def test_records_get_predictions_probabilities_and_one_request_id_per_row(
         assert max(probs, key=probs.get) == str(predicted)
 
 
+def test_columns_the_pipeline_drops_are_ignored_left_out_or_null(
+    credit: CreditProject, client: TestClient, project: Project
+) -> None:
+    """The signature holds only the columns the model reads and names those its pipeline
+    drops (the id and the date); a record may leave them out or send null, and is answered
+    as if it had sent them."""
+    signature = project.models.get(credit.production).signature
+    assert signature is not None
+    assert signature["ignored"] == ["applicant_id", "application_date"]
+    assert "applicant_id" not in signature["inputs"]["columns"]
+    records = credit.records[:5]
+    expected = predict(client, records)["predictions"]
+    left_out = [without(without(r, "applicant_id"), "application_date") for r in records]
+    nulls = [{**r, "applicant_id": None, "application_date": None} for r in records]
+    assert predict(client, left_out)["predictions"] == expected
+    assert predict(client, nulls)["predictions"] == expected
+
+
 def test_mlflow_dataframe_split_gives_the_same_predictions(
     credit: CreditProject, client: TestClient
 ) -> None:

@@ -80,6 +80,7 @@ def _bodies(record: dict[str, Any], types: dict[str, str]) -> st.SearchStrategy[
         tensors = [
             {"name": c, "shape": [len(rows)], "datatype": types[c], "data": [r[c] for r in rows]}
             for c in columns
+            if c in types  # the columns the model drops have no declared datatype
         ]
         for t in tensors:
             if t["name"] == column:

@@ -142,7 +142,7 @@ def render_report(report: dict[str, Any], contract: str, *, err: bool) -> None:
 
     out = Console(stderr=err, highlight=False)
     verdict = "passed" if report["passed"] else "FAILED"
-    out.print(f"validation against {contract}: {verdict} on {report['rows']:,} rows")
+    out.print(f"validation against {contract}: {verdict} on {_plural(report['rows'], 'row')}")
     if not report["failures"]:
         return
     t = Table(header_style="bold")
@@ -153,7 +153,7 @@ def render_report(report: dict[str, Any], contract: str, *, err: bool) -> None:
             f["column"] or "(dataset)",
             f["check"],
             _fmt_int(f["failed_rows"]),
-            ", ".join(map(str, f.get("examples", [])[:5])),
+            ", ".join("null" if e is None else str(e) for e in f.get("examples", [])[:5]),
             f.get("message", ""),
         )
     out.print(t)
@@ -227,8 +227,18 @@ def split(
         else:
             if not ref:
                 raise typer.BadParameter("give the dataset to split, or --replay CHILD")
+            shares = parse_fractions(fractions)
+            source = ctx.get_parameter_source("fractions")
+            explicit = source is not None and source.name != "DEFAULT"
+            if time_column and cutoffs and explicit:
+                typer.echo(
+                    f"note: a time split cuts at --cutoffs {cutoffs}, so it cannot honour the "
+                    f"shares in --fractions {fractions}: only the part names "
+                    f"({', '.join(shares)}) are used",
+                    err=True,
+                )
             spec = SplitSpec(
-                fractions=parse_fractions(fractions),
+                fractions=shares,
                 key=key,
                 stratify=stratify,
                 seed=seed,
@@ -296,12 +306,18 @@ def versions(
     if json_:
         emit_json([_summary_dict(v) for v in items])
         return
+    # A split part's versions follow one numbering whatever version of the parent each was
+    # cut from: the parent is shown beside each (credit.train@2 from credit@1).
+    parents = [v.source.get("parent") if v.source.get("format") == "split" else None for v in items]
+    split_from = any(parents)
+    header = ["version", *(["split from"] if split_from else []), "digest", "rows", "columns"]
     table(
         name,
-        ["version", "digest", "rows", "columns", "message", "tags", "by", "created"],
+        [*header, "message", "tags", "by", "created"],
         [
             [
                 v.version,
+                *([parent or ""] if split_from else []),
                 short_digest(v.digest),
                 _fmt_int(v.rows),
                 len(v.columns),
@@ -310,7 +326,7 @@ def versions(
                 v.created_by,
                 when(v.created_at),
             ]
-            for v in items
+            for v, parent in zip(items, parents, strict=True)
         ],
     )
 
@@ -392,11 +408,9 @@ def show(
 
 
 def _num(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    return str(x)
+    from shipyard._internal.words import number
+
+    return number(x)
 
 
 @app.command("get")
@@ -545,7 +559,9 @@ def lineage(
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    from shipyard._internal.words import count
+
+    return count(n, word)
 
 
 def _deletion_summary(r: DeletionResult) -> str:

@@ -115,6 +115,8 @@ def show(
     if sig:
         cols = sig.get("inputs", {}).get("columns", {})
         out.print("inputs: " + ", ".join(f"{c}:{s.get('type')}" for c, s in cols.items()))
+        if sig.get("ignored"):
+            out.print("ignored (the model drops them): " + ", ".join(sig["ignored"]))
         out.print(f"outputs: {sig.get('outputs')}")
 
 

@@ -78,15 +78,17 @@ class ValidationReport(ReadModel):
     def summary(self) -> str:
         """One line: ``passed (1,000 rows)`` or ``2 checks failed on 1,000 rows: age max
         (12 rows), row_count``."""
+        from shipyard._internal.words import count
+
         if self.passed:
-            return f"passed ({self.rows:,} rows)"
+            return f"passed ({count(self.rows, 'row')})"
         parts = [
             " ".join(filter(None, [f.column, f.check]))
-            + (f" ({f.failed_rows:,} rows)" if f.failed_rows else "")
+            + (f" ({count(f.failed_rows, 'row')})" if f.failed_rows else "")
             for f in self.failures
         ]
         n = len(self.failures)
-        return f"{n} check{'s' if n != 1 else ''} failed on {self.rows:,} rows: " + ", ".join(parts)
+        return f"{count(n, 'check')} failed on {count(self.rows, 'row')}: " + ", ".join(parts)
 
     def raise_if_failed(self) -> None:
         """Raise when a check failed.

@@ -48,6 +48,7 @@ card_sections: [intended_use, ethical_considerations]
 def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     """Run the demo in ``directory`` (default: a new temporary folder); returns the project
     folder."""
+    from shipyard._internal.words import number
     from shipyard.data.profiles import diff_profiles
     from shipyard.demo.data import credit_applicants
     from shipyard.project import init_project
@@ -104,7 +105,7 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     for c in shown:
         if c["stat"] == "mean":
             out.print(
-                f"  {c['column']:<16} mean {c['from']:.4g} -> {c['to']:.4g} "
+                f"  {c['column']:<16} mean {number(c['from'])} -> {number(c['to'])} "
                 f"({c.get('relative', 0):+.1%})"
             )
         else:
@@ -225,7 +226,8 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     try:
         project.approvals.approve(best.ref)
     except PermissionDeniedError as exc:
-        out.print(f"you try to approve your own model: refused: {exc.message}")
+        out.print(f"$ shipyard models approve {best.ref}   (as {project.actor}, who registered it)")
+        out.print(f"  -> refused: {exc.message}")
     for mv in (best, legacy):
         bob.approvals.approve(mv.ref, comment="reviewed the evaluation")
         out.print(f"$ SHIPYARD_USER=bob shipyard models approve {mv.ref}")

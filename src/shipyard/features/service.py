@@ -27,6 +27,7 @@ from sqlalchemy import select
 from shipyard._internal.encode import ReadModel
 from shipyard._internal.hashing import canonical_json, digest_bytes
 from shipyard._internal.progress import NO_PROGRESS, Progress
+from shipyard._internal.words import count
 from shipyard.authz import require_role
 from shipyard.errors import CheckFailedError, InvalidInputError
 from shipyard.features.catalog import (
@@ -557,7 +558,7 @@ class Features:
         report = validate(contract.contract, latest.rename({"event_time": view.timestamp}))
         if not report.passed:
             failed = ", ".join(
-                f"{f.column or 'dataset'}: {f.check} ({f.failed_rows} rows)"
+                f"{f.column or 'dataset'}: {f.check} ({count(f.failed_rows, 'row')})"
                 for f in report.failures[:6]
             )
             raise CheckFailedError(

@@ -254,6 +254,12 @@ class Cards:
                     f"| {name} | {_num(m.get('value'))} | "
                     f"{_num(m.get('ci_low'))} – {_num(m.get('ci_high'))} |"
                 )
+        notes = [str(n) for n in latest.report.get("notes", [])] if latest else []
+        group_columns = (latest.report.get("groups") or {}) if latest else {}
+        general = [n for n in notes if n.split(":", 1)[0] not in group_columns]
+        if general:
+            metric_lines.append("")
+            metric_lines.extend(f"- Note: {n}" for n in general)
         section("metrics", metric_lines)
         section(
             "evaluation_data",
@@ -275,24 +281,27 @@ class Cards:
         )
         quant: builtins.list[str] = []
         if latest:
-            for col, g in (latest.report.get("groups") or {}).items():
+            for col, g in group_columns.items():
                 fair = g.get("fairness", {})
-                quant.append(
-                    f"**{col}**: "
-                    + ", ".join(
-                        f"{k} {_num(v) if not isinstance(v, bool) else v}" for k, v in fair.items()
-                    )
-                )
+                quant.append(f"**{col}**:")
                 quant.append("")
+                quant.extend(f"- {k}: {_num(v)}" for k, v in fair.items())
+                quant.append("")
+                col_notes = [n[len(col) + 2 :] for n in notes if n.startswith(f"{col}: ")]
                 rows = g.get("metrics", {})
                 if rows:
                     keys = sorted({k for r in rows.values() for k in r})
                     quant.append("| group | " + " | ".join(keys) + " |")
                     quant.append("|---|" + "---|" * len(keys))
                     for group, r in rows.items():
+                        small = any(n.startswith(f"group {group!r} has ") for n in col_notes)
+                        label = f"{group} (too few rows: see the note)" if small else group
                         quant.append(
-                            f"| {group} | " + " | ".join(_num(r.get(k)) for k in keys) + " |"
+                            f"| {label} | " + " | ".join(_num(r.get(k)) for k in keys) + " |"
                         )
+                    quant.append("")
+                if col_notes:
+                    quant.extend(f"- Note: {n}" for n in col_notes)
                     quant.append("")
             imp = latest.report.get("importance") or []
             if imp:
@@ -320,9 +329,15 @@ class Cards:
                 "run `shipyard audit verify`)"
             )
         for e in history:
+            if e.from_version is None:
+                move = f"set to version {e.to_version}"
+            elif e.to_version is None:
+                move = f"removed from version {e.from_version}"
+            else:
+                move = f"moved from version {e.from_version} to {e.to_version}"
+            why = f" ({e.reason})" if e.reason else ""
             out.append(
-                f"- alias `{e.alias}`: {e.from_version} → {e.to_version} ({e.reason}) by "
-                f"{e.actor} on {e.time:%Y-%m-%d %H:%M} UTC"
+                f"- alias `{e.alias}` {move}{why} by {e.actor} on {e.time:%Y-%m-%d %H:%M} UTC"
             )
         if not decisions and not history:
             out.append("- No approvals or alias moves yet.")
@@ -339,8 +354,12 @@ def _tombstone(deleted: dict[str, Any] | None) -> str:
 
 
 def _num(x: Any) -> str:
+    """A value as people read it: "–" for none, yes/no for a truth value, 4 significant
+    digits for a float."""
     if x is None:
         return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
     if isinstance(x, float):
         return f"{x:.4g}"
     return str(x)
@@ -351,11 +370,15 @@ def _html_page(ref: str, markdown: str, charts: Sequence[str] = ()) -> str:
     evaluation's ``charts`` (inline SVG) at the end of its quantitative analyses."""
     body: builtins.list[str] = []
     in_table = False
+    in_list = False
     for line in markdown.splitlines():
         if charts and line == f"## {SECTIONS['ethical_considerations']}":
             if in_table:
                 body.append("</table>")
                 in_table = False
+            if in_list:
+                body.append("</ul>")
+                in_list = False
             body.append("<div class='charts'>")
             body.extend(f"<figure>{svg}</figure>" for svg in charts)
             body.append("</div>")
@@ -373,16 +396,24 @@ def _html_page(ref: str, markdown: str, charts: Sequence[str] = ()) -> str:
         if in_table:
             body.append("</table>")
             in_table = False
+        if in_list and not line.startswith("- "):
+            body.append("</ul>")
+            in_list = False
         if line.startswith("# "):
             body.append(f"<h1>{_inline(line[2:])}</h1>")
         elif line.startswith("## "):
             body.append(f"<h2>{_inline(line[3:])}</h2>")
         elif line.startswith("- "):
-            body.append(f"<ul><li>{_inline(line[2:])}</li></ul>")
+            if not in_list:
+                body.append("<ul>")
+                in_list = True
+            body.append(f"<li>{_inline(line[2:])}</li>")
         elif line.strip():
             body.append(f"<p>{_inline(line)}</p>")
     if in_table:
         body.append("</table>")
+    if in_list:
+        body.append("</ul>")
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>Model card: {html.escape(ref)}</title>"

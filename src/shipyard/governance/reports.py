@@ -165,12 +165,15 @@ def _stored(model_ref: str, r: Any) -> StoredEvaluation:
 
 def _guess_label(signature: dict[str, Any] | None, columns: list[str], dataset: str) -> str:
     inputs = set((signature or {}).get("inputs", {}).get("columns", {}))
+    ignored = set(
+        (signature or {}).get("ignored", [])
+    )  # dropped by the model: not the label either
     if not inputs:
         raise InvalidInputError(
             f"which column of {dataset} is the label? pass --label (the model has no signature "
             "to tell inputs from the label)"
         )
-    rest = [c for c in columns if c not in inputs]
+    rest = [c for c in columns if c not in inputs and c not in ignored]
     if len(rest) != 1:
         raise InvalidInputError(
             f"which column of {dataset} is the label? pass --label; columns that are not model "

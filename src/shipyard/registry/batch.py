@@ -82,7 +82,6 @@ def score_file(
         ConflictError: ``dest`` or its rejected-rows file exists and ``force`` is false.
     """
     import pyarrow as pa
-    import pyarrow.csv as pacsv
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
@@ -151,7 +150,7 @@ def score_file(
                 kept = _plain(kept)
                 if refused_writer is None:
                     refused_schema = kept.schema
-                    refused_writer = pacsv.CSVWriter(str(refused_tmp), refused_schema)
+                    refused_writer = CsvWriter(refused_tmp)
                 refused_writer.write_table(kept.cast(refused_schema))
                 refused += len(bad)
             good = [i for i in range(chunk.num_rows) if i not in reasons]
@@ -166,7 +165,7 @@ def score_file(
                     writer = (
                         pq.ParquetWriter(str(tmp), schema, compression="zstd")
                         if out_fmt == "parquet"
-                        else pacsv.CSVWriter(str(tmp), schema)
+                        else CsvWriter(tmp)
                     )
                 elif table.schema != schema:
                     # Every chunk is written with the first chunk's column types.
@@ -317,3 +316,23 @@ def _with_outputs(
         at = table.schema.get_field_index(name)
         table = table.set_column(at, name, column) if at >= 0 else table.append_column(name, column)
     return table
+
+
+class CsvWriter:
+    """Arrow tables appended to one CSV file as polars writes it (``data get`` and every
+    other CSV shipyard writes), so that times read ``2026-01-01T06:53:00.000000`` in all."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._header = True
+
+    def write_table(self, table: Any) -> None:
+        import polars as pl
+
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        frame.write_csv(self._handle, include_header=self._header)
+        self._header = False
+
+    def close(self) -> None:
+        self._handle.close()

@@ -46,15 +46,23 @@ class Signature:
 
     inputs: Contract
     outputs: dict[str, Any]
+    ignored: tuple[str, ...] = ()
+    """Columns the model was fitted on but never reads (its pipeline drops them, like an id
+    or a date): accepted and ignored in input, and filled with nulls for the model when
+    left out."""
 
     @property
     def columns(self) -> list[str]:
-        """The input columns, in the order the model takes them."""
+        """The input columns the model reads, in the order it takes them."""
         return list(self.inputs.columns)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"inputs": <contract document>, "outputs": {...}}``, JSON-ready."""
-        return {"inputs": self.inputs.to_dict(), "outputs": dict(self.outputs)}
+        """``{"inputs": <contract document>, "outputs": {...}}``, with ``"ignored": [...]``
+        when the model drops columns it was fitted on; JSON-ready."""
+        doc: dict[str, Any] = {"inputs": self.inputs.to_dict(), "outputs": dict(self.outputs)}
+        if self.ignored:
+            doc["ignored"] = list(self.ignored)
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Any) -> Signature:
@@ -73,7 +81,14 @@ class Signature:
             )
         if kind == "classification" and not isinstance(outputs.get("classes"), list):
             raise InvalidInputError("signature outputs: a classifier needs a list of 'classes'")
-        return cls(inputs=Contract.from_dict(doc["inputs"]), outputs=dict(outputs))
+        ignored = doc.get("ignored", [])
+        if not isinstance(ignored, list) or not all(isinstance(c, str) for c in ignored):
+            raise InvalidInputError("signature 'ignored' must be a list of column names")
+        return cls(
+            inputs=Contract.from_dict(doc["inputs"]),
+            outputs=dict(outputs),
+            ignored=tuple(ignored),
+        )
 
 
 def infer_signature(model: Any, input_example: Any) -> Signature:
@@ -82,6 +97,8 @@ def infer_signature(model: Any, input_example: Any) -> Signature:
     The inputs are the columns the model was fitted on (``feature_names_in_``, in that
     order) or, for a model fitted without column names, every column of the example. Each
     is nullable, with no bounds: a small example says little about the range of values.
+    Columns a pipeline's ColumnTransformer drops (an id, a date) are not inputs: they are
+    listed in :attr:`Signature.ignored`.
 
     >>> infer_signature(model, X).columns  # doctest: +SKIP
     ['age', 'income']
@@ -106,8 +123,11 @@ def infer_signature(model: Any, input_example: Any) -> Signature:
             raise InvalidInputError(
                 "the input example lacks columns the model was fitted on: " + ", ".join(missing)
             )
+    ignored = _unread_columns(model, names)
     columns: dict[str, ColumnSpec] = {}
     for name in names:
+        if name in ignored:
+            continue
         type_ = infer_column_type(frame.schema[name])
         if type_ is None:
             raise InvalidInputError(
@@ -115,7 +135,9 @@ def infer_signature(model: Any, input_example: Any) -> Signature:
                 "describe (use int, float, bool, string, category or datetime)"
             )
         columns[name] = ColumnSpec(type=cast(ColumnType, type_), nullable=True)
-    return Signature(inputs=Contract(columns=columns), outputs=_outputs(model))
+    return Signature(
+        inputs=Contract(columns=columns), outputs=_outputs(model), ignored=tuple(ignored)
+    )
 
 
 class CheckedPredictor:
@@ -298,8 +320,12 @@ class CheckedPredictor:
             raise InvalidInputError(
                 f"expected a pandas or polars DataFrame, got {type(frame).__name__}"
             )
-        if _model_columns(self.model) is None:
+        fitted = _model_columns(self.model)
+        if fitted is None:
             return selected.to_numpy()
+        if self.signature is not None and self.signature.ignored:
+            # The model drops these columns, but scikit-learn wants every fitted column.
+            selected = selected.assign(**dict.fromkeys(self.signature.ignored))[fitted]
         return selected
 
     def _check(self, present: Mapping[str, Any]) -> None:
@@ -412,6 +438,27 @@ def _to_polars(frame: Any) -> Any:
 def _model_columns(model: Any) -> list[str] | None:
     names = getattr(model, "feature_names_in_", None)
     return None if names is None else [str(n) for n in names]
+
+
+def _unread_columns(model: Any, names: list[str]) -> list[str]:
+    """The fitted columns that a pipeline's first step, a ColumnTransformer, drops (sent to
+    ``"drop"`` or left to a ``remainder="drop"``); empty when that cannot be told."""
+    try:
+        from shipyard.registry.codegen import Unsupported, selected_columns
+    except ImportError:  # without scikit-learn, no ColumnTransformer either
+        return []
+
+    steps = getattr(model, "steps", None)
+    first = steps[0][1] if isinstance(steps, list) and steps else model
+    try:
+        parts = selected_columns(first)
+    except (Unsupported, AttributeError, TypeError, IndexError):
+        return []
+    read: set[str] = set()
+    for _, transformer, selected in parts:
+        if not (isinstance(transformer, str) and transformer == "drop"):
+            read.update(selected)
+    return [n for n in names if n not in read]
 
 
 def _outputs(model: Any) -> dict[str, Any]:

@@ -278,7 +278,7 @@ _REJECTED = {
             "example": {
                 "error": "check_failed",
                 "message": "rejected: the batch for dataset 'applicants' fails contract "
-                "applicants@1: 1 checks failed: age: max (1 rows); nothing was stored",
+                "applicants@1: 1 check failed: age: max (1 row); nothing was stored",
                 "details": {"report": _FAILED_REPORT, "contract": "applicants@1"},
             }
         }
