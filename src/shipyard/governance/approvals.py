@@ -27,9 +27,9 @@ from shipyard._internal.encode import ReadModel
 from shipyard.authz import require_role
 from shipyard.errors import PermissionDeniedError
 from shipyard.refs import parse_ref
-from shipyard.registry.versions import resolve_version
+from shipyard.registry.versions import authors_of, resolve_version
 from shipyard.stores.audit import row_hash
-from shipyard.stores.db.tables import approvals, audit_events, audit_head, model_versions, runs
+from shipyard.stores.db.tables import approvals, audit_events, audit_head, model_versions
 
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
@@ -117,13 +117,7 @@ class Approvals:
         with self._ctx.audited() as tx:
             require_role(tx.conn, actor, "approver", f"{decision} models")
             row = resolve_version(tx.conn, parse_ref(ref))
-            authors = {row.created_by}
-            if row.run_id:
-                run = tx.conn.execute(
-                    select(runs.c.created_by).where(runs.c.id == row.run_id)
-                ).first()
-                if run is not None:
-                    authors.add(run.created_by)
+            authors = authors_of(tx.conn, row)
             if actor in authors:
                 raise PermissionDeniedError(
                     f"user '{actor}' cannot {decision} {row.name}@{row.version}: they "

@@ -34,6 +34,7 @@ from shipyard.registry.versions import (
     AliasEvent,
     ModelSummary,
     ModelVersion,
+    authors_of,
     find_model_id,
     resolve_version,
     select_versions,
@@ -640,7 +641,7 @@ class Models:
         """
         from shipyard.errors import PermissionDeniedError
         from shipyard.registry.code_approvals import ACTION, CodeApproval
-        from shipyard.stores.db.tables import code_approvals, runs
+        from shipyard.stores.db.tables import code_approvals
 
         source = self.code(ref)
         actor = self._ctx.actor
@@ -648,13 +649,7 @@ class Models:
         with self._ctx.audited() as tx:
             require_role(tx.conn, actor, "approver", "approve model code")
             row = resolve_version(tx.conn, parse_ref(source.model))
-            authors = {row.created_by}
-            if row.run_id:
-                run = tx.conn.execute(
-                    select(runs.c.created_by).where(runs.c.id == row.run_id)
-                ).first()
-                if run is not None:
-                    authors.add(run.created_by)
+            authors = authors_of(tx.conn, row)
             if actor in authors:
                 raise PermissionDeniedError(
                     f"user '{actor}' cannot approve the code of {source.model}: they registered "

@@ -26,6 +26,7 @@ __all__ = [
     "AliasEvent",
     "ModelSummary",
     "ModelVersion",
+    "authors_of",
     "find_model_id",
     "resolve_version",
     "to_version",
@@ -230,3 +231,14 @@ def _tombstones(conn: Connection, ref: str, lineage: list[dict[str, Any]]) -> li
         for r, t in found.items()
         if r not in direct
     ]
+
+
+def authors_of(conn: Connection, row: Any) -> set[str]:
+    """Who authored a model version row: its registrant and the user whose run produced it
+    (neither may approve it, nor its code: separation of duties)."""
+    authors = {str(row.created_by)}
+    if row.run_id:
+        run = conn.execute(select(runs.c.created_by).where(runs.c.id == row.run_id)).first()
+        if run is not None:
+            authors.add(str(run.created_by))
+    return authors
