@@ -28,6 +28,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import shipyard
 from tests.deploy.test_deploy import promtool as promtool
 from tests.serving.test_app import MODEL, CreditProject, credit_copy, metric_samples
 
@@ -210,8 +211,11 @@ def test_metrics_add_up_across_workers_and_pass_promtool(
         send_traffic(server, credit, 20)
         for _ in range(4):
             assert server.scrape("shipyard_predictions_total") == 20
-        # The refused {"age": 250} lacks every other column of the signature.
-        missing = len(credit.records[0]) - 1
+        # The refused {"age": 250} lacks every other column of the signature (the columns the
+        # model reads: the record's others are ignored).
+        with shipyard.open_project(credit.root) as project:
+            signature = project.models.get(MODEL).signature or {}
+        missing = len(signature["inputs"]["columns"]) - 1
         assert server.scrape("shipyard_contract_violations_total") == missing
         wait_for_drift_window(server, 20)
         for _ in range(4):
