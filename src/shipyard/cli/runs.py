@@ -112,6 +112,15 @@ def _print_run(r: RunInfo) -> None:
     if git:
         dirty = " (dirty)" if git.get("dirty") else ""
         out.print(f"code: {git.get('commit', '')[:12]}{dirty} on {git.get('branch')}")
+    notebook = r.code.get("notebook")
+    if isinstance(notebook, dict):
+        if notebook.get("digest"):
+            out.print(
+                f"notebook: {notebook.get('path')} ({str(notebook['digest'])[:19]}, "
+                f"stored as {notebook.get('artifact')})"
+            )
+        else:
+            out.print(f"notebook: {notebook.get('path') or '?'}: {notebook.get('error')}")
     if r.error:
         out.print("[red]error:[/red] " + r.error.strip().splitlines()[-1])
     rows = [["param", k, v] for k, v in r.params.items()]

@@ -23,6 +23,7 @@ from shipyard.pipelines.dag import Input, Output, Pipeline, Step, dataset, model
 
 if TYPE_CHECKING:
     from shipyard.pipelines.cache import KeyChange
+    from shipyard.pipelines.notebook import NotebookStep, notebook_step
     from shipyard.pipelines.records import PipelineRun, StepExplanation, StepRun
     from shipyard.pipelines.service import Pipelines
     from shipyard.pipelines.worker import StepContext, current
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "KeyChange",
+    "NotebookStep",
     "Output",
     "Pipeline",
     "PipelineRun",
@@ -41,12 +43,15 @@ __all__ = [
     "current",
     "dataset",
     "model",
+    "notebook_step",
     "pipeline",
     "step",
 ]
 
 _LAZY = {
     "KeyChange": "shipyard.pipelines.cache",
+    "NotebookStep": "shipyard.pipelines.notebook",
+    "notebook_step": "shipyard.pipelines.notebook",
     "PipelineRun": "shipyard.pipelines.records",
     "StepExplanation": "shipyard.pipelines.records",
     "StepRun": "shipyard.pipelines.records",

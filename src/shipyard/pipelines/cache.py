@@ -115,6 +115,11 @@ class CodeScanner:
         done = self._steps.get(id(s))
         if done is not None:
             return done
+        from shipyard.pipelines.notebook import NotebookStep, notebook_code
+
+        if isinstance(s, NotebookStep):
+            self._steps[id(s)] = notebook_code(s, self)
+            return self._steps[id(s)]
         fn = s.fn
         source = _source(fn)
         helpers, used = _helpers(fn)

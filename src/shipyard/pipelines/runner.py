@@ -11,6 +11,7 @@ pipeline run.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -493,7 +494,12 @@ def _store_code(
     path and digest, and a rebuild reads them from here."""
     files = {source.path.resolve()}
     for code in codes.values():
-        files.add(Path(code["path"]))
+        if "notebook" in code:  # the notebook as the step ran it: stripped
+            path = Path(code["path"])
+            rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+            run.put_artifact(f"code/{rel}", io.BytesIO(code["source"].encode("utf-8")))
+        else:
+            files.add(Path(code["path"]))
         files.update(
             Path(m["file"]) if Path(m["file"]).is_absolute() else root / m["file"]
             for m in code["modules"].values()

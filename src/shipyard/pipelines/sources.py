@@ -16,6 +16,10 @@ A YAML pipeline::
         inputs: {table: prepare}        # the output of step `prepare`
         params: {C: ${C}}
         model: churn                    # options: volatile, ttl, retries, timeout, dataset
+      report:
+        notebook: report.ipynb          # a notebook run through papermill (kernel: NAME)
+        inputs: {table: prepare}        # inputs and params are its papermill parameters
+        params: {title: churn}
 """
 
 from __future__ import annotations
@@ -211,24 +215,33 @@ def _build_yaml(path: Path, name: str, doc: dict[str, Any], params: Mapping[str,
     problems: list[str] = []
     for step_name, spec in doc["steps"].items():
         where = f"step {step_name}"
-        if not isinstance(spec, dict) or not isinstance(spec.get("call"), str):
-            problems.append(f"{where}: needs `call: FILE.py:FUNCTION`")
-            continue
-        try:
-            fn = _resolve_call(path, spec["call"])
-        except (InvalidInputError, NotFoundError) as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        options = {k: spec[k] for k in _STEP_OPTIONS if k in spec}
-        try:
-            s = (
-                fn
-                if isinstance(fn, Step) and not options
-                else Step(getattr(fn, "fn", fn), **options)
+        if isinstance(spec, dict) and isinstance(spec.get("notebook"), str) and "call" not in spec:
+            try:
+                s = _notebook_step(path, spec)
+            except (TypeError, InvalidInputError, NotFoundError) as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+        elif not isinstance(spec, dict) or not isinstance(spec.get("call"), str):
+            problems.append(
+                f"{where}: needs `call: FILE.py:FUNCTION` or `notebook: FILE.ipynb` (not both)"
             )
-        except (TypeError, InvalidInputError) as exc:
-            problems.append(f"{where}: bad option ({exc})")
             continue
+        else:
+            try:
+                fn = _resolve_call(path, spec["call"])
+            except (InvalidInputError, NotFoundError) as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            options = {k: spec[k] for k in _STEP_OPTIONS if k in spec}
+            try:
+                s = (
+                    fn
+                    if isinstance(fn, Step) and not options
+                    else Step(getattr(fn, "fn", fn), **options)
+                )
+            except (TypeError, InvalidInputError) as exc:
+                problems.append(f"{where}: bad option ({exc})")
+                continue
         args: dict[str, Any] = {}
         upstream: list[str] = []
         for arg, value in (spec.get("params") or {}).items():
@@ -261,6 +274,22 @@ def _build_yaml(path: Path, name: str, doc: dict[str, Any], params: Mapping[str,
     if problems:
         raise InvalidInputError.from_problems(path.name, problems)
     return Dag(name, {k: v for k, v in values.items()}, nodes)
+
+
+def _notebook_step(pipeline_file: Path, spec: dict[str, Any]) -> Step[Any, Any]:
+    """The step of a ``notebook:`` entry: the notebook (relative to the pipeline file) run
+    with the entry's inputs and params as papermill parameters."""
+    from shipyard.pipelines.notebook import NotebookStep
+
+    notebook = (pipeline_file.parent / spec["notebook"]).resolve()
+    if not notebook.is_file():
+        raise NotFoundError(f"no notebook {spec['notebook']}")
+    names = [*(spec.get("inputs") or {}), *(spec.get("params") or {})]
+    kernel = spec.get("kernel")
+    options = {k: spec[k] for k in _STEP_OPTIONS if k in spec}
+    return NotebookStep(
+        notebook, names, kernel=str(kernel) if kernel is not None else None, **options
+    )
 
 
 def _resolve_call(pipeline_file: Path, call: str) -> Any:

@@ -224,6 +224,10 @@ def _load_step(task: dict[str, Any]) -> Any:
     code = task["code"]["step"]
     pipeline_file = Path(task["pipeline_file"])
     step_file = Path(task["step_file"])
+    if "notebook" in code:
+        from shipyard.pipelines.notebook import load_notebook
+
+        return load_notebook(step_file, code)
     wanted = {m: v["digest"] for m, v in code["modules"].items()}
     wanted[str(step_file)] = digest_file(step_file)[0]
     loaded = _LOADED.setdefault(str(pipeline_file), {})

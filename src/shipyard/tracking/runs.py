@@ -13,6 +13,7 @@ run failed with its error.
 from __future__ import annotations
 
 import builtins
+import io
 import math
 import os
 import uuid
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
     from shipyard.registry.models import Models
     from shipyard.tracking.comparison import RunComparison
+    from shipyard.tracking.notebook import NotebookCapture
     from shipyard.tracking.table import RunTable, TableQuery
 
 __all__ = ["ActiveRun", "Experiment", "MetricSeries", "RunInfo", "Runs"]
@@ -155,10 +157,14 @@ class Runs:
             return self._start_here(
                 experiment, run_id, run_name, tags, system_metrics, capture_code_in, param_items
             )
+        notebook: NotebookCapture | None = None
         if code is None:
             from shipyard.tracking.capture import capture_code
 
             code = capture_code(Path(capture_code_in) if capture_code_in else None)
+            notebook = _notebook_of_kernel()
+            if notebook is not None:
+                code = {**code, "notebook": notebook.record}
             pinned = lock_digest(self._ctx.settings.root)
             if pinned is not None and LOCK_TAG not in (tags or {}):
                 tags = {**(tags or {}), LOCK_TAG: pinned}
@@ -202,6 +208,7 @@ class Runs:
         run = ActiveRun(
             self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
         )
+        _store_notebook(run, notebook)
         if system_metrics:
             interval = 5.0 if system_metrics is True else float(system_metrics)
             run.start_system_metrics(interval)
@@ -233,6 +240,10 @@ class Runs:
             # transaction, so a role taken away later still stops it.
             self._may_start = True
         code = code_of_process(Path(capture_code_in) if capture_code_in else None)
+        # A notebook changes between the runs of one kernel: read it at each run's start.
+        notebook = _notebook_of_kernel()
+        if notebook is not None:
+            code = {**code, "notebook": notebook.record}
         # The lock file pins the data this commit uses: its digest links the run (and the
         # models it logs) to both. Only here: a remote client's project is not ours.
         pinned = lock_digest(self._ctx.settings.root)
@@ -258,6 +269,7 @@ class Runs:
             pending=pending,
         )
         write_at_exit(run)
+        _store_notebook(run, notebook)
         if system_metrics:
             interval = 5.0 if system_metrics is True else float(system_metrics)
             run.start_system_metrics(interval)
@@ -719,6 +731,22 @@ class Runs:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _notebook_of_kernel() -> NotebookCapture | None:
+    """The notebook of the Jupyter kernel this process is, or None (not a kernel)."""
+    from shipyard.tracking.notebook import capture_notebook
+
+    return capture_notebook()
+
+
+def _store_notebook(run: ActiveRun, notebook: NotebookCapture | None) -> None:
+    """The stripped notebook as the run's code artifact (``code/NAME.ipynb``)."""
+    if notebook is None or notebook.stripped is None:
+        return
+    run.put_artifact(
+        str(notebook.record["artifact"]), io.BytesIO(notebook.stripped.encode("utf-8"))
+    )
 
 
 #: Bounds on a code or environment document sent by a client (a capture is far smaller).
