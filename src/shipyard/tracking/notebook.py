@@ -2,10 +2,10 @@
 its content hash, and where the notebook of the running kernel is.
 
 A stripped notebook keeps what decides what it does: each cell's type, source, tags (a
-papermill ``parameters`` cell is a tag) and attachments, and the kernel's name and language.
-It drops outputs, execution counts, cell ids and every other piece of metadata (widget state,
-the kernel's Python version, editor settings), and is written as nbformat 4.4 JSON with
-sorted keys. Its digest is the BLAKE3 digest of that text: running a notebook, clearing its
+papermill ``parameters`` cell is a tag) and attachments, and the kernel's name and language
+(``kernelspec``). It drops outputs, execution counts, cell ids and every other piece of
+metadata (widget state, ``language_info`` with the kernel's Python version, editor
+settings), and is written as nbformat 4.4 JSON with sorted keys. Its digest is the BLAKE3 digest of that text: running a notebook, clearing its
 outputs or saving it again does not change the digest; editing a cell does.
 
 >>> text, digest = strip_notebook(Path("train.ipynb").read_bytes())  # doctest: +SKIP
@@ -75,9 +75,6 @@ def strip_notebook(content: bytes | str) -> tuple[str, str]:
     spec = nb.metadata.get("kernelspec")
     if isinstance(spec, dict):
         metadata["kernelspec"] = {k: spec[k] for k in ("name", "language") if k in spec}
-    info = nb.metadata.get("language_info")
-    if isinstance(info, dict) and "name" in info:
-        metadata["language_info"] = {"name": info["name"]}
     doc = {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 4}
     stripped = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     return stripped, digest_bytes(stripped.encode("utf-8"))
