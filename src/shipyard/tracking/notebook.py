@@ -5,8 +5,9 @@ A stripped notebook keeps what decides what it does: each cell's type, source, t
 papermill ``parameters`` cell is a tag) and attachments, and the kernel's name and language
 (``kernelspec``). It drops outputs, execution counts, cell ids and every other piece of
 metadata (widget state, ``language_info`` with the kernel's Python version, editor
-settings), and is written as nbformat 4.4 JSON with sorted keys. Its digest is the BLAKE3 digest of that text: running a notebook, clearing its
-outputs or saving it again does not change the digest; editing a cell does.
+settings), and is written as nbformat 4.4 JSON with sorted keys. Its digest is the BLAKE3
+digest of that text: running a notebook, clearing its outputs or saving it again does not
+change the digest; editing a cell does.
 
 >>> text, digest = strip_notebook(Path("train.ipynb").read_bytes())  # doctest: +SKIP
 
