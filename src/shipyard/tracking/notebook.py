@@ -175,7 +175,23 @@ def capture_notebook() -> NotebookCapture | None:
         )
     record: dict[str, Any] = {"path": str(path), "located_by": how}
     try:
-        stripped, digest = strip_notebook(path.read_bytes())
+        stripped, digest = _stripped_file(path)
     except (OSError, InvalidInputError, MissingDependencyError) as exc:
         return NotebookCapture({**record, "error": str(exc)}, None)
     return NotebookCapture({**record, "digest": digest, "artifact": f"code/{path.name}"}, stripped)
+
+
+#: The last notebook stripped, by path, size and modification time: a sweep of many runs in
+#: one kernel reads a notebook that has not changed since the previous run.
+_LAST: dict[tuple[str, int, int], tuple[str, str]] = {}
+
+
+def _stripped_file(path: Path) -> tuple[str, str]:
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    found = _LAST.get(key)
+    if found is None:
+        found = strip_notebook(path.read_bytes())
+        _LAST.clear()
+        _LAST[key] = found
+    return found
