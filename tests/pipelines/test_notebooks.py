@@ -261,3 +261,17 @@ def test_a_notebook_step_must_declare_the_names_it_is_given(flows: tuple[Project
     _, code = flows
     with pytest.raises(InvalidInputError, match=r"declares no parameter 'epochs'.*rows"):
         NotebookStep(code / "train.ipynb", ["rows", "epochs"])
+
+
+def test_the_documented_example_builds_its_notebook_step() -> None:
+    """docs/examples/profile.yaml names a notebook that declares the parameters it is given
+    (checked without starting a kernel)."""
+    from shipyard.pipelines.notebook import NotebookStep
+    from shipyard.pipelines.sources import load_source
+
+    examples = Path(__file__).resolve().parents[2] / "docs" / "examples"
+    dag = load_source(str(examples / "profile.yaml")).build({"column": "debt_to_income"})
+    node = dag.nodes["profile"]
+    assert isinstance(node.step, NotebookStep) and node.step.path == examples / "profile.ipynb"
+    assert node.args["column"] == "debt_to_income"
+    assert node.step.runner.parameters() == ["table", "column", "shipyard_outputs"]
