@@ -28,8 +28,9 @@ The contract:
   edited cell is a code change (``pipeline explain`` shows its digest before and after). The
   project-local modules its code cells import are part of the key too.
 
-The notebook runs in its own folder, on the kernel its metadata names (``kernel=`` picks
-another). Needs the ``notebooks`` extra (``pip install 'shipyard[notebooks]'``).
+The notebook runs in its own folder, on the kernel its metadata names (``python3`` when it
+names none; ``kernel=`` picks another). Needs the ``notebooks`` extra
+(``pip install 'shipyard[notebooks]'``).
 """
 
 from __future__ import annotations
@@ -173,8 +174,10 @@ class NotebookRunner:
                     str(source),
                     str(executed),
                     parameters=parameters,
-                    kernel_name=self.kernel,
-                    cwd=str(self.path.parent),
+                    kernel_name=self.kernel or _kernel_of(text),
+                    # The kernel starts in the notebook's folder. Not papermill's `cwd`,
+                    # which changes this whole process's folder while the notebook runs.
+                    resources={"metadata": {"path": str(self.path.parent)}},
                     progress_bar=False,
                     request_save_on_cell_execute=False,
                     execution_timeout=self.timeout,
@@ -194,6 +197,12 @@ class NotebookRunner:
                     if p.parent != outputs or p.name not in _RESULTS:
                         ctx.run.log_artifact(p, f"notebook-outputs/{p.relative_to(outputs)}")
             return result
+
+
+def _kernel_of(stripped: str) -> str:
+    """The kernel a notebook names, or Python's (a notebook written by a tool may name none)."""
+    spec = json.loads(stripped)["metadata"].get("kernelspec") or {}
+    return str(spec.get("name") or "python3")
 
 
 def _read_result(outputs: Path, notebook: str) -> Any:
