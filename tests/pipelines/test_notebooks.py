@@ -257,10 +257,28 @@ def test_without_the_notebooks_extra_the_error_says_what_to_install(
 
 def test_a_notebook_step_must_declare_the_names_it_is_given(flows: tuple[Project, Path]) -> None:
     from shipyard.pipelines.notebook import NotebookStep
+    from shipyard.pipelines.sources import load_source
 
     _, code = flows
     with pytest.raises(InvalidInputError, match=r"declares no parameter 'epochs'.*rows"):
         NotebookStep(code / "train.ipynb", ["rows", "epochs"])
+    bad = code / "bad.yaml"
+    bad.write_text(
+        textwrap.dedent(
+            """\
+            steps:
+              a: {notebook: train.ipynb, params: {epochs: 3}}
+              b: {notebook: train.ipynb, call: "pipe.py:double"}
+              c: {notebook: missing.ipynb}
+            """
+        )
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        load_source(str(bad)).build({})
+    message = str(caught.value)
+    assert "step a: notebook train.ipynb declares no parameter 'epochs'" in message
+    assert "step b: give `call:` or `notebook:`, not both" in message
+    assert "step c: no notebook missing.ipynb" in message
 
 
 def test_the_documented_example_builds_its_notebook_step() -> None:

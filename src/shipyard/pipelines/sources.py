@@ -215,16 +215,17 @@ def _build_yaml(path: Path, name: str, doc: dict[str, Any], params: Mapping[str,
     problems: list[str] = []
     for step_name, spec in doc["steps"].items():
         where = f"step {step_name}"
-        if isinstance(spec, dict) and isinstance(spec.get("notebook"), str) and "call" not in spec:
+        if isinstance(spec, dict) and "call" in spec and "notebook" in spec:
+            problems.append(f"{where}: give `call:` or `notebook:`, not both")
+            continue
+        if isinstance(spec, dict) and isinstance(spec.get("notebook"), str):
             try:
                 s = _notebook_step(path, spec)
             except (TypeError, InvalidInputError, NotFoundError) as exc:
                 problems.append(f"{where}: {exc}")
                 continue
         elif not isinstance(spec, dict) or not isinstance(spec.get("call"), str):
-            problems.append(
-                f"{where}: needs `call: FILE.py:FUNCTION` or `notebook: FILE.ipynb` (not both)"
-            )
+            problems.append(f"{where}: needs `call: FILE.py:FUNCTION` or `notebook: FILE.ipynb`")
             continue
         else:
             try:
