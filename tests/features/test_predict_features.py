@@ -149,10 +149,19 @@ def test_a_file_with_a_date_column_is_scored_with_the_features_of_that_date(
     assert out["late_payments"].to_list()[:2] == [1 % 4, (1 + 1) % 4]
     assert out["late_payments"].to_list()[2:] == [None, None]
     assert out["proba_1"].to_list() == pytest.approx(want["proba_1"].to_list())
+    # In chunks of one row: the same values; the source read once, one access-log event.
+    with shipyard.open_project(root) as project:
+        before = len(project.audit.list(action="feature_view.read"))
     res = cli("--project", root, "models", "predict", f"{MODEL}@1", source, "-o",
-              tmp_path / "out.csv")  # fmt: skip
+              tmp_path / "out.csv", "--chunk-size", "1")  # fmt: skip
     assert res.code == 0, res.stderr
     assert "joined as of each row's applied_on (point in time)" in res.stdout
+    chunked = pl.read_csv(tmp_path / "out.csv")
+    assert chunked["late_payments"].to_list() == want["late_payments"].to_list()
+    with shipyard.open_project(root) as project:
+        events = project.audit.list(action="feature_view.read")
+    assert len(events) == before + 1
+    assert events[-1].payload["entities"] == str(source) and events[-1].entity == "payments@1"
 
 
 def test_without_a_date_column_or_with_online_the_latest_values_are_scored(

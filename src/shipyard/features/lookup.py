@@ -102,40 +102,47 @@ def time_columns(schema: Any, leave_out: Sequence[str] = ()) -> list[str]:
     ]
 
 
-def fill_table(
-    features: Features, found: ModelFeatures, table: Any, timestamp: str | None, what: str
-) -> Any:
-    """The Arrow ``table`` of rows to score (from ``what``, for messages) with its feature
-    columns filled: the values at each row's ``timestamp`` (the latest at or before it,
-    within the view's TTL, as ``features historical`` joins them), or, without a timestamp,
-    the latest ones in the online store (as the model server does). A value the rows hold for
-    a feature column is replaced; one no value qualifies for is null.
+def fill_table(features: Features, found: ModelFeatures, timestamp: str | None, what: str) -> Any:
+    """The function that fills the feature columns of each Arrow table of rows to score
+    (from ``what``, named in messages and in the access log): the values at each row's
+    ``timestamp`` (the latest at or before it, within the view's TTL, as ``features
+    historical`` joins them; the sources are read once, here), or, without a timestamp, the
+    latest ones in the online store (as the model server does). A value the rows hold for a
+    feature column is replaced; one no value qualifies for is null.
 
-    Raises:
-        InvalidInputError: the rows lack a join key.
+    The function raises InvalidInputError when the rows lack a join key.
     """
     import polars as pl
 
-    absent = [k for k in found.join_keys if k not in table.column_names]
-    if absent:
-        raise InvalidInputError(
-            f"{what} lacks {', '.join(absent)}: the features of this model "
-            f"({', '.join(found.refs)}) are looked up by {', '.join(found.join_keys)}"
-        )
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    order = frame.columns
-    frame = frame.drop([c for c in found.columns if c in frame.columns])
-    if timestamp is not None:
-        frame = features.historical(frame, list(found.refs), timestamp=timestamp).frame
-    else:
-        got = features.online(frame.select(found.join_keys).to_dicts(), list(found.refs))
-        frame = frame.with_columns(
-            pl.Series(c, [r.values[c] for r in got.rows], dtype=_dtype(t), strict=False)
-            for c, t in zip(found.columns, found.types, strict=True)
-        )
-    # The input's columns where they were, the features it did not hold after them.
-    return frame.select(*order, *[c for c in found.columns if c not in order]).to_arrow()
+    join = (
+        None
+        if timestamp is None
+        else features.point_in_time(list(found.refs), timestamp, reader=what)
+    )
+
+    def fill(table: Any) -> Any:
+        absent = [k for k in found.join_keys if k not in table.column_names]
+        if absent:
+            raise InvalidInputError(
+                f"{what} lacks {', '.join(absent)}: the features of this model "
+                f"({', '.join(found.refs)}) are looked up by {', '.join(found.join_keys)}"
+            )
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        order = frame.columns
+        frame = frame.drop([c for c in found.columns if c in frame.columns])
+        if join is not None:
+            frame = join(frame)
+        else:
+            got = features.online(frame.select(found.join_keys).to_dicts(), list(found.refs))
+            frame = frame.with_columns(
+                pl.Series(c, [r.values[c] for r in got.rows], dtype=_dtype(t), strict=False)
+                for c, t in zip(found.columns, found.types, strict=True)
+            )
+        # The input's columns where they were, the features it did not hold after them.
+        return frame.select(*order, *[c for c in found.columns if c not in order]).to_arrow()
+
+    return fill
 
 
 def _kind(dtype: str) -> str:

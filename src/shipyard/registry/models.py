@@ -1006,6 +1006,12 @@ class Models:
             schema = ds.dataset(str(source), format=input_format(source)).schema
         except (pa.ArrowException, OSError) as exc:
             raise InvalidInputError(f"{source}: cannot read: {exc}") from None
+        absent = [k for k in found.join_keys if k not in schema.names]
+        if absent:
+            raise InvalidInputError(
+                f"{source} lacks {', '.join(absent)}: the features of this model "
+                f"({', '.join(found.refs)}) are looked up by {', '.join(found.join_keys)}"
+            )
         if timestamp is not None and timestamp not in schema.names:
             raise InvalidInputError(
                 f"{source} has no column {timestamp!r} to join the features as of; its time "
@@ -1026,10 +1032,7 @@ class Models:
             "timestamp": timestamp,
         }
 
-        def fill(table: Any) -> Any:
-            return fill_table(features, found, table, timestamp, str(source))
-
-        return fill, how
+        return fill_table(features, found, timestamp, str(source)), how
 
 
 # -- helpers --------------------------------------------------------------------------------------
