@@ -151,7 +151,7 @@ def feature_store_step(
     with_history = project.datasets.get(pv.ref).to_polars().get_column("applicant_id")
     row = test.filter(pl.col("applicant_id").is_in(with_history.implode())).row(0, named=True)
     applicant = int(row["applicant_id"])
-    record = {"applicant_id": applicant, **{c: row[c] for c in REQUEST_COLUMNS}}
+    record = {"applicant_id": applicant} | _form(row)
     online = project.features.online([{"applicant_id": applicant}], f"payments:{FEATURES[0]}")
     out.print(
         f"$ shipyard features online --entity applicant_id={applicant} "
@@ -177,6 +177,19 @@ def feature_store_step(
             f"({FEATURES_MODEL}@{answer['version']})"
         )
         out.print(f"  the server looked up {', '.join(FEATURES)} of applicant {applicant}")
+        newcomer = test.filter(~pl.col("applicant_id").is_in(with_history.implode())).row(
+            0, named=True
+        )
+        r = client.post(
+            "/predict",
+            json={"records": [{"applicant_id": newcomer["applicant_id"]} | _form(newcomer)]},
+        )
+        r.raise_for_status()
+        out.print(
+            f"  applicant {newcomer['applicant_id']}, a new customer without statements: "
+            f"prediction {r.json()['predictions'][0]}, the missing history imputed as in "
+            "training (a model without an imputer would refuse it: HTTP 422 missing_feature)"
+        )
 
     applications = raw / "applications_test.csv"
     test.select("applicant_id", "application_date", *REQUEST_COLUMNS).write_csv(applications)
@@ -259,6 +272,11 @@ def _train(
             description="logistic regression on the application and the payment history",
         )
     return mv, baseline
+
+
+def _form(row: dict[str, Any]) -> dict[str, Any]:
+    """The request-time columns of an application row."""
+    return {c: row[c] for c in REQUEST_COLUMNS}
 
 
 def _day(value: Any) -> str:
