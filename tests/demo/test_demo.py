@@ -70,8 +70,8 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert mv.training_data == ["credit.features.train@1"]
     upstream = project.datasets.lineage("credit.features.train@1")["upstream"]
     assert {"feature_view:payments@1", "dataset:credit.train@1"} <= {e["parent"] for e in upstream}
-    # One narrated lookup and one served request, each for one applicant.
-    assert sum(r.rows for r in project.features.online_reads("payments")) == 2
+    # One narrated lookup and two served requests (one a new customer), one applicant each.
+    assert sum(r.rows for r in project.features.online_reads("payments")) == 3
     assert "-> prediction " in out and "scored with the payment history as of each row's" in out
     scored = pl.read_parquet(root / "scored-features.parquet")
     assert scored.height == names["credit.test"].rows
