@@ -87,7 +87,8 @@ def feature_store_step(
 
     raw = root / "raw"
     payments_csv = raw / "payments_2026h1.csv"
-    payment_history(applicants).write_csv(payments_csv)
+    statements = payment_history(applicants)
+    statements.write_csv(payments_csv)
     pv = project.datasets.add(
         "payments",
         payments_csv,
@@ -120,9 +121,17 @@ def feature_store_step(
             f"statement at or before its application_date ({none:,} new customers without "
             "one: null)"
         )
+    later = (
+        parts["train"]
+        .to_polars()
+        .join(statements, on="applicant_id")
+        .filter(pl.col("statement_date") > pl.col("application_date"))
+        .get_column("applicant_id")
+        .n_unique()
+    )
     out.print(
-        "  a statement dated after an application is never joined to it: it would tell the "
-        "model how the loan went"
+        f"  {later:,} training applicants also have a statement dated after their "
+        "application; it is never joined to it (it would tell the model how the loan went)"
     )
 
     mv, baseline = _train(project, training["train"], training["valid"])
