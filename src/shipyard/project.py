@@ -154,7 +154,9 @@ class Project:
     def models(self) -> Models:
         from shipyard.registry.models import Models
 
-        return Models(self.context, datasets=self.datasets, contracts=self.contracts)
+        return Models(
+            self.context, datasets=self.datasets, contracts=self.contracts, features=self.features
+        )
 
     @cached_property
     def mlflow_registry(self) -> MlflowRegistry:

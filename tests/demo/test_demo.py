@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from shipyard.demo.data import credit_applicants
@@ -61,4 +62,18 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert project.runs.get(drift.id).tags["shipyard.trigger"] == "alert"
     assert "production did not move" in out
     assert "**Gate: ❌ failed**" in (root / "pr-report.md").read_text()
+    # The feature store: the definitions file the demo wrote, training data joined point in
+    # time and traced to the view, a model trained through it, served by applicant id (the
+    # server read the online store) and a file scored as of each application date.
+    assert "feature_views:" in (root / "features" / "credit.yaml").read_text()
+    mv = project.models.get("credit-risk-features@production")
+    assert mv.training_data == ["credit.features.train@1"]
+    upstream = project.datasets.lineage("credit.features.train@1")["upstream"]
+    assert {"feature_view:payments@1", "dataset:credit.train@1"} <= {e["parent"] for e in upstream}
+    # One narrated lookup and two served requests (one a new customer), one applicant each.
+    assert sum(r.rows for r in project.features.online_reads("payments")) == 3
+    assert "-> prediction " in out and "scored with the payment history as of each row's" in out
+    scored = pl.read_parquet(root / "scored-features.parquet")
+    assert scored.height == names["credit.test"].rows
+    assert 0 < scored["late_payments_90d"].null_count() < scored.height / 4
     project.close()

@@ -252,12 +252,29 @@ def predict(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the output if it exists.")
     ] = False,
+    timestamp: Annotated[
+        str | None,
+        typer.Option(
+            help="For a model trained on feature views: the input's column to join its "
+            "features as of (default: the input's only date or datetime column).",
+        ),
+    ] = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="For a model trained on feature views: read its features' latest values "
+            "from the online store, even when the input has a time column.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Score a file in chunks (bounded memory) with a progress bar, every row checked as the
     model server checks a request."""
     if on_invalid not in ("reject", "skip", "null"):
         raise typer.BadParameter("--on-invalid must be reject, skip or null")
+    if timestamp is not None and online:
+        raise typer.BadParameter("give --timestamp or --online, not both")
     output = check_output(output, force=force, suffixes=(".csv", ".parquet"))
     project = open_project(ctx)
     with progress(json_) as bar:
@@ -268,12 +285,22 @@ def predict(
             chunk_size=chunk_size,
             on_invalid=on_invalid,  # type: ignore[arg-type]
             force=force,
+            timestamp=timestamp,
+            online=online,
             progress=bar,
         )
     if json_:
         emit_json(doc)
         return
     typer.echo(f"scored {doc['scored']:,} of {doc['rows']:,} rows into {doc['output']}")
+    how = doc.get("features")
+    if how:
+        where = (
+            f"as of each row's {how['timestamp']} (point in time)"
+            if how["mode"] == "point_in_time"
+            else "from the online store (latest values)"
+        )
+        typer.echo(f"features {', '.join(how['refs'])} joined {where}")
     if doc["refused"]:
         typer.echo(f"{doc['refused']:,} refused rows, with their reasons, in {doc['rejected']}")
 

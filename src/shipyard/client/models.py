@@ -148,12 +148,16 @@ class RemoteModels:
         chunk_size: int = 50_000,
         on_invalid: OnInvalid = "reject",
         force: bool = False,
+        timestamp: str | None = None,
+        online: bool = False,
         progress: Progress = NO_PROGRESS,
     ) -> dict[str, Any]:
         """Score a file here with the version loaded from the server (:meth:`load`), every row
         checked as a local ``models predict`` checks it: the server sends the contracts of
         the training data and the columns the pipeline cannot take missing
-        (``GET /models/{ref}/row-checks``). The file never leaves this machine.
+        (``GET /models/{ref}/row-checks``). The file never leaves this machine, so
+        features are not looked up for it: a version trained on feature views needs its
+        feature columns in the file (``timestamp`` and ``online`` are refused).
 
         Raises:
             InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
@@ -163,6 +167,11 @@ class RemoteModels:
         from shipyard.registry.batch import score_file
         from shipyard.registry.row_checks import RowCheckRules
 
+        if timestamp is not None or online:
+            raise InvalidInputError(
+                "--timestamp and --online look features up in a local project; on a team "
+                "server, give the feature columns in the file (or score on the server's host)"
+            )
         predictor = self.load(ref)
         rules = RowCheckRules.from_dict(
             self._conn.json("GET", f"/models/{segment(predictor.name)}/row-checks")

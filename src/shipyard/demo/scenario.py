@@ -18,6 +18,7 @@ from shipyard._internal.files import write_text_atomic
 from shipyard.cli.data import render_report
 from shipyard.data.inference import spec_from_contract
 from shipyard.data.splits import SplitSpec
+from shipyard.demo.features import feature_store_step
 from shipyard.demo.monitoring import watch_for_drift
 from shipyard.demo.retraining import retrain_on_drift
 from shipyard.demo.traffic import serve_and_drive
@@ -309,7 +310,10 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
     out.rule("13. retraining: a pipeline of cached steps, started by the drift alert")
     retrain_on_drift(project.root, out)
 
-    out.rule("14. integrity")
+    out.rule("14. a feature store: payment history, point in time, served by applicant id")
+    feature_store_step(project, root, combined, parts, out)
+
+    out.rule("15. integrity")
     store = project.verify()
     chain = project.audit.verify()
     out.print(f"artifact store: {store.checked} blobs verified, ok={store.ok}")
@@ -326,6 +330,9 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         f"data lineage {v2.ref}",
         "data show credit.quarantine",
         "contract show applicants",
+        "features list",
+        "features glossary",
+        "data lineage credit.features.train@1",
         "runs list --order-by 'metrics.roc_auc DESC'",
         "models versions credit-risk",
         "models alias-history credit-risk",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -402,23 +402,7 @@ class Features:
                 )
             frame = pl.from_pandas(entities)
         column = timestamp or _only_time_column(frame)
-        view_frames: builtins.list[ViewFrame] = []
-        sources: builtins.list[str] = []
-        for view, names in groups:
-            progress.stage(f"reading {view.source} for {view.ref}")
-            source = self._datasets.get(view.source)
-            sources.append(source.ref)
-            view_frames.append(
-                ViewFrame(
-                    view.name,
-                    self._datasets.read_polars(source, via=f"features.historical {view.ref}"),
-                    view.join_keys,
-                    view.timestamp,
-                    names,
-                    names,
-                    view.ttl_seconds,
-                )
-            )
+        view_frames, sources = self._view_frames(groups, "features.historical", progress)
         progress.stage("joining point in time")
         result = point_in_time_join(frame, column, view_frames)
         dataset = None
@@ -456,6 +440,60 @@ class Features:
             dataset,
             result,
         )
+
+    def point_in_time(
+        self, features: Sequence[str] | str, timestamp: str, *, reader: str
+    ) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        """A function joining ``features`` to entity rows as :meth:`historical` does (as of
+        their ``timestamp`` column), for rows that come in batches, such as the chunks of a
+        file ``models predict`` scores: the sources are read once, here, and one
+        ``feature_view.read`` event per view names the ``reader`` (what the rows are).
+
+        Raises:
+            InvalidInputError: a bad feature reference.
+            NotFoundError: a view, feature or source dataset does not exist.
+        """
+        groups = self._resolve(parse_feature_refs(features), cached=False)
+        view_frames, _ = self._view_frames(groups, f"features.point_in_time {reader}")
+        with self._ctx.audited() as tx:
+            for view, names in groups:
+                tx.record(
+                    "feature_view.read",
+                    VIEW_KIND,
+                    view.ref,
+                    {"via": "point_in_time", "features": builtins.list(names), "entities": reader},
+                )
+
+        def join(frame: pl.DataFrame) -> pl.DataFrame:
+            return point_in_time_join(frame, timestamp, view_frames)
+
+        return join
+
+    def _view_frames(
+        self,
+        groups: builtins.list[tuple[FeatureView, tuple[str, ...]]],
+        via: str,
+        progress: Progress = NO_PROGRESS,
+    ) -> tuple[builtins.list[ViewFrame], builtins.list[str]]:
+        """The source rows of each view to join, and the source versions read."""
+        view_frames: builtins.list[ViewFrame] = []
+        sources: builtins.list[str] = []
+        for view, names in groups:
+            progress.stage(f"reading {view.source} for {view.ref}")
+            source = self._datasets.get(view.source)
+            sources.append(source.ref)
+            view_frames.append(
+                ViewFrame(
+                    view.name,
+                    self._datasets.read_polars(source, via=f"{via} {view.ref}"),
+                    view.join_keys,
+                    view.timestamp,
+                    names,
+                    names,
+                    view.ttl_seconds,
+                )
+            )
+        return view_frames, sources
 
     def _resolve(
         self, refs: builtins.list[FeatureRef], *, cached: bool

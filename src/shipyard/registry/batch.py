@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,6 +63,8 @@ def score_file(
     checks: RowChecks | None = None,
     on_invalid: OnInvalid = "reject",
     force: bool = False,
+    fill: Callable[[Any], Any] | None = None,
+    filled: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Score ``source`` (CSV or Parquet) into ``dest`` (.csv or .parquet), ``chunk_size`` rows
     at a time, writing under a temporary name that is renamed when complete. Each row is
@@ -74,6 +76,10 @@ def score_file(
 
     An existing ``dest`` (or rejected-rows file) is replaced only with ``force``; then a
     rejected-rows file of an earlier run goes too when no row is refused now.
+
+    ``fill`` takes each chunk (an Arrow table) and returns it with the ``filled`` columns
+    (looked-up features, which the input need not hold) added or replaced, before the rows
+    are checked; the output holds them as scored.
 
     Raises:
         InvalidInputError: unknown formats, an unreadable input, a missing signature column,
@@ -108,7 +114,7 @@ def score_file(
     columns = predictor.signature.columns
     try:
         dataset = ds.dataset(str(source), format=fmt)
-        missing = [c for c in columns if c not in dataset.schema.names]
+        missing = [c for c in columns if c not in dataset.schema.names and c not in filled]
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInputError(f"{source}: cannot read: {exc}") from None
     if missing:
@@ -132,6 +138,8 @@ def score_file(
             if batch.num_rows == 0:
                 continue
             chunk = pa.Table.from_batches([batch])
+            if fill is not None:
+                chunk = fill(chunk)
             outputs, reasons = _score_chunk(predictor, checks, columns, chunk)
             if on_invalid == "reject" and (reasons or refusals):
                 # Nothing will be written: read on only to name up to SHOWN refused rows.

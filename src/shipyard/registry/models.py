@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     from shipyard.data.contract_registry import Contracts
     from shipyard.data.contracts import Contract
     from shipyard.data.datasets import Datasets
+    from shipyard.features.lookup import ModelFeatures
+    from shipyard.features.service import Features
     from shipyard.registry.batch import OnInvalid
     from shipyard.registry.code_approvals import CodeApproval, CodeSource
     from shipyard.registry.export import Parity
@@ -133,10 +135,18 @@ class Models:
     ``versions``, plus ``set_alias``, ``remove_alias``, ``alias_history``, ``archive``,
     ``load`` and ``predict_file``."""
 
-    def __init__(self, ctx: ServiceContext, *, datasets: Datasets, contracts: Contracts) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        datasets: Datasets,
+        contracts: Contracts,
+        features: Features | None = None,
+    ) -> None:
         self._ctx = ctx
         self._datasets = datasets
         self._contracts = contracts
+        self._features = features
 
     # -- registering --------------------------------------------------------------------------
 
@@ -915,6 +925,8 @@ class Models:
         chunk_size: int = 50_000,
         on_invalid: OnInvalid = "reject",
         force: bool = False,
+        timestamp: str | None = None,
+        online: bool = False,
         progress: Progress = NO_PROGRESS,
     ) -> dict[str, Any]:
         """Score a CSV or Parquet file chunk by chunk into ``dest`` (.csv or .parquet): the
@@ -926,8 +938,18 @@ class Models:
         happens to a refused row: ``reject`` (nothing is written), ``skip`` or ``null`` (see
         :mod:`shipyard.registry.batch`; refused rows go to ``<stem>.rejected.csv``).
 
+        A version trained on ``features historical`` output gets its feature columns filled
+        (:mod:`shipyard.features.lookup`), so the file needs the join keys and the other
+        columns only: **point in time** as of each row's ``timestamp`` column (by default the
+        file's only date or datetime column), the values the version would have been given
+        then; with ``online``, or when the file has no date or datetime column, the latest
+        values in the online store, as the model server reads them. The result says which
+        (``features``), and the output holds the values scored.
+
         Raises:
-            InvalidInputError: a bad file, or refused rows with ``on_invalid="reject"``.
+            InvalidInputError: a bad file, refused rows with ``on_invalid="reject"``, a
+                ``timestamp`` that is not a column, several time columns to choose from, or
+                rows without the features' join keys.
             ConflictError: the output exists and ``force`` is false.
         """
         from shipyard.registry.batch import input_format, score_file
@@ -935,7 +957,15 @@ class Models:
         input_format(Path(source))  # a missing input is refused before the model loads
         predictor = self.load(ref)
         checks = self.row_checks(ref, predictor)
-        return score_file(
+        fill: Any = None
+        filled: tuple[str, ...] = ()
+        how: dict[str, Any] | None = None
+        if predictor.signature is not None and self._features is not None:
+            found = self._model_features(ref, predictor.signature.columns)
+            if found is not None:
+                fill, how = self._feature_fill(found, Path(source), timestamp, online)
+                filled = found.columns
+        doc = score_file(
             predictor,
             Path(source),
             Path(dest),
@@ -944,7 +974,65 @@ class Models:
             checks=checks,
             on_invalid=on_invalid,
             force=force,
+            fill=fill,
+            filled=filled,
         )
+        if how is not None:
+            doc["features"] = how
+        return doc
+
+    def _model_features(self, ref: str, columns: Sequence[str]) -> ModelFeatures | None:
+        from shipyard.features.lookup import model_features
+
+        assert self._features is not None
+        return model_features(self._ctx.db, self._features, self._datasets, self.get(ref), columns)
+
+    def _feature_fill(
+        self, found: ModelFeatures, source: Path, timestamp: str | None, online: bool
+    ) -> tuple[Any, dict[str, Any]]:
+        """How ``models predict`` fills the feature columns of the rows of ``source``: the
+        function for each chunk, and what it does (for the result)."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        from shipyard.features.lookup import fill_table, time_columns
+        from shipyard.registry.batch import input_format
+
+        assert self._features is not None
+        features = self._features
+        if timestamp is not None and online:
+            raise InvalidInputError("give --timestamp or --online, not both")
+        try:
+            schema = ds.dataset(str(source), format=input_format(source)).schema
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidInputError(f"{source}: cannot read: {exc}") from None
+        absent = [k for k in found.join_keys if k not in schema.names]
+        if absent:
+            raise InvalidInputError(
+                f"{source} lacks {', '.join(absent)}: the features of this model "
+                f"({', '.join(found.refs)}) are looked up by {', '.join(found.join_keys)}"
+            )
+        if timestamp is not None and timestamp not in schema.names:
+            raise InvalidInputError(
+                f"{source} has no column {timestamp!r} to join the features as of; its time "
+                f"columns: {', '.join(time_columns(schema)) or 'none'}"
+            )
+        if timestamp is None and not online:
+            found_times = time_columns(schema, leave_out=found.columns)
+            if len(found_times) > 1:
+                raise InvalidInputError(
+                    f"{source} has several time columns ({', '.join(found_times)}): name the "
+                    "one to join the features as of with --timestamp (timestamp= in Python), "
+                    "or read the latest values with --online"
+                )
+            timestamp = found_times[0] if found_times else None
+        how = {
+            "refs": list(found.refs),
+            "mode": "online" if timestamp is None else "point_in_time",
+            "timestamp": timestamp,
+        }
+
+        return fill_table(features, found, timestamp, str(source)), how
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -119,47 +119,19 @@ def feature_lookup(
     project: Project, mv: ModelVersion, columns: Sequence[str], no_nulls: Sequence[str]
 ) -> FeatureLookup | None:
     """The feature columns of version ``mv`` with signature ``columns``, read from the lineage
-    of its training data (None when it was not trained on feature views, or none of their
-    features is in its signature). ``no_nulls`` are the columns its pipeline cannot take
-    missing."""
-    from shipyard.stores.lineage import walk
+    of its training data (:func:`shipyard.features.lookup.model_features`; None when it was
+    not trained on feature views, or none of their features is in its signature).
+    ``no_nulls`` are the columns its pipeline cannot take missing."""
+    from shipyard.features.lookup import model_features
 
-    view_refs: list[str] = []
-    with project.db.read() as conn:
-        for dataset in dict.fromkeys(mv.training_data):
-            for edge in walk(conn, "dataset", dataset, upstream=True):
-                kind, _, ref = edge["parent"].partition(":")
-                if kind == "feature_view" and ref not in view_refs:
-                    view_refs.append(ref)
-    wanted = set(columns)
-    refs: list[str] = []
-    names: list[str] = []
-    views: list[str] = []
-    keys: list[str] = []
-    for ref in view_refs:
-        view = project.features.get(ref)
-        for feature in view.features:
-            if feature.name in wanted and feature.name not in names:
-                refs.append(f"{view.ref}:{feature.name}")
-                names.append(feature.name)
-                views.append(view.name)
-                keys += [k for k in view.join_keys if k not in keys]
-    if not refs:
+    found = model_features(project.db, project.features, project.datasets, mv, columns)
+    if found is None:
         return None
-    schema: dict[str, str] = {}
-    for dataset in mv.training_data:
-        schema = {**project.datasets.get(dataset).schema, **schema}
     return FeatureLookup(
-        tuple(refs),
-        tuple(names),
-        tuple(views),
-        tuple(keys),
-        frozenset(names) & frozenset(no_nulls),
-        tuple(_kind(schema.get(k, "")) for k in keys),
+        found.refs,
+        found.columns,
+        found.views,
+        found.join_keys,
+        frozenset(found.columns) & frozenset(no_nulls),
+        found.key_types,
     )
-
-
-def _kind(dtype: str) -> str:
-    if dtype.startswith(("Int", "UInt")):
-        return "int"
-    return "float" if dtype.startswith("Float") else "str"
