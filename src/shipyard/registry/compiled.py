@@ -83,6 +83,7 @@ from shipyard.registry.equivalence import check_against_sklearn
 from shipyard.registry.forests import FORESTS, forest_head
 from shipyard.registry.signatures import plain_value
 from shipyard.registry.trees import BOOSTED, boosted_sum
+from shipyard.registry.xgboost_trees import is_xgboost_estimator, xgboost_sum
 
 if TYPE_CHECKING:
     from shipyard.registry.signatures import CheckedPredictor, Signature
@@ -124,10 +125,15 @@ class CompiledModel:
         row: Callable[[Mapping[str, Any]], Any],
         head: Callable[[list[Any]], list[Answer]],
         description: str,
+        *,
+        tolerance: tuple[float, float] | None = None,
     ) -> None:
         self._row = row
         self._head = head
         self.description = description
+        #: ``(relative, absolute)`` difference the equivalence check allows, when it is not
+        #: the default (a model computed in 32-bit floats)
+        self.tolerance = tolerance
 
     def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Answer]:
         """Answers for ``rows``.
@@ -146,6 +152,7 @@ def _compile(model: Any, signature: Signature) -> CompiledModel:
         raise Unsupported("the pipeline is empty")
     *prep, est = steps
     kinds = {name: spec.type for name, spec in signature.inputs.columns.items()}
+    sparse = bool(prep) and bool(getattr(prep[0], "sparse_output_", False))
     if prep and isinstance(prep[0], ColumnTransformer):
         columns = column_transformer_columns(prep.pop(0), kinds)
     else:
@@ -172,6 +179,12 @@ def _compile(model: Any, signature: Signature) -> CompiledModel:
     if exactly(est, *FORESTS):
         with contextlib.suppress(Unsupported):
             return _forest(est, columns, after)
+    if is_xgboost_estimator(est):
+        # A sparse matrix's zeros that are not stored are missing values to XGBoost.
+        if sparse:
+            raise Unsupported("XGBoost after a ColumnTransformer of sparse output")
+        with contextlib.suppress(Unsupported):
+            return _xgboost(est, columns, after)
     return _on_arrays(est, columns, after)
 
 
@@ -200,6 +213,19 @@ def _boosted(est: Any, columns: list[Column], after: list[list[Column]]) -> Comp
     labels = [plain_value(c) for c in est.classes_]
     head = _logistic_head(labels) if link == "logistic" else _softmax_head(labels)
     return CompiledModel(score, head, "trees as code")
+
+
+def _xgboost(est: Any, columns: list[Column], after: list[list[Column]]) -> CompiledModel:
+    from shipyard.registry.xgboost_trees import ATOL, RTOL
+
+    result, link = xgboost_sum(est)
+    score = generate(columns, after, result, nan_ok=True)  # the trees learned where NaN goes
+    tolerance = (RTOL, ATOL)
+    if link == "identity":
+        return CompiledModel(score, _value_head, "XGBoost trees as code", tolerance=tolerance)
+    labels = [plain_value(c) for c in est.classes_]
+    head = _logistic_head(labels) if link == "logistic" else _softmax_head(labels)
+    return CompiledModel(score, head, "XGBoost trees as code", tolerance=tolerance)
 
 
 def _forest(est: Any, columns: list[Column], after: list[list[Column]]) -> CompiledModel:
