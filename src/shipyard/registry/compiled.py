@@ -1,40 +1,41 @@
 """Fitted scikit-learn pipelines as plain arithmetic over records, for answering one request
 at a time.
 
-A scikit-learn call spends milliseconds checking its input and building pandas frames,
-whatever the number of rows: about 14 ms for one row through a ColumnTransformer and a
+A scikit-learn call spends milliseconds checking its input and building pandas frames, whatever
+the number of rows: about 14 ms for one row through a ColumnTransformer and a
 LogisticRegression. A model server answering single rows needs microseconds.
 :func:`compile_predictor` turns the usual shape of a tabular model, a ColumnTransformer of
-imputers, scalers and encoders before a linear model, into one generated Python function: a
-few statements per input column and one sum, about 3 microseconds a row. Histogram gradient
-boosting becomes nested ``if`` statements, one block per tree (:mod:`shipyard.registry.
-trees`): about 9 microseconds a row for 150 trees. Random forests, extra trees and single
-decision trees are walked in Python (:mod:`shipyard.registry.forests`): about 80 microseconds
-a row for 100 trees. Any other final estimator still gets its features from that function
-and is called on a NumPy array, which skips the frame work.
+imputers, scalers and encoders before a linear model, into one generated Python function: a few
+statements per input column and one sum, about 3 microseconds a row. Histogram gradient boosting
+becomes nested ``if`` statements, one block per tree (:mod:`shipyard.registry.trees`): about 9
+microseconds a row for 150 trees; so do XGBoost boosters, read from their own JSON document
+(:mod:`shipyard.registry.xgboost_trees`). Random forests, extra trees and single decision trees
+are walked in Python (:mod:`shipyard.registry.forests`): about 80 microseconds a row for 100
+trees. Any other final estimator still gets its features from that function and is called on a
+NumPy array, which skips the frame work.
 
 A compiled model is only used after it has given the same answers as scikit-learn
-(:mod:`shipyard.registry.equivalence`) on rows of the model's own data and on edge rows:
-the labels ``predict()`` gives, and probabilities or values equal to within a relative 1e-9
-(the sums run in another order). Where scikit-learn refuses a row, the compiled model must
-refuse it too. If it differs, if the pipeline holds a step not listed here, if the model was
-saved with another scikit-learn minor version (:func:`shipyard.registry.flavors.
-version_problem`), or if anything at all goes wrong while compiling or checking,
-:func:`compile_predictor` says why and the caller keeps scikit-learn. A row the arithmetic
-does not cover at serving time (a missing value where the pipeline has no imputer, a
-category the encoder refuses, an infinite number, a feature too large for a tree's 32-bit
-floats) raises :class:`NotCompiled`, and that request goes to scikit-learn, which answers
+(:mod:`shipyard.registry.equivalence`) on rows of the model's own data and on edge rows: the
+labels ``predict()`` gives, and probabilities or values equal to within a relative 1e-9 (the
+sums run in another order; XGBoost's within its 32-bit rounding). Where scikit-learn refuses a
+row, the compiled model must refuse it too. If it differs, if the pipeline holds a step not
+listed here, if the model was saved with another scikit-learn minor version
+(:func:`shipyard.registry.flavors.version_problem`), or if anything at all goes wrong while
+compiling or checking, :func:`compile_predictor` says why and the caller keeps scikit-learn. A
+row the arithmetic does not cover at serving time (a missing value where the pipeline has no
+imputer, a category the encoder refuses, an infinite number, a feature too large for a tree's
+32-bit floats) raises :class:`NotCompiled`, and that request goes to scikit-learn, which answers
 or fails exactly as it would have.
 
-Supported steps, recognised by their class (scikit-learn's own; a subclass may compute
-something else): ``SimpleImputer`` (mean, median, most_frequent, constant; missing values
-NaN or None), ``StandardScaler``, ``MinMaxScaler``, ``RobustScaler``, ``OneHotEncoder``
-(any ``drop``, no infrequent categories), ``OrdinalEncoder``, ``"passthrough"`` and
-``"drop"``, inside a ``ColumnTransformer`` or on the whole feature vector after it; then
-``LogisticRegression`` or a linear regressor as arithmetic, ``HistGradientBoosting*`` as
-code, tree ensembles walked in Python, or any other estimator on a NumPy array. Each way of
-compiling an estimator is one branch of :func:`_compile` and one module, so that removing
-one (the forest walker, the trees as code) leaves those estimators on arrays.
+Supported steps, recognised by their class (scikit-learn's own; a subclass may compute something
+else): ``SimpleImputer`` (mean, median, most_frequent, constant; missing values NaN or None),
+``StandardScaler``, ``MinMaxScaler``, ``RobustScaler``, ``OneHotEncoder`` (any ``drop``, no
+infrequent categories), ``OrdinalEncoder``, ``"passthrough"`` and ``"drop"``, inside a
+``ColumnTransformer`` or on the whole feature vector after it; then ``LogisticRegression`` or a
+linear regressor as arithmetic, ``HistGradientBoosting*`` and ``XGBClassifier`` /
+``XGBRegressor`` as code, tree ensembles walked in Python, or any other estimator on a NumPy
+array. Each way of compiling an estimator is one branch of :func:`_compile` and one module, so
+that removing one (the forest walker, the trees as code) leaves those estimators on arrays.
 """
 
 from __future__ import annotations
