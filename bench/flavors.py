@@ -16,9 +16,11 @@ bench/serving.py drives each in turn at concurrency 8 with one-row requests (MLf
 ``dataframe_records`` body at ``/invocations``, shipyard's ``records`` at ``/predict``).
 Both answer the predicted probabilities.
 
-It prints requests/s and p99 for each server, model and round, the median ratio of
-shipyard's requests/s to MLflow's (target: at least 10×), and the median in-process load
-time of each model (``project.models.load``, digest verified, against
+It prints first, for each model in process, whether it compiles for serving (and how long
+compiling and checking take) and the cost of one row through the compiled form and through
+the pipeline and its booster; then requests/s and p99 for each server, model and round, the
+median ratio of shipyard's requests/s to MLflow's (target: at least 10×), and the median
+in-process load time of each model (``project.models.load``, digest verified, against
 ``mlflow.pyfunc.load_model``; imports excluded). On a shared, loaded machine the absolute
 figures move a lot; the ratios are from measurements taken one right after the other.
 Servers and temporary folders are removed on exit. Never a test: figures depend on the
@@ -125,6 +127,54 @@ def build(root: Path) -> tuple[list[dict[str, Any]], dict[str, Path], dict[str, 
     return record, dirs, loads
 
 
+def in_process(root: Path, record: list[dict[str, Any]]) -> None:
+    """Print, per booster, what the server's loading does to the version (compiled or not,
+    and how long compiling and checking took) and the cost of one row in process: through
+    the compiled form and through the pipeline and its booster (5 and 3 rounds)."""
+    import math
+
+    import pandas as pd
+
+    import shipyard
+    from shipyard.registry.compiled import compile_predictor
+
+    frame = pd.DataFrame(record)
+    rows = [
+        {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+        for r in frame.astype(object).to_dict(orient="records")
+    ]
+
+    def per_call(call: Any, calls: int, rounds: int) -> tuple[float, float, float]:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(calls):
+                call()
+            times.append((time.perf_counter() - started) / calls)
+        return statistics.median(times), min(times), max(times)
+
+    with shipyard.open_project(root / "proj", actor="alice") as project:
+        for kind in BOOSTERS:
+            ref = f"credit-{kind}@1"
+            predictor = project.models.load(ref)
+            started = time.perf_counter()
+            compiled, note = compile_predictor(
+                predictor, rows=project.models.reference_rows(ref) or None
+            )
+            took = time.perf_counter() - started
+            print(f"  {kind:<8} {note} ({took:.2f} s)", flush=True)
+            original = per_call(lambda p=predictor: p.answer(p.frame_from_records(rows)), 20, 3)
+            line = f"  {kind:<8} one row in process: pipeline {original[0] * 1e3:.2f} ms "
+            line += f"[{original[1] * 1e3:.2f}-{original[2] * 1e3:.2f}]"
+            if compiled is not None:
+                fast = per_call(lambda c=compiled: c.score(rows), 2000, 5)
+                line += (
+                    f", compiled {fast[0] * 1e6:.1f} us [{fast[1] * 1e6:.1f}-{fast[2] * 1e6:.1f}]"
+                    f": {original[0] / fast[0]:.0f}x"
+                )
+            print(line, flush=True)
+
+
 def mlflow_load_time(python: Path, folder: Path) -> float:
     out = subprocess.run(
         [str(python), "-c", LOAD_SCRIPT, str(folder), str(LOADS)],
@@ -149,6 +199,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds over both servers")
     args = parser.parse_args()
     os.environ.update(MLFLOW_ENV)  # the servers started here inherit it
+    # `shipyard serve` runs this checkout's code, whatever the interpreter has installed.
+    import_paths = [str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(import_paths)
     venv = mlflow_venv()
     prepare_mlflow_venv(venv)
     check = subprocess.run([str(venv.python), "-c", "import xgboost, lightgbm"], check=False)
@@ -167,6 +220,7 @@ def main() -> int:
             f"measurement, {args.repeat} round(s)",
             flush=True,
         )
+        in_process(root, record)
         bodies = {
             "shipyard": json.dumps({"records": record}).encode(),
             "mlflow": json.dumps({"dataframe_records": record}).encode(),

@@ -357,7 +357,7 @@ def code(
 ) -> None:
     """Show the source code of a custom code model, its digest and who approved it (runs
     nothing): what an approver reads before `models approve-code`."""
-    doc = open_local_project(ctx).models.code(ref).to_dict()
+    doc = open_project(ctx).models.code(ref).to_dict()
     if json_:
         emit_json(doc)
         return
@@ -376,7 +376,7 @@ def approve_code(
 ) -> None:
     """Approve the code of a custom code model (approver; never its author): it loads and
     serves from then on, as does any version with exactly that code."""
-    doc = open_local_project(ctx).models.approve_code(ref, comment=comment).to_dict()
+    doc = open_project(ctx).models.approve_code(ref, comment=comment).to_dict()
     if json_:
         emit_json(doc)
         return

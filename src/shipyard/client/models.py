@@ -21,6 +21,7 @@ from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.client.connection import TRANSFER_TIMEOUT, ServerConnection, segment
 from shipyard.errors import IntegrityError, InvalidInputError
 from shipyard.refs import validate_name
+from shipyard.registry.code_approvals import CodeApproval, CodeSource
 from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
 
 if TYPE_CHECKING:
@@ -71,18 +72,33 @@ class RemoteModels:
         description: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
-        """Save ``model`` with skops and register it on the server as a new version of
-        ``name`` logged by run ``run_id`` (see :meth:`RemoteRun.log_model`).
+        """Save ``model`` in its flavor's format and register it on the server as a new
+        version of ``name`` logged by run ``run_id`` (see :meth:`RemoteRun.log_model`).
+
+        A custom code model (:class:`~shipyard.registry.flavors.code.CodeModel`) is run here,
+        in its author's process, to infer its signature from ``input_example``, which is
+        sent with it: the server does not run its code until an approver has approved it.
 
         Raises:
-            InvalidInputError: not a scikit-learn model, or a bad name.
+            InvalidInputError: a model of no flavor, a bad name, or a custom code model
+                without an input example.
             UntrustedModelError: the file holds types the server would not load.
         """
-        from shipyard.registry.flavors import save_model
+        from shipyard.registry.flavors import flavor_of, save_model
 
         validate_name(name, "model name")
         fields = {"name": name, "description": description}
-        if input_example is not None:
+        if flavor_of(model) == "code":
+            from shipyard.registry.signatures import infer_signature
+
+            if input_example is None:
+                raise InvalidInputError(
+                    f"cannot log custom code model '{name}' to {self._conn.url} without an "
+                    "input example: its signature is inferred here, by running it on the "
+                    "example, since the server does not run unapproved code"
+                )
+            fields["signature"] = json.dumps(infer_signature(model, input_example).to_dict())
+        elif input_example is not None:
             fields["input_example"] = _records_json(input_example)
         if tags:
             fields["tags"] = json.dumps(dict(tags))
@@ -98,6 +114,23 @@ class RemoteModels:
                     timeout=TRANSFER_TIMEOUT,
                 )
         return decode(ModelVersion, doc)
+
+    def code(self, ref: str) -> CodeSource:
+        """The source code of a custom code model version, its digest and the confirmed
+        approvals of that digest, for review (the server runs nothing)."""
+        return decode(CodeSource, self._conn.json("GET", f"/models/{segment(ref)}/code"))
+
+    def approve_code(self, ref: str, *, comment: str = "") -> CodeApproval:
+        """Approve the code of a custom code model version (approver role; never an author
+        of the version), so that it loads and serves on the server's project.
+
+        Raises:
+            PermissionDeniedError: the token's user is not an approver, or is an author.
+        """
+        doc = self._conn.json(
+            "POST", f"/models/{segment(ref)}/code/approve", json_body={"comment": comment}
+        )
+        return decode(CodeApproval, doc)
 
     def load(
         self, ref: str, *, trusted: builtins.list[str] | tuple[str, ...] = ()

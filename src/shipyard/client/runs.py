@@ -255,8 +255,9 @@ class RemoteRun(RunLifecycle):
         description: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
-        """Save a scikit-learn model with skops here and register it on the server as a new
-        version of ``name``, with lineage to this run."""
+        """Save a model in its flavor's format here and register it on the server as a new
+        version of ``name``, with lineage to this run (a custom code model's signature is
+        inferred here from ``input_example``; see :meth:`RemoteModels.upload`)."""
         self.flush()
         return self._models.upload(
             name,

@@ -174,8 +174,9 @@ class Approvals:
         """Why the version ``ref`` may not take or shadow traffic; empty when it may. The one
         rule for every move of a protected alias (promotion, rollback), every deployment
         change and the model server: approved by confirmed decisions with no standing
-        rejection, not archived, and no decision on it that the audit log does not confirm
-        (a row edited or added by hand, which could hide a rejection: fail closed).
+        rejection, not archived, no decision on it that the audit log does not confirm
+        (a row edited or added by hand, which could hide a rejection: fail closed), and for
+        a custom code model, its code digest approved (``models approve-code``).
 
         ``conn``: read in that connection (a caller's write transaction) instead of a new one.
         """
@@ -196,11 +197,32 @@ class Approvals:
             ]
         standing = _standing_of(found)
         if standing == "approved":
-            return []
+            return self._code_reasons(conn, row, name)
         if standing == "rejected":
             who = sorted({d.approver for d in found if d.confirmed and d.decision == "reject"})
             return [f"{name} was rejected (by {', '.join(who)})"]
         return [f"{name} is not approved (no confirmed approval)"]
+
+    def _code_reasons(self, conn: Connection, row: Any, name: str) -> builtins.list[str]:
+        """Why the custom code model ``row`` may not serve: its code digest has no confirmed
+        approval (the code runs when the server loads it). Empty for other flavors."""
+        if row.flavor != "code":
+            return []
+        from shipyard.registry.code_approvals import confirmed_approvals, registered_code_digest
+
+        digest = registered_code_digest(conn, name)
+        if digest is None:
+            from shipyard.registry.flavors import file_code_digest
+
+            with self._ctx.artifacts.local_copy(row.digest, owner=f"model '{name}'") as path:
+                digest = file_code_digest(path)
+        if digest is not None and confirmed_approvals(conn, digest):
+            return []
+        return [
+            f"{name} is custom Python code ({digest}) that no approver has approved; an "
+            f"approver reads it with `shipyard models code {name}` and approves it with "
+            f"`shipyard models approve-code {name}`"
+        ]
 
 
 def _standing(conn: Connection, row: Any) -> Standing:

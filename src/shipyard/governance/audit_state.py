@@ -3,12 +3,12 @@
 The chain is the source of truth for governance: who is which role, which dataset versions are
 deleted or purged, the registered model versions and their statuses, approvals and rejections,
 where each alias points and every move it made, risk tiers, model card sections, policies,
-deployments and API tokens (a token row added, re-hashed or un-revoked with SQL would let
-someone act as another user). Each of these changes is an audit event written in the same
-transaction as the rows. :func:`check_state` replays those events in order and reports every
-row that differs from what they say, so an edit of the tables by someone with database access
-(an approvals row added by hand, an alias moved with SQL) is caught even though the chain
-itself still verifies.
+deployments, approvals of custom model code and API tokens (a token row added, re-hashed or
+un-revoked with SQL would let someone act as another user). Each of these changes is an audit
+event written in the same transaction as the rows. :func:`check_state` replays those events in
+order and reports every row that differs from what they say, so an edit of the tables by
+someone with database access (an approvals row added by hand, an alias moved with SQL) is
+caught even though the chain itself still verifies.
 
 A rewritten chain (events edited and every later hash recomputed) is the other half of the
 threat; signed checkpoints (:mod:`shipyard.stores.checkpoints`) catch that.
@@ -34,6 +34,7 @@ from shipyard.stores.db.tables import (
     approvals,
     audit_events,
     card_sections,
+    code_approvals,
     dataset_versions,
     datasets,
     deployment_events,
@@ -69,6 +70,7 @@ _ACTIONS = (
     "deployment.set",
     "token.create",
     "token.revoke",
+    "code.approve",
 )
 
 
@@ -91,6 +93,8 @@ class _State:
     deleted: dict[str, dict[str, bool]]
     # feature definitions: "feature_views/NAME@N" (or feature_entities/...) -> digest
     features: dict[str, str] = field(default_factory=dict)
+    # approvals of custom model code: "DIGEST#ROW_ID" -> what the approval says
+    code: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _replay(conn: Connection) -> _State:
@@ -194,6 +198,13 @@ def _replay(conn: Connection) -> _State:
             }
         elif action == "token.revoke" and entity in state.tokens:
             state.tokens[entity]["revoked"] = True
+        elif action == "code.approve":
+            state.code[f"{entity}#{payload.get('id')}"] = {
+                "model": payload.get("model"),
+                "approver": actor,
+                "comment": payload.get("comment", ""),
+                "event_seq": int(row.seq),
+            }
     return state
 
 
@@ -325,6 +336,19 @@ def check_state(conn: Connection) -> list[StateMismatch]:
             )
         )
     compare("deployment_events", _listed(state.changes), _listed(found_changes))
+    compare(
+        "code_approvals",
+        state.code,
+        {
+            f"{r.digest}#{r.id}": {
+                "model": r.model,
+                "approver": r.approver,
+                "comment": r.comment,
+                "event_seq": None if r.event_seq is None else int(r.event_seq),
+            }
+            for r in conn.execute(select(code_approvals))
+        },
+    )
     compare(
         "api_tokens",
         state.tokens,

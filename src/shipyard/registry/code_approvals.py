@@ -8,6 +8,7 @@ approver has approved that code: a row of ``code_approvals`` whose audit event
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 from shipyard._internal.encode import ReadModel
 from shipyard.stores.db.tables import audit_events, code_approvals
 
-__all__ = ["ACTION", "CodeApproval", "CodeSource", "confirmed_approvals"]
+__all__ = ["ACTION", "CodeApproval", "CodeSource", "confirmed_approvals", "registered_code_digest"]
 
 ACTION = "code.approve"
 
@@ -76,3 +77,23 @@ def confirmed_approvals(conn: Connection, digest: str) -> list[CodeApproval]:
             continue
         out.append(CodeApproval(r.digest, r.model, r.approver, r.comment, r.time, r.event_seq))
     return out
+
+
+def registered_code_digest(conn: Connection, ref: str) -> str | None:
+    """The code digest that the ``model.register`` event of version ``ref`` (``NAME@N``)
+    recorded, or None when it recorded none (then read it from the model file)."""
+    row = conn.execute(
+        select(audit_events.c.payload)
+        .where(audit_events.c.action == "model.register")
+        .where(audit_events.c.entity_kind == "model")
+        .where(audit_events.c.entity == ref)
+        .order_by(audit_events.c.seq.desc())
+    ).first()
+    if row is None:
+        return None
+    try:
+        payload = json.loads(row.payload)
+    except ValueError:
+        return None
+    found = payload.get("code_digest") if isinstance(payload, dict) else None
+    return found if isinstance(found, str) else None

@@ -1,40 +1,41 @@
 """Fitted scikit-learn pipelines as plain arithmetic over records, for answering one request
 at a time.
 
-A scikit-learn call spends milliseconds checking its input and building pandas frames,
-whatever the number of rows: about 14 ms for one row through a ColumnTransformer and a
+A scikit-learn call spends milliseconds checking its input and building pandas frames, whatever
+the number of rows: about 14 ms for one row through a ColumnTransformer and a
 LogisticRegression. A model server answering single rows needs microseconds.
 :func:`compile_predictor` turns the usual shape of a tabular model, a ColumnTransformer of
-imputers, scalers and encoders before a linear model, into one generated Python function: a
-few statements per input column and one sum, about 3 microseconds a row. Histogram gradient
-boosting becomes nested ``if`` statements, one block per tree (:mod:`shipyard.registry.
-trees`): about 9 microseconds a row for 150 trees. Random forests, extra trees and single
-decision trees are walked in Python (:mod:`shipyard.registry.forests`): about 80 microseconds
-a row for 100 trees. Any other final estimator still gets its features from that function
-and is called on a NumPy array, which skips the frame work.
+imputers, scalers and encoders before a linear model, into one generated Python function: a few
+statements per input column and one sum, about 3 microseconds a row. Histogram gradient boosting
+becomes nested ``if`` statements, one block per tree (:mod:`shipyard.registry.trees`): about 9
+microseconds a row for 150 trees; so do XGBoost boosters, read from their own JSON document
+(:mod:`shipyard.registry.xgboost_trees`). Random forests, extra trees and single decision trees
+are walked in Python (:mod:`shipyard.registry.forests`): about 80 microseconds a row for 100
+trees. Any other final estimator still gets its features from that function and is called on a
+NumPy array, which skips the frame work.
 
 A compiled model is only used after it has given the same answers as scikit-learn
-(:mod:`shipyard.registry.equivalence`) on rows of the model's own data and on edge rows:
-the labels ``predict()`` gives, and probabilities or values equal to within a relative 1e-9
-(the sums run in another order). Where scikit-learn refuses a row, the compiled model must
-refuse it too. If it differs, if the pipeline holds a step not listed here, if the model was
-saved with another scikit-learn minor version (:func:`shipyard.registry.flavors.
-version_problem`), or if anything at all goes wrong while compiling or checking,
-:func:`compile_predictor` says why and the caller keeps scikit-learn. A row the arithmetic
-does not cover at serving time (a missing value where the pipeline has no imputer, a
-category the encoder refuses, an infinite number, a feature too large for a tree's 32-bit
-floats) raises :class:`NotCompiled`, and that request goes to scikit-learn, which answers
+(:mod:`shipyard.registry.equivalence`) on rows of the model's own data and on edge rows: the
+labels ``predict()`` gives, and probabilities or values equal to within a relative 1e-9 (the
+sums run in another order; XGBoost's within its 32-bit rounding). Where scikit-learn refuses a
+row, the compiled model must refuse it too. If it differs, if the pipeline holds a step not
+listed here, if the model was saved with another scikit-learn minor version
+(:func:`shipyard.registry.flavors.version_problem`), or if anything at all goes wrong while
+compiling or checking, :func:`compile_predictor` says why and the caller keeps scikit-learn. A
+row the arithmetic does not cover at serving time (a missing value where the pipeline has no
+imputer, a category the encoder refuses, an infinite number, a feature too large for a tree's
+32-bit floats) raises :class:`NotCompiled`, and that request goes to scikit-learn, which answers
 or fails exactly as it would have.
 
-Supported steps, recognised by their class (scikit-learn's own; a subclass may compute
-something else): ``SimpleImputer`` (mean, median, most_frequent, constant; missing values
-NaN or None), ``StandardScaler``, ``MinMaxScaler``, ``RobustScaler``, ``OneHotEncoder``
-(any ``drop``, no infrequent categories), ``OrdinalEncoder``, ``"passthrough"`` and
-``"drop"``, inside a ``ColumnTransformer`` or on the whole feature vector after it; then
-``LogisticRegression`` or a linear regressor as arithmetic, ``HistGradientBoosting*`` as
-code, tree ensembles walked in Python, or any other estimator on a NumPy array. Each way of
-compiling an estimator is one branch of :func:`_compile` and one module, so that removing
-one (the forest walker, the trees as code) leaves those estimators on arrays.
+Supported steps, recognised by their class (scikit-learn's own; a subclass may compute something
+else): ``SimpleImputer`` (mean, median, most_frequent, constant; missing values NaN or None),
+``StandardScaler``, ``MinMaxScaler``, ``RobustScaler``, ``OneHotEncoder`` (any ``drop``, no
+infrequent categories), ``OrdinalEncoder``, ``"passthrough"`` and ``"drop"``, inside a
+``ColumnTransformer`` or on the whole feature vector after it; then ``LogisticRegression`` or a
+linear regressor as arithmetic, ``HistGradientBoosting*`` and ``XGBClassifier`` /
+``XGBRegressor`` as code, tree ensembles walked in Python, or any other estimator on a NumPy
+array. Each way of compiling an estimator is one branch of :func:`_compile` and one module, so
+that removing one (the forest walker, the trees as code) leaves those estimators on arrays.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ from shipyard.registry.equivalence import check_against_sklearn
 from shipyard.registry.forests import FORESTS, forest_head
 from shipyard.registry.signatures import plain_value
 from shipyard.registry.trees import BOOSTED, boosted_sum
+from shipyard.registry.xgboost_trees import is_xgboost_estimator, xgboost_sum
 
 if TYPE_CHECKING:
     from shipyard.registry.signatures import CheckedPredictor, Signature
@@ -124,10 +126,15 @@ class CompiledModel:
         row: Callable[[Mapping[str, Any]], Any],
         head: Callable[[list[Any]], list[Answer]],
         description: str,
+        *,
+        tolerance: tuple[float, float] | None = None,
     ) -> None:
         self._row = row
         self._head = head
         self.description = description
+        #: ``(relative, absolute)`` difference the equivalence check allows, when it is not
+        #: the default (a model computed in 32-bit floats)
+        self.tolerance = tolerance
 
     def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Answer]:
         """Answers for ``rows``.
@@ -146,6 +153,7 @@ def _compile(model: Any, signature: Signature) -> CompiledModel:
         raise Unsupported("the pipeline is empty")
     *prep, est = steps
     kinds = {name: spec.type for name, spec in signature.inputs.columns.items()}
+    sparse = bool(prep) and bool(getattr(prep[0], "sparse_output_", False))
     if prep and isinstance(prep[0], ColumnTransformer):
         columns = column_transformer_columns(prep.pop(0), kinds)
     else:
@@ -172,6 +180,12 @@ def _compile(model: Any, signature: Signature) -> CompiledModel:
     if exactly(est, *FORESTS):
         with contextlib.suppress(Unsupported):
             return _forest(est, columns, after)
+    if is_xgboost_estimator(est):
+        # A sparse matrix's zeros that are not stored are missing values to XGBoost.
+        if sparse:
+            raise Unsupported("XGBoost after a ColumnTransformer of sparse output")
+        with contextlib.suppress(Unsupported):
+            return _xgboost(est, columns, after)
     return _on_arrays(est, columns, after)
 
 
@@ -200,6 +214,19 @@ def _boosted(est: Any, columns: list[Column], after: list[list[Column]]) -> Comp
     labels = [plain_value(c) for c in est.classes_]
     head = _logistic_head(labels) if link == "logistic" else _softmax_head(labels)
     return CompiledModel(score, head, "trees as code")
+
+
+def _xgboost(est: Any, columns: list[Column], after: list[list[Column]]) -> CompiledModel:
+    from shipyard.registry.xgboost_trees import ATOL, RTOL
+
+    result, link = xgboost_sum(est)
+    score = generate(columns, after, result, nan_ok=True)  # the trees learned where NaN goes
+    tolerance = (RTOL, ATOL)
+    if link == "identity":
+        return CompiledModel(score, _value_head, "XGBoost trees as code", tolerance=tolerance)
+    labels = [plain_value(c) for c in est.classes_]
+    head = _logistic_head(labels) if link == "logistic" else _softmax_head(labels)
+    return CompiledModel(score, head, "XGBoost trees as code", tolerance=tolerance)
 
 
 def _forest(est: Any, columns: list[Column], after: list[list[Column]]) -> CompiledModel:

@@ -16,7 +16,8 @@ zero and gives every check row the same answer. The check therefore runs on
 
 For every row the compiled model answers, scikit-learn must answer too (through
 :meth:`CheckedPredictor.answer`, the one rule for what is served), with the same label and
-probabilities or values within a relative :data:`RTOL`. A row the compiled model refuses
+probabilities or values within a relative :data:`RTOL` (or the compiled model's own
+``tolerance``: XGBoost computes in 32-bit floats). A row the compiled model refuses
 with :class:`NotCompiled` goes to scikit-learn at serving time, so scikit-learn's answer to
 it needs no comparison. The reference rows must also get at least :data:`MIN_DISTINCT`
 different answers: a check on which the model answers every row alike shows nothing.
@@ -138,6 +139,7 @@ def _check(
 ) -> CheckReport:
     labelled = [(f"{source} row {i}", r) for i, r in enumerate(sample)]
     edges: list[tuple[str, dict[str, Any]]] = []
+    tolerance = compiled.tolerance or (RTOL, 1e-12)
 
     def report(problem: str | None, distinct: int = 0) -> CheckReport:
         return CheckReport(source, len(sample), distinct, len(edges), problem)
@@ -169,7 +171,7 @@ def _check(
             alone = compiled.score([labelled[i][1]])[0]
         except Exception as exc:
             return fails(i, exc, "scored alone, the compiled model fails ({})")
-        if _difference(alone, among) is not None:
+        if _difference(alone, among, tolerance) is not None:
             return report(f"{labelled[i][0]}: scored alone, the compiled model answers otherwise")
     try:
         expected = _in_halves(_sklearn(predictor), [labelled[i][1] for i, _ in answered])
@@ -179,7 +181,7 @@ def _check(
     # Without ``skip`` every row has an answer (a refusal raised _Refused above).
     pairs = [(i, got, want) for (i, got), want in zip(answered, expected, strict=True) if want]
     for i, got, want in pairs:
-        difference = _difference(got, want)
+        difference = _difference(got, want, tolerance)
         if difference is not None:
             return report(f"{labelled[i][0]}: {difference}")
     distinct = len({_key(want) for i, _, want in pairs if i < len(sample)})
@@ -247,10 +249,10 @@ def _why(exc: BaseException, *, private: bool) -> str:
     return type(exc).__name__ if private or not first else f"{type(exc).__name__}: {first}"
 
 
-def _difference(got: Answer, want: Answer) -> str | None:
+def _difference(got: Answer, want: Answer, tolerance: tuple[float, float]) -> str | None:
     label, expected = got.get("prediction"), want["prediction"]
     if "probabilities" not in want:
-        if not _close(label, expected):
+        if not _close(label, expected, tolerance):
             return f"predicts {label!r}, scikit-learn {expected!r}"
         return None
     # A label is served as JSON: 1 and 1.0, or 1 and True, read differently.
@@ -260,19 +262,19 @@ def _difference(got: Answer, want: Answer) -> str | None:
     if set(probabilities) != set(want["probabilities"]):
         return "gives probabilities of other classes than scikit-learn"
     for name, p in want["probabilities"].items():
-        if not _close(probabilities[name], p):
+        if not _close(probabilities[name], p, tolerance):
             return (
                 f"gives class {name!r} a probability of {probabilities[name]!r}, scikit-learn {p!r}"
             )
     return None
 
 
-def _close(a: Any, b: Any) -> bool:
+def _close(a: Any, b: Any, tolerance: tuple[float, float]) -> bool:
     if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, int | float):
         return bool(a == b) and type(a) is type(b)
     if not isinstance(b, int | float):
         return False
-    return math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12)
+    return math.isclose(a, b, rel_tol=tolerance[0], abs_tol=tolerance[1])
 
 
 def _key(answer: Answer) -> tuple[Any, ...]:

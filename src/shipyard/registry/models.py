@@ -281,6 +281,7 @@ class Models:
         description: str = "",
         saved_with: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        signature: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Register a model file saved elsewhere (a remote client's ``log_model``), of any
         flavor (:func:`~shipyard.registry.flavors.save_model`),
@@ -289,6 +290,11 @@ class Models:
         of objects), and its bytes stored as they are. ``saved_with`` gives the library
         versions it was saved with (:func:`~shipyard.registry.flavors.running_versions` on
         the client), when known.
+
+        A custom code model is not loaded here (that would run its code before anyone
+        approved it): its archive and code digest are checked, and its ``signature`` is the
+        one its author's client inferred by running it (:meth:`Signature.to_dict
+        <shipyard.registry.signatures.Signature.to_dict>`), required for that flavor only.
 
         Raises:
             InvalidInputError: not a skops file of a scikit-learn model, or a bad name.
@@ -318,6 +324,7 @@ class Models:
                     description=description,
                     saved_with=saved_with,
                     tags=tags,
+                    signature=signature,
                 )
             finally:
                 staging.unlink(missing_ok=True)
@@ -330,15 +337,25 @@ class Models:
                 raise InvalidInputError(
                     f"the input example is not a list of records with one type per column: {exc}"
                 ) from None
-        flavor = _not_code(file_flavor(Path(file)), name)
-        model = _load_checked(Path(file), name, "the uploaded file")
-        signature = _signature(model, input_example)
-        blob, _ = self._ctx.artifacts.put_file(file)
+        flavor = file_flavor(Path(file))
         details: dict[str, Any] = {"format": "skops" if flavor == "sklearn" else flavor}
+        if flavor == "code":
+            found = _code_signature(Path(file), name, signature)
+            details.update(format="python+npz", code_digest=found[0])
+            inferred: dict[str, Any] | None = found[1]
+        elif signature is not None:
+            raise InvalidInputError(
+                f"cannot register model '{name}': a signature is given only with a custom code "
+                "model; the signature of any other is inferred from its input example"
+            )
+        else:
+            model = _load_checked(Path(file), name, "the uploaded file")
+            inferred = _signature(model, input_example)
+        blob, _ = self._ctx.artifacts.put_file(file)
         if saved_with:
             details["versions"] = {str(k): str(v) for k, v in saved_with.items()}
         return self._insert_version(
-            name, blob.digest, flavor, signature, run_id, description, details, tags
+            name, blob.digest, flavor, inferred, run_id, description, details, tags
         )
 
     def _insert_version(
@@ -1061,6 +1078,47 @@ def _not_code(flavor: str, name: str) -> str:
             "registered with log_model in the project (run.log_model(CodeModel(...), ...))"
         )
     return flavor
+
+
+def _code_signature(
+    path: Path, name: str, signature: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """The code digest of the custom code model file ``path`` (its archive checked, its code
+    not run) and ``signature``, checked to be one.
+
+    Raises:
+        InvalidInputError: a damaged archive, or no valid signature.
+    """
+    from shipyard.registry.flavors import file_code_digest, load_model
+    from shipyard.registry.flavors.code import CodeNotApprovedError
+    from shipyard.registry.signatures import Signature
+
+    try:
+        load_model(path)  # the archive's parts and manifest are checked; the code never runs
+    except CodeNotApprovedError:
+        pass
+    except InvalidInputError as exc:
+        message = exc.message.replace(str(path), "the uploaded file")
+        raise InvalidInputError(f"cannot register model '{name}': {message}") from None
+    digest = file_code_digest(path)
+    assert digest is not None  # a code archive, which load_model checked
+    if signature is None:
+        raise InvalidInputError(
+            f"cannot register model '{name}': it is custom Python code, which the server does "
+            "not run before an approver approves it, so its signature comes with it (the "
+            "client's log_model infers it by running the model on the input example)"
+        )
+    try:
+        checked = Signature.from_dict(dict(signature)).to_dict()
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"cannot register model '{name}': the signature given is not one: {exc.message}"
+        ) from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"cannot register model '{name}': the signature given is not one ({exc})"
+        ) from None
+    return digest, checked
 
 
 def _signature(model: Any, input_example: Any) -> dict[str, Any] | None:

@@ -12,10 +12,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
 
 from shipyard.governance.cards import ModelCard
 from shipyard.governance.reports import StoredEvaluation
 from shipyard.project import Project
+from shipyard.registry.code_approvals import CodeApproval, CodeSource
 from shipyard.registry.versions import AliasEvent, ModelSummary, ModelVersion
 from shipyard.server.api._docs import returns, returns_schema
 from shipyard.server.auth import acting_project
@@ -226,6 +228,54 @@ def card(
         return project.cards.card(ref).to_dict()
     media = "text/markdown" if format == "markdown" else "text/html"
     return Response(project.cards.render(ref, format), media_type=f"{media}; charset=utf-8")
+
+
+_CODE_APPROVAL = {
+    "digest": _DIGEST,
+    "model": "churn@1",
+    "approver": "abe",
+    "comment": "read it",
+    "time": "2026-05-04T09:00:00+00:00",
+    "event_seq": 42,
+}
+
+
+@router.get(
+    "/models/{ref}/code",
+    summary="The source code of a custom code model version, its digest and its approvals "
+    "(runs nothing)",
+    **returns(
+        CodeSource,
+        example={
+            "model": "churn@1",
+            "digest": _DIGEST,
+            "class_name": "Threshold",
+            "source": "class Threshold:\n    ...\n",
+            "approvals": [_CODE_APPROVAL],
+            "approved": True,
+        },
+        errors=(401, 404, 422),
+    ),
+)
+def code(project: Acting, ref: str) -> Any:
+    return project.models.code(ref).to_dict()
+
+
+class CodeDecisionIn(BaseModel):
+    """An approver's approval of a version's code."""
+
+    comment: str = Field("", examples=["read it"])
+
+
+@router.post(
+    "/models/{ref}/code/approve",
+    summary="Approve the code of a custom code model version (approver; never its author), "
+    "so that it loads and serves",
+    **returns(CodeApproval, example=_CODE_APPROVAL, errors=(401, 403, 404, 422)),
+)
+def approve_code(project: Acting, ref: str, body: CodeDecisionIn | None = None) -> Any:
+    comment = "" if body is None else body.comment
+    return project.models.approve_code(ref, comment=comment).to_dict()
 
 
 @router.get(

@@ -397,13 +397,15 @@ def put_artifact(
 @router.post(
     "/runs/{run_id}/models",
     status_code=201,
-    summary="Register a skops model file as a new model version made by this run",
+    summary="Register a model file (any flavor) as a new model version made by this run",
     **returns(ModelVersion, example=_MODEL, errors=(401, 403, 404, 422), status=201),
 )
 def log_model(
     project: Acting,
     run_id: RunId,
-    file: Annotated[UploadFile, File(description="a scikit-learn model saved with skops")],
+    file: Annotated[
+        UploadFile, File(description="a model file saved by shipyard (a skops file for sklearn)")
+    ],
     name: Annotated[str, Form(examples=["credit-risk"])],
     description: Annotated[str, Form()] = "",
     input_example: Annotated[
@@ -424,6 +426,13 @@ def log_model(
         str | None,
         Form(description="a JSON object of tags for the version", examples=['{"team": "risk"}']),
     ] = None,
+    signature: Annotated[
+        str | None,
+        Form(
+            description="a custom code model only: its signature as a JSON object, inferred "
+            "by the client (the server does not run code no approver has approved)",
+        ),
+    ] = None,
 ) -> Any:
     return project.models.register_file(
         name,
@@ -433,6 +442,7 @@ def log_model(
         description=description,
         saved_with=json_field(saved_with, "saved_with", dict),
         tags=json_field(tags, "tags", dict),
+        signature=json_field(signature, "signature", dict),
     ).to_dict()
 
 
