@@ -167,6 +167,7 @@ class Datasets:
                         )
                     pending = stage_tree(self._ctx, path, name, progress)
                     cleanup.append(pending.payload)
+                    cleanup.extend(s for _, _, s in pending.tree_files if s is not None)
                     return self._commit([finish_pending(pending, message, tag_map, parent_refs)])[0]
                 source = self._hash_source(path, fmt, progress)
                 if source_name is not None:

@@ -276,7 +276,7 @@ class FileEntry:
     """One file of a file-tree dataset."""
 
     path: str  # relative, '/'-separated
-    absolute: Path
+    absolute: str
     size: int
     executable: bool
 
@@ -284,16 +284,18 @@ class FileEntry:
 def walk_tree(root: Path) -> Iterator[FileEntry]:
     """Every regular file under ``root``, sorted by relative path; symlinks are followed."""
     entries: list[FileEntry] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    base = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
         dirnames.sort()
+        rel = os.path.relpath(dirpath, base)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         for name in filenames:
-            p = Path(dirpath, name)
+            full = os.path.join(dirpath, name)
             try:
-                st = p.stat()
+                st = os.stat(full)
             except OSError as exc:
-                raise InvalidInputError(f"{p}: cannot read: {exc.strerror}") from None
-            rel = p.relative_to(root).as_posix()
-            entries.append(FileEntry(rel, p, st.st_size, bool(st.st_mode & 0o111)))
+                raise InvalidInputError(f"{full}: cannot read: {exc.strerror}") from None
+            entries.append(FileEntry(prefix + name, full, st.st_size, bool(st.st_mode & 0o111)))
     entries.sort(key=lambda e: e.path)
     if not entries:
         raise InvalidInputError(f"{root}: the folder holds no files")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from shipyard._internal.hashing import CHUNK_SIZE, Hasher, digest_file, is_digest
+from shipyard._internal.hashing import CHUNK_SIZE, Hasher, buffer_size, digest_file, is_digest
 from shipyard.errors import IntegrityError, InvalidInputError, MissingDependencyError
 
 __all__ = ["ArtifactStore", "Blob", "BlobCheck"]
@@ -54,10 +54,13 @@ def _hex(digest: str) -> str:
 
 
 def _copy_hashing(
-    src: BinaryIO | io.RawIOBase, dst: BinaryIO, progress: Progress | None
+    src: BinaryIO | io.RawIOBase,
+    dst: BinaryIO,
+    progress: Progress | None,
+    buffer: int = CHUNK_SIZE,
 ) -> tuple[str, int]:
     h = Hasher()
-    buf = bytearray(CHUNK_SIZE)
+    buf = bytearray(buffer)
     view = memoryview(buf)
     while True:
         n = src.readinto(view)  # type: ignore[union-attr]
@@ -215,6 +218,46 @@ class ArtifactStore:
             return self.put_file(tmp, move=True, digest=digest)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def stage_file(self, path: str | Path) -> tuple[Blob, Path | None]:
+        """Hash a local file and, unless its blob is already stored, copy it to a staging
+        file in the same pass (the file is read once). Returns the blob and the staging
+        file, which :meth:`put_file` with ``move=True`` and the digest stores; None when the
+        blob is present. Safe to call from several threads at once.
+
+        Raises:
+            OSError: the file cannot be read.
+        """
+        with open(path, "rb", buffering=0) as src:
+            size = os.fstat(src.fileno()).st_size
+            if size < CHUNK_SIZE:
+                data = src.read()
+                if len(data) == size:  # else it grew since: take the streaming path below
+                    h = Hasher()
+                    h.update(data)
+                    blob = Blob(h.hexdigest(), size)
+                    if self.exists(blob.digest):
+                        return blob, None
+                    tmp = self.new_staging_path()
+                    try:
+                        with open(tmp, "wb") as out:
+                            out.write(data)
+                    except BaseException:
+                        tmp.unlink(missing_ok=True)
+                        raise
+                    return blob, tmp
+                src.seek(0)
+            tmp = self.new_staging_path()
+            try:
+                with open(tmp, "wb") as out:
+                    digest, size = _copy_hashing(src, out, None, buffer_size(size))
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        if self.exists(digest):
+            tmp.unlink(missing_ok=True)
+            return Blob(digest, size), None
+        return Blob(digest, size), tmp
 
     def put_bytes(self, data: bytes) -> tuple[Blob, bool]:
         return self.put_stream(io.BytesIO(data))
