@@ -782,3 +782,87 @@ def test_unconvertible_pandas_frame_is_invalid_input(
     with pytest.raises(InvalidInputError, match="cannot be stored as a table"):
         project.datasets.add("mixed", pd.DataFrame({"a": [1, "x"]}))
     assert project_state(project) == before
+
+
+# -- one pass in memory, or streamed ----------------------------------------------------------
+
+
+def _mixed_table(path: Path, sep: str = ",") -> Path:
+    """A few thousand rows of integers, floats, text, dates and nulls, with one short line."""
+    lines = [sep.join(["id", "amount", "city", "day", "note"])]
+    for i in range(3_000):
+        amount = "" if i % 7 == 0 else f"{i * 1.25:.2f}"
+        note = "" if i % 5 == 0 else f"n{i % 11}"
+        lines.append(
+            sep.join(
+                [
+                    str(i),
+                    amount,
+                    ["Oslo", "Lima", "Pune"][i % 3],
+                    "2024-05-0" + str(1 + i % 9),
+                    note,
+                ]
+            )
+        )
+    lines.insert(40, sep.join(["9999", "1.5", "Oslo"]))  # short: its last fields are null
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("sep", [",", "\t"], ids=["csv", "tsv"])
+def test_a_table_is_the_same_parsed_in_memory_or_streamed(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sep: str
+) -> None:
+    """A file small enough is parsed in memory in one pass, a larger one is streamed: both
+    give the same stored bytes, schema, profile and report of short lines."""
+    from shipyard.data import ingest
+
+    path = _mixed_table(tmp_path / ("t.csv" if sep == "," else "t.tsv"), sep)
+    in_memory = project.datasets.add("memory", path, allow_ragged=True)
+    monkeypatch.setattr(ingest, "IN_MEMORY_BYTES", 0)
+    streamed = project.datasets.add("streamed", path, allow_ragged=True)
+    assert in_memory.schema["day"] == "Date"
+    assert in_memory.source["ragged"]["lines"] == [{"line": 41, "fields": 3}]
+    assert (in_memory.digest, in_memory.schema, in_memory.profile, in_memory.source) == (
+        streamed.digest,
+        streamed.schema,
+        streamed.profile,
+        streamed.source,
+    )
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "streamed"])
+def test_short_lines_are_refused_alike_in_memory_or_streamed(
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    project_state: StateOf,
+    in_memory: bool,
+) -> None:
+    """Without --allow-ragged a short line is refused by both ways of reading, naming it, and
+    nothing is written."""
+    from shipyard.data import ingest
+
+    if not in_memory:
+        monkeypatch.setattr(ingest, "IN_MEMORY_BYTES", 0)
+    path = _mixed_table(tmp_path / "t.csv")
+    before = project_state(project)
+    with pytest.raises(InvalidInputError, match="line 41 has 3 fields \\(the header has 5\\)"):
+        project.datasets.add("credit", path)
+    assert project_state(project) == before
+
+
+def test_a_folder_leaves_no_staging_files_and_its_blobs_read_only(
+    project: Project, file_tree: Path
+) -> None:
+    """Adding a folder stores every file as a read-only blob and leaves nothing in staging;
+    the files come back byte for byte."""
+    v = project.datasets.add("images", file_tree)
+    assert list(project.artifacts.staging_dir().iterdir()) == []
+    manifest = json.loads(project.artifacts.read_bytes(v.digest))
+    for f in manifest["files"]:
+        with project.artifacts.local_copy(f["digest"]) as blob:
+            assert blob.stat().st_mode & 0o777 == 0o444
+    out = file_tree.parent / "out"
+    project.datasets.export("images@1", out)
+    assert _tree(out) == _tree(file_tree)

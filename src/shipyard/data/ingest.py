@@ -22,6 +22,7 @@ __all__ = [
     "RaggedLines",
     "detect_format",
     "load_frame",
+    "read_frame",
     "scan_table",
     "to_parquet",
     "walk_tree",
@@ -266,6 +267,44 @@ def to_parquet(
                 "fill the missing fields with nulls"
             )
         return ragged
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
+# A text table up to this size is parsed into memory in one multi-threaded pass, and the
+# Parquet file, the profile and the validation are all made from that frame; a larger one is
+# converted by the streaming engine, its memory bounded, and read again to profile it.
+IN_MEMORY_BYTES = 768 * 1024 * 1024
+
+
+def read_frame(
+    path: Path, fmt: str, *, allow_ragged: bool = False
+) -> tuple[Any, RaggedLines | None]:
+    """The table in the CSV, TSV or JSON Lines file ``path`` as a polars DataFrame, parsed on
+    every core, and the short lines of a CSV or TSV file, which ``allow_ragged`` lets
+    through (their missing fields are null). What :func:`to_parquet` checks, checked alike.
+
+    Raises:
+        InvalidInputError: as :func:`to_parquet`.
+    """
+    frame = scan_table(path, fmt, lambda lf: lf.collect())
+    ragged = None
+    # A short line always leaves a null in the last column: without one no line was short.
+    if fmt in ("csv", "tsv") and frame.width and frame.get_column(frame.columns[-1]).has_nulls():
+        ragged = find_ragged(path, fmt, longer=False)
+        if ragged is not None and not allow_ragged:
+            raise InvalidInputError(
+                f"{path}: {ragged.describe()}; fix those lines, or pass --allow-ragged to "
+                "fill the missing fields with nulls"
+            )
+    return frame, ragged
+
+
+def write_parquet(frame: Any, out: Path) -> None:
+    """Write ``frame`` as the Parquet file ``out`` (removed again if the write fails)."""
+    try:
+        frame.write_parquet(out, compression=PARQUET_COMPRESSION)
     except BaseException:
         out.unlink(missing_ok=True)
         raise

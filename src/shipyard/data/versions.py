@@ -328,6 +328,8 @@ class PendingVersion:
     reference: dict[str, Any] | None = None
     # Other entities it was made from, (kind, ref): feature view versions of a training set.
     inputs: list[tuple[str, str]] = field(default_factory=list)
+    # The table in memory when it was just parsed (validation reads it instead of the file).
+    frame: pl.DataFrame | None = field(default=None, repr=False)
 
 
 def stage_table(
@@ -337,8 +339,11 @@ def stage_table(
     progress: Progress = NO_PROGRESS,
     *,
     move: bool = True,
+    frame: pl.DataFrame | None = None,
 ) -> PendingVersion:
-    """Profile and hash a Parquet file into a pending version.
+    """Profile and hash a Parquet file into a pending version. With ``frame``, the table
+    already in memory, the file is written from it on a thread while the frame is profiled
+    (the data is not read again), and the pending version keeps the frame for validation.
 
     Raises:
         InvalidInputError: the file cannot be read, or has no columns.
@@ -347,13 +352,20 @@ def stage_table(
 
     where = source.get("path", "the data")
     try:
-        schema = {c: dtype_name(t) for c, t in pl.scan_parquet(parquet).collect_schema().items()}
+        with ThreadPoolExecutor(1, thread_name_prefix="shipyard-parquet") as pool:
+            written = None if frame is None else pool.submit(ingest.write_parquet, frame, parquet)
+            types = pl.scan_parquet(parquet).collect_schema() if frame is None else frame.schema
+            schema = {c: dtype_name(t) for c, t in types.items()}
+            if schema:
+                progress.stage("profiling columns", total=len(schema))
+                profile, reference = profile_with_reference(
+                    parquet if frame is None else frame,
+                    on_column=lambda _c: progress.advance(1),
+                )
+            if written is not None:
+                written.result()
         if not schema:
             raise InvalidInputError(f"{where}: the data has no columns")
-        progress.stage("profiling columns", total=len(schema))
-        profile, reference = profile_with_reference(
-            parquet, on_column=lambda _c: progress.advance(1)
-        )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
     digest, size = digest_file(parquet)
@@ -371,6 +383,7 @@ def stage_table(
         blobs=[(digest, "data")],
         move=move,
         reference=reference.to_json(),
+        frame=frame,
     )
 
 
@@ -491,11 +504,11 @@ def _store_tree_files(ctx: ServiceContext, files: list[tuple[str, str, Path | No
         for i, (source, expected, staged) in enumerate(batch):
             try:
                 if staged is not None:
-                    store.put_file(staged, move=True, digest=expected)
+                    store.put_staged(staged, expected)
                 elif not store.refresh(expected):
                     blob, staged = store.stage_file(source)
                     if staged is not None:
-                        store.put_file(staged, move=True, digest=blob.digest)
+                        store.put_staged(staged, blob.digest)
                     if blob.digest != expected:
                         raise InvalidInputError(
                             f"{source} changed while it was being added; add the folder again"
