@@ -1,8 +1,11 @@
 """Turning user files into what the dataset registry stores.
 
-Tabular files (CSV, Parquet, JSON Lines) are converted to Parquet by polars' streaming engine,
-so a file larger than memory is never loaded whole. Every problem with the input is reported as
-an :class:`~shipyard.errors.InvalidInputError` naming the file, before anything is stored.
+Tabular files (CSV, TSV, JSON Lines) up to ``IN_MEMORY_BYTES`` are parsed into memory in one
+multi-threaded pass (:func:`read_frame`), and the Parquet file, the profile and the validation
+are made from that frame; a larger file is converted by polars' streaming engine
+(:func:`to_parquet`), so a file larger than memory is never loaded whole. Both give the same
+Parquet bytes. Every problem with the input is reported as an
+:class:`~shipyard.errors.InvalidInputError` naming the file, before anything is stored.
 """
 
 from __future__ import annotations
@@ -274,8 +277,9 @@ def to_parquet(
 
 # A text table up to this size is parsed into memory in one multi-threaded pass, and the
 # Parquet file, the profile and the validation are all made from that frame; a larger one is
-# converted by the streaming engine, its memory bounded, and read again to profile it.
-IN_MEMORY_BYTES = 768 * 1024 * 1024
+# converted by the streaming engine, its memory bounded, and read again to profile it. In
+# memory, the peak is about 2.7 times the file (816 MiB for a 301 MB CSV of 8 columns).
+IN_MEMORY_BYTES = 512 * 1024 * 1024
 
 
 def read_frame(
