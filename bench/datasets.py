@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -98,8 +99,9 @@ def make_files(root: Path, count: int) -> int:
     return total
 
 
-def timed(command: list[str], cwd: Path) -> dict[str, float]:
-    """Wall-clock seconds, CPU seconds (user + system) and peak memory (MiB) of a command."""
+def timed(command: list[str], cwd: Path) -> tuple[dict[str, float], str]:
+    """Wall-clock seconds, CPU seconds (user + system) and peak memory (MiB) of a command,
+    and what it printed."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -110,12 +112,15 @@ def timed(command: list[str], cwd: Path) -> dict[str, float]:
     out, err = proc.communicate()
     if proc.returncode != 0:
         sys.exit(f"{' '.join(command[:4])} failed:\n{out[-2000:]}{err[-2000:]}")
-    return {
+    # A child's peak starts at this process's size when it is forked: below that it is unknown.
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {
         "seconds": seconds,
         "cpu": usage.ru_utime + usage.ru_stime,
         "peak_mib": usage.ru_maxrss / 1024,
-        "stdout": out,  # type: ignore[dict-item]
+        "peak_floor": floor,
     }
+    return figures, out
 
 
 _IN_PROCESS = r"""
@@ -142,11 +147,13 @@ def shipyard_add(work: Path, data: Path, contract: bool, in_process: bool) -> di
         name = "bench@1" if contract else ""
         if mode == "cli":
             command = [sys.executable, "-m", "shipyard", "data", "add", "bench", str(data)]
-            result = timed(command + (["--contract", name] if contract else []), project)
-            out.update({k: v for k, v in result.items() if k != "stdout"})
+            figures, _ = timed(command + (["--contract", name] if contract else []), project)
+            out.update(figures)
         else:
-            done = timed([sys.executable, "-c", _IN_PROCESS, str(project), str(data), name], work)
-            out["in_process"] = json.loads(str(done["stdout"]).strip().splitlines()[-1])["seconds"]
+            _, printed = timed(
+                [sys.executable, "-c", _IN_PROCESS, str(project), str(data), name], work
+            )
+            out["in_process"] = json.loads(printed.strip().splitlines()[-1])["seconds"]
         shutil.rmtree(project)
     return out
 
@@ -160,14 +167,14 @@ def dvc_add(dvc: Path, work: Path, data: Path, expect_files: int | None) -> dict
     inside = repo / data.name
     os.rename(data, inside)
     try:
-        result = timed([str(dvc), "add", "-q", data.name], repo)
+        figures, _ = timed([str(dvc), "add", "-q", data.name], repo)
     finally:
         os.rename(inside, data)
     recorded = (repo / f"{data.name}.dvc").read_text()
     if expect_files is not None and f"nfiles: {expect_files}" not in recorded:
         sys.exit(f"dvc add recorded something unexpected:\n{recorded}")
     shutil.rmtree(repo)
-    return {k: v for k, v in result.items() if k != "stdout"}
+    return figures
 
 
 def spread(values: list[float], unit: str = "s", digits: int = 2) -> str:
@@ -184,10 +191,13 @@ def report(label: str, amount: float, unit: str, runs: dict[str, list[dict[str, 
     for tool, rows in (("shipyard data add", sy), ("dvc add", dv)):
         seconds = [r["seconds"] for r in rows]
         rates = [amount / s for s in seconds]
+        peak = max(r["peak_mib"] for r in rows)
+        floor = max(r["peak_floor"] for r in rows)
+        memory = f"{peak:,.0f} MiB" if peak > floor + 1 else f"<= {floor:,.0f} MiB"
         print(
             f"  {tool:18} {spread(seconds)}  {statistics.median(rates):,.0f} {unit}/s "
             f"[{min(rates):,.0f}–{max(rates):,.0f}]  cpu {spread([r['cpu'] for r in rows])}  "
-            f"peak {max(r['peak_mib'] for r in rows):,.0f} MiB"
+            f"peak {memory}"
         )
     inner = [r["in_process"] for r in sy if "in_process" in r]
     if inner:
