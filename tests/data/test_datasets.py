@@ -866,3 +866,31 @@ def test_a_folder_leaves_no_staging_files_and_its_blobs_read_only(
     out = file_tree.parent / "out"
     project.datasets.export("images@1", out)
     assert _tree(out) == _tree(file_tree)
+
+
+def test_a_folder_with_a_file_that_fails_to_read_stores_nothing(
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    project_state: StateOf,
+) -> None:
+    """When one file of a large folder cannot be read while the others are being staged in
+    parallel, the error names it, nothing is stored and no staging file is left behind."""
+    root = tmp_path / "many"
+    for i in range(600):
+        (root / f"d{i % 6}").mkdir(parents=True, exist_ok=True)
+        (root / f"d{i % 6}" / f"{i:04d}.bin").write_bytes(os.urandom(100 + i))
+    store = project.artifacts
+    real = store.stage_file
+
+    def failing(path: str | Path) -> Any:
+        if str(path).endswith("0333.bin"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(store, "stage_file", failing)
+    before = project_state(project)
+    with pytest.raises(InvalidInputError, match=r"0333\.bin: cannot read: Permission denied"):
+        project.datasets.add("many", root)
+    assert project_state(project) == before
+    assert list(store.staging_dir().iterdir()) == []
