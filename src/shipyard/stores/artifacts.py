@@ -155,6 +155,7 @@ class ArtifactStore:
             self._fs = None
             self._root = str(Path(uri.removeprefix("file://")).resolve())
             self._shards: set[str] = set()  # blob folders known to exist
+            self._local_staging = Path(self._root, "tmp")
             self.is_local = True
             Path(self._root, "blobs").mkdir(parents=True, exist_ok=True)
             Path(self._root, "tmp").mkdir(parents=True, exist_ok=True)
@@ -168,7 +169,7 @@ class ArtifactStore:
     def staging_dir(self) -> Path:
         """A local folder for files about to be stored (same filesystem when local)."""
         if self.is_local:
-            return Path(self._root, "tmp")
+            return self._local_staging
         return Path(tempfile.gettempdir())
 
     def new_staging_path(self, suffix: str = "") -> Path:
