@@ -1,11 +1,24 @@
-"""Benchmark: `data add` throughput on a 1 GiB CSV against this machine's single-pass floor.
+"""Benchmark: `shipyard data add` against `dvc add` on the same CSV and the same folder of files.
 
-The floor is the fastest anything could store the file: one pass that reads it, hashes it with
-BLAKE3 and writes it out. `data add` does more (parses the CSV, writes Parquet, profiles every
-column), so it is reported as a share of the floor. Peak memory of the `data add` process above
-its starting point is reported too.
+Two inputs, generated once: a credit-like CSV of ``--csv-mb`` MB (8 columns) and a folder of
+``--files`` small files (1 to 8 KiB of random bytes, 20 sub-folders). Each round, each tool
+adds each input in a fresh project (``shipyard init`` / ``dvc init --no-scm``) as a user runs
+it: a new process per command, start-up included, rounds alternating which tool goes first.
+Both commit the bytes to their own store: DVC hashes (MD5) and copies into .dvc/cache;
+shipyard hashes (BLAKE3) and copies into its artifact store, and for the CSV also parses it,
+writes Parquet, profiles every column and validates it (``--contract`` adds a contract).
+Printed per tool: median wall time [min–max over rounds], files/s or MB/s, CPU time (user +
+system) and peak memory; the ratio is taken round by round (the same round, the same load).
+The shipyard time without process start-up (``project.datasets.add`` in a process that has
+imported shipyard) is printed too.
 
-    python bench/datasets.py [--size-mib 1024] [--keep]
+Targets: the folder at least 2x DVC's files/s; the CSV at least as fast as DVC.
+
+DVC is never a shipyard dependency: it is installed in bench/.work/dvc-venv (the environment
+bench/pipelines.py makes) and run from there.
+
+    python bench/datasets.py                          # ~300 MB CSV, 10,000 files, 3 rounds
+    python bench/datasets.py --csv-mb 50 --files 2000 --rounds 1
 """
 
 from __future__ import annotations
@@ -13,29 +26,46 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-CHUNK = 8 * 1024 * 1024
+from _venv import workspace
+from pipelines import dvc_venv, prepare_dvc
+
+TARGETS = "folder >= 2x dvc add's files/s; CSV >= dvc add's MB/s (parsed, Parquet, profiled)"
+CONTRACT = {
+    "columns": {
+        "id": {"type": "int", "unique": True, "nullable": False},
+        "age": {"type": "int", "min": 18, "max": 120},
+        "income": {"type": "float", "min": 0},
+        "city": {
+            "type": "string",
+            "allowed": ["amsterdam", "berlin", "lisbon", "madrid", "oslo", "paris", "rome"],
+        },
+        "label": {"type": "int", "allowed": [0, 1]},
+    }
+}
 
 
-def make_csv(path: Path, size_mib: int) -> int:
-    """Write a credit-like CSV of about ``size_mib`` MiB; returns its size in bytes."""
+def make_csv(path: Path, size_mb: int) -> int:
+    """Write a credit-like CSV of about ``size_mb`` MB; returns its size in bytes."""
     import numpy as np
     import polars as pl
 
     rng = np.random.default_rng(0)
-    target = size_mib * 1024 * 1024
+    target = size_mb * 1_000_000
     cities = np.array(["amsterdam", "berlin", "lisbon", "madrid", "oslo", "paris", "rome"])
     start = 0
     with open(path, "wb") as f:
         first = True
         while f.tell() < target:
-            n = 500_000
+            n = min(500_000, max(1_000, (target - f.tell()) // 40))
             frame = pl.DataFrame(
                 {
                     "id": np.arange(start, start + n),
@@ -54,108 +84,193 @@ def make_csv(path: Path, size_mib: int) -> int:
     return path.stat().st_size
 
 
-def floor(src: Path, dst: Path) -> float:
-    """Seconds for one pass: read, BLAKE3, write."""
-    import blake3
+def make_files(root: Path, count: int) -> int:
+    """Write ``count`` files of 1 to 8 KiB of random bytes in 20 sub-folders; their bytes."""
+    import numpy as np
 
-    t = time.perf_counter()
-    h = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with open(src, "rb", buffering=0) as fi, open(dst, "wb", buffering=0) as fo:
-        while n := fi.readinto(view):
-            h.update(view[:n])
-            fo.write(view[:n])
-    h.hexdigest()
-    return time.perf_counter() - t
+    rng = np.random.default_rng(1)
+    total = 0
+    for i in range(count):
+        folder = root / f"part{i % 20:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        data = rng.bytes(int(rng.integers(1024, 8192)))
+        (folder / f"file{i:06d}.bin").write_bytes(data)
+        total += len(data)
+    return total
 
 
-_CHILD = r"""
-import json, os, resource, sys, time
-import psutil
-start_rss = psutil.Process().memory_info().rss
+def timed(command: list[str], cwd: Path) -> tuple[dict[str, float], str]:
+    """Wall-clock seconds, CPU seconds (user + system) and peak memory (MiB) of a command,
+    and what it printed."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(command[:4])} failed:\n{out[-2000:]}{err[-2000:]}")
+    # A child's peak starts at this process's size when it is forked: below that it is unknown.
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {
+        "seconds": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_mib": usage.ru_maxrss / 1024,
+        "peak_floor": floor,
+    }
+    return figures, out
+
+
+_IN_PROCESS = r"""
+import json, sys, time
 import shipyard
-project = shipyard.open_project(sys.argv[1])
-t = time.perf_counter()
-v = project.datasets.add(sys.argv[3], sys.argv[2])
-elapsed = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": elapsed, "rows": v.rows, "start_rss": start_rss, "peak_rss": peak}))
+with shipyard.open_project(sys.argv[1]) as project:
+    started = time.perf_counter()
+    project.datasets.add("bench", sys.argv[2], contract=sys.argv[3] or None)
+    print(json.dumps({"seconds": time.perf_counter() - started}))
 """
 
 
-def data_add(project: Path, csv: Path, name: str) -> dict[str, float]:
-    env = dict(os.environ, SHIPYARD_USER="bench")
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(project), str(csv), name],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size-mib", type=int, default=1024)
-    ap.add_argument("--keep", action="store_true", help="keep the work folder")
-    args = ap.parse_args()
-
+def shipyard_add(work: Path, data: Path, contract: bool, in_process: bool) -> dict[str, float]:
+    """``shipyard data add bench DATA`` in a fresh project (and, with ``in_process``, the
+    same add timed inside a process that has imported shipyard, in another fresh project)."""
     import shipyard
 
-    work = Path(tempfile.mkdtemp(prefix="shipyard-bench-"))
-    try:
-        csv = work / "big.csv"
-        print(f"generating a {args.size_mib} MiB CSV in {work} ...", flush=True)
-        size = make_csv(csv, args.size_mib)
-        mib = size / 2**20
-        # Warm the page cache so both measurements read from memory alike.
-        floor(csv, work / "warm.bin")
-        floors = [floor(csv, work / "copy.bin") for _ in range(3)]
-        (work / "copy.bin").unlink()
-        (work / "warm.bin").unlink()
-        best_floor = min(floors)
-        os.environ["SHIPYARD_USER"] = "bench"
-        shipyard.init_project(work / "proj").close()
-        runs = [data_add(work / "proj", csv, f"big{i}") for i in range(2)]
-        best = min(runs, key=lambda r: r["seconds"])
-        floor_rate = mib / best_floor
-        add_rate = mib / best["seconds"]
-        print(f"file:        {mib:,.0f} MiB, {best['rows']:,} rows")
-        print(
-            f"floor:       {best_floor:.2f} s  = {floor_rate:,.0f} MiB/s "
-            "(read + BLAKE3 + write, best of 3)"
-        )
-        print(
-            f"data add:    {best['seconds']:.2f} s  = {add_rate:,.0f} MiB/s "
-            "(CSV parse + Parquet + profile + BLAKE3 + store, best of 2)"
-        )
-        print(f"ratio:       {add_rate / floor_rate:.0%} of the floor (target >= 50%)")
-        print(
-            f"peak memory: {(best['peak_rss'] - best['start_rss']) / 2**20:,.0f} MiB above "
-            "process start (target < 1024 MiB)"
-        )
-        # The same table as Parquet is stored byte for byte: no parsing, only profile + hash.
-        import polars as pl
-
-        parquet = work / "big.parquet"
-        pl.scan_csv(csv).sink_parquet(parquet)
-        pq_mib = parquet.stat().st_size / 2**20
-        pq_floor = min(floor(parquet, work / "copy.bin") for _ in range(3))
-        pq_runs = [data_add(work / "proj", parquet, f"pq{i}") for i in range(2)]
-        pq_best = min(pq_runs, key=lambda r: r["seconds"])
-        print(
-            f"parquet:     {pq_mib:,.0f} MiB input: floor {pq_mib / pq_floor:,.0f} MiB/s, "
-            f"data add {pq_mib / pq_best['seconds']:,.0f} MiB/s "
-            f"= {pq_floor / pq_best['seconds']:.0%} of the floor"
-        )
-    finally:
-        if args.keep:
-            print(f"kept {work}")
+    out: dict[str, float] = {}
+    for mode in ("cli", "in-process") if in_process else ("cli",):
+        project = work / f"shipyard-{mode}"
+        with shipyard.init_project(project) as p:
+            if contract:
+                p.contracts.add("bench", CONTRACT)
+        name = "bench@1" if contract else ""
+        if mode == "cli":
+            command = [sys.executable, "-m", "shipyard", "data", "add", "bench", str(data)]
+            figures, _ = timed(command + (["--contract", name] if contract else []), project)
+            out.update(figures)
         else:
-            shutil.rmtree(work, ignore_errors=True)
+            _, printed = timed(
+                [sys.executable, "-c", _IN_PROCESS, str(project), str(data), name], work
+            )
+            out["in_process"] = json.loads(printed.strip().splitlines()[-1])["seconds"]
+        shutil.rmtree(project)
+    return out
+
+
+def dvc_add(dvc: Path, work: Path, data: Path, expect_files: int | None) -> dict[str, float]:
+    """``dvc add DATA`` in a fresh DVC project (no Git): the input is moved into the project
+    for the command (a rename, the bytes stay where they are) and back afterwards."""
+    repo = work / "dvc"
+    repo.mkdir()
+    subprocess.run([str(dvc), "init", "--no-scm", "-q"], cwd=repo, check=True)
+    inside = repo / data.name
+    os.rename(data, inside)
+    try:
+        figures, _ = timed([str(dvc), "add", "-q", data.name], repo)
+    finally:
+        os.rename(inside, data)
+    recorded = (repo / f"{data.name}.dvc").read_text()
+    if expect_files is not None and f"nfiles: {expect_files}" not in recorded:
+        sys.exit(f"dvc add recorded something unexpected:\n{recorded}")
+    shutil.rmtree(repo)
+    return figures
+
+
+def spread(values: list[float], unit: str = "s", digits: int = 2) -> str:
+    return (
+        f"{statistics.median(values):.{digits}f} {unit} "
+        f"[{min(values):.{digits}f}–{max(values):.{digits}f}]"
+    )
+
+
+def report(label: str, amount: float, unit: str, runs: dict[str, list[dict[str, float]]]) -> None:
+    sy, dv = runs["shipyard"], runs["dvc"]
+    ratios = [d["seconds"] / s["seconds"] for s, d in zip(sy, dv, strict=True)]
+    cpu = [d["cpu"] / s["cpu"] for s, d in zip(sy, dv, strict=True)]
+    for tool, rows in (("shipyard data add", sy), ("dvc add", dv)):
+        seconds = [r["seconds"] for r in rows]
+        rates = [amount / s for s in seconds]
+        peak = max(r["peak_mib"] for r in rows)
+        floor = max(r["peak_floor"] for r in rows)
+        memory = f"{peak:,.0f} MiB" if peak > floor + 1 else f"<= {floor:,.0f} MiB"
+        print(
+            f"  {tool:18} {spread(seconds)}  {statistics.median(rates):,.0f} {unit}/s "
+            f"[{min(rates):,.0f}–{max(rates):,.0f}]  cpu {spread([r['cpu'] for r in rows])}  "
+            f"peak {memory}"
+        )
+    inner = [r["in_process"] for r in sy if "in_process" in r]
+    if inner:
+        rates = [amount / s for s in inner]
+        print(
+            f"  {'  in process':18} {spread(inner)}  {statistics.median(rates):,.0f} {unit}/s "
+            "(project.datasets.add, no start-up)"
+        )
+    print(
+        f"  {label}: shipyard {statistics.median(ratios):.2f}x dvc's speed (rounds "
+        f"{min(ratios):.2f}–{max(ratios):.2f}x); cpu {statistics.median(cpu):.2f}x "
+        "(dvc cpu / shipyard cpu)"
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--csv-mb", type=int, default=300, help="size of the CSV in MB")
+    ap.add_argument("--files", type=int, default=10_000, help="files in the folder")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--contract", action="store_true", help="validate the CSV against one")
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="also time shipyard's add inside a warm process (one more add per round)",
+    )
+    args = ap.parse_args()
+    dvc = prepare_dvc(dvc_venv())
+    os.environ["SHIPYARD_USER"] = "bench"
+    started = time.perf_counter()
+    with workspace("shipyard-bench-datasets-") as work:
+        csv, folder = work / "table.csv", work / "files"
+        csv_mb = make_csv(csv, args.csv_mb) / 1e6
+        folder_mb = make_files(folder, args.files) / 1e6
+        print(
+            f"python {platform.python_version()}, {os.cpu_count()} CPU(s), load average "
+            f"{os.getloadavg()[0]:.1f}; CSV {csv_mb:,.0f} MB; folder {args.files:,} files "
+            f"({folder_mb:,.0f} MB); {args.rounds} rounds",
+            flush=True,
+        )
+        table: dict[str, list[dict[str, float]]] = {"shipyard": [], "dvc": []}
+        files: dict[str, list[dict[str, float]]] = {"shipyard": [], "dvc": []}
+        for r in range(args.rounds):
+            order = ["shipyard", "dvc"] if r % 2 == 0 else ["dvc", "shipyard"]
+            for tool in order:
+                for data, runs, nfiles in ((csv, table, None), (folder, files, args.files)):
+                    round_dir = work / f"round-{tool}"
+                    round_dir.mkdir()
+                    if tool == "shipyard":
+                        is_csv = data == csv
+                        result = shipyard_add(
+                            round_dir, data, args.contract and is_csv, args.in_process
+                        )
+                    else:
+                        result = dvc_add(dvc, round_dir, data, nfiles)
+                    runs[tool].append(result)
+                    shutil.rmtree(round_dir)
+            print(
+                f"[round {r + 1}] csv: shipyard {table['shipyard'][-1]['seconds']:.2f} s, dvc "
+                f"{table['dvc'][-1]['seconds']:.2f} s; folder: shipyard "
+                f"{files['shipyard'][-1]['seconds']:.2f} s, dvc {files['dvc'][-1]['seconds']:.2f}"
+                f" s (load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+    print(f"\nTargets: {TARGETS}.")
+    what = "parse + Parquet + profile" + (" + contract" if args.contract else "")
+    print(f"CSV, {csv_mb:,.0f} MB ({what} for shipyard):")
+    report("CSV", csv_mb, "MB", table)
+    print(f"folder, {args.files:,} files, {folder_mb:,.0f} MB:")
+    report("folder", args.files, "files", files)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.1f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

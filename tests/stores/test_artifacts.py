@@ -355,3 +355,24 @@ def test_s3_sees_blobs_deleted_by_another_process(s3_uri: str, s3_client: Any) -
     _, created = store.put_bytes(b"shared blob")
     assert created
     assert store.read_bytes(blob.digest) == b"shared blob"
+
+
+@pytest.mark.parametrize("size", [0, 5_000, 9 * 1024 * 1024], ids=["empty", "small", "9MiB"])
+def test_a_staged_file_is_stored_once_and_its_staging_copy_consumed(
+    sut: StoreUnderTest, tmp_path: Path, size: int
+) -> None:
+    """``stage_file`` hashes a file while copying it to staging; ``put_staged`` stores that
+    copy under its digest. A file whose blob is already stored is only hashed: no copy."""
+    data = os.urandom(size)
+    src = tmp_path / "input.bin"
+    src.write_bytes(data)
+    blob, staged = sut.store.stage_file(src)
+    assert blob == Blob(digest_bytes(data), size)
+    assert staged is not None and staged.read_bytes() == data
+    sut.store.put_staged(staged, blob.digest)
+    assert not staged.exists()
+    assert sut.store.read_bytes(blob.digest) == data
+    again, none = sut.store.stage_file(src)
+    assert (again, none) == (blob, None)
+    assert _staging_files(sut.store) == []
+    assert src.read_bytes() == data  # the source is left alone

@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
@@ -167,14 +168,29 @@ class Datasets:
                         )
                     pending = stage_tree(self._ctx, path, name, progress)
                     cleanup.append(pending.payload)
+                    cleanup.extend(s for _, _, s in pending.tree_files if s is not None)
                     return self._commit([finish_pending(pending, message, tag_map, parent_refs)])[0]
-                source = self._hash_source(path, fmt, progress)
+                frame = None
+                if fmt != "parquet" and path.stat().st_size <= ingest.IN_MEMORY_BYTES:
+                    # One pass: the file is hashed on a thread while polars parses it.
+                    with ThreadPoolExecutor(1, thread_name_prefix="shipyard-hash") as pool:
+                        hashed = pool.submit(self._hash_source, path, fmt, NO_PROGRESS)
+                        progress.stage(f"reading {path.name}")
+                        frame, ragged = ingest.read_frame(path, fmt, allow_ragged=allow_ragged)
+                        source = hashed.result()
+                    if ragged is not None:
+                        source["ragged"] = ragged.to_dict()
+                else:
+                    source = self._hash_source(path, fmt, progress)
                 if source_name is not None:
                     source["path"] = source_name
                 existing = self._by_source(name, source["digest"])
                 if existing is not None and self._still_checked(existing, contract_ref):
                     return existing
-                if fmt == "parquet":
+                if frame is not None:
+                    parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
+                    cleanup.append(parquet)
+                elif fmt == "parquet":
                     # Parquet is stored byte for byte, once its schema has been checked.
                     ingest.check_parquet(path)
                     parquet, move = path, False
@@ -190,7 +206,8 @@ class Datasets:
                 cleanup.append(parquet)
                 write_frame(data, parquet)
                 source = {"format": "dataframe"}
-            pending = stage_table(parquet, name, source, progress, move=move)
+                frame = None
+            pending = stage_table(parquet, name, source, progress, move=move, frame=frame)
             finish_pending(pending, message, tag_map, parent_refs)
             pending.inputs = [(str(k), str(r)) for k, r in inputs]
             if contract_ref is None:

@@ -76,7 +76,8 @@ def add_checked(
     from shipyard.data.validation import parse_cells
 
     cv = contracts.get(contract_ref)
-    frame = pl.read_parquet(pending.payload)  # read once: quarantine splits the same rows
+    # Read once (or not at all when the table was just parsed): quarantine splits the same rows.
+    frame = pending.frame if pending.frame is not None else pl.read_parquet(pending.payload)
     # A text file's column types are guessed by the reader; with a contract, its types decide,
     # so one cell that is not a number fails its own row rather than the whole column.
     cells = (

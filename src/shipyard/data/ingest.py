@@ -1,8 +1,11 @@
 """Turning user files into what the dataset registry stores.
 
-Tabular files (CSV, Parquet, JSON Lines) are converted to Parquet by polars' streaming engine,
-so a file larger than memory is never loaded whole. Every problem with the input is reported as
-an :class:`~shipyard.errors.InvalidInputError` naming the file, before anything is stored.
+Tabular files (CSV, TSV, JSON Lines) up to ``IN_MEMORY_BYTES`` are parsed into memory in one
+multi-threaded pass (:func:`read_frame`), and the Parquet file, the profile and the validation
+are made from that frame; a larger file is converted by polars' streaming engine
+(:func:`to_parquet`), so a file larger than memory is never loaded whole. Both give the same
+Parquet bytes. Every problem with the input is reported as an
+:class:`~shipyard.errors.InvalidInputError` naming the file, before anything is stored.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = [
     "RaggedLines",
     "detect_format",
     "load_frame",
+    "read_frame",
     "scan_table",
     "to_parquet",
     "walk_tree",
@@ -271,12 +275,51 @@ def to_parquet(
         raise
 
 
+# A text table up to this size is parsed into memory in one multi-threaded pass, and the
+# Parquet file, the profile and the validation are all made from that frame; a larger one is
+# converted by the streaming engine, its memory bounded, and read again to profile it. In
+# memory, the peak is about 2.7 times the file (816 MiB for a 301 MB CSV of 8 columns).
+IN_MEMORY_BYTES = 512 * 1024 * 1024
+
+
+def read_frame(
+    path: Path, fmt: str, *, allow_ragged: bool = False
+) -> tuple[Any, RaggedLines | None]:
+    """The table in the CSV, TSV or JSON Lines file ``path`` as a polars DataFrame, parsed on
+    every core, and the short lines of a CSV or TSV file, which ``allow_ragged`` lets
+    through (their missing fields are null). What :func:`to_parquet` checks, checked alike.
+
+    Raises:
+        InvalidInputError: as :func:`to_parquet`.
+    """
+    frame = scan_table(path, fmt, lambda lf: lf.collect())
+    ragged = None
+    # A short line always leaves a null in the last column: without one no line was short.
+    if fmt in ("csv", "tsv") and frame.width and frame.get_column(frame.columns[-1]).has_nulls():
+        ragged = find_ragged(path, fmt, longer=False)
+        if ragged is not None and not allow_ragged:
+            raise InvalidInputError(
+                f"{path}: {ragged.describe()}; fix those lines, or pass --allow-ragged to "
+                "fill the missing fields with nulls"
+            )
+    return frame, ragged
+
+
+def write_parquet(frame: Any, out: Path) -> None:
+    """Write ``frame`` as the Parquet file ``out`` (removed again if the write fails)."""
+    try:
+        frame.write_parquet(out, compression=PARQUET_COMPRESSION)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One file of a file-tree dataset."""
 
     path: str  # relative, '/'-separated
-    absolute: Path
+    absolute: str
     size: int
     executable: bool
 
@@ -284,16 +327,18 @@ class FileEntry:
 def walk_tree(root: Path) -> Iterator[FileEntry]:
     """Every regular file under ``root``, sorted by relative path; symlinks are followed."""
     entries: list[FileEntry] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    base = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
         dirnames.sort()
+        rel = os.path.relpath(dirpath, base)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         for name in filenames:
-            p = Path(dirpath, name)
+            full = os.path.join(dirpath, name)
             try:
-                st = p.stat()
+                st = os.stat(full)
             except OSError as exc:
-                raise InvalidInputError(f"{p}: cannot read: {exc.strerror}") from None
-            rel = p.relative_to(root).as_posix()
-            entries.append(FileEntry(rel, p, st.st_size, bool(st.st_mode & 0o111)))
+                raise InvalidInputError(f"{full}: cannot read: {exc.strerror}") from None
+            entries.append(FileEntry(prefix + name, full, st.st_size, bool(st.st_mode & 0o111)))
     entries.sort(key=lambda e: e.path)
     if not entries:
         raise InvalidInputError(f"{root}: the folder holds no files")

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from shipyard.monitoring.reference import ReferenceProfile
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "profile_with_reference",
     "reference_parquet",
 ]
+
+Engine = Literal["in-memory", "streaming"]
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_VALUES = 10
@@ -86,10 +90,12 @@ def profile_parquet(
 
 
 def profile_with_reference(
-    path: str | Path, on_column: Callable[[str], None] | None = None
+    path: str | Path | pl.DataFrame, on_column: Callable[[str], None] | None = None
 ) -> tuple[dict[str, Any], ReferenceProfile]:
     """:func:`profile_parquet` and the drift reference of the same file, built from the rows
-    the profile's quantiles are read from (one read for both)."""
+    the profile's quantiles are read from (one read for both). ``path`` may also be the
+    table already in memory (the frame a file was just converted from): the same profile,
+    without reading the file again."""
     profile, reference = _profile(path, on_column, with_reference=True)
     assert reference is not None
     return profile, reference
@@ -112,23 +118,32 @@ def _reference_columns(kinds: dict[str, str]) -> list[str]:
     return [n for n, k in kinds.items() if k in ("number", "string", "bool")]
 
 
-def _rows_sample(lf: Any, columns: list[str], rows: int) -> Any:
+def _rows_sample(lf: Any, columns: list[str], rows: int, engine: Engine = "streaming") -> Any:
     """``columns`` of every row, or of every k-th row when there are more than EXACT_ROWS."""
     step = max(1, -(-rows // EXACT_ROWS))
-    return lf.select(columns).gather_every(step).collect(engine="streaming")
+    return lf.select(columns).gather_every(step).collect(engine=engine)
 
 
 def _profile(
-    path: str | Path, on_column: Callable[[str], None] | None, *, with_reference: bool
+    path: str | Path | pl.DataFrame,
+    on_column: Callable[[str], None] | None,
+    *,
+    with_reference: bool,
 ) -> tuple[dict[str, Any], ReferenceProfile | None]:
     import numpy as np
     import polars as pl
 
     from shipyard.monitoring.reference import sorted_quantiles
 
-    lf = pl.scan_parquet(path)
+    # A file is read in streaming passes (memory bounded by the sample); a frame in memory is
+    # aggregated in place.
+    engine: Engine
+    if isinstance(path, pl.DataFrame):
+        lf, engine, rows = path.lazy(), "in-memory", path.height
+    else:
+        lf, engine = pl.scan_parquet(path), "streaming"
+        rows = int(lf.select(pl.len()).collect().item())
     schema = lf.collect_schema()
-    rows = int(lf.select(pl.len()).collect().item())
     kinds = {name: _kind(dtype) for name, dtype in schema.items()}
     exact = rows <= EXACT_ROWS
 
@@ -146,7 +161,7 @@ def _profile(
         if kind == "number":
             num = col.cast(pl.Float64)
             exprs += [num.mean().alias(f"{name}\0mean"), num.std().alias(f"{name}\0std")]
-    agg = lf.select(exprs).collect(engine="streaming").row(0, named=True)
+    agg = lf.select(exprs).collect(engine=engine).row(0, named=True)
 
     # Pass 2: exact distinct counts where the estimate says they are cheap.
     distinct_exact: dict[str, bool] = {n: exact for n in kinds}
@@ -164,7 +179,7 @@ def _profile(
                 .group_by(n)
                 .agg(pl.len())
                 .select(pl.len())
-                .collect(engine="streaming")
+                .collect(engine=engine)
                 .item()
             )
             distinct_exact[n] = True
@@ -174,7 +189,7 @@ def _profile(
     numeric = [n for n, k in kinds.items() if k == "number"]
     step = max(1, -(-rows // EXACT_ROWS))
     wanted = _reference_columns(kinds) if with_reference else numeric
-    sample = _rows_sample(lf, wanted, rows) if wanted else None
+    sample = _rows_sample(lf, wanted, rows, engine) if wanted else None
     reference = None
     if with_reference:
         from shipyard.monitoring.reference import build_reference
@@ -213,7 +228,7 @@ def _profile(
             if step > 1:
                 out["sampled_rows"] = int(sample.height)
         if kind in ("string", "bool"):
-            out["top"] = _top_values(lf, name, step if not distinct_exact[name] else 1)
+            out["top"] = _top_values(lf, name, step if not distinct_exact[name] else 1, engine)
             if not distinct_exact[name]:
                 out["top_sampled"] = True
         columns[name] = out
@@ -222,7 +237,7 @@ def _profile(
     return {"rows": rows, "columns": columns}, reference
 
 
-def _top_values(lf: Any, name: str, step: int) -> list[dict[str, Any]]:
+def _top_values(lf: Any, name: str, step: int, engine: Engine) -> list[dict[str, Any]]:
     import polars as pl
 
     col = pl.col(name)
@@ -234,7 +249,7 @@ def _top_values(lf: Any, name: str, step: int) -> list[dict[str, Any]]:
         .agg(pl.len().alias("__n"))
         .sort(["__n", name], descending=[True, False])
         .head(TOP_VALUES)
-        .collect(engine="streaming")
+        .collect(engine=engine)
         .rows()
     )
     return [{"value": v, "count": int(n)} for v, n in top]

@@ -10,10 +10,13 @@ batch and its quarantine, appear together or not at all.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy import select
@@ -318,11 +321,15 @@ class PendingVersion:
     status: str = "unvalidated"
     validation: dict[str, Any] | None = None
     contract: str | None = None
-    tree_files: list[tuple[Path, str]] = field(default_factory=list)  # (file, its digest)
+    # A file tree's files: (source file, its digest, its staging copy or None when the blob
+    # was already stored).
+    tree_files: list[tuple[str, str, Path | None]] = field(default_factory=list)
     # A table's drift reference (ReferenceProfile.to_json()), stored with the version.
     reference: dict[str, Any] | None = None
     # Other entities it was made from, (kind, ref): feature view versions of a training set.
     inputs: list[tuple[str, str]] = field(default_factory=list)
+    # The table in memory when it was just parsed (validation reads it instead of the file).
+    frame: pl.DataFrame | None = field(default=None, repr=False)
 
 
 def stage_table(
@@ -332,8 +339,11 @@ def stage_table(
     progress: Progress = NO_PROGRESS,
     *,
     move: bool = True,
+    frame: pl.DataFrame | None = None,
 ) -> PendingVersion:
-    """Profile and hash a Parquet file into a pending version.
+    """Profile and hash a Parquet file into a pending version. With ``frame``, the table
+    already in memory, the file is written from it on a thread while the frame is profiled
+    (the data is not read again), and the pending version keeps the frame for validation.
 
     Raises:
         InvalidInputError: the file cannot be read, or has no columns.
@@ -342,13 +352,20 @@ def stage_table(
 
     where = source.get("path", "the data")
     try:
-        schema = {c: dtype_name(t) for c, t in pl.scan_parquet(parquet).collect_schema().items()}
+        with ThreadPoolExecutor(1, thread_name_prefix="shipyard-parquet") as pool:
+            written = None if frame is None else pool.submit(ingest.write_parquet, frame, parquet)
+            types = pl.scan_parquet(parquet).collect_schema() if frame is None else frame.schema
+            schema = {c: dtype_name(t) for c, t in types.items()}
+            if schema:
+                progress.stage("profiling columns", total=len(schema))
+                profile, reference = profile_with_reference(
+                    parquet if frame is None else frame,
+                    on_column=lambda _c: progress.advance(1),
+                )
+            if written is not None:
+                written.result()
         if not schema:
             raise InvalidInputError(f"{where}: the data has no columns")
-        progress.stage("profiling columns", total=len(schema))
-        profile, reference = profile_with_reference(
-            parquet, on_column=lambda _c: progress.advance(1)
-        )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
     digest, size = digest_file(parquet)
@@ -366,6 +383,7 @@ def stage_table(
         blobs=[(digest, "data")],
         move=move,
         reference=reference.to_json(),
+        frame=frame,
     )
 
 
@@ -375,24 +393,84 @@ def tree_manifest(files: list[dict[str, Any]]) -> bytes:
     return canonical_json({"format": "shipyard.filetree/1", "files": files})
 
 
-def stage_tree(ctx: ServiceContext, root: Path, name: str, progress: Progress) -> PendingVersion:
-    """Hash every file of a folder and stage its manifest; the files are stored at commit.
+# Files are hashed and copied in batches on a thread pool: BLAKE3 and file I/O release the GIL.
+TREE_THREADS = min(16, 4 * (os.cpu_count() or 1))
+TREE_BATCH = 64
 
-    Reading every file first means an unreadable file is reported before anything is stored.
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _batched(items: list[T]) -> list[list[T]]:
+    return [items[i : i + TREE_BATCH] for i in range(0, len(items), TREE_BATCH)]
+
+
+def _in_threads(
+    work: Callable[[list[T]], list[R]],
+    items: list[T],
+    discard: Callable[[list[R]], None] = lambda _: None,
+) -> Generator[list[R], None, None]:
+    """``work`` on batches of ``items`` on a thread pool; each batch's results in order. When a
+    batch fails (or the caller stops early), the batches not started are cancelled, those
+    that finish anyway are given to ``discard``, and the error is raised (a failing batch
+    cleans up after itself)."""
+    with ThreadPoolExecutor(TREE_THREADS, thread_name_prefix="shipyard-tree") as pool:
+        futures = [pool.submit(work, batch) for batch in _batched(items)]
+        taken = 0
+        try:
+            for future in futures:
+                result = future.result()
+                taken += 1
+                yield result
+        except BaseException:
+            for future in futures[taken:]:
+                future.cancel()
+            for future in futures[taken:]:
+                if not future.cancelled() and future.exception() is None:
+                    discard(future.result())
+            raise
+
+
+def stage_tree(ctx: ServiceContext, root: Path, name: str, progress: Progress) -> PendingVersion:
+    """Hash every file of a folder and copy those not yet stored to staging files, in
+    parallel, reading each file once; stage its manifest. The staging files are stored at
+    commit. An unreadable file is reported before anything is stored (and no staging file
+    is left behind).
     """
     entries = list(ingest.walk_tree(root))
     total = sum(e.size for e in entries)
     progress.stage(f"hashing {len(entries)} files", total=total)
-    files: list[dict[str, Any]] = []
-    for e in entries:
+    store = ctx.artifacts
+
+    def stage(batch: list[ingest.FileEntry]) -> list[tuple[str, int, Path | None]]:
+        done: list[tuple[str, int, Path | None]] = []
         try:
-            digest, size = digest_file(e.absolute)
-        except OSError as exc:
-            raise InvalidInputError(f"{e.absolute}: cannot read: {exc.strerror}") from None
-        progress.advance(size)
-        files.append({"path": e.path, "digest": digest, "size": size, "exec": e.executable})
-    staging = ctx.artifacts.new_staging_path(".json")
-    staging.write_bytes(tree_manifest(files))
+            for e in batch:
+                try:
+                    blob, staged = store.stage_file(e.absolute)
+                except OSError as exc:
+                    raise InvalidInputError(f"{e.absolute}: cannot read: {exc.strerror}") from None
+                done.append((blob.digest, blob.size, staged))
+        except BaseException:
+            _unlink([s for _, _, s in done])
+            raise
+        return done
+
+    files: list[dict[str, Any]] = []
+    tree_files: list[tuple[str, str, Path | None]] = []
+    batches = _in_threads(stage, entries, lambda done: _unlink([s for _, _, s in done]))
+    try:
+        for batch, results in zip(_batched(entries), batches, strict=True):
+            for e, (digest, size, staged) in zip(batch, results, strict=True):
+                files.append({"path": e.path, "digest": digest, "size": size, "exec": e.executable})
+                tree_files.append((e.absolute, digest, staged))
+            progress.advance(sum(size for _, size, _ in results))
+        staging = ctx.artifacts.new_staging_path(".json")
+        staging.write_bytes(tree_manifest(files))
+    except BaseException:
+        batches.close()
+        _unlink([s for _, _, s in tree_files])
+        raise
     digest, _ = digest_file(staging)
     return PendingVersion(
         name=name,
@@ -406,8 +484,42 @@ def stage_tree(ctx: ServiceContext, root: Path, name: str, progress: Progress) -
         source={"path": str(root.resolve()), "format": "tree", "files": len(files)},
         payload=staging,
         blobs=[(digest, "manifest")] + [(str(f["digest"]), "file") for f in files],
-        tree_files=[(e.absolute, str(f["digest"])) for e, f in zip(entries, files, strict=True)],
+        tree_files=tree_files,
     )
+
+
+def _unlink(paths: Iterable[Path | None]) -> None:
+    for path in paths:
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+def _store_tree_files(ctx: ServiceContext, files: list[tuple[str, str, Path | None]]) -> None:
+    """Store the staged files of a file tree (a rename each on a local store), in parallel.
+    A file whose blob was present when it was staged is only refreshed; should the blob have
+    gone since, the file is read again and must still have the same content."""
+    store = ctx.artifacts
+
+    def put(batch: list[tuple[str, str, Path | None]]) -> list[None]:
+        for i, (source, expected, staged) in enumerate(batch):
+            try:
+                if staged is not None:
+                    store.put_staged(staged, expected)
+                elif not store.refresh(expected):
+                    blob, staged = store.stage_file(source)
+                    if staged is not None:
+                        store.put_staged(staged, blob.digest)
+                    if blob.digest != expected:
+                        raise InvalidInputError(
+                            f"{source} changed while it was being added; add the folder again"
+                        )
+            except BaseException:
+                _unlink([s for _, _, s in batch[i:]])
+                raise
+        return []
+
+    for _ in _in_threads(put, files):
+        pass
 
 
 def commit_versions(
@@ -420,15 +532,8 @@ def commit_versions(
     (another writer may be about to refer to the same content); ``shipyard gc`` removes them.
     """
     for p in pending:
-        for path, expected in p.tree_files:
-            if ctx.artifacts.refresh(expected):
-                continue  # already stored (and kept from gc): no need to read the file again
-            with open(path, "rb") as f:
-                blob, _ = ctx.artifacts.put_stream(f)
-            if blob.digest != expected:
-                raise InvalidInputError(
-                    f"{path} changed while it was being added; add the folder again"
-                )
+        if p.tree_files:
+            _store_tree_files(ctx, p.tree_files)
         ctx.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
     with ctx.audited() as tx:
         require_role(tx.conn, ctx.actor, "contributor", "add data")
@@ -481,10 +586,13 @@ def _insert(
     owned: dict[str, str] = {}
     for digest, role in p.blobs:
         owned.setdefault(digest, role)
-    for digest, role in owned.items():
-        conn.execute(
-            blob_refs.insert().values(digest=digest, owner_kind=KIND, owner=ref, role=role)
-        )
+    conn.execute(  # one statement for all of a file tree's blobs
+        blob_refs.insert(),
+        [
+            {"digest": digest, "owner_kind": KIND, "owner": ref, "role": role}
+            for digest, role in owned.items()
+        ],
+    )
     parent_refs = [earlier[x].ref if isinstance(x, int) else x for x in p.parents]
     for parent in parent_refs:
         add_edge(conn, (KIND, parent), (KIND, ref), p.relation)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from shipyard._internal.hashing import CHUNK_SIZE, Hasher, digest_file, is_digest
+from shipyard._internal.hashing import CHUNK_SIZE, Hasher, buffer_size, digest_file, is_digest
 from shipyard.errors import IntegrityError, InvalidInputError, MissingDependencyError
 
 __all__ = ["ArtifactStore", "Blob", "BlobCheck"]
@@ -54,10 +55,13 @@ def _hex(digest: str) -> str:
 
 
 def _copy_hashing(
-    src: BinaryIO | io.RawIOBase, dst: BinaryIO, progress: Progress | None
+    src: BinaryIO | io.RawIOBase,
+    dst: BinaryIO,
+    progress: Progress | None,
+    buffer: int = CHUNK_SIZE,
 ) -> tuple[str, int]:
     h = Hasher()
-    buf = bytearray(CHUNK_SIZE)
+    buf = bytearray(buffer)
     view = memoryview(buf)
     while True:
         n = src.readinto(view)  # type: ignore[union-attr]
@@ -68,6 +72,11 @@ def _copy_hashing(
         if progress:
             progress(n)
     return h.hexdigest(), h.size
+
+
+def _read_only(path: str, flags: int) -> int:
+    """An ``open`` opener creating the file read-only (0444): how blobs are kept."""
+    return os.open(path, flags, 0o444)
 
 
 def _corrupt(digest: str, actual: str, owner: str | None) -> IntegrityError:
@@ -133,6 +142,8 @@ class ArtifactStore:
     """
 
     def __init__(self, uri: str, options: dict[str, Any] | None = None) -> None:
+        self._prefix = uuid.uuid4().hex
+        self._counter = itertools.count()
         self.uri = uri
         self.options = dict(options or {})
         if "://" in uri and not uri.startswith("file://"):
@@ -143,6 +154,8 @@ class ArtifactStore:
         else:
             self._fs = None
             self._root = str(Path(uri.removeprefix("file://")).resolve())
+            self._shards: set[str] = set()  # blob folders known to exist
+            self._local_staging = Path(self._root, "tmp")
             self.is_local = True
             Path(self._root, "blobs").mkdir(parents=True, exist_ok=True)
             Path(self._root, "tmp").mkdir(parents=True, exist_ok=True)
@@ -156,7 +169,7 @@ class ArtifactStore:
     def staging_dir(self) -> Path:
         """A local folder for files about to be stored (same filesystem when local)."""
         if self.is_local:
-            return Path(self._root, "tmp")
+            return self._local_staging
         return Path(tempfile.gettempdir())
 
     def new_staging_path(self, suffix: str = "") -> Path:
@@ -215,6 +228,71 @@ class ArtifactStore:
             return self.put_file(tmp, move=True, digest=digest)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def stage_file(self, path: str | Path) -> tuple[Blob, Path | None]:
+        """Hash a local file and, unless its blob is already stored, copy it to a staging
+        file in the same pass (the file is read once). Returns the blob and the staging
+        file, which :meth:`put_staged` stores; None when the blob is present. Safe to call
+        from several threads at once.
+
+        Raises:
+            OSError: the file cannot be read.
+        """
+        with open(path, "rb", buffering=0) as src:
+            size = os.fstat(src.fileno()).st_size
+            if size < CHUNK_SIZE:
+                data = src.read()
+                if len(data) == size:  # else it grew since: take the streaming path below
+                    h = Hasher()
+                    h.update(data)
+                    blob = Blob(h.hexdigest(), size)
+                    if self.exists(blob.digest):
+                        return blob, None
+                    tmp = self._staging_name()
+                    try:
+                        with open(tmp, "xb", opener=_read_only) as out:
+                            out.write(data)
+                    except BaseException:
+                        tmp.unlink(missing_ok=True)
+                        raise
+                    return blob, tmp
+                src.seek(0)
+            tmp = self._staging_name()
+            try:
+                with open(tmp, "xb", opener=_read_only) as out:
+                    digest, size = _copy_hashing(src, out, None, buffer_size(size))
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        if self.exists(digest):
+            tmp.unlink(missing_ok=True)
+            return Blob(digest, size), None
+        return Blob(digest, size), tmp
+
+    def _staging_name(self) -> Path:
+        """A new staging path, cheaper than :meth:`new_staging_path` (one random prefix per
+        store, then a counter) for the many files of a folder."""
+        return self.staging_dir() / f"{self._prefix}-{next(self._counter)}.part"
+
+    def put_staged(self, path: Path, digest: str) -> None:
+        """Store a staging file made by :meth:`stage_file` under ``digest`` (consumed): on a
+        local store a rename into place (an existing blob with this digest holds the same
+        bytes, so replacing it is harmless, and the rename makes it new for ``gc``)."""
+        if not self.is_local:
+            self.put_file(path, move=True, digest=digest)
+            return
+        key = self._key(digest)
+        shard = os.path.dirname(key)
+        if shard not in self._shards:
+            os.makedirs(shard, exist_ok=True)
+            self._shards.add(shard)
+        try:
+            os.replace(path, key)  # read-only already (stage_file creates it so)
+        except FileNotFoundError:
+            if not path.exists():
+                raise
+            os.makedirs(shard, exist_ok=True)  # the folder went away since (gc)
+            os.replace(path, key)
 
     def put_bytes(self, data: bytes) -> tuple[Blob, bool]:
         return self.put_stream(io.BytesIO(data))
