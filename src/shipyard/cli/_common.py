@@ -19,12 +19,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from shipyard.cli._coerce import install
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from shipyard._internal.progress import Progress
     from shipyard.client.project import RemoteProject
     from shipyard.project import Project
+
+# Plain option values are converted without building pydantic adapters (see _coerce).
+install()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 ForceOpt = Annotated[
