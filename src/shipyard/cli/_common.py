@@ -42,6 +42,10 @@ class HelpGroup(TyperGroup):
     first sentence of its docstring, wrapped, never cut short with "...")."""
 
     # Typer bundles its own copy of click, whose types are private: hence Any.
+    def list_commands(self, ctx: Any) -> list[str]:
+        # The names alone: a group's commands may be built on first use (cli/main.py).
+        return list(self.commands)
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []
         for name in self.list_commands(ctx):
