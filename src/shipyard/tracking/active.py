@@ -393,9 +393,9 @@ class ActiveRun(RunLifecycle):
                     payload["points"] = len(points)
                     payload["keys"] = sorted({p[1] for p in points})
                 tx.record("run.start" if end is None else "run.record", KIND, self.id, payload)
-            self._pending = None
             # Written before its end, every series the run stores gets its blocks.
             self._blocks_complete = end is None
+            self._pending = None
         return True
 
     def log_batch(
