@@ -447,3 +447,86 @@ def test_the_migration_fills_the_blocks_the_logging_keeps(project: Project) -> N
         command.downgrade(cfg, "0012")
     project.db.ensure_schema()
     assert _stored_blocks(project, run.id) == kept
+
+
+def _series(project: Project, run_id: str, key: str, max_points: int) -> list[MetricPoint]:
+    """The chart of a series read from its blocks and read whole: the two must agree."""
+    with project.db.snapshot() as conn:
+        got = [series_of(conn, run_id, key, max_points, from_blocks=b) for b in (True, False)]
+    assert got[0] == got[1]
+    return got[0].points
+
+
+def _noisy(key: str, steps: range, seed: int) -> list[tuple[str, float, int, int]]:
+    """Points ``(key, value, step, timestamp)``, with a tie of values and a repeated step."""
+    import random
+
+    rng = random.Random(seed)
+    points = [(key, round(rng.random(), 2), s * 3, 1_000 + s) for s in steps]
+    return [*points, (key, points[0][1], points[-1][2], 5)]
+
+
+def test_a_short_run_stores_no_blocks_for_its_short_series(project: Project) -> None:
+    """A run written whole at its end keeps blocks only for its series of at least
+    BLOCKS_FROM_POINTS points; every series charts from what is stored as the plain rule
+    says, and counts all its points."""
+    from shipyard.tracking.blocks import BLOCKS_FROM_POINTS
+
+    long = _noisy("long", range(BLOCKS_FROM_POINTS + 200), 1)
+    mid = _noisy("mid", range(BLOCKS_FROM_POINTS - 2), 2)  # one point short of the threshold
+    with project.start_run("short") as run:
+        run.log_params({"C": 1.0, "penalty": "l2"})
+        for i in range(20):
+            run.log_metrics({f"m{i}": i / 10}, step=0)
+        for key, value, step, ts in long + mid:
+            run.log_metrics({key: value}, step=step, timestamp=ts)
+        run.log_metrics({"nan": float("nan")}, step=0)
+        assert run.pending  # written whole at its end, not flushed on the way
+    assert {r[1] for r in _stored_blocks(project, run.id)} == {"long"}
+    for points in (long, mid):
+        ordered = sorted(points, key=lambda p: (p[2], p[3]))
+        for max_points in (2, 10, 300):
+            got = _series(project, run.id, points[0][0], max_points)
+            expected = _reference(
+                [p[2] for p in ordered],
+                [p[3] for p in ordered],
+                [p[1] for p in ordered],
+                max_points,
+            )
+            assert [(p.step, p.timestamp, p.value) for p in got] == [
+                (ordered[i][2], ordered[i][3], ordered[i][1]) for i in expected
+            ]
+        series = project.runs.metric_series(run.id, points[0][0], max_points=10)
+        assert series.total == len(points)
+    assert [p.value for p in _series(project, run.id, "m7", 10)] == [0.7]
+
+
+def test_a_short_series_that_grows_gets_the_blocks_of_all_its_points(project: Project) -> None:
+    """Series stored without blocks (a short run written whole) that later writes extend get
+    the blocks of every point they hold: the same blocks as the same points logged by a run
+    that had them from its first write, however often the run is attached to."""
+    first = _noisy("loss", range(300), 3) + _noisy("lr", range(5), 4)
+    more = _noisy("loss", range(300, 2_500), 5)
+    last = _noisy("loss", range(2_500, 2_600), 6) + _noisy("lr", range(5, 7), 7)
+    with project.start_run("grow") as run:
+        for key, value, step, ts in first:
+            run.log_metrics({key: value}, step=step, timestamp=ts)
+        assert run.pending
+    assert _stored_blocks(project, run.id) == []
+    project.runs.attach(run.id).log_batch([(k, v, t, s) for k, v, s, t in more])
+    project.runs.attach(run.id).log_points([(k, v, s, t) for k, v, s, t in last])
+    with project.start_run("grow") as reference:
+        reference.flush()  # stored at once: every write keeps blocks
+        reference.log_points([(k, v, s, t) for k, v, s, t in first + more + last])
+    stored = _stored_blocks(project, run.id)
+    assert {r[1] for r in stored} == {"loss", "lr"}
+    assert [r[1:] for r in stored] == [r[1:] for r in _stored_blocks(project, reference.id)]
+    loss = [p for p in first + more + last if p[0] == "loss"]
+    ordered = sorted(loss, key=lambda p: (p[2], p[3]))
+    expected = _reference(
+        [p[2] for p in ordered], [p[3] for p in ordered], [p[1] for p in ordered], 300
+    )
+    assert [(p.step, p.timestamp, p.value) for p in _series(project, run.id, "loss", 300)] == [
+        (ordered[i][2], ordered[i][3], ordered[i][1]) for i in expected
+    ]
+    assert project.runs.metric_series(run.id, "loss", max_points=300).total == len(loss)

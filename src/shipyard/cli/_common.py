@@ -19,12 +19,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from shipyard.cli._coerce import install
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from shipyard._internal.progress import Progress
     from shipyard.client.project import RemoteProject
     from shipyard.project import Project
+
+# Plain option values are converted without building pydantic adapters (see _coerce).
+install()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 ForceOpt = Annotated[
@@ -37,6 +42,10 @@ class HelpGroup(TyperGroup):
     first sentence of its docstring, wrapped, never cut short with "...")."""
 
     # Typer bundles its own copy of click, whose types are private: hence Any.
+    def list_commands(self, ctx: Any) -> list[str]:
+        # The names alone: a group's commands may be built on first use (cli/main.py).
+        return list(self.commands)
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []
         for name in self.list_commands(ctx):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -68,23 +69,19 @@ GROUP_EXTENSIONS: dict[str, tuple[str, ...]] = {"models": ("governance",)}
 
 
 def _build(name: str, module: str, attr: str) -> click.Command:
-    """The click command for one lazy entry, built as ``add_typer``/``command`` would."""
+    """The click command for one lazy entry, built as ``add_typer``/``command`` would; a
+    group's own commands are built when first used too (see :func:`_group`)."""
     from importlib import import_module
 
-    from typer.main import get_command_from_info, get_group_from_info
-    from typer.models import CommandInfo, TyperInfo
+    from typer.main import get_command_from_info
+    from typer.models import CommandInfo
 
     target = getattr(import_module(f"shipyard.cli.{module}"), attr)
     for extra in GROUP_EXTENSIONS.get(name, ()):
         import_module(f"shipyard.cli.{extra}")  # adds its commands to the group
     if isinstance(target, typer.Typer):
         _list_commands_in_full(target)
-        return get_group_from_info(
-            TyperInfo(target, name=name),
-            pretty_exceptions_short=app.pretty_exceptions_short,
-            suggest_commands=True,
-            rich_markup_mode=None,
-        )
+        return _group(name, target)
     return get_command_from_info(
         CommandInfo(name=name, callback=target),
         pretty_exceptions_short=app.pretty_exceptions_short,
@@ -92,21 +89,60 @@ def _build(name: str, module: str, attr: str) -> click.Command:
     )
 
 
-class _LazyCommands(MutableMapping[str, "click.Command"]):
-    """The root group's commands: this module's own, built at once, and the others, built on
-    first access (``commands["data"]``); iterating gives the names without building any."""
+def _group(name: str, target: typer.Typer) -> click.Command:
+    """The click group of ``target`` as ``get_group_from_info`` builds it, except that each
+    of its commands is built from its type hints when it runs or help lists it, not before
+    one of them runs (a group has up to twenty)."""
+    import copy
+    from functools import partial
 
-    def __init__(self, own: Mapping[str, click.Command]) -> None:
-        self._built: dict[str, click.Command] = dict(own)
-        self._lazy = {name: (module, attr) for name, module, attr in LAZY_COMMANDS + LAZY_GROUPS}
-        first = [n for n, _, _ in LAZY_COMMANDS]
-        self._order = [*first, *own, *(n for n, _, _ in LAZY_GROUPS)]
+    from typer.main import get_command_from_info, get_command_name, get_group_from_info
+    from typer.models import TyperInfo
+
+    bare = copy.copy(target)
+    bare.registered_commands = []  # the nested groups are built at once, as before
+    group = get_group_from_info(
+        TyperInfo(bare, name=name),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        suggest_commands=True,
+        rich_markup_mode=None,
+    )
+    lazy: dict[str, Callable[[], click.Command]] = {}
+    for info in target.registered_commands:
+        assert info.callback is not None
+        lazy[info.name or get_command_name(info.callback.__name__)] = partial(
+            get_command_from_info,
+            info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=None,
+        )
+    nested = dict(group.commands)
+    if isinstance(group, HelpGroup):  # lists its commands by name (see _common.HelpGroup)
+        group.commands = _LazyCommands(nested, lazy, [*lazy, *nested])
+    else:
+        group.commands = {**{n: build() for n, build in lazy.items()}, **nested}
+    return group
+
+
+class _LazyCommands(MutableMapping[str, "click.Command"]):
+    """A group's commands: those built at once, and the others, built on first access
+    (``commands["data"]``); iterating gives the names, in ``order``, without building any."""
+
+    def __init__(
+        self,
+        built: Mapping[str, click.Command],
+        lazy: Mapping[str, Callable[[], click.Command]],
+        order: Sequence[str],
+    ) -> None:
+        self._built: dict[str, click.Command] = dict(built)
+        self._lazy = dict(lazy)
+        self._order = list(dict.fromkeys(order))
 
     def __getitem__(self, name: str) -> click.Command:
         if name not in self._built:
             if name not in self._lazy:
                 raise KeyError(name)
-            self._built[name] = _build(name, *self._lazy[name])
+            self._built[name] = self._lazy[name]()
         return self._built[name]
 
     def __setitem__(self, name: str, command: click.Command) -> None:
@@ -136,10 +172,13 @@ class _RootGroup(HelpGroup):
 
     def __init__(self, *, commands: Mapping[str, click.Command] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
-        self.commands = _LazyCommands(commands or {})
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        own = dict(commands or {})
+        lazy = {
+            name: partial(_build, name, module, attr)
+            for name, module, attr in LAZY_COMMANDS + LAZY_GROUPS
+        }
+        first = [n for n, _, _ in LAZY_COMMANDS]
+        self.commands = _LazyCommands(own, lazy, [*first, *own, *(n for n, _, _ in LAZY_GROUPS)])
 
 
 app = typer.Typer(

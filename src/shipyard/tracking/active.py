@@ -36,7 +36,7 @@ from shipyard.stores.db.tables import (
     runs,
 )
 from shipyard.stores.lineage import add_edge
-from shipyard.tracking.blocks import add_points
+from shipyard.tracking.blocks import add_points, long_series, series_without_blocks, stored_points
 from shipyard.tracking.metric_values import to_stored
 from shipyard.tracking.pending import PendingStart, param_conflict
 
@@ -215,6 +215,7 @@ class ActiveRun(RunLifecycle):
         next_steps: Mapping[str, int] | None = None,
         ended: bool = False,
         pending: PendingStart | None = None,
+        blocks_complete: bool = False,
     ) -> None:
         self._ctx = ctx
         self._datasets = datasets
@@ -235,6 +236,10 @@ class ActiveRun(RunLifecycle):
         # is held during that write (the sampler thread may flush while this one logs).
         self._pending = pending
         self._start_lock = threading.RLock()
+        # Whether every series of the run in the store has its blocks (a run this handle
+        # created, and wrote before its end): then writes need not look for short series
+        # without them (see shipyard.tracking.blocks).
+        self._blocks_complete = blocks_complete
 
     @property
     def pending(self) -> bool:
@@ -356,7 +361,7 @@ class ActiveRun(RunLifecycle):
             if not points:
                 return 0
             with self._tx() as tx:
-                _insert_points(tx, self.id, points)
+                _insert_points(tx, self.id, points, blocks_complete=self._blocks_complete)
         except BaseException:
             with self._buffer_lock:
                 self._points = points + self._points  # keep them for the next attempt
@@ -384,10 +389,12 @@ class ActiveRun(RunLifecycle):
                 else:
                     payload = pending.write(tx, self.id)
                 if points:
-                    _insert_points(tx, self.id, points, record=False)
+                    _insert_points(tx, self.id, points, record=False, whole=end is not None)
                     payload["points"] = len(points)
                     payload["keys"] = sorted({p[1] for p in points})
                 tx.record("run.start" if end is None else "run.record", KIND, self.id, payload)
+            # Written before its end, every series the run stores gets its blocks.
+            self._blocks_complete = end is None
             self._pending = None
         return True
 
@@ -430,7 +437,9 @@ class ActiveRun(RunLifecycle):
                 write_tags(tx.conn, run_id, tag_items)
                 payload["tags"] = tag_items
             if points:
-                _insert_points(tx, run_id, points, record=False)
+                _insert_points(
+                    tx, run_id, points, record=False, blocks_complete=self._blocks_complete
+                )
                 payload["points"] = len(points)
                 payload["keys"] = sorted(checked)
             tx.record("run.batch", KIND, run_id, payload)
@@ -747,12 +756,21 @@ def _insert_points(
     points: list[tuple[str, str, int, int, float]],
     *,
     record: bool = True,
+    whole: bool = False,
+    blocks_complete: bool = False,
 ) -> None:
+    """Write ``points`` of one run with its latest values and blocks. ``whole``: they are all
+    the run will hold when written (a run stored at its end), so short series get no blocks;
+    ``blocks_complete``: the caller knows that every series of the run already stored has its
+    blocks (see :mod:`shipyard.tracking.blocks`)."""
     # Plain tuples straight to the driver: building a parameter dict per point would cost
     # more than the insert itself.
     mark = "?" if tx.conn.dialect.paramstyle == "qmark" else "%s"
     # NaN is a value that equals nothing, itself included.
     finite = [p for p in points if p[4] == p[4]]
+    unblocked: set[str] = set()
+    if not (whole or blocks_complete):
+        unblocked = series_without_blocks(tx.conn, run_id, {p[1] for p in finite})
     rows: list[tuple[str, str, int, int, float | str]] = list(points)
     if len(finite) < len(points):
         dialect = tx.conn.dialect.name
@@ -764,6 +782,11 @@ def _insert_points(
     )
     _upsert_latest(tx.conn, points)
     # A chart has no place for NaN: the blocks that draw long series leave it out.
+    if whole:
+        finite = long_series(finite)
+    elif unblocked:  # their blocks from every point they hold now, these included
+        finite = [p for p in finite if p[1] not in unblocked]
+        finite += stored_points(tx.conn, run_id, unblocked)
     add_points(tx.conn, finite)
     if record:
         keys = sorted({p[1] for p in points})

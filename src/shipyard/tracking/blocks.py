@@ -16,6 +16,13 @@ that wants level ``k`` reads the stored level at or just below it and merges pai
 (:func:`merge_blocks`). Levels below :data:`FIRST_LEVEL` are not stored: a series that needs
 them spans so few steps that reading it whole is cheap.
 
+A series has all its blocks or none. A run written whole at its end (a short run of this
+process, see :mod:`shipyard.tracking.pending`) keeps none for its series of fewer than
+:data:`BLOCKS_FROM_POINTS` points (:func:`long_series`): a chart reads them whole, as it reads
+any series without blocks. A later write to such a series (a run attached to again) first
+gives it the blocks of every point it holds (:func:`series_without_blocks`,
+:func:`stored_points`), so the blocks of a series that grows are those of all its points.
+
 >>> [level_for(0, 99_999, 999), level_for(0, 999, 999)]  # 100,000 steps; 1,000 steps
 [7, 1]
 """
@@ -31,6 +38,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 __all__ = [
+    "BLOCKS_FROM_POINTS",
     "FIRST_LEVEL",
     "LEVELS",
     "Block",
@@ -38,8 +46,11 @@ __all__ = [
     "blocks_of",
     "first_in_segments",
     "level_for",
+    "long_series",
     "merge_blocks",
+    "series_without_blocks",
     "stored_level",
+    "stored_points",
 ]
 
 #: The finest level stored (blocks of 32 steps): below it a series is read whole.
@@ -48,6 +59,9 @@ FIRST_LEVEL = 5
 #: the last (blocks of 2**41 steps) serves series that span up to about 2**42 buckets' worth
 #: of steps; one that spans more is read whole.
 LEVELS = tuple(range(FIRST_LEVEL, 42, 2))
+#: In a run written whole, a series of fewer points keeps no blocks: reading it whole costs
+#: no more than reading a chart's thousand or so blocks.
+BLOCKS_FROM_POINTS = 1_000
 #: Steps are signed 64-bit; adding this makes them unsigned, so that blocks at levels up to
 #: 64 are aligned from the lowest possible step (at 64, every step is in one block).
 _OFFSET = 2**63
@@ -113,6 +127,76 @@ def add_points(conn: Connection, points: Sequence[tuple[str, str, int, int, floa
         f"ON CONFLICT (run_id, key, level, block) DO UPDATE SET {_MERGE}",
         rows,  # type: ignore[arg-type]
     )
+
+
+def long_series(
+    points: Sequence[tuple[str, str, int, int, float]],
+) -> list[tuple[str, str, int, int, float]]:
+    """The points of ``points`` (all of a run written whole) whose series hold at least
+    :data:`BLOCKS_FROM_POINTS` of them: the ones that get blocks."""
+    counts: dict[str, int] = {}
+    for p in points:
+        counts[p[1]] = counts.get(p[1], 0) + 1
+    if all(n < BLOCKS_FROM_POINTS for n in counts.values()):
+        return []
+    return [p for p in points if counts[p[1]] >= BLOCKS_FROM_POINTS]
+
+
+def series_without_blocks(conn: Connection, run_id: str, keys: set[str]) -> set[str]:
+    """Those of ``keys`` that name stored series of the run with finite points and no blocks
+    (short series of a run written whole). On PostgreSQL their rows of the latest values are
+    locked first, so that of two concurrent writers only one gives them their blocks: the
+    other then finds them there. Call it before the transaction writes the new points."""
+    if not keys:
+        return set()
+    found = _unblocked(conn, run_id) & keys
+    if found and conn.dialect.name == "postgresql":
+        with closing(_cursor(conn)) as cursor:
+            cursor.execute(
+                "SELECT key FROM run_latest_metrics WHERE run_id = %s AND key = ANY(%s) "
+                "ORDER BY key FOR UPDATE",
+                (run_id, sorted(found)),
+            )
+        found = _unblocked(conn, run_id) & keys  # a statement sees what committed meanwhile
+    return found
+
+
+def _unblocked(conn: Connection, run_id: str) -> set[str]:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    with closing(_cursor(conn)) as cursor:
+        # A series of NaN alone has the empty range (min above max) and never any block.
+        cursor.execute(
+            "SELECT l.key FROM run_latest_metrics l WHERE l.run_id = "
+            f"{mark} AND l.min_value <= l.max_value AND NOT EXISTS (SELECT 1 FROM "
+            "run_metric_blocks b WHERE b.run_id = l.run_id AND b.key = l.key "
+            f"AND b.level = {LEVELS[-1]})",
+            (run_id,),
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def stored_points(
+    conn: Connection, run_id: str, keys: set[str]
+) -> list[tuple[str, str, int, int, float]]:
+    """The stored finite points of the run's series ``keys``, in logging order."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    out: list[tuple[str, str, int, int, float]] = []
+    with closing(_cursor(conn)) as cursor:
+        for key in sorted(keys):
+            cursor.execute(
+                "SELECT step, timestamp, value FROM run_metrics "
+                f"WHERE run_id = {mark} AND key = {mark} ORDER BY id",
+                (run_id, key),
+            )
+            for step, stamp, value in cursor.fetchall():
+                number = float(value)  # SQLite hands its NaN back as text
+                if number == number:
+                    out.append((run_id, key, int(step), int(stamp), number))
+    return out
+
+
+def _cursor(conn: Connection) -> Any:
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 def _block_rows(points: Sequence[tuple[str, str, int, int, float]]) -> list[tuple[Any, ...]]:

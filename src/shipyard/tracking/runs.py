@@ -206,7 +206,13 @@ class Runs:
                 )
                 tx.record("run.params", KIND, run_id, {"params": param_items})
         run = ActiveRun(
-            self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
+            self._ctx,
+            run_id,
+            run_name,
+            experiment,
+            datasets=self._datasets,
+            models=self._models,
+            blocks_complete=True,
         )
         _store_notebook(run, notebook)
         if system_metrics:
@@ -311,7 +317,13 @@ class Runs:
                 write_tags(tx.conn, run_id, {check_key(k, "tag"): str(v) for k, v in tags.items()})
             tx.record("run.start", KIND, run_id, {"experiment": experiment, "name": run_name})
         return ActiveRun(
-            self._ctx, run_id, run_name, experiment, datasets=self._datasets, models=self._models
+            self._ctx,
+            run_id,
+            run_name,
+            experiment,
+            datasets=self._datasets,
+            models=self._models,
+            blocks_complete=True,
         )
 
     def attach(self, run_id: str) -> ActiveRun:
