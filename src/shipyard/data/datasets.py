@@ -156,6 +156,7 @@ class Datasets:
                 parent_refs.append(f"{row.name}@{row.version}")
         contract_ref = contract or self._contracts.binding(name)
         cleanup: list[Path] = []
+        frame = None
         try:
             if isinstance(data, str | os.PathLike):
                 path = Path(data).expanduser()
@@ -188,9 +189,9 @@ class Datasets:
             else:
                 parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
                 cleanup.append(parquet)
-                write_frame(data, parquet)
+                frame = write_frame(data, parquet)
                 source = {"format": "dataframe"}
-            pending = stage_table(parquet, name, source, progress, move=move)
+            pending = stage_table(parquet, name, source, progress, move=move, frame=frame)
             finish_pending(pending, message, tag_map, parent_refs)
             pending.inputs = [(str(k), str(r)) for k, r in inputs]
             if contract_ref is None:

@@ -332,8 +332,11 @@ def stage_table(
     progress: Progress = NO_PROGRESS,
     *,
     move: bool = True,
+    frame: pl.DataFrame | None = None,
 ) -> PendingVersion:
-    """Profile and hash a Parquet file into a pending version.
+    """Profile and hash a Parquet file into a pending version. ``frame``, the data the file
+    was just written from, is profiled instead of reading the file back when the file holds
+    the same columns and types.
 
     Raises:
         InvalidInputError: the file cannot be read, or has no columns.
@@ -342,12 +345,15 @@ def stage_table(
 
     where = source.get("path", "the data")
     try:
-        schema = {c: dtype_name(t) for c, t in pl.scan_parquet(parquet).collect_schema().items()}
+        types = pl.scan_parquet(parquet).collect_schema()
+        schema = {c: dtype_name(t) for c, t in types.items()}
         if not schema:
             raise InvalidInputError(f"{where}: the data has no columns")
         progress.stage("profiling columns", total=len(schema))
+        same = frame is not None and frame.schema == types
         profile, reference = profile_with_reference(
-            parquet, on_column=lambda _c: progress.advance(1)
+            frame if same and frame is not None else parquet,
+            on_column=lambda _c: progress.advance(1),
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
