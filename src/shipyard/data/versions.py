@@ -357,6 +357,7 @@ def stage_table(
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
+    progress.stage("hashing the Parquet file")
     digest, size = digest_file(parquet)
     return PendingVersion(
         name=name,

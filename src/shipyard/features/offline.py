@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -137,10 +138,13 @@ def _prepared_features(
 
 
 def point_in_time_join(
-    entities: pl.DataFrame, timestamp: str, views: Sequence[ViewFrame]
+    entities: pl.DataFrame,
+    timestamp: str,
+    views: Sequence[ViewFrame],
+    progress: Progress = NO_PROGRESS,
 ) -> pl.DataFrame:
     """``entities`` (in their order, every row) with each view's features as they were at
-    each row's ``timestamp``.
+    each row's ``timestamp``; ``progress`` hears of each step.
 
     Raises:
         InvalidInputError: a column is missing, a time column holds no times, or a result
@@ -166,6 +170,7 @@ def point_in_time_join(
             )
     if not views:
         return entities.clone()
+    progress.stage("ordering the entity rows by time")
     when = as_utc_datetime(entities, timestamp, "the entity rows")
     # The join runs on the timed entity rows sorted by time (rows without a time are
     # answered with nulls). It answers with the index of the feature row that qualifies;
@@ -181,7 +186,9 @@ def point_in_time_join(
     left = entities.select(keys).with_columns(when.alias(_TS)).select(pl.all().gather(at))
     found: list[pl.Series] = []
     for v in views:
+        progress.stage(f"ordering the events of {v.name} by time")
         features, right = _prepared_features(v, {k: entities.schema[k] for k in v.join_keys})
+        progress.stage(f"join_asof with {v.name}")
         tolerance = None if v.ttl_seconds is None else timedelta(seconds=v.ttl_seconds)
         try:
             hit = left.select(*v.join_keys, _TS).join_asof(
@@ -197,6 +204,7 @@ def point_in_time_join(
                 f"the source of feature view '{v.name}': the join keys do not match the "
                 f"entity's: {exc}"
             ) from None
+        progress.stage(f"gathering the features of {v.name} in the entity rows' order")
         rows = hit.get_column(_ROW)
         # -1 (no answer) is never a row; it becomes null before the gather.
         row_of = np.full(entities.height, -1, dtype=np.int64)
