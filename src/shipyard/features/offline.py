@@ -91,8 +91,10 @@ def _stable_order(values: np.ndarray) -> np.ndarray:
         in_run[1:] = tie
         in_run[:-1] |= tie
         at = np.flatnonzero(in_run)
-        rows = order[at]
-        order[at] = rows[np.lexsort((rows, ranked[at]))]
+        # Each run numbered, then (run, row) sorted as one integer: rows in order per run.
+        run = np.cumsum(np.concatenate(([True], ~tie[at[1:] - 1])))
+        n = np.int64(values.size)
+        order[at] = np.sort(run * n + order[at]) % n
     return order
 
 
@@ -174,7 +176,8 @@ def point_in_time_join(
     when = as_utc_datetime(entities, timestamp, "the entity rows")
     # The join runs on the timed entity rows sorted by time (rows without a time are
     # answered with nulls). It answers with the index of the feature row that qualifies;
-    # that index is put back in the entities' order (a scatter, not a second sort), and the
+    # that index is put back in the entities' order by the inverse permutation (a gather,
+    # not a second sort; the rows without a time point past the end, at a null), and the
     # features are gathered once, straight into the result.
     if when.null_count():
         timed = np.flatnonzero(when.is_not_null().to_numpy())
@@ -182,6 +185,9 @@ def point_in_time_join(
     else:
         order = np.argsort(when.to_physical().to_numpy())
     at = _index_series(order)
+    inverse = np.full(entities.height, order.size, dtype=np.int64)
+    inverse[order] = np.arange(order.size)
+    back = _index_series(inverse)
     keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
     left = entities.select(keys).with_columns(when.alias(_TS)).select(pl.all().gather(at))
     found: list[pl.Series] = []
@@ -205,16 +211,8 @@ def point_in_time_join(
                 f"entity's: {exc}"
             ) from None
         progress.stage(f"gathering the features of {v.name} in the entity rows' order")
-        rows = hit.get_column(_ROW)
-        # -1 (no answer) is never a row; it becomes null before the gather.
-        row_of = np.full(entities.height, -1, dtype=np.int64)
-        row_of[order] = rows.cast(pl.Int64).fill_null(-1).to_numpy()
-        index = (
-            pl.Series(row_of)
-            .to_frame(_ROW)
-            .select(pl.when(pl.col(_ROW) >= 0).then(pl.col(_ROW)).cast(pl.get_index_type()))
-        )
-        found.extend(features.select(pl.all().gather(index.get_column(_ROW))).get_columns())
+        rows = hit.get_column(_ROW).extend_constant(None, 1).gather(back)
+        found.extend(features.select(pl.all().gather(rows)).get_columns())
     return entities.hstack(found)
 
 
