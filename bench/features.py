@@ -31,7 +31,8 @@ redis://127.0.0.1:6379/0; skipped when unreachable), and the rate of materializi
 Feast is never a shipyard dependency: the script makes bench/.work/feast-venv
 (FEAST_REQUIREMENTS) and runs Feast's rounds with that interpreter.
 
-    python bench/features.py                     # about 3-5 minutes once Feast is installed
+    python bench/features.py                     # 10-20 minutes once Feast is installed
+    python bench/features.py --skip-online       # the point-in-time comparison alone
     python bench/features.py --rounds 1 --skip-feast      # shipyard alone
 """
 
