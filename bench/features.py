@@ -7,8 +7,13 @@ float features, one event a day per entity, in random order) in a Parquet file, 
 1,000,000 entity rows (each entity at 100 distinct request times spread over the same
 period and 30 days past it) to enrich, with a 30-day TTL.
 
-- shipyard: ``pl.read_parquet`` of the events, then ``point_in_time_join`` (what
-  ``project.features.historical`` runs, without registering the result).
+- shipyard, two timed sections: (1) the join alone, ``pl.read_parquet`` of the events then
+  ``point_in_time_join`` (what ``project.features.historical`` computes); (2) end to end,
+  ``project.features.historical("requests", [...], output="training")`` in a project whose
+  datasets hold the events and the entity rows: the dataset reads (digests verified, reads
+  logged), the join, and the result registered as a dataset version with its lineage
+  (Parquet written, profiled, hashed, stored, audited), each stage timed (wall and CPU).
+  SHIPYARD_BENCH_PROFILE=1 adds a cProfile (CPU time) of the second end-to-end call.
 - Feast: a ``FeatureStore`` on a ``RepoConfig`` with the DuckDB offline store, the events as a
   ``FileSource``, one ``FeatureView`` with ``ttl=30 days``;
   ``get_historical_features(entity_df, features).to_df()``.
@@ -26,7 +31,8 @@ redis://127.0.0.1:6379/0; skipped when unreachable), and the rate of materializi
 Feast is never a shipyard dependency: the script makes bench/.work/feast-venv
 (FEAST_REQUIREMENTS) and runs Feast's rounds with that interpreter.
 
-    python bench/features.py                     # about 3-5 minutes once Feast is installed
+    python bench/features.py                     # 10-20 minutes once Feast is installed
+    python bench/features.py --skip-online       # the point-in-time comparison alone
     python bench/features.py --rounds 1 --skip-feast      # shipyard alone
 """
 
@@ -126,6 +132,7 @@ def worker_shipyard(workdir: Path) -> dict[str, Any]:
     out, cold, cold_join, _ = run()
     out, warm, warm_join, cpu = run()
     out.write_parquet(workdir / "shipyard-result.parquet")
+    registered = worker_shipyard_registered(workdir, names)
     return {
         "cold": cold,
         "warm": warm,
@@ -135,7 +142,91 @@ def worker_shipyard(workdir: Path) -> dict[str, Any]:
         "rows": out.height,
         "given": entities.height,
         "nulls": out.get_column("f_a").null_count(),
+        **registered,
     }
+
+
+class Spans:
+    """A Progress that times each stage: wall and CPU time (all threads) per description."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, float, float]] = []
+        self._open: tuple[str, float, float] | None = None
+
+    def stage(self, description: str, total: float | None = None) -> None:
+        self.close()
+        self._open = (description, time.perf_counter(), time.process_time())
+
+    def advance(self, amount: float = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._open is not None:
+            what, t0, c0 = self._open
+            self.spans.append((what, time.perf_counter() - t0, time.process_time() - c0))
+            self._open = None
+
+
+def worker_shipyard_registered(workdir: Path, names: list[str]) -> dict[str, Any]:
+    """``project.features.historical`` end to end, as a user calls it: the entity rows and the
+    events are dataset versions of a project (added before the clock starts), the result is
+    registered as a dataset version with its lineage (read digests verified, Parquet written,
+    profiled, hashed, stored, the reads and the registration audited). Timed twice; the
+    stages of the second call are timed one by one (``Spans``). With SHIPYARD_BENCH_PROFILE
+    set, the second call also runs under cProfile (CPU time) and its top functions go to
+    stderr."""
+    import shipyard
+    from shipyard.features import EntityDefinition, Feature, FeatureViewDefinition
+
+    root = workdir / f"shipyard-project-{os.getpid()}"
+    with shipyard.init_project(root) as project:
+        project.datasets.add("events", str(workdir / "events.parquet"))
+        project.datasets.add("requests", str(workdir / "entities.parquet"))
+        project.features.apply(
+            [
+                EntityDefinition("thing", ["entity_id"]),
+                FeatureViewDefinition(
+                    "fv",
+                    source="events",
+                    entity="thing",
+                    timestamp="event_timestamp",
+                    ttl=f"{TTL_DAYS}d",
+                    features=[Feature(n, "int" if n == "f_int" else "float") for n in names],
+                ),
+            ]
+        )
+        refs = [f"fv:{n}" for n in names]
+        took: list[tuple[float, float]] = []
+        spans = Spans()
+        for i in range(2):
+            profiler = None
+            if i == 1 and os.environ.get("SHIPYARD_BENCH_PROFILE"):
+                import cProfile
+
+                profiler = cProfile.Profile(time.process_time)
+                profiler.enable()
+            t0, c0 = time.perf_counter(), time.process_time()
+            got = project.features.historical(
+                "requests", refs, output="training", progress=spans if i == 1 else Spans()
+            )
+            took.append((time.perf_counter() - t0, time.process_time() - c0))
+            spans.close()
+            if profiler is not None:
+                import io
+                import pstats
+
+                profiler.disable()
+                text = io.StringIO()
+                pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+                print(text.getvalue(), file=sys.stderr)
+        assert got.dataset is not None and got.rows == 1_000_000
+        return {
+            "reg_cold": took[0][0],
+            "reg_warm": took[1][0],
+            "reg_cpu": took[1][1],
+            "reg_rows": got.rows,
+            "reg_spans": spans.spans,
+        }
 
 
 def worker_feast(workdir: Path) -> dict[str, Any]:
@@ -231,6 +322,8 @@ def run_worker(python: Path | str, tool: str, workdir: Path) -> dict[str, Any]:
     )
     if done.returncode != 0:
         sys.exit(f"{tool} worker failed:\n{done.stderr[-3000:]}")
+    if os.environ.get("SHIPYARD_BENCH_PROFILE") and tool == "shipyard":
+        print(done.stderr, flush=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -456,11 +549,23 @@ def report(
     print(f"\nTargets: {TARGETS}.")
     ship = runs["shipyard"]
     print(
-        f"historical shipyard: cold {spread([s['cold'] for s in ship])}, warm "
-        f"{spread([s['warm'] for s in ship])} (join alone {spread([s['join'] for s in ship])}; "
-        f"CPU time of the warm call, both threads {spread([s['cpu'] for s in ship])}); "
-        f"dropped rows {ship[0]['given'] - ship[0]['rows']:,}"
+        f"historical shipyard, read the events + point_in_time_join: cold "
+        f"{spread([s['cold'] for s in ship])}, warm {spread([s['warm'] for s in ship])} (join "
+        f"alone {spread([s['join'] for s in ship])}; CPU time of the warm call, both threads "
+        f"{spread([s['cpu'] for s in ship])}); dropped rows {ship[0]['given'] - ship[0]['rows']:,}"
     )
+    print(
+        f"historical shipyard, project.features.historical(..., output=...) end to end "
+        f"(dataset versions read and verified, result registered): cold "
+        f"{spread([s['reg_cold'] for s in ship])}, warm {spread([s['reg_warm'] for s in ship])}"
+        f" (CPU time of the warm call {spread([s['reg_cpu'] for s in ship])}); rows "
+        f"{ship[0]['reg_rows']:,}"
+    )
+    print("  its stages, second call (median over rounds of wall s / CPU s):")
+    for i, (what, _, _) in enumerate(ship[0]["reg_spans"]):
+        walls = [s["reg_spans"][i][1] for s in ship]
+        cpus = [s["reg_spans"][i][2] for s in ship]
+        print(f"    {what:60s} {statistics.median(walls):6.3f} / {statistics.median(cpus):6.3f}")
     if "feast" in runs:
         feast = runs["feast"]
         print(
@@ -473,8 +578,12 @@ def report(
             ("cold", "first call"),
             ("warm", "second call"),
             ("cpu", "CPU time, second call"),
+            ("reg_cold", "first call, end to end with registration"),
+            ("reg_warm", "second call, end to end with registration"),
+            ("reg_cpu", "CPU time, second call, end to end with registration"),
         ):
-            ratios = [f[key] / s[key] for s, f in zip(ship, feast, strict=True)]
+            mine = {"reg_cold": "cold", "reg_warm": "warm", "reg_cpu": "cpu"}.get(key, key)
+            ratios = [f[mine] / s[key] for s, f in zip(ship, feast, strict=True)]
             print(
                 f"  {label}: shipyard {statistics.median(ratios):.1f}x faster "
                 f"(rounds {min(ratios):.1f}–{max(ratios):.1f}x)"

@@ -11,11 +11,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
@@ -261,6 +262,40 @@ def test_profile_of_numbers_strings_dates_and_booleans(project: Project, tmp_pat
     ok = cols["ok"]
     assert (ok["kind"], ok["distinct"]) == ("bool", 2)
     assert ok["top"] == [{"value": "true", "count": 3}, {"value": "false", "count": 1}]
+
+
+def test_a_dataframe_is_profiled_as_the_same_data_read_from_a_file(
+    project: Project, tmp_path: Path
+) -> None:
+    """A DataFrame added gets the profile and drift reference that the same data added as a
+    Parquet file gets; distinct counts are those polars counts (NaN one value, -0.0 equal to
+    0.0, infinities values, nulls not counted), for numbers, dates and durations."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    frame = pl.DataFrame(
+        {
+            "i": pl.Series(rng.integers(0, 300, n)).set(pl.Series(rng.random(n) < 0.1), None),
+            "small": rng.integers(0, 200, n).astype(np.uint8),
+            "x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(0, 1, n).round(1)),
+            "edge": np.tile([0.0, -0.0, np.inf, -np.inf, 1.5, np.nan], n // 6),
+            "f32": rng.normal(0, 1, n).astype(np.float32),
+            "day": pl.date_range(date(2026, 1, 1), date(2026, 3, 1), eager=True).sample(
+                n, with_replacement=True, seed=1
+            ),
+            "took": pl.Series(rng.integers(0, 50, n).astype("timedelta64[ms]")),
+            "city": rng.choice(["Oslo", "Lima", "Pune"], n),
+        }
+    )
+    path = tmp_path / "same.parquet"
+    frame.write_parquet(path)
+    from_frame = project.datasets.add("from_frame", frame)
+    from_file = project.datasets.add("from_file", path)
+    assert from_frame.profile == from_file.profile
+    ours, theirs = project.drift.reference(from_frame.ref), project.drift.reference(from_file.ref)
+    assert (ours.rows, ours.columns) == (theirs.rows, theirs.columns)
+    for name, col in from_frame.profile["columns"].items():
+        s = frame.get_column(name)
+        assert col["distinct"] == s.n_unique() - (1 if s.null_count() else 0), name
 
 
 def test_profile_of_an_empty_table(project: Project, sample_csv: CsvFactory) -> None:

@@ -166,6 +166,23 @@ def test_historical_joins_point_in_time_and_registers_a_traced_dataset(
     assert read.payload["features"] == ["late_payments", "amount"]
 
 
+def test_historical_reads_only_the_source_columns_the_join_needs(
+    project: Project, tmp_path: Path
+) -> None:
+    """Asked for one feature, the view's source is read for its join key, its time and that
+    feature alone, and the read's log entry names those columns."""
+    project.features.apply(set_up(project, tmp_path))
+    apps = pl.DataFrame({"applicant_id": [1, 3], "applied_at": [NOW, NOW]})
+    result = project.features.historical(apps, ["payments:amount"])
+    assert result.frame.get_column("amount").to_list() == [30.0, 5.0]
+    [read] = [
+        e
+        for e in project.audit.list(action="dataset.read")
+        if e.entity == "payments@1" and "features.historical" in e.payload["via"]
+    ]
+    assert read.payload["columns"] == ["applicant_id", "paid_at", "amount"]
+
+
 def test_materialized_values_come_back_online_with_a_status_each(
     local: Project, tmp_path: Path
 ) -> None:

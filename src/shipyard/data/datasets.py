@@ -11,7 +11,7 @@ import builtins
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +157,8 @@ class Datasets:
                 parent_refs.append(f"{row.name}@{row.version}")
         contract_ref = contract or self._contracts.binding(name)
         cleanup: list[Path] = []
+        frame = None
+        frame_written = False  # a DataFrame's Parquet is written before it is staged
         try:
             if isinstance(data, str | os.PathLike):
                 path = Path(data).expanduser()
@@ -204,10 +206,19 @@ class Datasets:
             else:
                 parquet, move = self._ctx.artifacts.new_staging_path(".parquet"), True
                 cleanup.append(parquet)
-                write_frame(data, parquet)
+                progress.stage("writing the DataFrame as Parquet")
+                frame, frame_written = write_frame(data, parquet), True
                 source = {"format": "dataframe"}
-                frame = None
-            pending = stage_table(parquet, name, source, progress, move=move, frame=frame)
+            pending = stage_table(
+                parquet,
+                name,
+                source,
+                progress,
+                move=move,
+                frame=frame,
+                frame_written=frame_written,
+            )
+            progress.stage(f"storing {name}")
             finish_pending(pending, message, tag_map, parent_refs)
             pending.inputs = [(str(k), str(r)) for k, r in inputs]
             if contract_ref is None:
@@ -669,25 +680,45 @@ class Datasets:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def read_polars(self, v: DatasetVersion, *, via: str = "api") -> pl.DataFrame:
-        """Load a table version into memory (digest verified, read logged)."""
+    def read_polars(
+        self, v: DatasetVersion, *, via: str = "api", columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Load a table version into memory (digest verified, read logged); only ``columns``
+        when given (the others are not decoded).
+
+        Raises:
+            InvalidInputError: a file tree, or a column the version does not have.
+        """
         import polars as pl
 
         if v.kind != "table":
             raise InvalidInputError(
                 f"dataset '{v.ref}' is a file tree; use `shipyard data get {v.ref} -o DIR`"
             )
+        wanted = None if columns is None else list(dict.fromkeys(columns))
+        if wanted is not None:
+            unknown = [c for c in wanted if c not in v.columns]
+            if unknown:
+                raise InvalidInputError(
+                    f"dataset '{v.ref}' has no column {', '.join(map(repr, unknown))}; its "
+                    f"columns are {', '.join(v.columns)}"
+                )
         with self._ctx.artifacts.local_copy(v.digest, owner=f"dataset '{v.ref}'") as path:
-            df = pl.read_parquet(path)
-        self._log_read(v, {"via": via})
+            df = pl.read_parquet(path, columns=wanted)
+        self._log_read(v, {"via": via} if wanted is None else {"via": via, "columns": wanted})
         return df
 
     def _log_read(self, v: DatasetVersion, payload: dict[str, Any]) -> None:
         """The access-log event of a read; one of a table with personal data names the
-        personal-data columns read (``pii_columns``)."""
+        personal-data columns read (``pii_columns``; of ``columns`` when only those were)."""
         if v.kind == "table":
             dropped = set(payload.get("dropped_pii", []))
-            pii = [c for c in self.pii_columns(v.ref) if c not in dropped]
+            read = payload.get("columns")
+            pii = [
+                c
+                for c in self.pii_columns(v.ref)
+                if c not in dropped and (read is None or c in read)
+            ]
             if pii:
                 payload = {**payload, "pii_columns": pii}
         log_read(self._ctx, v, payload)

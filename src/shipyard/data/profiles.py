@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
     from shipyard.monitoring.reference import ReferenceProfile
@@ -26,8 +27,6 @@ __all__ = [
     "profile_with_reference",
     "reference_parquet",
 ]
-
-Engine = Literal["in-memory", "streaming"]
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 TOP_VALUES = 10
@@ -92,10 +91,9 @@ def profile_parquet(
 def profile_with_reference(
     path: str | Path | pl.DataFrame, on_column: Callable[[str], None] | None = None
 ) -> tuple[dict[str, Any], ReferenceProfile]:
-    """:func:`profile_parquet` and the drift reference of the same file, built from the rows
-    the profile's quantiles are read from (one read for both). ``path`` may also be the
-    table already in memory (the frame a file was just converted from): the same profile,
-    without reading the file again."""
+    """:func:`profile_parquet` and the drift reference of the same file (or of the frame in
+    memory that a file was written from: the same result without reading it back), built
+    from the rows the profile's quantiles are read from (one read for both)."""
     profile, reference = _profile(path, on_column, with_reference=True)
     assert reference is not None
     return profile, reference
@@ -118,41 +116,37 @@ def _reference_columns(kinds: dict[str, str]) -> list[str]:
     return [n for n, k in kinds.items() if k in ("number", "string", "bool")]
 
 
-def _rows_sample(lf: Any, columns: list[str], rows: int, engine: Engine = "streaming") -> Any:
+def _rows_sample(lf: Any, columns: list[str], rows: int) -> Any:
     """``columns`` of every row, or of every k-th row when there are more than EXACT_ROWS."""
     step = max(1, -(-rows // EXACT_ROWS))
-    return lf.select(columns).gather_every(step).collect(engine=engine)
+    return lf.select(columns).gather_every(step).collect(engine="streaming")
 
 
 def _profile(
-    path: str | Path | pl.DataFrame,
+    source: str | Path | pl.DataFrame,
     on_column: Callable[[str], None] | None,
     *,
     with_reference: bool,
 ) -> tuple[dict[str, Any], ReferenceProfile | None]:
-    import numpy as np
     import polars as pl
 
     from shipyard.monitoring.reference import sorted_quantiles
 
-    # A file is read in streaming passes (memory bounded by the sample); a frame in memory is
-    # aggregated in place.
-    engine: Engine
-    if isinstance(path, pl.DataFrame):
-        lf, engine, rows = path.lazy(), "in-memory", path.height
-    else:
-        lf, engine = pl.scan_parquet(path), "streaming"
-        rows = int(lf.select(pl.len()).collect().item())
+    lf = source.lazy() if isinstance(source, pl.DataFrame) else pl.scan_parquet(source)
     schema = lf.collect_schema()
+    rows = source.height if isinstance(source, pl.DataFrame) else _count(lf)
     kinds = {name: _kind(dtype) for name, dtype in schema.items()}
     exact = rows <= EXACT_ROWS
+    # Numbers and times read whole get their distinct count from a sort (which the numbers'
+    # quantiles and drift reference need anyway) rather than from hashing every value.
+    by_sort = {n for n, dtype in schema.items() if _sortable(dtype, kinds[n])} if exact else set()
 
     # Pass 1: streaming aggregates for every column at once.
     exprs: list[Any] = [pl.len().alias("__rows")]
     for name, kind in kinds.items():
         col = pl.col(name)
         exprs.append(col.null_count().alias(f"{name}\0nulls"))
-        if kind != "other":
+        if kind != "other" and name not in by_sort:
             exprs.append(
                 (col.n_unique() if exact else col.approx_n_unique()).alias(f"{name}\0distinct")
             )
@@ -161,7 +155,7 @@ def _profile(
         if kind == "number":
             num = col.cast(pl.Float64)
             exprs += [num.mean().alias(f"{name}\0mean"), num.std().alias(f"{name}\0std")]
-    agg = lf.select(exprs).collect(engine=engine).row(0, named=True)
+    agg = lf.select(exprs).collect(engine="streaming").row(0, named=True)
 
     # Pass 2: exact distinct counts where the estimate says they are cheap.
     distinct_exact: dict[str, bool] = {n: exact for n in kinds}
@@ -179,22 +173,42 @@ def _profile(
                 .group_by(n)
                 .agg(pl.len())
                 .select(pl.len())
-                .collect(engine=engine)
+                .collect(engine="streaming")
                 .item()
             )
             distinct_exact[n] = True
 
     # Pass 3: quantiles from the numeric columns (all rows, or a systematic sample); the drift
-    # reference is built from the same rows, text and boolean columns included.
+    # reference is built from the same rows, text and boolean columns included. Each numeric
+    # column is sorted once, for its quantiles, its reference and its distinct count.
     numeric = [n for n, k in kinds.items() if k == "number"]
     step = max(1, -(-rows // EXACT_ROWS))
     wanted = _reference_columns(kinds) if with_reference else numeric
-    sample = _rows_sample(lf, wanted, rows, engine) if wanted else None
+    read = [n for n in schema if n in wanted or n in by_sort]
+    if not read:
+        sample = None
+    elif isinstance(source, pl.DataFrame) and step == 1:
+        sample = source.select(read)
+    else:
+        sample = _rows_sample(lf, read, rows)
+    ordered: dict[str, np.ndarray] = {}
+    for name in read:
+        if name not in by_sort and not (name in numeric and _sortable(schema[name], kinds[name])):
+            continue
+        assert sample is not None
+        values, distinct = _sorted_values(sample.get_column(name))
+        if kinds[name] == "number":
+            ordered[name] = values
+        if name in by_sort:  # counted as n_unique counts: null as one more value
+            agg[f"{name}\0distinct"] = distinct + (1 if agg[f"{name}\0nulls"] else 0)
     reference = None
     if with_reference:
         from shipyard.monitoring.reference import build_reference
 
-        reference = build_reference(sample if sample is not None else pl.DataFrame())
+        reference = build_reference(
+            sample.select(wanted) if sample is not None else pl.DataFrame(),
+            sorted_values=ordered,
+        )
 
     columns: dict[str, Any] = {}
     for name, dtype in schema.items():
@@ -217,10 +231,11 @@ def _profile(
         if kind == "number" and sample is not None:
             out["mean"] = _clean(agg[f"{name}\0mean"])
             out["std"] = _clean(agg[f"{name}\0std"])
-            values = sample[name].drop_nulls().cast(pl.Float64).to_numpy()
             # A sort then lookups cost less than np.quantile's partial sort of 7 points.
-            values = np.sort(values[np.isfinite(values)])
-            qs = sorted_quantiles(values, QUANTILES) if values.size else [None] * len(QUANTILES)
+            finite = ordered.get(name)
+            if finite is None:
+                finite = _finite_sorted(sample.get_column(name))
+            qs = sorted_quantiles(finite, QUANTILES) if finite.size else [None] * len(QUANTILES)
             out["quantiles"] = {
                 str(q): _clean(None if v is None else float(v))
                 for q, v in zip(QUANTILES, qs, strict=True)
@@ -228,7 +243,7 @@ def _profile(
             if step > 1:
                 out["sampled_rows"] = int(sample.height)
         if kind in ("string", "bool"):
-            out["top"] = _top_values(lf, name, step if not distinct_exact[name] else 1, engine)
+            out["top"] = _top_values(lf, name, step if not distinct_exact[name] else 1)
             if not distinct_exact[name]:
                 out["top_sampled"] = True
         columns[name] = out
@@ -237,7 +252,49 @@ def _profile(
     return {"rows": rows, "columns": columns}, reference
 
 
-def _top_values(lf: Any, name: str, step: int, engine: Engine) -> list[dict[str, Any]]:
+def _count(lf: pl.LazyFrame) -> int:
+    import polars as pl
+
+    return int(lf.select(pl.len()).collect().item())
+
+
+def _sortable(dtype: Any, kind: str) -> bool:
+    """Whether a column's distinct count can come from sorting its values as numpy numbers:
+    integers, floats, and times (integers underneath)."""
+    return (kind == "number" and (dtype.is_integer() or dtype.is_float())) or kind == "time"
+
+
+def _finite_sorted(s: pl.Series) -> np.ndarray:
+    import numpy as np
+    import polars as pl
+
+    values = s.drop_nulls().cast(pl.Float64).to_numpy()
+    return np.sort(values[np.isfinite(values)])
+
+
+def _sorted_values(s: pl.Series) -> tuple[np.ndarray, int]:
+    """A number or time column's finite values as sorted float64 (for quantiles and the drift
+    reference; empty for times), and its count of distinct non-null values as polars counts
+    them (NaN one value, -0.0 equal to 0.0)."""
+    import numpy as np
+
+    present = s.drop_nulls()
+    if not present.dtype.is_float():
+        ints = np.sort(present.to_physical().to_numpy())
+        distinct = int(np.count_nonzero(ints[1:] != ints[:-1])) + 1 if ints.size else 0
+        values = ints.astype(np.float64) if present.dtype.is_integer() else np.empty(0)
+        return values, distinct
+    raw = present.to_numpy().astype(np.float64, copy=False)
+    finite = np.isfinite(raw)
+    values = np.sort(raw[finite])
+    distinct = int(np.count_nonzero(values[1:] != values[:-1])) + 1 if values.size else 0
+    if values.size < raw.size:
+        rest = raw[~finite]
+        distinct += int(np.isnan(rest).any()) + len(np.unique(rest[~np.isnan(rest)]))
+    return values, distinct
+
+
+def _top_values(lf: Any, name: str, step: int) -> list[dict[str, Any]]:
     import polars as pl
 
     col = pl.col(name)
@@ -249,7 +306,7 @@ def _top_values(lf: Any, name: str, step: int, engine: Engine) -> list[dict[str,
         .agg(pl.len().alias("__n"))
         .sort(["__n", name], descending=[True, False])
         .head(TOP_VALUES)
-        .collect(engine=engine)
+        .collect(engine="streaming")
         .rows()
     )
     return [{"value": v, "count": int(n)} for v, n in top]

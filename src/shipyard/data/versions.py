@@ -340,10 +340,12 @@ def stage_table(
     *,
     move: bool = True,
     frame: pl.DataFrame | None = None,
+    frame_written: bool = False,
 ) -> PendingVersion:
     """Profile and hash a Parquet file into a pending version. With ``frame``, the table
-    already in memory, the file is written from it on a thread while the frame is profiled
-    (the data is not read again), and the pending version keeps the frame for validation.
+    already in memory, the data is not read again: the frame is profiled, and unless
+    ``frame_written`` says the file was just written from it, the file is written from it on
+    a thread meanwhile; the pending version keeps the frame for validation.
 
     Raises:
         InvalidInputError: the file cannot be read, or has no columns.
@@ -353,7 +355,11 @@ def stage_table(
     where = source.get("path", "the data")
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="shipyard-parquet") as pool:
-            written = None if frame is None else pool.submit(ingest.write_parquet, frame, parquet)
+            written = (
+                None
+                if frame is None or frame_written
+                else pool.submit(ingest.write_parquet, frame, parquet)
+            )
             types = pl.scan_parquet(parquet).collect_schema() if frame is None else frame.schema
             schema = {c: dtype_name(t) for c, t in types.items()}
             if schema:
@@ -368,6 +374,7 @@ def stage_table(
             raise InvalidInputError(f"{where}: the data has no columns")
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InvalidInputError(f"{where}: cannot read the data: {exc}") from None
+    progress.stage("hashing the Parquet file")
     digest, size = digest_file(parquet)
     return PendingVersion(
         name=name,

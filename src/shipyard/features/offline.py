@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 __all__ = ["ViewFrame", "as_utc_datetime", "latest_per_entity", "point_in_time_join"]
@@ -75,10 +77,40 @@ def as_utc_datetime(frame: pl.DataFrame, column: str, what: str) -> pl.Series:
         ) from None
 
 
-def _prepared_features(view: ViewFrame, key_types: dict[str, pl.DataType]) -> pl.DataFrame:
-    """The view's rows ready for ``join_asof``: keys cast like the entity's, times in UTC,
-    no null time, sorted by time keeping the source's order among equal times (so that of
-    two events sharing a key and a time, the backward search finds the later one)."""
+def _stable_order(values: np.ndarray) -> np.ndarray:
+    """The permutation that sorts ``values`` (int64) keeping the row order among equal values:
+    numpy's vectorised quicksort (several times faster than a stable sort of 1,000,000 times),
+    then only the runs of equal values put back in row order."""
+    import numpy as np
+
+    order = np.argsort(values)
+    ranked = values[order]
+    tie = ranked[1:] == ranked[:-1]
+    if tie.any():
+        in_run = np.zeros(values.size, dtype=bool)
+        in_run[1:] = tie
+        in_run[:-1] |= tie
+        at = np.flatnonzero(in_run)
+        # Each run numbered, then (run, row) sorted as one integer: rows in order per run.
+        run = np.cumsum(np.concatenate(([True], ~tie[at[1:] - 1])))
+        n = np.int64(values.size)
+        order[at] = np.sort(run * n + order[at]) % n
+    return order
+
+
+def _index_series(values: np.ndarray) -> pl.Series:
+    import polars as pl
+
+    return pl.Series(values, dtype=pl.get_index_type())
+
+
+def _prepared_features(
+    view: ViewFrame, key_types: dict[str, pl.DataType]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The view's rows ready for ``join_asof``: its ``features`` (keys cast like the
+    entity's, no row without a time) and, sorted by time keeping the source's order among
+    equal times (so that of two events sharing a key and a time, the backward search finds
+    the later one), the join keys, the time and each row's index in ``features``."""
     import polars as pl
 
     where = f"the source of feature view '{view.name}'"
@@ -90,29 +122,31 @@ def _prepared_features(view: ViewFrame, key_types: dict[str, pl.DataType]) -> pl
         keys = [pl.col(k).cast(key_types[k]) for k in view.join_keys]
     except KeyError as exc:
         raise InvalidInputError(f"the entity rows have no join key column {exc}") from None
-    frame = (
-        view.frame.lazy()
-        .select(
+    try:
+        frame = view.frame.select(
             *keys,
             ts.alias(_TS),
             *[pl.col(f).alias(c) for f, c in zip(view.features, view.columns, strict=True)],
         )
-        .filter(pl.col(_TS).is_not_null())
-        .sort(_TS, maintain_order=True)
-    )
-    try:
-        return frame.collect()
     except pl.exceptions.PolarsError as exc:
         raise InvalidInputError(
             f"{where}: the join keys do not match the entity's: {exc}"
         ) from None
+    if frame.get_column(_TS).null_count():
+        frame = frame.filter(pl.col(_TS).is_not_null())
+    order = _index_series(_stable_order(frame.get_column(_TS).to_physical().to_numpy()))
+    ordered = frame.select(*view.join_keys, _TS).select(pl.all().gather(order))
+    return frame.select(view.columns), ordered.with_columns(order.alias(_ROW))
 
 
 def point_in_time_join(
-    entities: pl.DataFrame, timestamp: str, views: Sequence[ViewFrame]
+    entities: pl.DataFrame,
+    timestamp: str,
+    views: Sequence[ViewFrame],
+    progress: Progress = NO_PROGRESS,
 ) -> pl.DataFrame:
     """``entities`` (in their order, every row) with each view's features as they were at
-    each row's ``timestamp``.
+    each row's ``timestamp``; ``progress`` hears of each step.
 
     Raises:
         InvalidInputError: a column is missing, a time column holds no times, or a result
@@ -136,36 +170,50 @@ def point_in_time_join(
                 f"the entity rows have no join key column {', '.join(map(repr, lacking))} "
                 f"of feature view '{v.name}'"
             )
+    if not views:
+        return entities.clone()
+    progress.stage("ordering the entity rows by time")
     when = as_utc_datetime(entities, timestamp, "the entity rows")
-    # The join runs on the rows sorted by time (rows without a time last, answered with
-    # nulls); its answers are put back in the entities' order by the inverse permutation,
-    # a gather rather than a second sort.
-    order = when.arg_sort(nulls_last=True)
-    timed = entities.height - when.null_count()
+    # The join runs on the timed entity rows sorted by time (rows without a time are
+    # answered with nulls). It answers with the index of the feature row that qualifies;
+    # that index is put back in the entities' order by the inverse permutation (a gather,
+    # not a second sort; the rows without a time point past the end, at a null), and the
+    # features are gathered once, straight into the result.
+    if when.null_count():
+        timed = np.flatnonzero(when.is_not_null().to_numpy())
+        order = timed[np.argsort(when.drop_nulls().to_physical().to_numpy())]
+    else:
+        order = np.argsort(when.to_physical().to_numpy())
+    at = _index_series(order)
+    inverse = np.full(entities.height, order.size, dtype=np.int64)
+    inverse[order] = np.arange(order.size)
+    back = _index_series(inverse)
     keys = list(dict.fromkeys(k for v in views for k in v.join_keys))
-    left = entities.select(keys).with_columns(when.alias(_TS))[order.slice(0, timed)]
-    parts: list[pl.DataFrame] = []
+    left = entities.select(keys).with_columns(when.alias(_TS)).select(pl.all().gather(at))
+    found: list[pl.Series] = []
     for v in views:
-        right = _prepared_features(v, {k: entities.schema[k] for k in v.join_keys})
+        progress.stage(f"ordering the events of {v.name} by time")
+        features, right = _prepared_features(v, {k: entities.schema[k] for k in v.join_keys})
+        progress.stage(f"join_asof with {v.name}")
         tolerance = None if v.ttl_seconds is None else timedelta(seconds=v.ttl_seconds)
-        joined = left.select(*v.join_keys, _TS).join_asof(
-            right,
-            on=_TS,
-            by=list(v.join_keys),
-            strategy="backward",
-            tolerance=tolerance,
-            check_sortedness=False,
-        )
-        parts.append(joined.select(v.columns))
-    found = pl.concat(parts, how="horizontal") if parts else pl.DataFrame()
-    if timed < entities.height and parts:
-        found = pl.concat(
-            [found, pl.DataFrame(schema=found.schema).clear(entities.height - timed)],
-            how="vertical",
-        )
-    inverse = np.empty(entities.height, dtype=np.int64)
-    inverse[order.to_numpy()] = np.arange(entities.height, dtype=np.int64)
-    return entities.hstack(found[inverse].get_columns()) if parts else entities.clone()
+        try:
+            hit = left.select(*v.join_keys, _TS).join_asof(
+                right,
+                on=_TS,
+                by=list(v.join_keys),
+                strategy="backward",
+                tolerance=tolerance,
+                check_sortedness=False,
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise InvalidInputError(
+                f"the source of feature view '{v.name}': the join keys do not match the "
+                f"entity's: {exc}"
+            ) from None
+        progress.stage(f"gathering the features of {v.name} in the entity rows' order")
+        rows = hit.get_column(_ROW).extend_constant(None, 1).gather(back)
+        found.extend(features.select(pl.all().gather(rows)).get_columns())
+    return entities.hstack(found)
 
 
 def latest_per_entity(view: ViewFrame, *, after: object = None) -> pl.DataFrame:

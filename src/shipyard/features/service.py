@@ -403,8 +403,7 @@ class Features:
             frame = pl.from_pandas(entities)
         column = timestamp or _only_time_column(frame)
         view_frames, sources = self._view_frames(groups, "features.historical", progress)
-        progress.stage("joining point in time")
-        result = point_in_time_join(frame, column, view_frames)
+        result = point_in_time_join(frame, column, view_frames, progress)
         dataset = None
         if output is not None:
             progress.stage(f"registering {output}")
@@ -416,7 +415,9 @@ class Features:
                 + (f" for {entity_ref}" if entity_ref else ""),
                 parents=[r for r in dict.fromkeys([*(entity_ref or "",), *sources]) if r],
                 inputs=[(VIEW_KIND, v.ref) for v, _ in groups],
+                progress=progress,
             )
+            progress.stage("recording the read")
         with self._ctx.audited() as tx:
             for view, names in groups:
                 tx.record(
@@ -485,7 +486,11 @@ class Features:
             view_frames.append(
                 ViewFrame(
                     view.name,
-                    self._datasets.read_polars(source, via=f"{via} {view.ref}"),
+                    self._datasets.read_polars(
+                        source,
+                        via=f"{via} {view.ref}",
+                        columns=_needed(source.columns, [*view.join_keys, view.timestamp, *names]),
+                    ),
                     view.join_keys,
                     view.timestamp,
                     names,
@@ -671,3 +676,12 @@ def _only_time_column(frame: pl.DataFrame) -> str:
             "name the entity rows' event-time column with timestamp= (--timestamp): " + which
         )
     return found[0]
+
+
+def _needed(present: Sequence[str], wanted: Sequence[str]) -> builtins.list[str] | None:
+    """The columns of a view's source to read: those the join needs, in the source's order;
+    None (every column, so that the join names what is missing) when one is absent."""
+    if any(c not in present for c in wanted):
+        return None
+    keep = set(wanted)
+    return [c for c in present if c in keep]

@@ -165,6 +165,7 @@ def build_reference(
     source: str = "",
     columns: Sequence[str] | None = None,
     seed: int = 0,
+    sorted_values: Mapping[str, np.ndarray] | None = None,
 ) -> ReferenceProfile:
     """The drift reference of ``frame`` (every column, or ``columns``).
 
@@ -172,6 +173,9 @@ def build_reference(
     A numeric column's sample is its own quantiles (every value when it has at most
     :data:`SAMPLE_SIZE`), so equal data gives an equal reference; ``seed`` is accepted for
     callers written when the sample was drawn at random, and no longer changes anything.
+    ``sorted_values`` may hold, per numeric column, its finite values as sorted float64 (a
+    caller that sorted them already, as the profile of a new version does): they are not
+    sorted again.
     """
     import polars as pl
 
@@ -192,14 +196,19 @@ def build_reference(
             # no literal for them). One sort per column gives the distinct count, the
             # quantiles and the bin counts (then a few binary searches), and a sample that
             # does not depend on the row order.
-            raw = s.drop_nulls().cast(pl.Float64).to_numpy()
-            values = np.sort(raw[np.isfinite(raw)])
-            nulls += raw.size - values.size
+            given = None if sorted_values is None else sorted_values.get(name)
+            present = s.len() - nulls
+            if given is not None:
+                values = given
+            else:
+                raw = s.drop_nulls().cast(pl.Float64).to_numpy()
+                values = np.sort(raw[np.isfinite(raw)])
+            nulls += present - values.size
             distinct = int(np.count_nonzero(np.diff(values))) + 1 if values.size else 0
             if distinct > CATEGORICAL_MAX_DISTINCT:
                 out[name] = _numeric(name, str(dtype), values, nulls)
                 continue
-            if values.size < raw.size:
+            if values.size < present:
                 finite = pl.when(pl.col(name).is_finite()).then(pl.col(name))
                 s = s.to_frame().select(finite).to_series()
             out[name] = _categorical(name, s, nulls)
