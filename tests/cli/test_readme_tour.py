@@ -6,10 +6,12 @@ The convention the README follows: a comment ``# exit N: why`` after a command i
 exits with on the demo project; without one, the command succeeds (0). ``exit 3 when ...`` and
 the like describe what the command does elsewhere and set no expectation.
 
-Only the commands in ``SKIPPED`` are left out, each with its reason."""
+Only the commands in ``SKIPPED`` are left out, each with its reason; the run ids a reader
+copies from a listing (``RUN``, ``RUN_A``, ``RUN_B``) are filled in from the same listings."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -46,8 +48,12 @@ SKIPPED = {
     "shipyard models import-mlflow ./mlflow-model": "needs an MLflow model folder of the "
     "reader's (the demo makes none)",
 }
-# Placeholders a reader replaces: a line holding one is not run.
-PLACEHOLDERS = ("RUN_A", "RUN_B", " RUN", "shp_...", "FILE")
+# Run ids a reader copies from a listing: the newest pipeline run, the two newest tracked runs.
+RUN_IDS = {
+    "RUN": ("pipeline runs --json", 0),
+    "RUN_A": ("runs list --json", 0),
+    "RUN_B": ("runs list --json", 1),
+}
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,7 @@ class TourLine:
 
     @property
     def skipped(self) -> str | None:
-        for start, why in SKIPPED.items():
-            if self.line.startswith(start):
-                return why
-        if any(p in self.line for p in PLACEHOLDERS):
-            return "a placeholder the reader replaces"
-        return None
+        return next((why for start, why in SKIPPED.items() if self.line.startswith(start)), None)
 
 
 def tour_lines() -> list[TourLine]:
@@ -111,10 +112,25 @@ def demo_checkout(tmp_path_factory: pytest.TempPathFactory, tour_env: dict[str, 
     return checkout
 
 
+def _with_run_ids(line: str, cwd: Path, env: dict[str, str]) -> str:
+    """``line`` with ``RUN``, ``RUN_A`` and ``RUN_B`` replaced as a reader would: by ids the
+    project lists at that point of the tour."""
+
+    def run_id(match: re.Match[str]) -> str:
+        command, index = RUN_IDS[match.group(0)]
+        listed = subprocess.run(
+            ["shipyard", *command.split()], cwd=cwd, env=env, capture_output=True, check=True
+        )
+        return str(json.loads(listed.stdout)[index]["id"])
+
+    return re.sub(r"\bRUN(?:_A|_B)?\b", run_id, line)
+
+
 def _run(line: TourLine, cwd: Path, env: dict[str, str]) -> Iterator[str]:
     """Run ``line`` with bash as a reader would type it; yields what went wrong, if anything."""
+    command = _with_run_ids(line.line, cwd, env)
     done = subprocess.run(
-        ["bash", "-c", line.line], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
     if done.returncode != line.expected:
         said = (done.stderr.strip() or done.stdout.strip())[-600:]
@@ -145,4 +161,4 @@ def test_readme_tour_runs_as_written(demo_checkout: Path, tour_env: dict[str, st
         problems.extend(_run(line, cwd, tour_env))
         ran += 1
     assert problems == []
-    assert ran >= 85
+    assert ran >= 90
