@@ -376,7 +376,7 @@ class Models:
         details: dict[str, Any] = {"format": "skops" if flavor == "sklearn" else flavor}
         if flavor == "code":
             found = _code_signature(Path(file), name, signature)
-            details.update(format="python+npz", code_digest=found[0])
+            details.update(format=found[2], code_digest=found[0])
             inferred: dict[str, Any] | None = found[1]
         elif signature is not None:
             raise InvalidInputError(
@@ -1149,9 +1149,9 @@ def _not_code(flavor: str, name: str) -> str:
 
 def _code_signature(
     path: Path, name: str, signature: Mapping[str, Any] | None
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, Any], str]:
     """The code digest of the custom code model file ``path`` (its archive checked, its code
-    not run) and ``signature``, checked to be one.
+    not run), ``signature``, checked to be one, and the file's format.
 
     Raises:
         InvalidInputError: a damaged archive, or no valid signature.
@@ -1185,7 +1185,10 @@ def _code_signature(
         raise InvalidInputError(
             f"cannot register model '{name}': the signature given is not one ({exc})"
         ) from None
-    return digest, checked
+    from shipyard.registry.flavors.bundle import read_bundle
+    from shipyard.registry.flavors.code import code_format
+
+    return digest, checked, code_format(read_bundle(path.read_bytes(), "the uploaded file"))
 
 
 def _signature(model: Any, input_example: Any) -> dict[str, Any] | None:
