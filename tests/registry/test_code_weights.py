@@ -172,8 +172,8 @@ def test_a_weight_with_untrusted_code_is_refused_at_registration(tmp_path: Path)
 
 def test_a_blend_registers_loads_once_approved_and_scores_a_file(tmp_path: Path) -> None:
     """Through the registry: alice logs the blend with an input example (signature a, b);
-    loading refuses until bob approves the code; then batch scoring gives the blend's
-    predictions."""
+    loading refuses until bob approves the code (its review lists the models among the
+    weights); then batch scoring gives the blend's predictions."""
     model = _blend()
     with shipyard.init_project(tmp_path / "proj", actor="alice") as project:
         project.users.add("bob", "approver")
@@ -182,6 +182,9 @@ def test_a_blend_registers_loads_once_approved_and_scores_a_file(tmp_path: Path)
         assert v.flavor == "code" and list(v.signature["inputs"]["columns"]) == ["a", "b"]
         with pytest.raises(CodeNotApprovedError):
             project.models.load("blend@1")
+        review = project.models.code("blend@1")  # what the approver reads
+        assert review.models == {"first": "sklearn", "second": "xgboost"}
+        assert review.weights_format == "npz" and "class Blend" in review.source
         project.as_actor("bob").models.approve_code("blend@1")
         X.to_csv(tmp_path / "rows.csv", index=False)
         doc = project.models.predict_file("blend@1", tmp_path / "rows.csv", tmp_path / "out.csv")

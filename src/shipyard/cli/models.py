@@ -386,6 +386,11 @@ def code(
     approvals = ", ".join(a["approver"] for a in doc["approvals"]) or "nobody (it does not load)"
     typer.echo(f"# {doc['model']}: class {doc['class_name']}, code {doc['digest']}")
     typer.echo(f"# approved by: {approvals}")
+    models = ", ".join(f"{n} ({f})" for n, f in doc.get("models", {}).items())
+    typer.echo(
+        f"# weights: arrays in {doc.get('weights_format', 'npz')}"
+        + (f"; models: {models}" if models else "")
+    )
     typer.echo(doc["source"])
 
 

@@ -675,13 +675,14 @@ class Models:
         """
         from shipyard.registry.code_approvals import CodeSource, confirmed_approvals
         from shipyard.registry.flavors.bundle import read_bundle
-        from shipyard.registry.flavors.code import bundle_digest
+        from shipyard.registry.flavors.code import bundle_digest, check_parts
 
         v = self.get(ref)
         if v.flavor != "code":
             raise InvalidInputError(f"model '{v.ref}' is of flavor {v.flavor}, not custom code")
         with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
             bundle = read_bundle(path.read_bytes(), v.ref)
+            models = check_parts(bundle, path)
             digest = bundle_digest(bundle, path)
         with self._ctx.db.read() as conn:
             found = confirmed_approvals(conn, digest)
@@ -691,6 +692,8 @@ class Models:
             str(bundle.manifest.get("class_name", "")),
             bundle.parts["code"].decode(errors="replace"),
             found,
+            str(bundle.manifest.get("weights_format", "npz")),
+            {name: entry["flavor"] for name, entry in models.items()},
         )
 
     def approve_code(self, ref: str, *, comment: str = "") -> CodeApproval:
