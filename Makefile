@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := postgres,s3,redis,dask,scheduler,notebooks,xgboost,lightgbm,onnx,onnx-export,dev
+EXTRAS := postgres,s3,redis,dask,scheduler,notebooks,xgboost,lightgbm,onnx,onnx-export,safetensors,dev
 
 .PHONY: install demo test lint bench clean browser screenshots
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 import shipyard
@@ -235,11 +236,15 @@ def test_models_archive_refuses_an_aliased_version(cli: Cli, registered: Registe
 def test_models_register_from_a_run_artifact(
     cli: Cli, cli_project: Path, pipeline: Pipeline
 ) -> None:
-    """`models register NAME --run ID --artifact PATH --json` registers a logged skops file;
-    a file with an untrusted type exits 1 naming it and registers nothing."""
+    """`models register NAME --run ID --artifact PATH` needs an input example for the
+    signature: without one it exits 1 saying to pass --input-example; with a CSV of input
+    rows it registers a version whose signature has the model's columns, that `models
+    predict` scores with; a file with an untrusted type exits 1 naming it."""
     frame, target = applicants(40)
     save_model(pipeline, cli_project / "model.skops")
     save_model(HandRolled().fit(frame, target), cli_project / "custom.skops")
+    frame.head(5).to_csv(cli_project / "example.csv", index=False)
+    frame.to_csv(cli_project / "input.csv", index=False)
     with (
         shipyard.open_project(cli_project) as project,
         project.start_run(experiment="credit") as run,
@@ -248,14 +253,62 @@ def test_models_register_from_a_run_artifact(
         run.log_artifact(cli_project / "custom.skops")
 
     res = cli("models", "register", "credit-file", "--run", run.id[:8], "--artifact",
-              "model.skops", "--json")  # fmt: skip
+              "model.skops")  # fmt: skip
+    assert res.code == 1
+    assert "no input example" in res.stderr and "--input-example FILE" in res.stderr
+    assert cli("models", "list", "--json").json() == []
+
+    res = cli("models", "register", "credit-file", "--run", run.id[:8], "--artifact",
+              "model.skops", "--input-example", "example.csv", "--json")  # fmt: skip
     assert res.code == 0, res.stderr
     doc = res.json()
     assert (doc["ref"], doc["run_id"], doc["created"]) == ("credit-file@1", run.id, True)
+    assert list(doc["signature"]["inputs"]["columns"]) == ["age", "income", "city"]
+    res = cli("models", "predict", "credit-file@1", "input.csv", "-o", "out.csv", "--json")
+    assert res.code == 0, res.stderr
+    assert res.json()["scored"] == 40
+    np.testing.assert_array_equal(
+        pd.read_csv(cli_project / "out.csv")["prediction"], pipeline.predict(frame)
+    )
 
-    res = cli("models", "register", "custom", "--run", run.id, "--artifact", "custom.skops")
+    res = cli("models", "register", "other", "--run", run.id, "--artifact", "model.skops",
+              "--input-example", "missing.parquet")  # fmt: skip
+    assert res.code == 1 and "missing.parquet" in res.stderr
+
+    res = cli("models", "register", "custom", "--run", run.id, "--artifact", "custom.skops",
+              "--input-example", "example.csv")  # fmt: skip
     assert res.code == 1 and "HandRolled" in res.stderr
     assert [m["name"] for m in cli("models", "list", "--json").json()] == ["credit-file"]
+
+
+def test_an_autologged_model_registers_with_its_signature_and_predicts(
+    cli: Cli, cli_project: Path, pipeline: Pipeline
+) -> None:
+    """The documented path: autolog stores the fitted model as the run artifact `model` with
+    `input_example.parquet`; `models register NAME --run RUN --artifact model` infers the
+    signature from that example, and `models predict` scores a file with the version,
+    predicting what the fitted pipeline predicts."""
+    frame, target = applicants(60)
+    frame.to_csv(cli_project / "input.csv", index=False)
+    with shipyard.open_project(cli_project) as project:
+        with project.start_run(experiment="credit", autolog=True) as run:
+            fitted = clone(pipeline).fit(frame, target)
+        artifacts = {a["path"] for a in project.runs.get(run.id).artifacts}
+    assert {"model", "input_example.parquet"} <= artifacts
+
+    res = cli("models", "register", "credit-auto", "--run", run.id, "--artifact", "model")
+    assert res.code == 0, res.stderr
+    assert "credit-auto@1" in res.stdout and "3 input columns" in res.stdout
+    shown = cli("models", "show", "credit-auto@1", "--json").json()
+    assert list(shown["signature"]["inputs"]["columns"]) == ["age", "income", "city"]
+    assert shown["signature"]["ignored"] == ["id"]
+
+    res = cli("models", "predict", "credit-auto@1", "input.csv", "-o", "out.parquet", "--json")
+    assert res.code == 0, res.stderr
+    assert res.json()["scored"] == 60
+    np.testing.assert_array_equal(
+        pd.read_parquet(cli_project / "out.parquet")["prediction"], fitted.predict(frame)
+    )
 
 
 def test_models_predict_scores_a_csv_in_chunks(

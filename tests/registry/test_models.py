@@ -341,23 +341,32 @@ def test_register_a_skops_file_the_run_logged(
     project: Project, pipelines: tuple[Pipeline, Pipeline], tmp_path: Path
 ) -> None:
     """A model file logged as an artifact becomes a version with the file's digest, the run
-    as its source and the run's metrics, and predicts like the saved pipeline; a path the run
+    as its source, the run's metrics and the signature of the input example logged beside it,
+    and predicts like the saved pipeline; an example given explicitly wins; a path the run
     did not log raises NotFoundError listing those it did."""
     frame, _ = applicants()
     save_model(pipelines[0], tmp_path / "model.skops")
+    frame.head(5).to_parquet(tmp_path / "input_example.parquet")
     with project.start_run(experiment="credit") as run:
         run.log_metric("auc", 0.8)
         [path] = run.log_artifact(tmp_path / "model.skops", name="models/model.skops")
-    artifact = project.runs.get(run.id).artifacts[0]
+        run.log_artifact(tmp_path / "input_example.parquet", name="models/input_example.parquet")
+    artifact = next(a for a in project.runs.get(run.id).artifacts if a["path"] == path)
 
     v = project.models.register("credit-file", run_id=run.id[:12], artifact=path)
     assert (v.ref, v.created, v.run_id) == ("credit-file@1", True, run.id)
     assert v.digest == artifact["digest"]
     assert v.metrics == {"auc": 0.8} and v.flavor == "sklearn"
+    assert v.signature is not None
+    assert list(v.signature["inputs"]["columns"]) == ["age", "income", "city"]
     np.testing.assert_array_equal(
         project.models.load("credit-file").predict(frame), pipelines[0].predict(frame)
     )
-    with pytest.raises(NotFoundError, match=r"its artifacts are: models/model\.skops"):
+    with pytest.raises(InvalidInputError, match="lacks columns the model was fitted on: city"):
+        project.models.register(
+            "credit-file", run_id=run.id, artifact=path, input_example=frame.drop(columns="city")
+        )
+    with pytest.raises(NotFoundError, match=r"its artifacts are: models/input_example"):
         project.models.register("credit-file", run_id=run.id, artifact="model.skops")
 
 

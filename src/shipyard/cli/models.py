@@ -126,20 +126,42 @@ def register(
     name: Annotated[str, typer.Argument(help="Model name.")],
     run: Annotated[str, typer.Option("--run", help="The run that logged the model file.")],
     artifact: Annotated[
-        str, typer.Option("--artifact", help="Path of the skops file among the run's artifacts.")
+        str,
+        typer.Option(
+            "--artifact",
+            help="Path of the model file among the run's artifacts (autolog logs it as model).",
+        ),
     ],
+    input_example: Annotated[
+        Path | None,
+        typer.Option(
+            "--input-example",
+            help="CSV or Parquet file of input rows to infer the signature from (default: the "
+            "input_example.parquet the run logged beside the model file).",
+        ),
+    ] = None,
     description: Annotated[str, typer.Option(help="What this version is.")] = "",
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE tag (repeatable).")
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Register a skops model file that a run logged as an artifact."""
+    """Register a model file that a run logged as an artifact (any flavor but custom code),
+    its signature inferred from an input example."""
     tags = parse_pairs(tag or [], "--tag")
     v = open_local_project(ctx).models.register(
-        name, run_id=run, artifact=artifact, description=description, tags=tags
+        name,
+        run_id=run,
+        artifact=artifact,
+        input_example=input_example,
+        description=description,
+        tags=tags,
     )
-    emit_json(v.to_dict()) if json_ else typer.echo(f"registered {v.ref} from run {v.run_id}")
+    if json_:
+        emit_json(v.to_dict())
+        return
+    cols = len((v.signature or {}).get("inputs", {}).get("columns", {}))
+    typer.echo(f"registered {v.ref} from run {v.run_id} ({v.flavor}, {cols} input columns)")
 
 
 @app.command("import-mlflow")
@@ -364,6 +386,11 @@ def code(
     approvals = ", ".join(a["approver"] for a in doc["approvals"]) or "nobody (it does not load)"
     typer.echo(f"# {doc['model']}: class {doc['class_name']}, code {doc['digest']}")
     typer.echo(f"# approved by: {approvals}")
+    models = ", ".join(f"{n} ({f})" for n, f in doc.get("models", {}).items())
+    typer.echo(
+        f"# weights: arrays in {doc.get('weights_format', 'npz')}"
+        + (f"; models: {models}" if models else "")
+    )
     typer.echo(doc["source"])
 
 

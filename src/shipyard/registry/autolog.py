@@ -21,7 +21,8 @@ What one ``fit`` records in the active run:
   ``eval_set``);
 - the fitted model, saved by its flavor (:mod:`shipyard.registry.flavors`) as the run
   artifact ``model`` with its first rows as ``input_example.parquet``; with
-  ``registered_model_name`` it is registered instead, its signature inferred from those rows.
+  ``registered_model_name`` it is registered instead, its signature inferred from those rows
+  (``shipyard models register NAME --run RUN --artifact model`` infers it from them too).
 
 The user's code computes exactly what it would without autolog: the original ``fit`` runs
 with the same arguments and its result is returned; what autolog computes afterwards (the

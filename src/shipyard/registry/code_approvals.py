@@ -9,7 +9,7 @@ approver has approved that code: a row of ``code_approvals`` whose audit event
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -37,14 +37,17 @@ class CodeApproval(ReadModel):
 
 @dataclass(frozen=True)
 class CodeSource(ReadModel):
-    """The code of a custom model version, for review: its digest, class and source, and the
-    confirmed approvals of that digest."""
+    """The code of a custom model version, for review: its digest, class and source, the
+    confirmed approvals of that digest, how its arrays are stored (``npz`` or
+    ``safetensors``) and the models of other flavors among its weights (name to flavor)."""
 
     model: str
     digest: str
     class_name: str
     source: str
     approvals: list[CodeApproval]
+    weights_format: str = "npz"
+    models: dict[str, str] = field(default_factory=dict)
 
     @property
     def approved(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import logging
 import math
+import posixpath
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -126,6 +127,12 @@ class ModelExport(ReadModel):
     parity: Parity
 
 
+#: The run artifact, beside a logged model file, whose rows give the model's signature when
+#: it is registered (:meth:`Models.register`); autolog writes it.
+INPUT_EXAMPLE = "input_example.parquet"
+#: The most rows of an input example file that are read.
+EXAMPLE_ROWS = 1_000
+
 #: The most rows an export's parity is checked on.
 EXPORT_ROWS = 10_000
 
@@ -221,50 +228,78 @@ class Models:
         *,
         run_id: str,
         artifact: str,
+        input_example: Any = None,
         description: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Register a model file (of any flavor) that a run logged as an artifact.
 
-        The file is loaded once with the trusted-type check before it is registered.
+        The file is loaded once with the trusted-type check before it is registered. Its
+        signature is inferred, as ``log_model`` infers it, from ``input_example`` (a frame, or
+        the path of a CSV or Parquet file of input rows) or, when none is given, from the
+        :data:`INPUT_EXAMPLE` the run logged beside the artifact (autolog logs ``model`` with
+        ``input_example.parquet``); an ONNX model whose graph describes its columns needs
+        neither.
 
         Raises:
             NotFoundError: the run has no such artifact.
+            InvalidInputError: no input example to infer the signature from, or one that does
+                not fit the model.
             UntrustedModelError: the file holds types that are not trusted.
         """
         from shipyard.registry.flavors import file_flavor
         from shipyard.tracking.runs import resolve_run_id
 
         validate_name(name, "model name")
+        if isinstance(input_example, str | Path):
+            input_example = read_example(Path(input_example))
         with self._ctx.db.read() as conn:
             require_role(conn, self._ctx.actor, "contributor", "register models")
             full = resolve_run_id(conn, run_id)
-            row = conn.execute(
-                select(run_artifacts)
-                .where(run_artifacts.c.run_id == full)
-                .where(run_artifacts.c.path == artifact)
-            ).first()
-            if row is None:
-                known = [
-                    r.path
-                    for r in conn.execute(
-                        select(run_artifacts.c.path).where(run_artifacts.c.run_id == full)
+            found = {
+                r.path: r.digest
+                for r in conn.execute(
+                    select(run_artifacts.c.path, run_artifacts.c.digest).where(
+                        run_artifacts.c.run_id == full
                     )
-                ]
-                raise NotFoundError(
-                    f"run {full} has no artifact {artifact!r}; its artifacts are: "
-                    f"{', '.join(known) or 'none'}"
                 )
-        with self._ctx.artifacts.local_copy(
-            row.digest, owner=f"artifact {artifact} of run {full}"
-        ) as path:
+            }
+        if artifact not in found:
+            raise NotFoundError(
+                f"run {full} has no artifact {artifact!r}; its artifacts are: "
+                f"{', '.join(sorted(found)) or 'none'}"
+            )
+        beside = posixpath.join(posixpath.dirname(artifact), INPUT_EXAMPLE)
+        source = f"artifact {artifact} of run {full}"
+        with self._ctx.artifacts.local_copy(found[artifact], owner=source) as path:
             flavor = _not_code(file_flavor(path), name)
-            model = _load_checked(path, name, f"artifact {artifact} of run {full}")
+            model = _load_checked(path, name, source)
+        if input_example is None and beside in found:
+            with self._ctx.artifacts.local_copy(
+                found[beside], owner=f"artifact {beside} of run {full}"
+            ) as path:
+                input_example = read_example(
+                    path, fmt="parquet", where=f"artifact {beside} of run {full}"
+                )
+        try:
+            signature = _signature(model, input_example)
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                f"cannot register model '{name}': the input example does not fit {source}: "
+                f"{exc.message}"
+            ) from None
+        if signature is None:
+            raise InvalidInputError(
+                f"cannot register model '{name}' from {source}: no input example to infer its "
+                f"signature from (the run logged no {beside}); give a CSV or Parquet file of a "
+                "few input rows with --input-example FILE (input_example= in Python)",
+                details={"model": name, "run_id": full, "artifact": artifact},
+            )
         return self._insert_version(
             name,
-            row.digest,
+            found[artifact],
             flavor,
-            _signature(model, None),
+            signature,
             full,
             description,
             {"format": flavor},
@@ -341,7 +376,7 @@ class Models:
         details: dict[str, Any] = {"format": "skops" if flavor == "sklearn" else flavor}
         if flavor == "code":
             found = _code_signature(Path(file), name, signature)
-            details.update(format="python+npz", code_digest=found[0])
+            details.update(format=found[2], code_digest=found[0])
             inferred: dict[str, Any] | None = found[1]
         elif signature is not None:
             raise InvalidInputError(
@@ -640,13 +675,14 @@ class Models:
         """
         from shipyard.registry.code_approvals import CodeSource, confirmed_approvals
         from shipyard.registry.flavors.bundle import read_bundle
-        from shipyard.registry.flavors.code import bundle_digest
+        from shipyard.registry.flavors.code import bundle_digest, check_parts
 
         v = self.get(ref)
         if v.flavor != "code":
             raise InvalidInputError(f"model '{v.ref}' is of flavor {v.flavor}, not custom code")
         with self._ctx.artifacts.local_copy(v.digest, owner=f"model '{v.ref}'") as path:
             bundle = read_bundle(path.read_bytes(), v.ref)
+            models = check_parts(bundle, path)
             digest = bundle_digest(bundle, path)
         with self._ctx.db.read() as conn:
             found = confirmed_approvals(conn, digest)
@@ -656,6 +692,8 @@ class Models:
             str(bundle.manifest.get("class_name", "")),
             bundle.parts["code"].decode(errors="replace"),
             found,
+            str(bundle.manifest.get("weights_format", "npz")),
+            {name: entry["flavor"] for name, entry in models.items()},
         )
 
     def approve_code(self, ref: str, *, comment: str = "") -> CodeApproval:
@@ -1069,6 +1107,38 @@ def _untrusted(name: str, source: str, types: Sequence[str]) -> UntrustedModelEr
     )
 
 
+def read_example(path: Path, *, fmt: str | None = None, where: str | None = None) -> Any:
+    """The first :data:`EXAMPLE_ROWS` rows of the CSV or Parquet file ``path`` (``fmt``
+    ``csv`` or ``parquet``, else told by its suffix) as a polars frame, read as ``models
+    predict`` reads its input; ``where`` names the file in errors.
+
+    Raises:
+        InvalidInputError: not a readable .csv or .parquet file, or one without rows.
+    """
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    where = where or str(path)
+    fmt = fmt or _EXAMPLE_FORMATS.get(path.suffix.lower())
+    if fmt is None or not path.is_file():
+        raise InvalidInputError(
+            f"{where}: give an existing .csv or .parquet file of input rows as the input example"
+        )
+    try:
+        table = ds.dataset(str(path), format=fmt).head(EXAMPLE_ROWS)
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInputError(f"{where}: cannot read the input example: {exc}") from None
+    if table.num_rows == 0:
+        raise InvalidInputError(f"{where}: the input example has no rows")
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+_EXAMPLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
 def _not_code(flavor: str, name: str) -> str:
     """Refuse a custom code model given as a file: its signature needs its code run, which
     only log_model (in the author's own process) does."""
@@ -1082,9 +1152,9 @@ def _not_code(flavor: str, name: str) -> str:
 
 def _code_signature(
     path: Path, name: str, signature: Mapping[str, Any] | None
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, Any], str]:
     """The code digest of the custom code model file ``path`` (its archive checked, its code
-    not run) and ``signature``, checked to be one.
+    not run), ``signature``, checked to be one, and the file's format.
 
     Raises:
         InvalidInputError: a damaged archive, or no valid signature.
@@ -1118,7 +1188,10 @@ def _code_signature(
         raise InvalidInputError(
             f"cannot register model '{name}': the signature given is not one ({exc})"
         ) from None
-    return digest, checked
+    from shipyard.registry.flavors.bundle import read_bundle
+    from shipyard.registry.flavors.code import code_format
+
+    return digest, checked, code_format(read_bundle(path.read_bytes(), "the uploaded file"))
 
 
 def _signature(model: Any, input_example: Any) -> dict[str, Any] | None:

@@ -10,9 +10,10 @@ lightgbm    ``LGBMClassifier``/``LGBMRegressor``, alone or ending   LightGBM's t
             a scikit-learn Pipeline                                 (+ skops for the pipeline)
 onnx        any ONNX model (:class:`~shipyard.registry.flavors.     the ONNX file, run by
             onnx.OnnxModel`)                                        onnxruntime
-code        a class of your own (:class:`~shipyard.registry.        its source code and NumPy
-            flavors.code.CodeModel`), loaded once its code is       ``.npz`` weights
-            approved
+code        a class of your own (:class:`~shipyard.registry.        its source code, its arrays
+            flavors.code.CodeModel`), loaded once its code is       in ``.npz`` or safetensors,
+            approved                                                models among its weights in
+                                                                    their own flavors
 ==========  ======================================================  ==========================
 
 :func:`save_model` picks the flavor from the model; :func:`load_model` from the file. A
@@ -57,18 +58,18 @@ __all__ = [
     "file_flavor",
     "flavor_of",
     "load_model",
+    "load_model_bytes",
     "running_versions",
     "save_model",
     "version_problem",
 ]
 
 FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "code")
-#: The parts an archive of each flavor holds.
+#: The parts an archive of each flavor holds (a code archive's: see ``code.check_parts``).
 _PARTS: dict[str, list[set[str]]] = {
     "xgboost": [{"model"}, {"model", "pipeline"}],
     "lightgbm": [{"model"}, {"model", "pipeline"}],
     "onnx": [{"model"}],
-    "code": [{"code", "weights"}],
 }
 
 
@@ -120,6 +121,13 @@ def load_model(
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read the model file: {exc.strerror}") from None
+    return load_model_bytes(data, path, trusted=trusted, approved_code=approved_code)
+
+
+def load_model_bytes(
+    data: bytes, path: Path, *, trusted: Sequence[str] = (), approved_code: Collection[str] = ()
+) -> Any:
+    """:func:`load_model` of a model file's bytes (``path`` names it in errors)."""
     if isinstance(trusted, str):
         trusted = [trusted]
     if not is_bundle(data):
@@ -130,16 +138,18 @@ def load_model(
             f"{path}: a model of flavor {bundle.flavor!r}, which this version of shipyard "
             f"does not load (it loads {', '.join(FLAVORS)})"
         )
+    if bundle.flavor == "code":
+        from shipyard.registry.flavors import code
+
+        # Its parts are the code, the weights and the models its manifest names (checked
+        # by code.load).
+        return code.load(bundle, path, approved_code, list(trusted))
     parts = set(bundle.parts)
     if parts not in _PARTS[bundle.flavor]:
         raise InvalidInputError(
             f"{path}: a {bundle.flavor} model archive with the parts {sorted(parts)}; it holds "
             + " or ".join(str(sorted(p)) for p in _PARTS[bundle.flavor])
         )
-    if bundle.flavor == "code":
-        from shipyard.registry.flavors import code
-
-        return code.load(bundle, path, approved_code)
     return _module(bundle.flavor).load(bundle, path, list(trusted))
 
 
