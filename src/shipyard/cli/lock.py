@@ -17,8 +17,9 @@ def lock(
         list[str] | None,
         typer.Argument(
             help="What to pin: DATASET, CONTRACT or MODEL, with @VERSION/@ALIAS if wanted "
-            "(prefix dataset:, contract: or model: when names collide). None: re-resolve "
-            "every pin already in shipyard.lock.",
+            "(prefix dataset:, contract: or model: when names collide), or a pipeline "
+            "FILE.py[:NAME] / FILE.yaml, whose dataset() and model() inputs are pinned. "
+            "None: re-resolve every pin already in shipyard.lock.",
             show_default=False,
         ),
     ] = None,
@@ -31,7 +32,8 @@ def lock(
     json_: JsonOpt = False,
 ) -> None:
     """Write shipyard.lock: the exact version and digest of every dataset, contract and model
-    named (added to those already pinned, which are resolved again). Commit it with the code."""
+    named or read by a pipeline named (added to those already pinned, which are resolved
+    again). Commit it with the code."""
     lf = open_local_project(ctx).locks.lock(refs or [], path=path)
     if json_:
         emit_json(lf.to_dict())
