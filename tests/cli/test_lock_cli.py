@@ -80,7 +80,9 @@ def test_lock_pins_exact_versions_and_status_shows_new_data(project: Path, cli: 
     assert by_name["clf"]["state"] == "current"
     assert by_name["train"]["workspace"] == "missing"
 
-    assert cli("lock").code == 0  # re-resolves every pin
+    res = cli("lock")  # re-resolves every pin
+    assert res.code == 0
+    assert "changed dataset:train: 1 -> 2" in res.stdout
     assert tomllib.loads((project / "shipyard.lock").read_text())["dataset"][0]["version"] == 2
     assert cli("status").code == 0
 
@@ -303,6 +305,7 @@ def test_lock_pins_a_pipelines_inputs(project: Path, cli: Cli) -> None:
     (project / "flow.yaml").write_text(YAML)
     res = cli("lock", "pipeline.py:train_clf", "rows", "--json")
     assert res.code == 0, res.stderr
+    assert sorted(res.json()["added"]) == ["contract:rows", "dataset:train", "model:clf"]
     assert [(p["kind"], p["ref"], p["version"]) for p in res.json()["pins"]] == [
         ("dataset", "train@latest", 1),
         ("contract", "rows@latest", 1),

@@ -41,7 +41,14 @@ def lock(
     for p in lf.pins:
         where = f" -> {p.path}" if p.path else ""
         typer.echo(f"{p.kind:<9} {p.ref:<32} = {p.exact:<28} {short_digest(p.digest)}{where}")
-    typer.echo(f"wrote {lf.path} ({len(lf.pins)} pins, {lf.digest})")
+    for label in lf.added:
+        typer.echo(f"added   {label}")
+    for label, (was, now) in lf.changed.items():
+        typer.echo(f"changed {label}: {was} -> {now}")
+    typer.echo(
+        f"wrote {lf.path} ({len(lf.pins)} pins, {len(lf.added)} added, "
+        f"{len(lf.changed)} changed, {lf.digest})"
+    )
 
 
 def checkout(

@@ -100,11 +100,18 @@ class Pin(ReadModel):
 
 @dataclass(frozen=True)
 class LockFile(ReadModel):
-    """The lock file: where it is, its pins in file order and the digest of its bytes."""
+    """The lock file: where it is, its pins in file order and the digest of its bytes.
+
+    As ``lock`` returns it, ``added`` names the pins the file did not hold before
+    (``kind:name``) and ``changed`` the pins whose version moved (``kind:name`` to the
+    versions before and after).
+    """
 
     path: Path
     digest: str
     pins: tuple[Pin, ...]
+    added: tuple[str, ...] = ()
+    changed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,7 +258,14 @@ class Locks:
             name = parse_ref(ref).name
             where = path if (kind == "dataset" and path is not None) else old_paths.get(name)
             pins[(kind, name)] = self._resolve(kind, ref, where)
-        return self._save(pins.values())
+        before: dict[tuple[str, str], int] = {(p.kind, p.name): p.version for p in existing}
+        added = tuple(f"{k}:{n}" for (k, n) in pins if (k, n) not in before)
+        changed = {
+            f"{k}:{n}": (before[(k, n)], p.version)
+            for (k, n), p in pins.items()
+            if (k, n) in before and before[(k, n)] != p.version
+        }
+        return replace(self._save(pins.values()), added=added, changed=changed)
 
     def pin_inputs(self, inputs: Sequence[tuple[str, str]]) -> LockedInputs | None:
         """The exact versions a pipeline run reads for its ``inputs`` (``(kind, ref)`` as the
