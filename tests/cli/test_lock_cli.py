@@ -326,3 +326,11 @@ def test_lock_pins_a_pipelines_inputs(project: Path, cli: Cli) -> None:
     run = cli("pipeline", "run", "pipeline.py:both", "--json").json()
     assert run["lock"]["read"] == {"dataset:train": "train@1"}
     assert run["lock"]["unpinned"] == {"dataset:train@1": "train@1"}
+
+    # A pin whose digest is not the registry's is refused before any step runs.
+    lock = project / "shipyard.lock"
+    with shipyard.open_project(project) as opened:
+        real = opened.datasets.get("train@1").digest
+    lock.write_text(lock.read_text().replace(real, "blake3:" + "0" * 64))
+    res = cli("pipeline", "run", "pipeline.py:both")
+    assert res.code == 3 and "the lock pins blake3:000" in res.stderr
