@@ -80,7 +80,9 @@ def test_lock_pins_exact_versions_and_status_shows_new_data(project: Path, cli: 
     assert by_name["clf"]["state"] == "current"
     assert by_name["train"]["workspace"] == "missing"
 
-    assert cli("lock").code == 0  # re-resolves every pin
+    res = cli("lock")  # re-resolves every pin
+    assert res.code == 0
+    assert "changed dataset:train: 1 -> 2" in res.stdout
     assert tomllib.loads((project / "shipyard.lock").read_text())["dataset"][0]["version"] == 2
     assert cli("status").code == 0
 
@@ -173,3 +175,162 @@ def test_file_tree_pins_check_out_as_a_folder(cli_project: Path, cli: Cli) -> No
     assert (folder / "notes.txt").exists()
     assert cli("checkout", "--force").code == 0
     assert sorted(p.name for p in folder.rglob("*.txt")) == ["one.txt", "two.txt"]
+
+
+PIPELINE = """
+from shipyard import pipeline, step
+from shipyard.pipelines import current, dataset, model
+
+
+@step
+def count(table) -> int:
+    rows = table.to_polars().height
+    current().run.log_metric("rows", rows)
+    return rows
+
+
+@step
+def named(m) -> str:
+    return m.ref
+
+
+@pipeline
+def train_clf(data=dataset("train"), clf=model("clf@latest")):
+    count(data)
+    named(clf)
+
+
+@pipeline
+def first_only(data=dataset("train@1")):
+    count(data)
+
+
+@pipeline
+def both(data=dataset("train"), old=dataset("train@1")):
+    count(data)
+    named(old)
+"""
+
+YAML = """
+pipeline: yaml_count
+steps:
+  count:
+    call: pipeline.py:count
+    inputs: {table: dataset:train}
+"""
+
+
+def _rows(project: Path, run: dict[str, object]) -> float:
+    """The row count the pipeline run's `count` step read."""
+    steps = {s["name"]: s for s in run["steps"]}  # type: ignore[attr-defined]
+    with shipyard.open_project(project) as p:
+        return p.runs.get(steps["count"]["run_id"]).metrics["rows"]
+
+
+def test_pipeline_runs_read_and_extend_the_lock(project: Path, cli: Cli) -> None:
+    """A run in a locked project adds the inputs the lock lacks, reads those it pins at the
+    pinned version (so an old commit's lock gives the old data), and says which; --no-lock
+    leaves the file alone and reads the registry's latest."""
+    (project / "pipeline.py").write_text(PIPELINE)
+    _git(project, "init", "-q")
+    assert cli("lock", "rows").code == 0
+    res = cli("pipeline", "run", "pipeline.py:train_clf", "--json")
+    assert res.code == 0, res.stderr
+    run = res.json()
+    assert run["lock"]["added"] == {"dataset:train": "train@1", "model:clf@latest": "clf@1"}
+    assert run["lock"]["read"] == {}
+    doc = tomllib.loads((project / "shipyard.lock").read_text())
+    assert [(d["name"], d["ref"], d["version"]) for d in doc["dataset"]] == [
+        ("train", "train@latest", 1)
+    ]
+    assert [m["ref"] for m in doc["model"]] == ["clf@latest"]
+    assert [c["name"] for c in doc["contract"]] == ["rows"]  # the pin given before is kept
+    with shipyard.open_project(project) as p:
+        lock = p.locks.get()
+        assert run["lock"]["digest"] == lock.digest
+        assert p.runs.get(run["id"]).tags["shipyard.lock_digest"] == lock.digest
+    status = cli("status", "--json")
+    assert status.code == 0
+    assert sorted(s["pin"]["ref"] for s in status.json()["pins"]) == [
+        "clf@latest",
+        "rows@latest",
+        "train@latest",
+    ]
+    _git(project, "add", "shipyard.lock")
+    _git(project, "commit", "-qm", "pin the pipeline's inputs")
+    locked_bytes = (project / "shipyard.lock").read_bytes()
+
+    with shipyard.open_project(project) as p:
+        p.datasets.add("train", SECOND)
+    res = cli("pipeline", "run", "pipeline.py:train_clf", "--no-cache", "--json")
+    assert res.code == 0, res.stderr
+    run = res.json()
+    assert run["lock"]["read"] == {"dataset:train": "train@1", "model:clf@latest": "clf@1"}
+    assert run["lock"]["added"] == {}
+    assert _rows(project, run) == FIRST.height
+    assert (project / "shipyard.lock").read_bytes() == locked_bytes
+    assert cli("status").code == 3  # train@latest now means 2
+
+    assert cli("lock").code == 0
+    res = cli("pipeline", "run", "pipeline.py:train_clf", "--no-cache", "--json")
+    assert _rows(project, res.json()) == SECOND.height
+    _git(project, "checkout", "-q", "HEAD", "--", "shipyard.lock")
+    res = cli("pipeline", "run", "pipeline.py:train_clf", "--no-cache")
+    assert res.code == 0, res.stderr
+    assert "shipyard.lock: 2 read at their pinned versions" in res.stdout
+    runs = cli("pipeline", "runs", "--json").json()
+    with shipyard.open_project(project) as p:
+        newest = p.pipelines.get(runs[0]["id"])
+        assert newest.lock is not None and newest.lock.read["dataset:train"] == "train@1"
+        assert _rows(project, newest.to_dict()) == FIRST.height
+
+    res = cli("pipeline", "run", "pipeline.py:train_clf", "--no-cache", "--no-lock", "--json")
+    assert res.json()["lock"] is None
+    assert _rows(project, res.json()) == SECOND.height
+    assert (project / "shipyard.lock").read_bytes() == locked_bytes
+
+    # The code now reads another reference of a pinned name: the pin follows the code.
+    res = cli("pipeline", "run", "pipeline.py:first_only")
+    assert res.code == 0, res.stderr
+    assert "shipyard.lock: 0 read at their pinned versions, 1 replaced" in res.stdout
+    assert "    replaced  dataset:train@1 = train@1" in res.stdout
+    doc = tomllib.loads((project / "shipyard.lock").read_text())
+    assert [(d["ref"], d["version"]) for d in doc["dataset"]] == [("train@1", 1)]
+
+
+def test_lock_pins_a_pipelines_inputs(project: Path, cli: Cli) -> None:
+    """`shipyard lock FILE.py:NAME` (or a YAML pipeline) pins what the pipeline reads, beside
+    the other references named; a pipeline file that does not exist is named as such."""
+    (project / "pipeline.py").write_text(PIPELINE)
+    (project / "flow.yaml").write_text(YAML)
+    res = cli("lock", "pipeline.py:train_clf", "rows", "--json")
+    assert res.code == 0, res.stderr
+    assert sorted(res.json()["added"]) == ["contract:rows", "dataset:train", "model:clf"]
+    assert [(p["kind"], p["ref"], p["version"]) for p in res.json()["pins"]] == [
+        ("dataset", "train@latest", 1),
+        ("contract", "rows@latest", 1),
+        ("model", "clf@latest", 1),
+    ]
+    assert cli("status").code == 0
+    (project / "shipyard.lock").unlink()
+    res = cli("lock", "flow.yaml", "--json")
+    assert res.code == 0, res.stderr
+    assert [p["ref"] for p in res.json()["pins"]] == ["train@latest"]
+    res = cli("lock", "missing.py:train")
+    assert res.code == 1 and "no pipeline file missing.py" in res.stderr
+
+    # One name read under two references: the lock holds the first, the run says so.
+    assert cli("lock", "pipeline.py:both").code == 0
+    with shipyard.open_project(project) as opened:
+        assert [p.ref for p in opened.locks.get().pins] == ["train@latest"]
+    run = cli("pipeline", "run", "pipeline.py:both", "--json").json()
+    assert run["lock"]["read"] == {"dataset:train": "train@1"}
+    assert run["lock"]["unpinned"] == {"dataset:train@1": "train@1"}
+
+    # A pin whose digest is not the registry's is refused before any step runs.
+    lock = project / "shipyard.lock"
+    with shipyard.open_project(project) as opened:
+        real = opened.datasets.get("train@1").digest
+    lock.write_text(lock.read_text().replace(real, "blake3:" + "0" * 64))
+    res = cli("pipeline", "run", "pipeline.py:both")
+    assert res.code == 3 and "the lock pins blake3:000" in res.stderr

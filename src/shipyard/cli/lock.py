@@ -17,8 +17,9 @@ def lock(
         list[str] | None,
         typer.Argument(
             help="What to pin: DATASET, CONTRACT or MODEL, with @VERSION/@ALIAS if wanted "
-            "(prefix dataset:, contract: or model: when names collide). None: re-resolve "
-            "every pin already in shipyard.lock.",
+            "(prefix dataset:, contract: or model: when names collide), or a pipeline "
+            "FILE.py[:NAME] / FILE.yaml, whose dataset() and model() inputs are pinned. "
+            "None: re-resolve every pin already in shipyard.lock.",
             show_default=False,
         ),
     ] = None,
@@ -31,7 +32,8 @@ def lock(
     json_: JsonOpt = False,
 ) -> None:
     """Write shipyard.lock: the exact version and digest of every dataset, contract and model
-    named (added to those already pinned, which are resolved again). Commit it with the code."""
+    named or read by a pipeline named (added to those already pinned, which are resolved
+    again). Commit it with the code."""
     lf = open_local_project(ctx).locks.lock(refs or [], path=path)
     if json_:
         emit_json(lf.to_dict())
@@ -39,7 +41,14 @@ def lock(
     for p in lf.pins:
         where = f" -> {p.path}" if p.path else ""
         typer.echo(f"{p.kind:<9} {p.ref:<32} = {p.exact:<28} {short_digest(p.digest)}{where}")
-    typer.echo(f"wrote {lf.path} ({len(lf.pins)} pins, {lf.digest})")
+    for label in lf.added:
+        typer.echo(f"added   {label}")
+    for label, (was, now) in lf.changed.items():
+        typer.echo(f"changed {label}: {was} -> {now}")
+    typer.echo(
+        f"wrote {lf.path} ({len(lf.pins)} pins, {len(lf.added)} added, "
+        f"{len(lf.changed)} changed, {lf.digest})"
+    )
 
 
 def checkout(

@@ -59,10 +59,18 @@ def run(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Run every step, reusing nothing.")
     ] = False,
+    no_lock: Annotated[
+        bool,
+        typer.Option(
+            "--no-lock",
+            help="Resolve the inputs afresh; neither read nor change shipyard.lock.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Run a pipeline; steps whose key (code, local modules, params, inputs, versions) was
-    computed before reuse their outputs. Exit 1 when a step fails."""
+    computed before reuse their outputs; inputs are read at the versions shipyard.lock pins
+    (those it lacks are added to it). Exit 1 when a step fails."""
     params = _params(param or [], params_file)
     project = open_local_project(ctx, refuse_remote=False)
     with progress(json_) as bars:
@@ -72,6 +80,7 @@ def run(
             executor=executor,
             workers=workers,
             use_cache=not no_cache,
+            lock=not no_lock,
             progress=bars,
         )
     _report(result, json_)
@@ -215,9 +224,27 @@ def _print_run(r: PipelineRun) -> None:
             for s in r.steps
         ],
     )
+    if r.lock is not None:
+        said = [
+            f"{len(r.lock.read)} read at their pinned versions",
+            *(f"{len(found)} {what}" for what, found in _lock_changes(r) if found),
+        ]
+        typer.echo(f"shipyard.lock: {', '.join(said)}")
+        for what, found in _lock_changes(r):
+            for label, exact in found.items():
+                typer.echo(f"    {what:<9} {label} = {exact}")
     for s in r.steps:
         if s.error and s.status == "failed":
             typer.echo(f"{s.name} failed: {s.error}", err=True)
+
+
+def _lock_changes(r: PipelineRun) -> list[tuple[str, dict[str, str]]]:
+    assert r.lock is not None
+    return [
+        ("added", r.lock.added),
+        ("replaced", r.lock.replaced),
+        ("unpinned", r.lock.unpinned),
+    ]
 
 
 def _output(rec: dict[str, Any] | None) -> str:

@@ -25,9 +25,9 @@ import shutil
 import tomllib
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
 
@@ -49,6 +49,7 @@ __all__ = [
     "LOCK_TAG",
     "CheckedOut",
     "LockFile",
+    "LockedInputs",
     "Locks",
     "Pin",
     "PinStatus",
@@ -62,6 +63,8 @@ LOCK_FORMAT = 1
 DATA_DIR = "data"
 #: Selectors that name one version for good: only their pins can fall behind a newer one.
 EXACT = ("version", "digest")
+#: What a pipeline target given to ``lock`` ends with (before an optional ``:NAME``).
+PIPELINE_SUFFIXES = (".py", ".yaml", ".yml")
 
 Kind = Literal["dataset", "contract", "model"]
 Workspace = Literal["ok", "missing", "other", "modified"]
@@ -97,11 +100,18 @@ class Pin(ReadModel):
 
 @dataclass(frozen=True)
 class LockFile(ReadModel):
-    """The lock file: where it is, its pins in file order and the digest of its bytes."""
+    """The lock file: where it is, its pins in file order and the digest of its bytes.
+
+    As ``lock`` returns it, ``added`` names the pins the file did not hold before
+    (``kind:name``) and ``changed`` the pins whose version moved (``kind:name`` to the
+    versions before and after).
+    """
 
     path: Path
     digest: str
     pins: tuple[Pin, ...]
+    added: tuple[str, ...] = ()
+    changed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,35 @@ class CheckedOut(ReadModel):
     ref: str
     path: Path
     action: Literal["written", "unchanged"]
+
+
+@dataclass(frozen=True)
+class LockedInputs(ReadModel):
+    """What a pipeline run did with the project's lock, per input (``kind:ref`` as the
+    pipeline writes it, mapped to the exact ``name@version`` read).
+
+    ``read``: pinned by the lock under the same reference, read at the pinned version.
+    ``added``: not pinned yet, resolved now and added to the lock. ``replaced``: pinned
+    under another reference (the code now asks for something else), resolved as the code
+    asks and its pin replaced. ``unpinned``: a second reference to a name the run already
+    pinned (the lock holds one pin per name), resolved now and not written. ``digest`` is the
+    lock file's digest once the run's additions are written.
+    """
+
+    digest: str
+    read: dict[str, str] = field(default_factory=dict)
+    added: dict[str, str] = field(default_factory=dict)
+    replaced: dict[str, str] = field(default_factory=dict)
+    unpinned: dict[str, str] = field(default_factory=dict)
+    pins: dict[str, Pin] = field(default_factory=dict, metadata={"json": "omit"})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LockedInputs:
+        """Read back what :meth:`to_dict` wrote (a pipeline run's record; without pins)."""
+        return cls(
+            str(data.get("digest", "")),
+            **{k: dict(data.get(k) or {}) for k in ("read", "added", "replaced", "unpinned")},
+        )
 
 
 def lock_digest(root: Path) -> str | None:
@@ -200,9 +239,15 @@ class Locks:
         if not refs and not existing:
             raise InvalidInputError(
                 f"{self.path.name} does not exist yet; name what to pin: `shipyard lock "
-                "DATASET CONTRACT MODEL@ALIAS ...`"
+                "DATASET CONTRACT MODEL@ALIAS ... | PIPELINE.py[:NAME]`"
             )
-        asked = [self._kind_of(text) for text in refs]
+        asked: builtins.list[tuple[Kind, str]] = []
+        for text in refs:
+            target = _pipeline_target(text, self._ctx.settings.root)
+            if target is not None:
+                asked.extend(_pipeline_inputs(target))
+            else:
+                asked.append(self._kind_of(text))
         if path is not None and [k for k, _ in asked].count("dataset") != 1:
             raise InvalidInputError("--path applies to exactly one dataset; name one dataset")
         old_paths = {p.name: p.path for p in existing if p.kind == "dataset"}
@@ -213,11 +258,85 @@ class Locks:
             name = parse_ref(ref).name
             where = path if (kind == "dataset" and path is not None) else old_paths.get(name)
             pins[(kind, name)] = self._resolve(kind, ref, where)
-        ordered = sorted(pins.values(), key=lambda p: (KINDS.index(p.kind), p.name))
+        before: dict[tuple[str, str], int] = {(p.kind, p.name): p.version for p in existing}
+        added = tuple(f"{k}:{n}" for (k, n) in pins if (k, n) not in before)
+        changed = {
+            f"{k}:{n}": (before[(k, n)], p.version)
+            for (k, n), p in pins.items()
+            if (k, n) in before and before[(k, n)] != p.version
+        }
+        return replace(self._save(pins.values()), added=added, changed=changed)
+
+    def pin_inputs(self, inputs: Sequence[tuple[str, str]]) -> LockedInputs | None:
+        """The exact versions a pipeline run reads for its ``inputs`` (``(kind, ref)`` as the
+        pipeline writes them), taken from the lock file, which gets the inputs it lacks; None
+        when the project has no lock file (the run resolves its inputs itself).
+
+        An input the lock pins under the same reference is read at the pinned version (its
+        digest checked against the registry), so ``git checkout OLD && shipyard pipeline run``
+        reads the data OLD pinned. One the lock lacks is resolved now and added; one whose
+        name the lock pins under another reference is resolved as the pipeline asks and its
+        pin replaced (the lock follows the code, as ``shipyard lock PIPELINE`` would). Pins
+        the run does not read are left as they are. The file is rewritten (sorted, atomic)
+        only when a pin was added or replaced.
+
+        Raises:
+            NotFoundError: an input names nothing, or a pinned version is gone.
+            IntegrityError: the registry's version no longer has the pinned digest.
+            InvalidInputError: the lock file is unreadable, or an added dataset's default
+                path is another pin's.
+        """
+        if not self.path.exists():
+            return None
+        lf = self.get()
+        pinned: dict[tuple[str, str], Pin] = {(p.kind, p.name): p for p in lf.pins}
+        taken: set[tuple[str, str]] = set()
+        out: dict[str, dict[str, str]] = {"read": {}, "added": {}, "replaced": {}, "unpinned": {}}
+        pins: dict[str, Pin] = {}
+        for kind_text, ref in inputs:
+            label = f"{kind_text}:{ref}"
+            if label in pins:
+                continue
+            if kind_text not in KINDS:
+                raise InvalidInputError(f"{label}: not a dataset, contract or model input")
+            kind: Kind = kind_text  # type: ignore[assignment]
+            parsed = parse_ref(ref)
+            key = (kind, parsed.name)
+            have = pinned.get(key)
+            if key in taken:
+                pin, action = self._resolve(kind, ref, None), "unpinned"
+            elif have is not None and have.ref == str(parsed):
+                self._verify(have)
+                pin, action = have, "read"
+            else:
+                pin = self._resolve(kind, ref, have.path if have is not None else None)
+                pinned[key] = pin
+                action = "added" if have is None else "replaced"
+            taken.add(key)
+            pins[label] = pin
+            out[action][label] = pin.exact
+        digest = lf.digest
+        if out["added"] or out["replaced"]:
+            digest = self._save(pinned.values()).digest
+        return LockedInputs(digest, pins=pins, **out)
+
+    def _save(self, pins: Iterable[Pin]) -> LockFile:
+        """Write ``pins`` sorted by kind and name, under a temporary name then renamed."""
+        ordered = sorted(pins, key=lambda p: (KINDS.index(p.kind), p.name))
         _check_paths(ordered)
         text = render(ordered)
         write_text_atomic(self.path, text)
         return LockFile(self.path, digest_bytes(text.encode("utf-8")), tuple(ordered))
+
+    def _verify(self, pin: Pin) -> None:
+        """The registry still holds ``pin``'s version with the pinned digest."""
+        digest = self._get(pin.kind, pin.exact)[1]
+        if digest != pin.digest:
+            raise IntegrityError(
+                f"{pin.exact} has digest {digest} in the registry but the lock pins "
+                f"{pin.digest}; the lock was written for another project or the registry "
+                "was rewritten"
+            )
 
     def status(self) -> builtins.list[PinStatus]:
         """Each pin compared with what its reference means now, and each dataset's file in the
@@ -312,9 +431,10 @@ class Locks:
                 if conn.execute(select(t.c.id).where(t.c.name == name)).first()
             ]
         if not found:
+            pipeline = " and no pipeline file of that name" if _looks_like_file(text) else ""
             raise NotFoundError(
-                f"no dataset, contract or model named '{name}'; see `shipyard data list`, "
-                "`shipyard contract list` and `shipyard models list`"
+                f"no dataset, contract or model named '{name}'{pipeline}; see `shipyard data "
+                "list`, `shipyard contract list` and `shipyard models list`"
             )
         if len(found) > 1:
             raise InvalidInputError(
@@ -472,6 +592,41 @@ def _checked_path(path: str) -> str:
     if p.parts[0] in (".shipyard", LOCK_FILE):
         raise InvalidInputError(f"dataset path {path!r} would write into shipyard's own files")
     return p.as_posix()
+
+
+def _looks_like_file(text: str) -> bool:
+    file, sep, _ = text.rpartition(":")
+    return (file if sep else text).endswith(PIPELINE_SUFFIXES) or text.endswith(PIPELINE_SUFFIXES)
+
+
+def _pipeline_target(text: str, root: Path) -> str | None:
+    """``FILE.py[:NAME]`` or ``FILE.yaml`` naming an existing file (relative to the current
+    folder or to the project's), as ``pipeline run`` takes it; None for anything else."""
+    file, sep, name = text.rpartition(":")
+    if not sep or not file.endswith(PIPELINE_SUFFIXES):
+        file, name = text, ""
+    if not file.endswith(PIPELINE_SUFFIXES):
+        return None
+    path = Path(file).expanduser()
+    if not path.is_absolute() and not path.is_file() and (root / path).is_file():
+        path = root / path
+    if not path.is_file():
+        if sep and name:  # FILE.py:NAME is no reference: only a pipeline
+            raise NotFoundError(f"no pipeline file {file}")
+        return None
+    return f"{path}:{name}" if name else str(path)
+
+
+def _pipeline_inputs(target: str) -> list[tuple[Kind, str]]:
+    """The datasets and models a pipeline's graph (built with its default params) reads; of
+    several references to one name, the first (the lock holds one pin per name)."""
+    from shipyard.pipelines.sources import load_source
+
+    seen: dict[tuple[str, str], tuple[Kind, str]] = {}
+    for item in load_source(target).build({}).inputs():
+        kind: Kind = "model" if item.kind == "model" else "dataset"
+        seen.setdefault((kind, parse_ref(item.ref).name), (kind, item.ref))
+    return list(seen.values())
 
 
 def _check_paths(pins: Sequence[Pin]) -> None:

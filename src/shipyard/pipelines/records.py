@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
+from shipyard.data.lock import LockedInputs
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.pipelines.cache import KeyChange
 from shipyard.stores.db.tables import pipeline_runs, pipeline_steps
@@ -68,6 +69,9 @@ class PipelineRun(ReadModel):
     resumed_from: str | None
     error: str | None
     steps: list[StepRun]
+    #: What the run did with the project's ``shipyard.lock`` (None: it had none, or the
+    #: run's inputs were given, as a resume's are).
+    lock: LockedInputs | None = None
 
     json_properties = ("duration_seconds", "cache_hits")
 
@@ -216,6 +220,7 @@ def load_run(conn: Connection, run_id: str) -> PipelineRun:
         resumed_from=row.resumed_from,
         error=row.error,
         steps=steps,
+        lock=LockedInputs.from_dict(dag["lock"]) if dag.get("lock") else None,
     )
 
 

@@ -61,6 +61,8 @@ class RunOptions:
     pins: dict[str, dict[str, str]] | None = None
     #: Tags of the pipeline's tracked run, such as ``shipyard.trigger`` (what started it).
     tags: dict[str, str] | None = None
+    #: What the run did with the project's ``shipyard.lock`` (``LockedInputs.to_dict()``).
+    lock: dict[str, Any] | None = None
 
 
 def execute(
@@ -98,6 +100,8 @@ def execute(
             run.log_input(pin["ref"], context="pipeline")
     graph = dag.to_dict()
     graph["inputs"] = pins
+    if options.lock is not None:
+        graph["lock"] = options.lock
     started = _now_ms()
     with ctx.audited() as tx:
         records.insert_run(

@@ -267,8 +267,14 @@ class Scheduler:
             "shipyard.trigger.reason": reason,
         }
         try:
+            # A trigger reacts to new data: its run resolves the inputs afresh and leaves the
+            # project's lock file alone.
             run = self._pipelines.run(
-                trigger.pipeline, params=trigger.params, executor=trigger.executor, tags=tags
+                trigger.pipeline,
+                params=trigger.params,
+                executor=trigger.executor,
+                tags=tags,
+                lock=False,
             )
         except ShipyardError as exc:
             return Firing(trigger.name, trigger.kind, True, reason, error=exc.message)

@@ -25,6 +25,7 @@ from shipyard.pipelines.sources import load_source
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
+    from shipyard.data.lock import Locks
     from shipyard.registry.models import Models
     from shipyard.tracking.runs import Runs
 
@@ -35,10 +36,17 @@ class Pipelines:
     """Service for pipelines: ``run``, ``get``, ``list``, plus ``explain`` and ``resume``."""
 
     def __init__(
-        self, ctx: ServiceContext, *, runs: Runs, datasets: Datasets, models: Models
+        self,
+        ctx: ServiceContext,
+        *,
+        runs: Runs,
+        datasets: Datasets,
+        models: Models,
+        locks: Locks | None = None,
     ) -> None:
         self._ctx = ctx
         self._services = StepServices(runs, datasets, models, ctx.artifacts)
+        self._locks = locks
 
     def run(
         self,
@@ -50,6 +58,7 @@ class Pipelines:
         use_cache: bool = True,
         tags: Mapping[str, str] | None = None,
         pins: Mapping[str, Mapping[str, str]] | None = None,
+        lock: bool = True,
         progress: Progress = NO_PROGRESS,
     ) -> PipelineRun:
         """Run the pipeline ``FILE[:NAME]`` (a Python file with ``@pipeline`` functions, or a
@@ -59,6 +68,11 @@ class Pipelines:
         ``tags`` go on the pipeline's tracked run (the scheduler's ``shipyard.trigger``);
         ``pins`` are exact input versions to read instead of resolving the graph's
         references (``{"dataset:credit@latest": {"kind", "ref", "digest"}}``).
+
+        When the project's root holds ``shipyard.lock`` (and ``lock`` is true and no ``pins``
+        are given), each input is read at the version the lock pins for its reference, and
+        the inputs the lock lacks are resolved and added to it before the run starts (see
+        :meth:`~shipyard.data.lock.Locks.pin_inputs`); the run's ``lock`` says which.
 
         A failing step does not raise: the returned run has status ``failed`` and says which
         step failed and which did not run because of it.
@@ -73,12 +87,22 @@ class Pipelines:
         self._require_contributor()
         source = load_source(self._resolve_target(target))
         dag = source.build(dict(params or {}))
+        given = {k: dict(v) for k, v in pins.items()} if pins else None
+        locked = None
+        if lock and given is None and self._locks is not None:
+            locked = self._locks.pin_inputs([(i.kind, i.ref) for i in dag.inputs()])
+        if locked is not None:
+            given = {
+                label: {"kind": p.kind, "ref": p.exact, "digest": p.digest}
+                for label, p in locked.pins.items()
+            }
         options = RunOptions(
             executor=executor,
             workers=workers,
             use_cache=use_cache,
             tags=dict(tags) if tags else None,
-            pins={k: dict(v) for k, v in pins.items()} if pins else None,
+            pins=given,
+            lock=locked.to_dict() if locked is not None else None,
         )
         run_id = execute(self._ctx, self._services, source, dag, options, progress)
         return self.get(run_id)
