@@ -218,6 +218,8 @@ def _print_run(r: PipelineRun) -> None:
     for s in r.steps:
         if s.error and s.status == "failed":
             typer.echo(f"{s.name} failed: {s.error}", err=True)
+        if s.outputs and s.outputs.get("warning"):
+            typer.echo(f"warning: step {s.name}: {s.outputs['warning']}", err=True)
 
 
 def _output(rec: dict[str, Any] | None) -> str:
