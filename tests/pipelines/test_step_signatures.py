@@ -129,6 +129,8 @@ def test_a_step_model_has_a_signature_predicts_and_serves(
     assert "warning" not in steps["fit"]["outputs"]
 
     with shipyard.open_project(cli_project, actor="alice") as project:
+        made_by = project.runs.get(steps["fit_unnamed"]["run_id"])
+        assert "ModelOutput" in made_by.tags["shipyard.warning"]
         project.policies.set("*", {})
         project.users.add("bob", "approver")
         bob = project.as_actor("bob")
@@ -155,3 +157,25 @@ def test_a_model_output_from_a_step_that_registers_no_model_is_refused(
     res = cli("pipeline", "run", "p.py:p")
     assert res.code == 1
     assert "registers no model: mark it @step(model=NAME)" in res.stderr
+
+
+def test_the_demo_retraining_pipeline_registers_a_model_with_a_signature(
+    cli_project: Path, cli: Cli
+) -> None:
+    """The retraining pipeline the demo writes registers credit-risk with the signature of
+    the columns its preprocessing reads, so its candidates can be served."""
+    from shipyard.demo.data import credit_applicants
+    from shipyard.demo.retraining import PIPELINE as RETRAIN
+
+    frame = credit_applicants(400)
+    with shipyard.open_project(cli_project, actor="alice") as project:
+        project.datasets.add("credit.train", frame.head(300))
+        project.datasets.add("credit.valid", frame.tail(100))
+    (cli_project / "retrain.py").write_text(RETRAIN)
+    res = cli("pipeline", "run", "retrain.py:retrain")
+    assert res.code == 0, res.stderr
+    assert "warning" not in res.stderr
+    signature = cli("models", "show", "credit-risk@1", "--json").json()["signature"]
+    assert signature is not None
+    assert {"income", "credit_score", "region", "purpose"} <= set(signature["inputs"]["columns"])
+    assert "default" not in signature["inputs"]["columns"]
