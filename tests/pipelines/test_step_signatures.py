@@ -62,11 +62,19 @@ def fit_unnamed(train):
     )
 
 
+@step(model="risk-renamed")
+def fit_renamed(train):
+    table = train.to_pandas()
+    x = table[["age", "income"]].rename(columns={"age": "years"})
+    return LogisticRegression().fit(x, table["default"])
+
+
 @pipeline
 def train(train=dataset("applicants")):
     fit(train)
     fit_arrays(train)
     fit_unnamed(train)
+    fit_renamed(train)
 """
 
 
@@ -98,7 +106,15 @@ def test_a_step_model_has_a_signature_predicts_and_serves(
 
     res = cli("pipeline", "run", "pipeline.py:train")
     assert res.code == 0, res.stderr
-    assert "warning: step fit_unnamed: model risk-unnamed@1 has no signature" in res.stderr
+    assert (
+        "warning: step fit_unnamed: model risk-unnamed@1 has no signature, so it cannot be "
+        "served or used by `models predict`: the model was fitted without column names"
+    ) in res.stderr
+    assert (
+        "warning: step fit_renamed: model risk-renamed@1 has no signature, so it cannot be "
+        "served or used by `models predict`: step fit_renamed was given no table with every "
+        "column the model was fitted on"
+    ) in res.stderr
     assert "ModelOutput" in res.stderr
     assert "fit:" not in res.stderr and "fit_arrays:" not in res.stderr
 

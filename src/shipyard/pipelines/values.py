@@ -136,18 +136,22 @@ def _register(
     if isinstance(value, ModelOutput):
         fitted, example = value.model, value.input_example
         if example is None:
-            example = _example_from(fitted, arguments)
+            example = _example_from(project, fitted, arguments)
     else:
-        fitted, example = value, _example_from(value, arguments)
+        fitted, example = value, _example_from(project, value, arguments)
     mv = project.models.register_model(
         model, fitted, run_id=run.id, input_example=example, description=message
     )
     record: dict[str, Any] = {"kind": "model", "ref": mv.ref, "digest": mv.digest}
     if mv.signature is None:
+        why = (
+            "the model was fitted without column names"
+            if getattr(fitted, "feature_names_in_", None) is None
+            else f"step {step} was given no table with every column the model was fitted on"
+        )
         warning = (
             f"model {mv.ref} has no signature, so it cannot be served or used by "
-            f"`models predict`: step {step} was given no table with every column the model "
-            "was fitted on; return shipyard.pipelines.ModelOutput(model, "
+            f"`models predict`: {why}; return shipyard.pipelines.ModelOutput(model, "
             "input_example=frame) from the step"
         )
         record["warning"] = warning
@@ -155,21 +159,27 @@ def _register(
     return record
 
 
-def _example_from(fitted: Any, arguments: Mapping[str, Any]) -> Any:
+def _example_from(project: StepProject, fitted: Any, arguments: Mapping[str, Any]) -> Any:
     """A few rows of the first table among ``arguments`` (in their order, lists included)
     whose columns cover what ``fitted`` was fitted on, from which a signature can be
-    inferred; None when there is none, or the model does not name its columns."""
+    inferred; None when there is none, or the model does not name its columns. Of a dataset
+    version only those columns are read."""
     from shipyard.registry.signatures import infer_signature
 
     names = getattr(fitted, "feature_names_in_", None)
     if names is None:
         return None
-    wanted = {str(n) for n in names}
+    wanted = [str(n) for n in names]
     for candidate in _tables(arguments.values()):
         columns = _columns(candidate)
-        if columns is None or not wanted <= columns:
+        if columns is None or not set(wanted) <= columns:
             continue
-        frame = candidate.to_polars() if _is_dataset_version(candidate) else candidate
+        if _is_dataset_version(candidate):
+            frame = project.datasets.read_polars(
+                candidate, via="pipeline.signature", columns=wanted
+            )
+        else:
+            frame = candidate
         example = frame.head(EXAMPLE_ROWS)
         try:
             infer_signature(fitted, example)
