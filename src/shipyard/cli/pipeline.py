@@ -236,6 +236,8 @@ def _print_run(r: PipelineRun) -> None:
     for s in r.steps:
         if s.error and s.status == "failed":
             typer.echo(f"{s.name} failed: {s.error}", err=True)
+        if s.outputs and s.outputs.get("warning"):
+            typer.echo(f"warning: step {s.name}: {s.outputs['warning']}", err=True)
 
 
 def _lock_changes(r: PipelineRun) -> list[tuple[str, dict[str, str]]]:

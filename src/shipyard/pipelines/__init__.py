@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from shipyard.pipelines.notebook import NotebookStep, notebook_step
     from shipyard.pipelines.records import PipelineRun, StepExplanation, StepRun
     from shipyard.pipelines.service import Pipelines
+    from shipyard.pipelines.values import ModelOutput
     from shipyard.pipelines.worker import StepContext, current
 
 __all__ = [
     "Input",
     "KeyChange",
+    "ModelOutput",
     "NotebookStep",
     "Output",
     "Pipeline",
@@ -50,6 +52,7 @@ __all__ = [
 
 _LAZY = {
     "KeyChange": "shipyard.pipelines.cache",
+    "ModelOutput": "shipyard.pipelines.values",
     "NotebookStep": "shipyard.pipelines.notebook",
     "notebook_step": "shipyard.pipelines.notebook",
     "PipelineRun": "shipyard.pipelines.records",

@@ -9,12 +9,21 @@ An output record is a small JSON document::
 Values are stored without pickle: JSON as canonical JSON, tables as Parquet, arrays as
 ``.npy`` (``allow_pickle=False``), files as their bytes. The digest is the stored blob's, so
 two runs that produce the same content produce the same digest, whatever executor ran them.
+
+A model a step registers (``@step(model=...)``) gets a signature, so that it can be served
+and predicted with: from the input example the step returns with it
+(:class:`ModelOutput`), else from the first table the step was given (a DataFrame or a table
+dataset version) that has every column the model was fitted on. A model registered without
+one has a ``warning`` in its output record. The signature is not part of the model's
+digest, so caching and reproduction compare the same thing with or without it.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,7 +37,27 @@ if TYPE_CHECKING:
     from shipyard.tracking.active import ActiveRun
     from shipyard.tracking.runs import Runs
 
-__all__ = ["StepProject", "load_output", "output_exists", "store_output"]
+__all__ = ["ModelOutput", "StepProject", "load_output", "output_exists", "store_output"]
+
+#: How many rows of a step's table serve as the input example of the model it registers.
+EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a ``@step(model=...)`` may return instead of the bare model: the fitted model
+    and an input example (a pandas or polars DataFrame of what it predicts from), from which
+    the registered version's signature is inferred.
+
+    >>> @step(model="churn")                                     # doctest: +SKIP
+    ... def fit(x: pl.DataFrame, y: list[int]) -> ModelOutput:
+    ...     return ModelOutput(LogisticRegression().fit(x, y), input_example=x.head(5))
+
+    Without it the signature comes from the step's first table argument that has every
+    column the model was fitted on."""
+
+    model: Any
+    input_example: Any = None
 
 
 class StepProject(Protocol):
@@ -57,26 +86,130 @@ def store_output(
     dataset: str | None,
     model: str | None,
     message: str,
+    arguments: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Store what step ``step`` returned, as an artifact of its run (``outputs/…``, so
     the run owns the blob) or as a dataset or model version made by the run, and return its
-    output record.
+    output record. ``arguments`` (what the step was called with) are where the signature of
+    a model it registers is inferred from when it returns no :class:`ModelOutput`.
 
     Raises:
         InvalidInputError: a value shipyard cannot store without pickle (the message says
-            what to return instead).
+            what to return instead), or a :class:`ModelOutput` from a step that registers no
+            model, or whose input example does not fit the model.
     """
     if dataset is not None:
         v = project.datasets.add(dataset, value, message=message)
         run.log_output(v.ref)
         return {"kind": "dataset", "ref": v.ref, "digest": v.digest}
     if model is not None:
-        mv = project.models.register_model(model, value, run_id=run.id, description=message)
-        return {"kind": "model", "ref": mv.ref, "digest": mv.digest}
+        return _register(
+            project,
+            value,
+            step=step,
+            run=run,
+            model=model,
+            message=message,
+            arguments=arguments or {},
+        )
+    if isinstance(value, ModelOutput):
+        raise InvalidInputError(
+            f"step {step} returned a ModelOutput but registers no model: mark it @step(model=NAME)"
+        )
     data, record = _encode(value, step)
     name = record.get("name") or f"{step}.{_SUFFIX[record['kind']]}"
     stored = run.put_artifact(f"outputs/{name}", io.BytesIO(data))
     return {**record, "digest": stored.digest}
+
+
+def _register(
+    project: StepProject,
+    value: Any,
+    *,
+    step: str,
+    run: ActiveRun,
+    model: str,
+    message: str,
+    arguments: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Register the model a step returned, with a signature when one can be had."""
+    if isinstance(value, ModelOutput):
+        fitted, example = value.model, value.input_example
+        if example is None:
+            example = _example_from(project, fitted, arguments)
+    else:
+        fitted, example = value, _example_from(project, value, arguments)
+    mv = project.models.register_model(
+        model, fitted, run_id=run.id, input_example=example, description=message
+    )
+    record: dict[str, Any] = {"kind": "model", "ref": mv.ref, "digest": mv.digest}
+    if mv.signature is None:
+        why = (
+            "the model was fitted without column names"
+            if getattr(fitted, "feature_names_in_", None) is None
+            else f"step {step} was given no table with every column the model was fitted on"
+        )
+        warning = (
+            f"model {mv.ref} has no signature, so it cannot be served or used by "
+            f"`models predict`: {why}; return shipyard.pipelines.ModelOutput(model, "
+            "input_example=frame) from the step"
+        )
+        record["warning"] = warning
+        run.set_tag("shipyard.warning", warning)
+    return record
+
+
+def _example_from(project: StepProject, fitted: Any, arguments: Mapping[str, Any]) -> Any:
+    """A few rows of the first table among ``arguments`` (in their order, lists included)
+    whose columns cover what ``fitted`` was fitted on, from which a signature can be
+    inferred; None when there is none, or the model does not name its columns. Of a dataset
+    version only those columns are read."""
+    from shipyard.registry.signatures import infer_signature
+
+    names = getattr(fitted, "feature_names_in_", None)
+    if names is None:
+        return None
+    wanted = [str(n) for n in names]
+    for candidate in _tables(arguments.values()):
+        columns = _columns(candidate)
+        if columns is None or not set(wanted) <= columns:
+            continue
+        if _is_dataset_version(candidate):
+            frame = project.datasets.read_polars(
+                candidate, via="pipeline.signature", columns=wanted
+            )
+        else:
+            frame = candidate
+        example = frame.head(EXAMPLE_ROWS)
+        try:
+            infer_signature(fitted, example)
+        except InvalidInputError:  # a column type no signature describes: try the next
+            continue
+        return example
+    return None
+
+
+def _tables(values: Any) -> Iterator[Any]:
+    for v in values:
+        if isinstance(v, list | tuple):
+            yield from _tables(v)
+        elif _columns(v) is not None:
+            yield v
+
+
+def _columns(value: Any) -> set[str] | None:
+    if _is_dataset_version(value):
+        return set(value.columns) if value.kind == "table" else None
+    kind = type(value).__module__.split(".")[0]
+    if kind in ("polars", "pandas") and type(value).__name__ == "DataFrame":
+        return {str(c) for c in value.columns}
+    return None
+
+
+def _is_dataset_version(value: Any) -> bool:
+    from shipyard.data.versions import DatasetVersion
+
+    return isinstance(value, DatasetVersion)
 
 
 _SUFFIX = {"json": "json", "table": "parquet", "array": "npy"}

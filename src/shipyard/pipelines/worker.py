@@ -134,6 +134,7 @@ def _execute(project: StepProject, fn: Any, task: dict[str, Any], started: int) 
                 dataset=task.get("dataset"),
                 model=task.get("model"),
                 message=f"pipeline {task['pipeline']}, step {node}, run {task['pipeline_run']}",
+                arguments=args,
             )
     except Exception as exc:  # storing inputs or outputs failed: the step failed
         error = _describe(exc)
