@@ -96,7 +96,9 @@ def open_executor(spec: str, *, workers: int = 1) -> Iterator[Executor]:
             n_workers=DASK_LOCAL_WORKERS,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # The HTTP server on a free loopback port: two clusters on one machine must not
+            # contend for the dashboard's default 8787.
+            dashboard_address="127.0.0.1:0",
         )
         client = dist.Client(cluster)
         description = f"dask (LocalCluster, {DASK_LOCAL_WORKERS} workers)"
