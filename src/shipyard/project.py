@@ -296,7 +296,13 @@ class Project:
     def pipelines(self) -> Pipelines:
         from shipyard.pipelines.service import Pipelines
 
-        return Pipelines(self.context, runs=self.runs, datasets=self.datasets, models=self.models)
+        return Pipelines(
+            self.context,
+            runs=self.runs,
+            datasets=self.datasets,
+            models=self.models,
+            evaluations=self.evaluations,
+        )
 
     @cached_property
     def scheduler(self) -> Scheduler:

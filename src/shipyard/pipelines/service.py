@@ -25,6 +25,7 @@ from shipyard.pipelines.sources import load_source
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
+    from shipyard.governance.reports import Evaluations
     from shipyard.registry.models import Models
     from shipyard.tracking.runs import Runs
 
@@ -35,10 +36,16 @@ class Pipelines:
     """Service for pipelines: ``run``, ``get``, ``list``, plus ``explain`` and ``resume``."""
 
     def __init__(
-        self, ctx: ServiceContext, *, runs: Runs, datasets: Datasets, models: Models
+        self,
+        ctx: ServiceContext,
+        *,
+        runs: Runs,
+        datasets: Datasets,
+        models: Models,
+        evaluations: Evaluations,
     ) -> None:
         self._ctx = ctx
-        self._services = StepServices(runs, datasets, models, ctx.artifacts)
+        self._services = StepServices(runs, datasets, models, ctx.artifacts, evaluations)
 
     def run(
         self,
