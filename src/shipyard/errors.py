@@ -1,11 +1,13 @@
 """Errors raised by shipyard.
 
 Every error carries a machine-readable ``code``, the HTTP status a server answers with, and
-the exit code the CLI ends with (DESIGN.md: 1 error, 3 a check that ran and did not pass)::
+the exit code the CLI ends with (DESIGN.md: 1 error, 2 usage error, 3 a check that ran and did
+not pass)::
 
     ShipyardError                       code            http  exit
     ├── InvalidInputError (ValueError)  invalid_input    422   1
-    │   └── InvalidReferenceError       invalid_ref      422   1
+    │   ├── InvalidReferenceError       invalid_ref      422   1
+    │   └── InvalidArgumentError        invalid_input    422   2
     ├── NotFoundError (LookupError)     not_found        404   1
     │   ├── ProjectNotFoundError        no_project       404   1
     │   └── DeletedError                deleted          410   1
@@ -28,6 +30,7 @@ __all__ = [
     "ConflictError",
     "DeletedError",
     "IntegrityError",
+    "InvalidArgumentError",
     "InvalidInputError",
     "InvalidReferenceError",
     "MissingDependencyError",
@@ -74,6 +77,14 @@ class InvalidInputError(ShipyardError, ValueError):
             f"{n} problem{'s' if n != 1 else ''} in {what}: " + "; ".join(problems),
             details={"problems": list(problems)},
         )
+
+
+class InvalidArgumentError(InvalidInputError):
+    """A value the caller chose does not fit what the call offers: an unknown format or
+    executor, a param the pipeline does not take or cannot convert, a schedule that cannot be
+    used. On the command line it is a usage error (exit 2), as a bad option value is."""
+
+    exit_code = 2
 
 
 class InvalidReferenceError(InvalidInputError):

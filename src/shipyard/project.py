@@ -302,6 +302,7 @@ class Project:
             datasets=self.datasets,
             models=self.models,
             locks=self.locks,
+            evaluations=self.evaluations,
         )
 
     @cached_property

@@ -3,12 +3,14 @@ and their shell steps, run here by bash on a small project as each CI service wo
 
 What only the CI service can do is stood in for by small programs on PATH: ``pip`` installs
 nothing (shipyard is this checkout), ``gh`` and ``curl`` record what they were asked to post.
-The training step is the user's own script; here ``train.py`` names a candidate the project
-already holds, so the test spends its time in shipyard's commands, not in training.
+The repository's ``pipeline.py`` trains a real candidate (a few hundred rows) and registers
+its evaluation on the holdout, as a user's training pipeline does; the templates run it with
+``shipyard pipeline run`` and gate the version it registered.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -20,7 +22,14 @@ import pytest
 import yaml
 
 import shipyard
-from tests.governance.pr_project import CANDIDATE, CHAMPION, credit_pr_project
+from tests.governance.pr_project import (
+    BUREAU_COLUMNS,
+    CHAMPION,
+    HOLDOUT,
+    MODEL,
+    POLICY,
+    credit_pr_project,
+)
 
 # The credit project is built once per worker: both modules that use it share one.
 pytestmark = pytest.mark.xdist_group("credit-pr-project")
@@ -68,10 +77,46 @@ def workspace(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return {"root": root, "env": env, "calls": calls}
 
 
-def _train(root: Path, candidate: str) -> None:
-    (root / "train.py").write_text(
-        f"from pathlib import Path\nPath('shipyard-candidate.txt').write_text({candidate!r})\n"
+# The repository's training pipeline (PIPELINE in the templates): fit on a training set
+# without the columns DROP, then register the model's evaluation on the holdout.
+PIPELINE = """
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from shipyard import pipeline, step
+from shipyard.data.inference import infer_contract, spec_from_contract
+from shipyard.pipelines import current, dataset
+
+DROP = {drop!r}
+
+
+@step(model={model!r})
+def fit(train):
+    table = train.to_polars().drop(DROP)
+    prep = spec_from_contract(infer_contract(table), target="default").to_column_transformer()
+    frame = table.to_pandas()
+    model = Pipeline([("prep", prep), ("model", LogisticRegression())])
+    return model.fit(frame.drop(columns=["default"]), frame["default"])
+
+
+@step
+def evaluate(model, holdout) -> dict:
+    stored = current().project.evaluations.evaluate(
+        model.ref, holdout.ref, label="default", sensitive=["gender"], bootstrap=20
     )
+    return {{"model": model.ref, "roc_auc": stored.metric("roc_auc")}}
+
+
+@pipeline
+def train(data=dataset({train!r}), holdout=dataset({holdout!r})):
+    evaluate(fit(data), holdout)
+"""
+
+
+def _pipeline(root: Path, train: str, drop: tuple[str, ...] = ()) -> None:
+    """pipeline.py:train, training on ``train`` without the columns ``drop``."""
+    text = PIPELINE.format(drop=list(drop), model=MODEL, train=train, holdout=HOLDOUT)
+    (root / "pipeline.py").write_text(text)
 
 
 # -- GitHub Actions ---------------------------------------------------------------------------
@@ -150,23 +195,26 @@ def test_github_workflow_structure() -> None:
     for command in (
         'pip install "$SHIPYARD_INSTALL"',
         "shipyard checkout",
-        "python train.py",
+        'shipyard pipeline run "$PIPELINE" $PIPELINE_ARGS --json > shipyard-pipeline.json',
         'shipyard check "$CANDIDATE" --for "$AGAINST"',
         'shipyard report pr --candidate "$CANDIDATE"',
         '>> "$GITHUB_STEP_SUMMARY"',
         "gh pr comment",
     ):
         assert command in shell, command
-    assert "shipyard pipeline run" in text  # named for when the pipeline exists
+    assert workflow["env"]["PIPELINE"] and "MODEL" in workflow["env"]
     assert next(s for s in job["steps"] if "uses" in s)["uses"].startswith("actions/checkout@")
 
 
 @pytest.mark.slow
 def test_github_workflow_runs_and_fails_on_a_failed_gate(workspace: dict[str, Any]) -> None:
-    """On a pull request with a regressing candidate: the pinned data is restored, the report
-    becomes the job summary and a PR comment, and the job fails with the gate's exit code."""
+    """On a pull request whose pipeline trains a regressing candidate (newer, drifted data,
+    without the credit-bureau columns): the pinned data is restored, the pipeline registers
+    credit-risk@3 and its evaluation, the report on it becomes the job summary and a PR
+    comment, and the job fails with the gate's exit code."""
     root: Path = workspace["root"]
-    _train(root, CANDIDATE)
+    _pipeline(root, "credit.train@2", BUREAU_COLUMNS)
+    candidate = f"{MODEL}@3"
     event = {
         "github.event_name": "pull_request",
         "github.token": "token-0",
@@ -175,8 +223,13 @@ def test_github_workflow_runs_and_fails_on_a_failed_gate(workspace: dict[str, An
     failed, code, summary = _github_job(yaml.safe_load(GITHUB.read_text()), workspace, event)
     assert (failed, code) == ("Fail when the gate fails", 3)
     report = (root / "shipyard-report.md").read_text()
-    assert report.startswith(f"## shipyard: `{CANDIDATE}` against production (`{CHAMPION}`)")
+    assert report.startswith(f"## shipyard: `{candidate}` against production (`{CHAMPION}`)")
     assert "**Gate: ❌ failed**" in report
+    failed_checks = [line for line in report.splitlines() if "❌" in line and "|" in line]
+    assert any("no_regression" in line for line in failed_checks), report
+    assert not any("require evaluation" in line for line in failed_checks), report
+    run = json.loads((root / "shipyard-pipeline.json").read_text())
+    assert run["status"] == "succeeded" and run["pipeline"] == "train"
     assert summary == report
     assert (root / "data" / "credit.train.parquet").exists()  # `shipyard checkout` ran
     calls = workspace["calls"].read_text().splitlines()
@@ -198,23 +251,27 @@ def test_gitlab_job_structure() -> None:
     for command in (
         'pip install "$SHIPYARD_INSTALL"',
         "shipyard checkout",
-        "python train.py",
+        'shipyard pipeline run "$PIPELINE" $PIPELINE_ARGS --json > shipyard-pipeline.json',
         'shipyard check "$CANDIDATE" --for "$AGAINST"',
         'shipyard report pr --candidate "$CANDIDATE"',
         "merge_requests/$CI_MERGE_REQUEST_IID/notes",
     ):
         assert command in shell, command
-    assert job["artifacts"]["paths"] == ["shipyard-report.md"]
+    assert job["artifacts"]["paths"] == ["shipyard-report.md", "shipyard-pipeline.json"]
     assert job["artifacts"]["when"] == "always"
-    assert "shipyard pipeline run" in text
+    assert job["variables"]["PIPELINE"] and "shipyard-pipeline.json" in job["artifacts"]["paths"]
 
 
 @pytest.mark.slow
 def test_gitlab_job_runs_and_passes_a_passing_candidate(workspace: dict[str, Any]) -> None:
-    """In a merge request with a candidate that passes the gate, the script (one shell, as
-    the GitLab runner runs it) writes the report, posts it as a note and succeeds."""
+    """In a merge request whose pipeline retrains on the champion's data (under a policy that
+    asks no approval, which a fresh candidate cannot have), the script (one shell, as the
+    GitLab runner runs it) gates the version the pipeline registered, writes the report,
+    posts it as a note and succeeds."""
     root: Path = workspace["root"]
-    _train(root, CHAMPION)
+    _pipeline(root, "credit.train@1")
+    with shipyard.open_project(root) as project:
+        project.policies.set(MODEL, {k: v for k, v in POLICY.items() if k != "approvals"})
     job = yaml.safe_load(GITLAB.read_text())["shipyard-gate"]
     env = {
         **workspace["env"],
@@ -230,7 +287,10 @@ def test_gitlab_job_runs_and_passes_a_passing_candidate(workspace: dict[str, Any
         ["bash", "-eo", "pipefail", "-c", script], cwd=root, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "**Gate: ✅ passed**" in (root / "shipyard-report.md").read_text()
+    assert "candidate: credit-risk@3" in done.stdout
+    report = (root / "shipyard-report.md").read_text()
+    assert report.startswith(f"## shipyard: `{MODEL}@3` against production (`{CHAMPION}`)")
+    assert "**Gate: ✅ passed**" in report
     (call,) = [c for c in workspace["calls"].read_text().splitlines() if c.startswith("curl")]
     assert "--data-urlencode body@shipyard-report.md" in call
     assert call.endswith("https://gitlab.example.com/api/v4/projects/42/merge_requests/5/notes")

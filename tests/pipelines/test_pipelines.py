@@ -256,7 +256,7 @@ def test_a_yaml_pipeline_runs_with_params_and_shows_as_a_graph(cli: Cli, cli_pro
     explained = cli("pipeline", "explain", again["id"], "count").stdout
     assert "volatile: the step always runs" in explained
     bad = cli("pipeline", "run", "dvc.yaml", "--param", "factor=many")
-    assert bad.code == 1 and "factor" in bad.stderr
+    assert bad.code == 2 and "factor" in bad.stderr  # a usage error: nothing ran
 
 
 @pytest.mark.slow

@@ -348,6 +348,13 @@ def export(
     """Export a version to ONNX (scikit-learn, XGBoost, LightGBM), after checking that it
     answers like the original on the model's own validation rows; exit 3, writing nothing,
     if it does not."""
+    from shipyard.registry.export import FORMATS
+
+    if format_ not in FORMATS:
+        raise typer.BadParameter(
+            f"cannot export to {format_!r}: the formats are {', '.join(FORMATS)}",
+            param_hint="--format",
+        )
     doc = (
         open_local_project(ctx)
         .models.export(ref, output, format=format_, data=data, force=force)

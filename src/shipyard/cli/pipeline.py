@@ -70,7 +70,9 @@ def run(
 ) -> None:
     """Run a pipeline; steps whose key (code, local modules, params, inputs, versions) was
     computed before reuse their outputs; inputs are read at the versions shipyard.lock pins
-    (those it lacks are added to it). Exit 1 when a step fails."""
+    (those it lacks are added to it). Exit 1 when a step fails, 2 for an unknown executor or
+    a param the pipeline does not take or cannot convert."""
+    _executor(executor)
     params = _params(param or [], params_file)
     project = open_local_project(ctx, refuse_remote=False)
     with progress(json_) as bars:
@@ -96,6 +98,7 @@ def resume(
 ) -> None:
     """Run a pipeline run again (same params, same input versions), re-running only the
     steps that did not succeed."""
+    _executor(executor)
     project = open_local_project(ctx, refuse_remote=False)
     with progress(json_) as bars:
         result = project.pipelines.resume(run_id, executor=executor, workers=workers, progress=bars)
@@ -144,9 +147,15 @@ def show(
     ] = "table",
     json_: JsonOpt = False,
 ) -> None:
-    """A pipeline run: its graph with each step's state, time and cache result."""
+    """A pipeline run: its graph with each step's state, time and cache result (--json: the
+    run as JSON; --format mermaid: a flowchart; not both)."""
     if format_ not in ("table", "mermaid"):
         raise typer.BadParameter("use table or mermaid", param_hint="--format")
+    if json_ and format_ == "mermaid":
+        raise typer.BadParameter(
+            "--json prints the run as JSON and --format mermaid prints a flowchart; give one",
+            param_hint="--format",
+        )
     result = open_local_project(ctx, refuse_remote=False).pipelines.get(run_id)
     if json_:
         emit_json(result.to_dict())
@@ -174,6 +183,17 @@ def explain(
         for c in e.changes:
             item = f"{c.component}.{c.item}" if c.item else c.component
             typer.echo(f"    {item}: {_value(c.before)} -> {_value(c.after)}")
+
+
+def _executor(spec: str) -> None:
+    """An unknown executor is a usage error (exit 2), found before the project is opened."""
+    from shipyard.errors import InvalidInputError
+    from shipyard.pipelines.executors import parse_executor
+
+    try:
+        parse_executor(spec)
+    except InvalidInputError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--executor") from None
 
 
 def _params(pairs: list[str], params_file: Path | None) -> dict[str, Any]:

@@ -34,10 +34,19 @@ def scheduler(
 ) -> None:
     """Run pipelines when a cron schedule is due, a watched dataset gets a new version, or a
     monitor's alert opens (triggers in schedule.yaml). Runs in the foreground until SIGTERM or
-    Ctrl-C; the pass under way finishes first. Exit 1 when a triggered run failed (--once)."""
+    Ctrl-C; the pass under way finishes first. Exit 1 when a triggered run failed (--once),
+    2 when there is no schedule file or it cannot be used."""
+    from shipyard.errors import InvalidArgumentError, InvalidInputError, NotFoundError
+
+    if file is not None and not file.is_file():
+        raise typer.BadParameter(f"no schedule file {file}", param_hint="--file")
     project = open_local_project(ctx)
     service = project.scheduler
-    triggers = service.load(file)
+    try:
+        triggers = service.load(file)
+    except (NotFoundError, InvalidInputError) as exc:
+        # The schedule is what this command is told to do: without it, a usage error.
+        raise InvalidArgumentError(exc.message, details=exc.details) from None
     fired: list[Firing] = []
     passes = 0
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from shipyard.errors import InvalidInputError
+from shipyard.errors import InvalidArgumentError, InvalidInputError
 from shipyard.refs import validate_name
 
 __all__ = [
@@ -343,7 +343,8 @@ class Pipeline:
         type of the parameter's annotation or default).
 
         Raises:
-            InvalidInputError: an unknown or missing param, or a bad step call.
+            InvalidArgumentError: an unknown, missing or unconvertible param (exit 2).
+            InvalidInputError: a bad step call.
         """
         values = convert_params(self.signature, params, f"pipeline {self.name}")
         builder = _Builder()
@@ -371,7 +372,12 @@ def convert_params(
     signature: inspect.Signature, params: Mapping[str, Any], where: str
 ) -> dict[str, Any]:
     """``params`` bound to ``signature``: text converted to the annotated (or default's)
-    type, defaults filled in. Gathers every problem, then raises once."""
+    type, defaults filled in. Gathers every problem, then raises once.
+
+    Raises:
+        InvalidArgumentError: an unknown, missing or unconvertible param (the caller's
+            choice: a usage error on the command line).
+    """
     problems: list[str] = []
     known = signature.parameters
     for key in params:
@@ -389,7 +395,7 @@ def convert_params(
         else:
             problems.append(f"param {key!r} is required (give --param {key}=VALUE)")
     if problems:
-        raise InvalidInputError.from_problems(where, problems)
+        raise InvalidArgumentError.from_problems(where, problems)
     return out
 
 

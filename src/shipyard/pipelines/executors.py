@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.errors import InvalidInputError, MissingDependencyError
+from shipyard.errors import InvalidArgumentError, InvalidInputError, MissingDependencyError
 
 __all__ = ["Executor", "InlineExecutor", "open_executor"]
 
@@ -52,11 +52,11 @@ def parse_executor(spec: str) -> str:
     """``local``, ``dask`` or ``dask://HOST:PORT``, checked.
 
     Raises:
-        InvalidInputError: anything else.
+        InvalidArgumentError: anything else (a usage error on the command line).
     """
     if spec in ("local", "dask") or (spec.startswith("dask://") and len(spec) > 7):
         return spec
-    raise InvalidInputError(f"unknown executor {spec!r}: use local, dask or dask://HOST:PORT")
+    raise InvalidArgumentError(f"unknown executor {spec!r}: use local, dask or dask://HOST:PORT")
 
 
 @contextmanager

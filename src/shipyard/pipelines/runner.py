@@ -29,6 +29,7 @@ from shipyard.stores.lineage import add_edge
 if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
+    from shipyard.governance.reports import Evaluations
     from shipyard.pipelines.sources import PipelineSource
     from shipyard.registry.models import Models
     from shipyard.stores.artifacts import ArtifactStore
@@ -49,6 +50,7 @@ class StepServices:
     datasets: Datasets
     models: Models
     artifacts: ArtifactStore
+    evaluations: Evaluations
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.data.lock import Locks
+    from shipyard.governance.reports import Evaluations
     from shipyard.registry.models import Models
     from shipyard.tracking.runs import Runs
 
@@ -42,10 +43,11 @@ class Pipelines:
         runs: Runs,
         datasets: Datasets,
         models: Models,
+        evaluations: Evaluations,
         locks: Locks | None = None,
     ) -> None:
         self._ctx = ctx
-        self._services = StepServices(runs, datasets, models, ctx.artifacts)
+        self._services = StepServices(runs, datasets, models, ctx.artifacts, evaluations)
         self._locks = locks
 
     def run(

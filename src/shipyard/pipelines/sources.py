@@ -246,7 +246,10 @@ def _build_yaml(path: Path, name: str, doc: dict[str, Any], params: Mapping[str,
         args: dict[str, Any] = {}
         upstream: list[str] = []
         for arg, value in (spec.get("params") or {}).items():
-            args[arg] = _substitute(value, values)
+            try:
+                args[arg] = _substitute(value, values)
+            except InvalidInputError as exc:
+                problems.append(f"{where}: param {arg!r}: {exc}")
         for arg, value in (spec.get("inputs") or {}).items():
             items = value if isinstance(value, list) else [value]
             converted: list[Any] = []
@@ -254,7 +257,10 @@ def _build_yaml(path: Path, name: str, doc: dict[str, Any], params: Mapping[str,
                 text = str(item)
                 kind, sep, ref = text.partition(":")
                 if sep and kind in ("dataset", "model"):
-                    converted.append(Input(kind, str(_substitute(ref, values))))
+                    try:
+                        converted.append(Input(kind, str(_substitute(ref, values))))
+                    except InvalidInputError as exc:
+                        problems.append(f"{where}: input {arg!r}: {exc}")
                 elif text in nodes:
                     converted.append(Output(text))
                     if text not in upstream:
@@ -264,7 +270,8 @@ def _build_yaml(path: Path, name: str, doc: dict[str, Any], params: Mapping[str,
                         f"{where}: input {arg!r} names {text!r}, which is no earlier step "
                         "(or use dataset:REF / model:REF)"
                     )
-            args[arg] = converted if isinstance(value, list) else converted[0]
+            # (a problem above left nothing: the whole file is refused below anyway)
+            args[arg] = converted if isinstance(value, list) else next(iter(converted), None)
         try:
             bound = s.signature.bind(**args)
             bound.apply_defaults()
@@ -298,10 +305,23 @@ def _resolve_call(pipeline_file: Path, call: str) -> Any:
     if not sep or not file or not func:
         raise InvalidInputError(f"call {call!r} must be FILE.py:FUNCTION or module:function")
     if file.endswith(".py"):
-        module = load_module((pipeline_file.parent / file).resolve(), fresh=False)
+        target = (pipeline_file.parent / file).resolve()
+        if not target.is_file():
+            raise NotFoundError(
+                f"no file {file} (looked for {target}; a `call:` file is relative to "
+                f"{pipeline_file.name})"
+            )
+        module = load_module(target, fresh=False)
     else:
         put_first_on_path(pipeline_file.parent)
-        module = importlib.import_module(file)
+        try:
+            module = importlib.import_module(file)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not file.startswith(exc.name):
+                raise  # the module exists but imports one that does not
+            raise NotFoundError(
+                f"no module {file} (give FILE.py:FUNCTION for a file beside {pipeline_file.name})"
+            ) from None
     fn = getattr(module, func, None)
     if not callable(fn):
         raise NotFoundError(f"no function {func!r} in {file}")
@@ -318,6 +338,9 @@ def _substitute(value: Any, params: Mapping[str, Any]) -> Any:
             if key not in params:
                 raise InvalidInputError(f"unknown param ${{{key}}}")
             return params[key]
+        for key in _PARAM.findall(value):
+            if key not in params:
+                raise InvalidInputError(f"unknown param ${{{key}}}")
         return _PARAM.sub(lambda m: str(params[m.group(1)]), value)
     if isinstance(value, list):
         return [_substitute(v, params) for v in value]

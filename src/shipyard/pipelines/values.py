@@ -32,6 +32,7 @@ from shipyard.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from shipyard.data.datasets import Datasets
+    from shipyard.governance.reports import Evaluations
     from shipyard.registry.models import Models
     from shipyard.stores.artifacts import ArtifactStore
     from shipyard.tracking.active import ActiveRun
@@ -75,6 +76,9 @@ class StepProject(Protocol):
 
     @property
     def artifacts(self) -> ArtifactStore: ...
+
+    @property
+    def evaluations(self) -> Evaluations: ...
 
 
 def store_output(

@@ -40,9 +40,9 @@ _LOADED: dict[str, dict[str, str]] = {}
 
 @dataclass(frozen=True)
 class StepContext:
-    """What a running step may use: the project's datasets, models, runs and artifacts (to
-    read or register more), its tracked run (to log metrics), and the names of its pipeline
-    run and node."""
+    """What a running step may use: the project's datasets, models, runs, artifacts and
+    evaluations (to read or register more), its tracked run (to log metrics), and the names
+    of its pipeline run and node."""
 
     project: StepProject
     run: ActiveRun

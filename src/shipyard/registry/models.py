@@ -28,7 +28,7 @@ from shipyard._internal.encode import ReadModel
 from shipyard._internal.hashing import CHUNK_SIZE, digest_file
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.authz import require_role
-from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, InvalidArgumentError, InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref, validate_name
 from shipyard.registry.aliases import check_alias, move_alias, refuse_protected
 from shipyard.registry.versions import (
@@ -901,7 +901,7 @@ class Models:
         from shipyard.registry.export import FORMATS, check_parity, to_onnx
 
         if format not in FORMATS:
-            raise InvalidInputError(
+            raise InvalidArgumentError(
                 f"cannot export to {format!r}: the formats are {', '.join(FORMATS)}"
             )
         dest = Path(output)
