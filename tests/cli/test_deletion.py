@@ -156,6 +156,8 @@ def test_erase_removes_matching_rows_from_every_version(cli: Cli, cli_project: P
     assert res.code == 0, res.stderr
     assert "erased 2 rows: new version customers@3" in res.stdout
     assert "purged customers@1, customers@2" in res.stdout
+    latest = cli("data", "show", "customers@3", "--json").json()
+    assert latest["message"] == "erasure of 1 row: T-12"
     assert cli("data", "get", "customers", "-o", "x.csv").code == 0
     kept = pl.read_csv(cli_project / "x.csv")
     assert kept.height == 59 and 7 not in kept["customer_id"].to_list()

@@ -190,7 +190,10 @@ def test_models_list_versions_and_show(cli: Cli, registered: Registered) -> None
     assert shown["metrics"] == {"auc": 0.83} and shown["status"] == "candidate"
     assert list(shown["signature"]["inputs"]["columns"]) == ["age", "income", "city"]
     assert shown["signature"]["ignored"] == ["id"]  # fitted on, dropped by the pipeline
-    assert f"{NAME}@1" in cli("models", "show", f"{NAME}@1").stdout
+    text = cli("models", "show", f"{NAME}@1").stdout
+    assert f"{NAME}@1" in text
+    [outputs] = [line for line in text.splitlines() if line.startswith("outputs: ")]
+    assert "{" not in outputs and outputs.startswith("outputs: classification of ")
 
     res = cli("models", "show", f"{NAME}@9")
     assert res.code == 1 and "latest is 2" in res.stderr

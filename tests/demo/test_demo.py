@@ -77,3 +77,10 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert scored.height == names["credit.test"].rows
     assert 0 < scored["late_payments_90d"].null_count() < scored.height / 4
     project.close()
+    # `shipyard demo --json` ends with this summary of what the demo made.
+    from shipyard.cli.main import _demo_summary
+
+    summary = _demo_summary(root)
+    assert summary["outcome"] == "completed" and summary["project"] == str(root.resolve())
+    assert {m["name"] for m in summary["models"]} == {"credit-risk", "credit-risk-features"}
+    assert {"credit", "credit.train"} <= {d["name"] for d in summary["datasets"]}

@@ -1005,6 +1005,9 @@ def test_the_card_shows_the_evaluations_notes_beside_its_numbers_in_plain_words(
     assert "(too few rows: see the note) |" in card
     assert re.search(r"four_fifths: (yes|no)", card)
     assert not re.search(r"\b(None|True|False)\b", card)
+    assert not re.search(r"\d[eE][-+]\d", card), "small numbers are written out"
+    rows = evaluated.evaluations.latest(V1).report["rows"]  # type: ignore[union-attr]
+    assert f"{rows:,} rows, by " in card
     page = evaluated.cards.render(V1, "html")
     assert "</ul>\n<ul>" not in page
     assert page.count("<ul>") == page.count("</ul>") < page.count("<li>")

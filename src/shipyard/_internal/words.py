@@ -4,6 +4,8 @@
 ('1 row', '1,200 rows', '2 entries')
 >>> number(30000.0), number(60000), number(0.123456), number(123.456), number(None)
 ('30,000', '60,000', '0.1235', '123.5', '-')
+>>> number(5.405e-05), number(2.5e-06)
+('0.00005405', '2.5e-06')
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ def count(n: int, one: str, many: str | None = None) -> str:
 
 def number(x: Any, missing: str = "-") -> str:
     """A number with thousands separators and at most 4 significant digits, never in
-    exponent form between 0.001 and 10^15 (``30,000``, not ``3e+04``); ``missing`` for None,
+    exponent form between 0.00001 and 10^15 (``30,000``, not ``3e+04``; ``0.00005405``, not
+    ``5.405e-05``); ``missing`` for None,
     ``NaN`` and ``inf`` as such; anything else as ``str``."""
     if x is None:
         return missing
@@ -38,7 +41,7 @@ def number(x: Any, missing: str = "-") -> str:
     if x == 0:
         return "0"
     size = abs(x)
-    if not 1e-3 <= size < 1e15:
+    if not 1e-5 <= size < 1e15:
         return f"{x:.4g}"
     digits = max(0, 3 - math.floor(math.log10(size)))
     text = f"{x:,.{digits}f}"

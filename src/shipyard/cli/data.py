@@ -132,17 +132,34 @@ def add(
     if q:
         rows = f"{q['rows']:,} failing row{'' if q['rows'] == 1 else 's'}"
         typer.echo(f"quarantined {rows} to {q['ref']}")
-        render_report(q["report"], v.contract or "", err=False)
+        render_report(q["report"], v.contract or "", err=False, heading=_quarantined(v))
 
 
-def render_report(report: dict[str, Any], contract: str, *, err: bool) -> None:
-    """A validation report as a table (on stderr for rejections)."""
+def _quarantined(v: Any) -> str | None:
+    """What happened to a batch split by --quarantine, over its validation report: ``validation
+    against c@1: 1 of 2,000 rows failed (quarantined), 1,999 stored``; None without one."""
+    q = v.quarantine
+    if not q or "report" not in q:
+        return None
+    return (
+        f"validation against {v.contract}: {q['rows']:,} of "
+        f"{_plural(q['report']['rows'], 'row')} failed (quarantined), {v.rows or 0:,} stored"
+    )
+
+
+def render_report(
+    report: dict[str, Any], contract: str, *, err: bool, heading: str | None = None
+) -> None:
+    """A validation report as a table (on stderr for rejections), under ``heading`` (by
+    default "validation against CONTRACT: passed/FAILED on N rows")."""
     from rich.console import Console
     from rich.table import Table
 
     out = Console(stderr=err, highlight=False)
     verdict = "passed" if report["passed"] else "FAILED"
-    out.print(f"validation against {contract}: {verdict} on {_plural(report['rows'], 'row')}")
+    out.print(
+        heading or f"validation against {contract}: {verdict} on {_plural(report['rows'], 'row')}"
+    )
     if not report["failures"]:
         return
     t = Table(header_style="bold")
@@ -153,10 +170,35 @@ def render_report(report: dict[str, Any], contract: str, *, err: bool) -> None:
             f["column"] or "(dataset)",
             f["check"],
             _fmt_int(f["failed_rows"]),
-            ", ".join("null" if e is None else str(e) for e in f.get("examples", [])[:5]),
+            ", ".join(_example(f["check"], e) for e in f.get("examples", [])[:5]),
             f.get("message", ""),
         )
     out.print(t)
+
+
+def _example(check: str, e: Any) -> str:
+    """One example of a failure as people read it: a representation group as ``'F': 5.0%
+    (10 rows)``, the label rates as ``'F' 51.6%, 'M' 48.2%``, a value as written."""
+    from shipyard._internal.words import count, number
+
+    if e is None:
+        return "null"
+    if isinstance(e, dict):
+        if check == "representation" and {"group", "share", "rows"} <= e.keys():
+            group = e["group"]
+            shown = repr(group) if isinstance(group, str) else _example("", group)
+            return f"{shown}: {e['share']:.1%} ({count(int(e['rows']), 'row')})"
+        if check == "label_rate":
+            return ", ".join(
+                f"{g!r} {r:.1%}" if isinstance(r, float) else f"{g!r} {_example('', r)}"
+                for g, r in e.items()
+            )
+        return ", ".join(f"{k}: {_example('', v)}" for k, v in e.items())
+    if isinstance(e, list):
+        return "(" + ", ".join(_example("", v) for v in e) + ")"
+    if isinstance(e, float):
+        return number(e)
+    return str(e)
 
 
 @app.command("validate")
@@ -404,7 +446,7 @@ def show(
         )
     table(None, ["column", "type", "nulls", "distinct", "profile"], rows)
     if v.validation:
-        render_report(v.validation, v.contract or "", err=False)
+        render_report(v.validation, v.contract or "", err=False, heading=_quarantined(v))
 
 
 def _num(x: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from shipyard._internal.words import count
 from shipyard.cli._common import JsonOpt, emit_json, open_local_project
 
 app = typer.Typer(help="Generate the project's documentation site.")
@@ -35,8 +36,9 @@ def build(
     counts = result.counts
     typer.echo(
         f"{'rebuilt' if result.replaced else 'built'} the docs in {result.output}: "
-        f"{result.pages} pages ({result.bytes:,} bytes) for {counts['datasets']} datasets, "
-        f"{counts['contracts']} contracts, {counts['models']} models, "
-        f"{counts['deployments']} deployments and {counts['glossary_terms']} glossary terms"
+        f"{count(result.pages, 'page')} ({count(result.bytes, 'byte')}) for "
+        f"{count(counts['datasets'], 'dataset')}, {count(counts['contracts'], 'contract')}, "
+        f"{count(counts['models'], 'model')}, {count(counts['deployments'], 'deployment')} and "
+        f"{count(counts['glossary_terms'], 'glossary term')}"
     )
     typer.echo(f"open {Path(result.output) / 'index.html'}")

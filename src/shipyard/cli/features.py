@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -147,16 +148,25 @@ def historical(
 ) -> None:
     """Point-in-time training data: each entity row with the latest feature values at or
     before its event time and within the TTL, registered as a dataset version."""
+    from shipyard.errors import CheckFailedError
+
     project = open_local_project(ctx)
-    with progress(json_) as bar:
-        result = project.features.historical(
-            entities,
-            features,
-            timestamp=timestamp,
-            output=output,
-            message=message,
-            progress=bar,
-        )
+    try:
+        with progress(json_) as bar:
+            result = project.features.historical(
+                entities,
+                features,
+                timestamp=timestamp,
+                output=output,
+                message=message,
+                progress=bar,
+            )
+    except CheckFailedError as exc:
+        if not json_ and "report" in exc.details:
+            from shipyard.cli.data import render_report
+
+            render_report(exc.details["report"], exc.details.get("contract", ""), err=True)
+        raise
     if json_:
         emit_json(result.to_dict())
         return
@@ -202,7 +212,8 @@ def online(
         list[str],
         typer.Option(
             "--entity",
-            help="One entity row, KEY=VALUE (KEY=VALUE,KEY2=VALUE2 for several keys); repeatable.",
+            help="One entity row, KEY=VALUE (KEY=VALUE,KEY2=VALUE2 for several keys); repeatable. "
+            "A whole number is a number, as in JSON.",
         ),
     ],
     features: Annotated[str, typer.Option("--features", help="VIEW:FEATURE,...")],
@@ -263,5 +274,11 @@ def _entity_row(text: str) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--entity")
-        row[key.strip()] = value.strip()
+        row[key.strip()] = _key_value(value.strip())
     return row
+
+
+def _key_value(text: str) -> int | str:
+    """A join-key value as typed: a whole number (``17``, not ``017``) is a number, as in a
+    JSON request to the server; anything else is text."""
+    return int(text) if re.fullmatch(r"-?(0|[1-9][0-9]*)", text) else text

@@ -318,11 +318,47 @@ def demo(
         typer.Option("--dir", help="Where to create the demo project (default: a temp folder)."),
     ] = None,
     rows: Annotated[int, typer.Option(help="Applicants in the first batch.", min=100)] = 50_000,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Narrate on stderr; print one JSON summary (project, datasets, models, "
+            "runs, deployments) on stdout at the end.",
+        ),
+    ] = False,
 ) -> None:
     """Run the end-to-end demo on synthetic credit-risk data."""
+    import contextlib
+
     from shipyard.demo.scenario import run_demo
 
-    run_demo(directory, rows=rows)
+    if not json_:
+        run_demo(directory, rows=rows)
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        root = run_demo(directory, rows=rows)
+    emit_json(_demo_summary(root))
+
+
+def _demo_summary(root: Path) -> dict[str, Any]:
+    """What the demo left in the project at ``root``, for ``demo --json``."""
+    from shipyard.project import open_project
+
+    with open_project(root) as project:
+        return {
+            "outcome": "completed",
+            "project": str(root.resolve()),
+            "datasets": [
+                {"name": d.name, "versions": d.versions, "latest": f"{d.name}@{d.latest}"}
+                for d in project.datasets.list()
+            ],
+            "models": [
+                {"name": m.name, "versions": m.versions, "aliases": m.aliases}
+                for m in project.models.list()
+            ],
+            "experiments": [{"name": e.name, "runs": e.runs} for e in project.runs.experiments()],
+            "deployments": [d.to_dict() for d in project.deployments.list()],
+        }
 
 
 def run() -> None:

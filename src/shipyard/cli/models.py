@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -117,7 +117,23 @@ def show(
         out.print("inputs: " + ", ".join(f"{c}:{s.get('type')}" for c, s in cols.items()))
         if sig.get("ignored"):
             out.print("ignored (the model drops them): " + ", ".join(sig["ignored"]))
-        out.print(f"outputs: {sig.get('outputs')}")
+        out.print(f"outputs: {_outputs(sig.get('outputs'))}", markup=False)
+
+
+def _outputs(outputs: Any) -> str:
+    """``classification of 0, 1 (int)``, ``regression (float)``, or the mapping as key=value."""
+    if not isinstance(outputs, dict):
+        return str(outputs)
+    kind, dtype = outputs.get("kind", "?"), outputs.get("dtype")
+    classes = outputs.get("classes")
+    text = str(kind)
+    if isinstance(classes, list):
+        shown = ", ".join(str(c) for c in classes[:10])
+        text += f" of {shown}" + (f", … ({len(classes):,} classes)" if len(classes) > 10 else "")
+    if dtype:
+        text += f" ({dtype})"
+    rest = {k: v for k, v in outputs.items() if k not in ("kind", "dtype", "classes")}
+    return text + "".join(f", {k}={v}" for k, v in rest.items())
 
 
 @app.command("register")

@@ -180,6 +180,12 @@ def experiments_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
     if json_:
         emit_json([e.to_dict() for e in items])
         return
+    if not items:
+        typer.echo(
+            'no experiments yet; start a run with project.start_run(experiment="NAME") '
+            "or `shipyard.autolog()`"
+        )
+        return
     table(
         None,
         ["experiment", "runs", "last run", "created by"],

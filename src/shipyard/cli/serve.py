@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,6 +47,14 @@ def serve(
         int,
         typer.Option(help="Rows the drift window must hold before drift is computed.", min=1),
     ] = 200,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON line on stdout once the server answers (url, deployment, "
+            "routes, pid); logs stay on stderr.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a deployment over HTTP: /predict, Open Inference Protocol v2, /metrics,
     /feedback, /kpi. The server follows the deployment (routes, weights, shadow) and each
@@ -88,12 +97,42 @@ def serve(
     served = [f"{a}={w} ({holders[a].ref})" for a, w in deployment.routes.items()]
     if deployment.shadow:
         served.append(f"shadow {deployment.shadow} ({holders[deployment.shadow].ref})")
-    typer.echo(
-        f"serving {deployment.name} on http://{_url_host(host)}:{port} with {workers} "
-        f"worker(s): {', '.join(served)}; metrics at /metrics, docs at /docs",
-        err=True,
-    )
-    run(config, sock, workers)
+    url = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
+    if not json_:
+        typer.echo(
+            f"serving {deployment.name} on {url} with {workers} "
+            f"worker(s): {', '.join(served)}; metrics at /metrics, docs at /docs",
+            err=True,
+        )
+    ready = {
+        "event": "listening",
+        "url": url,
+        "deployment": deployment.name,
+        "alias": config.alias,
+        "routes": [
+            {"alias": a, "weight": w, "version": holders[a].ref}
+            for a, w in deployment.routes.items()
+        ],
+        "shadow": (
+            None
+            if not deployment.shadow
+            else {"alias": deployment.shadow, "version": holders[deployment.shadow].ref}
+        ),
+        "workers": workers,
+        "pid": os.getpid(),
+        "metrics": f"{url}/metrics",
+        "docs": f"{url}/docs",
+    }
+    run(config, sock, workers, on_started=(lambda: _json_line(ready)) if json_ else None)
+
+
+def _json_line(doc: Mapping[str, Any]) -> None:
+    """``doc`` as one line on stdout, flushed: what a script waits for."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def _url_host(host: str) -> str:

@@ -209,9 +209,13 @@ def deliver(
 
 
 @app.command("new-secret")
-def new_secret() -> None:
+def new_secret(json_: JsonOpt = False) -> None:
     """Print a new signing secret (whsec_<base64>) for a generic webhook; store it in a file
     only the server's user can read and pass it with --secret-file."""
     from shipyard.collaboration.webhooks import new_secret as make
 
-    typer.echo(make())
+    secret = make()
+    if json_:
+        emit_json({"secret": secret})
+    else:
+        typer.echo(secret)

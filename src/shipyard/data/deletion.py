@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
+from shipyard._internal.words import count
 from shipyard.authz import require_role
 from shipyard.data.versions import KIND, dataset_id, resolve, select_versions
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
@@ -214,7 +215,7 @@ def erase_rows(
         new = service.add(
             name,
             latest_kept,
-            message=f"erasure of {holding[_ref(rows[-1])]} rows"
+            message=f"erasure of {count(holding[_ref(rows[-1])], 'row')}"
             + (f": {reason}" if reason else ""),
             parents=[_ref(rows[-1])],
             on_invalid="allow",

@@ -367,6 +367,13 @@ def _rejected(
         )
     elif quarantining:
         fix = "fix the data, or use --allow-invalid to store it marked invalid"
+    elif whole := [f for f in report.failures if not f.failed_rows]:
+        checks = ", ".join(f"{f.column or 'dataset'}: {f.check}" for f in whole)
+        fix = (
+            "use --quarantine to keep the valid rows, which then must pass the batch-wide "
+            f"check{'' if len(whole) == 1 else 's'} {checks} on their own, or --allow-invalid "
+            "to store it marked invalid"
+        )
     else:
         fix = (
             "use --quarantine to keep the valid rows, or --allow-invalid to store it marked invalid"

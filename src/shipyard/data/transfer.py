@@ -79,16 +79,19 @@ class DatasetDownload(ReadModel):
 
 
 def convert_table(parquet: Path, fmt: str, out: Path, *, drop: Sequence[str] = ()) -> None:
-    """Write the stored Parquet table ``parquet`` to ``out`` as CSV or JSON Lines (or, to
-    leave out the columns ``drop``, Parquet), streaming (one converter for ``data get`` and
+    """Write the stored Parquet table ``parquet`` to ``out`` as CSV or JSON Lines (times in
+    ISO 8601, ``2026-01-01T06:53:00+00:00``, in both) or, to leave out the columns ``drop``,
+    Parquet, streaming (one converter for ``data get`` and
     downloads, so both give the same bytes)."""
     import polars as pl
 
+    from shipyard._internal.timestamps import iso_datetimes
+
     lf = pl.scan_parquet(parquet).drop(list(drop))
     if fmt == "csv":
-        lf.sink_csv(out)
+        iso_datetimes(lf).sink_csv(out)
     elif fmt == "jsonl":
-        lf.sink_ndjson(out)
+        iso_datetimes(lf).sink_ndjson(out)
     elif fmt == "parquet" and drop:
         lf.sink_parquet(out, compression=ingest.PARQUET_COMPRESSION)
     else:

@@ -5,7 +5,7 @@ views, what ``apply`` changes (with a readable diff), and references to features
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,9 +112,12 @@ def resolve_view(conn: Connection, ref: str) -> FeatureView:
     parsed = parse_ref(ref)
     base = select(feature_views).where(feature_views.c.name == parsed.name)
     if conn.execute(base.limit(1)).first() is None:
+        from shipyard._internal.suggest import did_you_mean
+
+        known = conn.execute(select(feature_views.c.name).distinct()).scalars()
         raise NotFoundError(
-            f"no feature view '{parsed.name}'; see `shipyard features list`, or define it and "
-            "run `shipyard features apply FILE`"
+            f"no feature view '{parsed.name}'{did_you_mean(parsed.name, known)}; see "
+            "`shipyard features list`, or define it and run `shipyard features apply FILE`"
         )
     row = pick_version(
         conn,
@@ -136,7 +139,13 @@ def resolve_entity(conn: Connection, ref: str) -> Entity:
     parsed = parse_ref(ref)
     base = select(feature_entities).where(feature_entities.c.name == parsed.name)
     if conn.execute(base.limit(1)).first() is None:
-        raise NotFoundError(f"no entity '{parsed.name}'; see `shipyard features list`")
+        from shipyard._internal.suggest import did_you_mean
+
+        known = conn.execute(select(feature_entities.c.name).distinct()).scalars()
+        raise NotFoundError(
+            f"no entity '{parsed.name}'{did_you_mean(parsed.name, known)}; see "
+            "`shipyard features list`"
+        )
     return to_entity(
         pick_version(
             conn,
@@ -192,7 +201,11 @@ def diff_specs(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     """The differences between two stored definitions, one line each: ``+ feature x (int)``,
     ``- feature y``, ``~ ttl: 30d -> 7d``."""
     if old is None:
-        lines = [f"+ {k}: {_show(k, v)}" for k, v in new.items() if k != "features"]
+        lines = [
+            f"+ {k}: {_show(k, v)}"
+            for k, v in new.items()
+            if k != "features" and v not in (None, "", {}, [])
+        ]
         return lines + [f"+ feature {f['name']} ({f['type']})" for f in new.get("features", [])]
     out: list[str] = []
     for key in sorted(set(old) | set(new)):
@@ -209,16 +222,31 @@ def diff_specs(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
         for attr in ("type", "description", "owner", "tags"):
             if before[name].get(attr) != f.get(attr):
                 out.append(
-                    f"~ feature {name} {attr}: {before[name].get(attr)!r} -> {f.get(attr)!r}"
+                    f"~ feature {name} {attr}: {_show(attr, before[name].get(attr))} -> "
+                    f"{_show(attr, f.get(attr))}"
                 )
     out += [f"- feature {name}" for name in before if name not in after]
     return out
 
 
 def _show(key: str, value: Any) -> str:
+    """A definition's value as people read it: ``30d``, ``'text'``, ``pii=no, team=risk``,
+    ``a, b``, ``none``."""
     if key == "ttl_seconds":
         return format_ttl(value)
-    return repr(value) if isinstance(value, str) else str(value)
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value) or "none"
+    return str(value)
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else _show("", value)
 
 
 def glossary_entries(view: FeatureView) -> list[GlossaryEntry]:

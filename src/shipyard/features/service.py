@@ -407,16 +407,19 @@ class Features:
         dataset = None
         if output is not None:
             progress.stage(f"registering {output}")
-            dataset = self._datasets.add(
-                output,
-                result,
-                message=message
-                or f"point-in-time features {', '.join(v.ref for v, _ in groups)}"
-                + (f" for {entity_ref}" if entity_ref else ""),
-                parents=[r for r in dict.fromkeys([*(entity_ref or "",), *sources]) if r],
-                inputs=[(VIEW_KIND, v.ref) for v, _ in groups],
-                progress=progress,
-            )
+            try:
+                dataset = self._datasets.add(
+                    output,
+                    result,
+                    message=message
+                    or f"point-in-time features {', '.join(v.ref for v, _ in groups)}"
+                    + (f" for {entity_ref}" if entity_ref else ""),
+                    parents=[r for r in dict.fromkeys([*(entity_ref or "",), *sources]) if r],
+                    inputs=[(VIEW_KIND, v.ref) for v, _ in groups],
+                    progress=progress,
+                )
+            except CheckFailedError as exc:
+                raise _training_rejected(output, exc) from None
             progress.stage("recording the read")
         with self._ctx.audited() as tx:
             for view, names in groups:
@@ -685,3 +688,20 @@ def _needed(present: Sequence[str], wanted: Sequence[str]) -> builtins.list[str]
         return None
     keep = set(wanted)
     return [c for c in present if c in keep]
+
+
+def _training_rejected(output: str, exc: CheckFailedError) -> CheckFailedError:
+    """The rejection of a point-in-time result by the contract bound to ``output``, with
+    the fixes open to ``features historical`` (which neither quarantines nor stores invalid
+    data): the dataset's own reasons, without the flags of ``data add``."""
+    from shipyard.data.validation_report import ValidationReport
+
+    report = exc.details.get("report")
+    contract = exc.details.get("contract", "its contract")
+    why = ValidationReport.from_dict(report).summary() if report else str(exc)
+    return CheckFailedError(
+        f"rejected: the point-in-time result for dataset '{output}' fails contract "
+        f"{contract}: {why}; nothing was stored (change the entity rows or the features, "
+        f"write to another dataset with -o, or unbind the contract from '{output}')",
+        details=exc.details,
+    )

@@ -265,7 +265,7 @@ class Cards:
             "evaluation_data",
             [
                 f"- `{e.dataset}` (digest `{e.dataset_digest}`), label `{e.label}`, "
-                f"{e.report.get('rows', '?')} rows, by {e.created_by}"
+                f"{_rows(e.report.get('rows'))}, by {e.created_by}"
                 for e in evals[:3]
             ],
         )
@@ -353,16 +353,19 @@ def _tombstone(deleted: dict[str, Any] | None) -> str:
     return f" — {state} by {deleted['by']} on {deleted['at']:%Y-%m-%d}{why}"
 
 
+def _rows(n: Any) -> str:
+    """``8,990 rows``, ``1 row``, or ``? rows`` when the count is unknown."""
+    from shipyard._internal.words import count
+
+    return count(n, "row") if isinstance(n, int) else "? rows"
+
+
 def _num(x: Any) -> str:
-    """A value as people read it: "–" for none, yes/no for a truth value, 4 significant
-    digits for a float."""
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    return str(x)
+    """A value as people read it: "–" for none, yes/no for a truth value, thousands
+    separators, 4 significant digits for a float and no exponent for a small one."""
+    from shipyard._internal.words import number
+
+    return number(x, missing="–")
 
 
 def _html_page(ref: str, markdown: str, charts: Sequence[str] = ()) -> str:

@@ -327,8 +327,8 @@ def _with_outputs(
 
 
 class CsvWriter:
-    """Arrow tables appended to one CSV file as polars writes it (``data get`` and every
-    other CSV shipyard writes), so that times read ``2026-01-01T06:53:00.000000`` in all."""
+    """Arrow tables appended to one CSV file as ``data get`` writes CSV, so that times read
+    ``2026-01-01T06:53:00+00:00`` in every file shipyard writes."""
 
     def __init__(self, path: Path) -> None:
         self._handle = open(path, "wb")  # noqa: SIM115 - closed by close()
@@ -337,9 +337,11 @@ class CsvWriter:
     def write_table(self, table: Any) -> None:
         import polars as pl
 
+        from shipyard._internal.timestamps import iso_datetimes
+
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
-        frame.write_csv(self._handle, include_header=self._header)
+        iso_datetimes(frame.lazy()).collect().write_csv(self._handle, include_header=self._header)
         self._header = False
 
     def close(self) -> None:

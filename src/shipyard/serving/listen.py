@@ -10,7 +10,8 @@ import os
 import shutil
 import socket
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConflictError, InvalidInputError, PermissionDeniedError, ShipyardError
 
@@ -62,10 +63,17 @@ def _bind_error(host: str, port: int, exc: OSError) -> ShipyardError:
     return InvalidInputError(f"cannot listen on {where}: {exc.strerror or exc}")
 
 
-def run(config: ServeConfig, sock: socket.socket, workers: int) -> None:
+def run(
+    config: ServeConfig,
+    sock: socket.socket,
+    workers: int,
+    on_started: Callable[[], None] | None = None,
+) -> None:
     """Serve ``config`` on ``sock`` until a signal stops it. With several workers their
     metrics go to a new folder of this server's own (:func:`metrics_folder`), removed when
-    the server exits.
+    the server exits. ``on_started`` is called once the server accepts requests: with one
+    worker when its app has started, with several when the socket listens (each worker then
+    answers once its app has started).
 
     Raises:
         ShipyardError: the app did not start (a version that may not serve or does not load).
@@ -78,7 +86,7 @@ def run(config: ServeConfig, sock: socket.socket, workers: int) -> None:
         from shipyard.serving.app import create_app
 
         app = create_app(config)
-        server = uvicorn.Server(uvicorn.Config(app, **settings))  # type: ignore[arg-type]
+        server = _server(uvicorn.Config(app, **settings), on_started)  # type: ignore[arg-type]
         # uvicorn re-raises SIGINT once it has shut down cleanly, as uvicorn.run swallows it.
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
@@ -108,8 +116,24 @@ def run(config: ServeConfig, sock: socket.socket, workers: int) -> None:
             workers=workers,
             **settings,  # type: ignore[arg-type]
         )
+        sock.listen(uconfig.backlog)  # connections wait in the queue until a worker is up
+        if on_started is not None:
+            on_started()
         Multiprocess(uconfig, sockets=[sock]).run()
     except KeyboardInterrupt:  # as uvicorn.run: the workers were stopped
         pass
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _server(config: Any, on_started: Callable[[], None] | None) -> Any:
+    """A uvicorn server that calls ``on_started`` once its app has started."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and on_started is not None:
+                on_started()
+
+    return Server(config)
