@@ -185,8 +185,8 @@ def _add_labelled(
     )
     labelled = pl.concat([batch, following])
     grown = pl.concat([train.to_polars(), labelled], how="vertical_relaxed")
-    path = root / "raw" / "applicants_train_new_channel.csv"
-    grown.write_csv(path)
+    path = root / "raw" / "applicants_train_new_channel.parquet"
+    grown.write_parquet(path)
     new = project.datasets.add(
         "credit.train",
         path,
