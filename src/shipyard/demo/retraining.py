@@ -168,8 +168,11 @@ def _add_labelled(
     opened the alert and ``later`` more of the channel's applicants join the training data as
     its next version, checked against the contract that governs it (rows that break it are
     quarantined, not trained on)."""
+    import io
+
     import polars as pl
 
+    from shipyard._internal.files import write_bytes_atomic
     from shipyard.demo.data import credit_applicants
 
     train = project.datasets.get("credit.train")
@@ -185,8 +188,11 @@ def _add_labelled(
     )
     labelled = pl.concat([batch, following])
     grown = pl.concat([train.to_polars(), labelled], how="vertical_relaxed")
-    path = root / "raw" / "applicants_train_new_channel.parquet"
-    grown.write_parquet(path)
+    buffer = io.BytesIO()
+    grown.write_parquet(buffer)
+    path = write_bytes_atomic(
+        root / "raw" / "applicants_train_new_channel.parquet", buffer.getvalue()
+    )
     new = project.datasets.add(
         "credit.train",
         path,
