@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import polars as pl
@@ -61,7 +62,24 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     [drift] = [p for p in project.pipelines.list() if p.params.get("C") == 0.3]
     assert project.runs.get(drift.id).tags["shipyard.trigger"] == "alert"
     assert "production did not move" in out
-    assert "**Gate: ❌ failed**" in (root / "pr-report.md").read_text()
+    pr_report = (root / "pr-report.md").read_text()
+    assert "**Gate: ❌ failed**" in pr_report
+    # It retrained on new data: the training data's next version holds the new channel's
+    # labelled applicants, and the report compares it with the champion's.
+    train1, train2 = (project.datasets.get(f"credit.train@{n}") for n in (1, 2))
+    assert train2.parents == [train1.ref] and train2.rows > train1.rows
+    candidate = project.models.get(str(drift.step("fit").outputs["ref"]))
+    assert candidate.training_data == [train2.ref]
+    assert f"`{train2.ref}` ({train2.rows:,} rows) against `{train1.ref}`" in pr_report
+    assert "did not change" not in pr_report
+    assert f"its training data {train2.ref} against the champion's {train1.ref}: " in out
+    if importlib.util.find_spec("lightgbm") is not None:
+        # The LightGBM candidate went through the same gate, its verdict narrated.
+        lightgbm = next(
+            mv for mv in project.models.versions("credit-risk") if "lightgbm" in mv.description
+        )
+        assert f"$ shipyard check {lightgbm.ref}\n  " in out
+        assert "checks passed" in out.split(f"$ shipyard check {lightgbm.ref}")[1].split("\n")[1]
     # The feature store: the definitions file the demo wrote, training data joined point in
     # time and traced to the view, a model trained through it, served by applicant id (the
     # server read the online store) and a file scored as of each application date.
@@ -84,3 +102,26 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert summary["outcome"] == "completed" and summary["project"] == str(root.resolve())
     assert {m["name"] for m in summary["models"]} == {"credit-risk", "credit-risk-features"}
     assert {"credit", "credit.train"} <= {d["name"] for d in summary["datasets"]}
+
+
+def test_demo_refuses_too_few_applicants(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the size at which its story holds, the demo stops before doing anything: a usage
+    error on the command line, a clear error from the API."""
+    import sys
+
+    from shipyard.cli.main import run
+    from shipyard.demo.scenario import MIN_ROWS, run_demo
+    from shipyard.errors import InvalidInputError
+
+    monkeypatch.setattr(
+        sys, "argv", ["shipyard", "demo", "--dir", str(tmp_path / "cli"), "--rows", "2000"]
+    )
+    with pytest.raises(SystemExit) as exc:
+        run()
+    assert exc.value.code == 2
+    assert f"{MIN_ROWS}" in capsys.readouterr().err.replace(",", "")
+    with pytest.raises(InvalidInputError, match=f"at least {MIN_ROWS:,} applicants"):
+        run_demo(tmp_path / "api", rows=MIN_ROWS - 1)
+    assert not (tmp_path / "cli").exists() and not (tmp_path / "api").exists()

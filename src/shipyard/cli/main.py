@@ -317,7 +317,14 @@ def demo(
         Path | None,
         typer.Option("--dir", help="Where to create the demo project (default: a temp folder)."),
     ] = None,
-    rows: Annotated[int, typer.Option(help="Applicants in the first batch.", min=100)] = 50_000,
+    rows: Annotated[
+        int,
+        typer.Option(
+            help="Applicants in the first batch (at least 20,000: on fewer, the test set is "
+            "too small for the policy's fairness and no-regression checks to pass).",
+            min=20_000,
+        ),
+    ] = 50_000,
     json_: Annotated[
         bool,
         typer.Option(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import polars as pl
     from rich.console import Console
 
 __all__ = ["DriftOutcome", "watch_for_drift"]
@@ -25,11 +26,13 @@ WINDOW = timedelta(hours=1)
 @dataclass(frozen=True)
 class DriftOutcome:
     """What the step produced: the alert's id (None when none opened), the event types the
-    receiver accepted, and the HTML report's path."""
+    receiver accepted, the HTML report's path and the new channel's applicants that were
+    served (with the outcome the generator drew for each, known only later in the story)."""
 
     alert_id: int | None
     received: tuple[str, ...]
     report: Path
+    batch: pl.DataFrame
 
 
 def watch_for_drift(root: Path, model: str, out: Console, *, rows: int = 600) -> DriftOutcome:
@@ -88,9 +91,13 @@ def watch_for_drift(root: Path, model: str, out: Console, *, rows: int = 600) ->
             "the drifted columns' share of the model's permutation importance)"
         )
 
-        batch = credit_applicants(rows, seed=11, start_date=datetime.now(UTC).date(), days=1)
+        # New applicants get ids after the last one the origination system registered.
+        known = project.datasets.get("credit").to_polars()
+        first_id = int(known.select(pl.col("applicant_id").max()).item()) + 1
+        today = datetime.now(UTC).date()
+        batch = credit_applicants(rows, seed=11, start_id=first_id, start_date=today, days=1)
         shifted = credit_applicants(
-            rows, seed=11, start_date=datetime.now(UTC).date(), days=1, income_shift=-0.5
+            rows, seed=11, start_id=first_id, start_date=today, days=1, income_shift=-0.5
         )
         taken = send_batch(project, model, shifted)
         before, after = (
@@ -142,6 +149,7 @@ def watch_for_drift(root: Path, model: str, out: Console, *, rows: int = 600) ->
             alert_id=alert.id if alert is not None else None,
             received=tuple(m.type for m in receiver.messages),
             report=path,
+            batch=shifted,
         )
     finally:
         receiver.close()

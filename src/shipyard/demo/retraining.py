@@ -1,17 +1,23 @@
 """The demo's retraining step: credit-risk trained by a pipeline of cached steps (a second
-run is all cache hits), a schedule whose drift trigger answers the alert the monitoring step
-opened, the candidate that run registers gated against production, and the pull-request
-report written."""
+run is all cache hits), the new channel's applicants added to the training data once their
+outcomes are known (checked against the contract), a schedule whose drift trigger answers the
+alert the monitoring step opened by retraining on that new version, the candidate that run
+registers gated against production, and the pull-request report written (with the drift of
+the candidate's training data against the champion's)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import polars as pl
     from rich.console import Console
 
+    from shipyard.data.datasets import DatasetVersion
     from shipyard.pipelines.records import PipelineRun
+    from shipyard.project import Project
 
 __all__ = ["PIPELINE", "SCHEDULE", "retrain_on_drift"]
 
@@ -77,9 +83,13 @@ triggers:
 """
 
 
-def retrain_on_drift(root: Path, out: Console) -> str | None:
-    """Run the step on the demo project at ``root`` (after the drift alert opened); returns
-    the candidate the scheduler's run registered."""
+def retrain_on_drift(
+    root: Path, out: Console, *, new_channel: pl.DataFrame, later: int
+) -> str | None:
+    """Run the step on the demo project at ``root`` (after the drift alert opened);
+    ``new_channel`` is the batch of the new channel that opened it, labelled, and ``later``
+    how many more of that channel's applicants arrive in the following weeks. Returns the
+    candidate the scheduler's run registered."""
     from shipyard._internal.files import write_text_atomic
     from shipyard.governance.pr_report import render_markdown
     from shipyard.project import open_project
@@ -94,6 +104,8 @@ def retrain_on_drift(root: Path, out: Console) -> str | None:
         again = project.pipelines.run("retrain.py:retrain")
         out.print("$ shipyard pipeline run retrain.py:retrain      (nothing changed)")
         _print_run(again, out)
+
+        _add_labelled(project, root, new_channel, later, out)
 
         out.print("$ shipyard scheduler --once      (triggers in schedule.yaml)")
         candidate: str | None = None
@@ -134,9 +146,80 @@ def retrain_on_drift(root: Path, out: Console) -> str | None:
             f"$ shipyard report pr --candidate {candidate} --against production -o {path.name}"
         )
         out.print(f"  -> {path} (gate {'passed' if report.passed else 'FAILED'})")
+        d = report.drift
+        out.print(
+            f"  its training data {d.current} against the champion's {d.reference}: "
+            f"{d.verdict} (weighted share {d.share:.2f} "
+            f"{'>=' if d.drifted else '<'} {d.share_threshold:g}"
+            + (f"; columns that moved: {', '.join(d.drifted_columns)}" if d.drifted_columns else "")
+            + ")"
+            if d is not None
+            else f"  its training data: {report.drift_note}"
+        )
         return candidate
     finally:
         project.close()
+
+
+def _add_labelled(
+    project: Project, root: Path, batch: pl.DataFrame, later: int, out: Console
+) -> DatasetVersion:
+    """Four weeks on, the outcomes of the new channel's applicants are known: the batch that
+    opened the alert and ``later`` more of the channel's applicants join the training data as
+    its next version, checked against the contract that governs it (rows that break it are
+    quarantined, not trained on)."""
+    import io
+
+    import polars as pl
+
+    from shipyard._internal.files import write_bytes_atomic
+    from shipyard.demo.data import credit_applicants
+
+    train = project.datasets.get("credit.train")
+    contract = project.datasets.governing_contracts(train.ref)[0].contract
+    first = batch.select(pl.col("application_date").min()).item()
+    following = credit_applicants(
+        later,
+        seed=12,
+        start_id=int(batch.select(pl.col("applicant_id").max()).item()) + 1,
+        start_date=first + timedelta(days=1),
+        days=27,
+        income_shift=-0.5,
+    )
+    labelled = pl.concat([batch, following])
+    grown = pl.concat([train.to_polars(), labelled], how="vertical_relaxed")
+    buffer = io.BytesIO()
+    grown.write_parquet(buffer)
+    path = write_bytes_atomic(
+        root / "raw" / "applicants_train_new_channel.parquet", buffer.getvalue()
+    )
+    new = project.datasets.add(
+        "credit.train",
+        path,
+        message="training data + the new channel's labelled applicants",
+        parents=[train.ref],
+        contract=contract,
+        on_invalid="quarantine",
+    )
+    rate = float(labelled.select(pl.col("default").mean()).item())
+    out.print(
+        f"four weeks on, the outcomes of the new channel's applicants are known: the {len(batch)} "
+        f"that opened the alert and {later:,} since ({rate:.0%} defaulted)"
+    )
+    out.print(
+        f"$ shipyard data add credit.train {path.name} --parent {train.ref} "
+        f"--contract {contract} --quarantine"
+    )
+    q = new.quarantine or {}
+    out.print(
+        f"  -> {new.ref}: {new.rows:,} rows ({new.status})"
+        + (
+            f"; {q['rows']} rows outside the contract went to {q['ref']}"
+            if q.get("rows")
+            else ", all within the contract"
+        )
+    )
+    return new
 
 
 def _print_run(run: PipelineRun, out: Console) -> None:
