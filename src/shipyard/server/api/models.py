@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -273,7 +273,14 @@ class CodeDecisionIn(BaseModel):
     "so that it loads and serves",
     **returns(CodeApproval, example=_CODE_APPROVAL, errors=(401, 403, 404, 422)),
 )
-def approve_code(project: Acting, ref: str, body: CodeDecisionIn | None = None) -> Any:
+def approve_code(
+    project: Acting,
+    ref: str,
+    body: Annotated[
+        CodeDecisionIn | None,
+        Body(openapi_examples={"approve": {"value": {"comment": "read it"}}}),
+    ] = None,
+) -> Any:
     comment = "" if body is None else body.comment
     return project.models.approve_code(ref, comment=comment).to_dict()
 
