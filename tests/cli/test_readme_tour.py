@@ -160,5 +160,5 @@ def test_readme_tour_runs_as_written(demo_checkout: Path, tour_env: dict[str, st
             continue
         problems.extend(_run(line, cwd, tour_env))
         ran += 1
-    assert problems == []
+    assert problems == [], "\n".join(problems)
     assert ran >= 90
