@@ -19,6 +19,7 @@ from typer._click import exceptions as click_exceptions
 from typer._click import utils as click_utils
 
 from shipyard.cli._common import HelpGroup, JsonOpt, State, emit_json, open_local_project, progress
+from shipyard.demo import MIN_ROWS
 from shipyard.errors import ShipyardError
 
 if TYPE_CHECKING:
@@ -320,9 +321,9 @@ def demo(
     rows: Annotated[
         int,
         typer.Option(
-            help="Applicants in the first batch (at least 20,000: on fewer, the test set is "
-            "too small for the policy's fairness and no-regression checks to pass).",
-            min=20_000,
+            help=f"Applicants in the first batch (at least {MIN_ROWS:,}: on fewer, the test "
+            "set is too small for the policy's fairness and no-regression checks to pass).",
+            min=MIN_ROWS,
         ),
     ] = 50_000,
     json_: Annotated[

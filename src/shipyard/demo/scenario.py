@@ -18,6 +18,7 @@ from shipyard._internal.files import write_text_atomic
 from shipyard.cli.data import render_report
 from shipyard.data.inference import spec_from_contract
 from shipyard.data.splits import SplitSpec
+from shipyard.demo import MIN_ROWS
 from shipyard.demo.features import feature_store_step
 from shipyard.demo.monitoring import watch_for_drift
 from shipyard.demo.retraining import retrain_on_drift
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MIN_ROWS", "run_demo", "ui_command"]
 
-# On fewer applicants the test split (15 %) holds too few of some groups (3 % are nonbinary)
-# for the policy's fairness and no-regression checks to pass reliably: the story stops at a
-# promotion it cannot make. 10,000 stops there; 20,000 and up pass.
-MIN_ROWS = 20_000
 
 DEMO_POLICY = """\
 # Gate in front of credit-risk@production.
