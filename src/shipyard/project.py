@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from sqlalchemy import func, select
 
@@ -28,7 +29,6 @@ from shipyard.stores.db.tables import users
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any
 
     from shipyard.client.project import RemoteProject
     from shipyard.collaboration.comments import Comments
@@ -65,6 +65,30 @@ if TYPE_CHECKING:
     from shipyard.tracking.runs import ActiveRun, Runs
 
 __all__ = ["Project", "init_project", "open_project"]
+
+T = TypeVar("T")
+
+
+class _Deferred:
+    """Stands in for a service that another one calls only now and then: built (and its
+    module imported) on first use. ``runs list`` never touches the feature store, and
+    importing it cost more than the listing."""
+
+    __slots__ = ("_build", "_target")
+
+    def __init__(self, build: Callable[[], object]) -> None:
+        self._build = build
+        self._target: object = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._target is None:
+            self._target = self._build()
+        return getattr(self._target, name)
+
+
+def _deferred(build: Callable[[], T]) -> T:
+    """A stand-in for the service ``build`` returns, built when first used."""
+    return cast(T, _Deferred(build))
 
 
 class Project:
@@ -120,7 +144,7 @@ class Project:
     def datasets(self) -> Datasets:
         from shipyard.data.datasets import Datasets
 
-        return Datasets(self.context, contracts=self.contracts)
+        return Datasets(self.context, contracts=_deferred(lambda: self.contracts))
 
     @cached_property
     def locks(self) -> Locks:
@@ -155,7 +179,10 @@ class Project:
         from shipyard.registry.models import Models
 
         return Models(
-            self.context, datasets=self.datasets, contracts=self.contracts, features=self.features
+            self.context,
+            datasets=_deferred(lambda: self.datasets),
+            contracts=_deferred(lambda: self.contracts),
+            features=_deferred(lambda: self.features),
         )
 
     @cached_property
@@ -180,7 +207,11 @@ class Project:
     def runs(self) -> Runs:
         from shipyard.tracking.runs import Runs
 
-        return Runs(self.context, datasets=self.datasets, models=self.models)
+        return Runs(
+            self.context,
+            datasets=_deferred(lambda: self.datasets),
+            models=_deferred(lambda: self.models),
+        )
 
     @cached_property
     def artifact_tree(self) -> ArtifactTree:

@@ -18,7 +18,15 @@ import typer
 from typer._click import exceptions as click_exceptions
 from typer._click import utils as click_utils
 
-from shipyard.cli._common import HelpGroup, JsonOpt, State, emit_json, open_local_project, progress
+from shipyard.cli._common import (
+    HelpGroup,
+    JsonOpt,
+    State,
+    defer_gc,
+    emit_json,
+    open_local_project,
+    progress,
+)
 from shipyard.demo import MIN_ROWS
 from shipyard.errors import ShipyardError
 
@@ -375,6 +383,7 @@ def run() -> None:
     A usage error exits 2 (under ``--json`` with an error document on stdout too); output
     cut short by its reader (``shipyard runs list | head``) is not an error.
     """
+    defer_gc()
     argv = sys.argv[1:]
     debug = "--debug" in argv
     as_json = "--json" in argv
