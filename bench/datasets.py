@@ -14,6 +14,11 @@ imported shipyard) is printed too.
 
 Targets: the folder at least 2x DVC's files/s; the CSV at least as fast as DVC.
 
+Each round also times two floors for the CSV, as new processes: polars only parsing it, and
+polars parsing it and writing Parquet with shipyard's codec (no hashing, profiling, validation
+or registry). Where DVC's ``dvc add`` takes less than the second, no tool that converts the
+file to Parquet in Python can match it on this machine.
+
 DVC is never a shipyard dependency: it is installed in bench/.work/dvc-venv (the environment
 bench/pipelines.py makes) and run from there.
 
@@ -177,6 +182,33 @@ def dvc_add(dvc: Path, work: Path, data: Path, expect_files: int | None) -> dict
     return figures
 
 
+#: The least any tool can do to turn the CSV into Parquet in Python: polars (which shipyard
+#: uses, parsing on every core) reading it and writing it with shipyard's codec, nothing else:
+#: no hashing, profiling, validation or registry. Parse only, and parse + write.
+_FLOORS = {
+    "parse": "import polars as pl, sys; pl.read_csv(sys.argv[1])",
+    "parse + write": (
+        "import polars as pl, sys; "
+        "pl.read_csv(sys.argv[1]).write_parquet(sys.argv[2], compression=sys.argv[3])"
+    ),
+}
+
+
+def floors(work: Path, data: Path) -> dict[str, float]:
+    """Wall seconds of each of :data:`_FLOORS` on ``data``, as a new process."""
+    from shipyard.data.ingest import PARQUET_COMPRESSION
+
+    out = work / "floor.parquet"
+    found = {}
+    for label, code in _FLOORS.items():
+        figures, _ = timed(
+            [sys.executable, "-c", code, str(data), str(out), PARQUET_COMPRESSION], work
+        )
+        found[label] = figures["seconds"]
+        out.unlink(missing_ok=True)
+    return found
+
+
 def spread(values: list[float], unit: str = "s", digits: int = 2) -> str:
     return (
         f"{statistics.median(values):.{digits}f} {unit} "
@@ -240,6 +272,7 @@ def main() -> int:
         )
         table: dict[str, list[dict[str, float]]] = {"shipyard": [], "dvc": []}
         files: dict[str, list[dict[str, float]]] = {"shipyard": [], "dvc": []}
+        bare: list[dict[str, float]] = []
         for r in range(args.rounds):
             order = ["shipyard", "dvc"] if r % 2 == 0 else ["dvc", "shipyard"]
             for tool in order:
@@ -255,6 +288,7 @@ def main() -> int:
                         result = dvc_add(dvc, round_dir, data, nfiles)
                     runs[tool].append(result)
                     shutil.rmtree(round_dir)
+            bare.append(floors(work, csv))
             print(
                 f"[round {r + 1}] csv: shipyard {table['shipyard'][-1]['seconds']:.2f} s, dvc "
                 f"{table['dvc'][-1]['seconds']:.2f} s; folder: shipyard "
@@ -266,6 +300,14 @@ def main() -> int:
     what = "parse + Parquet + profile" + (" + contract" if args.contract else "")
     print(f"CSV, {csv_mb:,.0f} MB ({what} for shipyard):")
     report("CSV", csv_mb, "MB", table)
+    for label in _FLOORS:
+        seconds = [b[label] for b in bare]
+        ratios = [d["seconds"] / b[label] for b, d in zip(bare, table["dvc"], strict=True)]
+        print(
+            f"  floor: polars {label:13} {spread(seconds)}  (no hashing, profile or registry; "
+            f"dvc add takes {statistics.median(ratios):.2f}x this, rounds "
+            f"{min(ratios):.2f}–{max(ratios):.2f}x)"
+        )
     print(f"folder, {args.files:,} files, {folder_mb:,.0f} MB:")
     report("folder", args.files, "files", files)
     print(f"\ntotal {time.perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.1f}")
