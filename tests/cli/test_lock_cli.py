@@ -334,3 +334,34 @@ def test_lock_pins_a_pipelines_inputs(project: Path, cli: Cli) -> None:
     lock.write_text(lock.read_text().replace(real, "blake3:" + "0" * 64))
     res = cli("pipeline", "run", "pipeline.py:both")
     assert res.code == 3 and "the lock pins blake3:000" in res.stderr
+
+
+def test_concurrent_pins_are_all_kept(project: Path) -> None:
+    """Several processes pinning at once (pipelines started together) each keep their pin:
+    the lock file is read, changed and written by one at a time."""
+    import threading
+
+    names = [f"part{i}" for i in range(6)]
+    with shipyard.open_project(project) as p:
+        for name in names:
+            p.datasets.add(name, FIRST)
+        p.locks.lock(["train"])
+    start = threading.Barrier(len(names))
+    failures: list[BaseException] = []
+
+    def pin(name: str) -> None:
+        try:
+            with shipyard.open_project(project) as p:
+                start.wait(timeout=30)
+                p.locks.pin_inputs([("dataset", name)])
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=pin, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    pinned = {d["name"] for d in tomllib.loads((project / "shipyard.lock").read_text())["dataset"]}
+    assert pinned == {"train", *names}

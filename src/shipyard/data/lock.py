@@ -24,7 +24,8 @@ import os
 import shutil
 import tomllib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +35,7 @@ from sqlalchemy import select
 from shipyard._internal.encode import ReadModel
 from shipyard._internal.files import write_text_atomic
 from shipyard._internal.hashing import digest_bytes, digest_file
+from shipyard.config import STATE_DIR
 from shipyard.errors import ConflictError, IntegrityError, InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref
 from shipyard.stores.db.tables import contracts, datasets, registered_models
@@ -235,6 +237,10 @@ class Locks:
                 dataset; a path outside the project; two datasets pinned to one path.
             NotFoundError: a reference names nothing, or a version that does not exist.
         """
+        with self._exclusive():
+            return self._lock(refs, path)
+
+    def _lock(self, refs: Sequence[str], path: str | None) -> LockFile:
         existing = self.get().pins if self.path.exists() else ()
         if not refs and not existing:
             raise InvalidInputError(
@@ -286,6 +292,10 @@ class Locks:
             InvalidInputError: the lock file is unreadable, or an added dataset's default
                 path is another pin's.
         """
+        with self._exclusive():
+            return self._pin_inputs(inputs)
+
+    def _pin_inputs(self, inputs: Sequence[tuple[str, str]]) -> LockedInputs | None:
         if not self.path.exists():
             return None
         lf = self.get()
@@ -319,6 +329,19 @@ class Locks:
         if out["added"] or out["replaced"]:
             digest = self._save(pinned.values()).digest
         return LockedInputs(digest, pins=pins, **out)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the project's lock-file lock while the file is read, changed and written
+        again: two runs adding pins at once each keep their additions (without it, the one
+        that wrote last dropped the other's). An OS file lock (``filelock``), released when
+        the process ends however it ends."""
+        from filelock import FileLock
+
+        state = self._ctx.settings.root / STATE_DIR
+        state.mkdir(exist_ok=True)
+        with FileLock(state / f"{LOCK_FILE}.flock"):
+            yield
 
     def _save(self, pins: Iterable[Pin]) -> LockFile:
         """Write ``pins`` sorted by kind and name, under a temporary name then renamed."""
