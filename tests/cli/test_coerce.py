@@ -52,6 +52,26 @@ CASES: list[tuple[type[Any], dict[str, Any], str]] = [
     (Path, {"exists": True}, "missing-file"),
     (Path, {"dir_okay": False}, "."),
     (Path, {"file_okay": False}, "present.txt"),
+    # The same types when the option may be left out (``X | None``).
+    (int | None, {}, "7"),  # type: ignore[list-item]
+    (int | None, {}, "x"),  # type: ignore[list-item]
+    (int | None, {"min": 1}, "0"),  # type: ignore[list-item]
+    (float | None, {}, "0.5"),  # type: ignore[list-item]
+    (str | None, {}, "hello"),  # type: ignore[list-item]
+    (str | None, {}, ""),  # type: ignore[list-item]
+    (Path | None, {}, "some/dir/"),  # type: ignore[list-item]
+    (Path | None, {"exists": True}, "missing-file"),  # type: ignore[list-item]
+    (Path | None, {"dir_okay": False}, "."),  # type: ignore[list-item]
+]
+
+# A repeated option: the values given (none, one, several) -> what the command receives.
+LISTS: list[tuple[Any, list[str]]] = [
+    (list[str], []),
+    (list[str], ["a"]),
+    (list[str], ["a", "b=c", ""]),
+    (list[str] | None, []),
+    (list[str] | None, ["k=v", "é"]),
+    (list[int] | None, ["1", "2"]),  # not converted directly: Typer's converter answers
 ]
 
 
@@ -93,6 +113,23 @@ def test_a_value_converts_as_typer_converts_it(
     assert with_plain == _run(kind, options, text)
 
 
+@pytest.mark.parametrize(("kind", "values"), LISTS)
+def test_a_repeated_option_converts_as_typer_converts_it(
+    kind: Any, values: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list option given zero, one or several times: the same values reach the command
+    with or without the direct conversion."""
+    from typer import core
+
+    args = [a for v in values for a in ("--value", v)]
+    plain = core.build_runtime_param
+    with_plain = runner.invoke(_app(kind, {}), args)
+    monkeypatch.setattr(core, "build_runtime_param", plain._typer)
+    with_typer = runner.invoke(_app(kind, {}), args)
+    assert (with_plain.exit_code, with_plain.output) == (with_typer.exit_code, with_typer.output)
+    assert with_plain.exit_code == 0, with_plain.output
+
+
 def test_plain_values_do_not_reach_the_typer_converter() -> None:
     """The common values are answered directly; unusual ones go to Typer's converter."""
 
@@ -105,6 +142,8 @@ def test_plain_values_do_not_reach_the_typer_converter() -> None:
     assert _convert(bool, Info(), True, None, None) is True
     assert _convert(int, Info(), "4e2", None, None) is _TYPER
     assert _convert(bool, Info(), "yes", None, None) is _TYPER
+    assert _convert(list[str], Info(), ("a", "b"), None, None) == ["a", "b"]
+    assert _convert(list[int], Info(), ("1",), None, None) is _TYPER
 
 
 def test_install_is_idempotent() -> None:

@@ -17,7 +17,7 @@ from tests.cli.conftest import Cli
 PROBE = """
 import json, sys
 from shipyard.cli.main import run
-sys.argv = ["shipyard", "--project", sys.argv[1], "users", "whoami", "--json"]
+sys.argv = ["shipyard", "--project", *sys.argv[1:]]
 try:
     run()
 except SystemExit as exc:
@@ -27,15 +27,32 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 
 
 @pytest.mark.slow
-def test_a_store_reading_command_loads_only_its_own_group(tmp_path: Path) -> None:
-    """``users whoami`` in a new process answers without importing the other command groups'
-    modules, the remote client, httpx or pydantic (its options are converted without
-    Typer's pydantic adapters; see cli/_coerce.py)."""
-    shipyard.init_project(tmp_path / "p", actor="ann").close()
+@pytest.mark.parametrize(
+    ("command", "group"),
+    [
+        (["users", "whoami", "--json"], "users"),
+        # options given and left out; a repeated argument (``list[str]``)
+        (["runs", "list", "--filter", "params.C = '1'", "--limit", "5", "--json"], "runs"),
+        (["runs", "compare", "{run0}", "{run1}", "--json"], "runs"),
+    ],
+)
+def test_a_store_reading_command_loads_only_its_own_group(
+    tmp_path: Path, command: list[str], group: str
+) -> None:
+    """A store-reading command in a new process answers without importing the other
+    command groups' modules, the remote client, httpx or pydantic (its options are converted
+    without Typer's pydantic adapters; see cli/_coerce.py)."""
+    with shipyard.init_project(tmp_path / "p", actor="ann") as project:
+        runs = {}
+        for i in range(2):
+            with project.start_run("e") as run:
+                run.log_params({"C": i})
+            runs[f"run{i}"] = run.id
+    command = [c.format(**runs) for c in command]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     env["SHIPYARD_USER"] = "ann"
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path / "p")],
+        [sys.executable, "-c", PROBE, str(tmp_path / "p"), *command],
         capture_output=True,
         text=True,
         env=env,
@@ -45,7 +62,7 @@ def test_a_store_reading_command_loads_only_its_own_group(tmp_path: Path) -> Non
     last = json.loads(done.stdout.strip().splitlines()[-1])
     assert last["code"] == 0, done.stderr
     loaded = set(last["modules"])
-    assert "shipyard.cli.users" in loaded
+    assert f"shipyard.cli.{group}" in loaded
     others = {"shipyard.cli.data", "shipyard.cli.models", "shipyard.cli.monitor"}
     assert not others & loaded
     assert not {"httpx", "shipyard.client.project", "shipyard.client.connection"} & loaded

@@ -4,7 +4,8 @@ Typer (0.29) converts every parameter's value with a pydantic ``TypeAdapter`` bu
 annotation, so any command with an option imports pydantic and builds adapters before it
 runs: about a fifth of the start-up of a command that only reads the store. Most of the
 values it converts are already of their type (a flag's ``True``, an option's default) or
-plain text for ``str``, ``int``, ``float`` and ``Path`` parameters.
+plain text for ``str``, ``int``, ``float`` and ``Path`` parameters (``X | None`` reaches
+the converter as ``X``), or a repeated option's texts (``list[str]``).
 
 :func:`install` puts a converter in front of Typer's: for those types it returns what the
 adapter returns, computed directly; for any other type or value (an enum, a list, a
@@ -19,6 +20,7 @@ With a Typer that does not have this layer (before 0.29), :func:`install` does n
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,10 +75,16 @@ def install() -> None:
     core.build_runtime_param = plain_or_typer  # type: ignore[attr-defined]
 
 
+def _is_text_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,)
+
+
 def _handled(annotation: Any, info: Any) -> bool:
     """Whether :func:`_convert` may answer for a parameter (it still may defer a value)."""
     if getattr(info, "parser", None) is not None:
         return False
+    if _is_text_list(annotation):
+        return True
     if annotation is bool or annotation is str:
         return True
     if annotation is int or annotation is float:
@@ -89,6 +97,11 @@ def _handled(annotation: Any, info: Any) -> bool:
 def _convert(annotation: Any, info: Any, value: Any, param: Any, ctx: Any) -> Any:
     """What Typer's converter returns for ``value``, or :data:`_TYPER` to let it decide."""
     kind = type(value)
+    if _is_text_list(annotation):
+        # A repeated option's values, as pydantic returns them: a list of the same strings.
+        if kind in (list, tuple) and all(type(v) is str for v in value):
+            return list(value)
+        return _TYPER
     if annotation is str:
         return value if kind is str else _TYPER
     if annotation is bool:
