@@ -304,3 +304,37 @@ def test_the_answer_reports_the_lock_as_read() -> None:
     assert doc["lock"]["read"] == {"dataset:x": "x@1"} and doc["lock"]["added"] == {}
     assert doc["steps"][0]["cache"] == "hit" and doc["steps"][0]["started_at"] is None
     assert doc["up_to_date"] is True and doc["cache_hits"] == 1
+
+
+PROBE = """
+import json, sys
+from shipyard.cli.entry import run
+sys.argv = ["shipyard", "pipeline", "run", "flow.py", "--json"]
+try:
+    run()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_the_answer_imports_neither_the_cli_framework_nor_the_store_nor_the_pipeline(
+    project: Path,
+) -> None:
+    """Answering "up to date" loads no Typer, SQLAlchemy, pipeline file or its imports."""
+    run_json(project, "flow.py")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    answered, probe = done.stdout.rsplit("\n{", 1)
+    assert json.loads(answered)["up_to_date"] is True
+    last = json.loads("{" + probe)
+    assert last["code"] == 0, done.stderr
+    loaded = set(last["modules"])
+    heavy = {"typer", "sqlalchemy", "polars", "helpers", "shipyard.cli.main", "shipyard.errors"}
+    assert not heavy & loaded
