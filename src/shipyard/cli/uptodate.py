@@ -105,6 +105,8 @@ def _up_to_date(argv: Sequence[str]) -> tuple[str, str] | None:
         for s in doc["steps"]
         if isinstance(s.get("outputs"), dict) and s["outputs"].get("warning")
     )
+    for text, stream in ((out, sys.stdout), (warnings, sys.stderr)):
+        text.encode(stream.encoding or "utf-8")  # what cannot be printed goes the normal way
     return out, warnings
 
 

@@ -100,6 +100,9 @@ class Pipelines:
             before = uptodate.snapshot(self._ctx, fingerprint)
         source = load_source(self._resolve_target(target))
         dag = source.build(dict(params or {}))
+        scanner = CodeScanner([self._ctx.settings.root, source.path.parent])
+        if fingerprint is not None:
+            uptodate.read_pipeline_modules(scanner, source)
         given = {k: dict(v) for k, v in pins.items()} if pins else None
         locked = None
         if lock and given is None and self._locks is not None:
@@ -117,7 +120,6 @@ class Pipelines:
             pins=given,
             lock=locked.to_dict() if locked is not None else None,
         )
-        scanner = CodeScanner([self._ctx.settings.root, source.path.parent])
         run_id = execute(self._ctx, self._services, source, dag, options, progress, scanner)
         result = self.get(run_id)
         if fingerprint is not None:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from shipyard.pipelines.runner import StepServices
     from shipyard.pipelines.sources import PipelineSource
 
-__all__ = ["forget", "record", "snapshot"]
+__all__ = ["forget", "read_pipeline_modules", "record", "snapshot"]
 
 LOCK_FILE = "shipyard.lock"
 
@@ -51,6 +51,15 @@ def snapshot(ctx: ServiceContext, inv: Invocation) -> dict[str, str | None]:
     if inv.params_file is not None:
         paths.append(inv.params_file)
     return {p: file_digest(p) for p in paths}
+
+
+def read_pipeline_modules(scanner: CodeScanner, source: PipelineSource) -> None:
+    """Have ``scanner`` read a Python pipeline's file and the local modules it imports (which
+    the ``@pipeline`` function may build its graph from) now that the graph is built, so
+    that an edit during the run is seen as one."""
+    if source.kind == "python":
+        for module in scanner.module_closure(source.path, set()):
+            scanner.file_digest(module)
 
 
 def record(
@@ -77,11 +86,11 @@ def record(
         or fingerprints.server_configured(os.environ)
     ):
         return None
-    files = _files(ctx, inv, source, run, scanner, before)
-    packages = _packages(scanner.packages())
-    if files is None or packages is None:
-        return None
     try:
+        files = _files(ctx, inv, run, scanner, before)
+        packages = _packages(scanner.packages())
+        if files is None or packages is None:
+            return None
         head = fingerprints.audit_head(database)
         if head is None or not _stands(ctx, services, run):
             return None
@@ -118,16 +127,12 @@ def _local_database(ctx: ServiceContext) -> str | None:
 def _files(
     ctx: ServiceContext,
     inv: Invocation,
-    source: PipelineSource,
     run: PipelineRun,
     scanner: CodeScanner,
     before: dict[str, str | None],
 ) -> dict[str, str | None] | None:
     """Every file the keys and the graph depended on, with its digest, provided none changed
     while the run read it; and ``shipyard.lock`` as the run left it. None when one changed."""
-    if source.kind == "python":  # the local modules the @pipeline function may build from
-        for module in scanner.module_closure(source.path, set()):
-            scanner.file_digest(module)
     read = {str(p): d for p, d in scanner.files().items()}
     for path, digest in read.items():
         if before.get(path, digest) != digest:
