@@ -198,7 +198,9 @@ def audit_head(database: str) -> list[Any] | None:
 
     if any(c in database for c in "?#%"):
         return None
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    # A reader of a WAL database is rarely kept waiting; when it is, the normal path (which
+    # waits its turn) is the better answer than waiting here.
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=0.1)
     try:
         row = connection.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     finally:
