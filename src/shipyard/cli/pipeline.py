@@ -85,6 +85,9 @@ def run(
     convert."""
     from shipyard._internal.fingerprints import invocation
 
+    # This path always runs and records: --always-record only keeps the command from being
+    # answered "up to date" before it gets here (shipyard.cli.uptodate does not know it).
+    del always_record
     _executor(executor)
     params = _params(param or [], params_file)
     project = open_local_project(ctx, refuse_remote=False)
