@@ -224,7 +224,8 @@ def write(
 
     Raises:
         OSError: it cannot be written.
-        ValueError: ``run`` holds a value JSON cannot carry (NaN, infinity).
+        ValueError, TypeError: ``run`` holds a value JSON cannot carry (NaN, infinity, an
+            object).
     """
     from shipyard._internal.files import write_bytes_atomic
 

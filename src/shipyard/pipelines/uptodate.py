@@ -108,7 +108,7 @@ def record(
             blobs=blobs,
             run=run.to_dict(),
         )
-    except (OSError, ValueError, sqlite3.Error, ShipyardError):
+    except (OSError, ValueError, TypeError, sqlite3.Error, ShipyardError):
         # No fingerprint only costs the next run its shortcut; the run itself succeeded.
         fingerprints.remove(str(ctx.settings.root), inv)
         return None
