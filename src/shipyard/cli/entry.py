@@ -4,6 +4,7 @@ is answered before the command line's framework is even imported (see
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -17,3 +18,11 @@ def run() -> None:
     from shipyard.cli.main import run as full
 
     full()
+
+
+def reader_gone() -> int:
+    """Output cut short by its reader (``shipyard runs list | head``) is not an error: point
+    stdout at the void, so that flushing it at exit does not fail again; the exit code (0)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0

@@ -15,7 +15,6 @@ This module imports the standard library, blake3 and sqlite3 only.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from shipyard._internal.discovery import project_root
@@ -46,7 +45,7 @@ class _Command:
 
 def answer(argv: Sequence[str]) -> int | None:
     """Print the answer to an up-to-date ``pipeline run`` and return its exit code (0); None
-    when the full command line must run (it always may: this never answers wrongly).
+    when the full command line must run (any doubt means None: never a stale answer).
 
     >>> answer(["pipeline", "run", "chain.py", "--no-cache"]) is None
     True
@@ -61,10 +60,10 @@ def answer(argv: Sequence[str]) -> int | None:
     try:
         sys.stdout.write(out)
         sys.stdout.flush()
-    except BrokenPipeError:  # the reader went away (``| head``): not an error
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:
+        from shipyard.cli.entry import reader_gone
+
+        return reader_gone()
     if warnings:
         sys.stderr.write(warnings)
     return 0
