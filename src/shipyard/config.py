@@ -6,7 +6,6 @@ from the current directory; ``--project DIR`` or ``SHIPYARD_PROJECT`` override t
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard._internal import discovery
+from shipyard._internal.discovery import CONFIG_FILE, STATE_DIR
 from shipyard.errors import InvalidInputError, ProjectNotFoundError
 
 __all__ = [
@@ -28,8 +29,6 @@ __all__ = [
     "user_config_dir",
 ]
 
-CONFIG_FILE = "shipyard.toml"
-STATE_DIR = ".shipyard"
 DEFAULT_DB_FILE = "shipyard.db"
 DEFAULT_ARTIFACTS_DIR = "artifacts"
 
@@ -56,13 +55,7 @@ def kpi_name_problem(name: object) -> str | None:
 
 def current_actor() -> str:
     """The acting user: ``SHIPYARD_USER``, else the operating-system user."""
-    user = os.environ.get("SHIPYARD_USER", "").strip()
-    if user:
-        return user
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (some containers)
-        return "unknown"
+    return discovery.acting_user()
 
 
 def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -72,11 +65,7 @@ def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     >>> user_config_dir({"XDG_CONFIG_HOME": "/home/ann/.cfg"})
     PosixPath('/home/ann/.cfg/shipyard')
     """
-    env = os.environ if environ is None else environ
-    config = env.get("XDG_CONFIG_HOME", "").strip()
-    # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
-    base = Path(config) if config and Path(config).is_absolute() else Path.home() / ".config"
-    return base / "shipyard"
+    return Path(discovery.config_dir(environ))
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -88,19 +77,16 @@ def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
     Raises:
         ProjectNotFoundError: no project was found.
     """
-    explicit = start if start is not None else os.environ.get("SHIPYARD_PROJECT") or None
+    found = discovery.project_root(start)
+    if found is not None:
+        return Path(found)
+    explicit = discovery.explicit_root(start)
     if explicit is not None:
-        root = Path(explicit).expanduser().resolve()
-        if not (root / CONFIG_FILE).is_file():
-            raise ProjectNotFoundError(
-                f"{root} is not a shipyard project (no {CONFIG_FILE}); "
-                f"create one with `shipyard init {explicit}`"
-            )
-        return root
+        raise ProjectNotFoundError(
+            f"{discovery.resolve(explicit)} is not a shipyard project (no {CONFIG_FILE}); "
+            f"create one with `shipyard init {explicit}`"
+        )
     here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
     raise ProjectNotFoundError(
         f"no {CONFIG_FILE} in {here} or any parent folder; run `shipyard init` to create a "
         "project, or pass --project DIR"

@@ -27,9 +27,9 @@ Cli = Callable[..., Result]
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """Run ``shipyard ARGS`` through the console-script entry point; capture exit code and
-    output."""
-    from shipyard.cli.main import run
+    """Run ``shipyard ARGS`` through the console-script entry point (an up-to-date
+    ``pipeline run`` answered at once included); capture exit code and output."""
+    from shipyard.cli.entry import run
 
     def invoke(*args: str | Path, user: str | None = None) -> Result:
         if user is not None:

@@ -136,11 +136,11 @@ def test_a_step_model_has_a_signature_predicts_and_serves(
     refused = cli("models", "predict", "risk-unnamed@1", "new.csv", "-o", "none.csv")
     assert refused.code != 0 and "signature" in refused.stderr
 
-    # A second run reuses every step, the warning included; the records keep it.
-    again = cli("pipeline", "run", "pipeline.py:train", "--json")
+    # A second, recorded run reuses every step, the warning included; the records keep it.
+    again = cli("pipeline", "run", "pipeline.py:train", "--always-record", "--json")
     assert again.code == 0, again.stderr
     steps = {s["name"]: s for s in again.json()["steps"]}
-    assert {s["cache"] for s in steps.values()} == {"hit"}
+    assert {s["cache"] for s in steps.values()} == {"hit"} and not again.json()["up_to_date"]
     assert "no signature" in steps["fit_unnamed"]["outputs"]["warning"]
     assert "warning" not in steps["fit"]["outputs"]
 

@@ -5,7 +5,6 @@ Exit codes (DESIGN.md): 0 success, 1 error, 2 usage error, 3 a check that ran an
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from functools import partial
@@ -27,6 +26,7 @@ from shipyard.cli._common import (
     open_local_project,
     progress,
 )
+from shipyard.cli.entry import reader_gone
 from shipyard.demo import MIN_ROWS
 from shipyard.errors import ShipyardError
 
@@ -391,12 +391,12 @@ def run() -> None:
         result = app(args=argv, prog_name="shipyard", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except BrokenPipeError:
-        code = _reader_gone()
+        code = reader_gone()
     except SystemExit:
         # Typer turns a broken pipe into exit 1, after wrapping stdout to silence it.
         if not isinstance(sys.stdout, click_utils.PacifyFlushWrapper):
             raise
-        code = _reader_gone()
+        code = reader_gone()
     except click_exceptions.UsageError as exc:
         if as_json:
             emit_json({"error": "usage", "message": exc.format_message()})
@@ -431,11 +431,3 @@ def run() -> None:
         )
         code = 1
     sys.exit(code)
-
-
-def _reader_gone() -> int:
-    """Output cut short by its reader (``| head``) is not an error: point stdout at the void,
-    so that flushing it at exit does not fail again, and exit 0."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    return 0

@@ -66,12 +66,28 @@ def run(
             help="Resolve the inputs afresh; neither read nor change shipyard.lock.",
         ),
     ] = False,
+    always_record: Annotated[
+        bool,
+        typer.Option(
+            "--always-record",
+            help="Run and record a pipeline run even when nothing changed since the last "
+            "identical command (which otherwise answers `up to date` and records nothing).",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Run a pipeline; steps whose key (code, local modules, params, inputs, versions) was
     computed before reuse their outputs; inputs are read at the versions shipyard.lock pins
-    (those it lacks are added to it). Exit 1 when a step fails, 2 for an unknown executor or
-    a param the pipeline does not take or cannot convert."""
+    (those it lacks are added to it). When nothing it depends on changed since the same
+    command last succeeded (files, packages, environment, the store), it answers `up to date`
+    at once and records nothing (--always-record records a run anyway). Exit 1 when a step
+    fails, 2 for an unknown executor or a param the pipeline does not take or cannot
+    convert."""
+    from shipyard._internal.fingerprints import invocation
+
+    # This path always runs and records: --always-record only keeps the command from being
+    # answered "up to date" before it gets here (shipyard.cli.uptodate does not know it).
+    del always_record
     _executor(executor)
     params = _params(param or [], params_file)
     project = open_local_project(ctx, refuse_remote=False)
@@ -84,8 +100,9 @@ def run(
             use_cache=not no_cache,
             lock=not no_lock,
             progress=bars,
+            fingerprint=invocation(str(project.root), target, param or [], params_file, no_lock),
         )
-    _report(result, json_)
+    _report(result, json_, up_to_date=False)
 
 
 @app.command("resume")
@@ -212,9 +229,12 @@ def _params(pairs: list[str], params_file: Path | None) -> dict[str, Any]:
     return params
 
 
-def _report(result: PipelineRun, as_json: bool) -> None:
+def _report(result: PipelineRun, as_json: bool, *, up_to_date: bool | None = None) -> None:
     if as_json:
-        emit_json(result.to_dict())
+        doc = result.to_dict()
+        if up_to_date is not None:  # `pipeline run`, which may also answer `up to date`
+            doc["up_to_date"] = up_to_date
+        emit_json(doc)
     else:
         _print_run(result)
     if result.status != "succeeded":

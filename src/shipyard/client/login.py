@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shipyard._internal.discovery import LOGIN_FILE
 from shipyard._internal.files import write_bytes_atomic
 from shipyard.config import user_config_dir
 from shipyard.errors import InvalidInputError, UnauthenticatedError
@@ -31,7 +32,6 @@ __all__ = [
 
 SERVER_ENV = "SHIPYARD_SERVER"
 TOKEN_ENV = "SHIPYARD_TOKEN"
-LOGIN_FILE = "login.json"
 
 
 @dataclass(frozen=True)

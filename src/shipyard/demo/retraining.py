@@ -102,7 +102,8 @@ def retrain_on_drift(
         out.print("$ shipyard pipeline run retrain.py:retrain")
         _print_run(first, out)
         again = project.pipelines.run("retrain.py:retrain")
-        out.print("$ shipyard pipeline run retrain.py:retrain      (nothing changed)")
+        # Without --always-record the command would answer "up to date" and record nothing.
+        out.print("$ shipyard pipeline run retrain.py:retrain --always-record   (nothing changed)")
         _print_run(again, out)
 
         _add_labelled(project, root, new_channel, later, out)

@@ -104,6 +104,18 @@ class CodeScanner:
             found = self._digests[path] = digest_bytes(path.read_bytes())
         return found
 
+    def files(self) -> dict[Path, str]:
+        """Every file read so far, with the digest of its bytes as read then: the files the
+        keys of the steps scanned depend on."""
+        return dict(self._digests)
+
+    def packages(self) -> dict[str, str]:
+        """The third-party distributions (name: version) of the steps scanned so far."""
+        out: dict[str, str] = {}
+        for record in self._steps.values():
+            out.update(record["packages"])
+        return out
+
     def step_code(self, s: Step[Any, Any]) -> dict[str, Any]:
         """The code record of a step: its source (with the helpers of its module it uses),
         the digest of that, the local modules its module imports and the third-party

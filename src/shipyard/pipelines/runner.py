@@ -74,12 +74,15 @@ def execute(
     dag: Dag,
     options: RunOptions,
     progress: Progress = NO_PROGRESS,
+    scanner: CodeScanner | None = None,
 ) -> str:
     """Run ``dag`` and return the pipeline run's id (the run is recorded even when a step
-    fails; read it back for the outcome)."""
+    fails; read it back for the outcome). ``scanner`` reads the steps' code (a new one by
+    default); the caller can then ask it which files and packages the keys depended on."""
     root = ctx.settings.root
     pins = _pin(services, dag, options.pins)
-    scanner = CodeScanner([root, source.path.parent])
+    if scanner is None:
+        scanner = CodeScanner([root, source.path.parent])
     codes = {name: scanner.step_code(node.step) for name, node in dag.nodes.items()}
     env = environment_components()
     run = services.runs.start(

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard._internal.fingerprints import locate
 from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.authz import require_role
-from shipyard.pipelines import records
-from shipyard.pipelines.cache import diff_components
+from shipyard.pipelines import records, uptodate
+from shipyard.pipelines.cache import CodeScanner, diff_components
 from shipyard.pipelines.executors import parse_executor
 from shipyard.pipelines.records import PipelineRun, StepExplanation
 from shipyard.pipelines.runner import RunOptions, StepServices, execute
 from shipyard.pipelines.sources import load_source
 
 if TYPE_CHECKING:
+    from shipyard._internal.fingerprints import Invocation
     from shipyard.context import ServiceContext
     from shipyard.data.datasets import Datasets
     from shipyard.data.lock import Locks
@@ -62,6 +63,7 @@ class Pipelines:
         pins: Mapping[str, Mapping[str, str]] | None = None,
         lock: bool = True,
         progress: Progress = NO_PROGRESS,
+        fingerprint: Invocation | None = None,
     ) -> PipelineRun:
         """Run the pipeline ``FILE[:NAME]`` (a Python file with ``@pipeline`` functions, or a
         YAML pipeline) with ``params`` on ``executor`` (``local``, ``dask`` or
@@ -76,6 +78,11 @@ class Pipelines:
         the inputs the lock lacks are resolved and added to it before the run starts (see
         :meth:`~shipyard.data.lock.Locks.pin_inputs`); the run's ``lock`` says which.
 
+        ``fingerprint`` is the command line this run answers (``shipyard pipeline run``): its
+        old fingerprint is removed, and when the run stands for the next identical command
+        line a new one is written, so that command line can answer "up to date" without
+        running or recording anything (see :mod:`shipyard.pipelines.uptodate`).
+
         A failing step does not raise: the returned run has status ``failed`` and says which
         step failed and which did not run because of it.
 
@@ -87,8 +94,15 @@ class Pipelines:
         """
         parse_executor(executor)
         self._require_contributor()
+        before: dict[str, str | None] = {}
+        if fingerprint is not None:
+            uptodate.forget(self._ctx, fingerprint)
+            before = uptodate.snapshot(self._ctx, fingerprint)
         source = load_source(self._resolve_target(target))
         dag = source.build(dict(params or {}))
+        scanner = CodeScanner([self._ctx.settings.root, source.path.parent])
+        if fingerprint is not None:
+            uptodate.read_pipeline_modules(scanner, source)
         given = {k: dict(v) for k, v in pins.items()} if pins else None
         locked = None
         if lock and given is None and self._locks is not None:
@@ -106,8 +120,13 @@ class Pipelines:
             pins=given,
             lock=locked.to_dict() if locked is not None else None,
         )
-        run_id = execute(self._ctx, self._services, source, dag, options, progress)
-        return self.get(run_id)
+        run_id = execute(self._ctx, self._services, source, dag, options, progress, scanner)
+        result = self.get(run_id)
+        if fingerprint is not None:
+            uptodate.record(
+                self._ctx, self._services, fingerprint, source, dag, result, scanner, before
+            )
+        return result
 
     def resume(
         self,
@@ -223,12 +242,8 @@ class Pipelines:
         file, sep, name = target.rpartition(":") if ":" in target else (target, "", "")
         if not sep:
             file, name = target, ""
-        path = Path(file)
-        if not path.is_absolute() and not path.exists():
-            rooted = self._ctx.settings.root / path
-            if rooted.exists():
-                path = rooted
-        return f"{path}:{name}" if name else str(path)
+        path = locate(str(self._ctx.settings.root), file)
+        return f"{path}:{name}" if name else path
 
     def _require_contributor(self) -> None:
         with self._ctx.db.read() as conn:

@@ -166,6 +166,10 @@ class ArtifactStore:
         hx = _hex(digest)
         return f"{self._root}/blobs/{hx[:2]}/{hx[2:]}"
 
+    def local_path(self, digest: str) -> Path | None:
+        """Where a blob's file is (or would be) in a local store; None in an object store."""
+        return Path(self._key(digest)) if self.is_local else None
+
     def staging_dir(self) -> Path:
         """A local folder for files about to be stored (same filesystem when local)."""
         if self.is_local:
