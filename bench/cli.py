@@ -95,7 +95,7 @@ def main() -> None:
             ("python -c pass", [py, "-c", "pass"]),
             (
                 "floor: import sqlalchemy, typer",
-                # with the collector deferred, as the entry point does (cli/_common.defer_gc)
+                # with the collector deferred, as the entry point does (cli/entry.defer_gc)
                 [py, "-c", "import gc; gc.set_threshold(100_000); import sqlalchemy, typer"],
             ),
             ("shipyard --help", [py, "-m", "shipyard", "--help"]),

@@ -1,5 +1,5 @@
 """``python -m shipyard`` runs the command line."""
 
-from shipyard.cli.entry import run
+from shipyard.cli.entry import main
 
-run()
+main()

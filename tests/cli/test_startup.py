@@ -87,3 +87,43 @@ def test_a_lazily_built_group_has_the_commands_other_modules_add(cli: Cli) -> No
     out = cli("models", "--help").stdout
     for command in ("card", "promote", "approve", "evaluate", "rollback"):
         assert f"  {command} " in out
+
+
+FREEZE_PROBE = """
+import gc, json, sys
+from shipyard.cli import entry
+sys.argv = ["shipyard", "--project", sys.argv[1], "users", "whoami", "--json"]
+try:
+    getattr(entry, ENTRY)()
+except SystemExit:
+    pass
+print(json.dumps({"frozen": gc.get_freeze_count(), "threshold": gc.get_threshold()[0]}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", ["main", "run"])
+def test_only_a_process_of_its_own_freezes_what_start_up_made(tmp_path: Path, entry: str) -> None:
+    """The console script (``main``) keeps what start-up loaded out of the collector's sight
+    once the project is open, and collects at the usual pace again; a command run inside
+    another program (``run``, as the tests do) leaves that program's collector as it was,
+    so the projects it closed are still collected (their database files do not stay open)."""
+    shipyard.init_project(tmp_path / "p", actor="ann").close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["SHIPYARD_USER"] = "ann"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FREEZE_PROBE.replace("ENTRY", repr(entry)),
+            str(tmp_path / "p"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    assert last["threshold"] == 700, "the collector's usual pace is back"
+    assert (last["frozen"] > 0) is (entry == "main")

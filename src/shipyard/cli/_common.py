@@ -75,45 +75,11 @@ def state(ctx: typer.Context) -> State:
     return obj if isinstance(obj, State) else State()
 
 
-#: The collector's thresholds before :func:`defer_gc` raised them; None when not raised.
-_gc_thresholds: tuple[int, int, int] | None = None
-
-
-def defer_gc() -> None:
-    """Collect cyclic garbage rarely while a command starts (the entry point calls this).
-
-    Importing SQLAlchemy and Typer creates a few hundred thousand long-lived objects, and at
-    the default thresholds the collector walked them over and over: 30-60 ms of a 0.3 s
-    command. :func:`start_up_done` puts the defaults back.
-    """
-    import gc
-
-    global _gc_thresholds
-    if _gc_thresholds is None:
-        _gc_thresholds = gc.get_threshold()
-        gc.set_threshold(100_000, *_gc_thresholds[1:])
-
-
-def start_up_done() -> None:
-    """The project is open: move what start-up made out of the collector's sight
-    (``gc.freeze``, it lives as long as the process) and collect at the usual pace again.
-
-    Start-up leaves a few hundred objects of cyclic garbage (573 after ``runs list``'s
-    imports), frozen with the rest: a full collection to free them first took 25 ms.
-    """
-    import gc
-
-    global _gc_thresholds
-    if _gc_thresholds is not None:
-        gc.freeze()
-        gc.set_threshold(*_gc_thresholds)
-        _gc_thresholds = None
-
-
 def open_project(ctx: typer.Context) -> Project | RemoteProject:
     """The project a command works on: ``--project DIR`` if given, else the team server when
     one is configured (``SHIPYARD_SERVER`` or ``shipyard login``), else the local project
     (see :func:`shipyard.project.open_project`)."""
+    from shipyard.cli.entry import start_up_done
     from shipyard.project import open_project as _open
 
     folder = state(ctx).project
@@ -131,6 +97,7 @@ def open_local_project(ctx: typer.Context, *, refuse_remote: bool = True) -> Pro
         NotAvailableRemotelyError: a team server is configured, no ``--project`` was given
             and ``refuse_remote`` is true.
     """
+    from shipyard.cli.entry import start_up_done
     from shipyard.config import find_project_root
     from shipyard.project import Project
     from shipyard.project import open_project as _open

@@ -21,7 +21,6 @@ from shipyard.cli._common import (
     HelpGroup,
     JsonOpt,
     State,
-    defer_gc,
     emit_json,
     open_local_project,
     progress,
@@ -383,7 +382,6 @@ def run() -> None:
     A usage error exits 2 (under ``--json`` with an error document on stdout too); output
     cut short by its reader (``shipyard runs list | head``) is not an error.
     """
-    defer_gc()
     argv = sys.argv[1:]
     debug = "--debug" in argv
     as_json = "--json" in argv
