@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,22 @@ except SystemExit as exc:
     code = exc.code
 print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
+
+
+def _probe(code: str, project: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """Run ``code`` in a new Python as user ann with ``project`` and ``args`` as its
+    arguments; the JSON document it printed last, and its stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["SHIPYARD_USER"] = "ann"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(project), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
 @pytest.mark.slow
@@ -49,18 +66,8 @@ def test_a_store_reading_command_loads_only_its_own_group(
                 run.log_params({"C": i})
             runs[f"run{i}"] = run.id
     command = [c.format(**runs) for c in command]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    env["SHIPYARD_USER"] = "ann"
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path / "p"), *command],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    last = json.loads(done.stdout.strip().splitlines()[-1])
-    assert last["code"] == 0, done.stderr
+    last, stderr = _probe(PROBE, tmp_path / "p", *command)
+    assert last["code"] == 0, stderr
     loaded = set(last["modules"])
     assert f"shipyard.cli.{group}" in loaded
     others = {"shipyard.cli.data", "shipyard.cli.models", "shipyard.cli.monitor"}
@@ -109,21 +116,6 @@ def test_only_a_process_of_its_own_freezes_what_start_up_made(tmp_path: Path, en
     another program (``run``, as the tests do) leaves that program's collector as it was,
     so the projects it closed are still collected (their database files do not stay open)."""
     shipyard.init_project(tmp_path / "p", actor="ann").close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    env["SHIPYARD_USER"] = "ann"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            FREEZE_PROBE.replace("ENTRY", repr(entry)),
-            str(tmp_path / "p"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    last = json.loads(done.stdout.strip().splitlines()[-1])
+    last, _ = _probe(FREEZE_PROBE.replace("ENTRY", repr(entry)), tmp_path / "p")
     assert last["threshold"] == 700, "the collector's usual pace is back"
     assert (last["frozen"] > 0) is (entry == "main")
