@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import threading
@@ -903,29 +904,44 @@ def test_a_folder_leaves_no_staging_files_and_its_blobs_read_only(
     assert _tree(out) == _tree(file_tree)
 
 
+@pytest.mark.parametrize(
+    ("count", "size", "threads"),
+    [(600, 100, "one"), (200, 70_000, "several")],
+    ids=["small-files-one-thread", "large-files-thread-pool"],
+)
 def test_a_folder_with_a_file_that_fails_to_read_stores_nothing(
     project: Project,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     project_state: StateOf,
+    count: int,
+    size: int,
+    threads: str,
 ) -> None:
-    """When one file of a large folder cannot be read while the others are being staged in
-    parallel, the error names it, nothing is stored and no staging file is left behind."""
+    """When one file of a large folder cannot be read while the others are being staged
+    (by one thread for many small files, in parallel for larger ones), the error names it,
+    nothing is stored and no staging file is left behind."""
+    from shipyard.data.versions import _tree_threads
+
+    assert (_tree_threads(True, count, count * (size + count)) > 1) is (threads == "several")
     root = tmp_path / "many"
-    for i in range(600):
+    for i in range(count):
         (root / f"d{i % 6}").mkdir(parents=True, exist_ok=True)
-        (root / f"d{i % 6}" / f"{i:04d}.bin").write_bytes(os.urandom(100 + i))
+        (root / f"d{i % 6}" / f"{i:04d}.bin").write_bytes(os.urandom(size + i))
+    bad = f"{count // 2 + 33:04d}.bin"  # in a batch after the first
     store = project.artifacts
     real = store.stage_file
 
     def failing(path: str | Path) -> Any:
-        if str(path).endswith("0333.bin"):
+        if str(path).endswith(bad):
             raise PermissionError(13, "Permission denied")
         return real(path)
 
     monkeypatch.setattr(store, "stage_file", failing)
     before = project_state(project)
-    with pytest.raises(InvalidInputError, match=r"0333\.bin: cannot read: Permission denied"):
+    with pytest.raises(
+        InvalidInputError, match=rf"{re.escape(bad)}: cannot read: Permission denied"
+    ):
         project.datasets.add("many", root)
     assert project_state(project) == before
     assert list(store.staging_dir().iterdir()) == []
