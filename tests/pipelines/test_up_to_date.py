@@ -338,3 +338,60 @@ def test_the_answer_imports_neither_the_cli_framework_nor_the_store_nor_the_pipe
     loaded = set(last["modules"])
     heavy = {"typer", "sqlalchemy", "polars", "helpers", "shipyard.cli.main", "shipyard.errors"}
     assert not heavy & loaded
+
+
+CONSTANTS = """
+import os
+
+from shipyard import pipeline, step
+
+FACTOR = 2
+SCALE = int(os.environ.get("SCALE", "1"))
+
+
+@step
+def scaled() -> int:
+    return FACTOR * SCALE
+
+
+@pipeline
+def constants():
+    scaled()
+"""
+
+
+def test_a_constant_computed_at_import_is_never_answered_from_the_fingerprint(
+    project: Path,
+) -> None:
+    """A step reading a module constant whose value comes from the environment (not written
+    in the file) always takes the normal path, which sees the value change; one reading only
+    literal constants is answered up to date."""
+    (project / "constants.py").write_text(CONSTANTS)
+
+    def run(scale: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "shipyard", "pipeline", "run", "constants.py", "--json"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "SCALE": scale},
+        )
+        assert done.returncode == 0, done.stderr
+        doc: dict[str, Any] = json.loads(done.stdout)
+        return doc
+
+    first = run("1")
+    again = run("1")
+    assert again["up_to_date"] is False and again["id"] != first["id"]  # recorded, all hits
+    assert [s["cache"] for s in again["steps"]] == ["hit"]
+    changed = run("5")
+    assert changed["up_to_date"] is False
+    assert [s["cache"] for s in changed["steps"]] == ["miss"]
+
+    (project / "constants.py").write_text(
+        CONSTANTS.replace('int(os.environ.get("SCALE", "1"))', "3")
+    )
+    run("1")
+    assert run("1")["up_to_date"] is True

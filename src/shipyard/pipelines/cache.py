@@ -90,6 +90,7 @@ class CodeScanner:
         self._imports: dict[Path, tuple[list[Path], set[str]]] = {}
         self._digests: dict[Path, str] = {}
         self._steps: dict[int, dict[str, Any]] = {}
+        self._computed: set[str] = set()
 
     def is_local(self, path: Path) -> bool:
         """Whether ``path`` is the project's own code (under a root, not an environment)."""
@@ -108,6 +109,13 @@ class CodeScanner:
         """Every file read so far, with the digest of its bytes as read then: the files the
         keys of the steps scanned depend on."""
         return dict(self._digests)
+
+    def computed_constants(self) -> set[str]:
+        """The module-level constants (``module.NAME``) the steps scanned so far read whose
+        value is not written in their file as a literal (``SCALE = int(os.environ[...])``,
+        ``TODAY = date.today()``): their value is in the keys, but nothing on disk shows
+        when it changes."""
+        return set(self._computed)
 
     def packages(self) -> dict[str, str]:
         """The third-party distributions (name: version) of the steps scanned so far."""
@@ -134,7 +142,7 @@ class CodeScanner:
             return self._steps[id(s)]
         fn = s.fn
         source = _source(fn)
-        helpers, used = _helpers(fn)
+        helpers, used = _helpers(fn, self._computed)
         text = "\n\n".join([source, *(helpers[k] for k in sorted(helpers))])
         file = Path(inspect.getfile(fn)).resolve()
         local: list[Path] = []
@@ -236,11 +244,12 @@ def _code_names(code: types.CodeType) -> set[str]:
     return names
 
 
-def _helpers(fn: Any) -> tuple[dict[str, str], set[str]]:
+def _helpers(fn: Any, computed: set[str]) -> tuple[dict[str, str], set[str]]:
     """Source (or value) of the functions, classes and constants of ``fn``'s own module that
     ``fn`` uses, followed transitively: what an edit to the step's behaviour may touch
     without touching the step itself; and the names of the other modules whose objects (or
-    themselves) they use."""
+    themselves) they use. Constants whose value is not a literal in the module's file are
+    added to ``computed`` (as ``module.NAME``)."""
     from shipyard.pipelines.dag import Pipeline, Step
 
     module = fn.__module__
@@ -273,12 +282,58 @@ def _helpers(fn: Any) -> tuple[dict[str, str], set[str]]:
                     used.add(owner)
             elif isinstance(value, int | float | str | bool | tuple | frozenset | type(None)):
                 out[name] = f"{name} = {value!r}"
+                if not _written_as(module, name, value):
+                    computed.add(f"{module}.{name}")
             else:
                 owner = getattr(type(value), "__module__", "") or ""
                 if owner and owner != "builtins":
                     used.add(owner)
     used.discard(module)
     return out, {u for u in used if u.split(".")[0] != "shipyard"}
+
+
+def _written_as(module: str, name: str, value: Any) -> bool:
+    """Whether ``module``'s file assigns ``name`` once at the top level, to a literal that is
+    ``value``."""
+    found = _literal_constants(module).get(name)
+    return found is not None and found == repr(value)
+
+
+@cache
+def _literal_constants(module: str) -> dict[str, str | None]:
+    """``{name: repr of its literal}`` for the top-level names ``module``'s file assigns,
+    None for a name assigned anything else or more than once."""
+    path = _module_file(module)
+    if path is None:
+        return {}
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    out: dict[str, str | None] = {}
+    for node in tree.body:
+        targets: list[ast.expr]
+        value: ast.expr | None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                continue
+            literal: str | None = None
+            if value is not None and not isinstance(node, ast.AugAssign):
+                try:
+                    literal = repr(ast.literal_eval(value))
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    literal = None
+            out[target.id] = None if target.id in out else literal
+    for found in ast.walk(tree):  # a function may rebind it (``global NAME``)
+        if isinstance(found, ast.Global):
+            out.update(dict.fromkeys(found.names))
+    return out
 
 
 def _module_file(name: str) -> Path | None:

@@ -3,7 +3,9 @@ line, run again with nothing changed, would only repeat as cache hits (the forma
 check are in :mod:`shipyard._internal.fingerprints`).
 
 A run stands for the next identical one when every step succeeded, none is volatile or has a
-TTL (those decide by the clock), the project is local (SQLite and a local artifact store),
+TTL (those decide by the clock), none reads a module-level constant that its file does not
+write as a literal (``SCALE = int(os.environ["SCALE"])``: its value is in the step's key, but
+nothing on disk shows when it changes), the project is local (SQLite and a local artifact store),
 no team server is configured, and the run left the store so that the next run would compute
 the same keys and find them: each input not read from ``shipyard.lock`` still resolves to
 the version the run read (a step may register a new version of what another reads as
@@ -81,6 +83,7 @@ def record(
         or run.status != "succeeded"
         or any(s.status != "succeeded" for s in run.steps)
         or any(n.step.volatile or n.step.ttl is not None for n in dag.nodes.values())
+        or scanner.computed_constants()  # their values may change with nothing on disk
         or str(source.path) != inv.file
         or ctx.actor != acting_user()
         or fingerprints.server_configured(os.environ)
