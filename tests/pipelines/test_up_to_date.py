@@ -112,8 +112,10 @@ def test_a_second_identical_run_is_up_to_date_and_records_nothing(
     project: Path, tmp_path: Path
 ) -> None:
     """The second run says it is up to date, names the run it matched, reports every step as
-    a hit with the same outputs, and adds no pipeline run; the same holds from another folder
-    with --project, and for another executor."""
+    a hit with the same outputs, and adds no pipeline run; the same holds for another
+    executor, and from another folder with --project once a run from there has recorded
+    (the current folder decides where ``python -m`` finds modules, so it is part of the
+    command line's fingerprint)."""
     first = run_json(project, "flow.py")
     assert first["up_to_date"] is False and first["cache_hits"] == 0
     again = run_json(project, "flow.py")
@@ -129,13 +131,15 @@ def test_a_second_identical_run_is_up_to_date_and_records_nothing(
     assert other["up_to_date"] is True
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    there = shipyard_cli(project, "-P", str(project), "pipeline", "run", "flow.py", cwd=elsewhere)
+    assert there.returncode == 0, there.stderr
+    assert there.stdout.startswith("pipeline run ") and "2/2 steps from cache" in there.stdout
+    assert recorded_runs(project) == 2
     done = shipyard_cli(project, "-P", str(project), "pipeline", "run", "flow.py", cwd=elsewhere)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(
-        f"pipeline flow: up to date, nothing ran (every step's key matches run {first['id'][:12]}"
-    )
+    assert done.stdout.startswith("pipeline flow: up to date, nothing ran (every step's key")
     assert "--always-record" in done.stdout
-    assert recorded_runs(project) == 1
+    assert recorded_runs(project) == 2
 
 
 def test_a_helper_module_counts_by_content_not_by_timestamp(project: Path) -> None:
@@ -395,3 +399,19 @@ def test_a_constant_computed_at_import_is_never_answered_from_the_fingerprint(
     )
     run("1")
     assert run("1")["up_to_date"] is True
+
+
+def test_a_new_module_that_shadows_a_used_one_sends_the_run_the_normal_way(
+    project: Path,
+) -> None:
+    """A pipeline in a sub-folder imports a module found in the project folder; a module of
+    the same name created beside the pipeline (found first) is a change, though no file the
+    last run read changed."""
+    (project / "sub").mkdir()
+    (project / "sub" / "flow.py").write_text(FLOW)
+    run_json(project, "sub/flow.py")
+    assert run_json(project, "sub/flow.py")["up_to_date"] is True
+    (project / "sub" / "helpers.py").write_text("def scale(x):\n    return x * 3\n")
+    shadowed = run_json(project, "sub/flow.py")
+    assert shadowed["up_to_date"] is False
+    assert shadowed["steps"][0]["cache"] == "miss"

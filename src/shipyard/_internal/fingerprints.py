@@ -9,12 +9,16 @@ line (an :class:`Invocation`) that finds every item unchanged answers "up to dat
 (see :mod:`shipyard.cli.uptodate`); any difference, or any doubt, sends it through the
 normal path, which writes a new fingerprint.
 
-A fingerprint (``FORMAT`` 1)::
+A fingerprint (``FORMAT`` 2)::
 
     invocation   the command line it answers (see Invocation)
     files        {absolute path: "blake3:<hex>", or null for a file that is absent}: the
                  pipeline file and the local modules it imports, each step's file, local
                  modules and notebook, the params file, shipyard.toml and shipyard.lock
+    folders      {absolute path: digest of the names of what Python could import there}:
+                 the folders imports are looked up in outside the interpreter's own (the
+                 pipeline's, the current one, the project's, PYTHONPATH's) and those of the
+                 local modules, so that a new module shadowing one the steps use is seen
     packages     {distribution: [its metadata file, version]}: what the steps import
     interpreter  Python's version, executable and prefix, the variables that change where
                  it imports from, and shipyard's version
@@ -49,6 +53,8 @@ __all__ = [
     "audit_head",
     "check",
     "file_digest",
+    "folder_digest",
+    "import_folders",
     "invocation",
     "locate",
     "metadata_version",
@@ -57,7 +63,7 @@ __all__ = [
     "write",
 ]
 
-FORMAT = 1
+FORMAT = 2
 FOLDER = os.path.join(STATE_DIR, "pipelines", "up-to-date")
 #: Variables that change where Python imports from, so which code and packages a step gets.
 _IMPORT_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE", "PYTHONNOUSERSITE")
@@ -67,9 +73,10 @@ class Invocation:
     """A ``shipyard pipeline run`` command line, as far as it decides the run: the pipeline
     file (absolute, resolved), the pipeline's name as given (empty: the file's only one), the
     ``--param`` strings in the order given (a later one wins over an earlier one of the same
-    key, so order matters), the params file (absolute) and ``--no-lock``."""
+    key, so order matters), the params file (absolute), ``--no-lock`` and the current
+    folder (where ``python -m`` finds modules first)."""
 
-    __slots__ = ("file", "name", "no_lock", "params", "params_file")
+    __slots__ = ("cwd", "file", "name", "no_lock", "params", "params_file")
 
     def __init__(
         self,
@@ -78,12 +85,14 @@ class Invocation:
         params: Sequence[str],
         params_file: str | None,
         no_lock: bool,
+        cwd: str,
     ) -> None:
         self.file = file
         self.name = name
         self.params = list(params)
         self.params_file = params_file
         self.no_lock = no_lock
+        self.cwd = cwd
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +101,7 @@ class Invocation:
             "params": self.params,
             "params_file": self.params_file,
             "no_lock": self.no_lock,
+            "cwd": self.cwd,
         }
 
     @property
@@ -133,7 +143,7 @@ def invocation(
         return None
     where = os.path.realpath(os.path.expanduser(locate(root, file)))
     given = None if params_file is None else os.path.realpath(os.fspath(params_file))
-    return Invocation(where, name, params, given, no_lock)
+    return Invocation(where, name, params, given, no_lock, os.path.realpath(os.getcwd()))
 
 
 def fingerprint_path(root: str, inv: Invocation) -> str:
@@ -149,6 +159,42 @@ def file_digest(path: str) -> str | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     return "blake3:" + blake3.blake3(data).hexdigest()
+
+
+#: What Python may import from a folder: modules, compiled modules, and packages (folders).
+_IMPORTABLE = (".py", ".pyc", ".so", ".pyd")
+
+
+def folder_digest(path: str) -> str | None:
+    """The digest of the sorted names of what Python could import from a folder (its
+    modules and subfolders), or None when there is no such folder: a new module that would
+    shadow another changes it; a data file written there does not."""
+    try:
+        with os.scandir(path) as found:
+            names = sorted(
+                e.name + ("/" if e.is_dir() else "")
+                for e in found
+                if e.name.endswith(_IMPORTABLE) or e.is_dir()
+            )
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return "blake3:" + blake3.blake3("\n".join(names).encode("utf-8")).hexdigest()
+
+
+def import_folders(extra: Sequence[str] = ()) -> list[str]:
+    """The folders on ``sys.path`` outside the interpreter's own (the standard library and
+    its site-packages), with ``extra``: where a local module could be found first."""
+    own = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    out = {os.path.realpath(p) for p in extra}
+    for entry in sys.path:
+        where = os.path.realpath(entry or os.getcwd())
+        # A folder that does not exist yet is kept too (as None): one created later could
+        # hold a module; a file on the path (a zip archive) is the interpreter's business.
+        if not os.path.isfile(where) and not any(
+            where == o or where.startswith(o + os.sep) for o in own
+        ):
+            out.add(where)
+    return sorted(out)
 
 
 def metadata_version(path: str) -> str | None:
@@ -214,6 +260,7 @@ def write(
     *,
     actor: str,
     files: Mapping[str, str | None],
+    folders: Mapping[str, str | None],
     packages: Mapping[str, tuple[str, str]],
     database: str,
     audit: list[Any],
@@ -233,6 +280,7 @@ def write(
         "format": FORMAT,
         "invocation": inv.to_dict(),
         "files": dict(sorted(files.items())),
+        "folders": dict(sorted(folders.items())),
         "packages": {k: list(v) for k, v in sorted(packages.items())},
         "interpreter": interpreter(),
         "environment": environment_digest(os.environ),
@@ -275,6 +323,9 @@ def check(root: str, inv: Invocation, environ: Mapping[str, str] | None = None) 
             return None
         for path, digest in doc["files"].items():
             if file_digest(path) != digest:
+                return None
+        for path, digest in doc["folders"].items():
+            if folder_digest(path) != digest:
                 return None
         for meta, version in doc["packages"].values():
             if metadata_version(meta) != version:

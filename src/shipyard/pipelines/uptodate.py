@@ -94,6 +94,9 @@ def record(
         packages = _packages(scanner.packages())
         if files is None or packages is None:
             return None
+        places = [inv.cwd, str(ctx.settings.root), os.path.dirname(inv.file)]
+        places += [os.path.dirname(p) for p in files]
+        folders = {f: fingerprints.folder_digest(f) for f in fingerprints.import_folders(places)}
         head = fingerprints.audit_head(database)
         if head is None or not _stands(ctx, services, run):
             return None
@@ -105,6 +108,7 @@ def record(
             inv,
             actor=ctx.actor,
             files=files,
+            folders=folders,
             packages=packages,
             database=database,
             audit=head,
