@@ -415,3 +415,15 @@ def test_a_new_module_that_shadows_a_used_one_sends_the_run_the_normal_way(
     shadowed = run_json(project, "sub/flow.py")
     assert shadowed["up_to_date"] is False
     assert shadowed["steps"][0]["cache"] == "miss"
+
+
+def test_a_local_module_that_does_not_parse_costs_only_the_fingerprint(project: Path) -> None:
+    """A pipeline file that guards the import of a local module which does not parse runs as
+    it always did (the fingerprint, which would read that module, is left out)."""
+    (project / "scratch.py").write_text("def broken(:\n")
+    guarded = "try:\n    import scratch\nexcept SyntaxError:\n    scratch = None\n" + FLOW
+    (project / "flow.py").write_text(guarded)
+    first = run_json(project, "flow.py")
+    assert first["status"] == "succeeded"
+    assert run_json(project, "flow.py")["up_to_date"] is False  # nothing to answer from
+    assert fingerprints(project) == []

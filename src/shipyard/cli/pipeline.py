@@ -15,6 +15,7 @@ from shipyard.cli._common import (
     parse_pairs,
     progress,
     short_digest,
+    state,
     table,
     when,
 )
@@ -83,14 +84,29 @@ def run(
     at once and records nothing (--always-record records a run anyway). Exit 1 when a step
     fails, 2 for an unknown executor or a param the pipeline does not take or cannot
     convert."""
-    from shipyard._internal.fingerprints import invocation
+    import os
+
+    from shipyard._internal.discovery import CONFIG_FILE, project_root
+    from shipyard._internal.fingerprints import file_digest, invocation
 
     # This path always runs and records: --always-record only keeps the command from being
     # answered "up to date" before it gets here (shipyard.cli.uptodate does not know it).
     del always_record
     _executor(executor)
+    # The digests of the files read before the run starts, taken before they are read: the
+    # fingerprint must stand for the bytes the run used, not for an edit made meanwhile.
+    found = project_root(state(ctx).project)
+    config = None if found is None else file_digest(os.path.join(found, CONFIG_FILE))
+    given = None if params_file is None else os.path.realpath(params_file)
+    params_digest = None if given is None else file_digest(given)
     params = _params(param or [], params_file)
     project = open_local_project(ctx, refuse_remote=False)
+    fingerprint = invocation(str(project.root), target, param or [], params_file, no_lock)
+    if found != os.path.realpath(project.root):
+        fingerprint = None  # not the project found: no fingerprint rather than a wrong one
+    seen = {str(project.root / CONFIG_FILE): config}
+    if given is not None:
+        seen[given] = params_digest
     with progress(json_) as bars:
         result = project.pipelines.run(
             target,
@@ -100,7 +116,8 @@ def run(
             use_cache=not no_cache,
             lock=not no_lock,
             progress=bars,
-            fingerprint=invocation(str(project.root), target, param or [], params_file, no_lock),
+            fingerprint=fingerprint,
+            seen=seen,
         )
     _report(result, json_, up_to_date=False)
 

@@ -64,6 +64,7 @@ class Pipelines:
         lock: bool = True,
         progress: Progress = NO_PROGRESS,
         fingerprint: Invocation | None = None,
+        seen: Mapping[str, str | None] | None = None,
     ) -> PipelineRun:
         """Run the pipeline ``FILE[:NAME]`` (a Python file with ``@pipeline`` functions, or a
         YAML pipeline) with ``params`` on ``executor`` (``local``, ``dask`` or
@@ -81,7 +82,9 @@ class Pipelines:
         ``fingerprint`` is the command line this run answers (``shipyard pipeline run``): its
         old fingerprint is removed, and when the run stands for the next identical command
         line a new one is written, so that command line can answer "up to date" without
-        running or recording anything (see :mod:`shipyard.pipelines.uptodate`).
+        running or recording anything (see :mod:`shipyard.pipelines.uptodate`). ``seen``
+        holds the digests of files the caller read before calling (the params file,
+        ``shipyard.toml``), taken before it read them.
 
         A failing step does not raise: the returned run has status ``failed`` and says which
         step failed and which did not run because of it.
@@ -96,13 +99,19 @@ class Pipelines:
         self._require_contributor()
         before: dict[str, str | None] = {}
         if fingerprint is not None:
-            uptodate.forget(self._ctx, fingerprint)
-            before = uptodate.snapshot(self._ctx, fingerprint)
+            try:
+                uptodate.forget(self._ctx, fingerprint)
+                before = {**uptodate.snapshot(self._ctx, fingerprint), **(seen or {})}
+            except OSError:  # a fingerprint or file it cannot touch: no fingerprint this time
+                fingerprint = None
         source = load_source(self._resolve_target(target))
         dag = source.build(dict(params or {}))
         scanner = CodeScanner([self._ctx.settings.root, source.path.parent])
         if fingerprint is not None:
-            uptodate.read_pipeline_modules(scanner, source)
+            try:
+                uptodate.read_pipeline_modules(scanner, source)
+            except Exception:  # a module it cannot read: no fingerprint, the run goes on
+                fingerprint = None
         given = {k: dict(v) for k, v in pins.items()} if pins else None
         locked = None
         if lock and given is None and self._locks is not None:
