@@ -33,6 +33,7 @@ A fingerprint (``FORMAT`` 2)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -291,13 +292,19 @@ def write(
         "run": run,
     }
     text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
-    return str(write_bytes_atomic(fingerprint_path(root, inv), text.encode("utf-8")))
+    path = str(write_bytes_atomic(fingerprint_path(root, inv), text.encode("utf-8")))
+    # The run that wrote this moved the audit head, so every other fingerprint can no longer
+    # match: remove them rather than let them pile up.
+    folder = os.path.dirname(path)
+    for name in os.listdir(folder):
+        if name.endswith(".json") and os.path.join(folder, name) != path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+    return path
 
 
 def remove(root: str, inv: Invocation) -> None:
     """Remove the fingerprint of ``inv``, if there is one."""
-    import contextlib
-
     with contextlib.suppress(FileNotFoundError):
         os.unlink(fingerprint_path(root, inv))
 
