@@ -337,8 +337,9 @@ def test_lock_pins_a_pipelines_inputs(project: Path, cli: Cli) -> None:
 
 
 def test_concurrent_pins_are_all_kept(project: Path) -> None:
-    """Several processes pinning at once (pipelines started together) each keep their pin:
-    the lock file is read, changed and written by one at a time."""
+    """Several runs pinning at once (pipelines started together; threads here, each with
+    its own project) each keep their pin: the lock file is read, changed and written by one
+    at a time."""
     import threading
 
     names = [f"part{i}" for i in range(6)]
@@ -365,3 +366,24 @@ def test_concurrent_pins_are_all_kept(project: Path) -> None:
     assert not failures, failures
     pinned = {d["name"] for d in tomllib.loads((project / "shipyard.lock").read_text())["dataset"]}
     assert pinned == {"train", *names}
+
+
+def test_a_lock_file_held_too_long_is_a_clear_conflict(
+    project: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process changes shipyard.lock, `shipyard lock` waits for it, and after
+    LOCK_WAIT seconds says who holds what instead of waiting for ever (exit 1); the file is
+    as it was."""
+    from filelock import FileLock
+
+    from shipyard.data import lock
+
+    assert cli("lock", "train").code == 0
+    before = (project / "shipyard.lock").read_bytes()
+    monkeypatch.setattr(lock, "LOCK_WAIT", 0.2)
+    with FileLock(project / ".shipyard" / "shipyard.lock.flock"):
+        res = cli("lock", "rows")
+    assert res.code == 1
+    assert "another shipyard process has been changing shipyard.lock" in res.stderr
+    assert (project / "shipyard.lock").read_bytes() == before
+    assert cli("lock", "rows").code == 0

@@ -193,8 +193,14 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     sys.stdout.flush()
 
 
+#: Control characters other than the line break, shown escaped (``\x1b``) so that a value
+#: cannot move the cursor or clear the terminal; tabs become spaces, which keep the columns.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(9), *range(11, 32), 127)}
+
+
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value).replace("\r\n", "\n")
+    text = "" if value is None else str(value).replace("\r\n", "\n")
+    return text.expandtabs(4).translate(_CONTROL)
 
 
 def _width(text: str) -> int:

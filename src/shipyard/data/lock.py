@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 LOCK_FILE = "shipyard.lock"
+#: Seconds to wait for another process that is changing the lock file.
+LOCK_WAIT = 60.0
 #: The run tag that records the digest of the project's lock file when the run started.
 LOCK_TAG = "shipyard.lock_digest"
 LOCK_FORMAT = 1
@@ -292,6 +294,8 @@ class Locks:
             InvalidInputError: the lock file is unreadable, or an added dataset's default
                 path is another pin's.
         """
+        if not self.path.exists():  # nothing to read or extend: no need to wait for it
+            return None
         with self._exclusive():
             return self._pin_inputs(inputs)
 
@@ -335,13 +339,24 @@ class Locks:
         """Hold the project's lock-file lock while the file is read, changed and written
         again: two runs adding pins at once each keep their additions (without it, the one
         that wrote last dropped the other's). An OS file lock (``filelock``), released when
-        the process ends however it ends."""
-        from filelock import FileLock
+        the process ends however it ends.
+
+        Raises:
+            ConflictError: another process has held it for ``LOCK_WAIT`` seconds.
+        """
+        from filelock import FileLock, Timeout
 
         state = self._ctx.settings.root / STATE_DIR
         state.mkdir(exist_ok=True)
-        with FileLock(state / f"{LOCK_FILE}.flock"):
-            yield
+        held = state / f"{LOCK_FILE}.flock"
+        try:
+            with FileLock(held, timeout=LOCK_WAIT):
+                yield
+        except Timeout:
+            raise ConflictError(
+                f"another shipyard process has been changing {self.path.name} for "
+                f"{LOCK_WAIT:.0f} s (it holds {held}); try again when it has finished"
+            ) from None
 
     def _save(self, pins: Iterable[Pin]) -> LockFile:
         """Write ``pins`` sorted by kind and name, under a temporary name then renamed."""
