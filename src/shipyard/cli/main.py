@@ -345,7 +345,10 @@ def demo(
     """Run the end-to-end demo on synthetic credit-risk data."""
     import contextlib
 
+    from shipyard.cli.entry import start_up_done
     from shipyard.demo.scenario import run_demo
+
+    start_up_done()  # a long command: collect at the usual pace from here on
 
     if not json_:
         run_demo(directory, rows=rows)
