@@ -65,7 +65,11 @@ def answer(argv: Sequence[str]) -> int | None:
 
         return reader_gone()
     if warnings:
-        sys.stderr.write(warnings)
+        try:
+            sys.stderr.write(warnings)
+            sys.stderr.flush()
+        except OSError:  # warnings nobody can read: the answer stands
+            pass
     return 0
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard._internal import fingerprints
 from shipyard._internal.discovery import CONFIG_FILE, acting_user
 from shipyard._internal.fingerprints import Invocation, file_digest
+from shipyard.data.lock import LOCK_FILE
 from shipyard.errors import ShipyardError
 from shipyard.pipelines import records
 from shipyard.pipelines.values import output_exists
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from shipyard.pipelines.sources import PipelineSource
 
 __all__ = ["forget", "read_pipeline_modules", "record", "snapshot"]
-
-LOCK_FILE = "shipyard.lock"
 
 
 def forget(ctx: ServiceContext, inv: Invocation) -> None:
