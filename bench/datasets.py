@@ -189,21 +189,21 @@ _FLOORS = {
     "parse": "import polars as pl, sys; pl.read_csv(sys.argv[1])",
     "parse + write": (
         "import polars as pl, sys; "
-        "pl.read_csv(sys.argv[1]).write_parquet(sys.argv[2], compression=sys.argv[3])"
+        "pl.read_csv(sys.argv[1]).write_parquet("
+        "sys.argv[2], compression=sys.argv[3], compression_level=int(sys.argv[4]))"
     ),
 }
 
 
 def floors(work: Path, data: Path) -> dict[str, float]:
     """Wall seconds of each of :data:`_FLOORS` on ``data``, as a new process."""
-    from shipyard.data.ingest import PARQUET_COMPRESSION
+    from shipyard.data.ingest import PARQUET_COMPRESSION, PARQUET_COMPRESSION_LEVEL
 
     out = work / "floor.parquet"
+    codec = [PARQUET_COMPRESSION, str(PARQUET_COMPRESSION_LEVEL)]
     found = {}
     for label, code in _FLOORS.items():
-        figures, _ = timed(
-            [sys.executable, "-c", code, str(data), str(out), PARQUET_COMPRESSION], work
-        )
+        figures, _ = timed([sys.executable, "-c", code, str(data), str(out), *codec], work)
         found[label] = figures["seconds"]
         out.unlink(missing_ok=True)
     return found

@@ -133,7 +133,11 @@ def _restaged(
     """``pending`` with ``frame`` (its rows, values typed) as its data."""
     path = ctx.artifacts.new_staging_path(".parquet")
     cleanup.append(path)
-    frame.write_parquet(path, compression=ingest.PARQUET_COMPRESSION)
+    frame.write_parquet(
+        path,
+        compression=ingest.PARQUET_COMPRESSION,
+        compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+    )
     typed = stage_table(path, pending.name, pending.source)
     finish_pending(typed, pending.message, pending.tags, pending.parents)
     typed.status, typed.contract, typed.validation = (
@@ -199,8 +203,16 @@ def _quarantine(
     good_path = ctx.artifacts.new_staging_path(".parquet")
     bad_path = ctx.artifacts.new_staging_path(".parquet")
     cleanup += [good_path, bad_path]
-    good.write_parquet(good_path, compression=ingest.PARQUET_COMPRESSION)
-    bad.write_parquet(bad_path, compression=ingest.PARQUET_COMPRESSION)
+    good.write_parquet(
+        good_path,
+        compression=ingest.PARQUET_COMPRESSION,
+        compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+    )
+    bad.write_parquet(
+        bad_path,
+        compression=ingest.PARQUET_COMPRESSION,
+        compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+    )
     side_name = f"{pending.name}.quarantine"
     summary = {"dataset": side_name, "rows": bad.height, "report": report.to_dict()}
     source = {**pending.source, "quarantined_rows": bad.height}
@@ -297,7 +309,11 @@ def split_version(
         for part, df in parts.items():
             path = ctx.artifacts.new_staging_path(".parquet")
             staged.append(path)
-            df.write_parquet(path, compression=ingest.PARQUET_COMPRESSION)
+            df.write_parquet(
+                path,
+                compression=ingest.PARQUET_COMPRESSION,
+                compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+            )
             source = {
                 "format": "split",
                 "split": spec.to_dict(),

@@ -39,7 +39,11 @@ TABLE_FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
+#: Every Parquet file shipyard writes uses zstd at level 1: on 2 cores a 301 MB CSV's table
+#: writes in 0.57 s (1.07 CPU seconds) against 0.81 s (1.51) at zstd's default level 3, for a
+#: file 23% larger (127 MB against 103 MB; LZ4 writes in 0.42 s but makes 155 MB).
 PARQUET_COMPRESSION: Final = "zstd"
+PARQUET_COMPRESSION_LEVEL: Final = 1
 INFER_ROWS = 10_000
 
 T = TypeVar("T")
@@ -257,7 +261,11 @@ def to_parquet(
         # polars writes into a handle we own: if it fails, no writer thread can create the
         # file again after we have removed it.
         with open(out, "wb") as handle:
-            lf.sink_parquet(handle, compression=PARQUET_COMPRESSION)
+            lf.sink_parquet(
+                handle,
+                compression=PARQUET_COMPRESSION,
+                compression_level=PARQUET_COMPRESSION_LEVEL,
+            )
 
     try:
         scan_table(path, fmt, sink)
@@ -308,7 +316,9 @@ def read_frame(
 def write_parquet(frame: Any, out: Path) -> None:
     """Write ``frame`` as the Parquet file ``out`` (removed again if the write fails)."""
     try:
-        frame.write_parquet(out, compression=PARQUET_COMPRESSION)
+        frame.write_parquet(
+            out, compression=PARQUET_COMPRESSION, compression_level=PARQUET_COMPRESSION_LEVEL
+        )
     except BaseException:
         out.unlink(missing_ok=True)
         raise

@@ -165,17 +165,14 @@ def _profile(
             for n, k in kinds.items()
             if k != "other" and int(agg[f"{n}\0distinct"]) < EXACT_DISTINCT_BELOW
         ]
-        for n in cheap:
-            # A streaming group-by holds one entry per distinct value; n_unique would hold
-            # the whole column.
-            agg[f"{n}\0distinct"] = (
-                lf.select(pl.col(n))
-                .group_by(n)
-                .agg(pl.len())
-                .select(pl.len())
-                .collect(engine="streaming")
-                .item()
-            )
+        # A streaming group-by holds one entry per distinct value; n_unique would hold the
+        # whole column. The columns are counted at once, on every core.
+        counts = pl.collect_all(
+            [lf.select(pl.col(n)).group_by(n).agg(pl.len()).select(pl.len()) for n in cheap],
+            engine="streaming",
+        )
+        for n, count in zip(cheap, counts, strict=True):
+            agg[f"{n}\0distinct"] = count.item()
             distinct_exact[n] = True
 
     # Pass 3: quantiles from the numeric columns (all rows, or a systematic sample); the drift
@@ -192,11 +189,10 @@ def _profile(
     else:
         sample = _rows_sample(lf, read, rows)
     ordered: dict[str, np.ndarray] = {}
-    for name in read:
-        if name not in by_sort and not (name in numeric and _sortable(schema[name], kinds[name])):
-            continue
-        assert sample is not None
-        values, distinct = _sorted_values(sample.get_column(name))
+    to_sort = [n for n in read if n in by_sort or (n in numeric and _sortable(schema[n], kinds[n]))]
+    sorted_columns = _sorted_values(sample, to_sort) if sample is not None else {}
+    for name in to_sort:
+        values, distinct = sorted_columns[name]
         if kinds[name] == "number":
             ordered[name] = values
         if name in by_sort:  # counted as n_unique counts: null as one more value
@@ -210,6 +206,8 @@ def _profile(
             sorted_values=ordered,
         )
 
+    texts = [n for n, k in kinds.items() if k in ("string", "bool")]
+    tops = _top_values(lf, {n: step if not distinct_exact[n] else 1 for n in texts})
     columns: dict[str, Any] = {}
     for name, dtype in schema.items():
         kind = kinds[name]
@@ -243,7 +241,7 @@ def _profile(
             if step > 1:
                 out["sampled_rows"] = int(sample.height)
         if kind in ("string", "bool"):
-            out["top"] = _top_values(lf, name, step if not distinct_exact[name] else 1)
+            out["top"] = tops[name]
             if not distinct_exact[name]:
                 out["top_sampled"] = True
         columns[name] = out
@@ -272,44 +270,69 @@ def _finite_sorted(s: pl.Series) -> np.ndarray:
     return np.sort(values[np.isfinite(values)])
 
 
-def _sorted_values(s: pl.Series) -> tuple[np.ndarray, int]:
-    """A number or time column's finite values as sorted float64 (for quantiles and the drift
-    reference; empty for times), and its count of distinct non-null values as polars counts
-    them (NaN one value, -0.0 equal to 0.0)."""
+def _sorted_values(frame: pl.DataFrame, names: list[str]) -> dict[str, tuple[np.ndarray, int]]:
+    """Per number or time column of ``names``: its finite values as sorted float64 (for
+    quantiles and the drift reference; empty for times), and its count of distinct non-null
+    values as polars counts them (NaN one value, -0.0 equal to 0.0).
+
+    The columns are sorted by polars, all at once on every core (a third of the time numpy
+    takes sorting them one after the other).
+    """
     import numpy as np
-
-    present = s.drop_nulls()
-    if not present.dtype.is_float():
-        ints = np.sort(present.to_physical().to_numpy())
-        distinct = int(np.count_nonzero(ints[1:] != ints[:-1])) + 1 if ints.size else 0
-        values = ints.astype(np.float64) if present.dtype.is_integer() else np.empty(0)
-        return values, distinct
-    raw = present.to_numpy().astype(np.float64, copy=False)
-    finite = np.isfinite(raw)
-    values = np.sort(raw[finite])
-    distinct = int(np.count_nonzero(values[1:] != values[:-1])) + 1 if values.size else 0
-    if values.size < raw.size:
-        rest = raw[~finite]
-        distinct += int(np.isnan(rest).any()) + len(np.unique(rest[~np.isnan(rest)]))
-    return values, distinct
-
-
-def _top_values(lf: Any, name: str, step: int) -> list[dict[str, Any]]:
     import polars as pl
 
-    col = pl.col(name)
-    src = lf.select(col) if step == 1 else lf.select(col).gather_every(step)
-    # Ties are broken by value so that equal data always gives an equal profile.
-    top = (
-        src.select(col.drop_nulls().cast(pl.String))
-        .group_by(name)
-        .agg(pl.len().alias("__n"))
-        .sort(["__n", name], descending=[True, False])
-        .head(TOP_VALUES)
-        .collect(engine="streaming")
-        .rows()
-    )
-    return [{"value": v, "count": int(n)} for v, n in top]
+    def finite(name: str) -> pl.Expr:
+        col = pl.col(name).drop_nulls()
+        if not frame.schema[name].is_float():
+            return col.to_physical().sort()
+        col = col.cast(pl.Float64)
+        return col.filter(col.is_finite()).sort()
+
+    lazy = frame.lazy()
+    results = pl.collect_all([lazy.select(finite(n)) for n in names])
+    out: dict[str, tuple[np.ndarray, int]] = {}
+    for name, result in zip(names, results, strict=True):
+        values = result.to_series().to_numpy()
+        distinct = int(np.count_nonzero(values[1:] != values[:-1])) + 1 if values.size else 0
+        dtype = frame.schema[name]
+        if dtype.is_float():
+            values = values.astype(np.float64, copy=False)
+            s = frame.get_column(name)
+            present = s.len() - s.null_count()
+            if values.size < present:  # NaN or infinities: each kind one distinct value
+                rest = s.drop_nulls().cast(pl.Float64)
+                rest = rest.filter(~rest.is_finite())
+                distinct += int(rest.is_nan().any()) + rest.filter(~rest.is_nan()).n_unique()
+        elif dtype.is_integer():
+            values = values.astype(np.float64)
+        else:
+            values = np.empty(0)
+        out[name] = (values, distinct)
+    return out
+
+
+def _top_values(lf: Any, steps: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """The most frequent values of each column in ``steps``, counted in every row or, where
+    its step is above 1, in every step-th row; the columns are counted at once."""
+    import polars as pl
+
+    def query(name: str, step: int) -> Any:
+        col = pl.col(name)
+        src = lf.select(col) if step == 1 else lf.select(col).gather_every(step)
+        # Ties are broken by value so that equal data always gives an equal profile.
+        return (
+            src.select(col.drop_nulls().cast(pl.String))
+            .group_by(name)
+            .agg(pl.len().alias("__n"))
+            .sort(["__n", name], descending=[True, False])
+            .head(TOP_VALUES)
+        )
+
+    results = pl.collect_all([query(n, step) for n, step in steps.items()], engine="streaming")
+    return {
+        name: [{"value": v, "count": int(n)} for v, n in result.rows()]
+        for name, result in zip(steps, results, strict=True)
+    }
 
 
 _NUMERIC_STATS = ("count", "nulls", "distinct", "min", "max", "mean", "std")

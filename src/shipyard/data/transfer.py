@@ -47,9 +47,6 @@ DOWNLOAD_FORMATS = {
 }
 STREAM_CHUNK = 1024 * 1024
 
-# The zstd level of the Parquet written for a DataFrame (the fastest; 3 is the default).
-FRAME_COMPRESSION_LEVEL = 1
-
 
 @dataclass(frozen=True)
 class DatasetDownload(ReadModel):
@@ -93,7 +90,11 @@ def convert_table(parquet: Path, fmt: str, out: Path, *, drop: Sequence[str] = (
     elif fmt == "jsonl":
         iso_datetimes(lf).sink_ndjson(out)
     elif fmt == "parquet" and drop:
-        lf.sink_parquet(out, compression=ingest.PARQUET_COMPRESSION)
+        lf.sink_parquet(
+            out,
+            compression=ingest.PARQUET_COMPRESSION,
+            compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+        )
     else:
         raise InvalidInputError(f"cannot convert a table to {fmt!r}")
 
@@ -195,6 +196,8 @@ def write_frame(data: Any, out: Path) -> pl.DataFrame:
     if frame.width == 0:
         raise InvalidInputError("the DataFrame has no columns")
     frame.write_parquet(
-        out, compression=ingest.PARQUET_COMPRESSION, compression_level=FRAME_COMPRESSION_LEVEL
+        out,
+        compression=ingest.PARQUET_COMPRESSION,
+        compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
     )
     return frame
