@@ -159,3 +159,30 @@ def test_empty_lists_and_counts_read_as_words(cli: Cli, cli_project: Path) -> No
 
     secret = cli("webhooks", "new-secret", "--json")
     assert secret.code == 0 and secret.json()["secret"].startswith("whsec_")
+
+
+def test_one_row_reads_singular_and_reports_draw_plain_tables(cli: Cli, cli_project: Path) -> None:
+    """Adding a one-row table says "1 row x 1 column", as ``data show`` does; a validation
+    report is drawn as the listings are (a header, a rule of dashes, one line per check)
+    with no box-drawing characters."""
+    (cli_project / "one.csv").write_text("x\n1\n")
+    added = cli("data", "add", "one", "one.csv")
+    assert added.code == 0, added.stderr
+    assert "added one@1: 1 row x 1 column," in added.stdout
+    shown = cli("data", "show", "one@1")
+    assert shown.code == 0 and "1 row, 1 column, " in shown.stdout
+
+    (cli_project / "people.yaml").write_text(
+        "columns:\n  id: {type: int}\n  age: {type: int, max: 120}\n"
+    )
+    assert cli("contract", "add", "people", "people.yaml").code == 0
+    (cli_project / "people.csv").write_text("id,age\n1,30\n2,abc\n3,200\n")
+    refused = cli("data", "add", "people", "people.csv", "--contract", "people")
+    assert refused.code == 3
+    lines = refused.stderr.splitlines()
+    head = lines.index("validation against people@1: FAILED on 3 rows")
+    assert lines[head + 1].split() == ["column", "check", "failed", "rows", "examples", "message"]
+    assert set(lines[head + 2].replace(" ", "")) == {"-"}
+    assert lines[head + 3].split()[:4] == ["age", "type", "1", "abc"]
+    assert lines[head + 4].split()[:4] == ["age", "max", "1", "200"]
+    assert not set("│┃━─┏┗") & set(refused.stderr)

@@ -170,11 +170,18 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a table on stdout: the title, a header, a rule, then one line per row, columns
-    aligned and two spaces apart; a cell with line breaks spans lines. Nothing is cut or
-    folded, so piped output keeps whole values for ``grep`` and ``cut``. (Rich drew these
-    before; importing it took longer than the queries of the commands that list things.)"""
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    err: bool = False,
+) -> None:
+    """Print a table on stdout (or, with ``err``, stderr): the title, a header, a rule, then
+    one line per row, columns aligned and two spaces apart; a cell with line breaks spans
+    lines. Nothing is cut or folded, so piped output keeps whole values for ``grep`` and
+    ``cut``. (Rich drew these before; importing it took longer than the queries of the
+    commands that list things.)"""
     texts = [[_cell(v) for v in row] for row in rows]
     head = [str(c) for c in columns]
     widths = [_width(h) for h in head]
@@ -189,8 +196,9 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
         parts += [[""]] * (len(widths) - len(parts))
         for k in range(max(len(p) for p in parts)):
             out.append(_line([p[k] if k < len(p) else "" for p in parts], widths))
-    sys.stdout.write("\n".join(out) + "\n")  # a reader gone (``| head``): see main.run
-    sys.stdout.flush()
+    stream = sys.stderr if err else sys.stdout
+    stream.write("\n".join(out) + "\n")  # a reader gone (``| head``): see main.run
+    stream.flush()
 
 
 #: Control characters other than the line break, shown escaped (``\x1b``) so that a value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -110,9 +111,9 @@ def add(
         return
     if v.created:
         shape = (
-            f"{_fmt_int(v.rows)} rows x {len(v.columns)} columns"
+            f"{_plural(v.rows or 0, 'row')} x {_plural(len(v.columns), 'column')}"
             if v.kind == "table"
-            else f"{v.profile.get('files', 0)} files"
+            else _plural(int(v.profile.get("files", 0)), "file")
         )
         typer.echo(f"added {v.ref}: {shape}, {v.digest}")
     else:
@@ -151,29 +152,29 @@ def render_report(
     report: dict[str, Any], contract: str, *, err: bool, heading: str | None = None
 ) -> None:
     """A validation report as a table (on stderr for rejections), under ``heading`` (by
-    default "validation against CONTRACT: passed/FAILED on N rows")."""
-    from rich.console import Console
-    from rich.table import Table
-
-    out = Console(stderr=err, highlight=False)
+    default "validation against CONTRACT: passed/FAILED on N rows"), drawn as every listing
+    is (:func:`~shipyard.cli._common.table`)."""
     verdict = "passed" if report["passed"] else "FAILED"
-    out.print(
-        heading or f"validation against {contract}: {verdict} on {_plural(report['rows'], 'row')}"
+    title = heading or (
+        f"validation against {contract}: {verdict} on {_plural(report['rows'], 'row')}"
     )
     if not report["failures"]:
+        stream = sys.stderr if err else sys.stdout
+        stream.write(title + "\n")
+        stream.flush()
         return
-    t = Table(header_style="bold")
-    for c in ("column", "check", "failed rows", "examples", "message"):
-        t.add_column(c, overflow="fold")
-    for f in report["failures"]:
-        t.add_row(
+    rows = [
+        (
             f["column"] or "(dataset)",
             f["check"],
             _fmt_int(f["failed_rows"]),
             ", ".join(_example(f["check"], e) for e in f.get("examples", [])[:5]),
             f.get("message", ""),
         )
-    out.print(t)
+        for f in report["failures"]
+    ]
+    columns = ("column", "check", "failed rows", "examples", "message")
+    table(title, columns, rows, err=err)
 
 
 def _example(check: str, e: Any) -> str:
@@ -422,9 +423,14 @@ def show(
     if src.get("path"):
         out.print(f"source: {src['path']} ({src.get('format')})")
     if v.kind == "files":
-        out.print(f"{v.profile.get('files', 0)} files, {v.size_bytes:,} bytes")
+        out.print(
+            f"{_plural(int(v.profile.get('files', 0)), 'file')}, {_plural(v.size_bytes, 'byte')}"
+        )
         return
-    out.print(f"{_fmt_int(v.rows)} rows, {len(v.columns)} columns, {v.size_bytes:,} bytes stored")
+    out.print(
+        f"{_plural(v.rows or 0, 'row')}, {_plural(len(v.columns), 'column')}, "
+        f"{_plural(v.size_bytes, 'byte')} stored"
+    )
     cols = v.profile.get("columns", {})
     rows = []
     for c in v.columns:

@@ -171,8 +171,10 @@ def historical(
         emit_json(result.to_dict())
         return
     assert result.dataset is not None
+    from shipyard._internal.words import count
+
     typer.echo(
-        f"{result.dataset.ref}: {result.rows:,} rows from {result.entities} with "
+        f"{result.dataset.ref}: {count(result.rows, 'row')} from {result.entities} with "
         f"{', '.join(result.views)} ({'new version' if result.dataset.created else 'unchanged'})"
     )
 

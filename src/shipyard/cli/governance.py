@@ -57,9 +57,12 @@ def evaluate(
     if json_:
         emit_json(e.to_dict())
         return
+    from shipyard._internal.words import count
+
     out = console()
     out.print(
-        f"[bold]{e.model}[/bold] on {e.dataset} ({e.report.get('rows', 0):,} rows, label {e.label})"
+        f"[bold]{e.model}[/bold] on {e.dataset} ({count(int(e.report.get('rows', 0)), 'row')}, "
+        f"label {e.label})"
     )
     table(
         None,

@@ -330,7 +330,9 @@ def predict(
     if json_:
         emit_json(doc)
         return
-    typer.echo(f"scored {doc['scored']:,} of {doc['rows']:,} rows into {doc['output']}")
+    from shipyard._internal.words import count
+
+    typer.echo(f"scored {doc['scored']:,} of {count(doc['rows'], 'row')} into {doc['output']}")
     how = doc.get("features")
     if how:
         where = (
@@ -380,9 +382,11 @@ def export(
     if json_:
         emit_json(doc)
     else:
+        from shipyard._internal.words import count
+
         agree = f"{parity['labels_agree']:,} of {parity['rows']:,}"
         typer.echo(
-            f"parity on {parity['rows']:,} rows of {parity['rows_from']}: {agree} answers "
+            f"parity on {count(parity['rows'], 'row')} of {parity['rows_from']}: {agree} answers "
             f"agree, largest difference {parity['max_abs_diff']:.3g} "
             f"(relative {parity['max_rel_diff']:.3g}, tolerance {parity['tolerance']:g})"
         )

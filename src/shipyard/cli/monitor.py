@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shipyard._internal.words import count
 from shipyard.cli._common import (
     JsonOpt,
     console,
@@ -127,8 +128,8 @@ def _render(report: DriftReport) -> None:
         for c in report.columns
     ]
     table(
-        f"{report.current} ({report.current_rows} rows) against {report.reference} "
-        f"({report.reference_rows} rows)",
+        f"{report.current} ({count(report.current_rows, 'row')}) against {report.reference} "
+        f"({count(report.reference_rows, 'row')})",
         [
             "column",
             "method",
@@ -148,7 +149,8 @@ def _render(report: DriftReport) -> None:
         from shipyard.monitoring.drift import MIN_ROWS
 
         out.print(
-            f"dataset: insufficient data ({report.current_rows} current rows; a verdict needs "
+            f"dataset: insufficient data ({count(report.current_rows, 'current row')}; a "
+            "verdict needs "
             f"at least {MIN_ROWS} values in a column)"
         )
         return
@@ -156,14 +158,14 @@ def _render(report: DriftReport) -> None:
     share = f"{'weighted ' if weighted else ''}share {report.share:.2f}"
     sign = ">=" if report.drifted else "<"
     out.print(
-        f"dataset: {'DRIFT' if report.drifted else 'no drift'} ({drifted} of {len(judged)} "
-        f"columns drifted; {share} {sign} {report.share_threshold:g})"
+        f"dataset: {'DRIFT' if report.drifted else 'no drift'} ({drifted} of "
+        f"{count(len(judged), 'column')} drifted; {share} {sign} {report.share_threshold:g})"
     )
 
 
 def _verdict(c: ColumnDrift) -> str:
     if c.verdict == "insufficient data":
-        return f"insufficient data ({c.current_rows} rows)"
+        return f"insufficient data ({count(c.current_rows, 'row')})"
     return "DRIFT" if c.drifted else "no drift"
 
 
@@ -185,7 +187,7 @@ def _render_reference(profile: ReferenceProfile) -> None:
             )
         rows.append([name, c.kind, c.dtype, f"{c.null_share:.1%}", summary])
     table(
-        f"drift reference of {profile.source} ({profile.rows} rows)",
+        f"drift reference of {profile.source} ({count(profile.rows, 'row')})",
         ["column", "kind", "dtype", "nulls", "distribution"],
         rows,
     )
