@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from shipyard._internal.words import count
 from shipyard.cli._common import (
     ForceOpt,
     JsonOpt,
@@ -50,7 +51,7 @@ def infer(
     if json_:
         emit_json({"output": str(output) if output else None, "contract": contract.to_dict()})
     elif output is not None:
-        typer.echo(f"wrote a contract for {len(contract.columns)} columns to {output}")
+        typer.echo(f"wrote a contract for {count(len(contract.columns), 'column')} to {output}")
     else:
         typer.echo(contract.to_yaml(), nl=False)
 
@@ -68,7 +69,7 @@ def add(
     if json_:
         emit_json(v.to_dict())
     elif v.created:
-        typer.echo(f"added contract {v.ref} ({len(v.spec.get('columns', {}))} columns)")
+        typer.echo(f"added contract {v.ref} ({count(len(v.spec.get('columns', {})), 'column')})")
     else:
         typer.echo(f"unchanged: identical content is already contract {v.ref}")
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from shipyard._internal.words import count
 from shipyard.cli._common import (
     JsonOpt,
     console,
@@ -195,8 +196,8 @@ def metrics(
     out = console()
     lat = doc["latency_ms"]
     out.print(
-        f"[bold]{name}[/bold], last {window}: {doc['predictions']:,} predictions, "
-        f"{doc['throughput_per_second']:.1f}/s, {doc['feedback']:,} labels"
+        f"[bold]{name}[/bold], last {window}: {count(doc['predictions'], 'prediction')}, "
+        f"{doc['throughput_per_second']:.1f}/s, {count(doc['feedback'], 'label')}"
     )
     if lat["p50"] is not None:
         out.print(f"latency ms: p50 {lat['p50']:.2f}  p95 {lat['p95']:.2f}  p99 {lat['p99']:.2f}")
@@ -215,7 +216,7 @@ def metrics(
         ],
     )
     for k, v in doc["kpis"].items():
-        out.print(f"kpi {k}: {v['events']:,} events, sum {v['sum']:,.2f}")
+        out.print(f"kpi {k}: {count(v['events'], 'event')}, sum {v['sum']:,.2f}")
 
 
 @app.command("uplift")
@@ -321,7 +322,7 @@ def _render_uplift(report: UpliftReport) -> None:
         )
     if report.unassigned:
         out.print(
-            f"{report.unassigned} predictions answered by a version holding none of these "
+            f"{count(report.unassigned, 'prediction')} answered by a version holding none of these "
             "routes were left out"
         )
 

@@ -17,6 +17,7 @@ import typer
 from typer._click import exceptions as click_exceptions
 from typer._click import utils as click_utils
 
+from shipyard._internal.words import count
 from shipyard.cli._common import (
     HelpGroup,
     JsonOpt,
@@ -288,7 +289,8 @@ def verify(ctx: typer.Context, json_: JsonOpt = False) -> None:
             typer.echo(f"MISSING  {item['digest']}  ({owners})", err=True)
         status = "ok" if report.ok else "FAILED"
         typer.echo(
-            f"verify {status}: {report.checked} blobs checked, {len(report.corrupt)} corrupt, "
+            f"verify {status}: {count(report.checked, 'blob')} checked, "
+            f"{len(report.corrupt)} corrupt, "
             f"{len(report.missing)} missing, {report.unreferenced} unreferenced"
         )
     if not report.ok:
@@ -314,8 +316,9 @@ def gc(
         return
     verb = "would remove" if dry_run else "removed"
     typer.echo(
-        f"{verb} {len(report.blobs)} unreferenced blobs ({report.bytes:,} bytes)"
-        + ("" if dry_run else f" and {report.staging_files} temporary files")
+        f"{verb} {count(len(report.blobs), 'unreferenced blob')} "
+        f"({count(report.bytes, 'byte')})"
+        + ("" if dry_run else f" and {count(report.staging_files, 'temporary file')}")
     )
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from shipyard._internal.words import count
 from shipyard.cli._common import (
     JsonOpt,
     console,
@@ -127,7 +128,7 @@ def _print_run(r: RunInfo) -> None:
     rows += [["metric", k, _fmt(v)] for k, v in r.metrics.items()]
     rows += [["tag", k, v] for k, v in r.tags.items()]
     rows += [["input", i["context"], i["dataset"]] for i in r.inputs]
-    rows += [["artifact", a["path"], f"{a['size']:,} bytes"] for a in r.artifacts]
+    rows += [["artifact", a["path"], count(a["size"], "byte")] for a in r.artifacts]
     table(None, ["kind", "key", "value"], rows)
 
 
@@ -205,7 +206,7 @@ def experiments_delete(
     if json_:
         emit_json({"experiment": name, "runs": hidden, "reason": reason})
     else:
-        typer.echo(f"deleted experiment {name} and hid its {len(hidden)} runs")
+        typer.echo(f"deleted experiment {name} and hid its {count(len(hidden), 'run')}")
 
 
 @experiments_app.command("restore")
@@ -219,4 +220,4 @@ def experiments_restore(
     if json_:
         emit_json({"experiment": name, "runs": back})
     else:
-        typer.echo(f"restored experiment {name} and its {len(back)} runs")
+        typer.echo(f"restored experiment {name} and its {count(len(back), 'run')}")

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shipyard._internal.words import count
 from shipyard.errors import InvalidInputError
 from shipyard.governance.evaluation_curves import classification_curves, regression_curves
 from shipyard.governance.evaluation_metrics import (
@@ -436,7 +437,7 @@ def _importance(
     scorer = _importance_scorer(task, y_s)
     base = scorer(score[rows])
     if math.isnan(base):
-        notes.append(f"importance is not computed: {metric} is undefined on its {m} rows")
+        notes.append(f"importance is not computed: {metric} is undefined on its {count(m, 'row')}")
         return [], 0
     stacked = pd.concat([sample] * repeats, ignore_index=True)
     out: list[dict[str, Any]] = []

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from shipyard._internal import words
 from shipyard.governance.evaluation import (
     FAIRNESS_MEASURES,
     FOUR_FIFTHS,
@@ -65,7 +66,7 @@ def group_report(
         per_group[str(group)] = entry
         if entry["count"] < SMALL_GROUP_ROWS:
             notes.append(
-                f"{column}: group {str(group)!r} has {entry['count']} rows; "
+                f"{column}: group {str(group)!r} has {words.count(int(entry['count']), 'row')}; "
                 "its metrics are too uncertain to rely on"
             )
     return {"metrics": per_group, "fairness": _fairness(column, per_group, task, notes)}

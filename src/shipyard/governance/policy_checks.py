@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from shipyard._internal.encode import ReadModel
+from shipyard._internal.words import count
 from shipyard.errors import CheckFailedError
 from shipyard.governance.evaluation import (
     FOUR_FIFTHS,
@@ -194,7 +195,7 @@ def _requirement(item: str, ctx: PolicyContext, evaluation: Mapping[str, Any]) -
     if item == "evaluation":
         on = f" on {ctx.evaluation_dataset}" if ctx.evaluation_dataset else ""
         rows = evaluation.get("rows")
-        size = f" ({rows:,} rows)" if isinstance(rows, int) else ""
+        size = f" ({count(rows, 'row')})" if isinstance(rows, int) else ""
         return True, f"{ctx.model_ref} has an evaluation{on}{size}"
     if item == "fairness":
         groups = evaluation.get("groups")

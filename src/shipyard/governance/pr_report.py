@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard._internal.encode import ReadModel
+from shipyard._internal.words import count
 from shipyard.errors import NotFoundError
 from shipyard.governance.evaluation import FAIRNESS_MEASURES, LOWER_IS_BETTER
 
@@ -281,7 +282,7 @@ def _verdict(gate: Mapping[str, Any]) -> str:
     checks = gate.get("checks", [])
     failed = [c for c in checks if not c["passed"]]
     if not failed:
-        return f"**Gate: ✅ passed** ({len(checks)} checks)"
+        return f"**Gate: ✅ passed** ({count(len(checks), 'check')})"
     names = ", ".join(f"`{c['name']}`" for c in failed)
     return f"**Gate: ❌ failed**: {len(failed)} of {len(checks)} checks failed: {names}"
 
@@ -289,7 +290,7 @@ def _verdict(gate: Mapping[str, Any]) -> str:
 def _metrics_section(r: PullRequestReport) -> list[str]:
     if not r.metrics:
         return []
-    rows = f", {r.rows:,} rows" if r.rows else ""
+    rows = f", {count(r.rows, 'row')}" if r.rows else ""
     out = [
         f"### Metrics on `{r.dataset}`{rows}",
         "",
@@ -372,8 +373,8 @@ def _drift_section(r: PullRequestReport) -> list[str]:
         return [*out, _cell(r.drift_note) or "not compared", ""]
     badge = {"drift": "⚠️ drift", "no drift": "✅ no drift"}.get(d.verdict, d.verdict)
     out += [
-        f"`{d.current}` ({d.current_rows:,} rows) against `{d.reference}` "
-        f"({d.reference_rows:,} rows): **{badge}**, {d.share:.0%} of the columns drifted "
+        f"`{d.current}` ({count(d.current_rows, 'row')}) against `{d.reference}` "
+        f"({count(d.reference_rows, 'row')}): **{badge}**, {d.share:.0%} of the columns drifted "
         f"(threshold {d.share_threshold:.0%}).",
         "",
         "| column | method | statistic | threshold | verdict |",

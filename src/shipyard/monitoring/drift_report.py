@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shipyard._internal.files import write_text_atomic
+from shipyard._internal.words import count
 from shipyard.monitoring.drift import ColumnDrift, DriftReport
 
 __all__ = ["MAX_BARS", "render_html", "write_html"]
@@ -86,8 +87,8 @@ def _summary(report: DriftReport) -> str:
         f"{len(judged)} columns with a verdict drift; weighted share "
         f"<b>{report.share:.1%}</b> (drift from {report.share_threshold:.0%}).</p>",
         f"<p class='muted'>Reference {_esc(report.reference or '–')}: "
-        f"{report.reference_rows:,} rows. Current {_esc(report.current or '–')}: "
-        f"{report.current_rows:,} rows.</p>",
+        f"{count(report.reference_rows, 'row')}. Current {_esc(report.current or '–')}: "
+        f"{count(report.current_rows, 'row')}.</p>",
     ]
     short = [c.column for c in report.columns if c.verdict == "insufficient data"]
     if short:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from shipyard._internal.words import count
 from shipyard.monitoring.reference import CategoricalReference, ReferenceProfile
 
 if TYPE_CHECKING:
@@ -75,7 +76,10 @@ def measure_quality(
     n = len(inputs)
     if n < max(min_rows, 1):
         return Measurement(
-            "insufficient data", n, {}, f"{n} rows in the window; the check needs {min_rows}"
+            "insufficient data",
+            n,
+            {},
+            f"{count(n, 'row')} in the window; the check needs {min_rows}",
         )
     refused_rows = 0
     by_check: Counter[tuple[str, str]] = Counter()
@@ -229,9 +233,14 @@ def measure_kpi(
     if n < min_events or (aggregation == "mean" and n == 0):
         need = max(min_events, 1)
         return Measurement(
-            "insufficient data", n, doc, f"{n} {name} events in the window; the check needs {need}"
+            "insufficient data",
+            n,
+            doc,
+            f"{count(n, f'{name} event')} in the window; the check needs {need}",
         )
-    return Measurement("ok", n, doc, f"{name} {aggregation} {doc[aggregation]:.6g} ({n} events)")
+    return Measurement(
+        "ok", n, doc, f"{name} {aggregation} {doc[aggregation]:.6g} ({count(n, 'event')})"
+    )
 
 
 def measure_drift(report: DriftReport) -> Measurement:
@@ -240,7 +249,9 @@ def measure_drift(report: DriftReport) -> Measurement:
     method, statistic and verdict; below the report's minimum rows, insufficient data."""
     n = report.current_rows
     if report.verdict == "insufficient data":
-        return Measurement("insufficient data", n, {}, f"{n} rows in the window; too few for drift")
+        return Measurement(
+            "insufficient data", n, {}, f"{count(n, 'row')} in the window; too few for drift"
+        )
     values: dict[str, Any] = {
         "drift_share": report.share,
         "drifted_columns": report.drifted_columns,

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from shipyard._internal.words import count
+
 __all__ = [
     "alias_timeline",
     "calibration",
@@ -261,7 +263,7 @@ def calibration(curves: Sequence[Mapping[str, Any]]) -> Figure:
                 "x": c["predicted"],
                 "y": c["observed"],
                 "name": str(c["label"]),
-                "text": [f"{n} rows" for n in c.get("count", [])],
+                "text": [count(int(n), "row") for n in c.get("count", [])],
             }
             for c in curves
         ]
