@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from shipyard._internal.encode import ReadModel
 from shipyard._internal.words import count
 from shipyard.authz import require_role
-from shipyard.data.versions import KIND, dataset_id, resolve, select_versions
+from shipyard.data.versions import BLOBS_REMOVED, KIND, dataset_id, resolve, select_versions
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref
 from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets, drift_references
@@ -356,19 +356,28 @@ def _without_examples(report: dict[str, Any] | None) -> dict[str, Any] | None:
 def _remove_unreferenced(ctx: ServiceContext, digests: list[str]) -> tuple[int, int]:
     """Delete each released blob that nothing refers to any more; (count, bytes) removed.
 
-    A blob still owned by another version (or a run artifact, a model…) stays."""
+    A blob still owned by another version (or a run artifact, a model…) stays. The check and
+    the deletion happen holding the audit chain's lock, which every write takes to commit,
+    and the removal is recorded (``BLOBS_REMOVED``) in that transaction: a write that found
+    one of these blobs stored either committed its reference first (the blob stays), or
+    sees the record when it commits and is refused, nothing written (never a version whose
+    content is gone)."""
+    if not digests:
+        return 0, 0
     removed = size = 0
-    for digest in dict.fromkeys(digests):
-        with ctx.db.read() as conn:
-            owned = conn.execute(
+    with ctx.audited() as tx:
+        for digest in dict.fromkeys(digests):
+            owned = tx.conn.execute(
                 select(blob_refs.c.digest).where(blob_refs.c.digest == digest).limit(1)
             ).first()
-        if owned is not None:
-            continue
-        try:
-            n = ctx.artifacts.size(digest)
-        except FileNotFoundError:
-            continue
-        ctx.artifacts.delete(digest)
-        removed, size = removed + 1, size + n
+            if owned is not None:
+                continue
+            try:
+                n = ctx.artifacts.size(digest)
+            except FileNotFoundError:
+                continue
+            ctx.artifacts.delete(digest)
+            removed, size = removed + 1, size + n
+        if removed:
+            tx.record(BLOBS_REMOVED, "store", "artifacts", {"blobs": removed, "bytes": size})
     return removed, size

@@ -28,10 +28,17 @@ from shipyard._internal.progress import NO_PROGRESS, Progress
 from shipyard.authz import require_role
 from shipyard.data import ingest
 from shipyard.data.profiles import dtype_name, profile_with_reference, reference_parquet
-from shipyard.errors import InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.refs import Ref, parse_ref
 from shipyard.stores.audit import AuditedTransaction
-from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets, drift_references
+from shipyard.stores.db.tables import (
+    audit_events,
+    audit_head,
+    blob_refs,
+    dataset_versions,
+    datasets,
+    drift_references,
+)
 from shipyard.stores.lineage import add_edge, parents_of
 from shipyard.stores.versioning import next_version, pick_version
 
@@ -521,19 +528,23 @@ def _unlink(paths: Iterable[Path | None]) -> None:
 
 def _store_tree_files(
     ctx: ServiceContext, files: list[tuple[str, str, Path | None]], size: int
-) -> None:
+) -> list[str]:
     """Store the staged files of a file tree (a rename each on a local store), in parallel
-    unless they are many small files on a local store (:func:`_tree_threads`).
+    unless they are many small files on a local store (:func:`_tree_threads`); the digests
+    of the blobs that were already stored (re-used, not written).
     A file whose blob was present when it was staged is only refreshed; should the blob have
     gone since, the file is read again and must still have the same content."""
     store = ctx.artifacts
 
-    def put(batch: list[tuple[str, str, Path | None]]) -> list[None]:
+    def put(batch: list[tuple[str, str, Path | None]]) -> list[str]:
+        reused: list[str] = []
         for i, (source, expected, staged) in enumerate(batch):
             try:
                 if staged is not None:
                     store.put_staged(staged, expected)
-                elif not store.refresh(expected):
+                elif store.refresh(expected):
+                    reused.append(expected)
+                else:
                     blob, staged = store.stage_file(source)
                     if staged is not None:
                         store.put_staged(staged, blob.digest)
@@ -544,10 +555,36 @@ def _store_tree_files(
             except BaseException:
                 _unlink([s for _, _, s in batch[i:]])
                 raise
-        return []
+        return reused
 
-    for _ in _in_threads(put, files, threads=_tree_threads(store.is_local, len(files), size)):
-        pass
+    threads = _tree_threads(store.is_local, len(files), size)
+    return [d for batch in _in_threads(put, files, threads=threads) for d in batch]
+
+
+#: The audit action recorded when a purge removes blobs from the artifact store, in the
+#: transaction that removes them (see :func:`shipyard.data.deletion.remove_unreferenced`).
+BLOBS_REMOVED = "artifacts.remove"
+
+
+def _reused_blobs_gone(
+    ctx: ServiceContext, tx: AuditedTransaction, since: int, reused: list[str]
+) -> list[str]:
+    """The blobs of ``reused`` that a purge removed after audit event ``since``: a write
+    that found its content stored may have found it just before a purge removed it.
+
+    A purge removes blobs holding the audit chain's lock, as this write's transaction does,
+    and records so; the store is asked only when such a record follows ``since``."""
+    if not reused:
+        return []
+    purged = tx.conn.execute(
+        select(audit_events.c.seq)
+        .where(audit_events.c.seq > since)
+        .where(audit_events.c.action == BLOBS_REMOVED)
+        .limit(1)
+    ).first()
+    if purged is None:
+        return []
+    return [d for d in dict.fromkeys(reused) if not ctx.artifacts.exists(d)]
 
 
 def commit_versions(
@@ -559,12 +596,24 @@ def commit_versions(
     ``created=False``. If the transaction fails, blobs stored here stay behind unreferenced
     (another writer may be about to refer to the same content); ``shipyard gc`` removes them.
     """
+    with ctx.db.read() as conn:
+        since = int(conn.execute(select(audit_head.c.seq).where(audit_head.c.id == 1)).scalar_one())
+    reused: list[str] = []
     for p in pending:
         if p.tree_files:
-            _store_tree_files(ctx, p.tree_files, p.size or 0)
-        ctx.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
+            reused += _store_tree_files(ctx, p.tree_files, p.size or 0)
+        _, new = ctx.artifacts.put_file(p.payload, move=p.move, digest=p.digest)
+        if not new:
+            reused.append(p.digest)
     with ctx.audited() as tx:
         require_role(tx.conn, ctx.actor, "contributor", "add data")
+        gone = _reused_blobs_gone(ctx, tx, since, reused)
+        if gone:
+            raise ConflictError(
+                f"a purge removed content this write re-uses ({len(gone)} blob"
+                f"{'' if len(gone) == 1 else 's'}, e.g. {gone[0][:19]}…) while it was being "
+                "stored; nothing was added: run the command again"
+            )
         results: list[DatasetVersion] = []
         for p in pending:
             results.append(_insert(tx, p, results, service))
