@@ -211,6 +211,29 @@ def test_typos_are_caught_with_a_suggestion(cli: Cli, cli_project: Path) -> None
     assert cli("policy", "set", "*", policy, "--json").json()["created"] is False
 
 
+def test_a_misspelt_card_section_in_a_policy_is_refused(cli: Cli, cli_project: Path) -> None:
+    """A policy naming a card section that `models describe` does not know is refused with a
+    suggestion, at the top level and in a risk tier, and no version is stored (it would fail
+    every check for good)."""
+    policy = cli_project / "policy.yaml"
+    policy.write_text(
+        "card_sections: [ethical_consideratons]\n"
+        "risk_tiers: {high: {card_sections: [intended_use, cavaets]}}\n"
+    )
+    res = cli("policy", "set", "*", policy)
+    assert res.code == 1
+    assert (
+        "card_sections[0]: unknown card section 'ethical_consideratons'; "
+        "did you mean 'ethical_considerations'?"
+    ) in res.stderr
+    assert (
+        "risk_tiers.high.card_sections[1]: unknown card section 'cavaets'; did you mean 'caveats'?"
+    ) in res.stderr
+    assert cli("policy", "show", "*", "--json").json()["stored"] is None
+    policy.write_text("card_sections: [ethical_considerations]\n")
+    assert "is now version 1" in cli("policy", "set", "*", policy).stdout
+
+
 # -- NaN and infinite metrics ---------------------------------------------------------------------
 
 
