@@ -39,3 +39,10 @@ def test_overwrite_replaces(tmp_path: Path) -> None:
     write_bytes_atomic(dest, b"new")
     assert dest.read_bytes() == b"new"
     assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_without_parents_a_missing_folder_is_not_created(tmp_path: Path) -> None:
+    """A file a user named goes only into a folder that exists: none is made on the way."""
+    with pytest.raises(FileNotFoundError):
+        write_bytes_atomic(tmp_path / "no" / "sub" / "out.txt", b"x", parents=False)
+    assert os.listdir(tmp_path) == []

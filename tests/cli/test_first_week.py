@@ -96,6 +96,90 @@ def test_every_output_option_follows_the_same_rule(cli: Cli, cli_project: Path) 
     assert res.code == 2 and ".md, .markdown" in res.stderr
 
 
+@pytest.fixture
+def trained(cli_project: Path) -> Path:
+    """The project with dataset train@1 and model clf@1 (a logistic regression) trained on it."""
+    import polars as pl
+    from sklearn.linear_model import LogisticRegression
+
+    import shipyard
+
+    x = pl.DataFrame({"a": [0.1, 0.4, 0.5, 0.9, 0.2, 0.8], "b": [3.0, 1.0, 2.0, 5.0, 4.0, 0.0]})
+    frame = x.with_columns(y=pl.Series([0, 0, 1, 1, 0, 1]))
+    with shipyard.open_project(cli_project) as p:
+        train = p.datasets.add("train", frame)
+        model = LogisticRegression().fit(x.to_pandas(), frame["y"].to_list())
+        with p.start_run("clf") as run:
+            run.log_input(train.ref, context="train")
+            run.log_model(model, "clf", input_example=x.to_pandas())
+    return cli_project
+
+
+def test_report_export_drift_and_checkpoint_outputs_follow_the_rule(
+    cli: Cli, trained: Path
+) -> None:
+    """`report pr -o`, `models export -o`, `monitor drift --html` and `audit checkpoint -o`
+    refuse a missing folder (creating none) and an extension they cannot write (listing those
+    they can), before doing any work; an ONNX export replaces a file only with --force."""
+    missing = trained / "nodir"
+    for args in (
+        ("report", "pr", "--candidate", "clf@1", "-o", missing / "sub" / "r.md"),
+        ("models", "export", "clf@1", "-o", missing / "sub" / "m.onnx"),
+        ("monitor", "drift", "clf@1", "--current", "train@1", "--html", missing / "d.html"),
+        ("audit", "checkpoint", "-o", missing / "cp.json"),
+    ):
+        res = cli(*args)
+        assert res.code == 1 and "does not exist; create it first" in res.stderr, args
+        assert not missing.exists(), args
+    pdf = trained / "r.pdf"
+    for args, listed in (
+        (("report", "pr", "--candidate", "clf@1", "-o", pdf), ".md, .markdown"),
+        (("models", "export", "clf@1", "-o", pdf), "writes .onnx"),
+        (("monitor", "drift", "clf@1", "--current", "train@1", "--html", pdf), ".html, .htm"),
+        (("audit", "checkpoint", "-o", pdf), "writes .json"),
+    ):
+        res = cli(*args)
+        assert res.code == 2 and "cannot write a .pdf file" in res.stderr, args
+        assert listed in res.stderr, args
+        assert not pdf.exists(), args
+
+    import onnx
+
+    out = trained / "m.onnx"
+    out.write_bytes(b"mine")
+    res = cli("models", "export", "clf@1", "-o", out)
+    assert res.code == 1 and "already exists" in res.stderr and out.read_bytes() == b"mine"
+    assert cli("models", "export", "clf@1", "-o", out, "--force").code == 0
+    assert onnx.load(out).graph.node, "a real ONNX graph replaced the file"
+
+
+def test_the_python_export_keeps_the_same_rule(trained: Path) -> None:
+    """`project.models.export` refuses what `models export -o` refuses: an ONNX model is never
+    written into a .pdf, and no folder is made for it."""
+    import shipyard
+    from shipyard.errors import InvalidInputError
+
+    with shipyard.open_project(trained) as p:
+        with pytest.raises(InvalidInputError, match=r"cannot write a \.pdf file; .* writes \.onnx"):
+            p.models.export("clf@1", trained / "m.pdf")
+        with pytest.raises(InvalidInputError, match="does not exist; create it first"):
+            p.models.export("clf@1", trained / "nodir" / "sub" / "m.onnx")
+    assert not (trained / "m.pdf").exists() and not (trained / "nodir").exists()
+
+
+def test_data_get_of_a_file_tree_refuses_a_missing_folder(cli: Cli, cli_project: Path) -> None:
+    """A file tree is restored into a new folder whose parent must exist, as for any -o."""
+    tree = cli_project / "imgs"
+    (tree / "a").mkdir(parents=True)
+    (tree / "a" / "1.txt").write_text("one")
+    assert cli("data", "add", "imgs", tree).code == 0
+    res = cli("data", "get", "imgs@1", "-o", cli_project / "missing" / "a" / "b")
+    assert res.code == 1 and "does not exist; create it first" in res.stderr
+    assert not (cli_project / "missing").exists()
+    assert cli("data", "get", "imgs@1", "-o", cli_project / "restored").code == 0
+    assert (cli_project / "restored" / "a" / "1.txt").read_text() == "one"
+
+
 # -- typos ----------------------------------------------------------------------------------------
 
 
@@ -125,6 +209,29 @@ def test_typos_are_caught_with_a_suggestion(cli: Cli, cli_project: Path) -> None
     res = cli("policy", "set", "*", policy)
     assert res.code == 0 and res.stdout.startswith("unchanged: policy * version 1")
     assert cli("policy", "set", "*", policy, "--json").json()["created"] is False
+
+
+def test_a_misspelt_card_section_in_a_policy_is_refused(cli: Cli, cli_project: Path) -> None:
+    """A policy naming a card section that `models describe` does not know is refused with a
+    suggestion, at the top level and in a risk tier, and no version is stored (it would fail
+    every check for good)."""
+    policy = cli_project / "policy.yaml"
+    policy.write_text(
+        "card_sections: [ethical_consideratons]\n"
+        "risk_tiers: {high: {card_sections: [intended_use, cavaets]}}\n"
+    )
+    res = cli("policy", "set", "*", policy)
+    assert res.code == 1
+    assert (
+        "card_sections[0]: unknown card section 'ethical_consideratons'; "
+        "did you mean 'ethical_considerations'?"
+    ) in res.stderr
+    assert (
+        "risk_tiers.high.card_sections[1]: unknown card section 'cavaets'; did you mean 'caveats'?"
+    ) in res.stderr
+    assert cli("policy", "show", "*", "--json").json()["stored"] is None
+    policy.write_text("card_sections: [ethical_considerations]\n")
+    assert "is now version 1" in cli("policy", "set", "*", policy).stdout
 
 
 # -- NaN and infinite metrics ---------------------------------------------------------------------

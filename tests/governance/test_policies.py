@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from shipyard.data.contracts import Range
 from shipyard.errors import CheckFailedError, InvalidInputError
+from shipyard.governance.cards import SECTIONS
 from shipyard.governance.evaluation import FAIRNESS_MEASURES, METRICS
 from shipyard.governance.policies import (
     REQUIREMENTS,
@@ -215,6 +216,16 @@ evaluation_data: 3
         ("fairness: {gender: {}}", "fairness.gender: expected a mapping of fairness measures"),
         ("no_regression: {against: production}", "no_regression: missing 'metric'"),
         ("no_regression: {against: p, metric: f1, tolerance: -1}", "expected a number >= 0"),
+        (
+            "card_sections: [ethical_consideratons]",
+            "card_sections[0]: unknown card section 'ethical_consideratons'; "
+            "did you mean 'ethical_considerations'?",
+        ),
+        (
+            "risk_tiers: {high: {card_sections: [caveats, model_details]}}",
+            "risk_tiers.high.card_sections[1]: unknown card section 'model_details'; "
+            "did you mean 'details'?",
+        ),
     ],
 )
 def test_bad_policies_are_refused(text: str, message: str) -> None:
@@ -568,11 +579,12 @@ fairness_rules = (
     )
     .filter(bool)
 )
+card_sections = st.lists(st.sampled_from(list(SECTIONS)), unique=True, max_size=3)
 tier_rules = st.fixed_dictionaries(
     {},
     optional={
         "approvals": st.builds(lambda n: {"min": n}, st.integers(0, 4)),
-        "card_sections": st.lists(names, unique=True, max_size=3),
+        "card_sections": card_sections,
         "require": subset(REQUIREMENTS),
     },
 )
@@ -591,7 +603,7 @@ policy_docs = st.fixed_dictionaries(
             }
         ),
         "approvals": st.builds(lambda n: {"min": n}, st.integers(0, 4)),
-        "card_sections": st.lists(names, unique=True, max_size=3),
+        "card_sections": card_sections,
         "risk_tiers": st.dictionaries(st.sampled_from(["high", "low", "mid"]), tier_rules),
         "evaluation_data": st.sampled_from(["holdout", "holdout@2", "other@1"]),
     },

@@ -6,11 +6,32 @@ import os
 import uuid
 from pathlib import Path
 
-__all__ = ["write_bytes_atomic", "write_text_atomic"]
+__all__ = ["require_folder", "write_bytes_atomic", "write_text_atomic"]
+
+
+def require_folder(path: str | os.PathLike[str]) -> None:
+    """Refuse a file a user named whose folder does not exist: it is never created for them
+    (a mistyped ``-o`` would otherwise make folders anywhere, up from ``/``).
+
+    Raises:
+        InvalidInputError: the folder of ``path`` does not exist.
+    """
+    from shipyard.errors import InvalidInputError
+
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise InvalidInputError(
+            f"{path}: the folder {parent} does not exist; create it first (mkdir -p {parent})"
+        )
 
 
 def write_bytes_atomic(
-    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True, mode: int = 0o666
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    overwrite: bool = True,
+    mode: int = 0o666,
+    parents: bool = True,
 ) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
@@ -18,12 +39,16 @@ def write_bytes_atomic(
     written with ``mode=0o600`` is never readable by others, not even for a moment. With
     ``overwrite=False`` an existing ``path`` is left alone and ``FileExistsError`` is raised;
     the check and the rename are one step (a hard link), so two writers cannot both win.
+    Missing parent folders are created, unless ``parents`` is false (a file a user named,
+    whose folder must already exist).
 
     Raises:
         FileExistsError: ``overwrite`` is false and ``path`` exists.
+        FileNotFoundError: ``parents`` is false and the folder of ``path`` does not exist.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)

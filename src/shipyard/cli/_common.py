@@ -247,6 +247,7 @@ def check_output(path: Path, *, force: bool, suffixes: Sequence[str] = ()) -> Pa
         InvalidInputError: the folder does not exist, or the path is a folder.
         ConflictError: the file exists and ``force`` is false.
     """
+    from shipyard._internal.files import require_folder
     from shipyard.errors import ConflictError, InvalidInputError
 
     path = path.expanduser()
@@ -258,11 +259,7 @@ def check_output(path: Path, *, force: bool, suffixes: Sequence[str] = ()) -> Pa
         )
     if path.is_dir():
         raise InvalidInputError(f"{path} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise InvalidInputError(
-            f"{path}: the folder {path.parent} does not exist; create it first "
-            f"(mkdir -p {path.parent})"
-        )
+    require_folder(path)
     if path.exists() and not force:
         raise ConflictError(
             f"{path} already exists; pass --force to replace it, or choose another file",
@@ -278,17 +275,21 @@ def write_output(path: Path, content: str | bytes, *, force: bool) -> Path:
 
     Raises:
         ConflictError: the file exists (or appeared) and ``force`` is false.
+        InvalidInputError: its folder does not exist (it is never created).
     """
-    from shipyard._internal.files import write_bytes_atomic
+    from shipyard._internal.files import require_folder, write_bytes_atomic
     from shipyard.errors import ConflictError
 
     data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        return write_bytes_atomic(path, data, overwrite=force)
+        return write_bytes_atomic(path, data, overwrite=force, parents=False)
     except FileExistsError:
         raise ConflictError(
             f"{path} already exists; pass --force to replace it, or choose another file"
         ) from None
+    except FileNotFoundError:
+        require_folder(path)  # the folder went away meanwhile: say so
+        raise
 
 
 def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:

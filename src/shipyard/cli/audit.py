@@ -120,7 +120,7 @@ def checkpoint(
     ctx: typer.Context,
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="The checkpoint file to write.", dir_okay=False),
+        typer.Option("--output", "-o", help="The checkpoint file (.json).", dir_okay=False),
     ],
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite the file if it exists.")
@@ -130,7 +130,7 @@ def checkpoint(
     """Sign the head of the audit chain with your key (outside the project) and write it to a
     file; keep the file where the database's writers cannot change it, and check it later
     with `shipyard audit verify --checkpoint FILE`."""
-    output = check_output(output, force=force)
+    output = check_output(output, force=force, suffixes=(".json",))
     cp = open_local_project(ctx).audit.checkpoint(output, force=force)
     if json_:
         emit_json(cp.to_dict())

@@ -349,7 +349,7 @@ def predict(
 def export(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME@REF of the model.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write (.onnx).")],
     format_: Annotated[str, typer.Option("--format", help="The format: onnx.")] = "onnx",
     data: Annotated[
         str | None,
@@ -366,13 +366,14 @@ def export(
     """Export a version to ONNX (scikit-learn, XGBoost, LightGBM), after checking that it
     answers like the original on the model's own validation rows; exit 3, writing nothing,
     if it does not."""
-    from shipyard.registry.export import FORMATS
+    from shipyard.registry.export import FORMATS, SUFFIXES
 
     if format_ not in FORMATS:
         raise typer.BadParameter(
             f"cannot export to {format_!r}: the formats are {', '.join(FORMATS)}",
             param_hint="--format",
         )
+    output = check_output(output, force=force, suffixes=SUFFIXES[format_])
     doc = (
         open_local_project(ctx)
         .models.export(ref, output, format=format_, data=data, force=force)

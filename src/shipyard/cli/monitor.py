@@ -11,6 +11,7 @@ import typer
 from shipyard._internal.words import count
 from shipyard.cli._common import (
     JsonOpt,
+    check_output,
     console,
     emit_json,
     open_local_project,
@@ -79,6 +80,8 @@ def drift(
             param_hint="--current / --window",
         )
     seconds = parse_window(window) if window is not None else None
+    if html is not None:
+        html = check_output(html, force=force, suffixes=(".html", ".htm"))
     project = open_project(ctx)
     report = project.drift.compare(
         subject,

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import JsonOpt, emit_json, open_local_project
+from shipyard.cli._common import (
+    ForceOpt,
+    JsonOpt,
+    check_output,
+    emit_json,
+    open_local_project,
+    write_output,
+)
 
 app = typer.Typer(help="Reports for reviews: `report pr` for a pull request.")
 
@@ -28,24 +35,20 @@ def pr(
             "--output", "-o", help="Write the Markdown here (else stdout).", dir_okay=False
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace the output file if it exists.")
-    ] = False,
+    force: ForceOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Metric and fairness deltas against the alias holder on the same holdout, the gate's
     verdict with every check, the training data's contract and its drift against the
     champion's training data. Exit 3 when the gate fails (the report is written anyway)."""
-    from shipyard._internal.files import write_text_atomic
-    from shipyard.errors import ConflictError
     from shipyard.governance.pr_report import render_markdown
 
-    if output is not None and output.exists() and not force:
-        raise ConflictError(f"{output} exists; pass --force to replace it")
+    if output is not None:
+        output = check_output(output, force=force, suffixes=(".md", ".markdown"))
     report = open_local_project(ctx).pr_reports.build(candidate, against=against)
     text = render_markdown(report)
     if output is not None:
-        write_text_atomic(output, text)
+        write_output(output, text, force=force)
     if json_:
         emit_json(
             {

@@ -560,11 +560,13 @@ class Datasets:
     ) -> Path:
         """Write a version to ``dest``: CSV, Parquet or JSON Lines by extension for tables (an
         existing file is replaced atomically), a new or empty folder for file trees (restored
-        byte-identical). Logged as an access event, naming the personal-data columns read;
-        ``drop_pii`` leaves those columns out (see :meth:`pii_columns`).
+        byte-identical; the folder that holds it must exist). Logged as an access event,
+        naming the personal-data columns read; ``drop_pii`` leaves those columns out (see
+        :meth:`pii_columns`).
 
         Raises:
-            InvalidInputError: unsupported extension, or a non-empty destination folder.
+            InvalidInputError: unsupported extension, a non-empty destination folder, or a
+                file tree's destination in a folder that does not exist.
             IntegrityError: a stored blob does not match its digest.
         """
         v = self.get(ref)
@@ -655,8 +657,11 @@ class Datasets:
     def _export_tree(self, v: DatasetVersion, dest: Path, owner: str, progress: Progress) -> None:
         import json
 
+        from shipyard._internal.files import require_folder
+
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise InvalidInputError(f"{dest} exists and is not an empty folder")
+        require_folder(dest)
         manifest = json.loads(self._ctx.artifacts.read_bytes(v.digest, owner=owner))
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         progress.stage(f"restoring {len(manifest['files'])} files", total=v.size_bytes)

@@ -322,7 +322,7 @@ def _parse_policy(doc: Any, p: Problems) -> Policy | None:
         require=_requirements(doc, "", p),
         no_regression=_parse_no_regression(doc.get("no_regression"), p),
         approvals=_parse_approvals(doc, "", p),
-        card_sections=_names(doc, "card_sections", "", p),
+        card_sections=_card_sections(doc, "", p),
         risk_tiers={
             str(tier): rules
             for tier, raw in _mapping(doc, "risk_tiers", p).items()
@@ -372,7 +372,7 @@ def _parse_tier(tier: Any, raw: Any, path: str, p: Problems) -> TierRules | None
     check_keys(raw, _TIER_KEYS, path, p)
     return TierRules(
         approvals=_parse_approvals(raw, path, p),
-        card_sections=_names(raw, "card_sections", path, p),
+        card_sections=_card_sections(raw, path, p),
         require=_requirements(raw, path, p),
     )
 
@@ -524,6 +524,14 @@ def _names(
         elif not known or _known(item, known, f"{at}[{i}]", f"{what} {item!r}", p):
             names.append(item)
     return tuple(names)
+
+
+def _card_sections(raw: Mapping[Any, Any], path: str, p: Problems) -> tuple[str, ...] | None:
+    """The model-card sections a policy requires: names `models describe --section` takes, so
+    a typo is caught when the policy is set, not by a check that can never pass."""
+    from shipyard.governance.cards import SECTIONS
+
+    return _names(raw, "card_sections", path, p, tuple(SECTIONS), "card section")
 
 
 def _requirements(raw: Mapping[Any, Any], path: str, p: Problems) -> tuple[str, ...] | None:

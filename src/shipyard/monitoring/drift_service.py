@@ -359,10 +359,13 @@ def save_html(report: DriftReport, path: str | os.PathLike[str], *, force: bool 
 
     Raises:
         ConflictError: ``path`` exists and ``force`` is false.
+        InvalidInputError: the folder of ``path`` does not exist (it is never created).
     """
+    from shipyard._internal.files import require_folder
     from shipyard.monitoring.drift_report import write_html
 
     target = Path(path).expanduser()
+    require_folder(target)
     if target.exists() and not force:
         raise ConflictError(f"{target} exists; pass --force (force=True) to replace it")
     return write_html(report, target)

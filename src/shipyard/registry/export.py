@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 
     from shipyard.registry.signatures import CheckedPredictor, Signature
 
-__all__ = ["FORMATS", "Parity", "check_parity", "to_onnx"]
+__all__ = ["FORMATS", "SUFFIXES", "Parity", "check_parity", "to_onnx"]
 
 FORMATS = ("onnx",)
+#: The file extensions each format is written under.
+SUFFIXES: dict[str, tuple[str, ...]] = {"onnx": (".onnx",)}
 #: Probabilities, and values relative to their size, may differ by this much (ONNX runs the
 #: arithmetic in 32-bit floats).
 TOLERANCE = 1e-4

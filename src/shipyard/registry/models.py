@@ -891,24 +891,36 @@ class Models:
         (``written`` is False); the caller reports it.
 
         Raises:
-            InvalidInputError: an unknown format, a model without a signature, a model the
-                converters cannot convert, or no rows to check it on.
+            InvalidInputError: an unknown format, an ``output`` whose extension is not the
+                format's or whose folder does not exist (it is never created), a model
+                without a signature, a model the converters cannot convert, or no rows to
+                check it on.
             ConflictError: ``output`` exists and ``force`` is false.
             MissingDependencyError: the ``onnx-export`` extra is not installed.
         """
-        from shipyard._internal.files import write_bytes_atomic
+        from shipyard._internal.files import require_folder, write_bytes_atomic
         from shipyard._internal.hashing import digest_bytes
-        from shipyard.registry.export import FORMATS, check_parity, to_onnx
+        from shipyard.registry.export import FORMATS, SUFFIXES, check_parity, to_onnx
 
         if format not in FORMATS:
             raise InvalidArgumentError(
                 f"cannot export to {format!r}: the formats are {', '.join(FORMATS)}"
             )
-        dest = Path(output)
-        if dest.exists() and not force:
-            raise ConflictError(
-                f"{dest} already exists; pass --force to replace it (force=True in Python)"
+        dest = Path(output).expanduser()
+        if dest.suffix.lower() not in SUFFIXES[format]:
+            given = f"a {dest.suffix} file" if dest.suffix else "a file without an extension"
+            raise InvalidArgumentError(
+                f"{dest}: cannot write {given}; an export to {format} writes "
+                f"{', '.join(SUFFIXES[format])}"
             )
+        if dest.is_dir():
+            raise InvalidInputError(f"{dest} is a folder; give a file name")
+        require_folder(dest)
+        exists = ConflictError(
+            f"{dest} already exists; pass --force to replace it (force=True in Python)"
+        )
+        if dest.exists() and not force:
+            raise exists
         v = self.get(ref)
         predictor = self.load(v.ref)
         if predictor.signature is None:
@@ -921,7 +933,13 @@ class Models:
         parity = check_parity(predictor, exported, frame, rows_from)
         digest = digest_bytes(exported)
         if parity.passed:
-            write_bytes_atomic(dest, exported)
+            try:
+                write_bytes_atomic(dest, exported, overwrite=force, parents=False)
+            except FileExistsError:  # created meanwhile by someone else
+                raise exists from None
+            except FileNotFoundError:
+                require_folder(dest)
+                raise
         with self._ctx.audited() as tx:
             tx.record(
                 "model.export",

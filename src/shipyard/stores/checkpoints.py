@@ -54,7 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from shipyard._internal.encode import ReadModel
-from shipyard._internal.files import write_bytes_atomic
+from shipyard._internal.files import require_folder, write_bytes_atomic
 from shipyard._internal.hashing import canonical_json, is_digest
 from shipyard.errors import ConflictError, NotFoundError, ShipyardError
 from shipyard.stores.audit import audited
@@ -141,12 +141,14 @@ def make_checkpoint(
 
     Raises:
         ConflictError: ``output`` exists and ``force`` is false.
+        InvalidInputError: the folder of ``output`` does not exist (it is never created).
         InvalidInputError, ShipyardError: the key cannot be used (see
             :func:`load_or_create_key`), or ``output`` cannot be written.
     """
     dest = Path(os.path.abspath(Path(output).expanduser()))
+    # Refused before the key and the event, so a refusal changes nothing.
+    require_folder(dest)
     if not force and (dest.exists() or dest.is_symlink()):
-        # Refused before the key and the event, so a refusal changes nothing.
         raise _exists(dest)
     path = key_path()
     key, created = load_or_create_key(path, project_root=project_root)
@@ -167,7 +169,7 @@ def make_checkpoint(
     doc = {"signed": signed, "signature": key.sign(canonical_json(signed)).hex()}
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     try:
-        write_bytes_atomic(dest, text.encode("utf-8"), overwrite=force)
+        write_bytes_atomic(dest, text.encode("utf-8"), overwrite=force, parents=False)
     except FileExistsError:
         raise _exists(dest) from None  # created meanwhile by someone else
     except OSError as exc:
