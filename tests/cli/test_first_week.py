@@ -360,3 +360,28 @@ def test_a_time_split_says_it_cannot_honour_fractions_and_parts_name_their_paren
         (True, False),
         (False, True),
     ]
+
+
+@pytest.mark.slow
+def test_a_one_column_model_exports_to_onnx_and_predicts_the_same(
+    cli: Cli, cli_project: Path
+) -> None:
+    """A model of one numeric column (no ColumnTransformer) exports to ONNX whose one input is
+    that column: the parity check passes and the file is written."""
+    import polars as pl
+    from sklearn.linear_model import LogisticRegression
+
+    import shipyard
+
+    x = pl.DataFrame({"a": [0.1, 0.4, 0.5, 0.9, 0.2, 0.8, 0.3, 0.7]})
+    frame = x.with_columns(y=pl.Series([0, 0, 1, 1, 0, 1, 0, 1]))
+    with shipyard.open_project(cli_project) as p:
+        train = p.datasets.add("train", frame)
+        model = LogisticRegression().fit(x.to_pandas(), frame["y"].to_list())
+        with p.start_run("one") as run:
+            run.log_input(train.ref, context="train")
+            run.log_model(model, "one", input_example=x.to_pandas())
+    res = cli("models", "export", "one@1", "-o", "one.onnx", "--json")
+    assert res.code == 0, res.stderr
+    assert res.json()["parity"]["labels_agree"] == 8
+    assert (cli_project / "one.onnx").stat().st_size > 0

@@ -287,6 +287,10 @@ def _matrix_input(signature: Signature) -> list[tuple[str, Any]]:
             "a model without a ColumnTransformer is exported with one matrix of numbers, but "
             f"these columns are not numbers: {', '.join(text)}"
         )
+    if len(signature.columns) == 1:
+        # A one-column matrix is a [None, 1] tensor, which reads as one column input: named
+        # after its column, it is fed as one.
+        return [(signature.columns[0], FloatTensorType([None, 1]))]
     return [("input", FloatTensorType([None, len(signature.columns)]))]
 
 
