@@ -360,3 +360,40 @@ def test_a_filter_that_does_not_parse_is_a_usage_error_listing_the_columns(
         "default",
     ]
     assert cli("data", "show", "cust", "--json").json()["version"] == 1
+
+
+def test_contract_and_experiment_deletes_made_with_sql_fail_verification(
+    cli: Cli, cli_project: Path
+) -> None:
+    """`audit verify` replays contract and experiment deletes and restores: a contract
+    version brought back, or an experiment deleted, with SQL is reported (exit 3) with the
+    table and key named."""
+    from shipyard.stores.db.tables import contract_versions, experiments
+
+    project = shipyard.open_project(cli_project)
+    project.contracts.add("ids", {"columns": {"id": {"type": "int"}}})
+    with project.start_run(experiment="sweep") as run:
+        run.log_param("C", 1)
+    project.close()
+    assert cli("contract", "delete", "ids@1", "--reason", "unused").code == 0
+    assert cli("audit", "verify").code == 0
+
+    project = shipyard.open_project(cli_project)
+    with project.db.write() as conn:
+        conn.execute(update(contract_versions).values(deleted_at=None, deleted_by=None))
+    project.close()
+    res = cli("audit", "verify", "--json")
+    assert res.code == 3
+    assert [(m["table"], m["key"]) for m in res.json()["state"]] == [("contract_versions", "ids@1")]
+
+    assert cli("contract", "delete", "ids@1").code == 0  # as it was
+    project = shipyard.open_project(cli_project)
+    with project.db.write() as conn:
+        conn.execute(
+            update(experiments)
+            .where(experiments.c.name == "sweep")
+            .values(deleted_at=datetime.now(UTC))
+        )
+    project.close()
+    res = cli("audit", "verify")
+    assert res.code == 3 and "TABLE experiments sweep: not in the audit log" in res.stderr
