@@ -285,3 +285,115 @@ def test_personal_data_is_hashed_dropped_listed_and_logged(
     assert read.payload["dropped_pii"] == ["customer_id", "email"]
     assert "pii_columns" not in read.payload
     project.close()
+
+
+def test_erase_purges_deleted_versions_so_they_cannot_bring_the_rows_back(
+    cli: Cli, cli_project: Path
+) -> None:
+    """A version deleted but not purged still holds the rows: erasure purges it too (keeping
+    who deleted it and why), so `restore` cannot bring the person's rows back. The new
+    version is made from the latest version that is not deleted."""
+    for i, n in enumerate((40, 50, 60)):
+        _frame(n).write_csv(cli_project / f"{i}.csv")
+        assert cli("data", "add", "cust", f"{i}.csv").code == 0
+    assert cli("data", "delete", "cust@1", "--reason", "old").code == 0
+    assert cli("data", "delete", "cust@3", "--reason", "wrong export").code == 0
+
+    res = cli("data", "erase", "cust", "--where", "customer_id = 7", "--json")
+    assert res.code == 0, res.stderr
+    done = res.json()
+    assert done["purged"] == ["cust@1", "cust@2", "cust@3"]
+    assert done["versions"] == ["cust@2"]  # the others were already deleted
+    assert done["created"] == "cust@4" and done["rows_removed"] == 3
+    latest = cli("data", "show", "cust", "--json").json()
+    assert (latest["version"], latest["rows"], latest["parents"]) == (4, 49, ["cust@2"])
+
+    for ref in ("cust@1", "cust@3"):
+        back = cli("data", "restore", ref)
+        assert back.code == 1 and "purged" in back.stderr
+    tombs = {t["version"]: t for t in cli("data", "versions", "cust", "--deleted", "--json").json()}
+    assert tombs[1]["deleted"]["reason"] == "old" and tombs[1]["deleted"]["purged_at"]
+    assert cli("audit", "verify").code == 0
+
+
+ANNOTATIONS = "annotations:\n  datasets: [owner, description]\n"
+
+
+def test_erase_is_not_held_to_the_annotation_policy_and_keeps_the_tags(
+    cli: Cli, cli_project: Path
+) -> None:
+    """Under an annotation policy, the erasure's new version keeps the owner and description
+    of the version it was made from; data registered before the policy is erased too."""
+    _frame(40).write_csv(cli_project / "a.csv")
+    assert cli("data", "add", "legacy", "a.csv").code == 0  # before the policy: no owner
+    (cli_project / "policy.yaml").write_text(ANNOTATIONS)
+    assert cli("policy", "set", "*", "policy.yaml").code == 0
+    _frame(60).write_csv(cli_project / "b.csv")
+    added = cli("data", "add", "cust", "b.csv", "-t", "owner=carol", "-t", "description=Customers")
+    assert added.code == 0, added.stderr
+
+    res = cli("data", "erase", "cust", "--where", "customer_id = 7")
+    assert res.code == 0, res.stderr
+    shown = cli("data", "show", "cust@2", "--json").json()
+    assert shown["tags"] == {"owner": "carol", "description": "Customers"}
+
+    res = cli("data", "erase", "legacy", "--where", "customer_id = 7")
+    assert res.code == 0, res.stderr
+    assert cli("data", "show", "legacy", "--json").json()["version"] == 2
+
+
+def test_a_filter_that_does_not_parse_is_a_usage_error_listing_the_columns(
+    cli: Cli, cli_project: Path
+) -> None:
+    """`data erase --where` with a filter that does not parse exits 2 (as `runs list
+    --filter` does) and names the dataset's columns; nothing is erased."""
+    _frame(40).write_csv(cli_project / "a.csv")
+    cli("data", "add", "cust", "a.csv")
+    res = cli("data", "erase", "cust", "--where", "customer_id = = 44")
+    assert res.code == 2
+    assert "cannot read the filter" in res.stderr
+    assert "customer_id, income, default" in res.stderr
+    doc = cli("data", "erase", "cust", "--where", "customer_id = = 44", "--json")
+    assert doc.code == 2 and doc.json()["details"]["columns"] == [
+        "customer_id",
+        "income",
+        "default",
+    ]
+    assert cli("data", "show", "cust", "--json").json()["version"] == 1
+
+
+def test_contract_and_experiment_deletes_made_with_sql_fail_verification(
+    cli: Cli, cli_project: Path
+) -> None:
+    """`audit verify` replays contract and experiment deletes and restores: a contract
+    version brought back, or an experiment deleted, with SQL is reported (exit 3) with the
+    table and key named."""
+    from shipyard.stores.db.tables import contract_versions, experiments
+
+    project = shipyard.open_project(cli_project)
+    project.contracts.add("ids", {"columns": {"id": {"type": "int"}}})
+    with project.start_run(experiment="sweep") as run:
+        run.log_param("C", 1)
+    project.close()
+    assert cli("contract", "delete", "ids@1", "--reason", "unused").code == 0
+    assert cli("audit", "verify").code == 0
+
+    project = shipyard.open_project(cli_project)
+    with project.db.write() as conn:
+        conn.execute(update(contract_versions).values(deleted_at=None, deleted_by=None))
+    project.close()
+    res = cli("audit", "verify", "--json")
+    assert res.code == 3
+    assert [(m["table"], m["key"]) for m in res.json()["state"]] == [("contract_versions", "ids@1")]
+
+    assert cli("contract", "delete", "ids@1").code == 0  # as it was
+    project = shipyard.open_project(cli_project)
+    with project.db.write() as conn:
+        conn.execute(
+            update(experiments)
+            .where(experiments.c.name == "sweep")
+            .values(deleted_at=datetime.now(UTC))
+        )
+    project.close()
+    res = cli("audit", "verify")
+    assert res.code == 3 and "TABLE experiments sweep: not in the audit log" in res.stderr

@@ -263,3 +263,26 @@ def test_the_digest_reads_its_window_from_the_audit_log_on_every_backend(
     d = project.digests.get(start)
     assert [x.ref for x in d.dataset_versions] == ["sales@2"]
     assert d.counts["approvals_waiting"] == 0 and d.experiments == []
+
+
+def test_deleted_and_purged_dataset_versions_are_marked(project: Project) -> None:
+    """A version added in the window and deleted since is still listed (the team should know
+    it came and went) but marked, so that nobody takes it for data to use."""
+    import polars as pl
+
+    for n in (10, 20, 30):
+        project.datasets.add("credit", pl.DataFrame({"id": list(range(n))}))
+    project.datasets.delete("credit@2", reason="wrong export")
+    project.datasets.delete("credit@3", purge=True)
+
+    digest = project.digests.get("1d")
+    assert {d.ref: d.deleted for d in digest.dataset_versions} == {
+        "credit@1": None,
+        "credit@2": "deleted",
+        "credit@3": "purged",
+    }
+    md = render_digest(digest, "md")
+    assert "`credit@1`: 10 rows" in md
+    assert "`credit@2` (deleted since): 20 rows" in md
+    assert "`credit@3` (purged since): 30 rows" in md
+    assert digest.to_dict()["dataset_versions"][2]["deleted"] == "purged"

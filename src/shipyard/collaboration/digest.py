@@ -23,7 +23,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +75,8 @@ PRIMARY_GOAL_TAG = "primary_metric_goal"
 
 @dataclass(frozen=True)
 class DatasetChange(ReadModel):
-    """A dataset version added in the window."""
+    """A dataset version added in the window; ``deleted`` says whether it has been deleted
+    since (``"deleted"``, or ``"purged"`` when its content is gone too), ``None`` if not."""
 
     ref: str
     time: datetime
@@ -83,6 +84,7 @@ class DatasetChange(ReadModel):
     rows: int | None
     status: str
     message: str
+    deleted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,8 @@ class Digests:
                         str(p.get("comment") or ""),
                     )
                 )
+        gone = self._deleted([d.ref for d in datasets])
+        datasets = [replace(d, deleted=gone[d.ref]) if d.ref in gone else d for d in datasets]
         return Digest(
             self._ctx.settings.name,
             start,
@@ -341,6 +345,28 @@ class Digests:
             self._alerts_since(start),
             None if self._mentions is None else list(self._mentions(start)),
         )
+
+    def _deleted(self, refs: builtins.list[str]) -> dict[str, str]:
+        """Of the dataset versions ``refs``, those deleted since: ``"deleted"`` or
+        ``"purged"``. A reader of the digest must not take them for data to use."""
+        from sqlalchemy import select
+
+        from shipyard.stores.db.tables import dataset_versions, datasets
+
+        names = sorted({r.rpartition("@")[0] for r in refs})
+        if not names:
+            return {}
+        with self._ctx.db.read() as conn:
+            rows = conn.execute(
+                select(datasets.c.name, dataset_versions.c.version, dataset_versions.c.purged_at)
+                .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+                .where(datasets.c.name.in_(names))
+                .where(dataset_versions.c.deleted_at.is_not(None))
+            ).all()
+        return {
+            f"{r.name}@{r.version}": "purged" if r.purged_at is not None else "deleted"
+            for r in rows
+        }
 
     def _alerts_since(self, start: datetime) -> builtins.list[Alert] | None:
         found = None if self._alerts is None else self._alerts(start)

@@ -99,7 +99,8 @@ def _sections(d: Digest, m: _Markup) -> Iterator[tuple[str, list[str]]]:
     yield (
         "New dataset versions",
         [
-            f"{code(x.ref)}: {_num(x.rows) + ' rows' if x.rows is not None else 'files'}, "
+            f"{code(x.ref)}{f' ({x.deleted} since)' if x.deleted else ''}: "
+            f"{_num(x.rows) + ' rows' if x.rows is not None else 'files'}, "
             f"{e(x.status)}, {by(x.actor, x.time)}" + (f": {e(x.message)}" if x.message else "")
             for x in d.dataset_versions
         ],

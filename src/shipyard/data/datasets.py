@@ -147,10 +147,44 @@ class Datasets:
             raise InvalidInputError(
                 f"on_invalid must be reject, quarantine or allow, not {on_invalid!r}"
             )
+        return self._add(
+            name,
+            data,
+            message=message,
+            tags=tags,
+            parents=parents,
+            contract=contract,
+            on_invalid=on_invalid,
+            progress=progress,
+            source_name=source_name,
+            inputs=inputs,
+            allow_ragged=allow_ragged,
+        )
+
+    def _add(
+        self,
+        name: str,
+        data: DataInput,
+        *,
+        message: str = "",
+        tags: Mapping[str, str] | None = None,
+        parents: Iterable[str] = (),
+        contract: str | None = None,
+        on_invalid: OnInvalid = "reject",
+        progress: Progress = NO_PROGRESS,
+        source_name: str | None = None,
+        inputs: Iterable[tuple[str, str]] = (),
+        allow_ragged: bool = False,
+        annotated: bool = True,
+    ) -> DatasetVersion:
+        """:meth:`add`; with ``annotated=False`` the project's annotation policy is not
+        checked, for a version shipyard derives itself (an erasure: see
+        :func:`~shipyard.data.deletion.erase_rows`)."""
         tag_map = _check_tags(tags or {})
         with self._ctx.db.read() as conn:
             require_role(conn, self._ctx.actor, "contributor", "add data")
-            check_dataset(conn, name, message, tag_map)
+            if annotated:
+                check_dataset(conn, name, message, tag_map)
             parent_refs: list[str | int] = []
             for p in parents:
                 row = resolve(conn, parse_ref(p))
@@ -388,7 +422,8 @@ class Datasets:
         See :mod:`shipyard.data.deletion`.
 
         Raises:
-            InvalidInputError: the filter does not parse or names an unknown column.
+            InvalidArgumentError: the filter does not parse (the message lists the columns).
+            InvalidInputError: the filter names an unknown column.
             NotFoundError: no row matches.
         """
         from shipyard.data.deletion import erase_rows

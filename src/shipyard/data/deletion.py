@@ -26,7 +26,7 @@ from shipyard._internal.encode import ReadModel
 from shipyard._internal.words import count
 from shipyard.authz import require_role
 from shipyard.data.versions import BLOBS_REMOVED, KIND, dataset_id, resolve, select_versions
-from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.errors import ConflictError, InvalidArgumentError, InvalidInputError, NotFoundError
 from shipyard.refs import parse_ref
 from shipyard.stores.db.tables import blob_refs, dataset_versions, datasets, drift_references
 from shipyard.stores.lineage import walk
@@ -158,12 +158,15 @@ def erase_rows(
     force: bool = False,
 ) -> DeletionResult:
     """Remove the rows ``where`` matches from dataset ``name`` (admin): a new version without
-    them (when the latest version holds any), then every version holding them is deleted and
-    purged, and stays as a tombstone with its digest. The filter text itself is recorded only
-    as a keyed hash (it usually names the person).
+    them (when the latest version that is not deleted holds any, with its tags), then every
+    version holding them, deleted or not, is deleted and purged, and stays as a tombstone
+    with its digest. The filter text itself is recorded only as a keyed hash (it usually
+    names the person).
 
     Raises:
-        InvalidInputError: the filter does not parse or names an unknown column.
+        InvalidArgumentError: the filter does not parse (a usage error, exit 2; the message
+            lists the dataset's columns).
+        InvalidInputError: the filter names an unknown column.
         NotFoundError: no version of ``name`` holds a matching row.
         ConflictError: a version to purge is in a model's lineage and ``force`` is not given.
     """
@@ -174,17 +177,27 @@ def erase_rows(
     with ctx.db.read() as conn:
         require_role(conn, ctx.actor, "admin", "erase personal data")
         dataset_id(conn, name)
+        # Every version whose content is still stored, deleted ones included: a deleted
+        # version can be restored, and must not bring the rows back.
         rows = conn.execute(
             select_versions()
             .where(datasets.c.name == name)
-            .where(dataset_versions.c.deleted_at.is_(None))
+            .where(dataset_versions.c.purged_at.is_(None))
             .where(dataset_versions.c.kind == "table")
             .order_by(dataset_versions.c.version)
         ).all()
+    # The new version is made from the latest version that is not deleted (if any).
+    latest = next((r for r in reversed(rows) if r.deleted_at is None), None)
     try:
         match = pl.sql_expr(where).fill_null(False)
     except pl.exceptions.PolarsError as exc:
-        raise InvalidInputError(f"cannot read the filter {where!r}: {exc}") from None
+        columns = list(dict.fromkeys(c for r in rows for c in r.columns or []))
+        raise InvalidArgumentError(
+            f"cannot read the filter {where!r}: {exc}; write a SQL condition such as "
+            f"\"customer_id = 42\" on the columns of dataset '{name}': "
+            f"{', '.join(columns) or 'none'}",
+            details={"columns": columns},
+        ) from None
     holding: dict[str, int] = {}
     latest_kept: pl.DataFrame | None = None
     for r in rows:
@@ -200,7 +213,7 @@ def erase_rows(
         n = int(hits.sum())
         if n:
             holding[_ref(r)] = n
-            if r is rows[-1]:
+            if r is latest:
                 latest_kept = frame.filter(~hits)
     if not holding:
         raise NotFoundError(
@@ -211,14 +224,19 @@ def erase_rows(
         _check_models(conn, ctx.actor, list(holding), force)
     digest = pii_hash(pii_key(ctx.settings), where)
     created = None
-    if latest_kept is not None:
-        new = service.add(
+    if latest_kept is not None and latest is not None:
+        # The new version stands for the one it was made from: it keeps its tags (an owner,
+        # a description). Like split parts, it is not held to the annotation policy, which
+        # must never stand in the way of an erasure.
+        new = service._add(
             name,
             latest_kept,
-            message=f"erasure of {count(holding[_ref(rows[-1])], 'row')}"
+            message=f"erasure of {count(holding[_ref(latest)], 'row')}"
             + (f": {reason}" if reason else ""),
-            parents=[_ref(rows[-1])],
+            tags=dict(latest.tags or {}),
+            parents=[_ref(latest)],
             on_invalid="allow",
+            annotated=False,
         )
         created = new.ref
     now = datetime.now(UTC)
@@ -227,6 +245,7 @@ def erase_rows(
         require_role(tx.conn, ctx.actor, "admin", "erase personal data")
         targets = [resolve(tx.conn, parse_ref(ref), include_deleted=True) for ref in holding]
         models = models_using(tx.conn, list(holding))
+        newly_deleted = [_ref(r) for r in targets if r.deleted_at is None]
         for r in targets:
             if r.deleted_at is None:
                 _mark_deleted(tx.conn, r, ctx.actor, now, why)
@@ -253,7 +272,7 @@ def erase_rows(
     removed, size = _remove_unreferenced(ctx, released)
     return DeletionResult(
         "erase",
-        list(holding),
+        newly_deleted,
         list(holding),
         removed,
         size,

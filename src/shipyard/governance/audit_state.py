@@ -3,8 +3,9 @@
 The chain is the source of truth for governance: who is which role, which dataset versions are
 deleted or purged, the registered model versions and their statuses, approvals and rejections,
 where each alias points and every move it made, risk tiers, model card sections, policies,
-deployments, approvals of custom model code and API tokens (a token row added, re-hashed or
-un-revoked with SQL would let someone act as another user). Each of these changes is an audit
+deployments, approvals of custom model code, API tokens (a token row added, re-hashed or
+un-revoked with SQL would let someone act as another user), and which contract versions and
+experiments are deleted. Each of these changes is an audit
 event written in the same transaction as the rows. :func:`check_state` replays those events in
 order and reports every row that differs from what they say, so an edit of the tables by
 someone with database access (an approvals row added by hand, an alias moved with SQL) is
@@ -35,10 +36,13 @@ from shipyard.stores.db.tables import (
     audit_events,
     card_sections,
     code_approvals,
+    contract_versions,
+    contracts,
     dataset_versions,
     datasets,
     deployment_events,
     deployments,
+    experiments,
     feature_entities,
     feature_views,
     model_aliases,
@@ -57,6 +61,10 @@ _ACTIONS = (
     "dataset.delete",
     "dataset.restore",
     "dataset.purge",
+    "contract.delete",
+    "contract.restore",
+    "experiment.delete",
+    "experiment.restore",
     "model.create",
     "model.register",
     "model.approve",
@@ -91,6 +99,9 @@ class _State:
     changes: dict[str, list[tuple[Any, ...]]]
     tokens: dict[str, dict[str, Any]]
     deleted: dict[str, dict[str, bool]]
+    # contract versions ("NAME@N") and experiments ("NAME") deleted: True, restored: False
+    contracts_deleted: dict[str, bool] = field(default_factory=dict)
+    experiments_deleted: dict[str, bool] = field(default_factory=dict)
     # feature definitions: "feature_views/NAME@N" (or feature_entities/...) -> digest
     features: dict[str, str] = field(default_factory=dict)
     # approvals of custom model code: "DIGEST#ROW_ID" -> what the approval says
@@ -127,6 +138,10 @@ def _replay(conn: Connection) -> _State:
             gone = state.deleted.setdefault(entity, {"deleted": False, "purged": False})
             gone["deleted"] = action != "dataset.restore"
             gone["purged"] = gone["purged"] or action == "dataset.purge"
+        elif action in ("contract.delete", "contract.restore"):
+            state.contracts_deleted[entity] = action == "contract.delete"
+        elif action in ("experiment.delete", "experiment.restore"):
+            state.experiments_deleted[entity] = action == "experiment.delete"
         elif action == "model.create":
             state.models.add(entity)
         elif action == "model.register":
@@ -245,6 +260,28 @@ def check_state(conn: Connection) -> list[StateMismatch]:
                     dataset_versions.c.deleted_at.is_not(None)
                     | dataset_versions.c.purged_at.is_not(None)
                 )
+            )
+        },
+    )
+    compare(
+        "contract_versions",
+        {k: {"deleted": True} for k, v in state.contracts_deleted.items() if v},
+        {
+            f"{r.name}@{r.version}": {"deleted": True}
+            for r in conn.execute(
+                select(contracts.c.name, contract_versions.c.version)
+                .join(contracts, contracts.c.id == contract_versions.c.contract_id)
+                .where(contract_versions.c.deleted_at.is_not(None))
+            )
+        },
+    )
+    compare(
+        "experiments",
+        {k: {"deleted": True} for k, v in state.experiments_deleted.items() if v},
+        {
+            r.name: {"deleted": True}
+            for r in conn.execute(
+                select(experiments.c.name).where(experiments.c.deleted_at.is_not(None))
             )
         },
     )
