@@ -287,6 +287,36 @@ def test_every_group_lists_all_its_commands_with_whole_summaries() -> None:
             assert name + "".join(text.split()) in listing, (path, name)
 
 
+#: Commands that take no --json, each with why. Empty: every command that shows something
+#: takes it (the servers print one JSON line once they answer).
+WITHOUT_JSON: dict[str, str] = {}
+
+
+def _leaves(command: Any, ctx: Any) -> Iterator[tuple[str, Any]]:
+    """Every command (not group) under ``command``, by its full path."""
+    if not hasattr(command, "commands"):
+        yield ctx.command_path, command
+        return
+    for name, sub in command.commands.items():
+        yield from _leaves(sub, sub.make_context(name, [], parent=ctx, resilient_parsing=True))
+
+
+def test_every_command_takes_json() -> None:
+    """Walking the whole command tree: every command accepts --json, as the README says,
+    but those on the short list of exceptions (and those still exist)."""
+    from shipyard.cli.main import app
+
+    root = typer.main.get_command(app)
+    leaves = dict(_leaves(root, root.make_context("shipyard", [], resilient_parsing=True)))
+    assert len(leaves) > 100 and {"shipyard ui", "shipyard server", "shipyard serve"} <= set(leaves)
+    without = sorted(
+        path
+        for path, command in leaves.items()
+        if not any("--json" in getattr(param, "opts", ()) for param in command.params)
+    )
+    assert without == sorted(WITHOUT_JSON)
+
+
 # -- exit codes ---------------------------------------------------------------------------------
 
 
@@ -385,3 +415,69 @@ def test_a_one_column_model_exports_to_onnx_and_predicts_the_same(
     assert res.code == 0, res.stderr
     assert res.json()["parity"]["labels_agree"] == 8
     assert (cli_project / "one.onnx").stat().st_size > 0
+
+
+def test_a_time_split_that_is_refused_says_nothing_about_fractions(
+    cli: Cli, cli_project: Path
+) -> None:
+    """Two cutoffs for two parts is refused in words that count right ("2 parts need 1
+    cutoff"), and the note about --fractions, which belongs to a split that is made, is not
+    printed before the refusal; nothing is stored."""
+    path = cli_project / "events.csv"
+    path.write_text("id,ts\n1,2026-01-01\n2,2026-01-15\n3,2026-01-25\n")
+    assert cli("data", "add", "credit", path).code == 0
+    res = cli(
+        "data", "split", "credit@1", "--time-column", "ts",
+        "--cutoffs", "2026-01-10,2026-01-20", "--fractions", "train=0.5,test=0.5",
+    )  # fmt: skip
+    assert res.code == 1
+    assert "cutoffs: 2 parts need 1 cutoff, got 2" in res.stderr
+    assert "note:" not in res.stderr and "cannot honour" not in res.stderr
+    assert [d["name"] for d in cli("data", "list", "--json").json()] == ["credit"]
+
+
+def test_a_time_split_stores_only_what_it_applied(cli: Cli, cli_project: Path) -> None:
+    """The spec stored with each part of a time split names the parts and the cutoffs, not
+    the shares it could not honour; `data show` says how the part was cut in words, and
+    --replay makes the same parts again."""
+    path = cli_project / "events.csv"
+    path.write_text("id,ts\n1,2026-01-01\n2,2026-01-15\n3,2026-01-25\n")
+    assert cli("data", "add", "credit", path).code == 0
+    res = cli(
+        "data", "split", "credit@1", "--time-column", "ts", "--cutoffs", "2026-01-10",
+        "--fractions", "train=0.5,test=0.5",
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    stored = cli("data", "show", "credit.train@1", "--json").json()["source"]["split"]
+    assert stored["parts"] == ["train", "test"] and "fractions" not in stored
+    assert stored["cutoffs"] == ["2026-01-10"] and stored["time_column"] == "ts"
+    assert "0.5" not in str(stored)
+    shown = cli("data", "show", "credit.test@1").stdout
+    assert "split: test part of credit@1, by ts at 2026-01-10 into train, test" in shown
+    assert "{" not in shown.split("split:")[1].splitlines()[0]  # not a Python dict
+    replayed = cli("data", "split", "--replay", "credit.test@1", "--json")
+    assert replayed.code == 0, replayed.stderr
+    assert replayed.json()["test"]["created"] is False
+
+
+# -- column types -------------------------------------------------------------------------------
+
+
+def test_data_show_prints_column_types_as_people_read_them(cli: Cli, cli_project: Path) -> None:
+    """A datetime column reads `datetime[us]` (with its zone when it has one), not the
+    Python `Datetime(time_unit='us', time_zone=None)`; --json keeps the stored type."""
+    import polars as pl
+
+    path = cli_project / "events.parquet"
+    pl.DataFrame(
+        {
+            "id": [1, 2],
+            "at": pl.Series(["2026-01-01 10:00", "2026-01-02 11:00"]).str.to_datetime(),
+        }
+    ).with_columns(pl.col("at").dt.replace_time_zone("UTC").alias("at_utc")).write_parquet(path)
+    assert cli("data", "add", "events", path).code == 0
+    shown = cli("data", "show", "events@1").stdout
+    assert "datetime[us]" in shown and "datetime[us, UTC]" in shown
+    assert "time_unit" not in shown and "None" not in shown
+    schema = cli("data", "show", "events@1", "--json").json()["schema"]
+    assert schema["at"] == "Datetime(time_unit='us', time_zone=None)"

@@ -96,9 +96,51 @@ def test_from_dict_needs_fractions_and_known_keys() -> None:
     with pytest.raises(InvalidInputError) as info:
         SplitSpec.from_dict({"keys": "id"})
     assert info.value.details["problems"] == [
-        "keys: unknown key; expected method, fractions, key, stratify, seed, time_column, cutoffs",
+        "keys: unknown key; expected method, fractions, parts, key, stratify, seed, "
+        "time_column, cutoffs",
         "fractions: missing, e.g. {train: 0.8, test: 0.2}",
     ]
+
+
+def test_a_time_split_with_cutoffs_keeps_only_what_it_applies() -> None:
+    """Cutoffs decide the parts, so the shares given are not kept: the document names the
+    parts instead, reads back equal, and two specs that differ only in unused shares are one."""
+    given = SplitSpec({"train": 0.5, "test": 0.5}, time_column="ts", cutoffs=["2026-01-10"])
+    doc = given.to_dict()
+    assert doc["parts"] == ["train", "test"] and "fractions" not in doc
+    assert SplitSpec.from_dict(json.loads(json.dumps(doc))) == given
+    assert given == SplitSpec({"train": 0.9, "test": 0.1}, time_column="ts", cutoffs=["2026-01-10"])
+    assert given.describe() == "by ts at 2026-01-10 into train, test"
+    # A document stored before keeps its fractions and still reads.
+    old = {**doc, "fractions": {"train": 0.5, "test": 0.5}}
+    del old["parts"]
+    assert SplitSpec.from_dict(old) == given
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"parts": ["a", "b"]}, "only a time split with cutoffs names its parts alone"),
+        (
+            {"parts": ["a", "b"], "fractions": {"a": 0.5, "b": 0.5}, "time_column": "ts",
+             "cutoffs": ["2024-01-01"]},
+            "give fractions or parts, not both",
+        ),
+        ({"parts": ["a", "a"], "time_column": "ts", "cutoffs": ["2024-01-01"]},
+         "parts: a named more than once"),
+        ({"parts": "a,b", "time_column": "ts", "cutoffs": ["2024-01-01"]},
+         "parts: expected a list of part names"),
+    ],
+)  # fmt: skip
+def test_parts_in_a_document_are_checked(doc: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        SplitSpec.from_dict(doc)
+
+
+def test_cutoff_counts_read_as_words() -> None:
+    """'2 parts need 1 cutoff', not '1 cutoffs'."""
+    with pytest.raises(InvalidInputError, match="cutoffs: 2 parts need 1 cutoff, got 2"):
+        SplitSpec({"a": 0, "b": 0}, time_column="ts", cutoffs=["2024-01-01", "2024-02-01"])
 
 
 def test_from_dict_checks_the_method_against_the_fields() -> None:

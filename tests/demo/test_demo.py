@@ -48,6 +48,17 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert names["credit.quarantine"].rows and names["credit.quarantine"].rows > 0
     assert {"credit.train", "credit.valid", "credit.test"} <= set(names)
     assert project.verify().ok and project.audit.verify().ok
+    # Its contract marks the applicant's id personal data: the README's `data get --drop-pii`
+    # leaves it out, and the prediction log keeps only its keyed hash (the model does not
+    # read it, so the card lists no personal-data input).
+    assert project.datasets.pii_columns("credit@3") == ["applicant_id"]
+    shareable = project.datasets.export("credit@3", tmp_path / "shareable.csv", drop_pii=True)
+    header = shareable.read_text().split("\n", 1)[0].split(",")
+    assert "applicant_id" not in header and "income" in header
+    logged = project.predictions.list("credit-risk")["inputs"]
+    assert len(logged) > 0
+    assert all(str(row["applicant_id"]).startswith("hmac-sha256:") for row in logged)
+    assert project.cards.pii_inputs("credit-risk@1") == []
     # The shifted batch opened the drift monitor's alert, the local receiver accepted its
     # signed delivery, and the HTML report was written where the demo said.
     assert "against credit.train@1: no drift (weighted share" in out  # before the shift

@@ -129,9 +129,9 @@ def test_example_lacking_a_fitted_column_is_refused(
 
 
 def test_column_of_unsupported_type_is_refused() -> None:
-    """A column whose dtype a contract cannot describe is named."""
+    """A column whose dtype a contract cannot describe is named, its type as people read it."""
     frame = pl.DataFrame({"tags": [[1], [2], [3]]})
-    with pytest.raises(InvalidInputError, match="column tags has dtype List"):
+    with pytest.raises(InvalidInputError, match=r"column tags has dtype list\[Int64\], which"):
         infer_signature(_fit_on_numbers(frame), frame)
 
 

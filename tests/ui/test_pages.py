@@ -363,3 +363,20 @@ def test_the_model_page_shows_the_newest_evaluation(
     assert "(2 evaluations; the latest is shown)" in html
     shown = html.split("(2 evaluations", 1)[0].rsplit("On ", 1)[1]
     assert "credit.train@1" in shown and "credit.test@1" not in shown
+
+
+def test_column_types_read_as_people_write_them(
+    ui: TestClient, team: Team, project: Project
+) -> None:
+    """The schema table of a version shows `datetime[us, UTC]`, not Python's
+    `Datetime(time_unit='us', time_zone='UTC')`; a diff names the old and new types alike."""
+    at = pl.Series("at", [1_700_000_000_000_000, 1_700_000_060_000_000]).cast(pl.Datetime("us"))
+    project.datasets.add("events", pl.DataFrame({"id": [1, 2], "at": at}))
+    project.datasets.add(
+        "events", pl.DataFrame({"id": [1, 2], "at": at.dt.replace_time_zone("UTC")})
+    )
+    log_in(ui, team.tokens["viewer"])
+    page = ui.get("/datasets/events/2").text
+    assert "<code>datetime[us, UTC]</code>" in page and "time_unit" not in page
+    diff = ui.get("/datasets/events/diff?a=1&b=2").text
+    assert "at: datetime[us] → datetime[us, UTC]" in diff and "time_unit" not in diff

@@ -137,6 +137,13 @@ def emit_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_json_line(doc: Any) -> None:
+    """Print ``doc`` as one line of JSON on stdout, flushed: what a server prints once it
+    answers under ``--json``, for a script that waits for it (its logs stay on stderr)."""
+    sys.stdout.write(json.dumps(_finite(doc), default=_default, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from shipyard._internal.dtypes import readable_dtype
 from shipyard.cli._common import (
     ForceOpt,
     JsonOpt,
@@ -262,6 +263,7 @@ def split(
     from shipyard.data.splits import SplitSpec, parse_fractions
 
     project = open_local_project(ctx)
+    note = None
     with progress(json_) as bar:
         if replay:
             if ref:
@@ -274,11 +276,10 @@ def split(
             source = ctx.get_parameter_source("fractions")
             explicit = source is not None and source.name != "DEFAULT"
             if time_column and cutoffs and explicit:
-                typer.echo(
+                note = (
                     f"note: a time split cuts at --cutoffs {cutoffs}, so it cannot honour the "
                     f"shares in --fractions {fractions}: only the part names "
-                    f"({', '.join(shares)}) are used",
-                    err=True,
+                    f"({', '.join(shares)}) are used"
                 )
             spec = SplitSpec(
                 fractions=shares,
@@ -289,6 +290,8 @@ def split(
                 cutoffs=cutoffs.split(",") if cutoffs else None,
             )
             parts = project.datasets.split(ref, spec, progress=bar)
+    if note is not None:  # said of a split that was made, never before one that is refused
+        typer.echo(note, err=True)
     if json_:
         emit_json({part: _summary_dict(v) for part, v in parts.items()})
         return
@@ -419,7 +422,7 @@ def show(
         out.print(f"status: {v.status} (contract {v.contract})")
     src = v.source
     if src.get("format") == "split":
-        out.print(f"split: {src['part']} part of {src['parent']}, spec {src['split']}")
+        out.print(f"split: {src['part']} part of {src['parent']}, {_split_words(src['split'])}")
     if src.get("path"):
         out.print(f"source: {src['path']} ({src.get('format')})")
     if v.kind == "files":
@@ -448,11 +451,28 @@ def show(
         else:
             detail = ""
         rows.append(
-            [c, v.schema.get(c, ""), _fmt_int(p.get("nulls")), _fmt_int(p.get("distinct")), detail]
+            [
+                c,
+                readable_dtype(v.schema.get(c, "")),
+                _fmt_int(p.get("nulls")),
+                _fmt_int(p.get("distinct")),
+                detail,
+            ]
         )
     table(None, ["column", "type", "nulls", "distinct", "profile"], rows)
     if v.validation:
         render_report(v.validation, v.contract or "", err=False, heading=_quarantined(v))
+
+
+def _split_words(doc: Any) -> str:
+    """A stored split spec in words; one this version cannot read, as stored."""
+    from shipyard.data.splits import SplitSpec
+    from shipyard.errors import InvalidInputError
+
+    try:
+        return SplitSpec.from_dict(doc).describe()
+    except InvalidInputError:
+        return f"spec {doc}"
 
 
 def _num(x: Any) -> str:
@@ -528,7 +548,9 @@ def diff(
     for c in s["removed"]:
         out.print(f"  - column {c}")
     for r in s["retyped"]:
-        out.print(f"  ~ column {r['column']}: {r['from']} -> {r['to']}")
+        out.print(
+            f"  ~ column {r['column']}: {readable_dtype(r['from'])} -> {readable_dtype(r['to'])}"
+        )
     rows = d["rows"]
     if rows["change"] is not None:
         out.print(

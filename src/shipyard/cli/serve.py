@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from shipyard.cli._common import open_local_project
+from shipyard.cli._common import emit_json_line, open_local_project
 
 
 def serve(
@@ -123,16 +122,7 @@ def serve(
         "metrics": f"{url}/metrics",
         "docs": f"{url}/docs",
     }
-    run(config, sock, workers, on_started=(lambda: _json_line(ready)) if json_ else None)
-
-
-def _json_line(doc: Mapping[str, Any]) -> None:
-    """``doc`` as one line on stdout, flushed: what a script waits for."""
-    import json
-    import sys
-
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    run(config, sock, workers, on_started=(lambda: emit_json_line(ready)) if json_ else None)
 
 
 def _url_host(host: str) -> str:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from shipyard._internal.words import count
 from shipyard.errors import InvalidInputError
 from shipyard.refs import NAME_PATTERN
 
@@ -57,7 +58,7 @@ SplitMethod = Literal["hash", "stratified", "random", "time"]
 SUM_TOLERANCE = 1e-9
 MAX_SEED = 2**64 - 1
 _PART_RE = re.compile(NAME_PATTERN)
-_SPEC_KEYS = ("method", "fractions", "key", "stratify", "seed", "time_column", "cutoffs")
+_SPEC_KEYS = ("method", "fractions", "parts", "key", "stratify", "seed", "time_column", "cutoffs")
 
 # FNV-1a (64 bit) constants and the MurmurHash3 64-bit finaliser; see hash_unit.
 _FNV_OFFSET = 0xCBF29CE484222325
@@ -83,8 +84,9 @@ class SplitSpec:
     """How the rows of a table are assigned to named parts.
 
     ``fractions`` names the parts, in order, with their shares of the rows (positive, summing
-    to 1). In a time split with ``cutoffs`` only the names are used: the values are ignored
-    and not checked, so ``{"train": 0, "test": 0}`` is fine there.
+    to 1). In a time split with ``cutoffs`` only the names are used: the values are not
+    checked and are kept as 0, so the spec (and the document stored with a split) holds only
+    what the split applied.
 
     ``key`` and ``stratify`` cannot be combined: a key split keeps each row in its part for
     ever, while exact per-class counts have to move rows when data is appended. On large data a
@@ -114,6 +116,8 @@ class SplitSpec:
         if isinstance(self.cutoffs, list | tuple):
             object.__setattr__(self, "cutoffs", list(self.cutoffs))
         problems = _fraction_problems(self.fractions, check_values=self.cutoffs is None)
+        if self.cutoffs is not None and isinstance(self.fractions, dict) and not problems:
+            object.__setattr__(self, "fractions", dict.fromkeys(self.fractions, 0.0))
         for field in ("key", "stratify", "time_column"):
             value = getattr(self, field)
             if value is not None and (not isinstance(value, str) or not value):
@@ -142,8 +146,8 @@ class SplitSpec:
         problems: list[str] = []
         if isinstance(self.fractions, dict) and len(self.cutoffs) != len(self.fractions) - 1:
             problems.append(
-                f"cutoffs: {len(self.fractions)} parts need {len(self.fractions) - 1} "
-                f"cutoffs, got {len(self.cutoffs)}"
+                f"cutoffs: {count(len(self.fractions), 'part')} need "
+                f"{count(len(self.fractions) - 1, 'cutoff')}, got {len(self.cutoffs)}"
             )
         parsed: list[datetime] = []
         for i, text in enumerate(self.cutoffs):
@@ -177,11 +181,43 @@ class SplitSpec:
         """The part names, in order."""
         return list(self.fractions)
 
+    def describe(self) -> str:
+        """How the rows were cut, in words, for listings and ``data show``.
+
+        >>> SplitSpec({"train": 0.8, "test": 0.2}, key="customer_id").describe()
+        'by a hash of customer_id (seed 0) into train 0.8, test 0.2'
+        >>> SplitSpec({"a": 0, "b": 0}, time_column="ts", cutoffs=["2024-06-01"]).describe()
+        'by ts at 2024-06-01 into a, b'
+        """
+        if self.cutoffs is not None:
+            cutoffs, parts = ", ".join(self.cutoffs), ", ".join(self.parts)
+            return f"by {self.time_column} at {cutoffs} into {parts}"
+        shares = ", ".join(f"{name} {share:g}" for name, share in self.fractions.items())
+        how = {
+            "hash": f"by a hash of {self.key} (seed {self.seed})",
+            "stratified": f"stratified by {self.stratify} (seed {self.seed})",
+            "random": f"at random (seed {self.seed})",
+            "time": f"in order of {self.time_column}",
+        }[self.method]
+        return f"{how} into {shares}"
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready document; ``SplitSpec.from_dict(spec.to_dict()) == spec``."""
+        """A JSON-ready document; ``SplitSpec.from_dict(spec.to_dict()) == spec``. A time
+        split with cutoffs applies no shares, so its document lists the ``parts`` by name
+        instead of ``fractions``.
+
+        >>> SplitSpec({"train": 0.5, "test": 0.5}, time_column="ts", cutoffs=["2024-06-01"]
+        ...           ).to_dict()["parts"]
+        ['train', 'test']
+        """
+        shares: dict[str, Any] = (
+            {"parts": self.parts}
+            if self.cutoffs is not None
+            else {"fractions": dict(self.fractions)}
+        )
         return {
             "method": self.method,
-            "fractions": dict(self.fractions),
+            **shares,
             "key": self.key,
             "stratify": self.stratify,
             "seed": self.seed,
@@ -193,7 +229,8 @@ class SplitSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> SplitSpec:
         """Build from a document such as the one :meth:`to_dict` returns.
 
-        ``method`` is optional; when present it must agree with the other fields.
+        ``method`` is optional; when present it must agree with the other fields. A time
+        split with ``cutoffs`` may name its ``parts`` (a list) instead of giving ``fractions``.
 
         Raises:
             InvalidInputError: unknown keys, a missing ``fractions``, or an invalid spec.
@@ -207,11 +244,23 @@ class SplitSpec:
             for k in data
             if k not in _SPEC_KEYS
         ]
-        if "fractions" not in data:
+        fractions: Any = data.get("fractions")
+        if "parts" in data:
+            if "fractions" in data:
+                problems.append("parts: give fractions or parts, not both")
+            elif data.get("cutoffs") is None:
+                problems.append(
+                    "parts: only a time split with cutoffs names its parts alone; give "
+                    "fractions, e.g. {train: 0.8, test: 0.2}"
+                )
+            else:
+                fractions, part_problems = _parts_as_fractions(data["parts"])
+                problems += part_problems
+        elif "fractions" not in data:
             problems.append("fractions: missing, e.g. {train: 0.8, test: 0.2}")
         _raise_problems("split spec", problems)
         spec = cls(
-            fractions=data["fractions"],
+            fractions=fractions,
             key=data.get("key"),
             stratify=data.get("stratify"),
             seed=data.get("seed", 0),
@@ -224,6 +273,16 @@ class SplitSpec:
                 f"{spec.method!r} split"
             )
         return spec
+
+
+def _parts_as_fractions(parts: Any) -> tuple[dict[str, float], list[str]]:
+    """The ``parts`` of a time split's document as fractions of 0 (their values are unused)."""
+    if not isinstance(parts, list | tuple) or not all(isinstance(p, str) for p in parts):
+        return {}, [f"parts: expected a list of part names, got {parts!r}"]
+    duplicates = sorted({p for p in parts if parts.count(p) > 1})
+    if duplicates:
+        return {}, [f"parts: {', '.join(duplicates)} named more than once"]
+    return dict.fromkeys(parts, 0.0), []
 
 
 def _fraction_problems(fractions: Any, *, check_values: bool) -> list[str]:

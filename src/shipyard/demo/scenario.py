@@ -51,6 +51,8 @@ no_regression: {against: production, metric: roc_auc, tolerance: 0.01}
 approvals: {min: 1}
 card_sections: [intended_use, ethical_considerations]
 """
+#: The demo data's personal identifiers, marked ``pii: true`` in its contract.
+PERSONAL_IDENTIFIERS = ("applicant_id",)
 
 
 def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
@@ -136,7 +138,8 @@ def run_demo(directory: Path | None = None, *, rows: int = 50_000) -> Path:
         "shipyard contract bind credit applicants"
     )
     out.print(
-        f"  -> {cv.ref}: {len(cv.spec['columns'])} columns; every new version of credit "
+        f"  -> {cv.ref}: {len(cv.spec['columns'])} columns, "
+        f"{', '.join(PERSONAL_IDENTIFIERS)} marked pii: true; every new version of credit "
         "is now checked"
     )
     report = project.datasets.validate(v2.ref)
@@ -403,7 +406,9 @@ def ui_command(root: Path, port: int = 8000) -> str:
 
 def _write_contract(project: Project, v1: DatasetVersion, root: Path) -> Path:
     """Infer a contract from the first batch, then review it as a person would: identifiers
-    and dates grow with every batch, and incomes have no natural ceiling."""
+    and dates grow with every batch, incomes have no natural ceiling, and an applicant's id
+    is personal data (``pii: true``: the prediction log keeps only its keyed hash, and
+    ``data get --drop-pii`` leaves it out)."""
     from shipyard._internal.files import write_text_atomic
     from shipyard.data.contracts import Contract
     from shipyard.data.inference import infer_contract
@@ -413,6 +418,8 @@ def _write_contract(project: Project, v1: DatasetVersion, root: Path) -> Path:
     ).to_dict()
     for column in ("applicant_id", "application_date", "income", "loan_amount"):
         doc["columns"][column].pop("max", None)
+    for column in PERSONAL_IDENTIFIERS:
+        doc["columns"][column]["pii"] = True
     doc["owner"] = "credit-risk"
     path = root / "contracts" / "applicants.yaml"
     write_text_atomic(path, Contract.from_dict(doc).to_yaml())

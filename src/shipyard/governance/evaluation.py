@@ -397,7 +397,9 @@ def _probabilities(predictor: Predictor, x: pd.DataFrame, k: int, notes: list[st
 
     model = getattr(predictor, "model", predictor)
     if not hasattr(model, "predict_proba"):
-        notes.append("the model gives no class probabilities, so roc_auc and log_loss are None")
+        notes.append(
+            "the model gives no class probabilities, so roc_auc and log_loss are not computed"
+        )
         return None
     proba = np.asarray(predictor.predict_proba(x), dtype=float)
     if proba.shape != (len(x), k):

@@ -80,7 +80,7 @@ def _fairness(
     if task != "binary":
         notes.append(
             f"{column}: fairness measures need a binary classifier ('selected' = predicted "
-            f"positive); the model does {task}, so they are None"
+            f"positive); the model does {task}, so they are not computed"
         )
         return out
     rates = [g["selection_rate"] for g in per_group.values()]

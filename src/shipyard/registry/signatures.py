@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from shipyard._internal.dtypes import readable_dtype
 from shipyard.data.contracts import ColumnSpec, ColumnType, Contract
 from shipyard.data.inference import infer_column_type  # one mapping from dtypes to contract types
 from shipyard.data.validation import type_matches
@@ -131,8 +132,8 @@ def infer_signature(model: Any, input_example: Any) -> Signature:
         type_ = infer_column_type(frame.schema[name])
         if type_ is None:
             raise InvalidInputError(
-                f"column {name} has dtype {frame.schema[name]}, which a signature cannot "
-                "describe (use int, float, bool, string, category or datetime)"
+                f"column {name} has dtype {readable_dtype(str(frame.schema[name]))}, which a "
+                "signature cannot describe (use int, float, bool, string, category or datetime)"
             )
         columns[name] = ColumnSpec(type=cast(ColumnType, type_), nullable=True)
     return Signature(

@@ -18,7 +18,7 @@ from shipyard.errors import ConflictError, InvalidInputError, PermissionDeniedEr
 if TYPE_CHECKING:
     from shipyard.serving.app import ServeConfig
 
-__all__ = ["bind", "run"]
+__all__ = ["bind", "notifying_server", "run"]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -86,7 +86,7 @@ def run(
         from shipyard.serving.app import create_app
 
         app = create_app(config)
-        server = _server(uvicorn.Config(app, **settings), on_started)  # type: ignore[arg-type]
+        server = notifying_server(uvicorn.Config(app, **settings), on_started)  # type: ignore[arg-type]
         # uvicorn re-raises SIGINT once it has shut down cleanly, as uvicorn.run swallows it.
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
@@ -126,7 +126,7 @@ def run(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _server(config: Any, on_started: Callable[[], None] | None) -> Any:
+def notifying_server(config: Any, on_started: Callable[[], None] | None) -> Any:
     """A uvicorn server that calls ``on_started`` once its app has started."""
     import uvicorn
 

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
+from shipyard._internal.dtypes import readable_dtype
 from shipyard._internal.markdown import render_markdown
 from shipyard.errors import ShipyardError
 from shipyard.server.ui.visitors import CSRF_FIELD, LoginRequiredError, Visitor
@@ -78,6 +79,7 @@ env.filters["markdown"] = lambda text, mentions=(): Markup(
 env.filters["when"] = _when
 env.filters["size"] = _size
 env.filters["num"] = _num
+env.filters["dtype"] = readable_dtype
 env.filters["urlpart"] = lambda s: quote(str(s), safe="")
 env.globals["chart"] = _figure
 env.globals["CSRF_FIELD"] = CSRF_FIELD
