@@ -799,14 +799,24 @@ def test_failed_add_keeps_a_blob_a_concurrent_add_reuses(
     [
         pl.DataFrame({"a": [Decimal("1.50"), Decimal("2.25")]}, schema={"a": pl.Decimal(10, 2)}),
         pl.DataFrame({"a": [timedelta(seconds=5), timedelta(minutes=1)]}),
+        pl.DataFrame({"a": [2**64 - 1, 1, 1]}, schema={"a": pl.UInt64}),
+        pl.DataFrame({"a": [2**100, -(2**100), 3]}, schema={"a": pl.Int128}),
+        pl.DataFrame({"a": [2**120, 1, 3]}, schema={"a": pl.UInt128}),
     ],
-    ids=["decimal", "duration"],
+    ids=["decimal", "duration", "uint64", "int128", "uint128"],
 )
-def test_decimal_and_duration_columns_are_profiled(project: Project, frame: pl.DataFrame) -> None:
-    """Decimal and duration columns are stored, with a profile that gives their range."""
+def test_unusual_number_and_duration_columns_are_profiled(
+    project: Project, frame: pl.DataFrame
+) -> None:
+    """Decimal, duration, unsigned 64-bit and 128-bit integer columns (which numpy cannot
+    hold) are stored, with a profile that gives their range and that JSON readers take."""
+    import orjson
+
     v = project.datasets.add("amounts", frame)
     column = v.profile["columns"]["a"]
     assert column["min"] is not None and column["max"] is not None
+    assert column.get("distinct") in (None, frame["a"].n_unique())
+    orjson.dumps(v.profile)  # refuses integers beyond 64 bits
     assert v.to_polars().equals(frame)
 
 

@@ -509,3 +509,111 @@ def test_a_bad_cell_is_named_when_the_batch_is_rejected(
     assert "age: 1 value is not an int, e.g. 'abc' (1 row)" in info.value.message
     [failure] = info.value.details["report"]["failures"]
     assert (failure["check"], failure["failed_rows"], failure["examples"]) == ("type", 1, ["abc"])
+
+
+def _csv_with_age(tmp_path: Path, value: str, n: int = 2000, row: int = 1234) -> Path:
+    """A CSV of ``n`` applicants whose ages are written as floats (``30.0``), that of row
+    ``row`` being ``value``: polars reads the column as Float64."""
+    frame = _batch(n).with_columns(
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit(value))
+        .otherwise(pl.col("age").cast(pl.Float64).cast(pl.String))
+        .alias("age")
+    )
+    path = tmp_path / "float_ages.csv"
+    frame.write_csv(path)
+    assert pl.read_csv(path).schema["age"] == pl.Float64
+    return path
+
+
+@pytest.mark.parametrize("value", ["1.5", "NaN", "inf"])
+def test_a_number_that_is_not_whole_quarantines_only_its_row(
+    project: Project, contract: str, tmp_path: Path, value: str
+) -> None:
+    """A CSV whose int column ``age`` the reader types as floats (``30.0``), one of its 2,000
+    cells ``1.5`` (or NaN, or inf): that row alone is set aside, and the whole floats of the
+    other 1,999 are stored as ints."""
+    path = _csv_with_age(tmp_path, value)
+    v = project.datasets.add("credit", path, contract=contract, on_invalid="quarantine")
+    assert (v.rows, v.status, v.schema["age"]) == (1999, "valid", "Int64")
+    assert v.to_polars()["age"].to_list()[:3] == [18, 19, 20]
+    aside = project.datasets.get("credit.quarantine").to_polars()
+    assert aside.select("source_row", "quarantine_reason").rows() == [
+        (1234, f"age: {value} is not an int")
+    ]
+
+
+def test_whole_floats_in_an_int_column_pass_as_ints(
+    project: Project, contract: str, tmp_path: Path
+) -> None:
+    """Ages written ``30.0`` satisfy ``type: int``: the batch is valid and stored as ints."""
+    v = project.datasets.add("credit", _csv_with_age(tmp_path, "40.0"), contract=contract)
+    assert (v.rows, v.status, v.schema["age"]) == (2000, "valid", "Int64")
+    assert v.to_polars()["age"][1234] == 40
+
+
+def test_a_fraction_in_an_int_column_is_named_when_the_batch_is_rejected(
+    project: Project, contract: str, tmp_path: Path
+) -> None:
+    with pytest.raises(CheckFailedError) as info:
+        project.datasets.add("credit", _csv_with_age(tmp_path, "1.5"), contract=contract)
+    assert "age: 1 value is not an int, e.g. 1.5 (1 row)" in info.value.message
+
+
+BIG = "12345678901234567890"  # beyond 64 bits: polars reads the column as Int128
+
+
+def _csv_with_big_id(tmp_path: Path, n: int = 2000, row: int = 7) -> Path:
+    frame = _batch(n).with_columns(
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit(BIG))
+        .otherwise(pl.col("id").cast(pl.String))
+        .alias("id")
+    )
+    path = tmp_path / "big_id.csv"
+    frame.write_csv(path)
+    return path
+
+
+def test_a_number_beyond_64_bits_in_an_int_column_quarantines_its_row(
+    project: Project, contract: str, tmp_path: Path
+) -> None:
+    v = project.datasets.add(
+        "credit", _csv_with_big_id(tmp_path), contract=contract, on_invalid="quarantine"
+    )
+    assert (v.rows, v.status, v.schema["id"]) == (1999, "valid", "Int64")
+    aside = project.datasets.get("credit.quarantine").to_polars()
+    assert aside.select("source_row", "id", "quarantine_reason").rows() == [
+        (7, BIG, f"id: '{BIG}' does not fit a 64-bit int")
+    ]
+
+
+@pytest.mark.parametrize("big", [BIG, "1234567890123456789012345678901234567890123"])
+def test_numbers_beyond_64_bits_without_a_contract_are_stored_as_written(
+    project: Project, tmp_path: Path, big: str
+) -> None:
+    """Without a contract, a column holding a whole number beyond 64 bits (which Parquet
+    readers other than polars cannot hold, and a float would round) is stored as its text,
+    exactly as written, and profiled."""
+    path = tmp_path / "ids.csv"
+    path.write_text(f"id,x\n1,2\n{big},3\n")
+    v = project.datasets.add("ids", path)
+    assert v.schema == {"id": "String", "x": "Int64"}
+    assert v.to_pandas()["id"].tolist() == ["1", big]
+    assert v.profile["columns"]["id"]["distinct"] == 2
+
+
+def test_a_rejected_quarantine_names_each_failure_once(project: Project, contract: str) -> None:
+    """A batch whose rest still fails is rejected with each failure named once; a batch in
+    which every row fails (a column is missing) says so rather than setting all rows aside."""
+    bad = _batch(120, old=set(range(0, 120, 4)))
+    with pytest.raises(CheckFailedError) as info:
+        project.datasets.add("credit", bad, contract=contract, on_invalid="quarantine")
+    assert info.value.message.count("expected at least 100") == 1
+    with pytest.raises(CheckFailedError) as info:
+        project.datasets.add(
+            "credit", _batch(200).drop("age"), contract=contract, on_invalid="quarantine"
+        )
+    message = info.value.message
+    assert "every row fails, so none can be kept: age: column 'age' is missing" in message
+    assert message.count("is missing") == 1 and "even without" not in message

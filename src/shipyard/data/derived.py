@@ -173,6 +173,23 @@ def _quarantine(
             f"cannot quarantine: the data has column(s) {', '.join(clash)}, which the "
             f"quarantine dataset uses for its own; rename them, or use --allow-invalid"
         )
+    parsed = cells.parsed if cells is not None else []
+    whole = [
+        f
+        for f in report.failures
+        if f.check in ("column_present", "extra_column")
+        or (f.check == "type" and f.column not in parsed)
+    ]
+    if whole:
+        # A missing, extra or mistyped column fails every row: none can be kept.
+        failing = "; ".join(f"{f.column}: {f.message}" for f in whole)
+        raise _rejected(
+            pending.name,
+            contract_ref,
+            report,
+            f"every row fails, so none can be kept: {failing}",
+            quarantining=True,
+        )
     typed = frame if cells is None else cells.frame
     renamed = [pl.col("__row").cast(pl.UInt32).alias(_ROW), pl.col("reason").alias(_REASON)]
     failures = row_failures(contract, typed).select(renamed)
@@ -375,7 +392,8 @@ def _rejected(
         for f in report.failures[:6]
     )
     more = f" and {len(report.failures) - 6} more" if len(report.failures) > 6 else ""
-    reason = why or f"{_count(len(report.failures), 'check')} failed"
+    # ``why`` names what fails itself: the report's failures are not listed again.
+    reason = why or f"{_count(len(report.failures), 'check')} failed: {failed}{more}"
     if not any(f.failed_rows for f in report.failures):
         fix = (
             "no row fails on its own, the batch as a whole does, so --quarantine cannot help; "
@@ -395,7 +413,7 @@ def _rejected(
             "use --quarantine to keep the valid rows, or --allow-invalid to store it marked invalid"
         )
     return CheckFailedError(
-        f"rejected: the batch for dataset '{name}' fails contract {contract_ref}: {reason}: "
-        f"{failed}{more}; nothing was stored ({fix})",
+        f"rejected: the batch for dataset '{name}' fails contract {contract_ref}: {reason}; "
+        f"nothing was stored ({fix})",
         details={"report": report.to_dict(), "contract": contract_ref},
     )

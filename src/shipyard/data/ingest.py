@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,21 +113,45 @@ def check_parquet(path: Path) -> None:
     _check_names(path, names)
 
 
-def _scan(path: Path, fmt: str, infer_rows: int | None) -> Any:
+def _scan(path: Path, fmt: str, infer_rows: int | None, text: frozenset[str] = frozenset()) -> Any:
+    """A LazyFrame over the file; the columns in ``text`` are read as text."""
     import polars as pl
 
+    overrides = dict.fromkeys(text, pl.String)
     if fmt in ("csv", "tsv"):
-        return pl.scan_csv(
+        lf = pl.scan_csv(
             path,
             separator="\t" if fmt == "tsv" else ",",
             infer_schema_length=infer_rows,
             try_parse_dates=True,
+            schema_overrides=overrides or None,
         )
-    if fmt == "parquet":
+    elif fmt == "parquet":
         lf = pl.scan_parquet(path)
         _check_names(path, list(lf.collect_schema().names()))
         return lf
-    return pl.scan_ndjson(path, infer_schema_length=infer_rows)
+    else:
+        lf = pl.scan_ndjson(
+            path, infer_schema_length=infer_rows, schema_overrides=overrides or None
+        )
+    return _without_wide_ints(lf)
+
+
+def _without_wide_ints(lf: Any) -> Any:
+    """``lf`` with each column the reader typed as a 128-bit integer (a whole number beyond
+    64 bits in the text) as its text instead: Parquet readers other than polars, pyarrow and
+    pandas have no 128-bit integers, and such numbers are identifiers more often than
+    quantities, which a float would round. A contract saying ``int`` then sets such a row
+    aside as one that does not fit 64 bits."""
+    import polars as pl
+
+    wide = [n for n, t in lf.collect_schema().items() if t in (pl.Int128, pl.UInt128)]
+    return lf.with_columns(pl.col(wide).cast(pl.String)) if wide else lf
+
+
+# polars guesses a 128-bit integer for a column whose first rows hold a number beyond 64 bits,
+# then fails on one beyond 128 bits; that column is read again as text.
+_WIDE_FAILED = re.compile(r"as dtype `[iu]128` at column '(.*?)' \(column number")
 
 
 def _explain(path: Path, fmt: str, exc: Exception) -> InvalidInputError:
@@ -215,8 +240,9 @@ def scan_table(path: Path, fmt: str, run: Callable[[Any], T]) -> T:
 
     Column types are guessed from the first ``INFER_ROWS`` rows. When a value further down
     does not fit its column's guessed type, ``run`` is called again on a scan that infers
-    the types from the whole file (one more pass, still streaming). ``run`` may be called
-    twice, so it must start afresh each time.
+    the types from the whole file (one more pass, still streaming). A column of whole numbers
+    beyond 64 bits is read as text (see :func:`_without_wide_ints`). ``run`` may be called
+    more than once, so it must start afresh each time.
 
     Raises:
         InvalidInputError: the file cannot be read as ``fmt`` (one line, naming the file).
@@ -226,9 +252,21 @@ def scan_table(path: Path, fmt: str, run: Callable[[Any], T]) -> T:
     if fmt in ("csv", "tsv"):
         _check_header(path, "\t" if fmt == "tsv" else ",")
     errors: tuple[type[Exception], ...] = (pl.exceptions.PolarsError, OSError, ValueError)
+    text: set[str] = set()
+
+    def attempt(infer_rows: int | None) -> T:
+        while True:
+            try:
+                return run(_scan(path, fmt, infer_rows, frozenset(text)))
+            except pl.exceptions.ComputeError as exc:
+                wide = _WIDE_FAILED.search(str(exc))
+                if wide is None or wide.group(1) in text:
+                    raise
+                text.add(wide.group(1))
+
     try:
         try:
-            return run(_scan(path, fmt, INFER_ROWS))
+            return attempt(INFER_ROWS)
         except pl.exceptions.ComputeError as exc:
             if "more fields than defined" in str(exc) and fmt in ("csv", "tsv"):
                 ragged = find_ragged(path, fmt, longer=True)
@@ -239,7 +277,7 @@ def scan_table(path: Path, fmt: str, run: Callable[[Any], T]) -> T:
                     ) from None
             if not _type_guess_failed(exc):
                 raise
-            return run(_scan(path, fmt, None))
+            return attempt(None)
     except InvalidInputError:
         raise
     except errors as exc:

@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+# The integers JSON readers take (orjson, for one, refuses any beyond 64 bits).
+_INT_JSON = (-(2**63), 2**64 - 1)
 TOP_VALUES = 10
 
 
@@ -38,11 +40,17 @@ def dtype_name(dtype: Any) -> str:
 
 
 def _clean(value: Any) -> Any:
-    """A statistic as a JSON value: NaN and infinity become null, decimals floats, durations
-    seconds, dates ISO text, anything else exotic its text."""
+    """A statistic as a JSON value: NaN and infinity become null, decimals and integers
+    beyond 64 bits floats, durations seconds, dates ISO text, anything else exotic its text."""
     import datetime as dt
     import decimal
 
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not _INT_JSON[0] <= value <= _INT_JSON[1]
+    ):
+        return float(value)  # beyond 64 bits (Int128, UInt128), which JSON readers reject
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, decimal.Decimal):
@@ -258,8 +266,15 @@ def _count(lf: pl.LazyFrame) -> int:
 
 def _sortable(dtype: Any, kind: str) -> bool:
     """Whether a column's distinct count can come from sorting its values as numpy numbers:
-    integers, floats, and times (integers underneath)."""
-    return (kind == "number" and (dtype.is_integer() or dtype.is_float())) or kind == "time"
+    integers up to 64 bits, floats, and times (integers underneath). numpy has no 128-bit
+    integers: those, like decimals, are counted by polars and their quantiles read as floats."""
+    import polars as pl
+
+    if kind == "time":
+        return True
+    if kind != "number" or dtype in (pl.Int128, pl.UInt128):
+        return False
+    return bool(dtype.is_integer() or dtype.is_float())
 
 
 def _finite_sorted(s: pl.Series) -> np.ndarray:

@@ -182,15 +182,17 @@ def row_failures(contract: Contract, data: Any) -> pl.DataFrame:
 
 # --------------------------------------------------------------------------- text cells
 
-# The contract types a text column (as a CSV reader guesses it when one cell is not a number,
-# say) is parsed into, and how a cell that does not parse is described.
+# The contract types a column the reader typed otherwise (text, as a CSV reader guesses it
+# when one cell is not a number, say; or float where the contract wants int) is parsed into,
+# cell by cell, and how a cell that does not parse is described.
 _PARSED_TYPES = {"int": "an int", "float": "a float", "bool": "a bool", "datetime": "a datetime"}
 _BOOLS = {"true": True, "false": False}
+_TOO_BIG = "does not fit a 64-bit int"
 
 
 @dataclass(frozen=True)
 class ParsedCells:
-    """Text columns read as their contract types, by :func:`parse_cells`.
+    """Columns read as their contract types, by :func:`parse_cells`.
 
     ``frame`` is the table with every such column parsed (a cell that does not parse becomes
     null); ``rows`` has ``__row`` and ``reason`` (``age: 'abc' is not an int``) for each row
@@ -204,72 +206,140 @@ class ParsedCells:
     parsed: list[str]
 
 
-def _parse_expr(text: pl.Expr, type_: str) -> pl.Expr:
+@dataclass(frozen=True)
+class _Cells:
+    """One column parsed: its values, and which present cells did not parse (``bad``), of
+    which those that are whole numbers beyond 64 bits (``too_big``, for ``int``)."""
+
+    value: pl.Expr
+    bad: pl.Expr
+    too_big: pl.Expr | None = None
+
+
+def _parses(type_: str, dtype: Any) -> bool:
+    """Whether a column the reader typed ``dtype`` is parsed cell by cell into ``type_``: text
+    into any parsed type, and floats into ``int`` (whole floats are ints)."""
     import polars as pl
 
+    if type_ not in _PARSED_TYPES:
+        return False
+    return bool(dtype == pl.String or (type_ == "int" and dtype.is_float()))
+
+
+def _whole_to_int(number: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """A float expression as Int64 where it is a whole number in range (else null), and
+    whether it is whole (finite, no fraction)."""
+    import polars as pl
+
+    whole = number.is_finite() & (number.floor() == number)
+    return pl.when(whole).then(number.cast(pl.Int64, strict=False)), whole
+
+
+def _parse_column(name: str, type_: str, dtype: Any) -> _Cells:
+    import polars as pl
+
+    col = pl.col(name)
+    if dtype != pl.String:  # floats for an int column: 30.0 is an int, 1.5, NaN and inf not
+        value, whole = _whole_to_int(col)
+        bad = col.is_not_null() & value.is_null()
+        return _Cells(value, bad, bad & whole)
+    text = col.str.strip_chars()
+    blank = text.is_null() | (text == "")
+    present = pl.when(blank).then(None).otherwise(text)
+    too_big = None
     if type_ == "int":
-        return text.cast(pl.Int64, strict=False)
-    if type_ == "float":
-        return text.cast(pl.Float64, strict=False)
-    if type_ == "bool":
-        lowered = text.str.to_lowercase()
-        return lowered.replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean)
-    return text.str.to_datetime(strict=False, time_unit="us")
+        # "30" or "30.0" (a whole number written as a float, as for a float column).
+        as_float = present.cast(pl.Float64, strict=False)
+        from_float, whole = _whole_to_int(as_float)
+        value = pl.coalesce(present.cast(pl.Int64, strict=False), from_float)
+        too_big = ~blank & value.is_null() & whole
+    elif type_ == "float":
+        value = present.cast(pl.Float64, strict=False)
+    elif type_ == "bool":
+        lowered = present.str.to_lowercase()
+        value = lowered.replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean)
+    else:
+        value = present.str.to_datetime(strict=False, time_unit="us")
+    return _Cells(value, ~blank & value.is_null(), too_big)
+
+
+def _reason(name: str, type_: str, dtype: Any, cells: _Cells) -> pl.Expr:
+    """``age: 'abc' is not an int``, ``age: 1.5 is not an int``, ``id: '1234…' does not fit a
+    64-bit int`` where a cell does not parse, else null."""
+    import polars as pl
+
+    col = pl.col(name)
+    shown = (
+        pl.concat_str(pl.lit("'"), col, pl.lit("'")) if dtype == pl.String else col.cast(pl.String)
+    )
+    why: pl.Expr = pl.when(cells.bad).then(pl.lit(f"is not {_PARSED_TYPES[type_]}"))
+    if cells.too_big is not None:
+        why = pl.when(cells.too_big).then(pl.lit(_TOO_BIG)).otherwise(why)
+    return pl.concat_str(pl.lit(f"{name}: "), shown, pl.lit(" "), why)
 
 
 def parse_cells(contract: Contract, frame: pl.DataFrame, *, examples: int = 5) -> ParsedCells:
-    """Parse the text columns of ``frame`` that the contract types int, float, bool or
-    datetime, cell by cell, so that one cell that is not a number fails its row rather than
-    the whole column. Surrounding spaces are ignored and a blank cell is missing.
+    """Parse the columns of ``frame`` that the reader typed otherwise than the contract (text
+    where it says int, float, bool or datetime; floats where it says int) cell by cell, so
+    that one cell that is not a number, or not a whole one, fails its row rather than the
+    whole column. Surrounding spaces are ignored and a blank cell is missing; a whole float
+    (``30.0``) is an int, and an int must fit 64 bits.
 
     >>> import polars as pl
     >>> contract = Contract.from_yaml("columns: {age: {type: int}}")
     >>> parse_cells(contract, pl.DataFrame({"age": ["30", "abc"]})).rows["reason"].to_list()
     ["age: 'abc' is not an int"]
+    >>> parse_cells(contract, pl.DataFrame({"age": [30.0, 1.5]})).rows["reason"].to_list()
+    ['age: 1.5 is not an int']
     """
     import polars as pl
 
-    parsed: dict[str, pl.Expr] = {}
-    bad: dict[str, pl.Expr] = {}
+    columns: dict[str, _Cells] = {}
     reasons: list[pl.Expr] = []
     for name, spec in contract.columns.items():
-        if frame.schema.get(name) != pl.String or spec.type not in _PARSED_TYPES:
+        dtype = frame.schema.get(name)
+        if dtype is None or not _parses(spec.type, dtype):
             continue
-        text = pl.col(name).str.strip_chars()
-        blank = text.is_null() | (text == "")
-        value = _parse_expr(pl.when(blank).then(None).otherwise(text), spec.type)
-        parsed[name] = value.alias(name)
-        bad[name] = (~blank & value.is_null()).alias(name)
-        reasons.append(
-            pl.when(bad[name]).then(
-                pl.concat_str(
-                    pl.lit(f"{name}: '"),
-                    pl.col(name),
-                    pl.lit(f"' is not {_PARSED_TYPES[spec.type]}"),
-                )
-            )
-        )
+        columns[name] = cells = _parse_column(name, spec.type, dtype)
+        reasons.append(_reason(name, spec.type, dtype, cells))
     index = pl.int_range(pl.len(), dtype=pl.UInt32).alias("__row")
-    if not parsed:
+    if not columns:
         empty = frame.select(index, pl.lit("", dtype=pl.String).alias("reason")).clear()
         return ParsedCells(frame, empty, [], [])
-    masks = frame.select(*bad.values())
+    masks = frame.select(
+        *(c.bad.alias(n) for n, c in columns.items()),
+        *(c.too_big.alias(f"{n}\0big") for n, c in columns.items() if c.too_big is not None),
+    ).fill_null(False)
     failures: list[Failure] = []
-    for name in bad:
+    for name, cells in columns.items():
         n = int(masks[name].sum())
-        if n:
-            what = _PARSED_TYPES[contract.columns[name].type]
-            shown = _examples(frame, [name], ~masks[name], examples)
-            failures.append(
-                Failure(
-                    name,
-                    "type",
-                    n,
-                    shown,
-                    f"{n:,} value{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} not "
-                    f"{what}, e.g. {shown[0]!r}",
-                )
-            )
+        if not n:
+            continue
+        big = masks[f"{name}\0big"] if cells.too_big is not None else None
+        n_big = int(big.sum()) if big is not None else 0
+        parts = []
+        if n > n_big:
+            mask = masks[name] if big is None else masks[name] & ~big
+            what = f"not {_PARSED_TYPES[contract.columns[name].type]}"
+            parts.append(_counted(frame, name, mask, n - n_big, ("is", "are"), what))
+        if big is not None and n_big:
+            parts.append(_counted(frame, name, big, n_big, ("does", "do"), _TOO_BIG[5:]))
+        shown = _examples(frame, [name], ~masks[name], examples)
+        failures.append(Failure(name, "type", n, shown, "; ".join(parts)))
     reason = pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias("reason")
     rows = frame.select(index, reason).filter(pl.col("reason") != "")
-    return ParsedCells(frame.with_columns(*parsed.values()), rows, failures, list(parsed))
+    parsed = [c.value.alias(n) for n, c in columns.items()]
+    return ParsedCells(frame.with_columns(*parsed), rows, failures, list(columns))
+
+
+def _counted(
+    frame: pl.DataFrame, name: str, mask: pl.Series, n: int, verb: tuple[str, str], what: str
+) -> str:
+    """``1,024 values are not an int, e.g. 'abc'`` for the ``n`` cells of ``mask``."""
+    import polars as pl
+
+    [example] = _examples(frame, [name], ~mask, 1)
+    shown = (
+        repr(example) if isinstance(example, str) and frame.schema[name] == pl.String else example
+    )
+    return f"{n:,} value{'s' if n != 1 else ''} {verb[n != 1]} {what}, e.g. {shown}"

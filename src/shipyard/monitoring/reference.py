@@ -184,8 +184,9 @@ def build_reference(
     for name in names:
         s = frame.get_column(name)
         dtype = s.dtype
-        if dtype.is_decimal():
-            s = s.cast(pl.Float64)  # compared as numbers; JSON has no decimals
+        if dtype.is_decimal() or dtype in (pl.Int128, pl.UInt128):
+            # Compared as numbers; JSON has no decimals, and its readers no 128-bit integers.
+            s = s.cast(pl.Float64)
             dtype = s.dtype
         nulls = int(s.null_count())
         text = dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
