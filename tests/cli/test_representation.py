@@ -87,7 +87,9 @@ def test_a_sensitive_column_without_any_value_fails_a_minimum_share() -> None:
         "columns: {id: {type: int}, gender: {type: string}}\n"
         "checks: {representation: {gender: {min_share: 0.1}}}\n"
     )
-    frame = pl.DataFrame({"id": [1, 2, 3], "gender": [None, None, None]}).cast({"gender": pl.String})
+    frame = pl.DataFrame({"id": [1, 2, 3], "gender": [None, None, None]}).cast(
+        {"gender": pl.String}
+    )
     [failure] = validate(contract, frame).failures
     assert (failure.column, failure.check) == ("gender", "representation")
     assert failure.message == (

@@ -203,8 +203,7 @@ def _step_tags(step: str, tags: Mapping[str, str] | None, registers: str | None)
         isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in tags.items()
     ):
         raise InvalidInputError(
-            f"step {step}: tags map names to text, such as tags={{'team': 'risk'}}; "
-            f"got {tags!r}"
+            f"step {step}: tags map names to text, such as tags={{'team': 'risk'}}; got {tags!r}"
         )
     return dict(tags)
 
