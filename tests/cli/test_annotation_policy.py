@@ -75,3 +75,38 @@ def test_registrations_lacking_annotations_are_refused(cli_project: Path, cli: C
         assert project.mlflow_registry.get_version("credit", v.version).tags == {"team": "risk"}
     finally:
         project.close()
+
+
+@pytest.mark.slow  # about 3 s: features apply and two point-in-time joins
+def test_point_in_time_training_data_takes_the_tags_the_policy_requires(
+    cli_project: Path, cli: Cli
+) -> None:
+    """`features historical -o` registers a dataset: under a policy requiring an owner it is
+    refused with the policy's own message (not as a contract failure), and `--tag` meets it."""
+    from tests.features.test_features import DEFINITIONS, payments_frame
+
+    payments_frame().write_parquet(cli_project / "payments.parquet")
+    assert cli("data", "add", "payments", "payments.parquet").code == 0
+    (cli_project / "apps.csv").write_text("applicant_id,applied_at\n1,2020-01-01T00:00:00\n")
+    assert cli("data", "add", "apps", "apps.csv").code == 0
+    (cli_project / "features.yaml").write_text(DEFINITIONS, encoding="utf-8")
+    assert cli("features", "apply", "features.yaml").code == 0
+    (cli_project / "policy.yaml").write_text("annotations: {datasets: [owner]}\n")
+    assert cli("policy", "set", "*", "policy.yaml").code == 0
+
+    join = ("features", "historical", "--entities", "apps@1")
+    join += ("--features", "payments:late_payments", "-o", "training")
+    refused = cli(*join)
+    assert refused.code == 3
+    assert (
+        "refused: dataset 'training' lacks what the project's annotation policy requires: "
+        "tag 'owner' (add --tag owner=VALUE;" in refused.stderr
+    )
+    assert "contract" not in refused.stderr
+    assert cli(*join, "--json").json()["details"]["missing"] == ["tag 'owner'"]
+    assert [d["name"] for d in cli("data", "list", "--json").json()] == ["apps", "payments"]
+
+    made = cli(*join, "--tag", "owner=risk-team", "--json")
+    assert made.code == 0, made.stderr
+    assert made.json()["dataset"]["ref"] == "training@1"
+    assert cli("data", "show", "training@1", "--json").json()["tags"] == {"owner": "risk-team"}

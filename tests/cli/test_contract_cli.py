@@ -85,6 +85,23 @@ def test_contract_add_of_identical_content_makes_no_version(cli: Cli, cli_projec
     assert len(cli("contract", "versions", "applicants", "--json").json()) == 1
 
 
+def test_contract_add_of_an_older_versions_content_makes_it_the_latest(
+    cli: Cli, cli_project: Path
+) -> None:
+    """Going back to earlier content: a file identical to @1 while @2 is the latest is a new
+    version, @3, the one in force; only content identical to the latest is "unchanged"."""
+    _contract(cli, cli_project)
+    _contract(cli, cli_project, text=CONTRACT_YAML.replace("min: 100", "min: 200"))
+    (cli_project / "first.yaml").write_text(CONTRACT_YAML, encoding="utf-8")
+    back = cli("contract", "add", "applicants", cli_project / "first.yaml", "--json")
+    assert back.code == 0, back.stderr
+    assert (back.json()["ref"], back.json()["created"]) == ("applicants@3", True)
+    shown = cli("contract", "show", "applicants", "--json").json()
+    assert (shown["ref"], shown["spec"]["checks"]["row_count"]) == ("applicants@3", {"min": 100})
+    again = cli("contract", "add", "applicants", cli_project / "first.yaml")
+    assert "unchanged: identical content is already contract applicants@3" in again.stdout
+
+
 def test_invalid_contract_file_exits_1_listing_every_problem(cli: Cli, cli_project: Path) -> None:
     """A broken contract file exits 1 with every problem on stderr and registers nothing."""
     bad = cli_project / "bad.yaml"

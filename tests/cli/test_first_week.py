@@ -187,7 +187,8 @@ def test_data_get_of_a_file_tree_refuses_a_missing_folder(cli: Cli, cli_project:
 def test_typos_are_caught_with_a_suggestion(cli: Cli, cli_project: Path) -> None:
     """Binding a contract to a dataset that does not exist suggests the near name (and --new
     binds one before its first version); a mistyped card section suggests the real one; a
-    policy set again with the same content is "unchanged", with no new version."""
+    policy set again with the same content as its latest version is "unchanged", with no new
+    version (the content of an older version is a new one)."""
     source = cli_project / "a.csv"
     source.write_text("id,age\n1,30\n2,40\n")
     contract = cli_project / "c.yaml"
@@ -209,6 +210,11 @@ def test_typos_are_caught_with_a_suggestion(cli: Cli, cli_project: Path) -> None
     res = cli("policy", "set", "*", policy)
     assert res.code == 0 and res.stdout.startswith("unchanged: policy * version 1")
     assert cli("policy", "set", "*", policy, "--json").json()["created"] is False
+    # Only the latest version counts: going back to version 1's rules is version 3.
+    policy.write_text("approvals: {min: 2}\n")
+    assert "is now version 2" in cli("policy", "set", "*", policy).stdout
+    policy.write_text("approvals: {min: 1}\n")
+    assert "is now version 3" in cli("policy", "set", "*", policy).stdout
 
 
 def test_a_misspelt_card_section_in_a_policy_is_refused(cli: Cli, cli_project: Path) -> None:

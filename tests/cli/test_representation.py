@@ -80,6 +80,38 @@ def test_absent_groups_and_per_value_bounds() -> None:
     ]
 
 
+def test_a_sensitive_column_without_any_value_fails_a_minimum_share() -> None:
+    """Entirely null, the column has no group that reaches its share: the batch fails, and
+    the message says why rather than listing shares of 0 rows; with no minimum it passes."""
+    contract = Contract.from_yaml(
+        "columns: {id: {type: int}, gender: {type: string}}\n"
+        "checks: {representation: {gender: {min_share: 0.1}}}\n"
+    )
+    frame = pl.DataFrame({"id": [1, 2, 3], "gender": [None, None, None]}).cast(
+        {"gender": pl.String}
+    )
+    [failure] = validate(contract, frame).failures
+    assert (failure.column, failure.check) == ("gender", "representation")
+    assert failure.message == (
+        "no group reaches its share: gender is null in every row (3 rows); "
+        "shares count rows with a value"
+    )
+    assert validate(contract, frame.with_columns(gender=pl.lit("F"))).passed
+    at_most = Contract.from_yaml(
+        "columns: {id: {type: int}, gender: {type: string}}\n"
+        "checks: {representation: {gender: {max_share: 0.9}}}\n"
+    )
+    assert validate(at_most, frame).passed
+    # With allowed values the message is the same, not a share of 0 of 0 per group.
+    allowed = Contract.from_yaml(CONTRACT)
+    nulls = _batch(80).with_columns(gender=pl.lit(None, pl.String))
+    messages = [f.message for f in validate(allowed, nulls).failures if f.column == "gender"]
+    assert messages == [
+        "no group reaches its share: gender is null in every row (200 rows); "
+        "shares count rows with a value"
+    ]
+
+
 def test_the_checks_round_trip_and_mistakes_are_named() -> None:
     contract = Contract.from_yaml(CONTRACT)
     # Stored as JSON (group keys become text) and read back unchanged.

@@ -147,3 +147,34 @@ def test_per_run_autolog_registers_and_disable_restores_fit(
     assert list(version.signature["inputs"]["columns"]) == ["age", "income"]
     shipyard.autolog(disable=True)
     assert LogisticRegression.fit is original
+
+
+def test_autolog_gives_the_registered_version_the_tags_a_policy_requires(
+    project: shipyard.Project, table: pd.DataFrame
+) -> None:
+    """Under `model_tags: [team]` a fit registered without tags is refused (a warning that
+    names `registered_model_tags`; fit itself succeeds and nothing is registered);
+    `registered_model_tags` registers it with them."""
+    from shipyard.errors import InvalidInputError
+
+    project.policies.set("*", {"annotations": {"model_tags": ["team"]}})
+    X, y = table[["age", "income"]], table["default"]
+    shipyard.autolog(registered_model_name="credit-lr")
+    with project.start_run(name="bare"), pytest.warns(UserWarning) as caught:
+        LogisticRegression().fit(X, y)
+    [message] = [str(w.message) for w in caught if "autolog" in str(w.message)]
+    assert "model 'credit-lr' lacks what the project's annotation policy requires" in message
+    assert (
+        'give autolog the tags: shipyard.autolog(registered_model_name="credit-lr", '
+        'registered_model_tags={"team": ...})' in message
+    )
+    assert project.models.list() == []
+
+    shipyard.autolog(registered_model_name="credit-lr", registered_model_tags={"team": "risk"})
+    with project.start_run(name="tagged") as run:
+        LogisticRegression().fit(X, y)
+    version = project.models.get("credit-lr@1")
+    assert version.run_id == run.id
+    assert project.mlflow_registry.get_version("credit-lr", 1).tags == {"team": "risk"}
+    with pytest.raises(InvalidInputError, match="give registered_model_name too"):
+        shipyard.autolog(registered_model_tags={"team": "risk"})

@@ -161,6 +161,29 @@ def test_the_cli_imports_a_folder_and_refuses_unknown_uris(
     assert "no MLmodel file" in res.stderr
 
 
+def test_an_import_takes_the_tags_the_annotation_policy_requires(
+    saved: Saved,
+    cli_project: Path,  # noqa: F811  (the fixtures imported above)
+    cli: Cli,  # noqa: F811
+) -> None:
+    """Under `model_tags: [team]` an import without the tag is refused (exit 3, nothing
+    registered) with the hint to pass it; `--tag team=risk` registers it with the tag."""
+    (cli_project / "policy.yaml").write_text("annotations: {model_tags: [team]}\n")
+    assert cli("policy", "set", "*", "policy.yaml").code == 0
+    refused = cli("models", "import-mlflow", saved.root / "sklearn", "churn")
+    assert refused.code == 3
+    assert "model 'churn' lacks what the project's annotation policy requires" in refused.stderr
+    assert "tag 'team' (tag it: --tag team=VALUE;" in refused.stderr
+    assert cli("models", "list", "--json").json() == []
+    res = cli("models", "import-mlflow", saved.root / "sklearn", "churn", "--tag", "team=risk")
+    assert res.code == 0, res.stderr
+    project = shipyard.open_project(cli_project)
+    try:
+        assert project.mlflow_registry.get_version("churn", 1).tags["team"] == "risk"
+    finally:
+        project.close()
+
+
 def test_a_runs_uri_reads_the_files_from_the_projects_artifact_tree(
     saved: Saved, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from shipyard.cli._common import (
     emit_json,
     open_local_project,
     open_project,
+    parse_pairs,
     progress,
     table,
     when,
@@ -144,12 +145,16 @@ def historical(
         typer.Option(help="The entity rows' event-time column (default: the only one)."),
     ] = None,
     message: Annotated[str, typer.Option("--message", "-m", help="The version's message.")] = "",
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE tag (repeatable).")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Point-in-time training data: each entity row with the latest feature values at or
     before its event time and within the TTL, registered as a dataset version."""
     from shipyard.errors import CheckFailedError
 
+    tags = parse_pairs(tag or [], "--tag")
     project = open_local_project(ctx)
     try:
         with progress(json_) as bar:
@@ -159,6 +164,7 @@ def historical(
                 timestamp=timestamp,
                 output=output,
                 message=message,
+                tags=tags,
                 progress=bar,
             )
     except CheckFailedError as exc:

@@ -200,12 +200,16 @@ def import_mlflow(
         ),
     ] = False,
     description: Annotated[str, typer.Option(help="What this version is.")] = "",
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE tag (repeatable).")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Import an MLflow model (sklearn with skops, XGBoost, LightGBM, ONNX) as a new version,
     with its signature; a pickled model is refused unless an admin passes --trust-pickle."""
+    tags = parse_pairs(tag or [], "--tag")
     v = open_local_project(ctx).mlflow_imports.import_model(
-        source, name, trust_pickle=trust_pickle, description=description
+        source, name, trust_pickle=trust_pickle, description=description, tags=tags
     )
     if json_:
         emit_json(v.to_dict())

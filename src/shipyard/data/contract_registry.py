@@ -88,7 +88,8 @@ class Contracts:
         message: str = "",
     ) -> ContractVersion:
         """Register a new version of contract ``name`` from a Contract, a YAML file or a dict.
-        Identical content returns the existing version with ``created=False``.
+        Content identical to the latest version returns it with ``created=False``; content
+        identical to an older version is a new version (the latest, in force).
 
         Raises:
             InvalidInputError: the contract is not valid (every problem listed).
@@ -122,14 +123,18 @@ class Contracts:
                 )
             else:
                 cid = int(row.id)
-                same = tx.conn.execute(
+                # Only the version in force (the latest not deleted) makes it "unchanged":
+                # content identical to an older version is a new version, so that a user
+                # can go back to earlier content.
+                latest = tx.conn.execute(
                     _select()
                     .where(contract_versions.c.contract_id == cid)
-                    .where(contract_versions.c.digest == digest)
                     .where(contract_versions.c.deleted_at.is_(None))
+                    .order_by(contract_versions.c.version.desc())
+                    .limit(1)
                 ).first()
-                if same is not None:
-                    return _to_version(tx.conn, same)
+                if latest is not None and latest.digest == digest:
+                    return _to_version(tx.conn, latest)
             check_contract(tx.conn, name, parsed)
             version = next_version(
                 tx.conn, contract_versions, contract_versions.c.contract_id == cid

@@ -128,7 +128,8 @@ class Representation:
     ``min_share``/``max_share`` apply to every group; ``groups`` gives bounds per value (a
     named group that is absent has share 0). Shares count the rows with a value in the
     column; missing values are no group. When the column lists ``allowed`` values, an absent
-    allowed value is a group of share 0 too.
+    allowed value is a group of share 0 too. A column without any value fails every
+    minimum share: no group reaches it.
     """
 
     min_share: float | None = None

@@ -382,6 +382,18 @@ def _representation_problems(
     total = sum(counts.values())
     messages: list[str] = []
     examples: list[dict[str, Any]] = []
+    lows = [rep.min_share, *(r.min for r in rep.groups.values())]
+    if total == 0 and any(lo is not None for lo in lows):
+        # No row has a value: no group can reach its share, however the groups are named.
+        import polars as pl
+
+        from shipyard._internal.words import count
+
+        rows = int(lf.select(pl.len()).collect().item())
+        where = f"{name} is null in every row ({count(rows, 'row')})" if rows else "no rows"
+        messages.append(f"no group reaches its share: {where}; shares count rows with a value")
+        examples.append({"group": None, "share": 0.0, "rows": 0})
+        return messages, examples
     for group in sorted(counts, key=lambda g: (str(type(g)), g)):
         bounds = rep.groups.get(group, Range(rep.min_share, rep.max_share))
         lo = bounds.min if bounds.min is not None else rep.min_share

@@ -365,6 +365,7 @@ class Features:
         timestamp: str | None = None,
         output: str | None = None,
         message: str = "",
+        tags: Mapping[str, str] | None = None,
         progress: Progress = NO_PROGRESS,
     ) -> TrainingData:
         """Point-in-time correct training data: each entity row (a table dataset reference,
@@ -372,12 +373,15 @@ class Features:
         ``timestamp`` (the only time column when not given) and within the view's TTL.
         Every row comes back, in its order; features without a qualifying value are null.
         With ``output`` the result is registered as a version of that dataset whose lineage
-        names the entity rows, the feature view versions and their sources.
+        names the entity rows, the feature view versions and their sources, and ``tags`` are
+        its tags (what the project's annotation policy may require of every dataset).
 
         Raises:
             InvalidInputError: a bad feature reference, time column or join key.
             NotFoundError: a view, feature or dataset does not exist.
             PermissionDeniedError: ``output`` is given and the actor is not a contributor.
+            CheckFailedError: the result fails the contract bound to ``output``, or lacks
+                what the project's annotation policy requires (``details["missing"]``).
         """
         import polars as pl
 
@@ -411,6 +415,7 @@ class Features:
                 dataset = self._datasets.add(
                     output,
                     result,
+                    tags=tags,
                     message=message
                     or f"point-in-time features {', '.join(v.ref for v, _ in groups)}"
                     + (f" for {entity_ref}" if entity_ref else ""),
@@ -696,6 +701,8 @@ def _training_rejected(output: str, exc: CheckFailedError) -> CheckFailedError:
     data): the dataset's own reasons, without the flags of ``data add``."""
     from shipyard.data.validation_report import ValidationReport
 
+    if "report" not in exc.details and "contract" not in exc.details:
+        return exc  # not the contract's verdict (the annotation policy's): as it is
     report = exc.details.get("report")
     contract = exc.details.get("contract", "its contract")
     why = ValidationReport.from_dict(report).summary() if report else str(exc)

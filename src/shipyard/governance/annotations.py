@@ -33,8 +33,12 @@ __all__ = [
     "check_contract",
     "check_dataset",
     "check_model",
+    "missing_tags",
     "required_annotations",
+    "with_hint",
 ]
+
+_POLICY = "the policy: `shipyard policy show '*'`"
 
 
 def required_annotations(conn: Connection) -> Annotations:
@@ -130,6 +134,27 @@ def _refuse(what: str, missing: list[str], hint: str) -> None:
     details: dict[str, Any] = {"missing": missing}
     raise CheckFailedError(
         f"refused: {what} lacks what the project's annotation policy requires: "
-        f"{', '.join(missing)} ({hint}; the policy: `shipyard policy show '*'`)",
+        f"{', '.join(missing)} ({hint}; {_POLICY})",
         details=details,
     )
+
+
+def missing_tags(exc: CheckFailedError) -> list[str]:
+    """The names of the tags the annotation policy's refusal ``exc`` lists as missing."""
+    missing = exc.details.get("missing") or []
+    return [m[5:-1] for m in missing if isinstance(m, str) and m.startswith("tag '")]
+
+
+def with_hint(exc: CheckFailedError, hint: str) -> CheckFailedError:
+    """The annotation policy's refusal ``exc`` with ``hint`` as the way to add what is
+    missing, for a caller where the command-line options of the default hint do not apply
+    (a pipeline step, autolog); any other error as it is. Works on a refusal that came back
+    from a server too: it is recognised by its ``details["missing"]`` and its wording."""
+    suffix = f"; {_POLICY})"
+    if "missing" not in exc.details or not exc.message.endswith(suffix):
+        return exc
+    head = exc.message[: -len(suffix)]
+    start = head.rfind(" (")
+    if start < 0:
+        return exc
+    return CheckFailedError(f"{head[:start]} ({hint}{suffix}", details=exc.details)

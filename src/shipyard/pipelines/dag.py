@@ -56,7 +56,9 @@ class Step(Generic[P, R]):
     ``volatile`` steps always run; ``ttl`` (seconds) bounds how old a cached result may be;
     ``retries`` re-runs a failing step; ``timeout`` (seconds) fails a step that runs longer.
     ``dataset`` registers the step's returned table as a version of that dataset, and
-    ``model`` its returned scikit-learn estimator as a version of that model.
+    ``model`` its returned scikit-learn estimator as a version of that model; ``tags`` are
+    the tags of the version it registers (those the project's annotation policy requires,
+    such as ``{"team": "risk"}`` or ``{"owner": "alice"}``).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Step(Generic[P, R]):
         timeout: float | None = None,
         dataset: str | None = None,
         model: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         if retries < 0:
             raise InvalidInputError(f"step {fn.__name__}: retries must be 0 or more")
@@ -79,6 +82,7 @@ class Step(Generic[P, R]):
             validate_name(dataset, "dataset name")
         if model is not None:
             validate_name(model, "model name")
+        self.tags: dict[str, str] = _step_tags(fn.__name__, tags, dataset or model)
         self.fn = fn
         self.name: str = fn.__name__
         self.volatile = volatile
@@ -106,6 +110,7 @@ class Step(Generic[P, R]):
             "timeout": self.timeout,
             "dataset": self.dataset,
             "model": self.model,
+            "tags": dict(self.tags),
         }
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -147,6 +152,7 @@ def step(
     timeout: float | None = None,
     dataset: str | None = None,
     model: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -160,6 +166,7 @@ def step(
     timeout: float | None = None,
     dataset: str | None = None,
     model: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
     """Mark a typed function as a pipeline step (see :class:`Step` for the options).
 
@@ -176,9 +183,29 @@ def step(
             timeout=timeout,
             dataset=dataset,
             model=model,
+            tags=tags,
         )
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _step_tags(step: str, tags: Mapping[str, str] | None, registers: str | None) -> dict[str, str]:
+    """The tags of what step ``step`` registers, checked: text keys and values, and only on
+    a step that registers a dataset or a model."""
+    if not tags:
+        return {}
+    if registers is None:
+        raise InvalidInputError(
+            f"step {step}: tags are the tags of the version it registers: "
+            "give dataset=NAME or model=NAME too"
+        )
+    if not isinstance(tags, Mapping) or not all(
+        isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in tags.items()
+    ):
+        raise InvalidInputError(
+            f"step {step}: tags map names to text, such as tags={{'team': 'risk'}}; got {tags!r}"
+        )
+    return dict(tags)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ from shipyard.refs import validate_name
 from shipyard.tracking.notebook import code_cells, strip_notebook
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from shipyard.pipelines.cache import CodeScanner
 
 __all__ = ["NotebookFailed", "NotebookStep", "notebook_step"]
@@ -283,6 +285,7 @@ class NotebookStep(Step[..., Any]):
         timeout: float | None = None,
         dataset: str | None = None,
         model: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         notebook = Path(path).expanduser().resolve()
         if notebook.suffix != ".ipynb":
@@ -296,6 +299,7 @@ class NotebookStep(Step[..., Any]):
             timeout=timeout,
             dataset=dataset,
             model=model,
+            tags=tags,
         )
         self.runner = runner
         self.path = notebook
@@ -334,6 +338,7 @@ def notebook_step(
     timeout: float | None = None,
     dataset: str | None = None,
     model: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Output:
     """A step of the pipeline being built that runs the notebook ``path`` (relative to the
     file that calls this) with ``inputs`` (outputs of other steps, or ``dataset(...)`` /
@@ -369,6 +374,7 @@ def notebook_step(
         timeout=timeout,
         dataset=dataset,
         model=model,
+        tags=tags,
     )
     node = validate_name(name, "step name") if name else s.name
     return builder.add(s, (), {**inputs, **params}, name=builder.unique(node))

@@ -244,6 +244,7 @@ def _schedule(
                 "timeout": node.step.timeout,
                 "dataset": node.step.dataset,
                 "model": node.step.model,
+                "tags": node.step.tags,
             }
             if ex.in_process:
                 future = ex.pool.submit(run_task, task, services, node.step.fn)
@@ -326,7 +327,11 @@ def _components(
             inputs[name] = (spec.get("output") or spec["input"])["digest"]
         else:
             inputs[name] = [o["digest"] for o in spec.get("outputs") or spec["inputs"]]
-    outputs = {k: v for k, v in (("dataset", node.step.dataset), ("model", node.step.model)) if v}
+    outputs: dict[str, Any] = {
+        k: v for k, v in (("dataset", node.step.dataset), ("model", node.step.model)) if v
+    }
+    if node.step.tags:  # only when given, so that the keys of steps without tags stay as they were
+        outputs["tags"] = dict(node.step.tags)
     return {
         "code": code["digest"],
         "modules": {m: v["digest"] for m, v in code["modules"].items()},

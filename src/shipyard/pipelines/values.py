@@ -91,31 +91,41 @@ def store_output(
     model: str | None,
     message: str,
     arguments: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Store what step ``step`` returned, as an artifact of its run (``outputs/…``, so
     the run owns the blob) or as a dataset or model version made by the run, and return its
     output record. ``arguments`` (what the step was called with) are where the signature of
-    a model it registers is inferred from when it returns no :class:`ModelOutput`.
+    a model it registers is inferred from when it returns no :class:`ModelOutput`. ``tags``
+    (``@step(tags=...)``) are the tags of the dataset or model version it registers.
 
     Raises:
         InvalidInputError: a value shipyard cannot store without pickle (the message says
             what to return instead), or a :class:`ModelOutput` from a step that registers no
             model, or whose input example does not fit the model.
+        CheckFailedError: the version lacks what the project's annotation policy requires
+            (the message says how to give the step its tags).
     """
-    if dataset is not None:
-        v = project.datasets.add(dataset, value, message=message)
-        run.log_output(v.ref)
-        return {"kind": "dataset", "ref": v.ref, "digest": v.digest}
-    if model is not None:
-        return _register(
-            project,
-            value,
-            step=step,
-            run=run,
-            model=model,
-            message=message,
-            arguments=arguments or {},
-        )
+    from shipyard.errors import CheckFailedError
+
+    try:
+        if dataset is not None:
+            v = project.datasets.add(dataset, value, message=message, tags=tags)
+            run.log_output(v.ref)
+            return {"kind": "dataset", "ref": v.ref, "digest": v.digest}
+        if model is not None:
+            return _register(
+                project,
+                value,
+                step=step,
+                run=run,
+                model=model,
+                message=message,
+                arguments=arguments or {},
+                tags=tags,
+            )
+    except CheckFailedError as exc:
+        raise _annotation_hint(exc, step, dataset, model, tags or {}) from None
     if isinstance(value, ModelOutput):
         raise InvalidInputError(
             f"step {step} returned a ModelOutput but registers no model: mark it @step(model=NAME)"
@@ -135,6 +145,7 @@ def _register(
     model: str,
     message: str,
     arguments: Mapping[str, Any],
+    tags: Mapping[str, str] | None,
 ) -> dict[str, Any]:
     """Register the model a step returned, with a signature when one can be had."""
     if isinstance(value, ModelOutput):
@@ -144,7 +155,7 @@ def _register(
     else:
         fitted, example = value, _example_from(project, value, arguments)
     mv = project.models.register_model(
-        model, fitted, run_id=run.id, input_example=example, description=message
+        model, fitted, run_id=run.id, input_example=example, description=message, tags=tags
     )
     record: dict[str, Any] = {"kind": "model", "ref": mv.ref, "digest": mv.digest}
     if mv.signature is None:
@@ -161,6 +172,19 @@ def _register(
         record["warning"] = warning
         run.set_tag("shipyard.warning", warning)
     return record
+
+
+def _annotation_hint(
+    exc: Any, step: str, dataset: str | None, model: str | None, tags: Mapping[str, str]
+) -> Any:
+    """The annotation policy's refusal of what step ``step`` registers, with the way a step
+    gives tags: ``@step(model="credit", tags={"team": ...})``."""
+    from shipyard.governance.annotations import missing_tags, with_hint
+
+    kind, name = ("dataset", dataset) if dataset is not None else ("model", model)
+    wanted = {**{k: repr(v) for k, v in tags.items()}, **dict.fromkeys(missing_tags(exc), "...")}
+    given = ", ".join(f"{k!r}: {v}" for k, v in wanted.items())
+    return with_hint(exc, f"give the step its tags: @step({kind}={name!r}, tags={{{given}}})")
 
 
 def _example_from(project: StepProject, fitted: Any, arguments: Mapping[str, Any]) -> Any:

@@ -133,6 +133,7 @@ def _execute(project: StepProject, fn: Any, task: dict[str, Any], started: int) 
                 run=run,
                 dataset=task.get("dataset"),
                 model=task.get("model"),
+                tags=task.get("tags") or {},
                 message=f"pipeline {task['pipeline']}, step {node}, run {task['pipeline_run']}",
                 arguments=args,
             )

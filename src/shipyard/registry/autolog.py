@@ -22,7 +22,8 @@ What one ``fit`` records in the active run:
 - the fitted model, saved by its flavor (:mod:`shipyard.registry.flavors`) as the run
   artifact ``model`` with its first rows as ``input_example.parquet``; with
   ``registered_model_name`` it is registered instead, its signature inferred from those rows
-  (``shipyard models register NAME --run RUN --artifact model`` infers it from them too).
+  (``shipyard models register NAME --run RUN --artifact model`` infers it from them too),
+  with ``registered_model_tags`` as its tags.
 
 The user's code computes exactly what it would without autolog: the original ``fit`` runs
 with the same arguments and its result is returned; what autolog computes afterwards (the
@@ -43,7 +44,7 @@ import functools
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class AutologSettings:
     log_models: bool = True
     log_datasets: bool = True
     registered_model_name: str | None = None
+    registered_model_tags: Mapping[str, str] | None = None
 
 
 _lock = threading.RLock()
@@ -79,6 +81,7 @@ def autolog(
     log_models: bool = True,
     log_datasets: bool = True,
     registered_model_name: str | None = None,
+    registered_model_tags: Mapping[str, str] | None = None,
 ) -> None:
     """Turn autologging on for every run started from now on in this process (and the runs
     already active), or off with ``disable=True``.
@@ -86,8 +89,14 @@ def autolog(
     >>> shipyard.autolog(registered_model_name="credit-risk")   # doctest: +SKIP
 
     ``registered_model_name`` registers each fitted model as a new version of that model
-    instead of storing it as a run artifact.
+    instead of storing it as a run artifact, with ``registered_model_tags`` as the version's
+    tags (those the project's annotation policy requires, such as ``{"team": "risk"}``).
+
+    Raises:
+        InvalidInputError: ``registered_model_tags`` without ``registered_model_name``.
     """
+    from shipyard.errors import InvalidInputError
+
     global _global
     with _lock:
         if disable:
@@ -95,7 +104,13 @@ def autolog(
             if not any(s is not None for s in _all_run_settings()):
                 _unpatch()
             return
-        _global = AutologSettings(log_models, log_datasets, registered_model_name)
+        if registered_model_tags and not registered_model_name:
+            raise InvalidInputError(
+                "registered_model_tags are the tags of the version registered_model_name "
+                "registers: give registered_model_name too"
+            )
+        tags = dict(registered_model_tags) if registered_model_tags else None
+        _global = AutologSettings(log_models, log_datasets, registered_model_name, tags)
         _patch()
 
 
@@ -299,7 +314,23 @@ def _log_model(run: Any, settings: AutologSettings, model: Any, X: Any) -> None:
 
     example = X[:EXAMPLE_ROWS] if hasattr(X, "columns") else None
     if settings.registered_model_name:
-        run.log_model(model, settings.registered_model_name, input_example=example)
+        from shipyard.errors import CheckFailedError
+        from shipyard.governance.annotations import missing_tags, with_hint
+
+        try:
+            run.log_model(
+                model,
+                settings.registered_model_name,
+                input_example=example,
+                tags=settings.registered_model_tags,
+            )
+        except CheckFailedError as exc:
+            missing = ", ".join(f'"{k}": ...' for k in missing_tags(exc))
+            raise with_hint(
+                exc,
+                f"give autolog the tags: shipyard.autolog(registered_model_name="
+                f'"{settings.registered_model_name}", registered_model_tags={{{missing}}})',
+            ) from None
         return
     with tempfile.TemporaryDirectory(prefix="shipyard-autolog-") as tmp:
         path = Path(tmp) / "model"

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -91,10 +91,12 @@ class MlflowImports:
         *,
         trust_pickle: bool = False,
         description: str = "",
+        tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Register the MLflow model at ``source`` as the next version of ``name``
         (contributor; admin with ``trust_pickle``), with the signature of its saved input
-        example (else of its MLflow signature) and where it came from as provenance.
+        example (else of its MLflow signature) and where it came from as provenance, with
+        ``tags`` as the version's tags.
 
         Raises:
             NotFoundError: no such directory, URI or file in it.
@@ -103,6 +105,8 @@ class MlflowImports:
             UntrustedModelError: a skops file naming types shipyard does not trust.
             MissingDependencyError: the flavor's extra is not installed.
             PermissionDeniedError: not a contributor, or ``trust_pickle`` by a non-admin.
+            CheckFailedError: the version lacks tags the project's annotation policy
+                requires (``details["missing"]``); nothing is registered.
         """
         validate_name(name, "model name")
         with self._ctx.db.read() as conn:
@@ -127,6 +131,7 @@ class MlflowImports:
             run_id=run_id,
             input_example=_example(model_dir, read),
             description=description,
+            tags=tags,
             provenance=provenance,
         )
 
