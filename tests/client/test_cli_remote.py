@@ -79,6 +79,33 @@ def test_commands_print_the_same_json_locally_and_through_the_server(
     assert (me.doc["name"], me.doc["role"]) == ("carol", "contributor")
 
 
+def test_nan_and_infinite_metrics_show_the_same_through_the_server(
+    shipyard: Shipyard, project: Project, team: Team, live_server: str
+) -> None:
+    """runs list, runs show and runs compare print NaN, inf and -inf through the server as on
+    the local project (not empty cells), and their --json is the same document."""
+    nan, inf = float("nan"), float("inf")
+    with project.start_run("sweep", name="diverged") as run:
+        run.log_metrics({"loss": nan, "up": inf, "down": -inf})
+    with project.start_run("sweep", name="fine") as other:
+        other.log_metrics({"loss": 0.25, "up": 1.0, "down": -1.0})
+    local = ["--project", str(project.root)]
+    remote = _remote(live_server, team)
+    for args in (
+        ["runs", "list", "--experiment", "sweep"],
+        ["runs", "show", run.id],
+        ["runs", "compare", run.id, other.id],
+    ):
+        here, there = shipyard(*local, *args), shipyard(*args, env=remote)
+        assert (here.code, there.code) == (0, 0), there.err
+        assert there.out == here.out
+        assert "NaN" in there.out and "-inf" in there.out
+        here, there = shipyard(*local, *args, "--json"), shipyard(*args, "--json", env=remote)
+        assert there.doc == here.doc
+    shown = shipyard("runs", "show", run.id, "--json", env=remote).doc["metrics"]
+    assert shown == {"loss": "NaN", "up": "inf", "down": "-inf"}
+
+
 def test_a_check_that_fails_exits_3_with_the_same_report(
     shipyard: Shipyard, project: Project, team: Team, live_server: str
 ) -> None:

@@ -4,6 +4,7 @@ the same results, read models and errors. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -370,11 +371,31 @@ def test_users_and_tokens(acting: Acting) -> None:
     assert carol.tokens.revoke(new.info.id).active is False
 
 
-def test_a_nan_metric_is_recorded_locally_and_through_the_server(service_project: Any) -> None:
-    """A NaN loss does not fail the run in either mode; the run finishes and keeps the
-    finite metrics of the same call."""
+def test_nan_and_infinite_metrics_read_back_as_such_locally_and_through_the_server(
+    service_project: Any,
+) -> None:
+    """A NaN loss does not fail the run in either mode; NaN, inf and -inf come back as those
+    floats (not None, not 0) from get, list, compare and the history, and a NaN parameter is
+    the same text in both modes."""
+    nan, inf = float("nan"), float("inf")
     with service_project.start_run("exp") as run:
-        run.log_metrics({"ok": 1.0, "loss": float("nan")})
+        run.log_params({"alpha": nan})
+        run.log_metrics({"ok": 1.0, "loss": nan, "up": inf, "down": -inf})
+    with service_project.start_run("exp") as other:
+        other.log_metrics({"ok": 2.0, "loss": 0.5, "up": 1.0, "down": -1.0})
+
+    def exact(metrics: dict[str, float]) -> None:
+        assert math.isnan(metrics["loss"])
+        assert (metrics["ok"], metrics["up"], metrics["down"]) == (1.0, inf, -inf)
+
     info = service_project.runs.get(run.id)
-    assert info.status == "FINISHED" and info.metrics["ok"] == 1.0
-    assert "loss" in info.metrics
+    assert info.status == "FINISHED" and info.params == {"alpha": "nan"}
+    exact(info.metrics)
+    listed = {r.id: r for r in service_project.runs.list(experiment="exp")}
+    exact(listed[run.id].metrics)
+    history = service_project.runs.metric_history(run.id, "up")
+    assert [p["value"] for p in history] == [inf]
+    doc = service_project.runs.compare([run.id, other.id])
+    values = {row["key"]: row["values"] for row in doc["metrics"]}
+    assert values["up"] == [inf, 1.0] and values["down"] == [-inf, -1.0]
+    assert math.isnan(values["loss"][0])

@@ -197,7 +197,7 @@ def test_compare_delete_and_restore(project: Project, team: Team, api: TestClien
 def test_conflicts_and_bad_input_answer_with_the_cli_codes(team: Team, api: TestClient) -> None:
     """A changed parameter is a 409; an unknown run a 404; a step beyond 64 bits, an artifact
     path climbing out of the run and an unknown status are 422s. A NaN metric is recorded,
-    as MLflow records it."""
+    as MLflow records it, and read back as "NaN"."""
     h = team.headers("contributor")
     rid = _start(api, team)["id"]
     api.post(f"{API}/runs/{rid}/params", json={"params": {"C": 1}}, headers=h)
@@ -213,6 +213,8 @@ def test_conflicts_and_bad_input_answer_with_the_cli_codes(team: Team, api: Test
         headers={**h, "content-type": "application/json"},
     )
     assert nan.status_code == 200, nan.text
+    # Answers stay strict JSON: NaN is the string MLflow's server writes, not null.
+    assert api.get(f"{API}/runs/{rid}", headers=h).json()["metrics"]["y"] == "NaN"
     huge = {"metrics": [{"key": "x", "value": 1.0, "step": 2**64}]}
     assert api.post(f"{API}/runs/{rid}/metrics", json=huge, headers=h).status_code == 422
     assert api.get(f"{API}/runs", params={"limit": 2**64}, headers=h).status_code == 422

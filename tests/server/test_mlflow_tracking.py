@@ -3,6 +3,8 @@ what a team that already logs with ``mlflow`` sees when it points the client at 
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -360,6 +362,59 @@ def test_log_batch_writes_metrics_params_and_tags_together(
     info = project.runs.get(run_id)
     assert info.params == {"opt": "adam"} and info.tags["k"] == "v"
     assert info.metrics == {"loss": pytest.approx(1 / 2500)}
+
+
+def test_nan_and_infinity_come_back_exactly_through_the_mlflow_client(
+    tracking: MlflowClient, live_server: str, team: Team, project: Project
+) -> None:
+    """NaN, inf and -inf logged with ``mlflow`` (which sends "NaN", "Infinity") read back as
+    those floats from get_run, search_runs and get_metric_history, not as 0.0; the server's
+    answers are strict JSON with MLflow's strings. log-batch and log-metric both take bare
+    NaN and Infinity tokens too, and store the same values."""
+    nan, inf = float("nan"), float("inf")
+    exp_id = mlflow.set_experiment("diverging").experiment_id
+    with mlflow.start_run() as active:
+        mlflow.log_metrics({"loss": nan, "up": inf, "down": -inf, "auc": 0.5})
+        run_id = active.info.run_id
+    tracking.log_metric(run_id, "single", nan)
+
+    def exact(metrics: dict[str, float]) -> None:
+        assert math.isnan(metrics["loss"]) and math.isnan(metrics["single"])
+        assert (metrics["up"], metrics["down"], metrics["auc"]) == (inf, -inf, 0.5)
+
+    exact(tracking.get_run(run_id).data.metrics)
+    exact(tracking.search_runs([exp_id])[0].data.metrics)
+    exact(mlflow.get_run(run_id).data.metrics)
+    assert [m.value for m in tracking.get_metric_history(run_id, "up")] == [inf]
+    assert math.isnan(tracking.get_metric_history(run_id, "loss")[0].value)
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"bare {token} in a JSON answer")
+
+    with _raw(live_server, team.tokens["contributor"]) as http:
+        batch = b'{"run_id": "%s", "metrics": [{"key": "b", "value": NaN, "timestamp": 1, '
+        batch += b'"step": 0}, {"key": "c", "value": -Infinity, "timestamp": 1, "step": 0}]}'
+        r = http.post(
+            "/runs/log-batch",
+            content=batch % run_id.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        one = b'{"run_id": "%s", "key": "d", "value": NaN, "timestamp": 1, "step": 0}'
+        r = http.post(
+            "/runs/log-metric",
+            content=one % run_id.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        answer = json.loads(
+            http.get("/runs/get", params={"run_id": run_id}).text, parse_constant=refuse
+        )
+    values = {m["key"]: m["value"] for m in answer["run"]["data"]["metrics"]}
+    assert (values["loss"], values["up"], values["down"]) == ("NaN", "Infinity", "-Infinity")
+    assert (values["b"], values["c"], values["d"]) == ("NaN", "-Infinity", "NaN")
+    stored = project.runs.get(run_id).metrics
+    assert math.isnan(stored["b"]) and math.isnan(stored["d"]) and stored["c"] == -inf
 
 
 def test_tags_can_be_deleted_and_runs_deleted_and_restored(tracking: MlflowClient) -> None:

@@ -6,7 +6,9 @@ Field types come from the class's annotations: nested read models are rebuilt re
 lists, tuples and mappings item by item, datetimes and dates from ISO 8601 text. Field
 metadata is honoured the other way round: ``omit`` fields keep their default (or take a value
 from ``extra``), ``flatten`` fields gather their keys from the top level, ``epoch_ms`` fields
-turn ISO text back into milliseconds. Computed ``json_properties`` are ignored on the way in.
+turn ISO text back into milliseconds. A ``float`` field takes ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"`` (how the server writes the numbers JSON lacks) back as floats. Computed
+``json_properties`` are ignored on the way in.
 
 >>> from dataclasses import dataclass
 >>> from shipyard._internal.encode import ReadModel
@@ -29,6 +31,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any, TypeVar
 
+from shipyard._internal.json_numbers import WORDS
 from shipyard.errors import InvalidInputError
 
 __all__ = ["decode", "decode_many"]
@@ -137,6 +140,8 @@ def _value(hint: Any, value: Any) -> Any:
         return date.fromisoformat(value) if isinstance(value, str) else value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and value in WORDS:
+        return WORDS[value]  # the server writes NaN and infinities as "NaN", "Infinity"
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is tuple:

@@ -140,8 +140,8 @@ class ServerConnection:
             ShipyardError: the subclass the server's error ``code`` names.
         """
         if json_body is not None:
-            # Metrics may be NaN or infinite, which strict JSON lacks: written as Python's json
-            # writes them (NaN, Infinity), which the server reads, as MLflow's does.
+            # Metric values come as "NaN", "Infinity" (json_numbers). Another NaN (a missing
+            # input value, say) is written as Python's json writes it, which the server reads.
             content = json.dumps(json_body).encode("utf-8")
             headers = {**(headers or {}), "Content-Type": "application/json"}
         try:

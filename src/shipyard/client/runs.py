@@ -10,6 +10,7 @@ server, which keeps each key's next step with the run.
 from __future__ import annotations
 
 import builtins
+import math
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard._internal.decode import decode, decode_many
+from shipyard._internal.json_numbers import from_json, number_to_json
 from shipyard.client.connection import TRANSFER_TIMEOUT, ServerConnection, segment
 from shipyard.errors import InvalidInputError
 from shipyard.tracking.active import RunLifecycle, check_key, now_ms
@@ -99,12 +101,16 @@ class RemoteRuns:
         doc: dict[str, Any] = self._conn.json(
             "POST", "/runs/compare", json_body={"runs": list(run_ids)}
         )
+        for row in doc.get("metrics", []):  # NaN and infinities come as "NaN", "Infinity"
+            row["values"] = [from_json(v) for v in row["values"]]
         return doc
 
     def metric_history(self, run_id: str, key: str) -> builtins.list[dict[str, Any]]:
         """Every point of one metric, by step (not downsampled)."""
         doc = self._conn.json("GET", f"/runs/{segment(run_id)}/metrics/{segment(key)}")
         points: builtins.list[dict[str, Any]] = doc["points"]
+        for p in points:
+            p["value"] = from_json(p["value"])
         return points
 
     def delete(self, run_id: str) -> RunInfo:
@@ -201,7 +207,8 @@ class RemoteRun(RunLifecycle):
                 batch = points[sent : sent + BATCH_POINTS]
                 body = {
                     "metrics": [
-                        {"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in batch
+                        {"key": k, "value": number_to_json(v), "step": s, "timestamp": t}
+                        for k, v, s, t in batch
                     ]
                 }
                 self._conn.json("POST", f"{self._path}/metrics", json_body=body)
@@ -277,6 +284,8 @@ class RemoteRun(RunLifecycle):
 def _param_value(value: Any) -> Any:
     """A parameter as JSON: numbers, text and booleans as they are (the server writes them as
     a local run does); anything else as its ``repr``, which is what a local run stores."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf": the text a local run stores, and valid JSON
     if isinstance(value, str | int | float | bool):
         return value
     return repr(value)

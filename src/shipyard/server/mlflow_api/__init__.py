@@ -4,9 +4,33 @@ under ``/api/2.0/mlflow-artifacts``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["routers"]
+from fastapi import APIRouter
+from fastapi.datastructures import DefaultPlaceholder
+
+__all__ = ["MlflowRouter", "routers"]
+
+
+class MlflowRouter(APIRouter):
+    """An ``APIRouter`` whose routes take no response model from their ``-> Any`` annotation:
+    the dict a handler returns goes to the server's JSON class as it is. (A response model of
+    ``Any`` would pass it through pydantic first, which turns NaN and infinities into null;
+    the JSON class writes them as ``"NaN"``, ``"Infinity"``, ``"-Infinity"``, as MLflow
+    does.)"""
+
+    def add_api_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        response_model: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(response_model, DefaultPlaceholder):
+            response_model = None
+        super().add_api_route(path, endpoint, response_model=response_model, **kwargs)
 
 
 def routers() -> list[APIRouter]:

@@ -2,7 +2,9 @@
 
 MLflow writes int64 fields (times, steps) as JSON numbers and ids as strings; an experiment's
 id is shipyard's integer id as text, and ``"0"`` (the id the ``mlflow`` client uses when no
-experiment is set) stands for shipyard's ``default`` experiment.
+experiment is set) stands for shipyard's ``default`` experiment. A metric value that is NaN or
+infinite is written as ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` (the protobuf JSON mapping
+MLflow's server uses) by the server's response class, for every route.
 """
 
 from __future__ import annotations

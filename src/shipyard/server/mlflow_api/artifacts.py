@@ -13,16 +13,17 @@ import mimetypes
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.project import Project
 from shipyard.server.auth import acting_project
+from shipyard.server.mlflow_api import MlflowRouter
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = MlflowRouter()
 Acting = Annotated[Project, Depends(acting_project)]
 
 #: Upload bodies above this size are spooled to disk instead of memory.

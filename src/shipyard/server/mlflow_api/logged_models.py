@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.project import Project
 from shipyard.server.auth import acting_project
+from shipyard.server.mlflow_api import MlflowRouter
 from shipyard.server.mlflow_api.errors import MlflowError
 from shipyard.tracking.logged_models import LoggedModel
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = MlflowRouter()
 Acting = Annotated[Project, Depends(acting_project)]
 
 _STATUS_IN = {

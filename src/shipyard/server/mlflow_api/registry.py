@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.project import Project
 from shipyard.server.auth import acting_project
+from shipyard.server.mlflow_api import MlflowRouter
 from shipyard.server.mlflow_api._registry_wire import (
     download_uri,
     model_json,
@@ -29,7 +30,7 @@ from shipyard.server.mlflow_api.errors import MlflowError
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = MlflowRouter()
 Acting = Annotated[Project, Depends(acting_project)]
 OrderBy = Annotated[list[str] | None, Query()]
 

@@ -9,19 +9,21 @@ the behaviour differs from MLflow's own server.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import ConflictError, NotFoundError
 from shipyard.project import Project
 from shipyard.server.auth import acting_project
+from shipyard.server.mlflow_api import MlflowRouter
 from shipyard.server.mlflow_api._wire import (
     DEFAULT_EXPERIMENT,
     VIEW_TYPES,
@@ -37,7 +39,7 @@ from shipyard.tracking.runs import Experiment
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = MlflowRouter()
 Acting = Annotated[Project, Depends(acting_project)]
 
 # MLflow's limits for one log-batch request (mlflow/utils/validation.py).
@@ -390,7 +392,7 @@ def _parse_batch(raw: bytes) -> tuple[str, list[tuple[str, Any, int, int]], Any,
             f"bytes, got a request of size {len(raw)}."
         )
     try:
-        body = orjson.loads(raw or b"{}")
+        body = _loads(raw or b"{}")
         if not isinstance(body, dict):
             raise TypeError
         run_id = body.get("run_id") or body.get("run_uuid")
@@ -414,7 +416,7 @@ def _parse_batch(raw: bytes) -> tuple[str, list[tuple[str, Any, int, int]], Any,
         tag_map = {t["key"]: t.get("value", "") for t in tags}
     except MlflowError:
         raise
-    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
+    except (TypeError, KeyError, ValueError, AttributeError):  # JSONDecodeError included
         raise _bad(
             "Invalid log-batch request: expected {run_id, metrics: [{key, value, timestamp, "
             "step}], params: [{key, value}], tags: [{key, value}]}"
@@ -422,6 +424,17 @@ def _parse_batch(raw: bytes) -> tuple[str, list[tuple[str, Any, int, int]], Any,
     if not run_id:
         raise _bad("Missing value for required parameter 'run_id'.")
     return str(run_id), points, param_map, tag_map
+
+
+def _loads(raw: bytes) -> Any:
+    """A request body as JSON. The ``mlflow`` client writes NaN and infinities as the strings
+    ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``; other clients (Python's ``json``, as
+    log-metric accepts) write them as bare ``NaN`` and ``Infinity``, which strict JSON and
+    orjson refuse, so such a body is read again by ``json``."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 @router.post("/runs/log-batch")
