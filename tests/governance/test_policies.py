@@ -735,3 +735,33 @@ def test_a_real_evaluation_is_checked() -> None:
     result = check_policy(policy, PolicyContext("m@1", evaluation=report.to_dict()))
     assert result.passed, result.to_dict()
     assert "(most important: x)" in result.checks[2].detail
+
+
+def test_a_stored_policy_with_an_unknown_card_section_still_loads(tmp_path: Path) -> None:
+    """A policy stored before card section names were checked keeps loading: the project's
+    gates still run (its unknown section is simply a card section no card has), while setting
+    it again is refused with the suggestion."""
+    from sqlalchemy import update
+
+    import shipyard
+    from shipyard.stores.db.tables import policies
+
+    with shipyard.init_project(tmp_path / "proj") as project:
+        stored = project.policies.set("*", {"card_sections": ["intended_use"]})
+        with project.db.write() as conn:  # as an earlier version stored it, unchecked
+            conn.execute(
+                update(policies)
+                .where(policies.c.name == "*")
+                .where(policies.c.version == stored.version)
+                .values(
+                    spec={
+                        "card_sections": ["limitations"],
+                        "risk_tiers": {"high": {"card_sections": ["intended-use"]}},
+                    }
+                )
+            )
+        effective = project.policies.effective("credit-risk")
+        assert effective.card_sections == ("limitations",)
+        assert effective.risk_tiers["high"].card_sections == ("intended-use",)
+        with pytest.raises(InvalidInputError, match="unknown card section 'limitations'"):
+            project.policies.set("*", {"card_sections": ["limitations"]})

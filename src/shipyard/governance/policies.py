@@ -219,15 +219,18 @@ class Policy:
             raise InvalidInputError(f"{p}: {exc.message}", details=exc.details) from None
 
     @classmethod
-    def from_dict(cls, doc: Any) -> Policy:
-        """Read a policy document (as written in YAML, or by :meth:`to_dict`).
+    def from_dict(cls, doc: Any, *, stored: bool = False) -> Policy:
+        """Read a policy document (as written in YAML, or by :meth:`to_dict`). With
+        ``stored``, a policy read back from the store: card section names are not checked
+        (versions set before they were keep loading; the card check reports a name no card
+        section has).
 
         Raises:
             InvalidInputError: ``"3 problems in policy: metrics.roc_acu: unknown metric;
                 did you mean 'roc_auc'?; …"``, every problem listed.
         """
         p = Problems()
-        policy = _parse_policy(doc, p)
+        policy = _parse_policy(doc, p, check_sections=not stored)
         p.raise_if_any("policy")
         assert policy is not None
         return policy
@@ -281,7 +284,7 @@ class Policy:
         merged = dict(default.to_dict())
         for key, value in specific.to_dict().items():
             merged[key] = _merge(merged.get(key), value, _MERGE_DEPTH.get(key, 0))
-        return Policy.from_dict(merged)
+        return Policy.from_dict(merged, stored=True)
 
 
 def _merge(base: Any, over: Any, depth: int) -> Any:
@@ -296,7 +299,7 @@ def _merge(base: Any, over: Any, depth: int) -> Any:
 # -- parsing ----------------------------------------------------------------------------------
 
 
-def _parse_policy(doc: Any, p: Problems) -> Policy | None:
+def _parse_policy(doc: Any, p: Problems, *, check_sections: bool = True) -> Policy | None:
     if not isinstance(doc, Mapping):
         p.add(
             "",
@@ -322,11 +325,12 @@ def _parse_policy(doc: Any, p: Problems) -> Policy | None:
         require=_requirements(doc, "", p),
         no_regression=_parse_no_regression(doc.get("no_regression"), p),
         approvals=_parse_approvals(doc, "", p),
-        card_sections=_card_sections(doc, "", p),
+        card_sections=_card_sections(doc, "", p, check_sections),
         risk_tiers={
             str(tier): rules
             for tier, raw in _mapping(doc, "risk_tiers", p).items()
-            if (rules := _parse_tier(tier, raw, f"risk_tiers.{tier}", p)) is not None
+            if (rules := _parse_tier(tier, raw, f"risk_tiers.{tier}", p, check_sections))
+            is not None
         },
         evaluation_data=_parse_dataset(doc.get("evaluation_data"), p),
         annotations=_parse_annotations(doc.get("annotations"), p),
@@ -365,14 +369,16 @@ def _auto_promote(doc: Mapping[Any, Any], p: Problems) -> tuple[str, ...] | None
     return names
 
 
-def _parse_tier(tier: Any, raw: Any, path: str, p: Problems) -> TierRules | None:
+def _parse_tier(
+    tier: Any, raw: Any, path: str, p: Problems, check_sections: bool = True
+) -> TierRules | None:
     if not isinstance(tier, str) or not isinstance(raw, Mapping):
         p.add(path, f"expected a mapping of {', '.join(_TIER_KEYS)}, got {got(raw)}")
         return None
     check_keys(raw, _TIER_KEYS, path, p)
     return TierRules(
         approvals=_parse_approvals(raw, path, p),
-        card_sections=_card_sections(raw, path, p),
+        card_sections=_card_sections(raw, path, p, check_sections),
         require=_requirements(raw, path, p),
     )
 
@@ -526,12 +532,16 @@ def _names(
     return tuple(names)
 
 
-def _card_sections(raw: Mapping[Any, Any], path: str, p: Problems) -> tuple[str, ...] | None:
+def _card_sections(
+    raw: Mapping[Any, Any], path: str, p: Problems, check: bool = True
+) -> tuple[str, ...] | None:
     """The model-card sections a policy requires: names `models describe --section` takes, so
-    a typo is caught when the policy is set, not by a check that can never pass."""
+    a typo is caught when the policy is set, not by a check that can never pass (``check``
+    is off for a policy read back from the store, which may predate the check)."""
     from shipyard.governance.cards import SECTIONS
 
-    return _names(raw, "card_sections", path, p, tuple(SECTIONS), "card section")
+    known = tuple(SECTIONS) if check else ()
+    return _names(raw, "card_sections", path, p, known, "card section")
 
 
 def _requirements(raw: Mapping[Any, Any], path: str, p: Problems) -> tuple[str, ...] | None:

@@ -146,8 +146,10 @@ class Policies:
         specific = self.get(model) if model != PROJECT_DEFAULT else None
         if default is None and specific is None:
             return Policy.from_dict(DEFAULT_POLICY)
-        base = Policy.from_dict(default.spec) if default else Policy.from_dict({})
-        return Policy.merge(base, Policy.from_dict(specific.spec)) if specific else base
+        base = Policy.from_dict(default.spec, stored=True) if default else Policy.from_dict({})
+        return (
+            Policy.merge(base, Policy.from_dict(specific.spec, stored=True)) if specific else base
+        )
 
     def risk_tier(self, name: str) -> str | None:
         """The model's risk tier, or None."""

@@ -147,7 +147,7 @@ class Promotions:
         if wanted and "@" in wanted:
             # NAME@latest or NAME@<digest>: the exact version it means now.
             spec["evaluation_data"] = wanted = self._datasets.get(wanted).ref
-            policy = Policy.from_dict(spec)
+            policy = Policy.from_dict(spec, stored=True)
         evaluation = self._evaluations.latest(mv.ref, dataset=wanted)
         against = (spec.get("no_regression") or {}).get("against") or for_alias
         holder = self._holder(mv.name, against)
