@@ -136,7 +136,7 @@ def _restaged(
     frame.write_parquet(
         path,
         compression=ingest.PARQUET_COMPRESSION,
-        compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+        compression_level=ingest.DERIVED_COMPRESSION_LEVEL,
     )
     typed = stage_table(path, pending.name, pending.source)
     finish_pending(typed, pending.message, pending.tags, pending.parents)
@@ -223,12 +223,12 @@ def _quarantine(
     good.write_parquet(
         good_path,
         compression=ingest.PARQUET_COMPRESSION,
-        compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+        compression_level=ingest.DERIVED_COMPRESSION_LEVEL,
     )
     bad.write_parquet(
         bad_path,
         compression=ingest.PARQUET_COMPRESSION,
-        compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+        compression_level=ingest.DERIVED_COMPRESSION_LEVEL,
     )
     side_name = f"{pending.name}.quarantine"
     summary = {"dataset": side_name, "rows": bad.height, "report": report.to_dict()}
@@ -329,7 +329,7 @@ def split_version(
             df.write_parquet(
                 path,
                 compression=ingest.PARQUET_COMPRESSION,
-                compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+                compression_level=ingest.DERIVED_COMPRESSION_LEVEL,
             )
             source = {
                 "format": "split",

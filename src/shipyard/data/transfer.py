@@ -93,7 +93,7 @@ def convert_table(parquet: Path, fmt: str, out: Path, *, drop: Sequence[str] = (
         lf.sink_parquet(
             out,
             compression=ingest.PARQUET_COMPRESSION,
-            compression_level=ingest.PARQUET_COMPRESSION_LEVEL,
+            compression_level=ingest.DERIVED_COMPRESSION_LEVEL,
         )
     else:
         raise InvalidInputError(f"cannot convert a table to {fmt!r}")
