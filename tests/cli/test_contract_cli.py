@@ -100,6 +100,12 @@ def test_contract_add_of_an_older_versions_content_makes_it_the_latest(
     assert (shown["ref"], shown["spec"]["checks"]["row_count"]) == ("applicants@3", {"min": 100})
     again = cli("contract", "add", "applicants", cli_project / "first.yaml")
     assert "unchanged: identical content is already contract applicants@3" in again.stdout
+    # @1 and @3 hold one content: its digest names the latest of them, not "several versions".
+    digest = back.json()["digest"].split(":", 1)[1]
+    for given in (digest, digest[:12]):
+        by_digest = cli("contract", "show", f"applicants@{given}", "--json")
+        assert by_digest.code == 0, by_digest.stderr
+        assert by_digest.json()["ref"] == "applicants@3"
 
 
 def test_invalid_contract_file_exits_1_listing_every_problem(cli: Cli, cli_project: Path) -> None:

@@ -51,10 +51,15 @@ def pick_version(
         row = conn.execute(base.where(version == int(sel.value))).first()
     elif sel.kind == "digest":
         match = table.c.digest.startswith(DIGEST_PREFIX + sel.value)
-        # The same content may be a deleted version and a live one added again later.
-        rows = conn.execute((base if include_deleted else live).where(match).limit(2)).all()
+        # The same content may be a deleted version and a live one added again later, or
+        # (contracts) an earlier content set again: one content, the latest version of it.
+        rows = conn.execute(
+            (base if include_deleted else live).where(match).order_by(version.desc())
+        ).all()
         if not rows and soft and not include_deleted:
             rows = conn.execute(base.where(match).order_by(version.desc()).limit(1)).all()
+        if len({r.digest for r in rows}) == 1:
+            rows = rows[:1]
         if len(rows) > 1:
             raise InvalidInputError(
                 f"digest prefix {sel.value!r} matches several versions of {what} '{ref.name}'; "
