@@ -377,10 +377,12 @@ def _remove_unreferenced(ctx: ServiceContext, digests: list[str]) -> tuple[int, 
 
     A blob still owned by another version (or a run artifact, a model…) stays. The check and
     the deletion happen holding the audit chain's lock, which every write takes to commit,
-    and the removal is recorded (``BLOBS_REMOVED``) in that transaction: a write that found
-    one of these blobs stored either committed its reference first (the blob stays), or
-    sees the record when it commits and is refused, nothing written (never a version whose
-    content is gone)."""
+    and the removal is recorded (``BLOBS_REMOVED``) in that transaction: a dataset write
+    (:func:`~shipyard.data.versions.commit_versions`) that found one of these blobs stored
+    either committed its reference first (the blob stays), or sees the record when it
+    commits and is refused, nothing written. Other writers (a run artifact or a model whose
+    bytes equal a purged version's) do not look for the record; ``shipyard verify`` reports
+    a blob such a race lost."""
     if not digests:
         return 0, 0
     removed = size = 0
