@@ -245,7 +245,9 @@ def test_a_model_that_takes_missing_values_gets_null_features(root: Path) -> Non
             )
         assert response.json()["predictions"] == list(expected)
         assert lookups(client)["missing"] == 2
+        (request_id,) = response.json()["request_ids"]
     with shipyard.open_project(root) as project:  # the server has closed: its log is written
         log = project.predictions.list(MODEL)
-    last = log.iloc[-1]["inputs"]
-    assert last == {"applicant_id": UNKNOWN, "income": 1.0, "late_payments": None, "amount": None}
+    # Found by its request id, not by its place among the rows earlier tests logged.
+    (scored,) = log[log["request_id"] == request_id]["inputs"]
+    assert scored == {"applicant_id": UNKNOWN, "income": 1.0, "late_payments": None, "amount": None}
