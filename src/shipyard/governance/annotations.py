@@ -131,11 +131,14 @@ def check_model(conn: Connection, name: str, tags: Mapping[str, str]) -> None:
 
 
 def _refuse(what: str, missing: list[str], hint: str) -> None:
-    details: dict[str, Any] = {"missing": missing}
-    raise CheckFailedError(
+    details: dict[str, Any] = {"missing": missing, "subject": what}
+    raise CheckFailedError(_refusal(what, missing, hint), details=details)
+
+
+def _refusal(what: str, missing: list[str], hint: str) -> str:
+    return (
         f"refused: {what} lacks what the project's annotation policy requires: "
-        f"{', '.join(missing)} ({hint}; {_POLICY})",
-        details=details,
+        f"{', '.join(missing)} ({hint}; {_POLICY})"
     )
 
 
@@ -149,12 +152,8 @@ def with_hint(exc: CheckFailedError, hint: str) -> CheckFailedError:
     """The annotation policy's refusal ``exc`` with ``hint`` as the way to add what is
     missing, for a caller where the command-line options of the default hint do not apply
     (a pipeline step, autolog); any other error as it is. Works on a refusal that came back
-    from a server too: it is recognised by its ``details["missing"]`` and its wording."""
-    suffix = f"; {_POLICY})"
-    if "missing" not in exc.details or not exc.message.endswith(suffix):
+    from a server too: it is recognised, and written again, from its ``details``."""
+    what, missing = exc.details.get("subject"), exc.details.get("missing")
+    if not isinstance(what, str) or not isinstance(missing, list):
         return exc
-    head = exc.message[: -len(suffix)]
-    start = head.rfind(" (")
-    if start < 0:
-        return exc
-    return CheckFailedError(f"{head[:start]} ({hint}{suffix}", details=exc.details)
+    return CheckFailedError(_refusal(what, [str(m) for m in missing], hint), details=exc.details)
